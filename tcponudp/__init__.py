@@ -1,0 +1,3 @@
+"""tcponudp: RetroShare's reliable TCP-like stream over UDP (TOU), stunner and relay."""
+
+__all__: list[str] = []
