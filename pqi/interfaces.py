@@ -1,0 +1,150 @@
+# -*- test-case-name: tests.test_interfaces -*-
+"""The contracts between the layers, as zope interfaces (Twisted's way).
+
+Names follow RetroShare's PQI classes so the tradition stays recognisable: a BinInterface moves
+bytes (any Twisted ``ITransport``), a PQInterface moves items for one peer, a NetInterface makes
+and accepts connections, a service consumes and produces items, and the P3Interface is what an
+application holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+from twisted.internet.interfaces import ITransport
+from zope.interface import Attribute, Interface
+
+from .fields import PgpId, SslId
+from .tlvvalues import NetAddress
+
+__all__ = [
+    "IBinInterface",
+    "IPQInterface",
+    "INetInterface",
+    "IService",
+    "IItemSender",
+    "IP3Interface",
+    "PeerIdentity",
+    "LinkState",
+    "DisconnectReason",
+    "LinkEvent",
+]
+
+#: A byte transport: Twisted's ``ITransport`` already is one (TCP, TLS, TCP-over-UDP).
+IBinInterface = ITransport
+
+
+@dataclasses.dataclass(frozen=True)
+class PeerIdentity:
+    """Who is at the other end of an authenticated link."""
+
+    ssl_id: SslId
+    pgp_id: PgpId
+    location_name: str = ""
+
+
+class LinkState(enum.Enum):
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+
+
+class DisconnectReason(enum.Enum):
+    """Why a link went down; shown by ``rsnode status`` and given to services."""
+
+    CLOSED = "closed by peer"
+    LOCAL = "closed locally"
+    TIMEOUT = "heartbeat timeout"
+    FRAMING = "framing error"
+    REPLACED = "replaced by a simultaneous connection"
+    TLS = "TLS refused"
+    ERROR = "transport error"
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkEvent:
+    """A link of a friend location came up or went down."""
+
+    peer: PeerIdentity
+    state: LinkState
+    reason: DisconnectReason | None = None
+    address: NetAddress | None = None
+    detail: str = ""
+
+
+class IPQInterface(Interface):
+    """Items to and from one peer over its current link (RetroShare's PQInterface)."""
+
+    peer = Attribute("The `PeerIdentity` of the authenticated peer.")
+
+    def send_item(item: object) -> None:  # noqa: N805
+        """Queue an item for the peer (raises `pqi.errors.QueueFullError` when it reads too
+        slowly)."""
+
+    def close(reason: DisconnectReason) -> None:  # noqa: N805
+        """Drop the link."""
+
+
+class IItemSender(Interface):
+    """What a service uses to send: the node routes by SSL id to the peer's current link."""
+
+    def send(peer: SslId, item: object) -> bool:  # noqa: N805
+        """Queue ``item`` for ``peer``; False when the peer has no link (nothing queued)."""
+
+    def connected_peers() -> list[PeerIdentity]:  # noqa: N805
+        """Peers with a link up now."""
+
+
+class INetInterface(Interface):
+    """Listens, dials, and reports link state changes (RetroShare's NetInterface)."""
+
+    def listen(port: int) -> object:  # noqa: N805
+        """Start accepting on ``port`` (0: any); returns a Deferred firing with the port."""
+
+    def connect(ssl_id: SslId, address: NetAddress) -> object:  # noqa: N805
+        """Dial ``address`` expecting ``ssl_id``; Deferred firing with an IPQInterface."""
+
+    def add_link_observer(observer: object) -> None:  # noqa: N805
+        """Call ``observer(LinkEvent)`` on every connect and disconnect."""
+
+
+class IService(Interface):
+    """A network service: announced in the ServiceInfo list, fed items of its service id.
+
+    The service-control layer enables a service for a peer only when both sides list it
+    compatibly; items of a service not enabled for a peer never reach it.
+    """
+
+    service_id = Attribute("u16 service type, e.g. 0x0012 for chat.")
+    name = Attribute("Name as announced, e.g. 'chat'.")
+    version = Attribute("(major, minor) announced version.")
+    min_version = Attribute("(major, minor) oldest peer version we work with.")
+
+    def peer_connected(peer: PeerIdentity) -> None:  # noqa: N805
+        """The service was enabled for ``peer`` (its link is up, negotiation agreed)."""
+
+    def peer_disconnected(peer: PeerIdentity, reason: DisconnectReason) -> None:  # noqa: N805
+        """``peer``'s link went down."""
+
+    def receive(peer: PeerIdentity, item: object) -> None:  # noqa: N805
+        """An item of this service arrived from ``peer``."""
+
+
+class IP3Interface(Interface):
+    """The node as an application sees it: friends, status, events (chat, mail, files grow
+    here as their services arrive)."""
+
+    ssl_id = Attribute("Our location's SSL id.")
+    pgp_id = Attribute("Our profile's PGP id.")
+
+    def friends() -> list[object]:  # noqa: N805
+        """Accepted friend locations with their online state and addresses."""
+
+    def add_friend(certificate_text: str) -> object:  # noqa: N805
+        """Accept a friend from a long certificate or short invite (explicit approval)."""
+
+    def set_status(status: int) -> None:  # noqa: N805
+        """Announce our status (online, away, busy, inactive) to connected friends."""
+
+    def subscribe(event: str, callback: object) -> object:  # noqa: N805
+        """Call ``callback`` on each event of kind ``event``; returns an unsubscribe callable."""
