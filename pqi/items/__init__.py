@@ -3,6 +3,20 @@
 Importing this package registers them all with `pqi.item`.
 """
 
-from . import heartbeat  # noqa: F401
+from . import (  # noqa: F401  (importing registers the classes)
+    banlist,
+    bwctrl,
+    chat,
+    discovery,
+    filelists,
+    ft,
+    heartbeat,
+    msg,
+    nxs,
+    rtt,
+    serviceinfo,
+    status,
+    turtle,
+)
 
 __all__: list[str] = []
