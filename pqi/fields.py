@@ -29,10 +29,25 @@ __all__ = [
     "GxsMessageId", "IdField",
 ]
 
-u8 = c.Int8ub
-u16 = c.Int16ub
-u32 = c.Int32ub
-u64 = c.Int64ub
+class _Int(c.FormatField):
+    """A big-endian integer whose short read is a `TruncatedError` at the field's start.
+
+    Core ``FormatField`` raises construct's ``StreamError``, which would leak out of TLVs
+    parsed on their own; the compiled form (``struct.unpack``) is inherited unchanged.
+    """
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__(">", fmt)
+        self._packer = struct.Struct(">" + fmt)
+
+    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> int:
+        return int(self._packer.unpack(read_exact(stream, self.length, path))[0])
+
+
+u8 = _Int("B")
+u16 = _Int("H")
+u32 = _Int("L")
+u64 = _Int("Q")
 
 
 class _Bool(c.Construct):

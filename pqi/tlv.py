@@ -10,18 +10,20 @@ stricter where leniency would hide corruption (a simple TLV whose length does no
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import re
 import struct
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import construct as c
 
-from .errors import EncodeError, InvalidValueError, TruncatedError
+from . import tlvtypes as T
+from .errors import DecodeError, EncodeError, InvalidValueError, TruncatedError
 from .fields import FixedId, read_exact, remaining
 from .limits import TLV_HEADER_SIZE
-from . import tlvtypes as T
 
 __all__ = [
     "TLV",
@@ -36,6 +38,7 @@ __all__ = [
     "sanitise_string",
     "tlv_header",
     "peek_tlv_type",
+    "nested_errors",
 ]
 
 _HDR = struct.Struct(">HI")
@@ -74,17 +77,32 @@ def _read_tlv(stream: io.BytesIO, path: str, expect: int | None) -> tuple[int, i
     return tlv_type, offset + TLV_HEADER_SIZE, stream.read(length - TLV_HEADER_SIZE)
 
 
-def _parse_in(sub: c.Construct, payload: bytes, base: int, context: Any, path: str,
-              whole: bool) -> tuple[Any, int]:
-    """Parse ``sub`` over ``payload``; shift error offsets by ``base``; return (value, used)."""
-    from .errors import DecodeError
-    stream = io.BytesIO(payload)
+@contextlib.contextmanager
+def nested_errors(sub: io.BytesIO, base: int) -> Iterator[None]:
+    """Report errors from parsing ``sub`` (a TLV payload at ``base``) in outer offsets.
+
+    A `DecodeError` has ``base`` added to its offset; an error of a core construct (a plain
+    ``c.Int32ub`` inside a TLV, say) becomes the matching `DecodeError`, so nothing but the
+    family escapes a TLV.
+    """
     try:
-        value = sub._parsereport(stream, context, path)
+        yield
     except DecodeError as e:
         if e.offset is not None:
             e.offset += base
         raise
+    except c.ConstructError as e:
+        message = str(e).split("\n", 1)[-1]
+        kind = TruncatedError if isinstance(e, c.StreamError) else InvalidValueError
+        raise kind(message, field=e.path, offset=base + sub.tell()) from e
+
+
+def _parse_in(sub: c.Construct, payload: bytes, base: int, context: Any, path: str,
+              whole: bool) -> tuple[Any, int]:
+    """Parse ``sub`` over ``payload``; shift error offsets by ``base``; return (value, used)."""
+    stream = io.BytesIO(payload)
+    with nested_errors(stream, base):
+        value = sub._parsereport(stream, context, path)
     used = stream.tell()
     if whole and used != len(payload):
         raise InvalidValueError(f"{len(payload) - used} unexpected bytes at the end of the TLV",
@@ -284,16 +302,11 @@ class _TLVList(c.Construct):
 def _parse_elements(element: c.Construct, data: bytes, base: int, context: Any,
                     path: str) -> list[Any]:
     """Parse TLV elements until the payload is used up (each consumes >= 6 bytes)."""
-    from .errors import DecodeError
     sub = io.BytesIO(data)
     out = []
-    try:
+    with nested_errors(sub, base):
         while sub.tell() < len(data):
             out.append(element._parsereport(sub, context, path))
-    except DecodeError as e:
-        if e.offset is not None:
-            e.offset += base
-        raise
     return out
 
 
@@ -332,9 +345,8 @@ class _CompoundTLV(c.Construct):
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> Any:
         _, base, data = _read_tlv(stream, path, self.tlv_type)
-        from .errors import DecodeError
         sub = io.BytesIO(data)
-        try:
+        with nested_errors(sub, base):
             fixed = self.mandatory._parsereport(sub, context, path)
             values = {n: fixed[n] for n in self.names}
             for o in self.optional:
@@ -346,10 +358,6 @@ class _CompoundTLV(c.Construct):
                     _read_tlv(sub, path, None)  # unknown: skip it whole
                 else:
                     values[opt.name] = opt.construct._parsereport(sub, context, path)
-        except DecodeError as e:
-            if e.offset is not None:
-                e.offset += base
-            raise
         return self.factory(**values)
 
     def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> Any:
@@ -371,7 +379,12 @@ def CompoundTLV(tlv_type: int, mandatory: c.Struct, optional: Iterable[Optional_
 
 
 class _MapTLV(c.Construct):
-    """RetroShare's generic map: map TLV > pair TLVs > (key TLV, value TLV); keys sorted."""
+    """RetroShare's generic map: map TLV > pair TLVs > (key TLV, value TLV); keys sorted.
+
+    Unlike the compound readers, ``RsTlvGenericMapRef`` fails on a sub-TLV that is not a pair,
+    and so do we; a later pair with an equal key replaces an earlier one (``std::map``'s
+    ``operator[]``).
+    """
 
     def __init__(self, map_type: int, pair_type: int, key: c.Construct,
                  value: c.Construct) -> None:

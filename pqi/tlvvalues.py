@@ -18,8 +18,22 @@ import construct as c
 from . import tlvtypes as T
 from .errors import EncodeError, InvalidValueError
 from .fields import GxsId, IdField, Sha1Hash, u32, u64
-from .tlv import (BinaryTLV, CompoundTLV, IdSetTLV, Optional_, StringTLV, TLV, TLVList,
-                  UInt32TLV, UInt64TLV, _read_tlv, peek_tlv_type, tlv_header)
+from .limits import TLV_HEADER_SIZE
+from .tlv import (
+    TLV,
+    BinaryTLV,
+    CompoundTLV,
+    IdSetTLV,
+    Optional_,
+    StringTLV,
+    TLVList,
+    UInt32TLV,
+    UInt64TLV,
+    _read_tlv,
+    nested_errors,
+    peek_tlv_type,
+    tlv_header,
+)
 
 __all__ = [
     "FileItem", "FileSet", "FileData", "NetAddress", "AddressInfo", "KeySignature",
@@ -75,9 +89,8 @@ class _FileSetTLV(c.Construct):
         items: list[FileItem] = []
         title = comment = ""
         title_c, comment_c = StringTLV(T.STR_TITLE), StringTLV(T.STR_COMMENT)
-        from .errors import DecodeError
-        try:
-            while len(data) - sub.tell() >= 6:
+        with nested_errors(sub, base):
+            while len(data) - sub.tell() >= TLV_HEADER_SIZE:
                 t = peek_tlv_type(sub)
                 if t == T.FILEITEM:
                     items.append(FileItemTLV._parsereport(sub, context, path))
@@ -87,10 +100,6 @@ class _FileSetTLV(c.Construct):
                     comment = comment_c._parsereport(sub, context, path)
                 else:
                     _read_tlv(sub, path, None)
-        except DecodeError as e:
-            if e.offset is not None:
-                e.offset += base
-            raise
         return FileSet(tuple(items), title, comment)
 
     def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> Any:
@@ -229,21 +238,33 @@ class KeySignature:
     sign_data: bytes
 
 
-class _KeyIdString(c.Adapter):
+class _KeyIdString(c.Construct):
     """The key id travels as the hex text of a 16-byte GXS id in a STR_KEYID TLV."""
 
-    def _decode(self, obj: str, context: Any, path: str) -> GxsId:
-        try:
-            return GxsId.from_hex(obj)
-        except ValueError as e:
-            raise InvalidValueError(f"key id {obj!r} is not a GXS id", field=path) from e
+    def __init__(self) -> None:
+        super().__init__()
+        self.text = StringTLV(T.STR_KEYID)
 
-    def _encode(self, obj: GxsId, context: Any, path: str) -> str:
-        return obj.to_hex()
+    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> GxsId:
+        offset = stream.tell()
+        text = self.text._parsereport(stream, context, path)
+        try:
+            if len(text) != 2 * GxsId.LENGTH:  # bytes.fromhex would also take "00 01 ..."
+                raise ValueError(f"{len(text)} characters")
+            return GxsId.from_hex(text)
+        except ValueError as e:
+            raise InvalidValueError(f"key id {text!r} is not a GXS id", field=path,
+                                    offset=offset) from e
+
+    def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> GxsId:
+        if len(obj) != GxsId.LENGTH:
+            raise EncodeError(f"{path}: key id needs {GxsId.LENGTH} bytes, got {len(obj)}")
+        self.text._build(bytes(obj).hex(), stream, context, path)
+        return obj
 
 
 KeySignatureTLV = c.ExprAdapter(
-    TLV(T.KEYSIGNATURE, c.Struct("key_id" / _KeyIdString(StringTLV(T.STR_KEYID)),
+    TLV(T.KEYSIGNATURE, c.Struct("key_id" / _KeyIdString(),
                                  "sign_data" / BinaryTLV(T.SIGN_RSA_SHA1)), whole=False),
     lambda obj, ctx: KeySignature(obj.key_id, obj.sign_data),
     lambda obj, ctx: dict(key_id=obj.key_id, sign_data=obj.sign_data),
