@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import io
-from typing import Any, Final, Union
+from typing import Any, Union
 
 import construct as c
 
@@ -26,13 +26,8 @@ from .ids import SERVICE_GOSSIP_DISCOVERY
 __all__ = [
     "PgpListMode", "HiddenAddress", "ContactAddresses", "ContactAddressesField",
     "DiscPgpListItem", "DiscPgpCertItem", "DiscContactItem", "DiscIdentityListItem",
-    "DiscPgpKeyItem", "MAX_PGP_KEY_SIZE",
+    "DiscPgpKeyItem",
 ]
-
-#: Largest binary PGP key we accept in PGP_CERT_BINARY.  RetroShare has no cap beyond the item
-#: size; a key block can never exceed the item that carries it.
-MAX_PGP_KEY_SIZE: Final = 262143
-
 
 class PgpListMode(enum.IntEnum):
     """What a PGP_LIST is for (``RsGossipDiscoveryPgpListMode``)."""
@@ -158,6 +153,6 @@ class DiscPgpKeyItem(PQItem):
     SUBTYPE = 0x09
     PRIORITY = 2
     BODY = c.Struct("pgp_id" / IdField(PgpId),
-                    "key_data" / RawMemory(MAX_PGP_KEY_SIZE, "MAX_PGP_KEY_SIZE"))
+                    "key_data" / RawMemory())
     pgp_id: PgpId
     key_data: bytes
