@@ -1,0 +1,663 @@
+# -*- test-case-name: tests.test_linkmgr -*-
+"""The link manager, sans IO: which friend to dial, where, when, and which link survives.
+
+`LinkManager` is a plain state machine.  The Twisted glue (`pqi.netinterface`) feeds it what
+happened (a connection came in, a dial reached TCP, TLS authenticated a peer, the first item
+arrived, a connection ended) together with ``now``, and drains the resulting actions
+(`Dial`, `Close`, `LinkUp`, `LinkDown`) with `LinkManager.pop_actions`.  It never reads a clock:
+`LinkManager.next_deadline` says when `LinkManager.tick` must be called next.
+
+Every link goes through these stages (the diagram is in ``docs/links.md``)::
+
+    outgoing: TCP ──(TCP up)──> TLS ──(authenticated)──> FIRST_ITEM ──(item)──> ESTABLISHED
+    incoming:                   TLS ──(authenticated)──> FIRST_ITEM ──(item)──> ESTABLISHED
+
+with a deadline at each stage but the last (`TCP_CONNECT_TIMEOUT`, `TLS_HANDSHAKE_TIMEOUT`,
+`FIRST_ITEM_TIMEOUT`).  A link is *active* for its friend, and reported with `LinkUp`, as soon
+as TLS has authenticated the peer: the first items (ServiceInfo lists) are sent by the layer
+above in reaction to that, so waiting for an item before reporting would deadlock.
+
+Incoming connections that have not yet delivered their first item are *half-open*; at most
+`HALF_OPEN_PER_IP` of them per source address and `HALF_OPEN_TOTAL` in all are kept.  Above the
+per-address cap a new connection is refused (closed at once).  Above the total cap, the oldest
+connection still in its TLS handshake is evicted to make room (and the new one refused when
+there is none): refusing the newest would let anyone who keeps 64 idle sockets open lock every
+friend out, whereas evicting the oldest only costs a real friend a retry when the attacker
+opens `HALF_OPEN_TOTAL` connections within one handshake time (milliseconds on a LAN).
+
+Dialling: each friend location's known addresses are tried one after the other (local before
+external before discovered, most recently seen first); when a whole round fails the next round
+waits `backoff_delay(failures)`: ``BACKOFF_BASE * 2**(failures-1)`` capped at `BACKOFF_CAP`,
+shortened by a random factor of up to `BACKOFF_JITTER` (seeded RNG, injectable) so that friends
+that went down together do not come back in lockstep.  The backoff is reset when a link has
+delivered its first item.  RetroShare retries every 140-230 s; we retry sooner after a drop
+(5 s, 10 s, 20 s ...) and settle at 4-5 minutes for a friend that stays away.
+
+Simultaneous connects: when a second authenticated link to the same friend appears while one
+is active, the newest wins (a peer that dials again believes the old link is dead, as
+RetroShare's ``pqiperson`` assumes) - except when the two links were dialled from opposite
+ends within `SIMULTANEOUS_WINDOW` of each other: then the link dialled by the location with the
+larger SSL id (compared as bytes) survives on both sides, whatever the order of arrival, and
+the other is closed with `DisconnectReason.REPLACED`.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import enum
+import heapq
+import itertools
+import random
+from collections.abc import Iterable
+from typing import Final, Union
+
+from .fields import SslId
+from .interfaces import DisconnectReason
+from .tlvvalues import NetAddress
+
+__all__ = [
+    "TCP_CONNECT_TIMEOUT",
+    "TLS_HANDSHAKE_TIMEOUT",
+    "FIRST_ITEM_TIMEOUT",
+    "BACKOFF_BASE",
+    "BACKOFF_CAP",
+    "BACKOFF_JITTER",
+    "HALF_OPEN_PER_IP",
+    "HALF_OPEN_TOTAL",
+    "SIMULTANEOUS_WINDOW",
+    "ATTEMPT_HISTORY",
+    "MAX_ADDRESSES_PER_FRIEND",
+    "LinkLimits",
+    "AddressSource",
+    "AddressRecord",
+    "Direction",
+    "Stage",
+    "Outcome",
+    "Attempt",
+    "Dial",
+    "Close",
+    "LinkUp",
+    "LinkDown",
+    "Action",
+    "FriendStatus",
+    "UnknownFriendError",
+    "LinkManager",
+    "backoff_delay",
+]
+
+#: Seconds a TCP connect may take (RetroShare's ``P3CONNMGR_TCP_DEFAULT_DELAY``).
+TCP_CONNECT_TIMEOUT: Final = 5.0
+#: Seconds from TCP up to an authenticated peer.
+TLS_HANDSHAKE_TIMEOUT: Final = 10.0
+#: Seconds from authentication to the first item from the peer.
+FIRST_ITEM_TIMEOUT: Final = 30.0
+#: First reconnect delay, and the factor each failed round doubles.
+BACKOFF_BASE: Final = 5.0
+#: Longest wait between two rounds of dialling one friend.
+BACKOFF_CAP: Final = 300.0
+#: Delays are shortened by a uniformly random fraction in ``[0, BACKOFF_JITTER)``.
+BACKOFF_JITTER: Final = 0.2
+#: Half-open incoming connections kept per source IP address.
+HALF_OPEN_PER_IP: Final = 8
+#: Half-open incoming connections kept in total.
+HALF_OPEN_TOTAL: Final = 64
+#: Two links dialled from opposite ends this close together are "simultaneous".
+SIMULTANEOUS_WINDOW: Final = 10.0
+#: Connection attempts remembered per friend (for ``rsnode status``).
+ATTEMPT_HISTORY: Final = 16
+#: Addresses remembered per friend; the least recently seen is forgotten first.
+MAX_ADDRESSES_PER_FRIEND: Final = 16
+#: Spread of the very first dial to each friend after `LinkManager.start`, so that a node with
+#: hundreds of friends does not open every socket in the same millisecond.
+_START_SPREAD: Final = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkLimits:
+    """The timeouts and caps above, bundled so tests and benches can change them."""
+
+    tcp_connect_timeout: float = TCP_CONNECT_TIMEOUT
+    tls_handshake_timeout: float = TLS_HANDSHAKE_TIMEOUT
+    first_item_timeout: float = FIRST_ITEM_TIMEOUT
+    backoff_base: float = BACKOFF_BASE
+    backoff_cap: float = BACKOFF_CAP
+    backoff_jitter: float = BACKOFF_JITTER
+    half_open_per_ip: int = HALF_OPEN_PER_IP
+    half_open_total: int = HALF_OPEN_TOTAL
+    simultaneous_window: float = SIMULTANEOUS_WINDOW
+    attempt_history: int = ATTEMPT_HISTORY
+    max_addresses: int = MAX_ADDRESSES_PER_FRIEND
+
+
+def backoff_delay(failures: int, rng: random.Random, limits: LinkLimits = LinkLimits()) -> float:
+    """Seconds to wait after ``failures`` (>= 1) consecutive failed rounds."""
+    exponent = min(max(failures, 1) - 1, 32)  # 2**32 * 5 s is far beyond any cap
+    nominal = min(limits.backoff_cap, limits.backoff_base * 2 ** exponent)
+    return nominal * (1.0 - limits.backoff_jitter * rng.random())
+
+
+class AddressSource(enum.IntEnum):
+    """Where an address came from; lower values are dialled first."""
+
+    LOCAL = 1        #: the friend's LAN address (certificate or discovery)
+    EXTERNAL = 2     #: the friend's address as the Internet sees it
+    DISCOVERY = 3    #: learned from a mutual friend's CONTACT item
+    MANUAL = 4       #: typed in by the user
+
+
+@dataclasses.dataclass(frozen=True)
+class AddressRecord:
+    address: NetAddress
+    source: AddressSource
+    seen: float
+
+
+class Direction(enum.Enum):
+    OUTGOING = "outgoing"
+    INCOMING = "incoming"
+
+
+class Stage(enum.Enum):
+    TCP = "TCP connect"
+    TLS = "TLS handshake"
+    FIRST_ITEM = "waiting for the first item"
+    ESTABLISHED = "established"
+
+
+class Outcome(enum.Enum):
+    """How a connection attempt ended; the values are what ``rsnode status`` prints."""
+
+    CONNECTED = "connected"
+    REFUSED = "connection refused"
+    TCP_TIMEOUT = "TCP connect timed out"
+    TLS_TIMEOUT = "TLS handshake timed out"
+    TLS_REFUSED = "TLS refused"
+    WRONG_PEER = "wrong peer answered"
+    NO_ITEM = "no item after authentication"
+    REPLACED = "lost the simultaneous-connect tie-break"
+    ERROR = "network error"
+    CANCELLED = "cancelled"
+
+
+@dataclasses.dataclass(frozen=True)
+class Attempt:
+    """One connection attempt to or from a friend, with how it ended."""
+
+    direction: Direction
+    address: NetAddress | None
+    started: float
+    ended: float
+    outcome: Outcome
+    detail: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Dial:
+    """Open a TCP connection to ``address`` for ``link``, then TLS expecting ``ssl_id``."""
+
+    link: int
+    ssl_id: SslId
+    address: NetAddress
+    timeout: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Close:
+    """Drop ``link`` (cancel the dial, or abort the connection) at once."""
+
+    link: int
+    reason: DisconnectReason
+    detail: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkUp:
+    """``link`` is now the active link of ``ssl_id``."""
+
+    link: int
+    ssl_id: SslId
+    direction: Direction
+    address: NetAddress | None
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkDown:
+    """``link``, the active link of ``ssl_id``, is gone."""
+
+    link: int
+    ssl_id: SslId
+    reason: DisconnectReason
+    detail: str = ""
+
+
+Action = Union[Dial, Close, LinkUp, LinkDown]
+
+
+@dataclasses.dataclass(frozen=True)
+class FriendStatus:
+    """A snapshot of one friend location for status displays."""
+
+    ssl_id: SslId
+    connected: bool
+    link: int | None
+    failures: int
+    next_attempt: float | None
+    addresses: tuple[AddressRecord, ...]
+    attempts: tuple[Attempt, ...]
+
+
+class UnknownFriendError(KeyError):
+    """The SSL id given is not a friend location known to the link manager."""
+
+
+@dataclasses.dataclass
+class _Link:
+    id: int
+    direction: Direction
+    address: NetAddress | None
+    started: float
+    stage: Stage
+    deadline: float | None
+    expected: SslId | None = None   # whom we dialled (outgoing only)
+    peer: SslId | None = None       # who authenticated
+    up_at: float = 0.0
+    half_open: bool = False         # counted against the incoming caps
+
+
+@dataclasses.dataclass
+class _Friend:
+    ssl_id: SslId
+    addresses: dict[NetAddress, AddressRecord]
+    attempts: collections.deque[Attempt]
+    failures: int = 0
+    next_round: float | None = None
+    round: list[NetAddress] = dataclasses.field(default_factory=list)
+    dialling: int | None = None
+    active: int | None = None
+
+
+_FRIEND = 0
+_LINK = 1
+
+
+class LinkManager:
+    """Per friend location: addresses, dialling with backoff, link stages and the tie-break.
+
+    ``own_id`` is our location's SSL id (needed for the tie-break).  ``rng`` makes jitter
+    reproducible.  Call `start` before anything is dialled; everything else may be called
+    before.
+    """
+
+    def __init__(self, own_id: SslId, *, rng: random.Random | None = None,
+                 limits: LinkLimits = LinkLimits()) -> None:
+        self.own_id = own_id
+        self.rng = rng if rng is not None else random.Random()
+        self.limits = limits
+        self.running = False
+        self._friends: dict[SslId, _Friend] = {}
+        self._links: dict[int, _Link] = {}
+        self._half_open_by_ip: collections.Counter[str] = collections.Counter()
+        self._half_open_total = 0
+        self._ids = itertools.count(1)
+        self._actions: list[Action] = []
+        self._heap: list[tuple[float, int, int, object]] = []
+        self._seq = itertools.count()
+        #: Incoming connections that never reached a friend: (when, address, outcome, detail).
+        self.rejected: collections.deque[tuple[float, NetAddress | None, Outcome, str]] = (
+            collections.deque(maxlen=limits.attempt_history * 4))
+        #: Counters for status and benchmarks.
+        self.counters: collections.Counter[str] = collections.Counter()
+
+    # -- output ----------------------------------------------------------------------------
+
+    def pop_actions(self) -> list[Action]:
+        """The actions produced since the last call, in the order they must be carried out."""
+        actions, self._actions = self._actions, []
+        return actions
+
+    def next_deadline(self) -> float | None:
+        """When `tick` must next be called (None: nothing is scheduled)."""
+        while self._heap:
+            when, _, kind, key = self._heap[0]
+            if self._deadline_of(kind, key) == when:
+                return when
+            heapq.heappop(self._heap)
+        return None
+
+    # -- friends and addresses -------------------------------------------------------------
+
+    def add_friend(self, ssl_id: SslId, now: float,
+                   addresses: Iterable[tuple[NetAddress, AddressSource]] = ()) -> None:
+        """Start looking after a friend location (idempotent)."""
+        friend = self._friends.get(ssl_id)
+        if friend is None:
+            friend = _Friend(ssl_id, {}, collections.deque(maxlen=self.limits.attempt_history))
+            self._friends[ssl_id] = friend
+            if self.running:
+                self._schedule_round(friend, now + self.rng.random() * _START_SPREAD)
+        for address, source in addresses:
+            self.add_address(ssl_id, address, source, now)
+
+    def remove_friend(self, ssl_id: SslId, now: float) -> None:
+        """Forget a friend location and close its links (it is no longer accepted)."""
+        friend = self._friends.pop(ssl_id, None)
+        if friend is None:
+            return
+        for link in [x for x in self._links.values()
+                     if x.peer == ssl_id or x.expected == ssl_id]:
+            self._drop(link, now, DisconnectReason.LOCAL, "friend removed", Outcome.CANCELLED,
+                       friend=friend)
+
+    def is_friend(self, ssl_id: SslId) -> bool:
+        return ssl_id in self._friends
+
+    def friends(self) -> list[SslId]:
+        return list(self._friends)
+
+    def add_address(self, ssl_id: SslId, address: NetAddress, source: AddressSource,
+                    now: float, seen: float | None = None) -> None:
+        """Learn (or refresh) an address of a friend; a new address is dialled at once.
+
+        ``seen`` is when the address was last known good (default ``now``); it orders the
+        addresses of one source and decides which one is forgotten when there are too many.
+        """
+        friend = self._friend(ssl_id)
+        seen = now if seen is None else seen
+        old = friend.addresses.get(address)
+        if old is not None:
+            friend.addresses[address] = AddressRecord(address, min(old.source, source),
+                                                      max(old.seen, seen))
+            return
+        friend.addresses[address] = AddressRecord(address, source, seen)
+        if len(friend.addresses) > self.limits.max_addresses:
+            stalest = min(friend.addresses.values(), key=lambda r: r.seen)
+            del friend.addresses[stalest.address]
+        if (self.running and friend.active is None and friend.dialling is None
+                and address in friend.addresses
+                and (friend.next_round is None or friend.next_round > now)):
+            self._schedule_round(friend, now)
+
+    def addresses(self, ssl_id: SslId) -> list[AddressRecord]:
+        """The friend's addresses in dialling order."""
+        friend = self._friend(ssl_id)
+        return sorted(friend.addresses.values(), key=lambda r: (r.source, -r.seen))
+
+    def status(self, ssl_id: SslId) -> FriendStatus:
+        friend = self._friend(ssl_id)
+        return FriendStatus(ssl_id, friend.active is not None, friend.active, friend.failures,
+                            friend.next_round, tuple(self.addresses(ssl_id)),
+                            tuple(friend.attempts))
+
+    def active_link(self, ssl_id: SslId) -> int | None:
+        return self._friend(ssl_id).active
+
+    def half_open(self, host: str | None = None) -> int:
+        """Half-open incoming connections from ``host``, or in total."""
+        return self._half_open_total if host is None else self._half_open_by_ip[host]
+
+    def link_count(self) -> int:
+        return len(self._links)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self, now: float) -> None:
+        """Begin dialling every friend (spread over the first second)."""
+        if self.running:
+            return
+        self.running = True
+        for friend in self._friends.values():
+            if friend.active is None and friend.dialling is None:
+                self._schedule_round(friend, now + self.rng.random() * _START_SPREAD)
+
+    def stop(self, now: float) -> None:
+        """Close every link and dial nothing more."""
+        self.running = False
+        for link in list(self._links.values()):
+            self._drop(link, now, DisconnectReason.LOCAL, "node stopping", Outcome.CANCELLED)
+        for friend in self._friends.values():
+            friend.next_round = None
+            friend.round.clear()
+
+    def tick(self, now: float) -> None:
+        """Handle every deadline that is due."""
+        while self._heap and self._heap[0][0] <= now:
+            when, _, kind, key = heapq.heappop(self._heap)
+            if self._deadline_of(kind, key) != when:
+                continue
+            if kind == _LINK:
+                self._link_timeout(self._links[key], now)  # type: ignore[index]
+            else:
+                friend = self._friends[key]  # type: ignore[index]
+                friend.next_round = None
+                self._start_round(friend, now)
+
+    # -- events from the glue --------------------------------------------------------------
+
+    def incoming(self, source: NetAddress, now: float) -> int | None:
+        """A TCP connection arrived from ``source``: its link id, or None to close it now."""
+        host = str(source.host)
+        if self._half_open_by_ip[host] >= self.limits.half_open_per_ip:
+            self._reject(now, source, Outcome.REFUSED, "too many half-open from this address",
+                         "refused_per_ip")
+            return None
+        if self._half_open_total >= self.limits.half_open_total:
+            victim = next((x for x in self._links.values()
+                           if x.half_open and x.stage is Stage.TLS), None)
+            if victim is None:
+                self._reject(now, source, Outcome.REFUSED, "too many half-open connections",
+                             "refused_total")
+                return None
+            self.counters["evicted"] += 1
+            self._drop(victim, now, DisconnectReason.LOCAL, "evicted: too many half-open",
+                       Outcome.CANCELLED)
+        link = self._new_link(Direction.INCOMING, source, now, Stage.TLS,
+                              now + self.limits.tls_handshake_timeout)
+        link.half_open = True
+        self._half_open_by_ip[host] += 1
+        self._half_open_total += 1
+        self.counters["accepted"] += 1
+        return link.id
+
+    def tcp_connected(self, link_id: int, now: float) -> None:
+        """Our dial reached TCP; TLS starts."""
+        link = self._links.get(link_id)
+        if link is None or link.stage is not Stage.TCP:
+            return
+        link.stage = Stage.TLS
+        self._set_deadline(link, now + self.limits.tls_handshake_timeout)
+
+    def authenticated(self, link_id: int, peer: SslId, now: float) -> bool:
+        """TLS authenticated ``peer`` on ``link_id``; True if the link is now active."""
+        link = self._links.get(link_id)
+        if link is None or link.stage is not Stage.TLS:
+            return False
+        if link.direction is Direction.OUTGOING and peer != link.expected:
+            self._drop(link, now, DisconnectReason.TLS, f"expected {link.expected}, got {peer}",
+                       Outcome.WRONG_PEER)
+            return False
+        friend = self._friends.get(peer)
+        if friend is None:
+            self._drop(link, now, DisconnectReason.TLS, f"{peer} is not a friend",
+                       Outcome.TLS_REFUSED)
+            return False
+        link.peer = peer
+        link.up_at = now
+        link.stage = Stage.FIRST_ITEM
+        self._set_deadline(link, now + self.limits.first_item_timeout)
+        if friend.dialling == link.id:
+            friend.dialling = None
+        friend.round.clear()
+        friend.next_round = None
+        old = self._links.get(friend.active) if friend.active is not None else None
+        if old is not None and not self._new_wins(old, link):
+            self._record(friend, link, now, Outcome.REPLACED, "kept the other link")
+            self._drop(link, now, DisconnectReason.REPLACED, "kept the other link", None)
+            return False
+        self._record(friend, link, now, Outcome.CONNECTED)
+        if old is not None:
+            self._drop(old, now, DisconnectReason.REPLACED, f"replaced by link {link.id}", None)
+        friend.active = link.id
+        self._actions.append(LinkUp(link.id, peer, link.direction, link.address))
+        return True
+
+    def item_received(self, link_id: int, now: float) -> None:
+        """An item arrived on ``link_id`` (only the first one matters here)."""
+        link = self._links.get(link_id)
+        if link is None or link.stage is not Stage.FIRST_ITEM:
+            return
+        link.stage = Stage.ESTABLISHED
+        self._set_deadline(link, None)
+        self._release_half_open(link)
+        friend = self._friends.get(link.peer) if link.peer is not None else None
+        if friend is not None:
+            friend.failures = 0
+
+    def dial_failed(self, link_id: int, outcome: Outcome, detail: str, now: float) -> None:
+        """Our dial failed before TCP was up (refused, unreachable, timed out)."""
+        link = self._links.get(link_id)
+        if link is None:
+            return
+        self._drop(link, now, DisconnectReason.ERROR, detail, outcome, emit_close=False)
+
+    def closed(self, link_id: int, reason: DisconnectReason, detail: str, now: float,
+               outcome: Outcome | None = None) -> None:
+        """The connection of ``link_id`` ended (by the peer, an error, or our own `Close`)."""
+        link = self._links.get(link_id)
+        if link is None:
+            return
+        if outcome is None and link.stage is Stage.TLS:
+            outcome = Outcome.TLS_REFUSED
+        elif outcome is None and link.stage is Stage.TCP:
+            outcome = Outcome.ERROR
+        self._drop(link, now, reason, detail, outcome, emit_close=False)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _friend(self, ssl_id: SslId) -> _Friend:
+        try:
+            return self._friends[ssl_id]
+        except KeyError:
+            raise UnknownFriendError(ssl_id) from None
+
+    def _new_wins(self, old: _Link, new: _Link) -> bool:
+        simultaneous = (old.direction is not new.direction
+                        and new.up_at - old.up_at <= self.limits.simultaneous_window)
+        if not simultaneous:
+            return True
+        we_are_larger = bytes(self.own_id) > bytes(new.peer or b"")
+        winner = Direction.OUTGOING if we_are_larger else Direction.INCOMING
+        return new.direction is winner
+
+    def _new_link(self, direction: Direction, address: NetAddress | None, now: float,
+                  stage: Stage, deadline: float) -> _Link:
+        link = _Link(next(self._ids), direction, address, now, stage, None)
+        self._links[link.id] = link
+        self._set_deadline(link, deadline)
+        return link
+
+    def _deadline_of(self, kind: int, key: object) -> float | None:
+        if kind == _LINK:
+            link = self._links.get(key)  # type: ignore[call-overload]
+            return None if link is None else link.deadline
+        friend = self._friends.get(key)  # type: ignore[call-overload]
+        return None if friend is None else friend.next_round
+
+    def _set_deadline(self, link: _Link, deadline: float | None) -> None:
+        link.deadline = deadline
+        if deadline is not None:
+            heapq.heappush(self._heap, (deadline, next(self._seq), _LINK, link.id))
+
+    def _schedule_round(self, friend: _Friend, when: float) -> None:
+        friend.next_round = when
+        heapq.heappush(self._heap, (when, next(self._seq), _FRIEND, friend.ssl_id))
+
+    def _start_round(self, friend: _Friend, now: float) -> None:
+        if not self.running or friend.active is not None or friend.dialling is not None:
+            return
+        friend.round = [r.address for r in self.addresses(friend.ssl_id)]
+        self._dial_next(friend, now)
+
+    def _dial_next(self, friend: _Friend, now: float) -> None:
+        """Dial the next address of the round, or schedule the next round after a backoff."""
+        if not self.running or friend.active is not None:
+            friend.round.clear()
+            return
+        if friend.round:
+            address = friend.round.pop(0)
+            link = self._new_link(Direction.OUTGOING, address, now, Stage.TCP,
+                                  now + self.limits.tcp_connect_timeout)
+            link.expected = friend.ssl_id
+            friend.dialling = link.id
+            self.counters["dials"] += 1
+            self._actions.append(Dial(link.id, friend.ssl_id, address,
+                                      self.limits.tcp_connect_timeout))
+            return
+        if friend.addresses:
+            friend.failures += 1
+            self._schedule_round(friend, now + backoff_delay(friend.failures, self.rng,
+                                                             self.limits))
+
+    def _link_timeout(self, link: _Link, now: float) -> None:
+        outcome = {Stage.TCP: Outcome.TCP_TIMEOUT, Stage.TLS: Outcome.TLS_TIMEOUT,
+                   Stage.FIRST_ITEM: Outcome.NO_ITEM}[link.stage]
+        seconds = {Stage.TCP: self.limits.tcp_connect_timeout,
+                   Stage.TLS: self.limits.tls_handshake_timeout,
+                   Stage.FIRST_ITEM: self.limits.first_item_timeout}[link.stage]
+        self.counters[outcome.name.lower()] += 1
+        self._drop(link, now, DisconnectReason.TIMEOUT, f"{link.stage.value} took over "
+                   f"{seconds:g} s", outcome)
+
+    def _release_half_open(self, link: _Link) -> None:
+        if not link.half_open or link.address is None:
+            return
+        link.half_open = False
+        host = str(link.address.host)
+        self._half_open_by_ip[host] -= 1
+        if self._half_open_by_ip[host] <= 0:
+            del self._half_open_by_ip[host]
+        self._half_open_total -= 1
+
+    def _reject(self, now: float, address: NetAddress | None, outcome: Outcome, detail: str,
+                counter: str) -> None:
+        self.counters[counter] += 1
+        self.rejected.append((now, address, outcome, detail))
+
+    def _record(self, friend: _Friend, link: _Link, now: float, outcome: Outcome,
+                detail: str = "") -> None:
+        friend.attempts.append(Attempt(link.direction, link.address, link.started, now,
+                                       outcome, detail))
+
+    def _drop(self, link: _Link, now: float, reason: DisconnectReason, detail: str,
+              outcome: Outcome | None, *, emit_close: bool = True,
+              friend: _Friend | None = None) -> None:
+        """Forget ``link``; record the attempt if it never got up; report the active one down;
+        carry on dialling its friend."""
+        del self._links[link.id]
+        link.deadline = None
+        self._release_half_open(link)
+        if emit_close:
+            self._actions.append(Close(link.id, reason, detail))
+        owner_id = link.peer if link.peer is not None else link.expected
+        if friend is None and owner_id is not None:
+            friend = self._friends.get(owner_id)
+        if friend is None:
+            if outcome is not None and link.direction is Direction.INCOMING:
+                self._reject(now, link.address, outcome, detail, "rejected_incoming")
+            return
+        if link.peer is None and outcome is not None:
+            self._record(friend, link, now, outcome, detail)
+        elif outcome is Outcome.NO_ITEM:
+            self._record(friend, link, now, outcome, detail)
+        if friend.active == link.id:
+            friend.active = None
+            self._actions.append(LinkDown(link.id, friend.ssl_id, reason, detail))
+            if reason is not DisconnectReason.REPLACED and friend.ssl_id in self._friends:
+                friend.failures += 1
+                if self.running:
+                    self._schedule_round(friend, now + backoff_delay(
+                        friend.failures, self.rng, self.limits))
+        if friend.dialling == link.id:
+            friend.dialling = None
+            if friend.ssl_id in self._friends:
+                self._dial_next(friend, now)
