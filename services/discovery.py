@@ -1,0 +1,292 @@
+# -*- test-case-name: tests.test_discovery -*-
+"""Gossip discovery (0x0011): friends tell each other who and where their friends are.
+
+The flow follows RetroShare's ``p3discovery2`` (facts section 5):
+
+1. when the service is enabled for a peer, we send our own CONTACT and our (empty) identity
+   list;
+2. on the peer's own CONTACT (its PGP id must be the one we accepted for it) we record its
+   addresses and send PGP_LIST(FRIENDS): the PGP ids of our accepted profiles;
+3. on a PGP_LIST(FRIENDS) we ask, with one PGP_LIST(GETCERT) per id, for every key we do not
+   know, remember the peer's friend set, and exchange CONTACTs of *mutual* friends' locations
+   (a friend of both the peer and the location's owner) in both directions;
+4. a GETCERT is answered with PGP_CERT_BINARY for our own key and our accepted friends' keys;
+5. a key arriving in PGP_CERT_BINARY becomes a *pending* certificate in the friend list: the
+   user approves it or not, nothing is ever accepted automatically.  We take only keys we
+   asked that peer for;
+6. a CONTACT about a location of an accepted profile adds that location (and its addresses) so
+   the link manager can dial it; a CONTACT about ourselves tells us how the sender sees our
+   address.
+
+We re-send PGP_LIST(FRIENDS) to every connected peer when our friend list changes, so the
+friend who introduced us can forward the new friend's location as soon as both sides approved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Final
+
+from twisted.internet.interfaces import IReactorTime
+
+from pqi.errors import DecodeError
+from pqi.fields import PgpId, SslId
+from pqi.friends import FriendList, OfferOutcome, PendingOrigin, UnknownFriendError
+from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
+from pqi.items.discovery import (
+    ContactAddresses,
+    DiscContactItem,
+    DiscIdentityListItem,
+    DiscPgpKeyItem,
+    DiscPgpListItem,
+    PgpListMode,
+)
+from pqi.items.ids import SERVICE_GOSSIP_DISCOVERY
+from pqi.pgp import PublicKey
+from pqi.tlvvalues import AddressInfo, NetAddress
+
+from .control import Service
+
+__all__ = [
+    "DiscoveryService",
+    "DiscoveryListener",
+    "contact_addresses",
+    "VS_DISC_OFF",
+    "VS_DISC_FULL",
+    "NET_MODE_EXT",
+    "ADDRESS_SOURCE_DISCOVERY",
+]
+
+#: ``RS_VS_DISC_OFF`` / ``RS_VS_DISC_FULL`` (``rspeers.h``); the captures send FULL (2).
+VS_DISC_OFF: Final = 0
+VS_DISC_FULL: Final = 2
+#: ``RS_VS_DHT_FULL``.
+VS_DHT_FULL: Final = 2
+#: ``RS_NET_MODE_EXT`` as in the captured CONTACTs (2).
+NET_MODE_EXT: Final = 2
+#: ``AddressInfo.source`` we record for addresses learned through discovery.
+ADDRESS_SOURCE_DISCOVERY: Final = 0x02
+#: At most this many GETCERT requests outstanding per peer (a hostile friend list is ignored
+#: beyond it).
+_MAX_REQUESTS: Final = 256
+
+
+class DiscoveryListener:
+    """What discovery tells the node; the default does nothing (override what you need)."""
+
+    def pending_friend(self, pgp_id: PgpId, name: str, learned_from: PeerIdentity) -> None:
+        """A key we did not know arrived and now waits for the user's approval."""
+
+    def location_learned(self, ssl_id: SslId, pgp_id: PgpId,
+                         addresses: tuple[NetAddress, ...]) -> None:
+        """A location of an accepted friend, or new addresses for one, became known."""
+
+    def own_address_seen(self, reported_by: SslId, address: NetAddress) -> None:
+        """A friend told us the address it sees us at."""
+
+
+def contact_addresses(item: DiscContactItem) -> tuple[NetAddress, ...]:
+    """The usable (non-zero host and port) clear-net addresses a CONTACT names, best first."""
+    addrs = item.addresses
+    if not isinstance(addrs, ContactAddresses):
+        return ()
+    found: list[NetAddress] = []
+    candidates: list[NetAddress | None] = [addrs.local_v4, addrs.ext_v4, addrs.local_v6,
+                                           addrs.ext_v6]
+    candidates += [a.addr for a in addrs.local_list + addrs.ext_list]
+    for a in candidates:
+        if a is not None and a.port != 0 and not a.host.is_unspecified and a not in found:
+            found.append(a)
+    return tuple(found)
+
+
+@dataclasses.dataclass
+class _PeerDisc:
+    requested: set[PgpId] = dataclasses.field(default_factory=set)
+
+
+class DiscoveryService(Service):
+    """Gossip discovery for one node.
+
+    ``own_contact()`` builds our CONTACT (the node knows its addresses); ``own_key`` is our
+    binary public key; ``friends`` is the account's friend list; ``listener`` hears what was
+    learned; ``connect_address(ssl_id)`` gives the address a peer's link comes from (sent back
+    to it so it learns how we see it).
+    """
+
+    service_id = SERVICE_GOSSIP_DISCOVERY
+
+    def __init__(self, sender: IItemSender, reactor: IReactorTime, *,
+                 own_ssl_id: SslId, own_pgp_id: PgpId, own_key: bytes,
+                 own_contact: Callable[[], DiscContactItem], friends: FriendList,
+                 listener: DiscoveryListener | None = None,
+                 connect_address: Callable[[SslId], NetAddress | None] = lambda s: None,
+                 vs_disc: int = VS_DISC_FULL) -> None:
+        super().__init__(sender, reactor)
+        self.own_ssl_id = own_ssl_id
+        self.own_pgp_id = own_pgp_id
+        self._own_key = own_key
+        self._own_contact = own_contact
+        self.friends = friends
+        self.listener = listener or DiscoveryListener()
+        self._connect_address = connect_address
+        self.vs_disc = vs_disc
+        self._state: dict[SslId, _PeerDisc] = {}
+        #: The last own CONTACT of each location that sent us one (what we forward about it).
+        self.contacts: dict[SslId, DiscContactItem] = {}
+        #: Peer-reported addresses we are seen at, by reporting peer.
+        self.seen_as: dict[SslId, NetAddress] = {}
+        #: The friend set each friend profile last announced (kept across reconnections).
+        self.friend_sets: dict[PgpId, frozenset[PgpId]] = {}
+
+    # --- link events -------------------------------------------------------------------------
+
+    def peer_connected(self, peer: PeerIdentity) -> None:
+        super().peer_connected(peer)
+        self._state[peer.ssl_id] = _PeerDisc()
+        self.send(peer.ssl_id, self._own_contact())
+        self.send(peer.ssl_id, DiscIdentityListItem(identities=()))
+
+    def peer_disconnected(self, peer: PeerIdentity, reason: DisconnectReason) -> None:
+        super().peer_disconnected(peer, reason)
+        self._state.pop(peer.ssl_id, None)
+
+    def friends_changed(self) -> None:
+        """Our accepted profiles changed: tell every connected peer our new friend list."""
+        for ssl_id in list(self.peers):
+            self._send_pgp_list(ssl_id)
+
+    # --- items -------------------------------------------------------------------------------
+
+    def receive(self, peer: PeerIdentity, item: object) -> None:
+        state = self._state.get(peer.ssl_id)
+        if state is None:
+            return
+        if isinstance(item, DiscContactItem):
+            self._contact(peer, item)
+        elif isinstance(item, DiscPgpListItem):
+            if item.mode == PgpListMode.FRIENDS:
+                self._friend_list(peer, state, item.pgp_ids)
+            elif item.mode == PgpListMode.GETCERT:
+                self._cert_request(peer, item.pgp_ids)
+        elif isinstance(item, DiscPgpKeyItem):
+            self._key(peer, state, item)
+
+    def _contact(self, peer: PeerIdentity, item: DiscContactItem) -> None:
+        if item.ssl_id == peer.ssl_id:
+            if item.pgp_id != peer.pgp_id:
+                self.log.warn("{peer} sent its own contact with PGP id {claimed}: dropped",
+                              peer=peer.ssl_id.to_hex(), claimed=item.pgp_id.to_hex())
+                return
+            self.contacts[peer.ssl_id] = item
+            self._learn_location(item.ssl_id, item.pgp_id, item)
+            if self.vs_disc != VS_DISC_OFF:
+                self._send_pgp_list(peer.ssl_id)
+        elif item.ssl_id == self.own_ssl_id:
+            addrs = item.addresses
+            if isinstance(addrs, ContactAddresses) and addrs.current_connect is not None:
+                self.seen_as[peer.ssl_id] = addrs.current_connect
+                self.listener.own_address_seen(peer.ssl_id, addrs.current_connect)
+        elif self.friends.is_accepted_profile(item.pgp_id):
+            self._learn_location(item.ssl_id, item.pgp_id, item)
+
+    def _learn_location(self, ssl_id: SslId, pgp_id: PgpId, item: DiscContactItem) -> None:
+        addresses = contact_addresses(item)
+        now = int(self.reactor.seconds())
+        infos = [AddressInfo(a, now, ADDRESS_SOURCE_DISCOVERY) for a in addresses]
+        try:
+            location = self.friends.location(ssl_id)
+        except UnknownFriendError:
+            location = None
+        if location is None:
+            if not self.friends.is_accepted_profile(pgp_id):
+                return
+            self.friends.add_location(pgp_id, ssl_id, item.location, infos)
+        elif location.pgp_id != pgp_id:
+            return
+        else:
+            for info in infos:
+                self.friends.record_address(ssl_id, info)
+        self.listener.location_learned(ssl_id, pgp_id, addresses)
+
+    def _accepted_ids(self) -> frozenset[PgpId]:
+        return frozenset(p.pgp_id for p in self.friends.profiles() if not p.ssl_only)
+
+    def _send_pgp_list(self, ssl_id: SslId) -> None:
+        self.send(ssl_id, DiscPgpListItem(mode=PgpListMode.FRIENDS,
+                                          pgp_ids=self._accepted_ids()))
+
+    def _friend_list(self, peer: PeerIdentity, state: _PeerDisc,
+                     pgp_ids: frozenset[PgpId]) -> None:
+        if self.vs_disc == VS_DISC_FULL:
+            known = self._accepted_ids() | {p.pgp_id for p in self.friends.pending()}
+            for pgp_id in sorted(pgp_ids):
+                if (pgp_id == self.own_pgp_id or pgp_id in known or pgp_id in state.requested
+                        or len(state.requested) >= _MAX_REQUESTS):
+                    continue
+                state.requested.add(pgp_id)
+                self.send(peer.ssl_id, DiscPgpListItem(mode=PgpListMode.GETCERT,
+                                                       pgp_ids=frozenset({pgp_id})))
+        self.friend_sets[peer.pgp_id] = pgp_ids
+        self._update_peers(peer)
+
+    def _update_peers(self, about: PeerIdentity) -> None:
+        """Exchange CONTACTs between ``about`` and the locations of mutual friends: profiles
+        that are friends of ours, listed by ``about`` and listing ``about`` in turn."""
+        accepted = self._accepted_ids()
+        for pgp_id in sorted(self.friend_sets.get(about.pgp_id, frozenset()) & accepted):
+            if pgp_id == about.pgp_id or about.pgp_id not in self.friend_sets.get(pgp_id, ()):
+                continue
+            for location in self.friends.locations(pgp_id):
+                self._send_contact_about(location.ssl_id, about.ssl_id)
+            for ssl_id, p in list(self.peers.items()):
+                if p.pgp_id == pgp_id:
+                    for location in self.friends.locations(about.pgp_id):
+                        self._send_contact_about(location.ssl_id, ssl_id)
+
+    def _send_contact_about(self, about: SslId, to: SslId) -> None:
+        known = self.contacts.get(about)
+        if known is None or known.vs_disc == VS_DISC_OFF or about == self.own_ssl_id:
+            return
+        current = self._connect_address(about) if about == to else None
+        addrs = known.addresses
+        if isinstance(addrs, ContactAddresses):
+            addrs = dataclasses.replace(addrs, current_connect=current)
+        self.send(to, dataclasses.replace(known, addresses=addrs))
+
+    def _cert_request(self, peer: PeerIdentity, pgp_ids: Iterable[PgpId]) -> None:
+        if self.vs_disc == VS_DISC_OFF:
+            return
+        for pgp_id in sorted(pgp_ids):
+            if pgp_id == self.own_pgp_id:
+                key = self._own_key
+            elif self.friends.is_accepted_profile(pgp_id):
+                key = self.friends.public_key(pgp_id).to_bytes()
+            else:
+                continue
+            self.send(peer.ssl_id, DiscPgpKeyItem(pgp_id=pgp_id, key_data=key))
+
+    def _key(self, peer: PeerIdentity, state: _PeerDisc, item: DiscPgpKeyItem) -> None:
+        if item.pgp_id not in state.requested and item.pgp_id != peer.pgp_id:
+            self.log.warn("{peer} sent a key we did not ask for ({pgp}): dropped",
+                          peer=peer.ssl_id.to_hex(), pgp=item.pgp_id.to_hex())
+            return
+        state.requested.discard(item.pgp_id)
+        try:
+            key = PublicKey.from_bytes(item.key_data)
+        except (DecodeError, ValueError) as e:
+            self.log.warn("unusable key {pgp} from {peer}: {error}", pgp=item.pgp_id.to_hex(),
+                          peer=peer.ssl_id.to_hex(), error=str(e))
+            return
+        if key.pgp_id != item.pgp_id:
+            self.log.warn("{peer} sent key {real} labelled {claimed}: dropped",
+                          peer=peer.ssl_id.to_hex(), real=key.pgp_id.to_hex(),
+                          claimed=item.pgp_id.to_hex())
+            return
+        outcome = self.friends.offer(key, origin=PendingOrigin.DISCOVERY,
+                                     learned_from=peer.ssl_id)
+        if outcome == OfferOutcome.PENDING:
+            self.log.info("learned {name} ({pgp}) through {peer}: pending approval",
+                          name=key.name, pgp=key.pgp_id.to_hex(), peer=peer.ssl_id.to_hex())
+            self.listener.pending_friend(key.pgp_id, key.name, peer)
