@@ -9,7 +9,9 @@ from . import items as _items  # noqa: F401  (registers the item classes)
 from .errors import (DecodeError, EncodeError, FramingError, InvalidValueError,
                      LimitExceededError, QueueFullError, TrailingBytesError, TruncatedError)
 from .fields import (GxsId, GxsMessageId, PgpFingerprint, PgpId, Sha1Hash, Sha256Hash, SslId)
+from .framing import Deframer, Enframer, ItemReceived, ProbeReceived
 from .item import PQItem, UnknownItem, decode, encode, item_class, parse_header, registered
+from .streamer import PQIStreamer
 from .tlvvalues import AddressInfo, FileData, FileItem, FileSet, KeySignature, NetAddress
 
 __all__ = [
@@ -18,4 +20,5 @@ __all__ = [
     "TrailingBytesError", "FramingError", "EncodeError", "QueueFullError",
     "SslId", "PgpId", "PgpFingerprint", "Sha1Hash", "Sha256Hash", "GxsId", "GxsMessageId",
     "FileItem", "FileSet", "FileData", "NetAddress", "AddressInfo", "KeySignature",
+    "Deframer", "Enframer", "ItemReceived", "ProbeReceived", "PQIStreamer",
 ]

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_framing -*-
 """The sans-IO framing core: probe, slices, reassembly limits, QoS order, grouping."""
 
 from __future__ import annotations

@@ -1,0 +1,368 @@
+# -*- test-case-name: tests.test_streamer -*-
+"""PQIStreamer on StringTransport, iosim pairs, a memory clock and real TCP; and the demo."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from twisted.internet import defer
+from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
+from twisted.internet.error import ConnectionClosed
+from twisted.internet.protocol import Factory
+from twisted.internet.selectreactor import SelectReactor
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
+from twisted.test import iosim
+
+from pqi import demo
+from pqi.errors import QueueFullError
+from pqi.framing import PROBE
+from pqi.item import UnknownItem, encode
+from pqi.items.heartbeat import HeartbeatItem
+from pqi.streamer import Item, PQIStreamer
+from tests.strategies_streamer import unknown_items
+
+BIG = UnknownItem(0x7E57, 0x01, bytes(range(256)) * 19 + bytes(128))  # 5000 bytes encoded
+
+
+class Recorder:
+    """A streamer plus what it delivered upwards."""
+
+    def __init__(self, clock: Any, **kwargs: Any) -> None:
+        self.items: list[Item] = []
+        self.lost: list[Failure] = []
+        self.streamer = PQIStreamer(clock, on_item=self.items.append, on_lost=self.lost.append,
+                                    **kwargs)
+
+
+def connected(clock: Any | None = None, **kwargs: Any) -> tuple[Recorder, StringTransport]:
+    recorder = Recorder(clock if clock is not None else MemoryReactorClock(), **kwargs)
+    transport = StringTransport()
+    recorder.streamer.makeConnection(transport)
+    return recorder, transport
+
+
+# --- StringTransport ---------------------------------------------------------------------------
+
+def test_connect_sends_probe_and_registers_as_push_producer() -> None:
+    """On connect the streamer writes exactly the probe and becomes the transport's streaming
+    producer."""
+    recorder, transport = connected()
+    assert transport.value() == bytes.fromhex("02aabbcc00000008")
+    assert transport.producer is recorder.streamer and transport.streaming is True
+    assert recorder.streamer.probes_out == 1
+
+
+def test_send_writes_the_encoded_item() -> None:
+    """send() puts the encoded item on the wire at once, whole before the peer's probe."""
+    recorder, transport = connected()
+    transport.clear()
+    recorder.streamer.send(HeartbeatItem())
+    recorder.streamer.send(BIG)
+    assert transport.value() == bytes.fromhex("0200160100000008") + encode(BIG)
+    assert recorder.streamer.items_out == 2 and recorder.streamer.bytes_out == 8 + 8 + 5000
+
+
+def test_items_sent_before_connect_wait_for_it() -> None:
+    """Items queued before connectionMade follow the probe in the first write."""
+    recorder = Recorder(MemoryReactorClock())
+    recorder.streamer.send(HeartbeatItem())
+    transport = StringTransport()
+    recorder.streamer.makeConnection(transport)
+    assert transport.value() == PROBE + encode(HeartbeatItem())
+
+
+def test_received_probe_enables_slicing() -> None:
+    """After the peer's probe a 5000-byte item leaves as slices with RetroShare's headers."""
+    recorder, transport = connected()
+    recorder.streamer.dataReceived(PROBE)
+    transport.clear()
+    recorder.streamer.send(BIG)
+    out = transport.value()
+    assert [out[i:i + 2] for i in (0, 1408, 2816, 4224)] == [b"\x10\x01", b"\x10\x00",
+                                                             b"\x10\x00", b"\x10\x02"]
+    assert out[6:8] == b"\x05\x78" and out[4230:4232] == b"\x03\x20"
+    assert recorder.streamer.probes_in == 1
+
+
+def test_items_decoded_and_delivered_in_order() -> None:
+    """Items arriving byte by byte are decoded and handed up in stream order."""
+    recorder, _ = connected()
+    stream = encode(HeartbeatItem()) + encode(BIG) + encode(HeartbeatItem())
+    for i in range(len(stream)):
+        recorder.streamer.dataReceived(stream[i:i + 1])
+    assert recorder.items == [HeartbeatItem(), BIG, HeartbeatItem()]
+    assert recorder.streamer.items_in == 3 and recorder.streamer.bytes_in == len(stream)
+
+
+def test_undecodable_item_is_dropped_and_counted_link_stays() -> None:
+    """A heartbeat with a stray body byte fails to decode: dropped, counted, the next item
+    still arrives and the connection stays up."""
+    recorder, transport = connected()
+    recorder.streamer.dataReceived(bytes.fromhex("0200160100000009ff") + encode(HeartbeatItem()))
+    assert recorder.streamer.decode_errors == 1
+    assert recorder.items == [HeartbeatItem()]
+    assert not transport.disconnecting
+
+
+def test_framing_error_aborts_the_connection() -> None:
+    """A header claiming 7 bytes aborts the link; items before it were delivered, bytes
+    after it are ignored."""
+    recorder, transport = connected()
+    recorder.streamer.dataReceived(encode(HeartbeatItem()) + bytes.fromhex("0200160100000007"))
+    assert recorder.items == [HeartbeatItem()]
+    assert recorder.streamer.framing_errors == 1
+    assert transport.disconnecting and transport.disconnected  # abortConnection
+    recorder.streamer.dataReceived(encode(HeartbeatItem()))
+    assert recorder.items == [HeartbeatItem()]
+
+
+def test_pause_keeps_items_queued_resume_writes_them() -> None:
+    """While the transport has paused us nothing is written; resuming writes the backlog."""
+    recorder, transport = connected()
+    transport.clear()
+    recorder.streamer.pauseProducing()
+    recorder.streamer.send(HeartbeatItem())
+    recorder.streamer.send(BIG)
+    assert transport.value() == b""
+    assert recorder.streamer.queued_bytes == 5008
+    recorder.streamer.resumeProducing()
+    assert transport.value() == encode(HeartbeatItem()) + encode(BIG)
+    assert recorder.streamer.queued_bytes == 0
+
+
+def test_queue_full_while_paused() -> None:
+    """With a 20-byte cap, two 8-byte heartbeats fit and a third raises QueueFullError."""
+    recorder, transport = connected(max_queue_bytes=20)
+    recorder.streamer.pauseProducing()
+    recorder.streamer.send(HeartbeatItem())
+    recorder.streamer.send(HeartbeatItem())
+    with pytest.raises(QueueFullError, match="outgoing queue full"):
+        recorder.streamer.send(HeartbeatItem())
+    assert not transport.disconnecting
+
+
+def test_write_that_pauses_stops_the_flush() -> None:
+    """A transport that pauses us during a write gets no further write until it resumes."""
+
+    class PausingTransport(StringTransport):
+        def write(self, data: bytes) -> None:
+            super().write(data)
+            self.producer.pauseProducing()
+
+    recorder = Recorder(MemoryReactorClock())
+    transport = PausingTransport()
+    recorder.streamer.send(BIG)
+    recorder.streamer.dataReceived(PROBE)
+    recorder.streamer.makeConnection(transport)
+    first = transport.value()
+    assert first[:8] == PROBE and len(first) == 8 + 1408  # paused after one grouped write
+    recorder.streamer.resumeProducing()
+    assert len(transport.value()) == 8 + 2 * 1408
+    recorder.streamer.resumeProducing()
+    assert len(transport.value()) == 8 + 3 * 1408
+
+
+def test_probe_every_60_seconds_on_the_injected_clock() -> None:
+    """Probes at 0, 60 and 120 s of the injected clock, none in between; the timer is gone
+    after connectionLost."""
+    clock = MemoryReactorClock()
+    recorder, transport = connected(clock)
+    transport.clear()
+    clock.advance(59.9)
+    assert transport.value() == b""
+    clock.advance(0.1)
+    assert transport.value() == PROBE
+    clock.advance(60)
+    assert transport.value() == PROBE + PROBE
+    assert len(clock.getDelayedCalls()) == 1
+    recorder.streamer.connectionLost(Failure(ConnectionClosed()))
+    assert clock.getDelayedCalls() == []
+    assert len(recorder.lost) == 1
+
+
+def test_probe_waits_while_paused() -> None:
+    """A probe due while paused is written on resume, and the timer is re-armed."""
+    clock = MemoryReactorClock()
+    recorder, transport = connected(clock)
+    transport.clear()
+    recorder.streamer.pauseProducing()
+    assert clock.getDelayedCalls() == []
+    clock.advance(90)
+    assert transport.value() == b""
+    recorder.streamer.resumeProducing()
+    assert transport.value() == PROBE
+    assert [call.getTime() for call in clock.getDelayedCalls()] == [150.0]
+
+
+def test_send_after_connection_lost() -> None:
+    """Sending on a closed link raises ConnectionClosed; queued items were dropped."""
+    recorder, _ = connected()
+    recorder.streamer.pauseProducing()
+    recorder.streamer.send(HeartbeatItem())
+    recorder.streamer.connectionLost(Failure(ConnectionClosed()))
+    assert recorder.streamer.queued_bytes == 0
+    with pytest.raises(ConnectionClosed):
+        recorder.streamer.send(HeartbeatItem())
+
+
+# --- iosim pairs --------------------------------------------------------------------------------
+
+def pair(clock: MemoryReactorClock) -> tuple[Recorder, Recorder, iosim.IOPump]:
+    client, server = Recorder(clock, peer="client"), Recorder(clock, peer="server")
+    _, _, pump = iosim.connectedServerAndClient(lambda: server.streamer,
+                                                lambda: client.streamer, clock=clock)
+    return client, server, pump
+
+
+def test_iosim_pair_exchanges_probes_and_sliced_items() -> None:
+    """Two streamers exchange probes on connect, then a big item travels sliced both ways
+    (a heartbeat queued behind it passes it); 60 s later each has sent a second probe."""
+    clock = MemoryReactorClock()
+    client, server, pump = pair(clock)
+    assert client.streamer.enframer.slicing and server.streamer.enframer.slicing
+    client.streamer.send(BIG)
+    server.streamer.pauseProducing()
+    server.streamer.send(BIG)
+    server.streamer.send(HeartbeatItem())
+    server.streamer.resumeProducing()
+    pump.flush()
+    assert server.items == [BIG] and client.items == [HeartbeatItem(), BIG]
+    assert client.streamer.deframer.slices_received == 4
+    assert server.streamer.deframer.slices_received == 4
+    clock.advance(60)
+    pump.flush()
+    assert client.streamer.probes_in == 2 and server.streamer.probes_in == 2
+
+
+def test_iosim_framing_error_closes_both_ends() -> None:
+    """A garbage header from one side makes the other abort; both see connectionLost."""
+    clock = MemoryReactorClock()
+    client, server, pump = pair(clock)
+    client.streamer.transport.write(bytes.fromhex("02001601ffffffff"))
+    pump.flush()
+    assert server.streamer.framing_errors == 1
+    assert len(server.lost) == 1 and len(client.lost) == 1
+
+
+@given(queued=st.lists(st.tuples(unknown_items(), st.integers(0, 9)), max_size=10,
+                       unique_by=lambda pair: encode(pair[0])),
+       pause=st.booleans())
+def test_iosim_round_trip_per_priority(queued: list[tuple[UnknownItem, int]],
+                                       pause: bool) -> None:
+    """Any items at any priorities, sent while the link is paused or not, arrive decoded and
+    equal, in queue order within each priority."""
+    clock = MemoryReactorClock()
+    client, server, pump = pair(clock)
+    if pause:
+        client.streamer.pauseProducing()
+    for item, prio in queued:
+        client.streamer.send(item, prio)
+    if pause:
+        client.streamer.resumeProducing()
+    pump.flush()
+    assert len(server.items) == len(queued)
+    for prio in range(10):
+        sent = [item for item, p in queued if p == prio]
+        assert [item for item in server.items if item in sent] == sent
+
+
+# --- real TCP on 127.0.0.1 -----------------------------------------------------------------------
+
+def on_fresh_reactor(body: Callable[[Any], Awaitable[object]], timeout: float = 20.0) -> object:
+    """Run ``body(reactor)`` on a reactor of its own (bounded by ``timeout``) and return its
+    result; the global reactor is never touched."""
+    reactor = SelectReactor()
+    outcome: list[object] = []
+
+    def start() -> None:
+        d = defer.ensureDeferred(body(reactor))
+        d.addTimeout(timeout, reactor)
+        d.addBoth(outcome.append)
+        d.addBoth(lambda _: reactor.stop())
+
+    reactor.callWhenRunning(start)
+    try:
+        reactor.run(installSignalHandlers=False)
+    finally:
+        reactor.waker.connectionLost(None)
+    if isinstance(outcome[0], Failure):
+        outcome[0].raiseException()
+    return outcome[0]
+
+
+@pytest.mark.integration
+def test_real_tcp_loopback_with_flow_control() -> None:
+    """Two streamers over real TCP on 127.0.0.1: 3 MB of sliced items and heartbeats go
+    through; the sender's transport paused it at least once and every item arrived in order."""
+    payloads = [UnknownItem(0x7E57, 0x02, bytes([n]) * 200_000) for n in range(15)]
+
+    class CountingStreamer(PQIStreamer):
+        pauses = 0
+
+        def pauseProducing(self) -> None:
+            self.pauses += 1
+            super().pauseProducing()
+
+    async def body(reactor: Any) -> tuple[list[Item], int, int]:
+        received: list[Item] = []
+        answered: defer.Deferred[None] = defer.Deferred()
+        done: defer.Deferred[None] = defer.Deferred()
+        lost: list[defer.Deferred[None]] = [defer.Deferred(), defer.Deferred()]
+
+        def server_got(item: Item) -> None:
+            received.append(item)
+            if len(received) == 1:
+                server.send(HeartbeatItem())  # behind the server's probe
+            if len(received) == len(payloads) + 2:
+                done.callback(None)
+
+        server = PQIStreamer(reactor, on_item=server_got, peer="server",
+                             on_lost=lambda _: lost[0].callback(None))
+        client = CountingStreamer(reactor, peer="client",
+                                  on_item=lambda _: answered.callback(None),
+                                  on_lost=lambda _: lost[1].callback(None))
+        port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(
+            Factory.forProtocol(lambda: server))
+        try:
+            await TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port).connect(
+                Factory.forProtocol(lambda: client))
+            client.send(HeartbeatItem())
+            await answered
+            assert client.enframer.slicing
+            for payload in payloads:
+                client.send(payload, 2)
+            client.send(HeartbeatItem())
+            await done
+            client.transport.loseConnection()
+            await defer.gatherResults(lost)
+        finally:
+            await port.stopListening()
+        return received, client.pauses, server.deframer.slices_received
+
+    received, pauses, slices = on_fresh_reactor(body)  # type: ignore[misc]
+    # The transport paused the client inside the first payload; the later heartbeat (priority
+    # 8) then passed the priority-2 backlog.
+    assert received[:2] == [HeartbeatItem(), HeartbeatItem()]
+    assert received[2:] == payloads
+    assert pauses >= 1
+    assert slices == 15 * -(-200_008 // 1400)
+
+
+# --- the demo ------------------------------------------------------------------------------------
+
+@pytest.mark.integration
+def test_demo_runs_and_shows_slices(capsys: pytest.CaptureFixture[str]) -> None:
+    """`rsnode demo` connects over TCP, prints the probe, the exact slice headers of the
+    5000-byte item and the decoded items, and returns 0."""
+    assert demo.main() == 0
+    out = capsys.readouterr().out
+    assert "probe         02 aa bb cc 00 00 00 08" in out
+    assert "slice first   10 01 00 00 00 01 05 78" in out
+    assert "slice last    10 02 00 00 00 01 03 20" in out
+    assert "bob decoded UnknownItem(service=0x7e57, subtype=0x01, body=4992 bytes)" in out
+    assert "every item arrived equal to what was sent: yes" in out
