@@ -49,3 +49,30 @@ class RecordingSender:
 
     def connected_peers(self) -> list[PeerIdentity]:
         return list(self.peers)
+
+
+def on_fresh_reactor(body, timeout: float = 30.0):
+    """Run ``await body(reactor)`` on a SelectReactor of its own, bounded by ``timeout``, and
+    return its result (re-raising its failure); the global reactor is never touched."""
+    from twisted.internet import defer
+    from twisted.internet.selectreactor import SelectReactor
+
+    reactor = SelectReactor()
+    outcome: list = []
+
+    def start() -> None:
+        d = defer.ensureDeferred(body(reactor))
+        d.addTimeout(timeout, reactor)
+        d.addBoth(outcome.append)
+        d.addBoth(lambda _: reactor.stop())
+
+    reactor.callWhenRunning(start)
+    try:
+        reactor.run(installSignalHandlers=False)
+    finally:
+        reactor.waker.connectionLost(None)
+    (result,) = outcome
+    from twisted.python.failure import Failure
+    if isinstance(result, Failure):
+        result.raiseException()
+    return result
