@@ -16,8 +16,14 @@ from typing import Any, ClassVar, Final, TypeVar, dataclass_transform
 
 import construct as c
 
-from .errors import DecodeError, EncodeError, InvalidValueError, LimitExceededError
-from .errors import TrailingBytesError, TruncatedError
+from .errors import (
+    DecodeError,
+    EncodeError,
+    InvalidValueError,
+    LimitExceededError,
+    TrailingBytesError,
+    TruncatedError,
+)
 from .limits import HEADER_SIZE, MAX_SERIAL_SIZE
 
 __all__ = [
@@ -110,8 +116,13 @@ class PQItem:
     def encode_body(self) -> bytes:
         try:
             return _compiled(type(self)).build(self.body_fields())
-        except (c.ConstructError, struct.error, TypeError) as e:
-            raise EncodeError(f"{type(self).__name__}: {e}") from e
+        except EncodeError:
+            raise
+        except (c.ConstructError, struct.error, TypeError, AttributeError, KeyError,
+                ValueError, OverflowError) as e:
+            # A field holding the wrong kind of value (None for a FileItem, text for an int):
+            # our bug, reported as the one encode error callers catch.
+            raise EncodeError(f"{type(self).__name__}: {e!r}") from e
 
     @classmethod
     def decode_body(cls: type[_ItemT], body: bytes) -> _ItemT:

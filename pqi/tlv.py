@@ -20,7 +20,7 @@ from typing import Any
 
 import construct as c
 
-from . import tlvtypes as T
+from . import tlvtypes as T  # noqa: N812  (RetroShare's TLV_TYPE_ prefix, shortened)
 from .errors import DecodeError, EncodeError, InvalidValueError, TruncatedError
 from .fields import FixedId, read_exact, remaining
 from .limits import TLV_HEADER_SIZE
@@ -316,7 +316,7 @@ def TLVList(tlv_type: int, element: c.Construct) -> c.Construct:
 
 
 @dataclasses.dataclass(frozen=True)
-class Optional_:
+class Optional_:  # noqa: N801  (trailing _ avoids typing.Optional)
     """One optional sub-TLV of a `CompoundTLV`: written only when its value is not ``default``."""
 
     name: str

@@ -15,7 +15,7 @@ from typing import Any, Union
 
 import construct as c
 
-from . import tlvtypes as T
+from . import tlvtypes as T  # noqa: N812  (RetroShare's TLV_TYPE_ prefix, shortened)
 from .errors import EncodeError, InvalidValueError
 from .fields import GxsId, IdField, Sha1Hash, u32, u64
 from .limits import TLV_HEADER_SIZE

@@ -11,8 +11,16 @@ import ipaddress
 
 from hypothesis import strategies as st
 
-from pqi.fields import (FixedId, GxsId, GxsMessageId, PgpFingerprint, PgpId, Sha1Hash, Sha256Hash,
-                        SslId)
+from pqi.fields import (
+    FixedId,
+    GxsId,
+    GxsMessageId,
+    PgpFingerprint,
+    PgpId,
+    Sha1Hash,
+    Sha256Hash,
+    SslId,
+)
 from pqi.tlvvalues import AddressInfo, FileData, FileItem, FileSet, KeySignature, NetAddress
 
 __all__ = [

@@ -9,8 +9,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pqi.errors import EncodeError, TruncatedError
-from pqi.fields import (Bool, BoundedArray, FixedId, GxsId, IdField, PgpFingerprint, PgpId,
-                        RawMemory, RsString, Sha1Hash, SslId, u8, u16, u32, u64)
+from pqi.fields import (
+    Bool,
+    BoundedArray,
+    FixedId,
+    GxsId,
+    IdField,
+    PgpFingerprint,
+    PgpId,
+    RawMemory,
+    RsString,
+    Sha1Hash,
+    SslId,
+    u8,
+    u16,
+    u32,
+    u64,
+)
 from tests.strategies import ID_TYPES, ids, u8s, u16s, u32s, u64s, wire_text
 
 

@@ -14,11 +14,16 @@ import construct as c
 import pytest
 
 import pqi
-from pqi.errors import (EncodeError, InvalidValueError, LimitExceededError, TruncatedError)
+from pqi.errors import EncodeError, InvalidValueError, LimitExceededError, TruncatedError
 from pqi.fields import BoundedArray, RawMemory, RsString, u8
 from pqi.item import parse_header
-from pqi.limits import (HEADER_SIZE, MAX_CONTAINER_COUNT, MAX_RAW_MEMORY, MAX_SERIAL_SIZE,
-                        TLV_HEADER_SIZE)
+from pqi.limits import (
+    HEADER_SIZE,
+    MAX_CONTAINER_COUNT,
+    MAX_RAW_MEMORY,
+    MAX_SERIAL_SIZE,
+    TLV_HEADER_SIZE,
+)
 from pqi.tlv import BinaryTLV, StringTLV
 
 

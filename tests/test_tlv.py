@@ -19,18 +19,55 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pqi import tlvtypes as T
+from pqi import tlvtypes as T  # noqa: N812  (as the core modules spell it)
 from pqi.errors import DecodeError, EncodeError, InvalidValueError, TruncatedError
-from pqi.fields import (FixedId, GxsId, PgpId, RsString, Sha1Hash, SslId, u16, u32, u64)
-from pqi.tlv import (CONTROL_CHARS_FORBIDDEN, TLV, BinaryTLV, CompoundTLV, IdSetTLV, MapTLV,
-                     Optional_, StringTLV, TLVList, UInt32TLV, UInt64TLV, peek_tlv_type,
-                     sanitise_string, tlv_header)
-from pqi.tlvvalues import (AddressInfo, AddressInfoTLV, AddressSetTLV, AddressTLV, FileData,
-                           FileDataTLV, FileItem, FileItemTLV, FileSet, FileSetTLV, KeySignature,
-                           KeySignatureTLV, NetAddress)
-from tests.strategies import (ID_TYPES, address_infos, clean_text, file_datas, file_items,
-                              file_sets, id_sets, ids, key_signatures, optional_addresses,
-                              u32s, u64s, wire_text)
+from pqi.fields import FixedId, GxsId, PgpId, RsString, Sha1Hash, SslId, u16, u32, u64
+from pqi.tlv import (
+    CONTROL_CHARS_FORBIDDEN,
+    TLV,
+    BinaryTLV,
+    CompoundTLV,
+    IdSetTLV,
+    MapTLV,
+    Optional_,
+    StringTLV,
+    TLVList,
+    UInt32TLV,
+    UInt64TLV,
+    peek_tlv_type,
+    sanitise_string,
+    tlv_header,
+)
+from pqi.tlvvalues import (
+    AddressInfo,
+    AddressInfoTLV,
+    AddressSetTLV,
+    AddressTLV,
+    FileData,
+    FileDataTLV,
+    FileItem,
+    FileItemTLV,
+    FileSet,
+    FileSetTLV,
+    KeySignature,
+    KeySignatureTLV,
+    NetAddress,
+)
+from tests.strategies import (
+    ID_TYPES,
+    address_infos,
+    clean_text,
+    file_datas,
+    file_items,
+    file_sets,
+    id_sets,
+    ids,
+    key_signatures,
+    optional_addresses,
+    u32s,
+    u64s,
+    wire_text,
+)
 
 H = bytes.fromhex
 NOTICE = b"**** String removed (SVG bomb?) ****"
