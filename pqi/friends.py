@@ -33,16 +33,18 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from .fields import PgpFingerprint, PgpId, SslId
+from .invite import Ext4Locator, Loc4Locator
 from .tlvvalues import AddressInfo, NetAddress
 
 if TYPE_CHECKING:
     from .certificate import RsCertificate
+    from .invite import ShortInvite
     from .pgp import PublicKey
 
 __all__ = [
     "FriendList", "TrustLevel", "Profile", "Location", "PendingCertificate", "PendingOrigin",
     "OfferOutcome", "FriendsError", "UnknownFriendError", "NotPendingError",
-    "LocationConflictError", "FingerprintMismatchError",
+    "LocationConflictError", "FingerprintMismatchError", "IncompleteInviteError",
 ]
 
 _SCHEMA_VERSION = 1
@@ -162,6 +164,14 @@ class FingerprintMismatchError(FriendsError):
         self.got = got
 
 
+class IncompleteInviteError(FriendsError):
+    """A short invite without the profile fingerprint cannot make an SSL-only friend.
+
+    Without it we could not tell which profile must have signed the location's certificate.
+    Ask the friend for their full certificate instead.
+    """
+
+
 @dataclasses.dataclass(frozen=True)
 class Profile:
     """A friend's profile.  ``public_key`` is ``None`` for an SSL-only friend."""
@@ -273,11 +283,13 @@ class FriendList:
         """
         key = cert.public_key
         pgp_id = key.pgp_id
+        seen = self._stamp()
+        addresses = [AddressInfo(a, seen) for a in (cert.local_addr, cert.ext_addr)
+                     if a is not None and a.port != 0 and not a.host.is_unspecified]
         with self._transaction() as db:
             self._store_profile(db, key.pgp_id, key.fingerprint, key.to_bytes(), key.name, trust)
             if cert.ssl_id is not None:
-                self._store_location(db, pgp_id, cert.ssl_id, cert.location_name,
-                                     cert.addresses)
+                self._store_location(db, pgp_id, cert.ssl_id, cert.location, addresses)
             db.execute("DELETE FROM pending WHERE pgp_id = ?", (pgp_id.to_hex(),))
             return self._profile(db, pgp_id)
 
@@ -301,6 +313,20 @@ class FriendList:
                                                fingerprint)
             self._store_location(db, pgp_id, ssl_id, location_name, addresses)
             return self._location(db, ssl_id)
+
+    def add_from_invite(self, invite: ShortInvite) -> Location:
+        """Accept the location of a short invite as an SSL-only friend (the user's explicit yes).
+
+        If the profile is already accepted (we have its key), the location is simply added to it.
+        """
+        if invite.pgp_fingerprint is None or invite.pgp_id is None:
+            raise IncompleteInviteError(f"invite for {invite.ssl_id} names no profile "
+                                        "fingerprint")
+        seen = self._stamp()
+        addresses = [AddressInfo(loc.address, seen) for loc in invite.locators
+                     if isinstance(loc, (Loc4Locator, Ext4Locator))]
+        return self.add_ssl_only(invite.ssl_id, invite.pgp_fingerprint, invite.name,
+                                 addresses=addresses)
 
     def add_location(self, pgp_id: PgpId, ssl_id: SslId, name: str,
                      addresses: Iterable[AddressInfo] = ()) -> Location:
