@@ -1,0 +1,625 @@
+# -*- test-case-name: tests.test_dht_node -*-
+"""The sans-IO DHT node: datagrams and a clock in, datagrams out.
+
+`DHTNode` owns a `RoutingTable`, the outstanding transactions, the iterative lookups, the
+announce_peer store and the per-source rate limiter.  It never touches a socket or a reactor:
+`datagram_received(data, addr, now)` and `handle_timer(now)` return ``[(bytes, addr), ...]`` to
+send, and `next_deadline()` says when `handle_timer` wants to run next.
+
+Abuse guards:
+
+* Every source IP is rate limited (a leaky bucket of `DHTConfig.rate_burst` packets draining at
+  `DHTConfig.rate_per_second`); overflowing it bans the IP for `DHTConfig.ban_seconds`.
+* A source that never answered one of our queries is *unverified*: our reply to it is trimmed to
+  at most the size of its request (nodes dropped farthest first, then our ``v``), so a spoofed
+  source address cannot turn us into an amplifier.  We ping such a source once; its answer
+  verifies it.  A lookup that got a trimmed-looking answer re-asks that node when its verifying
+  ping arrives, by which time our pong has verified us there.
+* Only nodes that answered our queries enter the routing table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import ipaddress
+import random
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Final, TypeAlias
+
+from . import krpc
+from .krpc import (
+    NODE_ID_LEN,
+    RS_VERSION,
+    Address,
+    AnnouncePeer,
+    Connect,
+    Error,
+    FindNode,
+    GetPeers,
+    KRPCDecodeError,
+    NodeInfo,
+    Ping,
+    Response,
+    UnknownQuery,
+)
+from .routing import K, RoutingTable, id_to_int
+
+__all__ = [
+    "Datagram", "DHTConfig", "Counters", "LookupKind", "Lookup", "DHTNode", "ALPHA",
+    "QUERY_TIMEOUT", "TOKEN_ROTATION", "PEER_TTL", "dht_node_id", "RS_ID_PREFIX",
+]
+
+Datagram: TypeAlias = tuple[bytes, Address]
+
+#: Parallel queries per lookup (Kademlia's alpha).
+ALPHA: Final = 3
+#: Seconds before an unanswered query counts as failed.
+QUERY_TIMEOUT: Final = 4.0
+#: Token secret lifetime; tokens from the current and the previous secret are accepted.
+TOKEN_ROTATION: Final = 300.0
+#: How long an announced peer is kept (mainline's 30 minutes).
+PEER_TTL: Final = 30 * 60.0
+#: ``SHA1(RS_ID_PREFIX + ssl_id)`` is a location's DHT id (``p3BitDht::calculateNodeId``).
+RS_ID_PREFIX: Final = b"RS_VERSION_0.5.1\x00"
+_HOUSEKEEPING: Final = 5.0
+_TOKEN_LEN: Final = 8
+
+
+def dht_node_id(ssl_id: bytes) -> bytes:
+    """The DHT node id BitDHT derives from a 16-byte SSL (location) id."""
+    if len(ssl_id) != 16:
+        raise ValueError(f"SSL id must be 16 bytes, got {len(ssl_id)}")
+    return hashlib.sha1(RS_ID_PREFIX + ssl_id).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class DHTConfig:
+    """Tunables; defaults follow BEP 5 and the issue's abuse limits."""
+
+    k: int = K
+    alpha: int = ALPHA
+    query_timeout: float = QUERY_TIMEOUT
+    token_rotation: float = TOKEN_ROTATION
+    peer_ttl: float = PEER_TTL
+    max_peers_per_hash: int = 100
+    max_info_hashes: int = 1000
+    #: Peers returned in one get_peers ``values`` list.
+    max_values: int = 50
+    rate_per_second: float = 5.0
+    #: Bucket size: 5/s averaged over 10 s.
+    rate_burst: float = 50.0
+    ban_seconds: float = 300.0
+    max_tracked_sources: int = 10_000
+    max_pending: int = 1024
+    #: Candidates one lookup keeps (nearest first) and queries it may send.
+    max_lookup_candidates: int = 128
+    max_lookup_queries: int = 200
+    #: While fewer than k good contacts are known, re-run the self lookup this often.
+    bootstrap_interval: float = 15.0
+    #: Between two verification pings of the same unverified source.
+    probe_interval: float = 300.0
+    version: bytes | None = RS_VERSION
+    #: Addresses ever verified that we remember (LRU).
+    max_verified: int = 4096
+
+
+@dataclass(slots=True)
+class Counters:
+    """What happened to datagrams; surfaced in logs and tests."""
+
+    received: int = 0
+    sent: int = 0
+    malformed: int = 0
+    oversized: int = 0
+    rate_limited: int = 0
+    banned: int = 0
+    unexpected_responses: int = 0
+    errors_received: int = 0
+    timeouts: int = 0
+    unknown_methods: int = 0
+    bad_tokens: int = 0
+    trimmed_replies: int = 0
+    connect_ignored: int = 0
+
+
+class LookupKind(Enum):
+    FIND_NODE = "find_node"
+    GET_PEERS = "get_peers"
+
+
+class _State(Enum):
+    NEW = 0
+    PENDING = 1
+    DONE = 2
+    FAILED = 3
+
+
+@dataclass(slots=True)
+class _Candidate:
+    addr: Address
+    node_id: bytes | None
+    depth: int
+    state: _State = _State.NEW
+    retried: bool = False
+
+
+@dataclass(eq=False)
+class Lookup:
+    """An iterative lookup; ``on_done`` gets it back when it converged or ran dry."""
+
+    target: bytes
+    kind: LookupKind
+    on_done: Callable[[Lookup], None] | None = None
+    #: Finish as soon as a node whose id *is* the target answers (friend lookup).
+    exact: bool = False
+    candidates: dict[Address, _Candidate] = field(default_factory=dict)
+    queries: int = 0
+    done: bool = False
+    found: Address | None = None
+    peers: set[Address] = field(default_factory=set)
+    tokens: dict[bytes, tuple[bytes, Address]] = field(default_factory=dict)
+    #: Candidates whose answer looked trimmed by an amplification guard: re-asked once verified.
+    short: set[Address] = field(default_factory=set)
+
+    def _key(self, c: _Candidate) -> int:
+        return -1 if c.node_id is None else id_to_int(c.node_id) ^ id_to_int(self.target)
+
+    def results(self, count: int = K) -> list[NodeInfo]:
+        """The nearest nodes that answered, nearest first."""
+        done = [c for c in self.candidates.values()
+                if c.state is _State.DONE and c.node_id is not None]
+        done.sort(key=self._key)
+        return [NodeInfo(c.node_id, *c.addr) for c in done[:count] if c.node_id is not None]
+
+    @property
+    def round_trips(self) -> int:
+        depths = [c.depth for c in self.candidates.values() if c.state is _State.DONE]
+        return max(depths, default=0)
+
+
+@dataclass(slots=True)
+class _Pending:
+    addr: Address
+    node_id: bytes | None
+    method: bytes
+    deadline: float
+    request_size: int
+    lookup: Lookup | None = None
+    #: Told the reply (None on timeout) of a query made through the public API.
+    callback: Callable[[Response | Error | None], None] | None = None
+
+
+@dataclass(slots=True)
+class _Source:
+    level: float
+    updated: float
+    banned_until: float = 0.0
+
+
+class DHTNode:
+    """One DHT node, fed datagrams and time."""
+
+    def __init__(self, node_id: bytes, config: DHTConfig | None = None, *,
+                 rng: random.Random | None = None, now: float = 0.0) -> None:
+        if len(node_id) != NODE_ID_LEN:
+            raise ValueError("node id must be 20 bytes")
+        self.node_id = node_id
+        self.config = config or DHTConfig()
+        self.rng = rng or random.SystemRandom()
+        self.routing = RoutingTable(node_id, self.config.k)
+        self.counters = Counters()
+        self.lookups: list[Lookup] = []
+        self.bootstrap_addrs: list[Address] = []
+        #: Called with (node id, address) whenever an exact lookup finds its target.
+        self.on_found: list[Callable[[bytes, Address], None]] = []
+        #: Handler for BitDHT ``connect`` queries (the relay layer plugs in here).
+        self.connect_handler: Callable[[Connect, Address, float], list[Datagram]] | None = None
+        self._out: list[Datagram] = []
+        self._pending: dict[bytes, _Pending] = {}
+        self._tid = self.rng.randrange(0x10000)
+        self._secrets = [self.rng.randbytes(16), self.rng.randbytes(16)]
+        self._next_rotation = now + self.config.token_rotation
+        self._next_housekeeping = now
+        self._next_bootstrap = now
+        self._peers: dict[bytes, dict[Address, float]] = {}
+        self._sources: dict[str, _Source] = {}
+        self._verified: OrderedDict[Address, None] = OrderedDict()
+        self._probed: OrderedDict[Address, float] = OrderedDict()
+
+    # --- public API --------------------------------------------------------------------------
+
+    def datagram_received(self, data: bytes, addr: Address, now: float) -> list[Datagram]:
+        """Handle one datagram from ``addr``; never raises on peer input."""
+        self.counters.received += 1
+        if not self._admit(addr[0], now):
+            return self._flush()
+        if len(data) > krpc.MAX_DATAGRAM_SIZE:
+            self.counters.oversized += 1
+            return self._flush()
+        try:
+            msg = krpc.decode(data)
+        except KRPCDecodeError:
+            self.counters.malformed += 1
+            return self._flush()
+        if isinstance(msg, Response | Error):
+            self._on_reply(msg, addr, now)
+        else:
+            self._on_query(msg, addr, len(data), now)
+        return self._flush()
+
+    def handle_timer(self, now: float) -> list[Datagram]:
+        for tid, p in list(self._pending.items()):
+            if p.deadline <= now:
+                del self._pending[tid]
+                self.counters.timeouts += 1
+                if p.node_id is not None:
+                    self.routing.failed(p.node_id, p.addr)
+                if p.lookup is not None:
+                    self._candidate_failed(p.lookup, p.addr, now)
+                if p.callback is not None:
+                    p.callback(None)
+        if now >= self._next_rotation:
+            self._secrets = [self.rng.randbytes(16), self._secrets[0]]
+            self._next_rotation = now + self.config.token_rotation
+        if now >= self._next_housekeeping:
+            self._next_housekeeping = now + _HOUSEKEEPING
+            self._housekeeping(now)
+        return self._flush()
+
+    def next_deadline(self) -> float:
+        deadline = min(self._next_rotation, self._next_housekeeping)
+        for p in self._pending.values():
+            deadline = min(deadline, p.deadline)
+        return deadline
+
+    def ping(self, addr: Address, now: float, *,
+             on_reply: Callable[[Response | Error | None], None] | None = None,
+             ) -> list[Datagram]:
+        """Ping ``addr``; ``on_reply`` gets the answer, or None after the query timeout."""
+        self._query(Ping, addr, None, now, callback=on_reply)
+        return self._flush()
+
+    def bootstrap(self, addrs: Iterable[Address], now: float) -> list[Datagram]:
+        """Remember ``addrs`` as entry points and look ourselves up through them."""
+        for a in addrs:
+            if a not in self.bootstrap_addrs:
+                self.bootstrap_addrs.append(a)
+        self._next_bootstrap = now + self.config.bootstrap_interval
+        self.lookup(self.node_id, now)
+        return self._flush()
+
+    def lookup(self, target: bytes, now: float, kind: LookupKind = LookupKind.FIND_NODE, *,
+               on_done: Callable[[Lookup], None] | None = None, exact: bool = False,
+               seeds: Iterable[Address] = ()) -> Lookup:
+        """Start an iterative lookup; its queries are in the next returned datagrams
+        (call `take_datagrams` when calling this outside a handler)."""
+        lk = Lookup(target, kind, on_done, exact)
+        for c in self.routing.closest(target, self.config.k * 2):
+            lk.candidates[c.addr] = _Candidate(c.addr, c.node_id, 1)
+        for a in list(seeds) + (self.bootstrap_addrs if len(lk.candidates) < self.config.k
+                                else []):
+            lk.candidates.setdefault(a, _Candidate(a, None, 1))
+        self.lookups.append(lk)
+        self._step(lk, now)
+        return lk
+
+    def take_datagrams(self) -> list[Datagram]:
+        return self._flush()
+
+    def get_stored_peers(self, info_hash: bytes, now: float) -> list[Address]:
+        return [a for a, exp in self._peers.get(info_hash, {}).items() if exp > now]
+
+    def announce(self, lk: Lookup, port: int, now: float, *, implied_port: bool = False,
+                 ) -> list[Datagram]:
+        """Announce on the nodes a finished get_peers lookup got tokens from."""
+        for node_id, (token, addr) in lk.tokens.items():
+            if any(n.node_id == node_id for n in lk.results()):
+                self._query(AnnouncePeer, addr, node_id, now, info_hash=lk.target, port=port,
+                            token=token, implied_port=implied_port)
+        return self._flush()
+
+    def make_token(self, host: str, *, previous: bool = False) -> bytes:
+        secret = self._secrets[1 if previous else 0]
+        return hashlib.sha1(secret + ipaddress.ip_address(host).packed).digest()[:_TOKEN_LEN]
+
+    def is_verified(self, addr: Address) -> bool:
+        return addr in self._verified
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def _flush(self) -> list[Datagram]:
+        out, self._out = self._out, []
+        self.counters.sent += len(out)
+        return out
+
+    def _next_tid(self) -> bytes | None:
+        if len(self._pending) >= self.config.max_pending:
+            return None
+        while True:
+            self._tid = (self._tid + 1) & 0xFFFF
+            tid = self._tid.to_bytes(2, "big")
+            if tid not in self._pending:
+                return tid
+
+    def _query(self, cls: type, addr: Address, node_id: bytes | None, now: float,
+               lookup: Lookup | None = None, *,
+               callback: Callable[[Response | Error | None], None] | None = None,
+               **fields: object) -> bool:
+        tid = self._next_tid()
+        if tid is None:
+            return False
+        msg = cls(transaction_id=tid, sender_id=self.node_id, version=self.config.version,
+                  **fields)
+        data = krpc.encode(msg)
+        self._pending[tid] = _Pending(addr, node_id, cls.METHOD, now + self.config.query_timeout,
+                                      len(data), lookup, callback)
+        self._out.append((data, addr))
+        return True
+
+    def _reply(self, msg: Response | Error, addr: Address, request_size: int) -> None:
+        data = krpc.encode(msg)
+        if len(data) > request_size and addr not in self._verified:
+            data = self._trim(msg, request_size)
+            self.counters.trimmed_replies += 1
+            if data is None:
+                return
+        self._out.append((data, addr))
+
+    def _trim(self, msg: Response | Error, limit: int) -> bytes | None:
+        """Shrink a reply to an unverified source until it is no larger than its request."""
+        if isinstance(msg, Response):
+            while True:
+                data = krpc.encode(msg)
+                if len(data) <= limit:
+                    return data
+                if msg.values:
+                    msg = _replace(msg, values=msg.values[:-1])
+                elif msg.nodes6:
+                    msg = _replace(msg, nodes6=msg.nodes6[:-1])
+                elif msg.nodes:
+                    msg = _replace(msg, nodes=msg.nodes[:-1])
+                elif msg.version is not None:
+                    msg = _replace(msg, version=None)
+                else:
+                    return None
+        data = krpc.encode(_replace(msg, version=None))
+        return data if len(data) <= limit else None
+
+    # --- incoming ----------------------------------------------------------------------------
+
+    def _admit(self, host: str, now: float) -> bool:
+        cfg = self.config
+        src = self._sources.get(host)
+        if src is None:
+            if len(self._sources) >= cfg.max_tracked_sources:
+                self._prune_sources(now)
+                if len(self._sources) >= cfg.max_tracked_sources:
+                    self.counters.rate_limited += 1
+                    return False
+            src = self._sources[host] = _Source(0.0, now)
+        if src.banned_until > now:
+            self.counters.banned += 1
+            return False
+        src.level = max(0.0, src.level - (now - src.updated) * cfg.rate_per_second) + 1.0
+        src.updated = now
+        if src.level > cfg.rate_burst:
+            src.banned_until = now + cfg.ban_seconds
+            src.level = 0.0
+            self.counters.rate_limited += 1
+            return False
+        return True
+
+    def _prune_sources(self, now: float) -> None:
+        rate = self.config.rate_per_second
+        for host, s in list(self._sources.items()):
+            if s.banned_until <= now and s.level - (now - s.updated) * rate <= 0:
+                del self._sources[host]
+
+    def _verify(self, addr: Address) -> None:
+        self._verified[addr] = None
+        self._verified.move_to_end(addr)
+        if len(self._verified) > self.config.max_verified:
+            self._verified.popitem(last=False)
+
+    def _on_query(self, msg: krpc.Query, addr: Address, size: int, now: float) -> None:
+        tid = msg.transaction_id
+        version = self.config.version
+        if isinstance(msg, Ping):
+            self._reply(Response(tid, self.node_id, version=version), addr, size)
+            for lk in self.lookups:
+                if addr in lk.short:
+                    # The node verifies us: ask it again for its full answer.
+                    lk.short.discard(addr)
+                    cand = lk.candidates.get(addr)
+                    if cand is not None and cand.state is _State.DONE and not cand.retried:
+                        cand.state = _State.NEW
+                        cand.retried = True
+                        self._step(lk, now)
+        elif isinstance(msg, FindNode):
+            nodes = [c.info() for c in self.routing.closest(msg.target)]
+            self._reply(_nodes_response(tid, self.node_id, nodes, version), addr, size)
+        elif isinstance(msg, GetPeers):
+            token = self.make_token(addr[0])
+            peers = self.get_stored_peers(msg.info_hash, now)[:self.config.max_values]
+            if peers:
+                self._reply(Response(tid, self.node_id, values=tuple(peers), token=token,
+                                     version=version), addr, size)
+            else:
+                nodes = [c.info() for c in self.routing.closest(msg.info_hash)]
+                resp = _nodes_response(tid, self.node_id, nodes, version)
+                self._reply(_replace(resp, token=token), addr, size)
+        elif isinstance(msg, AnnouncePeer):
+            if msg.token not in (self.make_token(addr[0]),
+                                 self.make_token(addr[0], previous=True)):
+                self.counters.bad_tokens += 1
+                self._reply(Error(tid, krpc.ERROR_PROTOCOL, b"bad token", version), addr, size)
+                return
+            port = addr[1] if msg.implied_port else msg.port
+            self._store_peer(msg.info_hash, (addr[0], port), now)
+            self._reply(Response(tid, self.node_id, version=version), addr, size)
+        elif isinstance(msg, Connect):
+            if self.connect_handler is None:
+                self.counters.connect_ignored += 1
+            else:
+                self._out.extend(self.connect_handler(msg, addr, now))
+        elif isinstance(msg, UnknownQuery):
+            self.counters.unknown_methods += 1
+            self._reply(Error(tid, krpc.ERROR_METHOD_UNKNOWN, b"Method Unknown", version),
+                        addr, size)
+        self.routing.update(msg.sender_id, addr, now, replied=False)
+        if addr not in self._verified and self.routing.get(msg.sender_id) is None:
+            last = self._probed.get(addr)
+            if last is None or now - last >= self.config.probe_interval:
+                self._probed[addr] = now
+                self._probed.move_to_end(addr)
+                if len(self._probed) > self.config.max_verified:
+                    self._probed.popitem(last=False)
+                self._query(Ping, addr, msg.sender_id, now)
+
+    def _store_peer(self, info_hash: bytes, peer: Address, now: float) -> None:
+        cfg = self.config
+        peers = self._peers.get(info_hash)
+        if peers is None:
+            if len(self._peers) >= cfg.max_info_hashes:
+                return
+            peers = self._peers[info_hash] = {}
+        if peer not in peers and len(peers) >= cfg.max_peers_per_hash:
+            oldest = min(peers, key=peers.__getitem__)
+            del peers[oldest]
+        peers[peer] = now + cfg.peer_ttl
+
+    def _on_reply(self, msg: Response | Error, addr: Address, now: float) -> None:
+        pending = self._pending.get(msg.transaction_id)
+        if pending is None or pending.addr != addr:
+            self.counters.unexpected_responses += 1
+            return
+        del self._pending[msg.transaction_id]
+        self._verify(addr)
+        if pending.callback is not None:
+            pending.callback(msg)
+        lk = pending.lookup
+        if isinstance(msg, Error):
+            self.counters.errors_received += 1
+            if lk is not None:
+                self._candidate_failed(lk, addr, now)
+            return
+        ping = self.routing.update(msg.sender_id, addr, now, replied=True)
+        if ping is not None:
+            self._query(Ping, ping.addr, ping.node_id, now)
+        if lk is None or lk.done:
+            return
+        cand = lk.candidates.get(addr)
+        if cand is None:
+            return
+        cand.node_id = msg.sender_id
+        cand.state = _State.DONE
+        if lk.exact and msg.sender_id == lk.target:
+            lk.found = addr
+            for cb in list(self.on_found):
+                cb(msg.sender_id, addr)
+            self._finish(lk)
+            return
+        if (len(msg.nodes) < self.config.k and msg.values is None
+                and len(krpc.encode(msg)) <= pending.request_size):
+            lk.short.add(addr)
+        if msg.values:
+            lk.peers.update(msg.values)
+        if msg.token is not None:
+            lk.tokens[msg.sender_id] = (msg.token, addr)
+        for n in msg.nodes + msg.nodes6:
+            if n.port == 0 or n.node_id == self.node_id or n.addr in lk.candidates:
+                continue
+            lk.candidates[n.addr] = _Candidate(n.addr, n.node_id, cand.depth + 1)
+        self._prune(lk)
+        self._step(lk, now)
+
+    # --- lookups -----------------------------------------------------------------------------
+
+    def _prune(self, lk: Lookup) -> None:
+        limit = self.config.max_lookup_candidates
+        if len(lk.candidates) <= limit:
+            return
+        keep = sorted(lk.candidates.values(),
+                      key=lambda c: (c.state is _State.FAILED, lk._key(c)))
+        for c in keep[limit:]:
+            if c.state is not _State.PENDING:
+                del lk.candidates[c.addr]
+
+    def _candidate_failed(self, lk: Lookup, addr: Address, now: float) -> None:
+        cand = lk.candidates.get(addr)
+        if cand is not None and not lk.done:
+            cand.state = _State.FAILED
+            self._step(lk, now)
+
+    def _step(self, lk: Lookup, now: float) -> None:
+        if lk.done:
+            return
+        cfg = self.config
+        ranked = sorted((c for c in lk.candidates.values() if c.state is not _State.FAILED),
+                        key=lk._key)
+        front = ranked[:cfg.k]
+        inflight = sum(1 for c in lk.candidates.values() if c.state is _State.PENDING)
+        for c in front:
+            if inflight >= cfg.alpha or lk.queries >= cfg.max_lookup_queries:
+                break
+            if c.state is _State.NEW:
+                if lk.kind is LookupKind.GET_PEERS:
+                    ok = self._query(GetPeers, c.addr, c.node_id, now, lk, info_hash=lk.target)
+                else:
+                    ok = self._query(FindNode, c.addr, c.node_id, now, lk, target=lk.target)
+                if not ok:
+                    break
+                c.state = _State.PENDING
+                lk.queries += 1
+                inflight += 1
+        if inflight == 0:
+            self._finish(lk)
+
+    def _finish(self, lk: Lookup) -> None:
+        lk.done = True
+        if lk in self.lookups:
+            self.lookups.remove(lk)
+        for p in self._pending.values():
+            if p.lookup is lk:
+                p.lookup = None
+        if lk.on_done is not None:
+            lk.on_done(lk)
+
+    # --- housekeeping ------------------------------------------------------------------------
+
+    def _housekeeping(self, now: float) -> None:
+        for info_hash, peers in list(self._peers.items()):
+            for peer, exp in list(peers.items()):
+                if exp <= now:
+                    del peers[peer]
+            if not peers:
+                del self._peers[info_hash]
+        self._prune_sources(now)
+        if now >= self._next_bootstrap and (self.bootstrap_addrs or len(self.routing)):
+            self._next_bootstrap = now + self.config.bootstrap_interval
+            if self.routing.good_count(now) < self.config.k:
+                self.lookup(self.node_id, now)
+            else:
+                stale = self.routing.stale_buckets(now)
+                if stale:
+                    b = stale[0]
+                    b.last_changed = now
+                    target = self.rng.randrange(b.lo, b.hi).to_bytes(NODE_ID_LEN, "big")
+                    self.lookup(target, now)
+                for c in self.routing.questionable(now)[:2]:
+                    self._query(Ping, c.addr, c.node_id, now)
+
+
+def _nodes_response(tid: bytes, own: bytes, nodes: list[NodeInfo], version: bytes | None,
+                    ) -> Response:
+    return Response(tid, own, nodes=tuple(n for n in nodes if not n.is_ipv6),
+                    nodes6=tuple(n for n in nodes if n.is_ipv6), version=version)
+
+
+def _replace(msg: Response | Error, **changes: object) -> Response | Error:
+    return dataclasses.replace(msg, **changes)  # type: ignore[type-var]
+

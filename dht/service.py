@@ -1,0 +1,288 @@
+# -*- test-case-name: tests.test_dht_service -*-
+"""The DHT as a Twisted service: a UDP port, persisted contacts, friend lookups.
+
+State on disk (both optional):
+
+* ``state_file``: JSON ``{"version": 1, "node_id": hex, "contacts": [{"id", "host", "port"}]}``,
+  written atomically (temp file, fsync, rename) on stop, read on start so a restarted node keeps
+  its id and knows where to start.
+* ``bootstrap_file``: one ``ip port`` per line (like the draft's ``kad.ini``; ``#`` starts a
+  comment); read on start and rewritten with the good contacts on stop.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import pathlib
+import random
+import tempfile
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.internet.interfaces import IListeningPort, IReactorTime, IReactorUDP
+from twisted.logger import Logger
+
+from .krpc import NODE_ID_LEN, Address, Error, Response
+from .node import DHTConfig, DHTNode, Lookup, LookupKind, dht_node_id
+from .protocol import DHTProtocol
+
+__all__ = [
+    "DHTService", "FriendNotFoundError", "DHTNotRunningError", "read_bootstrap_file",
+    "write_bootstrap_file", "atomic_write", "STATE_VERSION",
+]
+
+STATE_VERSION = 1
+#: Most contacts kept in the state and bootstrap files.
+MAX_SAVED_CONTACTS = 200
+
+
+class FriendNotFoundError(Exception):
+    """The friend's DHT id did not answer before the lookup's time limit: it is probably offline
+    or unreachable from here."""
+
+
+class DHTNotRunningError(Exception):
+    """The DHT service is not started, so it cannot send anything."""
+
+
+def atomic_write(path: pathlib.Path, data: bytes) -> None:
+    """Replace ``path`` by ``data`` so a crash leaves the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def read_bootstrap_file(path: pathlib.Path) -> list[Address]:
+    """``ip port`` lines; malformed lines are skipped (the file may be hand-edited)."""
+    out: list[Address] = []
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return out
+    for line in text.splitlines():
+        parts = line.split("#", 1)[0].split()
+        if len(parts) != 2:
+            continue
+        try:
+            host = str(ipaddress.ip_address(parts[0]))
+            port = int(parts[1])
+        except ValueError:
+            continue
+        if 0 < port <= 0xFFFF and (host, port) not in out:
+            out.append((host, port))
+    return out
+
+
+def write_bootstrap_file(path: pathlib.Path, addrs: Iterable[Address]) -> None:
+    atomic_write(path, "".join(f"{h} {p}\n" for h, p in addrs).encode())
+
+
+def _load_state(path: pathlib.Path) -> tuple[bytes | None, list[Address]]:
+    try:
+        raw: Any = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None, []
+    if not isinstance(raw, dict) or raw.get("version") != STATE_VERSION:
+        return None, []
+    node_id = None
+    try:
+        candidate = bytes.fromhex(str(raw.get("node_id", "")))
+        if len(candidate) == NODE_ID_LEN:
+            node_id = candidate
+    except ValueError:
+        pass
+    addrs: list[Address] = []
+    contacts = raw.get("contacts")
+    for c in contacts[:MAX_SAVED_CONTACTS] if isinstance(contacts, list) else []:
+        try:
+            host = str(ipaddress.ip_address(c["host"]))
+            port = int(c["port"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if 0 < port <= 0xFFFF:
+            addrs.append((host, port))
+    return node_id, addrs
+
+
+class DHTService(Service):
+    """Runs one DHT node on a UDP port of an injected reactor."""
+
+    log = Logger()
+
+    def __init__(self, reactor: IReactorUDP, port: int, *, interface: str = "",
+                 node_id: bytes | None = None, ssl_id: bytes | None = None,
+                 bootstrap: Iterable[Address] = (), bootstrap_file: pathlib.Path | None = None,
+                 state_file: pathlib.Path | None = None, config: DHTConfig | None = None,
+                 rng: random.Random | None = None,
+                 other_handler: Callable[[bytes, Address], None] | None = None) -> None:
+        self.reactor = reactor
+        self.clock: IReactorTime = reactor  # type: ignore[assignment]
+        self.port_number = port
+        self.interface = interface
+        self.bootstrap = list(bootstrap)
+        self.bootstrap_file = bootstrap_file
+        self.state_file = state_file
+        self.config = config
+        self.rng = rng or random.SystemRandom()
+        self.other_handler = other_handler
+        if ssl_id is not None:
+            node_id = dht_node_id(ssl_id)
+        self._node_id = node_id
+        self.node: DHTNode | None = None
+        self.protocol: DHTProtocol | None = None
+        self.listening: IListeningPort | None = None
+        #: Called with (ssl id, address) whenever `find_friend` locates a friend.
+        self.friend_found: list[Callable[[bytes, Address], None]] = []
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def startService(self) -> None:
+        saved_id, saved = (None, [])
+        if self.state_file is not None:
+            saved_id, saved = _load_state(self.state_file)
+        node_id = self._node_id or saved_id or self.rng.randbytes(NODE_ID_LEN)
+        now = self.clock.seconds()
+        self.node = DHTNode(node_id, self.config, rng=self.rng, now=now)
+        self.protocol = DHTProtocol(self.node, self.clock, other_handler=self.other_handler)
+        self.listening = self.reactor.listenUDP(self.port_number, self.protocol,
+                                                interface=self.interface)
+        super().startService()
+        entry = list(self.bootstrap)
+        if self.bootstrap_file is not None:
+            entry += [a for a in read_bootstrap_file(self.bootstrap_file) if a not in entry]
+        entry += [a for a in saved if a not in entry]
+        self.log.info("DHT node {node_id} on UDP port {port}, {n} entry points",
+                      node_id=node_id.hex(), port=self.port, n=len(entry))
+        if entry:
+            self.protocol.call(lambda t: self._require_node().bootstrap(entry, t))
+
+    def stopService(self) -> defer.Deferred[None]:
+        super().stopService()
+        node = self.node
+        if node is not None:
+            now = self.clock.seconds()
+            good = [c for c in node.routing if c.is_good(now)][:MAX_SAVED_CONTACTS]
+            if self.state_file is not None:
+                state = {"version": STATE_VERSION, "node_id": node.node_id.hex(),
+                         "contacts": [{"id": c.node_id.hex(), "host": c.addr[0],
+                                       "port": c.addr[1]} for c in good]}
+                atomic_write(self.state_file, json.dumps(state, indent=1).encode())
+            if self.bootstrap_file is not None and good:
+                write_bootstrap_file(self.bootstrap_file, [c.addr for c in good])
+        listening, self.listening = self.listening, None
+        if listening is None:
+            return defer.succeed(None)
+        return defer.maybeDeferred(listening.stopListening)
+
+    @property
+    def port(self) -> int:
+        """The bound UDP port (useful when started on port 0)."""
+        if self.listening is None:
+            raise DHTNotRunningError("DHT service is not listening")
+        return int(self.listening.getHost().port)
+
+    @property
+    def node_id(self) -> bytes:
+        return self._require_node().node_id
+
+    def _require_node(self) -> DHTNode:
+        if self.node is None or self.protocol is None or not self.running:
+            raise DHTNotRunningError("DHT service is not running")
+        return self.node
+
+    # --- queries -----------------------------------------------------------------------------
+
+    def ping(self, addr: Address) -> defer.Deferred[Response | Error | None]:
+        """Ping ``addr``; fires with its answer, or None if it stayed silent."""
+        node = self._require_node()
+        d: defer.Deferred[Response | Error | None] = defer.Deferred()
+        assert self.protocol is not None
+        self.protocol.call(lambda t: node.ping(addr, t, on_reply=d.callback))
+        return d
+
+    def lookup(self, target: bytes, kind: LookupKind = LookupKind.FIND_NODE, *,
+               seeds: Iterable[Address] = (), exact: bool = False) -> defer.Deferred[Lookup]:
+        """Run an iterative lookup; fires with the finished `Lookup`."""
+        node = self._require_node()
+        d: defer.Deferred[Lookup] = defer.Deferred()
+        seed_list = list(seeds)
+
+        def start(now: float) -> list[tuple[bytes, Address]]:
+            node.lookup(target, now, kind, on_done=d.callback, exact=exact, seeds=seed_list)
+            return node.take_datagrams()
+
+        assert self.protocol is not None
+        self.protocol.call(start)
+        return d
+
+    def announce(self, info_hash: bytes, port: int) -> defer.Deferred[Lookup]:
+        """get_peers for ``info_hash``, then announce_peer to the closest nodes that answered."""
+        def announce(lk: Lookup) -> Lookup:
+            node = self._require_node()
+            assert self.protocol is not None
+            self.protocol.call(lambda t: node.announce(lk, port, t))
+            return lk
+        return self.lookup(info_hash, LookupKind.GET_PEERS).addCallback(announce)
+
+    def find_friend(self, ssl_id: bytes, *, retry_interval: float = 10.0,
+                    timeout: float | None = None) -> defer.Deferred[Address]:
+        """Locate a friend by its BitDHT id; fires with its UDP (and TCP) address.
+
+        Repeats ``find_node`` lookups for the derived id until a node with exactly that id
+        answers, every ``retry_interval`` seconds; `FriendNotFoundError` after ``timeout``.
+        """
+        target = dht_node_id(ssl_id)
+        state: dict[str, Any] = {"retry": None, "done": False}
+
+        def cancel(_: defer.Deferred[Address]) -> None:
+            state["done"] = True
+            if state["retry"] is not None and state["retry"].active():
+                state["retry"].cancel()
+
+        result: defer.Deferred[Address] = defer.Deferred(cancel)
+        deadline = None if timeout is None else self.clock.seconds() + timeout
+
+        def attempt() -> None:
+            state["retry"] = None
+            if state["done"]:
+                return
+            if not self.running:
+                state["done"] = True
+                result.errback(DHTNotRunningError("DHT service stopped during the lookup"))
+                return
+            self.lookup(target, exact=True).addCallback(finished)
+
+        def finished(lk: Lookup) -> None:
+            if state["done"]:
+                return
+            if lk.found is not None:
+                state["done"] = True
+                for cb in list(self.friend_found):
+                    cb(ssl_id, lk.found)
+                result.callback(lk.found)
+                return
+            if deadline is not None and self.clock.seconds() + retry_interval > deadline:
+                state["done"] = True
+                result.errback(FriendNotFoundError(f"no DHT node {target.hex()} answered"))
+                return
+            state["retry"] = self.clock.callLater(retry_interval, attempt)
+
+        attempt()
+        return result
