@@ -317,7 +317,8 @@ class Enframer:
 
         Raises `QueueFullError` if it does not fit under ``max_queue_bytes`` (nothing is
         queued then), `EncodeError` if ``item`` is not a well-formed item of at most
-        `MAX_SERIAL_SIZE` bytes and `ValueError` for a priority outside 0..9.
+        `MAX_SERIAL_SIZE` bytes (or one the peer would take for a slice or the probe) and
+        `ValueError` for a priority outside 0..9.
         """
         if not 0 <= priority < QOS_LEVELS:
             raise ValueError(f"priority {priority} outside 0..{QOS_LEVELS - 1}")
@@ -328,6 +329,9 @@ class Enframer:
         (declared,) = _ITEM_SIZE.unpack_from(item, 4)
         if declared != size:
             raise EncodeError(f"item header says {declared} bytes but the item is {size}")
+        if (item[0] == SLICE_PROTOCOL_ID and item[1] in _SLICE_FLAGS) or item == PROBE:
+            raise EncodeError("an item starting like a slice header or equal to the probe "
+                              "would be misread by the peer")
         if self._queued_bytes + size > self.max_queue_bytes:
             raise QueueFullError(
                 f"outgoing queue full: {self._queued_bytes} bytes waiting, a {size}-byte item "

@@ -411,3 +411,11 @@ def test_large_item_slices(item: bytes, data: st.DataObject) -> None:
     assert {h[0] for h in headers} == {0x10} and {h[2] for h in headers} == {packet_id}
     assert [h[3] for h in headers[:-1]] == [SLICE_SIZE] * (n - 1)
     assert items(feed_all(data.draw(chunked(stream)))) == [item]
+
+
+@pytest.mark.parametrize("item", [PROBE, bytes.fromhex("1001000000000009ff"),
+                                  bytes.fromhex("1002000000000008")])
+def test_push_refuses_items_the_peer_would_misread(item: bytes) -> None:
+    """Bytes equal to the probe or starting like a slice header cannot be sent whole."""
+    with pytest.raises(EncodeError, match="misread"):
+        Enframer().push(item, 3)
