@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-__all__ = ["main"]
+from . import cli_identity
+from .cli_identity import CliError
+
+__all__ = ["main", "build_parser", "COMMAND_REGISTRARS"]
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -15,17 +19,30 @@ def _demo(args: argparse.Namespace) -> int:
     return demo.main()
 
 
+#: The one place other packages' commands plug in: each entry is a ``register(subparsers)``
+#: function adding its subcommands (each sets ``func`` to a handler returning an exit status).
+COMMAND_REGISTRARS: tuple[Callable[[Any], None], ...] = (
+    cli_identity.register,
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rsnode", description="rsproto reference node")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("demo", help="show rsproto at work on this machine (loopback only)")
     p.set_defaults(func=_demo)
+    for register in COMMAND_REGISTRARS:
+        register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except CliError as e:
+        print(f"rsnode: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
