@@ -164,6 +164,10 @@ class ServiceControl:
             raise ServiceControlError(f"service 0x{service.service_id:04x} registered twice")
         self._services[service.service_id] = service
 
+    def remove_service(self, service_id: int) -> IService:
+        """Stop announcing a service (links made afterwards do not enable it)."""
+        return self._services.pop(service_id)
+
     def services(self) -> list[IService]:
         return list(self._services.values())
 

@@ -76,3 +76,56 @@ def on_fresh_reactor(body, timeout: float = 30.0):
     if isinstance(result, Failure):
         result.raiseException()
     return result
+
+
+# --- real nodes on 127.0.0.1 --------------------------------------------------------------------
+
+_IDENTITIES: dict[str, tuple] = {}
+
+
+def identity(name: str) -> tuple:
+    """(ProfileKey, TLS key, LocationCertificate) for ``name``, made once per test process
+    (2048-bit keys, the smallest the identity layer accepts)."""
+    if name not in _IDENTITIES:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        from pqi.pgp import ProfileKey
+        from pqi.sslcert import make_location_certificate
+        profile = ProfileKey.generate(name, bits=2048, created=1700000000)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        _IDENTITIES[name] = (profile, key, make_location_certificate(profile, key,
+                                                                     signed_at=1700000060))
+    return _IDENTITIES[name]
+
+
+def make_node(reactor, base, name: str, port: int = 0, **kwargs):
+    """A `Node` for ``name`` with its account directory and friend list under ``base``."""
+    import os
+
+    from pqi.account import Account
+    from pqi.friends import FriendList
+    from services.node import FRIENDS_FILE, Node
+    profile, key, cert = identity(name)
+    account_dir = base / name
+    os.makedirs(account_dir, mode=0o700, exist_ok=True)
+    account = Account(account_dir, profile, key, cert, f"{name}-loc")
+    friends = FriendList(account_dir / FRIENDS_FILE, now=reactor.seconds)
+    kwargs.setdefault("heartbeat_period", 0.2)
+    kwargs.setdefault("rtt_period", 0.3)
+    return Node(reactor, account, friends, port=port, owns_friends=True, **kwargs)
+
+
+def cert_of(node) -> str:
+    """The long certificate of a started node, carrying its listening address."""
+    return node.account.certificate_text(local_addr=node.listening)
+
+
+async def wait_for(reactor, predicate, timeout: float = 15.0, step: float = 0.02) -> None:
+    """Poll ``predicate`` every ``step`` s until true; AssertionError after ``timeout`` s."""
+    from twisted.internet import task
+    rounds = int(timeout / step)
+    for _ in range(rounds):
+        if predicate():
+            return
+        await task.deferLater(reactor, step, lambda: None)
+    raise AssertionError(f"condition not met within {timeout} s: {predicate}")
