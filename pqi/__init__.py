@@ -22,3 +22,30 @@ __all__ = [
     "FileItem", "FileSet", "FileData", "NetAddress", "AddressInfo", "KeySignature",
     "Deframer", "Enframer", "ItemReceived", "ProbeReceived", "PQIStreamer",
 ]
+
+# --- identity (profile keys, location certificates, text certificates, accounts) ----------
+from .account import Account  # noqa: E402
+from .certificate import RsCertificate  # noqa: E402
+from .identity_errors import (  # noqa: E402
+    AccountError,
+    CertificateDecodeError,
+    CertificateError,
+    ChecksumError,
+    IdentityError,
+    ObsoleteCertificateError,
+    PgpPacketError,
+    SignatureError,
+    WrongPasswordError,
+    X509DecodeError,
+)
+from .invite import ShortInvite  # noqa: E402
+from .pgp import ProfileKey, PublicKey  # noqa: E402
+from .sslcert import LocationCertificate, make_location_certificate  # noqa: E402
+
+__all__ += [
+    "ProfileKey", "PublicKey", "LocationCertificate", "make_location_certificate",
+    "RsCertificate", "ShortInvite", "Account",
+    "IdentityError", "CertificateError", "ObsoleteCertificateError", "SignatureError",
+    "WrongPasswordError", "AccountError", "PgpPacketError", "X509DecodeError",
+    "CertificateDecodeError", "ChecksumError",
+]

@@ -208,6 +208,13 @@ class RsCertificate:
         if key is None:
             raise CertificateDecodeError("certificate has no PGP key section",
                                          field="certificate.pgp")
+        if "ssl_id" not in fields:
+            # Profile-only: RetroShare ignores location sections without an SSL id.
+            return cls(public_key=key, version=version)
+        if fields.get("hidden_address"):
+            # A hidden node is reached only through its hidden address.
+            for name in ("local_addr", "ext_addr", "dns"):
+                fields.pop(name, None)
         return cls(public_key=key, extra_locators=tuple(locators), version=version,
                    **fields)  # type: ignore[arg-type]
 

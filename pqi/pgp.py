@@ -326,7 +326,7 @@ def _check_rsa(public: rsa.RSAPublicKey, sig: Signature, digest: bytes) -> None:
     try:
         public.verify(sig.value.to_bytes(size, "big"), digest, padding.PKCS1v15(),
                       utils.Prehashed(_HASHES[sig.hash_algo]()))
-    except InvalidSignature as e:
+    except (InvalidSignature, ValueError) as e:  # ValueError: key too small for the digest
         raise SignatureError("RSA signature does not verify") from e
 
 

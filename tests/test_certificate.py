@@ -187,7 +187,8 @@ def test_every_truncation_is_a_decode_error(vectors) -> None:
 
 def test_extra_locator_limit(profile_key: ProfileKey) -> None:
     """At most MAX_EXTRA_LOCATORS locator sections are read."""
-    body = encode_section(9, b"\x06") + encode_section(1, profile_key.public.to_bytes())
+    body = (encode_section(9, b"\x06") + encode_section(1, profile_key.public.to_bytes())
+            + encode_section(5, bytes(16)))
     ok = body + encode_section(10, b"ipv4://1.2.3.4:5") * MAX_EXTRA_LOCATORS
     assert len(RsCertificate.decode(_text(ok)).extra_locators) == MAX_EXTRA_LOCATORS
     with pytest.raises(LimitExceededError):
@@ -231,3 +232,16 @@ def test_round_trip(profile_key: ProfileKey, ssl_id: SslId, location: str,
                          extra_locators=tuple(locators))
     assert RsCertificate.decode(cert.encode()) == cert
     assert RsCertificate.decode(cert.encode(wrap=True)) == cert
+
+
+def test_sections_ignored_like_retroshare(profile_key: ProfileKey,
+                                          location_cert: LocationCertificate) -> None:
+    """Location sections without an SSL id, and IPs beside a hidden address, are dropped."""
+    head = encode_section(9, b"\x06") + encode_section(1, profile_key.public.to_bytes())
+    assert RsCertificate.decode(_text(head + encode_section(6, b"orphan"))) == RsCertificate(
+        profile_key.public)
+    hidden = (head + encode_section(8, b"x.onion:1") + encode_section(3, b"\x7f\0\0\x01\0\x01")
+              + encode_section(5, bytes(location_cert.ssl_id)))
+    cert = RsCertificate.decode(_text(hidden))
+    assert cert.hidden_address == "x.onion:1" and cert.local_addr is None
+    assert RsCertificate.decode(cert.encode()) == cert
