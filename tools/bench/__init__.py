@@ -1,0 +1,1 @@
+"""Benchmarks: ``python3 -m tools.bench.codec`` (see docs/benchmarks.md)."""

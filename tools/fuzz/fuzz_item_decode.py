@@ -1,0 +1,39 @@
+# -*- test-case-name: tests.test_fuzz_corpus -*-
+"""Fuzz `pqi.decode`: whole items (header and body) as a peer could send them.
+
+A decode error is the expected answer to garbage; any other exception is a bug.  When an input
+does decode, the item must encode again and decode to an equal item, so that a relayed or
+logged item never changes meaning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+try:
+    import atheris
+except ImportError:  # replaying the corpus (tests) needs no fuzzer
+    atheris = None
+
+with atheris.instrument_imports() if atheris else contextlib.nullcontext():
+    import pqi
+    from pqi.errors import DecodeError
+
+__all__ = ["one_input"]
+
+
+def one_input(data: bytes) -> None:
+    """Decode ``data``; let DecodeError pass silently and anything else escape."""
+    try:
+        item = pqi.decode(data)
+    except DecodeError:
+        return
+    again = pqi.decode(pqi.encode(item))
+    if again != item:
+        raise AssertionError(f"re-encoding changed {item!r} into {again!r}")
+
+
+if __name__ == "__main__":
+    atheris.Setup(sys.argv, one_input)
+    atheris.Fuzz()
