@@ -13,9 +13,15 @@ Every link goes through these stages (the diagram is in ``docs/links.md``)::
     incoming:                   TLS ──(authenticated)──> FIRST_ITEM ──(item)──> ESTABLISHED
 
 with a deadline at each stage but the last (`TCP_CONNECT_TIMEOUT`, `TLS_HANDSHAKE_TIMEOUT`,
-`FIRST_ITEM_TIMEOUT`).  A link is *active* for its friend, and reported with `LinkUp`, as soon
-as TLS has authenticated the peer: the first items (ServiceInfo lists) are sent by the layer
-above in reaction to that, so waiting for an item before reporting would deadlock.
+`FIRST_ITEM_TIMEOUT`).  A link becomes its friend's *active* link as soon as TLS has
+authenticated the peer.  It is *reported* (`LinkUp`) at once when the peer dialled us, but only
+with the peer's first item when we dialled: with TLS 1.3 the client finishes its handshake
+before the server has even looked at the client's certificate, so a dialler cannot know that
+the peer accepts it as a friend until the peer says something.  The side that accepted reports
+first and its layer above sends the first items (ServiceInfo lists), so this never deadlocks,
+and a location that does not accept us never shows up as connected (its attempt is recorded as
+`Outcome.PEER_CLOSED`, the most frequent question of a RetroShare user: "why does my friend
+not connect?").
 
 Incoming connections that have not yet delivered their first item are *half-open*; at most
 `HALF_OPEN_PER_IP` of them per source address and `HALF_OPEN_TOTAL` in all are kept.  Above the
@@ -175,6 +181,7 @@ class Outcome(enum.Enum):
     TLS_REFUSED = "TLS refused"
     WRONG_PEER = "wrong peer answered"
     NO_ITEM = "no item after authentication"
+    PEER_CLOSED = "peer closed before its first item (does it accept us as a friend?)"
     REPLACED = "lost the simultaneous-connect tie-break"
     ERROR = "network error"
     CANCELLED = "cancelled"
@@ -263,6 +270,7 @@ class _Link:
     peer: SslId | None = None       # who authenticated
     up_at: float = 0.0
     half_open: bool = False         # counted against the incoming caps
+    reported: bool = False          # LinkUp was emitted
 
 
 @dataclasses.dataclass
@@ -491,14 +499,15 @@ class LinkManager:
         friend.next_round = None
         old = self._links.get(friend.active) if friend.active is not None else None
         if old is not None and not self._new_wins(old, link):
-            self._record(friend, link, now, Outcome.REPLACED, "kept the other link")
-            self._drop(link, now, DisconnectReason.REPLACED, "kept the other link", None)
+            self._drop(link, now, DisconnectReason.REPLACED, "kept the other link",
+                       Outcome.REPLACED)
             return False
-        self._record(friend, link, now, Outcome.CONNECTED)
         if old is not None:
-            self._drop(old, now, DisconnectReason.REPLACED, f"replaced by link {link.id}", None)
+            self._drop(old, now, DisconnectReason.REPLACED, f"replaced by link {link.id}",
+                       Outcome.REPLACED)
         friend.active = link.id
-        self._actions.append(LinkUp(link.id, peer, link.direction, link.address))
+        if link.direction is Direction.INCOMING:
+            self._report(friend, link, now)
         return True
 
     def item_received(self, link_id: int, now: float) -> None:
@@ -512,6 +521,8 @@ class LinkManager:
         friend = self._friends.get(link.peer) if link.peer is not None else None
         if friend is not None:
             friend.failures = 0
+            if friend.active == link.id and not link.reported:
+                self._report(friend, link, now)
 
     def dial_failed(self, link_id: int, outcome: Outcome, detail: str, now: float) -> None:
         """Our dial failed before TCP was up (refused, unreachable, timed out)."""
@@ -623,6 +634,11 @@ class LinkManager:
         self.counters[counter] += 1
         self.rejected.append((now, address, outcome, detail))
 
+    def _report(self, friend: _Friend, link: _Link, now: float) -> None:
+        link.reported = True
+        self._record(friend, link, now, Outcome.CONNECTED)
+        self._actions.append(LinkUp(link.id, friend.ssl_id, link.direction, link.address))
+
     def _record(self, friend: _Friend, link: _Link, now: float, outcome: Outcome,
                 detail: str = "") -> None:
         friend.attempts.append(Attempt(link.direction, link.address, link.started, now,
@@ -645,13 +661,18 @@ class LinkManager:
             if outcome is not None and link.direction is Direction.INCOMING:
                 self._reject(now, link.address, outcome, detail, "rejected_incoming")
             return
-        if link.peer is None and outcome is not None:
-            self._record(friend, link, now, outcome, detail)
+        if not link.reported:
+            if (outcome is None and link.peer is not None and reason in (
+                    DisconnectReason.CLOSED, DisconnectReason.ERROR, DisconnectReason.TLS)):
+                outcome = Outcome.PEER_CLOSED
+            if outcome is not None:
+                self._record(friend, link, now, outcome, detail)
         elif outcome is Outcome.NO_ITEM:
             self._record(friend, link, now, outcome, detail)
         if friend.active == link.id:
             friend.active = None
-            self._actions.append(LinkDown(link.id, friend.ssl_id, reason, detail))
+            if link.reported:
+                self._actions.append(LinkDown(link.id, friend.ssl_id, reason, detail))
             if reason is not DisconnectReason.REPLACED and friend.ssl_id in self._friends:
                 friend.failures += 1
                 if self.running:

@@ -113,8 +113,9 @@ def test_backoff_resets_after_the_first_item() -> None:
     assert mgr.status(OTHER).failures == 5
     mgr.tcp_connected(dial.link, now)
     assert mgr.authenticated(dial.link, OTHER, now)
-    assert mgr.pop_actions() == [LinkUp(dial.link, OTHER, Direction.OUTGOING, dial.address)]
+    assert mgr.pop_actions() == []  # we dialled: up only once the peer says something
     mgr.item_received(dial.link, now + 1)
+    assert mgr.pop_actions() == [LinkUp(dial.link, OTHER, Direction.OUTGOING, dial.address)]
     assert mgr.status(OTHER).failures == 0
     mgr.closed(dial.link, DisconnectReason.CLOSED, "peer closed", now + 100)
     assert mgr.pop_actions() == [LinkDown(dial.link, OTHER, DisconnectReason.CLOSED,
@@ -185,6 +186,32 @@ def test_first_item_timeout_closes_and_counts_as_failure() -> None:
                  "waiting for the first item took over 30 s")]
     assert mgr.status(OTHER).attempts[-1].outcome is Outcome.NO_ITEM
     assert mgr.half_open() == 0
+
+
+def test_dial_refused_by_peer_after_tls_is_never_reported_up() -> None:
+    """With TLS 1.3 the dialler authenticates the peer before the peer has judged us; a peer
+    that does not accept us closes at once: no LinkUp, and the attempt says why."""
+    mgr = manager()
+    mgr.add_friend(OTHER, 0.0, [(addr("10.0.0.2"), AddressSource.EXTERNAL)])
+    mgr.start(0.0)
+    now, dial = run_until_dial(mgr, 0.0)
+    mgr.tcp_connected(dial.link, now)
+    assert mgr.authenticated(dial.link, OTHER, now)
+    mgr.closed(dial.link, DisconnectReason.CLOSED, "connection was closed cleanly", now)
+    assert mgr.pop_actions() == []
+    (attempt,) = mgr.status(OTHER).attempts
+    assert attempt.outcome is Outcome.PEER_CLOSED
+    assert mgr.status(OTHER).failures == 1 and mgr.next_deadline() > now
+
+
+def test_incoming_link_is_reported_at_authentication() -> None:
+    """The accepting side reports the link at once, so its services speak first."""
+    mgr = manager()
+    mgr.add_friend(OTHER, 0.0)
+    link = mgr.incoming(addr("127.0.0.1", 4000), 0.0)
+    assert mgr.authenticated(link, OTHER, 0.1)
+    assert mgr.pop_actions() == [LinkUp(link, OTHER, Direction.INCOMING, addr("127.0.0.1", 4000))]
+    assert mgr.status(OTHER).attempts[-1].outcome is Outcome.CONNECTED
 
 
 def test_new_address_during_backoff_is_dialled_at_once() -> None:
@@ -258,6 +285,7 @@ def test_stop_closes_everything_and_dials_no_more() -> None:
     dials = {a.ssl_id: a for a in mgr.pop_actions()}
     mgr.tcp_connected(dials[OTHER].link, 2.0)
     mgr.authenticated(dials[OTHER].link, OTHER, 2.0)
+    mgr.item_received(dials[OTHER].link, 2.0)
     mgr.pop_actions()
     mgr.stop(3.0)
     actions = mgr.pop_actions()
@@ -311,7 +339,9 @@ def _simultaneous(a_id: SslId, b_id: SslId, a_order: tuple[str, str],
         closes = [a for a in mgr.pop_actions() if isinstance(a, Close)]
         assert [c.reason for c in closes] == [DisconnectReason.REPLACED]
         replaced = [a for a in mgr.status(peer).attempts if a.outcome is Outcome.REPLACED]
-        assert len(replaced) == (1 if kept[me] == order[0] else 0)
+        loser = next(n for n in names if n != kept[me])
+        loser_was_reported = loser == order[0] and names[loser] == in_link
+        assert len(replaced) == (0 if loser_was_reported else 1)
     return kept[a_id], kept[b_id]
 
 

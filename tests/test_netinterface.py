@@ -1,0 +1,387 @@
+"""NetInterface: the link manager's decisions carried out with real TLS, in memory and on
+127.0.0.1."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import pathlib
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from twisted.internet import error, task
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
+
+from pqi.fields import SslId
+from pqi.friends import FriendList
+from pqi.interfaces import DisconnectReason, LinkEvent, LinkState
+from pqi.items.heartbeat import HeartbeatItem
+from pqi.linkmgr import LinkLimits, Outcome
+from pqi.netinterface import NetInterface
+from pqi.pgp import ProfileKey
+from pqi.sslcert import LocationCertificate, make_location_certificate
+from pqi.tlvvalues import AddressInfo, NetAddress
+from tests.identity_fixtures import *  # noqa: F403
+from tests.identity_fixtures import CREATED, make_rsa_key
+from tests.service_fakes import on_fresh_reactor
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """A location without account files (what `pqi.tls.LocalIdentity` asks for)."""
+
+    profile: ProfileKey
+    location_key: rsa.RSAPrivateKey
+    certificate: LocationCertificate
+
+    @property
+    def ssl_id(self) -> SslId:
+        return self.certificate.ssl_id
+
+
+@pytest.fixture(scope="session")
+def alice(profile_key: ProfileKey, location_key: rsa.RSAPrivateKey,
+          location_cert: LocationCertificate) -> Identity:
+    """Alice's location."""
+    return Identity(profile_key, location_key, location_cert)
+
+
+@pytest.fixture(scope="session")
+def bob(profile_key2: ProfileKey, location_key2: rsa.RSAPrivateKey,
+        location_cert2: LocationCertificate) -> Identity:
+    """Bob's location."""
+    return Identity(profile_key2, location_key2, location_cert2)
+
+
+@pytest.fixture(scope="session")
+def carol() -> Identity:
+    """Carol: a stranger unless a test befriends her."""
+    profile = ProfileKey.generate("carol", bits=2048, created=CREATED)
+    key = make_rsa_key()
+    return Identity(profile, key, make_location_certificate(profile, key, signed_at=CREATED))
+
+
+@pytest.fixture
+def lists(tmp_path: pathlib.Path) -> Iterator[Callable[[str], FriendList]]:
+    """Friend lists in sqlite files, closed at the end of the test."""
+    made: list[FriendList] = []
+
+    def make(name: str) -> FriendList:
+        fl = FriendList(tmp_path / f"{name}.sqlite")
+        made.append(fl)
+        return fl
+
+    yield make
+    for fl in made:
+        fl.close()
+
+
+def befriend(friends: FriendList, other: Identity, address: NetAddress | None = None) -> None:
+    """Accept ``other``'s profile and location, as the user would."""
+    friends.offer(other.profile.public)
+    friends.approve(other.profile.pgp_id)
+    addresses = [AddressInfo(address, CREATED, 0)] if address is not None else []
+    friends.add_location(other.profile.pgp_id, other.ssl_id, "loc", addresses)
+
+
+def local(port: int, host: str = "127.0.0.1") -> NetAddress:
+    return NetAddress(ipaddress.ip_address(host), port)
+
+
+FAST = LinkLimits(backoff_base=0.2, backoff_cap=1.0)
+
+
+class Recorder:
+    """Link events of one NetInterface; greets every new link with a heartbeat, as the service
+    layer greets with its ServiceInfo list."""
+
+    def __init__(self, net: NetInterface) -> None:
+        self.net = net
+        self.events: list[LinkEvent] = []
+        self.items: list[tuple[SslId, object]] = []
+        net.add_link_observer(self.on_event)
+        net.handler = lambda peer, item: self.items.append((peer.ssl_id, item))
+
+    def on_event(self, event: LinkEvent) -> None:
+        self.events.append(event)
+        if event.state is LinkState.CONNECTED:
+            self.net.send(event.peer.ssl_id, HeartbeatItem())
+
+    def states(self) -> list[LinkState]:
+        return [e.state for e in self.events]
+
+
+async def until(reactor: Any, condition: Callable[[], bool], what: str,
+                rounds: int = 1000) -> None:
+    """Let the reactor run until ``condition`` holds (at most ``rounds`` 10 ms steps)."""
+    for _ in range(rounds):
+        if condition():
+            return
+        await task.deferLater(reactor, 0.01, lambda: None)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def make_net(reactor: Any, ident: Identity, friends: FriendList, **kw: Any) -> NetInterface:
+    kw.setdefault("port", 0)
+    kw.setdefault("limits", FAST)
+    return NetInterface(reactor, ident, friends, **kw)
+
+
+def port_of(net: NetInterface) -> int:
+    assert net.listening is not None
+    return net.listening.getHost().port
+
+
+# -- deterministic, on MemoryReactorClock -----------------------------------------------------
+
+def test_dials_with_connect_timeout_and_backs_off_after_refusal(alice: Identity, bob: Identity,
+                                                               lists: Any) -> None:
+    """A friend's address is dialled through a TCP endpoint with the 5 s connect timeout; a
+    refusal is recorded and the next dial waits for the backoff."""
+    clock = MemoryReactorClock()
+    friends = lists("a")
+    befriend(friends, bob, local(9999))
+    net = NetInterface(clock, alice, friends, port=None, bind_host="127.0.0.7",
+                       limits=LinkLimits(), )
+    net.startService()
+    clock.advance(1.0)  # the start spread
+    (host, port, factory, timeout, bind), = clock.tcpClients
+    assert (host, port, timeout, bind) == ("127.0.0.1", 9999, 5.0, ("127.0.0.7", 0))
+    factory.clientConnectionFailed(None, Failure(error.ConnectionRefusedError()))
+    (attempt,) = net.manager.status(bob.ssl_id).attempts
+    assert attempt.outcome is Outcome.REFUSED and attempt.address == local(9999)
+    clock.advance(3.9)
+    assert len(clock.tcpClients) == 1
+    clock.advance(1.2)
+    assert len(clock.tcpClients) == 2
+    d = net.stopService()
+    assert d.called
+
+
+def test_listener_caps_half_open_and_times_out_handshakes(alice: Identity, lists: Any) -> None:
+    """Connections that never finish TLS count against the per-address cap, are refused above
+    it, and are aborted when the handshake deadline passes."""
+    clock = MemoryReactorClock()
+    net = NetInterface(clock, alice, lists("a"), port=7812,
+                       limits=LinkLimits(half_open_per_ip=3, half_open_total=10))
+    net.startService()
+    (port, factory, _, interface), = clock.tcpServers
+    assert (port, interface) == (7812, "127.0.0.1")
+    transports = []
+    for n in range(3):
+        addr = IPv4Address("TCP", "127.0.0.9", 4000 + n)
+        proto = factory.buildProtocol(addr)
+        assert proto is not None
+        t = StringTransport(peerAddress=addr)
+        proto.makeConnection(t)
+        transports.append(t)
+    assert factory.buildProtocol(IPv4Address("TCP", "127.0.0.9", 5000)) is None
+    assert factory.buildProtocol(IPv4Address("TCP", "127.0.0.10", 5000)) is not None
+    assert net.manager.counters["refused_per_ip"] == 1
+    clock.advance(9.9)
+    assert not any(t.disconnecting for t in transports)
+    clock.advance(0.2)
+    assert all(t.disconnecting for t in transports)
+    assert net.manager.counters["tls_timeout"] == 4
+
+
+def test_stop_service_stops_listening(alice: Identity, lists: Any) -> None:
+    """stopService closes the listening port and fires once everything is closed."""
+    clock = MemoryReactorClock()
+    net = NetInterface(clock, alice, lists("a"), port=0)
+    net.startService()
+    assert net.listening is not None
+    d = net.stopService()
+    assert d.called and net.listening is None and not net.running
+
+
+# -- real TLS on 127.0.0.1 --------------------------------------------------------------------
+
+@pytest.mark.integration
+def test_mutual_friends_connect_and_exchange_items(alice: Identity, bob: Identity,
+                                                   lists: Any) -> None:
+    """Two friends, one knowing the other's address: both see exactly one CONNECTED, the
+    item each sends on connect arrives, and stopping reports the link down on the other side."""
+    async def body(reactor: Any) -> None:
+        fa, fb = lists("a"), lists("b")
+        befriend(fb, alice)
+        b = make_net(reactor, bob, fb)
+        await b.startService()
+        befriend(fa, bob, local(port_of(b)))
+        a = make_net(reactor, alice, fa)
+        await a.startService()
+        ra, rb = Recorder(a), Recorder(b)
+        await until(reactor, lambda: ra.items and rb.items, "items both ways")
+        assert ra.states() == rb.states() == [LinkState.CONNECTED]
+        assert ra.events[0].peer.ssl_id == bob.ssl_id
+        assert rb.events[0].peer.pgp_id == alice.profile.pgp_id
+        pa = a.person(bob.ssl_id)
+        assert pa is not None and pa.connected and pa.items_in == 1 and pa.items_out == 1
+        assert pa.address == local(port_of(b)) and pa.last_received is not None
+        await b.stopService()
+        await until(reactor, lambda: len(ra.events) == 2, "A to notice")
+        assert ra.events[1].state is LinkState.DISCONNECTED
+        assert ra.events[1].reason is DisconnectReason.CLOSED
+        await a.stopService()
+    on_fresh_reactor(body)
+
+
+@pytest.mark.integration
+def test_killed_peer_is_noticed_and_reconnected(alice: Identity, bob: Identity,
+                                               lists: Any) -> None:
+    """B's connections die without a goodbye; A reports the link down, keeps dialling with
+    backoff, and is connected again once B listens again on the same port."""
+    async def body(reactor: Any) -> None:
+        fa, fb = lists("a"), lists("b")
+        befriend(fb, alice)
+        b = make_net(reactor, bob, fb)
+        await b.startService()
+        port = port_of(b)
+        befriend(fa, bob, local(port))
+        a = make_net(reactor, alice, fa, port=None)
+        ra = Recorder(a)
+        Recorder(b)
+        await a.startService()
+        await until(reactor, lambda: ra.states() == [LinkState.CONNECTED], "first link")
+        # Kill: abort every connection of B at the TCP level and stop listening.
+        await b.listening.stopListening()
+        b.listening = None
+        for wire in list(b._wires.values()):
+            wire.transport.abortConnection()
+        b.manager.stop(reactor.seconds())
+        await until(reactor, lambda: len(ra.events) == 2, "A to notice the loss")
+        assert ra.events[1].reason in (DisconnectReason.CLOSED, DisconnectReason.ERROR)
+        await until(reactor, lambda: len(a.manager.status(bob.ssl_id).attempts) >= 3,
+                    "A to keep dialling")
+        assert a.manager.status(bob.ssl_id).attempts[-1].outcome is Outcome.REFUSED
+        b2 = make_net(reactor, bob, fb, port=port)
+        Recorder(b2)
+        await b2.startService()
+        await until(reactor, lambda: ra.states()[-1:] == [LinkState.CONNECTED], "reconnect")
+        assert ra.states() == [LinkState.CONNECTED, LinkState.DISCONNECTED, LinkState.CONNECTED]
+        await a.stopService()
+        await b2.stopService()
+    on_fresh_reactor(body)
+
+
+@pytest.mark.integration
+def test_simultaneous_dialling_leaves_exactly_one_link(alice: Identity, bob: Identity,
+                                                       lists: Any) -> None:
+    """Both dial each other in the same reactor turn: both end with one link, the same TCP
+    connection on both sides, and it stays."""
+    async def body(reactor: Any) -> None:
+        fa, fb = lists("a"), lists("b")
+        befriend(fa, bob)
+        befriend(fb, alice)
+        a, b = make_net(reactor, alice, fa), make_net(reactor, bob, fb)
+        await a.startService()
+        await b.startService()
+        ra, rb = Recorder(a), Recorder(b)
+        da = a.connect(bob.ssl_id, local(port_of(b)))
+        db = b.connect(alice.ssl_id, local(port_of(a)))
+        pa, pb = await da, await db
+        await until(reactor, lambda: a.manager.link_count() == b.manager.link_count() == 1,
+                    "the duplicate to go")
+        await until(reactor, lambda: pa.connected and pb.connected and ra.items and rb.items,
+                    "the surviving link")
+        wa = a._wires[pa.link_id].transport
+        wb = b._wires[pb.link_id].transport
+        assert wa.getHost().port == wb.getPeer().port and wa.getPeer().port == wb.getHost().port
+        larger = max(alice.ssl_id, bob.ssl_id, key=bytes)
+        dialler_port = port_of(b) if larger == alice.ssl_id else port_of(a)
+        assert dialler_port in (wa.getPeer().port, wb.getPeer().port)
+        for r in (ra, rb):
+            ups = r.states().count(LinkState.CONNECTED)
+            downs = r.states().count(LinkState.DISCONNECTED)
+            assert ups - downs == 1
+            assert all(e.reason is DisconnectReason.REPLACED for e in r.events
+                       if e.state is LinkState.DISCONNECTED)
+        replaced = [x for net, peer in ((a, bob), (b, alice))
+                    for x in net.manager.status(peer.ssl_id).attempts
+                    if x.outcome is Outcome.REPLACED]
+        replaced_events = [e for r in (ra, rb) for e in r.events
+                           if e.reason is DisconnectReason.REPLACED]
+        assert replaced or replaced_events  # the tie-break did run
+        await task.deferLater(reactor, 0.3, lambda: None)
+        assert pa.connected and pb.connected and pa.link_id == a.manager.active_link(bob.ssl_id)
+        await a.stopService()
+        await b.stopService()
+    on_fresh_reactor(body)
+
+
+@pytest.mark.integration
+def test_non_friend_is_never_connected(alice: Identity, carol: Identity, lists: Any) -> None:
+    """Carol befriends Alice but Alice does not befriend Carol: neither side ever reports a
+    link, Alice records a TLS refusal and Carol's attempts say the peer closed on her."""
+    async def body(reactor: Any) -> None:
+        fa, fc = lists("a"), lists("c")
+        a = make_net(reactor, alice, fa)
+        await a.startService()
+        befriend(fc, alice, local(port_of(a)))
+        c = make_net(reactor, carol, fc, port=None)
+        ra, rc = Recorder(a), Recorder(c)
+        await c.startService()
+        await until(reactor, lambda: len(c.manager.status(alice.ssl_id).attempts) >= 2,
+                    "two attempts")
+        assert ra.events == [] and rc.events == []
+        outcomes = {x.outcome for x in c.manager.status(alice.ssl_id).attempts}
+        assert outcomes <= {Outcome.PEER_CLOSED, Outcome.TLS_REFUSED}
+        assert {r[2] for r in a.manager.rejected} == {Outcome.TLS_REFUSED}
+        assert "unknown-issuer" in a.manager.rejected[0][3]
+        await a.stopService()
+        await c.stopService()
+    on_fresh_reactor(body)
+
+
+def _open_idle_sockets(port: int, sources: list[str]) -> list[socket.socket]:
+    socks = []
+    for src in sources:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind((src, 0))
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        socks.append(s)
+    return socks
+
+
+@pytest.mark.integration
+def test_slowloris_does_not_block_a_real_friend(alice: Identity, bob: Identity,
+                                               lists: Any) -> None:
+    """Idle sockets from one address hit the per-address cap and from many addresses the
+    total cap; a real friend still connects while they are all open."""
+    async def body(reactor: Any) -> None:
+        fa, fb = lists("a"), lists("b")
+        befriend(fa, bob)
+        limits = LinkLimits(half_open_per_ip=4, half_open_total=8, backoff_base=0.2,
+                            backoff_cap=1.0)
+        a = make_net(reactor, alice, fa, limits=limits)
+        await a.startService()
+        ra = Recorder(a)
+        sources = ["127.0.0.1"] * 20 + [f"127.0.3.{n}" for n in range(1, 31)]
+        socks = _open_idle_sockets(port_of(a), sources)
+        try:
+            await until(reactor, lambda: a.manager.counters["accepted"]
+                        + a.manager.counters["refused_per_ip"] >= 50, "the attack to land")
+            assert a.manager.counters["refused_per_ip"] >= 16
+            assert a.manager.half_open() <= 8
+            befriend(fb, alice, local(port_of(a)))
+            b = make_net(reactor, bob, fb, port=None, bind_host="127.0.2.1")
+            rb = Recorder(b)
+            await b.startService()
+            await until(reactor, lambda: ra.items and rb.items, "the friend's link")
+            assert ra.states() == [LinkState.CONNECTED]
+            assert a.manager.counters["evicted"] >= 1
+        finally:
+            for s in socks:
+                s.close()
+        await a.stopService()
+        await b.stopService()
+    on_fresh_reactor(body)
