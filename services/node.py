@@ -34,7 +34,7 @@ from pqi.account import Account
 from pqi.certificate import RsCertificate
 from pqi.errors import DecodeError, QueueFullError
 from pqi.fields import PgpId, SslId
-from pqi.friends import FriendList, Profile
+from pqi.friends import FriendList, Profile, UnknownFriendError
 from pqi.interfaces import DisconnectReason, IP3Interface, LinkEvent, LinkState, PeerIdentity
 from pqi.invite import ShortInvite
 from pqi.items.discovery import ContactAddresses, DiscContactItem
@@ -287,6 +287,7 @@ class Node(MultiService):
 
     def _on_link(self, event: LinkEvent) -> None:
         if event.state is LinkState.CONNECTED:
+            self._remember_location(event.peer)
             self.friends_list.set_last_connected(event.peer.ssl_id,
                                                  int(self.reactor.seconds()))
             self.control.link_up(event.peer)
@@ -295,6 +296,14 @@ class Node(MultiService):
             reason = event.reason or DisconnectReason.CLOSED
             self.control.link_down(event.peer, reason)
             self._emit("friend_disconnected", event.peer, reason)
+
+    def _remember_location(self, peer: PeerIdentity) -> None:
+        """TLS admitted a location we have no record of: a new device of an accepted profile
+        (RetroShare records those too)."""
+        try:
+            self.friends_list.location(peer.ssl_id)
+        except UnknownFriendError:
+            self.friends_list.add_location(peer.pgp_id, peer.ssl_id, peer.location_name)
 
     def _last_received(self, ssl_id: SslId) -> float | None:
         person = self.net.person(ssl_id)
