@@ -128,11 +128,15 @@ class TLV(c.Construct):
         return _parse_in(self.payload, data, base, context, path, self.whole)[0]
 
     def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> Any:
-        inner = io.BytesIO()
-        self.payload._build(obj, inner, context, path)
-        data = inner.getvalue()
-        stream.write(tlv_header(self.tlv_type, len(data)))
-        stream.write(data)
+        # Build the payload in place after a placeholder header, then patch the length: a
+        # 240 KiB file-data payload is then never copied into a buffer of its own.
+        start = stream.tell()
+        stream.write(bytes(TLV_HEADER_SIZE))
+        self.payload._build(obj, stream, context, path)
+        end = stream.tell()
+        stream.seek(start)
+        stream.write(tlv_header(self.tlv_type, end - start - TLV_HEADER_SIZE))
+        stream.seek(end)
         return obj
 
 
