@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import cli_identity
+from . import cli_identity, cli_node
 from .cli_identity import CliError
 
 __all__ = ["main", "build_parser", "COMMAND_REGISTRARS"]
@@ -23,6 +23,7 @@ def _demo(args: argparse.Namespace) -> int:
 #: function adding its subcommands (each sets ``func`` to a handler returning an exit status).
 COMMAND_REGISTRARS: tuple[Callable[[Any], None], ...] = (
     cli_identity.register,
+    cli_node.register,
 )
 
 
