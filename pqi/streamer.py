@@ -113,7 +113,8 @@ class PQIStreamer(Protocol):
         """Queue ``item`` (at ``item.PRIORITY`` unless given) and write what the transport takes.
 
         Raises `QueueFullError` when the queue is full, `EncodeError` for an item the wire
-        cannot carry, and `ConnectionClosed` once the connection is gone.  Items sent before
+        cannot carry, `ValueError` for a priority outside 0..9, and `ConnectionClosed` once
+        the connection is gone.  Items sent before
         the connection is made wait for it.
         """
         if self.lost:

@@ -354,6 +354,43 @@ def test_events_before_an_error_are_delivered_and_the_error_sticks() -> None:
         list(deframer.feed(item_of(20)))
 
 
+def assert_grouped(write: bytes) -> None:
+    """RetroShare's grouping rule: whole frames, a probe only first, and fewer than
+    GROUP_SIZE bytes before the last frame."""
+    starts = []
+    pos = 0
+    while pos < len(write):
+        starts.append(pos)
+        header = write[pos:pos + 8]
+        if header == PROBE:
+            assert pos == 0
+            pos += 8
+        elif header[0] == 0x10 and header[1] in (0, 1, 2):
+            pos += 8 + struct.unpack_from(">H", header, 6)[0]
+        else:
+            pos += struct.unpack_from(">I", header, 4)[0]
+    assert pos == len(write) and starts[-1] < GROUP_SIZE
+
+
+@given(st.binary(max_size=4096), st.integers(1, 64))
+def test_garbage_raises_only_framing_error(data: bytes, step: int) -> None:
+    """Arbitrary bytes, cut into pieces, give events or a FramingError, nothing else, and
+    the pieces give the same outcome as the whole."""
+
+    def outcome(chunks: list[bytes]) -> tuple[list[object], str | None]:
+        deframer = Deframer()
+        events: list[object] = []
+        try:
+            for chunk in chunks:
+                events.extend(deframer.feed(chunk))
+        except FramingError as e:
+            return events, str(e)
+        return events, None
+
+    whole = outcome([data])
+    assert outcome([data[i:i + step] for i in range(0, len(data), step)]) == whole
+
+
 # --- round trips --------------------------------------------------------------------------------
 
 @given(queued=queued_items(), slicing=st.booleans(), data=st.data())
@@ -370,7 +407,9 @@ def test_round_trip_in_order_per_priority(queued: list[tuple[bytes, int]], slici
         if data.draw(st.booleans()):
             write = enframer.next_write(0.0)
             stream += write or b""
-    for write in enframer.writes(0.0):
+    writes = list(enframer.writes(0.0))
+    for write in writes:
+        assert_grouped(write)
         stream += write
     chunks = data.draw(chunked(bytes(stream)))
     deframer = Deframer()

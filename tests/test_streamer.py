@@ -67,6 +67,22 @@ def test_send_writes_the_encoded_item() -> None:
     assert recorder.streamer.items_out == 2 and recorder.streamer.bytes_out == 8 + 8 + 5000
 
 
+def test_send_priority_and_write_tap() -> None:
+    """An explicit priority overrides the item's; a priority outside 0..9 is refused; the
+    write tap sees exactly what the transport gets."""
+    seen: list[bytes] = []
+    recorder, transport = connected(on_write=seen.append)
+    recorder.streamer.pauseProducing()
+    recorder.streamer.send(UnknownItem(0x7E57, 1, b"low"), 0)
+    recorder.streamer.send(UnknownItem(0x7E57, 2, b"high"), 9)
+    with pytest.raises(ValueError, match="priority 10"):
+        recorder.streamer.send(HeartbeatItem(), 10)
+    recorder.streamer.resumeProducing()
+    assert transport.value() == PROBE + encode(UnknownItem(0x7E57, 2, b"high")) + encode(
+        UnknownItem(0x7E57, 1, b"low"))
+    assert b"".join(seen) == transport.value()
+
+
 def test_items_sent_before_connect_wait_for_it() -> None:
     """Items queued before connectionMade follow the probe in the first write."""
     recorder = Recorder(MemoryReactorClock())
