@@ -51,6 +51,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from OpenSSL import SSL, crypto
 from twisted.internet.interfaces import (
     IAddress,
+    IConnector,
     IHandshakeListener,
     IOpenSSLClientConnectionCreator,
     IOpenSSLServerConnectionCreator,
@@ -58,7 +59,7 @@ from twisted.internet.interfaces import (
     IProtocolFactory,
     IReactorTime,
 )
-from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
@@ -99,6 +100,8 @@ RETROSHARE_DH_PRIME: Final = int(
     "F6FCFEA0547B8F314A527C519949007D7FA1726FF3D33EC46393B0207AA029E5EA574BDAC94D78894B22A2E3"
     "303E65A3F820DF57DB44951DE4E973C016C57F7A242D0BC53BC563AF", 16)
 RETROSHARE_DH_GENERATOR: Final = 5
+#: OpenSSL's reason text when VERIFY_FAIL_IF_NO_PEER_CERT ends a handshake.
+_NO_PEER_CERTIFICATE: Final = "peer did not return a certificate"
 #: RetroShare gives a TLS handshake 30 s (``pqissl``).
 DEFAULT_HANDSHAKE_TIMEOUT: Final = 30.0
 
@@ -430,12 +433,17 @@ class _AuthGate(Protocol):
         if self._app is not None:
             self._app.connectionLost(reason)
             return
-        check = self.factory.creator.check_for(self.transport)
-        check.refuse(TLSRefusal.HANDSHAKE_FAILED, reason.getErrorMessage())
+        detail = reason.getErrorMessage()
+        no_cert = reason.check(SSL.Error) and _NO_PEER_CERTIFICATE in detail
+        self._check().refuse(TLSRefusal.NO_CERTIFICATE if no_cert else
+                             TLSRefusal.HANDSHAKE_FAILED, detail)
 
 
-class _GateFactory(Factory):
-    """Builds `_AuthGate`s; holds what they share."""
+class _GateFactory(ClientFactory):
+    """Builds `_AuthGate`s; holds what they share.
+
+    A dialler's connection failures go on to the application factory if it wants them.
+    """
 
     def __init__(self, app_factory: IProtocolFactory, creator: _ConnectionCreator,
                  options: TLSOptions, clock: IReactorTime,
@@ -456,6 +464,14 @@ class _GateFactory(Factory):
 
     def doStop(self) -> None:  # noqa: N802
         self.app_factory.doStop()
+
+    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:  # noqa: N802
+        if isinstance(self.app_factory, ClientFactory):
+            self.app_factory.clientConnectionFailed(connector, reason)
+
+    def clientConnectionLost(self, connector: IConnector, reason: Failure) -> None:  # noqa: N802
+        if isinstance(self.app_factory, ClientFactory):
+            self.app_factory.clientConnectionLost(connector, reason)
 
 
 def _tls_factory(own: LocalIdentity, friends: FriendList, app_factory: IProtocolFactory,
