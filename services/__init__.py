@@ -1,3 +1,23 @@
-"""services: the network services (one module or package each), the Node and `rsnode`."""
+"""services: the network services (one module or package each), the Node and `rsnode`.
 
-__all__: list[str] = []
+Service control (`ServiceControl`) negotiates which services run with each peer; the small
+services (heartbeat, status, RTT, bandwidth control) and gossip discovery are `Service`
+subclasses; `Node` wires them to the links and is what applications hold (`IP3Interface`).
+"""
+
+from .bwctrl import BandwidthService
+from .control import Service, ServiceControl, ServiceControlError
+from .control_channel import ControlClientError, ControlServer, NodeNotRunningError
+from .discovery import DiscoveryListener, DiscoveryService
+from .heartbeat import HeartbeatService
+from .node import FriendInfo, Node, UnknownEventError
+from .rtt import RttService, RttStats
+from .status import StatusService, StatusValueError
+
+__all__ = [
+    "Node", "FriendInfo", "UnknownEventError",
+    "Service", "ServiceControl", "ServiceControlError",
+    "HeartbeatService", "StatusService", "StatusValueError", "RttService", "RttStats",
+    "BandwidthService", "DiscoveryService", "DiscoveryListener",
+    "ControlServer", "ControlClientError", "NodeNotRunningError",
+]
