@@ -77,6 +77,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TLSOptions", "TLSRefusal", "AuthenticatedPeer", "IPeerAuthenticated", "LocalIdentity",
     "PeerVerdict", "check_peer_certificate", "server_factory", "client_endpoint_factory",
+    "verdict_of",
     "RETROSHARE_CIPHERS", "RETROSHARE_DH_PRIME", "RETROSHARE_DH_GENERATOR",
     "DEFAULT_HANDSHAKE_TIMEOUT",
 ]
@@ -472,6 +473,18 @@ class _GateFactory(ClientFactory):
     def clientConnectionLost(self, connector: IConnector, reason: Failure) -> None:  # noqa: N802
         if isinstance(self.app_factory, ClientFactory):
             self.app_factory.clientConnectionLost(connector, reason)
+
+
+def verdict_of(tls: TLSMemoryBIOProtocol) -> PeerVerdict | None:
+    """The acceptance decision taken on a connection of our factories (None: not yet taken).
+
+    For the link layer, which must tell "refused by authentication" from other losses when the
+    connection ends (it stays available after the loss); the refusal has already been logged.
+    """
+    gates = getattr(getattr(tls, "factory", None), "wrappedFactory", None)
+    if not isinstance(gates, _GateFactory):
+        raise TypeError(f"{tls!r} was not made by pqi.tls")
+    return gates.creator.check_for(tls).verdict
 
 
 def _tls_factory(own: LocalIdentity, friends: FriendList, app_factory: IProtocolFactory,

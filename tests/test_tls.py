@@ -37,6 +37,7 @@ from pqi.tls import (
     check_peer_certificate,
     client_endpoint_factory,
     server_factory,
+    verdict_of,
 )
 from tests.identity_fixtures import *  # noqa: F403
 from tests.identity_fixtures import CREATED, make_rsa_key
@@ -406,6 +407,10 @@ def test_mutual_friends_connect_over_tls13(alice: Identity, bob: Identity,
     client, server = link.client_app.built[0], link.server_app.built[0]
     assert client.connected and server.connected
     assert client.peer == link.client_peers[0]
+    server_verdict = verdict_of(link.server_tls)
+    assert server_verdict is not None and server_verdict.peer == link.server_peers[0]
+    with pytest.raises(TypeError):
+        verdict_of(iosim.FakeTransport(Protocol(), isServer=True))  # type: ignore[arg-type]
     assert link.client_tls.getHandle().get_protocol_version_name() == "TLSv1.3"
     client.transport.write(b"hello bob")
     server.transport.write(b"hello alice")
@@ -454,6 +459,9 @@ def test_wrong_ssl_id_when_dialling(alice: Identity, bob: Identity, alice_laptop
         link = connect_in_memory(alice, a, bob, b, expected=alice_laptop.ssl_id)
     assert link.client_app.built == [] and link.client_peers == []
     assert refusals(events)[0] is TLSRefusal.WRONG_SSL_ID
+    client_verdict = verdict_of(link.client_tls)
+    assert client_verdict is not None and client_verdict.refusal is TLSRefusal.WRONG_SSL_ID
+    assert client_verdict.ssl_id == bob.ssl_id
     assert all(p.lost is not None for p in link.server_app.built)
 
 
