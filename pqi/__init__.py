@@ -49,3 +49,27 @@ __all__ += [
     "WrongPasswordError", "AccountError", "PgpPacketError", "X509DecodeError",
     "CertificateDecodeError", "ChecksumError",
 ]
+
+# --- authentication (friend list, mutual TLS) ------------------------------------------------
+from .friends import (  # noqa: E402
+    FriendList,
+    FriendsError,
+    Location,
+    PendingCertificate,
+    Profile,
+    TrustLevel,
+    UnknownFriendError,
+)
+from .tls import (  # noqa: E402
+    AuthenticatedPeer,
+    TLSOptions,
+    TLSRefusal,
+    client_endpoint_factory,
+    server_factory,
+)
+
+__all__ += [
+    "FriendList", "FriendsError", "UnknownFriendError", "TrustLevel", "Profile", "Location",
+    "PendingCertificate",
+    "AuthenticatedPeer", "TLSOptions", "TLSRefusal", "server_factory", "client_endpoint_factory",
+]
