@@ -144,7 +144,8 @@ def _encode_locator(loc: Locator) -> bytes:
 
 def _invite_text(text: str) -> str:
     """The radix part of ``text``: itself, or the ``rsInvite`` parameter of a URL."""
-    query = urllib.parse.urlsplit(text.strip()).query if "://" in text else ""
+    # Split by hand: urllib's URL parser raises on malformed hosts, which are not our business.
+    query = text.strip().partition("?")[2].partition("#")[0] if "://" in text else ""
     for part in query.split("&"):
         key, _, value = part.partition("=")
         if key == "rsInvite":

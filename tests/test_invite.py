@@ -113,6 +113,9 @@ def test_url_variants(vectors) -> None:
     assert inv.to_url("https://example.org").startswith("https://example.org?rsInvite=")
     with pytest.raises(CertificateDecodeError, match="no rsInvite"):
         ShortInvite.decode("https://me.retroshare.cc?other=1")
+    with pytest.raises(CertificateDecodeError, match="no rsInvite"):
+        ShortInvite.decode("https://me.retrABDj0iQTT4lX[3%2Bp5lZHy3M\n")  # found by fuzzing
+    assert ShortInvite.decode(inv.to_url() + "#frag") == inv
 
 
 def test_invite_errors() -> None:
