@@ -45,9 +45,13 @@ __all__ = [
     "FriendList", "TrustLevel", "Profile", "Location", "PendingCertificate", "PendingOrigin",
     "OfferOutcome", "FriendsError", "UnknownFriendError", "NotPendingError",
     "LocationConflictError", "FingerprintMismatchError", "IncompleteInviteError",
+    "MAX_STORED_TIME",
 ]
 
 _SCHEMA_VERSION = 1
+#: Seen-times arrive as u64 from peers; sqlite integers are signed 64-bit, so larger (absurd)
+#: values are stored as this.
+MAX_STORED_TIME = 2**63 - 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -523,7 +527,8 @@ class FriendList:
             db.execute("INSERT INTO addresses VALUES (?, ?, ?, ?, ?) "
                        "ON CONFLICT (ssl_id, host, port) DO UPDATE SET "
                        "seen_time = max(seen_time, excluded.seen_time), source = excluded.source",
-                       (ssl_id.to_hex(), str(a.addr.host), a.addr.port, a.seen_time, a.source))
+                       (ssl_id.to_hex(), str(a.addr.host), a.addr.port,
+                        min(a.seen_time, MAX_STORED_TIME), a.source))
 
     @staticmethod
     def _require_profile(db: sqlite3.Connection, pgp_id: PgpId) -> None:

@@ -6,12 +6,16 @@ from __future__ import annotations
 import ipaddress
 import pathlib
 import sqlite3
+import uuid
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pqi.certificate import RsCertificate
 from pqi.fields import PgpId, SslId
 from pqi.friends import (
+    MAX_STORED_TIME,
     FingerprintMismatchError,
     FriendList,
     IncompleteInviteError,
@@ -27,6 +31,7 @@ from pqi.pgp import ProfileKey
 from pqi.sslcert import LocationCertificate
 from pqi.tlvvalues import AddressInfo, NetAddress
 from tests.identity_fixtures import *  # noqa: F403
+from tests.strategies import address_infos
 
 
 def addr(text: str, port: int) -> NetAddress:
@@ -298,3 +303,29 @@ def test_profile_only_certificate(db_path: pathlib.Path, profile_key2: ProfileKe
         friends.add_from_certificate(RsCertificate(public_key=profile_key2.public))
         assert friends.is_accepted_profile(profile_key2.pgp_id)
         assert friends.locations() == []
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(infos=st.lists(address_infos, max_size=6))
+def test_addresses_round_trip(tmp_path: pathlib.Path, profile_key2: ProfileKey,
+                              infos: list[AddressInfo]) -> None:
+    """Any addresses (as discovery may send them) survive pending -> approve -> location.
+
+    Unset addresses are dropped; a repeated host:port keeps its newest time; times beyond
+    sqlite's signed 64-bit range are clamped rather than crashing the store.
+    """
+    path = tmp_path / f"rt-{uuid.uuid4().hex}.sqlite"
+    ssl_id = SslId(b"\x09" * 16)
+    with FriendList(path) as friends:
+        friends.offer(profile_key2.public, locations=[(ssl_id, "loc", infos)])
+        friends.approve(profile_key2.pgp_id)
+        stored = friends.location(ssl_id).addresses
+    expected: dict[NetAddress, AddressInfo] = {}
+    for info in infos:
+        if info.addr is None:
+            continue
+        seen = min(info.seen_time, MAX_STORED_TIME)
+        old = expected.get(info.addr)
+        expected[info.addr] = AddressInfo(info.addr, max(seen, old.seen_time if old else 0),
+                                          info.source)
+    assert sorted(stored, key=repr) == sorted(expected.values(), key=repr)
