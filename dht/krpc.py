@@ -18,6 +18,7 @@ We always *encode* canonical (sorted) bencode, which BitDHT and libtorrent both 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
@@ -187,13 +188,20 @@ def encode_compact_peer(addr: Address) -> bytes:
     host, port = addr
     if not 0 <= port <= 0xFFFF:
         raise EncodeError(f"port {port} out of range")
-    return ipaddress.ip_address(host).packed + port.to_bytes(2, "big")
+    try:
+        packed = socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+    except OSError:
+        raise EncodeError(f"bad IP address {host!r}") from None
+    return packed + port.to_bytes(2, "big")
 
 
 def decode_compact_peer(raw: bytes) -> Address:
     if len(raw) not in (COMPACT_PEER4_LEN, COMPACT_PEER6_LEN):
         raise KRPCDecodeError(f"compact peer of {len(raw)} bytes", field="values")
-    return str(ipaddress.ip_address(raw[:-2])), int.from_bytes(raw[-2:], "big")
+    port = int.from_bytes(raw[-2:], "big")
+    if len(raw) == COMPACT_PEER4_LEN:
+        return socket.inet_ntop(socket.AF_INET, raw[:4]), port
+    return str(ipaddress.IPv6Address(raw[:16])), port
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,6 +145,8 @@ class _Candidate:
     depth: int
     state: _State = _State.NEW
     retried: bool = False
+    #: XOR distance to the lookup target; -1 while the id is unknown (bootstrap seeds).
+    key: int = -1
 
 
 @dataclass(eq=False)
@@ -164,9 +166,18 @@ class Lookup:
     tokens: dict[bytes, tuple[bytes, Address]] = field(default_factory=dict)
     #: Candidates whose answer looked trimmed by an amplification guard: re-asked once verified.
     short: set[Address] = field(default_factory=set)
+    #: When to stop waiting for the verifying pings of ``short`` candidates.
+    short_deadline: float = 0.0
 
-    def _key(self, c: _Candidate) -> int:
-        return -1 if c.node_id is None else id_to_int(c.node_id) ^ id_to_int(self.target)
+    @staticmethod
+    def _key(c: _Candidate) -> int:
+        return c.key
+
+    def candidate(self, addr: Address, node_id: bytes | None, depth: int) -> _Candidate:
+        c = _Candidate(addr, node_id, depth)
+        if node_id is not None:
+            c.key = id_to_int(node_id) ^ id_to_int(self.target)
+        return c
 
     def results(self, count: int = K) -> list[NodeInfo]:
         """The nearest nodes that answered, nearest first."""
@@ -225,6 +236,8 @@ class DHTNode:
         self._next_rotation = now + self.config.token_rotation
         self._next_housekeeping = now
         self._next_bootstrap = now
+        #: Time of the event being handled, for callbacks that run inside it.
+        self._last_now = now
         self._peers: dict[bytes, dict[Address, float]] = {}
         self._sources: dict[str, _Source] = {}
         self._verified: OrderedDict[Address, None] = OrderedDict()
@@ -235,6 +248,7 @@ class DHTNode:
     def datagram_received(self, data: bytes, addr: Address, now: float) -> list[Datagram]:
         """Handle one datagram from ``addr``; never raises on peer input."""
         self.counters.received += 1
+        self._last_now = now
         if not self._admit(addr[0], now):
             return self._flush()
         if len(data) > krpc.MAX_DATAGRAM_SIZE:
@@ -246,12 +260,13 @@ class DHTNode:
             self.counters.malformed += 1
             return self._flush()
         if isinstance(msg, Response | Error):
-            self._on_reply(msg, addr, now)
+            self._on_reply(msg, addr, len(data), now)
         else:
             self._on_query(msg, addr, len(data), now)
         return self._flush()
 
     def handle_timer(self, now: float) -> list[Datagram]:
+        self._last_now = now
         for tid, p in list(self._pending.items()):
             if p.deadline <= now:
                 del self._pending[tid]
@@ -262,6 +277,10 @@ class DHTNode:
                     self._candidate_failed(p.lookup, p.addr, now)
                 if p.callback is not None:
                     p.callback(None)
+        for lk in list(self.lookups):
+            if lk.short and lk.short_deadline <= now:
+                lk.short.clear()
+                self._step(lk, now)
         if now >= self._next_rotation:
             self._secrets = [self.rng.randbytes(16), self._secrets[0]]
             self._next_rotation = now + self.config.token_rotation
@@ -274,6 +293,9 @@ class DHTNode:
         deadline = min(self._next_rotation, self._next_housekeeping)
         for p in self._pending.values():
             deadline = min(deadline, p.deadline)
+        for lk in self.lookups:
+            if lk.short:
+                deadline = min(deadline, lk.short_deadline)
         return deadline
 
     def ping(self, addr: Address, now: float, *,
@@ -289,8 +311,19 @@ class DHTNode:
             if a not in self.bootstrap_addrs:
                 self.bootstrap_addrs.append(a)
         self._next_bootstrap = now + self.config.bootstrap_interval
-        self.lookup(self.node_id, now)
+        self._join(now)
         return self._flush()
+
+    def _join(self, now: float) -> None:
+        """Kademlia's join: look ourselves up, then refresh every bucket still short of k."""
+        def refresh(lk: Lookup) -> None:
+            when = self._last_now
+            for b in self.routing.buckets:
+                if len(b.contacts) < self.config.k and not b.covers(id_to_int(self.node_id)):
+                    b.last_changed = when
+                    target = self.rng.randrange(b.lo, b.hi).to_bytes(NODE_ID_LEN, "big")
+                    self.lookup(target, when)
+        self.lookup(self.node_id, now, on_done=refresh)
 
     def lookup(self, target: bytes, now: float, kind: LookupKind = LookupKind.FIND_NODE, *,
                on_done: Callable[[Lookup], None] | None = None, exact: bool = False,
@@ -299,10 +332,11 @@ class DHTNode:
         (call `take_datagrams` when calling this outside a handler)."""
         lk = Lookup(target, kind, on_done, exact)
         for c in self.routing.closest(target, self.config.k * 2):
-            lk.candidates[c.addr] = _Candidate(c.addr, c.node_id, 1)
+            lk.candidates[c.addr] = lk.candidate(c.addr, c.node_id, 1)
         for a in list(seeds) + (self.bootstrap_addrs if len(lk.candidates) < self.config.k
                                 else []):
-            lk.candidates.setdefault(a, _Candidate(a, None, 1))
+            if a not in lk.candidates:
+                lk.candidates[a] = lk.candidate(a, None, 1)
         self.lookups.append(lk)
         self._step(lk, now)
         return lk
@@ -376,12 +410,13 @@ class DHTNode:
                 data = krpc.encode(msg)
                 if len(data) <= limit:
                     return data
+                excess = len(data) - limit
                 if msg.values:
-                    msg = _replace(msg, values=msg.values[:-1])
+                    msg = _replace(msg, values=msg.values[:-max(1, excess // 8)])
                 elif msg.nodes6:
-                    msg = _replace(msg, nodes6=msg.nodes6[:-1])
+                    msg = _replace(msg, nodes6=msg.nodes6[:-max(1, excess // 38)])
                 elif msg.nodes:
-                    msg = _replace(msg, nodes=msg.nodes[:-1])
+                    msg = _replace(msg, nodes=msg.nodes[:-max(1, excess // 26)])
                 elif msg.version is not None:
                     msg = _replace(msg, version=None)
                 else:
@@ -492,7 +527,7 @@ class DHTNode:
             del peers[oldest]
         peers[peer] = now + cfg.peer_ttl
 
-    def _on_reply(self, msg: Response | Error, addr: Address, now: float) -> None:
+    def _on_reply(self, msg: Response | Error, addr: Address, size: int, now: float) -> None:
         pending = self._pending.get(msg.transaction_id)
         if pending is None or pending.addr != addr:
             self.counters.unexpected_responses += 1
@@ -515,7 +550,9 @@ class DHTNode:
         cand = lk.candidates.get(addr)
         if cand is None:
             return
-        cand.node_id = msg.sender_id
+        if cand.node_id != msg.sender_id:
+            cand.node_id = msg.sender_id
+            cand.key = id_to_int(msg.sender_id) ^ id_to_int(lk.target)
         cand.state = _State.DONE
         if lk.exact and msg.sender_id == lk.target:
             lk.found = addr
@@ -524,8 +561,10 @@ class DHTNode:
             self._finish(lk)
             return
         if (len(msg.nodes) < self.config.k and msg.values is None
-                and len(krpc.encode(msg)) <= pending.request_size):
-            lk.short.add(addr)
+                and size <= pending.request_size):
+            if not cand.retried:
+                lk.short.add(addr)
+                lk.short_deadline = now + self.config.query_timeout
         if msg.values:
             lk.peers.update(msg.values)
         if msg.token is not None:
@@ -533,7 +572,7 @@ class DHTNode:
         for n in msg.nodes + msg.nodes6:
             if n.port == 0 or n.node_id == self.node_id or n.addr in lk.candidates:
                 continue
-            lk.candidates[n.addr] = _Candidate(n.addr, n.node_id, cand.depth + 1)
+            lk.candidates[n.addr] = lk.candidate(n.addr, n.node_id, cand.depth + 1)
         self._prune(lk)
         self._step(lk, now)
 
@@ -576,7 +615,7 @@ class DHTNode:
                 c.state = _State.PENDING
                 lk.queries += 1
                 inflight += 1
-        if inflight == 0:
+        if inflight == 0 and not lk.short.intersection(c.addr for c in front):
             self._finish(lk)
 
     def _finish(self, lk: Lookup) -> None:
@@ -602,7 +641,7 @@ class DHTNode:
         if now >= self._next_bootstrap and (self.bootstrap_addrs or len(self.routing)):
             self._next_bootstrap = now + self.config.bootstrap_interval
             if self.routing.good_count(now) < self.config.k:
-                self.lookup(self.node_id, now)
+                self._join(now)
             else:
                 stale = self.routing.stale_buckets(now)
                 if stale:

@@ -54,6 +54,11 @@ class Contact:
     #: Last time it sent us a query.
     last_query: float | None = None
     failures: int = 0
+    #: ``node_id`` as an integer, for the XOR metric.
+    key: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key = id_to_int(self.node_id)
 
     def info(self) -> NodeInfo:
         return NodeInfo(self.node_id, self.addr[0], self.addr[1])
@@ -133,9 +138,9 @@ class RoutingTable:
         low = Bucket(bucket.lo, mid, last_changed=bucket.last_changed)
         high = Bucket(mid, bucket.hi, last_changed=bucket.last_changed)
         for c in bucket.contacts:
-            (low if id_to_int(c.node_id) < mid else high).contacts.append(c)
+            (low if c.key < mid else high).contacts.append(c)
         for c in bucket.replacements:
-            (low if id_to_int(c.node_id) < mid else high).replacements.append(c)
+            (low if c.key < mid else high).replacements.append(c)
         self.buckets[idx:idx + 1] = [low, high]
 
     def update(self, node_id: bytes, addr: Address, now: float, *, replied: bool,
@@ -206,7 +211,7 @@ class RoutingTable:
         """The ``count`` (default k) known contacts nearest to ``target``, bad ones excluded."""
         t = id_to_int(target)
         pool = [c for c in self if not c.is_bad() and (not good_only or c.is_good(now))]
-        pool.sort(key=lambda c: id_to_int(c.node_id) ^ t)
+        pool.sort(key=lambda c: c.key ^ t)
         return pool[:count or self.k]
 
     def stale_buckets(self, now: float) -> list[Bucket]:

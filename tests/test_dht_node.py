@@ -1,0 +1,242 @@
+"""The sans-IO DHT core and routing table, driven by hand with a fake clock."""
+
+from __future__ import annotations
+
+import random
+
+from dht import krpc
+from dht.krpc import AnnouncePeer, Error, FindNode, GetPeers, Ping, Response
+from dht.node import DHTConfig, DHTNode, LookupKind, dht_node_id
+from dht.routing import BAD_FAILURES, GOOD_INTERVAL, RoutingTable
+from dht.simulation import FakeNetwork, measure_lookups
+
+US = ("10.0.0.1", 6881)
+PEER = ("10.0.0.2", 7000)
+PEER_ID = b"\x80" + b"\x01" * 19
+
+
+def make_node(seed: int = 1, **cfg: object) -> DHTNode:
+    return DHTNode(b"\x00" * 20, DHTConfig(**cfg), rng=random.Random(seed))  # type: ignore[arg-type]
+
+
+def one(out: list[tuple[bytes, krpc.Address]]) -> krpc.Message:
+    assert len(out) >= 1
+    return krpc.decode(out[0][0])
+
+
+def verify(node: DHTNode, addr: krpc.Address, node_id: bytes, now: float) -> None:
+    """Make ``addr`` answer a ping of ours, so it is verified and in the table."""
+    out = node.ping(addr, now)
+    tid = krpc.decode(out[0][0]).transaction_id
+    node.datagram_received(krpc.encode(Response(tid, node_id)), addr, now)
+
+
+def test_dht_node_id_derivation() -> None:
+    """BitDHT's id for a location: SHA1("RS_VERSION_0.5.1\\0" + 16-byte SSL id) (alice)."""
+    ssl = bytes.fromhex("e3d224134f8957af7fa9e65647cb7308")
+    import hashlib
+    assert dht_node_id(ssl) == hashlib.sha1(b"RS_VERSION_0.5.1\x00" + ssl).digest()
+    assert dht_node_id(ssl).hex() == hashlib.sha1(
+        bytes.fromhex("52535f56455253494f4e5f302e352e3100") + ssl).hexdigest()
+
+
+def test_ping_answered_with_version() -> None:
+    """A verified peer's ping gets our id and ``v`` = BD02RS51 back, same transaction id."""
+    node = make_node()
+    verify(node, PEER, PEER_ID, 0.0)
+    out = node.datagram_received(krpc.encode(Ping(b"xy", PEER_ID)), PEER, 1.0)
+    assert out == [(krpc.encode(Response(b"xy", node.node_id, version=b"BD02RS51")), PEER)]
+
+
+def test_unverified_source_gets_no_amplification() -> None:
+    """An unknown source's reply is never larger than its request; we ping it to verify it."""
+    node = make_node()
+    for i in range(20):
+        verify(node, (f"10.1.0.{i}", 1000), bytes([i + 1]) * 20, 0.0)
+    request = krpc.encode(FindNode(b"q1", PEER_ID, b"\x05" * 20))
+    out = node.datagram_received(request, PEER, 1.0)
+    reply, probe = out
+    assert len(reply[0]) <= len(request)
+    assert isinstance(krpc.decode(reply[0]), Response)
+    assert isinstance(krpc.decode(probe[0]), Ping)
+    assert node.counters.trimmed_replies == 1
+    # Once it answers our ping, it is verified and gets k full nodes.
+    node.datagram_received(
+        krpc.encode(Response(krpc.decode(probe[0]).transaction_id, PEER_ID)), PEER, 1.1)
+    full = one(node.datagram_received(request, PEER, 1.2))
+    assert isinstance(full, Response) and len(full.nodes) == 8
+
+
+def test_get_peers_token_announce_and_rotation() -> None:
+    """get_peers hands a token; announce_peer with it stores the peer, which get_peers returns;
+    a token from the previous secret still works, one two rotations old does not."""
+    node = make_node()
+    verify(node, PEER, PEER_ID, 0.0)
+    ih = b"\x42" * 20
+    r = one(node.datagram_received(krpc.encode(GetPeers(b"g1", PEER_ID, ih)), PEER, 1.0))
+    assert isinstance(r, Response) and r.token is not None and r.values is None
+    node.handle_timer(301.0)  # one rotation: the token is now "previous"
+    ok = one(node.datagram_received(
+        krpc.encode(AnnouncePeer(b"a1", PEER_ID, ih, 6881, r.token)), PEER, 302.0))
+    assert ok == Response(b"a1", node.node_id, version=krpc.RS_VERSION)
+    r2 = one(node.datagram_received(krpc.encode(GetPeers(b"g2", PEER_ID, ih)), PEER, 303.0))
+    assert isinstance(r2, Response) and r2.values == ((PEER[0], 6881),)
+    node.handle_timer(602.0)  # second rotation: the first token has expired
+    bad = one(node.datagram_received(
+        krpc.encode(AnnouncePeer(b"a2", PEER_ID, ih, 6882, r.token)), PEER, 603.0))
+    assert isinstance(bad, Error) and bad.code == krpc.ERROR_PROTOCOL
+    assert node.counters.bad_tokens == 1
+    # Another IP cannot use PEER's token.
+    other = ("10.0.0.3", 7000)
+    verify(node, other, b"\x33" * 20, 604.0)
+    r3 = one(node.datagram_received(krpc.encode(GetPeers(b"g3", PEER_ID, ih)), PEER, 604.0))
+    assert isinstance(r3, Response) and r3.token is not None
+    stolen = one(node.datagram_received(
+        krpc.encode(AnnouncePeer(b"a3", b"\x33" * 20, ih, 1, r3.token)), other, 605.0))
+    assert isinstance(stolen, Error)
+
+
+def test_announced_peers_expire() -> None:
+    """An announced peer is forgotten after 30 minutes."""
+    node = make_node()
+    verify(node, PEER, PEER_ID, 0.0)
+    ih = b"\x42" * 20
+    token = node.make_token(PEER[0])
+    node.datagram_received(krpc.encode(AnnouncePeer(b"a1", PEER_ID, ih, 0, token, True)),
+                           PEER, 1.0)
+    assert node.get_stored_peers(ih, 2.0) == [PEER]
+    node.handle_timer(1.0 + 30 * 60 + 5)
+    assert node.get_stored_peers(ih, 1.0 + 30 * 60 + 5) == []
+
+
+def test_rate_limit_bans_for_300_seconds() -> None:
+    """Over 5 packets/s averaged over 10 s from one IP bans it for 300 s; others unaffected."""
+    node = make_node()
+    ping = krpc.encode(Ping(b"pp", PEER_ID))
+    answered = sum(bool(node.datagram_received(ping, PEER, 0.0)) for _ in range(60))
+    assert answered == 50
+    assert node.counters.rate_limited == 1
+    assert node.datagram_received(ping, PEER, 299.0) == []
+    assert node.datagram_received(ping, ("10.0.0.9", 1), 10.0) != []
+    assert node.datagram_received(ping, PEER, 301.0) != []
+    # A steady 5/s is fine forever.
+    node2 = make_node()
+    assert all(node2.datagram_received(ping, PEER, t / 5) for t in range(500))
+
+
+def test_malformed_and_oversized_counted_not_raised() -> None:
+    """Garbage, oversized datagrams and stray responses are counted and dropped."""
+    node = make_node()
+    assert node.datagram_received(b"d1:xe", PEER, 0.0) == []
+    assert node.datagram_received(b"d" + b"x" * 2000, PEER, 0.0) == []
+    assert node.datagram_received(krpc.encode(Response(b"zz", PEER_ID)), PEER, 0.0) == []
+    c = node.counters
+    assert (c.malformed, c.oversized, c.unexpected_responses) == (1, 1, 1)
+
+
+def test_unknown_method_gets_204() -> None:
+    """BEP 5: an unknown query method is answered with error 204."""
+    node = make_node()
+    verify(node, PEER, PEER_ID, 0.0)
+    out = one(node.datagram_received(
+        krpc.encode(krpc.UnknownQuery(b"u1", PEER_ID, b"vote")), PEER, 1.0))
+    assert isinstance(out, Error) and out.code == krpc.ERROR_METHOD_UNKNOWN
+
+
+def test_response_from_wrong_address_ignored() -> None:
+    """A response must come from the address we asked; a spoofed one is dropped."""
+    node = make_node()
+    out = node.ping(PEER, 0.0)
+    tid = krpc.decode(out[0][0]).transaction_id
+    node.datagram_received(krpc.encode(Response(tid, PEER_ID)), ("10.9.9.9", 7000), 0.1)
+    assert node.counters.unexpected_responses == 1
+    assert node.routing.get(PEER_ID) is None
+
+
+def test_timeouts_make_contacts_bad_and_replacements_step_in() -> None:
+    """Unanswered queries fail a contact; after BAD_FAILURES a cached newcomer replaces it."""
+    node = make_node(k=2)
+    far = [(b"\xf0" + bytes([i]) * 19, (f"10.2.0.{i}", 1)) for i in range(1, 4)]
+    # Fill the far bucket (which does not hold our id) with 2, the third goes to the cache.
+    for nid, addr in far[:2]:
+        verify(node, addr, nid, 0.0)
+    for nid, addr in far:
+        verify(node, addr, nid, 1.0)
+    bucket = node.routing.bucket_for(far[0][0])
+    assert [c.node_id for c in bucket.contacts] == [far[0][0], far[1][0]]
+    assert [c.node_id for c in bucket.replacements] == [far[2][0]]
+    t = 2.0
+    for _ in range(BAD_FAILURES):
+        node.lookup(far[0][0], t, seeds=())
+        node.take_datagrams()
+        t += 10.0
+        node.handle_timer(t)
+    assert node.routing.get(far[0][0]) is None or node.routing.get(far[2][0]) is not None
+    assert node.counters.timeouts >= BAD_FAILURES
+
+
+def test_routing_table_split_and_liveness() -> None:
+    """Only the bucket holding our id splits; contacts go questionable after 15 minutes."""
+    own = b"\x00" * 20
+    table = RoutingTable(own, k=2)
+    ids = [bytes([b]) + b"\x00" * 19 for b in (0x80, 0x90, 0xA0, 0x01, 0x02, 0x03)]
+    for i, nid in enumerate(ids):
+        table.update(nid, ("10.0.0.1", 1000 + i), 0.0, replied=True)
+    far = table.bucket_for(ids[0])
+    assert far.lo == 1 << 159 and len(far.contacts) == 2  # far half: never split
+    assert [c.node_id for c in far.replacements] == [ids[2]]
+    assert len(table.buckets) > 2
+    c = table.get(ids[0])
+    assert c is not None and c.is_good(GOOD_INTERVAL - 1) and not c.is_good(GOOD_INTERVAL + 1)
+    # A query alone never inserts; a known id from a new address is ignored.
+    table.update(b"\x7f" * 20, ("10.0.0.9", 1), 1.0, replied=False)
+    assert table.get(b"\x7f" * 20) is None
+    table.update(ids[0], ("10.6.6.6", 1), 1.0, replied=True)
+    assert table.get(ids[0]).addr == ("10.0.0.1", 1000)  # type: ignore[union-attr]
+
+
+def test_exact_lookup_finds_node_by_id() -> None:
+    """In a small simulated network an exact lookup reports the node whose id is the target."""
+    net = FakeNetwork(seed=7)
+    net.build(40, settle=30.0)
+    nodes = list(net.nodes.values())
+    seeker, friend = nodes[5], nodes[33]
+    found: list[tuple[bytes, krpc.Address]] = []
+    seeker.on_found.append(lambda nid, addr: found.append((nid, addr)))
+    done = []
+    seeker.lookup(friend.node_id, net.now, exact=True, on_done=done.append)
+    net.send(net.addr_of(seeker), seeker.take_datagrams())
+    net.run_while(lambda: not done, limit=30.0)
+    assert found == [(friend.node_id, net.addr_of(friend))]
+    assert done[0].found == net.addr_of(friend)
+
+
+def test_get_peers_lookup_and_announce_in_simulation() -> None:
+    """A node announces an info hash; another finds it with a get_peers lookup."""
+    net = FakeNetwork(seed=11)
+    net.build(60, settle=30.0)
+    nodes = list(net.nodes.values())
+    ih = b"\x5a" * 20
+    done: list = []
+    nodes[3].lookup(ih, net.now, LookupKind.GET_PEERS, on_done=done.append)
+    net.send(net.addr_of(nodes[3]), nodes[3].take_datagrams())
+    net.run_while(lambda: not done, limit=30.0)
+    net.send(net.addr_of(nodes[3]), nodes[3].announce(done[0], 4242, net.now))
+    net.run_until(net.now + 2.0)
+    got: list = []
+    nodes[50].lookup(ih, net.now, LookupKind.GET_PEERS, on_done=got.append)
+    net.send(net.addr_of(nodes[50]), nodes[50].take_datagrams())
+    net.run_while(lambda: not got, limit=30.0)
+    assert (net.addr_of(nodes[3])[0], 4242) in got[0].peers
+
+
+def test_simulation_300_nodes_converge() -> None:
+    """300 nodes joined through one bootstrap: lookups of random ids find the true 8 closest."""
+    net = FakeNetwork(seed=2026)
+    net.build(300, settle=20.0)
+    stats = measure_lookups(net, 30)
+    s = stats.summary()
+    assert s["nearest_found_rate"] == 1.0
+    assert s["closest8_overlap_mean"] >= 7.5
+    assert s["round_trips_p95"] <= 8
+    assert min(stats.table_sizes) >= 8
