@@ -50,6 +50,22 @@ __all__ += [
     "CertificateDecodeError", "ChecksumError",
 ]
 
+# --- links (link manager, NetInterface, PQIPerson) ------------------------------------------
+from .linkmgr import (  # noqa: E402
+    AddressSource,
+    Attempt,
+    LinkLimits,
+    LinkManager,
+    Outcome,
+)
+from .netinterface import DEFAULT_PORT, NetInterface  # noqa: E402
+from .person import PeerNotConnectedError, PQIPerson  # noqa: E402
+
+__all__ += [
+    "LinkManager", "LinkLimits", "AddressSource", "Attempt", "Outcome",
+    "NetInterface", "DEFAULT_PORT", "PQIPerson", "PeerNotConnectedError",
+]
+
 # --- authentication (friend list, mutual TLS) ------------------------------------------------
 from .friends import (  # noqa: E402
     FriendList,

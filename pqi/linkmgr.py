@@ -25,11 +25,13 @@ not connect?").
 
 Incoming connections that have not yet delivered their first item are *half-open*; at most
 `HALF_OPEN_PER_IP` of them per source address and `HALF_OPEN_TOTAL` in all are kept.  Above the
-per-address cap a new connection is refused (closed at once).  Above the total cap, the oldest
+per-address cap a new connection is refused (closed at once).  Above the total cap, one
 connection still in its TLS handshake is evicted to make room (and the new one refused when
-there is none): refusing the newest would let anyone who keeps 64 idle sockets open lock every
-friend out, whereas evicting the oldest only costs a real friend a retry when the attacker
-opens `HALF_OPEN_TOTAL` connections within one handshake time (milliseconds on a LAN).
+there is none): the oldest of those that have sent fewer than `HELLO_MIN_BYTES` (less than any
+TLS ClientHello: idle or trickling sockets), else the oldest.  Refusing the newest instead
+would let anyone who keeps 64 idle sockets open lock every friend out; with this order a real
+friend, whose ClientHello arrives in its first packet, is only evicted by an attacker that sends
+complete ClientHellos faster than handshakes finish.
 
 Dialling: each friend location's known addresses are tried one after the other (local before
 external before discovered, most recently seen first); when a whole round fails the next round
@@ -71,6 +73,7 @@ __all__ = [
     "BACKOFF_JITTER",
     "HALF_OPEN_PER_IP",
     "HALF_OPEN_TOTAL",
+    "HELLO_MIN_BYTES",
     "SIMULTANEOUS_WINDOW",
     "ATTEMPT_HISTORY",
     "MAX_ADDRESSES_PER_FRIEND",
@@ -108,6 +111,9 @@ BACKOFF_JITTER: Final = 0.2
 HALF_OPEN_PER_IP: Final = 8
 #: Half-open incoming connections kept in total.
 HALF_OPEN_TOTAL: Final = 64
+#: An incoming connection that has sent fewer bytes than this cannot have sent a TLS
+#: ClientHello yet; such connections are evicted first when the total cap is reached.
+HELLO_MIN_BYTES: Final = 64
 #: Two links dialled from opposite ends this close together are "simultaneous".
 SIMULTANEOUS_WINDOW: Final = 10.0
 #: Connection attempts remembered per friend (for ``rsnode status``).
@@ -271,6 +277,7 @@ class _Link:
     up_at: float = 0.0
     half_open: bool = False         # counted against the incoming caps
     reported: bool = False          # LinkUp was emitted
+    bytes_in: int = 0               # received before authentication
 
 
 @dataclasses.dataclass
@@ -450,8 +457,7 @@ class LinkManager:
                          "refused_per_ip")
             return None
         if self._half_open_total >= self.limits.half_open_total:
-            victim = next((x for x in self._links.values()
-                           if x.half_open and x.stage is Stage.TLS), None)
+            victim = self._eviction_victim()
             if victim is None:
                 self._reject(now, source, Outcome.REFUSED, "too many half-open connections",
                              "refused_total")
@@ -466,6 +472,12 @@ class LinkManager:
         self._half_open_total += 1
         self.counters["accepted"] += 1
         return link.id
+
+    def data_received(self, link_id: int, size: int) -> None:
+        """``size`` bytes arrived on a link that is not authenticated yet."""
+        link = self._links.get(link_id)
+        if link is not None and link.stage is Stage.TLS:
+            link.bytes_in += size
 
     def tcp_connected(self, link_id: int, now: float) -> None:
         """Our dial reached TCP; TLS starts."""
@@ -550,6 +562,17 @@ class LinkManager:
             return self._friends[ssl_id]
         except KeyError:
             raise UnknownFriendError(ssl_id) from None
+
+    def _eviction_victim(self) -> _Link | None:
+        """The oldest silent handshake, else the oldest handshake (links are kept in order)."""
+        oldest = None
+        for link in self._links.values():
+            if link.half_open and link.stage is Stage.TLS:
+                if link.bytes_in < HELLO_MIN_BYTES:
+                    return link
+                if oldest is None:
+                    oldest = link
+        return oldest
 
     def _new_wins(self, old: _Link, new: _Link) -> bool:
         simultaneous = (old.direction is not new.direction

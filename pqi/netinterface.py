@@ -128,7 +128,16 @@ class _LinkWire(ProtocolWrapper):
 
     def connectionMade(self) -> None:
         # Called by ProtocolWrapper.makeConnection before TLS starts: this is "TCP up".
+        # The streamer already groups small items per write; Nagle would only add delay.
+        set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if set_no_delay is not None:
+            set_no_delay(True)
         self.factory.net._wire_made(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.streamer is None:  # still in the handshake: progress matters for eviction
+            self.factory.net.manager.data_received(self.link_id, len(data))
+        super().dataReceived(data)
 
     def connectionLost(self, reason: Failure) -> None:
         refusal = _tls_verdict_refusal(self.wrappedProtocol)

@@ -415,6 +415,24 @@ def test_total_cap_evicts_the_oldest_handshake() -> None:
     assert mgr.active_link(OTHER) == first and third is not None
 
 
+def test_total_cap_evicts_silent_connections_before_talking_ones() -> None:
+    """A connection that has sent a ClientHello's worth of bytes outlives older silent or
+    trickling ones: idle sockets cannot push a real friend's handshake out."""
+    mgr = manager(half_open_per_ip=10, half_open_total=3)
+    talking = mgr.incoming(addr("127.0.0.1", 1), 0.0)
+    mgr.data_received(talking, 300)
+    trickler = mgr.incoming(addr("127.0.0.2", 2), 1.0)
+    mgr.data_received(trickler, 5)
+    silent = mgr.incoming(addr("127.0.0.3", 3), 2.0)
+    assert mgr.incoming(addr("127.0.0.4", 4), 3.0) is not None
+    assert mgr.incoming(addr("127.0.0.5", 5), 3.0) is not None
+    assert [a.link for a in mgr.pop_actions()] == [trickler, silent]
+    assert mgr.incoming(addr("127.0.0.6", 6), 3.0) is not None
+    (victim,) = mgr.pop_actions()
+    assert victim.link != talking  # the newer silent one goes before the talking one
+    mgr.data_received(999, 10)  # an unknown link: ignored
+
+
 def test_total_cap_refuses_when_nothing_can_be_evicted() -> None:
     """If every slot holds an authenticated friend, a newcomer is refused."""
     mgr = manager(half_open_total=2)

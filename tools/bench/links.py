@@ -1,0 +1,373 @@
+# -*- test-case-name: tests.test_netinterface -*-
+"""One node with many friends on loopback, while idle and trickling sockets attack it.
+
+Run ``python3 -m tools.bench.links`` (about a minute; ``--friends``, ``--attackers`` and
+``--seconds`` change the load).  The hub is a forked process with its own reactor and one
+`NetInterface`; the parent runs every friend location (one `NetInterface` each, each dialling
+from its own 127.0.1.x address, as friends come from different hosts) and the attackers: sockets
+from 127.0.2.x (eight per address, so they sit exactly at the per-address cap and the *total*
+cap is what is tested) that connect and either send nothing or trickle one byte a second, and
+reconnect 0.2-1 s after the hub drops them, as a slowloris does.
+
+Printed: the time until all friends are connected (the attack running since before), item
+round trips (RTT ping/pong items through the streamer: the hub echoes each ping) p50/p99/max,
+the longest silence of any established link while pings flow every second (a stalled link shows
+here), links lost during the run, the hub's refusal/eviction counters, and the hub's resident
+memory per link (RSS growth while the friends connect, divided by their number).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from typing import Any
+
+from twisted.internet import defer, task
+from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.epollreactor import EPollReactor
+from twisted.internet.protocol import Factory, Protocol
+
+from pqi.fields import SslId
+from pqi.friends import FriendList
+from pqi.interfaces import LinkEvent, LinkState, PeerIdentity
+from pqi.items.heartbeat import HeartbeatItem
+from pqi.items.rtt import RttPingItem, RttPongItem
+from pqi.netinterface import NetInterface
+from pqi.pgp import ProfileKey
+from pqi.sslcert import LocationCertificate, make_location_certificate
+from pqi.tlvvalues import AddressInfo, NetAddress
+
+__all__ = ["main", "run"]
+
+_CREATED = 1700000000
+
+
+class _Identity:
+    def __init__(self, profile: ProfileKey, location_key: Any,
+                 certificate: LocationCertificate) -> None:
+        self.profile = profile
+        self.location_key = location_key
+        self.certificate = certificate
+
+
+def _raise_fd_limit(needed: int) -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard == resource.RLIM_INFINITY else min(hard, max(soft, needed))
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _hub(hub: _Identity, friends_profile: ProfileKey, friend_ids: list[SslId], directory: str,
+         out_fd: int, in_fd: int) -> None:
+    """The node under test (in the forked child): report stats lines until stdin closes."""
+    reactor = EPollReactor()
+    fl = FriendList(os.path.join(directory, "hub.sqlite"))
+    fl.offer(friends_profile.public)
+    fl.approve(friends_profile.pgp_id)
+    for n, ssl_id in enumerate(friend_ids):
+        fl.add_location(friends_profile.pgp_id, ssl_id, f"friend{n}")
+    net = NetInterface(reactor, hub, fl, port=0)  # type: ignore[arg-type]
+
+    def handler(peer: PeerIdentity, item: object) -> None:
+        if isinstance(item, RttPingItem):
+            net.send(peer.ssl_id, RttPongItem(item.seq, item.ping_ts, 0))
+
+    def observer(event: LinkEvent) -> None:
+        if event.state is LinkState.CONNECTED:
+            net.send(event.peer.ssl_id, HeartbeatItem())
+
+    net.handler = handler
+    net.add_link_observer(observer)
+    out = os.fdopen(out_fd, "w", buffering=1)
+    os.set_blocking(in_fd, False)
+
+    def report() -> None:
+        try:
+            if os.read(in_fd, 100) == b"":
+                loop.stop()
+                net.stopService().addBoth(lambda _: reactor.stop())
+                return
+        except BlockingIOError:
+            pass
+        m = net.manager
+        out.write(json.dumps({"rss": _rss(), "connected": len(net.connected_peers()),
+                              "half_open": m.half_open(), "counters": dict(m.counters),
+                              "port": net.listening.getHost().port}) + "\n")
+
+    def started(_: object) -> None:
+        loop.start(0.25)
+
+    loop = task.LoopingCall(report)
+    loop.clock = reactor
+    reactor.callWhenRunning(lambda: defer.maybeDeferred(net.startService).addCallback(started))
+    reactor.run(installSignalHandlers=False)
+    fl.close()
+
+
+class _Attacker(Protocol):
+    """Connects and sends nothing, or one byte a second; comes back when dropped."""
+
+    def __init__(self, swarm: _Swarm, trickle: bool) -> None:
+        self.swarm = swarm
+        self.trickle = trickle
+        self.call: Any = None
+
+    def connectionMade(self) -> None:  # noqa: N802
+        self.swarm.opened += 1
+        if self.trickle:
+            self.call = self.swarm.reactor.callLater(1.0, self.drip)
+
+    def drip(self) -> None:
+        self.transport.write(b"\x16")
+        self.call = self.swarm.reactor.callLater(1.0, self.drip)
+
+    def connectionLost(self, reason: Any) -> None:  # noqa: N802
+        if self.call is not None and self.call.active():
+            self.call.cancel()
+        self.swarm.dropped(self)
+
+
+class _Swarm:
+    def __init__(self, reactor: Any, port: int, count: int, rng: random.Random) -> None:
+        self.reactor = reactor
+        self.port = port
+        self.count = count
+        self.rng = rng
+        self.opened = 0
+        self.running = True
+        self.live: set[_Attacker] = set()
+
+    def start(self) -> None:
+        for n in range(self.count):
+            self.launch(n)
+
+    def launch(self, n: int) -> None:
+        if not self.running:
+            return
+        src = f"127.0.2.{n // 8 + 1}"
+        endpoint = TCP4ClientEndpoint(self.reactor, "127.0.0.1", self.port, timeout=5,
+                                      bindAddress=(src, 0))
+        proto = _Attacker(self, trickle=n % 2 == 1)
+        proto.n = n  # type: ignore[attr-defined]
+        self.live.add(proto)
+        d = endpoint.connect(Factory.forProtocol(lambda: proto))
+        d.addErrback(lambda _: self.dropped(proto))
+
+    def dropped(self, proto: _Attacker) -> None:
+        if proto in self.live:
+            self.live.discard(proto)
+            if self.running:
+                self.reactor.callLater(self.rng.uniform(0.2, 1.0), self.launch,
+                                       proto.n)  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        self.running = False
+        for proto in list(self.live):
+            if proto.transport is not None:
+                proto.transport.abortConnection()
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def run(friends: int = 200, attackers: int = 1000, seconds: float = 20.0,
+        seed: int = 1) -> dict[str, Any]:
+    """Run the benchmark; returns the figures it prints."""
+    fds = _raise_fd_limit(2 * (friends + attackers) + 256)
+    directory = tempfile.mkdtemp(prefix="rsproto-bench-links-")
+    t0 = time.monotonic()
+    hub_profile = ProfileKey.generate("hub", bits=2048, created=_CREATED)
+    hub_key = _make_key()
+    hub = _Identity(hub_profile, hub_key, make_location_certificate(hub_profile, hub_key,
+                                                                     signed_at=_CREATED))
+    friends_profile = ProfileKey.generate("friends", bits=2048, created=_CREATED)
+    shared_key = _make_key()  # one TLS key, a certificate (and SSL id) per location
+    idents = [_Identity(friends_profile, shared_key,
+                        make_location_certificate(friends_profile, shared_key,
+                                                  signed_at=_CREATED + n))
+              for n in range(friends)]
+    keygen = time.monotonic() - t0
+    to_child_r, to_child_w = os.pipe()
+    from_child_r, from_child_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the hub
+        os.close(to_child_w)
+        os.close(from_child_r)
+        try:
+            _hub(hub, friends_profile, [i.certificate.ssl_id for i in idents], directory,
+                 from_child_w, to_child_r)
+        finally:
+            os._exit(0)
+    os.close(to_child_r)
+    os.close(from_child_w)
+    stats_in = os.fdopen(from_child_r)
+    try:
+        return _drive(hub, idents, directory, stats_in, seconds, seed, attackers, fds, keygen)
+    finally:
+        os.close(to_child_w)
+        os.waitpid(pid, 0)
+
+
+def _make_key() -> Any:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _drive(hub: _Identity, idents: list[_Identity], directory: str, stats_in: Any,
+           seconds: float, seed: int, attackers: int, fds: int, keygen: float
+           ) -> dict[str, Any]:
+    latest: dict[str, Any] = json.loads(stats_in.readline())
+    reactor = EPollReactor()
+    stats_fd = stats_in.fileno()
+    os.set_blocking(stats_fd, False)
+    buffer = [b""]
+
+    def poll_stats() -> None:
+        try:
+            data = os.read(stats_fd, 1 << 16)
+        except BlockingIOError:
+            return
+        buffer[0] += data
+        *lines, buffer[0] = buffer[0].split(b"\n")
+        if lines:
+            latest.update(json.loads(lines[-1]))
+
+    stats_loop = task.LoopingCall(poll_stats)
+    stats_loop.clock = reactor
+    result: dict[str, Any] = {"friends": len(idents), "attackers": attackers,
+                              "fd_limit": fds, "keygen_s": round(keygen, 1)}
+    hub_address = NetAddress(__import__("ipaddress").ip_address("127.0.0.1"), latest["port"])
+    fl = FriendList(os.path.join(directory, "friends.sqlite"))
+    fl.offer(hub.profile.public)
+    fl.approve(hub.profile.pgp_id)
+    fl.add_location(hub.profile.pgp_id, hub.certificate.ssl_id, "hub",
+                    [AddressInfo(hub_address, _CREATED, 0)])
+    rng = random.Random(seed)
+    swarm = _Swarm(reactor, latest["port"], attackers, rng)
+    nets: list[NetInterface] = []
+    connected_at: dict[int, float] = {}
+    downs: list[LinkEvent] = []
+    rtts: list[float] = []
+    last_pong: dict[int, float] = {}
+    max_gap = [0.0]
+
+    async def body() -> None:
+        stats_loop.start(0.1)
+        rss_idle = latest["rss"]
+        swarm.start()
+        await task.deferLater(reactor, 3.0, lambda: None)
+        poll_stats()
+        rss_before = latest["rss"]
+        result["attack_open_before_friends"] = swarm.opened
+        start = reactor.seconds()
+        for n, ident in enumerate(idents):
+            net = NetInterface(reactor, ident, fl, port=None,  # type: ignore[arg-type]
+                               bind_host=f"127.0.1.{n % 250 + 1}",
+                               rng=random.Random(seed + n))
+
+            def observer(event: LinkEvent, n: int = n) -> None:
+                if event.state is LinkState.CONNECTED:
+                    connected_at.setdefault(n, reactor.seconds() - start)
+                    nets[n].send(event.peer.ssl_id, HeartbeatItem())
+                else:
+                    downs.append(event)
+
+            def handler(peer: PeerIdentity, item: object, n: int = n) -> None:
+                if isinstance(item, RttPongItem):
+                    now = reactor.seconds()
+                    rtts.append(now - item.ping_ts / 1e6)
+                    if n in last_pong:
+                        max_gap[0] = max(max_gap[0], now - last_pong[n])
+                    last_pong[n] = now
+
+            net.add_link_observer(observer)
+            net.handler = handler
+            nets.append(net)
+            net.startService()
+        for _ in range(6000):
+            if len(connected_at) == len(idents):
+                break
+            await task.deferLater(reactor, 0.01, lambda: None)
+        result["connected"] = len(connected_at)
+        result["connect_all_s"] = round(max(connected_at.values(), default=float("nan")), 3)
+        result["connect_p50_s"] = round(_percentile(list(connected_at.values()), 50), 3)
+        await task.deferLater(reactor, 1.0, lambda: None)
+        poll_stats()
+        rss_after = latest["rss"]
+        result["hub_rss_idle_mb"] = round(rss_idle / 2**20, 1)
+        result["hub_rss_per_link_kb"] = round((rss_after - rss_before) / len(idents) / 1024, 1)
+        downs.clear()
+        seq = [0]
+
+        def ping() -> None:
+            seq[0] += 1
+            stamp = int(reactor.seconds() * 1e6)
+            for net in nets:
+                for peer in net.connected_peers():
+                    net.send(peer.ssl_id, RttPingItem(seq[0], stamp))
+
+        pinger = task.LoopingCall(ping)
+        pinger.clock = reactor
+        pinger.start(1.0)
+        await task.deferLater(reactor, seconds, lambda: None)
+        pinger.stop()
+        poll_stats()
+        result["rtt_samples"] = len(rtts)
+        if rtts:
+            result["rtt_p50_ms"] = round(_percentile(rtts, 50) * 1000, 2)
+            result["rtt_p99_ms"] = round(_percentile(rtts, 99) * 1000, 2)
+            result["rtt_max_ms"] = round(max(rtts) * 1000, 2)
+        result["longest_link_silence_s"] = round(max_gap[0], 2)
+        result["links_lost_during_pings"] = len(downs)
+        result["attack_connections_opened"] = swarm.opened
+        result["hub_counters"] = latest["counters"]
+        result["hub_half_open_at_end"] = latest["half_open"]
+        swarm.stop()
+        stats_loop.stop()
+        await defer.DeferredList([defer.maybeDeferred(n.stopService) for n in nets])
+
+    outcome: list[Any] = []
+
+    def start() -> None:
+        d = defer.ensureDeferred(body())
+        d.addBoth(outcome.append)
+        d.addBoth(lambda _: reactor.stop())
+
+    reactor.callWhenRunning(start)
+    reactor.run(installSignalHandlers=False)
+    fl.close()
+    if outcome and hasattr(outcome[0], "raiseException"):
+        outcome[0].raiseException()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--friends", type=int, default=200)
+    parser.add_argument("--attackers", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=20.0,
+                        help="how long pings flow under attack")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    result = run(args.friends, args.attackers, args.seconds, args.seed)
+    for key, value in result.items():
+        print(f"{key:32} {value}")
+    return 0 if result["connected"] == result["friends"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
