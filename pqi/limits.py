@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_limits -*-
 """Named limits on everything a peer can make us count, size or nest.
 
 Each is checked *before* the loop or allocation it bounds; tests exercise every one at

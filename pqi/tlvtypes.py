@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_tlv -*-
 """TLV type numbers (``rstlvbase.h``), named as RetroShare names them, minus the prefix."""
 
 from __future__ import annotations
