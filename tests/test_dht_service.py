@@ -1,0 +1,209 @@
+"""Twisted glue: demultiplexing, timers on a fake clock, the service on real UDP sockets."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import random
+
+from twisted.internet import defer, reactor
+from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
+from twisted.trial import unittest
+
+from dht import krpc
+from dht.krpc import Ping, Response
+from dht.node import DHTConfig, DHTNode, dht_node_id
+from dht.protocol import DHTProtocol
+from dht.service import (
+    DHTService,
+    FriendNotFoundError,
+    atomic_write,
+    read_bootstrap_file,
+    write_bootstrap_file,
+)
+
+
+class _Transport:
+    """Records what the protocol writes (the UDP transport's ``write``)."""
+
+    def __init__(self) -> None:
+        self.written: list[tuple[bytes, tuple[str, int]]] = []
+
+    def write(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.written.append((data, addr))
+
+
+def _protocol(clock: Clock) -> tuple[DHTProtocol, _Transport, list]:
+    node = DHTNode(b"\x01" * 20, rng=random.Random(3))
+    other: list = []
+    proto = DHTProtocol(node, clock, other_handler=lambda d, a: other.append((d, a)))
+    transport = _Transport()
+    proto.transport = transport  # type: ignore[assignment]
+    return proto, transport, other
+
+
+class _UDPReactor(Clock):
+    """A clock that records ``listenUDP`` calls (MemoryReactor has no UDP)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bound: list[tuple[int, str]] = []
+        self.stopped = False
+
+    def listenUDP(self, port: int, protocol: DHTProtocol, interface: str = "",
+                  maxPacketSize: int = 8192) -> _UDPReactor:  # noqa: N803
+        self.bound.append((port, interface))
+        protocol.transport = _Transport()  # type: ignore[assignment]
+        return self
+
+    def stopListening(self) -> None:
+        self.stopped = True
+
+    def getHost(self) -> IPv4Address:
+        return IPv4Address("UDP", *self.bound[-1][::-1])
+
+
+class ProtocolTests(unittest.TestCase):
+    def test_demultiplex_by_first_byte(self) -> None:
+        """Bencoded dictionaries go to the DHT, anything else to the TCP-over-UDP handler."""
+        clock = Clock()
+        proto, transport, other = _protocol(clock)
+        proto.datagramReceived(b"\x00\x01\x00\x14" + b"\x00" * 16, ("127.0.0.1", 9))
+        proto.datagramReceived(krpc.encode(Ping(b"aa", b"\x02" * 20)), ("127.0.0.1", 9))
+        assert other == [(b"\x00\x01\x00\x14" + b"\x00" * 16, ("127.0.0.1", 9))]
+        kinds = [type(krpc.decode(d)).__name__ for d, _ in transport.written]
+        assert kinds == ["Response", "Ping"]  # the answer, then our verification ping
+
+    def test_unclaimed_datagrams_counted(self) -> None:
+        """Without a TOU handler, non-DHT datagrams are counted and dropped."""
+        proto = DHTProtocol(DHTNode(b"\x01" * 20, rng=random.Random(1)), Clock())
+        proto.transport = _Transport()  # type: ignore[assignment]
+        proto.datagramReceived(b"RLY1....", ("127.0.0.1", 9))
+        assert proto.unclaimed == 1
+
+    def test_query_timeout_on_clock(self) -> None:
+        """A ping nobody answers reports None once the clock passes the query timeout."""
+        clock = Clock()
+        proto, transport, _ = _protocol(clock)
+        replies: list = []
+        proto.call(lambda t: proto.node.ping(("127.0.0.1", 9), t, on_reply=replies.append))
+        assert len(transport.written) == 1
+        clock.advance(3.9)
+        assert replies == []
+        clock.advance(0.2)
+        assert replies == [None]
+        assert proto.node.counters.timeouts == 1
+
+    def test_reply_resolves_ping(self) -> None:
+        """The answer to our ping, matched by transaction id, reaches the caller."""
+        clock = Clock()
+        proto, transport, _ = _protocol(clock)
+        replies: list = []
+        proto.call(lambda t: proto.node.ping(("127.0.0.1", 9), t, on_reply=replies.append))
+        tid = krpc.decode(transport.written[0][0]).transaction_id
+        proto.datagramReceived(krpc.encode(Response(tid, b"\x09" * 20)), ("127.0.0.1", 9))
+        assert replies == [Response(tid, b"\x09" * 20)]
+
+
+class FileTests(unittest.TestCase):
+    def test_bootstrap_file_round_trip(self) -> None:
+        """kad.ini-style ``ip port`` lines; junk and comments skipped, duplicates merged."""
+        path = pathlib.Path(self.mktemp())
+        path.write_text("# nodes\n1.2.3.4 7812\nbad line\n::1 7813\n1.2.3.4 7812\n"
+                        "5.6.7.8 0\n999.1.1.1 5\n")
+        assert read_bootstrap_file(path) == [("1.2.3.4", 7812), ("::1", 7813)]
+        write_bootstrap_file(path, [("9.9.9.9", 1)])
+        assert path.read_text() == "9.9.9.9 1\n"
+        assert read_bootstrap_file(pathlib.Path(self.mktemp())) == []
+
+    def test_atomic_write_leaves_no_temp(self) -> None:
+        """The replacement goes through a temp file in the same directory, then a rename."""
+        path = pathlib.Path(self.mktemp())
+        atomic_write(path, b"one")
+        atomic_write(path, b"two")
+        assert path.read_bytes() == b"two"
+        assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+    def test_service_binds_and_saves_state(self) -> None:
+        """startService binds the configured port; stopService saves state and unbinds."""
+        fake = _UDPReactor()
+        state = pathlib.Path(self.mktemp())
+        svc = DHTService(fake, 7813, interface="127.0.0.1", ssl_id=b"\x05" * 16,
+                         state_file=state, rng=random.Random(1))
+        svc.startService()
+        assert fake.bound == [(7813, "127.0.0.1")]
+        assert svc.node_id == dht_node_id(b"\x05" * 16)
+        svc.stopService()
+        assert fake.stopped
+        saved = json.loads(state.read_text())
+        assert saved["node_id"] == dht_node_id(b"\x05" * 16).hex()
+        assert saved["version"] == 1
+
+
+def _service(tmp: str, *, ssl_id: bytes, bootstrap: list | None = None) -> DHTService:
+    base = pathlib.Path(tmp)
+    base.mkdir(parents=True, exist_ok=True)
+    return DHTService(reactor, 0, interface="127.0.0.1", ssl_id=ssl_id,
+                      bootstrap=bootstrap or [], state_file=base / "dht.json",
+                      bootstrap_file=base / "bdboot.txt", rng=random.Random(ssl_id),
+                      config=DHTConfig(query_timeout=1.0, bootstrap_interval=1.0))
+
+
+class LoopbackTests(unittest.TestCase):
+    """Real UDP sockets on 127.0.0.1 and the real reactor."""
+
+    timeout = 30
+
+    def _start(self, svc: DHTService) -> DHTService:
+        svc.startService()
+        self.addCleanup(lambda: svc.stopService() if svc.running else None)
+        return svc
+
+    @defer.inlineCallbacks
+    def test_two_nodes_find_each_other_through_a_bootstrap_node(self) -> defer.Deferred[None]:
+        """Alice and Bob know only a third node; each finds the other by its derived DHT id."""
+        boot = self._start(_service(self.mktemp(), ssl_id=b"\xbb" * 16))
+        entry = [("127.0.0.1", boot.port)]
+        alice_ssl = bytes.fromhex("e3d224134f8957af7fa9e65647cb7308")
+        bob_ssl = bytes.fromhex("65c312566c89e99e04516702cc795383")
+        alice = self._start(_service(self.mktemp(), ssl_id=alice_ssl, bootstrap=entry))
+        bob = self._start(_service(self.mktemp(), ssl_id=bob_ssl, bootstrap=entry))
+        seen: list = []
+        bob.friend_found.append(lambda ssl, addr: seen.append((ssl, addr)))
+        where = yield bob.find_friend(alice_ssl, retry_interval=0.3, timeout=20.0)
+        assert where == ("127.0.0.1", alice.port)
+        assert seen == [(alice_ssl, ("127.0.0.1", alice.port))]
+        back = yield alice.find_friend(bob_ssl, retry_interval=0.3, timeout=20.0)
+        assert back == ("127.0.0.1", bob.port)
+
+    @defer.inlineCallbacks
+    def test_friend_not_found_times_out(self) -> defer.Deferred[None]:
+        """A friend who is not online fails with FriendNotFoundError after the time limit."""
+        boot = self._start(_service(self.mktemp(), ssl_id=b"\xcc" * 16))
+        me = self._start(_service(self.mktemp(), ssl_id=b"\xcd" * 16,
+                                  bootstrap=[("127.0.0.1", boot.port)]))
+        yield self.assertFailure(me.find_friend(b"\x77" * 16, retry_interval=0.2, timeout=1.0),
+                                 FriendNotFoundError)
+
+    @defer.inlineCallbacks
+    def test_restart_keeps_id_and_rewrites_bootstrap_file(self) -> defer.Deferred[None]:
+        """On stop the good contacts go to the bootstrap file; a restart reuses the state."""
+        boot = self._start(_service(self.mktemp(), ssl_id=b"\xdd" * 16))
+        tmp = self.mktemp()
+        node = self._start(DHTService(reactor, 0, interface="127.0.0.1",
+                                      bootstrap=[("127.0.0.1", boot.port)],
+                                      state_file=pathlib.Path(tmp) / "dht.json",
+                                      bootstrap_file=pathlib.Path(tmp) / "bdboot.txt",
+                                      rng=random.Random(5)))
+        reply = yield node.ping(("127.0.0.1", boot.port))
+        assert isinstance(reply, Response) and reply.sender_id == boot.node_id
+        assert reply.version == krpc.RS_VERSION
+        first_id = node.node_id
+        yield node.stopService()
+        assert read_bootstrap_file(pathlib.Path(tmp) / "bdboot.txt") == [
+            ("127.0.0.1", boot.port)]
+        again = self._start(DHTService(reactor, 0, interface="127.0.0.1",
+                                       state_file=pathlib.Path(tmp) / "dht.json",
+                                       rng=random.Random(6)))
+        assert again.node_id == first_id
