@@ -103,8 +103,12 @@ def _init(args: argparse.Namespace) -> int:
 
 def _cert(args: argparse.Namespace) -> int:
     account = _load(args.base_dir)
-    local = (NetAddress(ipaddress.IPv4Address("127.0.0.1"), args.port)
-             if args.port is not None else None)
+    if args.port is not None:
+        local: NetAddress | None = NetAddress(ipaddress.IPv4Address("127.0.0.1"), args.port)
+    else:
+        # The address `rsnode run` last listened on, so the certificate we hand out reaches us.
+        from services.node import listening_address
+        local = listening_address(args.base_dir)
     if args.short:
         print(account.short_invite(local_addr=local).encode())
     else:
@@ -224,7 +228,8 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("cert", parents=common, help="print our certificate")
     p.add_argument("--short", action="store_true", help="print the short invite instead")
     p.add_argument("--port", type=int, default=None,
-                   help="list 127.0.0.1:PORT as our local address")
+                   help="list 127.0.0.1:PORT as our local address (default: the address "
+                        "`rsnode run` last listened on)")
     p.set_defaults(func=_cert)
 
     friend = subparsers.add_parser("friend", help="manage friends")

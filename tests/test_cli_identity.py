@@ -222,3 +222,16 @@ def test_cli_as_subprocess(accounts: dict[str, pathlib.Path]) -> None:
                             str(accounts["bob"])], env=dict(env, RSNODE_PASSWORD="nope"),
                            cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert wrong.returncode == 2 and wrong.stderr.strip() == "rsnode: error: wrong password"
+
+
+def test_cert_carries_the_address_rsnode_run_listened_on(
+        accounts: dict[str, pathlib.Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """Without ``--port``, ``cert`` names the address the node last listened on (net.json)."""
+    import json
+
+    from services.node import NET_FILE
+    (accounts["alice"] / NET_FILE).write_text(json.dumps({"host": "127.0.0.1", "port": 40123}))
+    code, out, _ = run(capsys, "cert", "--base-dir", str(accounts["alice"]))
+    assert code == 0
+    cert = RsCertificate.decode(out)
+    assert str(cert.local_addr) == "127.0.0.1:40123"
