@@ -534,8 +534,13 @@ class DHTNode:
             return
         del self._pending[msg.transaction_id]
         self._verify(addr)
+        self._use_reply(msg, pending, addr, size, now)
         if pending.callback is not None:
+            # Last, so the caller sees the routing table and lookups already updated.
             pending.callback(msg)
+
+    def _use_reply(self, msg: Response | Error, pending: _Pending, addr: Address, size: int,
+                   now: float) -> None:
         lk = pending.lookup
         if isinstance(msg, Error):
             self.counters.errors_received += 1
