@@ -27,11 +27,13 @@ Incoming connections that have not yet delivered their first item are *half-open
 `HALF_OPEN_PER_IP` of them per source address and `HALF_OPEN_TOTAL` in all are kept.  Above the
 per-address cap a new connection is refused (closed at once).  Above the total cap, one
 connection still in its TLS handshake is evicted to make room (and the new one refused when
-there is none): the oldest of those that have sent fewer than `HELLO_MIN_BYTES` (less than any
-TLS ClientHello: idle or trickling sockets), else the oldest.  Refusing the newest instead
-would let anyone who keeps 64 idle sockets open lock every friend out; with this order a real
-friend, whose ClientHello arrives in its first packet, is only evicted by an attacker that sends
-complete ClientHellos faster than handshakes finish.
+there is none), chosen in this order: first those that have sent fewer than `HELLO_MIN_BYTES`
+(less than any TLS ClientHello: idle or trickling sockets), then those from the address holding
+the most half-open slots, then the oldest.  Refusing the newest instead would let anyone who
+keeps 64 idle sockets open lock every friend out; with this order a real friend (one connection
+from its address, its ClientHello in its first packet) is only evicted by an attacker that
+spreads over more addresses than we have slots *and* sends complete ClientHellos faster than
+handshakes finish.
 
 Dialling: each friend location's known addresses are tried one after the other (local before
 external before discovered, most recently seen first); when a whole round fails the next round
@@ -314,6 +316,7 @@ class LinkManager:
         self._links: dict[int, _Link] = {}
         self._half_open_by_ip: collections.Counter[str] = collections.Counter()
         self._half_open_total = 0
+        self._half_open_links: dict[int, _Link] = {}
         self._ids = itertools.count(1)
         self._actions: list[Action] = []
         self._heap: list[tuple[float, int, int, object]] = []
@@ -468,6 +471,7 @@ class LinkManager:
         link = self._new_link(Direction.INCOMING, source, now, Stage.TLS,
                               now + self.limits.tls_handshake_timeout)
         link.half_open = True
+        self._half_open_links[link.id] = link
         self._half_open_by_ip[host] += 1
         self._half_open_total += 1
         self.counters["accepted"] += 1
@@ -564,15 +568,14 @@ class LinkManager:
             raise UnknownFriendError(ssl_id) from None
 
     def _eviction_victim(self) -> _Link | None:
-        """The oldest silent handshake, else the oldest handshake (links are kept in order)."""
-        oldest = None
-        for link in self._links.values():
-            if link.half_open and link.stage is Stage.TLS:
-                if link.bytes_in < HELLO_MIN_BYTES:
-                    return link
-                if oldest is None:
-                    oldest = link
-        return oldest
+        """Silent before talking, crowded address before lone one, old before new."""
+        by_ip = self._half_open_by_ip
+        candidates = [x for x in self._half_open_links.values() if x.stage is Stage.TLS]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda x: (x.bytes_in >= HELLO_MIN_BYTES,
+                                              -by_ip[str(x.address.host)] if x.address else 0,
+                                              x.id))
 
     def _new_wins(self, old: _Link, new: _Link) -> bool:
         simultaneous = (old.direction is not new.direction
@@ -646,6 +649,7 @@ class LinkManager:
         if not link.half_open or link.address is None:
             return
         link.half_open = False
+        del self._half_open_links[link.id]
         host = str(link.address.host)
         self._half_open_by_ip[host] -= 1
         if self._half_open_by_ip[host] <= 0:

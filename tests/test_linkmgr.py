@@ -433,6 +433,17 @@ def test_total_cap_evicts_silent_connections_before_talking_ones() -> None:
     mgr.data_received(999, 10)  # an unknown link: ignored
 
 
+def test_total_cap_evicts_from_the_most_crowded_address_first() -> None:
+    """Among equally silent handshakes, the address holding most slots loses one first, even
+    if a lone connection from another address is older."""
+    mgr = manager(half_open_per_ip=8, half_open_total=4)
+    lone = mgr.incoming(addr("127.0.0.1", 1), 0.0)
+    crowd = [mgr.incoming(addr("127.0.0.2", 10 + n), 1.0) for n in range(3)]
+    assert mgr.incoming(addr("127.0.0.3", 20), 2.0) is not None
+    assert [a.link for a in mgr.pop_actions()] == [crowd[0]]
+    assert mgr.half_open("127.0.0.1") == 1 and lone is not None
+
+
 def test_total_cap_refuses_when_nothing_can_be_evicted() -> None:
     """If every slot holds an authenticated friend, a newcomer is refused."""
     mgr = manager(half_open_total=2)

@@ -385,3 +385,78 @@ def test_slowloris_does_not_block_a_real_friend(alice: Identity, bob: Identity,
         await a.stopService()
         await b.stopService()
     on_fresh_reactor(body)
+
+
+@pytest.mark.integration
+def test_accounts_connect_and_framing_error_closes_only_that_link(tmp_path: pathlib.Path,
+                                                                  lists: Any) -> None:
+    """Two `pqi.account.Account`s connect; garbage on the stream is a framing error that
+    drops the link (reported as FRAMING on the receiving side) and the friends reconnect."""
+    from pqi.account import Account
+    alice = Account.create(tmp_path / "alice", "alice", "desk", "pw-alice-123", bits=2048)
+    bob = Account.create(tmp_path / "bob", "bob", "laptop", "pw-bob-1234", bits=2048)
+
+    async def body(reactor: Any) -> None:
+        fa, fb = lists("a"), lists("b")
+        befriend(fb, alice)  # type: ignore[arg-type]
+        b = make_net(reactor, bob, fb)
+        await b.startService()
+        befriend(fa, bob, local(port_of(b)))  # type: ignore[arg-type]
+        a = make_net(reactor, alice, fa, port=None)
+        ra, rb = Recorder(a), Recorder(b)
+        await a.startService()
+        await until(reactor, lambda: ra.items and rb.items, "the link")
+        pa = a.person(bob.ssl_id)
+        assert pa is not None and pa.peer.pgp_id == bob.pgp_id
+        pa.link.transport.write(b"\x02\x00\x16\x01\xff\xff\xff\xff")  # size above the cap
+        await until(reactor, lambda: len(rb.events) >= 2, "B to drop the link")
+        assert rb.events[1].reason is DisconnectReason.FRAMING
+        await until(reactor, lambda: len(ra.events) >= 3, "A to reconnect")
+        assert ra.states()[-1] is LinkState.CONNECTED
+        await a.stopService()
+        await b.stopService()
+    on_fresh_reactor(body)
+
+
+@pytest.mark.integration
+def test_person_close_reports_the_reason_and_the_link_comes_back(alice: Identity, bob: Identity,
+                                                                 lists: Any) -> None:
+    """What the heartbeat service does on silence: PQIPerson.close(TIMEOUT) reports the link
+    down with TIMEOUT locally, the link is aborted (a dead link gets no TLS goodbye) so the
+    peer sees a transport error, and dialling brings it back."""
+    async def body(reactor: Any) -> None:
+        fa, fb = lists("a"), lists("b")
+        befriend(fb, alice)
+        b = make_net(reactor, bob, fb)
+        await b.startService()
+        befriend(fa, bob, local(port_of(b)))
+        a = make_net(reactor, alice, fa, port=None)
+        ra, rb = Recorder(a), Recorder(b)
+        await a.startService()
+        await until(reactor, lambda: ra.items and rb.items, "the link")
+        a.person(bob.ssl_id).close(DisconnectReason.TIMEOUT)
+        assert ra.events[-1].state is LinkState.DISCONNECTED
+        assert ra.events[-1].reason is DisconnectReason.TIMEOUT
+        await until(reactor, lambda: len(rb.events) >= 2, "B to notice")
+        assert rb.events[1].reason is DisconnectReason.ERROR
+        await until(reactor, lambda: ra.states()[-1] is LinkState.CONNECTED, "reconnect")
+        assert not a.send(carol_id(), HeartbeatItem())
+        await a.stopService()
+        await b.stopService()
+    on_fresh_reactor(body)
+
+
+def carol_id() -> SslId:
+    return SslId(b"\x99" * 16)
+
+
+@pytest.mark.integration
+def test_links_bench_runs_small() -> None:
+    """tools/bench/links.py stays runnable: a few friends connect under a small attack, pings
+    come back and no link is lost."""
+    from tools.bench.links import run
+    result = run(friends=3, attackers=24, seconds=1.5, warmup=0.5)
+    assert result["connected"] == 3
+    assert result["links_lost_during_pings"] == 0
+    assert result["rtt_samples"] >= 3
+    assert result["attack_connections_opened"] >= 24

@@ -185,8 +185,9 @@ def _percentile(values: list[float], p: float) -> float:
 
 
 def run(friends: int = 200, attackers: int = 1000, seconds: float = 20.0,
-        seed: int = 1) -> dict[str, Any]:
-    """Run the benchmark; returns the figures it prints."""
+        seed: int = 1, warmup: float = 3.0) -> dict[str, Any]:
+    """Run the benchmark; returns the figures it prints.  ``warmup``: seconds of attack
+    before the friends start."""
     fds = _raise_fd_limit(2 * (friends + attackers) + 256)
     directory = tempfile.mkdtemp(prefix="rsproto-bench-links-")
     t0 = time.monotonic()
@@ -216,7 +217,8 @@ def run(friends: int = 200, attackers: int = 1000, seconds: float = 20.0,
     os.close(from_child_w)
     stats_in = os.fdopen(from_child_r)
     try:
-        return _drive(hub, idents, directory, stats_in, seconds, seed, attackers, fds, keygen)
+        return _drive(hub, idents, directory, stats_in, seconds, seed, attackers, fds, keygen,
+                      warmup)
     finally:
         os.close(to_child_w)
         os.waitpid(pid, 0)
@@ -228,8 +230,8 @@ def _make_key() -> Any:
 
 
 def _drive(hub: _Identity, idents: list[_Identity], directory: str, stats_in: Any,
-           seconds: float, seed: int, attackers: int, fds: int, keygen: float
-           ) -> dict[str, Any]:
+           seconds: float, seed: int, attackers: int, fds: int, keygen: float,
+           warmup: float) -> dict[str, Any]:
     latest: dict[str, Any] = json.loads(stats_in.readline())
     reactor = EPollReactor()
     stats_fd = stats_in.fileno()
@@ -269,7 +271,7 @@ def _drive(hub: _Identity, idents: list[_Identity], directory: str, stats_in: An
         stats_loop.start(0.1)
         rss_idle = latest["rss"]
         swarm.start()
-        await task.deferLater(reactor, 3.0, lambda: None)
+        await task.deferLater(reactor, warmup, lambda: None)
         poll_stats()
         rss_before = latest["rss"]
         result["attack_open_before_friends"] = swarm.opened
@@ -334,6 +336,11 @@ def _drive(hub: _Identity, idents: list[_Identity], directory: str, stats_in: An
         result["longest_link_silence_s"] = round(max_gap[0], 2)
         result["links_lost_during_pings"] = len(downs)
         result["attack_connections_opened"] = swarm.opened
+        outcomes: dict[str, int] = {}
+        for net in nets:
+            for attempt in net.manager.status(hub.certificate.ssl_id).attempts:
+                outcomes[attempt.outcome.name] = outcomes.get(attempt.outcome.name, 0) + 1
+        result["friend_attempt_outcomes"] = outcomes
         result["hub_counters"] = latest["counters"]
         result["hub_half_open_at_end"] = latest["half_open"]
         swarm.stop()
