@@ -48,7 +48,17 @@ from .interfaces import (
     LinkState,
     PeerIdentity,
 )
-from .linkmgr import AddressSource, Close, Dial, LinkDown, LinkLimits, LinkManager, LinkUp, Outcome
+from .linkmgr import (
+    AddressSource,
+    Attempt,
+    Close,
+    Dial,
+    LinkDown,
+    LinkLimits,
+    LinkManager,
+    LinkUp,
+    Outcome,
+)
 from .person import ItemHandler, PQIPerson
 from .streamer import Item, PQIStreamer
 from .tls import (
@@ -62,7 +72,7 @@ from .tls import (
 )
 from .tlvvalues import NetAddress
 
-__all__ = ["NetInterface", "DEFAULT_PORT", "CLOSE_GRACE", "LinkObserver"]
+__all__ = ["NetInterface", "DEFAULT_PORT", "CLOSE_GRACE", "LinkObserver", "ConnectFailedError"]
 
 #: The draft's TCP port (RetroShare itself picks a random one when unset).
 DEFAULT_PORT = 7812
@@ -73,6 +83,17 @@ LinkObserver = Callable[[LinkEvent], object]
 
 _ABORT_REASONS = (DisconnectReason.TIMEOUT, DisconnectReason.TLS, DisconnectReason.FRAMING,
                   DisconnectReason.ERROR)
+
+
+class ConnectFailedError(ConnectionError):
+    """`NetInterface.connect` could not reach the friend at the address given; ``attempt``
+    says how it failed (refused, timed out, TLS refused and why, wrong peer...)."""
+
+    def __init__(self, ssl_id: SslId, attempt: Attempt) -> None:
+        super().__init__(f"{ssl_id} at {attempt.address}: {attempt.outcome.value}"
+                         + (f" ({attempt.detail})" if attempt.detail else ""))
+        self.ssl_id = ssl_id
+        self.attempt = attempt
 
 
 def _net_address(addr: IAddress) -> NetAddress | None:
@@ -238,7 +259,7 @@ class NetInterface(Service):
         self._observers: list[LinkObserver] = []
         self._dials: dict[int, defer.Deferred] = {}
         self._wires: dict[int, _LinkWire] = {}
-        self._waiters: dict[SslId, list[defer.Deferred]] = {}
+        self._waiters: dict[SslId, list[tuple[defer.Deferred, NetAddress, float]]] = {}
         self._timer: IDelayedCall | None = None
         self._pumping = False
         self._streamers = _StreamerFactory(self)
@@ -293,13 +314,14 @@ class NetInterface(Service):
     def connect(self, ssl_id: SslId, address: NetAddress) -> defer.Deferred:
         """Dial ``address`` for friend ``ssl_id`` now (it is remembered as a manual address).
 
-        Fires with the friend's `PQIPerson` when its link is up (at once if it already is).
+        Fires with the friend's `PQIPerson` when its link is up (at once if it already is), or
+        fails with `ConnectFailedError` when an attempt at ``address`` fails first.
         """
         person = self.persons.get(ssl_id)
         if person is not None and person.connected:
             return defer.succeed(person)
         d: defer.Deferred = defer.Deferred()
-        self._waiters.setdefault(ssl_id, []).append(d)
+        self._waiters.setdefault(ssl_id, []).append((d, address, self.reactor.seconds()))
         self.add_address(ssl_id, address, AddressSource.MANUAL)
         return d
 
@@ -423,7 +445,29 @@ class NetInterface(Service):
                     self._do(action)
         finally:
             self._pumping = False
+        if self._waiters:
+            self._fail_waiters()
         self._arm()
+
+    def _fail_waiters(self) -> None:
+        """Fail `connect` Deferreds whose address has seen a failed attempt since the call."""
+        for ssl_id in list(self._waiters):
+            if not self.manager.is_friend(ssl_id):
+                continue
+            attempts = self.manager.status(ssl_id).attempts
+            keep = []
+            for d, address, since in self._waiters[ssl_id]:
+                failed = next((a for a in attempts if a.address == address
+                               and a.started >= since and a.outcome is not Outcome.CONNECTED),
+                              None)
+                if failed is None:
+                    keep.append((d, address, since))
+                else:
+                    d.errback(ConnectFailedError(ssl_id, failed))
+            if keep:
+                self._waiters[ssl_id] = keep
+            else:
+                del self._waiters[ssl_id]
 
     def _arm(self) -> None:
         deadline = self.manager.next_deadline()
@@ -512,7 +556,7 @@ class NetInterface(Service):
         self.log.info("link to {ssl_id} up ({direction}, {address})", ssl_id=str(up.ssl_id),
                       direction=up.direction.value, address=str(up.address))
         self._emit(LinkEvent(person.peer, LinkState.CONNECTED, address=up.address))
-        for d in self._waiters.pop(up.ssl_id, []):
+        for d, _, _ in self._waiters.pop(up.ssl_id, []):
             d.callback(person)
 
     def _link_down(self, down: LinkDown) -> None:

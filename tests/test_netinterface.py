@@ -21,8 +21,8 @@ from pqi.fields import SslId
 from pqi.friends import FriendList
 from pqi.interfaces import DisconnectReason, LinkEvent, LinkState
 from pqi.items.heartbeat import HeartbeatItem
-from pqi.linkmgr import LinkLimits, Outcome
-from pqi.netinterface import NetInterface
+from pqi.linkmgr import AddressSource, LinkLimits, Outcome
+from pqi.netinterface import ConnectFailedError, NetInterface
 from pqi.pgp import ProfileKey
 from pqi.sslcert import LocationCertificate, make_location_certificate
 from pqi.tlvvalues import AddressInfo, NetAddress
@@ -161,6 +161,30 @@ def test_dials_with_connect_timeout_and_backs_off_after_refusal(alice: Identity,
     assert len(clock.tcpClients) == 2
     d = net.stopService()
     assert d.called
+
+
+def test_connect_dials_now_and_fails_with_the_attempt(alice: Identity, bob: Identity,
+                                                     lists: Any) -> None:
+    """connect() dials the address at once; a refusal fails its Deferred with
+    ConnectFailedError carrying the recorded attempt."""
+    clock = MemoryReactorClock()
+    friends = lists("a")
+    befriend(friends, bob)
+    net = NetInterface(clock, alice, friends, port=None)
+    net.startService()
+    d = net.connect(bob.ssl_id, local(7000))
+    clock.advance(0)
+    (host, port, factory, timeout, _), = clock.tcpClients
+    assert (host, port, timeout) == ("127.0.0.1", 7000, 5.0)
+    assert not d.called
+    factory.clientConnectionFailed(None, Failure(error.ConnectionRefusedError()))
+    failure = d.result
+    d.addErrback(lambda _: None)
+    assert isinstance(failure.value, ConnectFailedError)
+    assert failure.value.attempt.outcome is Outcome.REFUSED
+    assert failure.value.attempt.address == local(7000)
+    assert net.manager.addresses(bob.ssl_id)[0].source is AddressSource.MANUAL
+    net.stopService()
 
 
 def test_listener_caps_half_open_and_times_out_handshakes(alice: Identity, lists: Any) -> None:
