@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from dht import krpc
 from dht.krpc import AnnouncePeer, Error, FindNode, GetPeers, Ping, Response
 from dht.node import DHTConfig, DHTNode, LookupKind, dht_node_id
@@ -32,12 +34,29 @@ def verify(node: DHTNode, addr: krpc.Address, node_id: bytes, now: float) -> Non
 
 
 def test_dht_node_id_derivation() -> None:
-    """BitDHT's id for a location: SHA1("RS_VERSION_0.5.1\\0" + 16-byte SSL id) (alice)."""
-    ssl = bytes.fromhex("e3d224134f8957af7fa9e65647cb7308")
-    import hashlib
-    assert dht_node_id(ssl) == hashlib.sha1(b"RS_VERSION_0.5.1\x00" + ssl).digest()
-    assert dht_node_id(ssl).hex() == hashlib.sha1(
-        bytes.fromhex("52535f56455253494f4e5f302e352e3100") + ssl).hexdigest()
+    """BitDHT's id for a location: SHA1("RS_VERSION_0.5.1\\0" + 16-byte SSL id), pinned for the
+    real alice and bob accounts of the vectors."""
+    alice = bytes.fromhex("e3d224134f8957af7fa9e65647cb7308")
+    bob = bytes.fromhex("65c312566c89e99e04516702cc795383")
+    assert dht_node_id(alice).hex() == "efb10fd9acf44eb4b65f3c1c60cc8a0c18346fb9"
+    assert dht_node_id(bob).hex() == "d006c07a8d68b5eb6877c31b588b53f99c1e5c0a"
+    with pytest.raises(ValueError):
+        dht_node_id(b"\x00" * 20)
+
+
+def test_connect_goes_to_handler_or_is_counted() -> None:
+    """BitDHT's connect queries reach the pluggable handler; without one they are counted."""
+    node = make_node()
+    src = krpc.NodeInfo(PEER_ID, *PEER)
+    msg = krpc.Connect(b"c1", PEER_ID, src, krpc.NodeInfo(node.node_id, *US),
+                       krpc.CONNECT_MODE_DIRECT, 0, 0, krpc.CONNECT_REQUEST, krpc.RS_VERSION)
+    node.datagram_received(krpc.encode(msg), PEER, 0.0)
+    assert node.counters.connect_ignored == 1
+    got: list = []
+    node.connect_handler = lambda m, addr, now: got.append((m, addr)) or [(b"ack", addr)]
+    out = node.datagram_received(krpc.encode(msg), PEER, 1.0)
+    assert got == [(msg, PEER)]
+    assert (b"ack", PEER) in out
 
 
 def test_ping_answered_with_version() -> None:
