@@ -396,6 +396,13 @@ class LinkManager:
                 and (friend.next_round is None or friend.next_round > now)):
             self._schedule_round(friend, now)
 
+    def redial(self, ssl_id: SslId, now: float) -> None:
+        """Start a round now (the user asked), unless the friend is connected or being dialled;
+        the backoff counter is kept."""
+        friend = self._friend(ssl_id)
+        if self.running and friend.active is None and friend.dialling is None:
+            self._schedule_round(friend, now)
+
     def addresses(self, ssl_id: SslId) -> list[AddressRecord]:
         """The friend's addresses in dialling order."""
         friend = self._friend(ssl_id)

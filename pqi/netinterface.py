@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import random
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from OpenSSL import SSL
 from twisted.application.service import Service
@@ -238,7 +239,7 @@ class NetInterface(Service):
 
     log = Logger()
 
-    def __init__(self, reactor: object, identity: LocalIdentity, friends: FriendList, *,
+    def __init__(self, reactor: Any, identity: LocalIdentity, friends: FriendList, *,
                  port: int | None = DEFAULT_PORT, interface: str = "127.0.0.1",
                  bind_host: str | None = None, handler: ItemHandler | None = None,
                  limits: LinkLimits = LinkLimits(), rng: random.Random | None = None,
@@ -323,6 +324,8 @@ class NetInterface(Service):
         d: defer.Deferred = defer.Deferred()
         self._waiters.setdefault(ssl_id, []).append((d, address, self.reactor.seconds()))
         self.add_address(ssl_id, address, AddressSource.MANUAL)
+        self.manager.redial(ssl_id, self.reactor.seconds())
+        self._pump()
         return d
 
     def add_link_observer(self, observer: LinkObserver) -> None:

@@ -232,6 +232,21 @@ def test_new_address_during_backoff_is_dialled_at_once() -> None:
     assert dial.address == addr("10.0.0.2")  # a new round, in address order
 
 
+def test_redial_starts_a_round_now_but_not_twice() -> None:
+    """redial() cuts a backoff short; it does nothing while a dial is in flight."""
+    mgr = manager()
+    mgr.add_friend(OTHER, 0.0, [(addr("10.0.0.2"), AddressSource.EXTERNAL)])
+    mgr.start(0.0)
+    now, dial = run_until_dial(mgr, 0.0)
+    mgr.redial(OTHER, now)
+    assert mgr.pop_actions() == [] and mgr.next_deadline() == now + 5.0  # the TCP deadline
+    mgr.dial_failed(dial.link, Outcome.REFUSED, "refused", now)
+    assert mgr.next_deadline() > now + 3.0
+    mgr.redial(OTHER, now + 1)
+    assert mgr.next_deadline() == now + 1
+    assert mgr.status(OTHER).failures == 1
+
+
 def test_addresses_per_friend_are_bounded() -> None:
     """The least recently seen address is forgotten beyond the cap."""
     mgr = manager(max_addresses=3)
