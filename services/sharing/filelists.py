@@ -1,0 +1,271 @@
+# -*- test-case-name: tests.test_filelists -*-
+"""File lists (service 0x0019): friends sync each other's shared trees, one directory a time.
+
+Client side, per connected friend: ask for the root at once and again every
+``resync_period`` (120 s, RetroShare's ``DELAY_BETWEEN_REMOTE_DIRECTORY_SYNC_REQ``), each
+request carrying the recursive modification time we hold; a directory whose content arrives
+makes its subdirectories stale, and stale directories are asked for on the next sweep
+(immediately after a response, and every ``sweep_period`` seconds).  Unchanged directories
+cost one "up to date" answer each.  Responses are accepted only for requests we have pending
+with that friend, their content only if its SHA-1 matches the checksum.
+
+Server side: a request for a directory we share and the friend may see is answered with its
+content when the friend's time differs from ours, else with ENTRY_UP_TO_DATE; a directory we
+do not have, or hide from that friend, is answered ENTRY_WAS_REMOVED.  Content over 20000
+bytes is sent in parts (SYNC_PARTIAL, the last one also SYNC_PARTIAL_END), all with the same
+request id and the checksum of the whole.
+
+Request ids are a keyed hash of (friend, directory hash), as RetroShare makes them, so a
+repeated request for the same directory reuses its id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import secrets
+from collections.abc import Callable
+from typing import Final
+
+from twisted.internet import task
+from twisted.internet.interfaces import IReactorTime
+
+from pqi.errors import DecodeError
+from pqi.fields import Sha1Hash, SslId
+from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
+from pqi.items.filelists import (
+    FileListsBannedHashesItem,
+    FileListsFlags,
+    FileListsSyncRequestItem,
+    FileListsSyncResponseItem,
+)
+from pqi.items.ids import SERVICE_FILE_DATABASE
+
+from ..control import Service
+from .dirlist import MAX_DIR_CONTENT_SIZE, decode_dir, encode_dir
+from .index import SharedIndex
+from .remote import MAX_REMOTE_ENTRIES, RemoteTree, TreeFullError
+
+__all__ = ["FileListsService", "split_response", "MAX_RESPONSE_PART", "RESYNC_PERIOD",
+           "SWEEP_PERIOD", "REQUEST_TIMEOUT", "EMPTY_CHECKSUM"]
+
+#: Largest content in one sync response (``MAX_DIR_SYNC_RESPONSE_DATA_SIZE``).
+MAX_RESPONSE_PART: Final = 20000
+#: Seconds between two requests for a friend's root.
+RESYNC_PERIOD: Final = 120.0
+#: Seconds between sweeps for stale directories and expired requests.
+SWEEP_PERIOD: Final = 10.0
+#: A request unanswered this long is forgotten (and asked again).
+REQUEST_TIMEOUT: Final = 600.0
+#: Checksum of an empty content (what up-to-date and removed answers carry).
+EMPTY_CHECKSUM: Final = Sha1Hash(hashlib.sha1(b"").digest())
+
+_F = FileListsFlags
+
+
+@dataclasses.dataclass
+class _Pending:
+    peer: SslId
+    entry_hash: Sha1Hash
+    sent: float
+    checksum: Sha1Hash | None = None
+    parts: bytearray = dataclasses.field(default_factory=bytearray)
+
+
+class FileListsService(Service):
+    """Serves our index to friends and keeps a `RemoteTree` of each friend's.
+
+    ``on_tree_changed(ssl_id)`` is called when a friend's tree changed.  Counters:
+    ``served`` (requests answered), ``dropped`` (responses refused: unsolicited, bad checksum,
+    undecodable content, over the limits).
+    """
+
+    service_id = SERVICE_FILE_DATABASE
+
+    def __init__(self, sender: IItemSender, reactor: IReactorTime, index: SharedIndex | None,
+                 *, resync_period: float = RESYNC_PERIOD, sweep_period: float = SWEEP_PERIOD,
+                 request_timeout: float = REQUEST_TIMEOUT,
+                 max_entries: int = MAX_REMOTE_ENTRIES,
+                 on_tree_changed: Callable[[SslId], None] | None = None) -> None:
+        super().__init__(sender, reactor)
+        self.index = index
+        self.resync_period = resync_period
+        self.sweep_period = sweep_period
+        self.request_timeout = request_timeout
+        self.max_entries = max_entries
+        self.on_tree_changed = on_tree_changed
+        self.trees: dict[SslId, RemoteTree] = {}
+        self.banned: dict[SslId, frozenset[Sha1Hash]] = {}
+        self._pending: dict[int, _Pending] = {}
+        self._bias = secrets.randbits(64)
+        self._session = secrets.randbits(32)
+        self._loop: task.LoopingCall | None = None
+        self.served = 0
+        self.dropped = 0
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._loop = task.LoopingCall(self.sweep)
+        self._loop.clock = self.reactor
+        self._loop.start(self.sweep_period, now=False)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self._loop = None
+
+    def peer_connected(self, peer: PeerIdentity) -> None:
+        super().peer_connected(peer)
+        tree = self.trees.setdefault(peer.ssl_id, RemoteTree(peer.ssl_id, self.max_entries))
+        self.send(peer.ssl_id, FileListsBannedHashesItem(session_id=self._session,
+                                                         encrypted_hashes=frozenset()))
+        self._request(peer.ssl_id, tree.root.hash, tree.root.recurs_modif_ts)
+
+    def peer_disconnected(self, peer: PeerIdentity, reason: DisconnectReason) -> None:
+        super().peer_disconnected(peer, reason)
+        for rid in [r for r, p in self._pending.items() if p.peer == peer.ssl_id]:
+            del self._pending[rid]
+
+    # --- client side ----------------------------------------------------------------------------
+
+    def request_id(self, peer: SslId, entry_hash: bytes) -> int:
+        digest = hashlib.sha1(bytes(peer) + bytes(entry_hash)).digest()
+        return int.from_bytes(digest[:8], "little") ^ self._bias
+
+    def _request(self, peer: SslId, entry_hash: Sha1Hash, known_ts: int) -> bool:
+        rid = self.request_id(peer, entry_hash)
+        if rid in self._pending:
+            return False
+        self._pending[rid] = _Pending(peer, entry_hash, self.reactor.seconds())
+        self.send(peer, FileListsSyncRequestItem(
+            entry_hash=entry_hash, flags=_F.SYNC_REQUEST,
+            last_known_recurs_modf_ts=known_ts & 0xFFFFFFFF, request_id=rid))
+        return True
+
+    def sweep(self) -> None:
+        """Forget expired requests; ask for stale directories and for roots due a re-sync."""
+        now = self.reactor.seconds()
+        for rid in [r for r, p in self._pending.items()
+                    if now - p.sent >= self.request_timeout]:
+            del self._pending[rid]
+        for ssl_id in list(self.peers):
+            tree = self.trees.get(ssl_id)
+            if tree is None:
+                continue
+            root = tree.root
+            if root.update_time == 0.0 or now - root.update_time >= self.resync_period:
+                self._request(ssl_id, root.hash, root.recurs_modif_ts)
+            for d in tree.stale():
+                if d is not root:
+                    self._request(ssl_id, d.hash, d.recurs_modif_ts)
+
+    def _response(self, peer: PeerIdentity, item: FileListsSyncResponseItem) -> None:
+        pending = self._pending.get(item.request_id)
+        if pending is None or pending.peer != peer.ssl_id or pending.entry_hash != item.entry_hash:
+            self._drop("unsolicited response", peer)
+            return
+        flags = item.flags
+        content = item.content
+        if flags & _F.SYNC_PARTIAL:
+            if pending.checksum is None:
+                if flags & _F.SYNC_PARTIAL_END:
+                    self._drop("partial response ends before it began", peer)
+                    return
+                pending.checksum = item.checksum
+            elif pending.checksum != item.checksum:
+                self._drop("partial responses with different checksums", peer)
+                del self._pending[item.request_id]
+                return
+            if len(pending.parts) + len(content) > MAX_DIR_CONTENT_SIZE:
+                self._drop("partial responses over MAX_DIR_CONTENT_SIZE", peer)
+                del self._pending[item.request_id]
+                return
+            pending.parts += content
+            if not flags & _F.SYNC_PARTIAL_END:
+                return
+            content = bytes(pending.parts)
+        del self._pending[item.request_id]
+        if hashlib.sha1(content).digest() != item.checksum:
+            self._drop("checksum mismatch", peer)
+            return
+        tree = self.trees.get(peer.ssl_id)
+        if tree is None or item.entry_hash not in tree.dirs:
+            self._drop("response for a directory we do not hold", peer)
+            return
+        now = self.reactor.seconds()
+        if flags & _F.ENTRY_WAS_REMOVED:
+            tree.removed(item.entry_hash, now)
+        elif flags & _F.ENTRY_UP_TO_DATE:
+            tree.up_to_date(item.entry_hash, now)
+            return
+        elif flags & _F.SYNC_DIR_CONTENT:
+            try:
+                stale = tree.apply(item.entry_hash, decode_dir(content), now)
+            except (DecodeError, TreeFullError) as e:
+                self._drop(f"directory content refused: {e}", peer)
+                return
+            for h in stale:
+                self._request(peer.ssl_id, h, tree.dirs[h].recurs_modif_ts)
+        else:
+            self._drop("response with no content flag", peer)
+            return
+        if self.on_tree_changed is not None:
+            self.on_tree_changed(peer.ssl_id)
+
+    def _drop(self, why: str, peer: PeerIdentity) -> None:
+        self.dropped += 1
+        self.log.warn("file list from {peer}: {why}", peer=peer.ssl_id.to_hex(), why=why)
+
+    # --- server side ------------------------------------------------------------------------------
+
+    def _serve(self, peer: PeerIdentity, item: FileListsSyncRequestItem) -> None:
+        self.served += 1
+        content = None if self.index is None else self.index.content_for(item.entry_hash,
+                                                                          peer.ssl_id)
+        base = dict(entry_hash=item.entry_hash, request_id=item.request_id)
+        if content is None:
+            self.send(peer.ssl_id, FileListsSyncResponseItem(
+                checksum=EMPTY_CHECKSUM, flags=_F.SYNC_RESPONSE | _F.ENTRY_WAS_REMOVED,
+                last_known_recurs_modf_ts=0, content=b"", **base))
+            return
+        ts = content.recurs_modif_ts
+        if item.last_known_recurs_modf_ts == ts:
+            self.send(peer.ssl_id, FileListsSyncResponseItem(
+                checksum=EMPTY_CHECKSUM, flags=_F.SYNC_RESPONSE | _F.ENTRY_UP_TO_DATE,
+                last_known_recurs_modf_ts=ts, content=b"", **base))
+            return
+        for response in split_response(item.entry_hash, item.request_id, ts,
+                                       encode_dir(content)):
+            self.send(peer.ssl_id, response)
+
+    def receive(self, peer: PeerIdentity, item: object) -> None:
+        if isinstance(item, FileListsSyncRequestItem):
+            self._serve(peer, item)
+        elif isinstance(item, FileListsSyncResponseItem):
+            self._response(peer, item)
+        elif isinstance(item, FileListsBannedHashesItem):
+            self.banned[peer.ssl_id] = item.encrypted_hashes
+
+
+def split_response(entry_hash: Sha1Hash, request_id: int, ts: int,
+                   data: bytes) -> list[FileListsSyncResponseItem]:
+    """The response item(s) carrying ``data``, in parts of at most `MAX_RESPONSE_PART`."""
+    checksum = Sha1Hash(hashlib.sha1(data).digest())
+    flags = _F.SYNC_RESPONSE | _F.SYNC_DIR_CONTENT
+    parts = [data[i:i + MAX_RESPONSE_PART] for i in range(0, len(data), MAX_RESPONSE_PART)]
+    if len(parts) <= 1:
+        parts, partial = [data], False
+    else:
+        partial = True
+    out = []
+    for i, part in enumerate(parts):
+        f = flags
+        if partial:
+            f |= _F.SYNC_PARTIAL
+            if i == len(parts) - 1:
+                f |= _F.SYNC_PARTIAL_END
+        out.append(FileListsSyncResponseItem(
+            entry_hash=entry_hash, checksum=checksum, flags=f, last_known_recurs_modf_ts=ts,
+            request_id=request_id, content=part))
+    return out

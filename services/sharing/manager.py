@@ -1,0 +1,155 @@
+# -*- test-case-name: tests.test_sharing_nodes -*-
+"""`FileSharing`: shared folders, hashing, the index, friends' lists and search, as one part
+of a node.
+
+It is a Twisted service (a child of the `Node`): starting it starts the hashing thread pool
+and the periodic rescan; stopping it stops both and closes the hash cache.  The file-list
+network service it holds (`FileListsService`) is registered with the node's service control
+like every other service.  `commands` are the control-channel entries ``rsnode files``
+uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from twisted.application.service import Service as TwistedService
+from twisted.internet import defer
+from twisted.python.threadpool import ThreadPool
+
+from pqi.fields import Sha1Hash, SslId
+from pqi.interfaces import IItemSender
+
+from .filelists import RESYNC_PERIOD, SWEEP_PERIOD, FileListsService
+from .hashing import HASH_CACHE_FILE, HashCache, Hasher
+from .index import RESCAN_PERIOD, SALT_FILE, SETTLE_TIME, SharedIndex, load_salt
+from .remote import UnknownPathError
+from .search import Query, SearchResult, search
+from .shares import SHARES_FILE, SharedFolder, ShareList, Visibility
+
+__all__ = ["FileSharing", "SharingOptions", "UnknownFriendListError"]
+
+
+class UnknownFriendListError(KeyError):
+    """We hold no file list of that friend (not a friend, or never connected)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SharingOptions:
+    """Timings of file sharing (defaults follow RetroShare where it has them)."""
+
+    settle: float = SETTLE_TIME
+    rescan_period: float = RESCAN_PERIOD
+    resync_period: float = RESYNC_PERIOD
+    sweep_period: float = SWEEP_PERIOD
+    hash_threads: int = 2
+
+
+class FileSharing(TwistedService):
+    """The file-sharing part of a node whose account directory is ``base_dir``."""
+
+    def __init__(self, reactor: Any, base_dir: str | os.PathLike[str], sender: IItemSender,
+                 options: SharingOptions = SharingOptions(), *,
+                 on_tree_changed: Callable[[SslId], None] | None = None,
+                 on_index_changed: Callable[[], None] | None = None) -> None:
+        base = Path(base_dir)
+        self.reactor = reactor
+        self.options = options
+        self.pool = ThreadPool(0, max(1, options.hash_threads), name="rsproto-hashing")
+        self.cache = HashCache(base / HASH_CACHE_FILE, reactor.seconds)
+        self.hasher = Hasher(reactor, self.pool, self.cache, parallel=options.hash_threads)
+        self.shares = ShareList(base / SHARES_FILE)
+        self.index = SharedIndex(reactor, self.shares, self.hasher, self.pool,
+                                 load_salt(base / SALT_FILE), settle=options.settle,
+                                 period=options.rescan_period, on_changed=on_index_changed)
+        self.lists = FileListsService(sender, reactor, self.index,
+                                      resync_period=options.resync_period,
+                                      sweep_period=options.sweep_period,
+                                      on_tree_changed=on_tree_changed)
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def startService(self) -> None:  # noqa: N802
+        super().startService()
+        self.pool.start()
+        self.index.start()
+
+    def stopService(self) -> None:  # noqa: N802
+        super().stopService()
+        self.index.stop()
+        self.hasher.closed = True
+        self.pool.stop()
+        self.cache.close()
+
+    # --- API ------------------------------------------------------------------------------------
+
+    def share(self, path: str | os.PathLike[str], name: str | None = None,
+              visibility: Visibility = Visibility.ALL,
+              friends: Iterable[SslId] = ()) -> defer.Deferred[SharedFolder]:
+        """Share a folder; fires with it once it is indexed (files hashed)."""
+        folder = self.shares.add(path, name, visibility, friends)
+        return self.index.scan().addCallback(lambda _: folder)
+
+    def unshare(self, name: str) -> defer.Deferred[bool]:
+        self.shares.remove(name)
+        return self.index.scan()
+
+    def set_visibility(self, name: str, visibility: Visibility,
+                       friends: Iterable[SslId] = ()) -> SharedFolder:
+        """Change who sees a folder (friends notice at their next re-sync)."""
+        folder = self.shares.set_visibility(name, visibility, friends)
+        return folder
+
+    def browse(self, ssl_id: SslId, path: str = "", depth: int = 64) -> dict[str, object]:
+        """Friend ``ssl_id``'s tree below ``path``, as JSON data."""
+        tree = self.lists.trees.get(ssl_id)
+        if tree is None:
+            raise UnknownFriendListError(f"no file list of {ssl_id.to_hex()} yet")
+        return tree.to_json(tree.find(path), depth)
+
+    def search(self, words: Iterable[str] = (), min_size: int | None = None,
+               max_size: int | None = None, file_hash: Sha1Hash | None = None,
+               friends: Iterable[SslId] | None = None) -> list[SearchResult]:
+        """Files in friends' lists matching every criterion given."""
+        query = Query(tuple(words), min_size, max_size, file_hash)
+        wanted = None if friends is None else set(friends)
+        trees = [t for s, t in self.lists.trees.items() if wanted is None or s in wanted]
+        return search(trees, query)
+
+    # --- control channel --------------------------------------------------------------------------
+
+    def commands(self, friend_id: Callable[[str], SslId]) -> dict[str, Callable[[dict], Any]]:
+        """Control-channel commands; ``friend_id`` turns a friend's name or id into an SslId."""
+
+        def share(args: dict) -> defer.Deferred[dict]:
+            visibility = Visibility(args.get("visibility", "all"))
+            friends = [friend_id(f) for f in args.get("friends", [])]
+            d = self.share(str(args["path"]), args.get("name"), visibility, friends)
+            return d.addCallback(lambda f: {**f.to_json(), "files": self.index.share_size(f.name)})
+
+        def browse(args: dict) -> dict:
+            try:
+                return self.browse(friend_id(str(args["friend"])), str(args.get("path", "")),
+                                   int(args.get("depth", 64)))
+            except UnknownPathError as e:
+                raise UnknownPathError(f"no folder {e.args[0]!r} in that friend's list") from None
+
+        def find(args: dict) -> list[dict]:
+            h = args.get("hash")
+            return [r.to_json() for r in self.search(
+                args.get("words", []), args.get("min_size"), args.get("max_size"),
+                Sha1Hash.from_hex(h) if h else None)]
+
+        return {
+            "files_share": share,
+            "files_unshare": lambda args: self.unshare(str(args["name"])).addCallback(
+                lambda _: None),
+            "files_shares": lambda args: [{**f.to_json(), "files": self.index.share_size(f.name)}
+                                          for f in self.shares.folders()],
+            "files_browse": browse,
+            "files_search": find,
+        }

@@ -1,0 +1,142 @@
+# -*- test-case-name: tests.test_sharing -*-
+"""Shared folders and who may see them, persisted in the account directory.
+
+Each shared folder has a virtual name (what friends see as the top-level directory) and a
+visibility: every friend, chosen friend locations only, or nobody (indexed, but neither
+browsable nor searchable by friends).  The list is one small JSON file, replaced with
+temp + fsync + rename so a crash never leaves it half written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Final
+
+from pqi.fields import SslId
+
+__all__ = ["Visibility", "SharedFolder", "ShareList", "ShareError", "NotAFolderError",
+           "DuplicateShareError", "UnknownShareError", "SHARES_FILE"]
+
+#: The share list's file in the account directory.
+SHARES_FILE: Final = "shares.json"
+
+
+class ShareError(Exception):
+    """A share could not be added or changed (base of the errors below)."""
+
+
+class NotAFolderError(ShareError):
+    """Only existing folders can be shared; the path given is missing or not a folder."""
+
+
+class DuplicateShareError(ShareError):
+    """That folder, or another folder under the same name, is shared already."""
+
+
+class UnknownShareError(ShareError):
+    """No shared folder has that name."""
+
+
+class Visibility(enum.Enum):
+    """Who can browse and search a shared folder."""
+
+    ALL = "all"
+    FRIENDS = "friends"
+    NONE = "none"
+
+
+@dataclasses.dataclass(frozen=True)
+class SharedFolder:
+    """A folder on disk, the name friends see, and who sees it."""
+
+    path: str
+    name: str
+    visibility: Visibility = Visibility.ALL
+    friends: frozenset[SslId] = frozenset()
+
+    def visible_to(self, ssl_id: SslId) -> bool:
+        """Whether friend location ``ssl_id`` may browse and search this folder."""
+        if self.visibility is Visibility.ALL:
+            return True
+        return self.visibility is Visibility.FRIENDS and ssl_id in self.friends
+
+    def to_json(self) -> dict[str, object]:
+        return {"path": self.path, "name": self.name, "visibility": self.visibility.value,
+                "friends": sorted(f.to_hex() for f in self.friends)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> SharedFolder:
+        friends = data.get("friends") or []
+        if not isinstance(friends, list):
+            raise ValueError("friends must be a list of SSL ids")
+        return cls(str(data["path"]), str(data["name"]), Visibility(data["visibility"]),
+                   frozenset(SslId.from_hex(str(f)) for f in friends))
+
+
+class ShareList:
+    """The shared folders of one account, loaded from and saved to ``path``."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._folders: dict[str, SharedFolder] = {}
+        if self.path.exists():
+            with open(self.path) as f:
+                for entry in json.load(f):
+                    folder = SharedFolder.from_json(entry)
+                    self._folders[folder.name] = folder
+
+    def folders(self) -> list[SharedFolder]:
+        """The shared folders, sorted by name."""
+        return [self._folders[k] for k in sorted(self._folders)]
+
+    def get(self, name: str) -> SharedFolder:
+        try:
+            return self._folders[name]
+        except KeyError:
+            raise UnknownShareError(f"no shared folder is named {name!r}") from None
+
+    def add(self, path: str | os.PathLike[str], name: str | None = None,
+            visibility: Visibility = Visibility.ALL,
+            friends: Iterable[SslId] = ()) -> SharedFolder:
+        """Share the folder at ``path`` under ``name`` (default: its own name)."""
+        real = os.path.realpath(path)
+        if not os.path.isdir(real):
+            raise NotAFolderError(f"{path} is not a folder")
+        name = name if name is not None else (os.path.basename(real) or real)
+        if not name or "/" in name or name in (".", ".."):
+            raise ShareError(f"{name!r} cannot name a shared folder")
+        if name in self._folders:
+            raise DuplicateShareError(f"a shared folder is already named {name!r}")
+        if any(f.path == real for f in self._folders.values()):
+            raise DuplicateShareError(f"{real} is shared already")
+        folder = SharedFolder(real, name, visibility, frozenset(friends))
+        self._folders[name] = folder
+        self._save()
+        return folder
+
+    def remove(self, name: str) -> None:
+        self.get(name)
+        del self._folders[name]
+        self._save()
+
+    def set_visibility(self, name: str, visibility: Visibility,
+                       friends: Iterable[SslId] = ()) -> SharedFolder:
+        folder = dataclasses.replace(self.get(name), visibility=visibility,
+                                     friends=frozenset(friends))
+        self._folders[name] = folder
+        self._save()
+        return folder
+
+    def _save(self) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump([folder.to_json() for folder in self.folders()], f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
