@@ -197,6 +197,7 @@ class _LinkStreamer(PQIStreamer):
         self.net = net
         self.auth: AuthenticatedPeer | None = None
         self.wire: _LinkWire | None = None
+        self.person: PQIPerson | None = None  # set while this is the person's current link
 
     def peerAuthenticated(self, peer: AuthenticatedPeer) -> None:  # noqa: N802
         self.auth = peer
@@ -211,6 +212,12 @@ class _LinkStreamer(PQIStreamer):
             self.net._authenticated(wire, self.auth)
         else:  # not under our wire: nothing can route it
             self.transport.abortConnection()
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        # Any read proves the link alive (a large sliced item takes a while to complete).
+        if self.person is not None:
+            self.person.last_received = self.net.reactor.seconds()
+        super().dataReceived(data)
 
     def _on_item(self, item: Item) -> None:
         if self.wire is not None:
@@ -556,6 +563,7 @@ class NetInterface(Service):
                                self.reactor, self._close_link, self.handler)
             self.persons[up.ssl_id] = person
         person.attach(up.link, wire.streamer, up.address)
+        wire.streamer.person = person
         self.log.info("link to {ssl_id} up ({direction}, {address})", ssl_id=str(up.ssl_id),
                       direction=up.direction.value, address=str(up.address))
         self._emit(LinkEvent(person.peer, LinkState.CONNECTED, address=up.address))
@@ -567,6 +575,8 @@ class NetInterface(Service):
         if person is None:
             return
         address = person.address
+        if isinstance(person.link, _LinkStreamer):
+            person.link.person = None
         person.detach(down.link)
         self.log.info("link to {ssl_id} down: {reason} ({detail})", ssl_id=str(down.ssl_id),
                       reason=down.reason.value, detail=down.detail)

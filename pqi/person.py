@@ -57,7 +57,7 @@ class PQIPerson:
         #: The remote address of the current link, and when it came up.
         self.address: NetAddress | None = None
         self.connected_at: float | None = None
-        #: When the last item arrived (from any link of this person), for heartbeat timeouts.
+        #: When the current link last delivered bytes or an item, for heartbeat timeouts.
         self.last_received: float | None = None
         self.links_up = 0
         self.dropped_not_active = 0
