@@ -461,6 +461,7 @@ class NetInterface(Service):
 
     def _fail_waiters(self) -> None:
         """Fail `connect` Deferreds whose address has seen a failed attempt since the call."""
+        failures = []
         for ssl_id in list(self._waiters):
             if not self.manager.is_friend(ssl_id):
                 continue
@@ -473,11 +474,13 @@ class NetInterface(Service):
                 if failed is None:
                     keep.append((d, address, since))
                 else:
-                    d.errback(ConnectFailedError(ssl_id, failed))
+                    failures.append((d, ConnectFailedError(ssl_id, failed)))
             if keep:
                 self._waiters[ssl_id] = keep
             else:
                 del self._waiters[ssl_id]
+        for d, e in failures:  # after the bookkeeping: callbacks may re-enter
+            d.errback(e)
 
     def _arm(self) -> None:
         deadline = self.manager.next_deadline()

@@ -484,3 +484,27 @@ def test_links_bench_runs_small() -> None:
     assert result["links_lost_during_pings"] == 0
     assert result["rtt_samples"] >= 3
     assert result["attack_connections_opened"] >= 24
+
+
+@pytest.mark.integration
+def test_wrong_peer_at_the_address_is_recorded(alice: Identity, bob: Identity, carol: Identity,
+                                               lists: Any) -> None:
+    """Alice dials Bob's address but Carol answers there: TLS refuses the link on Alice's side
+    and the attempt says WRONG_PEER with the TLS layer's reason."""
+    async def body(reactor: Any) -> None:
+        fa, fc = lists("a"), lists("c")
+        befriend(fc, alice)
+        c = make_net(reactor, carol, fc)
+        await c.startService()
+        befriend(fa, bob)
+        befriend(fa, carol)
+        a = make_net(reactor, alice, fa, port=None)
+        await a.startService()
+        with pytest.raises(ConnectFailedError) as e:
+            await a.connect(bob.ssl_id, local(port_of(c)))
+        assert e.value.attempt.outcome is Outcome.WRONG_PEER
+        assert e.value.attempt.detail.startswith("wrong-ssl-id")
+        assert a.person(carol.ssl_id) is None and a.connected_peers() == []
+        await a.stopService()
+        await c.stopService()
+    on_fresh_reactor(body)
