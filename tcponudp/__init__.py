@@ -1,3 +1,63 @@
-"""tcponudp: RetroShare's reliable TCP-like stream over UDP (TOU), stunner and relay."""
+# -*- test-case-name: tests.test_tou_stream -*-
+"""tcponudp: RetroShare's reliable TCP-like stream over UDP (TOU), stunner and relay.
 
-__all__: list[str] = []
+`packet` is the 20-byte TOU header, `stream` the sans-IO stream, `congestion` its pluggable
+congestion control, `transport` the Twisted transport and endpoints, `udpmux` the shared UDP
+port, `stunner` the external-address probe and NAT classifier, `relay` the "RLY1" relay.
+See ``docs/tou.md``.
+"""
+
+from .congestion import CongestionControl, NewReno
+from .errors import (
+    DatagramDecodeError,
+    DatagramTruncatedError,
+    DatagramValueError,
+    NotConnectedError,
+    TouConnectionError,
+)
+from .packet import HEADER_SIZE, Flags, TouPacket, decode_packet, encode_packet
+from .relay import (
+    RelayClass,
+    RelayEnd,
+    RelayForwarder,
+    RelayHeader,
+    RelayLimits,
+    decode_relay,
+    encode_relay,
+)
+from .stream import (
+    Closed,
+    CloseReason,
+    Connected,
+    DataReceived,
+    EndOfStream,
+    State,
+    TouConfig,
+    TouStream,
+)
+from .stunner import (
+    NatType,
+    StunClient,
+    StunRequest,
+    StunResponse,
+    answer_request,
+    classify_nat,
+    decode_stun,
+)
+from .transport import TouClientEndpoint, TouServerEndpoint, TouSocket, TouTransport
+from .udpmux import UdpMux, UdpMuxProtocol, classify
+
+__all__ = [
+    "CongestionControl", "NewReno",
+    "DatagramDecodeError", "DatagramTruncatedError", "DatagramValueError", "NotConnectedError",
+    "TouConnectionError",
+    "HEADER_SIZE", "Flags", "TouPacket", "decode_packet", "encode_packet",
+    "RelayClass", "RelayEnd", "RelayForwarder", "RelayHeader", "RelayLimits", "decode_relay",
+    "encode_relay",
+    "Closed", "CloseReason", "Connected", "DataReceived", "EndOfStream", "State", "TouConfig",
+    "TouStream",
+    "NatType", "StunClient", "StunRequest", "StunResponse", "answer_request", "classify_nat",
+    "decode_stun",
+    "TouClientEndpoint", "TouServerEndpoint", "TouSocket", "TouTransport",
+    "UdpMux", "UdpMuxProtocol", "classify",
+]

@@ -1,0 +1,106 @@
+# -*- test-case-name: tests.test_tou_packet -*-
+"""RetroShare's TCP-over-UDP segment header (``src/tcponudp/tcppacket.cc``).
+
+Twenty bytes, all big-endian, then the payload::
+
+    0  u16 source port       always 0 (the UDP header has the ports)
+    2  u16 destination port  always 0
+    4  u32 sequence number
+    8  u32 acknowledgement number
+    12 u16 hlen_flags        flags in the low byte, header-length nibble in bits 8..11
+    14 u16 window            receive window in bytes
+    16 u16 checksum          always 0 (UDP checks the datagram)
+    18 u16 urgent pointer    always 0
+
+The flag bits are not TCP's: RetroShare numbers them the other way round inside the low byte
+(URG 0x04, ACK 0x08, PSH 0x10, RST 0x20, SYN 0x40, FIN 0x80).  RetroShare never sets the
+header-length nibble and ignores it, the ports, the checksum and the urgent pointer when reading;
+we write zeros there too and keep what we read so that a decoded header encodes to the same bytes.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+from typing import Final
+
+from pqi.errors import EncodeError
+
+from .errors import DatagramTruncatedError
+
+__all__ = [
+    "HEADER_SIZE", "MAX_PAYLOAD", "Flags", "TouPacket", "decode_packet", "encode_packet",
+]
+
+HEADER_SIZE: Final = 20
+#: Largest payload RetroShare's relay buffer carries (``MAX_RELAY_UDP_PACKET_SIZE`` - 36).
+MAX_PAYLOAD: Final = 1400
+
+_HEADER = struct.Struct("!HHIIHHHH")
+
+
+class Flags(enum.IntFlag):
+    """RetroShare's flag bits (low byte of ``hlen_flags``)."""
+
+    NONE = 0
+    URG = 0x04
+    ACK = 0x08
+    PSH = 0x10
+    RST = 0x20
+    SYN = 0x40
+    FIN = 0x80
+
+
+@dataclass(frozen=True, slots=True)
+class TouPacket:
+    """One TOU segment.  ``flags`` holds the whole low byte (bits 0-1 are unused but kept)."""
+
+    seq: int
+    ack: int
+    flags: Flags
+    window: int
+    payload: bytes = b""
+    hlen: int = 0
+    src_port: int = 0
+    dst_port: int = 0
+    checksum: int = 0
+    urgent: int = 0
+    #: Bits 12..15 of ``hlen_flags``, unused by RetroShare.
+    reserved: int = 0
+
+    @property
+    def hlen_flags(self) -> int:
+        return (self.reserved << 12) | (self.hlen << 8) | int(self.flags)
+
+    def has(self, flag: Flags) -> bool:
+        return bool(self.flags & flag)
+
+
+def encode_packet(packet: TouPacket) -> bytes:
+    """The datagram for ``packet``; raises `EncodeError` for a field out of range."""
+    if len(packet.payload) > MAX_PAYLOAD:
+        raise EncodeError(f"TOU payload of {len(packet.payload)} bytes > {MAX_PAYLOAD}")
+    try:
+        header = _HEADER.pack(packet.src_port, packet.dst_port, packet.seq, packet.ack,
+                              packet.hlen_flags, packet.window, packet.checksum, packet.urgent)
+    except struct.error as e:
+        raise EncodeError(f"TOU header field out of range: {e}") from None
+    if not (0 <= int(packet.flags) <= 0xFF and 0 <= packet.hlen <= 0xF
+            and 0 <= packet.reserved <= 0xF):
+        raise EncodeError("TOU hlen_flags field out of range")
+    return header + packet.payload
+
+
+def decode_packet(datagram: bytes) -> TouPacket:
+    """Read a TOU segment.  Anything of at least 20 bytes is a segment, as for RetroShare;
+    the payload is at most `MAX_PAYLOAD` bytes only by the size of a UDP read."""
+    if len(datagram) < HEADER_SIZE:
+        raise DatagramTruncatedError(
+            f"TOU segment of {len(datagram)} bytes, header needs {HEADER_SIZE}",
+            field="tou.header", offset=len(datagram))
+    src, dst, seq, ack, hlen_flags, window, checksum, urgent = _HEADER.unpack_from(datagram)
+    return TouPacket(seq=seq, ack=ack, flags=Flags(hlen_flags & 0xFF), window=window,
+                     payload=bytes(datagram[HEADER_SIZE:]), hlen=(hlen_flags >> 8) & 0xF,
+                     src_port=src, dst_port=dst, checksum=checksum, urgent=urgent,
+                     reserved=hlen_flags >> 12)

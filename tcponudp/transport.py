@@ -1,0 +1,367 @@
+# -*- test-case-name: tests.test_tou_transport -*-
+"""Twisted glue: TOU streams as ordinary Twisted transports over a shared UDP port.
+
+`TouSocket` is the TOU side of one UDP port (it plugs into a `tcponudp.udpmux.UdpMux`): it
+keeps one `TouStream` per remote address, feeds it datagrams, maps its ``next_deadline`` to
+``callLater`` and turns its events into protocol calls.  Each connection's `TouTransport` is an
+`ITransport` with producer/consumer support, so `TLSMemoryBIOFactory` and `pqi.PQIStreamer`
+run over it exactly as over TCP.  `TouClientEndpoint` and `TouServerEndpoint` are the endpoint
+API (``connect(factory)``, ``listen(factory)``).
+
+Output is flushed once per reactor turn (``callLater(0)``), so a burst of datagrams read in one
+turn is answered with one ACK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet import defer
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.interfaces import (
+    IConsumer,
+    IDelayedCall,
+    IListeningPort,
+    IProtocol,
+    IProtocolFactory,
+    IPushProducer,
+    IReactorTime,
+    IStreamClientEndpoint,
+    IStreamServerEndpoint,
+    ITransport,
+)
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from .errors import TouConnectionError
+from .stream import (
+    Closed,
+    CloseReason,
+    Connected,
+    DataReceived,
+    EndOfStream,
+    State,
+    TouConfig,
+    TouStream,
+)
+from .udpmux import UdpMux
+
+__all__ = ["TouSocket", "TouTransport", "TouClientEndpoint", "TouServerEndpoint",
+           "TouListeningPort"]
+
+Address = tuple[str, int]
+
+#: Bytes queued in a stream above which the writing producer is paused.
+HIGH_WATER = 256 * 1024
+
+
+@implementer(ITransport, IConsumer, IPushProducer)
+class TouTransport:
+    """One TOU connection, as a Twisted transport."""
+
+    def __init__(self, sock: TouSocket, conn: _Connection) -> None:
+        self._sock = sock
+        self._conn = conn
+        self.disconnecting = False
+        self.producer: Any = None
+        self._streaming = True
+        self._producer_paused = False
+
+    # ITransport
+    def write(self, data: bytes) -> None:
+        if self.disconnecting or self._conn.stream.close_reason is not None:
+            return
+        self._conn.stream.send(bytes(data))
+        self._sock._dirty(self._conn)
+        self._check_high_water()
+
+    def writeSequence(self, data: list[bytes]) -> None:
+        self.write(b"".join(data))
+
+    def loseConnection(self) -> None:
+        if self.disconnecting:
+            return
+        self.disconnecting = True
+        self._conn.stream.close(self._sock.now())
+        self._sock._dirty(self._conn)
+
+    def abortConnection(self) -> None:
+        self.disconnecting = True
+        self._conn.stream.abort(self._sock.now())
+        self._sock._drive(self._conn)
+
+    def getPeer(self) -> IPv4Address:
+        return IPv4Address("UDP", *self._conn.peer)
+
+    def getHost(self) -> IPv4Address:
+        return self._sock.host()
+
+    # IConsumer
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        if self.producer is not None:
+            raise RuntimeError("a producer is already registered")
+        self.producer = producer
+        self._streaming = streaming
+        self._producer_paused = False
+        if not streaming:
+            producer.resumeProducing()
+
+    def unregisterProducer(self) -> None:
+        self.producer = None
+
+    def _check_high_water(self) -> None:
+        if (self.producer is not None and self._streaming and not self._producer_paused
+                and self._conn.stream.buffered > HIGH_WATER):
+            self._producer_paused = True
+            self.producer.pauseProducing()
+
+    def _drained(self) -> None:
+        """The stream's queue went below the mark: let the producer write again."""
+        if self.producer is None or self._conn.stream.buffered > HIGH_WATER // 2:
+            return
+        if self._streaming and self._producer_paused:
+            self._producer_paused = False
+            self.producer.resumeProducing()
+        elif not self._streaming:
+            self.producer.resumeProducing()
+
+    # IPushProducer (our reader asks us to stop delivering)
+    def pauseProducing(self) -> None:
+        self._conn.stream.pause_reading()
+
+    def resumeProducing(self) -> None:
+        self._conn.stream.resume_reading()
+        self._sock._dirty(self._conn)
+
+    def stopProducing(self) -> None:
+        self.loseConnection()
+
+
+class _Connection:
+    def __init__(self, peer: Address, stream: TouStream) -> None:
+        self.peer = peer
+        self.stream = stream
+        self.transport: TouTransport | None = None
+        self.protocol: IProtocol | None = None
+        self.factory: IProtocolFactory | None = None
+        self.connected_d: defer.Deferred[IProtocol] | None = None
+        self.timer: IDelayedCall | None = None
+        self.timer_at: float | None = None
+        self.lost = False
+
+
+@implementer(IListeningPort)
+class TouListeningPort:
+    def __init__(self, sock: TouSocket, factory: IProtocolFactory) -> None:
+        self._sock = sock
+        self.factory = factory
+
+    def startListening(self) -> None:
+        self._sock._listener = self
+
+    def stopListening(self) -> defer.Deferred[None]:
+        if self._sock._listener is self:
+            self._sock._listener = None
+        return defer.succeed(None)
+
+    def getHost(self) -> IPv4Address:
+        return self._sock.host()
+
+
+class TouSocket:
+    """The TOU connections of one UDP port."""
+
+    log = Logger()
+
+    def __init__(self, reactor: IReactorTime, mux: UdpMux, *,
+                 config: TouConfig | None = None,
+                 host: Callable[[], Address] | None = None) -> None:
+        self.reactor = reactor
+        self.mux = mux
+        self.config = config or TouConfig()
+        self._host = host
+        self._conns: dict[Address, _Connection] = {}
+        self._listener: TouListeningPort | None = None
+        self._pending: set[Address] = set()
+        self._flush_call: IDelayedCall | None = None
+        mux.tou_handler = self.datagram_received
+
+    def now(self) -> float:
+        return self.reactor.seconds()
+
+    def host(self) -> IPv4Address:
+        host, port = self._host() if self._host is not None else ("0.0.0.0", 0)
+        return IPv4Address("UDP", host, port)
+
+    @property
+    def connections(self) -> dict[Address, TouStream]:
+        return {a: c.stream for a, c in self._conns.items()}
+
+    # -- API ---------------------------------------------------------------------------------
+
+    def listen(self, factory: IProtocolFactory) -> TouListeningPort:
+        """Accept incoming TOU connections (one listener per socket)."""
+        port = TouListeningPort(self, factory)
+        port.startListening()
+        return port
+
+    def connect(self, addr: Address, factory: IProtocolFactory) -> defer.Deferred[IProtocol]:
+        """Open a TOU connection to ``addr``; fires with the protocol once connected, or fails
+        with `TouConnectionError`.  Also completes a simultaneous open (hole punching)."""
+        old = self._conns.get(addr)
+        if old is not None and old.stream.close_reason is None:
+            return defer.fail(TouConnectionError(CloseReason.ABORTED,
+                                                 f"a connection to {addr} already exists"))
+        self._drop(addr)
+        stream = TouStream(config=self.config)
+        conn = _Connection(addr, stream)
+        conn.factory = factory
+        conn.connected_d = defer.Deferred(lambda _: stream.abort(self.now()))
+        self._conns[addr] = conn
+        stream.connect(self.now())
+        self._drive(conn)
+        return conn.connected_d
+
+    # -- datagrams ---------------------------------------------------------------------------
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        conn = self._conns.get(addr)
+        if conn is None or (conn.stream.state is State.CLOSED and conn.lost):
+            if self._listener is None:
+                return
+            self._drop(addr)
+            stream = TouStream(config=self.config)
+            conn = _Connection(addr, stream)
+            conn.factory = self._listener.factory
+            stream.listen(self.now())
+            stream.datagram_received(data, self.now())
+            if stream.state is not State.SYN_RCVD:
+                return  # not a SYN: nothing to answer
+            self._conns[addr] = conn
+        else:
+            conn.stream.datagram_received(data, self.now())
+        self._dirty(conn)
+
+    def _dirty(self, conn: _Connection) -> None:
+        self._pending.add(conn.peer)
+        if self._flush_call is None or not self._flush_call.active():
+            self._flush_call = self.reactor.callLater(0, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_call = None
+        pending, self._pending = self._pending, set()
+        for addr in pending:
+            conn = self._conns.get(addr)
+            if conn is not None:
+                self._drive(conn)
+
+    def _drive(self, conn: _Connection) -> None:
+        """Deliver events, send datagrams, re-arm the timer."""
+        stream = conn.stream
+        now = self.now()
+        for _ in range(4):  # events can cause sends that cause events; bounded
+            events = stream.events()
+            for event in events:
+                self._deliver(conn, event)
+            for datagram in stream.datagrams_to_send(now):
+                self.mux.send(datagram, conn.peer)
+            if not stream.has_events:
+                break
+        if conn.transport is not None:
+            conn.transport._drained()
+        self._arm(conn)
+        if stream.state is State.CLOSED and conn.lost and self._conns.get(conn.peer) is conn:
+            del self._conns[conn.peer]
+
+    def _deliver(self, conn: _Connection, event: object) -> None:
+        if isinstance(event, Connected):
+            factory = conn.factory
+            protocol = factory.buildProtocol(IPv4Address("UDP", *conn.peer)) if factory else None
+            if protocol is None:
+                conn.stream.abort(self.now())
+                return
+            conn.protocol = protocol
+            conn.transport = TouTransport(self, conn)
+            protocol.makeConnection(conn.transport)
+            if conn.connected_d is not None:
+                d, conn.connected_d = conn.connected_d, None
+                d.callback(protocol)
+        elif isinstance(event, DataReceived):
+            if conn.protocol is not None:
+                conn.protocol.dataReceived(event.data)
+        elif isinstance(event, EndOfStream):
+            # No half-close for our protocols: the peer is done, so are we (after our data).
+            conn.stream.close(self.now())
+        elif isinstance(event, Closed):
+            conn.lost = True
+            if conn.connected_d is not None:
+                d, conn.connected_d = conn.connected_d, None
+                d.errback(TouConnectionError(event.reason, f"to {conn.peer}"))
+            if conn.protocol is not None:
+                if event.reason is CloseReason.CLOSED:
+                    failure = Failure(ConnectionDone(str(event.reason)))
+                else:
+                    failure = Failure(ConnectionLost(str(event.reason)))
+                protocol, conn.protocol = conn.protocol, None
+                if conn.transport is not None:
+                    conn.transport.disconnecting = True
+                protocol.connectionLost(failure)
+
+    def _arm(self, conn: _Connection) -> None:
+        deadline = conn.stream.next_deadline()
+        if conn.timer is not None and conn.timer.active():
+            if deadline is not None and conn.timer_at is not None and conn.timer_at <= deadline:
+                return
+            conn.timer.cancel()
+        conn.timer = None
+        if deadline is None:
+            return
+        conn.timer_at = deadline
+        conn.timer = self.reactor.callLater(max(0.0, deadline - self.now()), self._fire, conn)
+
+    def _fire(self, conn: _Connection) -> None:
+        conn.timer = None
+        conn.stream.handle_timer(self.now())
+        self._drive(conn)
+
+    def _drop(self, addr: Address) -> None:
+        conn = self._conns.pop(addr, None)
+        if conn is not None and conn.timer is not None and conn.timer.active():
+            conn.timer.cancel()
+
+    def close(self) -> None:
+        """Abort every connection and cancel every timer (for shutdown)."""
+        for conn in list(self._conns.values()):
+            conn.stream.abort(self.now())
+            self._drive(conn)
+            self._drop(conn.peer)
+        if self._flush_call is not None and self._flush_call.active():
+            self._flush_call.cancel()
+        self._flush_call = None
+        self.mux.tou_handler = None
+
+
+@implementer(IStreamClientEndpoint)
+class TouClientEndpoint:
+    """``connect(factory)`` to one remote address over a `TouSocket`."""
+
+    def __init__(self, sock: TouSocket, host: str, port: int) -> None:
+        self._sock = sock
+        self._addr = (host, port)
+
+    def connect(self, factory: IProtocolFactory) -> defer.Deferred[IProtocol]:
+        return self._sock.connect(self._addr, factory)
+
+
+@implementer(IStreamServerEndpoint)
+class TouServerEndpoint:
+    """``listen(factory)`` for incoming TOU connections on a `TouSocket`."""
+
+    def __init__(self, sock: TouSocket) -> None:
+        self._sock = sock
+
+    def listen(self, factory: IProtocolFactory) -> defer.Deferred[IListeningPort]:
+        return defer.succeed(self._sock.listen(factory))
