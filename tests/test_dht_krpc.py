@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from dht import krpc
 from dht.krpc import (
@@ -212,3 +213,19 @@ def test_round_trip(msg: krpc.Message) -> None:
         return  # too big for one datagram: refused at encode time, as it must be
     assert len(raw) <= krpc.MAX_DATAGRAM_SIZE
     assert krpc.decode(raw) == msg
+
+
+@given(messages, st.integers(0, 2000), st.binary(min_size=1, max_size=4))
+def test_mutated_messages_only_raise_decode_errors(msg: krpc.Message, where: int,
+                                                   junk: bytes) -> None:
+    """Overwriting bytes of a valid message gives a message or a KRPCDecodeError, nothing else."""
+    try:
+        raw = bytearray(krpc.encode(msg))
+    except EncodeError:
+        return
+    pos = where % len(raw)
+    raw[pos:pos + len(junk)] = junk
+    try:
+        krpc.decode(bytes(raw))
+    except KRPCDecodeError:
+        pass

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dht import krpc
 from dht.krpc import AnnouncePeer, Error, FindNode, GetPeers, Ping, Response
@@ -190,7 +192,9 @@ def test_timeouts_make_contacts_bad_and_replacements_step_in() -> None:
         node.take_datagrams()
         t += 10.0
         node.handle_timer(t)
-    assert node.routing.get(far[0][0]) is None or node.routing.get(far[2][0]) is not None
+    # Both silent contacts went bad; the first to do so yielded to the single replacement.
+    assert node.routing.get(far[2][0]) is not None
+    assert [c.is_bad() for c in node.routing.bucket_for(far[0][0]).contacts].count(True) == 1
     assert node.counters.timeouts >= BAD_FAILURES
 
 
@@ -259,3 +263,19 @@ def test_simulation_300_nodes_converge() -> None:
     assert s["closest8_overlap_mean"] >= 7.5
     assert s["round_trips_p95"] <= 8
     assert min(stats.table_sizes) >= 8
+
+
+@given(st.lists(st.tuples(st.binary(min_size=20, max_size=20), st.booleans()), max_size=120))
+def test_routing_table_invariants(updates: list[tuple[bytes, bool]]) -> None:
+    """Whatever answers and queries arrive, buckets tile the id space, hold at most k contacts
+    each, and every contact sits in the bucket covering its id."""
+    table = RoutingTable(b"\x55" * 20)
+    for i, (nid, replied) in enumerate(updates):
+        table.update(nid, ("10.0.0.1", 1 + i), float(i), replied=replied)
+    assert table.buckets[0].lo == 0 and table.buckets[-1].hi == 1 << 160
+    for a, b in zip(table.buckets, table.buckets[1:], strict=False):
+        assert a.hi == b.lo
+    for b in table.buckets:
+        assert len(b.contacts) <= table.k
+        assert all(b.covers(c.key) for c in b.contacts)
+    assert len({c.node_id for c in table}) == len(table)
