@@ -42,12 +42,18 @@ from pqi.items.status import PeerStatus
 from pqi.linkmgr import AddressSource, Attempt
 from pqi.netinterface import NetInterface
 from pqi.tlvvalues import NetAddress
+from upnp import Protocol as UpnpProtocol  # upnp wiring (issue 8)
+from upnp import UpnpService, UpnpStatus  # upnp wiring (issue 8)
 
 from .bwctrl import DEFAULT_MAX_RATE, BandwidthService
+from .chat import ChatMessage, ChatService  # chat and mail (issue 5)
+from .chat_store import CHAT_FILE, ChatStore  # chat and mail (issue 5)
 from .control import ServiceControl
 from .control_channel import ControlServer
 from .discovery import NET_MODE_EXT, VS_DHT_FULL, DiscoveryListener, DiscoveryService
 from .heartbeat import HEARTBEAT_PERIOD, HeartbeatService
+from .mail import Draft, Mail, MailService  # chat and mail (issue 5)
+from .mail_store import MAIL_FILE, MailStore  # chat and mail (issue 5)
 from .rtt import RTT_PERIOD, RttService, RttStats
 from .status import StatusService
 
@@ -79,6 +85,14 @@ EVENTS: Final = {
     "pending_friend": "(PgpId, name, PeerIdentity it was learned from)",
     "location_learned": "(SslId, PgpId, tuple of NetAddress)",
     "own_address_seen": "(SslId of the reporter, NetAddress)",
+    "external_address": "(NetAddress, or None when lost): our UPnP-mapped TCP address",
+    # --- chat and mail (issue 5) ---
+    "message_received": "(services.chat.ChatMessage)",
+    "chat_status": "(services.chat.ChatStatus)",
+    "avatar_received": "(SslId, JPEG bytes)",
+    "mail_received": "(services.mail.Mail)",
+    "mail_delivered": "(outbox mail id, SslId of the recipient)",
+    # --- end chat and mail ---
 }
 
 
@@ -171,7 +185,8 @@ class Node(MultiService):
                  advertise_host: str = "127.0.0.1", control: bool = False,
                  owns_friends: bool = False, max_rate: int = DEFAULT_MAX_RATE,
                  heartbeat_period: float = HEARTBEAT_PERIOD,
-                 rtt_period: float = RTT_PERIOD) -> None:
+                 rtt_period: float = RTT_PERIOD, upnp: bool = False,
+                 mail_settle_delay: float = 1.0) -> None:
         super().__init__()
         self.reactor = reactor
         self.account = account
@@ -206,11 +221,25 @@ class Node(MultiService):
             connect_address=lambda s: getattr(self.net.person(s), "address", None))
         for service in (self.discovery, self.heartbeat, self.bandwidth, self.status, self.rtt):
             self.control.add_service(service)
+        # --- chat and mail (issue 5) ---
+        self.chat_store = ChatStore(Path(account.base_dir) / CHAT_FILE)
+        self.mail_store = MailStore(Path(account.base_dir) / MAIL_FILE)
+        self.chat = ChatService(self.control, reactor, self.chat_store, self._emit)
+        self.mail = MailService(self.control, reactor, self.mail_store, self._link_of,
+                                self._emit, settle_delay=mail_settle_delay)
+        self.control.add_service(self.chat)
+        self.control.add_service(self.mail)
+        # --- end chat and mail ---
 
         self.control_server: ControlServer | None = None
         if control:
             self.control_server = ControlServer(reactor, account.base_dir, self._commands())
         self.ready: defer.Deferred[NetAddress | None] = defer.Deferred()
+        # --- upnp wiring (issue 8): mapped once the listening port is known (_started).
+        self.external_address: NetAddress | None = None
+        self.upnp: UpnpService | None = (
+            UpnpService(reactor, on_status=self._on_upnp) if upnp else None)
+        # --- end upnp wiring
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -234,6 +263,9 @@ class Node(MultiService):
                 host = self.advertise_host
             self.listening = NetAddress(ipaddress.ip_address(host), port)
             self._record_listening(self.listening)
+            if self.upnp is not None:  # upnp wiring (issue 8)
+                self.upnp.set_ports(port)
+                self.upnp.setServiceParent(self)
         if self.control_server is not None:
             self.control_server.start()
         self.log.info("node {ssl_id} ({name}/{location}) up, listening on {address}",
@@ -259,6 +291,8 @@ class Node(MultiService):
         def done(_: object) -> None:
             if self._owns_friends:
                 self.friends_list.close()
+            self.chat_store.close()  # chat and mail (issue 5)
+            self.mail_store.close()
             self.log.info("node {ssl_id} stopped", ssl_id=self.ssl_id.to_hex())
 
         return d.addCallback(done)
@@ -272,6 +306,16 @@ class Node(MultiService):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+
+    def _on_upnp(self, status: UpnpStatus) -> None:
+        """upnp wiring (issue 8): learn (or lose) the external address the gateway maps."""
+        port = status.external_port(UpnpProtocol.TCP)
+        address = (NetAddress(status.external_ip, port)
+                   if status.external_ip is not None and port is not None else None)
+        if address != self.external_address:
+            self.external_address = address
+            self.log.info("external address (UPnP): {address}", address=str(address))
+            self._emit("external_address", address)
 
     # --- wiring --------------------------------------------------------------------------------
 
@@ -321,7 +365,7 @@ class Node(MultiService):
             pgp_id=self.pgp_id, ssl_id=self.ssl_id, location=self.account.location_name,
             version=SOFTWARE_VERSION, net_mode=NET_MODE_EXT, vs_disc=self.discovery.vs_disc,
             vs_dht=VS_DHT_FULL, last_contact=int(self.reactor.seconds()) & 0xFFFFFFFF,
-            addresses=ContactAddresses(local_v4=local, ext_v4=zero))
+            addresses=ContactAddresses(local_v4=local, ext_v4=self.external_address or zero))
 
     # --- events --------------------------------------------------------------------------------
 
@@ -423,6 +467,7 @@ class Node(MultiService):
 
     def _commands(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
         return {
+            **self._chat_mail_commands(),  # chat and mail (issue 5)
             "status": lambda args: self.status_report(),
             "set_status": lambda args: self.set_status(int(args["status"])),
             "approve": lambda args: self.approve(PgpId.from_hex(str(args["pgp_id"]))).name,
@@ -437,8 +482,135 @@ class Node(MultiService):
             "name": self.account.name, "location": self.account.location_name,
             "listening": str(self.listening) if self.listening else None,
             "status": PeerStatus(self.status.own_status).name.lower(),
+            "upnp": None if self.upnp is None else {  # upnp wiring (issue 8)
+                "state": self.upnp.status.state.value, "detail": self.upnp.status.detail,
+                "external": str(self.external_address) if self.external_address else None},
             "friends": [f.to_json(now) for f in self.friends()],
             "pending": [{"pgp_id": p.pgp_id.to_hex(), "name": p.name,
                          "learned_from": p.learned_from.to_hex() if p.learned_from else None}
                         for p in self.friends_list.pending()],
         }
+
+    # --- chat and mail (issue 5) ----------------------------------------------------------------
+
+    def _link_of(self, ssl_id: SslId) -> Any:
+        person = self.net.person(ssl_id)
+        return None if person is None else person.link
+
+    def _friend_location(self, peer: SslId | str) -> SslId:
+        """A friend location by SSL id (hex or SslId), or by unique profile/location name."""
+        if isinstance(peer, SslId):
+            ssl_id = peer
+        else:
+            text = str(peer).strip()
+            try:
+                ssl_id = SslId.from_hex(text)
+            except ValueError:
+                names = {p.pgp_id: p.name for p in self.friends_list.profiles()}
+                matches = [loc.ssl_id for loc in self.friends_list.locations()
+                           if text in (names.get(loc.pgp_id), loc.name)]
+                if len(set(matches)) != 1:
+                    raise UnknownFriendError(
+                        f"{text!r} names {len(set(matches))} friend locations") from None
+                return matches[0]
+        self.friends_list.location(ssl_id)  # raises UnknownFriendError for strangers
+        return ssl_id
+
+    def send_chat(self, peer: SslId | str, body: str) -> defer.Deferred[ChatMessage]:
+        """Send a private message (queued persistently while the friend is offline)."""
+        return defer.maybeDeferred(
+            lambda: self.chat.send_private(self._friend_location(peer), body))
+
+    def broadcast_chat(self, body: str) -> defer.Deferred[list[SslId]]:
+        """Send a broadcast (PUBLIC) message to every connected friend."""
+        return defer.maybeDeferred(self.chat.send_broadcast, body)
+
+    def chat_history(self, peer: SslId | str | None = None, limit: int = 50,
+                     before: int | None = None) -> list[ChatMessage]:
+        """A page of chat history, oldest first (``before``: a history id, to page back)."""
+        ssl_id = None if peer is None else self._friend_location(peer)
+        return [ChatMessage.from_history(e)
+                for e in self.chat_store.history(ssl_id, limit=limit, before=before)]
+
+    def search_chat(self, words: str, peer: SslId | str | None = None,
+                    limit: int = 50) -> list[ChatMessage]:
+        ssl_id = None if peer is None else self._friend_location(peer)
+        return [ChatMessage.from_history(e)
+                for e in self.chat_store.search(words, ssl_id, limit=limit)]
+
+    def send_mail(self, to: Any = (), subject: str = "", body: str = "", *, cc: Any = (),
+                  bcc: Any = (), attachments: Any = ()) -> defer.Deferred[int]:
+        """Send a mail to friends (SslId, hex or names); fires with its outbox id once it is
+        on disk."""
+        def go() -> int:
+            return self.mail.send_mail([self._friend_location(p) for p in to], subject, body,
+                                  cc=[self._friend_location(p) for p in cc],
+                                  bcc=[self._friend_location(p) for p in bcc],
+                                  attachments=attachments)
+        return defer.maybeDeferred(go)
+
+    def send_draft(self, draft: Draft) -> defer.Deferred[int]:
+        return self.send_mail(draft.to, draft.subject, draft.body, cc=draft.cc, bcc=draft.bcc,
+                              attachments=draft.attachments)
+
+    def inbox(self, unread_only: bool = False, tag: str | None = None) -> list[Mail]:
+        return self.mail.inbox(unread_only=unread_only, tag=tag)
+
+    def read_mail(self, mail_id: int) -> Mail:
+        """An inbox mail, marked read."""
+        self.mail.mark_read(mail_id)
+        return self.mail.mail(mail_id)
+
+    def next_event(self, event: str,
+                   predicate: Callable[..., bool] | None = None) -> defer.Deferred[Any]:
+        """A Deferred for the next ``event`` (whose arguments pass ``predicate``); it fires
+        with the single argument, or a tuple of them."""
+        d: defer.Deferred[Any] = defer.Deferred()
+
+        def seen(*args: object) -> None:
+            if predicate is None or predicate(*args):
+                unsubscribe()
+                d.callback(args[0] if len(args) == 1 else args)
+
+        unsubscribe = self.subscribe(event, seen)
+        d.addErrback(lambda f: (unsubscribe(), f)[1])
+        return d
+
+    def _chat_mail_commands(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        def chat_send(args: dict[str, Any]) -> Any:
+            if args.get("broadcast"):
+                return self.broadcast_chat(str(args["text"])).addCallback(
+                    lambda peers: {"reached": [p.to_hex() for p in peers]})
+            return self.send_chat(str(args["to"]), str(args["text"])).addCallback(
+                lambda m: m.to_json())
+
+        def chat_history(args: dict[str, Any]) -> Any:
+            peer = args.get("peer")
+            ssl_id = None if peer is None else self._friend_location(str(peer))
+            entries = self.chat_store.history(
+                ssl_id, limit=int(args.get("limit", 50)),
+                after=None if args.get("after") is None else int(args["after"]))
+            return {"last_id": self.chat_store.last_id(),
+                    "messages": [ChatMessage.from_history(e).to_json() for e in entries]}
+
+        def mail_send(args: dict[str, Any]) -> Any:
+            return self.send_mail(list(args.get("to", [])), str(args.get("subject", "")),
+                                  str(args.get("body", "")), cc=list(args.get("cc", [])),
+                                  bcc=list(args.get("bcc", [])))
+
+        def mail_list(args: dict[str, Any]) -> Any:
+            return [{k: v for k, v in m.to_json().items() if k not in ("body", "text")}
+                    for m in self.inbox(unread_only=bool(args.get("unread")),
+                                        tag=args.get("tag"))]
+
+        return {
+            "chat_send": chat_send,
+            "chat_history": chat_history,
+            "mail_send": mail_send,
+            "mail_list": mail_list,
+            "mail_read": lambda args: self.read_mail(int(args["id"])).to_json(),
+            "mail_delete": lambda args: self.mail.delete(int(args["id"])),
+            "mail_outbox": lambda args: [{"mail": m, "to": p.to_hex()}
+                                         for m, p in self.mail.outbox()],
+        }
+    # --- end chat and mail ---
