@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import pathlib
 import random
+import shutil
+import tempfile
 
 from twisted.internet import defer, reactor
 from twisted.internet.address import IPv4Address
@@ -41,6 +43,18 @@ def _protocol(clock: Clock) -> tuple[DHTProtocol, _Transport, list]:
     transport = _Transport()
     proto.transport = transport  # type: ignore[assignment]
     return proto, transport, other
+
+
+class _TempDirs:
+    """``tmp_path()`` under a private temporary directory removed after the test (trial's
+    ``mktemp`` would write beside the checkout when pytest runs it)."""
+
+    def tmp_path(self) -> str:
+        base = getattr(self, "_tmp_base", None)
+        if base is None:
+            base = self._tmp_base = tempfile.mkdtemp(prefix="rsproto-dht-")
+            self.addCleanup(shutil.rmtree, base, True)  # type: ignore[attr-defined]
+        return tempfile.mktemp(dir=base)
 
 
 class _UDPReactor(Clock):
@@ -106,20 +120,20 @@ class ProtocolTests(unittest.TestCase):
         assert replies == [Response(tid, b"\x09" * 20)]
 
 
-class FileTests(unittest.TestCase):
+class FileTests(_TempDirs, unittest.TestCase):
     def test_bootstrap_file_round_trip(self) -> None:
         """kad.ini-style ``ip port`` lines; junk and comments skipped, duplicates merged."""
-        path = pathlib.Path(self.mktemp())
+        path = pathlib.Path(self.tmp_path())
         path.write_text("# nodes\n1.2.3.4 7812\nbad line\n::1 7813\n1.2.3.4 7812\n"
                         "5.6.7.8 0\n999.1.1.1 5\n")
         assert read_bootstrap_file(path) == [("1.2.3.4", 7812), ("::1", 7813)]
         write_bootstrap_file(path, [("9.9.9.9", 1)])
         assert path.read_text() == "9.9.9.9 1\n"
-        assert read_bootstrap_file(pathlib.Path(self.mktemp())) == []
+        assert read_bootstrap_file(pathlib.Path(self.tmp_path())) == []
 
     def test_atomic_write_leaves_no_temp(self) -> None:
         """The replacement goes through a temp file in the same directory, then a rename."""
-        path = pathlib.Path(self.mktemp())
+        path = pathlib.Path(self.tmp_path())
         atomic_write(path, b"one")
         atomic_write(path, b"two")
         assert path.read_bytes() == b"two"
@@ -128,7 +142,7 @@ class FileTests(unittest.TestCase):
     def test_service_binds_and_saves_state(self) -> None:
         """startService binds the configured port; stopService saves state and unbinds."""
         fake = _UDPReactor()
-        state = pathlib.Path(self.mktemp())
+        state = pathlib.Path(self.tmp_path())
         svc = DHTService(fake, 7813, interface="127.0.0.1", ssl_id=b"\x05" * 16,
                          state_file=state, rng=random.Random(1))
         svc.startService()
@@ -150,7 +164,7 @@ def _service(tmp: str, *, ssl_id: bytes, bootstrap: list | None = None) -> DHTSe
                       config=DHTConfig(query_timeout=1.0, bootstrap_interval=1.0))
 
 
-class LoopbackTests(unittest.TestCase):
+class LoopbackTests(_TempDirs, unittest.TestCase):
     """Real UDP sockets on 127.0.0.1 and the real reactor."""
 
     timeout = 30
@@ -163,12 +177,12 @@ class LoopbackTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_two_nodes_find_each_other_through_a_bootstrap_node(self) -> defer.Deferred[None]:
         """Alice and Bob know only a third node; each finds the other by its derived DHT id."""
-        boot = self._start(_service(self.mktemp(), ssl_id=b"\xbb" * 16))
+        boot = self._start(_service(self.tmp_path(), ssl_id=b"\xbb" * 16))
         entry = [("127.0.0.1", boot.port)]
         alice_ssl = bytes.fromhex("e3d224134f8957af7fa9e65647cb7308")
         bob_ssl = bytes.fromhex("65c312566c89e99e04516702cc795383")
-        alice = self._start(_service(self.mktemp(), ssl_id=alice_ssl, bootstrap=entry))
-        bob = self._start(_service(self.mktemp(), ssl_id=bob_ssl, bootstrap=entry))
+        alice = self._start(_service(self.tmp_path(), ssl_id=alice_ssl, bootstrap=entry))
+        bob = self._start(_service(self.tmp_path(), ssl_id=bob_ssl, bootstrap=entry))
         seen: list = []
         bob.friend_found.append(lambda ssl, addr: seen.append((ssl, addr)))
         where = yield bob.find_friend(alice_ssl, retry_interval=0.3, timeout=20.0)
@@ -180,8 +194,8 @@ class LoopbackTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_friend_not_found_times_out(self) -> defer.Deferred[None]:
         """A friend who is not online fails with FriendNotFoundError after the time limit."""
-        boot = self._start(_service(self.mktemp(), ssl_id=b"\xcc" * 16))
-        me = self._start(_service(self.mktemp(), ssl_id=b"\xcd" * 16,
+        boot = self._start(_service(self.tmp_path(), ssl_id=b"\xcc" * 16))
+        me = self._start(_service(self.tmp_path(), ssl_id=b"\xcd" * 16,
                                   bootstrap=[("127.0.0.1", boot.port)]))
         yield self.assertFailure(me.find_friend(b"\x77" * 16, retry_interval=0.2, timeout=1.0),
                                  FriendNotFoundError)
@@ -189,8 +203,8 @@ class LoopbackTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_restart_keeps_id_and_rewrites_bootstrap_file(self) -> defer.Deferred[None]:
         """On stop the good contacts go to the bootstrap file; a restart reuses the state."""
-        boot = self._start(_service(self.mktemp(), ssl_id=b"\xdd" * 16))
-        tmp = self.mktemp()
+        boot = self._start(_service(self.tmp_path(), ssl_id=b"\xdd" * 16))
+        tmp = self.tmp_path()
         node = self._start(DHTService(reactor, 0, interface="127.0.0.1",
                                       bootstrap=[("127.0.0.1", boot.port)],
                                       state_file=pathlib.Path(tmp) / "dht.json",
