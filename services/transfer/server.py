@@ -1,0 +1,295 @@
+# -*- test-case-name: tests.test_transfer_server -*-
+"""The upload side: answering friends' data, chunk-map and chunk-SHA-1 requests.
+
+Files are found by hash in the shared indexes (any object with
+``lookup(hash) -> (path, size) | None``, such as the sharing service's `SharedIndex`) and
+among our own downloads, which serve only the chunks already DONE (RetroShare serves partial
+files the same way).  Each data request is queued per peer and answered in order as Data
+items of at most 240 KiB (``MAX_FT_CHUNK``), as fast as the per-peer and the global token
+buckets allow and the peer's link takes (the glue says how many bytes it may queue now).
+
+`UploadServer` reads files but holds no sockets and no clock: the glue calls `pump(now,
+room)` and sends what it returns.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from typing import Final, Protocol
+
+from pqi.fields import Sha1Hash, SslId
+from pqi.items.ft import FtChunkCrcItem, FtChunkMapItem, FtDataItem
+from pqi.tlvvalues import FileData, FileItem
+
+from .chunkmap import CHUNK_SIZE, chunk_count, full_map
+
+__all__ = [
+    "UploadServer",
+    "TokenBucket",
+    "SharedLookup",
+    "PartialSource",
+    "MAX_FT_CHUNK",
+    "MAX_QUEUED_REQUESTS",
+]
+
+#: Largest piece of file in one Data item (``MAX_FT_CHUNK``, 240 KiB).
+MAX_FT_CHUNK: Final = 240 * 1024
+#: Requests kept waiting per peer; more are dropped (a peer asking faster than it reads).
+MAX_QUEUED_REQUESTS: Final = 256
+#: Largest single data request honoured (a peer asks at most a chunk at a time; RetroShare
+#: itself asks far less).
+MAX_REQUEST: Final = 16 * CHUNK_SIZE
+#: Open files kept for reading.
+_MAX_OPEN: Final = 32
+
+
+class SharedLookup(Protocol):
+    def lookup(self, file_hash: Sha1Hash) -> tuple[str, int] | None: ...
+
+
+class PartialSource(Protocol):
+    """What the server needs of a download to serve its DONE chunks."""
+
+    size: int
+
+    def done_chunks(self) -> frozenset[int]: ...
+
+    def read(self, offset: int, length: int) -> bytes: ...
+
+
+class TokenBucket:
+    """``rate`` bytes/s with ``burst`` bytes of credit; rate 0 means unlimited."""
+
+    def __init__(self, rate: float = 0, burst: float | None = None, now: float = 0.0) -> None:
+        self.rate = rate
+        self.burst = burst if burst is not None else max(rate, MAX_FT_CHUNK)
+        self.tokens = self.burst
+        self.at = now
+
+    def available(self, now: float) -> float:
+        if self.rate <= 0:
+            return float("inf")
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        return self.tokens
+
+    def take(self, n: int) -> None:
+        if self.rate > 0:
+            self.tokens -= n
+
+    def wait(self, n: int) -> float:
+        """Seconds until ``n`` tokens are there (0 if already)."""
+        if self.rate <= 0 or self.tokens >= n:
+            return 0.0
+        return (n - self.tokens) / self.rate
+
+
+@dataclasses.dataclass
+class _Pending:
+    file_hash: Sha1Hash
+    size: int
+    offset: int
+    end: int
+
+
+class UploadServer:
+    """Answers requests for shared files and for the DONE chunks of our downloads."""
+
+    def __init__(self, *, rate: float = 0, peer_rate: float = 0, now: float = 0.0) -> None:
+        self.indexes: list[SharedLookup] = []
+        self.partials: Callable[[Sha1Hash], PartialSource | None] = lambda h: None
+        self.global_bucket = TokenBucket(rate, now=now)
+        self.peer_rate = peer_rate
+        self._buckets: dict[SslId, TokenBucket] = {}
+        self._queues: dict[SslId, collections.deque[_Pending]] = {}
+        self._files: collections.OrderedDict[str, int] = collections.OrderedDict()
+        #: Bytes sent per peer, requests refused by reason.
+        self.sent: collections.Counter[SslId] = collections.Counter()
+        self.refused: collections.Counter[str] = collections.Counter()
+
+    # --- configuration -----------------------------------------------------------------------
+
+    def set_rates(self, rate: float, peer_rate: float, now: float) -> None:
+        """Global and per-peer upload limits in bytes/s (0: unlimited)."""
+        self.global_bucket = TokenBucket(rate, now=now)
+        self.peer_rate = peer_rate
+        self._buckets.clear()
+
+    def _bucket(self, peer: SslId, now: float) -> TokenBucket:
+        b = self._buckets.get(peer)
+        if b is None or b.rate != self.peer_rate:
+            b = self._buckets[peer] = TokenBucket(self.peer_rate, now=now)
+        return b
+
+    # --- lookups -----------------------------------------------------------------------------
+
+    def _shared(self, file_hash: Sha1Hash) -> tuple[str, int] | None:
+        for index in self.indexes:
+            found = index.lookup(file_hash)
+            if found is not None:
+                return found
+        return None
+
+    def has(self, file_hash: Sha1Hash) -> bool:
+        return self._shared(file_hash) is not None or self.partials(file_hash) is not None
+
+    def chunk_map(self, file_hash: Sha1Hash) -> FtChunkMapItem | None:
+        """Our answer to a server chunk-map request (None: we do not have that file)."""
+        found = self._shared(file_hash)
+        if found is not None:
+            words = full_map(chunk_count(found[1]))
+        else:
+            partial = self.partials(file_hash)
+            if partial is None:
+                self.refused["unknown file"] += 1
+                return None
+            count = chunk_count(partial.size)
+            words_list = [0] * ((count + 31) // 32)
+            for i in partial.done_chunks():
+                words_list[i >> 5] |= 1 << (i & 31)
+            words = tuple(words_list)
+        return FtChunkMapItem(is_client=True, hash=file_hash, chunk_map=words)
+
+    def chunk_crc(self, file_hash: Sha1Hash, index: int) -> FtChunkCrcItem | None:
+        """The SHA-1 of chunk ``index``, if we have all of it."""
+        found = self._shared(file_hash)
+        offset = index * CHUNK_SIZE
+        if found is not None:
+            path, size = found
+            if not 0 <= offset < size:
+                self.refused["chunk out of range"] += 1
+                return None
+            data = self._read(path, offset, min(CHUNK_SIZE, size - offset))
+        else:
+            partial = self.partials(file_hash)
+            if partial is None or index not in partial.done_chunks():
+                self.refused["chunk not available"] += 1
+                return None
+            data = partial.read(offset, min(CHUNK_SIZE, partial.size - offset))
+        return FtChunkCrcItem(hash=file_hash, chunk_number=index,
+                              check_sum=Sha1Hash(hashlib.sha1(data).digest()))
+
+    # --- data requests -----------------------------------------------------------------------
+
+    def request(self, peer: SslId, file_hash: Sha1Hash, size: int, offset: int,
+                length: int) -> bool:
+        """Queue a data request; False (and counted) when it cannot be served."""
+        found = self._shared(file_hash)
+        if found is not None:
+            real_size = found[1]
+        else:
+            partial = self.partials(file_hash)
+            if partial is None:
+                self.refused["unknown file"] += 1
+                return False
+            real_size = partial.size
+            first, last = offset // CHUNK_SIZE, (offset + max(length, 1) - 1) // CHUNK_SIZE
+            if not set(range(first, last + 1)) <= partial.done_chunks():
+                self.refused["chunk not available"] += 1
+                return False
+        if size != real_size or offset < 0 or length <= 0 or length > MAX_REQUEST \
+                or offset + length > real_size:
+            self.refused["bad range"] += 1
+            return False
+        queue = self._queues.setdefault(peer, collections.deque())
+        if len(queue) >= MAX_QUEUED_REQUESTS:
+            self.refused["queue full"] += 1
+            return False
+        queue.append(_Pending(file_hash, real_size, offset, offset + length))
+        return True
+
+    def forget(self, peer: SslId) -> None:
+        """The peer is gone: drop what it asked for."""
+        self._queues.pop(peer, None)
+        self._buckets.pop(peer, None)
+
+    @property
+    def backlog(self) -> bool:
+        return any(self._queues.values())
+
+    def pump(self, now: float, room: Callable[[SslId], int]
+             ) -> tuple[list[tuple[SslId, FtDataItem]], float | None]:
+        """Data items to send now, and when to call again (None: nothing waits).
+
+        ``room(peer)`` is how many bytes the peer's link takes now.  Peers are served round
+        robin, one item each per round, so one greedy friend does not starve the others.
+        """
+        out: list[tuple[SslId, FtDataItem]] = []
+        wait: float | None = None
+        budget = {p: room(p) for p, q in self._queues.items() if q}
+        active = [p for p, b in budget.items() if b > 0]
+        if any(self._queues.values()) and not active:
+            wait = 0.01
+        while active:
+            still = []
+            for peer in active:
+                queue = self._queues.get(peer)
+                if not queue:
+                    continue
+                pending = queue[0]
+                n = min(MAX_FT_CHUNK, pending.end - pending.offset)
+                bucket = self._bucket(peer, now)
+                if self.global_bucket.available(now) < n or bucket.available(now) < n:
+                    delay = max(self.global_bucket.wait(n), bucket.wait(n))
+                    wait = delay if wait is None else min(wait, delay)
+                    continue
+                item = self._data_item(pending, n)
+                if item is None:
+                    queue.popleft()
+                    self.refused["read failed"] += 1
+                    continue
+                self.global_bucket.take(n)
+                bucket.take(n)
+                pending.offset += n
+                if pending.offset >= pending.end:
+                    queue.popleft()
+                self.sent[peer] += n
+                out.append((peer, item))
+                budget[peer] -= n + 64
+                if budget[peer] > 0 and queue:
+                    still.append(peer)
+                elif queue:
+                    wait = 0.01 if wait is None else min(wait, 0.01)
+            active = still
+        return out, wait
+
+    def _data_item(self, pending: _Pending, n: int) -> FtDataItem | None:
+        found = self._shared(pending.file_hash)
+        try:
+            if found is not None:
+                data = self._read(found[0], pending.offset, n)
+            else:
+                partial = self.partials(pending.file_hash)
+                if partial is None:
+                    return None
+                data = partial.read(pending.offset, n)
+        except OSError:
+            return None
+        if len(data) != n:
+            return None
+        return FtDataItem(data=FileData(FileItem(pending.size, pending.file_hash),
+                                        pending.offset, data))
+
+    def _read(self, path: str, offset: int, n: int) -> bytes:
+        fd = self._files.get(path)
+        if fd is None:
+            fd = os.open(path, os.O_RDONLY)
+            self._files[path] = fd
+            while len(self._files) > _MAX_OPEN:
+                _, old = self._files.popitem(last=False)
+                os.close(old)
+        else:
+            self._files.move_to_end(path)
+        return os.pread(fd, n, offset)
+
+    def close(self) -> None:
+        for fd in self._files.values():
+            os.close(fd)
+        self._files.clear()
+
+    def queued_requests(self, peer: SslId) -> Iterable[_Pending]:
+        return tuple(self._queues.get(peer, ()))

@@ -1,0 +1,592 @@
+# -*- test-case-name: tests.test_transfer_service -*-
+"""The ft service (0x0017) on the node: downloads, uploads, and the glue between them.
+
+Each download is a sans-IO `engine.Download` plus a `partials.PartialFile`; this module
+carries out the engine's actions (items to peers, writes, commits, hashes off the reactor
+thread) and feeds it items, link events and time.  Uploads are the `server.UploadServer`,
+pumped whenever requests wait and the peer's link has room.
+
+What is refused, and what happens:
+
+- data for a hash we are not downloading, for a range never asked of that peer, or past the
+  file's end is dropped and counted (``dropped`` by `engine.DropReason`), never written;
+- a write or commit that fails (ENOSPC: disk full, EROFS/EACCES: read-only) pauses the
+  download with the error in its `TransferInfo`: what was DONE stays DONE, ``resume`` retries;
+- an incoming folder that refuses the finished file leaves it verified in the partials folder,
+  paused with the error; ``resume`` moves it once the folder takes it.
+
+Events (``on_event(kind, info)``): ``transfer_progress`` (about once a second per active
+download), ``transfer_complete``, ``transfer_error``, ``transfer_bad_source``.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import errno
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Final
+
+from twisted.internet import defer, threads
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+
+from pqi.fields import Sha1Hash, SslId
+from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
+from pqi.items.ft import (
+    FtChunkCrcItem,
+    FtChunkCrcRequestItem,
+    FtChunkMapItem,
+    FtChunkMapRequestItem,
+    FtDataItem,
+    FtDataRequestItem,
+)
+from pqi.items.ids import SERVICE_FILE_TRANSFER
+from pqi.tlvvalues import FileItem
+
+from ..control import Service
+from .chunkmap import Strategy
+from .engine import (
+    Action,
+    BadSource,
+    CommitChunks,
+    Completed,
+    Download,
+    DropReason,
+    Failed,
+    HashChunk,
+    Phase,
+    RequestChunkCrc,
+    RequestChunkMap,
+    RequestData,
+    Tuning,
+    UncommitChunks,
+    VerifyFile,
+    WriteData,
+)
+from .partials import PartialFile
+from .server import UploadServer
+
+__all__ = [
+    "FileTransferService",
+    "TransferInfo",
+    "TransferError",
+    "UnknownTransferError",
+    "ExtraFiles",
+    "TRANSFER_EVENTS",
+    "PARTIALS_DIR",
+    "INCOMING_DIR",
+]
+
+#: Folders under the account directory.
+PARTIALS_DIR: Final = "partials"
+INCOMING_DIR: Final = "Downloads"
+#: Seconds between two progress events of one download.
+PROGRESS_PERIOD: Final = 1.0
+
+#: Event kinds emitted, with their arguments.
+TRANSFER_EVENTS: Final = {
+    "transfer_progress": "(TransferInfo)",
+    "transfer_complete": "(TransferInfo)",
+    "transfer_error": "(TransferInfo)",
+    "transfer_bad_source": "(TransferInfo, SslId, reason)",
+}
+
+
+class TransferError(Exception):
+    """A download cannot be started as asked (bad hash or size, nothing to download from)."""
+
+
+class UnknownTransferError(KeyError):
+    """No download of that hash exists (it finished, was cancelled, or never started)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferInfo:
+    """One download as the API and ``rsnode files transfers`` show it."""
+
+    file_hash: Sha1Hash
+    name: str
+    size: int
+    done: int
+    rate: float
+    eta: float | None
+    state: str
+    priority: int
+    sources: int
+    error: str = ""
+    path: str = ""
+    bad_sources: tuple[SslId, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"hash": self.file_hash.to_hex(), "name": self.name, "size": self.size,
+                "done": self.done, "rate": round(self.rate, 1),
+                "eta": None if self.eta is None else round(self.eta, 1), "state": self.state,
+                "priority": self.priority, "sources": self.sources, "error": self.error,
+                "path": self.path, "bad_sources": [p.to_hex() for p in self.bad_sources]}
+
+
+class ExtraFiles:
+    """Files served by hash outside the shared folders: finished downloads and files offered
+    to a friend (RetroShare's "extra list")."""
+
+    def __init__(self) -> None:
+        self._files: dict[Sha1Hash, tuple[str, int]] = {}
+
+    def add(self, file_hash: Sha1Hash, path: str, size: int) -> None:
+        self._files[file_hash] = (path, size)
+
+    def lookup(self, file_hash: Sha1Hash) -> tuple[str, int] | None:
+        found = self._files.get(file_hash)
+        if found is None:
+            return None
+        try:
+            if os.stat(found[0]).st_size != found[1]:
+                return None
+        except OSError:
+            return None
+        return found
+
+
+def sha1_of_file(path: str | os.PathLike[str]) -> tuple[Sha1Hash, int]:
+    """(SHA-1, size) of a file (blocking)."""
+    h = hashlib.sha1()
+    size = 0
+    with open(path, "rb") as f:
+        while block := f.read(4 << 20):
+            h.update(block)
+            size += len(block)
+    return Sha1Hash(h.digest()), size
+
+
+@dataclasses.dataclass
+class _Transfer:
+    partial: PartialFile
+    engine: Download
+    sources: tuple[SslId, ...] | None
+    error: str = ""
+    path: str = ""
+    progress_at: float = 0.0
+    hashing: bool = False
+
+    @property
+    def size(self) -> int:
+        return self.partial.size
+
+    def done_chunks(self) -> frozenset[int]:
+        return self.engine.chunks.done_indexes()
+
+    def read(self, offset: int, length: int) -> bytes:
+        return self.partial.read(offset, length)
+
+
+class FileTransferService(Service):
+    """Downloads into ``partials_dir`` then ``incoming_dir``; uploads from the shared indexes.
+
+    ``room(peer)``: bytes the peer's link queue takes now (the node gives its streamer's free
+    space); ``hash_in_thread``: hash whole files off the reactor thread (False in tests
+    driven by a fake clock); ``hook``: passed to every `PartialFile` (crash tests).
+    """
+
+    service_id = SERVICE_FILE_TRANSFER
+    log = Logger()
+
+    def __init__(self, sender: IItemSender, reactor: IReactorTime, *,
+                 partials_dir: str | os.PathLike[str], incoming_dir: str | os.PathLike[str],
+                 room: Callable[[SslId], int] | None = None,
+                 on_event: Callable[..., None] | None = None,
+                 hash_in_thread: bool = True, tuning: Tuning = Tuning(),
+                 strategy: Strategy = Strategy.PROGRESSIVE,
+                 hook: Callable[[str], None] | None = None,
+                 upload_rate: float = 0, peer_upload_rate: float = 0) -> None:
+        super().__init__(sender, reactor)
+        self.partials_dir = Path(partials_dir)
+        self.incoming_dir = Path(incoming_dir)
+        self._room = room if room is not None else (lambda peer: 8 << 20)
+        self._on_event = on_event
+        self._hash_in_thread = hash_in_thread
+        self.tuning = tuning
+        self.strategy = strategy
+        self.hook = hook
+        self.extra = ExtraFiles()
+        self.server = UploadServer(rate=upload_rate, peer_rate=peer_upload_rate,
+                                   now=reactor.seconds())
+        self.server.indexes.append(self.extra)
+        self.server.partials = self._partial_source
+        self.downloads: dict[Sha1Hash, _Transfer] = {}
+        #: Received data not written, by reason (bytes).
+        self.dropped: collections.Counter[DropReason] = collections.Counter()
+        self._timer: IDelayedCall | None = None
+        self._timer_at = 0.0
+        self._running = False
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Resume the partials found on disk (paused ones stay paused)."""
+        self._running = True
+        found, failed = PartialFile.scan(self.partials_dir, self.hook)
+        for path, error in failed:
+            self.log.warn("partial {path} not resumed: {error}", path=str(path),
+                          error=str(error))
+        for partial in found:
+            if partial.file_hash not in self.downloads:
+                self._adopt(partial)
+        self._schedule(0)
+
+    def stop(self) -> None:
+        self._running = False
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        for t in self.downloads.values():
+            t.partial.close()
+        self.server.close()
+
+    def add_index(self, index: Any) -> None:
+        """Serve the files of ``index`` (``lookup(hash) -> (path, size) | None``)."""
+        self.server.indexes.append(index)
+
+    def _adopt(self, partial: PartialFile) -> _Transfer:
+        settings = partial.settings
+        now = self.reactor.seconds()
+        engine = Download(partial.file_hash, partial.size, partial.chunks.done_indexes(),
+                          now=now, strategy=self.strategy, priority=settings["priority"],
+                          tuning=self.tuning)
+        sources = tuple(settings["sources"]) or None
+        t = _Transfer(partial, engine, sources, error=settings["error"])
+        self.downloads[partial.file_hash] = t
+        actions: list[Action] = []
+        if partial.verified:
+            engine.phase = Phase.COMPLETE
+            if not settings["paused"]:
+                self.reactor.callLater(0, self._finish, t)  # type: ignore[attr-defined]
+            return t
+        if settings["paused"]:
+            engine.pause()
+        elif engine.chunks.complete:
+            engine.phase = Phase.VERIFYING
+            actions.append(VerifyFile())
+        for peer in self.peers:
+            if sources is None or peer in sources:
+                actions += engine.add_source(peer, now)
+        self._run(t, actions)
+        return t
+
+    # --- API ---------------------------------------------------------------------------------
+
+    def download(self, file_hash: Sha1Hash, size: int, name: str,
+                 sources: Iterable[SslId] | None = None, priority: int = 1) -> TransferInfo:
+        """Start (or return the existing) download of ``file_hash``.
+
+        ``sources``: the friends to ask (default: every connected friend running ft; those
+        without the file never answer the chunk-map request and are never asked for data).
+        """
+        if size <= 0:
+            raise TransferError("the file size must be known and positive")
+        if file_hash in self.downloads:
+            return self.info(file_hash)
+        found = self.extra.lookup(file_hash)
+        if found is not None:
+            raise TransferError(f"already have that file at {found[0]}")
+        chosen = tuple(sources) if sources is not None else None
+        partial = PartialFile.create(self.partials_dir, file_hash, size, name,
+                                     priority=priority, sources=chosen or (), hook=self.hook)
+        t = self._adopt(partial)
+        self.log.info("download of {name} ({size} bytes, {hash}) started",
+                      name=partial.name, size=size, hash=file_hash.to_hex())
+        return self.info(t.partial.file_hash)
+
+    def _get(self, file_hash: Sha1Hash) -> _Transfer:
+        t = self.downloads.get(file_hash)
+        if t is None:
+            raise UnknownTransferError(file_hash.to_hex())
+        return t
+
+    def pause(self, file_hash: Sha1Hash, error: str = "") -> None:
+        t = self._get(file_hash)
+        t.engine.pause()
+        t.error = error
+        self._save(t, paused=True, error=error)
+
+    def resume(self, file_hash: Sha1Hash) -> None:
+        t = self._get(file_hash)
+        t.error = ""
+        self._save(t, paused=False, error="")
+        if t.partial.verified:
+            self._finish(t)
+            return
+        now = self.reactor.seconds()
+        actions = t.engine.resume(now)
+        for peer in self.peers:
+            if t.sources is None or peer in t.sources:
+                actions += t.engine.add_source(peer, now)
+        self._run(t, actions)
+
+    def cancel(self, file_hash: Sha1Hash) -> None:
+        t = self.downloads.pop(file_hash, None)
+        if t is None:
+            raise UnknownTransferError(file_hash.to_hex())
+        t.engine.pause()
+        t.partial.remove()
+
+    def set_priority(self, file_hash: Sha1Hash, priority: int) -> None:
+        if priority not in (0, 1, 2):
+            raise TransferError("priority is 0 (low), 1 (normal) or 2 (high)")
+        t = self._get(file_hash)
+        t.engine.priority = priority
+        self._save(t, priority=priority)
+
+    def info(self, file_hash: Sha1Hash) -> TransferInfo:
+        t = self._get(file_hash)
+        p = t.engine.progress()
+        state = "error" if t.error else p.phase.value
+        return TransferInfo(t.partial.file_hash, t.partial.name, t.partial.size, p.done_bytes,
+                            p.rate, p.eta, state, t.engine.priority, p.sources, t.error,
+                            t.path, tuple(t.engine.reported))
+
+    def transfers(self) -> list[TransferInfo]:
+        return [self.info(h) for h in list(self.downloads)]
+
+    def share_file(self, path: str | os.PathLike[str]) -> FileItem:
+        """Serve one file by its hash (blocking hash; for offers and small shares)."""
+        real = os.path.realpath(path)
+        file_hash, size = sha1_of_file(real)
+        self.extra.add(file_hash, real, size)
+        return FileItem(size, file_hash, os.path.basename(real))
+
+    def _save(self, t: _Transfer, **changes: Any) -> None:
+        try:
+            t.partial.update(**changes)
+        except OSError as e:
+            self.log.warn("cannot record the state of {name}: {error}", name=t.partial.name,
+                          error=str(e))
+
+    # --- peers -------------------------------------------------------------------------------
+
+    def peer_connected(self, peer: PeerIdentity) -> None:
+        super().peer_connected(peer)
+        now = self.reactor.seconds()
+        for t in list(self.downloads.values()):
+            if t.sources is None or peer.ssl_id in t.sources:
+                self._run(t, t.engine.add_source(peer.ssl_id, now))
+
+    def peer_disconnected(self, peer: PeerIdentity, reason: DisconnectReason) -> None:
+        super().peer_disconnected(peer, reason)
+        self.server.forget(peer.ssl_id)
+        now = self.reactor.seconds()
+        for t in list(self.downloads.values()):
+            self._run(t, t.engine.remove_source(peer.ssl_id, now))
+
+    # --- items -------------------------------------------------------------------------------
+
+    def receive(self, peer: PeerIdentity, item: object) -> None:
+        now = self.reactor.seconds()
+        ssl = peer.ssl_id
+        if isinstance(item, FtDataItem):
+            fd = item.data
+            t = self.downloads.get(fd.file.hash)
+            if t is None or fd.file.size != t.partial.size:
+                self.dropped[DropReason.NOT_DOWNLOADING] += len(fd.data)
+                return
+            before = t.engine.dropped.copy()
+            self._run(t, t.engine.data(ssl, fd.offset, fd.data, now))
+            self.dropped.update(t.engine.dropped - before)
+        elif isinstance(item, FtDataRequestItem):
+            if self.server.request(ssl, item.file.hash, item.file.size, item.offset,
+                                   item.chunk_size):
+                self._pump()
+        elif isinstance(item, FtChunkMapRequestItem):
+            if item.is_client:
+                t = self.downloads.get(item.hash)
+                if t is not None:
+                    self.send(ssl, FtChunkMapItem(is_client=False, hash=item.hash,
+                                                  chunk_map=t.engine.chunks.compressed()))
+                return
+            answer = self.server.chunk_map(item.hash)
+            if answer is not None:
+                self.send(ssl, answer)
+        elif isinstance(item, FtChunkMapItem):
+            t = self.downloads.get(item.hash)
+            if t is not None and item.is_client:
+                self._run(t, t.engine.chunk_map(ssl, item.chunk_map, now))
+        elif isinstance(item, FtChunkCrcRequestItem):
+            crc = self.server.chunk_crc(item.hash, item.chunk_number)
+            if crc is not None:
+                self.send(ssl, crc)
+        elif isinstance(item, FtChunkCrcItem):
+            t = self.downloads.get(item.hash)
+            if t is not None:
+                self._run(t, t.engine.chunk_crc(ssl, item.chunk_number, item.check_sum, now))
+
+    def _partial_source(self, file_hash: Sha1Hash) -> _Transfer | None:
+        t = self.downloads.get(file_hash)
+        if t is None or t.engine.chunks.done_count == 0:
+            return None
+        return t
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def _run(self, t: _Transfer, actions: list[Action]) -> None:
+        work = collections.deque(actions)
+        now = self.reactor.seconds()
+        fh, size = t.partial.file_hash, t.partial.size
+        while work:
+            if self.downloads.get(fh) is not t:
+                return
+            a = work.popleft()
+            if isinstance(a, RequestData):
+                self.send(a.peer, FtDataRequestItem(offset=a.offset, chunk_size=a.length,
+                                                    file=FileItem(size, fh)))
+            elif isinstance(a, WriteData):
+                if not self._disk(t, t.partial.write, a.offset, a.data):
+                    return
+            elif isinstance(a, CommitChunks):
+                if not self._disk(t, t.partial.commit, a.chunks):
+                    return
+            elif isinstance(a, UncommitChunks):
+                if not self._disk(t, t.partial.uncommit, a.chunks):
+                    return
+            elif isinstance(a, RequestChunkMap):
+                self.send(a.peer, FtChunkMapRequestItem(is_client=False, hash=fh))
+            elif isinstance(a, RequestChunkCrc):
+                self.send(a.peer, FtChunkCrcRequestItem(hash=fh, chunk_number=a.chunk))
+            elif isinstance(a, HashChunk):
+                work.extend(t.engine.chunk_hashed(a.chunk, t.partial.chunk_sha1(a.chunk), now))
+            elif isinstance(a, VerifyFile):
+                self._verify(t)
+            elif isinstance(a, BadSource):
+                self.log.warn("{peer} is a bad source of {name}: {reason}",
+                              peer=a.peer.to_hex(), name=t.partial.name, reason=a.reason)
+                self._emit("transfer_bad_source", self.info(fh), a.peer, a.reason)
+            elif isinstance(a, Completed):
+                self._disk(t, t.partial.mark_verified)
+                self._finish(t)
+            elif isinstance(a, Failed):
+                t.error = a.reason
+                self._save(t, paused=True, error=a.reason)
+                self._emit("transfer_error", self.info(fh))
+        self._schedule(self._deadline(t))
+
+    def _disk(self, t: _Transfer, op: Callable[..., object], *args: object) -> bool:
+        try:
+            op(*args)
+            return True
+        except OSError as e:
+            self._disk_error(t, e)
+            return False
+
+    def _disk_error(self, t: _Transfer, e: OSError) -> None:
+        if e.errno == errno.ENOSPC:
+            text = "disk full: free some space, then resume"
+        elif e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            text = f"cannot write ({os.strerror(e.errno)}): fix the folder, then resume"
+        else:
+            text = f"disk error: {e}"
+        t.engine.pause()
+        t.error = text
+        self.log.warn("download of {name} paused: {error}", name=t.partial.name, error=text)
+        self._save(t, paused=True, error=text)
+        self._emit("transfer_error", self.info(t.partial.file_hash))
+
+    def _verify(self, t: _Transfer) -> None:
+        if t.hashing:
+            return
+        t.hashing = True
+        if self._hash_in_thread and hasattr(self.reactor, "getThreadPool"):
+            d = threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
+                                          t.partial.file_sha1)
+        else:
+            d = defer.maybeDeferred(t.partial.file_sha1)
+
+        def hashed(sha1: bytes) -> None:
+            t.hashing = False
+            if self.downloads.get(t.partial.file_hash) is t:
+                self._run(t, t.engine.file_hashed(sha1, self.reactor.seconds()))
+
+        def failed(f: Any) -> None:
+            t.hashing = False
+            if f.check(OSError):
+                self._disk_error(t, f.value)
+            else:
+                self.log.failure("hashing {name} failed", f, name=t.partial.name)
+
+        d.addCallbacks(hashed, failed)
+
+    def _finish(self, t: _Transfer) -> None:
+        fh = t.partial.file_hash
+        if self.downloads.get(fh) is not t:
+            return
+        try:
+            path = t.partial.finish(self.incoming_dir)
+        except OSError as e:
+            text = (f"the incoming folder {self.incoming_dir} refuses the file "
+                    f"({os.strerror(e.errno) if e.errno else e}): fix it, then resume")
+            t.error = text
+            self._save(t, paused=True, error=text)
+            self.log.warn("{name} verified but not moved: {error}", name=t.partial.name,
+                          error=text)
+            self._emit("transfer_error", self.info(fh))
+            return
+        t.path = str(path)
+        info = self.info(fh)
+        del self.downloads[fh]
+        self.extra.add(fh, str(path), t.partial.size)
+        self.log.info("download of {name} complete: {path}", name=t.partial.name,
+                      path=str(path))
+        self._emit("transfer_complete", info)
+
+    # --- time --------------------------------------------------------------------------------
+
+    def _deadline(self, t: _Transfer) -> float | None:
+        return t.engine.next_deadline()
+
+    def _schedule(self, at: float | None) -> None:
+        if not self._running:
+            return
+        now = self.reactor.seconds()
+        if at is None:
+            return
+        at = max(at, now)
+        if self._timer is not None and self._timer.active():
+            if self._timer_at <= at:
+                return
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = self.reactor.callLater(at - now, self._tick)  # type: ignore[attr-defined]
+
+    def _tick(self) -> None:
+        self._timer = None
+        now = self.reactor.seconds()
+        soonest: float | None = None
+        for t in list(self.downloads.values()):
+            self._run(t, t.engine.tick(now))
+            if t.engine.phase in (Phase.DOWNLOADING, Phase.CHECKING, Phase.VERIFYING) \
+                    and now - t.progress_at >= PROGRESS_PERIOD:
+                t.progress_at = now
+                self._emit("transfer_progress", self.info(t.partial.file_hash))
+            d = t.engine.next_deadline()
+            if t.engine.phase is Phase.DOWNLOADING:
+                d = now + PROGRESS_PERIOD if d is None else min(d, now + PROGRESS_PERIOD)
+            if d is not None:
+                soonest = d if soonest is None else min(soonest, d)
+        wait = self._pump()
+        if wait is not None:
+            soonest = now + wait if soonest is None else min(soonest, now + wait)
+        self._schedule(soonest)
+
+    def _pump(self) -> float | None:
+        now = self.reactor.seconds()
+        items, wait = self.server.pump(now, self._room)
+        for peer, item in items:
+            self.send(peer, item)
+        if wait is not None:
+            self._schedule(now + wait)
+        return wait
+
+    def _emit(self, kind: str, *args: object) -> None:
+        if self._on_event is not None:
+            self._on_event(kind, *args)
