@@ -17,15 +17,18 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import io
 import ipaddress
-import struct
 from collections.abc import Iterator
-from typing import Final
+from typing import Any, Final, NamedTuple
+
+import construct as c
 
 from .errors import DecodeError, EncodeError, LimitExceededError, TruncatedError
-from .fields import PgpId, SslId
+from .fields import PgpId, SslId, read_exact, remaining, u16
 from .identity_errors import CertificateDecodeError, ChecksumError
-from .pgp import PublicKey, decode_length, encode_length
+from .pgp import PublicKey
+from .pgp_packets import FixedBytes, PgpLength, parse_whole
 from .tlvvalues import NetAddress
 
 __all__ = [
@@ -35,6 +38,13 @@ __all__ = [
     "split_sections",
     "encode_section",
     "checksum_section",
+    "Section",
+    "SectionFraming",
+    "Ipv4Port",
+    "ReversedIpv4Port",
+    "Utf8Rest",
+    "parse_section_body",
+    "sections",
     "CERTIFICATE_VERSION",
     "MAX_CERTIFICATE_TEXT",
     "MAX_EXTRA_LOCATORS",
@@ -83,8 +93,57 @@ def radix_decode(text: str, what: str) -> bytes:
         raise CertificateDecodeError(f"not base64: {e}", field=what, offset=0) from e
 
 
+class Section(NamedTuple):
+    """One ``[tag][length][data]`` section and where it (header, then data) starts."""
+
+    tag: int
+    data: bytes
+    offset: int = 0
+    data_offset: int = 0
+
+
+class _SectionFraming(c.Construct):
+    """``[tag u8][OpenPGP new-format length][data]``: the unit of certificates and invites.
+
+    The announced length is checked against the bytes left before the data is read.  Parses to
+    a `Section`; builds from any ``(tag, data)`` pair, with the shortest length form.
+    """
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> Section:
+        start = stream.tell()
+        tag = read_exact(stream, 1, self.what)[0]
+        size = PgpLength._parsereport(stream, context, f"{self.what}.section[{tag}]")
+        left = remaining(stream)
+        if size > left:
+            raise TruncatedError(f"section 0x{tag:02x} announces {size} bytes, {left} left",
+                                 field=self.what, offset=start)
+        at = stream.tell()
+        return Section(tag, stream.read(size), start, at)
+
+    def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> Any:
+        tag, data = obj[0], bytes(obj[1])
+        if not 0 <= tag <= 0xFF:
+            raise EncodeError(f"section tag {tag} out of range")
+        stream.write(bytes([tag]))
+        PgpLength._build(len(data), stream, context, path)
+        stream.write(data)
+        return obj
+
+
+def SectionFraming(what: str) -> c.Construct:
+    """The section construct; ``what`` ("certificate", "invite") prefixes error fields."""
+    return _SectionFraming(what)
+
+
+_SECTION = SectionFraming("section")
+
+
 def encode_section(tag: int, data: bytes) -> bytes:
-    return bytes([tag]) + encode_length(len(data)) + data
+    return _SECTION.build((tag, data))
 
 
 def checksum_section(tag: int, body: bytes) -> bytes:
@@ -92,52 +151,114 @@ def checksum_section(tag: int, body: bytes) -> bytes:
     return encode_section(tag, crc24(body).to_bytes(3, "little"))
 
 
-def split_sections(raw: bytes, checksum_tag: int, what: str
-                   ) -> Iterator[tuple[int, bytes, int]]:
-    """Yield (tag, data, offset) for each section before a valid closing checksum.
+def sections(raw: bytes, checksum_tag: int, what: str) -> Iterator[Section]:
+    """Yield each `Section` before a valid closing checksum, one at a time.
 
+    Lazily, so that a section whose content is wrong is reported before anything after it.
     The checksum must be the last section, 3 bytes, and match; its absence is an error too.
     """
-    pos = 0
-    while pos < len(raw):
-        start = pos
-        tag = raw[pos]
-        size, pos = decode_length(raw, pos + 1, f"{what}.section[{tag}]")
-        if pos + size > len(raw):
-            raise TruncatedError(f"section 0x{tag:02x} announces {size} bytes, "
-                                 f"{len(raw) - pos} left", field=what, offset=start)
-        data = raw[pos:pos + size]
-        pos += size
-        if tag == checksum_tag:
-            if size != 3 or pos != len(raw):
+    framing = SectionFraming(what)
+    stream = io.BytesIO(raw)
+    while remaining(stream):
+        section = framing.parse_stream(stream)
+        if section.tag == checksum_tag:
+            if len(section.data) != 3 or remaining(stream):
                 raise CertificateDecodeError("checksum section must be 3 bytes and last",
-                                             field=what, offset=start)
-            if int.from_bytes(data, "little") != crc24(raw[:start]):
+                                             field=what, offset=section.offset)
+            if int.from_bytes(section.data, "little") != crc24(raw[:section.offset]):
                 raise ChecksumError("checksum does not match: the text was altered or cut",
-                                    field=what, offset=start)
+                                    field=what, offset=section.offset)
             return
-        yield tag, data, start
+        yield section
     raise CertificateDecodeError("checksum section missing", field=what, offset=len(raw))
 
 
-def _text(data: bytes, field: str, offset: int) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise CertificateDecodeError(f"{field} is not UTF-8", field=field, offset=offset) from e
+def split_sections(raw: bytes, checksum_tag: int, what: str
+                   ) -> Iterator[tuple[int, bytes, int]]:
+    """Yield (tag, data, offset of the section) for each section, as `sections` does."""
+    for section in sections(raw, checksum_tag, what):
+        yield section.tag, section.data, section.offset
 
 
-def _ipv4_port(data: bytes, field: str, offset: int) -> NetAddress:
-    if len(data) != 6:
-        raise CertificateDecodeError(f"{field} must be 6 bytes, got {len(data)}", field=field,
-                                     offset=offset)
-    return NetAddress(ipaddress.IPv4Address(data[:4]), struct.unpack(">H", data[4:])[0])
+class _Utf8Rest(c.Construct):
+    """The rest of a section as UTF-8 text (a section's length bounds it)."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__()
+        self.field = field
+
+    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> str:
+        start = stream.tell()
+        try:
+            return stream.read(remaining(stream)).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise CertificateDecodeError(f"{self.field} is not UTF-8", field=self.field,
+                                         offset=start) from e
+
+    def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> str:
+        stream.write(str(obj).encode("utf-8"))
+        return str(obj)
+
+
+def Utf8Rest(field: str) -> c.Construct:
+    """Text filling the rest of a section; errors name ``field``."""
+    return _Utf8Rest(field)
+
+
+class _Ipv4PortAdapter(c.Adapter):
+    """4 address octets then a big-endian port, decoded to a `NetAddress`.
+
+    ``reverse`` copies the short invite's little-endian-host quirk: octets in reverse order.
+    """
+
+    def __init__(self, reverse: bool) -> None:
+        super().__init__(c.Struct("host" / FixedBytes(4), "port" / u16))
+        self.reverse = reverse
+
+    def _decode(self, obj: Any, context: Any, path: str) -> NetAddress:
+        host = obj.host[::-1] if self.reverse else obj.host
+        return NetAddress(ipaddress.IPv4Address(host), obj.port)
+
+    def _encode(self, obj: Any, context: Any, path: str) -> dict[str, Any]:
+        if obj.host.version != 4:
+            raise EncodeError(f"{path}: only an IPv4 address fits here")
+        if not 0 <= obj.port <= 0xFFFF:
+            raise EncodeError(f"port {obj.port} out of range")
+        packed = obj.host.packed
+        return {"host": packed[::-1] if self.reverse else packed, "port": obj.port}
+
+
+#: IPv4 address and port as the long certificate writes them (both big-endian).
+Ipv4Port = _Ipv4PortAdapter(reverse=False)
+#: IPv4 address in reversed octet order, port big-endian (short invite LOC4/EXT4 locators).
+ReversedIpv4Port = _Ipv4PortAdapter(reverse=True)
+
+
+def parse_section_body(schema: c.Construct, section: Section, field: str, *,
+                       exact: int | None = None, minimum: int | None = None) -> Any:
+    """Parse a section's data with ``schema`` after checking its size.
+
+    A wrong size is reported at the section's header (it announced the wrong length); errors
+    inside the data point into the whole decoded buffer.
+    """
+    size = len(section.data)
+    if exact is not None and size != exact:
+        raise CertificateDecodeError(f"{field} must be {exact} bytes, got {size}", field=field,
+                                     offset=section.offset)
+    if minimum is not None and size < minimum:
+        raise CertificateDecodeError(f"{field} needs at least {minimum} bytes, got {size}",
+                                     field=field, offset=section.offset)
+    return parse_whole(schema, section.data, section.data_offset)
+
+
+def _text(section: Section, field: str) -> str:
+    return parse_section_body(Utf8Rest(field), section, field)
 
 
 def _pack_ipv4(addr: NetAddress) -> bytes:
     if addr.host.version != 4:
         raise EncodeError("long certificates carry IPv4 addresses only")
-    return addr.host.packed + struct.pack(">H", addr.port)
+    return Ipv4Port.build(addr)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,7 +288,8 @@ class RsCertificate:
         locators: list[str] = []
         version = None
         key = None
-        for tag, data, offset in split_sections(raw, PTAG_CHECKSUM, "certificate"):
+        for section in sections(raw, PTAG_CHECKSUM, "certificate"):
+            tag, data, offset = section.tag, section.data, section.offset
             if tag == PTAG_VERSION:
                 if len(data) != 1:
                     raise CertificateDecodeError("version section must be 1 byte",
@@ -178,29 +300,31 @@ class RsCertificate:
                     key = PublicKey.from_bytes(data)
                 except DecodeError as e:
                     if e.offset is not None:  # make it an offset into the whole certificate
-                        e.offset += offset + 1 + len(encode_length(len(data)))
+                        e.offset += section.data_offset
                     raise
             elif tag == PTAG_NAME:
-                fields["location"] = _text(data, "certificate.name", offset)
+                fields["location"] = _text(section, "certificate.name")
             elif tag == PTAG_SSL_ID:
                 if len(data) != SslId.LENGTH:
                     raise CertificateDecodeError(f"SSL id must be 16 bytes, got {len(data)}",
                                                  field="certificate.ssl_id", offset=offset)
                 fields["ssl_id"] = SslId(data)
             elif tag == PTAG_DNS:
-                fields["dns"] = _text(data, "certificate.dns", offset)
+                fields["dns"] = _text(section, "certificate.dns")
             elif tag == PTAG_HIDDEN_NODE:
-                fields["hidden_address"] = _text(data, "certificate.hidden", offset)
+                fields["hidden_address"] = _text(section, "certificate.hidden")
             elif tag == PTAG_LOC_IP_PORT:
-                fields["local_addr"] = _ipv4_port(data, "certificate.local_addr", offset)
+                fields["local_addr"] = parse_section_body(
+                    Ipv4Port, section, "certificate.local_addr", exact=6)
             elif tag == PTAG_EXT_IP_PORT:
-                fields["ext_addr"] = _ipv4_port(data, "certificate.ext_addr", offset)
+                fields["ext_addr"] = parse_section_body(
+                    Ipv4Port, section, "certificate.ext_addr", exact=6)
             elif tag == PTAG_EXTRA_LOCATOR:
                 if len(locators) >= MAX_EXTRA_LOCATORS:
                     raise LimitExceededError("MAX_EXTRA_LOCATORS", len(locators) + 1,
                                              MAX_EXTRA_LOCATORS, field="certificate.locator",
                                              offset=offset)
-                locators.append(_text(data, "certificate.locator", offset))
+                locators.append(_text(section, "certificate.locator"))
             # Any other tag: skipped, as RetroShare does (newer writers may add sections).
         if version != CERTIFICATE_VERSION:
             raise CertificateDecodeError(f"certificate version {version}, expected 6",
@@ -220,22 +344,22 @@ class RsCertificate:
 
     def to_bytes(self) -> bytes:
         """The binary sections, in RetroShare's order, checksum last."""
-        out = encode_section(PTAG_VERSION, bytes([self.version]))
-        out += encode_section(PTAG_PGP, self.public_key.to_bytes())
+        parts: list[tuple[int, bytes]] = [(PTAG_VERSION, bytes([self.version])),
+                                          (PTAG_PGP, self.public_key.to_bytes())]
         if self.ssl_id is not None:
             if self.hidden_address:
-                out += encode_section(PTAG_HIDDEN_NODE, self.hidden_address.encode("utf-8"))
+                parts.append((PTAG_HIDDEN_NODE, self.hidden_address.encode("utf-8")))
             else:
                 if self.ext_addr is not None:
-                    out += encode_section(PTAG_EXT_IP_PORT, _pack_ipv4(self.ext_addr))
+                    parts.append((PTAG_EXT_IP_PORT, _pack_ipv4(self.ext_addr)))
                 if self.local_addr is not None:
-                    out += encode_section(PTAG_LOC_IP_PORT, _pack_ipv4(self.local_addr))
+                    parts.append((PTAG_LOC_IP_PORT, _pack_ipv4(self.local_addr)))
                 if self.dns:
-                    out += encode_section(PTAG_DNS, self.dns.encode("utf-8"))
-            out += encode_section(PTAG_NAME, self.location.encode("utf-8"))
-            out += encode_section(PTAG_SSL_ID, bytes(self.ssl_id))
-            for url in self.extra_locators:
-                out += encode_section(PTAG_EXTRA_LOCATOR, url.encode("utf-8"))
+                    parts.append((PTAG_DNS, self.dns.encode("utf-8")))
+            parts.append((PTAG_NAME, self.location.encode("utf-8")))
+            parts.append((PTAG_SSL_ID, bytes(self.ssl_id)))
+            parts.extend((PTAG_EXTRA_LOCATOR, url.encode("utf-8")) for url in self.extra_locators)
+        out = b"".join(encode_section(tag, data) for tag, data in parts)
         return out + checksum_section(PTAG_CHECKSUM, out)
 
     def encode(self, wrap: bool = False) -> str:

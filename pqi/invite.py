@@ -15,14 +15,22 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import ipaddress
-import struct
 import urllib.parse
 from typing import Final, Union
 
-from .certificate import checksum_section, encode_section, radix_decode, split_sections
+import construct as c
+
+from .certificate import (
+    ReversedIpv4Port,
+    Utf8Rest,
+    checksum_section,
+    encode_section,
+    parse_section_body,
+    radix_decode,
+    sections,
+)
 from .errors import EncodeError, LimitExceededError
-from .fields import PgpFingerprint, PgpId, SslId
+from .fields import PgpFingerprint, PgpId, SslId, u16, u32
 from .identity_errors import CertificateDecodeError
 from .tlvvalues import NetAddress
 
@@ -34,6 +42,8 @@ __all__ = [
     "DnsLocator",
     "HiddenLocator",
     "UrlLocator",
+    "DnsLocatorBody",
+    "HiddenLocatorBody",
     "DEFAULT_INVITE_BASE",
     "MAX_INVITE_LOCATORS",
 ]
@@ -95,36 +105,22 @@ class UrlLocator:
 Locator = Union[Loc4Locator, Ext4Locator, DnsLocator, HiddenLocator, UrlLocator]
 
 
-def _quirk_ipv4(data: bytes, field: str, offset: int) -> NetAddress:
-    if len(data) != 6:
-        raise CertificateDecodeError(f"{field} must be 6 bytes, got {len(data)}", field=field,
-                                     offset=offset)
-    return NetAddress(ipaddress.IPv4Address(data[3::-1]), struct.unpack(">H", data[4:])[0])
+#: DNS_LOCATOR data: the port to dial, then the host name filling the rest.
+DnsLocatorBody = c.Struct("port" / u16, "host" / Utf8Rest("invite.dns"))
+#: HIDDEN_LOCATOR data: RetroShare's hidden type, the port, then the address.
+HiddenLocatorBody = c.Struct("kind" / u32, "port" / u16, "address" / Utf8Rest("invite.hidden"))
 
 
 def _pack_quirk_ipv4(addr: NetAddress) -> bytes:
     if addr.host.version != 4:
         raise EncodeError("LOC4/EXT4 locators carry IPv4 addresses only")
-    return addr.host.packed[::-1] + struct.pack(">H", addr.port)
+    _check_port(addr.port)
+    return ReversedIpv4Port.build(addr)
 
 
-def _text(data: bytes, field: str, offset: int) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise CertificateDecodeError(f"{field} is not UTF-8", field=field, offset=offset) from e
-
-
-def _need(data: bytes, size: int, field: str, offset: int) -> None:
-    if len(data) < size:
-        raise CertificateDecodeError(f"{field} needs at least {size} bytes, got {len(data)}",
-                                     field=field, offset=offset)
-
-
-def _port(port: int) -> bytes:
+def _check_port(port: int) -> None:
     if not 0 <= port <= 0xFFFF:
         raise EncodeError(f"port {port} out of range")
-    return struct.pack(">H", port)
 
 
 def _encode_locator(loc: Locator) -> bytes:
@@ -133,12 +129,15 @@ def _encode_locator(loc: Locator) -> bytes:
     if isinstance(loc, Ext4Locator):
         return encode_section(F_EXT4_LOCATOR, _pack_quirk_ipv4(loc.address))
     if isinstance(loc, DnsLocator):
-        return encode_section(F_DNS_LOCATOR, _port(loc.port) + loc.host.encode("utf-8"))
+        _check_port(loc.port)
+        return encode_section(F_DNS_LOCATOR,
+                              DnsLocatorBody.build({"port": loc.port, "host": loc.host}))
     if isinstance(loc, HiddenLocator):
         if not 0 <= loc.kind <= 0xFFFFFFFF:
             raise EncodeError(f"hidden type {loc.kind} out of range")
-        return encode_section(F_HIDDEN_LOCATOR, struct.pack(">I", loc.kind) + _port(loc.port)
-                              + loc.address.encode("utf-8"))
+        _check_port(loc.port)
+        return encode_section(F_HIDDEN_LOCATOR, HiddenLocatorBody.build(
+            {"kind": loc.kind, "port": loc.port, "address": loc.address}))
     return encode_section(F_LOCATOR, loc.url.encode("utf-8"))
 
 
@@ -176,7 +175,8 @@ class ShortInvite:
         ssl_id = fingerprint = None
         name = ""
         locators: list[Locator] = []
-        for tag, data, offset in split_sections(raw, F_CHECKSUM, "invite"):
+        for section in sections(raw, F_CHECKSUM, "invite"):
+            tag, data, offset = section.tag, section.data, section.offset
             if tag in (F_LOC4_LOCATOR, F_EXT4_LOCATOR, F_DNS_LOCATOR, F_HIDDEN_LOCATOR,
                        F_LOCATOR) and len(locators) >= MAX_INVITE_LOCATORS:
                 raise LimitExceededError("MAX_INVITE_LOCATORS", len(locators) + 1,
@@ -194,22 +194,23 @@ class ShortInvite:
                         field="invite.pgp_fingerprint", offset=offset)
                 fingerprint = PgpFingerprint(data)
             elif tag == F_PEER_NAME:
-                name = _text(data, "invite.name", offset)
+                name = parse_section_body(Utf8Rest("invite.name"), section, "invite.name")
             elif tag == F_LOC4_LOCATOR:
-                locators.append(Loc4Locator(_quirk_ipv4(data, "invite.loc4", offset)))
+                locators.append(Loc4Locator(parse_section_body(
+                    ReversedIpv4Port, section, "invite.loc4", exact=6)))
             elif tag == F_EXT4_LOCATOR:
-                locators.append(Ext4Locator(_quirk_ipv4(data, "invite.ext4", offset)))
+                locators.append(Ext4Locator(parse_section_body(
+                    ReversedIpv4Port, section, "invite.ext4", exact=6)))
             elif tag == F_DNS_LOCATOR:
-                _need(data, 2, "invite.dns", offset)
-                locators.append(DnsLocator(_text(data[2:], "invite.dns", offset),
-                                           struct.unpack(">H", data[:2])[0]))
+                dns = parse_section_body(DnsLocatorBody, section, "invite.dns", minimum=2)
+                locators.append(DnsLocator(dns.host, dns.port))
             elif tag == F_HIDDEN_LOCATOR:
-                _need(data, 6, "invite.hidden", offset)
-                kind, port = struct.unpack(">IH", data[:6])
-                locators.append(HiddenLocator(kind, _text(data[6:], "invite.hidden", offset),
-                                              port))
+                hidden = parse_section_body(HiddenLocatorBody, section, "invite.hidden",
+                                            minimum=6)
+                locators.append(HiddenLocator(hidden.kind, hidden.address, hidden.port))
             elif tag == F_LOCATOR:
-                locators.append(UrlLocator(_text(data, "invite.locator", offset)))
+                locators.append(UrlLocator(parse_section_body(
+                    Utf8Rest("invite.locator"), section, "invite.locator")))
             # Any other type: skipped, as RetroShare does.
         if ssl_id is None:
             raise CertificateDecodeError("invite has no SSL id", field="invite.ssl_id")
