@@ -79,7 +79,8 @@ def _run(args: argparse.Namespace) -> int:
     globalLogBeginner.beginLoggingTo([readable_observer(sys.stdout)], redirectStandardIO=False)
     friends = FriendList(base / FRIENDS_FILE, now=reactor.seconds)  # type: ignore[attr-defined]
     node = Node(reactor, account, friends, port=args.port, interface=args.interface,
-                control=True, owns_friends=True)
+                control=True, owns_friends=True,
+                upnp=args.upnp)  # --upnp (issue 8)
     failed: list[str] = []
 
     def start() -> None:
@@ -256,6 +257,11 @@ def register(subparsers: Any) -> None:
                    help="TCP port to listen on, 0 for any (default: %(default)s)")
     p.add_argument("--interface", default="0.0.0.0",
                    help="address to listen on (default: all)")
+    # --- upnp (issue 8)
+    p.add_argument("--upnp", action=argparse.BooleanOptionalAction, default=False,
+                   help="map our TCP port on the home router with UPnP and announce the "
+                        "external address (default: off)")
+    # --- end upnp
     p.set_defaults(func=_run)
     p = subparsers.add_parser("status", parents=[common],
                               help="friends, links, round-trip times of the running node")
