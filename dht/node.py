@@ -93,6 +93,9 @@ class DHTConfig:
     #: Bucket size: 5/s averaged over 10 s.
     rate_burst: float = 50.0
     ban_seconds: float = 300.0
+    #: Sources the rate limit does not apply to: local processes (several rsproto nodes, or a
+    #: test's libtorrent, on one machine) could flood us by other means anyway.
+    rate_limit_exempt: frozenset[str] = frozenset({"127.0.0.1", "::1"})
     max_tracked_sources: int = 10_000
     max_pending: int = 1024
     #: Candidates one lookup keeps (nearest first) and queries it may send.
@@ -428,6 +431,8 @@ class DHTNode:
 
     def _admit(self, host: str, now: float) -> bool:
         cfg = self.config
+        if host in cfg.rate_limit_exempt:
+            return True
         src = self._sources.get(host)
         if src is None:
             if len(self._sources) >= cfg.max_tracked_sources:

@@ -150,6 +150,8 @@ class DHTService(Service):
         self.listening: IListeningPort | None = None
         #: Called with (ssl id, address) whenever `find_friend` locates a friend.
         self.friend_found: list[Callable[[bytes, Address], None]] = []
+        #: Stoppers of the friend searches in progress (run by stopService).
+        self._searches: set[Callable[[], None]] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -175,6 +177,8 @@ class DHTService(Service):
 
     def stopService(self) -> defer.Deferred[None]:
         super().stopService()
+        for stop in list(self._searches):
+            stop()
         node = self.node
         if node is not None:
             now = self.clock.seconds()
@@ -246,43 +250,47 @@ class DHTService(Service):
         """Locate a friend by its BitDHT id; fires with its UDP (and TCP) address.
 
         Repeats ``find_node`` lookups for the derived id until a node with exactly that id
-        answers, every ``retry_interval`` seconds; `FriendNotFoundError` after ``timeout``.
+        answers, every ``retry_interval`` seconds; `FriendNotFoundError` after ``timeout``,
+        `DHTNotRunningError` if the service stops first.  ``ssl_id`` must be 16 bytes
+        (`ValueError` otherwise).
         """
         target = dht_node_id(ssl_id)
-        state: dict[str, Any] = {"retry": None, "done": False}
+        retry: list[Any] = []  # the pending callLater, if any
 
-        def cancel(_: defer.Deferred[Address]) -> None:
-            state["done"] = True
-            if state["retry"] is not None and state["retry"].active():
-                state["retry"].cancel()
+        def stop_retrying() -> None:
+            self._searches.discard(on_stop)
+            while retry:
+                call = retry.pop()
+                if call.active():
+                    call.cancel()
 
-        result: defer.Deferred[Address] = defer.Deferred(cancel)
+        def on_stop() -> None:
+            stop_retrying()
+            result.errback(DHTNotRunningError("DHT service stopped during the lookup"))
+
+        result: defer.Deferred[Address] = defer.Deferred(lambda _: stop_retrying())
         deadline = None if timeout is None else self.clock.seconds() + timeout
 
         def attempt() -> None:
-            state["retry"] = None
-            if state["done"]:
-                return
-            if not self.running:
-                state["done"] = True
-                result.errback(DHTNotRunningError("DHT service stopped during the lookup"))
-                return
+            retry.clear()
             self.lookup(target, exact=True).addCallback(finished)
 
         def finished(lk: Lookup) -> None:
-            if state["done"]:
+            if result.called:
                 return
             if lk.found is not None:
-                state["done"] = True
+                stop_retrying()
+                self.log.info("friend {ssl_id} found at {addr}", ssl_id=ssl_id.hex(),
+                              addr=lk.found)
                 for cb in list(self.friend_found):
                     cb(ssl_id, lk.found)
                 result.callback(lk.found)
-                return
-            if deadline is not None and self.clock.seconds() + retry_interval > deadline:
-                state["done"] = True
+            elif deadline is not None and self.clock.seconds() + retry_interval > deadline:
+                stop_retrying()
                 result.errback(FriendNotFoundError(f"no DHT node {target.hex()} answered"))
-                return
-            state["retry"] = self.clock.callLater(retry_interval, attempt)
+            else:
+                retry.append(self.clock.callLater(retry_interval, attempt))
 
+        self._searches.add(on_stop)
         attempt()
         return result

@@ -143,6 +143,8 @@ def test_rate_limit_bans_for_300_seconds() -> None:
     # A steady 5/s is fine forever.
     node2 = make_node()
     assert all(node2.datagram_received(ping, PEER, t / 5) for t in range(500))
+    # Loopback (other local nodes) is exempt by default.
+    assert all(node2.datagram_received(ping, ("127.0.0.1", 9), 0.0) for _ in range(100))
 
 
 def test_malformed_and_oversized_counted_not_raised() -> None:

@@ -18,6 +18,7 @@ from dht.krpc import Ping, Response
 from dht.node import DHTConfig, DHTNode, dht_node_id
 from dht.protocol import DHTProtocol
 from dht.service import (
+    DHTNotRunningError,
     DHTService,
     FriendNotFoundError,
     atomic_write,
@@ -221,3 +222,45 @@ class LoopbackTests(_TempDirs, unittest.TestCase):
                                        state_file=pathlib.Path(tmp) / "dht.json",
                                        rng=random.Random(6)))
         assert again.node_id == first_id
+
+
+class FriendSearchTests(unittest.TestCase):
+    """find_friend's retry loop on a fake clock, with nobody to ask."""
+
+    def _service(self) -> tuple[DHTService, _UDPReactor]:
+        fake = _UDPReactor()
+        svc = DHTService(fake, 7813, ssl_id=b"\x01" * 16, rng=random.Random(2))
+        svc.startService()
+        return svc, fake
+
+    def test_retries_until_timeout(self) -> None:
+        """Lookups repeat every retry_interval; FriendNotFoundError once the time is up."""
+        svc, fake = self._service()
+        d = svc.find_friend(b"\x02" * 16, retry_interval=5.0, timeout=12.0)
+        failures: list = []
+        d.addErrback(failures.append)
+        fake.advance(5.0)
+        fake.advance(5.0)
+        assert failures and failures[0].check(FriendNotFoundError)
+        assert all(c.func.__name__ != "attempt" for c in fake.getDelayedCalls())
+        svc.stopService()
+
+    def test_stop_fails_pending_searches(self) -> None:
+        """Stopping the service ends friend searches with DHTNotRunningError, timers cancelled."""
+        svc, fake = self._service()
+        d = svc.find_friend(b"\x02" * 16, retry_interval=5.0)
+        failures: list = []
+        d.addErrback(failures.append)
+        assert len(fake.getDelayedCalls()) >= 1
+        svc.stopService()
+        assert failures and failures[0].check(DHTNotRunningError)
+        assert all(c.func.__name__ != "attempt" for c in fake.getDelayedCalls())
+
+    def test_cancel_stops_retries(self) -> None:
+        """Cancelling the Deferred stops the search."""
+        svc, fake = self._service()
+        d = svc.find_friend(b"\x02" * 16, retry_interval=5.0)
+        d.addErrback(lambda f: None)
+        d.cancel()
+        assert all(c.func.__name__ != "attempt" for c in fake.getDelayedCalls())
+        svc.stopService()
