@@ -16,6 +16,7 @@ from twisted.internet import error, task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
+from twisted.test import iosim
 
 from pqi.fields import SslId
 from pqi.friends import FriendList
@@ -212,6 +213,120 @@ def test_listener_caps_half_open_and_times_out_handshakes(alice: Identity, lists
     clock.advance(0.2)
     assert all(t.disconnecting for t in transports)
     assert net.manager.counters["tls_timeout"] == 4
+
+
+def _iosim_link(clock: MemoryReactorClock, client_port: int = 50000,
+                dial: int = -1) -> iosim.IOPump:
+    """Join a dial on ``clock`` (the newest by default) to the listener on its port over iosim
+    (real TLS bytes, no sockets)."""
+    _, port, client_factory, _, _ = clock.tcpClients[dial]
+    server_factory = next(f for p, f, _, _ in clock.tcpServers if p == port)
+    caddr = IPv4Address("TCP", "127.0.0.1", client_port)
+    saddr = IPv4Address("TCP", "127.0.0.1", port)
+    cproto = client_factory.buildProtocol(saddr)
+    sproto = server_factory.buildProtocol(caddr)
+    return iosim.connect(sproto, iosim.FakeTransport(sproto, True, saddr, caddr),
+                         cproto, iosim.FakeTransport(cproto, False, caddr, saddr),
+                         greet=False, clock=clock)
+
+
+def test_in_memory_link_reports_up_in_order_and_times_out_without_items(
+        alice: Identity, bob: Identity, lists: Any) -> None:
+    """Over iosim with one clock: the accepting side reports the link at authentication, the
+    dialler only with the first item; a link on which nothing more is said is not stalled by
+    the first-item deadline, but one that never carries an item is closed after 30 s."""
+    clock = MemoryReactorClock()
+    fa, fb = lists("a"), lists("b")
+    befriend(fa, bob)
+    befriend(fb, alice)
+    a = NetInterface(clock, alice, fa, port=None)
+    b = NetInterface(clock, bob, fb, port=7812)
+    ea: list[LinkEvent] = []
+    eb: list[LinkEvent] = []
+    a.add_link_observer(ea.append)
+    b.add_link_observer(eb.append)
+    a.startService()
+    b.startService()
+    d = a.connect(bob.ssl_id, local(7812))
+    clock.advance(0)
+    pump = _iosim_link(clock)
+    pump.flush()
+    assert [e.state for e in eb] == [LinkState.CONNECTED] and ea == [] and not d.called
+    b.send(alice.ssl_id, HeartbeatItem())
+    pump.flush()
+    assert [e.state for e in ea] == [LinkState.CONNECTED] and d.called
+    assert d.result is a.person(bob.ssl_id)
+    # A says nothing: B closes after the first-item deadline, A sees it go.
+    clock.advance(29.0)
+    pump.flush()
+    assert len(eb) == 1
+    clock.advance(1.5)
+    pump.flush()
+    assert eb[-1].state is LinkState.DISCONNECTED and eb[-1].reason is DisconnectReason.TIMEOUT
+    assert b.manager.status(alice.ssl_id).attempts[-1].outcome is Outcome.NO_ITEM
+    assert ea[-1].state is LinkState.DISCONNECTED
+    a.stopService()
+    b.stopService()
+
+
+class _Greeter:
+    """Sends a heartbeat on every CONNECTED, as services send their ServiceInfo list."""
+
+    def __init__(self, net: NetInterface) -> None:
+        self.net = net
+        self.events: list[LinkEvent] = []
+        net.add_link_observer(self)
+
+    def __call__(self, event: LinkEvent) -> None:
+        self.events.append(event)
+        if event.state is LinkState.CONNECTED:
+            self.net.send(event.peer.ssl_id, HeartbeatItem())
+
+
+@pytest.mark.parametrize("first", ["a-dialled", "b-dialled"])
+def test_in_memory_simultaneous_dials_keep_the_larger_ids_link(
+        alice: Identity, bob: Identity, lists: Any, first: str) -> None:
+    """Both dial in the same tick; whichever handshake completes first, both sides end with
+    the connection dialled by the larger SSL id, and with one CONNECTED net."""
+    clock = MemoryReactorClock()
+    fa, fb = lists("a"), lists("b")
+    befriend(fa, bob)
+    befriend(fb, alice)
+    a = NetInterface(clock, alice, fa, port=7001)
+    b = NetInterface(clock, bob, fb, port=7002)
+    ga, gb = _Greeter(a), _Greeter(b)
+    a.startService()
+    b.startService()
+    a.connect(bob.ssl_id, local(7002))
+    b.connect(alice.ssl_id, local(7001))
+    clock.advance(0)
+    dials = {host_port[1]: n for n, host_port in enumerate(clock.tcpClients)}
+    pump_a = _iosim_link(clock, 50000, dials[7002])  # the connection A dialled
+    pump_b = _iosim_link(clock, 50001, dials[7001])  # the connection B dialled
+    order = [pump_a, pump_b] if first == "a-dialled" else [pump_b, pump_a]
+    for _ in range(10):
+        for pump in order:
+            pump.flush()
+    pa, pb = a.person(bob.ssl_id), b.person(alice.ssl_id)
+    assert pa is not None and pb is not None and pa.connected and pb.connected
+    assert a.manager.link_count() == b.manager.link_count() == 1
+    a_dialled_wins = bytes(alice.ssl_id) > bytes(bob.ssl_id)
+    winner_port = 50000 if a_dialled_wins else 50001
+    wire_a = a._wires[pa.link_id].transport
+    wire_b = b._wires[pb.link_id].transport
+    ports_a = {wire_a.getHost().port, wire_a.getPeer().port}
+    ports_b = {wire_b.getHost().port, wire_b.getPeer().port}
+    assert winner_port in ports_a and winner_port in ports_b
+    for g in (ga, gb):
+        states = [e.state for e in g.events]
+        assert states.count(LinkState.CONNECTED) - states.count(LinkState.DISCONNECTED) == 1
+    replaced = [x for net, peer in ((a, bob), (b, alice))
+                for x in net.manager.status(peer.ssl_id).attempts
+                if x.outcome is Outcome.REPLACED]
+    replaced += [e for g in (ga, gb) for e in g.events if e.reason is DisconnectReason.REPLACED]
+    assert replaced  # both links were authenticated: the tie-break decided
+    a.stopService()
+    b.stopService()
 
 
 def test_stop_service_stops_listening(alice: Identity, lists: Any) -> None:
