@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import cli_identity, cli_node
+from . import cli_files, cli_identity, cli_node
 from .cli_identity import CliError
 
 __all__ = ["main", "build_parser", "COMMAND_REGISTRARS"]
@@ -24,6 +24,7 @@ def _demo(args: argparse.Namespace) -> int:
 COMMAND_REGISTRARS: tuple[Callable[[Any], None], ...] = (
     cli_identity.register,
     cli_node.register,
+    cli_files.register,  # rsnode files share/shares/unshare/browse/search (issue 6 items 1-3)
 )
 
 

@@ -55,6 +55,7 @@ from .heartbeat import HEARTBEAT_PERIOD, HeartbeatService
 from .mail import Draft, Mail, MailService  # chat and mail (issue 5)
 from .mail_store import MAIL_FILE, MailStore  # chat and mail (issue 5)
 from .rtt import RTT_PERIOD, RttService, RttStats
+from .sharing import FileSharing, SharingOptions  # file sharing (issue 6 items 1-3)
 from .status import StatusService
 
 __all__ = [
@@ -86,6 +87,10 @@ EVENTS: Final = {
     "location_learned": "(SslId, PgpId, tuple of NetAddress)",
     "own_address_seen": "(SslId of the reporter, NetAddress)",
     "external_address": "(NetAddress, or None when lost): our UPnP-mapped TCP address",
+    # --- file sharing (issue 6 items 1-3) ---
+    "file_list_updated": "(SslId of the friend whose synced file list changed)",
+    "shares_indexed": "(): our shared folders were rescanned and what friends see changed",
+    # --- end file sharing ---
     # --- chat and mail (issue 5) ---
     "message_received": "(services.chat.ChatMessage)",
     "chat_status": "(services.chat.ChatStatus)",
@@ -186,7 +191,8 @@ class Node(MultiService):
                  owns_friends: bool = False, max_rate: int = DEFAULT_MAX_RATE,
                  heartbeat_period: float = HEARTBEAT_PERIOD,
                  rtt_period: float = RTT_PERIOD, upnp: bool = False,
-                 mail_settle_delay: float = 1.0) -> None:
+                 mail_settle_delay: float = 1.0,
+                 file_sharing: SharingOptions | None = None) -> None:
         super().__init__()
         self.reactor = reactor
         self.account = account
@@ -230,6 +236,19 @@ class Node(MultiService):
         self.control.add_service(self.chat)
         self.control.add_service(self.mail)
         # --- end chat and mail ---
+        # --- file sharing (issue 6 items 1-3): shared folders, hashing, file lists, search.
+        self.sharing: FileSharing | None = None
+        if file_sharing is not None:
+            self.sharing = FileSharing(
+                reactor, account.base_dir, self.control, file_sharing,
+                on_tree_changed=lambda s: self._emit("file_list_updated", s),
+                on_index_changed=lambda: self._emit("shares_indexed"))
+            self.sharing.setServiceParent(self)
+            self.control.add_service(self.sharing.lists)
+            transfers = getattr(self, "transfers", None)
+            if transfers is not None:
+                transfers.add_index(self.sharing.index)
+        # --- end file sharing
 
         self.control_server: ControlServer | None = None
         if control:
@@ -468,6 +487,7 @@ class Node(MultiService):
     def _commands(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
         return {
             **self._chat_mail_commands(),  # chat and mail (issue 5)
+            **self._sharing_commands(),  # file sharing (issue 6 items 1-3)
             "status": lambda args: self.status_report(),
             "set_status": lambda args: self.set_status(int(args["status"])),
             "approve": lambda args: self.approve(PgpId.from_hex(str(args["pgp_id"]))).name,
@@ -490,6 +510,15 @@ class Node(MultiService):
                          "learned_from": p.learned_from.to_hex() if p.learned_from else None}
                         for p in self.friends_list.pending()],
         }
+
+    # --- file sharing (issue 6 items 1-3) --------------------------------------------------------
+
+    def _sharing_commands(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        if self.sharing is None:
+            return {}
+        return self.sharing.commands(self._friend_location)
+
+    # --- end file sharing --------------------------------------------------------------------
 
     # --- chat and mail (issue 5) ----------------------------------------------------------------
 

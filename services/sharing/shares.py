@@ -114,7 +114,7 @@ class ShareList:
             raise DuplicateShareError(f"a shared folder is already named {name!r}")
         if any(f.path == real for f in self._folders.values()):
             raise DuplicateShareError(f"{real} is shared already")
-        folder = SharedFolder(real, name, visibility, frozenset(friends))
+        folder = SharedFolder(real, name, visibility, frozenset(SslId(f) for f in friends))
         self._folders[name] = folder
         self._save()
         return folder
@@ -127,7 +127,7 @@ class ShareList:
     def set_visibility(self, name: str, visibility: Visibility,
                        friends: Iterable[SslId] = ()) -> SharedFolder:
         folder = dataclasses.replace(self.get(name), visibility=visibility,
-                                     friends=frozenset(friends))
+                                     friends=frozenset(SslId(f) for f in friends))
         self._folders[name] = folder
         self._save()
         return folder
