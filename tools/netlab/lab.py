@@ -274,6 +274,16 @@ def _kill(pid: int) -> None:
         os.kill(pid, signal.SIGTERM)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if it was ours
+    return True
+
+
 def _new_prefix() -> str:
     return f"rsl{os.getpid()}x{secrets.token_hex(2)}"
 
@@ -432,6 +442,9 @@ def down_prefix(prefix: str) -> list[str]:
         if info["prefix"] == prefix:
             for pid in info["pids"]:
                 _kill(pid)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and any(_alive(p) for p in info["pids"]):
+                time.sleep(0.05)
             shutil.rmtree(info["workdir"], ignore_errors=True)
     removed = []
     listing = _run("ip", "netns", "list", check=False).stdout
