@@ -323,7 +323,10 @@ class Response:
 
     transaction_id: bytes
     sender_id: bytes
-    nodes: tuple[NodeInfo, ...] = ()
+    #: None: no ``nodes`` key.  BitDHT classifies replies by their keys (``bdmsgs.cc``
+    #: ``beMsgType``): without ``nodes`` a find_node reply reads as a pong, so we send an empty
+    #: ``nodes`` rather than none.
+    nodes: tuple[NodeInfo, ...] | None = None
     nodes6: tuple[NodeInfo, ...] = ()
     values: tuple[Address, ...] | None = None
     token: bytes | None = None
@@ -366,7 +369,7 @@ def encode(msg: Message) -> bytes:
         _check_len("sender id", msg.sender_id, NODE_ID_LEN, NODE_ID_LEN)
         top[b"y"] = b"r"
         body: dict[bytes, Any] = {b"id": msg.sender_id}
-        if msg.nodes:
+        if msg.nodes is not None:
             body[b"nodes"] = encode_compact_nodes(msg.nodes)
         if msg.nodes6:
             body[b"nodes6"] = encode_compact_nodes(msg.nodes6)
@@ -512,7 +515,7 @@ def _parse_response(top: dict[bytes, Any], tid: bytes, version: bytes | None) ->
         ip = decode_compact_peer(raw_ip)
     return Response(
         tid, sender,
-        decode_compact_nodes(raw_nodes) if raw_nodes else (),
+        None if raw_nodes is None else decode_compact_nodes(raw_nodes),
         decode_compact_nodes(raw_nodes6, ipv6=True, key="nodes6") if raw_nodes6 else (),
         values, token, version, ip)
 

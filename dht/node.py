@@ -420,6 +420,8 @@ class DHTNode:
                     msg = _replace(msg, nodes6=msg.nodes6[:-max(1, excess // 38)])
                 elif msg.nodes:
                     msg = _replace(msg, nodes=msg.nodes[:-max(1, excess // 26)])
+                elif msg.nodes is not None and msg.token is None:
+                    msg = _replace(msg, nodes=None)
                 elif msg.version is not None:
                     msg = _replace(msg, version=None)
                 else:
@@ -570,7 +572,7 @@ class DHTNode:
                 cb(msg.sender_id, addr)
             self._finish(lk)
             return
-        if (len(msg.nodes) < self.config.k and msg.values is None
+        if (len(msg.nodes or ()) < self.config.k and msg.values is None
                 and size <= pending.request_size):
             if not cand.retried:
                 lk.short.add(addr)
@@ -579,7 +581,7 @@ class DHTNode:
             lk.peers.update(msg.values)
         if msg.token is not None:
             lk.tokens[msg.sender_id] = (msg.token, addr)
-        for n in msg.nodes + msg.nodes6:
+        for n in (msg.nodes or ()) + msg.nodes6:
             if n.port == 0 or n.node_id == self.node_id or n.addr in lk.candidates:
                 continue
             lk.candidates[n.addr] = lk.candidate(n.addr, n.node_id, cand.depth + 1)

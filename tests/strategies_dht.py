@@ -45,7 +45,7 @@ _queries = st.one_of(
 
 _responses = st.builds(
     krpc.Response, tids, node_ids,
-    st.lists(node_infos(), max_size=8).map(tuple),
+    st.none() | st.lists(node_infos(), max_size=8).map(tuple),
     st.lists(node_infos(ipv6_hosts), max_size=4).map(tuple),
     st.none() | st.lists(st.tuples(ipv4_hosts | ipv6_hosts, st.integers(0, 0xFFFF)),
                          max_size=10).map(tuple),

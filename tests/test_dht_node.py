@@ -69,6 +69,15 @@ def test_ping_answered_with_version() -> None:
     assert out == [(krpc.encode(Response(b"xy", node.node_id, version=b"BD02RS51")), PEER)]
 
 
+def test_find_node_reply_always_has_nodes_key() -> None:
+    """With no contacts we still send ``nodes`` (empty): BitDHT reads a reply without it as a
+    pong (``beMsgType``)."""
+    node = make_node()
+    request = krpc.encode(FindNode(b"q1", PEER_ID, b"\x05" * 20))
+    reply = node.datagram_received(request, PEER, 0.0)[0][0]
+    assert reply == (b"d1:rd2:id20:" + node.node_id + b"5:nodes0:e1:t2:q11:v8:BD02RS511:y1:re")
+
+
 def test_unverified_source_gets_no_amplification() -> None:
     """An unknown source's reply is never larger than its request; we ping it to verify it."""
     node = make_node()
