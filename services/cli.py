@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import cli_files, cli_identity, cli_node
+from . import cli_chat, cli_files, cli_identity, cli_node
 from .cli_identity import CliError
 
 __all__ = ["main", "build_parser", "COMMAND_REGISTRARS"]
@@ -25,6 +25,7 @@ COMMAND_REGISTRARS: tuple[Callable[[Any], None], ...] = (
     cli_identity.register,
     cli_node.register,
     cli_files.register,  # rsnode files share/shares/unshare/browse/search (issue 6 items 1-3)
+    cli_chat.register,  # rsnode chat / mail (issue 5)
 )
 
 
