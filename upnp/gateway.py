@@ -77,7 +77,8 @@ class Gateway:
             client.discoverdelay = action.timeout_ms
             found = client.discover()
             if not found:
-                return NoGateway(f"no UPnP device answered within {action.timeout_ms} ms")
+                return NoGateway("no UPnP device answered (SSDP wait "
+                                 f"{action.timeout_ms} ms per device type)")
             client.selectigd()
             self._client = client
             try:
