@@ -67,6 +67,8 @@ PEER_TTL: Final = 30 * 60.0
 RS_ID_PREFIX: Final = b"RS_VERSION_0.5.1\x00"
 _HOUSEKEEPING: Final = 5.0
 _TOKEN_LEN: Final = 8
+#: Entry points remembered (RetroShare's shipped bdboot.txt has about 270).
+_MAX_BOOTSTRAP: Final = 1024
 
 
 def dht_node_id(ssl_id: bytes) -> bytes:
@@ -311,7 +313,7 @@ class DHTNode:
     def bootstrap(self, addrs: Iterable[Address], now: float) -> list[Datagram]:
         """Remember ``addrs`` as entry points and look ourselves up through them."""
         for a in addrs:
-            if a not in self.bootstrap_addrs:
+            if a not in self.bootstrap_addrs and len(self.bootstrap_addrs) < _MAX_BOOTSTRAP:
                 self.bootstrap_addrs.append(a)
         self._next_bootstrap = now + self.config.bootstrap_interval
         self._join(now)
@@ -336,8 +338,13 @@ class DHTNode:
         lk = Lookup(target, kind, on_done, exact)
         for c in self.routing.closest(target, self.config.k * 2):
             lk.candidates[c.addr] = lk.candidate(c.addr, c.node_id, 1)
-        for a in list(seeds) + (self.bootstrap_addrs if len(lk.candidates) < self.config.k
-                                else []):
+        entry: list[Address] = []
+        if len(lk.candidates) < self.config.k and self.bootstrap_addrs:
+            # Bootstrap nodes have no known id, so they are asked first: a sample of k is
+            # plenty (RetroShare ships a list of ~270).
+            entry = self.rng.sample(self.bootstrap_addrs,
+                                    min(self.config.k, len(self.bootstrap_addrs)))
+        for a in list(seeds) + entry:
             if a not in lk.candidates:
                 lk.candidates[a] = lk.candidate(a, None, 1)
         self.lookups.append(lk)

@@ -44,7 +44,7 @@ def test_standalone_node_answers_and_saves_state(tmp_path: pathlib.Path) -> None
         port = probe.getsockname()[1]
     proc = subprocess.Popen(
         [sys.executable, "-m", "dht.cli", "--port", str(port), "--interface", "127.0.0.1",
-         "--state-dir", str(tmp_path), "--log-interval", "0.2", "--duration", "3"],
+         "--state-dir", str(tmp_path), "--log-interval", "0.2", "--duration", "4"],
         cwd=ROOT, stderr=subprocess.PIPE, text=True)
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
@@ -53,7 +53,7 @@ def test_standalone_node_answers_and_saves_state(tmp_path: pathlib.Path) -> None
             reply = None
             # Our ping carries ``v`` so that the answer with ``v`` is no larger than the request
             # (the amplification guard trims replies to unverified sources).
-            for _ in range(10):  # the node needs a moment to start
+            for _ in range(75):  # the node needs a moment to start (up to 15 s on a busy machine)
                 udp.sendto(krpc.encode(krpc.Ping(b"cl", b"\x01" * 20, krpc.RS_VERSION)),
                            ("127.0.0.1", port))
                 try:
