@@ -70,6 +70,7 @@ from .tls import (
     TLSRefusal,
     client_endpoint_factory,
     server_factory,
+    verdict_of,
 )
 from .tlvvalues import NetAddress
 
@@ -109,16 +110,10 @@ def _source_of(address: NetAddress) -> AddressSource:
 
 
 def _tls_verdict_refusal(tls: object) -> tuple[TLSRefusal, str] | None:
-    """The refusal `pqi.tls` decided for this connection, if any.
-
-    `pqi.tls` keeps it on the connection's verify state and logs it; it has no public accessor
-    yet, so this looks it up defensively and gives None when the layout differs.
-    """
-    gate = getattr(tls, "wrappedProtocol", None)
-    creator = getattr(getattr(gate, "factory", None), "creator", None)
+    """The refusal `pqi.tls` decided for this connection, if any."""
     try:
-        verdict = creator.check_for(tls).verdict  # type: ignore[union-attr]
-    except (AttributeError, KeyError, TypeError):
+        verdict = verdict_of(tls)  # type: ignore[arg-type]
+    except TypeError:  # not a connection of pqi.tls's factories
         return None
     if verdict is None or verdict.refusal is None:
         return None
