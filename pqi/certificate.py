@@ -69,16 +69,28 @@ PTAG_VERSION: Final = 0x09
 PTAG_EXTRA_LOCATOR: Final = 0x0A
 
 
-def crc24(data: bytes) -> int:
-    """OpenPGP's CRC-24 (RFC 4880 6.1), which RetroShare reuses for certificates."""
-    crc = 0xB704CE
-    for byte in data:
-        crc ^= byte << 16
+def _crc24_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte << 16
         for _ in range(8):
             crc <<= 1
             if crc & 0x1000000:
                 crc ^= 0x1864CFB
-    return crc & 0xFFFFFF
+        table.append(crc & 0xFFFFFF)
+    return tuple(table)
+
+
+_CRC24_TABLE: Final = _crc24_table()
+
+
+def crc24(data: bytes) -> int:
+    """OpenPGP's CRC-24 (RFC 4880 6.1), which RetroShare reuses for certificates."""
+    crc = 0xB704CE
+    table = _CRC24_TABLE
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFFFF) ^ table[(crc >> 16) ^ byte]
+    return crc
 
 
 def radix_decode(text: str, what: str) -> bytes:
