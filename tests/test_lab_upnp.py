@@ -23,7 +23,16 @@ from typing import Any
 
 import pytest
 
-from tools.netlab.lab import INTERNET_IP, Home, HomeSpec, Lab, lab, probe_nat
+from tools.netlab import lab as lab_module
+from tools.netlab.lab import (
+    INTERNET_IP,
+    Home,
+    HomeSpec,
+    Lab,
+    LabUnavailableError,
+    lab,
+    probe_nat,
+)
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(90)]
 
@@ -191,3 +200,13 @@ def test_lab_addresses_stay_inside(netlab: Lab) -> None:
         f"11.11.0.0/24 dev inet0 proto kernel scope link src {INTERNET_IP}"]
     own = subprocess.run(["ip", "-4", "addr"], capture_output=True, text=True).stdout
     assert "11.11.0." not in own
+
+
+def test_missing_prerequisites_fail_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without root the lab refuses to build, saying what is missing and how to get it
+    (the lab tests fail rather than skip on such a machine)."""
+    monkeypatch.setattr(lab_module.os, "geteuid", lambda: 1000)
+    with pytest.raises(LabUnavailableError, match=r"needs: root .*\.ci/run"):
+        lab_module.build([HomeSpec("cone", upnp=True)])
+    with pytest.raises(ValueError, match="nat must be one of"):
+        HomeSpec("full-cone")

@@ -244,6 +244,7 @@ class Lab:
         return self.run(home.router_ns, "nft", "list", "ruleset").stdout
 
     def down(self) -> None:
+        atexit.unregister(self.down)
         for process in reversed(self.processes):
             _kill(process.pid)
             with contextlib.suppress(subprocess.TimeoutExpired):
