@@ -7,7 +7,9 @@ extra locator URLs, and last a CRC-24 (OpenPGP's) of everything before it, store
 little-endian.  RetroShare 0.6.7 writes the base64 on one line by default; it can also slice it
 into 64-character lines, and it ignores spaces, tabs and newlines when reading.
 
-Decoding follows RetroShare's reader: unknown sections are skipped, a section announcing more
+The section framing (`SectionFraming`) and the section bodies (`Ipv4Port`, `ReversedIpv4Port`,
+`Utf8Rest`) are bounded `construct` schemas, shared with the short invite.  Decoding follows
+RetroShare's reader: unknown sections are skipped, a section announcing more
 bytes than remain, a misplaced or wrong checksum, a malformed id or address, and a version
 other than 6 are errors.  Every error is a `pqi.errors.DecodeError`.
 """
