@@ -355,3 +355,36 @@ def test_client_syncs_from_captured_responses(captures) -> None:
             "a70bb987f5357e1bfd896b729715b2bdcac9968f")),
     }
     assert service.dropped == 0
+
+
+def test_unanswered_request_expires_and_is_asked_again() -> None:
+    """A request with no answer is forgotten after REQUEST_TIMEOUT and the directory asked
+    for again on the next sweep (same request id)."""
+    sender = RecordingSender()
+    clock = Clock()
+    client = FileListsService(sender, clock, None, request_timeout=600, resync_period=10_000)
+    client.peer_connected(A)
+    (first,) = [i for _, i in sender.sent if isinstance(i, FileListsSyncRequestItem)]
+    sender.sent.clear()
+    clock.advance(599)
+    client.sweep()
+    assert sender.sent == []
+    clock.advance(1)
+    client.sweep()
+    ((_, again),) = sender.sent
+    assert again.request_id == first.request_id and again.entry_hash == ROOT
+
+
+def test_stale_tracking() -> None:
+    """Only directories never synced or whose parent changed are stale; an up-to-date answer
+    or content clears them, a dropped branch takes its stale entries with it."""
+    tree = RemoteTree(A.ssl_id)
+    assert [d.hash for d in tree.stale()] == [ROOT]
+    tree.apply(ROOT, DirContent("", 1, 0, (h(1), h(2))), 1.0)
+    assert {d.hash for d in tree.stale()} == {h(1), h(2)}
+    tree.up_to_date(h(1), 2.0)
+    tree.apply(h(2), DirContent("b", 1, 1, (h(3),)), 2.0)
+    assert {d.hash for d in tree.stale()} == {h(3)}
+    tree.apply(ROOT, DirContent("", 2, 0, (h(1),)), 3.0)
+    assert {d.hash for d in tree.stale()} == {h(1)} and h(3) not in tree.dirs
+    assert len(tree) == 2

@@ -227,3 +227,34 @@ def test_salt_persists(tmp_path) -> None:
     salt = load_salt(tmp_path / "salt")
     assert len(salt) == 20 and load_salt(tmp_path / "salt") == salt
     assert os.stat(tmp_path / "salt").st_mode & 0o077 == 0
+
+
+def test_hashing_runs_in_the_pool(tmp_path) -> None:
+    """Walking and hashing happen in the given thread pool, never on the reactor thread:
+    every file read for hashing is read by a pool thread."""
+    import threading
+
+    import services.sharing.hashing as hashing
+    share = tmp_path / "share"
+    for i in range(4):
+        write(share / f"f{i}", bytes([i]) * 1000)
+    readers: list[int] = []
+    real = hashing.sha1_of_file
+
+    def recording(path, size, mtime_ns):
+        readers.append(threading.get_ident())
+        return real(path, size, mtime_ns)
+
+    async def body(reactor, pool):
+        cache = HashCache(tmp_path / "hc.sqlite", reactor.seconds)
+        index = _index(reactor, tmp_path, pool, cache)
+        index.shares.add(share)
+        reactor_thread = threading.get_ident()
+        await index.scan()
+        cache.close()
+        return reactor_thread, index.hasher.hashed
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(hashing, "sha1_of_file", recording)
+        reactor_thread, hashed = run_with_pool(body)
+    assert hashed == 4 and len(readers) == 4 and reactor_thread not in readers

@@ -58,6 +58,7 @@ class RemoteTree:
         self.root = RemoteDir(Sha1Hash.null(), None)
         self.dirs: dict[Sha1Hash, RemoteDir] = {self.root.hash: self.root}
         self._entries = 1
+        self._stale: set[Sha1Hash] = {self.root.hash}
         #: Subdirectory entries ignored because they would have made the tree loop.
         self.refused_subdirs = 0
 
@@ -90,6 +91,8 @@ class RemoteTree:
         self._entries += len(new) + len(content.files) - len(d.files)
         for h in subdirs:
             self.dirs[h].update_time = 0.0
+        self._stale.update(subdirs)
+        self._stale.discard(d.hash)
         d.name = content.name if d is not self.root else ""
         d.recurs_modif_ts = content.recurs_modif_ts
         d.modif_ts = content.modif_ts
@@ -104,6 +107,7 @@ class RemoteTree:
         d = self.dirs.get(hash_)
         if d is not None:
             d.update_time = now
+            self._stale.discard(hash_)
 
     def removed(self, hash_: Sha1Hash, now: float) -> None:
         """The friend says ``hash_`` is gone (or hidden from us now)."""
@@ -115,6 +119,7 @@ class RemoteTree:
                 self._drop(h)
             self._entries -= len(d.files)
             d.subdirs, d.files, d.update_time, d.synced = [], (), now, True
+            self._stale.discard(d.hash)
             return
         parent = self.dirs.get(d.parent) if d.parent is not None else None
         if parent is not None and hash_ in parent.subdirs:
@@ -131,6 +136,7 @@ class RemoteTree:
             d = self.dirs.pop(stack.pop(), None)
             if d is None:
                 continue
+            self._stale.discard(d.hash)
             self._entries -= 1 + len(d.files)
             stack.extend(d.subdirs)
 
@@ -142,7 +148,7 @@ class RemoteTree:
 
     def stale(self) -> list[RemoteDir]:
         """Directories to ask for (never synced, or their parent changed)."""
-        return [d for d in self.dirs.values() if d.update_time == 0.0]
+        return [self.dirs[h] for h in self._stale]
 
     def path_of(self, hash_: Sha1Hash) -> str:
         """``share/sub/dir`` path of a directory ("" for the root)."""
