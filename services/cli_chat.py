@@ -7,6 +7,7 @@ named by SSL id (hex), profile name or location name.
     rsnode chat bob "Hello!"            a private message (queued if bob is offline)
     rsnode chat --broadcast "Hi all"    a broadcast to every connected friend
     rsnode chat --follow [bob]          print messages as they come (Ctrl-C to stop)
+    rsnode chat --follow --since 0      ... starting with the whole history
     rsnode mail send --to bob --subject S [--body B | < body]
     rsnode mail list [--unread] [--tag T]
     rsnode mail read ID
@@ -79,7 +80,7 @@ def format_mail(m: dict[str, Any]) -> str:
 
 def _chat(args: argparse.Namespace) -> int:
     if args.follow:
-        return _follow(args.base_dir, args.friend, args.count, print)
+        return _follow(args.base_dir, args.friend, args.count, print, args.since)
     if args.broadcast:
         text = args.friend if args.text is None else f"{args.friend} {args.text}"
         if not text:
@@ -96,12 +97,13 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _follow(base: pathlib.Path, friend: str | None, count: int | None,
-            out: Callable[[str], object]) -> int:
-    """Print incoming messages (of ``friend`` only, if given) until ``count`` were printed."""
+            out: Callable[[str], object], since: int | None = None) -> int:
+    """Print incoming messages (of ``friend`` only, if given) until ``count`` were printed,
+    starting after history id ``since`` (default: from now on)."""
     query: dict[str, Any] = {"limit": 1}
     if friend:
         query["peer"] = friend
-    cursor = _call(base, "chat_history", query)["last_id"]
+    cursor = _call(base, "chat_history", query)["last_id"] if since is None else since
     shown = 0
     try:
         while count is None or shown < count:
@@ -160,6 +162,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--follow", action="store_true", help="print incoming messages")
     p.add_argument("--count", type=int, default=None,
                    help="with --follow: stop after this many messages")
+    p.add_argument("--since", type=int, default=None,
+                   help="with --follow: start after this history id (0: from the first)")
     p.add_argument("--broadcast", action="store_true",
                    help="send TEXT to every connected friend")
     p.set_defaults(func=_chat)

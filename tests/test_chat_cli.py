@@ -1,0 +1,97 @@
+"""``rsnode chat`` and ``rsnode mail`` against two real ``rsnode run`` processes: a message
+followed live, a broadcast, a queued message, and a mail sent, listed and read."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pqi.account import Account
+from pqi.certificate import RsCertificate
+from pqi.friends import FriendList
+from pqi.tlvvalues import NetAddress
+from services.cli_chat import format_mail_list, format_message
+from services.cli_identity import FRIENDS_FILE, PASSWORD_ENV
+from tests.test_mail_sigkill import PASSWORD, free_port, online, start, until
+
+pytestmark = pytest.mark.timeout(180)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def rsnode(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "services.cli", *args], cwd=ROOT,
+                          env=dict(os.environ, **{PASSWORD_ENV: PASSWORD}), input=stdin,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_chat_and_mail_commands(tmp_path) -> None:
+    """alice says hello with ``rsnode chat bob TEXT`` while bob follows with
+    ``rsnode chat --follow --since 0 --count 2``; bob sees it, then a broadcast; alice mails
+    bob with ``mail send`` (body on stdin); bob's ``mail list`` marks it unread and
+    ``mail read`` shows the plain text, after which it is read."""
+    accounts, ports = {}, {}
+    for name in ("alice", "bob"):
+        accounts[name] = Account.create(tmp_path / name, name, f"{name}-loc", PASSWORD,
+                                        bits=2048)
+        ports[name] = free_port()
+    for me, other in (("alice", "bob"), ("bob", "alice")):
+        friends = FriendList(tmp_path / me / FRIENDS_FILE, now=time.time)
+        friends.add_from_certificate(RsCertificate.decode(accounts[other].certificate_text(
+            local_addr=NetAddress(ipaddress.ip_address("127.0.0.1"), ports[other]))))
+        friends.close()
+    a_dir, b_dir = str(tmp_path / "alice"), str(tmp_path / "bob")
+    with open(tmp_path / "nodes.log", "ab") as log:
+        procs = [start(a_dir, ports["alice"], log), start(b_dir, ports["bob"], log)]
+        try:
+            until(lambda: online(a_dir, procs[0].pid), "alice up")
+            until(lambda: online(b_dir, procs[1].pid), "bob up")
+            follow = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "chat", "--base-dir", b_dir,
+                 "--follow", "--since", "0", "--count", "2"], cwd=ROOT,
+                stdout=subprocess.PIPE, text=True)
+            said = rsnode("chat", "--base-dir", a_dir, "bob", "hello <b>bob</b> & co")
+            shout = rsnode("chat", "--base-dir", a_dir, "--broadcast", "hi everyone")
+            followed, _ = follow.communicate(timeout=60)
+            stranger = rsnode("chat", "--base-dir", a_dir, "nobody", "hi")
+            sent = rsnode("mail", "send", "--base-dir", a_dir, "--to", "bob", "--subject",
+                          "Lunch?", stdin="<p>Noon at the <i>usual</i> place</p>")
+            listed = until(lambda: (lambda r: r if "Lunch?" in r.stdout else None)(
+                rsnode("mail", "list", "--base-dir", b_dir)), "the mail at bob")
+            mail_id = listed.stdout.split()[1]
+            read = rsnode("mail", "read", "--base-dir", b_dir, mail_id)
+            unread_after = rsnode("mail", "list", "--base-dir", b_dir, "--unread")
+        finally:
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                proc.wait(30)
+    assert said.returncode == 0 and said.stdout.strip() == "sent"
+    assert shout.stdout.startswith("broadcast to 1 ")
+    lines = followed.strip().splitlines()
+    assert len(lines) == 2
+    alice = accounts["alice"].ssl_id.to_hex()
+    assert lines[0].endswith(f"<- {alice}: hello bob & co")
+    assert lines[1].endswith(f"<- {alice} (broadcast): hi everyone")
+    assert stranger.returncode == 2 and "nobody" in stranger.stderr
+    assert sent.returncode == 0 and "outbox" in sent.stdout
+    assert listed.stdout.startswith("*")
+    assert "Subject: Lunch?" in read.stdout and read.stdout.rstrip().endswith(
+        "Noon at the usual place")
+    assert unread_after.stdout.strip() == "no mail"
+
+
+def test_formatting() -> None:
+    """The text forms: a message line, an empty and a tagged inbox."""
+    assert format_message({"peer": "ab", "incoming": True, "public": False, "send_time": 0,
+                           "text": "yo"}).endswith("<- ab: yo")
+    assert format_mail_list([]) == "no mail"
+    line = format_mail_list([{"id": 7, "read": True, "tags": ["x"], "attachments": [{}],
+                              "send_time": 0, "from": "ab", "subject": "S"}])
+    assert line.startswith("     7  ") and line.endswith("S [x] (+1 files)")
