@@ -26,7 +26,8 @@ from typing import Any
 from .cli_identity import CliError, default_base_dir
 from .control_channel import ControlClientError, NodeNotRunningError, call
 
-__all__ = ["register", "format_message", "format_mail_list", "format_mail", "FOLLOW_PERIOD"]
+__all__ = ["register", "format_message", "format_mail_list", "format_mail", "FOLLOW_PERIOD",
+           "demo_chat_and_mail"]
 
 #: How often ``chat --follow`` asks the node for new messages (s).
 FOLLOW_PERIOD = 0.3
@@ -188,3 +189,38 @@ def register(subparsers: Any) -> None:
     p.add_argument("id", type=int)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_mail_read)
+
+
+# --- demo ------------------------------------------------------------------------------------
+
+async def demo_chat_and_mail(reactor: Any, say: Callable[[str], None], alice: Any, bob: Any,
+                             carol: Any) -> None:
+    """The chat and mail part of ``rsnode demo``: three connected nodes talk."""
+    from twisted.internet import defer
+
+    async def events_after(waits: list[tuple[Any, str]], action: Callable[[], Any]) -> list:
+        ds = [node.next_event(event) for node, event in waits]
+        await defer.maybeDeferred(action)
+        for d in ds:
+            d.addTimeout(15, reactor)
+        try:
+            return [await d for d in ds]
+        except defer.TimeoutError:
+            raise CliError("the demo did not get there in time") from None
+
+    (message,) = await events_after([(bob, "message_received")],
+                                    lambda: alice.send_chat(bob.ssl_id, "Hello <b>Bob</b>! ☕"))
+    say(f"✓ chat: alice → bob, private: bob got {message.text!r} "
+        f"(the wire carried {message.body!r})")
+    (message,) = await events_after([(carol, "message_received")],
+                                    lambda: bob.broadcast_chat("Meeting at noon, everyone"))
+    say(f"✓ chat: bob → all his friends, broadcast: carol got {message.text!r}")
+    at_carol, at_bob = await events_after(
+        [(carol, "mail_received"), (bob, "mail_received")],
+        lambda: alice.send_mail([carol.ssl_id], "Minutes", "<p>Notes from <i>today</i>.</p>",
+                                cc=[bob.ssl_id]))
+    say(f"✓ mail: alice → carol (cc bob): carol's inbox has {at_carol.subject!r} from alice: "
+        f"{at_carol.text!r}")
+    (reply,) = await events_after([(alice, "mail_received")], lambda: bob.send_draft(
+        bob.mail.reply(at_bob.id, "<p>Thanks!</p>")))
+    say(f"✓ mail: bob replied to alice: {reply.subject!r}")

@@ -224,6 +224,10 @@ async def run_demo(reactor: Any, out: TextIO, workdir: pathlib.Path, bits: int =
         rtt = a.rtt.stats(b.ssl_id)
         if rtt is not None:
             _say(out, f"  round trip alice → bob: {rtt.last * 1000:.2f} ms")
+        # --- chat and mail (issue 5) ---
+        from .cli_chat import demo_chat_and_mail
+        await demo_chat_and_mail(reactor, lambda text: _say(out, text), a, b, c)
+        # --- end chat and mail ---
         _say(out, "  alice's friends: " + ", ".join(
             f"{f.name} ({'online' if f.online else 'offline'})" for f in a.friends()))
     finally:

@@ -95,3 +95,24 @@ def test_formatting() -> None:
     line = format_mail_list([{"id": 7, "read": True, "tags": ["x"], "attachments": [{}],
                               "send_time": 0, "from": "ab", "subject": "S"}])
     assert line.startswith("     7  ") and line.endswith("S [x] (+1 files)")
+
+
+def test_demo_shows_a_chat_and_a_mail(tmp_path) -> None:
+    """``rsnode demo`` shows a private chat, a broadcast, a mail with cc and a reply between
+    its three nodes, before stopping them."""
+    import io
+
+    from services.cli_node import run_demo
+    from tests.service_fakes import on_fresh_reactor
+    out = io.StringIO()
+
+    async def body(reactor):
+        await run_demo(reactor, out, tmp_path)
+
+    on_fresh_reactor(body, 120)
+    text = out.getvalue()
+    assert "✓ chat: alice → bob, private: bob got 'Hello Bob! ☕'" in text
+    assert "broadcast: carol got 'Meeting at noon, everyone'" in text
+    assert "carol's inbox has 'Minutes' from alice: 'Notes from today.'" in text
+    assert "bob replied to alice: 'Re: Minutes'" in text
+    assert text.index("✓ mail") < text.index("stopping the three nodes")
