@@ -92,12 +92,14 @@ class Pipe:
 
         return Sender()
 
-    def pump(self, rounds: int = 10_000) -> None:
+    def pump(self, rounds: int = 10_000, observe=None) -> None:
         for _ in range(rounds):
             if not self.queue:
                 return
             services, to, me, item = self.queue.popleft()
             services[to].receive(me, item)
+            if observe is not None:
+                observe()
         raise AssertionError("pipe never went quiet")
 
     def take(self, kind: type) -> list:
@@ -388,3 +390,36 @@ def test_stale_tracking() -> None:
     tree.apply(ROOT, DirContent("", 2, 0, (h(1),)), 3.0)
     assert {d.hash for d in tree.stale()} == {h(1)} and h(3) not in tree.dirs
     assert len(tree) == 2
+
+
+def test_requests_in_flight_are_capped() -> None:
+    """A folder with 200 subfolders is synced with never more than max_in_flight requests
+    outstanding, and completely."""
+    subs = tuple(h(i) for i in range(10, 210))
+    dirs = {ROOT: DirContent("", 5, 0, (h(1),)), h(1): DirContent("many", 5, 5, subs)}
+    dirs.update({s: DirContent(f"d{i}", 5, 5, (), (RemoteFile("f", 1, h(1), 5),))
+                 for i, s in enumerate(subs)})
+    server, client, pipe, _ = pair(StaticIndex(dirs), max_in_flight=8)
+    seen: list[int] = []
+    pipe.pump(observe=lambda: seen.append(len(client._pending)))
+    assert max(seen) == 8
+    assert len(listing(client.trees[A.ssl_id])) == 200 and client._pending == {}
+    assert client._in_flight == {}
+
+
+def test_partials_capped(monkeypatch) -> None:
+    """Partial responses of one friend are reassembled only up to MAX_DIR_CONTENT_SIZE in
+    all; beyond it the response is dropped and the request forgotten."""
+    import services.sharing.filelists as filelists
+    monkeypatch.setattr(filelists, "MAX_DIR_CONTENT_SIZE", 30_000)
+    files = tuple(RemoteFile(f"a-rather-long-file-name-number-{i:05d}.dat", i, h(i % 250), 7)
+                  for i in range(700))
+    index = StaticIndex({ROOT: DirContent("", 7, 0, (h(1),)),
+                         h(1): DirContent("big", 7, 7, (), files)})
+    server, client, pipe, _ = pair(index)
+    pipe.pump()
+    parts = -(-len(encode_dir(index.dirs[h(1)])) // MAX_RESPONSE_PART)
+    # the part crossing the cap is dropped, and the later parts as unsolicited
+    assert client.dropped == parts - 1 and parts >= 3
+    assert client._pending == {} and client._partial_bytes == {}
+    assert client.trees[A.ssl_id].dirs[h(1)].files == ()

@@ -21,6 +21,7 @@ repeated request for the same directory reuses its id.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import secrets
@@ -47,7 +48,7 @@ from .index import SharedIndex
 from .remote import MAX_REMOTE_ENTRIES, RemoteTree, TreeFullError
 
 __all__ = ["FileListsService", "split_response", "MAX_RESPONSE_PART", "RESYNC_PERIOD",
-           "SWEEP_PERIOD", "REQUEST_TIMEOUT", "EMPTY_CHECKSUM"]
+           "SWEEP_PERIOD", "REQUEST_TIMEOUT", "MAX_IN_FLIGHT", "EMPTY_CHECKSUM"]
 
 #: Largest content in one sync response (``MAX_DIR_SYNC_RESPONSE_DATA_SIZE``).
 MAX_RESPONSE_PART: Final = 20000
@@ -57,6 +58,8 @@ RESYNC_PERIOD: Final = 120.0
 SWEEP_PERIOD: Final = 10.0
 #: A request unanswered this long is forgotten (and asked again).
 REQUEST_TIMEOUT: Final = 600.0
+#: Most sync requests we keep outstanding with one friend (the rest wait their turn).
+MAX_IN_FLIGHT: Final = 64
 #: Checksum of an empty content (what up-to-date and removed answers carry).
 EMPTY_CHECKSUM: Final = Sha1Hash(hashlib.sha1(b"").digest())
 
@@ -85,7 +88,7 @@ class FileListsService(Service):
     def __init__(self, sender: IItemSender, reactor: IReactorTime, index: SharedIndex | None,
                  *, resync_period: float = RESYNC_PERIOD, sweep_period: float = SWEEP_PERIOD,
                  request_timeout: float = REQUEST_TIMEOUT,
-                 max_entries: int = MAX_REMOTE_ENTRIES,
+                 max_entries: int = MAX_REMOTE_ENTRIES, max_in_flight: int = MAX_IN_FLIGHT,
                  on_tree_changed: Callable[[SslId], None] | None = None) -> None:
         super().__init__(sender, reactor)
         self.index = index
@@ -93,6 +96,9 @@ class FileListsService(Service):
         self.sweep_period = sweep_period
         self.request_timeout = request_timeout
         self.max_entries = max_entries
+        self.max_in_flight = max_in_flight
+        self._in_flight: collections.Counter[SslId] = collections.Counter()
+        self._partial_bytes: collections.Counter[SslId] = collections.Counter()
         self.on_tree_changed = on_tree_changed
         self.trees: dict[SslId, RemoteTree] = {}
         self.banned: dict[SslId, frozenset[Sha1Hash]] = {}
@@ -125,7 +131,7 @@ class FileListsService(Service):
     def peer_disconnected(self, peer: PeerIdentity, reason: DisconnectReason) -> None:
         super().peer_disconnected(peer, reason)
         for rid in [r for r, p in self._pending.items() if p.peer == peer.ssl_id]:
-            del self._pending[rid]
+            self._forget(rid)
 
     # --- client side ----------------------------------------------------------------------------
 
@@ -135,20 +141,40 @@ class FileListsService(Service):
 
     def _request(self, peer: SslId, entry_hash: Sha1Hash, known_ts: int) -> bool:
         rid = self.request_id(peer, entry_hash)
-        if rid in self._pending:
+        if rid in self._pending or self._in_flight[peer] >= self.max_in_flight:
+            return False
+        if not self.send(peer, FileListsSyncRequestItem(
+                entry_hash=entry_hash, flags=_F.SYNC_REQUEST,
+                last_known_recurs_modf_ts=known_ts & 0xFFFFFFFF, request_id=rid)):
             return False
         self._pending[rid] = _Pending(peer, entry_hash, self.reactor.seconds())
-        self.send(peer, FileListsSyncRequestItem(
-            entry_hash=entry_hash, flags=_F.SYNC_REQUEST,
-            last_known_recurs_modf_ts=known_ts & 0xFFFFFFFF, request_id=rid))
+        self._in_flight[peer] += 1
         return True
+
+    def _forget(self, rid: int) -> None:
+        p = self._pending.pop(rid)
+        self._in_flight[p.peer] -= 1
+        self._partial_bytes[p.peer] -= len(p.parts)
+        if self._in_flight[p.peer] <= 0:
+            del self._in_flight[p.peer]
+            self._partial_bytes.pop(p.peer, None)
+
+    def _ask_stale(self, ssl_id: SslId) -> None:
+        tree = self.trees.get(ssl_id)
+        if tree is None:
+            return
+        for d in tree.stale():
+            if self._in_flight[ssl_id] >= self.max_in_flight:
+                return
+            if d is not tree.root:
+                self._request(ssl_id, d.hash, d.recurs_modif_ts)
 
     def sweep(self) -> None:
         """Forget expired requests; ask for stale directories and for roots due a re-sync."""
         now = self.reactor.seconds()
         for rid in [r for r, p in self._pending.items()
                     if now - p.sent >= self.request_timeout]:
-            del self._pending[rid]
+            self._forget(rid)
         for ssl_id in list(self.peers):
             tree = self.trees.get(ssl_id)
             if tree is None:
@@ -156,9 +182,7 @@ class FileListsService(Service):
             root = tree.root
             if root.update_time == 0.0 or now - root.update_time >= self.resync_period:
                 self._request(ssl_id, root.hash, root.recurs_modif_ts)
-            for d in tree.stale():
-                if d is not root:
-                    self._request(ssl_id, d.hash, d.recurs_modif_ts)
+            self._ask_stale(ssl_id)
 
     def _response(self, peer: PeerIdentity, item: FileListsSyncResponseItem) -> None:
         pending = self._pending.get(item.request_id)
@@ -175,17 +199,18 @@ class FileListsService(Service):
                 pending.checksum = item.checksum
             elif pending.checksum != item.checksum:
                 self._drop("partial responses with different checksums", peer)
-                del self._pending[item.request_id]
+                self._forget(item.request_id)
                 return
-            if len(pending.parts) + len(content) > MAX_DIR_CONTENT_SIZE:
+            if self._partial_bytes[peer.ssl_id] + len(content) > MAX_DIR_CONTENT_SIZE:
                 self._drop("partial responses over MAX_DIR_CONTENT_SIZE", peer)
-                del self._pending[item.request_id]
+                self._forget(item.request_id)
                 return
             pending.parts += content
+            self._partial_bytes[peer.ssl_id] += len(content)
             if not flags & _F.SYNC_PARTIAL_END:
                 return
             content = bytes(pending.parts)
-        del self._pending[item.request_id]
+        self._forget(item.request_id)
         if hashlib.sha1(content).digest() != item.checksum:
             self._drop("checksum mismatch", peer)
             return
@@ -196,17 +221,18 @@ class FileListsService(Service):
         now = self.reactor.seconds()
         if flags & _F.ENTRY_WAS_REMOVED:
             tree.removed(item.entry_hash, now)
+            self._ask_stale(peer.ssl_id)
         elif flags & _F.ENTRY_UP_TO_DATE:
             tree.up_to_date(item.entry_hash, now)
+            self._ask_stale(peer.ssl_id)
             return
         elif flags & _F.SYNC_DIR_CONTENT:
             try:
-                stale = tree.apply(item.entry_hash, decode_dir(content), now)
+                tree.apply(item.entry_hash, decode_dir(content), now)
             except (DecodeError, TreeFullError) as e:
                 self._drop(f"directory content refused: {e}", peer)
                 return
-            for h in stale:
-                self._request(peer.ssl_id, h, tree.dirs[h].recurs_modif_ts)
+            self._ask_stale(peer.ssl_id)
         else:
             self._drop("response with no content flag", peer)
             return
