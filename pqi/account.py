@@ -5,9 +5,9 @@ Layout of an account directory (every directory 0700, every file 0600)::
 
     account.json                  {"format", "pgp_id", "name", "current_location"}
     profile/public_key.gpg        the transferable public key (with its self-certification)
-    profile/private_key.pem       PKCS#8, encrypted with the password
+    profile/private_key.p12       PKCS#12, encrypted with the password
     locations/<ssl id>/location.json   {"ssl_id", "name"}
-    locations/<ssl id>/tls_key.pem     PKCS#8, encrypted with the password
+    locations/<ssl id>/tls_key.p12     PKCS#12, encrypted with the password
     locations/<ssl id>/tls_cert.pem    the location certificate
 
 Private keys never touch the disk unencrypted.  An account or a location is written into a
@@ -28,8 +28,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from .certificate import RsCertificate
 from .errors import DecodeError
@@ -96,9 +97,19 @@ def _staging(final: Path) -> Iterator[Path]:
         raise
 
 
+#: PBKDF2-HMAC-SHA256 iterations guarding the private keys (OWASP's 2023 figure).  PKCS#12 is
+#: used because it lets us set this: PKCS#8 through `cryptography` only offers
+#: ``BestAvailableEncryption``, whose 2048 iterations are far too few for a password.
+KDF_ROUNDS: Final = 600_000
+
+
 def _encrypt(key: rsa.RSAPrivateKey, password: str) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.BestAvailableEncryption(password.encode("utf-8")))
+    encryption = (serialization.PrivateFormat.PKCS12.encryption_builder()
+                  .kdf_rounds(KDF_ROUNDS)
+                  .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+                  .hmac_hash(hashes.SHA256())
+                  .build(password.encode("utf-8")))
+    return pkcs12.serialize_key_and_certificates(b"rsproto", key, None, None, encryption)
 
 
 def _decrypt(path: Path, password: str) -> rsa.RSAPrivateKey:
@@ -107,7 +118,7 @@ def _decrypt(path: Path, password: str) -> rsa.RSAPrivateKey:
     except OSError as e:
         raise AccountError(f"cannot read {path}: {e}") from e
     try:
-        key = serialization.load_pem_private_key(data, password.encode("utf-8"))
+        key, _, _ = pkcs12.load_key_and_certificates(data, password.encode("utf-8"))
     except (ValueError, TypeError) as e:
         raise WrongPasswordError("wrong password (or damaged key file "
                                  f"{path.name})") from e
@@ -146,7 +157,7 @@ def _write_location(locations: Path, profile: ProfileKey, name: str, password: s
     cert = make_location_certificate(profile, key)
     with _staging(locations / cert.ssl_id.to_hex()) as tmp:
         _write(tmp / "location.json", _json({"ssl_id": cert.ssl_id.to_hex(), "name": name}))
-        _write(tmp / "tls_key.pem", _encrypt(key, password))
+        _write(tmp / "tls_key.p12", _encrypt(key, password))
         _write(tmp / "tls_cert.pem", cert.to_pem())
     return cert
 
@@ -197,7 +208,7 @@ class Account:
         with _staging(base_dir) as tmp:
             _mkdir(tmp / _PROFILE)
             _write(tmp / _PROFILE / "public_key.gpg", profile.public.to_bytes())
-            _write(tmp / _PROFILE / "private_key.pem", _encrypt(profile.private_key, password))
+            _write(tmp / _PROFILE / "private_key.p12", _encrypt(profile.private_key, password))
             _mkdir(tmp / _LOCATIONS)
             cert = _write_location(tmp / _LOCATIONS, profile, location, password,
                                    location_bits or bits)
@@ -218,7 +229,7 @@ class Account:
         loc_dir = base_dir / _LOCATIONS / ssl_id.to_hex()
         if not loc_dir.is_dir():
             raise AccountError(f"{base_dir} has no location {ssl_id}")
-        private = _decrypt(profile_dir / "private_key.pem", password)
+        private = _decrypt(profile_dir / "private_key.p12", password)
         try:
             public = PublicKey.from_bytes((profile_dir / "public_key.gpg").read_bytes())
             profile = ProfileKey(private, public)
@@ -226,7 +237,7 @@ class Account:
             cert.verify(public)
         except (OSError, DecodeError, IdentityError, ValueError) as e:
             raise AccountError(f"{base_dir}: damaged account: {e}") from e
-        tls_key = _decrypt(loc_dir / "tls_key.pem", password)
+        tls_key = _decrypt(loc_dir / "tls_key.p12", password)
         if tls_key.public_key().public_numbers() != cert.public_key.public_numbers():
             raise AccountError(f"{loc_dir}: TLS key does not match its certificate")
         if cert.ssl_id != ssl_id:
@@ -237,7 +248,7 @@ class Account:
     def add_location(self, name: str, password: str, bits: int = 3072) -> SslId:
         """Create another location of this profile (it does not become current)."""
         _check_password(password)
-        _decrypt(self.base_dir / _PROFILE / "private_key.pem", password)  # same password only
+        _decrypt(self.base_dir / _PROFILE / "private_key.p12", password)  # same password only
         cert = _write_location(self.base_dir / _LOCATIONS, self.profile, name, password, bits)
         return cert.ssl_id
 

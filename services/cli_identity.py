@@ -120,7 +120,11 @@ def _read_certificate_argument(arg: str) -> str:
     path = pathlib.Path(arg)
     # Certificates are base64 and never contain a path separator... except '/', so a text that
     # is an existing file wins.
-    if len(arg) < 4096 and path.is_file():
+    try:
+        is_file = len(arg) < 4096 and path.is_file()
+    except OSError:  # e.g. a certificate text longer than a file name may be
+        is_file = False
+    if is_file:
         if path.stat().st_size > _MAX_CERT_FILE:
             raise CliError(f"{path} is too large to be a certificate")
         try:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from pqi import account as account_mod
 from pqi.account import Account, list_locations
@@ -70,7 +71,10 @@ def test_no_plaintext_private_key_on_disk(account_dir: Path) -> None:
         for secret in secrets:
             assert secret not in data, f"{path} holds private key material"
         assert b"BEGIN PRIVATE KEY" not in data and b"BEGIN RSA PRIVATE KEY" not in data
-        pem_keys += data.count(b"BEGIN ENCRYPTED PRIVATE KEY")
+        if path.suffix == ".p12":
+            pem_keys += 1
+            with pytest.raises(ValueError):  # a PKCS#12 that opens only with the password
+                pkcs12.load_key_and_certificates(data, None)
     assert pem_keys == 2
 
 
@@ -113,7 +117,7 @@ def test_creation_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(account_mod, "_write", failing_write)
     with pytest.raises(OSError, match="disk full"):
         Account.create(tmp_path / "acct", "carol", "carol-loc", PASSWORD, bits=2048)
-    assert "private_key.pem" in calls  # the failure came after secrets were written
+    assert "private_key.p12" in calls  # the failure came after secrets were written
     assert list(tmp_path.iterdir()) == []
 
 
