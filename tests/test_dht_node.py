@@ -290,3 +290,24 @@ def test_routing_table_invariants(updates: list[tuple[bytes, bool]]) -> None:
         assert len(b.contacts) <= table.k
         assert all(b.covers(c.key) for c in b.contacts)
     assert len({c.node_id for c in table}) == len(table)
+
+
+def test_quiet_table_rejoins_and_answers_make_contacts_good_again() -> None:
+    """After 15 silent minutes every contact is questionable; housekeeping re-runs the join
+    (find_node to the known contacts), and the contacts that answer are good again."""
+    node = make_node()
+    contacts = {addr: nid for nid, addr in
+                [(bytes([0x80 | i]) + bytes(19), (f"10.3.0.{i}", 1)) for i in range(1, 9)]
+                + [(bytes([0x40 | i]) + bytes(19), (f"10.4.0.{i}", 1)) for i in range(1, 9)]}
+    for addr, nid in contacts.items():
+        verify(node, addr, nid, 0.0)
+    assert node.routing.good_count(1.0) == 16
+    later = GOOD_INTERVAL + 10.0
+    out = node.handle_timer(later)
+    assert node.routing.good_count(later) == 0
+    queries = [(krpc.decode(d), addr) for d, addr in out]
+    assert queries and all(isinstance(q, FindNode) for q, _ in queries)
+    for q, addr in queries:
+        node.datagram_received(krpc.encode(Response(q.transaction_id, contacts[addr],
+                                                    nodes=())), addr, later + 0.1)
+    assert node.routing.good_count(later + 0.2) == len(queries)
