@@ -57,6 +57,7 @@ from .mail_store import MAIL_FILE, MailStore  # chat and mail (issue 5)
 from .rtt import RTT_PERIOD, RttService, RttStats
 from .sharing import FileSharing, SharingOptions  # file sharing (issue 6 items 1-3)
 from .status import StatusService
+from .transfer import TRANSFER_EVENTS, FileTransferService  # file transfer (issue 6 items 4-5)
 
 __all__ = [
     "Node",
@@ -98,6 +99,10 @@ EVENTS: Final = {
     "mail_received": "(services.mail.Mail)",
     "mail_delivered": "(outbox mail id, SslId of the recipient)",
     # --- end chat and mail ---
+    # --- file transfer (issue 6 items 4-5) ---
+    **TRANSFER_EVENTS,
+    "file_offer": "(SslId of the friend, pqi.tlvvalues.FileItem, mail id): a file sent to us",
+    # --- end file transfer ---
 }
 
 
@@ -236,6 +241,14 @@ class Node(MultiService):
         self.control.add_service(self.chat)
         self.control.add_service(self.mail)
         # --- end chat and mail ---
+        # --- file transfer (issue 6 items 4-5) ---
+        self.transfers = FileTransferService(
+            self.control, reactor, partials_dir=Path(account.base_dir) / "partials",
+            incoming_dir=Path(account.base_dir) / "Downloads", room=self._link_room,
+            on_event=self._emit)
+        self.control.add_service(self.transfers)
+        self._subscribers["mail_received"].append(self._offers_in_mail)
+        # --- end file transfer ---
         # --- file sharing (issue 6 items 1-3): shared folders, hashing, file lists, search.
         self.sharing: FileSharing | None = None
         if file_sharing is not None:
@@ -488,6 +501,7 @@ class Node(MultiService):
         return {
             **self._chat_mail_commands(),  # chat and mail (issue 5)
             **self._sharing_commands(),  # file sharing (issue 6 items 1-3)
+            **self._transfer_commands(),  # file transfer (issue 6 items 4-5)
             "status": lambda args: self.status_report(),
             "set_status": lambda args: self.set_status(int(args["status"])),
             "approve": lambda args: self.approve(PgpId.from_hex(str(args["pgp_id"]))).name,
@@ -510,6 +524,40 @@ class Node(MultiService):
                          "learned_from": p.learned_from.to_hex() if p.learned_from else None}
                         for p in self.friends_list.pending()],
         }
+
+    # --- file transfer (issue 6 items 4-5) -----------------------------------------------------
+
+    def _link_room(self, ssl_id: SslId) -> int:
+        """Bytes the friend's link queue takes now (the upload side fills up to that)."""
+        link = self._link_of(ssl_id)
+        if link is None:
+            return 0
+        return max(0, link.enframer.max_queue_bytes * 3 // 4 - link.queued_bytes)
+
+    def _offers_in_mail(self, mail: Mail) -> None:
+        for item in mail.attachments:
+            self._emit("file_offer", mail.sender, item, mail.id)
+
+    def send_file(self, peer: SslId | str, path: str) -> int:
+        """Offer a file to a friend: it is served by hash and a mail carries it as an
+        attachment (RetroShare's way), which the friend's node turns into a ``file_offer``
+        event; returns the outbox id of the mail."""
+        ssl_id = self._friend_location(peer)
+        item = self.transfers.share_file(path)
+        return self.mail.send_mail([ssl_id], subject=f"File: {item.name}",
+                                   body=f"<p>{item.name} ({item.size} bytes)</p>",
+                                   attachments=[item])
+
+    def accept_offer(self, peer: SslId | str, item: Any) -> Any:
+        """Download an offered file from the friend who offered it."""
+        return self.transfers.download(item.hash, item.size, item.name,
+                                       sources=[self._friend_location(peer)])
+
+    def _transfer_commands(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        from .transfer.control import transfer_commands
+        return transfer_commands(self)
+
+    # --- end file transfer ------------------------------------------------------------------------
 
     # --- file sharing (issue 6 items 1-3) --------------------------------------------------------
 

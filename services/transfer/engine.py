@@ -23,8 +23,8 @@ How it checks: when every chunk is DONE the whole file is hashed.  On a mismatch
 goes CHECKING and each source is asked the SHA-1 of each chunk it has; a chunk is kept when
 its local SHA-1 equals the answer most sources give (ties go to sources with fewer strikes),
 otherwise it is fetched again only from sources that gave that answer and checked against
-it on arrival.  A source whose answer disagrees with the consensus, or whose data made a
-chunk bad, is reported (`BadSource`) and no longer used.  If the sources agree on chunks that
+it on arrival.  A source whose answer disagrees with the consensus, or that alone sent a
+chunk found bad, is reported (`BadSource`) and no longer used.  If the sources agree on chunks that
 still do not make the file's hash, the download fails (`Failed`) rather than loop.
 """
 
@@ -512,8 +512,7 @@ class Download:
         if local == consensus:
             self.chunks.set_state(index, ChunkState.DONE)
         else:
-            for peer in self._contributors.pop(index, set()):
-                actions += self._blame(peer, f"served bad data in chunk {index}")
+            actions += self._blame_contributors(index)
             self._expected[index] = consensus
             self._allowed[index] = frozenset(p for p, v in claims.items() if v == consensus)
             self.chunks.set_state(index, ChunkState.OUTSTANDING)
@@ -528,8 +527,7 @@ class Download:
             self._allowed.pop(index, None)
             actions += self._mark_done_repair(index)
         else:
-            for peer in self._contributors.pop(index, set()):
-                actions += self._blame(peer, f"served bad data in chunk {index}")
+            actions += self._blame_contributors(index)
             self.chunks.set_state(index, ChunkState.OUTSTANDING)
         return actions + self._after_check(now)
 
@@ -549,6 +547,18 @@ class Download:
             self.phase = Phase.VERIFYING
             return [VerifyFile()]
         return self._fill_all(now)
+
+    def _blame_contributors(self, index: int) -> list[Action]:
+        """A bad chunk: its only contributor is reported; several only get a strike each
+        (which of them sent the bad bytes is unknown; their SHA-1 answers tell)."""
+        contributors = self._contributors.pop(index, set())
+        if len(contributors) == 1:
+            (peer,) = contributors
+            return self._blame(peer, f"served bad data in chunk {index}")
+        for peer in contributors:
+            if peer in self.sources:
+                self.sources[peer].strikes += 1
+        return []
 
     def _blame(self, peer: SslId, reason: str) -> list[Action]:
         src = self.sources.get(peer)

@@ -18,7 +18,7 @@ import collections
 import dataclasses
 import hashlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Final, Protocol
 
 from pqi.fields import Sha1Hash, SslId
@@ -127,19 +127,21 @@ class UploadServer:
 
     # --- lookups -----------------------------------------------------------------------------
 
-    def _shared(self, file_hash: Sha1Hash) -> tuple[str, int] | None:
+    def _shared(self, file_hash: Sha1Hash, peer: SslId | None) -> tuple[str, int] | None:
+        """A shared file, honouring per-friend visibility where the index has it."""
         for index in self.indexes:
-            found = index.lookup(file_hash)
+            lookup_for = getattr(index, "lookup_for", None)
+            if lookup_for is not None and peer is not None:
+                found = lookup_for(file_hash, peer)
+            else:
+                found = index.lookup(file_hash)
             if found is not None:
                 return found
         return None
 
-    def has(self, file_hash: Sha1Hash) -> bool:
-        return self._shared(file_hash) is not None or self.partials(file_hash) is not None
-
-    def chunk_map(self, file_hash: Sha1Hash) -> FtChunkMapItem | None:
+    def chunk_map(self, peer: SslId, file_hash: Sha1Hash) -> FtChunkMapItem | None:
         """Our answer to a server chunk-map request (None: we do not have that file)."""
-        found = self._shared(file_hash)
+        found = self._shared(file_hash, peer)
         if found is not None:
             words = full_map(chunk_count(found[1]))
         else:
@@ -154,9 +156,9 @@ class UploadServer:
             words = tuple(words_list)
         return FtChunkMapItem(is_client=True, hash=file_hash, chunk_map=words)
 
-    def chunk_crc(self, file_hash: Sha1Hash, index: int) -> FtChunkCrcItem | None:
+    def chunk_crc(self, peer: SslId, file_hash: Sha1Hash, index: int) -> FtChunkCrcItem | None:
         """The SHA-1 of chunk ``index``, if we have all of it."""
-        found = self._shared(file_hash)
+        found = self._shared(file_hash, peer)
         offset = index * CHUNK_SIZE
         if found is not None:
             path, size = found
@@ -178,7 +180,7 @@ class UploadServer:
     def request(self, peer: SslId, file_hash: Sha1Hash, size: int, offset: int,
                 length: int) -> bool:
         """Queue a data request; False (and counted) when it cannot be served."""
-        found = self._shared(file_hash)
+        found = self._shared(file_hash, peer)
         if found is not None:
             real_size = found[1]
         else:
@@ -237,7 +239,7 @@ class UploadServer:
                     delay = max(self.global_bucket.wait(n), bucket.wait(n))
                     wait = delay if wait is None else min(wait, delay)
                     continue
-                item = self._data_item(pending, n)
+                item = self._data_item(peer, pending, n)
                 if item is None:
                     queue.popleft()
                     self.refused["read failed"] += 1
@@ -257,8 +259,8 @@ class UploadServer:
             active = still
         return out, wait
 
-    def _data_item(self, pending: _Pending, n: int) -> FtDataItem | None:
-        found = self._shared(pending.file_hash)
+    def _data_item(self, peer: SslId, pending: _Pending, n: int) -> FtDataItem | None:
+        found = self._shared(pending.file_hash, peer)
         try:
             if found is not None:
                 data = self._read(found[0], pending.offset, n)
@@ -290,6 +292,3 @@ class UploadServer:
         for fd in self._files.values():
             os.close(fd)
         self._files.clear()
-
-    def queued_requests(self, peer: SslId) -> Iterable[_Pending]:
-        return tuple(self._queues.get(peer, ()))

@@ -406,7 +406,7 @@ class FileTransferService(Service):
                     self.send(ssl, FtChunkMapItem(is_client=False, hash=item.hash,
                                                   chunk_map=t.engine.chunks.compressed()))
                 return
-            answer = self.server.chunk_map(item.hash)
+            answer = self.server.chunk_map(ssl, item.hash)
             if answer is not None:
                 self.send(ssl, answer)
         elif isinstance(item, FtChunkMapItem):
@@ -414,7 +414,7 @@ class FileTransferService(Service):
             if t is not None and item.is_client:
                 self._run(t, t.engine.chunk_map(ssl, item.chunk_map, now))
         elif isinstance(item, FtChunkCrcRequestItem):
-            crc = self.server.chunk_crc(item.hash, item.chunk_number)
+            crc = self.server.chunk_crc(ssl, item.hash, item.chunk_number)
             if crc is not None:
                 self.send(ssl, crc)
         elif isinstance(item, FtChunkCrcItem):
