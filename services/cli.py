@@ -8,15 +8,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from dht import cli as cli_dht
+
 from . import cli_chat, cli_files, cli_identity, cli_node
 from .cli_identity import CliError
 
 __all__ = ["main", "build_parser", "COMMAND_REGISTRARS"]
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from pqi import demo
-    return demo.main()
 
 
 #: The one place other packages' commands plug in: each entry is a ``register(subparsers)``
@@ -26,14 +23,13 @@ COMMAND_REGISTRARS: tuple[Callable[[Any], None], ...] = (
     cli_node.register,
     cli_files.register,  # rsnode files share/shares/unshare/browse/search (issue 6 items 1-3)
     cli_chat.register,  # rsnode chat / mail (issue 5)
+    cli_dht.register,  # rsnode dht: a standalone DHT node (issue 7)
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rsnode", description="rsproto reference node")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("demo", help="show rsproto at work on this machine (loopback only)")
-    p.set_defaults(func=_demo)
     for register in COMMAND_REGISTRARS:
         register(sub)
     return parser

@@ -273,11 +273,7 @@ def register(subparsers: Any) -> None:
                               help="friends, links, round-trip times of the running node")
     p.add_argument("--json", action="store_true", help="print the raw report as JSON")
     p.set_defaults(func=_status)
-    existing = subparsers.choices.get("demo")
-    if existing is not None:
-        existing.set_defaults(func=_demo)
-    else:
-        subparsers.add_parser(
-            "demo", help="three nodes meet on this machine (loopback only)").set_defaults(
-                func=_demo)
+    subparsers.add_parser(
+        "demo", help="nodes meet, chat, mail and share files on this machine (loopback only)"
+    ).set_defaults(func=_demo)
 
