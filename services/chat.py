@@ -262,6 +262,7 @@ class ChatService(Service):
         self._avatar_told: set[SslId] = set()
         self._backlog: set[SslId] = set()
         self._retry: IDelayedCall | None = None
+        self._commit: IDelayedCall | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -269,9 +270,11 @@ class ChatService(Service):
         self._backlog = {q.peer for q in self.store.queued()}
 
     def stop(self) -> None:
-        if self._retry is not None and self._retry.active():
-            self._retry.cancel()
-        self._retry = None
+        for timer in (self._retry, self._commit):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._retry = self._commit = None
+        self.store.commit()
 
     def peer_connected(self, peer: PeerIdentity) -> None:
         super().peer_connected(peer)
@@ -315,9 +318,8 @@ class ChatService(Service):
             self._state_told.add(peer)
             self.send(peer, ChatStatusItem(flags=ChatFlags.CUSTOM_STATE,
                                            status=self.custom_state))
-        history_id = self.store.add(peer, incoming=False, public=False, send_time=now,
-                                    recv_time=self.reactor.seconds(), body=body,
-                                    text=html_to_text(body))
+        history_id = self._record(peer, incoming=False, public=False, send_time=now,
+                                  recv_time=self.reactor.seconds(), body=body)
         return ChatMessage(peer, False, False, now, self.reactor.seconds(), body, history_id,
                            queued=sent < len(items))
 
@@ -332,8 +334,8 @@ class ChatService(Service):
                    for f, b in zip(piece_flags(ChatFlags.PUBLIC, len(pieces)), pieces,
                                        strict=True)):
                 reached.append(peer)
-        self.store.add(None, incoming=False, public=True, send_time=now,
-                       recv_time=self.reactor.seconds(), body=body, text=html_to_text(body))
+        self._record(None, incoming=False, public=True, send_time=now,
+                     recv_time=self.reactor.seconds(), body=body)
         return reached
 
     def send_typing(self, peer: SslId, text: str = TYPING) -> bool:
@@ -393,9 +395,8 @@ class ChatService(Service):
                 message=""))
         public = not flags & ChatFlags.PRIVATE
         now = self.reactor.seconds()
-        history_id = self.store.add(peer.ssl_id, incoming=True, public=public,
-                                    send_time=item.send_time, recv_time=now, body=body,
-                                    text=html_to_text(body))
+        history_id = self._record(peer.ssl_id, incoming=True, public=public,
+                                  send_time=item.send_time, recv_time=now, body=body)
         self._emit("message_received", ChatMessage(peer.ssl_id, True, public, item.send_time,
                                                    now, body, history_id))
 
@@ -448,6 +449,21 @@ class ChatService(Service):
         self._pump()
 
     # --- internals ---------------------------------------------------------------------------
+
+    def _record(self, peer: SslId | None, *, incoming: bool, public: bool, send_time: int,
+                recv_time: float, body: str) -> int:
+        """Add to the history, committed at the end of this reactor turn (one commit per
+        burst; a crash loses at most the entries of that turn, never a queued message)."""
+        history_id = self.store.add(peer, incoming=incoming, public=public,
+                                    send_time=send_time, recv_time=recv_time, body=body,
+                                    text=html_to_text(body), commit=False)
+        if self._commit is None or not self._commit.active():
+            self._commit = self.reactor.callLater(0, self._commit_now)
+        return history_id
+
+    def _commit_now(self) -> None:
+        self._commit = None
+        self.store.commit()
 
     def _now(self) -> int:
         return int(self.reactor.seconds()) & 0xFFFFFFFF

@@ -94,20 +94,28 @@ class ChatStore:
         self.db.commit()
 
     def close(self) -> None:
+        self.db.commit()
         self.db.close()
 
     # --- history ---------------------------------------------------------------------------
 
     def add(self, peer: SslId | None, *, incoming: bool, public: bool, send_time: int,
-            recv_time: float, body: str, text: str) -> int:
-        """Record a message; returns its history id (ids grow with arrival order)."""
-        with self.db:
-            cur = self.db.execute(
-                "INSERT INTO history (peer, incoming, public, send_time, recv_time, body, text)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (peer.to_hex() if peer is not None else _BROADCAST, int(incoming), int(public),
-                 send_time, recv_time, body, text))
+            recv_time: float, body: str, text: str, commit: bool = True) -> int:
+        """Record a message; returns its history id (ids grow with arrival order).
+
+        ``commit=False`` leaves the row to the next `commit` (or queue change, or `close`):
+        a flood then costs one commit per batch instead of one per message."""
+        cur = self.db.execute(
+            "INSERT INTO history (peer, incoming, public, send_time, recv_time, body, text)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (peer.to_hex() if peer is not None else _BROADCAST, int(incoming), int(public),
+             send_time, recv_time, body, text))
+        if commit:
+            self.db.commit()
         return int(cur.lastrowid or 0)
+
+    def commit(self) -> None:
+        self.db.commit()
 
     def history(self, peer: SslId | None = None, *, limit: int = 50,
                 before: int | None = None, after: int | None = None) -> list[HistoryEntry]:

@@ -347,3 +347,21 @@ def test_broadcast_reaches_connected_friends(tmp_path) -> None:
         [(a.ssl_id, ChatFlags.PUBLIC, "hello all"), (b.ssl_id, ChatFlags.PUBLIC, "hello all")])
     (entry,) = svc.store.history()
     assert entry.peer is None and entry.public and not entry.incoming
+
+
+def test_history_committed_once_per_reactor_turn(tmp_path) -> None:
+    """History rows written in one reactor turn reach the file together at the end of the
+    turn (another connection sees none before, all after); queued messages are committed at
+    once."""
+    import sqlite3
+    svc, _, _, clock = make(tmp_path)
+    bob = connect(svc)
+    reader = sqlite3.connect(tmp_path / "chat.sqlite")
+    for n in range(3):
+        svc.send_private(bob.ssl_id, f"m{n}")
+    assert reader.execute("SELECT COUNT(*) FROM history").fetchone() == (0,)
+    clock.advance(0)
+    assert reader.execute("SELECT COUNT(*) FROM history").fetchone() == (3,)
+    svc.send_private(peer(9).ssl_id, "to an offline friend")
+    assert reader.execute("SELECT COUNT(*) FROM queue").fetchone() == (1,)
+    reader.close()
