@@ -6,10 +6,29 @@ subclasses; `Node` wires them to the links and is what applications hold (`IP3In
 """
 
 from .bwctrl import BandwidthService
+from .chat import (  # chat and mail (issue 5)
+    AvatarTooLargeError,
+    ChatError,
+    ChatMessage,
+    ChatService,
+    ChatStatus,
+    MessageTooLongError,
+)
+from .chat_store import ChatStore  # chat and mail (issue 5)
 from .control import Service, ServiceControl, ServiceControlError
 from .control_channel import ControlClientError, ControlServer, NodeNotRunningError
 from .discovery import DiscoveryListener, DiscoveryService
 from .heartbeat import HeartbeatService
+from .mail import (  # chat and mail (issue 5)
+    Draft,
+    Mail,
+    MailError,
+    MailService,
+    MailTooLargeError,
+    NoRecipientError,
+    UnknownMailError,
+)
+from .mail_store import MailStore  # chat and mail (issue 5)
 from .node import FriendInfo, Node, UnknownEventError
 from .rtt import RttService, RttStats
 from .status import StatusService, StatusValueError
@@ -20,4 +39,9 @@ __all__ = [
     "HeartbeatService", "StatusService", "StatusValueError", "RttService", "RttStats",
     "BandwidthService", "DiscoveryService", "DiscoveryListener",
     "ControlServer", "ControlClientError", "NodeNotRunningError",
+    # chat and mail (issue 5)
+    "ChatService", "ChatMessage", "ChatStatus", "ChatStore", "ChatError",
+    "AvatarTooLargeError", "MessageTooLongError",
+    "MailService", "Mail", "Draft", "MailStore", "MailError", "NoRecipientError",
+    "MailTooLargeError", "UnknownMailError",
 ]
