@@ -117,6 +117,13 @@ def _unshare(args: argparse.Namespace) -> int:
     return _print(args, r, f"{args.name} is no longer shared")
 
 
+def _visibility(args: argparse.Namespace) -> int:
+    r = _ask(args, "files_visibility", {"name": args.name, "visibility": args.visibility,
+                                        "friends": args.friend or []})
+    who = ", ".join(r["friends"]) if r["visibility"] == "friends" else r["visibility"]
+    return _print(args, r, f"{r['name']} is now visible to: {who}")
+
+
 def _browse(args: argparse.Namespace) -> int:
     tree = _ask(args, "files_browse", {"friend": args.friend, "path": args.path or ""})
     text = format_tree(tree) or "(nothing shared with us, or not synced yet)"
@@ -136,7 +143,7 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    """Add ``files share|shares|unshare|browse|search``."""
+    """Add ``files share|shares|unshare|visibility|browse|search``."""
     sub = files_group(subparsers)
     common = _common()
     p = sub.add_parser("share", parents=[common], help="share a folder with friends")
@@ -152,6 +159,11 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("unshare", parents=[common], help="stop sharing a folder")
     p.add_argument("name", help="the shared folder's name")
     p.set_defaults(func=_unshare)
+    p = sub.add_parser("visibility", parents=[common], help="change who sees a folder")
+    p.add_argument("name", help="the shared folder's name")
+    p.add_argument("visibility", choices=["all", "friends", "none"])
+    p.add_argument("--friend", action="append", help="a friend who may see it (repeatable)")
+    p.set_defaults(func=_visibility)
     p = sub.add_parser("browse", parents=[common], help="a friend's shared files")
     p.add_argument("friend", help="the friend's name or SSL id")
     p.add_argument("path", nargs="?", help="a folder in the friend's tree (default: all)")

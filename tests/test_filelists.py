@@ -8,6 +8,8 @@ import hashlib
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
 import pqi
@@ -423,3 +425,23 @@ def test_partials_capped(monkeypatch) -> None:
     assert client.dropped == parts - 1 and parts >= 3
     assert client._pending == {} and client._partial_bytes == {}
     assert client.trees[A.ssl_id].dirs[h(1)].files == ()
+
+
+@given(st.integers(0, 3 * MAX_RESPONSE_PART + 5), st.binary(min_size=1, max_size=16))
+def test_split_then_reassembled_is_whole(size: int, pattern: bytes) -> None:
+    """Whatever its size, content split into responses and fed to a client comes back whole,
+    in parts of at most 20000 bytes."""
+    data = (pattern * (size // len(pattern) + 1))[:size]
+    client = FileListsService(RecordingSender(), Clock(), None)
+    client.peer_connected(A)
+    rid = client.request_id(A.ssl_id, ROOT)
+    items = split_response(ROOT, rid, 1, data)
+    assert all(len(i.content) <= MAX_RESPONSE_PART for i in items)
+    assert b"".join(i.content for i in items) == data
+    assert len(items) == max(1, -(-size // MAX_RESPONSE_PART))
+    pending = client._pending[rid]
+    for item in items[:-1]:
+        client.receive(A, item)
+    assert bytes(pending.parts) == data[:MAX_RESPONSE_PART * (len(items) - 1)]
+    client.receive(A, items[-1])
+    assert rid not in client._pending

@@ -258,3 +258,26 @@ def test_hashing_runs_in_the_pool(tmp_path) -> None:
         mp.setattr(hashing, "sha1_of_file", recording)
         reactor_thread, hashed = run_with_pool(body)
     assert hashed == 4 and len(readers) == 4 and reactor_thread not in readers
+
+
+def test_visibility_change_changes_root_time(tmp_path) -> None:
+    """Hiding a folder changes nothing on disk, yet the root's recursive time must change so
+    friends re-read the root and lose the folder."""
+    write(tmp_path / "pub" / "f", b"f")
+
+    async def body(reactor, pool):
+        cache = HashCache(tmp_path / "hc.sqlite", reactor.seconds)
+        index = _index(reactor, tmp_path, pool, cache)
+        index.shares.add(tmp_path / "pub")
+        await index.scan()
+        before = index.directory(ROOT_HASH).recurs_modif_ts
+        await index.scan()
+        same = index.directory(ROOT_HASH).recurs_modif_ts
+        index.shares.set_visibility("pub", Visibility.NONE)
+        changed = await index.scan()
+        after = index.directory(ROOT_HASH).recurs_modif_ts
+        cache.close()
+        return before, same, changed, after
+
+    before, same, changed, after = run_with_pool(body)
+    assert same == before and changed and after == before + 1

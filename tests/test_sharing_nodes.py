@@ -97,8 +97,9 @@ def test_browse_and_search_a_friends_share(tmp_path) -> None:
 
 
 def test_rsnode_files_commands(tmp_path, capsys) -> None:
-    """``rsnode files share``, ``shares``, ``browse`` and ``search`` work against running
-    nodes through the control channel."""
+    """``rsnode files share``, ``shares``, ``browse``, ``search`` and ``visibility`` work
+    against running nodes through the control channel; a folder made invisible disappears
+    from the friend's list at its next sync."""
     _files(tmp_path / "disk")
 
     async def body(reactor):
@@ -130,6 +131,12 @@ def test_rsnode_files_commands(tmp_path, capsys) -> None:
                     reactor, pool, rsnode, "files", *argv, "--base-dir", str(tmp_path / "bob")))
             codes.append(await deferToThreadPool(reactor, pool, rsnode, "files", "browse",
                                                  "nobody", "--base-dir", str(tmp_path / "bob")))
+            codes.append(await deferToThreadPool(reactor, pool, rsnode, "files", "visibility",
+                                                 "stuff", "none", "--base-dir",
+                                                 str(tmp_path / "alice")))
+            b.sharing.lists.refresh(a.ssl_id)
+            await wait_for(reactor, lambda: not list(b.sharing.lists.trees[a.ssl_id].walk()),
+                           timeout=30)
             return codes
         finally:
             await a.stopService()
@@ -137,7 +144,8 @@ def test_rsnode_files_commands(tmp_path, capsys) -> None:
 
     codes = on_fresh_reactor(body, 90)
     out, err = capsys.readouterr()
-    assert codes == [0, 0, 0, 0, 0, 2]
+    assert codes == [0, 0, 0, 0, 0, 2, 0]
+    assert "stuff is now visible to: none" in out
     assert "sharing" in out and "as 'stuff'" in out and "3 files indexed" in out
     assert "stuff/" in out and "  media/" in out and "needle-1MiB.bin  1.0 MiB" in out
     assert f"hello.txt  17 B  {sha1(b'hello from alice' + bytes([10]))}" in out

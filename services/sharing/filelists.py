@@ -169,6 +169,13 @@ class FileListsService(Service):
             if d is not tree.root:
                 self._request(ssl_id, d.hash, d.recurs_modif_ts)
 
+    def refresh(self, ssl_id: SslId) -> bool:
+        """Ask friend ``ssl_id`` for its root now (rather than at the next re-sync)."""
+        tree = self.trees.get(ssl_id)
+        if tree is None or ssl_id not in self.peers:
+            return False
+        return self._request(ssl_id, tree.root.hash, tree.root.recurs_modif_ts)
+
     def sweep(self) -> None:
         """Forget expired requests; ask for stale directories and for roots due a re-sync."""
         now = self.reactor.seconds()

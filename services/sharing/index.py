@@ -278,8 +278,11 @@ class SharedIndex:
             top = dir_hash(self.salt, bytes(ROOT_HASH), folder.path)
             self._build(tree, top, ROOT_HASH, folder.name, folder.name, hashes, old, dirs)
             tops.append(top)
+        # who sees what is part of the root's signature: a visibility change alone must change
+        # the root's recursive time, or friends would keep their old view
+        seen_by = repr([(f.name, f.visibility.value, sorted(f.friends)) for f in folders])
         root = self._root(tuple(tops), max((dirs[t].recurs_modif_ts for t in tops), default=0),
-                          b"".join(dirs[t].signature for t in tops))
+                          b"".join(dirs[t].signature for t in tops) + seen_by.encode())
         previous = old[ROOT_HASH]
         if root.signature != previous.signature:
             root = dataclasses.replace(

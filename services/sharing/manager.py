@@ -99,10 +99,11 @@ class FileSharing(TwistedService):
         return self.index.scan()
 
     def set_visibility(self, name: str, visibility: Visibility,
-                       friends: Iterable[SslId] = ()) -> SharedFolder:
-        """Change who sees a folder (friends notice at their next re-sync)."""
+                       friends: Iterable[SslId] = ()) -> defer.Deferred[SharedFolder]:
+        """Change who sees a folder; fires once the index reflects it (friends notice at
+        their next re-sync)."""
         folder = self.shares.set_visibility(name, visibility, friends)
-        return folder
+        return self.index.scan().addCallback(lambda _: folder)
 
     def browse(self, ssl_id: SslId, path: str = "", depth: int = 64) -> dict[str, object]:
         """Friend ``ssl_id``'s tree below ``path``, as JSON data."""
@@ -144,8 +145,15 @@ class FileSharing(TwistedService):
                 args.get("words", []), args.get("min_size"), args.get("max_size"),
                 Sha1Hash.from_hex(h) if h else None)]
 
+        def visibility(args: dict) -> defer.Deferred[dict]:
+            d = self.set_visibility(str(args["name"]), Visibility(args["visibility"]),
+                                    [friend_id(f) for f in args.get("friends", [])])
+            return d.addCallback(
+                lambda f: {**f.to_json(), "files": self.index.share_size(f.name)})
+
         return {
             "files_share": share,
+            "files_visibility": visibility,
             "files_unshare": lambda args: self.unshare(str(args["name"])).addCallback(
                 lambda _: None),
             "files_shares": lambda args: [{**f.to_json(), "files": self.index.share_size(f.name)}
