@@ -41,7 +41,7 @@ from .hashing import Hasher
 from .shares import SharedFolder, ShareError, ShareList
 
 __all__ = ["SharedIndex", "LocalDir", "LocalFile", "dir_hash", "load_salt", "ROOT_HASH",
-           "SALT_FILE", "RESCAN_PERIOD", "SETTLE_TIME", "MAX_SHARE_DEPTH"]
+           "SALT_FILE", "RESCAN_PERIOD", "SETTLE_TIME", "MAX_SHARE_DEPTH", "HASH_CACHE_KEEP"]
 
 #: The root directory's hash, by convention all zeros.
 ROOT_HASH: Final = Sha1Hash.null()
@@ -51,6 +51,8 @@ SALT_FILE: Final = "sharing_salt"
 RESCAN_PERIOD: Final = 60.0
 #: Files modified less than this many seconds ago are left for a later scan (being written).
 SETTLE_TIME: Final = 10.0
+#: Seconds a hash cache entry outlives its file (unshared or deleted), as RetroShare's 30 days.
+HASH_CACHE_KEEP: Final = 30 * 86400.0
 #: Folders deeper than this below a shared folder are not indexed.
 MAX_SHARE_DEPTH: Final = 64
 
@@ -299,7 +301,8 @@ class SharedIndex:
         changed = root.signature != previous.signature or set(dirs) != set(old)
         self._dirs, self._by_hash, self._file_share = dirs, by_hash, file_share
         self.scans += 1
-        self.hasher.cache.touch([f.path for f in by_hash.values()])
+        self.hasher.cache.touch([f.path for d in dirs.values() for f in d.files])
+        self.hasher.cache.forget_older(HASH_CACHE_KEEP)
         self.log.info("shared folders scanned: {files} files in {dirs} folders, {pending} "
                       "waiting, {hashed} hashed so far", files=sum(len(d.files) for d in
                                                                      dirs.values()),
