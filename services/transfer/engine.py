@@ -666,6 +666,10 @@ class Download:
                 and (allowed is None or src.peer in allowed))
 
     def _fill(self, src: _Source, now: float) -> list[Action]:
+        if self.phase is Phase.DOWNLOADING and self.chunks.complete:
+            # Resumed with every chunk already DONE: only the check is left.
+            self.phase = Phase.VERIFYING
+            return [VerifyFile()]
         if self.phase is not Phase.DOWNLOADING or src.bad or src.available is None:
             return []
         window, size = self._window(src)
