@@ -348,11 +348,14 @@ class MailService(Service):
 
         def settle() -> None:
             self._timers.discard(timer)  # type: ignore[arg-type]
+            flying = self._in_flight.get(peer, set())
+            flying.discard(int(mail_id))  # type: ignore[call-overload]
             if self._link_of(peer) is link and not getattr(link, "lost", False):
                 self.store.mark_delivered(int(mail_id), peer,  # type: ignore[call-overload]
                                           self.reactor.seconds())
-                self._in_flight.get(peer, set()).discard(int(mail_id))  # type: ignore
                 self._emit("mail_delivered", mail_id, peer)
+            else:  # the link was replaced or lost meanwhile: send the copy again
+                self._deliver(peer)
 
         timer = self.reactor.callLater(self.settle_delay, settle)
         self._timers.add(timer)

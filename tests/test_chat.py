@@ -365,3 +365,13 @@ def test_history_committed_once_per_reactor_turn(tmp_path) -> None:
     svc.send_private(peer(9).ssl_id, "to an offline friend")
     assert reader.execute("SELECT COUNT(*) FROM queue").fetchone() == (1,)
     reader.close()
+
+
+def test_avatar_item_bytes(tmp_path) -> None:
+    """Our avatar answer is RsChatAvatarItem: header, u32 length, the image bytes."""
+    svc, sender, _, _ = make(tmp_path)
+    bob = connect(svc)
+    svc.set_avatar(b"\xff\xd8\xff\xd9")
+    svc.receive(bob, ChatMsgItem(flags=ChatFlags.PRIVATE | ChatFlags.REQUESTS_AVATAR,
+                                 send_time=1, message=""))
+    assert wire(sender) == [bytes.fromhex("0200120300000010" "00000004" "ffd8ffd9")]

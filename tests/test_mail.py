@@ -327,3 +327,17 @@ def test_any_mail_round_trips_through_the_inbox(tmp_path_factory, item) -> None:
         "bcc_ids", "attachment", "send_time")}, "flags": MsgFlags.NEW, "recv_time": 0})
     assert store.add_incoming(ALICE, changed, 2.0) is None
     store.close()
+
+
+def test_link_replaced_before_settle_resends_on_new_link(tmp_path) -> None:
+    """Written on a link that another link replaced (no disconnect in between, as after a
+    simultaneous-connect tie-break): at settle time the copy goes again on the new link."""
+    svc, links, events, clock = make(tmp_path)
+    bob = peer(2)
+    connect(svc, links, bob)
+    mail_id = svc.send_mail([bob.ssl_id], "hi", "body")
+    links.up(bob.ssl_id)  # the new link replaces the old one
+    clock.advance(SETTLE_DELAY)
+    assert [i.subject for i in links.items(bob.ssl_id)] == ["hi"] and events == []
+    clock.advance(SETTLE_DELAY)
+    assert svc.outbox() == [] and events == [("mail_delivered", mail_id, bob.ssl_id)]
