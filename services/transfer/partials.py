@@ -306,8 +306,11 @@ class PartialFile:
             while view:
                 view = view[os.write(fd, view):]
             os.fsync(fd)
-        finally:
+        except OSError:
             os.close(fd)
+            os.unlink(tmp)  # the old state stays in force
+            raise
+        os.close(fd)
         if self.hook is not None:
             self.hook("commit")
         os.replace(tmp, self.state_path)
@@ -374,6 +377,9 @@ class PartialFile:
                 self._pwrite_all(out, memoryview(block), offset)
                 offset += len(block)
             os.fsync(out)
+        except OSError:
+            os.unlink(tmp)
+            raise
         finally:
             os.close(out)
             self.close()
