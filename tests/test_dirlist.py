@@ -194,3 +194,27 @@ def test_values_out_of_range_not_encoded() -> None:
         encode_dir(DirContent("", 0, 0, (), (RemoteFile("f", 1 << 64, H1, 0),)))
     with pytest.raises(EncodeError):
         encode_dir(DirContent("", 0, 0, (b"short",), ()))  # type: ignore[arg-type]
+
+
+def _one_file_dir(entry: bytes) -> bytes:
+    head = encode_dir(DirContent("", 0, 0))[:-6] + bytes.fromhex("620400000001")
+    return head + b"\x13" + encode_size(len(entry)) + entry
+
+
+def test_file_entry_must_be_exact() -> None:
+    """Inside a file entry a name length that does not fill its section, a size section of
+    the wrong width, a missing section or bytes after the last one are refused."""
+    name = bytes.fromhex("2105" "0000000161")
+    rest = bytes.fromhex("2208" "0000000000000005" "2014") + H1 + bytes.fromhex("3004"
+                                                                                 "00000003")
+    assert decode_dir(_one_file_dir(name + rest)).files == (RemoteFile("a", 5, H1, 3),)
+    bad_name = bytes.fromhex("2106" "000000016100")
+    with pytest.raises(InvalidValueError):
+        decode_dir(_one_file_dir(bad_name + rest))
+    wide = bytes.fromhex("2209" "000000000000000500") + rest[10:]
+    with pytest.raises(InvalidValueError):
+        decode_dir(_one_file_dir(name + wide))
+    with pytest.raises(DecodeError):
+        decode_dir(_one_file_dir(name + rest[:-6]))
+    with pytest.raises(TrailingBytesError):
+        decode_dir(_one_file_dir(name + rest + b"\x00"))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import struct
 from typing import Any, Final
 
 import construct as c
@@ -168,7 +169,65 @@ _File = c.Struct(
     "hash" / Section(TAG_FILE_SHA1_HASH, IdField(Sha1Hash)),
     "modif_ts" / Section(TAG_MODIF_TS, u32),
 )
-_FileEntry = Section(TAG_REMOTE_FILE_ENTRY, _File)
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+
+
+def _section_at(buf: bytes, offset: int, tag: int, path: str) -> tuple[int, int]:
+    """(data offset, size) of the section of ``tag`` at ``offset`` in ``buf``."""
+    stream = io.BytesIO(buf)
+    stream.seek(offset)
+    got = read_exact(stream, 1, path)[0]
+    if got != tag:
+        raise InvalidValueError(f"expected section tag 0x{tag:02x}, found 0x{got:02x}",
+                                field=path, offset=offset)
+    size = decode_size(stream, path)
+    start = stream.tell()
+    if size > len(buf) - start:
+        raise LimitExceededError("section size", size, len(buf) - start, field=path,
+                                 offset=offset + 1)
+    return start, size
+
+
+class _RemoteFileCodec(c.Construct):
+    """The four sections of one file, read straight from the entry's bytes.
+
+    Same format and checks as `_File` (which builds them), without a construct per field:
+    lists hold many thousands of files.
+    """
+
+    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> RemoteFile:
+        buf = stream.read()
+        start, n = _section_at(buf, 0, TAG_FILE_NAME, path + ".name")
+        if n < 4 or _U32.unpack_from(buf, start)[0] != n - 4:
+            raise InvalidValueError("file name length does not fill its section",
+                                    field=path + ".name", offset=start)
+        name = buf[start + 4:start + n].decode("utf-8", "surrogateescape")
+        off = start + n
+        fields = []
+        for tag, width, what in ((TAG_FILE_SIZE, 8, ".size"), (TAG_FILE_SHA1_HASH, 20, ".hash"),
+                                 (TAG_MODIF_TS, 4, ".modif_ts")):
+            start, n = _section_at(buf, off, tag, path + what)
+            if n != width:
+                raise InvalidValueError(f"{n}-byte section for a {width}-byte value",
+                                        field=path + what, offset=start)
+            fields.append(start)
+            off = start + n
+        if off != len(buf):
+            raise TrailingBytesError(f"{len(buf) - off} bytes after the file's sections",
+                                     field=path, offset=off)
+        size_at, hash_at, ts_at = fields
+        return RemoteFile(name, _U64.unpack_from(buf, size_at)[0],
+                          bytes.__new__(Sha1Hash, buf[hash_at:hash_at + 20]),
+                          _U32.unpack_from(buf, ts_at)[0])
+
+    def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> Any:
+        _File._build(dict(name=obj.name, size=obj.size, hash=obj.hash, modif_ts=obj.modif_ts),
+                     stream, context, path)
+        return obj
+
+
+_FileEntry = Section(TAG_REMOTE_FILE_ENTRY, _RemoteFileCodec())
 _SubdirEntry = Section(TAG_ENTRY_INDEX, IdField(Sha1Hash))
 _Count = Section(TAG_RAW_NUMBER, u32)
 
@@ -197,9 +256,8 @@ class _DirContentCodec(c.Construct):
                                      field=path, offset=offset)
         dirs = tuple(_SubdirEntry._parsereport(stream, context, path + ".subdirs")
                      for _ in range(n_dirs))
-        files = tuple(RemoteFile(f.name, f.size, f.hash, f.modif_ts)
-                      for f in (_FileEntry._parsereport(stream, context, path + ".files")
-                                for _ in range(n_files)))
+        files = tuple(_FileEntry._parsereport(stream, context, path + ".files")
+                      for _ in range(n_files))
         return DirContent(name, recurs, modif, dirs, files)
 
     def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> Any:
@@ -213,8 +271,7 @@ class _DirContentCodec(c.Construct):
         for h in obj.subdirs:
             _SubdirEntry._build(h, stream, context, path)
         for f in obj.files:
-            _FileEntry._build(dict(name=f.name, size=f.size, hash=f.hash,
-                                   modif_ts=f.modif_ts), stream, context, path)
+            _FileEntry._build(f, stream, context, path)
         return obj
 
 
