@@ -10,7 +10,7 @@ from typing import Any
 
 from dht import cli as cli_dht
 
-from . import cli_chat, cli_files, cli_identity, cli_node
+from . import cli_chat, cli_files, cli_identity, cli_node, cli_transfer
 from .cli_identity import CliError
 
 __all__ = ["main", "build_parser", "COMMAND_REGISTRARS"]
@@ -22,6 +22,7 @@ COMMAND_REGISTRARS: tuple[Callable[[Any], None], ...] = (
     cli_identity.register,
     cli_node.register,
     cli_files.register,  # rsnode files share/shares/unshare/browse/search (issue 6 items 1-3)
+    cli_transfer.register,  # rsnode files get/transfers (issue 6 items 4-5)
     cli_chat.register,  # rsnode chat / mail (issue 5)
     cli_dht.register,  # rsnode dht: a standalone DHT node (issue 7)
 )
