@@ -553,6 +553,7 @@ class TouStream:
             if packet.seq not in self._ooo:
                 self._ooo[packet.seq] = data
                 self._ooo_bytes += len(data)
+            self._emit(Flags.ACK, now)  # a duplicate ACK at once: the sender's loss signal
             return
         delivered = bytearray(data)
         self._rcv_nxt = (self._rcv_nxt + len(data)) % _MOD

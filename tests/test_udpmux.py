@@ -1,0 +1,120 @@
+# -*- test-case-name: tests.test_udpmux -*-
+"""The shared UDP port: datagrams go to the right layer by shape, stun requests are answered,
+relays are forwarded or unwrapped, and a real UDP socket carries it all."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from twisted.internet import defer
+from twisted.internet.protocol import DatagramProtocol
+
+from tcponudp.packet import Flags, TouPacket, encode_packet
+from tcponudp.relay import RelayClass, RelayEnd, RelayForwarder, RelayHeader, encode_relay
+from tcponudp.stunner import StunRequest, StunResponse, answer_request
+from tcponudp.udpmux import DatagramKind, UdpMux, UdpMuxProtocol, classify
+from tests.service_fakes import on_fresh_reactor
+
+A = ("127.0.0.1", 7001)
+B = ("127.0.0.1", 7002)
+TOU = encode_packet(TouPacket(seq=1, ack=2, flags=Flags.ACK, window=10, payload=b"p"))
+
+
+def test_classify_by_shape() -> None:
+    """Bencode, relay, stun request/response, TOU and garbage are told apart."""
+    assert classify(b"d1:ad2:id20:") == DatagramKind.DHT
+    assert classify(encode_relay(RelayHeader(A, B), TOU)) == DatagramKind.RELAY
+    assert classify(StunRequest(b"\0" * 16).encode()) == DatagramKind.STUN
+    assert classify(answer_request(StunRequest(b"\0" * 16), A)) == DatagramKind.STUN
+    assert classify(TOU) == DatagramKind.TOU
+    assert classify(b"\0\0\0\0" + b"\0" * 15) == DatagramKind.UNKNOWN
+    assert classify(b"") == DatagramKind.UNKNOWN
+
+
+def _mux() -> tuple[UdpMux, list[tuple[bytes, Any]], dict[str, list[Any]]]:
+    sent: list[tuple[bytes, Any]] = []
+    got: dict[str, list[Any]] = {"dht": [], "tou": [], "stun": []}
+    mux = UdpMux(dht_handler=lambda d, a: got["dht"].append((d, a)),
+                 tou_handler=lambda d, a: got["tou"].append((d, a)),
+                 stun_handler=lambda d, a: got["stun"].append((d, a)))
+    mux.attach(lambda d, a: sent.append((d, a)))
+    return mux, sent, got
+
+
+def test_dispatch_and_stun_answer() -> None:
+    """Each kind reaches its handler; a stun request is answered with the sender's address;
+    unknown datagrams are counted."""
+    mux, sent, got = _mux()
+    mux.datagram_received(b"d1:y1:qe", A)
+    mux.datagram_received(TOU, A)
+    req = StunRequest(b"\7" * 16)
+    mux.datagram_received(req.encode(), A)
+    resp = StunResponse(b"\7" * 16, B).encode()
+    mux.datagram_received(resp, B)
+    mux.datagram_received(b"junk", B)
+    assert got == {"dht": [(b"d1:y1:qe", A)], "tou": [(TOU, A)], "stun": [(resp, B)]}
+    assert sent == [(answer_request(req, A), A)]
+    assert mux.unclaimed == 1
+
+
+def test_relay_forwarding_and_ends() -> None:
+    """As proxy the mux forwards unchanged; as an end it unwraps to the TOU handler under the
+    remote's address, and wraps what TOU sends to that remote."""
+    proxy = ("127.0.0.1", 7000)
+    mux, sent, got = _mux()
+    mux.relay_forwarder = RelayForwarder()
+    mux.relay_forwarder.add(A, B, RelayClass.FRIENDS, 0.0)
+    pkt = encode_relay(RelayHeader(A, B), TOU)
+    mux.datagram_received(pkt, A)
+    assert sent == [(pkt, B)]
+    end_mux, end_sent, end_got = _mux()
+    end_mux.add_relay_end(RelayEnd(local=B, proxy=proxy, remote=A))
+    end_mux.datagram_received(pkt, proxy)
+    assert end_got["tou"] == [(TOU, A)]
+    end_mux.send(b"answer", A)
+    assert end_sent == [(encode_relay(RelayHeader(B, A), b"answer"), proxy)]
+    end_mux.datagram_received(pkt, ("127.0.0.1", 9999))  # not from our proxy
+    assert end_mux.unclaimed == 1
+    end_mux.remove_relay_end(A)
+    end_mux.send(b"direct", A)
+    assert end_sent[-1] == (b"direct", A)
+
+
+def test_write_errors_do_not_escape() -> None:
+    """An OSError from the socket for one destination is logged, not raised."""
+    mux = UdpMux()
+
+    def fail(data: bytes, addr: Any) -> None:
+        raise OSError("unreachable")
+
+    mux.attach(fail)
+    mux.send(b"x", A)
+
+
+@pytest.mark.integration
+def test_real_socket_answers_stun() -> None:
+    """A UdpMuxProtocol on 127.0.0.1 answers a stun request from a real client socket with
+    the client's address and port."""
+
+    async def body(reactor: Any) -> tuple[bytes, int]:
+        answered: defer.Deferred[bytes] = defer.Deferred()
+
+        class Client(DatagramProtocol):
+            def datagramReceived(self, data: bytes, addr: Any) -> None:
+                answered.callback(data)
+
+        server = reactor.listenUDP(0, UdpMuxProtocol(UdpMux()), interface="127.0.0.1")
+        client = reactor.listenUDP(0, Client(), interface="127.0.0.1")
+        port = client.getHost().port
+        try:
+            client.write(StunRequest(b"\5" * 16).encode(),
+                         ("127.0.0.1", server.getHost().port))
+            data = await answered
+        finally:
+            await server.stopListening()
+            await client.stopListening()
+        return data, port
+
+    data, port = on_fresh_reactor(body)
+    assert data == answer_request(StunRequest(b"\5" * 16), ("127.0.0.1", port))
