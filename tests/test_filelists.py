@@ -445,3 +445,52 @@ def test_split_then_reassembled_is_whole(size: int, pattern: bytes) -> None:
     assert bytes(pending.parts) == data[:MAX_RESPONSE_PART * (len(items) - 1)]
     client.receive(A, items[-1])
     assert rid not in client._pending
+
+
+def test_lists_survive_restart(tmp_path) -> None:
+    """A friend's synced list saved to sqlite loads back identical with only its root stale;
+    the first sync after the restart is one request answered up to date."""
+    from services.sharing.remote_store import RemoteTreeStore
+    server, client, pipe, clock = pair(StaticIndex(tree_of()))
+    pipe.pump()
+    store = RemoteTreeStore(tmp_path / "lists.sqlite")
+    store.save(client.trees[A.ssl_id])
+    store.close()
+    loaded = RemoteTreeStore(tmp_path / "lists.sqlite").load()
+    tree = loaded[A.ssl_id]
+    assert listing(tree) == listing(client.trees[A.ssl_id])
+    assert [d.hash for d in tree.stale()] == [ROOT]
+    pipe2 = Pipe()
+    services: dict[str, FileListsService] = {}
+    server2 = FileListsService(pipe2.sender("b", services, A), clock, server.index)
+    client2 = FileListsService(pipe2.sender("a", services, B), clock, None)
+    client2.trees.update(loaded)
+    services.update(a=server2, b=client2)
+    client2.peer_connected(A)
+    pipe2.pump()
+    syncs = [i for _, i in pipe2.log if isinstance(i, (FileListsSyncRequestItem,
+                                                       FileListsSyncResponseItem))]
+    assert len(syncs) == 2 and syncs[1].flags == F.SYNC_RESPONSE | F.ENTRY_UP_TO_DATE
+    assert listing(client2.trees[A.ssl_id]) == listing(client.trees[A.ssl_id])
+
+
+def test_store_skips_rows_off_the_tree(tmp_path) -> None:
+    """Stored directories that do not decode or hang from nothing are ignored on load."""
+    import sqlite3
+
+    from services.sharing.remote_store import RemoteTreeStore
+    tree = RemoteTree(A.ssl_id)
+    tree.apply(ROOT, DirContent("", 1, 0, (h(1),)), 1.0)
+    tree.apply(h(1), DirContent("a", 1, 1, (), (RemoteFile("f", 1, h(9), 1),)), 1.0)
+    store = RemoteTreeStore(tmp_path / "l.sqlite")
+    store.save(tree)
+    store.close()
+    db = sqlite3.connect(tmp_path / "l.sqlite")
+    with db:
+        db.execute("INSERT INTO dirs VALUES (?, ?, ?)", (bytes(A.ssl_id), bytes(h(7)),
+                                                         encode_dir(DirContent("x", 1, 1))))
+        db.execute("UPDATE dirs SET content = ? WHERE hash = ?", (b"\x51", bytes(h(1))))
+    db.close()
+    loaded = RemoteTreeStore(tmp_path / "l.sqlite").load()[A.ssl_id]
+    assert set(loaded.dirs) == {ROOT, h(1)} and loaded.dirs[h(1)].files == ()
+    assert {d.hash for d in loaded.stale()} == {ROOT, h(1)}

@@ -42,7 +42,8 @@ def test_browse_and_search_a_friends_share(tmp_path) -> None:
     """Alice shares one folder with every friend and one with another friend only; bob
     syncs alice's list over a real link, sees the public tree with the right names, sizes
     and SHA-1s (never the private folder), finds files by words, size and hash with alice as
-    the source, and a file alice adds later reaches bob's list on a re-sync."""
+    the source, and a file alice adds later reaches bob's list on a re-sync; bob's copy of the
+    list is saved when he stops."""
     data = _files(tmp_path / "disk")
 
     async def body(reactor):
@@ -79,6 +80,10 @@ def test_browse_and_search_a_friends_share(tmp_path) -> None:
             await b.stopService()
 
     first, browse, media, by_words, by_size, by_hash, hashed, served = on_fresh_reactor(body, 90)
+    from services.sharing.remote_store import FRIEND_LISTS_FILE, RemoteTreeStore
+    saved = RemoteTreeStore(tmp_path / "bob" / FRIEND_LISTS_FILE).load()
+    alice_id = next(iter(saved))
+    assert {f"{p}/{f.name}" for p, f in saved[alice_id].walk()} == first | {"pub/late.txt"}
     assert first == {"pub/hello.txt", "pub/media/needle-1MiB.bin", "pub/media/deep/er/tiny"}
     (pub,) = browse["dirs"]
     assert pub["name"] == "pub" and [f["name"] for f in pub["files"]] == ["hello.txt"]

@@ -17,6 +17,7 @@ from .hashing import FileChangedError, HashCache, Hasher
 from .index import ROOT_HASH, LocalDir, LocalFile, SharedIndex, dir_hash
 from .manager import FileSharing, SharingOptions, UnknownFriendListError
 from .remote import RemoteDir, RemoteTree, TreeFullError, UnknownPathError
+from .remote_store import RemoteTreeStore
 from .search import EmptyQueryError, Query, SearchResult, Source, search
 from .shares import (
     DuplicateShareError,
@@ -34,7 +35,7 @@ __all__ = [
     "FileChangedError", "HashCache", "Hasher",
     "ROOT_HASH", "LocalDir", "LocalFile", "SharedIndex", "dir_hash",
     "FileSharing", "SharingOptions", "UnknownFriendListError",
-    "RemoteDir", "RemoteTree", "TreeFullError", "UnknownPathError",
+    "RemoteDir", "RemoteTree", "TreeFullError", "UnknownPathError", "RemoteTreeStore",
     "EmptyQueryError", "Query", "SearchResult", "Source", "search",
     "DuplicateShareError", "NotAFolderError", "SharedFolder", "ShareError", "ShareList",
     "UnknownShareError", "Visibility",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from twisted.application.service import Service as TwistedService
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.python.threadpool import ThreadPool
 
 from pqi.fields import Sha1Hash, SslId
@@ -28,6 +28,7 @@ from .filelists import RESYNC_PERIOD, SWEEP_PERIOD, FileListsService
 from .hashing import HASH_CACHE_FILE, HashCache, Hasher
 from .index import RESCAN_PERIOD, SALT_FILE, SETTLE_TIME, SharedIndex, load_salt
 from .remote import UnknownPathError
+from .remote_store import FRIEND_LISTS_FILE, RemoteTreeStore
 from .search import Query, SearchResult, search
 from .shares import SHARES_FILE, SharedFolder, ShareList, Visibility
 
@@ -47,6 +48,8 @@ class SharingOptions:
     resync_period: float = RESYNC_PERIOD
     sweep_period: float = SWEEP_PERIOD
     hash_threads: int = 2
+    #: Seconds between saves of friends' changed file lists (also saved when stopping).
+    save_period: float = 60.0
 
 
 class FileSharing(TwistedService):
@@ -66,10 +69,29 @@ class FileSharing(TwistedService):
         self.index = SharedIndex(reactor, self.shares, self.hasher, self.pool,
                                  load_salt(base / SALT_FILE), settle=options.settle,
                                  period=options.rescan_period, on_changed=on_index_changed)
+        self._on_tree_changed = on_tree_changed
         self.lists = FileListsService(sender, reactor, self.index,
                                       resync_period=options.resync_period,
                                       sweep_period=options.sweep_period,
-                                      on_tree_changed=on_tree_changed)
+                                      on_tree_changed=self._tree_changed)
+        self.store = RemoteTreeStore(base / FRIEND_LISTS_FILE)
+        self.lists.trees.update(self.store.load())
+        self._dirty: set[SslId] = set()
+        self._saver: task.LoopingCall | None = None
+
+    def _tree_changed(self, ssl_id: SslId) -> None:
+        self._dirty.add(ssl_id)
+        if self._on_tree_changed is not None:
+            self._on_tree_changed(ssl_id)
+
+    def save_lists(self) -> int:
+        """Save the friends' lists that changed since the last save; returns how many."""
+        dirty, self._dirty = self._dirty, set()
+        for ssl_id in dirty:
+            tree = self.lists.trees.get(ssl_id)
+            if tree is not None:
+                self.store.save(tree)
+        return len(dirty)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -77,10 +99,17 @@ class FileSharing(TwistedService):
         super().startService()
         self.pool.start()
         self.index.start()
+        self._saver = task.LoopingCall(self.save_lists)
+        self._saver.clock = self.reactor
+        self._saver.start(self.options.save_period, now=False)
 
     def stopService(self) -> None:  # noqa: N802
         super().stopService()
         self.index.stop()
+        if self._saver is not None and self._saver.running:
+            self._saver.stop()
+        self.save_lists()
+        self.store.close()
         self.hasher.closed = True
         self.pool.stop()
         self.cache.close()

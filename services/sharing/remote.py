@@ -109,6 +109,13 @@ class RemoteTree:
             d.update_time = now
             self._stale.discard(hash_)
 
+    def mark_stale(self, hash_: Sha1Hash) -> None:
+        """Ask for ``hash_`` again at the next sweep."""
+        d = self.dirs.get(hash_)
+        if d is not None:
+            d.update_time = 0.0
+            self._stale.add(hash_)
+
     def removed(self, hash_: Sha1Hash, now: float) -> None:
         """The friend says ``hash_`` is gone (or hidden from us now)."""
         d = self.dirs.get(hash_)
