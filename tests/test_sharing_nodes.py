@@ -156,3 +156,35 @@ def test_rsnode_files_commands(tmp_path, capsys) -> None:
     assert f"hello.txt  17 B  {sha1(b'hello from alice' + bytes([10]))}" in out
     assert '"name": "tiny"' in out and "stuff/media/deep/er/tiny" in out
     assert "nobody" in err
+
+
+def test_found_file_downloads_from_the_share(tmp_path) -> None:
+    """What search finds can be fetched: bob searches alice's list, downloads the result from
+    the source it names, and gets the very bytes of alice's shared file (the transfer server
+    serves from the shared-file index)."""
+    data = _files(tmp_path / "disk")
+
+    async def body(reactor):
+        a = make_node(reactor, tmp_path, "alice", file_sharing=FAST)
+        b = make_node(reactor, tmp_path, "bob", file_sharing=FAST)
+        done = []
+        b.subscribe("transfer_complete", done.append)
+        await a.startService()
+        await b.startService()
+        try:
+            await a.sharing.share(tmp_path / "disk" / "pub")
+            a.add_friend(cert_of(b))
+            b.add_friend(cert_of(a))
+            await wait_for(reactor, lambda: b.sharing.search(["needle"]), timeout=30)
+            (hit,) = b.sharing.search(["needle"])
+            b.transfers.download(hit.hash, hit.size, hit.name,
+                                 [s.ssl_id for s in hit.sources])
+            await wait_for(reactor, lambda: done, timeout=60)
+            return hit
+        finally:
+            await a.stopService()
+            await b.stopService()
+
+    hit = on_fresh_reactor(body, 100)
+    got = (tmp_path / "bob" / "Downloads" / hit.name).read_bytes()
+    assert got == data["pub/media/needle-1MiB.bin"]
