@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import signal
 import sys
 
@@ -62,7 +63,8 @@ def main() -> int:
     if partial.verified:
         partial.finish(incoming)
         return 0
-    eng = Download(h, len(data), partial.chunks.done_indexes(), now=0, tuning=TUNING)
+    eng = Download(h, len(data), partial.chunks.done_indexes(), now=0, tuning=TUNING,
+                   rng=random.Random(len(partial.chunks.done_indexes())))
     log = os.open(fetch_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     todo = list(eng.add_source(PEER, 0))
     now = 0.0
