@@ -20,13 +20,14 @@ __all__ = ["register", "files_group", "format_tree", "format_results", "human_si
 
 
 def files_group(subparsers: Any) -> Any:
-    """The subparsers of ``rsnode files`` (created on first use)."""
+    """The subparsers of ``rsnode files`` (created on first use, whoever registers first)."""
     parser = subparsers.choices.get("files")
     if parser is None:
         parser = subparsers.add_parser("files", help="share, browse, search and get files")
-        parser.set_defaults(_files_sub=parser.add_subparsers(dest="files_command",
-                                                             required=True))
-    return parser.get_default("_files_sub")
+    for action in parser._actions:  # noqa: SLF001  (argparse has no public accessor)
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            return action
+    return parser.add_subparsers(dest="files_command", required=True)
 
 
 def _common() -> argparse.ArgumentParser:
