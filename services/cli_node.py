@@ -32,7 +32,6 @@ from .cli_identity import FRIENDS_FILE, PASSWORD_ENV, CliError, default_base_dir
 from .control import RETROSHARE_SERVICES
 from .control_channel import ControlClientError, NodeNotRunningError, call
 from .node import Node
-from .sharing import SharingOptions  # file sharing (issue 6 items 1-3)
 
 __all__ = ["register", "run_demo", "format_status", "readable_observer"]
 
@@ -81,8 +80,7 @@ def _run(args: argparse.Namespace) -> int:
     friends = FriendList(base / FRIENDS_FILE, now=reactor.seconds)  # type: ignore[attr-defined]
     node = Node(reactor, account, friends, port=args.port, interface=args.interface,
                 control=True, owns_friends=True,
-                upnp=args.upnp,  # --upnp (issue 8)
-                file_sharing=SharingOptions())  # file sharing (issue 6 items 1-3)
+                upnp=args.upnp)
     failed: list[str] = []
 
     def start() -> None:

@@ -197,7 +197,7 @@ class Node(MultiService):
                  heartbeat_period: float = HEARTBEAT_PERIOD,
                  rtt_period: float = RTT_PERIOD, upnp: bool = False,
                  mail_settle_delay: float = 1.0,
-                 file_sharing: SharingOptions | None = None) -> None:
+                 file_sharing: SharingOptions | None = SharingOptions()) -> None:
         super().__init__()
         self.reactor = reactor
         self.account = account
@@ -258,9 +258,7 @@ class Node(MultiService):
                 on_index_changed=lambda: self._emit("shares_indexed"))
             self.sharing.setServiceParent(self)
             self.control.add_service(self.sharing.lists)
-            transfers = getattr(self, "transfers", None)
-            if transfers is not None:
-                transfers.add_index(self.sharing.index)
+            self.transfers.add_index(self.sharing.index)
         # --- end file sharing
 
         self.control_server: ControlServer | None = None

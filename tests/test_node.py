@@ -11,7 +11,8 @@ from pqi.linkmgr import Outcome
 from services.node import NET_FILE, UnknownEventError, listening_address
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
-COMMON = {0x0011, 0x0012, 0x0013, 0x0016, 0x0021, 0x0102, 0x1011}  # + chat, msg (issue 5)
+#: disc, chat, msg, heartbeat, ft, file_database, bandwidth_ctrl, status, rtt
+COMMON = {0x0011, 0x0012, 0x0013, 0x0016, 0x0017, 0x0019, 0x0021, 0x0102, 0x1011}
 
 pytestmark = pytest.mark.timeout(120)
 
