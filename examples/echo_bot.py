@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_echo_bot -*-
 """A chat bot that answers every private message: the smallest useful rsproto application.
 
 It embeds a `services.node.Node` in an asyncio program (Twisted's asyncio reactor), so the

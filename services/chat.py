@@ -48,7 +48,7 @@ __all__ = [
     "ChatService", "ChatMessage", "ChatStatus", "Reassembler", "ChatError",
     "AvatarTooLargeError", "MessageTooLongError", "split_message", "flags_acceptable",
     "html_to_text", "text_to_html", "MAX_PIECE_BYTES", "MAX_MESSAGE_BYTES", "TYPING",
-    "RETRY_PERIOD", "piece_flags", "history_page",
+    "RETRY_PERIOD", "piece_flags",
 ]
 
 #: RetroShare cuts message bodies into pieces of at most this many bytes.
@@ -473,11 +473,3 @@ class ChatService(Service):
         size = len(body.encode("utf-8", "surrogateescape"))
         if size > MAX_MESSAGE_BYTES:
             raise MessageTooLongError(f"message of {size} bytes; at most {MAX_MESSAGE_BYTES}")
-
-
-def history_page(store: ChatStore, peer: SslId | None, limit: int,
-                 before: int | None = None) -> list[ChatMessage]:
-    """A page of history as `ChatMessage` values (oldest first)."""
-    return [ChatMessage.from_history(e) for e in store.history(peer, limit=limit,
-                                                                before=before)]
-

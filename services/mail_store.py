@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_mail_store -*-
+# -*- test-case-name: tests.test_mail -*-
 """Mail storage: the outbox (per recipient, until written to its link) and the inbox.
 
 The outbox keeps, for every mail and recipient, the exact item bytes that recipient gets, so a
