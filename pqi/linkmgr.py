@@ -79,6 +79,11 @@ __all__ = [
     "SIMULTANEOUS_WINDOW",
     "ATTEMPT_HISTORY",
     "MAX_ADDRESSES_PER_FRIEND",
+    "UDP_CONNECT_TIMEOUT",
+    "UPGRADE_INTERVAL",
+    "Path",
+    "path_of",
+    "DialUdp",
     "LinkLimits",
     "AddressSource",
     "AddressRecord",
@@ -122,6 +127,12 @@ SIMULTANEOUS_WINDOW: Final = 10.0
 ATTEMPT_HISTORY: Final = 16
 #: Addresses remembered per friend; the least recently seen is forgotten first.
 MAX_ADDRESSES_PER_FRIEND: Final = 16
+#: Seconds a UDP path (DHT signalling, hole punch or relay set-up, TOU handshake) may take to
+#: bring the transport up.  RetroShare allows 80 s; the exchange itself gives up after 20 s.
+UDP_CONNECT_TIMEOUT: Final = 30.0
+#: While a friend is linked by a worse path than one it might have, a better one is tried
+#: this often (and at once when a new address of a better kind appears).
+UPGRADE_INTERVAL: Final = 300.0
 #: Spread of the very first dial to each friend after `LinkManager.start`, so that a node with
 #: hundreds of friends does not open every socket in the same millisecond.
 _START_SPREAD: Final = 1.0
@@ -142,6 +153,8 @@ class LinkLimits:
     simultaneous_window: float = SIMULTANEOUS_WINDOW
     attempt_history: int = ATTEMPT_HISTORY
     max_addresses: int = MAX_ADDRESSES_PER_FRIEND
+    udp_connect_timeout: float = UDP_CONNECT_TIMEOUT
+    upgrade_interval: float = UPGRADE_INTERVAL
 
 
 def backoff_delay(failures: int, rng: random.Random, limits: LinkLimits = LinkLimits()) -> float:
@@ -158,6 +171,40 @@ class AddressSource(enum.IntEnum):
     EXTERNAL = 2     #: the friend's address as the Internet sees it
     DISCOVERY = 3    #: learned from a mutual friend's CONTACT item
     MANUAL = 4       #: typed in by the user
+    UPNP = 5         #: a port the friend's router maps for it (UPnP)
+
+
+class Path(enum.Enum):
+    """The ways to reach a friend, best first: the order of a dialling round.
+
+    TCP paths come from the friend's addresses (`path_of` its source); the UDP paths need
+    no address: the DHT finds a proxy (hole punching) or a friend relays (relay)."""
+
+    LAN_TCP = "LAN TCP"
+    WAN_TCP = "WAN TCP"
+    UPNP_TCP = "UPnP-mapped TCP"
+    TOU_PUNCHED = "hole-punched TOU"
+    RELAY = "relay"
+
+    @property
+    def rank(self) -> int:
+        return _PATH_RANK[self]
+
+    @property
+    def is_udp(self) -> bool:
+        return self in (Path.TOU_PUNCHED, Path.RELAY)
+
+
+_PATH_RANK: Final = {p: i for i, p in enumerate(Path)}
+
+
+def path_of(source: AddressSource) -> Path:
+    """The TCP path an address of this source is dialled by."""
+    if source is AddressSource.LOCAL:
+        return Path.LAN_TCP
+    if source is AddressSource.UPNP:
+        return Path.UPNP_TCP
+    return Path.WAN_TCP
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,6 +240,9 @@ class Outcome(enum.Enum):
     REPLACED = "lost the simultaneous-connect tie-break"
     ERROR = "network error"
     CANCELLED = "cancelled"
+    UDP_TIMEOUT = "UDP connect timed out"
+    NAT_TYPE = "the NAT type does not allow it"
+    NO_PROXY = "no proxy available"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,6 +255,7 @@ class Attempt:
     ended: float
     outcome: Outcome
     detail: str = ""
+    path: Path | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,6 +265,17 @@ class Dial:
     link: int
     ssl_id: SslId
     address: NetAddress
+    timeout: float
+
+
+@dataclasses.dataclass(frozen=True)
+class DialUdp:
+    """Bring up a UDP path (``path``: hole punching or relay) to ``ssl_id`` for ``link``; the
+    glue reports TOU up with `LinkManager.tcp_connected`, failure with `dial_failed`."""
+
+    link: int
+    ssl_id: SslId
+    path: Path
     timeout: float
 
 
@@ -234,6 +296,8 @@ class LinkUp:
     ssl_id: SslId
     direction: Direction
     address: NetAddress | None
+    #: Informational (not compared): which kind of path the link took.
+    path: Path | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,7 +310,7 @@ class LinkDown:
     detail: str = ""
 
 
-Action = Union[Dial, Close, LinkUp, LinkDown]
+Action = Union[Dial, DialUdp, Close, LinkUp, LinkDown]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -260,6 +324,8 @@ class FriendStatus:
     next_attempt: float | None
     addresses: tuple[AddressRecord, ...]
     attempts: tuple[Attempt, ...]
+    #: How the active link reaches the friend (None: not connected, or not known).
+    path: Path | None = None
 
 
 class UnknownFriendError(KeyError):
@@ -280,6 +346,7 @@ class _Link:
     half_open: bool = False         # counted against the incoming caps
     reported: bool = False          # LinkUp was emitted
     bytes_in: int = 0               # received before authentication
+    path: Path | None = None        # how it reaches the peer (None: an unknown incoming path)
 
 
 @dataclasses.dataclass
@@ -289,9 +356,10 @@ class _Friend:
     attempts: collections.deque[Attempt]
     failures: int = 0
     next_round: float | None = None
-    round: list[NetAddress] = dataclasses.field(default_factory=list)
+    round: list[NetAddress | Path] = dataclasses.field(default_factory=list)
     dialling: int | None = None
     active: int | None = None
+    upgrading: bool = False         # this round only tries paths better than the active one
 
 
 _FRIEND = 0
@@ -326,6 +394,12 @@ class LinkManager:
             collections.deque(maxlen=limits.attempt_history * 4))
         #: Counters for status and benchmarks.
         self.counters: collections.Counter[str] = collections.Counter()
+        #: The UDP paths the glue can bring up (none until a UDP port runs).
+        self.udp_paths: frozenset[Path] = frozenset()
+
+    def set_udp_paths(self, paths: Iterable[Path]) -> None:
+        """Which UDP paths (`Path.TOU_PUNCHED`, `Path.RELAY`) rounds may try from now on."""
+        self.udp_paths = frozenset(p for p in paths if p.is_udp)
 
     # -- output ----------------------------------------------------------------------------
 
@@ -391,6 +465,11 @@ class LinkManager:
         if len(friend.addresses) > self.limits.max_addresses:
             stalest = min(friend.addresses.values(), key=lambda r: r.seen)
             del friend.addresses[stalest.address]
+        active = self._links.get(friend.active) if friend.active is not None else None
+        if (self.running and active is not None and friend.dialling is None
+                and address in friend.addresses and self._better(path_of(source), active)):
+            self._schedule_round(friend, now)  # a better path appeared: upgrade now
+            return
         if (self.running and friend.active is None and friend.dialling is None
                 and address in friend.addresses
                 and (friend.next_round is None or friend.next_round > now)):
@@ -410,9 +489,10 @@ class LinkManager:
 
     def status(self, ssl_id: SslId) -> FriendStatus:
         friend = self._friend(ssl_id)
+        active = self._links.get(friend.active) if friend.active is not None else None
         return FriendStatus(ssl_id, friend.active is not None, friend.active, friend.failures,
                             friend.next_round, tuple(self.addresses(ssl_id)),
-                            tuple(friend.attempts))
+                            tuple(friend.attempts), active.path if active else None)
 
     def active_link(self, ssl_id: SslId) -> int | None:
         return self._friend(ssl_id).active
@@ -459,8 +539,9 @@ class LinkManager:
 
     # -- events from the glue --------------------------------------------------------------
 
-    def incoming(self, source: NetAddress, now: float) -> int | None:
-        """A TCP connection arrived from ``source``: its link id, or None to close it now."""
+    def incoming(self, source: NetAddress, now: float, path: Path | None = None) -> int | None:
+        """A connection arrived from ``source`` (by ``path`` when the glue knows it): its link
+        id, or None to close it now."""
         host = str(source.host)
         if self._half_open_by_ip[host] >= self.limits.half_open_per_ip:
             self._reject(now, source, Outcome.REFUSED, "too many half-open from this address",
@@ -477,6 +558,7 @@ class LinkManager:
                        Outcome.CANCELLED)
         link = self._new_link(Direction.INCOMING, source, now, Stage.TLS,
                               now + self.limits.tls_handshake_timeout)
+        link.path = path
         link.half_open = True
         self._half_open_links[link.id] = link
         self._half_open_by_ip[host] += 1
@@ -520,6 +602,7 @@ class LinkManager:
             friend.dialling = None
         friend.round.clear()
         friend.next_round = None
+        friend.upgrading = False
         old = self._links.get(friend.active) if friend.active is not None else None
         if old is not None and not self._new_wins(old, link):
             self._drop(link, now, DisconnectReason.REPLACED, "kept the other link",
@@ -616,36 +699,71 @@ class LinkManager:
         friend.next_round = when
         heapq.heappush(self._heap, (when, next(self._seq), _FRIEND, friend.ssl_id))
 
+    def _better(self, path: Path, active: _Link) -> bool:
+        return active.path is not None and path.rank < active.path.rank
+
+    def _udp_round(self, friend: _Friend) -> list[NetAddress | Path]:
+        """The UDP paths to try.  Only the location with the larger SSL id starts them (the
+        same rule as the tie-break): two requests crossing at the proxy would both be
+        refused as duplicates."""
+        if bytes(self.own_id) <= bytes(friend.ssl_id):
+            return []
+        return [p for p in (Path.TOU_PUNCHED, Path.RELAY) if p in self.udp_paths]
+
     def _start_round(self, friend: _Friend, now: float) -> None:
-        if not self.running or friend.active is not None or friend.dialling is not None:
+        if not self.running or friend.dialling is not None:
             return
-        friend.round = [r.address for r in self.addresses(friend.ssl_id)]
+        steps: list[NetAddress | Path] = [r.address for r in self.addresses(friend.ssl_id)]
+        steps += self._udp_round(friend)
+        active = self._links.get(friend.active) if friend.active is not None else None
+        if active is not None:
+            steps = [s for s in steps if self._better(
+                s if isinstance(s, Path) else path_of(friend.addresses[s].source), active)]
+            if not steps:
+                return
+            friend.upgrading = True
+        friend.round = steps
         self._dial_next(friend, now)
 
     def _dial_next(self, friend: _Friend, now: float) -> None:
         """Dial the next address of the round, or schedule the next round after a backoff."""
-        if not self.running or friend.active is not None:
+        if not self.running or (friend.active is not None and not friend.upgrading):
             friend.round.clear()
             return
         if friend.round:
-            address = friend.round.pop(0)
-            link = self._new_link(Direction.OUTGOING, address, now, Stage.TCP,
-                                  now + self.limits.tcp_connect_timeout)
+            step = friend.round.pop(0)
+            if isinstance(step, Path):
+                link = self._new_link(Direction.OUTGOING, None, now, Stage.TCP,
+                                      now + self.limits.udp_connect_timeout)
+                link.path = step
+                action: Action = DialUdp(link.id, friend.ssl_id, step,
+                                         self.limits.udp_connect_timeout)
+            else:
+                record = friend.addresses.get(step)
+                link = self._new_link(Direction.OUTGOING, step, now, Stage.TCP,
+                                      now + self.limits.tcp_connect_timeout)
+                link.path = path_of(record.source) if record else Path.WAN_TCP
+                action = Dial(link.id, friend.ssl_id, step, self.limits.tcp_connect_timeout)
             link.expected = friend.ssl_id
             friend.dialling = link.id
             self.counters["dials"] += 1
-            self._actions.append(Dial(link.id, friend.ssl_id, address,
-                                      self.limits.tcp_connect_timeout))
+            self._actions.append(action)
             return
-        if friend.addresses:
+        if friend.upgrading:
+            friend.upgrading = False
+            self._schedule_round(friend, now + self.limits.upgrade_interval)
+            return
+        if friend.addresses or self._udp_round(friend):
             friend.failures += 1
             self._schedule_round(friend, now + backoff_delay(friend.failures, self.rng,
                                                              self.limits))
 
     def _link_timeout(self, link: _Link, now: float) -> None:
-        outcome = {Stage.TCP: Outcome.TCP_TIMEOUT, Stage.TLS: Outcome.TLS_TIMEOUT,
-                   Stage.FIRST_ITEM: Outcome.NO_ITEM}[link.stage]
-        seconds = {Stage.TCP: self.limits.tcp_connect_timeout,
+        udp = link.path is not None and link.path.is_udp
+        outcome = {Stage.TCP: Outcome.UDP_TIMEOUT if udp else Outcome.TCP_TIMEOUT,
+                   Stage.TLS: Outcome.TLS_TIMEOUT, Stage.FIRST_ITEM: Outcome.NO_ITEM}[link.stage]
+        seconds = {Stage.TCP: self.limits.udp_connect_timeout if udp
+                   else self.limits.tcp_connect_timeout,
                    Stage.TLS: self.limits.tls_handshake_timeout,
                    Stage.FIRST_ITEM: self.limits.first_item_timeout}[link.stage]
         self.counters[outcome.name.lower()] += 1
@@ -671,12 +789,16 @@ class LinkManager:
     def _report(self, friend: _Friend, link: _Link, now: float) -> None:
         link.reported = True
         self._record(friend, link, now, Outcome.CONNECTED)
-        self._actions.append(LinkUp(link.id, friend.ssl_id, link.direction, link.address))
+        self._actions.append(LinkUp(link.id, friend.ssl_id, link.direction, link.address,
+                                    link.path))
+        if (link.path is not None and link.path.rank > Path.LAN_TCP.rank
+                and friend.next_round is None):
+            self._schedule_round(friend, now + self.limits.upgrade_interval)
 
     def _record(self, friend: _Friend, link: _Link, now: float, outcome: Outcome,
                 detail: str = "") -> None:
         friend.attempts.append(Attempt(link.direction, link.address, link.started, now,
-                                       outcome, detail))
+                                       outcome, detail, link.path))
 
     def _drop(self, link: _Link, now: float, reason: DisconnectReason, detail: str,
               outcome: Outcome | None, *, emit_close: bool = True,
@@ -705,6 +827,7 @@ class LinkManager:
             self._record(friend, link, now, outcome, detail)
         if friend.active == link.id:
             friend.active = None
+            friend.upgrading = False
             if link.reported:
                 self._actions.append(LinkDown(link.id, friend.ssl_id, reason, detail))
             if reason is not DisconnectReason.REPLACED and friend.ssl_id in self._friends:
