@@ -272,3 +272,63 @@ def test_every_strategy_completes(strategy) -> None:
     sim.run()
     assert sim.eng.phase is Phase.COMPLETE and bytes(sim.buf) == data
     assert sum(sim.requested.values()) == len(data)
+
+
+def _until_checking(sim: Sim) -> None:
+    for peer in sim.copies:
+        sim.feed(sim.eng.add_source(peer, sim.now))
+    for _ in range(4000):
+        if sim.eng.phase is Phase.CHECKING:
+            return
+        sim.step()
+    raise AssertionError("the whole-file check never failed")
+
+
+def _checking(eng: Download) -> list[int]:
+    return [i for i in range(eng.chunks.count) if eng.chunks.state(i) == ChunkState.CHECKING]
+
+
+def test_chunks_waiting_only_for_a_blamed_source_are_decided_at_once() -> None:
+    """The good sources answer every chunk's SHA-1 before the bad one does (as on a real
+    network, where the bad source's answers come last): its first answer gets it blamed, and
+    every chunk that was waiting only for it is decided then, not at the SHA-1 timeout (the
+    bad source's later answers are ignored, so nothing else would ever decide them)."""
+    data = content(6 * CHUNK_SIZE)
+    bad = bytearray(data)
+    for i in range(6):
+        bad[i * CHUNK_SIZE + 7] ^= 0x01
+    sim = Sim(data, {A: data, B: bytes(bad), C: data})
+    _until_checking(sim)
+    crcs = [m for m in sim.inbox if m[0] == "crc"]
+    sim.inbox = [m for m in sim.inbox if m[0] != "crc"]
+    crcs.sort(key=lambda m: m[1] == B)
+    assert crcs[-1][1] == B and crcs[0][1] != B
+    for _, peer, chunk, sha1 in crcs[:-6]:
+        sim.feed(sim.eng.chunk_crc(peer, chunk, sha1, sim.now))
+    assert len(_checking(sim.eng)) == 6
+    _, peer, chunk, sha1 = crcs[-6]
+    sim.feed(sim.eng.chunk_crc(peer, chunk, sha1, sim.now))
+    assert [e.peer for e in sim.events if isinstance(e, BadSource)] == [B]
+    assert _checking(sim.eng) == [] and sim.eng.phase is not Phase.CHECKING
+    sim.run()
+    assert sim.eng.phase is Phase.COMPLETE and bytes(sim.buf) == data
+    assert sim.now < Tuning().crc_timeout
+
+
+def test_chunks_waiting_for_a_source_that_leaves_are_decided_at_once() -> None:
+    """A good source disconnects during the chunk check before answering: the chunks that
+    waited only for it are decided from the other answers as it leaves."""
+    data = content(4 * CHUNK_SIZE)
+    bad = bytearray(data)
+    for i in range(4):
+        bad[i * CHUNK_SIZE + 3] ^= 0x01
+    d = SslId(bytes([4]) * 16)
+    sim = Sim(data, {A: data, B: bytes(bad), C: data, d: data})
+    _until_checking(sim)
+    for _, peer, chunk, sha1 in [m for m in sim.inbox if m[0] == "crc" and m[1] != d]:
+        sim.feed(sim.eng.chunk_crc(peer, chunk, sha1, sim.now))
+    sim.inbox = [m for m in sim.inbox if m[0] != "crc"]
+    assert len(_checking(sim.eng)) == 4
+    sim.feed(sim.eng.remove_source(d, sim.now))
+    assert _checking(sim.eng) == [] and sim.eng.phase is not Phase.CHECKING
+    assert [e.peer for e in sim.events if isinstance(e, BadSource)] == [B]

@@ -249,6 +249,8 @@ class Download:
         self._local: dict[int, bytes] = {}
         self._hash_asked: set[int] = set()
         self._crc_deadline: float | None = None
+        #: A source became unusable while chunks waited for its SHA-1 answers.
+        self._resettle = False
         self._repaired_since_verify = 0
         self._verify_failures = 0
         self._now = now
@@ -315,6 +317,8 @@ class Download:
         if src is None:
             return []
         src.requests.clear()
+        if self.phase is Phase.CHECKING:
+            return self._settle(now)
         return self._fill_all(now)
 
     def chunk_map(self, peer: SslId, words: Iterable[int], now: float) -> list[Action]:
@@ -459,7 +463,10 @@ class Download:
         if self.phase is not Phase.CHECKING or index not in self._claims:
             return []
         self._claims[index][peer] = bytes(sha1)
-        return self._decide_if_ready(index, now)
+        actions = self._decide_if_ready(index, now)
+        if self._resettle:
+            actions += self._settle(now)
+        return actions
 
     def chunk_hashed(self, index: int, sha1: bytes, now: float) -> list[Action]:
         """The local SHA-1 of chunk ``index``, as the glue computed it after `HashChunk`."""
@@ -469,7 +476,26 @@ class Download:
                 and index not in self._claims:
             return self._repaired(index, bytes(sha1), now)
         self._local[index] = bytes(sha1)
-        return self._decide_if_ready(index, now)
+        actions = self._decide_if_ready(index, now)
+        if self._resettle:
+            actions += self._settle(now)
+        return actions
+
+    def _settle(self, now: float) -> list[Action]:
+        """Decide every chunk no longer waiting for anyone.
+
+        A chunk waits for the answer of each usable source that has it; once a source is
+        blamed (or leaves), its answers are ignored, so chunks that were waiting only for it
+        must be decided now rather than at the SHA-1 timeout.
+        """
+        actions: list[Action] = []
+        while True:
+            self._resettle = False
+            for index in list(self._claims):
+                if index in self._claims:
+                    actions += self._decide_if_ready(index, now)
+            if not self._resettle:
+                return actions
 
     def _askable(self, index: int) -> list[_Source]:
         return [s for s in self.sources.values() if not s.bad and s.available is not None
@@ -564,6 +590,7 @@ class Download:
         src = self.sources.get(peer)
         if src is not None:
             src.strikes += 1
+            self._resettle = self._resettle or not src.bad
             src.bad = True
             src.requests.clear()
         if peer in self.reported:
