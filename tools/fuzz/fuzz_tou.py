@@ -1,0 +1,56 @@
+# -*- test-case-name: tests.test_fuzz_corpus -*-
+"""Fuzz the TOU segment decoder and the stream's handling of any datagram.
+
+Oracles: `decode_packet` raises only `DecodeError`; a decoded segment encodes back to the same
+bytes; a connected stream fed the datagram raises nothing and still answers with decodable
+segments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+try:
+    import atheris
+except ImportError:  # replaying the corpus (tests) needs no fuzzer
+    atheris = None
+
+with atheris.instrument_imports() if atheris else contextlib.nullcontext():
+    from pqi.errors import DecodeError
+    from tcponudp.packet import decode_packet, encode_packet
+    from tcponudp.stream import TouStream
+
+__all__ = ["one_input"]
+
+
+def _connected_pair() -> TouStream:
+    a, b = TouStream(isn=1), TouStream(isn=2)
+    b.listen(0.0)
+    a.connect(0.0)
+    for _ in range(4):
+        for d in a.datagrams_to_send(0.0):
+            b.datagram_received(d, 0.0)
+        for d in b.datagrams_to_send(0.0):
+            a.datagram_received(d, 0.0)
+    return b
+
+
+def one_input(data: bytes) -> None:
+    try:
+        packet = decode_packet(data)
+    except DecodeError:
+        packet = None
+    if packet is not None and len(packet.payload) <= 1400 and encode_packet(packet) != data:
+        raise AssertionError("decoded segment does not encode to its bytes")
+    stream = _connected_pair()
+    stream.datagram_received(data, 1.0)
+    stream.handle_timer(1.0)
+    for out in stream.datagrams_to_send(1.0):
+        decode_packet(out)
+    stream.events()
+
+
+if __name__ == "__main__":
+    atheris.Setup(sys.argv, lambda data: one_input(bytes(data)))
+    atheris.Fuzz()
