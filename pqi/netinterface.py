@@ -54,11 +54,13 @@ from .linkmgr import (
     Attempt,
     Close,
     Dial,
+    DialUdp,
     LinkDown,
     LinkLimits,
     LinkManager,
     LinkUp,
     Outcome,
+    Path,
 )
 from .person import ItemHandler, PQIPerson
 from .streamer import Item, PQIStreamer
@@ -74,7 +76,8 @@ from .tls import (
 )
 from .tlvvalues import NetAddress
 
-__all__ = ["NetInterface", "DEFAULT_PORT", "CLOSE_GRACE", "LinkObserver", "ConnectFailedError"]
+__all__ = ["NetInterface", "DEFAULT_PORT", "CLOSE_GRACE", "LinkObserver", "ConnectFailedError",
+           "PathFailedError", "UdpDialer"]
 
 #: The draft's TCP port (RetroShare itself picks a random one when unset).
 DEFAULT_PORT = 7812
@@ -96,6 +99,21 @@ class ConnectFailedError(ConnectionError):
                          + (f" ({attempt.detail})" if attempt.detail else ""))
         self.ssl_id = ssl_id
         self.attempt = attempt
+
+
+class PathFailedError(Exception):
+    """A UDP path (hole punching, relay) could not be set up; ``outcome`` is the reason the
+    link manager records (`Outcome.NAT_TYPE`, `Outcome.NO_PROXY`, `Outcome.UDP_TIMEOUT`...)."""
+
+    def __init__(self, outcome: Outcome, detail: str) -> None:
+        super().__init__(f"{outcome.value}: {detail}")
+        self.outcome = outcome
+        self.detail = detail
+
+
+#: Brings up a UDP path: ``(dial, factory)``; connects ``factory`` over TOU once the path is
+#: up, fails with `PathFailedError`.  Plugged in by the node's UDP port (`services.udp`).
+UdpDialer = Callable[[DialUdp, Factory], defer.Deferred]
 
 
 def _net_address(addr: IAddress) -> NetAddress | None:
@@ -169,15 +187,17 @@ class _WireFactory(WrappingFactory):
 
     protocol = _LinkWire
 
-    def __init__(self, net: NetInterface, tls_factory: Factory, link_id: int | None) -> None:
+    def __init__(self, net: NetInterface, tls_factory: Factory, link_id: int | None,
+                 path: Path | None = None) -> None:
         super().__init__(tls_factory)
         self.net = net
         self.link_id = link_id
+        self.path = path
 
     def buildProtocol(self, addr: IAddress) -> _LinkWire | None:
         link_id = self.link_id
         if link_id is None:
-            link_id = self.net._admit(addr)
+            link_id = self.net._admit(addr, self.path)
             if link_id is None:
                 return None
         return _LinkWire(self, self.wrappedFactory.buildProtocol(addr), link_id)
@@ -266,6 +286,8 @@ class NetInterface(Service):
         self._timer: IDelayedCall | None = None
         self._pumping = False
         self._streamers = _StreamerFactory(self)
+        #: How UDP paths are brought up (None: no UDP port, so no UDP paths).
+        self.udp_dialer: UdpDialer | None = None
         self._server_tls = server_factory(identity, friends, self._streamers,
                                           options=self.tls_options, clock=reactor)
 
@@ -378,11 +400,22 @@ class NetInterface(Service):
 
     # -- from the protocols ----------------------------------------------------------------
 
-    def _admit(self, addr: IAddress) -> int | None:
+    def incoming_factory(self, path: Path) -> Factory:
+        """The factory for a connection the peer set up with us over a UDP ``path`` (we are
+        the TLS server), e.g. for `tcponudp.TouSocket.connect`."""
+        return _WireFactory(self, self._server_tls, None, path)
+
+    def client_factory(self, dial: DialUdp) -> Factory:
+        """The factory for our side of ``dial`` (we are the TLS client)."""
+        tls = client_endpoint_factory(self.identity, self.friends, self._streamers, dial.ssl_id,
+                                      options=self.tls_options, clock=self.reactor)
+        return _WireFactory(self, tls, dial.link, dial.path)
+
+    def _admit(self, addr: IAddress, path: Path | None = None) -> int | None:
         address = _net_address(addr)
         if address is None or not self.running:
             return None
-        link_id = self.manager.incoming(address, self.reactor.seconds())
+        link_id = self.manager.incoming(address, self.reactor.seconds(), path)
         self._pump()
         if link_id is None:
             self.log.debug("refused connection from {address}: half-open limit",
@@ -496,6 +529,8 @@ class NetInterface(Service):
     def _do(self, action: object) -> None:
         if isinstance(action, Dial):
             self._dial(action)
+        elif isinstance(action, DialUdp):
+            self._dial_udp(action)
         elif isinstance(action, Close):
             self._close(action)
         elif isinstance(action, LinkUp):
@@ -532,6 +567,29 @@ class NetInterface(Service):
 
         d.addCallbacks(lambda _: None, failed)
 
+    def _dial_udp(self, dial: DialUdp) -> None:
+        if self.udp_dialer is None:
+            self.manager.dial_failed(dial.link, Outcome.ERROR, "no UDP port",
+                                     self.reactor.seconds())
+            return
+        d = self.udp_dialer(dial, self.client_factory(dial))
+        self._dials[dial.link] = d
+        self.log.debug("setting up {path} to {ssl_id}", path=dial.path.value,
+                       ssl_id=str(dial.ssl_id))
+
+        def failed(f: Failure) -> None:
+            self._dials.pop(dial.link, None)
+            if f.check(defer.CancelledError):
+                return
+            if f.check(PathFailedError):
+                outcome, detail = f.value.outcome, f.value.detail
+            else:
+                outcome, detail = Outcome.ERROR, f.getErrorMessage()
+            self.manager.dial_failed(dial.link, outcome, detail, self.reactor.seconds())
+            self._pump()
+
+        d.addCallbacks(lambda _: None, failed)
+
     def _close(self, close: Close) -> None:
         dial = self._dials.pop(close.link, None)
         if dial is not None:
@@ -562,8 +620,9 @@ class NetInterface(Service):
             self.persons[up.ssl_id] = person
         person.attach(up.link, wire.streamer, up.address)
         wire.streamer.person = person
-        self.log.info("link to {ssl_id} up ({direction}, {address})", ssl_id=str(up.ssl_id),
-                      direction=up.direction.value, address=str(up.address))
+        self.log.info("link to {ssl_id} up ({direction}, {address}, {path})",
+                      ssl_id=str(up.ssl_id), direction=up.direction.value,
+                      address=str(up.address), path=up.path.value if up.path else "?")
         self._emit(LinkEvent(person.peer, LinkState.CONNECTED, address=up.address))
         for d, _, _ in self._waiters.pop(up.ssl_id, []):
             d.callback(person)
