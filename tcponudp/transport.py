@@ -91,7 +91,7 @@ class TouTransport:
     def abortConnection(self) -> None:
         self.disconnecting = True
         self._conn.stream.abort(self._sock.now())
-        self._sock._drive(self._conn)
+        self._sock._dirty(self._conn)  # connectionLost comes later, never inside the caller
 
     def getPeer(self) -> IPv4Address:
         return IPv4Address("UDP", *self._conn.peer)

@@ -1,0 +1,146 @@
+# -*- test-case-name: tests.test_tou_transport -*-
+"""Benchmark: TOU+TLS against kernel TCP+TLS on loopback, and TOU goodput under loss.
+
+    python3 -m tools.bench.tou [--mib 8] [--loss 0,0.01,0.05]
+
+Each run sends the same random bytes through TLS (self-signed EC certificate) and checks them
+byte for byte; lossy runs go through `tools.netlab.lossyrelay` (seeded, with 10% reordering).
+``--mib 100 --loss 0.05`` is the 100 MiB acceptance run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import time
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from OpenSSL import crypto
+from twisted.internet import defer
+from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.selectreactor import SelectReactor
+from twisted.internet.ssl import CertificateOptions
+from twisted.protocols.tls import TLSMemoryBIOFactory
+
+from tcponudp.transport import TouClientEndpoint, TouServerEndpoint, TouSocket
+from tcponudp.udpmux import UdpMux, UdpMuxProtocol
+from tools.netlab.lossyrelay import Impairment, LossyRelay
+
+__all__ = ["main"]
+
+
+def _tls() -> tuple[CertificateOptions, CertificateOptions]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    return (CertificateOptions(privateKey=crypto.PKey.from_cryptography_key(key),
+                               certificate=crypto.X509.from_cryptography(cert)),
+            CertificateOptions())
+
+
+class _Sink(Protocol):
+    def __init__(self, expected: bytes, done: defer.Deferred[float]) -> None:
+        self.expected, self.done, self.got = expected, done, bytearray()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.got += data
+        if len(self.got) >= len(self.expected) and not self.done.called:
+            if bytes(self.got) != self.expected:
+                self.done.errback(AssertionError("bytes differ"))
+            else:
+                self.done.callback(time.perf_counter())
+
+
+class _Source(Protocol):
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def connectionMade(self) -> None:
+        self.transport.write(self.data)
+
+
+def _run(kind: str, data: bytes, loss: float) -> float:
+    """Seconds from connect to the last byte received."""
+    reactor = SelectReactor()
+    server_tls, client_tls = _tls()
+    out: list[Any] = []
+
+    async def body() -> float:
+        done: defer.Deferred[float] = defer.Deferred()
+        server = TLSMemoryBIOFactory(server_tls, False,
+                                     Factory.forProtocol(lambda: _Sink(data, done)))
+        client = TLSMemoryBIOFactory(client_tls, True,
+                                     Factory.forProtocol(lambda: _Source(data)))
+        ports: list[Any] = []
+        socks: list[TouSocket] = []
+        try:
+            start = time.perf_counter()
+            if kind == "tcp":
+                port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(server)
+                ports.append(port)
+                start = time.perf_counter()
+                await TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port).connect(client)
+            else:
+                muxes = [UdpMux(), UdpMux()]
+                ports += [reactor.listenUDP(0, UdpMuxProtocol(m), interface="127.0.0.1")
+                          for m in muxes]
+                socks += [TouSocket(reactor, m) for m in muxes]
+                target = ("127.0.0.1", ports[1].getHost().port)
+                if loss:
+                    relay = LossyRelay(reactor, ("127.0.0.1", ports[0].getHost().port), target,
+                                       Impairment(loss=loss, reorder=0.1, delay=0.001), 1)
+                    ports.append(reactor.listenUDP(0, relay, interface="127.0.0.1"))
+                    target = ("127.0.0.1", ports[-1].getHost().port)
+                await TouServerEndpoint(socks[1]).listen(server)
+                start = time.perf_counter()
+                await TouClientEndpoint(socks[0], *target).connect(client)
+            end = await done
+            return end - start
+        finally:
+            from twisted.internet.task import deferLater
+            await deferLater(reactor, 0, lambda: None)  # let the last callbacks unwind
+            for sock in socks:
+                sock.close()
+            for port in ports:
+                await port.stopListening()
+
+    def start() -> None:
+        d = defer.ensureDeferred(body())
+        d.addBoth(out.append)
+        d.addBoth(lambda _: reactor.stop())
+
+    reactor.callWhenRunning(start)
+    reactor.run(installSignalHandlers=False)
+    result = out[0]
+    if not isinstance(result, float):
+        result.raiseException()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="TOU benchmark")
+    parser.add_argument("--mib", type=int, default=8)
+    parser.add_argument("--loss", default="0,0.01,0.05")
+    args = parser.parse_args(argv)
+    data = os.urandom(args.mib << 20)
+    tcp = _run("tcp", data, 0.0)
+    print(f"TCP+TLS loopback      {args.mib} MiB  {len(data) / tcp / 1e6:8.1f} MB/s")
+    for loss in (float(x) for x in args.loss.split(",")):
+        t = _run("tou", data, loss)
+        print(f"TOU+TLS loss {loss:4.0%}     {args.mib} MiB  {len(data) / t / 1e6:8.1f} MB/s"
+              f"  ({tcp / t:.2%} of TCP)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
