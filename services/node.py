@@ -58,6 +58,7 @@ from .rtt import RTT_PERIOD, RttService, RttStats
 from .sharing import FileSharing, SharingOptions  # file sharing (issue 6 items 1-3)
 from .status import StatusService
 from .transfer import TRANSFER_EVENTS, FileTransferService  # file transfer (issue 6 items 4-5)
+from .udp import UdpOptions, UdpPort  # udp paths (issue 8 items 3, 4, 6)
 
 __all__ = [
     "Node",
@@ -126,6 +127,8 @@ class FriendInfo:
     attempts: tuple[Attempt, ...]
     next_attempt: float | None
     services: frozenset[int]
+    #: udp paths (issue 8 items 3, 4, 6): how the link reaches the friend (`pqi.linkmgr.Path`).
+    path: str | None = None
 
     def to_json(self, now: float) -> dict[str, Any]:
         """A JSON-able summary (times relative to ``now``), for the control channel."""
@@ -142,7 +145,9 @@ class FriendInfo:
             "attempts": [{"direction": a.direction.value,
                           "address": str(a.address) if a.address else None,
                           "ago": round(now - a.ended, 1), "outcome": a.outcome.value,
-                          "detail": a.detail} for a in self.attempts],
+                          "detail": a.detail, "path": a.path.value if a.path else None}
+                         for a in self.attempts],
+            "path": self.path,  # udp paths (issue 8 items 3, 4, 6)
             "next_attempt_in": None if self.next_attempt is None
             else round(max(0.0, self.next_attempt - now), 1),
             "services": sorted(self.services),
@@ -197,7 +202,8 @@ class Node(MultiService):
                  heartbeat_period: float = HEARTBEAT_PERIOD,
                  rtt_period: float = RTT_PERIOD, upnp: bool = False,
                  mail_settle_delay: float = 1.0,
-                 file_sharing: SharingOptions | None = SharingOptions()) -> None:
+                 file_sharing: SharingOptions | None = SharingOptions(),
+                 udp: UdpOptions | None = None) -> None:
         super().__init__()
         self.reactor = reactor
         self.account = account
@@ -270,6 +276,14 @@ class Node(MultiService):
         self.upnp: UpnpService | None = (
             UpnpService(reactor, on_status=self._on_upnp) if upnp else None)
         # --- end upnp wiring
+        # --- udp paths (issue 8 items 3, 4, 6): one UDP port for DHT, stunner, relay, TOU.
+        self.udp: UdpPort | None = None
+        if udp is not None:
+            self.udp = UdpPort(reactor, self.net,
+                               lambda: [loc.ssl_id for loc in self.friends_list.locations()],
+                               udp)
+            self.udp.setServiceParent(self)
+        # --- end udp paths
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -431,9 +445,11 @@ class Node(MultiService):
                                            if a.addr is not None]
             attempts: tuple[Attempt, ...] = ()
             next_attempt = None
+            path = None  # udp paths (issue 8 items 3, 4, 6)
             if self.net.manager.is_friend(location.ssl_id):
                 st = self.net.manager.status(location.ssl_id)
                 attempts, next_attempt = st.attempts, st.next_attempt
+                path = st.path.value if st.path is not None else None
                 addresses += [r.address for r in st.addresses if r.address not in addresses]
             out.append(FriendInfo(
                 ssl_id=location.ssl_id, pgp_id=location.pgp_id,
@@ -441,7 +457,8 @@ class Node(MultiService):
                 status=self.status.status_of(location.ssl_id), addresses=tuple(addresses),
                 connected_address=person.address if online else None,
                 rtt=self.rtt.stats(location.ssl_id), attempts=attempts,
-                next_attempt=next_attempt, services=self.control.enabled(location.ssl_id)))
+                next_attempt=next_attempt, services=self.control.enabled(location.ssl_id),
+                path=path))
         return out
 
     def add_friend(self, certificate_text: str) -> Profile:
@@ -517,6 +534,7 @@ class Node(MultiService):
             "upnp": None if self.upnp is None else {  # upnp wiring (issue 8)
                 "state": self.upnp.status.state.value, "detail": self.upnp.status.detail,
                 "external": str(self.external_address) if self.external_address else None},
+            "udp": None if self.udp is None else self.udp.status(),  # udp paths (issue 8)
             "friends": [f.to_json(now) for f in self.friends()],
             "pending": [{"pgp_id": p.pgp_id.to_hex(), "name": p.name,
                          "learned_from": p.learned_from.to_hex() if p.learned_from else None}
