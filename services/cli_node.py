@@ -80,7 +80,8 @@ def _run(args: argparse.Namespace) -> int:
     friends = FriendList(base / FRIENDS_FILE, now=reactor.seconds)  # type: ignore[attr-defined]
     node = Node(reactor, account, friends, port=args.port, interface=args.interface,
                 control=True, owns_friends=True,
-                upnp=args.upnp)
+                upnp=args.upnp,
+                udp=_udp_options(args))  # udp paths (issue 8 items 3, 4, 6)
     failed: list[str] = []
 
     def start() -> None:
@@ -101,6 +102,44 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- udp paths (issue 8 items 3, 4, 6) ---------------------------------------------------------
+
+def _udp_options(args: argparse.Namespace) -> Any:
+    """The UDP port's options from ``--udp-port``/``--no-udp`` and ``--bootstrap``."""
+    if not args.udp:
+        return None
+    import ipaddress
+
+    from .udp import UdpOptions
+    bootstrap = []
+    for text in args.bootstrap:
+        host, _, port = text.rpartition(":")
+        try:
+            bootstrap.append((str(ipaddress.ip_address(host)), int(port)))
+        except ValueError:
+            raise CliError(f"--bootstrap wants IP:PORT, not {text!r}") from None
+    port = args.udp_port if args.udp_port is not None else (args.port + 1 if args.port else 0)
+    return UdpOptions(port=port, interface=args.interface, bootstrap=tuple(bootstrap))
+
+
+def _failed_paths(friend: dict[str, Any]) -> list[str]:
+    """Why the better paths failed, for a friend linked by a worse one."""
+    failed = [a for a in friend["attempts"][-8:]
+              if a["outcome"] != "connected" and a.get("path")]
+    return [f"      {a['path']} failed {a['ago']} s ago: {a['outcome']}"
+            + (f" ({a['detail']})" if a["detail"] else "") for a in reversed(failed)]
+
+
+def _udp_status_line(report: dict[str, Any]) -> list[str]:
+    udp = report.get("udp")
+    if not udp:
+        return []
+    return [f"UDP port {udp['port']}: NAT {udp['nat']}, external {udp['external'] or '?'}, "
+            f"relaying {udp['relays_carried']} ({udp['relayed_bytes']} bytes)"]
+
+# --- end udp paths
+
+
 # --- status ------------------------------------------------------------------------------------
 
 def _service_names(ids: list[int]) -> str:
@@ -112,6 +151,7 @@ def format_status(report: dict[str, Any]) -> str:
     """The ``rsnode status`` text for a node's status report."""
     lines = [f"{report['name']} ({report['location']}, {report['ssl_id']}), "
              f"status {report['status']}, listening on {report['listening'] or 'nothing'}"]
+    lines += _udp_status_line(report)  # udp paths (issue 8 items 3, 4, 6)
     friends = report["friends"]
     if not friends:
         lines.append("no friends yet: add one with `rsnode friend add CERTIFICATE`")
@@ -121,9 +161,11 @@ def format_status(report: dict[str, Any]) -> str:
             rtt = f["rtt_ms"]
             rtt_text = ("rtt not measured yet" if rtt is None else
                         f"rtt {rtt['last']} ms (mean {rtt['mean']} ms over {rtt['count']})")
-            lines.append(f"{head}: online ({f['status']}) at {f['connected_address']}, "
+            via = f" by {f['path']}" if f.get("path") else ""  # udp paths (issue 8)
+            lines.append(f"{head}: online ({f['status']}) at {f['connected_address']}{via}, "
                          f"{rtt_text}")
             lines.append(f"      services: {_service_names(f['services'])}")
+            lines += _failed_paths(f)  # udp paths (issue 8 items 3, 4, 6)
             continue
         addresses = ", ".join(f["addresses"]) or "no known address"
         lines.append(f"{head}: offline; addresses: {addresses}")
@@ -131,7 +173,7 @@ def format_status(report: dict[str, Any]) -> str:
         if attempts:
             lines.append("      recent connection attempts:")
             for a in reversed(attempts):
-                where = a["address"] or "?"
+                where = a["address"] or a.get("path") or "?"  # path: issue 8
                 detail = f" ({a['detail']})" if a["detail"] else ""
                 lines.append(f"        {a['ago']:>6} s ago  {a['direction']:<8} {where}: "
                              f"{a['outcome']}{detail}")
@@ -266,6 +308,15 @@ def register(subparsers: Any) -> None:
                    help="map our TCP port on the home router with UPnP and announce the "
                         "external address (default: off)")
     # --- end upnp
+    # --- udp paths (issue 8 items 3, 4, 6)
+    p.add_argument("--udp", action=argparse.BooleanOptionalAction, default=True,
+                   help="run the UDP port: DHT, hole punching, relays (default: on)")
+    p.add_argument("--udp-port", type=int, default=None,
+                   help="UDP port for DHT, stunner, relay and TOU (default: the TCP port + 1, "
+                        "so 7813 with the default TCP port; any free one with --port 0)")
+    p.add_argument("--bootstrap", action="append", default=[], metavar="IP:PORT",
+                   help="a DHT entry point (repeatable)")
+    # --- end udp paths
     p.set_defaults(func=_run)
     p = subparsers.add_parser("status", parents=[common],
                               help="friends, links, round-trip times of the running node")
