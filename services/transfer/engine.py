@@ -700,15 +700,20 @@ class Download:
         if self.phase is not Phase.DOWNLOADING or src.bad or src.available is None:
             return []
         window, size = self._window(src)
+        size = min(size, window)
+        outstanding = src.outstanding
         actions: list[Action] = []
         guard = 0
-        while src.outstanding < window and guard < 1024:
+        # Whole requests only: topping the window up with whatever sliver each data item
+        # frees would split the stream into ever smaller requests (and items).
+        while window - outstanding >= (size if outstanding else 1) and guard < 1024:
             guard += 1
-            got = self._next_range(src, min(size, window - src.outstanding), now)
+            got = self._next_range(src, min(size, window - outstanding), now)
             if got is None:
                 break
             start, end = got
             src.requests.append(_Request(src.peer, start, end, now, now))
+            outstanding += end - start
             actions.append(RequestData(src.peer, start, end - start))
         return actions
 

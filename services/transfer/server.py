@@ -107,8 +107,9 @@ class UploadServer:
         self._buckets: dict[SslId, TokenBucket] = {}
         self._queues: dict[SslId, collections.deque[_Pending]] = {}
         self._files: collections.OrderedDict[str, int] = collections.OrderedDict()
-        #: Bytes sent per peer, requests refused by reason.
+        #: Bytes sent per peer, data requests queued, requests refused by reason.
         self.sent: collections.Counter[SslId] = collections.Counter()
+        self.requests_queued = 0
         self.refused: collections.Counter[str] = collections.Counter()
 
     # --- configuration -----------------------------------------------------------------------
@@ -202,6 +203,7 @@ class UploadServer:
             self.refused["queue full"] += 1
             return False
         queue.append(_Pending(file_hash, real_size, offset, offset + length))
+        self.requests_queued += 1
         return True
 
     def forget(self, peer: SslId) -> None:
