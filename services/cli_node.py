@@ -268,6 +268,11 @@ async def run_demo(reactor: Any, out: TextIO, workdir: pathlib.Path, bits: int =
         from .cli_chat import demo_chat_and_mail
         await demo_chat_and_mail(reactor, lambda text: _say(out, text), a, b, c)
         # --- end chat and mail ---
+        # --- file sharing and transfer (issue 6) ---
+        from .transfer.demo import demo_file_sharing
+        await demo_file_sharing(reactor, lambda text: _say(out, text), c, a, "carol",
+                                "alice", workdir / "carol-share")
+        # --- end file sharing and transfer ---
         _say(out, "  alice's friends: " + ", ".join(
             f"{f.name} ({'online' if f.online else 'offline'})" for f in a.friends()))
     finally:
