@@ -131,20 +131,58 @@ class IService(Interface):
 
 
 class IP3Interface(Interface):
-    """The node as an application sees it: friends, status, events (chat, mail, files grow
-    here as their services arrive)."""
+    """The node as an application sees it (RetroShare's P3Interface): friends, status, chat,
+    mail, files, events.  Calls that touch the network or the disk return Deferreds."""
 
     ssl_id = Attribute("Our location's SSL id.")
     pgp_id = Attribute("Our profile's PGP id.")
+    sharing = Attribute("Shared folders, friends' file lists, search (None when sharing is "
+                        "off).")
+    transfers = Attribute("Downloads: start, pause, resume, cancel, priorities, progress.")
 
     def friends() -> list[object]:  # noqa: N805
-        """Accepted friend locations with their online state and addresses."""
+        """Accepted friend locations with their online state, addresses and round-trip time."""
 
     def add_friend(certificate_text: str) -> object:  # noqa: N805
         """Accept a friend from a long certificate or short invite (explicit approval)."""
+
+    def approve(pgp_id: PgpId) -> object:  # noqa: N805
+        """Accept a profile that discovery made pending."""
+
+    def pending() -> list[object]:  # noqa: N805
+        """Profiles learned from friends and waiting for our approval."""
 
     def set_status(status: int) -> None:  # noqa: N805
         """Announce our status (online, away, busy, inactive) to connected friends."""
 
     def subscribe(event: str, callback: object) -> object:  # noqa: N805
         """Call ``callback`` on each event of kind ``event``; returns an unsubscribe callable."""
+
+    def next_event(event: str, predicate: object = None) -> object:  # noqa: N805
+        """A Deferred for the next event of kind ``event``."""
+
+    def send_chat(peer: object, body: str) -> object:  # noqa: N805
+        """Private message to a friend, queued persistently while it is offline."""
+
+    def broadcast_chat(body: str) -> object:  # noqa: N805
+        """Message to every connected friend."""
+
+    def chat_history(peer: object = None, limit: int = 50,  # noqa: N805
+                     before: object = None) -> list[object]:
+        """A page of chat history, oldest first."""
+
+    def send_mail(to: object = (), subject: str = "", body: str = "",  # noqa: N805
+                  *, cc: object = (), bcc: object = (), attachments: object = ()) -> object:
+        """Mail to friends; fires once the mail is safely in the outbox."""
+
+    def inbox(unread_only: bool = False, tag: object = None) -> list[object]:  # noqa: N805
+        """Received mail."""
+
+    def read_mail(mail_id: int) -> object:  # noqa: N805
+        """One received mail, marked read."""
+
+    def send_file(peer: object, path: str) -> object:  # noqa: N805
+        """Offer a file to a friend (shared with it and announced by mail)."""
+
+    def accept_offer(peer: object, item: object) -> object:  # noqa: N805
+        """Download a file a friend offered."""
