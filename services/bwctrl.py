@@ -11,14 +11,13 @@ from __future__ import annotations
 from typing import Final
 
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import LoopingCall
 
 from pqi.fields import SslId
 from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.bwctrl import BwCtrlAllowedItem
 from pqi.items.ids import SERVICE_BANDWIDTH_CONTROL
 
-from .control import Service
+from .control import PeriodicService
 
 __all__ = ["BandwidthService", "BWCTRL_PERIOD", "DEFAULT_MAX_RATE"]
 
@@ -28,7 +27,7 @@ BWCTRL_PERIOD: Final = 6.0
 DEFAULT_MAX_RATE: Final = 7_500_000
 
 
-class BandwidthService(Service):
+class BandwidthService(PeriodicService):
     """Announces our allowance to each peer and records theirs for us."""
 
     service_id = SERVICE_BANDWIDTH_CONTROL
@@ -40,17 +39,6 @@ class BandwidthService(Service):
         self.period = period
         #: What each peer allows us to send it, bytes/s.
         self.allowed_by_peer: dict[SslId, int] = {}
-        self._loop: LoopingCall | None = None
-
-    def start(self) -> None:
-        self._loop = LoopingCall(self.tick)
-        self._loop.clock = self.reactor
-        self._loop.start(self.period, now=False)
-
-    def stop(self) -> None:
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
-        self._loop = None
 
     def allowance(self) -> int:
         """Bytes/s each connected peer may send us now."""

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -30,6 +31,7 @@ from pqi.items.serviceinfo import ServiceInfo, ServiceInfoListItem, full_service
 
 __all__ = [
     "Service",
+    "PeriodicService",
     "ServiceControl",
     "ServiceControlError",
     "compatible",
@@ -126,6 +128,33 @@ class Service:
 
     def send(self, peer: SslId, item: PQItem) -> bool:
         return bool(self.sender.send(peer, item))
+
+
+class PeriodicService(Service):
+    """A service that does its work every ``period`` seconds between ``start`` and ``stop``.
+
+    The first ``tick`` comes one period after ``start`` (RetroShare's services wait a turn
+    too), on the service's injected clock so tests step it.
+    """
+
+    period: float = 0.0
+
+    def __init__(self, sender: IItemSender, reactor: IReactorTime) -> None:
+        super().__init__(sender, reactor)
+        self._loop: LoopingCall | None = None
+
+    def tick(self) -> None:
+        """The periodic work."""
+
+    def start(self) -> None:
+        self._loop = LoopingCall(self.tick)
+        self._loop.clock = self.reactor
+        self._loop.start(self.period, now=False)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self._loop = None
 
 
 @dataclasses.dataclass

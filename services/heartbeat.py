@@ -12,14 +12,13 @@ from collections.abc import Callable
 from typing import Final
 
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import LoopingCall
 
 from pqi.fields import SslId
 from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.heartbeat import HeartbeatItem
 from pqi.items.ids import SERVICE_HEARTBEAT
 
-from .control import Service
+from .control import PeriodicService
 
 __all__ = ["HeartbeatService", "HEARTBEAT_PERIOD", "HEARTBEAT_TIMEOUT", "SILENCE_TIMEOUT"]
 
@@ -31,7 +30,7 @@ HEARTBEAT_TIMEOUT: Final = 100.0
 SILENCE_TIMEOUT: Final = 60.0
 
 
-class HeartbeatService(Service):
+class HeartbeatService(PeriodicService):
     """Sends heartbeats to every peer that enabled the service and resets silent links.
 
     ``last_received(ssl_id)`` gives the reactor time of the last read on the peer's link (None
@@ -51,17 +50,6 @@ class HeartbeatService(Service):
         self.last_heartbeat: dict[SslId, float] = {}
         self.sent = 0
         self.resets = 0
-        self._loop: LoopingCall | None = None
-
-    def start(self) -> None:
-        self._loop = LoopingCall(self.tick)
-        self._loop.clock = self.reactor
-        self._loop.start(self.period, now=False)
-
-    def stop(self) -> None:
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
-        self._loop = None
 
     def peer_connected(self, peer: PeerIdentity) -> None:
         super().peer_connected(peer)

@@ -15,14 +15,13 @@ import statistics
 from typing import Final
 
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import LoopingCall
 
 from pqi.fields import SslId
 from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.ids import SERVICE_RTT
 from pqi.items.rtt import RttPingItem, RttPongItem
 
-from .control import Service
+from .control import PeriodicService
 
 __all__ = ["RttService", "RttStats", "RTT_PERIOD", "RTT_WINDOW", "to_rs_time", "from_rs_time"]
 
@@ -65,7 +64,7 @@ class _PeerRtt:
         default_factory=lambda: collections.deque(maxlen=RTT_WINDOW))
 
 
-class RttService(Service):
+class RttService(PeriodicService):
     """Pings every peer that enabled RTT and answers their pings."""
 
     service_id = SERVICE_RTT
@@ -75,17 +74,6 @@ class RttService(Service):
         super().__init__(sender, reactor)
         self.period = period
         self._state: dict[SslId, _PeerRtt] = {}
-        self._loop: LoopingCall | None = None
-
-    def start(self) -> None:
-        self._loop = LoopingCall(self.tick)
-        self._loop.clock = self.reactor
-        self._loop.start(self.period, now=False)
-
-    def stop(self) -> None:
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
-        self._loop = None
 
     def peer_connected(self, peer: PeerIdentity) -> None:
         super().peer_connected(peer)
