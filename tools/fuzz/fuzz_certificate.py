@@ -10,15 +10,10 @@ to itself.
 from __future__ import annotations
 
 import base64
-import contextlib
-import sys
 
-try:
-    import atheris
-except ImportError:  # replaying the corpus (tests) needs no fuzzer
-    atheris = None
+from tools.fuzz.harness import fuzz, instrumented
 
-with atheris.instrument_imports() if atheris else contextlib.nullcontext():
+with instrumented():
     from pqi.certificate import RsCertificate
     from pqi.errors import DecodeError
 
@@ -44,5 +39,4 @@ def one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    atheris.Setup(sys.argv, one_input)
-    atheris.Fuzz()
+    fuzz(one_input)

@@ -8,15 +8,9 @@ remote tree must accept it.
 
 from __future__ import annotations
 
-import contextlib
-import sys
+from tools.fuzz.harness import fuzz, instrumented
 
-try:
-    import atheris
-except ImportError:  # replaying the corpus (tests) needs no fuzzer
-    atheris = None
-
-with atheris.instrument_imports() if atheris else contextlib.nullcontext():
+with instrumented():
     from pqi.errors import DecodeError
     from pqi.fields import Sha1Hash, SslId
     from services.sharing.dirlist import decode_dir, encode_dir
@@ -44,5 +38,4 @@ def one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    atheris.Setup(sys.argv, one_input)
-    atheris.Fuzz()
+    fuzz(one_input)

@@ -9,15 +9,10 @@ an invite that decodes must encode (radix and URL) and decode back to itself.
 from __future__ import annotations
 
 import base64
-import contextlib
-import sys
 
-try:
-    import atheris
-except ImportError:  # replaying the corpus (tests) needs no fuzzer
-    atheris = None
+from tools.fuzz.harness import fuzz, instrumented
 
-with atheris.instrument_imports() if atheris else contextlib.nullcontext():
+with instrumented():
     from pqi.errors import DecodeError
     from pqi.invite import ShortInvite
 
@@ -43,5 +38,4 @@ def one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    atheris.Setup(sys.argv, one_input)
-    atheris.Fuzz()
+    fuzz(one_input)

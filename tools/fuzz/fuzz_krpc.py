@@ -8,16 +8,11 @@ peer input.
 
 from __future__ import annotations
 
-import contextlib
 import random
-import sys
 
-try:
-    import atheris
-except ImportError:  # replaying the corpus (tests) needs no fuzzer
-    atheris = None
+from tools.fuzz.harness import fuzz, instrumented
 
-with atheris.instrument_imports() if atheris else contextlib.nullcontext():
+with instrumented():
     from dht import krpc
     from dht.node import DHTNode
     from pqi.errors import EncodeError
@@ -52,5 +47,4 @@ def one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    atheris.Setup(sys.argv, one_input)
-    atheris.Fuzz()
+    fuzz(one_input)

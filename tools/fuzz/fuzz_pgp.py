@@ -7,15 +7,9 @@ a parse; a key or signature that parses must re-encode to bytes that parse to th
 
 from __future__ import annotations
 
-import contextlib
-import sys
+from tools.fuzz.harness import fuzz, instrumented
 
-try:
-    import atheris
-except ImportError:  # replaying the corpus (tests) needs no fuzzer
-    atheris = None
-
-with atheris.instrument_imports() if atheris else contextlib.nullcontext():
+with instrumented():
     from pqi.errors import DecodeError
     from pqi.pgp import PublicKey, Signature, read_keyring
 
@@ -41,5 +35,4 @@ def one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    atheris.Setup(sys.argv, one_input)
-    atheris.Fuzz()
+    fuzz(one_input)

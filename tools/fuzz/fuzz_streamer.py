@@ -10,14 +10,10 @@ to the same items.
 from __future__ import annotations
 
 import contextlib
-import sys
 
-try:
-    import atheris
-except ImportError:  # replaying the corpus (tests) needs no fuzzer
-    atheris = None
+from tools.fuzz.harness import fuzz, instrumented
 
-with atheris.instrument_imports() if atheris else contextlib.nullcontext():
+with instrumented():
     import pqi
     from pqi.errors import DecodeError, EncodeError
     from pqi.framing import Deframer, Enframer, FramingEvent, ItemReceived
@@ -64,5 +60,4 @@ def one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    atheris.Setup(sys.argv, one_input)
-    atheris.Fuzz()
+    fuzz(one_input)

@@ -8,15 +8,9 @@ datagram without raising.
 
 from __future__ import annotations
 
-import contextlib
-import sys
+from tools.fuzz.harness import fuzz, instrumented
 
-try:
-    import atheris
-except ImportError:  # replaying the corpus (tests) needs no fuzzer
-    atheris = None
-
-with atheris.instrument_imports() if atheris else contextlib.nullcontext():
+with instrumented():
     from pqi.errors import DecodeError
     from tcponudp.stunner import StunClient, decode_stun, is_stun_packet
     from tcponudp.udpmux import UdpMux
@@ -43,5 +37,4 @@ def one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    atheris.Setup(sys.argv, lambda data: one_input(bytes(data)))
-    atheris.Fuzz()
+    fuzz(one_input)

@@ -8,15 +8,9 @@ back to itself (sanitised strings included: sanitising is idempotent).
 
 from __future__ import annotations
 
-import contextlib
-import sys
+from tools.fuzz.harness import fuzz, instrumented
 
-try:
-    import atheris
-except ImportError:  # replaying the corpus (tests) needs no fuzzer
-    atheris = None
-
-with atheris.instrument_imports() if atheris else contextlib.nullcontext():
+with instrumented():
     import construct as c
 
     from pqi import tlvtypes as T  # noqa: N812
@@ -93,5 +87,4 @@ def one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    atheris.Setup(sys.argv, one_input)
-    atheris.Fuzz()
+    fuzz(one_input)

@@ -8,15 +8,9 @@ segments.
 
 from __future__ import annotations
 
-import contextlib
-import sys
+from tools.fuzz.harness import fuzz, instrumented
 
-try:
-    import atheris
-except ImportError:  # replaying the corpus (tests) needs no fuzzer
-    atheris = None
-
-with atheris.instrument_imports() if atheris else contextlib.nullcontext():
+with instrumented():
     from pqi.errors import DecodeError
     from tcponudp.packet import decode_packet, encode_packet
     from tcponudp.stream import TouStream
@@ -52,5 +46,4 @@ def one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    atheris.Setup(sys.argv, lambda data: one_input(bytes(data)))
-    atheris.Fuzz()
+    fuzz(one_input)
