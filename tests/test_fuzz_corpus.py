@@ -61,7 +61,7 @@ def test_replay(target: str) -> None:
 
 
 def test_corpus_stays_small() -> None:
-    """The committed corpus stays small: under 200 files and 1 MB in all."""
+    """The committed corpus stays small: under 400 files and 2 MB in all (11 targets share it)."""
     files = [p for p in CORPUS.rglob("*") if p.is_file()]
-    assert len(files) < 200
-    assert sum(p.stat().st_size for p in files) < 1_000_000
+    assert len(files) < 400
+    assert sum(p.stat().st_size for p in files) < 2_000_000
