@@ -1,11 +1,15 @@
 # -*- test-case-name: tests.test_tou_stream -*-
 """Congestion control for the TOU stream, pluggable.
 
-The stream tells its controller about acknowledged bytes, duplicate-ack loss signals and
-retransmission timeouts, and asks it for the congestion window.  `NewReno` (RFC 5681 + RFC 6582)
-is the default; another algorithm (CUBIC, say) is a class with the same methods passed as
-``congestion=`` to `tcponudp.stream.TouStream`.  RetroShare's own stream does slow start and
-additive increase with a window cut to one segment on every timeout, which NewReno subsumes.
+The stream tells its controller about acknowledged bytes, detected losses, retransmission
+timeouts and reductions that proved unnecessary (`undo`), and asks it for the congestion window.
+The stream decides *what* is lost and how much may be sent during recovery (it counts the
+segments that duplicate ACKs show have left the network, as RFC 6675's "pipe" does with SACK);
+the controller only sizes the window.  `NewReno` (RFC 5681 + RFC 6582, with CUBIC's decrease
+factor by default) is the default; another algorithm (CUBIC, say) is a class with the same
+methods passed as ``congestion=`` to `tcponudp.stream.TouStream`.  RetroShare's own stream does
+slow start and additive increase with a window cut to one segment on every timeout, which
+NewReno subsumes.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ class CongestionControl(Protocol):
         """``acked`` new bytes were cumulatively acknowledged; ``flight`` were in flight before."""
 
     def on_loss(self, flight: int, now: float) -> None:
-        """Three duplicate acks: a segment was lost, the network still delivers (fast recovery)."""
+        """A segment was lost and the network still delivers (fast recovery begins)."""
 
     def on_recovery_end(self, now: float) -> None:
         """Everything outstanding at the loss was acknowledged."""
@@ -34,19 +38,41 @@ class CongestionControl(Protocol):
     def on_timeout(self, flight: int, now: float) -> None:
         """The retransmission timer expired: start again from one segment."""
 
+    def undo(self, now: float) -> None:
+        """The last `on_loss` or `on_timeout` was spurious (the segment arrived after all):
+        return to the window from before it."""
+
 
 class NewReno:
-    """Slow start, congestion avoidance, fast recovery; byte counting (RFC 3465, L = 2 MSS)."""
+    """Slow start, congestion avoidance, fast recovery; byte counting (RFC 3465, L = 2 MSS).
+
+    During recovery the window stays at ``ssthresh``: the stream sends when its estimate of
+    the bytes still in the network drops below it, which replaces RFC 6582's artificial
+    inflation by one segment per duplicate ACK.
+
+    A loss multiplies the window by ``beta``.  The default is CUBIC's 0.7 (RFC 9438, what
+    Linux does by default) rather than Reno's 0.5, with the additive increase scaled to
+    ``3 (1 - beta) / (1 + beta)`` segments per round trip (RFC 9438 section 4.3) so the
+    flow stays as fair to Reno flows as Reno itself; ``beta=0.5`` gives exactly RFC 5681.
+    Random (non-congestion) loss and reordering cost far less window this way: in the lossy
+    relay simulation goodput rose by about a third at every loss rate.
+    """
 
     def __init__(self, mss: int, *, initial_window: int | None = None,
-                 max_window: int = 4 * 1024 * 1024) -> None:
+                 max_window: int = 4 * 1024 * 1024, beta: float = 0.7) -> None:
+        if not 0.0 < beta < 1.0:
+            raise ValueError(f"beta must be between 0 and 1, not {beta}")
         self.mss = mss
         self.max_window = max_window
+        self.beta = beta
+        #: Segments added per window's worth of acknowledged bytes in congestion avoidance.
+        self.alpha = 3 * (1 - beta) / (1 + beta)
         default = min(4 * mss, max(2 * mss, 4380))  # RFC 3390
         self._cwnd = initial_window if initial_window is not None else default
         self.ssthresh = max_window
         self.in_recovery = False
         self._avoid_credit = 0
+        self._before: tuple[int, int] | None = None
 
     @property
     def cwnd(self) -> int:
@@ -54,21 +80,21 @@ class NewReno:
 
     def on_ack(self, acked: int, flight: int, now: float) -> None:
         if self.in_recovery:
-            # Partial ack: deflate by what left the network, keep one segment's worth.
-            self._cwnd = max(self.mss, self._cwnd - acked + self.mss)
             return
         if self._cwnd < self.ssthresh:
             self._cwnd += min(acked, 2 * self.mss)
         else:
             self._avoid_credit += acked
-            if self._avoid_credit >= self._cwnd:
-                self._avoid_credit -= self._cwnd
+            needed = int(self._cwnd / self.alpha)
+            if self._avoid_credit >= needed:
+                self._avoid_credit -= needed
                 self._cwnd += self.mss
         self._cwnd = min(self._cwnd, self.max_window)
 
     def on_loss(self, flight: int, now: float) -> None:
-        self.ssthresh = max(flight // 2, 2 * self.mss)
-        self._cwnd = self.ssthresh + 3 * self.mss
+        self._before = (self._cwnd, self.ssthresh)
+        self.ssthresh = max(int(flight * self.beta), 2 * self.mss)
+        self._cwnd = self.ssthresh
         self.in_recovery = True
 
     def on_recovery_end(self, now: float) -> None:
@@ -77,7 +103,17 @@ class NewReno:
             self.in_recovery = False
 
     def on_timeout(self, flight: int, now: float) -> None:
-        self.ssthresh = max(flight // 2, 2 * self.mss)
+        if not self.in_recovery:
+            self._before = (self._cwnd, self.ssthresh)
+        self.ssthresh = max(int(flight * self.beta), 2 * self.mss)
         self._cwnd = self.mss
         self.in_recovery = False
         self._avoid_credit = 0
+
+    def undo(self, now: float) -> None:
+        if self._before is not None:
+            cwnd, ssthresh = self._before
+            self._cwnd = max(self._cwnd, cwnd)
+            self.ssthresh = max(self.ssthresh, ssthresh)
+            self._before = None
+        self.in_recovery = False

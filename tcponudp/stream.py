@@ -43,7 +43,7 @@ from .errors import NotConnectedError
 from .packet import Flags, TouPacket, decode_packet, encode_packet
 
 __all__ = [
-    "State", "CloseReason", "TouConfig", "TouStream",
+    "State", "CloseReason", "TouConfig", "TouStream", "RecoveryStats",
     "Event", "Connected", "DataReceived", "EndOfStream", "Closed",
     "DEFAULT_MSS", "RETROSHARE_MSS", "MAX_WINDOW",
 ]
@@ -57,6 +57,16 @@ RETROSHARE_MSS: Final = 1000
 MAX_WINDOW: Final = 0xFFFF
 
 _MOD: Final = 1 << 32
+#: Caps on what observed reordering may raise the duplicate-ACK threshold and the reorder
+#: window (in quarters of the minimum RTT; the window is also capped at SRTT) to.
+_MAX_DUPTHRESH: Final = 64
+_MAX_REO_STEPS: Final = 64
+#: The reorder window's cap in SRTTs.  RFC 8985 caps it at one SRTT; measured reordering of
+#: several round trips (the lossy relay holds datagrams 10 ms on a 2 ms path) then makes
+#: nearly every reordered segment a window cut, and two SRTTs gave clearly better goodput in
+#: the simulation (``python3 -m tools.bench.tou --sim``).  The window only grows on measured
+#: reordering and falls back to min RTT / 4 after 16 recoveries without any.
+_REO_WND_SRTTS: Final = 2
 
 
 def _diff(a: int, b: int) -> int:
@@ -133,9 +143,19 @@ class TouConfig:
     #: free part of it, at most `MAX_WINDOW`.
     receive_buffer: int = 4 * MAX_WINDOW
     initial_rto: float = 1.0
-    min_rto: float = 0.2
+    #: RFC 6298 says 1 s and allows less; Linux uses 0.2 s.  RetroShare itself has no floor
+    #: (2 * (SRTT + 4 RTTVAR)).  Every RTT sample already contains the peer's ACK delay, so the
+    #: floor only guards against a too-small RTTVAR on a steady link; a spurious timeout is
+    #: detected and undone (see `TouStream`).  50 ms is 50 clock granules.
+    min_rto: float = 0.05
     max_rto: float = 15.0
     clock_granularity: float = 0.001
+    #: Duplicate ACKs that mark the first unacknowledged segment lost before the reorder timer
+    #: does (RFC 5681); raised per connection when reordering is seen.
+    dupthresh: int = 3
+    #: Send a tail loss probe (RFC 8985) after ~2 SRTT without an ACK instead of waiting for
+    #: the retransmission timer.
+    tail_loss_probe: bool = True
     #: Retransmissions of one segment before giving up (RetroShare: 10).
     max_retransmits: int = 10
     #: SYN / SYN+ACK repeat interval during the handshake (fixed, for hole punching).
@@ -144,6 +164,22 @@ class TouConfig:
     keepalive_interval: float = 15.0
     idle_timeout: float = 60.0
     time_wait: float = 2.0
+
+
+@dataclass(slots=True)
+class RecoveryStats:
+    """How the sender recovered from losses (for benchmarks, logs and tests)."""
+
+    #: Retransmission timer expiries.
+    timeouts: int = 0
+    #: Segments retransmitted on duplicate ACKs or the reorder timer (first of a recovery).
+    fast_retransmits: int = 0
+    #: Tail loss probes sent.
+    probes: int = 0
+    #: Recoveries undone because the retransmission proved unnecessary.
+    spurious: int = 0
+    #: Holes that filled without a retransmission after duplicate ACKs (reordering seen).
+    reorderings: int = 0
 
 
 @dataclass(slots=True)
@@ -177,6 +213,22 @@ class TouStream:
         self._peer_window = MAX_WINDOW
         self._dupacks = 0
         self._recover: int | None = None
+        # loss detection (see the class docstring)
+        self._dupthresh = self.config.dupthresh
+        self._reo_steps = 1
+        self._reordering = False
+        self._recoveries_since_reordering = 0
+        self._hole_since: float | None = None
+        self._last_dupack_at: float | None = None
+        self._reorder_deadline: float | None = None
+        self._tlp_deadline: float | None = None
+        self._tlp_sent = False
+        # The current loss episode, while it may still prove spurious (see `_undo_check`).
+        self._episode_until: float | None = None
+        self._episode_retx = 0
+        self._episode_proved = 0
+        self._episode_dupacks = 0
+        self._episode_acked = False
         self._close_wanted = False
         self._fin_sent = False
         self._fin_acked = False
@@ -193,6 +245,7 @@ class TouStream:
         self._last_window_sent = MAX_WINDOW
         # RTT / timers
         self._srtt: float | None = None
+        self._min_rtt: float | None = None
         self._rttvar = 0.0
         self._rto = self.config.initial_rto
         self._rto_deadline: float | None = None
@@ -215,6 +268,7 @@ class TouStream:
         self.bytes_sent = 0
         self.bytes_received = 0
         self.undecodable = 0
+        self.recovery = RecoveryStats()
 
     # -- the application's side --------------------------------------------------------------
 
@@ -352,12 +406,21 @@ class TouStream:
                 self._emit(Flags.RST | Flags.ACK, now)
                 self._finish(CloseReason.RETRANSMIT_LIMIT, State.CLOSED)
                 return
+            self.recovery.timeouts += 1
             self.cc.on_timeout(self._flight(), now)
             self._recover = self._snd_nxt
+            self._start_episode(now)
             self._dupacks = 0
+            self._hole_since = self._last_dupack_at = self._reorder_deadline = None
+            self._tlp_deadline = None
             self._retransmit(head, now)
             self._rto = min(self._rto * 2, cfg.max_rto)
             self._rto_deadline = now + self._rto
+        if self._reorder_deadline is not None and now >= self._reorder_deadline:
+            self._reorder_deadline = None
+            self._detect_loss(now)
+        if self._tlp_deadline is not None and now >= self._tlp_deadline:
+            self._send_probe(now)
         if self._persist_deadline is not None and now >= self._persist_deadline:
             self._persist_deadline = None
             self._rto = min(self._rto * 2, cfg.max_rto)
@@ -383,8 +446,10 @@ class TouStream:
             return min(d for d in (self._connect_deadline, self._syn_deadline) if d is not None)
         cfg = self.config
         candidates = [self._last_heard + cfg.idle_timeout]
-        if self._unacked and self._rto_deadline is not None:
-            candidates.append(self._rto_deadline)
+        if self._unacked:
+            for d in (self._rto_deadline, self._reorder_deadline, self._tlp_deadline):
+                if d is not None:
+                    candidates.append(d)
         for d in (self._persist_deadline, self._fin_deadline):
             if d is not None:
                 candidates.append(d)
@@ -486,38 +551,209 @@ class TouStream:
         if packet.window and self._persist_deadline is not None:
             self._persist_deadline = None
         if advance == 0:
-            if (self._unacked and not packet.payload and not packet.has(Flags.FIN)
-                    and not window_changed):
+            pure = not packet.payload and not packet.has(Flags.FIN) and not window_changed
+            if pure and self._unacked:
+                # The receiver got a segment beyond the first unacknowledged one.
                 self._dupacks += 1
-                if self._dupacks == 3 and self._recover is None:
-                    self.cc.on_loss(self._flight(), now)
-                    self._recover = self._snd_nxt
-                    self._retransmit(self._unacked[0], now)
+                self._last_dupack_at = now
+                if self._hole_since is None:
+                    self._hole_since = now
+                self._detect_loss(now)
+            elif pure and not self._fin_sent and self._undo_check(True, now):
+                # Nothing outstanding, so no hole: this answers a duplicate segment.
+                self._undo(now)
             self._check_fin_acked(packet, now)
             return
         flight_before = in_flight
-        self._dupacks = 0
+        head = self._unacked[0] if self._unacked else None
+        hole_since, dupacks = self._hole_since, self._dupacks
         sample: float | None = None
+        karn = False
         while self._unacked and _diff(packet.ack, self._unacked[0].end) >= 0:
             seg = self._unacked.popleft()
-            if seg.transmissions == 1:
+            if seg.transmissions > 1:
+                karn = True
+            elif sample is None or not dupacks:
+                # The segment whose arrival sent this ACK: the last one covered, or the first
+                # when it filled a hole (the rest waited at the receiver and would make the
+                # sample as long as the whole recovery).
                 sample = now - seg.sent_at
+            if seg.transmissions == 1:
+                continue
+            if (self._episode_until is not None and self._min_rtt is not None
+                  and now - seg.sent_at < self._min_rtt / 2):
+                # Acknowledged sooner after the retransmission than any round trip takes:
+                # an earlier copy arrived, this retransmission was needless.
+                self._episode_proved += 1
+            if seg.transmissions > 1:
+                self._episode_acked = True
         self._snd_una = packet.ack
-        if sample is not None:
+        if sample is not None and not karn:
             self._rtt_sample(sample)
         else:
             # Progress ends the backoff even without a sample (Karn forbids one here); otherwise
             # every later loss doubles the timer again and a lossy link crawls.
             self._rto = self._computed_rto()
+        self._dupacks = 0
+        self._hole_since = self._last_dupack_at = self._reorder_deadline = None
+        self._tlp_sent = False
+        if self._undo_check(dupacks == 1, now):
+            self._undo(now)
+        elif head is not None and head.transmissions == 1 and hole_since is not None:
+            # The hole filled by itself: that was reordering, not loss.
+            self._reordering_seen(now - hole_since, dupacks)
         self.cc.on_ack(advance, flight_before, now)
         if self._recover is not None:
             if _diff(packet.ack, self._recover) >= 0:
                 self._recover = None
                 self.cc.on_recovery_end(now)
-            elif self._unacked:
-                self._retransmit(self._unacked[0], now)  # NewReno partial ack
+            elif self._unacked and self._unacked[0].transmissions == 1:
+                self._retransmit(self._unacked[0], now)  # NewReno partial ack: the next hole
+            self._detect_loss(now)
         self._rto_deadline = now + self._rto if self._unacked else None
+        self._arm_probe(now)
         self._check_fin_acked(packet, now)
+
+    # -- loss detection ----------------------------------------------------------------------
+
+    def _reo_wnd(self) -> float:
+        """How long after an expected ACK a hole may still be reordering rather than loss."""
+        if self._min_rtt is None or self._srtt is None:
+            return 0.0
+        return max(self.config.clock_granularity,
+                   min(self._reo_steps * self._min_rtt / 4, _REO_WND_SRTTS * self._srtt))
+
+    def _head_lost(self, now: float) -> bool | float:
+        """Whether the first unacknowledged segment is lost; or when it will be deemed lost
+        if nothing arrives before; or False without evidence (no later segment delivered)."""
+        head = self._unacked[0]
+        if self._srtt is None:
+            # No RTT measured (the handshake was repeated): duplicate ACKs only.
+            return (head.transmissions == 1 and self._last_dupack_at is not None
+                    and self._dupacks >= self._dupthresh)
+        srtt = max(self._srtt, self.config.clock_granularity)
+        if head.transmissions == 2 and self._recover is not None:
+            # A lost retransmission: nothing sent later may be left to draw duplicate ACKs
+            # (the window is full), so when its ACK is overdue it is sent once more rather
+            # than waiting for the retransmission timer and starting again from one segment.
+            probe = head.sent_at + srtt + self._reo_wnd()
+        else:
+            probe = None
+        evidence = self._last_dupack_at is not None
+        if evidence and head.transmissions > 1:
+            # Only a duplicate ACK caused by something sent after the retransmission counts.
+            evidence = self._last_dupack_at >= head.sent_at + (self._min_rtt or 0.0)
+        if evidence and head.transmissions == 1 and (
+                self._dupacks >= self._dupthresh and not self._reordering):
+            return True
+        deadline = head.sent_at + srtt + self._reo_wnd() if evidence else None
+        if probe is not None:
+            deadline = probe if deadline is None else min(deadline, probe)
+        if deadline is None:
+            return False
+        return True if now >= deadline else deadline
+
+    def _detect_loss(self, now: float) -> None:
+        if not self._unacked:
+            return
+        lost = self._head_lost(now)
+        if lost is False:
+            self._reorder_deadline = None
+            return
+        if lost is not True:
+            self._reorder_deadline = lost
+            return
+        self._reorder_deadline = None
+        head = self._unacked[0]
+        if self._recover is None:
+            self.recovery.fast_retransmits += 1
+            self.cc.on_loss(self._flight(), now)
+            self._recover = self._snd_nxt
+            self._start_episode(now)
+            self._tlp_deadline = None
+            self._recoveries_since_reordering += 1
+            if self._recoveries_since_reordering > 16:
+                # Reordering not seen for a while: be quick again (as Linux does).
+                self._reo_steps = 1
+                self._reordering = False
+                self._dupthresh = self.config.dupthresh
+        self._retransmit(head, now)
+        self._rto_deadline = now + self._rto  # the timer runs from the latest transmission
+        self._detect_loss(now)  # arms the timer for a lost retransmission
+
+    def _reordering_seen(self, extent: float, degree: int) -> None:
+        self.recovery.reorderings += 1
+        self._reordering = True
+        self._recoveries_since_reordering = 0
+        self._dupthresh = min(max(self._dupthresh, degree + 1), _MAX_DUPTHRESH)
+        if self._min_rtt:
+            steps = int(extent / (self._min_rtt / 4)) + 1
+            self._reo_steps = min(max(self._reo_steps, steps), _MAX_REO_STEPS)
+
+    def _start_episode(self, now: float) -> None:
+        """A window cut begins; count its retransmissions so that it can be undone if every
+        one of them proves unnecessary."""
+        self._episode_until = now
+        self._episode_retx = self._episode_proved = 0
+        self._episode_dupacks = self._dupacks
+        self._episode_acked = False
+
+    def _undo_check(self, lone_dupack: bool, now: float) -> bool:
+        """Whether the current episode's retransmissions all proved unnecessary.
+
+        An ACK that comes sooner after a retransmission than any round trip takes proves
+        one (the original arrived).  Without DSACK the other proof is a lone duplicate ACK
+        (a run of one, then progress; or any duplicate ACK while nothing is outstanding)
+        after the retransmission was acknowledged: our receiver ACKs a duplicate segment at
+        once, so an original that arrives after its retransmission shows up exactly that way.
+        Another segment overtaken by just one can look the same, and then the cut for a real
+        loss is undone: the price of having no DSACK, which only makes the sender as
+        aggressive as it was before the loss.  A RetroShare receiver ACKs on its own timer,
+        sends no such lone duplicates and so never triggers an undo.
+        """
+        if self._episode_until is None:
+            return False
+        if now > self._episode_until:
+            self._episode_until = None  # too late for an original to arrive
+            return False
+        if lone_dupack and self._episode_acked:
+            self._episode_proved += 1
+        return bool(self._episode_retx) and self._episode_proved >= self._episode_retx
+
+    def _undo(self, now: float) -> None:
+        self._episode_until = None
+        self.recovery.spurious += 1
+        self.cc.undo(now)
+        self._recover = None
+        self._reordering = True
+        self._recoveries_since_reordering = 0
+        self._reo_steps = min(self._reo_steps + 1, _MAX_REO_STEPS)
+        self._dupthresh = min(max(self._dupthresh, self._episode_dupacks + 1), _MAX_DUPTHRESH)
+
+    def _arm_probe(self, now: float) -> None:
+        if (not self.config.tail_loss_probe or not self._unacked or self._recover is not None
+                or self._tlp_sent or self._srtt is None):
+            self._tlp_deadline = None
+            return
+        pto = max(2 * self._srtt, 2 * self.config.clock_granularity)
+        deadline = now + pto
+        if self._rto_deadline is not None and deadline >= self._rto_deadline:
+            self._tlp_deadline = None  # the timer comes first anyway
+        else:
+            self._tlp_deadline = deadline
+
+    def _send_probe(self, now: float) -> None:
+        """Tail loss probe: new data if the peer's window allows, else the last segment again.
+        Either way the ACK it draws shows a lost tail (as duplicate ACKs, or by covering it)."""
+        self._tlp_deadline = None
+        if not self._unacked or self._recover is not None:
+            return
+        self._tlp_sent = True
+        self.recovery.probes += 1
+        if not (self._send_buf and self._flight() + self.config.mss <= self._peer_window
+                and self._send_new_segment(now, probe=True)):
+            self._retransmit(self._unacked[-1], now)
+        self._rto_deadline = now + self._rto
 
     def _check_fin_acked(self, packet: TouPacket, now: float) -> None:
         if not self._fin_sent or self._fin_acked or packet.ack != self._snd_nxt:
@@ -541,7 +777,9 @@ class TouStream:
         if offset < 0:
             if -offset >= len(data):
                 self._maybe_peer_fin(now)
-                return  # a duplicate: the ACK we owe tells the peer
+                if self._ack_needed:
+                    self._emit(Flags.ACK, now)  # a duplicate: ACK at once (RFC 5681 4.2)
+                return
             data = data[-offset:]
             offset = 0
         if not data:
@@ -568,6 +806,9 @@ class TouStream:
             delivered += nxt
             self._rcv_nxt = (self._rcv_nxt + len(nxt)) % _MOD
         self.bytes_received += len(delivered)
+        if self._ooo:
+            # A hole remains: every segment is ACKed at once so the sender counts them.
+            self._emit(Flags.ACK, now)
         if self._reading_paused or self._held:
             self._held += delivered
         else:
@@ -629,6 +870,10 @@ class TouStream:
             self._ack_needed = False
 
     def _retransmit(self, seg: _Segment, now: float) -> None:
+        if self._episode_until is not None:
+            self._episode_retx += 1
+            # An original may arrive up to a retransmission timeout after this.
+            self._episode_until = now + self._rto
         seg.transmissions += 1
         seg.sent_at = now
         self.retransmissions += 1
@@ -639,7 +884,11 @@ class TouStream:
         if probe:
             size = min(mss, len(self._send_buf))
         else:
-            room = min(self.cc.cwnd, self._peer_window) - self._flight()
+            flight = self._flight()
+            # Each duplicate ACK is a segment that left the network (RFC 6675's pipe, with
+            # duplicate ACKs standing in for SACK); this is also limited transmit (RFC 3042).
+            left = min(self._dupacks, len(self._unacked) - 1) * mss if self._unacked else 0
+            room = min(self.cc.cwnd - (flight - left), self._peer_window - flight)
             size = min(mss, len(self._send_buf), room)
             if size <= 0 or (size < min(mss, len(self._send_buf)) and self._flight() > 0):
                 return False
@@ -655,6 +904,8 @@ class TouStream:
         self.bytes_sent += size
         if self._rto_deadline is None:
             self._rto_deadline = now + self._rto
+        if not probe:
+            self._arm_probe(now)
         return True
 
     def _pump(self, now: float) -> None:
@@ -683,6 +934,7 @@ class TouStream:
     # -- bookkeeping -------------------------------------------------------------------------
 
     def _rtt_sample(self, r: float) -> None:
+        self._min_rtt = r if self._min_rtt is None else min(self._min_rtt, r)
         if self._srtt is None:
             self._srtt = r
             self._rttvar = r / 2
@@ -710,6 +962,7 @@ class TouStream:
         self.state = state
         self.close_reason = reason
         self._rto_deadline = self._persist_deadline = self._fin_deadline = None
+        self._reorder_deadline = self._tlp_deadline = None
         self._syn_deadline = self._connect_deadline = None
         self._unacked.clear()
         self._send_buf.clear()

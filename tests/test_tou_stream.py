@@ -186,7 +186,7 @@ def test_lost_fin_is_sent_again() -> None:
 def test_rto_retransmits_same_segment_with_backoff() -> None:
     """A lost segment is sent again at the RTO with the same sequence number and payload (no
     re-segmentation); the timer doubles on each expiry (Karn) up to max_rto."""
-    p = Pair(TouConfig(initial_rto=1.0, max_rto=3.0))
+    p = Pair(TouConfig(initial_rto=1.0, max_rto=3.0, tail_loss_probe=False))
     p.open()
     p.a.send(b"hello")
     (lost,) = p.out(p.a)
@@ -313,19 +313,52 @@ def test_garbage_is_counted() -> None:
 
 
 def test_newreno_phases() -> None:
-    """Slow start grows by acked bytes (at most 2 MSS per ACK), loss halves, timeout resets to
-    one segment."""
-    cc = NewReno(1000, initial_window=2000)
+    """With Reno's beta: slow start grows by acked bytes (at most 2 MSS per ACK), loss halves
+    (the window stays there through recovery), timeout resets to one segment."""
+    cc = NewReno(1000, initial_window=2000, beta=0.5)
     cc.on_ack(1000, 2000, 0.0)
     assert cc.cwnd == 3000
     cc.on_loss(8000, 0.0)
-    assert (cc.ssthresh, cc.cwnd) == (4000, 7000)
+    assert (cc.ssthresh, cc.cwnd) == (4000, 4000)
+    cc.on_ack(1000, 8000, 0.0)
+    assert cc.cwnd == 4000  # no growth during recovery
     cc.on_recovery_end(0.0)
     assert cc.cwnd == 4000
     cc.on_ack(4000, 4000, 0.0)
     assert cc.cwnd == 5000  # congestion avoidance: one MSS per window
     cc.on_timeout(5000, 0.0)
     assert cc.cwnd == 1000
+
+
+def test_default_decrease_is_cubic_beta_with_reno_fair_increase() -> None:
+    """By default a loss keeps 70% of the flight (RFC 9438's beta) and congestion avoidance
+    adds 3(1-beta)/(1+beta) of a segment per window, so it stays as fair to Reno as Reno."""
+    cc = NewReno(1000, initial_window=10_000)
+    cc.on_loss(10_000, 0.0)
+    cc.on_recovery_end(0.0)
+    assert (cc.ssthresh, cc.cwnd) == (7000, 7000)
+    assert cc.alpha == pytest.approx(0.9 / 1.7)
+    acked = 0
+    while cc.cwnd == 7000:
+        cc.on_ack(1000, cc.cwnd, 0.0)
+        acked += 1000
+    assert acked == 14_000  # 7000 / alpha = 13_222 bytes rounded up to whole ACKs
+    with pytest.raises(ValueError):
+        NewReno(1000, beta=1.0)
+
+
+def test_undo_restores_the_window_from_before_the_loss() -> None:
+    """A reduction that proves spurious is undone: the window and threshold return to what
+    they were, and recovery ends; a timeout is undone the same way."""
+    cc = NewReno(1000, initial_window=20_000)
+    cc.on_loss(20_000, 0.0)
+    assert cc.cwnd == 14_000 and cc.in_recovery
+    cc.undo(0.0)
+    assert (cc.cwnd, cc.ssthresh, cc.in_recovery) == (20_000, 4 * 1024 * 1024, False)
+    cc.on_timeout(20_000, 0.0)
+    assert cc.cwnd == 1000
+    cc.undo(0.0)
+    assert cc.cwnd == 20_000
 
 
 # --- the in-memory universe ----------------------------------------------------------------

@@ -1,11 +1,17 @@
 # -*- test-case-name: tests.test_tou_transport -*-
 """Benchmark: TOU+TLS against kernel TCP+TLS on loopback, and TOU goodput under loss.
 
-    python3 -m tools.bench.tou [--mib 8] [--loss 0,0.01,0.05]
+    python3 -m tools.bench.tou [--mib 8] [--loss 0,0.01,0.05] [--sim]
 
 Each run sends the same random bytes through TLS (self-signed EC certificate) and checks them
 byte for byte; lossy runs go through `tools.netlab.lossyrelay` (seeded, with 10% reordering).
 ``--mib 100 --loss 0.05`` is the 100 MiB acceptance run.
+
+``--sim`` runs two sans-IO `TouStream`s against each other on a fake clock through the same
+`LossyCore` instead (no TLS, no sockets): a link of ``--rate`` bytes per second each way plus
+the relay's delay and reordering.  It is deterministic for a given seed and shows what the loss
+recovery does (retransmissions, timeouts, spurious retransmissions) in seconds of simulated
+time, which makes algorithm changes quick to compare.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import random
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
@@ -28,11 +36,16 @@ from twisted.internet.selectreactor import SelectReactor
 from twisted.internet.ssl import CertificateOptions
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
+from tcponudp.stream import DataReceived, TouStream
 from tcponudp.transport import TouClientEndpoint, TouServerEndpoint, TouSocket
 from tcponudp.udpmux import UdpMux, UdpMuxProtocol
-from tools.netlab.lossyrelay import Impairment, LossyRelay
+from tools.netlab.lossyrelay import Impairment, LossyCore, LossyRelay
 
-__all__ = ["main"]
+__all__ = ["main", "simulate", "SimResult"]
+
+#: The relay's impairment besides loss: 1 ms each way, 10% of datagrams held back 10 ms.
+REORDER = 0.1
+DELAY = 0.001
 
 
 def _tls() -> tuple[CertificateOptions, CertificateOptions]:
@@ -98,7 +111,7 @@ def _run(kind: str, data: bytes, loss: float) -> float:
                 target = ("127.0.0.1", ports[1].getHost().port)
                 if loss:
                     relay = LossyRelay(reactor, ("127.0.0.1", ports[0].getHost().port), target,
-                                       Impairment(loss=loss, reorder=0.1, delay=0.001), 1)
+                                       Impairment(loss=loss, reorder=REORDER, delay=DELAY), 1)
                     ports.append(reactor.listenUDP(0, relay, interface="127.0.0.1"))
                     target = ("127.0.0.1", ports[-1].getHost().port)
                 await TouServerEndpoint(socks[1]).listen(server)
@@ -127,11 +140,97 @@ def _run(kind: str, data: bytes, loss: float) -> float:
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class SimResult:
+    """One simulated transfer: simulated seconds and the sender's loss-recovery counters."""
+
+    seconds: float
+    retransmissions: int
+    timeouts: int
+    fast_retransmits: int
+    probes: int
+    spurious: int
+    datagrams: int
+    size: int
+
+    @property
+    def goodput(self) -> float:
+        """Bytes per simulated second."""
+        return self.size / self.seconds if self.seconds else 0.0
+
+
+def simulate(size: int, loss: float, *, seed: int = 1, rate: float = 40e6,
+             reorder: float = REORDER, delay: float = DELAY, limit: float = 3600.0) -> SimResult:
+    """Send ``size`` bytes from one `TouStream` to another through seeded `LossyCore`s (one per
+    direction, ``rate`` bytes/s each) on a fake clock; check them byte for byte."""
+    imp = Impairment(loss=loss, reorder=reorder, delay=delay)
+    cores = {"a": LossyCore(imp, seed), "b": LossyCore(imp, seed + 1)}
+    free = {"a": 0.0, "b": 0.0}
+    a, b = TouStream(isn=1), TouStream(isn=2 ** 32 - 5000)
+    now = 0.0
+    b.listen(now)
+    a.connect(now)
+    payload = random.Random(seed).randbytes(size)
+    queued = 0
+    got = bytearray()
+    datagrams = 0
+
+    def flush(name: str, s: TouStream) -> None:
+        nonlocal datagrams
+        for d in s.datagrams_to_send(now):
+            depart = max(now, free[name]) + len(d) / rate
+            free[name] = depart
+            cores[name].submit(d, ("b" if name == "a" else "a", 0), depart)
+            datagrams += 1
+
+    while len(got) < size:
+        if a.connected and queued < size and a.buffered < 256 * 1024:
+            chunk = payload[queued:queued + 256 * 1024]
+            a.send(chunk)
+            queued += len(chunk)
+        flush("a", a)
+        flush("b", b)
+        for e in b.events():
+            if isinstance(e, DataReceived):
+                got += e.data
+        a.events()
+        times = [t for t in (a.next_deadline(), b.next_deadline(),
+                             cores["a"].next_deadline(), cores["b"].next_deadline())
+                 if t is not None]
+        nxt = min(times)
+        if nxt > limit:
+            raise RuntimeError(f"simulation ran past {limit} s with {len(got)} bytes received")
+        now = max(now, nxt)
+        for name in ("a", "b"):
+            for data, (dest, _) in cores[name].due(now):
+                (a if dest == "a" else b).datagram_received(data, now)
+        for s in (a, b):
+            deadline = s.next_deadline()
+            if deadline is not None and deadline <= now:
+                s.handle_timer(now)
+    if bytes(got) != payload:
+        raise AssertionError("bytes differ")
+    st = a.recovery
+    return SimResult(now, a.retransmissions, st.timeouts, st.fast_retransmits, st.probes,
+                     st.spurious, datagrams, size)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="TOU benchmark")
     parser.add_argument("--mib", type=int, default=8)
     parser.add_argument("--loss", default="0,0.01,0.05")
+    parser.add_argument("--sim", action="store_true",
+                        help="sans-IO simulation on a fake clock instead of sockets and TLS")
+    parser.add_argument("--rate", type=float, default=40e6, help="--sim link rate, bytes/s")
+    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
+    if args.sim:
+        for loss in (float(x) for x in args.loss.split(",")):
+            r = simulate(args.mib << 20, loss, seed=args.seed, rate=args.rate)
+            print(f"sim loss {loss:4.0%}  {args.mib} MiB  {r.goodput / 1e6:8.1f} MB/s  "
+                  f"{r.seconds:8.3f} s  retx {r.retransmissions} (fast {r.fast_retransmits}, "
+                  f"probes {r.probes}, timeouts {r.timeouts}, spurious {r.spurious})")
+        return 0
     data = os.urandom(args.mib << 20)
     tcp = _run("tcp", data, 0.0)
     print(f"TCP+TLS loopback      {args.mib} MiB  {len(data) / tcp / 1e6:8.1f} MB/s")

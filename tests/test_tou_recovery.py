@@ -1,0 +1,340 @@
+# -*- test-case-name: tests.test_tou_recovery -*-
+"""Loss recovery of the TOU stream, one algorithm at a time, on a fake clock.
+
+`Link` joins two `TouStream`s with a fixed one-way delay and lets a test drop or hold back the
+first transmission of chosen data segments, so each test shows one mechanism deciding (fast
+retransmit, NewReno partial ACKs, limited transmit, the reorder timer, tail loss probes, undo
+of spurious reductions, the receiver's ACKs).  The last tests push whole transfers through the
+seeded `LossyCore` that the benchmark's relay uses."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+
+import pytest
+
+from tcponudp.congestion import NewReno
+from tcponudp.packet import Flags, TouPacket, decode_packet, encode_packet
+from tcponudp.stream import DataReceived, TouConfig, TouStream
+from tools.bench.tou import simulate
+
+MSS = 1000
+ISS = 5000
+DELAY = 0.01  # one way: the round trip is 20 ms
+GAP = 0.0005  # a sends at most one datagram per GAP (2 MB/s), so segments arrive one by one
+
+
+class Link:
+    """Two streams, ``a`` sending to ``b``, on a wire with a fixed delay each way (and
+    ``GAP`` between datagrams from ``a``)."""
+
+    def __init__(self, *, window: int = 20 * MSS, config: TouConfig | None = None) -> None:
+        self.config = config or TouConfig(mss=MSS, idle_timeout=1e9)
+        self.now = 0.0
+        self.a = TouStream(config=self.config, isn=ISS,
+                           congestion=NewReno(MSS, initial_window=window))
+        self.b = TouStream(config=self.config, isn=77)
+        self.wire: list[tuple[float, int, str, bytes]] = []
+        self.order = itertools.count()
+        #: Data segments (numbered from 0 by sequence) whose first transmission is lost...
+        self.drop: set[int] = set()
+        #: ... or held back this many seconds more than the others.
+        self.hold: dict[int, float] = {}
+        self.seen: set[int] = set()
+        #: Every data segment a sent, as (time, segment number).
+        self.sent: list[tuple[float, int]] = []
+        #: Every segment b sent, decoded.
+        self.acks: list[TouPacket] = []
+        self.got = bytearray()
+        self.free = 0.0
+        self.b.listen(self.now)
+        self.a.connect(self.now)
+        self.flush()
+        self.run_until(lambda: self.a.connected and self.b.connected)
+
+    def number(self, seq: int) -> int:
+        return (seq - ISS - 1) // MSS
+
+    def flush(self) -> None:
+        for data in self.a.datagrams_to_send(self.now):
+            packet = decode_packet(data)
+            extra = 0.0
+            if packet.payload:
+                n = self.number(packet.seq)
+                self.sent.append((self.now, n))
+                first = n not in self.seen
+                self.seen.add(n)
+                if first and n in self.drop:
+                    continue
+                if first:
+                    extra = self.hold.get(n, 0.0)
+            self.free = max(self.now, self.free) + GAP
+            heapq.heappush(self.wire, (self.free + DELAY + extra, next(self.order), "b", data))
+        for data in self.b.datagrams_to_send(self.now):
+            self.acks.append(decode_packet(data))
+            heapq.heappush(self.wire, (self.now + DELAY, next(self.order), "a", data))
+        for event in self.b.events():
+            if isinstance(event, DataReceived):
+                self.got += event.data
+        self.a.events()
+
+    def step(self) -> None:
+        times = [t for t in (self.a.next_deadline(), self.b.next_deadline()) if t is not None]
+        if self.wire:
+            times.append(self.wire[0][0])
+        self.now = max(self.now, min(times))
+        while self.wire and self.wire[0][0] <= self.now:
+            _, _, dest, data = heapq.heappop(self.wire)
+            (self.a if dest == "a" else self.b).datagram_received(data, self.now)
+        for s in (self.a, self.b):
+            deadline = s.next_deadline()
+            if deadline is not None and deadline <= self.now:
+                s.handle_timer(self.now)
+        self.flush()
+
+    def run_until(self, done: object, steps: int = 10_000) -> None:
+        assert callable(done)
+        for _ in range(steps):
+            if done():
+                return
+            self.step()
+        raise AssertionError("did not finish")
+
+    def transfer(self, segments: int) -> bytes:
+        """Send ``segments`` full segments and run until all arrived and were acknowledged."""
+        start = len(self.got)
+        data = bytes(i % 251 for i in range(segments * MSS))
+        self.a.send(data)
+        self.flush()
+        self.run_until(lambda: len(self.got) == start + len(data) and not self.a.buffered)
+        assert bytes(self.got[start:]) == data
+        return data
+
+    def transmissions(self, n: int) -> int:
+        return sum(1 for _, k in self.sent if k == n)
+
+
+def test_single_loss_in_a_window_is_fast_retransmitted() -> None:
+    """One segment lost in the middle of a window: three duplicate ACKs resend it at once,
+    there is no timeout and no other segment is sent twice."""
+    link = Link()
+    link.drop = {5}
+    link.transfer(15)
+    st = link.a.recovery
+    assert (st.fast_retransmits, st.timeouts, st.probes) == (1, 0, 0)
+    assert link.transmissions(5) == 2
+    assert all(link.transmissions(n) == 1 for n in range(15) if n != 5)
+
+
+def test_newreno_partial_ack_retransmits_the_next_hole_at_once() -> None:
+    """Two losses in one window: the ACK for the first retransmission stops at the second
+    hole, which is resent immediately (no second set of duplicate ACKs, no timeout), and the
+    window is cut once."""
+    link = Link()
+    link.drop = {3, 8}
+    link.transfer(15)
+    st = link.a.recovery
+    assert (st.fast_retransmits, st.timeouts) == (1, 0)
+    assert link.transmissions(3) == link.transmissions(8) == 2
+    resend_3 = [t for t, n in link.sent if n == 3][1]
+    resend_8 = [t for t, n in link.sent if n == 8][1]
+    # One round trip (plus a datagram's spacing) later, not after new duplicate ACKs.
+    assert resend_8 == pytest.approx(resend_3 + 2 * DELAY + GAP)
+
+
+def test_limited_transmit_sends_new_data_on_the_first_duplicate_acks() -> None:
+    """With a window of three segments and the first lost, each of the two duplicate ACKs
+    releases one new segment at once (RFC 3042), before any loss is declared."""
+    link = Link(window=3 * MSS)
+    link.drop = {0}
+    link.transfer(6)
+    assert link.a.recovery.timeouts == 0
+    times = dict((n, t) for t, n in reversed(link.sent))  # first transmissions
+    dupacks = [t for t, n in link.sent if n in (3, 4)]
+    # Segment 1 left first (0 was dropped before the wire), 2 one GAP later; each one's
+    # duplicate ACK, a round trip on, sends one new segment.
+    assert dupacks == pytest.approx([times[1] + GAP + 2 * DELAY, times[2] + 2 * GAP + 2 * DELAY])
+    resent = [t for t, n in link.sent if n == 0][1]
+    assert resent > times[4]
+
+
+def test_reorder_timer_recovers_a_loss_with_too_few_duplicate_acks() -> None:
+    """Only two segments follow the lost one: two duplicate ACKs never reach the threshold,
+    but the reorder timer (RTT plus reorder window after the hole was sent) resends it well
+    before the retransmission timer would."""
+    link = Link(config=TouConfig(mss=MSS, idle_timeout=1e9, tail_loss_probe=False))
+    link.drop = {2}
+    link.transfer(5)
+    st = link.a.recovery
+    assert (st.fast_retransmits, st.timeouts) == (1, 0)
+    sent_at, resent_at = [t for t, n in link.sent if n == 2]
+    assert resent_at - sent_at < link.a.rto
+    assert resent_at - sent_at >= 2 * DELAY  # not before an ACK could have come
+
+
+def test_pure_reordering_within_the_reorder_window_sends_nothing_twice() -> None:
+    """A segment overtaken by the next two (held back less than the reorder window) causes
+    duplicate ACKs but no retransmission: the hole fills by itself and the stream notes the
+    reordering."""
+    link = Link()
+    link.hold = {4: 0.002}
+    link.transfer(6)
+    assert link.a.retransmissions == 0
+    assert link.a.recovery.fast_retransmits == 0
+    assert link.a.recovery.reorderings == 1
+
+
+def test_seen_reordering_raises_the_duplicate_ack_threshold() -> None:
+    """Once a hole of three duplicate ACKs filled by itself, the same reordering later is
+    tolerated: the first time costs a (needless) fast retransmission, the second does not."""
+    link = Link(window=30 * MSS)
+    # Held for 4 ms: the next segments arrive first; with min RTT 20 ms the reorder window
+    # starts at 5 ms, so only the duplicate-ACK threshold can fire before the hole fills.
+    link.hold = {3: 0.004}
+    link.transfer(10)
+    before = link.a.retransmissions
+    assert link.a.recovery.reorderings + link.a.recovery.spurious >= 1
+    link.hold = {13: 0.004}
+    link.transfer(10)
+    assert link.a.retransmissions == before
+
+
+def test_tail_loss_is_recovered_by_a_probe_without_timeout() -> None:
+    """The last segment of a burst is lost: no ACK follows it, so after about two round trips
+    the stream resends it as a tail loss probe instead of waiting for the timer."""
+    link = Link()
+    link.drop = {9}
+    link.transfer(10)
+    st = link.a.recovery
+    assert (st.probes, st.timeouts) == (1, 0)
+    assert link.transmissions(9) == 2
+    assert link.a.cc.cwnd > MSS  # no timeout's restart from one segment
+
+
+def test_probe_reveals_a_loss_before_the_tail() -> None:
+    """The last two segments are lost: the probe (the last one again) draws a duplicate ACK,
+    and the reorder rule resends the first of them without a timeout."""
+    link = Link()
+    link.drop = {8, 9}
+    link.transfer(10)
+    st = link.a.recovery
+    assert st.timeouts == 0 and st.probes == 1 and st.fast_retransmits == 1
+
+
+def test_lost_retransmission_is_sent_again_without_timeout() -> None:
+    """During recovery the retransmission itself is lost and nothing else is in flight to
+    draw duplicate ACKs: two round trips later it is sent a third time, not at the RTO."""
+    link = Link(window=6 * MSS)
+    link.drop = {2}
+    link.a.send(bytes(6 * MSS))
+    link.flush()
+    link.run_until(lambda: link.a.recovery.fast_retransmits == 1)
+    # Lose the retransmission too.
+    link.wire = [w for w in link.wire if not (w[2] == "b" and decode_packet(w[3]).payload)]
+    link.run_until(lambda: len(link.got) == 6 * MSS and not link.a.buffered)
+    assert link.a.recovery.timeouts == 0
+    assert link.transmissions(2) == 3
+
+
+def test_spurious_fast_retransmit_is_undone() -> None:
+    """A segment held back just long enough to be fast-retransmitted arrives before the
+    retransmission could have made a round trip: the ACK comes too soon after the resend,
+    so the window cut is undone and the reorder tolerance grows."""
+    link = Link(window=30 * MSS)
+    link.hold = {2: 0.003}
+    cwnd = link.a.cc.cwnd
+    link.transfer(12)
+    st = link.a.recovery
+    assert st.fast_retransmits == 1 and st.spurious == 1
+    assert link.a.cc.cwnd >= cwnd
+    assert not link.a.cc.in_recovery  # type: ignore[attr-defined]
+
+
+def test_late_original_after_retransmission_undoes_the_cut() -> None:
+    """The original arrives long after its retransmission: the receiver answers the duplicate
+    with a lone duplicate ACK, which proves the retransmission needless, so the cut is
+    undone."""
+    link = Link(window=30 * MSS)
+    link.hold = {2: 0.05}
+    link.transfer(12)
+    link.a.send(bytes(MSS))  # keep ACKs coming after the late original
+    link.flush()
+    link.run_until(lambda: not link.a.buffered and link.a.recovery.spurious)
+    st = link.a.recovery
+    assert st.fast_retransmits == 1 and st.spurious == 1
+    assert st.timeouts == 0
+
+
+def test_real_loss_is_not_undone() -> None:
+    """A segment that really was lost draws no lone duplicate ACK and is not acknowledged
+    early: the window cut stays."""
+    link = Link(window=30 * MSS)
+    link.drop = {2}
+    cwnd = link.a.cc.cwnd
+    link.transfer(12)
+    link.a.send(bytes(5 * MSS))
+    link.flush()
+    link.run_until(lambda: not link.a.buffered)
+    assert link.a.recovery.spurious == 0
+    assert link.a.cc.cwnd < cwnd
+
+
+def test_receiver_acks_every_segment_while_a_hole_is_open() -> None:
+    """While out-of-order data is buffered every arriving segment is ACKed at once (the
+    sender counts them), and so is a duplicate segment."""
+    link = Link(config=TouConfig(mss=MSS, idle_timeout=1e9, tail_loss_probe=False,
+                                 dupthresh=100))
+    link.hold = {0: 0.005}
+    link.a.send(bytes(6 * MSS))
+    link.flush()
+    link.run_until(lambda: len(link.got) == 6 * MSS)
+    ack_values = [p.ack for p in link.acks if not p.payload][-6:]
+    first = ISS + 1
+    assert ack_values == [first] * 5 + [first + 6 * MSS]
+    before = len(link.acks)
+    duplicate = TouPacket(seq=first, ack=78, flags=Flags.ACK, window=0xFFFF,
+                          payload=bytes(MSS))
+    link.b.datagram_received(encode_packet(duplicate), link.now)
+    link.flush()
+    assert [p.ack for p in link.acks[before:]] == [first + 6 * MSS]
+
+
+def test_ack_covering_a_retransmission_gives_no_rtt_sample() -> None:
+    """Karn: the ACK that a retransmission draws covers it and the segments that waited at
+    the receiver; none of them gives an RTT sample (they would make it the recovery's
+    length), so SRTT is unchanged by that ACK."""
+    link = Link(window=10 * MSS)
+    link.drop = {1}
+    link.a.send(bytes(10 * MSS))
+    link.flush()
+    link.run_until(lambda: link.a.retransmissions == 1)
+    srtt = link.a.srtt
+    link.run_until(lambda: link.a.buffered < 8 * MSS)
+    assert link.a.srtt == srtt
+
+
+def test_rto_floor_and_formula() -> None:
+    """The RTO is SRTT + 4 RTTVAR but not below min_rto (50 ms by default): a 20 ms path
+    with a steady RTT gets the floor, not RFC 6298's 1 s or Linux's 200 ms."""
+    link = Link()
+    link.transfer(30)
+    assert TouConfig().min_rto == 0.05
+    srtt = link.a.srtt
+    assert srtt is not None and 2 * DELAY <= srtt <= 2 * DELAY + 30 * GAP
+    assert link.a.rto == pytest.approx(max(0.05, srtt + 4 * link.a._rttvar))  # noqa: SLF001
+
+
+@pytest.mark.parametrize("loss", [0.01, 0.05])
+def test_lossy_core_transfer_is_byte_exact(loss: float) -> None:
+    """A 1 MiB transfer through the seeded lossy relay core (10% reordered by 10 ms) arrives
+    byte for byte (`simulate` checks), and most losses are repaired without a timeout."""
+    result = simulate(1 << 20, loss, seed=3)
+    assert result.size == 1 << 20
+    assert result.retransmissions > 0
+    assert result.timeouts < result.fast_retransmits
+
+
+def test_simulation_is_deterministic() -> None:
+    """The same seed gives the same run, to the datagram."""
+    assert simulate(128 * 1024, 0.05, seed=9) == simulate(128 * 1024, 0.05, seed=9)
