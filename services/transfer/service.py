@@ -86,11 +86,6 @@ PARTIALS_DIR: Final = "partials"
 INCOMING_DIR: Final = "Downloads"
 #: Seconds between two progress events of one download.
 PROGRESS_PERIOD: Final = 1.0
-#: Least seconds between two commits of one download's DONE chunks: a chunk completing
-#: sooner after the last commit waits (at most this long) and is committed with the next
-#: ones.  Each commit costs three syncs; at loopback speeds, one per 1 MiB chunk was the
-#: downloader's largest cost (see docs/transfer.md, "Benchmark").
-COMMIT_INTERVAL: Final = 0.25
 
 #: Event kinds emitted, with their arguments.
 TRANSFER_EVENTS: Final = {
@@ -176,10 +171,6 @@ class _Transfer:
     path: str = ""
     progress_at: float = 0.0
     hashing: bool = False
-    #: DONE chunks not yet committed, when the last commit was, when the next is due.
-    uncommitted: set[int] = dataclasses.field(default_factory=set)
-    committed_at: float = float("-inf")
-    commit_due: float | None = None
 
     @property
     def size(self) -> int:
@@ -252,7 +243,6 @@ class FileTransferService(Service):
             self._timer.cancel()
         self._timer = None
         for t in self.downloads.values():
-            self._commit(t)
             t.partial.close()
         self.server.close()
 
@@ -318,7 +308,6 @@ class FileTransferService(Service):
 
     def pause(self, file_hash: Sha1Hash, error: str = "") -> None:
         t = self._get(file_hash)
-        self._commit(t)
         t.engine.pause()
         t.error = error
         self._save(t, paused=True, error=error)
@@ -456,14 +445,9 @@ class FileTransferService(Service):
                 if not self._disk(t, t.partial.write, a.offset, a.data):
                     return
             elif isinstance(a, CommitChunks):
-                t.uncommitted.update(a.chunks)
-                if now - t.committed_at >= COMMIT_INTERVAL:
-                    if not self._commit(t):
-                        return
-                elif t.commit_due is None:
-                    t.commit_due = t.committed_at + COMMIT_INTERVAL
+                if not self._disk(t, t.partial.commit, a.chunks):
+                    return
             elif isinstance(a, UncommitChunks):
-                t.uncommitted.difference_update(a.chunks)
                 if not self._disk(t, t.partial.uncommit, a.chunks):
                     return
             elif isinstance(a, RequestChunkMap):
@@ -473,16 +457,12 @@ class FileTransferService(Service):
             elif isinstance(a, HashChunk):
                 work.extend(t.engine.chunk_hashed(a.chunk, t.partial.chunk_sha1(a.chunk), now))
             elif isinstance(a, VerifyFile):
-                if not self._commit(t):
-                    return
                 self._verify(t)
             elif isinstance(a, BadSource):
                 self.log.warn("{peer} is a bad source of {name}: {reason}",
                               peer=a.peer.to_hex(), name=t.partial.name, reason=a.reason)
                 self._emit("transfer_bad_source", self.info(fh), a.peer, a.reason)
             elif isinstance(a, Completed):
-                t.uncommitted.clear()
-                t.commit_due = None
                 self._disk(t, t.partial.mark_verified)
                 self._finish(t)
             elif isinstance(a, Failed):
@@ -490,17 +470,6 @@ class FileTransferService(Service):
                 self._save(t, paused=True, error=a.reason)
                 self._emit("transfer_error", self.info(fh))
         self._schedule(self._deadline(t))
-
-    def _commit(self, t: _Transfer) -> bool:
-        """Make the DONE chunks waiting for a commit durable now."""
-        t.commit_due = None
-        if not t.uncommitted:
-            return True
-        if not self._disk(t, t.partial.commit, tuple(sorted(t.uncommitted))):
-            return False
-        t.uncommitted.clear()
-        t.committed_at = self.reactor.seconds()
-        return True
 
     def _disk(self, t: _Transfer, op: Callable[..., object], *args: object) -> bool:
         try:
@@ -573,10 +542,7 @@ class FileTransferService(Service):
     # --- time --------------------------------------------------------------------------------
 
     def _deadline(self, t: _Transfer) -> float | None:
-        d = t.engine.next_deadline()
-        if t.commit_due is not None:
-            d = t.commit_due if d is None else min(d, t.commit_due)
-        return d
+        return t.engine.next_deadline()
 
     def _schedule(self, at: float | None) -> None:
         if not self._running:
@@ -597,14 +563,12 @@ class FileTransferService(Service):
         now = self.reactor.seconds()
         soonest: float | None = None
         for t in list(self.downloads.values()):
-            if t.commit_due is not None and now >= t.commit_due and not self._commit(t):
-                continue
             self._run(t, t.engine.tick(now))
             if t.engine.phase in (Phase.DOWNLOADING, Phase.CHECKING, Phase.VERIFYING) \
                     and now - t.progress_at >= PROGRESS_PERIOD:
                 t.progress_at = now
                 self._emit("transfer_progress", self.info(t.partial.file_hash))
-            d = self._deadline(t)
+            d = t.engine.next_deadline()
             if t.engine.phase is Phase.DOWNLOADING:
                 d = now + PROGRESS_PERIOD if d is None else min(d, now + PROGRESS_PERIOD)
             if d is not None:
