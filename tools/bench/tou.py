@@ -82,13 +82,14 @@ class _Source(Protocol):
         self.transport.write(self.data)
 
 
-def _run(kind: str, data: bytes, loss: float) -> float:
-    """Seconds from connect to the last byte received."""
+def _run(kind: str, data: bytes, loss: float) -> tuple[float, str]:
+    """Seconds from connect to the last byte received, and the TOU sender's recovery
+    counters."""
     reactor = SelectReactor()
     server_tls, client_tls = _tls()
     out: list[Any] = []
 
-    async def body() -> float:
+    async def body() -> tuple[float, str]:
         done: defer.Deferred[float] = defer.Deferred()
         server = TLSMemoryBIOFactory(server_tls, False,
                                      Factory.forProtocol(lambda: _Sink(data, done)))
@@ -118,7 +119,13 @@ def _run(kind: str, data: bytes, loss: float) -> float:
                 start = time.perf_counter()
                 await TouClientEndpoint(socks[0], *target).connect(client)
             end = await done
-            return end - start
+            detail = ""
+            for stream in (socks[0].connections.values() if socks else ()):
+                r = stream.recovery
+                detail = (f"retx {stream.retransmissions} (fast {r.fast_retransmits}, probes "
+                          f"{r.probes}, timeouts {r.timeouts}, undone {r.spurious})  "
+                          f"srtt {(stream.srtt or 0) * 1e3:.1f} ms")
+            return end - start, detail
         finally:
             from twisted.internet.task import deferLater
             await deferLater(reactor, 0, lambda: None)  # let the last callbacks unwind
@@ -135,7 +142,7 @@ def _run(kind: str, data: bytes, loss: float) -> float:
     reactor.callWhenRunning(start)
     reactor.run(installSignalHandlers=False)
     result = out[0]
-    if not isinstance(result, float):
+    if not isinstance(result, tuple):
         result.raiseException()
     return result
 
@@ -229,15 +236,15 @@ def main(argv: list[str] | None = None) -> int:
             r = simulate(args.mib << 20, loss, seed=args.seed, rate=args.rate)
             print(f"sim loss {loss:4.0%}  {args.mib} MiB  {r.goodput / 1e6:8.1f} MB/s  "
                   f"{r.seconds:8.3f} s  retx {r.retransmissions} (fast {r.fast_retransmits}, "
-                  f"probes {r.probes}, timeouts {r.timeouts}, spurious {r.spurious})")
+                  f"probes {r.probes}, timeouts {r.timeouts}, undone {r.spurious})")
         return 0
     data = os.urandom(args.mib << 20)
-    tcp = _run("tcp", data, 0.0)
-    print(f"TCP+TLS loopback      {args.mib} MiB  {len(data) / tcp / 1e6:8.1f} MB/s")
+    tcp, _ = _run("tcp", data, 0.0)
+    print(f"TCP+TLS loopback      {args.mib} MiB  {len(data) / tcp / 1e6:8.1f} MB/s", flush=True)
     for loss in (float(x) for x in args.loss.split(",")):
-        t = _run("tou", data, loss)
+        t, detail = _run("tou", data, loss)
         print(f"TOU+TLS loss {loss:4.0%}     {args.mib} MiB  {len(data) / t / 1e6:8.1f} MB/s"
-              f"  ({tcp / t:.2%} of TCP)")
+              f"  ({tcp / t:.2%} of TCP)  {t:.1f} s  {detail}", flush=True)
     return 0
 
 
