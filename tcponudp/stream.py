@@ -22,10 +22,14 @@ What RetroShare's ``TcpStream`` (``src/tcponudp/tcpstream.cc``) expects, and we 
   from the peer (RetroShare's ``TCP_ALIVE_TIMEOUT`` and ``kNoPktTimeout``).
 
 Beyond RetroShare: RTO estimation per RFC 6298 (Karn's rule, exponential backoff, bounds),
-fast retransmit on three duplicate ACKs with NewReno recovery (congestion control is pluggable,
-`tcponudp.congestion`), immediate duplicate ACKs for out-of-order segments, RST on abort, and
-a short TIME_WAIT that re-sends our FIN if the peer's FIN shows that ours was lost.
-The state diagram is in ``docs/tou.md``.
+loss recovery from cumulative ACKs alone (the header has no options, so no SACK, DSACK or
+timestamps): fast retransmit on duplicate ACKs or by time (RACK-like, with a reorder window
+learnt from measured reordering), NewReno partial ACKs, limited transmit and "pipe" sending in
+recovery, tail loss probes, a second chance for a lost retransmission before the timer, and
+undo of window cuts that prove spurious; the receiver ACKs every segment at once while it holds
+out-of-order data.  Congestion control is pluggable (`tcponudp.congestion`).  Also RST on
+abort, and a short TIME_WAIT that re-sends our FIN if the peer's FIN shows that ours was lost.
+The state diagram and the loss recovery rules are in ``docs/tou.md``.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ MAX_WINDOW: Final = 0xFFFF
 
 _MOD: Final = 1 << 32
 #: Caps on what observed reordering may raise the duplicate-ACK threshold and the reorder
-#: window (in quarters of the minimum RTT; the window is also capped at SRTT) to.
+#: window (in quarters of the minimum RTT; the window is also capped in SRTTs, below) to.
 _MAX_DUPTHRESH: Final = 64
 _MAX_REO_STEPS: Final = 64
 #: The reorder window's cap in SRTTs.  RFC 8985 caps it at one SRTT; measured reordering of
@@ -172,11 +176,11 @@ class RecoveryStats:
 
     #: Retransmission timer expiries.
     timeouts: int = 0
-    #: Segments retransmitted on duplicate ACKs or the reorder timer (first of a recovery).
+    #: Recoveries started by duplicate ACKs or the reorder timer.
     fast_retransmits: int = 0
     #: Tail loss probes sent.
     probes: int = 0
-    #: Recoveries undone because the retransmission proved unnecessary.
+    #: Window cuts undone because their retransmissions proved unnecessary.
     spurious: int = 0
     #: Holes that filled without a retransmission after duplicate ACKs (reordering seen).
     reorderings: int = 0
@@ -213,7 +217,7 @@ class TouStream:
         self._peer_window = MAX_WINDOW
         self._dupacks = 0
         self._recover: int | None = None
-        # loss detection (see the class docstring)
+        # loss detection and undo (docs/tou.md, "Loss recovery")
         self._dupthresh = self.config.dupthresh
         self._reo_steps = 1
         self._reordering = False
@@ -571,22 +575,20 @@ class TouStream:
         karn = False
         while self._unacked and _diff(packet.ack, self._unacked[0].end) >= 0:
             seg = self._unacked.popleft()
-            if seg.transmissions > 1:
-                karn = True
-            elif sample is None or not dupacks:
-                # The segment whose arrival sent this ACK: the last one covered, or the first
-                # when it filled a hole (the rest waited at the receiver and would make the
-                # sample as long as the whole recovery).
-                sample = now - seg.sent_at
             if seg.transmissions == 1:
+                if sample is None or not dupacks:
+                    # The segment whose arrival sent this ACK: the last one covered, or the
+                    # first when it filled a hole (the rest waited at the receiver and would
+                    # make the sample as long as the whole recovery).
+                    sample = now - seg.sent_at
                 continue
+            karn = True
+            self._episode_acked = True
             if (self._episode_until is not None and self._min_rtt is not None
-                  and now - seg.sent_at < self._min_rtt / 2):
+                    and now - seg.sent_at < self._min_rtt / 2):
                 # Acknowledged sooner after the retransmission than any round trip takes:
                 # an earlier copy arrived, this retransmission was needless.
                 self._episode_proved += 1
-            if seg.transmissions > 1:
-                self._episode_acked = True
         self._snd_una = packet.ack
         if sample is not None and not karn:
             self._rtt_sample(sample)
@@ -691,8 +693,9 @@ class TouStream:
             self._reo_steps = min(max(self._reo_steps, steps), _MAX_REO_STEPS)
 
     def _start_episode(self, now: float) -> None:
-        """A window cut begins; count its retransmissions so that it can be undone if every
-        one of them proves unnecessary."""
+        """A window cut begins; its retransmissions are counted (`_retransmit` keeps the
+        episode open a retransmission timeout past the latest) so that the cut can be undone
+        if every one of them proves unnecessary."""
         self._episode_until = now
         self._episode_retx = self._episode_proved = 0
         self._episode_dupacks = self._dupacks

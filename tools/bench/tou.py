@@ -167,10 +167,12 @@ class SimResult:
 
 
 def simulate(size: int, loss: float, *, seed: int = 1, rate: float = 40e6,
-             reorder: float = REORDER, delay: float = DELAY, limit: float = 3600.0) -> SimResult:
+             reorder: float = REORDER, delay: float = DELAY, duplicate: float = 0.0,
+             limit: float = 3600.0) -> SimResult:
     """Send ``size`` bytes from one `TouStream` to another through seeded `LossyCore`s (one per
-    direction, ``rate`` bytes/s each) on a fake clock; check them byte for byte."""
-    imp = Impairment(loss=loss, reorder=reorder, delay=delay)
+    direction, ``rate`` bytes/s each) on a fake clock; check them byte for byte.  Raises
+    `RuntimeError` if the transfer is not done after ``limit`` simulated seconds."""
+    imp = Impairment(loss=loss, reorder=reorder, delay=delay, duplicate=duplicate)
     cores = {"a": LossyCore(imp, seed), "b": LossyCore(imp, seed + 1)}
     free = {"a": 0.0, "b": 0.0}
     a, b = TouStream(isn=1), TouStream(isn=2 ** 32 - 5000)
