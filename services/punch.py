@@ -193,19 +193,22 @@ class ConnectCoordinator:
     table (for the proxy role).  ``authorise(peer_id, mode)`` decides whether we accept an
     exchange as its end (is the requester a friend?).  ``install_relay(src_id, src_addr,
     dest_id, dest_addr)`` reserves a relay as proxy of a RELAY exchange and returns the
-    bandwidth granted, or None when there is no room (``OVERLOADED``).  ``new_tid`` makes
-    transaction ids.
+    bandwidth granted, or None when there is no room (``OVERLOADED``);
+    ``release_relay(src_addr, dest_addr)`` frees it when the exchange then fails (refused by
+    the target, or no progress).  ``new_tid`` makes transaction ids.
     """
 
     def __init__(self, own_id: bytes, *, locate: Callable[[bytes], Address | None],
                  authorise: Callable[[bytes, int], bool],
                  install_relay: Callable[[bytes, Address, bytes, Address], int | None],
                  new_tid: Callable[[], bytes], version: bytes | None = RS_VERSION,
+                 release_relay: Callable[[Address, Address], None] | None = None,
                  allowed_modes: int = CONNECT_MODE_PROXY | CONNECT_MODE_RELAY) -> None:
         self.own_id = own_id
         self.locate = locate
         self.authorise = authorise
         self.install_relay = install_relay
+        self.release_relay = release_relay
         self.new_tid = new_tid
         self.version = version
         self.allowed_modes = allowed_modes
@@ -281,6 +284,7 @@ class ConnectCoordinator:
         for key, x in list(self._exchanges.items()):
             if now - x.last_event >= CONNECTION_MAX_TIMEOUT:
                 del self._exchanges[key]
+                self._release(x)
                 if x.point is Point.START and not x.completed:
                     self._events.append(Failed(x.dest.node_id, x.proxy, x.mode,
                                                ConnectError.TIMEOUT, None))
@@ -288,6 +292,7 @@ class ConnectCoordinator:
             if x.waiting_ack and now - x.last_start >= START_RETRY_PERIOD:
                 if x.retries >= START_MAX_RETRY:
                     del self._exchanges[key]
+                    self._release(x)
                     continue
                 x.retries += 1
                 self._send_starts(x, now)
@@ -366,6 +371,7 @@ class ConnectCoordinator:
             return
         if msg.status != ANSWER_OKAY:
             del self._exchanges[key]
+            self._release(x)
             self._send(x.src_seen, CONNECT_REPLY, x.src, msg.dest, x.mode, 0, msg.status)
             return
         # Fill the addresses the ends left zero with where we see them.
@@ -377,6 +383,12 @@ class ConnectCoordinator:
         x.waiting_ack = True
         x.last_event = now
         self._send_starts(x, now)
+
+    def _release(self, x: _Exchange) -> None:
+        """(Proxy) a RELAY exchange that will not complete gives its relay back."""
+        if (x.point is Point.MID and x.mode == CONNECT_MODE_RELAY and not x.src_ack
+                and not x.dest_ack and self.release_relay is not None):
+            self.release_relay(x.src_seen, x.dest_seen)
 
     def _send_starts(self, x: _Exchange, now: float) -> None:
         x.last_start = now

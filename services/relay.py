@@ -49,7 +49,10 @@ class RelayPolicy:
     def install(self, src_id: bytes, src: Address, dest_id: bytes, dest: Address,
                 now: float) -> int | None:
         """Reserve a relay between ``src`` and ``dest``; the bandwidth (bytes/s) granted, or
-        None when there is no room for its class."""
+        None when there is no room for its class.  A relay already installed between the same
+        two addresses (left by an exchange that failed after we installed it) is replaced:
+        the two ends are starting again."""
+        self.forwarder.remove(src, dest)
         granted = self.forwarder.add(src, dest, self.relay_class(src_id, dest_id), now)
         if granted is None:
             self.log.info("relay {src} <-> {dest} refused: no room", src=src, dest=dest)
@@ -57,6 +60,14 @@ class RelayPolicy:
         self.log.info("relaying {src} <-> {dest} as {cls}", src=src, dest=dest,
                       cls=granted.name)
         return self.forwarder.limits.rate(granted)
+
+    def release(self, src: Address, dest: Address) -> None:
+        """The exchange that installed the relay between ``src`` and ``dest`` failed."""
+        carried = len(self.forwarder)
+        self.forwarder.remove(src, dest)
+        if len(self.forwarder) < carried:
+            self.log.info("relay {src} <-> {dest} released: the exchange failed", src=src,
+                          dest=dest)
 
     def check(self, now: float) -> None:
         for header, reason in self.forwarder.check(now):

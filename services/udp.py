@@ -13,7 +13,10 @@ It brings up the link manager's UDP paths (`pqi.netinterface.NetInterface.udp_di
                       DHT contacts nearest the friend's DHT id are asked in turn to be the
                       proxy of a PROXY exchange; on START both ends open a TOU connection to
                       each other's mapped address (a simultaneous open that punches both NATs)
-                      and TLS runs over it, the requester as TLS client;
+                      and TLS runs over it, the requester as TLS client.  The first SYNs
+                      leave with a small TTL (``UdpOptions.punch_ttl``, RetroShare's 4) so that
+                      they open our NAT but never reach the far one before its own host has
+                      sent (`tcponudp.HolePunch`, docs/nat.md);
 ``relay``             our friends in the DHT table are asked in turn to be the proxy of a RELAY
                       exchange; on START both ends wrap TOU in "RLY1" to the proxy.
 
@@ -40,12 +43,13 @@ from dht.krpc import CONNECT_MODE_PROXY, CONNECT_MODE_RELAY
 from pqi.fields import SslId
 from pqi.linkmgr import DialUdp, Outcome, Path
 from pqi.netinterface import NetInterface, PathFailedError
-from tcponudp import NatType, StunClient, TouConnectionError, TouSocket, UdpMux
+from tcponudp import HolePunch, NatType, StunClient, TouConnectionError, TouSocket, UdpMux
 
 from .punch import ConnectCoordinator, ConnectError, Failed, RelayRequest, Started
 from .relay import RELAY_CHECK_PERIOD, RelayPolicy, relay_end
 
-__all__ = ["UdpOptions", "UdpPort", "DEFAULT_UDP_PORT", "MAX_PROXIES"]
+__all__ = ["UdpOptions", "UdpPort", "DEFAULT_UDP_PORT", "MAX_PROXIES", "PUNCH_TTL",
+           "PUNCH_PERIOD", "HANDSHAKE_TIMEOUT"]
 
 Address = tuple[str, int]
 
@@ -57,6 +61,15 @@ MAX_PROXIES = 4
 STUN_RETRY = 20.0
 #: Longest delay before punching we ask for (seconds): both ends start together.
 PUNCH_DELAY = 1
+#: TTL of the first punching SYNs: RetroShare's ``TCP_DEFAULT_FIREWALL_TTL`` (past a home
+#: router or two, short of the far side's NAT on the internet).
+PUNCH_TTL = 4
+#: Seconds the punching SYNs keep that TTL: three SYNs at the 1 s SYN interval, so both ends'
+#: mappings exist before either sends a full-TTL SYN even if they start 2 s apart.
+PUNCH_PERIOD = 2.5
+#: Bound on a punched or relayed TOU handshake (the answering end has no link manager
+#: deadline for it; the requester's attempt is also cancelled by its link manager).
+HANDSHAKE_TIMEOUT = 30.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +80,10 @@ class UdpOptions:
     interface: str = ""
     #: DHT entry points; also asked for our external address (the stunner).
     bootstrap: tuple[Address, ...] = ()
+    #: IP TTL of the first hole-punching SYNs: enough hops to pass our own NAT, too few to
+    #: reach the friend's (docs/nat.md; the network lab needs 2).
+    punch_ttl: int = PUNCH_TTL
+    punch_period: float = PUNCH_PERIOD
 
 
 class UdpPort(MultiService):
@@ -98,6 +115,9 @@ class UdpPort(MultiService):
         self._loops: list[task.LoopingCall] = []
         self._pending: dict[bytes, tuple[defer.Deferred, DialUdp, Factory, list[Address]]] = {}
         self._friend_ids: dict[bytes, SslId] = {}
+        #: Per DHT id: the delayed start or the TOU handshake of a path we asked for (cancelled
+        #: when the link manager gives up, so a retry does not meet a stale handshake).
+        self._handshakes: dict[bytes, IDelayedCall | defer.Deferred] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -105,19 +125,20 @@ class UdpPort(MultiService):
         super().startService()
         node = self.dht.node
         assert node is not None and self.dht.protocol is not None
-        self.mux.attach(self.dht.protocol.transport.write)
+        transport = self.dht.protocol.transport
+        self.mux.attach(transport.write, getattr(transport, "socket", None))
         self.coordinator = ConnectCoordinator(
             node.node_id, locate=self._locate, authorise=self._authorise,
             install_relay=lambda s, sa, d, da: self.relays.install(
                 s, sa, d, da, self.reactor.seconds()),
-            new_tid=self._new_tid)
+            new_tid=self._new_tid, release_relay=self.relays.release)
         node.connect_handler = self._connect_received
         self.mux.stun_handler = self._stun_received
         for period, fn in ((RELAY_CHECK_PERIOD, self._check_relays),
                            (STUN_RETRY, self._stun_round)):
             loop = task.LoopingCall(fn)
             loop.clock = self.reactor
-            loop.start(period, now=fn is self._stun_round)
+            loop.start(period, now=fn == self._stun_round)
             self._loops.append(loop)
         self.net.udp_dialer = self.dial
         self.net.manager.set_udp_paths([Path.TOU_PUNCHED, Path.RELAY])
@@ -135,6 +156,8 @@ class UdpPort(MultiService):
         self._timer = None
         for d, _, _, _ in list(self._pending.values()):
             d.cancel()
+        for target in list(self._handshakes):
+            self._stop_handshake(target)
         self.tou.close()
         return defer.maybeDeferred(super().stopService)
 
@@ -293,6 +316,7 @@ class UdpPort(MultiService):
             self._pending.pop(target, None)
             if self.coordinator is not None:
                 self.coordinator.cancel(target)
+            self._stop_handshake(target)
 
         d: defer.Deferred = defer.Deferred(cancel)
         self._pending[target] = (d, dial, factory, proxies)
@@ -345,16 +369,38 @@ class UdpPort(MultiService):
         self.log.info("{path} to {peer} via {proxy}", path=path.value, peer=peer,
                       proxy=event.proxy)
 
+        punch = None if relay else HolePunch(self.options.punch_ttl, self.options.punch_period)
         def connect() -> None:
-            tou = self.tou.connect(peer, factory)
+            # A new START supersedes a handshake left over from an earlier attempt.
+            tou = self.tou.connect(peer, factory, punch=punch, replace=True,
+                                   timeout=HANDSHAKE_TIMEOUT)
+            if event.initiator:
+                self._handshakes[event.peer_id] = tou
+                tou.addBoth(self._handshake_over, event.peer_id, tou)
             tou.addErrback(self._tou_failed, relay, peer)
             tou.chainDeferred(d)
 
-        self.reactor.callLater(event.delay, connect)
+        self._stop_handshake(event.peer_id)
+        call = self.reactor.callLater(event.delay, connect)
+        if event.initiator:
+            self._handshakes[event.peer_id] = call
         if not event.initiator:
             d.addErrback(lambda f: self.log.info("{path} from {peer} failed: {why}",
                                                  path=path.value, peer=peer,
                                                  why=f.getErrorMessage()))
+
+    def _handshake_over(self, result: Any, peer_id: bytes, tou: defer.Deferred) -> Any:
+        if self._handshakes.get(peer_id) is tou:
+            del self._handshakes[peer_id]
+        return result
+
+    def _stop_handshake(self, peer_id: bytes) -> None:
+        """Abort the delayed start or the TOU handshake of our attempt towards ``peer_id``."""
+        pending = self._handshakes.pop(peer_id, None)
+        if isinstance(pending, defer.Deferred):
+            pending.cancel()
+        elif pending is not None and pending.active():
+            pending.cancel()
 
     def _tou_failed(self, failure: Failure, relay: bool, peer: Address) -> Failure:
         if relay:

@@ -44,7 +44,13 @@ from .stunner import (
     classify_nat,
     decode_stun,
 )
-from .transport import TouClientEndpoint, TouServerEndpoint, TouSocket, TouTransport
+from .transport import (
+    HolePunch,
+    TouClientEndpoint,
+    TouServerEndpoint,
+    TouSocket,
+    TouTransport,
+)
 from .udpmux import UdpMux, UdpMuxProtocol, classify
 
 __all__ = [
@@ -58,6 +64,6 @@ __all__ = [
     "TouStream",
     "NatType", "StunClient", "StunRequest", "StunResponse", "answer_request", "classify_nat",
     "decode_stun",
-    "TouClientEndpoint", "TouServerEndpoint", "TouSocket", "TouTransport",
+    "HolePunch", "TouClientEndpoint", "TouServerEndpoint", "TouSocket", "TouTransport",
     "UdpMux", "UdpMuxProtocol", "classify",
 ]

@@ -10,10 +10,18 @@ API (``connect(factory)``, ``listen(factory)``).
 
 Output is flushed once per reactor turn (``callLater(0)``), so a burst of datagrams read in one
 turn is answered with one ACK.
+
+Hole punching (`HolePunch`): the SYNs of a punching connection leave with a small IP TTL for a
+while, as RetroShare's ``TcpStream`` does (``TCP_DEFAULT_FIREWALL_TTL``).  They open the mapping
+in our own NAT and expire before the far NAT, so the far NAT never sees an unsolicited packet
+from us.  A NAT that did (Linux conntrack) would keep an entry for it, and its own host's
+packets to us would then be mapped to a *different* external port, which our port-restricted
+NAT drops (docs/nat.md).  Once both mappings exist, full-TTL SYNs pass both NATs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -50,12 +58,29 @@ from .stream import (
 from .udpmux import UdpMux
 
 __all__ = ["TouSocket", "TouTransport", "TouClientEndpoint", "TouServerEndpoint",
-           "TouListeningPort"]
+           "TouListeningPort", "HolePunch"]
 
 Address = tuple[str, int]
 
 #: Bytes queued in a stream above which the writing producer is paused.
 HIGH_WATER = 256 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class HolePunch:
+    """How a punching connection opens: its SYNs leave with IP TTL ``ttl`` for the first
+    ``period`` seconds (while nothing has been heard from the peer), then with the socket's
+    own TTL.  ``ttl`` must pass our NAT and expire before the peer's; ``period`` must cover
+    the time both ends take to start (the proxy's START tells both at once)."""
+
+    ttl: int
+    period: float
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.ttl <= 255:
+            raise ValueError(f"a TTL is 1..255, not {self.ttl}")
+        if self.period < 0:
+            raise ValueError(f"period must be >= 0, not {self.period}")
 
 
 @implementer(ITransport, IConsumer, IPushProducer)
@@ -151,6 +176,16 @@ class _Connection:
         self.timer: IDelayedCall | None = None
         self.timer_at: float | None = None
         self.lost = False
+        #: (TTL, until when) for the SYNs of a punching connection.
+        self.punch: tuple[int, float] | None = None
+
+    def send_ttl(self, now: float) -> int | None:
+        """The TTL our datagrams need now: the punch TTL while we still send bare SYNs within
+        the punch period; None (the socket's own) otherwise."""
+        if self.punch is None or self.stream.state is not State.SYN_SENT:
+            return None
+        ttl, until = self.punch
+        return ttl if now < until else None
 
 
 @implementer(IListeningPort)
@@ -208,20 +243,43 @@ class TouSocket:
         port.startListening()
         return port
 
-    def connect(self, addr: Address, factory: IProtocolFactory) -> defer.Deferred[IProtocol]:
+    def connect(self, addr: Address, factory: IProtocolFactory, *,
+                punch: HolePunch | None = None, timeout: float | None = None,
+                replace: bool = False) -> defer.Deferred[IProtocol]:
         """Open a TOU connection to ``addr``; fires with the protocol once connected, or fails
-        with `TouConnectionError`.  Also completes a simultaneous open (hole punching)."""
+        with `TouConnectionError`.  Also completes a simultaneous open (hole punching).
+
+        ``punch`` sends the first SYNs with a small TTL (see `HolePunch`); ``timeout``
+        replaces the configured handshake deadline; ``replace`` aborts a connection to
+        ``addr`` still in its handshake (a stale punch attempt) instead of failing.
+        Cancelling the returned Deferred aborts the connection."""
         old = self._conns.get(addr)
         if old is not None and old.stream.close_reason is None:
-            return defer.fail(TouConnectionError(CloseReason.ABORTED,
-                                                 f"a connection to {addr} already exists"))
+            if not replace or old.stream.connected:
+                return defer.fail(TouConnectionError(CloseReason.ABORTED,
+                                                     f"a connection to {addr} already exists"))
+            self.log.info("replacing the unfinished TOU handshake with {addr}", addr=addr)
+            old.stream.abort(self.now())
+            self._drive(old)
         self._drop(addr)
-        stream = TouStream(config=self.config)
+        config = self.config if timeout is None else dataclasses.replace(
+            self.config, connect_timeout=timeout)
+        stream = TouStream(config=config)
         conn = _Connection(addr, stream)
         conn.factory = factory
-        conn.connected_d = defer.Deferred(lambda _: stream.abort(self.now()))
+        now = self.now()
+        if punch is not None:
+            conn.punch = (punch.ttl, now + punch.period)
+
+        def cancel(_: defer.Deferred[IProtocol]) -> None:
+            # The connection ends now (Deferred.cancel fails the Deferred itself).
+            conn.connected_d = None
+            stream.abort(self.now())
+            self._dirty(conn)
+
+        conn.connected_d = defer.Deferred(cancel)
         self._conns[addr] = conn
-        stream.connect(self.now())
+        stream.connect(now)
         self._drive(conn)
         return conn.connected_d
 
@@ -266,8 +324,10 @@ class TouSocket:
             events = stream.events()
             for event in events:
                 self._deliver(conn, event)
-            for datagram in stream.datagrams_to_send(now):
-                self.mux.send(datagram, conn.peer)
+            datagrams = stream.datagrams_to_send(now)
+            ttl = conn.send_ttl(now)
+            for datagram in datagrams:
+                self.mux.send(datagram, conn.peer, ttl=ttl)
             if not stream.has_events:
                 break
         if conn.transport is not None:

@@ -18,10 +18,16 @@ Anything else is counted in ``unclaimed`` and dropped.
 With the DHT running, `dht.DHTProtocol` owns the socket and hands every non-bencoded datagram to
 ``other_handler``: pass `UdpMux.datagram_received` there and `UdpMux.attach` the DHT protocol's
 transport writer.  Without the DHT, `UdpMuxProtocol` is the socket.
+
+A datagram may be sent with its own IP TTL (``send(..., ttl=N)``, hole punching: see
+`tcponudp.transport.HolePunch`) when the mux knows the socket (``attach(writer, sock)``).
+The socket has one TTL, but every write is a synchronous ``sendto`` on the reactor thread, so
+setting ``IP_TTL`` just before that one write and restoring it just after affects nothing else.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -77,13 +83,18 @@ class UdpMux:
     clock: Callable[[], float] | None = None
     counts: dict[str, int] = field(default_factory=dict)
     unclaimed: int = 0
+    #: Datagrams sent with a TTL of their own.
+    ttl_limited: int = 0
     _writer: Writer | None = None
+    _socket: socket.socket | None = None
     _relay_ends: dict[Address, RelayEnd] = field(default_factory=dict)
     log = Logger()
 
-    def attach(self, writer: Writer) -> None:
-        """Where datagrams go out (a UDP transport's ``write``)."""
+    def attach(self, writer: Writer, sock: socket.socket | None = None) -> None:
+        """Where datagrams go out (a UDP transport's ``write``), and the socket under it
+        (for per-datagram TTLs; without it ``ttl`` is ignored)."""
         self._writer = writer
+        self._socket = sock
 
     def add_relay_end(self, end: RelayEnd) -> None:
         """From now on ``end.remote`` is reached through ``end.proxy``."""
@@ -92,8 +103,9 @@ class UdpMux:
     def remove_relay_end(self, remote: Address) -> None:
         self._relay_ends.pop(remote, None)
 
-    def send(self, data: bytes, addr: Address) -> None:
-        """Send a datagram to ``addr`` (through its relay if it has one)."""
+    def send(self, data: bytes, addr: Address, *, ttl: int | None = None) -> None:
+        """Send a datagram to ``addr`` (through its relay if it has one), with IP TTL ``ttl``
+        if given (not through a relay: the proxy must receive it)."""
         end = self._relay_ends.get(addr)
         if end is not None:
             try:
@@ -101,12 +113,27 @@ class UdpMux:
             except EncodeError as e:
                 self.log.warn("cannot relay to {addr}: {e}", addr=addr, e=str(e))
                 return
+            ttl = None
         if self._writer is None:
             return
         try:
-            self._writer(data, addr)
+            if ttl is None or self._socket is None:
+                self._writer(data, addr)
+            else:
+                self._write_with_ttl(data, addr, ttl)
         except OSError as e:  # one unreachable destination must not break the port
             self.log.debug("UDP send to {addr} failed: {e}", addr=addr, e=str(e))
+
+    def _write_with_ttl(self, data: bytes, addr: Address, ttl: int) -> None:
+        assert self._socket is not None and self._writer is not None
+        sock = self._socket
+        usual = sock.getsockopt(socket.IPPROTO_IP, socket.IP_TTL)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+        try:
+            self._writer(data, addr)
+            self.ttl_limited += 1
+        finally:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, usual)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         kind = classify(data)
@@ -160,7 +187,7 @@ class UdpMuxProtocol(DatagramProtocol):
         self.mux = mux
 
     def startProtocol(self) -> None:
-        self.mux.attach(self.transport.write)
+        self.mux.attach(self.transport.write, getattr(self.transport, "socket", None))
 
     def datagramReceived(self, datagram: bytes, addr: tuple[str, int]) -> None:
         self.mux.datagram_received(datagram, (addr[0], addr[1]))

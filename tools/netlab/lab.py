@@ -3,11 +3,18 @@
 
 Topology (``PREFIX`` is unique per run, so parallel runs never clash)::
 
-    PREFIX-inet   bridge "inet0", 11.11.0.1/24 ("the internet"; processes may run here)
-       |  veth
-    PREFIX-r<i>   router: "wan" 11.11.0.<10+i>/24, "lan" 10.<i>.0.1/24, nftables NAT
-       |  veth                  (+ miniupnpd on the LAN side when the home asks for UPnP)
+    PREFIX-inet   bridge "inet0", 11.11.0.1/24 ("the internet"; processes may run here),
+       |  veth    IP forwarding on: it is the router between the homes' routers
+    PREFIX-r<i>   router: "wan" 11.11.0.<10+i>/32, default via 11.11.0.1 (onlink),
+       |  veth    "lan" 10.<i>.0.1/24, nftables NAT
+       |                        (+ miniupnpd on the LAN side when the home asks for UPnP)
     PREFIX-h<i>   home host: "eth0" 10.<i>.0.2/24, default route via its router
+
+The routers' WAN addresses are /32s, so a router reaches another router only through the
+internet namespace, which routes (and decrements the TTL) instead of bridging: a packet from
+home 1 to home 2's router crosses three IP hops (router 1, internet, router 2).  Hole punching
+depends on that (`PUNCH_TTL`): on a shared layer-2 segment no TTL could stop a packet before
+the far router, since delivery to a router's own address never checks the TTL.
 
 11.11.0.0/24 is a public range on purpose: miniupnpd refuses to work with a reserved or private
 external address.  No namespace has a route out of the lab and nothing is attached to the
@@ -56,6 +63,7 @@ __all__ = [
     "NatBehaviour",
     "NAT_KINDS",
     "INTERNET_IP",
+    "PUNCH_TTL",
     "STATE_DIR",
     "missing_prerequisites",
     "build",
@@ -69,6 +77,10 @@ __all__ = [
 INTERNET_IP: Final = "11.11.0.1"
 _INTERNET_NET: Final = "11.11.0.{}/24"
 NAT_KINDS: Final = ("cone", "symmetric")
+#: The TTL with which a home host's packet passes its own router (TTL 2 -> 1, then SNAT) and
+#: expires at the internet namespace (forwarding needs TTL > 1), never reaching the far router
+#: (docs/netlab.md, docs/nat.md).  RetroShare uses 4 on the real internet.
+PUNCH_TTL: Final = 2
 #: Where ``python3 -m tools.netlab up`` records labs that outlive the command.
 STATE_DIR: Final = Path("/run/rsproto-netlab")
 #: How long to wait for miniupnpd to listen before declaring the lab broken, seconds.
@@ -87,10 +99,16 @@ class LabUnavailableError(LabError):
 
 @dataclasses.dataclass(frozen=True)
 class HomeSpec:
-    """A home network to build: its NAT kind and whether its router runs miniupnpd."""
+    """A home network to build: its NAT kind, whether its router runs miniupnpd, and whether
+    the router rejects new connections to itself from the WAN (``guarded``, as OpenWrt's
+    default "wan" zone does) or accepts them like a bare Linux NAT.  An unguarded router keeps
+    a conntrack entry for every unsolicited packet that reaches it, and that entry makes its
+    masquerade map the home host's own packets to the sender onto another port (docs/netlab.md:
+    this is what defeats hole punching unless the first packets have a small TTL)."""
 
     nat: str = "cone"
     upnp: bool = False
+    guarded: bool = True
 
     def __post_init__(self) -> None:
         if self.nat not in NAT_KINDS:
@@ -150,10 +168,18 @@ def _run(*cmd: str, input: str | None = None, check: bool = True
     return result
 
 
-def _nft_rules(nat: str) -> str:
-    masquerade = "masquerade random" if nat == "symmetric" else "masquerade"
+def _nft_rules(spec: HomeSpec) -> str:
+    masquerade = "masquerade random" if spec.nat == "symmetric" else "masquerade"
+    # A packet rejected here never confirms its conntrack entry (confirmation is the last
+    # step of the input path), so nothing unsolicited is remembered.
+    guard = 'iifname "wan" ct state new reject' if spec.guarded else ""
     return f"""
 table inet rslab_filter {{
+    chain input {{
+        type filter hook input priority 0; policy accept;
+        ct state established,related accept
+        {guard}
+    }}
     chain forward {{
         type filter hook forward priority 0; policy drop;
         ct state established,related accept
@@ -314,6 +340,11 @@ def _build(built: Lab, specs: Sequence[HomeSpec]) -> None:
     built.run(inet, "ip", "link", "add", "inet0", "type", "bridge")
     built.run(inet, "ip", "addr", "add", _INTERNET_NET.format(1), "dev", "inet0")
     built.run(inet, "ip", "link", "set", "inet0", "up")
+    # The internet routes between the routers (see the module docstring): forwarding on,
+    # no ICMP redirects (they would teach the routers to bypass it).
+    for key in ("net.ipv4.ip_forward=1", "net.ipv4.conf.all.send_redirects=0",
+                "net.ipv4.conf.default.send_redirects=0", "net.ipv4.conf.inet0.send_redirects=0"):
+        built.run(inet, "sysctl", "-qw", key)
     for i, spec in enumerate(specs, start=1):
         home = Home(i, spec, f"{built.prefix}-r{i}", f"{built.prefix}-h{i}",
                     wan_ip=f"11.11.0.{10 + i}", lan_ip=f"10.{i}.0.1", host_ip=f"10.{i}.0.2")
@@ -327,15 +358,17 @@ def _build(built: Lab, specs: Sequence[HomeSpec]) -> None:
         built.run(inet, "ip", "link", "set", f"home{i}", "master", "inet0", "up")
         _run("ip", "link", "add", "lan", "netns", r, "type", "veth",
              "peer", "name", "eth0", "netns", h)
-        built.run(r, "ip", "addr", "add", _INTERNET_NET.format(10 + i), "dev", "wan")
+        built.run(r, "ip", "addr", "add", f"{home.wan_ip}/32", "dev", "wan")
         built.run(r, "ip", "addr", "add", f"{home.lan_ip}/24", "dev", "lan")
         built.run(h, "ip", "addr", "add", f"{home.host_ip}/24", "dev", "eth0")
         for ns, dev in ((r, "wan"), (r, "lan"), (h, "eth0")):
             built.run(ns, "ip", "link", "set", dev, "up")
-        built.run(r, "ip", "route", "add", "default", "via", INTERNET_IP)
+        built.run(r, "ip", "route", "add", INTERNET_IP, "dev", "wan", "scope", "link")
+        built.run(r, "ip", "route", "add", "default", "via", INTERNET_IP, "dev", "wan")
+        built.run(r, "sysctl", "-qw", "net.ipv4.conf.all.accept_redirects=0")
         built.run(h, "ip", "route", "add", "default", "via", home.lan_ip)
         built.run(r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        built.run(r, "nft", "-f", "-", input=_nft_rules(spec.nat))
+        built.run(r, "nft", "-f", "-", input=_nft_rules(spec))
         if spec.upnp:
             _start_miniupnpd(built, home)
 
