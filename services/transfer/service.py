@@ -22,6 +22,7 @@ download), ``transfer_complete``, ``transfer_error``, ``transfer_bad_source``.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import dataclasses
 import errno
 import hashlib
@@ -33,6 +34,7 @@ from typing import Any, Final
 from twisted.internet import defer, threads
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from pqi.fields import Sha1Hash, SslId
 from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
@@ -188,7 +190,10 @@ class FileTransferService(Service):
 
     ``room(peer)``: bytes the peer's link queue takes now (the node gives its streamer's free
     space); ``hash_in_thread``: hash whole files off the reactor thread (False in tests
-    driven by a fake clock); ``hook``: passed to every `PartialFile` (crash tests).
+    driven by a fake clock); ``sync_in_thread``: write the partials' states (each a few
+    fsyncs) on a worker thread of their own, in order, so that the reactor keeps receiving
+    meanwhile (only where the reactor has ``callFromThread``); ``hook``: passed to every
+    `PartialFile` (crash tests).
     """
 
     service_id = SERVICE_FILE_TRANSFER
@@ -201,8 +206,12 @@ class FileTransferService(Service):
                  hash_in_thread: bool = True, tuning: Tuning = Tuning(),
                  strategy: Strategy = Strategy.PROGRESSIVE,
                  hook: Callable[[str], None] | None = None,
-                 upload_rate: float = 0, peer_upload_rate: float = 0) -> None:
+                 upload_rate: float = 0, peer_upload_rate: float = 0,
+                 sync_in_thread: bool = True) -> None:
         super().__init__(sender, reactor)
+        self._sync_in_thread = sync_in_thread and hasattr(reactor, "callFromThread")
+        self._syncer: concurrent.futures.ThreadPoolExecutor | None = None
+        self._closed = False
         self.partials_dir = Path(partials_dir)
         self.incoming_dir = Path(incoming_dir)
         self._room = room if room is not None else (lambda peer: 8 << 20)
@@ -228,6 +237,10 @@ class FileTransferService(Service):
     def start(self) -> None:
         """Resume the partials found on disk (paused ones stay paused)."""
         self._running = True
+        self._closed = False
+        if self._sync_in_thread and self._syncer is None:
+            self._syncer = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="rsproto-ft-sync")
         found, failed = PartialFile.scan(self.partials_dir, self.hook)
         for path, error in failed:
             self.log.warn("partial {path} not resumed: {error}", path=str(path),
@@ -242,6 +255,10 @@ class FileTransferService(Service):
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
+        if self._syncer is not None:
+            self._syncer.shutdown(wait=True)  # every state write queued is done
+            self._syncer = None
+        self._closed = True
         for t in self.downloads.values():
             t.partial.close()
         self.server.close()
@@ -317,7 +334,7 @@ class FileTransferService(Service):
         t.error = ""
         self._save(t, paused=False, error="")
         if t.partial.verified:
-            self._finish(t)
+            self._after_disk(t, lambda: self._finish(t))
             return
         now = self.reactor.seconds()
         actions = t.engine.resume(now)
@@ -331,7 +348,8 @@ class FileTransferService(Service):
         if t is None:
             raise UnknownTransferError(file_hash.to_hex())
         t.engine.pause()
-        t.partial.remove()
+        self._queue(t.partial.remove).addErrback(
+            lambda f: self.log.failure("removing {name} failed", f, name=t.partial.name))
 
     def set_priority(self, file_hash: Sha1Hash, priority: int) -> None:
         if priority not in (0, 1, 2):
@@ -359,11 +377,56 @@ class FileTransferService(Service):
         return FileItem(size, file_hash, os.path.basename(real))
 
     def _save(self, t: _Transfer, **changes: Any) -> None:
-        try:
-            t.partial.update(**changes)
-        except OSError as e:
+        def failed(f: Failure) -> None:
+            f.trap(OSError)
             self.log.warn("cannot record the state of {name}: {error}", name=t.partial.name,
-                          error=str(e))
+                          error=str(f.value))
+
+        self._queue(t.partial.update, **changes).addErrback(failed)
+
+    def _queue(self, op: Callable[..., object], *args: object,
+               **kwargs: object) -> defer.Deferred[object]:
+        """Run ``op`` (a partial's state write or removal) after every one queued before it:
+        on the sync thread (one thread, first in first out) when there is one, else at once.
+        Fires on the reactor thread with its result or failure."""
+        if self._syncer is None:
+            return defer.maybeDeferred(op, *args, **kwargs)
+        d: defer.Deferred[object] = defer.Deferred()
+        call = self.reactor.callFromThread  # type: ignore[attr-defined]
+
+        def done(fut: concurrent.futures.Future[object]) -> None:
+            exc = fut.exception()
+            if exc is not None:
+                call(d.errback, Failure(exc))
+            else:
+                call(d.callback, fut.result())
+
+        self._syncer.submit(op, *args, **kwargs).add_done_callback(done)
+        return d
+
+    def _durably(self, t: _Transfer, op: Callable[..., object], *args: object,
+                 then: Callable[[], object] | None = None) -> None:
+        """Queue a state write; a disk error pauses the download, success runs ``then``."""
+        def ok(_: object) -> None:
+            if then is not None and self._current(t):
+                then()
+
+        def failed(f: Failure) -> None:
+            if f.check(OSError):
+                if self._current(t):
+                    self._disk_error(t, f.value)
+            else:
+                self.log.failure("writing the state of {name} failed", f,
+                                 name=t.partial.name)
+
+        self._queue(op, *args).addCallbacks(ok, failed)
+
+    def _after_disk(self, t: _Transfer, then: Callable[[], object]) -> None:
+        """Run ``then`` on the reactor once the state writes queued so far are done."""
+        self._queue(lambda: None).addCallback(lambda _: then() if self._current(t) else None)
+
+    def _current(self, t: _Transfer) -> bool:
+        return not self._closed and self.downloads.get(t.partial.file_hash) is t
 
     # --- peers -------------------------------------------------------------------------------
 
@@ -435,7 +498,7 @@ class FileTransferService(Service):
         now = self.reactor.seconds()
         fh, size = t.partial.file_hash, t.partial.size
         while work:
-            if self.downloads.get(fh) is not t:
+            if self.downloads.get(fh) is not t or (t.error and t.engine.phase is Phase.PAUSED):
                 return
             a = work.popleft()
             if isinstance(a, RequestData):
@@ -445,11 +508,9 @@ class FileTransferService(Service):
                 if not self._disk(t, t.partial.write, a.offset, a.data):
                     return
             elif isinstance(a, CommitChunks):
-                if not self._disk(t, t.partial.commit, a.chunks):
-                    return
+                self._durably(t, t.partial.commit, a.chunks)
             elif isinstance(a, UncommitChunks):
-                if not self._disk(t, t.partial.uncommit, a.chunks):
-                    return
+                self._durably(t, t.partial.uncommit, a.chunks)
             elif isinstance(a, RequestChunkMap):
                 self.send(a.peer, FtChunkMapRequestItem(is_client=False, hash=fh))
             elif isinstance(a, RequestChunkCrc):
@@ -463,8 +524,7 @@ class FileTransferService(Service):
                               peer=a.peer.to_hex(), name=t.partial.name, reason=a.reason)
                 self._emit("transfer_bad_source", self.info(fh), a.peer, a.reason)
             elif isinstance(a, Completed):
-                self._disk(t, t.partial.mark_verified)
-                self._finish(t)
+                self._durably(t, t.partial.mark_verified, then=lambda: self._finish(t))
             elif isinstance(a, Failed):
                 t.error = a.reason
                 self._save(t, paused=True, error=a.reason)

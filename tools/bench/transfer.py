@@ -15,7 +15,9 @@ with ``scp`` to it, checks that copy's SHA-1, and prints both rates and their ra
 sshd or scp installed it says so and prints only ours.
 
 ``--profile DIR`` runs both node processes under cProfile and writes ``serve.prof`` and
-``fetch.prof`` to DIR (then prints the top functions of each).
+``fetch.prof`` to DIR (then prints the top functions of each).  ``--no-sync`` is a diagnostic:
+the downloading process skips ``fsync``/``fdatasync`` (as scp does; the partial's durability
+is then gone), to show what the per-chunk syncs cost on this disk.
 """
 
 from __future__ import annotations
@@ -96,6 +98,8 @@ async def _node_role(reactor: Any, role: str, work: Path, args: argparse.Namespa
     from services.transfer.engine import Phase
 
     other = "fetch" if role == "serve" else "serve"
+    if args.no_sync and role == "fetch":
+        os.fsync = os.fdatasync = lambda fd: None
     account = Account.create(work / role, role, f"{role}-loc", "bench-password", bits=2048)
     friends = FriendList(work / role / FRIENDS_FILE, now=reactor.seconds)
     node = Node(reactor, account, friends, port=0, owns_friends=True)
@@ -179,12 +183,14 @@ def _run_role(role: str, args: argparse.Namespace) -> int:
     return 0
 
 
-def _ours(work: Path, src: Path, sha1: str, size: int,
-          profile: str | None) -> dict[str, Any]:
+def _ours(work: Path, src: Path, sha1: str, size: int, profile: str | None,
+          no_sync: bool) -> dict[str, Any]:
     common = [sys.executable, "-m", "tools.bench.transfer", "--work", str(work),
               "--file", str(src), "--sha1", sha1, "--bytes", str(size)]
     if profile:
         common += ["--profile", profile]
+    if no_sync:
+        common.append("--no-sync")
     root = Path(__file__).resolve().parents[2]
     procs = [subprocess.Popen(common + ["--role", role], cwd=root) for role in
              ("serve", "fetch")]
@@ -272,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=1024, help="MiB to move (default 1024)")
     ap.add_argument("--profile", metavar="DIR", help="cProfile both node processes")
     ap.add_argument("--no-scp", action="store_true", help="measure ours only")
+    ap.add_argument("--no-sync", action="store_true",
+                    help="diagnostic: the downloader skips fsync/fdatasync (as scp does)")
     # Used by the script when it starts the node processes.
     ap.add_argument("--role", choices=("serve", "fetch"), help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
@@ -293,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         sha1 = _make_file(src, size)
         print(f"file: {size / MIB:.0f} MiB of pseudo-random bytes, SHA-1 {sha1} "
               f"(written in {time.perf_counter() - t0:.1f} s)")
-        ours = _ours(work, src, sha1, size, args.profile)
+        ours = _ours(work, src, sha1, size, args.profile, args.no_sync)
         rate = size / ours["seconds"] / 1e6
         print(f"rsproto ft: {rate:.1f} MB/s ({ours['seconds']:.2f} s from the download call "
               f"to transfer_complete, whole-file SHA-1 check included; last byte written at "

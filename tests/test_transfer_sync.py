@@ -1,0 +1,129 @@
+"""The partials' state writes (each a few fsyncs) run on one worker thread, in order, off
+the reactor thread: results and disk errors come back through ``callFromThread``, and
+stopping the service waits for every write queued."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import random
+import threading
+
+from twisted.internet.task import Clock
+
+from pqi.fields import PgpId, Sha1Hash, SslId
+from pqi.interfaces import PeerIdentity
+from pqi.items.ft import FtChunkMapItem, FtDataItem
+from pqi.tlvvalues import FileData, FileItem
+from services.transfer.chunkmap import CHUNK_SIZE, Strategy, full_map
+from services.transfer.partials import PartialFile
+from services.transfer.server import MAX_FT_CHUNK
+from services.transfer.service import FileTransferService
+from tests.service_fakes import RecordingSender
+
+PEER = PeerIdentity(SslId(b"\x02" * 16), PgpId(b"\x02" * 8))
+
+
+class ThreadedClock(Clock):
+    """A fake clock that also takes calls from threads (run later by `run_thread_calls`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.from_threads: list = []
+        self._lock = threading.Lock()
+
+    def callFromThread(self, f, *args, **kwargs) -> None:  # noqa: N802
+        with self._lock:
+            self.from_threads.append((f, args, kwargs))
+
+    def run_thread_calls(self) -> int:
+        with self._lock:
+            calls, self.from_threads = self.from_threads, []
+        for f, args, kwargs in calls:
+            f(*args, **kwargs)
+        return len(calls)
+
+
+def start(tmp_path, hook=None):
+    data = random.Random(9).randbytes(4 * CHUNK_SIZE)
+    h = Sha1Hash(hashlib.sha1(data).digest())
+    clock = ThreadedClock()
+    events: list = []
+    svc = FileTransferService(RecordingSender(), clock, partials_dir=tmp_path / "p",
+                              incoming_dir=tmp_path / "in", hash_in_thread=False,
+                              strategy=Strategy.STREAMING, hook=hook,
+                              on_event=lambda kind, *a: events.append((kind, a)))
+    svc.start()
+    svc.peer_connected(PEER)
+    svc.download(h, len(data), "f.bin", [PEER.ssl_id])
+    return svc, clock, data, h, events
+
+
+def serve(svc, data: bytes, h: Sha1Hash, below: int) -> None:
+    """Answer the requests sent (and those they lead to) for bytes below ``below``."""
+    for _ in range(500):
+        reqs, svc.sender.sent[:] = list(svc.sender.sent), []
+        served = False
+        for _p, item in reqs:
+            name = type(item).__name__
+            if name == "FtChunkMapRequestItem":
+                svc.receive(PEER, FtChunkMapItem(is_client=True, hash=h,
+                                                 chunk_map=full_map(4)))
+                served = True
+            elif name == "FtDataRequestItem" and item.offset < below:
+                end = min(item.offset + item.chunk_size, below)
+                for o in range(item.offset, end, MAX_FT_CHUNK):
+                    n = min(MAX_FT_CHUNK, end - o)
+                    svc.receive(PEER, FtDataItem(data=FileData(FileItem(len(data), h), o,
+                                                               data[o:o + n])))
+                served = True
+        if not served:
+            return
+
+
+def on_disk(tmp_path, h: Sha1Hash) -> frozenset[int]:
+    p = PartialFile.load(tmp_path / "p", h)
+    try:
+        return p.chunks.done_indexes()
+    finally:
+        p.close()
+
+
+def test_commits_run_on_the_sync_thread_and_stop_waits_for_them(tmp_path) -> None:
+    """Three chunks arrive: their commits run on the sync thread (not the caller's), and
+    ``stop`` returns only once all of them are on disk; their results, delivered later
+    through callFromThread, are harmless after the stop."""
+    threads: list[str] = []
+
+    def hook(name: str) -> None:
+        if name == "commit":
+            threads.append(threading.current_thread().name)
+
+    svc, clock, data, h, events = start(tmp_path, hook=hook)
+    del threads[:]  # creating the partial wrote its first state, on this thread
+    serve(svc, data, h, 3 * CHUNK_SIZE)
+    svc.stop()
+    assert on_disk(tmp_path, h) == {0, 1, 2}
+    assert threads and all(n.startswith("rsproto-ft-sync") for n in threads)
+    assert clock.run_thread_calls() >= 3
+    assert not [e for e in events if e[0] == "transfer_error"]
+
+
+def test_disk_error_on_the_sync_thread_pauses_the_download(tmp_path) -> None:
+    """A commit failing with ENOSPC on the sync thread comes back to the reactor thread and
+    pauses the download with the disk-full error, as a failing write does."""
+    def hook(name: str) -> None:
+        if name == "commit" and threading.current_thread().name.startswith("rsproto-ft-sync"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    svc, clock, data, h, events = start(tmp_path, hook=hook)
+    serve(svc, data, h, CHUNK_SIZE)
+    svc._syncer.submit(lambda: None).result()  # noqa: SLF001  (the queue has run)
+    assert svc.info(h).state != "error"
+    for _ in range(10):
+        if not clock.run_thread_calls():
+            break
+    info = svc.info(h)
+    assert info.state == "error" and "disk full" in info.error
+    assert [e[0] for e in events].count("transfer_error") == 1
+    svc.stop()
