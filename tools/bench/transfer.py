@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_transfer_nodes -*-
+# -*- test-case-name: tests.test_transfer_bench -*-
 """One file between two node processes on 127.0.0.1, next to scp of the same file.
 
 Run ``python3 -m tools.bench.transfer`` (``--size`` in MiB, default 1024).  The script writes
