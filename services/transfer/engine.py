@@ -12,7 +12,8 @@ How it fetches (RetroShare's ``ftTransferModule``/``ftChunkMap``, made stricter)
 - a source is used once its chunk map says which chunks it has (re-asked every 60 s);
 - each source works on a chunk of its own, picked by the strategy among those it has, and
   keeps a window of requests in flight sized by its measured rate (requests of about a
-  quarter second of its rate, 16 KiB to 1 MiB; a window of half a second, 1 to 16 MiB);
+  quarter second of its rate, 16 KiB to 1 MiB, asked only once a whole one fits; a window
+  of half a second, 1 to 16 MiB);
   a source with nothing new to take shares the unrequested rest of other active chunks;
 - near the end, a range a slow source has owed for 10 s is asked again from an idle source;
   whichever copy arrives first is written, the other is counted as a duplicate;

@@ -1,10 +1,11 @@
-# -*- test-case-name: tests.test_transfer_service -*-
+# -*- test-case-name: tests.test_transfer_sync -*-
 """The ft service (0x0017) on the node: downloads, uploads, and the glue between them.
 
 Each download is a sans-IO `engine.Download` plus a `partials.PartialFile`; this module
-carries out the engine's actions (items to peers, writes, commits, hashes off the reactor
-thread) and feeds it items, link events and time.  Uploads are the `server.UploadServer`,
-pumped whenever requests wait and the peer's link has room.
+carries out the engine's actions (items to peers; writes; commits on a sync thread of its own
+and hashes on the reactor's thread pool, both off the reactor thread) and feeds it items, link
+events and time.  Uploads are the `server.UploadServer`, pumped whenever requests wait and the
+peer's link has room.
 
 What is refused, and what happens:
 
