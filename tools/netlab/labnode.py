@@ -7,7 +7,7 @@ network), so the test needs no socket into the lab:
 - writes ``cert.txt`` (our certificate, with the UPnP external address as the only address)
   and ``state.json`` whenever the UPnP state changes;
 - reads ``peer.txt`` (a friend's certificate) when it appears, and dials that friend;
-- writes ``connected.json`` (the friend's address and who dialled) when the friend connects;
+- lists in ``state.json`` the address of each friend's current link;
 - stops (unmapping its ports) when ``stop`` appears, or after ``--lifetime`` seconds, and
   writes ``stopped.json``.
 
@@ -29,7 +29,6 @@ from twisted.logger import globalLogBeginner, textFileLogObserver
 
 from pqi.account import Account
 from pqi.friends import FriendList
-from pqi.interfaces import PeerIdentity
 from pqi.tlvvalues import NetAddress
 from services.node import Node
 
@@ -60,20 +59,19 @@ def main(reactor: Any, args: argparse.Namespace) -> Any:
         _write(base / "state.json", {
             "state": status.state.value, "detail": status.detail,
             "external": str(node.external_address) if node.external_address else None,
-            "listening": str(node.listening) if node.listening else None})
+            "listening": str(node.listening) if node.listening else None,
+            # the address of each friend's *current* link: a simultaneous dial can bring up
+            # two links for a moment, and the tie-break keeps one of them
+            "links": {f.ssl_id.to_hex(): str(f.connected_address)
+                      for f in node.friends() if f.online} if node.running else {}})
 
     def upnp_changed(address: NetAddress | None) -> None:
         report_state()  # before cert.txt: whoever sees the certificate sees this state
         if address is not None:
             _write(base / "cert.txt", account.certificate_text(ext_addr=address))
 
-    def connected(peer: PeerIdentity) -> None:
-        person = node.net.person(peer.ssl_id)
-        _write(base / "connected.json", {"peer": peer.ssl_id.to_hex(),
-                                         "address": str(person.address)})
-
     node.subscribe("external_address", upnp_changed)
-    node.subscribe("friend_connected", connected)
+    node.subscribe("friend_connected", lambda peer: report_state())
     yield node.startService()
     added = False
     for _ in range(int(args.lifetime / POLL)):
