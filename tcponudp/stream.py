@@ -61,9 +61,8 @@ RETROSHARE_MSS: Final = 1000
 MAX_WINDOW: Final = 0xFFFF
 
 _MOD: Final = 1 << 32
-#: Caps on what observed reordering may raise the duplicate-ACK threshold and the reorder
-#: window (in quarters of the minimum RTT; the window is also capped in SRTTs, below) to.
-_MAX_DUPTHRESH: Final = 64
+#: Cap on what observed reordering may raise the reorder window to, in quarters of the minimum
+#: RTT (the window is also capped in SRTTs, below).
 _MAX_REO_STEPS: Final = 64
 #: The reorder window's cap in SRTTs.  RFC 8985 caps it at one SRTT; measured reordering of
 #: several round trips (the lossy relay holds datagrams 10 ms on a 2 ms path) then makes
@@ -155,7 +154,8 @@ class TouConfig:
     max_rto: float = 15.0
     clock_granularity: float = 0.001
     #: Duplicate ACKs that mark the first unacknowledged segment lost before the reorder timer
-    #: does (RFC 5681); raised per connection when reordering is seen.
+    #: does (RFC 5681).  Once a connection has seen reordering only time decides (as Linux's
+    #: RACK does), until 16 recoveries pass without any.
     dupthresh: int = 3
     #: Send a tail loss probe (RFC 8985) after ~2 SRTT without an ACK instead of waiting for
     #: the retransmission timer.
@@ -218,7 +218,6 @@ class TouStream:
         self._dupacks = 0
         self._recover: int | None = None
         # loss detection and undo (docs/tou.md, "Loss recovery")
-        self._dupthresh = self.config.dupthresh
         self._reo_steps = 1
         self._reordering = False
         self._recoveries_since_reordering = 0
@@ -231,7 +230,6 @@ class TouStream:
         self._episode_until: float | None = None
         self._episode_retx = 0
         self._episode_proved = 0
-        self._episode_dupacks = 0
         self._episode_acked = False
         self._close_wanted = False
         self._fin_sent = False
@@ -603,7 +601,7 @@ class TouStream:
             self._undo(now)
         elif head is not None and head.transmissions == 1 and hole_since is not None:
             # The hole filled by itself: that was reordering, not loss.
-            self._reordering_seen(now - hole_since, dupacks)
+            self._reordering_seen(now - hole_since)
         self.cc.on_ack(advance, flight_before, now)
         if self._recover is not None:
             if _diff(packet.ack, self._recover) >= 0:
@@ -632,7 +630,7 @@ class TouStream:
         if self._srtt is None:
             # No RTT measured (the handshake was repeated): duplicate ACKs only.
             return (head.transmissions == 1 and self._last_dupack_at is not None
-                    and self._dupacks >= self._dupthresh)
+                    and self._dupacks >= self.config.dupthresh)
         srtt = max(self._srtt, self.config.clock_granularity)
         if head.transmissions == 2 and self._recover is not None:
             # A lost retransmission: nothing sent later may be left to draw duplicate ACKs
@@ -646,7 +644,7 @@ class TouStream:
             # Only a duplicate ACK caused by something sent after the retransmission counts.
             evidence = self._last_dupack_at >= head.sent_at + (self._min_rtt or 0.0)
         if evidence and head.transmissions == 1 and (
-                self._dupacks >= self._dupthresh and not self._reordering):
+                self._dupacks >= self.config.dupthresh and not self._reordering):
             return True
         deadline = head.sent_at + srtt + self._reo_wnd() if evidence else None
         if probe is not None:
@@ -678,16 +676,14 @@ class TouStream:
                 # Reordering not seen for a while: be quick again (as Linux does).
                 self._reo_steps = 1
                 self._reordering = False
-                self._dupthresh = self.config.dupthresh
         self._retransmit(head, now)
         self._rto_deadline = now + self._rto  # the timer runs from the latest transmission
         self._detect_loss(now)  # arms the timer for a lost retransmission
 
-    def _reordering_seen(self, extent: float, degree: int) -> None:
+    def _reordering_seen(self, extent: float) -> None:
         self.recovery.reorderings += 1
         self._reordering = True
         self._recoveries_since_reordering = 0
-        self._dupthresh = min(max(self._dupthresh, degree + 1), _MAX_DUPTHRESH)
         if self._min_rtt:
             steps = int(extent / (self._min_rtt / 4)) + 1
             self._reo_steps = min(max(self._reo_steps, steps), _MAX_REO_STEPS)
@@ -698,7 +694,6 @@ class TouStream:
         if every one of them proves unnecessary."""
         self._episode_until = now
         self._episode_retx = self._episode_proved = 0
-        self._episode_dupacks = self._dupacks
         self._episode_acked = False
 
     def _undo_check(self, lone_dupack: bool, now: float) -> bool:
@@ -731,7 +726,6 @@ class TouStream:
         self._reordering = True
         self._recoveries_since_reordering = 0
         self._reo_steps = min(self._reo_steps + 1, _MAX_REO_STEPS)
-        self._dupthresh = min(max(self._dupthresh, self._episode_dupacks + 1), _MAX_DUPTHRESH)
 
     def _arm_probe(self, now: float) -> None:
         if (not self.config.tail_loss_probe or not self._unacked or self._recover is not None

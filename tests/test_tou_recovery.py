@@ -187,10 +187,11 @@ def test_pure_reordering_within_the_reorder_window_sends_nothing_twice() -> None
     assert link.a.recovery.reorderings == 1
 
 
-def test_seen_reordering_raises_the_duplicate_ack_threshold() -> None:
+def test_seen_reordering_hands_the_decision_to_the_reorder_timer() -> None:
     """The first time a segment is overtaken by three others it is fast-retransmitted, the
-    retransmission proves needless (ACKed too soon) and the cut is undone; the threshold and
-    reorder window learnt from it make the same reordering later cost nothing."""
+    retransmission proves needless (ACKed too soon) and the cut is undone.  From then on the
+    duplicate-ACK count no longer decides, the (widened) reorder window does, so the same
+    reordering later costs nothing."""
     link = Link(window=30 * MSS)
     # Held for 4 ms: the next segments arrive first; with min RTT 20 ms the reorder window
     # starts at 5 ms, so only the duplicate-ACK threshold can fire before the hole fills.
