@@ -113,9 +113,16 @@ class LossyRelay(DatagramProtocol):
         for data, dest in self.core.due(self.reactor.seconds()):
             self.transport.write(data, dest)
         deadline = self.core.next_deadline()
-        if deadline is not None and (self._timer is None or not self._timer.active()):
-            self._timer = self.reactor.callLater(
-                max(0.0, deadline - self.reactor.seconds()), self._fire)
+        if deadline is None:
+            return
+        if self._timer is not None and self._timer.active():
+            if self._timer.getTime() <= deadline:
+                return
+            # a datagram due sooner than the one the timer waits for (e.g. behind a delayed
+            # one): wake up for it, or it would wait out the longer delay
+            self._timer.cancel()
+        self._timer = self.reactor.callLater(
+            max(0.0, deadline - self.reactor.seconds()), self._fire)
 
     def _fire(self) -> None:
         self._timer = None
