@@ -21,10 +21,10 @@ __all__ = ["main", "build_parser", "COMMAND_REGISTRARS"]
 COMMAND_REGISTRARS: tuple[Callable[[Any], None], ...] = (
     cli_identity.register,
     cli_node.register,
-    cli_files.register,  # rsnode files share/shares/unshare/browse/search (issue 6 items 1-3)
-    cli_transfer.register,  # rsnode files get/transfers (issue 6 items 4-5)
-    cli_chat.register,  # rsnode chat / mail (issue 5)
-    cli_dht.register,  # rsnode dht: a standalone DHT node (issue 7)
+    cli_files.register,
+    cli_transfer.register,
+    cli_chat.register,
+    cli_dht.register,
 )
 
 

@@ -81,7 +81,7 @@ def _run(args: argparse.Namespace) -> int:
     node = Node(reactor, account, friends, port=args.port, interface=args.interface,
                 control=True, owns_friends=True,
                 upnp=args.upnp,
-                udp=_udp_options(args))  # udp paths (issue 8 items 3, 4, 6)
+                udp=_udp_options(args))
     failed: list[str] = []
 
     def start() -> None:
@@ -102,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- udp paths (issue 8 items 3, 4, 6) ---------------------------------------------------------
+# --- UDP paths ---------------------------------------------------------------------------------
 
 def _udp_options(args: argparse.Namespace) -> Any:
     """The UDP port's options from ``--udp-port``/``--no-udp`` and ``--bootstrap``."""
@@ -137,8 +137,6 @@ def _udp_status_line(report: dict[str, Any]) -> list[str]:
     return [f"UDP port {udp['port']}: NAT {udp['nat']}, external {udp['external'] or '?'}, "
             f"relaying {udp['relays_carried']} ({udp['relayed_bytes']} bytes)"]
 
-# --- end udp paths
-
 
 # --- status ------------------------------------------------------------------------------------
 
@@ -151,7 +149,7 @@ def format_status(report: dict[str, Any]) -> str:
     """The ``rsnode status`` text for a node's status report."""
     lines = [f"{report['name']} ({report['location']}, {report['ssl_id']}), "
              f"status {report['status']}, listening on {report['listening'] or 'nothing'}"]
-    lines += _udp_status_line(report)  # udp paths (issue 8 items 3, 4, 6)
+    lines += _udp_status_line(report)
     friends = report["friends"]
     if not friends:
         lines.append("no friends yet: add one with `rsnode friend add CERTIFICATE`")
@@ -161,11 +159,11 @@ def format_status(report: dict[str, Any]) -> str:
             rtt = f["rtt_ms"]
             rtt_text = ("rtt not measured yet" if rtt is None else
                         f"rtt {rtt['last']} ms (mean {rtt['mean']} ms over {rtt['count']})")
-            via = f" by {f['path']}" if f.get("path") else ""  # udp paths (issue 8)
+            via = f" by {f['path']}" if f.get("path") else ""
             lines.append(f"{head}: online ({f['status']}) at {f['connected_address']}{via}, "
                          f"{rtt_text}")
             lines.append(f"      services: {_service_names(f['services'])}")
-            lines += _failed_paths(f)  # udp paths (issue 8 items 3, 4, 6)
+            lines += _failed_paths(f)
             continue
         addresses = ", ".join(f["addresses"]) or "no known address"
         lines.append(f"{head}: offline; addresses: {addresses}")
@@ -173,7 +171,7 @@ def format_status(report: dict[str, Any]) -> str:
         if attempts:
             lines.append("      recent connection attempts:")
             for a in reversed(attempts):
-                where = a["address"] or a.get("path") or "?"  # path: issue 8
+                where = a["address"] or a.get("path") or "?"
                 detail = f" ({a['detail']})" if a["detail"] else ""
                 lines.append(f"        {a['ago']:>6} s ago  {a['direction']:<8} {where}: "
                              f"{a['outcome']}{detail}")
@@ -264,15 +262,11 @@ async def run_demo(reactor: Any, out: TextIO, workdir: pathlib.Path, bits: int =
         rtt = a.rtt.stats(b.ssl_id)
         if rtt is not None:
             _say(out, f"  round trip alice → bob: {rtt.last * 1000:.2f} ms")
-        # --- chat and mail (issue 5) ---
         from .cli_chat import demo_chat_and_mail
         await demo_chat_and_mail(reactor, lambda text: _say(out, text), a, b, c)
-        # --- end chat and mail ---
-        # --- file sharing and transfer (issue 6) ---
         from .transfer.demo import demo_file_sharing
         await demo_file_sharing(reactor, lambda text: _say(out, text), c, a, "carol",
                                 "alice", workdir / "carol-share")
-        # --- end file sharing and transfer ---
         _say(out, "  alice's friends: " + ", ".join(
             f"{f.name} ({'online' if f.online else 'offline'})" for f in a.friends()))
     finally:
@@ -299,7 +293,7 @@ def _demo(args: argparse.Namespace) -> int:
 # --- registration ------------------------------------------------------------------------------
 
 def register(subparsers: Any) -> None:
-    """Add ``run``, ``status`` and ``demo`` (replacing an earlier ``demo``, if any)."""
+    """Add ``run``, ``status`` and ``demo``."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--base-dir", type=pathlib.Path, default=default_base_dir(),
                         help="account directory (default: %(default)s)")
@@ -308,12 +302,9 @@ def register(subparsers: Any) -> None:
                    help="TCP port to listen on, 0 for any (default: %(default)s)")
     p.add_argument("--interface", default="0.0.0.0",
                    help="address to listen on (default: all)")
-    # --- upnp (issue 8)
     p.add_argument("--upnp", action=argparse.BooleanOptionalAction, default=False,
                    help="map our TCP port on the home router with UPnP and announce the "
                         "external address (default: off)")
-    # --- end upnp
-    # --- udp paths (issue 8 items 3, 4, 6)
     p.add_argument("--udp", action=argparse.BooleanOptionalAction, default=True,
                    help="run the UDP port: DHT, hole punching, relays (default: on)")
     p.add_argument("--udp-port", type=int, default=None,
@@ -321,7 +312,6 @@ def register(subparsers: Any) -> None:
                         "so 7813 with the default TCP port; any free one with --port 0)")
     p.add_argument("--bootstrap", action="append", default=[], metavar="IP:PORT",
                    help="a DHT entry point (repeatable)")
-    # --- end udp paths
     p.set_defaults(func=_run)
     p = subparsers.add_parser("status", parents=[common],
                               help="friends, links, round-trip times of the running node")

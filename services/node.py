@@ -42,23 +42,23 @@ from pqi.items.status import PeerStatus
 from pqi.linkmgr import AddressSource, Attempt
 from pqi.netinterface import NetInterface
 from pqi.tlvvalues import NetAddress
-from upnp import Protocol as UpnpProtocol  # upnp wiring (issue 8)
-from upnp import UpnpService, UpnpStatus  # upnp wiring (issue 8)
+from upnp import Protocol as UpnpProtocol
+from upnp import UpnpService, UpnpStatus
 
 from .bwctrl import DEFAULT_MAX_RATE, BandwidthService
-from .chat import ChatMessage, ChatService  # chat and mail (issue 5)
-from .chat_store import CHAT_FILE, ChatStore  # chat and mail (issue 5)
+from .chat import ChatMessage, ChatService
+from .chat_store import CHAT_FILE, ChatStore
 from .control import ServiceControl
 from .control_channel import ControlServer
 from .discovery import NET_MODE_EXT, VS_DHT_FULL, DiscoveryListener, DiscoveryService
 from .heartbeat import HEARTBEAT_PERIOD, HeartbeatService
-from .mail import Draft, Mail, MailService  # chat and mail (issue 5)
-from .mail_store import MAIL_FILE, MailStore  # chat and mail (issue 5)
+from .mail import Draft, Mail, MailService
+from .mail_store import MAIL_FILE, MailStore
 from .rtt import RTT_PERIOD, RttService, RttStats
-from .sharing import FileSharing, SharingOptions  # file sharing (issue 6 items 1-3)
+from .sharing import FileSharing, SharingOptions
 from .status import StatusService
-from .transfer import TRANSFER_EVENTS, FileTransferService  # file transfer (issue 6 items 4-5)
-from .udp import UdpOptions, UdpPort  # udp paths (issue 8 items 3, 4, 6)
+from .transfer import TRANSFER_EVENTS, FileTransferService
+from .udp import UdpOptions, UdpPort
 
 __all__ = [
     "Node",
@@ -89,21 +89,18 @@ EVENTS: Final = {
     "location_learned": "(SslId, PgpId, tuple of NetAddress)",
     "own_address_seen": "(SslId of the reporter, NetAddress)",
     "external_address": "(NetAddress, or None when lost): our UPnP-mapped TCP address",
-    # --- file sharing (issue 6 items 1-3) ---
+    # File sharing.
     "file_list_updated": "(SslId of the friend whose synced file list changed)",
     "shares_indexed": "(): our shared folders were rescanned and what friends see changed",
-    # --- end file sharing ---
-    # --- chat and mail (issue 5) ---
+    # Chat and mail.
     "message_received": "(services.chat.ChatMessage)",
     "chat_status": "(services.chat.ChatStatus)",
     "avatar_received": "(SslId, JPEG bytes)",
     "mail_received": "(services.mail.Mail)",
     "mail_delivered": "(outbox mail id, SslId of the recipient)",
-    # --- end chat and mail ---
-    # --- file transfer (issue 6 items 4-5) ---
+    # File transfer.
     **TRANSFER_EVENTS,
     "file_offer": "(SslId of the friend, pqi.tlvvalues.FileItem, mail id): a file sent to us",
-    # --- end file transfer ---
 }
 
 
@@ -127,7 +124,7 @@ class FriendInfo:
     attempts: tuple[Attempt, ...]
     next_attempt: float | None
     services: frozenset[int]
-    #: udp paths (issue 8 items 3, 4, 6): how the link reaches the friend (`pqi.linkmgr.Path`).
+    #: How the link reaches the friend (`pqi.linkmgr.Path`).
     path: str | None = None
 
     def to_json(self, now: float) -> dict[str, Any]:
@@ -147,7 +144,7 @@ class FriendInfo:
                           "ago": round(now - a.ended, 1), "outcome": a.outcome.value,
                           "detail": a.detail, "path": a.path.value if a.path else None}
                          for a in self.attempts],
-            "path": self.path,  # udp paths (issue 8 items 3, 4, 6)
+            "path": self.path,
             "next_attempt_in": None if self.next_attempt is None
             else round(max(0.0, self.next_attempt - now), 1),
             "services": sorted(self.services),
@@ -238,7 +235,7 @@ class Node(MultiService):
             connect_address=lambda s: getattr(self.net.person(s), "address", None))
         for service in (self.discovery, self.heartbeat, self.bandwidth, self.status, self.rtt):
             self.control.add_service(service)
-        # --- chat and mail (issue 5) ---
+        # Chat and mail.
         self.chat_store = ChatStore(Path(account.base_dir) / CHAT_FILE)
         self.mail_store = MailStore(Path(account.base_dir) / MAIL_FILE)
         self.chat = ChatService(self.control, reactor, self.chat_store, self._emit)
@@ -246,16 +243,14 @@ class Node(MultiService):
                                 self._emit, settle_delay=mail_settle_delay)
         self.control.add_service(self.chat)
         self.control.add_service(self.mail)
-        # --- end chat and mail ---
-        # --- file transfer (issue 6 items 4-5) ---
+        # File transfer.
         self.transfers = FileTransferService(
             self.control, reactor, partials_dir=Path(account.base_dir) / "partials",
             incoming_dir=Path(account.base_dir) / "Downloads", room=self._link_room,
             on_event=self._emit)
         self.control.add_service(self.transfers)
         self._subscribers["mail_received"].append(self._offers_in_mail)
-        # --- end file transfer ---
-        # --- file sharing (issue 6 items 1-3): shared folders, hashing, file lists, search.
+        # File sharing: shared folders, hashing, file lists, search.
         self.sharing: FileSharing | None = None
         if file_sharing is not None:
             self.sharing = FileSharing(
@@ -265,25 +260,22 @@ class Node(MultiService):
             self.sharing.setServiceParent(self)
             self.control.add_service(self.sharing.lists)
             self.transfers.add_index(self.sharing.index)
-        # --- end file sharing
 
         self.control_server: ControlServer | None = None
         if control:
             self.control_server = ControlServer(reactor, account.base_dir, self._commands())
         self.ready: defer.Deferred[NetAddress | None] = defer.Deferred()
-        # --- upnp wiring (issue 8): mapped once the listening port is known (_started).
+        # UPnP: the port is mapped once it is known (`_started`).
         self.external_address: NetAddress | None = None
         self.upnp: UpnpService | None = (
             UpnpService(reactor, on_status=self._on_upnp) if upnp else None)
-        # --- end upnp wiring
-        # --- udp paths (issue 8 items 3, 4, 6): one UDP port for DHT, stunner, relay, TOU.
+        # One UDP port for the DHT, the stunner, relays and TCP-over-UDP.
         self.udp: UdpPort | None = None
         if udp is not None:
             self.udp = UdpPort(reactor, self.net,
                                lambda: [loc.ssl_id for loc in self.friends_list.locations()],
                                udp)
             self.udp.setServiceParent(self)
-        # --- end udp paths
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -307,7 +299,7 @@ class Node(MultiService):
                 host = self.advertise_host
             self.listening = NetAddress(ipaddress.ip_address(host), port)
             self._record_listening(self.listening)
-            if self.upnp is not None:  # upnp wiring (issue 8)
+            if self.upnp is not None:
                 self.upnp.set_ports(port)
                 self.upnp.setServiceParent(self)
         if self.control_server is not None:
@@ -335,7 +327,7 @@ class Node(MultiService):
         def done(_: object) -> None:
             if self._owns_friends:
                 self.friends_list.close()
-            self.chat_store.close()  # chat and mail (issue 5)
+            self.chat_store.close()
             self.mail_store.close()
             self.log.info("node {ssl_id} stopped", ssl_id=self.ssl_id.to_hex())
 
@@ -352,7 +344,7 @@ class Node(MultiService):
         os.replace(tmp, path)
 
     def _on_upnp(self, status: UpnpStatus) -> None:
-        """upnp wiring (issue 8): learn (or lose) the external address the gateway maps."""
+        """Learn (or lose) the external address the gateway maps."""
         port = status.external_port(UpnpProtocol.TCP)
         address = (NetAddress(status.external_ip, port)
                    if status.external_ip is not None and port is not None else None)
@@ -445,7 +437,7 @@ class Node(MultiService):
                                            if a.addr is not None]
             attempts: tuple[Attempt, ...] = ()
             next_attempt = None
-            path = None  # udp paths (issue 8 items 3, 4, 6)
+            path = None
             if self.net.manager.is_friend(location.ssl_id):
                 st = self.net.manager.status(location.ssl_id)
                 attempts, next_attempt = st.attempts, st.next_attempt
@@ -514,9 +506,9 @@ class Node(MultiService):
 
     def _commands(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
         return {
-            **self._chat_mail_commands(),  # chat and mail (issue 5)
-            **self._sharing_commands(),  # file sharing (issue 6 items 1-3)
-            **self._transfer_commands(),  # file transfer (issue 6 items 4-5)
+            **self._chat_mail_commands(),
+            **self._sharing_commands(),
+            **self._transfer_commands(),
             "status": lambda args: self.status_report(),
             "set_status": lambda args: self.set_status(int(args["status"])),
             "approve": lambda args: self.approve(PgpId.from_hex(str(args["pgp_id"]))).name,
@@ -531,17 +523,17 @@ class Node(MultiService):
             "name": self.account.name, "location": self.account.location_name,
             "listening": str(self.listening) if self.listening else None,
             "status": PeerStatus(self.status.own_status).name.lower(),
-            "upnp": None if self.upnp is None else {  # upnp wiring (issue 8)
+            "upnp": None if self.upnp is None else {
                 "state": self.upnp.status.state.value, "detail": self.upnp.status.detail,
                 "external": str(self.external_address) if self.external_address else None},
-            "udp": None if self.udp is None else self.udp.status(),  # udp paths (issue 8)
+            "udp": None if self.udp is None else self.udp.status(),
             "friends": [f.to_json(now) for f in self.friends()],
             "pending": [{"pgp_id": p.pgp_id.to_hex(), "name": p.name,
                          "learned_from": p.learned_from.to_hex() if p.learned_from else None}
                         for p in self.friends_list.pending()],
         }
 
-    # --- file transfer (issue 6 items 4-5) -----------------------------------------------------
+    # --- file transfer -----------------------------------------------------------------------
 
     def _link_room(self, ssl_id: SslId) -> int:
         """Bytes the friend's link queue takes now (the upload side fills up to that)."""
@@ -573,18 +565,16 @@ class Node(MultiService):
         from .transfer.control import transfer_commands
         return transfer_commands(self)
 
-    # --- end file transfer ------------------------------------------------------------------------
 
-    # --- file sharing (issue 6 items 1-3) --------------------------------------------------------
+    # --- file sharing ------------------------------------------------------------------------
 
     def _sharing_commands(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
         if self.sharing is None:
             return {}
         return self.sharing.commands(self._friend_location)
 
-    # --- end file sharing --------------------------------------------------------------------
 
-    # --- chat and mail (issue 5) ----------------------------------------------------------------
+    # --- chat and mail -----------------------------------------------------------------------
 
     def _link_of(self, ssl_id: SslId) -> Any:
         person = self.net.person(ssl_id)
@@ -706,4 +696,3 @@ class Node(MultiService):
             "mail_outbox": lambda args: [{"mail": m, "to": p.to_hex()}
                                          for m, p in self.mail.outbox()],
         }
-    # --- end chat and mail ---
