@@ -5,10 +5,15 @@ An item is a typed value (a dataclass) plus a `construct` schema for its body.  
 header is plain `struct`: it is fixed, hot, and checked before anything else is read.  Bodies are
 parsed with core `construct` over a buffer whose length the header already bounded, and every
 custom construct in `pqi.fields`/`pqi.tlv` checks its own counts before looping.
+
+The schema is also compiled into plain `struct` code by `pqi.codegen` (generated on a class's
+first use); that code runs first, and anything it does not accept is decided by the construct
+path, so values and errors are exactly the construct's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import struct
@@ -16,6 +21,7 @@ from typing import Any, ClassVar, Final, TypeVar, dataclass_transform
 
 import construct as c
 
+from . import codegen
 from .errors import (
     DecodeError,
     EncodeError,
@@ -62,6 +68,10 @@ class ItemHeader:
 
 def parse_header(data: bytes | bytearray | memoryview) -> ItemHeader:
     """Read and check an item header: the size must lie in [8, MAX_SERIAL_SIZE]."""
+    return ItemHeader(*_header(data))
+
+
+def _header(data: bytes | bytearray | memoryview) -> tuple[int, int, int, int]:
     if len(data) < HEADER_SIZE:
         raise TruncatedError(f"item header needs {HEADER_SIZE} bytes, got {len(data)}",
                              field="header", offset=0)
@@ -72,7 +82,7 @@ def parse_header(data: bytes | bytearray | memoryview) -> ItemHeader:
     if size > MAX_SERIAL_SIZE:
         raise LimitExceededError("MAX_SERIAL_SIZE", size, MAX_SERIAL_SIZE,
                                  field="header.size", offset=4)
-    return ItemHeader(version, service, subtype, size)
+    return version, service, subtype, size
 
 
 @dataclass_transform(eq_default=True)
@@ -114,6 +124,15 @@ class PQItem:
         return {name: getattr(self, name) for name in self._FIELDS}
 
     def encode_body(self) -> bytes:
+        fast = _encoder(type(self))
+        if fast is not None:
+            out = bytearray()
+            try:
+                fast.body(self, out)
+            except Exception:  # noqa: BLE001  (the construct builder below decides)
+                pass
+            else:
+                return bytes(out)
         try:
             return _compiled(type(self)).build(self.body_fields())
         except EncodeError:
@@ -128,10 +147,19 @@ class PQItem:
     def decode_body(cls: type[_ItemT], body: bytes) -> _ItemT:
         """Decode a body (the bytes after the header); the whole body must be consumed.
 
-        The compiled schema runs first (it is several times faster); it is safe here because
-        `_check_schema` admits only constructs whose compiled reads are length-checked.  Any
-        failure is re-diagnosed by the core schema, whose error names the field and offset.
+        The generated decoder (`pqi.codegen`) runs first, or where the schema holds a construct
+        it does not know, the compiled schema; the latter is safe because `_check_schema` admits
+        only constructs whose compiled reads are length-checked.  Any failure is re-diagnosed by
+        the core schema, whose error names the field and offset.
         """
+        if type(body) is not bytes:
+            body = bytes(body)
+        fast = _decoder(cls)
+        if fast is not None:
+            try:
+                return fast(body, 0, len(body))  # type: ignore[no-any-return]
+            except Exception:  # noqa: BLE001  (re-diagnosed below, precisely)
+                return cls._decode_body_core(body)
         stream = io.BytesIO(body)
         try:
             parsed = _compiled(cls).parse_stream(stream)
@@ -193,6 +221,9 @@ class UnknownItem:
 _SAFE_CORE = (c.Struct, c.Sequence, c.Renamed, c.FormatField, c.Adapter)
 _OURS = ("pqi.", "services.", "dht.", "tcponudp.")
 _COMPILED: dict[type, c.Construct] = {}
+_DECODERS: dict[type, codegen.Decoder | None] = {}
+_ENCODERS: dict[type, codegen.Encoders | None] = {}
+_UNSEEN: Any = object()
 
 
 def _check_schema(con: c.Construct, owner: str) -> None:
@@ -206,6 +237,34 @@ def _check_schema(con: c.Construct, owner: str) -> None:
         _check_schema(sub, owner)
     if hasattr(con, "subcon"):
         _check_schema(con.subcon, owner)
+
+
+def _decoder(cls: type[PQItem]) -> codegen.Decoder | None:
+    """``cls``'s generated decoder (made on first use), or None: keep the construct path."""
+    try:
+        return _DECODERS[cls]
+    except KeyError:
+        pass
+    fast = None
+    if cls.decode_body.__func__ is PQItem.decode_body.__func__:  # type: ignore[attr-defined]
+        with contextlib.suppress(codegen.UnsupportedSchemaError):
+            fast = codegen.make_decoder(cls)
+    _DECODERS[cls] = fast
+    return fast
+
+
+def _encoder(cls: type[PQItem]) -> codegen.Encoders | None:
+    """``cls``'s generated encoder (made on first use), or None: keep the construct path."""
+    try:
+        return _ENCODERS[cls]
+    except KeyError:
+        pass
+    fast = None
+    if cls.encode_body is PQItem.encode_body:
+        with contextlib.suppress(codegen.UnsupportedSchemaError):
+            fast = codegen.make_encoder(cls)
+    _ENCODERS[cls] = fast
+    return fast
 
 
 def _compiled(cls: type[PQItem]) -> c.Construct:
@@ -228,6 +287,19 @@ def encode(item: PQItem | UnknownItem) -> bytes:
         body = item.body
         version, service, subtype = item.version, item.service, item.subtype
     else:
+        fast = _ENCODERS.get(type(item), _UNSEEN)
+        if fast is _UNSEEN:
+            fast = _encoder(type(item))
+        if fast is not None:
+            try:
+                raw = fast.item(item)  # type: ignore[union-attr]
+            except Exception:  # noqa: BLE001  (encode_body's construct path decides)
+                pass
+            else:
+                if len(raw) > MAX_SERIAL_SIZE:
+                    raise EncodeError(f"{type(item).__name__} is {len(raw)} bytes, over "
+                                      f"MAX_SERIAL_SIZE ({MAX_SERIAL_SIZE})")
+                return raw
         body = item.encode_body()
         version, service, subtype = item.VERSION, item.SERVICE, item.SUBTYPE
     size = HEADER_SIZE + len(body)
@@ -243,16 +315,25 @@ def decode(data: bytes | bytearray | memoryview) -> PQItem | UnknownItem:
     Returns the registered class's instance, or `UnknownItem` for an unregistered (service,
     subtype).  Raises a `DecodeError` subclass for anything malformed, and nothing else.
     """
-    header = parse_header(data)
-    if header.size != len(data):
-        raise (TruncatedError if header.size > len(data) else TrailingBytesError)(
-            f"header says {header.size} bytes, buffer holds {len(data)}",
+    version, service, subtype, size = _header(data)
+    if size != len(data):
+        raise (TruncatedError if size > len(data) else TrailingBytesError)(
+            f"header says {size} bytes, buffer holds {len(data)}",
             field="header.size", offset=4)
-    body = bytes(data[HEADER_SIZE:])
-    cls = _REGISTRY.get((header.service, header.subtype))
-    if cls is None or header.version != cls.VERSION:
-        return UnknownItem(header.service, header.subtype, body, header.version)
-    return cls.decode_body(body)
+    cls = _REGISTRY.get((service, subtype))
+    if cls is None or version != cls.VERSION:
+        return UnknownItem(service, subtype, bytes(data[HEADER_SIZE:]), version)
+    fast = _DECODERS.get(cls, _UNSEEN)
+    if fast is _UNSEEN:
+        fast = _decoder(cls)
+    if fast is None:
+        return cls.decode_body(bytes(data[HEADER_SIZE:]))
+    if type(data) is not bytes:
+        data = bytes(data)
+    try:
+        return fast(data, HEADER_SIZE, size)  # type: ignore[misc,no-any-return]
+    except Exception:  # noqa: BLE001  (the core parser re-diagnoses, precisely)
+        return cls._decode_body_core(data[HEADER_SIZE:])
 
 
 def registered() -> dict[tuple[int, int], type[PQItem]]:

@@ -18,6 +18,7 @@ import construct as c
 from . import tlvtypes as T  # noqa: N812  (RetroShare's TLV_TYPE_ prefix, shortened)
 from .errors import EncodeError, InvalidValueError
 from .fields import GxsId, IdField, Sha1Hash, u32, u64
+from .fields_extra import DataclassStruct, _Tuple
 from .limits import TLV_HEADER_SIZE
 from .tlv import (
     TLV,
@@ -128,12 +129,9 @@ class FileData:
     data: bytes
 
 
-FileDataTLV = c.ExprAdapter(
-    TLV(T.FILEDATA, c.Struct("file" / FileItemTLV, "offset" / UInt64TLV(T.UINT64_OFFSET),
-                             "data" / BinaryTLV(T.BIN_FILEDATA)), whole=False),
-    lambda obj, ctx: FileData(obj.file, obj.offset, obj.data),
-    lambda obj, ctx: dict(file=obj.file, offset=obj.offset, data=obj.data),
-)
+FileDataTLV = TLV(T.FILEDATA, DataclassStruct(
+    FileData, "file" / FileItemTLV, "offset" / UInt64TLV(T.UINT64_OFFSET),
+    "data" / BinaryTLV(T.BIN_FILEDATA)), whole=False)
 
 
 # --- addresses ------------------------------------------------------------------------------
@@ -169,38 +167,49 @@ class _AddressTLV(c.Construct):
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> NetAddress | None:
         _, base, data = _read_tlv(stream, path, T.ADDRESS)
-        if len(data) < 6:
-            return None  # empty address (or too short for a sub-TLV: RetroShare skips it)
-        sub_type, sub_len = struct.unpack_from(">HI", data)
-        if sub_type == T.IPV4:
-            want = 6 + 4 + 2
-        elif sub_type == T.IPV6:
-            want = 6 + 16 + 2
-        else:
-            return None  # unknown address kind: skipped like RetroShare
-        if sub_len != want or len(data) < want:
-            raise InvalidValueError(f"address TLV 0x{sub_type:04x} has length {sub_len}, "
-                                    f"expected {want}", field=path, offset=base)
-        raw = data[6:want - 2]
-        (port,) = struct.unpack_from("<H", data, want - 2)
-        host: IPAddress = (ipaddress.IPv4Address(raw[::-1]) if sub_type == T.IPV4
-                           else ipaddress.IPv6Address(_swap_words(raw)))
-        return NetAddress(host, port)
+        return _address_from_payload(data, path, base)
 
     def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> Any:
-        if obj is None:
-            stream.write(tlv_header(T.ADDRESS, 0))
-            return obj
-        if not 0 <= obj.port <= 0xFFFF:
-            raise EncodeError(f"{path}: port {obj.port} out of range")
-        if obj.host.version == 4:
-            sub = tlv_header(T.IPV4, 6) + obj.host.packed[::-1] + struct.pack("<H", obj.port)
-        else:
-            sub = tlv_header(T.IPV6, 18) + _swap_words(obj.host.packed) + struct.pack(
-                "<H", obj.port)
+        sub = _address_payload(obj, path)
         stream.write(tlv_header(T.ADDRESS, len(sub)))
         stream.write(sub)
         return obj
+
+
+def _address_from_payload(data: bytes, path: str, base: int) -> NetAddress | None:
+    """The address in an ADDRESS TLV's payload ``data`` (found at offset ``base``).
+
+    Shared by the construct and the generated fast decoders (`pqi.codegen`), so both read the
+    quirk the same way.
+    """
+    if len(data) < 6:
+        return None  # empty address (or too short for a sub-TLV: RetroShare skips it)
+    sub_type, sub_len = struct.unpack_from(">HI", data)
+    if sub_type == T.IPV4:
+        want = 6 + 4 + 2
+    elif sub_type == T.IPV6:
+        want = 6 + 16 + 2
+    else:
+        return None  # unknown address kind: skipped like RetroShare
+    if sub_len != want or len(data) < want:
+        raise InvalidValueError(f"address TLV 0x{sub_type:04x} has length {sub_len}, "
+                                f"expected {want}", field=path, offset=base)
+    raw = data[6:want - 2]
+    (port,) = struct.unpack_from("<H", data, want - 2)
+    host: IPAddress = (ipaddress.IPv4Address(raw[::-1]) if sub_type == T.IPV4
+                       else ipaddress.IPv6Address(_swap_words(raw)))
+    return NetAddress(host, port)
+
+
+def _address_payload(obj: NetAddress | None, path: str) -> bytes:
+    """The payload of the ADDRESS TLV for ``obj`` (empty for None): the sub-TLV, quirk applied."""
+    if obj is None:
+        return b""
+    if not 0 <= obj.port <= 0xFFFF:
+        raise EncodeError(f"{path}: port {obj.port} out of range")
+    if obj.host.version == 4:
+        return tlv_header(T.IPV4, 6) + obj.host.packed[::-1] + struct.pack("<H", obj.port)
+    return tlv_header(T.IPV6, 18) + _swap_words(obj.host.packed) + struct.pack("<H", obj.port)
 
 
 AddressTLV = _AddressTLV()
@@ -215,19 +224,11 @@ class AddressInfo:
     source: int = 0
 
 
-AddressInfoTLV = c.ExprAdapter(
-    TLV(T.ADDRESS_INFO, c.Struct("addr" / AddressTLV, "seen_time" / u64, "source" / u32),
-        whole=False),
-    lambda obj, ctx: AddressInfo(obj.addr, obj.seen_time, obj.source),
-    lambda obj, ctx: dict(addr=obj.addr, seen_time=obj.seen_time, source=obj.source),
-)
+AddressInfoTLV = TLV(T.ADDRESS_INFO, DataclassStruct(
+    AddressInfo, "addr" / AddressTLV, "seen_time" / u64, "source" / u32), whole=False)
 
-#: ADDRESS_SET 0x1071: a list of AddressInfo TLVs.
-AddressSetTLV = c.ExprAdapter(
-    TLVList(T.ADDRESS_SET, AddressInfoTLV),
-    lambda obj, ctx: tuple(obj),
-    lambda obj, ctx: list(obj),
-)
+#: ADDRESS_SET 0x1071: a list of AddressInfo TLVs, decoded to a tuple.
+AddressSetTLV = _Tuple(TLVList(T.ADDRESS_SET, AddressInfoTLV))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,14 +248,7 @@ class _KeyIdString(c.Construct):
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> GxsId:
         offset = stream.tell()
-        text = self.text._parsereport(stream, context, path)
-        try:
-            if len(text) != 2 * GxsId.LENGTH:  # bytes.fromhex would also take "00 01 ..."
-                raise ValueError(f"{len(text)} characters")
-            return GxsId.from_hex(text)
-        except ValueError as e:
-            raise InvalidValueError(f"key id {text!r} is not a GXS id", field=path,
-                                    offset=offset) from e
+        return _key_id_from_text(self.text._parsereport(stream, context, path), path, offset)
 
     def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> GxsId:
         if len(obj) != GxsId.LENGTH:
@@ -263,10 +257,18 @@ class _KeyIdString(c.Construct):
         return obj
 
 
-KeySignatureTLV = c.ExprAdapter(
-    TLV(T.KEYSIGNATURE, c.Struct("key_id" / _KeyIdString(),
-                                 "sign_data" / BinaryTLV(T.SIGN_RSA_SHA1)), whole=False),
-    lambda obj, ctx: KeySignature(obj.key_id, obj.sign_data),
-    lambda obj, ctx: dict(key_id=obj.key_id, sign_data=obj.sign_data),
-)
+def _key_id_from_text(text: str, path: str, offset: int) -> GxsId:
+    """The GXS id whose hex text ``text`` is (exactly 32 hex digits), else `InvalidValueError`."""
+    try:
+        if len(text) != 2 * GxsId.LENGTH:  # bytes.fromhex would also take "00 01 ..."
+            raise ValueError(f"{len(text)} characters")
+        return GxsId.from_hex(text)
+    except ValueError as e:
+        raise InvalidValueError(f"key id {text!r} is not a GXS id", field=path,
+                                offset=offset) from e
+
+
+KeySignatureTLV = TLV(T.KEYSIGNATURE, DataclassStruct(
+    KeySignature, "key_id" / _KeyIdString(), "sign_data" / BinaryTLV(T.SIGN_RSA_SHA1)),
+    whole=False)
 
