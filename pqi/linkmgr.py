@@ -35,13 +35,14 @@ from its address, its ClientHello in its first packet) is only evicted by an att
 spreads over more addresses than we have slots *and* sends complete ClientHellos faster than
 handshakes finish.
 
-Dialling: each friend location's known addresses are tried one after the other (local before
-external before discovered, most recently seen first); when a whole round fails the next round
-waits `backoff_delay(failures)`: ``BACKOFF_BASE * 2**(failures-1)`` capped at `BACKOFF_CAP`,
-shortened by a random factor of up to `BACKOFF_JITTER` (seeded RNG, injectable) so that friends
-that went down together do not come back in lockstep.  The backoff is reset when a link has
-delivered its first item.  RetroShare retries every 140-230 s; we retry sooner after a drop
-(5 s, 10 s, 20 s ...) and settle at 4-5 minutes for a friend that stays away.
+Dialling: each friend location's known addresses are tried one after the other (in
+`AddressSource` order: local, external, discovered, manual, UPnP, DHT-guessed; most recently
+seen first); when a whole round fails the next round waits `backoff_delay(failures)`:
+``BACKOFF_BASE * 2**(failures-1)`` capped at `BACKOFF_CAP`, shortened by a random factor of up
+to `BACKOFF_JITTER` (seeded RNG, injectable) so that friends that went down together do not
+come back in lockstep.  The backoff is reset when a link has delivered its first item.
+RetroShare retries every 140-230 s; we retry sooner after a drop (5 s, 10 s, 20 s ...) and
+settle at 4-5 minutes for a friend that stays away.
 
 Simultaneous connects: when a second authenticated link to the same friend appears while one
 is active, the newest wins (a peer that dials again believes the old link is dead, as
@@ -172,6 +173,7 @@ class AddressSource(enum.IntEnum):
     DISCOVERY = 3    #: learned from a mutual friend's CONTACT item
     MANUAL = 4       #: typed in by the user
     UPNP = 5         #: a port the friend's router maps for it (UPnP)
+    DHT = 6          #: guessed from where the friend answers in the DHT (`services.udp`)
 
 
 class Path(enum.Enum):
@@ -474,6 +476,16 @@ class LinkManager:
                 and address in friend.addresses
                 and (friend.next_round is None or friend.next_round > now)):
             self._schedule_round(friend, now)
+
+    def needs_address(self, ssl_id: SslId, now: float, within: float) -> bool:
+        """True when the friend has no link and none of our dials reached it in the last
+        ``within`` seconds: the addresses we know may be stale, so the glue looks for a fresh
+        one (the DHT friend lookup of `services.udp`)."""
+        friend = self._friend(ssl_id)
+        if friend.active is not None:
+            return False
+        return not any(a.outcome is Outcome.CONNECTED and a.direction is Direction.OUTGOING
+                       and a.ended >= now - within for a in friend.attempts)
 
     def redial(self, ssl_id: SslId, now: float) -> None:
         """Start a round now (the user asked), unless the friend is connected or being dialled;

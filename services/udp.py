@@ -22,10 +22,20 @@ It brings up the link manager's UDP paths (`pqi.netinterface.NetInterface.udp_di
 
 A failure is a `pqi.netinterface.PathFailedError` with the reason the link manager records:
 the NAT type, no proxy, the friend refused, or the TOU handshake timed out.
+
+It also looks friends up in the DHT (docs/dht.md, "Friend lookup"): every
+``UdpOptions.lookup_period`` seconds, each friend the link manager has no link to and no
+recently working address for (`pqi.linkmgr.LinkManager.needs_address`) gets one
+`dht.DHTService.find_friend` search (at most one at a time per friend; cancelled when the
+friend connects or the port stops).  Where the friend answers, ``host:port``, gives two TCP
+candidates, both `pqi.linkmgr.AddressSource.DHT`: ``host:port`` (RetroShare listens for TCP on
+its UDP port number) and ``host:port-1`` (rsproto's default UDP port is its TCP port + 1).
+Adding them starts a dialling round unless one is under way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
 from collections.abc import Callable, Iterable
@@ -38,18 +48,20 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from dht import DHTService, dht_node_id
+from dht import DHTNotRunningError, DHTService, FriendNotFoundError, dht_node_id
 from dht.krpc import CONNECT_MODE_PROXY, CONNECT_MODE_RELAY
 from pqi.fields import SslId
-from pqi.linkmgr import DialUdp, Outcome, Path
+from pqi.interfaces import LinkEvent, LinkState
+from pqi.linkmgr import AddressSource, DialUdp, Outcome, Path
 from pqi.netinterface import NetInterface, PathFailedError
+from pqi.tlvvalues import NetAddress
 from tcponudp import HolePunch, NatType, StunClient, TouConnectionError, TouSocket, UdpMux
 
 from .punch import ConnectCoordinator, ConnectError, Failed, RelayRequest, Started
 from .relay import RELAY_CHECK_PERIOD, RelayPolicy, relay_end
 
 __all__ = ["UdpOptions", "UdpPort", "DEFAULT_UDP_PORT", "MAX_PROXIES", "PUNCH_TTL",
-           "PUNCH_PERIOD", "HANDSHAKE_TIMEOUT"]
+           "PUNCH_PERIOD", "HANDSHAKE_TIMEOUT", "FRIEND_LOOKUP_PERIOD", "dht_tcp_candidates"]
 
 Address = tuple[str, int]
 
@@ -70,6 +82,8 @@ PUNCH_PERIOD = 2.5
 #: Bound on a punched or relayed TOU handshake (the answering end has no link manager
 #: deadline for it; the requester's attempt is also cancelled by its link manager).
 HANDSHAKE_TIMEOUT = 30.0
+#: Seconds between DHT searches for a friend we cannot reach (one ``find_node`` lookup each).
+FRIEND_LOOKUP_PERIOD = 60.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +98,8 @@ class UdpOptions:
     #: reach the friend's (docs/nat.md; the network lab needs 2).
     punch_ttl: int = PUNCH_TTL
     punch_period: float = PUNCH_PERIOD
+    #: Seconds between DHT searches for each friend without a working address.
+    lookup_period: float = FRIEND_LOOKUP_PERIOD
 
 
 class UdpPort(MultiService):
@@ -118,6 +134,8 @@ class UdpPort(MultiService):
         #: Per DHT id: the delayed start or the TOU handshake of a path we asked for (cancelled
         #: when the link manager gives up, so a retry does not meet a stale handshake).
         self._handshakes: dict[bytes, IDelayedCall | defer.Deferred] = {}
+        #: The DHT search in progress per friend location.
+        self._lookups: dict[SslId, defer.Deferred[Address]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -140,6 +158,12 @@ class UdpPort(MultiService):
             loop.clock = self.reactor
             loop.start(period, now=fn == self._stun_round)
             self._loops.append(loop)
+        # Not at once: the DHT is still bootstrapping.
+        lookups = task.LoopingCall(self._look_up_friends)
+        lookups.clock = self.reactor
+        lookups.start(self.options.lookup_period, now=False)
+        self._loops.append(lookups)
+        self.net.add_link_observer(self._link_event)
         self.net.udp_dialer = self.dial
         self.net.manager.set_udp_paths([Path.TOU_PUNCHED, Path.RELAY])
         self.log.info("UDP port {port}: DHT, stunner, relay and TOU", port=self.port)
@@ -147,6 +171,10 @@ class UdpPort(MultiService):
     def stopService(self) -> defer.Deferred[None]:  # noqa: N802
         self.net.udp_dialer = None
         self.net.manager.set_udp_paths([])
+        with contextlib.suppress(ValueError):  # not added when the start failed early
+            self.net.remove_link_observer(self._link_event)
+        for lookup in list(self._lookups.values()):
+            lookup.cancel()
         for loop in self._loops:
             if loop.running:
                 loop.stop()
@@ -190,6 +218,46 @@ class UdpPort(MultiService):
         node = self.dht.node
         contact = node.routing.get(node_id) if node is not None else None
         return None if contact is None else contact.addr
+
+    # -- friend lookup ---------------------------------------------------------------------
+
+    def _look_up_friends(self) -> None:
+        """One DHT search for each friend we cannot reach and are not searching yet."""
+        if not self.dht.running:
+            return
+        manager, now, period = self.net.manager, self.reactor.seconds(), self.options.lookup_period
+        for ssl_id in self.friends():
+            if (ssl_id in self._lookups or not manager.is_friend(ssl_id)
+                    or not manager.needs_address(ssl_id, now, period)):
+                continue
+            # One lookup per period: the search gives up before the next one would start.
+            d = self.dht.find_friend(bytes(ssl_id), retry_interval=period, timeout=period)
+            self._lookups[ssl_id] = d
+            d.addBoth(self._lookup_over, ssl_id, d)
+
+    def _lookup_over(self, result: Address | Failure, ssl_id: SslId,
+                     d: defer.Deferred[Address]) -> None:
+        if self._lookups.get(ssl_id) is d:
+            del self._lookups[ssl_id]
+        if isinstance(result, Failure):
+            result.trap(FriendNotFoundError, DHTNotRunningError, defer.CancelledError)
+            self.log.debug("friend {ssl_id} not found in the DHT: {why}", ssl_id=str(ssl_id),
+                           why=result.getErrorMessage())
+            return
+        if not self.net.manager.is_friend(ssl_id):
+            return
+        candidates = dht_tcp_candidates(result)
+        self.log.info("friend {ssl_id} answers in the DHT at {addr}: dialling {candidates}",
+                      ssl_id=str(ssl_id), addr=result,
+                      candidates=", ".join(str(a) for a in candidates))
+        for address in candidates:
+            self.net.add_address(ssl_id, address, AddressSource.DHT)
+
+    def _link_event(self, event: LinkEvent) -> None:
+        if event.state is LinkState.CONNECTED:
+            lookup = self._lookups.pop(event.peer.ssl_id, None)
+            if lookup is not None:
+                lookup.cancel()
 
     # -- the stunner -----------------------------------------------------------------------
 
@@ -414,3 +482,11 @@ class UdpPort(MultiService):
 
 def _host_port(addr: Address) -> Address:
     return (str(ipaddress.ip_address(addr[0])), int(addr[1]))
+
+
+def dht_tcp_candidates(addr: Address) -> list[NetAddress]:
+    """The TCP addresses worth dialling for a friend whose DHT node answers at ``addr``: its
+    UDP port number (RetroShare's TCP and UDP ports are the same number), then that number
+    minus one (rsproto's default UDP port is its TCP port + 1)."""
+    host = ipaddress.ip_address(addr[0])
+    return [NetAddress(host, port) for port in (addr[1], addr[1] - 1) if 0 < port <= 0xFFFF]
