@@ -550,7 +550,39 @@ def make_decoder(cls: type[PQItem]) -> Decoder:
 # --- encoders -------------------------------------------------------------------------------
 
 class _Enc(_Writer):
-    """Emits code appending the encoding of values (Python expressions) to local ``out``."""
+    """Emits code appending the encoding of values (Python expressions) to local ``out``.
+
+    Fixed-width writes (integers, counts, TLV headers, placeholders) are held back in
+    ``pending`` and written by one ``pack`` when something else must touch ``out``: a chat
+    item's flags, time and string TLV header are one call.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: list[tuple[str, str | None]] = []
+
+    def pack(self, code: str, expr: str | None) -> None:
+        """Hold back a fixed-width write (``expr`` None: zero padding, ``code`` like ``6x``)."""
+        self.pending.append((code, expr))
+
+    def flush(self) -> None:
+        if self.pending:
+            fmt = ">" + "".join(code for code, _ in self.pending)
+            args = ", ".join(expr for _, expr in self.pending if expr is not None)
+            self.pending = []
+            self.line(f"out += {self.struct(fmt)}.pack({args})")
+
+    def out(self, text: str) -> None:
+        """A line that touches ``out``: everything held back goes first."""
+        self.flush()
+        self.line(text)
+
+    @contextmanager
+    def block(self, head: str) -> Iterator[None]:
+        self.flush()
+        with super().block(head):
+            yield
+            self.flush()
 
     def put(self, con: c.Construct, value: str) -> None:
         con = _unwrap(con)
@@ -590,36 +622,37 @@ class _Enc(_Writer):
                 run.append(subcons[i])
                 i += 1
             if run:
-                packs = [_packable(sc) for sc in run]
-                fmt = ">" + "".join(p[0] for p in packs)  # type: ignore[index]
-                args = ", ".join(p[1].format(values[sc.name])  # type: ignore[index]
-                                 for p, sc in zip(packs, run, strict=True))
-                self.line(f"out += {self.struct(fmt)}.pack({args})")
+                for sc in run:
+                    code, template = _packable(sc)  # type: ignore[misc]
+                    self.pack(code, template.format(values[sc.name]))
                 continue
             sc = subcons[i]
             i += 1
             self.put(sc, values[sc.name])
 
     def _Int(self, con: Any, value: str) -> None:  # noqa: N802
-        self.line(f"out += {self.struct(con.fmtstr)}.pack({value})")
+        self.pack(con.fmtstr[1:], value)
 
     def _Bool(self, con: Any, value: str) -> None:  # noqa: N802
-        self.line(f"out += {self.struct('>?')}.pack({value})")  # truthiness, as _Bool writes
+        self.pack("?", value)  # truthiness, as _Bool writes
 
     def _FormatField(self, con: Any, value: str) -> None:  # noqa: N802
-        self.line(f"out += {self.struct(con.fmtstr)}.pack({value})")
+        if con.fmtstr[0] == ">":
+            self.pack(con.fmtstr[1:], value)
+        else:
+            self.out(f"out += {self.struct(con.fmtstr)}.pack({value})")
 
     def _IdField(self, con: Any, value: str) -> None:  # noqa: N802
         v = self.take(value)
         self.line(f"if len({v}) != {con.idtype.LENGTH}: raise _GiveUpError")
-        self.line(f"out += {v}")
+        self.out(f"out += {v}")
 
     def _blob(self, data: str, maximum: int | None = None) -> None:
         d = self.take(data)
         if maximum is not None:
             self.line(f"if len({d}) > {maximum}: raise _GiveUpError")
-        self.line(f"out += _U32.pack(len({d}))")
-        self.line(f"out += {d}")
+        self.pack("I", f"len({d})")
+        self.out(f"out += {d}")
 
     def _RsString(self, con: Any, value: str) -> None:  # noqa: N802
         self._blob(f"{value}.encode('utf-8', 'surrogateescape')")
@@ -633,10 +666,10 @@ class _Enc(_Writer):
     def _BoundedArray(self, con: Any, value: str) -> None:  # noqa: N802
         items = self.take(f"list({self.plain(value)})")
         self.line(f"if len({items}) > {MAX_CONTAINER_COUNT}: raise _GiveUpError")
-        self.line(f"out += _U32.pack(len({items}))")
+        self.pack("I", f"len({items})")
         fixed = _fixed_code(con.subcon)
         if fixed is not None:
-            self.line(f"out += _pack('>%d{fixed[0]}' % len({items}), *{items})")
+            self.out(f"out += _pack('>%d{fixed[0]}' % len({items}), *{items})")
             return
         x = self.var("x")
         with self.block(f"for {x} in {items}:"):
@@ -660,22 +693,24 @@ class _Enc(_Writer):
                         else f"[bytes(x) for x in {v}]")
         self.line(f"if len({ids}) > {MAX_CONTAINER_COUNT}: raise _GiveUpError")
         self.line(f"if any(len(x) != {n} for x in {ids}): raise _GiveUpError")
-        self.line(f"out += _U32.pack(len({ids}))")
-        self.line(f"out += b''.join({ids})")
+        self.pack("I", f"len({ids})")
+        self.out(f"out += b''.join({ids})")
 
     @contextmanager
     def around(self, tlv_type: int) -> Iterator[None]:
         """A TLV whose payload the body writes: placeholder header, patched afterwards."""
         start = self.var("p")
-        self.line(f"{start} = len(out)")
-        self.line("out += _ZERO6")
+        held = struct.calcsize(">" + "".join(code for code, _ in self.pending))
+        self.line(f"{start} = len(out) + {held}")
+        self.pack(f"{TLV_HEADER_SIZE}x", None)
         yield
-        self.line(f"_HDR.pack_into(out, {start}, {tlv_type}, len(out) - {start})")
+        self.out(f"_HDR.pack_into(out, {start}, {tlv_type}, len(out) - {start})")
 
     def _simple(self, tlv_type: int, data: str) -> None:
         d = self.take(data)
-        self.line(f"out += _HDR.pack({tlv_type}, len({d}) + 6)")
-        self.line(f"out += {d}")
+        self.pack("H", str(tlv_type))
+        self.pack("I", f"len({d}) + 6")
+        self.out(f"out += {d}")
 
     def _TLV(self, con: Any, value: str) -> None:  # noqa: N802
         with self.around(con.tlv_type):
@@ -685,9 +720,9 @@ class _Enc(_Writer):
         self._simple(con.tlv_type, f"{value}.encode('utf-8', 'surrogateescape')")
 
     def _FixedTLV(self, con: Any, value: str) -> None:  # noqa: N802
-        fmt = ">HI" + con.fmt.format.lstrip(">")
-        self.line(f"out += {self.struct(fmt)}.pack({con.tlv_type}, "
-                  f"{TLV_HEADER_SIZE + con.fmt.size}, {value})")
+        self.pack("H", str(con.tlv_type))
+        self.pack("I", str(TLV_HEADER_SIZE + con.fmt.size))
+        self.pack(con.fmt.format.lstrip(">"), value)
 
     def _BinaryTLV(self, con: Any, value: str) -> None:  # noqa: N802
         self._simple(con.tlv_type, f"bytes({self.plain(value, '_BLOBS')})")
@@ -764,6 +799,7 @@ def encoder_source(cls: type[PQItem]) -> tuple[str, dict[str, Any]]:
     w = _Enc()
     got = {n: w.take(f"item.{n}") for n in cls._FIELDS}
     w.fields(cls.BODY, got)
+    w.flush()
     body = w.lines
     header = (f"    _ITEM_HDR.pack_into(out, 0, {cls.VERSION}, {cls.SERVICE}, {cls.SUBTYPE}, "
               "len(out))")

@@ -48,6 +48,7 @@ __all__ = [
 PKT_VERSION_SERVICE: Final = 0x02
 
 _HEADER = struct.Struct(">BHBI")
+_SHORT = (0, 0, 0, -1)  # stands for a header too short to read: never equal to a length
 _REGISTRY: dict[tuple[int, int], type[PQItem]] = {}
 
 _ItemT = TypeVar("_ItemT", bound="PQItem")
@@ -260,7 +261,7 @@ def _encoder(cls: type[PQItem]) -> codegen.Encoders | None:
     except KeyError:
         pass
     fast = None
-    if cls.encode_body is PQItem.encode_body:
+    if issubclass(cls, PQItem) and cls.encode_body is PQItem.encode_body:
         with contextlib.suppress(codegen.UnsupportedSchemaError):
             fast = codegen.make_encoder(cls)
     _ENCODERS[cls] = fast
@@ -283,23 +284,23 @@ def _from_construct(e: c.ConstructError, offset: int) -> DecodeError:
 
 def encode(item: PQItem | UnknownItem) -> bytes:
     """Serialise an item: 8-byte header then body.  Raises `EncodeError` if over the limit."""
+    fast = _ENCODERS.get(type(item), _UNSEEN)
+    if fast is _UNSEEN:
+        fast = _encoder(type(item))  # type: ignore[arg-type]
+    if fast is not None:
+        try:
+            raw = fast.item(item)  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001  (encode_body's construct path decides)
+            pass
+        else:
+            if len(raw) > MAX_SERIAL_SIZE:
+                raise EncodeError(f"{type(item).__name__} is {len(raw)} bytes, over "
+                                  f"MAX_SERIAL_SIZE ({MAX_SERIAL_SIZE})")
+            return raw
     if isinstance(item, UnknownItem):
         body = item.body
         version, service, subtype = item.version, item.service, item.subtype
     else:
-        fast = _ENCODERS.get(type(item), _UNSEEN)
-        if fast is _UNSEEN:
-            fast = _encoder(type(item))
-        if fast is not None:
-            try:
-                raw = fast.item(item)  # type: ignore[union-attr]
-            except Exception:  # noqa: BLE001  (encode_body's construct path decides)
-                pass
-            else:
-                if len(raw) > MAX_SERIAL_SIZE:
-                    raise EncodeError(f"{type(item).__name__} is {len(raw)} bytes, over "
-                                      f"MAX_SERIAL_SIZE ({MAX_SERIAL_SIZE})")
-                return raw
         body = item.encode_body()
         version, service, subtype = item.VERSION, item.SERVICE, item.SUBTYPE
     size = HEADER_SIZE + len(body)
@@ -315,11 +316,12 @@ def decode(data: bytes | bytearray | memoryview) -> PQItem | UnknownItem:
     Returns the registered class's instance, or `UnknownItem` for an unregistered (service,
     subtype).  Raises a `DecodeError` subclass for anything malformed, and nothing else.
     """
-    version, service, subtype, size = _header(data)
-    if size != len(data):
-        raise (TruncatedError if size > len(data) else TrailingBytesError)(
-            f"header says {size} bytes, buffer holds {len(data)}",
-            field="header.size", offset=4)
+    n = len(data)
+    version, service, subtype, size = _HEADER.unpack_from(data) if n >= HEADER_SIZE else _SHORT
+    if size != n or n > MAX_SERIAL_SIZE:  # else the size is n, within [8, MAX_SERIAL_SIZE]
+        version, service, subtype, size = _header(data)  # raises what is wrong with it
+        raise (TruncatedError if size > n else TrailingBytesError)(
+            f"header says {size} bytes, buffer holds {n}", field="header.size", offset=4)
     cls = _REGISTRY.get((service, subtype))
     if cls is None or version != cls.VERSION:
         return UnknownItem(service, subtype, bytes(data[HEADER_SIZE:]), version)

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 import pqi
 from pqi import codegen, tlv
 from pqi import item as item_module
-from pqi.errors import DecodeError, LimitExceededError
+from pqi.errors import DecodeError, LimitExceededError, TrailingBytesError, TruncatedError
 from pqi.items import ids, nxs
 from pqi.items.chat import MAX_AVATAR_SIZE, ChatAvatarItem, ChatFlags, ChatMsgItem
 from pqi.items.discovery import DiscContactItem, DiscIdentityListItem
@@ -402,3 +402,46 @@ _MARKERY = st.lists(st.sampled_from([b"<", b"!", b"e", b"E", b"%", b"3C", b"21",
 def test_sanitise_string_matches_its_specification(tlv_type: int, raw: bytes) -> None:
     """The find-based sanitiser gives the same bytes as the plain specification."""
     assert tlv.sanitise_string(tlv_type, raw) == _sanitise_reference(tlv_type, raw)
+
+
+def _header_reference(raw: bytes) -> DecodeError | None:
+    """The header checks as `pqi.decode` made them before the fast path: the error, if any."""
+    try:
+        header = pqi.parse_header(raw)
+    except DecodeError as e:
+        return e
+    if header.size != len(raw):
+        kind = TruncatedError if header.size > len(raw) else TrailingBytesError
+        return kind(f"header says {header.size} bytes, buffer holds {len(raw)}",
+                    field="header.size", offset=4)
+    return None
+
+
+@given(head=st.binary(min_size=0, max_size=4),
+       size=st.sampled_from([0, 7, 8, 9, 12, 13, MAX_SERIAL_SIZE, MAX_SERIAL_SIZE + 1,
+                             0xFFFFFFFF]),
+       tail=st.binary(max_size=8))
+def test_header_errors_unchanged(head: bytes, size: int, tail: bytes) -> None:
+    """Short buffers and bad or mismatched sizes raise exactly what the header checks raise."""
+    raw = (head + bytes(4))[:4] + struct.pack(">I", size) + tail if len(head) == 4 else head
+    want = _header_reference(raw)
+    if want is None:
+        return  # a consistent header: decoding the body is the other tests' business
+    with pytest.raises(DecodeError) as e:
+        pqi.decode(raw)
+    assert (type(e.value), str(e.value), e.value.field, e.value.offset) == (
+        type(want), str(want), want.field, want.offset)
+
+
+@pytest.mark.parametrize("size", [MAX_SERIAL_SIZE, MAX_SERIAL_SIZE + 1])
+def test_header_size_limit_with_the_bytes_present(size: int) -> None:
+    """An item whose header size matches its length: refused above MAX_SERIAL_SIZE only."""
+    raw = _HDR.pack(2, 0x0017, 0x02, size) + bytes(size - 8)
+    want = _header_reference(raw)
+    with pytest.raises(DecodeError) as e:
+        pqi.decode(raw)
+    if want is None:  # the size is fine: the body (all zeros) is what fails
+        assert not isinstance(e.value, LimitExceededError)
+    else:
+        assert isinstance(want, LimitExceededError)
+        assert (type(e.value), str(e.value), e.value.offset) == (type(want), str(want), 4)
