@@ -56,6 +56,9 @@ def test_punched_tou_link_between_friends(tmp_path) -> None:
             await wait_for(reactor, lambda: a.friends()[0].online and b.friends()[0].online,
                            timeout=40)
             await wait_for(reactor, lambda: len(a.control.enabled(b.ssl_id)) > 3)
+            # each side records the link's path when its own side of the link is up
+            await wait_for(reactor, lambda: a.friends()[0].path is not None
+                           and b.friends()[0].path is not None)
             return a.friends()[0], b.friends()[0], a.status_report()
         finally:
             for n in (a, b, c):
@@ -86,8 +89,12 @@ def test_relay_through_a_mutual_friend_when_the_nat_forbids_punching(tmp_path) -
             await wait_for(reactor, lambda: any(f.ssl_id == other.ssl_id and f.online
                                                 for f in initiator.friends()), timeout=40)
             await wait_for(reactor, lambda: len(initiator.control.enabled(other.ssl_id)) > 3)
-            mine = next(f for f in initiator.friends() if f.ssl_id == other.ssl_id)
-            theirs = next(f for f in other.friends() if f.ssl_id == initiator.ssl_id)
+
+            def mine_theirs():
+                return (next(f for f in initiator.friends() if f.ssl_id == other.ssl_id),
+                        next(f for f in other.friends() if f.ssl_id == initiator.ssl_id))
+            await wait_for(reactor, lambda: all(f.path is not None for f in mine_theirs()))
+            mine, theirs = mine_theirs()
             return mine, theirs, c.udp.status(), initiator.status_report()
         finally:
             for n in (a, b, c):
