@@ -801,8 +801,7 @@ def encoder_source(cls: type[PQItem]) -> tuple[str, dict[str, Any]]:
     w.fields(cls.BODY, got)
     w.flush()
     body = w.lines
-    header = (f"    _ITEM_HDR.pack_into(out, 0, {cls.VERSION}, {cls.SERVICE}, {cls.SUBTYPE}, "
-              "len(out))")
+    header = "    _ITEM_HDR.pack_into(out, 0, item.VERSION, item.SERVICE, item.SUBTYPE, len(out))"
     lines = ["def encode(item, out):", *body, "    return None", "",
              "def encode_item(item):", f"    out = bytearray({HEADER_SIZE})", *body, header,
              "    return bytes(out)"]
