@@ -348,7 +348,7 @@ class _Link:
     half_open: bool = False         # counted against the incoming caps
     reported: bool = False          # LinkUp was emitted
     bytes_in: int = 0               # received before authentication
-    path: Path | None = None        # how it reaches the peer (None: an unknown incoming path)
+    path: Path | None = None        # how it reaches the peer
 
 
 @dataclasses.dataclass
@@ -570,7 +570,11 @@ class LinkManager:
                        Outcome.CANCELLED)
         link = self._new_link(Direction.INCOMING, source, now, Stage.TLS,
                               now + self.limits.tls_handshake_timeout)
-        link.path = path
+        # The glue names UDP paths; a connection on the TCP listener is LAN or WAN TCP by where
+        # it comes from (so status shows it, and the side that accepted it also upgrades).
+        link.path = path if path is not None else path_of(
+            AddressSource.LOCAL if source.host.is_private or source.host.is_loopback
+            else AddressSource.EXTERNAL)
         link.half_open = True
         self._half_open_links[link.id] = link
         self._half_open_by_ip[host] += 1

@@ -140,7 +140,8 @@ def test_friends_sharing_only_a_dht_bootstrap_link_over_tcp(tmp_path) -> None:
     dialled = []
     for status, peer_port, sources in statuses:
         assert status.connected
-        assert status.path in (None, Path.WAN_TCP)  # None: a TCP link the peer dialled
+        # WAN TCP: we dialled the DHT-found address; LAN TCP: the peer dialled us (loopback)
+        assert status.path in (Path.LAN_TCP, Path.WAN_TCP)
         if status.path is Path.WAN_TCP:
             connected = [x for x in status.attempts if x.outcome is Outcome.CONNECTED]
             last = connected[-1]
