@@ -167,7 +167,7 @@ def test_damaged_accounts(tmp_path: Path) -> None:
 def test_own_certificate_text(account_dir: Path) -> None:
     """Our long certificate decodes to our ids, and its key verifies our TLS certificate."""
     acct = Account.load(account_dir, PASSWORD)
-    local = NetAddress(ipaddress.IPv4Address("192.168.1.5"), 7812)
+    local = NetAddress(ipaddress.IPv4Address("198.51.100.5"), 7812)
     cert = RsCertificate.decode(acct.certificate_text(local_addr=local))
     assert cert.ssl_id == acct.ssl_id and cert.pgp_id == acct.pgp_id
     assert cert.location == "alice-laptop" and cert.local_addr == local

@@ -211,12 +211,12 @@ def test_profile_only_and_hidden(profile_key: ProfileKey, location_cert: Locatio
 def test_section_order(profile_key: ProfileKey, location_cert: LocationCertificate) -> None:
     """Sections come in RetroShare's order: version, key, ext, loc, dns, name, id, locators."""
     cert = RsCertificate(profile_key.public, location_cert.ssl_id, "n",
-                         NetAddress(ipaddress.IPv4Address("10.0.0.1"), 1),
+                         NetAddress(ipaddress.IPv4Address("192.0.2.1"), 1),
                          NetAddress(ipaddress.IPv4Address("1.2.3.4"), 0x1e79), "h.example",
                          extra_locators=("ipv4://1.2.3.4:1",))
     key = profile_key.public.to_bytes()
     expected = (b"\x09\x01\x06" + encode_section(1, key)
-                + b"\x02\x06\x01\x02\x03\x04\x1e\x79" + b"\x03\x06\x0a\x00\x00\x01\x00\x01"
+                + b"\x02\x06\x01\x02\x03\x04\x1e\x79" + b"\x03\x06\xc0\x00\x02\x01\x00\x01"
                 + b"\x04\x09h.example" + b"\x06\x01n" + b"\x05\x10" + bytes(location_cert.ssl_id)
                 + b"\x0a\x10ipv4://1.2.3.4:1")
     assert cert.to_bytes()[:-5] == expected

@@ -92,8 +92,8 @@ def test_bitdht_ping_key_order_and_version() -> None:
 
 def test_bitdht_connect_message() -> None:
     """The connect query in BitDHT's key order decodes; we re-encode it canonically."""
-    src = NodeInfo(A, "10.0.0.1", 7812)
-    dest = NodeInfo(M, "10.0.0.2", 7813)
+    src = NodeInfo(A, "192.0.2.1", 7812)
+    dest = NodeInfo(M, "192.0.2.2", 7813)
     body = (b"d2:id20:" + A + b"3:src26:" + src.compact() + b"4:dest26:" + dest.compact()
             + b"4:modei1e5:parami0e6:statusi0e4:typei101ee")
     raw = b"d1:a" + body + b"1:t2:0a1:y1:q1:q7:connecte"
@@ -108,7 +108,7 @@ def test_bitdht_connect_message() -> None:
 @pytest.mark.parametrize("field", [b"typei99e", b"modei3e"])
 def test_connect_unknown_type_or_mode_rejected(field: bytes) -> None:
     """Connect types are 101-104 and modes 1, 2, 4 (bdiface.h); others are malformed."""
-    node = NodeInfo(A, "10.0.0.1", 1).compact()
+    node = NodeInfo(A, "192.0.2.1", 1).compact()
     args = {b"type": b"typei101e", b"mode": b"modei1e"}
     args[field[:4]] = field
     raw = (b"d1:ad4:dest26:" + node + b"2:id20:" + A + b"4:" + args[b"mode"]
