@@ -14,8 +14,8 @@ from dht.node import DHTConfig, DHTNode, LookupKind, dht_node_id
 from dht.routing import BAD_FAILURES, GOOD_INTERVAL, RoutingTable
 from dht.simulation import FakeNetwork, measure_lookups
 
-US = ("10.0.0.1", 6881)
-PEER = ("10.0.0.2", 7000)
+US = ("172.16.0.1", 6881)
+PEER = ("172.16.0.2", 7000)
 PEER_ID = b"\x80" + b"\x01" * 19
 
 
@@ -117,7 +117,7 @@ def test_get_peers_token_announce_and_rotation() -> None:
     assert isinstance(bad, Error) and bad.code == krpc.ERROR_PROTOCOL
     assert node.counters.bad_tokens == 1
     # Another IP cannot use PEER's token.
-    other = ("10.0.0.3", 7000)
+    other = ("172.16.0.3", 7000)
     verify(node, other, b"\x33" * 20, 604.0)
     r3 = one(node.datagram_received(krpc.encode(GetPeers(b"g3", PEER_ID, ih)), PEER, 604.0))
     assert isinstance(r3, Response) and r3.token is not None
@@ -147,7 +147,7 @@ def test_rate_limit_bans_for_300_seconds() -> None:
     assert answered == 50
     assert node.counters.rate_limited == 1
     assert node.datagram_received(ping, PEER, 299.0) == []
-    assert node.datagram_received(ping, ("10.0.0.9", 1), 10.0) != []
+    assert node.datagram_received(ping, ("172.16.0.9", 1), 10.0) != []
     assert node.datagram_received(ping, PEER, 301.0) != []
     # A steady 5/s is fine forever.
     node2 = make_node()
@@ -180,7 +180,7 @@ def test_response_from_wrong_address_ignored() -> None:
     node = make_node()
     out = node.ping(PEER, 0.0)
     tid = krpc.decode(out[0][0]).transaction_id
-    node.datagram_received(krpc.encode(Response(tid, PEER_ID)), ("10.9.9.9", 7000), 0.1)
+    node.datagram_received(krpc.encode(Response(tid, PEER_ID)), ("172.25.9.9", 7000), 0.1)
     assert node.counters.unexpected_responses == 1
     assert node.routing.get(PEER_ID) is None
 
@@ -215,7 +215,7 @@ def test_routing_table_split_and_liveness() -> None:
     table = RoutingTable(own, k=2)
     ids = [bytes([b]) + b"\x00" * 19 for b in (0x80, 0x90, 0xA0, 0x01, 0x02, 0x03)]
     for i, nid in enumerate(ids):
-        table.update(nid, ("10.0.0.1", 1000 + i), 0.0, replied=True)
+        table.update(nid, ("172.16.0.1", 1000 + i), 0.0, replied=True)
     far = table.bucket_for(ids[0])
     assert far.lo == 1 << 159 and len(far.contacts) == 2  # far half: never split
     assert [c.node_id for c in far.replacements] == [ids[2]]
@@ -223,10 +223,10 @@ def test_routing_table_split_and_liveness() -> None:
     c = table.get(ids[0])
     assert c is not None and c.is_good(GOOD_INTERVAL - 1) and not c.is_good(GOOD_INTERVAL + 1)
     # A query alone never inserts; a known id from a new address is ignored.
-    table.update(b"\x7f" * 20, ("10.0.0.9", 1), 1.0, replied=False)
+    table.update(b"\x7f" * 20, ("172.16.0.9", 1), 1.0, replied=False)
     assert table.get(b"\x7f" * 20) is None
-    table.update(ids[0], ("10.6.6.6", 1), 1.0, replied=True)
-    assert table.get(ids[0]).addr == ("10.0.0.1", 1000)  # type: ignore[union-attr]
+    table.update(ids[0], ("172.22.6.6", 1), 1.0, replied=True)
+    assert table.get(ids[0]).addr == ("172.16.0.1", 1000)  # type: ignore[union-attr]
 
 
 def test_exact_lookup_finds_node_by_id() -> None:
@@ -282,7 +282,7 @@ def test_routing_table_invariants(updates: list[tuple[bytes, bool]]) -> None:
     each, and every contact sits in the bucket covering its id."""
     table = RoutingTable(b"\x55" * 20)
     for i, (nid, replied) in enumerate(updates):
-        table.update(nid, ("10.0.0.1", 1 + i), float(i), replied=replied)
+        table.update(nid, ("172.16.0.1", 1 + i), float(i), replied=replied)
     assert table.buckets[0].lo == 0 and table.buckets[-1].hi == 1 << 160
     for a, b in zip(table.buckets, table.buckets[1:], strict=False):
         assert a.hi == b.lo

@@ -51,7 +51,7 @@ def db_path(tmp_path: pathlib.Path) -> pathlib.Path:
 def bob_certificate(profile_key2: ProfileKey, location_cert2: LocationCertificate
                     ) -> RsCertificate:
     return RsCertificate(public_key=profile_key2.public, ssl_id=location_cert2.ssl_id,
-                         location="bob-desktop", local_addr=addr("192.168.1.20", 7812),
+                         location="bob-desktop", local_addr=addr("172.31.1.20", 7812),
                          ext_addr=addr("0.0.0.0", 0))
 
 
@@ -83,7 +83,7 @@ def test_add_from_certificate_accepts_profile_and_location(
         loc = friends.location(location_cert2.ssl_id)
     assert loc.pgp_id == profile_key2.pgp_id and loc.name == "bob-desktop"
     # The unset external address (0.0.0.0:0) is not an address.
-    assert loc.addresses == (AddressInfo(addr("192.168.1.20", 7812), t[0], 0),)
+    assert loc.addresses == (AddressInfo(addr("172.31.1.20", 7812), t[0], 0),)
     assert loc.last_connected is None
 
 
@@ -117,7 +117,7 @@ def test_offer_is_pending_until_approved(db_path: pathlib.Path,
         outcome = friends.offer(profile_key2.public, origin=PendingOrigin.DISCOVERY,
                                 learned_from=learned_from,
                                 locations=[(ssl_id, "bob-laptop",
-                                            [AddressInfo(addr("10.0.0.2", 7812), 5, 1)])])
+                                            [AddressInfo(addr("172.16.0.2", 7812), 5, 1)])])
         assert outcome is OfferOutcome.PENDING
         assert not friends.is_accepted_profile(profile_key2.pgp_id)
         with pytest.raises(UnknownFriendError):
@@ -134,7 +134,7 @@ def test_offer_is_pending_until_approved(db_path: pathlib.Path,
         assert friends.pending() == []
         loc = friends.location(ssl_id)
     assert loc.name == "bob-laptop"
-    assert loc.addresses == (AddressInfo(addr("10.0.0.2", 7812), 5, 1),)
+    assert loc.addresses == (AddressInfo(addr("172.16.0.2", 7812), 5, 1),)
 
 
 def test_approve_and_reject_unknown(db_path: pathlib.Path, profile_key2: ProfileKey) -> None:
@@ -169,12 +169,12 @@ def test_ssl_only_friend_from_invite(db_path: pathlib.Path, profile_key2: Profil
                                      location_cert2: LocationCertificate) -> None:
     """A short invite makes an SSL-only friend: location known, profile not accepted."""
     invite = ShortInvite(location_cert2.ssl_id, profile_key2.fingerprint, "bob",
-                         (Loc4Locator(addr("192.168.1.20", 7812)), DnsLocator("bob.example", 1),
+                         (Loc4Locator(addr("172.31.1.20", 7812)), DnsLocator("bob.example", 1),
                           Ext4Locator(addr("203.0.113.9", 7812))))
     with FriendList(db_path) as friends:
         loc = friends.add_from_invite(invite)
         assert loc.pgp_id == profile_key2.pgp_id
-        assert {a.addr for a in loc.addresses} == {addr("192.168.1.20", 7812),
+        assert {a.addr for a in loc.addresses} == {addr("172.31.1.20", 7812),
                                                    addr("203.0.113.9", 7812)}
         profile = friends.profile(profile_key2.pgp_id)
         assert profile.ssl_only and profile.fingerprint == profile_key2.fingerprint
@@ -219,7 +219,7 @@ def test_failed_transaction_leaves_database_unchanged(
         friends.add_from_certificate(bob_certificate(profile_key2, location_cert2))
         before = dump(db_path)
         forged = RsCertificate(public_key=profile_key.public, ssl_id=location_cert2.ssl_id,
-                               location="stolen", local_addr=addr("10.9.9.9", 1))
+                               location="stolen", local_addr=addr("172.25.9.9", 1))
         with pytest.raises(LocationConflictError) as e:
             friends.add_from_certificate(forged)
         assert e.value.owner == profile_key2.pgp_id
@@ -265,11 +265,11 @@ def test_addresses_refresh_and_order(db_path: pathlib.Path, profile_key2: Profil
     with FriendList(db_path, now=lambda: 100) as friends:
         friends.add_from_certificate(bob_certificate(profile_key2, location_cert2))
         friends.record_address(ssl_id, AddressInfo(addr("2001:db8::1", 7812), 300, 2))
-        friends.record_address(ssl_id, AddressInfo(addr("192.168.1.20", 7812), 200, 3))
-        friends.record_address(ssl_id, AddressInfo(addr("192.168.1.20", 7812), 150, 3))
+        friends.record_address(ssl_id, AddressInfo(addr("172.31.1.20", 7812), 200, 3))
+        friends.record_address(ssl_id, AddressInfo(addr("172.31.1.20", 7812), 150, 3))
         assert friends.location(ssl_id).addresses == (
             AddressInfo(addr("2001:db8::1", 7812), 300, 2),
-            AddressInfo(addr("192.168.1.20", 7812), 200, 3))
+            AddressInfo(addr("172.31.1.20", 7812), 200, 3))
         with pytest.raises(UnknownFriendError):
             friends.record_address(SslId(b"\x01" * 16), AddressInfo(addr("1.2.3.4", 1)))
 

@@ -105,8 +105,8 @@ def test_unlimited_connections_and_relayed_datagrams_keep_the_usual_ttl(
     clock, mux, tou = punching_socket(sender)
     tou.connect(receiver.getsockname(), Factory.forProtocol(Protocol))
     assert received(receiver)[1] == usual
-    remote = ("10.9.9.9", 7813)
-    mux.add_relay_end(RelayEnd(local=("10.0.0.1", 7813), proxy=receiver.getsockname(),
+    remote = ("127.0.0.9", 7813)
+    mux.add_relay_end(RelayEnd(local=("127.0.0.1", 7813), proxy=receiver.getsockname(),
                                remote=remote))
     mux.send(b"\x00" * 20, remote, ttl=2)
     data, ttl = received(receiver)

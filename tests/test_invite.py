@@ -86,7 +86,7 @@ def test_locator_bytes() -> None:
     """Each locator kind's bytes, including the reversed IPv4 octets of LOC4/EXT4."""
     inv = ShortInvite(SSL, None, "n", (
         Ext4Locator(NetAddress(ipaddress.IPv4Address("1.2.3.4"), 0x1E79)),
-        Loc4Locator(NetAddress(ipaddress.IPv4Address("192.168.1.2"), 80)),
+        Loc4Locator(NetAddress(ipaddress.IPv4Address("172.31.1.2"), 80)),
         DnsLocator("x.org", 7812),
         HiddenLocator(2, "abc.onion", 9050),
         UrlLocator("ipv6://[::1]:7812"),
@@ -95,7 +95,7 @@ def test_locator_bytes() -> None:
     assert raw[:18] == b"\x00\x10" + bytes(SSL)
     assert raw[18:21] == b"\x01\x01n"
     rest = raw[21:-5]
-    assert rest == (b"\x92\x06\x04\x03\x02\x01\x1e\x79" + b"\x93\x06\x02\x01\xa8\xc0\x00\x50"
+    assert rest == (b"\x92\x06\x04\x03\x02\x01\x1e\x79" + b"\x93\x06\x02\x01\x1f\xac\x00\x50"
                     + b"\x91\x07\x1e\x84x.org" + b"\x90\x0f\x00\x00\x00\x02\x23\x5aabc.onion"
                     + b"\x02\x11ipv6://[::1]:7812")
     assert ShortInvite.decode(inv.encode()) == inv

@@ -81,7 +81,7 @@ def test_backoff_is_reproducible_with_a_seed() -> None:
 def test_refused_friend_is_redialled_with_growing_backoff_up_to_the_cap() -> None:
     """Each failed round waits about twice as long as the previous one, up to the cap."""
     mgr = manager()
-    mgr.add_friend(OTHER, 0.0, [(addr("10.0.0.2"), AddressSource.EXTERNAL)])
+    mgr.add_friend(OTHER, 0.0, [(addr("172.16.0.2"), AddressSource.EXTERNAL)])
     mgr.start(0.0)
     now, dial = run_until_dial(mgr, 0.0)
     assert now <= 1.0  # the start spread
@@ -104,7 +104,7 @@ def test_refused_friend_is_redialled_with_growing_backoff_up_to_the_cap() -> Non
 def test_backoff_resets_after_the_first_item() -> None:
     """After a link delivered an item, a drop is followed by a quick (base) reconnect."""
     mgr = manager()
-    mgr.add_friend(OTHER, 0.0, [(addr("10.0.0.2"), AddressSource.EXTERNAL)])
+    mgr.add_friend(OTHER, 0.0, [(addr("172.16.0.2"), AddressSource.EXTERNAL)])
     mgr.start(0.0)
     now, dial = run_until_dial(mgr, 0.0)
     for _ in range(5):
@@ -134,7 +134,7 @@ def test_round_tries_addresses_in_order_and_records_each_outcome() -> None:
     mgr.add_address(OTHER, addr("192.0.2.1"), AddressSource.DISCOVERY, 0.0, seen=5.0)
     mgr.add_address(OTHER, addr("198.51.100.1"), AddressSource.EXTERNAL, 0.0, seen=1.0)
     mgr.add_address(OTHER, addr("198.51.100.2"), AddressSource.EXTERNAL, 0.0, seen=2.0)
-    mgr.add_address(OTHER, addr("192.168.1.5"), AddressSource.LOCAL, 0.0, seen=0.0)
+    mgr.add_address(OTHER, addr("172.31.1.5"), AddressSource.LOCAL, 0.0, seen=0.0)
     mgr.start(0.0)
     now, dial = run_until_dial(mgr, 0.0)
     order = [dial.address]
@@ -159,7 +159,7 @@ def test_round_tries_addresses_in_order_and_records_each_outcome() -> None:
     assert not mgr.authenticated(dial.link, LARGE, now)
     close, = mgr.pop_actions()
     assert close.reason is DisconnectReason.TLS
-    assert order == [addr("192.168.1.5"), addr("198.51.100.2"), addr("198.51.100.1"),
+    assert order == [addr("172.31.1.5"), addr("198.51.100.2"), addr("198.51.100.1"),
                      addr("192.0.2.1")]
     attempts = mgr.status(OTHER).attempts
     assert [a.outcome for a in attempts] == [Outcome.REFUSED, Outcome.TCP_TIMEOUT,
@@ -192,7 +192,7 @@ def test_dial_refused_by_peer_after_tls_is_never_reported_up() -> None:
     """With TLS 1.3 the dialler authenticates the peer before the peer has judged us; a peer
     that does not accept us closes at once: no LinkUp, and the attempt says why."""
     mgr = manager()
-    mgr.add_friend(OTHER, 0.0, [(addr("10.0.0.2"), AddressSource.EXTERNAL)])
+    mgr.add_friend(OTHER, 0.0, [(addr("172.16.0.2"), AddressSource.EXTERNAL)])
     mgr.start(0.0)
     now, dial = run_until_dial(mgr, 0.0)
     mgr.tcp_connected(dial.link, now)
@@ -217,7 +217,7 @@ def test_incoming_link_is_reported_at_authentication() -> None:
 def test_new_address_during_backoff_is_dialled_at_once() -> None:
     """Discovery telling us a new address cuts a long backoff short."""
     mgr = manager()
-    mgr.add_friend(OTHER, 0.0, [(addr("10.0.0.2"), AddressSource.EXTERNAL)])
+    mgr.add_friend(OTHER, 0.0, [(addr("172.16.0.2"), AddressSource.EXTERNAL)])
     mgr.start(0.0)
     now, dial = run_until_dial(mgr, 0.0)
     for _ in range(6):
@@ -225,17 +225,17 @@ def test_new_address_during_backoff_is_dialled_at_once() -> None:
         now, dial = run_until_dial(mgr, now)
     mgr.dial_failed(dial.link, Outcome.REFUSED, "refused", now)
     assert mgr.next_deadline() > now + 100
-    mgr.add_address(OTHER, addr("10.0.0.3"), AddressSource.DISCOVERY, now)
+    mgr.add_address(OTHER, addr("172.16.0.3"), AddressSource.DISCOVERY, now)
     assert mgr.next_deadline() == now
-    mgr.add_address(OTHER, addr("10.0.0.3"), AddressSource.DISCOVERY, now)  # known: no-op
+    mgr.add_address(OTHER, addr("172.16.0.3"), AddressSource.DISCOVERY, now)  # known: no-op
     _, dial = run_until_dial(mgr, now, horizon=0.0)
-    assert dial.address == addr("10.0.0.2")  # a new round, in address order
+    assert dial.address == addr("172.16.0.2")  # a new round, in address order
 
 
 def test_redial_starts_a_round_now_but_not_twice() -> None:
     """redial() cuts a backoff short; it does nothing while a dial is in flight."""
     mgr = manager()
-    mgr.add_friend(OTHER, 0.0, [(addr("10.0.0.2"), AddressSource.EXTERNAL)])
+    mgr.add_friend(OTHER, 0.0, [(addr("172.16.0.2"), AddressSource.EXTERNAL)])
     mgr.start(0.0)
     now, dial = run_until_dial(mgr, 0.0)
     mgr.redial(OTHER, now)
@@ -252,16 +252,16 @@ def test_addresses_per_friend_are_bounded() -> None:
     mgr = manager(max_addresses=3)
     mgr.add_friend(OTHER, 0.0)
     for i in range(5):
-        mgr.add_address(OTHER, addr(f"10.0.0.{i + 1}"), AddressSource.DISCOVERY, 0.0,
+        mgr.add_address(OTHER, addr(f"172.16.0.{i + 1}"), AddressSource.DISCOVERY, 0.0,
                         seen=float(i))
     assert [r.address for r in mgr.addresses(OTHER)] == [
-        addr("10.0.0.5"), addr("10.0.0.4"), addr("10.0.0.3")]
+        addr("172.16.0.5"), addr("172.16.0.4"), addr("172.16.0.3")]
 
 
 def test_attempt_history_is_bounded() -> None:
     """Only the last N attempts per friend are kept."""
     mgr = manager(attempt_history=4)
-    mgr.add_friend(OTHER, 0.0, [(addr("10.0.0.2"), AddressSource.EXTERNAL)])
+    mgr.add_friend(OTHER, 0.0, [(addr("172.16.0.2"), AddressSource.EXTERNAL)])
     mgr.start(0.0)
     now, dial = run_until_dial(mgr, 0.0)
     for i in range(10):
@@ -275,7 +275,7 @@ def test_unknown_friend_is_a_named_error() -> None:
     with pytest.raises(UnknownFriendError):
         manager().status(OTHER)
     with pytest.raises(UnknownFriendError):
-        manager().add_address(OTHER, addr("10.0.0.1"), AddressSource.LOCAL, 0.0)
+        manager().add_address(OTHER, addr("172.16.0.1"), AddressSource.LOCAL, 0.0)
 
 
 def test_non_friend_incoming_is_closed_and_remembered() -> None:
@@ -293,8 +293,8 @@ def test_non_friend_incoming_is_closed_and_remembered() -> None:
 def test_stop_closes_everything_and_dials_no_more() -> None:
     """stop() closes active links and dials in progress, and nothing is dialled afterwards."""
     mgr = manager()
-    mgr.add_friend(OTHER, 0.0, [(addr("10.0.0.2"), AddressSource.EXTERNAL)])
-    mgr.add_friend(LARGE, 0.0, [(addr("10.0.0.3"), AddressSource.EXTERNAL)])
+    mgr.add_friend(OTHER, 0.0, [(addr("172.16.0.2"), AddressSource.EXTERNAL)])
+    mgr.add_friend(LARGE, 0.0, [(addr("172.16.0.3"), AddressSource.EXTERNAL)])
     mgr.start(0.0)
     mgr.tick(2.0)
     dials = {a.ssl_id: a for a in mgr.pop_actions()}
@@ -497,7 +497,7 @@ def test_invariants_hold_for_any_event_sequence(events: list[tuple[str, int, Ssl
     per friend, half-open counts stay within the caps, and after a tick nothing is overdue."""
     mgr = manager(SslId(b"\x20" * 16), half_open_per_ip=2, half_open_total=5)
     for p in _PEERS[:2]:
-        mgr.add_friend(p, 0.0, [(addr("10.0.0.1", 1 + _PEERS.index(p)), AddressSource.LOCAL)])
+        mgr.add_friend(p, 0.0, [(addr("172.16.0.1", 1 + _PEERS.index(p)), AddressSource.LOCAL)])
     mgr.start(0.0)
     now = 0.0
     up: dict[SslId, int] = {}
@@ -517,7 +517,7 @@ def test_invariants_hold_for_any_event_sequence(events: list[tuple[str, int, Ssl
         elif kind == "close":
             mgr.closed(link, DisconnectReason.CLOSED, "closed", now)
         elif kind == "addr":
-            mgr.add_address(_PEERS[0], addr("10.0.1.1", step), AddressSource.DISCOVERY, now)
+            mgr.add_address(_PEERS[0], addr("172.16.1.1", step), AddressSource.DISCOVERY, now)
         else:
             deadline = mgr.next_deadline()
             if deadline is not None:

@@ -64,11 +64,11 @@ def test_round_order_and_reasons() -> None:
     reason (refused, timeout, NAT type, no proxy)."""
     mgr = manager()
     mgr.add_friend(SMALL, 0.0, [(addr("11.11.0.12"), AddressSource.EXTERNAL),
-                                (addr("10.2.0.2"), AddressSource.LOCAL),
+                                (addr("172.18.0.2"), AddressSource.LOCAL),
                                 (addr("11.11.0.13", 1), AddressSource.UPNP)])
     mgr.start(0.0)
     now, d1 = next_action(mgr, 0.0)
-    assert isinstance(d1, Dial) and d1.address == addr("10.2.0.2")
+    assert isinstance(d1, Dial) and d1.address == addr("172.18.0.2")
     mgr.dial_failed(d1.link, Outcome.REFUSED, "refused", now)
     now, d2 = next_action(mgr, now)
     assert isinstance(d2, Dial) and d2.address == addr("11.11.0.12")
@@ -131,9 +131,9 @@ def test_upgrade_from_relay_when_a_better_address_appears() -> None:
     ups = [a for a in mgr.pop_actions() if isinstance(a, LinkUp)]
     assert [u.path for u in ups] == [Path.RELAY]
     assert mgr.status(SMALL).path is Path.RELAY
-    mgr.add_address(SMALL, addr("10.2.0.2"), AddressSource.LOCAL, now + 1)
+    mgr.add_address(SMALL, addr("172.18.0.2"), AddressSource.LOCAL, now + 1)
     now, dial = next_action(mgr, now + 1)
-    assert isinstance(dial, Dial) and dial.address == addr("10.2.0.2")
+    assert isinstance(dial, Dial) and dial.address == addr("172.18.0.2")
     connect(mgr, dial, now)
     actions = mgr.pop_actions()
     assert Close(relay.link, DisconnectReason.REPLACED, f"replaced by link {dial.link}") in actions

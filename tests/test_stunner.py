@@ -76,7 +76,7 @@ def test_round_trip(packet: StunRequest | StunResponse) -> None:
 def test_classifier() -> None:
     """Open when mapped equals local; symmetric when peers disagree; cone otherwise (full-cone
     only if an unsolicited packet got in); unknown with too little evidence."""
-    local = ("192.168.1.2", 7812)
+    local = ("172.31.1.2", 7812)
     ext = ("198.51.100.1", 7812)
     assert classify_nat(local, {}) is NatType.UNKNOWN
     assert classify_nat(local, {("p", 1): local, ("q", 1): local}) is NatType.OPEN
@@ -91,7 +91,7 @@ def test_classifier() -> None:
 def test_client_asks_retries_and_classifies() -> None:
     """The client asks every peer, retries the silent one, gives up after max_tries, ignores
     answers with a wrong transaction id or from strangers, and reports the majority mapping."""
-    client = StunClient(local=("10.0.0.2", 5000), retry_interval=2.0, max_tries=2)
+    client = StunClient(local=("172.16.0.2", 5000), retry_interval=2.0, max_tries=2)
     peers = [("192.0.2.1", 1), ("192.0.2.2", 2), ("192.0.2.3", 3)]
     client.start(peers, 0.0)
     sent = client.datagrams_to_send()

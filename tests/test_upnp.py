@@ -43,7 +43,7 @@ from upnp import (
 )
 
 WAN = "93.184.216.34"
-LAN = "192.168.1.20"
+LAN = "172.31.1.20"
 TCP7812 = PortRequest(Protocol.TCP, 7812)
 UDP7813 = PortRequest(Protocol.UDP, 7813)
 
@@ -162,7 +162,7 @@ def test_no_gateway_falls_back_and_looks_again_later() -> None:
 def test_gateway_without_public_address_maps_nothing() -> None:
     """An IGD reporting a private external address (a NAT behind a NAT) or none: we do not
     map, and say why."""
-    for external in ("10.0.0.7", "", "not an address"):
+    for external in ("172.16.0.7", "", "not an address"):
         igd = FakeIgd(external=external)
         mapper = PortMapper([TCP7812])
         mapper.start(0.0)

@@ -28,7 +28,7 @@ def one_input(data: bytes) -> None:
     if packet is not None:
         if not is_stun_packet(data) or packet.encode() != data:
             raise AssertionError("stun packet does not round-trip")
-    client = StunClient(local=("10.0.0.1", 1))
+    client = StunClient(local=("172.16.0.1", 1))
     client.start([("192.0.2.1", 2)], 0.0)
     client.datagram_received(data, ("192.0.2.1", 2), 0.1)
     mux = UdpMux(tou_handler=lambda d, a: None, stun_handler=lambda d, a: None)
