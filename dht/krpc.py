@@ -11,7 +11,7 @@ nothing a peer sends can make us allocate or recurse without bound:
 2. ``fastbencode.bdecode`` turns the bounded, canonical bytes into Python values, and the
    ``_parse_*`` functions check every field's type, length and range.
 
-Anything wrong raises `KRPCDecodeError` (a `pqi.errors.DecodeError`), and nothing else.
+Anything wrong raises `KRPCDecodeError` (a `pqi.wire.errors.DecodeError`), and nothing else.
 We always *encode* canonical (sorted) bencode, which BitDHT and libtorrent both accept.
 """
 
@@ -24,7 +24,7 @@ from typing import Any, Final, TypeAlias
 
 import fastbencode
 
-from pqi.errors import DecodeError, EncodeError
+from pqi.wire.errors import DecodeError, EncodeError
 
 __all__ = [
     "KRPCDecodeError", "KRPCLimitError",

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_echo_bot -*-
 """A chat bot that answers every private message: the smallest useful rsproto application.
 
-It embeds a `services.node.Node` in an asyncio program (Twisted's asyncio reactor), so the
+It embeds a `services.node.node.Node` in an asyncio program (Twisted's asyncio reactor), so the
 same loop can run the rest of an application (aiohttp, a Discord bridge, ...).  Run it on an
 account made with ``rsnode init`` whose friends are added with ``rsnode friend add``::
 
@@ -41,9 +41,9 @@ async def run(base_dir: pathlib.Path, password: str, port: int, interface: str,
     """Start the node, answer messages until ``stop`` is set, then stop the node."""
     from twisted.internet import reactor
 
-    from pqi.account import Account
-    from pqi.friends import FriendList
-    from services.node import FRIENDS_FILE, Node
+    from pqi.identity.account import Account
+    from pqi.identity.friends import FriendList
+    from services.node.node import FRIENDS_FILE, Node
 
     loop = asyncio.get_running_loop()
     account = Account.load(base_dir, password)

@@ -5,14 +5,24 @@ Items (`PQItem` and one class per (service, subtype)), their `construct` schemas
 Importing `pqi` registers every item class, so `decode` knows them all.
 """
 
+from pqi.wire.address import AddressInfo, NetAddress
+from pqi.wire.errors import (
+                     DecodeError,
+                     EncodeError,
+                     FramingError,
+                     InvalidValueError,
+                     LimitExceededError,
+                     QueueFullError,
+                     TrailingBytesError,
+                     TruncatedError,
+)
+from pqi.wire.fields import GxsId, GxsMessageId, PgpFingerprint, PgpId, Sha1Hash, Sha256Hash, SslId
+from pqi.wire.framing import Deframer, Enframer, ItemReceived, ProbeReceived
+from pqi.wire.item import PQItem, UnknownItem, decode, encode, item_class, parse_header, registered
+from pqi.wire.streamer import PQIStreamer
+from pqi.wire.tlvvalues import FileData, FileItem, FileSet, KeySignature
+
 from . import items as _items  # noqa: F401  (registers the item classes)
-from .errors import (DecodeError, EncodeError, FramingError, InvalidValueError,
-                     LimitExceededError, QueueFullError, TrailingBytesError, TruncatedError)
-from .fields import (GxsId, GxsMessageId, PgpFingerprint, PgpId, Sha1Hash, Sha256Hash, SslId)
-from .framing import Deframer, Enframer, ItemReceived, ProbeReceived
-from .item import PQItem, UnknownItem, decode, encode, item_class, parse_header, registered
-from .streamer import PQIStreamer
-from .tlvvalues import AddressInfo, FileData, FileItem, FileSet, KeySignature, NetAddress
 
 __all__ = [
     "PQItem", "UnknownItem", "encode", "decode", "parse_header", "registered", "item_class",
@@ -24,9 +34,9 @@ __all__ = [
 ]
 
 # --- identity (profile keys, location certificates, text certificates, accounts) ----------
-from .account import Account  # noqa: E402
-from .certificate import RsCertificate  # noqa: E402
-from .identity_errors import (  # noqa: E402
+from pqi.identity.account import Account  # noqa: E402
+from pqi.identity.certificate import RsCertificate  # noqa: E402
+from pqi.identity.errors import (  # noqa: E402
     AccountError,
     CertificateDecodeError,
     CertificateError,
@@ -38,9 +48,9 @@ from .identity_errors import (  # noqa: E402
     WrongPasswordError,
     X509DecodeError,
 )
-from .invite import ShortInvite  # noqa: E402
-from .pgp import ProfileKey, PublicKey  # noqa: E402
-from .sslcert import LocationCertificate, make_location_certificate  # noqa: E402
+from pqi.identity.invite import ShortInvite  # noqa: E402
+from pqi.identity.pgp import ProfileKey, PublicKey  # noqa: E402
+from pqi.identity.sslcert import LocationCertificate, make_location_certificate  # noqa: E402
 
 __all__ += [
     "ProfileKey", "PublicKey", "LocationCertificate", "make_location_certificate",
@@ -51,15 +61,15 @@ __all__ += [
 ]
 
 # --- links (link manager, NetInterface, PQIPerson) ------------------------------------------
-from .linkmgr import (  # noqa: E402
+from pqi.link.linkmgr import (  # noqa: E402
     AddressSource,
     Attempt,
     LinkLimits,
     LinkManager,
     Outcome,
 )
-from .netinterface import DEFAULT_PORT, NetInterface  # noqa: E402
-from .person import PeerNotConnectedError, PQIPerson  # noqa: E402
+from pqi.link.netinterface import DEFAULT_PORT, NetInterface  # noqa: E402
+from pqi.link.person import PeerNotConnectedError, PQIPerson  # noqa: E402
 
 __all__ += [
     "LinkManager", "LinkLimits", "AddressSource", "Attempt", "Outcome",
@@ -67,7 +77,7 @@ __all__ += [
 ]
 
 # --- authentication (friend list, mutual TLS) ------------------------------------------------
-from .friends import (  # noqa: E402
+from pqi.identity.friends import (  # noqa: E402
     FriendList,
     FriendsError,
     Location,
@@ -76,7 +86,7 @@ from .friends import (  # noqa: E402
     TrustLevel,
     UnknownFriendError,
 )
-from .tls import (  # noqa: E402
+from pqi.identity.tls import (  # noqa: E402
     AuthenticatedPeer,
     TLSOptions,
     TLSRefusal,

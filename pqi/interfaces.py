@@ -15,8 +15,8 @@ import enum
 from twisted.internet.interfaces import ITransport
 from zope.interface import Attribute, Interface
 
-from .fields import PgpId, SslId
-from .tlvvalues import NetAddress
+from pqi.wire.address import NetAddress
+from pqi.wire.fields import PgpId, SslId
 
 __all__ = [
     "IBinInterface",
@@ -78,7 +78,7 @@ class IPQInterface(Interface):
     peer = Attribute("The `PeerIdentity` of the authenticated peer.")
 
     def send_item(item: object) -> None:  # noqa: N805
-        """Queue an item for the peer (raises `pqi.errors.QueueFullError` when it reads too
+        """Queue an item for the peer (raises `pqi.wire.errors.QueueFullError` when it reads too
         slowly)."""
 
     def close(reason: DisconnectReason) -> None:  # noqa: N805

@@ -5,8 +5,7 @@ services (heartbeat, status, RTT, bandwidth control) and gossip discovery are `S
 subclasses; `Node` wires them to the links and is what applications hold (`IP3Interface`).
 """
 
-from .bwctrl import BandwidthService
-from .chat import (  # chat and mail (issue 5)
+from services.chat.service import (  # chat and mail (issue 5)
     AvatarTooLargeError,
     ChatError,
     ChatMessage,
@@ -14,12 +13,8 @@ from .chat import (  # chat and mail (issue 5)
     ChatStatus,
     MessageTooLongError,
 )
-from .chat_store import ChatStore  # chat and mail (issue 5)
-from .control import Service, ServiceControl, ServiceControlError
-from .control_channel import ControlClientError, ControlServer, NodeNotRunningError
-from .discovery import DiscoveryListener, DiscoveryService
-from .heartbeat import HeartbeatService
-from .mail import (  # chat and mail (issue 5)
+from services.chat.store import ChatStore  # chat and mail (issue 5)
+from services.mail.service import (  # chat and mail (issue 5)
     Draft,
     Mail,
     MailError,
@@ -28,8 +23,14 @@ from .mail import (  # chat and mail (issue 5)
     NoRecipientError,
     UnknownMailError,
 )
-from .mail_store import MailStore  # chat and mail (issue 5)
-from .node import FriendInfo, Node, UnknownEventError
+from services.mail.store import MailStore  # chat and mail (issue 5)
+from services.node.control_channel import ControlClientError, ControlServer, NodeNotRunningError
+from services.node.node import FriendInfo, Node, UnknownEventError
+from services.service_control import Service, ServiceControl, ServiceControlError
+
+from .bwctrl import BandwidthService
+from .discovery import DiscoveryListener, DiscoveryService
+from .heartbeat import HeartbeatService
 from .rtt import RttService, RttStats
 from .status import StatusService, StatusValueError
 

@@ -12,12 +12,11 @@ from typing import Final
 
 from twisted.internet.interfaces import IReactorTime
 
-from pqi.fields import SslId
 from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.bwctrl import BwCtrlAllowedItem
 from pqi.items.ids import SERVICE_BANDWIDTH_CONTROL
-
-from .control import PeriodicService
+from pqi.wire.fields import SslId
+from services.service_control import PeriodicService
 
 __all__ = ["BandwidthService", "BWCTRL_PERIOD", "DEFAULT_MAX_RATE"]
 

@@ -30,9 +30,8 @@ from typing import Final
 
 from twisted.internet.interfaces import IReactorTime
 
-from pqi.errors import DecodeError
-from pqi.fields import PgpId, SslId
-from pqi.friends import FriendList, OfferOutcome, PendingOrigin, UnknownFriendError
+from pqi.identity.friends import FriendList, OfferOutcome, PendingOrigin, UnknownFriendError
+from pqi.identity.pgp import PublicKey
 from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.discovery import (
     ContactAddresses,
@@ -43,10 +42,10 @@ from pqi.items.discovery import (
     PgpListMode,
 )
 from pqi.items.ids import SERVICE_GOSSIP_DISCOVERY
-from pqi.pgp import PublicKey
-from pqi.tlvvalues import AddressInfo, NetAddress
-
-from .control import Service
+from pqi.wire.address import AddressInfo, NetAddress
+from pqi.wire.errors import DecodeError
+from pqi.wire.fields import PgpId, SslId
+from services.service_control import Service
 
 __all__ = [
     "DiscoveryService",

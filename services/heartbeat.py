@@ -13,12 +13,11 @@ from typing import Final
 
 from twisted.internet.interfaces import IReactorTime
 
-from pqi.fields import SslId
 from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.heartbeat import HeartbeatItem
 from pqi.items.ids import SERVICE_HEARTBEAT
-
-from .control import PeriodicService
+from pqi.wire.fields import SslId
+from services.service_control import PeriodicService
 
 __all__ = ["HeartbeatService", "HEARTBEAT_PERIOD", "HEARTBEAT_TIMEOUT", "SILENCE_TIMEOUT"]
 

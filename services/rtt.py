@@ -16,12 +16,11 @@ from typing import Final
 
 from twisted.internet.interfaces import IReactorTime
 
-from pqi.fields import SslId
 from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.ids import SERVICE_RTT
 from pqi.items.rtt import RttPingItem, RttPongItem
-
-from .control import PeriodicService
+from pqi.wire.fields import SslId
+from services.service_control import PeriodicService
 
 __all__ = ["RttService", "RttStats", "RTT_PERIOD", "RTT_WINDOW", "to_rs_time", "from_rs_time"]
 

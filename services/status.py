@@ -7,12 +7,11 @@ from collections.abc import Callable
 
 from twisted.internet.interfaces import IReactorTime
 
-from pqi.fields import SslId
 from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.ids import SERVICE_STATUS
 from pqi.items.status import PeerStatus, StatusItem
-
-from .control import Service
+from pqi.wire.fields import SslId
+from services.service_control import Service
 
 __all__ = ["StatusService", "PeerStatus", "StatusValueError"]
 

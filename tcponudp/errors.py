@@ -7,7 +7,7 @@ needs one ``except DecodeError`` to drop a bad datagram and carry on.
 
 from __future__ import annotations
 
-from pqi.errors import DecodeError, InvalidValueError, TruncatedError
+from pqi.wire.errors import DecodeError, InvalidValueError, TruncatedError
 
 __all__ = [
     "DatagramDecodeError", "DatagramTruncatedError", "DatagramValueError",

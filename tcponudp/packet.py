@@ -25,7 +25,7 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
-from pqi.errors import EncodeError
+from pqi.wire.errors import EncodeError
 
 from .errors import DatagramTruncatedError
 

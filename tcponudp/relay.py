@@ -30,7 +30,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Final
 
-from pqi.errors import EncodeError
+from pqi.wire.errors import EncodeError
 
 from .errors import DatagramTruncatedError, DatagramValueError
 

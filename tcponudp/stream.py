@@ -40,7 +40,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
-from pqi.errors import DecodeError
+from pqi.wire.errors import DecodeError
 
 from .congestion import CongestionControl, NewReno
 from .errors import NotConnectedError

@@ -29,7 +29,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Final
 
-from pqi.errors import DecodeError, EncodeError
+from pqi.wire.errors import DecodeError, EncodeError
 
 from .errors import DatagramTruncatedError, DatagramValueError
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
-from pqi.errors import DecodeError, EncodeError
+from pqi.wire.errors import DecodeError, EncodeError
 
 from .packet import HEADER_SIZE
 from .relay import RelayEnd, RelayForwarder, is_relay_packet

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from pqi.pgp import ProfileKey
-from pqi.sslcert import LocationCertificate, make_location_certificate
+from pqi.identity.pgp import ProfileKey
+from pqi.identity.sslcert import LocationCertificate, make_location_certificate
 
 __all__ = [
     "profile_key", "profile_key2", "location_key", "location_key2", "location_cert",

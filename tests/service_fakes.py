@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pqi.fields import PgpId, SslId
 from pqi.interfaces import PeerIdentity
-from pqi.item import decode, encode
+from pqi.wire.fields import PgpId, SslId
+from pqi.wire.item import decode, encode
 
 
 def peer(n: int) -> PeerIdentity:
@@ -89,8 +89,8 @@ def identity(name: str) -> tuple:
     if name not in _IDENTITIES:
         from cryptography.hazmat.primitives.asymmetric import rsa
 
-        from pqi.pgp import ProfileKey
-        from pqi.sslcert import make_location_certificate
+        from pqi.identity.pgp import ProfileKey
+        from pqi.identity.sslcert import make_location_certificate
         profile = ProfileKey.generate(name, bits=2048, created=1700000000)
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         _IDENTITIES[name] = (profile, key, make_location_certificate(profile, key,
@@ -102,9 +102,9 @@ def make_node(reactor, base, name: str, port: int = 0, **kwargs):
     """A `Node` for ``name`` with its account directory and friend list under ``base``."""
     import os
 
-    from pqi.account import Account
-    from pqi.friends import FriendList
-    from services.node import FRIENDS_FILE, Node
+    from pqi.identity.account import Account
+    from pqi.identity.friends import FriendList
+    from services.node.node import FRIENDS_FILE, Node
     profile, key, cert = identity(name)
     account_dir = base / name
     os.makedirs(account_dir, mode=0o700, exist_ok=True)

@@ -11,7 +11,8 @@ import ipaddress
 
 from hypothesis import strategies as st
 
-from pqi.fields import (
+from pqi.wire.address import AddressInfo, NetAddress
+from pqi.wire.fields import (
     FixedId,
     GxsId,
     GxsMessageId,
@@ -21,7 +22,7 @@ from pqi.fields import (
     Sha256Hash,
     SslId,
 )
-from pqi.tlvvalues import AddressInfo, FileData, FileItem, FileSet, KeySignature, NetAddress
+from pqi.wire.tlvvalues import FileData, FileItem, FileSet, KeySignature
 
 __all__ = [
     "ID_TYPES", "ids", "id_sets", "u8s", "u16s", "u32s", "u64s",
@@ -30,7 +31,7 @@ __all__ = [
     "file_datas", "key_signatures",
 ]
 
-# --- wire core (pqi.fields / pqi.tlv / pqi.tlvvalues) -----------------------------------------
+# --- wire core (pqi.wire.fields / pqi.wire.tlv / pqi.wire.tlvvalues) --------------------------
 
 #: Every fixed-size id class, so a test can be parametrised over all id sizes.
 ID_TYPES: tuple[type[FixedId], ...] = (SslId, PgpId, PgpFingerprint, Sha1Hash, Sha256Hash, GxsId,
@@ -48,12 +49,12 @@ def ids(idtype: type[FixedId]) -> st.SearchStrategy[FixedId]:
 
 
 def id_sets(idtype: type[FixedId], max_size: int = 8) -> st.SearchStrategy[frozenset[FixedId]]:
-    """Sets of ids, as `pqi.tlv.IdSetTLV` decodes them."""
+    """Sets of ids, as `pqi.wire.tlv.IdSetTLV` decodes them."""
     return st.frozensets(ids(idtype), max_size=max_size)
 
 
 def _without_markers(text: str) -> bool:
-    from pqi.tlv import sanitise_string
+    from pqi.wire.tlv import sanitise_string
     raw = text.encode("utf-8", "surrogateescape")
     return sanitise_string(0x0057, raw) == raw
 

@@ -8,9 +8,9 @@ import struct
 
 from hypothesis import strategies as st
 
-from pqi.fields import PgpFingerprint, SslId
-from pqi.pgp import Signature, encode_length
-from pqi.tlvvalues import NetAddress
+from pqi.identity.pgp import Signature, encode_length
+from pqi.wire.address import NetAddress
+from pqi.wire.fields import PgpFingerprint, SslId
 
 __all__ = ["subpacket_areas", "signatures", "ipv4_addresses", "ssl_ids", "fingerprints",
            "text_values"]

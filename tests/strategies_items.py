@@ -1,7 +1,8 @@
 """Hypothesis strategies for every registered item class, derived from its body schema.
 
-`for_construct` maps each building block of `pqi.fields`, `pqi.fields_extra`, `pqi.tlv` and
-`pqi.tlvvalues` to a strategy of the values it encodes, so that `items(cls)` needs no per-class
+`for_construct` maps each building block of `pqi.wire.fields`, `pqi.wire.compound`,
+`pqi.wire.tlv` and
+`pqi.wire.tlvvalues` to a strategy of the values it encodes, so that `items(cls)` needs no per-class
 code and a new item class is covered the moment it is registered.  Values are those that survive
 a round trip unchanged: strings avoid what RetroShare's reader rewrites (control characters,
 XML/SVG bomb markers), sizes stay small.
@@ -15,10 +16,11 @@ from typing import Any
 import construct as c
 from hypothesis import strategies as st
 
-from pqi import tlvvalues
-from pqi.fields import FixedId
-from pqi.item import PQItem
-from pqi.tlvvalues import AddressInfo, FileData, FileSet, KeySignature, NetAddress
+from pqi.wire import address, tlvvalues
+from pqi.wire.address import AddressInfo, NetAddress
+from pqi.wire.fields import FixedId
+from pqi.wire.item import PQItem
+from pqi.wire.tlvvalues import FileData, FileSet, KeySignature
 
 __all__ = ["for_construct", "items", "safe_text", "ids", "net_addresses"]
 
@@ -61,9 +63,9 @@ _BY_IDENTITY: dict[int, st.SearchStrategy[Any]] = {
         FileSet, st.lists(_file_items, max_size=3).map(tuple), safe_text(), safe_text()),
     id(tlvvalues.FileDataTLV): st.builds(FileData, _file_items, _ints(8),
                                          st.binary(max_size=64)),
-    id(tlvvalues.AddressTLV): st.none() | net_addresses(),
-    id(tlvvalues.AddressInfoTLV): _address_infos,
-    id(tlvvalues.AddressSetTLV): st.lists(_address_infos, max_size=3).map(tuple),
+    id(address.AddressTLV): st.none() | net_addresses(),
+    id(address.AddressInfoTLV): _address_infos,
+    id(address.AddressSetTLV): st.lists(_address_infos, max_size=3).map(tuple),
     id(tlvvalues.KeySignatureTLV): st.builds(KeySignature, ids(_GxsId),
                                              st.binary(max_size=64)),
 }

@@ -11,8 +11,8 @@ import ipaddress
 
 from hypothesis import strategies as st
 
-from pqi.pgp_packets import MAX_MPI_BITS, RawPacket, Subpacket
-from pqi.tlvvalues import NetAddress
+from pqi.identity.pgp_packets import MAX_MPI_BITS, RawPacket, Subpacket
+from pqi.wire.address import NetAddress
 
 __all__ = ["lengths", "packets", "packet_lists", "mpis", "key_bodies", "subpackets",
            "signature_bodies", "sections", "ipv4_addresses"]
@@ -30,7 +30,7 @@ def lengths() -> st.SearchStrategy[int]:
 
 @st.composite
 def packets(draw: st.DrawFn) -> RawPacket:
-    """A packet as `pqi.pgp_packets.Packet` parses it at offset 0."""
+    """A packet as `pqi.identity.pgp_packets.Packet` parses it at offset 0."""
     body = draw(_BODY)
     header = 2 if len(body) < 192 else 3
     return RawPacket(draw(st.integers(0, 63)), body, 0, header)

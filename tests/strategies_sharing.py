@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from pqi.fields import Sha1Hash
+from pqi.wire.fields import Sha1Hash
 from services.sharing.dirlist import DirContent, RemoteFile
 from tests.strategies import ids, u32s, u64s, wire_text
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from pqi.item import UnknownItem, encode, item_class
-from pqi.limits import SLICE_SIZE
+from pqi.wire.item import UnknownItem, encode, item_class
+from pqi.wire.limits import SLICE_SIZE
 
 __all__ = ["unknown_items", "encoded_items", "queued_items", "chunked"]
 

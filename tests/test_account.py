@@ -11,14 +11,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from pqi import account as account_mod
-from pqi.account import Account, list_locations
-from pqi.certificate import RsCertificate
-from pqi.fields import SslId
-from pqi.identity_errors import AccountError, WrongPasswordError
-from pqi.invite import Ext4Locator, Loc4Locator, ShortInvite
-from pqi.sslcert import LocationCertificate
-from pqi.tlvvalues import NetAddress
+from pqi.identity import account as account_mod
+from pqi.identity.account import Account, list_locations
+from pqi.identity.certificate import RsCertificate
+from pqi.identity.errors import AccountError, WrongPasswordError
+from pqi.identity.invite import Ext4Locator, Loc4Locator, ShortInvite
+from pqi.identity.sslcert import LocationCertificate
+from pqi.wire.address import NetAddress
+from pqi.wire.fields import SslId
 
 PASSWORD = "correct horse"
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pqi.framing import (
+from pqi.wire.framing import (
     GROUP_SIZE,
     PROBE,
     SLICE_PROTOCOL_ID,
@@ -27,7 +27,7 @@ from pqi.framing import (
     ItemReceived,
     ProbeReceived,
 )
-from pqi.item import UnknownItem, decode, encode
+from pqi.wire.item import UnknownItem, decode, encode
 from tests.conftest import CAPTURES
 
 STREAMS = sorted(p.name.removesuffix(".stream.bin") for p in CAPTURES.glob("*.stream.bin"))

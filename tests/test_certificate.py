@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pqi.certificate import (
+from pqi.identity.certificate import (
     MAX_CERTIFICATE_TEXT,
     MAX_EXTRA_LOCATORS,
     RsCertificate,
@@ -18,12 +18,12 @@ from pqi.certificate import (
     crc24,
     encode_section,
 )
-from pqi.errors import DecodeError, LimitExceededError, TruncatedError
-from pqi.fields import PgpFingerprint, PgpId, SslId
-from pqi.identity_errors import CertificateDecodeError, ChecksumError, PgpPacketError
-from pqi.pgp import ProfileKey
-from pqi.sslcert import LocationCertificate
-from pqi.tlvvalues import NetAddress
+from pqi.identity.errors import CertificateDecodeError, ChecksumError, PgpPacketError
+from pqi.identity.pgp import ProfileKey
+from pqi.identity.sslcert import LocationCertificate
+from pqi.wire.address import NetAddress
+from pqi.wire.errors import DecodeError, LimitExceededError, TruncatedError
+from pqi.wire.fields import PgpFingerprint, PgpId, SslId
 from tests.identity_fixtures import *  # noqa: F403
 from tests.strategies_identity import ipv4_addresses, ssl_ids, text_values
 

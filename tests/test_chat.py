@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from twisted.internet.testing import MemoryReactorClock
 
 import pqi
-from pqi.fields import SslId
 from pqi.items.chat import MAX_AVATAR_SIZE, ChatAvatarItem, ChatFlags, ChatMsgItem, ChatStatusItem
-from services.chat import (
+from pqi.wire.fields import SslId
+from services.chat.service import (
     MAX_PIECE_BYTES,
     RETRY_PERIOD,
     AvatarTooLargeError,
@@ -28,7 +28,7 @@ from services.chat import (
     split_message,
     text_to_html,
 )
-from services.chat_store import ChatStore
+from services.chat.store import ChatStore
 from tests.service_fakes import RecordingSender, peer
 
 

@@ -12,12 +12,12 @@ import time
 
 import pytest
 
-from pqi.account import Account
-from pqi.certificate import RsCertificate
-from pqi.friends import FriendList
-from pqi.tlvvalues import NetAddress
-from services.cli_chat import format_mail_list, format_message
-from services.cli_identity import FRIENDS_FILE, PASSWORD_ENV
+from pqi.identity.account import Account
+from pqi.identity.certificate import RsCertificate
+from pqi.identity.friends import FriendList
+from pqi.wire.address import NetAddress
+from services.cli.chat import format_mail_list, format_message
+from services.cli.identity import FRIENDS_FILE, PASSWORD_ENV
 from tests.test_mail_sigkill import PASSWORD, free_port, online, start, until
 
 pytestmark = pytest.mark.timeout(180)
@@ -102,7 +102,7 @@ def test_demo_shows_a_chat_and_a_mail(tmp_path) -> None:
     its three nodes, before stopping them."""
     import io
 
-    from services.cli_node import run_demo
+    from services.cli.node import run_demo
     from tests.service_fakes import on_fresh_reactor
     out = io.StringIO()
 

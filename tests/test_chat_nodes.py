@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from pqi.framing import DEFAULT_MAX_QUEUE_BYTES
 from pqi.items.ids import SERVICE_CHAT
+from pqi.wire.framing import DEFAULT_MAX_QUEUE_BYTES
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
 pytestmark = pytest.mark.timeout(180)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pqi.fields import SslId
-from services.chat_store import ChatStore
+from pqi.wire.fields import SslId
+from services.chat.store import ChatStore
 
 A, B = SslId(b"\x0a" * 16), SslId(b"\x0b" * 16)
 

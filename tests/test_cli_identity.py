@@ -11,12 +11,12 @@ import sys
 
 import pytest
 
-from pqi.account import Account
-from pqi.certificate import RsCertificate
-from pqi.friends import FriendList, TrustLevel
-from pqi.invite import Loc4Locator, ShortInvite
-from services import cli_identity
-from services.cli import build_parser, main
+from pqi.identity.account import Account
+from pqi.identity.certificate import RsCertificate
+from pqi.identity.friends import FriendList, TrustLevel
+from pqi.identity.invite import Loc4Locator, ShortInvite
+from services.cli import identity as cli_identity
+from services.cli.rsnode import build_parser, main
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse"
@@ -229,7 +229,7 @@ def test_cert_carries_the_address_rsnode_run_listened_on(
     """Without ``--port``, ``cert`` names the address the node last listened on (net.json)."""
     import json
 
-    from services.node import NET_FILE
+    from services.node.node import NET_FILE
     (accounts["alice"] / NET_FILE).write_text(json.dumps({"host": "127.0.0.1", "port": 40123}))
     code, out, _ = run(capsys, "cert", "--base-dir", str(accounts["alice"]))
     assert code == 0

@@ -1,5 +1,5 @@
 # -*- test-case-name: tests.test_codegen -*-
-"""The generated codecs (`pqi.codegen`) against the construct schemas they come from.
+"""The generated codecs (`pqi.wire.codegen`) against the construct schemas they come from.
 
 The generated decoder of a class must return exactly what the core construct parser returns
 (equal values of the same types, all the way down) and must give up exactly where the core
@@ -28,9 +28,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pqi
-from pqi import codegen, tlv
-from pqi import item as item_module
-from pqi.errors import DecodeError, LimitExceededError, TrailingBytesError, TruncatedError
 from pqi.items import ids, nxs
 from pqi.items.chat import MAX_AVATAR_SIZE, ChatAvatarItem, ChatFlags, ChatMsgItem
 from pqi.items.discovery import DiscContactItem, DiscIdentityListItem
@@ -40,7 +37,10 @@ from pqi.items.turtle import (
     TurtleGenericDataItem,
     TurtleRegexpSearchRequestItem,
 )
-from pqi.limits import MAX_CONTAINER_COUNT, MAX_RAW_MEMORY, MAX_SERIAL_SIZE
+from pqi.wire import codegen, tlv
+from pqi.wire import item as item_module
+from pqi.wire.errors import DecodeError, LimitExceededError, TrailingBytesError, TruncatedError
+from pqi.wire.limits import MAX_CONTAINER_COUNT, MAX_RAW_MEMORY, MAX_SERIAL_SIZE
 from tests.strategies_items import items
 
 _ALL = sorted(pqi.registered().items())

@@ -13,11 +13,11 @@ import socket
 
 import pytest
 
-from pqi.fields import SslId
 from pqi.interfaces import DisconnectReason, LinkState
-from pqi.linkmgr import AddressSource, Dial, Direction, LinkManager, Outcome, Path, path_of
-from pqi.tlvvalues import NetAddress
-from services.udp import UdpOptions, dht_tcp_candidates
+from pqi.link.linkmgr import AddressSource, Dial, Direction, LinkManager, Outcome, Path, path_of
+from pqi.wire.address import NetAddress
+from pqi.wire.fields import SslId
+from services.nat.udpport import UdpOptions, dht_tcp_candidates
 from tests.service_fakes import make_node, on_fresh_reactor, wait_for
 
 pytestmark = pytest.mark.timeout(120)

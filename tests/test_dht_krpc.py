@@ -20,7 +20,7 @@ from dht.krpc import (
     Response,
     UnknownQuery,
 )
-from pqi.errors import DecodeError, EncodeError
+from pqi.wire.errors import DecodeError, EncodeError
 from tests.strategies_dht import messages
 
 A = b"abcdefghij0123456789"

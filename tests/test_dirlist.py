@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 
 import pqi
-from pqi.errors import (
+from pqi.wire.errors import (
     DecodeError,
     EncodeError,
     InvalidValueError,
@@ -18,7 +18,7 @@ from pqi.errors import (
     TrailingBytesError,
     TruncatedError,
 )
-from pqi.fields import Sha1Hash
+from pqi.wire.fields import Sha1Hash
 from services.sharing.dirlist import (
     MAX_DIR_CONTENT_SIZE,
     DirContent,

@@ -8,10 +8,9 @@ import json
 import pytest
 from twisted.internet.testing import MemoryReactorClock
 
-from pqi.fields import PgpId, SslId
-from pqi.friends import FriendList
+from pqi.identity.friends import FriendList
+from pqi.identity.pgp import PublicKey, decode_length
 from pqi.interfaces import PeerIdentity
-from pqi.item import decode, encode
 from pqi.items.discovery import (
     ContactAddresses,
     DiscContactItem,
@@ -20,7 +19,8 @@ from pqi.items.discovery import (
     DiscPgpListItem,
     PgpListMode,
 )
-from pqi.pgp import PublicKey, decode_length
+from pqi.wire.fields import PgpId, SslId
+from pqi.wire.item import decode, encode
 from services.discovery import DiscoveryListener, DiscoveryService
 from tests.service_fakes import RecordingSender
 
@@ -156,7 +156,7 @@ def test_contact_about_us_reports_our_address(alice) -> None:
     """A CONTACT about ourselves tells us the address the friend sees us at."""
     import ipaddress
 
-    from pqi.tlvvalues import NetAddress
+    from pqi.wire.address import NetAddress
     svc, _, _, _ = alice
     svc.peer_connected(BOB)
     seen = NetAddress(ipaddress.ip_address("203.0.113.7"), 4000)

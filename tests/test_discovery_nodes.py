@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pqi.linkmgr import AddressSource
+from pqi.link.linkmgr import AddressSource
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
 pytestmark = pytest.mark.timeout(120)

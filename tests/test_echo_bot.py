@@ -13,12 +13,12 @@ import time
 
 import pytest
 
-from pqi.account import Account
-from pqi.certificate import RsCertificate
-from pqi.friends import FriendList
+from pqi.identity.account import Account
+from pqi.identity.certificate import RsCertificate
+from pqi.identity.friends import FriendList
 from pqi.items.ids import SERVICE_CHAT
-from pqi.tlvvalues import NetAddress
-from services.node import FRIENDS_FILE
+from pqi.wire.address import NetAddress
+from services.node.node import FRIENDS_FILE
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 from tests.test_mail_sigkill import free_port
 

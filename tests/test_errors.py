@@ -9,8 +9,8 @@ import construct as c
 import pytest
 
 import pqi
-from pqi import tlvtypes as T  # noqa: N812  (as the core modules spell it)
-from pqi.errors import (
+from pqi.wire import tlvtypes as T  # noqa: N812  (as the core modules spell it)
+from pqi.wire.errors import (
     DecodeError,
     EncodeError,
     FramingError,
@@ -20,10 +20,10 @@ from pqi.errors import (
     TrailingBytesError,
     TruncatedError,
 )
-from pqi.fields import BoundedArray, RsString, Sha1Hash, u8, u32
-from pqi.item import PQItem
-from pqi.tlv import StringTLV
-from pqi.tlvvalues import FileItem, FileItemTLV
+from pqi.wire.fields import BoundedArray, RsString, Sha1Hash, u8, u32
+from pqi.wire.item import PQItem
+from pqi.wire.tlv import StringTLV
+from pqi.wire.tlvvalues import FileItem, FileItemTLV
 
 
 class _ErrProbe(PQItem):
@@ -146,7 +146,7 @@ def test_string_tlv_errors_are_decode_errors() -> None:
 
 def test_core_construct_inside_tlv_is_converted() -> None:
     """A core construct (c.Int32ub) inside a TLV still fails as a DecodeError, offset shifted."""
-    from pqi.tlv import TLV
+    from pqi.wire.tlv import TLV
     con = c.Struct("pad" / u8, "t" / TLV(0x1234, c.Struct("x" / c.Int32ub)))
     with pytest.raises(TruncatedError) as e:
         con.parse(b"\x00\x12\x34\x00\x00\x00\x08\x00\x00")

@@ -1,5 +1,6 @@
 # -*- test-case-name: tests.test_fields -*-
-"""Plain (non-TLV) field encodings of `pqi.fields`: integers, strings, raw blocks, arrays, ids."""
+"""Plain (non-TLV) field encodings of `pqi.wire.fields`: integers, strings, raw blocks, arrays,
+ids."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pqi.errors import EncodeError, TruncatedError
-from pqi.fields import (
+from pqi.wire.errors import EncodeError, TruncatedError
+from pqi.wire.fields import (
     Bool,
     BoundedArray,
     FixedId,
@@ -105,7 +106,7 @@ class TestRawMemory:
 
     def test_custom_limit_name(self) -> None:
         """A block with its own cap names that cap when it is exceeded."""
-        from pqi.errors import LimitExceededError
+        from pqi.wire.errors import LimitExceededError
         con = RawMemory(4, "AVATAR")
         assert con.parse(b"\x00\x00\x00\x04abcd") == b"abcd"
         with pytest.raises(LimitExceededError) as e:

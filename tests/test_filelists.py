@@ -13,15 +13,15 @@ from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
 import pqi
-from pqi.fields import PgpId, Sha1Hash, SslId
 from pqi.interfaces import DisconnectReason, PeerIdentity
-from pqi.item import decode, encode
 from pqi.items.filelists import (
     FileListsBannedHashesItem,
     FileListsFlags,
     FileListsSyncRequestItem,
     FileListsSyncResponseItem,
 )
+from pqi.wire.fields import PgpId, Sha1Hash, SslId
+from pqi.wire.item import decode, encode
 from services.sharing.dirlist import DirContent, RemoteFile, decode_dir, encode_dir
 from services.sharing.filelists import (
     EMPTY_CHECKSUM,

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pqi.errors import EncodeError, FramingError, QueueFullError
-from pqi.framing import (
+from pqi.wire.errors import EncodeError, FramingError, QueueFullError
+from pqi.wire.framing import (
     GROUP_SIZE,
     PACKET_ID_MODULUS,
     PROBE,
@@ -21,8 +21,8 @@ from pqi.framing import (
     ProbeReceived,
     slice_header,
 )
-from pqi.item import UnknownItem, decode, encode
-from pqi.limits import MAX_PARTIAL_PACKETS, MAX_SERIAL_SIZE, SLICE_SIZE
+from pqi.wire.item import UnknownItem, decode, encode
+from pqi.wire.limits import MAX_PARTIAL_PACKETS, MAX_SERIAL_SIZE, SLICE_SIZE
 from tests.strategies_streamer import chunked, encoded_items, queued_items
 
 

@@ -12,9 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pqi.certificate import RsCertificate
-from pqi.fields import PgpId, SslId
-from pqi.friends import (
+from pqi.identity.certificate import RsCertificate
+from pqi.identity.friends import (
     MAX_STORED_TIME,
     FingerprintMismatchError,
     FriendList,
@@ -26,10 +25,11 @@ from pqi.friends import (
     TrustLevel,
     UnknownFriendError,
 )
-from pqi.invite import DnsLocator, Ext4Locator, Loc4Locator, ShortInvite
-from pqi.pgp import ProfileKey
-from pqi.sslcert import LocationCertificate
-from pqi.tlvvalues import AddressInfo, NetAddress
+from pqi.identity.invite import DnsLocator, Ext4Locator, Loc4Locator, ShortInvite
+from pqi.identity.pgp import ProfileKey
+from pqi.identity.sslcert import LocationCertificate
+from pqi.wire.address import AddressInfo, NetAddress
+from pqi.wire.fields import PgpId, SslId
 from tests.identity_fixtures import *  # noqa: F403
 from tests.strategies import address_infos
 

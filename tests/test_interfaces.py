@@ -6,7 +6,7 @@ from __future__ import annotations
 from zope.interface.verify import verifyClass
 
 from pqi.interfaces import IP3Interface
-from services.node import Node
+from services.node.node import Node
 
 
 def test_node_provides_ip3interface() -> None:

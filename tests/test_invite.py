@@ -10,11 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pqi.certificate import RsCertificate, checksum_section, encode_section
-from pqi.errors import DecodeError, EncodeError, LimitExceededError, TruncatedError
-from pqi.fields import PgpFingerprint, PgpId, SslId
-from pqi.identity_errors import CertificateDecodeError, ChecksumError
-from pqi.invite import (
+from pqi.identity.certificate import RsCertificate, checksum_section, encode_section
+from pqi.identity.errors import CertificateDecodeError, ChecksumError
+from pqi.identity.invite import (
     MAX_INVITE_LOCATORS,
     DnsLocator,
     Ext4Locator,
@@ -23,7 +21,9 @@ from pqi.invite import (
     ShortInvite,
     UrlLocator,
 )
-from pqi.tlvvalues import NetAddress
+from pqi.wire.address import NetAddress
+from pqi.wire.errors import DecodeError, EncodeError, LimitExceededError, TruncatedError
+from pqi.wire.fields import PgpFingerprint, PgpId, SslId
 from tests.strategies_identity import fingerprints, ipv4_addresses, ssl_ids, text_values
 
 README = {

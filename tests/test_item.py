@@ -1,5 +1,5 @@
 # -*- test-case-name: tests.test_item -*-
-"""PQItem, the registry and whole-item encode/decode (`pqi.item`)."""
+"""PQItem, the registry and whole-item encode/decode (`pqi.wire.item`)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import pqi
-from pqi import tlvtypes as T  # noqa: N812  (as the core modules spell it)
-from pqi.errors import DecodeError, EncodeError, InvalidValueError, TrailingBytesError
-from pqi.fields import Bool, BoundedArray, IdField, RawMemory, RsString, SslId, u8, u16, u32, u64
-from pqi.item import (
+from pqi.items.heartbeat import HeartbeatItem
+from pqi.wire import tlvtypes as T  # noqa: N812  (as the core modules spell it)
+from pqi.wire.address import AddressSetTLV
+from pqi.wire.errors import DecodeError, EncodeError, InvalidValueError, TrailingBytesError
+from pqi.wire.fields import (
+    Bool,
+    BoundedArray,
+    IdField,
+    RawMemory,
+    RsString,
+    SslId,
+    u8,
+    u16,
+    u32,
+    u64,
+)
+from pqi.wire.item import (
     PKT_VERSION_SERVICE,
     ItemHeader,
     PQItem,
@@ -27,9 +40,8 @@ from pqi.item import (
     parse_header,
     registered,
 )
-from pqi.items.heartbeat import HeartbeatItem
-from pqi.tlv import StringTLV
-from pqi.tlvvalues import AddressSetTLV, FileDataTLV, FileSet, FileSetTLV, KeySignatureTLV
+from pqi.wire.tlv import StringTLV
+from pqi.wire.tlvvalues import FileDataTLV, FileSet, FileSetTLV, KeySignatureTLV
 from tests.strategies import address_infos, file_datas, file_sets, ids, key_signatures, u32s
 
 HEARTBEAT = bytes.fromhex("02 0016 01 00000008")

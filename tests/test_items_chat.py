@@ -11,7 +11,6 @@ import struct
 import pytest
 
 import pqi
-from pqi.fields import GxsId
 from pqi.items.chat import (
     MAX_AVATAR_SIZE,
     ChatAvatarItem,
@@ -28,7 +27,8 @@ from pqi.items.chat import (
     ChatStatusItem,
     VisibleChatLobby,
 )
-from pqi.tlvvalues import KeySignature
+from pqi.wire.fields import GxsId
+from pqi.wire.tlvvalues import KeySignature
 
 SIGNATURE = KeySignature(GxsId(b"\x11" * 16), b"\x99")
 #: KEYSIGNATURE TLV: STR_KEYID (the id as 32 hex characters) then SIGN_RSA_SHA1 (raw bytes).

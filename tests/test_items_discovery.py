@@ -11,7 +11,6 @@ import ipaddress
 import pytest
 
 import pqi
-from pqi.fields import GxsId, PgpId, SslId
 from pqi.items.discovery import (
     ContactAddresses,
     DiscContactItem,
@@ -22,7 +21,8 @@ from pqi.items.discovery import (
     HiddenAddress,
     PgpListMode,
 )
-from pqi.tlvvalues import NetAddress
+from pqi.wire.address import NetAddress
+from pqi.wire.fields import GxsId, PgpId, SslId
 
 ALICE_PGP = PgpId.from_hex("CC22FB383D1957C2")
 ALICE_SSL = SslId.from_hex("86192d6a6926c8af956f3601f1a77d19")

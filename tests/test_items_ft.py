@@ -11,7 +11,6 @@ import struct
 import pytest
 
 import pqi
-from pqi.fields import Sha1Hash
 from pqi.items.filelists import (
     FileListsBannedHashesItem,
     FileListsFlags,
@@ -26,7 +25,8 @@ from pqi.items.ft import (
     FtDataItem,
     FtDataRequestItem,
 )
-from pqi.tlvvalues import FileData, FileItem
+from pqi.wire.fields import Sha1Hash
+from pqi.wire.tlvvalues import FileData, FileItem
 
 #: sha1 of random-3MiB.bin, the file alice downloaded from bob.
 RANDOM_3MIB = Sha1Hash.from_hex("296d87a4a8e805015977af16ffa749af8ba1bd0e")

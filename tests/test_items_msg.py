@@ -7,9 +7,9 @@ Hex strings are items captured from real RetroShare 0.6.7 nodes (file:line of
 from __future__ import annotations
 
 import pqi
-from pqi.fields import GxsId, Sha1Hash, SslId
 from pqi.items.msg import MsgFlags, MsgItem
-from pqi.tlvvalues import FileItem, FileSet
+from pqi.wire.fields import GxsId, Sha1Hash, SslId
+from pqi.wire.tlvvalues import FileItem, FileSet
 
 ALICE_SSL = SslId.from_hex("86192d6a6926c8af956f3601f1a77d19")
 #: bob:271, bob's reply to alice without attachment (empty FILESET TLV).

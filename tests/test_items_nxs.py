@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 
 import pqi
-from pqi.fields import GxsId, GxsMessageId
 from pqi.items import ids
 from pqi.items.nxs import (
     GXS_SERVICES,
@@ -29,6 +28,7 @@ from pqi.items.nxs import (
     NxsTransacItem,
     nxs_item_class,
 )
+from pqi.wire.fields import GxsId, GxsMessageId
 
 TRANS = ids.SERVICE_GXS_TRANS
 GRP = GxsId.from_hex("df1ec0b38e366835fed9433b1fcc8dae")

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pqi
-from pqi.item import ItemHeader
 from pqi.items import ids, nxs
+from pqi.wire.item import ItemHeader
 from tests.strategies_items import items
 
 _ALL = sorted(pqi.registered().items())
@@ -66,7 +66,7 @@ def _decode_or_decode_error(raw: bytes) -> None:
 def test_arbitrary_body_decodes_or_raises_decode_error(key: tuple[int, int],
                                                        body: bytes) -> None:
     """Random bytes after a valid header of a registered kind: an item or a DecodeError."""
-    header = ItemHeader(pqi.item.PKT_VERSION_SERVICE, key[0], key[1], 8 + len(body))
+    header = ItemHeader(pqi.wire.item.PKT_VERSION_SERVICE, key[0], key[1], 8 + len(body))
     _decode_or_decode_error(header.pack() + body)
 
 

@@ -1,4 +1,4 @@
-"""Byte-exact tests of the small services' items and of the generic blocks in fields_extra.
+"""Byte-exact tests of the small services' items and of the generic blocks in pqi.wire.compound.
 
 Hex strings are items captured from real RetroShare 0.6.7 nodes (file:line of
 ``../shared/vectors/retroshare/captures``) or built by hand from ``retroshare-wire-facts.md``.
@@ -12,8 +12,6 @@ import struct
 import pytest
 
 import pqi
-from pqi.fields import GxsId, Sha1Hash
-from pqi.fields_extra import CappedBytes, IdList, IdSet
 from pqi.items.banlist import BanEntry, BanListItem
 from pqi.items.bwctrl import BwCtrlAllowedItem
 from pqi.items.heartbeat import HeartbeatItem
@@ -25,8 +23,10 @@ from pqi.items.serviceinfo import (
     full_service_id,
 )
 from pqi.items.status import PeerStatus, StatusItem
-from pqi.limits import MAX_CONTAINER_COUNT
-from pqi.tlvvalues import NetAddress
+from pqi.wire.address import NetAddress
+from pqi.wire.compound import CappedBytes, IdList, IdSet
+from pqi.wire.fields import GxsId, Sha1Hash
+from pqi.wire.limits import MAX_CONTAINER_COUNT
 
 
 def _same(item: pqi.PQItem, hexstr: str) -> None:
@@ -101,7 +101,7 @@ def test_empty_ban_list() -> None:
     _same(BanListItem(entries=[]), "020101030000000e109100000006")
 
 
-# --- fields_extra limits ------------------------------------------------------------------
+# --- pqi.wire.compound limits ------------------------------------------------------------------
 
 def test_capped_bytes_limit() -> None:
     """CappedBytes reads and writes up to its maximum and refuses one byte more, both ways."""

@@ -12,7 +12,6 @@ import struct
 import pytest
 
 import pqi
-from pqi.fields import Sha1Hash
 from pqi.items.turtle import (
     RegexpExpression,
     TurtleChunkCrcItem,
@@ -33,6 +32,7 @@ from pqi.items.turtle import (
     TurtleStringSearchRequestItem,
     TurtleTunnelOkItem,
 )
+from pqi.wire.fields import Sha1Hash
 
 NEEDLE = Sha1Hash.from_hex("a70bb987f5357e1bfd896b729715b2bdcac9968f")
 H = Sha1Hash(b"\x01" * 20)

@@ -14,17 +14,17 @@ import construct as c
 import pytest
 
 import pqi
-from pqi.errors import EncodeError, InvalidValueError, LimitExceededError, TruncatedError
-from pqi.fields import BoundedArray, RawMemory, RsString, u8
-from pqi.item import parse_header
-from pqi.limits import (
+from pqi.wire.errors import EncodeError, InvalidValueError, LimitExceededError, TruncatedError
+from pqi.wire.fields import BoundedArray, RawMemory, RsString, u8
+from pqi.wire.item import parse_header
+from pqi.wire.limits import (
     HEADER_SIZE,
     MAX_CONTAINER_COUNT,
     MAX_RAW_MEMORY,
     MAX_SERIAL_SIZE,
     TLV_HEADER_SIZE,
 )
-from pqi.tlv import BinaryTLV, StringTLV
+from pqi.wire.tlv import BinaryTLV, StringTLV
 
 
 def test_values() -> None:
@@ -186,8 +186,8 @@ class TestTLVLength:
 
 
 def test_limit_error_names_the_constant() -> None:
-    """LimitExceededError.limit is the name of a constant that exists in pqi.limits."""
-    import pqi.limits
+    """LimitExceededError.limit is the name of a constant that exists in pqi.wire.limits."""
+    import pqi.wire.limits
     with pytest.raises(LimitExceededError) as e:
         BoundedArray(c.Struct("a" / u8)).parse(b"\xff\xff\xff\xff")
-    assert getattr(pqi.limits, e.value.limit) == e.value.maximum
+    assert getattr(pqi.wire.limits, e.value.limit) == e.value.maximum

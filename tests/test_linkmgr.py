@@ -10,9 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pqi.fields import SslId
 from pqi.interfaces import DisconnectReason
-from pqi.linkmgr import (
+from pqi.link.linkmgr import (
     BACKOFF_BASE,
     BACKOFF_CAP,
     BACKOFF_JITTER,
@@ -28,7 +27,8 @@ from pqi.linkmgr import (
     UnknownFriendError,
     backoff_delay,
 )
-from pqi.tlvvalues import NetAddress
+from pqi.wire.address import NetAddress
+from pqi.wire.fields import SslId
 
 SMALL = SslId(b"\x01" * 16)
 LARGE = SslId(b"\xf0" * 16)

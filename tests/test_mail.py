@@ -14,20 +14,20 @@ from hypothesis import given, settings
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 import pqi
-from pqi.fields import Sha1Hash, SslId
-from pqi.framing import Deframer, ItemReceived
 from pqi.interfaces import DisconnectReason, PeerIdentity
 from pqi.items.msg import MsgFlags, MsgItem
-from pqi.streamer import PQIStreamer
-from pqi.tlvvalues import FileItem, FileSet
-from services.mail import (
+from pqi.wire.fields import Sha1Hash, SslId
+from pqi.wire.framing import Deframer, ItemReceived
+from pqi.wire.streamer import PQIStreamer
+from pqi.wire.tlvvalues import FileItem, FileSet
+from services.mail.service import (
     SETTLE_DELAY,
     MailService,
     MailTooLargeError,
     NoRecipientError,
     UnknownMailError,
 )
-from services.mail_store import MailStore, mail_key
+from services.mail.store import MailStore, mail_key
 from tests.service_fakes import peer
 from tests.strategies_items import items
 

@@ -22,12 +22,12 @@ import time
 
 import pytest
 
-from pqi.account import Account
-from pqi.certificate import RsCertificate
-from pqi.friends import FriendList
-from pqi.tlvvalues import NetAddress
-from services.cli_identity import FRIENDS_FILE, PASSWORD_ENV
-from services.control_channel import ControlClientError, NodeNotRunningError, call
+from pqi.identity.account import Account
+from pqi.identity.certificate import RsCertificate
+from pqi.identity.friends import FriendList
+from pqi.wire.address import NetAddress
+from services.cli.identity import FRIENDS_FILE, PASSWORD_ENV
+from services.node.control_channel import ControlClientError, NodeNotRunningError, call
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -18,15 +18,15 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.test import iosim
 
-from pqi.fields import SslId
-from pqi.friends import FriendList
+from pqi.identity.friends import FriendList
+from pqi.identity.pgp import ProfileKey
+from pqi.identity.sslcert import LocationCertificate, make_location_certificate
 from pqi.interfaces import DisconnectReason, LinkEvent, LinkState
 from pqi.items.heartbeat import HeartbeatItem
-from pqi.linkmgr import AddressSource, LinkLimits, Outcome
-from pqi.netinterface import ConnectFailedError, NetInterface
-from pqi.pgp import ProfileKey
-from pqi.sslcert import LocationCertificate, make_location_certificate
-from pqi.tlvvalues import AddressInfo, NetAddress
+from pqi.link.linkmgr import AddressSource, LinkLimits, Outcome
+from pqi.link.netinterface import ConnectFailedError, NetInterface
+from pqi.wire.address import AddressInfo, NetAddress
+from pqi.wire.fields import SslId
 from tests.identity_fixtures import *  # noqa: F403
 from tests.identity_fixtures import CREATED, make_rsa_key
 from tests.service_fakes import on_fresh_reactor
@@ -34,7 +34,7 @@ from tests.service_fakes import on_fresh_reactor
 
 @dataclasses.dataclass(frozen=True)
 class Identity:
-    """A location without account files (what `pqi.tls.LocalIdentity` asks for)."""
+    """A location without account files (what `pqi.identity.tls.LocalIdentity` asks for)."""
 
     profile: ProfileKey
     location_key: rsa.RSAPrivateKey
@@ -529,9 +529,9 @@ def test_slowloris_does_not_block_a_real_friend(alice: Identity, bob: Identity,
 @pytest.mark.integration
 def test_accounts_connect_and_framing_error_closes_only_that_link(tmp_path: pathlib.Path,
                                                                   lists: Any) -> None:
-    """Two `pqi.account.Account`s connect; garbage on the stream is a framing error that
+    """Two `pqi.identity.account.Account`s connect; garbage on the stream is a framing error that
     drops the link (reported as FRAMING on the receiving side) and the friends reconnect."""
-    from pqi.account import Account
+    from pqi.identity.account import Account
     alice = Account.create(tmp_path / "alice", "alice", "desk", "pw-alice-123", bits=2048)
     bob = Account.create(tmp_path / "bob", "bob", "laptop", "pw-bob-1234", bits=2048)
 

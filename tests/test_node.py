@@ -7,8 +7,8 @@ import pytest
 
 from pqi.interfaces import DisconnectReason
 from pqi.items.status import PeerStatus
-from pqi.linkmgr import Outcome
-from services.node import NET_FILE, UnknownEventError, listening_address
+from pqi.link.linkmgr import Outcome
+from services.node.node import NET_FILE, UnknownEventError, listening_address
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
 #: disc, chat, msg, heartbeat, ft, file_database, bandwidth_ctrl, status, rtt

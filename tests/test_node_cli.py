@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from services.cli_node import format_status, run_demo
-from services.control_channel import CONTROL_FILE
-from services.node import NET_FILE
+from services.cli.node import format_status, run_demo
+from services.node.control_channel import CONTROL_FILE
+from services.node.node import NET_FILE
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
 pytestmark = pytest.mark.timeout(120)

@@ -10,7 +10,7 @@ import stat
 import pytest
 from twisted.internet import threads
 
-from services.control_channel import (
+from services.node.control_channel import (
     CONTROL_FILE,
     ControlClientError,
     ControlServer,

@@ -11,10 +11,10 @@ import subprocess
 import pytest
 from twisted.internet.task import Clock
 
-from pqi.fields import Sha1Hash, SslId
 from pqi.interfaces import PeerIdentity
 from pqi.items.ft import FtChunkMapItem, FtDataItem
-from pqi.tlvvalues import FileData, FileItem
+from pqi.wire.fields import PgpId, Sha1Hash, SslId
+from pqi.wire.tlvvalues import FileData, FileItem
 from services.transfer.chunkmap import CHUNK_SIZE, full_map
 from services.transfer.partials import PartialFile, PartialStateError
 from services.transfer.service import FileTransferService
@@ -80,7 +80,7 @@ def service(tmp_path, partials, incoming):
     svc = FileTransferService(RecordingSender(), clock, partials_dir=partials,
                               incoming_dir=incoming, hash_in_thread=False)
     svc.start()
-    peer = PeerIdentity(SslId(b"\x02" * 16), __import__("pqi.fields").fields.PgpId(b"\x02" * 8))
+    peer = PeerIdentity(SslId(b"\x02" * 16), PgpId(b"\x02" * 8))
     svc.peer_connected(peer)
     return svc, clock, peer
 

@@ -9,14 +9,14 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from zope.interface.verify import verifyObject
 
 from pqi import decode
-from pqi.errors import QueueFullError
-from pqi.fields import PgpId, SslId
 from pqi.interfaces import DisconnectReason, IPQInterface, PeerIdentity
-from pqi.item import encode
 from pqi.items.heartbeat import HeartbeatItem
-from pqi.person import PeerNotConnectedError, PQIPerson
-from pqi.streamer import PQIStreamer
-from pqi.tlvvalues import NetAddress
+from pqi.link.person import PeerNotConnectedError, PQIPerson
+from pqi.wire.address import NetAddress
+from pqi.wire.errors import QueueFullError
+from pqi.wire.fields import PgpId, SslId
+from pqi.wire.item import encode
+from pqi.wire.streamer import PQIStreamer
 
 PEER = PeerIdentity(SslId(b"\x42" * 16), PgpId(b"\x24" * 8), "laptop")
 ADDR = NetAddress(ipaddress.ip_address("127.0.0.1"), 7812)

@@ -13,10 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, utils
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pqi.errors import DecodeError, LimitExceededError, TruncatedError
-from pqi.fields import PgpFingerprint, PgpId
-from pqi.identity_errors import PgpPacketError, SignatureError
-from pqi.pgp import (
+from pqi.identity.errors import PgpPacketError, SignatureError
+from pqi.identity.pgp import (
     MAX_MPI_BITS,
     MAX_PGP_PACKET_SIZE,
     ProfileKey,
@@ -27,6 +25,8 @@ from pqi.pgp import (
     encode_packet,
     read_keyring,
 )
+from pqi.wire.errors import DecodeError, LimitExceededError, TruncatedError
+from pqi.wire.fields import PgpFingerprint, PgpId
 from tests.identity_fixtures import *  # noqa: F403
 from tests.identity_fixtures import CREATED
 from tests.strategies_identity import signatures

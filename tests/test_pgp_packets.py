@@ -15,7 +15,7 @@ from cryptography import x509
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pqi.certificate import (
+from pqi.identity.certificate import (
     Ipv4Port,
     ReversedIpv4Port,
     SectionFraming,
@@ -24,11 +24,9 @@ from pqi.certificate import (
     parse_section_body,
     sections,
 )
-from pqi.errors import DecodeError, EncodeError, LimitExceededError, TruncatedError
-from pqi.identity_errors import CertificateDecodeError, PgpPacketError
-from pqi.invite import DnsLocatorBody, HiddenLocatorBody
-from pqi.item import _check_schema
-from pqi.pgp_packets import (
+from pqi.identity.errors import CertificateDecodeError, PgpPacketError
+from pqi.identity.invite import DnsLocatorBody, HiddenLocatorBody
+from pqi.identity.pgp_packets import (
     MAX_MPI_BITS,
     MAX_PGP_KEY_BLOCK,
     MAX_PGP_PACKET_SIZE,
@@ -49,7 +47,9 @@ from pqi.pgp_packets import (
     UserIdBody,
     parse_whole,
 )
-from pqi.tlvvalues import NetAddress
+from pqi.wire.address import NetAddress
+from pqi.wire.errors import DecodeError, EncodeError, LimitExceededError, TruncatedError
+from pqi.wire.item import _check_schema
 from tests.strategies_pgp_packets import (
     ipv4_addresses,
     key_bodies,

@@ -1,5 +1,5 @@
 # -*- test-case-name: tests.test_punch -*-
-"""BitDHT ``connect`` exchanges (services.punch): the bytes we emit and the three roles."""
+"""BitDHT ``connect`` exchanges (services.nat.punch): the bytes we emit and the three roles."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from dht.krpc import (
     Connect,
     NodeInfo,
 )
-from services.punch import (
+from services.nat.punch import (
     CONNECTION_MAX_TIMEOUT,
     START_MAX_RETRY,
     START_RETRY_PERIOD,

@@ -7,9 +7,8 @@ from __future__ import annotations
 import ipaddress
 import random
 
-from pqi.fields import SslId
 from pqi.interfaces import DisconnectReason
-from pqi.linkmgr import (
+from pqi.link.linkmgr import (
     AddressSource,
     Close,
     Dial,
@@ -21,7 +20,8 @@ from pqi.linkmgr import (
     Path,
     path_of,
 )
-from pqi.tlvvalues import NetAddress
+from pqi.wire.address import NetAddress
+from pqi.wire.fields import SslId
 
 SMALL = SslId(b"\x01" * 16)
 LARGE = SslId(b"\xf0" * 16)

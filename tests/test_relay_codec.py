@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pqi.errors import EncodeError
+from pqi.wire.errors import EncodeError
 from tcponudp.errors import DatagramTruncatedError, DatagramValueError
 from tcponudp.relay import (
     LIFETIMES,

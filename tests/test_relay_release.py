@@ -10,7 +10,7 @@ import itertools
 
 from dht import krpc
 from dht.krpc import CONNECT_MODE_RELAY, CONNECT_REQUEST, Connect, NodeInfo
-from services.punch import (
+from services.nat.punch import (
     CONNECTION_MAX_TIMEOUT,
     START_MAX_RETRY,
     START_RETRY_PERIOD,
@@ -19,7 +19,7 @@ from services.punch import (
     Point,
     error_status,
 )
-from services.relay import RelayPolicy
+from services.nat.relay import RelayPolicy
 from tcponudp import RelayForwarder, RelayLimits
 
 A_ID, B_ID, P_ID = b"\xaa" * 20, b"\xbb" * 20, b"\x99" * 20

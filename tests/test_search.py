@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pqi.fields import Sha1Hash
+from pqi.wire.fields import Sha1Hash
 from services.sharing.dirlist import DirContent, RemoteFile
 from services.sharing.remote import RemoteTree
 from services.sharing.search import EmptyQueryError, Query, Source, search

@@ -8,20 +8,20 @@ import pytest
 from twisted.internet.task import Clock
 
 from pqi.interfaces import DisconnectReason
-from pqi.item import UnknownItem, decode
 from pqi.items.heartbeat import HeartbeatItem
 from pqi.items.serviceinfo import ServiceInfo, ServiceInfoListItem, full_service_id
 from pqi.items.status import StatusItem
+from pqi.wire.item import UnknownItem, decode
 from services.bwctrl import BandwidthService
-from services.control import (
+from services.heartbeat import HeartbeatService
+from services.rtt import RttService
+from services.service_control import (
     RETROSHARE_SERVICES,
     Service,
     ServiceControl,
     ServiceControlError,
     compatible,
 )
-from services.heartbeat import HeartbeatService
-from services.rtt import RttService
 from services.status import StatusService
 from tests.service_fakes import RecordingLinks, peer
 

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet.testing import MemoryReactorClock
 
-from pqi.item import decode
 from pqi.items.rtt import RttPingItem, RttPongItem
+from pqi.wire.item import decode
 from services.rtt import RTT_PERIOD, RttService, from_rs_time, to_rs_time
 from tests.service_fakes import RecordingSender, peer
 

@@ -67,7 +67,7 @@ def test_captured_status_items(captures) -> None:
     """The captured away/online items decode to the values the service exposes."""
     import json
 
-    from pqi.item import decode
+    from pqi.wire.item import decode
     svc, _, _ = make()
     a = peer(1)
     svc.peer_connected(a)

@@ -9,7 +9,7 @@ import os
 import pytest
 from twisted.python.threadpool import ThreadPool
 
-from pqi.fields import Sha1Hash
+from pqi.wire.fields import Sha1Hash
 from services.sharing.hashing import FileChangedError, HashCache, Hasher, sha1_of_file
 from services.sharing.index import ROOT_HASH, SharedIndex, dir_hash, load_salt
 from services.sharing.shares import (

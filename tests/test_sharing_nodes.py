@@ -9,8 +9,8 @@ import os
 import pytest
 from twisted.internet.threads import deferToThreadPool
 
-from pqi.fields import Sha1Hash, SslId
-from services import cli
+from pqi.wire.fields import Sha1Hash, SslId
+from services.cli import rsnode as cli
 from services.sharing import SharingOptions, Visibility
 from services.sharing.filelists import FileListsService
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for

@@ -14,23 +14,23 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pqi import sslcert
-from pqi.errors import DecodeError, LimitExceededError
-from pqi.fields import PgpId, SslId
-from pqi.identity_errors import (
+from pqi.identity import sslcert
+from pqi.identity.errors import (
     CertificateError,
     ObsoleteCertificateError,
     SignatureError,
     X509DecodeError,
 )
-from pqi.pgp import ProfileKey, PublicKey
-from pqi.sslcert import (
+from pqi.identity.pgp import ProfileKey, PublicKey
+from pqi.identity.sslcert import (
     MAX_CERTIFICATE_SIZE,
     SERIAL_07_0001,
     LocationCertificate,
     build_tbs,
     make_location_certificate,
 )
+from pqi.wire.errors import DecodeError, LimitExceededError
+from pqi.wire.fields import PgpId, SslId
 from tests.identity_fixtures import *  # noqa: F403
 
 REAL = {

@@ -1,5 +1,5 @@
 # -*- test-case-name: tests.test_streamer -*-
-"""PQIStreamer on StringTransport, iosim pairs, a memory clock and real TCP; and the demo."""
+"""PQIStreamer on StringTransport, iosim pairs, a memory clock and real TCP."""
 
 from __future__ import annotations
 
@@ -18,12 +18,11 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.test import iosim
 
-from pqi import demo
-from pqi.errors import QueueFullError
-from pqi.framing import PROBE
-from pqi.item import UnknownItem, encode
 from pqi.items.heartbeat import HeartbeatItem
-from pqi.streamer import Item, PQIStreamer
+from pqi.wire.errors import QueueFullError
+from pqi.wire.framing import PROBE
+from pqi.wire.item import UnknownItem, encode
+from pqi.wire.streamer import Item, PQIStreamer
 from tests.strategies_streamer import unknown_items
 
 BIG = UnknownItem(0x7E57, 0x01, bytes(range(256)) * 19 + bytes(128))  # 5000 bytes encoded
@@ -368,17 +367,3 @@ def test_real_tcp_loopback_with_flow_control() -> None:
     assert pauses >= 1
     assert slices == 15 * -(-200_008 // 1400)
 
-
-# --- the demo ------------------------------------------------------------------------------------
-
-@pytest.mark.integration
-def test_demo_runs_and_shows_slices(capsys: pytest.CaptureFixture[str]) -> None:
-    """`rsnode demo` connects over TCP, prints the probe, the exact slice headers of the
-    5000-byte item and the decoded items, and returns 0."""
-    assert demo.main() == 0
-    out = capsys.readouterr().out
-    assert "probe         02 aa bb cc 00 00 00 08" in out
-    assert "slice first   10 01 00 00 00 01 05 78" in out
-    assert "slice last    10 02 00 00 00 01 03 20" in out
-    assert "bob decoded UnknownItem(service=0x7e57, subtype=0x01, body=4992 bytes)" in out
-    assert "every item arrived equal to what was sent: yes" in out

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 
-from pqi.errors import DecodeError, EncodeError
+from pqi.wire.errors import DecodeError, EncodeError
 from tcponudp.errors import DatagramTruncatedError, DatagramValueError
 from tcponudp.stunner import (
     NatType,

@@ -23,11 +23,10 @@ from twisted.python.failure import Failure
 from twisted.test import iosim
 from zope.interface import implementer
 
-from pqi.fields import PgpFingerprint, SslId
-from pqi.friends import FriendList
-from pqi.pgp import ProfileKey
-from pqi.sslcert import LocationCertificate, build_tbs, make_location_certificate
-from pqi.tls import (
+from pqi.identity.friends import FriendList
+from pqi.identity.pgp import ProfileKey
+from pqi.identity.sslcert import LocationCertificate, build_tbs, make_location_certificate
+from pqi.identity.tls import (
     RETROSHARE_DH_GENERATOR,
     RETROSHARE_DH_PRIME,
     AuthenticatedPeer,
@@ -39,13 +38,14 @@ from pqi.tls import (
     server_factory,
     verdict_of,
 )
+from pqi.wire.fields import PgpFingerprint, SslId
 from tests.identity_fixtures import *  # noqa: F403
 from tests.identity_fixtures import CREATED, make_rsa_key
 
 
 @dataclasses.dataclass(frozen=True)
 class Identity:
-    """A location without account files: what `pqi.tls.LocalIdentity` needs."""
+    """A location without account files: what `pqi.identity.tls.LocalIdentity` needs."""
 
     profile: ProfileKey
     location_key: rsa.RSAPrivateKey
@@ -206,8 +206,9 @@ def connect_in_memory(dialler: Identity, dialler_friends: FriendList, listener: 
 
 
 def refusals(events: list[dict]) -> list[TLSRefusal]:
-    """The refusal reasons logged by `pqi.tls`."""
-    return [e["reason"] for e in events if e.get("log_namespace") == "pqi.tls" and "reason" in e]
+    """The refusal reasons logged by `pqi.identity.tls`."""
+    return [e["reason"] for e in events
+            if e.get("log_namespace") == "pqi.identity.tls" and "reason" in e]
 
 
 # --- the acceptance rule, without TLS ----------------------------------------------------------
@@ -484,7 +485,7 @@ def _tls12_only_client(dialler: Identity, dialler_friends: FriendList, listener:
                        listener_friends: FriendList,
                        server_options: TLSOptions = TLSOptions()) -> Link:
     """Connect with a client whose context is capped at TLS 1.2: an old RetroShare peer."""
-    import pqi.tls as tls_module
+    import pqi.identity.tls as tls_module
     original = tls_module._make_context
 
     def capped(own: Identity, options: TLSOptions) -> SSL.Context:

@@ -22,17 +22,17 @@ from twisted.internet import reactor as _reactor
 from twisted.logger import capturedLogs
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
-from pqi.account import Account
-from pqi.fields import SslId
-from pqi.friends import FriendList
-from pqi.sslcert import LocationCertificate
-from pqi.tls import (
+from pqi.identity.account import Account
+from pqi.identity.friends import FriendList
+from pqi.identity.sslcert import LocationCertificate
+from pqi.identity.tls import (
     AuthenticatedPeer,
     TLSOptions,
     TLSRefusal,
     client_endpoint_factory,
     server_factory,
 )
+from pqi.wire.fields import SslId
 from tests.identity_fixtures import *  # noqa: F403
 from tests.test_tls import (  # noqa: F401
     Identity,
@@ -190,9 +190,9 @@ def test_refused_without_mutual_approval(accounts: dict[str, Account],
 
 
 def logged(events: list[dict]) -> list[tuple[str, TLSRefusal]]:
-    """(direction, reason) of each refusal `pqi.tls` logged."""
+    """(direction, reason) of each refusal `pqi.identity.tls` logged."""
     return [(e["direction"], e["reason"]) for e in events
-            if e.get("log_namespace") == "pqi.tls" and "reason" in e]
+            if e.get("log_namespace") == "pqi.identity.tls" and "reason" in e]
 
 
 def test_refused_for_tampered_signature(accounts: dict[str, Account],
@@ -218,7 +218,7 @@ def test_refused_for_unknown_issuer(accounts: dict[str, Account],
                                     listeners: Callable[..., Listener],
                                     profile_key3: object) -> None:  # noqa: F811
     """A location of a profile Bob never accepted (Carol) is refused by Bob's listener."""
-    from pqi.sslcert import make_location_certificate
+    from pqi.identity.sslcert import make_location_certificate
     from tests.identity_fixtures import make_rsa_key
     bob = accounts["bob"]
     key = make_rsa_key()

@@ -1,5 +1,6 @@
 # -*- test-case-name: tests.test_tlv -*-
-"""TLV encodings (`pqi.tlv`) and the shared compound values (`pqi.tlvvalues`), byte for byte.
+"""TLV encodings (`pqi.wire.tlv`) and the shared compound values (`pqi.wire.tlvvalues`), byte for
+byte.
 
 Hex literals marked "real" are copied from the captures of real RetroShare 0.6.7 nodes
 (``shared/vectors/retroshare/captures``); the others follow ``libretroshare``'s ``rstlv*.cc``.
@@ -19,10 +20,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pqi import tlvtypes as T  # noqa: N812  (as the core modules spell it)
-from pqi.errors import DecodeError, EncodeError, InvalidValueError, TruncatedError
-from pqi.fields import FixedId, GxsId, PgpId, RsString, Sha1Hash, SslId, u16, u32, u64
-from pqi.tlv import (
+from pqi.wire import tlvtypes as T  # noqa: N812  (as the core modules spell it)
+from pqi.wire.address import AddressInfo, AddressInfoTLV, AddressSetTLV, AddressTLV, NetAddress
+from pqi.wire.errors import DecodeError, EncodeError, InvalidValueError, TruncatedError
+from pqi.wire.fields import FixedId, GxsId, PgpId, RsString, Sha1Hash, SslId, u16, u32, u64
+from pqi.wire.tlv import (
     CONTROL_CHARS_FORBIDDEN,
     TLV,
     BinaryTLV,
@@ -38,11 +40,7 @@ from pqi.tlv import (
     sanitise_string,
     tlv_header,
 )
-from pqi.tlvvalues import (
-    AddressInfo,
-    AddressInfoTLV,
-    AddressSetTLV,
-    AddressTLV,
+from pqi.wire.tlvvalues import (
     FileData,
     FileDataTLV,
     FileItem,
@@ -51,7 +49,6 @@ from pqi.tlvvalues import (
     FileSetTLV,
     KeySignature,
     KeySignatureTLV,
-    NetAddress,
 )
 from tests.strategies import (
     ID_TYPES,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pqi.errors import DecodeError, EncodeError, TruncatedError
+from pqi.wire.errors import DecodeError, EncodeError, TruncatedError
 from tcponudp.errors import DatagramTruncatedError
 from tcponudp.packet import HEADER_SIZE, Flags, TouPacket, decode_packet, encode_packet
 from tests.strategies_tou import tou_packets

@@ -20,8 +20,8 @@ from twisted.internet.ssl import CertificateOptions
 from twisted.internet.task import Clock
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
-from pqi.item import UnknownItem
-from pqi.streamer import PQIStreamer
+from pqi.wire.item import UnknownItem
+from pqi.wire.streamer import PQIStreamer
 from tcponudp.errors import TouConnectionError
 from tcponudp.packet import Flags, TouPacket, decode_packet, encode_packet
 from tcponudp.stream import CloseReason, TouConfig

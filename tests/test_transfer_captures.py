@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from pqi.fields import Sha1Hash, SslId
-from pqi.item import decode, encode
 from pqi.items.ft import FtChunkCrcItem, FtChunkMapItem, FtDataItem, FtDataRequestItem
+from pqi.wire.fields import Sha1Hash, SslId
+from pqi.wire.item import decode, encode
 from services.transfer.chunkmap import CHUNK_SIZE, decompress
 from services.transfer.engine import (
     CommitChunks,

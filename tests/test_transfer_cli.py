@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pqi.fields import Sha1Hash
-from services.cli import build_parser
-from services.cli_transfer import format_transfers, progress_bar
-from services.transfer.control import file_link, parse_file_link
+from pqi.wire.fields import Sha1Hash
+from services.cli.rsnode import build_parser
+from services.cli.transfer import format_transfers, progress_bar
+from services.transfer.commands import file_link, parse_file_link
 from services.transfer.service import TransferError
 
 

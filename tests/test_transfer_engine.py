@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pqi.fields import Sha1Hash, SslId
+from pqi.wire.fields import Sha1Hash, SslId
 from services.transfer.chunkmap import CHUNK_SIZE, ChunkState, Strategy, compress, full_map
 from services.transfer.engine import (
     BadSource,

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from pqi.fields import Sha1Hash
+from pqi.wire.fields import Sha1Hash
 from services.transfer.chunkmap import CHUNK_SIZE
 from services.transfer.partials import PartialFile, PartialStateError
 from tests.conftest import ROOT

@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from pqi.fields import Sha1Hash
+from pqi.wire.fields import Sha1Hash
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
 pytestmark = pytest.mark.timeout(300)

@@ -11,10 +11,10 @@ import threading
 
 from twisted.internet.task import Clock
 
-from pqi.fields import PgpId, Sha1Hash, SslId
 from pqi.interfaces import PeerIdentity
 from pqi.items.ft import FtChunkMapItem, FtDataItem
-from pqi.tlvvalues import FileData, FileItem
+from pqi.wire.fields import PgpId, Sha1Hash, SslId
+from pqi.wire.tlvvalues import FileData, FileItem
 from services.transfer.chunkmap import CHUNK_SIZE, Strategy, full_map
 from services.transfer.partials import PartialFile
 from services.transfer.server import MAX_FT_CHUNK

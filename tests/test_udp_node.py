@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from dht import dht_node_id
-from pqi.linkmgr import Outcome, Path
-from services.udp import UdpOptions
+from pqi.link.linkmgr import Outcome, Path
+from services.nat.udpport import UdpOptions
 from tcponudp import NatType
 from tests.service_fakes import make_node, on_fresh_reactor, wait_for
 

@@ -10,7 +10,7 @@ import pytest
 from twisted.internet import defer
 from twisted.internet.protocol import Factory, Protocol
 
-from pqi.linkmgr import DialUdp, Path
+from pqi.link.linkmgr import DialUdp, Path
 from tcponudp import NatType
 from tests.service_fakes import on_fresh_reactor, wait_for
 from tests.test_udp_node import dht_ready, three_nodes

@@ -14,7 +14,7 @@ import random
 import signal
 import sys
 
-from pqi.fields import Sha1Hash, SslId
+from pqi.wire.fields import Sha1Hash, SslId
 from services.transfer.chunkmap import CHUNK_SIZE
 from services.transfer.engine import (
     CommitChunks,

@@ -1,6 +1,6 @@
 """Item classes, one module per service (as libretroshare's ``rsitems/``).
 
-Importing this package registers them all with `pqi.item`.
+Importing this package registers them all with `pqi.wire.item`.
 """
 
 from . import (  # noqa: F401  (importing registers the classes)

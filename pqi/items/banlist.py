@@ -7,12 +7,13 @@ import dataclasses
 
 import construct as c
 
-from .. import tlvtypes as tt
-from ..fields import u8, u32
-from ..fields_extra import DataclassStruct
-from ..item import PQItem
-from ..tlv import TLV, StringTLV, TLVList
-from ..tlvvalues import AddressTLV, NetAddress
+from pqi.wire import tlvtypes as tt
+from pqi.wire.address import AddressTLV, NetAddress
+from pqi.wire.compound import DataclassStruct
+from pqi.wire.fields import u8, u32
+from pqi.wire.item import PQItem
+from pqi.wire.tlv import TLV, StringTLV, TLVList
+
 from .ids import SERVICE_BANLIST
 
 __all__ = ["BanEntry", "BanEntryTLV", "BanListTLV", "BanListItem"]

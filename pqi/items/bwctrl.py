@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import construct as c
 
-from .. import tlvtypes as tt
-from ..item import PQItem
-from ..tlv import UInt32TLV
+from pqi.wire import tlvtypes as tt
+from pqi.wire.item import PQItem
+from pqi.wire.tlv import UInt32TLV
+
 from .ids import SERVICE_BANDWIDTH_CONTROL
 
 __all__ = ["BwCtrlAllowedItem"]

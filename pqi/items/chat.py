@@ -15,12 +15,13 @@ from typing import Final
 
 import construct as c
 
-from .. import tlvtypes as tt
-from ..fields import u8, u32, u64
-from ..fields_extra import CappedBytes, DataclassStruct, FlagsField, TupleArray
-from ..item import PQItem
-from ..tlv import StringTLV
-from ..tlvvalues import KeySignature, KeySignatureTLV
+from pqi.wire import tlvtypes as tt
+from pqi.wire.compound import CappedBytes, DataclassStruct, FlagsField, TupleArray
+from pqi.wire.fields import u8, u32, u64
+from pqi.wire.item import PQItem
+from pqi.wire.tlv import StringTLV
+from pqi.wire.tlvvalues import KeySignature, KeySignatureTLV
+
 from .ids import SERVICE_CHAT
 
 __all__ = [

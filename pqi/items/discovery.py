@@ -15,12 +15,13 @@ from typing import Any, Union
 
 import construct as c
 
-from .. import tlvtypes as tt
-from ..fields import GxsId, IdField, PgpId, RawMemory, SslId, u16, u32
-from ..fields_extra import IdList
-from ..item import PQItem
-from ..tlv import IdSetTLV, StringTLV, peek_tlv_type
-from ..tlvvalues import AddressInfo, AddressSetTLV, AddressTLV, NetAddress
+from pqi.wire import tlvtypes as tt
+from pqi.wire.address import AddressInfo, AddressSetTLV, AddressTLV, NetAddress
+from pqi.wire.compound import IdList
+from pqi.wire.fields import GxsId, IdField, PgpId, RawMemory, SslId, u16, u32
+from pqi.wire.item import PQItem
+from pqi.wire.tlv import IdSetTLV, StringTLV, peek_tlv_type
+
 from .ids import SERVICE_GOSSIP_DISCOVERY
 
 __all__ = [

@@ -11,10 +11,11 @@ import enum
 
 import construct as c
 
-from ..fields import IdField, Sha1Hash, u32, u64
-from ..fields_extra import FlagsField, IdSet
-from ..item import PQItem
-from ..tlv import BinaryTLV
+from pqi.wire.compound import FlagsField, IdSet
+from pqi.wire.fields import IdField, Sha1Hash, u32, u64
+from pqi.wire.item import PQItem
+from pqi.wire.tlv import BinaryTLV
+
 from .ids import SERVICE_FILE_DATABASE
 
 __all__ = ["FileListsFlags", "FileListsSyncRequestItem", "FileListsSyncResponseItem",

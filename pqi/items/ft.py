@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import construct as c
 
-from ..fields import Bool, IdField, Sha1Hash, u32, u64
-from ..fields_extra import TupleArray
-from ..item import PQItem
-from ..tlvvalues import FileData, FileDataTLV, FileItem, FileItemTLV
+from pqi.wire.compound import TupleArray
+from pqi.wire.fields import Bool, IdField, Sha1Hash, u32, u64
+from pqi.wire.item import PQItem
+from pqi.wire.tlvvalues import FileData, FileDataTLV, FileItem, FileItemTLV
+
 from .ids import SERVICE_FILE_TRANSFER
 
 __all__ = [

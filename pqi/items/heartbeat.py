@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from ..item import PQItem
+from pqi.wire.item import PQItem
+
 from .ids import SERVICE_HEARTBEAT
 
 __all__ = ["HeartbeatItem"]

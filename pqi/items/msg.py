@@ -11,12 +11,13 @@ import enum
 
 import construct as c
 
-from .. import tlvtypes as tt
-from ..fields import GxsId, SslId, u32
-from ..fields_extra import FlagsField
-from ..item import PQItem
-from ..tlv import IdSetTLV, StringTLV
-from ..tlvvalues import FileSet, FileSetTLV
+from pqi.wire import tlvtypes as tt
+from pqi.wire.compound import FlagsField
+from pqi.wire.fields import GxsId, SslId, u32
+from pqi.wire.item import PQItem
+from pqi.wire.tlv import IdSetTLV, StringTLV
+from pqi.wire.tlvvalues import FileSet, FileSetTLV
+
 from .ids import SERVICE_MSG
 
 __all__ = ["MsgFlags", "MsgItem"]

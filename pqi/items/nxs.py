@@ -16,12 +16,13 @@ from typing import Any, ClassVar, Final
 
 import construct as c
 
-from .. import tlvtypes as tt
-from ..errors import InvalidValueError
-from ..fields import GxsId, GxsMessageId, IdField, u8, u16, u32
-from ..fields_extra import FlagsField
-from ..item import PQItem
-from ..tlv import TLV, BinaryTLV, StringTLV
+from pqi.wire import tlvtypes as tt
+from pqi.wire.compound import FlagsField
+from pqi.wire.errors import InvalidValueError
+from pqi.wire.fields import GxsId, GxsMessageId, IdField, u8, u16, u32
+from pqi.wire.item import PQItem
+from pqi.wire.tlv import TLV, BinaryTLV, StringTLV
+
 from . import ids
 
 __all__ = [

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import construct as c
 
-from ..fields import u32, u64
-from ..item import PQItem
+from pqi.wire.fields import u32, u64
+from pqi.wire.item import PQItem
+
 from .ids import SERVICE_RTT
 
 __all__ = ["RttPingItem", "RttPongItem"]

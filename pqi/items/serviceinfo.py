@@ -12,10 +12,11 @@ from typing import Final
 
 import construct as c
 
-from ..fields import RsString, u16, u32
-from ..fields_extra import DataclassStruct
-from ..item import PKT_VERSION_SERVICE, PQItem
-from ..tlv import TLV, MapTLV, UInt32TLV
+from pqi.wire.compound import DataclassStruct
+from pqi.wire.fields import RsString, u16, u32
+from pqi.wire.item import PKT_VERSION_SERVICE, PQItem
+from pqi.wire.tlv import TLV, MapTLV, UInt32TLV
+
 from .ids import SERVICE_SERVICEINFO
 
 __all__ = ["ServiceInfo", "ServiceInfoListItem", "ServiceInfoPermissionsItem",

@@ -7,8 +7,9 @@ import enum
 
 import construct as c
 
-from ..fields import u32
-from ..item import PQItem
+from pqi.wire.fields import u32
+from pqi.wire.item import PQItem
+
 from .ids import SERVICE_STATUS
 
 __all__ = ["PeerStatus", "StatusItem"]

@@ -13,11 +13,12 @@ import enum
 
 import construct as c
 
-from .. import tlvtypes as tt
-from ..fields import IdField, RawMemory, Sha1Hash, u8, u16, u32, u64
-from ..fields_extra import DataclassStruct, TupleArray
-from ..item import PQItem
-from ..tlv import StringTLV
+from pqi.wire import tlvtypes as tt
+from pqi.wire.compound import DataclassStruct, TupleArray
+from pqi.wire.fields import IdField, RawMemory, Sha1Hash, u8, u16, u32, u64
+from pqi.wire.item import PQItem
+from pqi.wire.tlv import StringTLV
+
 from .ids import SERVICE_TURTLE
 
 __all__ = [

@@ -20,7 +20,7 @@ below 8384, two bytes ``((s - 192) >> 8) + 192, (s - 192) & 0xFF``; otherwise ``
 big-endian u32.  RetroShare always writes the shortest form; this decoder rejects any other
 (a stricter check on input), so every content it accepts re-encodes to the same bytes.  Every
 section's data must fill its section exactly, counts are checked against the bytes left
-before anything is allocated, and only `pqi.errors.DecodeError` subclasses come out.
+before anything is allocated, and only `pqi.wire.errors.DecodeError` subclasses come out.
 """
 
 from __future__ import annotations
@@ -32,16 +32,16 @@ from typing import Any, Final
 
 import construct as c
 
-from pqi.errors import (
+from pqi.wire.errors import (
     DecodeError,
     EncodeError,
     InvalidValueError,
     LimitExceededError,
     TrailingBytesError,
 )
-from pqi.fields import IdField, RsString, Sha1Hash, read_exact, remaining, u32, u64
-from pqi.limits import MAX_CONTAINER_COUNT, MAX_RAW_MEMORY
-from pqi.tlv import nested_errors
+from pqi.wire.fields import IdField, RsString, Sha1Hash, read_exact, remaining, u32, u64
+from pqi.wire.limits import MAX_CONTAINER_COUNT, MAX_RAW_MEMORY
+from pqi.wire.tlv import nested_errors
 
 __all__ = [
     "TAG_FILE_SHA1_HASH", "TAG_FILE_NAME", "TAG_FILE_SIZE", "TAG_MODIF_TS",

@@ -31,8 +31,6 @@ from typing import Final
 from twisted.internet import task
 from twisted.internet.interfaces import IReactorTime
 
-from pqi.errors import DecodeError
-from pqi.fields import Sha1Hash, SslId
 from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.filelists import (
     FileListsBannedHashesItem,
@@ -41,8 +39,10 @@ from pqi.items.filelists import (
     FileListsSyncResponseItem,
 )
 from pqi.items.ids import SERVICE_FILE_DATABASE
+from pqi.wire.errors import DecodeError
+from pqi.wire.fields import Sha1Hash, SslId
+from services.service_control import Service
 
-from ..control import Service
 from .dirlist import MAX_DIR_CONTENT_SIZE, decode_dir, encode_dir
 from .index import SharedIndex
 from .remote import MAX_REMOTE_ENTRIES, RemoteTree, TreeFullError

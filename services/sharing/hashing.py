@@ -20,7 +20,7 @@ from twisted.internet import defer
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
-from pqi.fields import Sha1Hash
+from pqi.wire.fields import Sha1Hash
 
 __all__ = ["HashCache", "Hasher", "FileChangedError", "HASH_CACHE_FILE", "sha1_of_file"]
 

@@ -34,7 +34,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
-from pqi.fields import Sha1Hash, SslId
+from pqi.wire.fields import Sha1Hash, SslId
 
 from .dirlist import DirContent, RemoteFile
 from .hashing import Hasher

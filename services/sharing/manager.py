@@ -21,8 +21,8 @@ from twisted.application.service import Service as TwistedService
 from twisted.internet import defer, task
 from twisted.python.threadpool import ThreadPool
 
-from pqi.fields import Sha1Hash, SslId
 from pqi.interfaces import IItemSender
+from pqi.wire.fields import Sha1Hash, SslId
 
 from .filelists import RESYNC_PERIOD, SWEEP_PERIOD, FileListsService
 from .hashing import HASH_CACHE_FILE, HashCache, Hasher

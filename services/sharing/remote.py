@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Final
 
-from pqi.fields import Sha1Hash, SslId
+from pqi.wire.fields import Sha1Hash, SslId
 
 from .dirlist import DirContent, RemoteFile
 

@@ -14,8 +14,8 @@ import os
 import sqlite3
 from typing import Final
 
-from pqi.errors import DecodeError
-from pqi.fields import Sha1Hash, SslId
+from pqi.wire.errors import DecodeError
+from pqi.wire.fields import Sha1Hash, SslId
 
 from .dirlist import DirContent, decode_dir, encode_dir
 from .remote import MAX_REMOTE_ENTRIES, RemoteTree, TreeFullError

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-from pqi.fields import Sha1Hash, SslId
+from pqi.wire.fields import Sha1Hash, SslId
 
 from .remote import RemoteTree
 

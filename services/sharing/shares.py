@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
-from pqi.fields import SslId
+from pqi.wire.fields import SslId
 
 __all__ = ["Visibility", "SharedFolder", "ShareList", "ShareError", "NotAFolderError",
            "DuplicateShareError", "UnknownShareError", "SHARES_FILE"]

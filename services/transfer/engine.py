@@ -38,7 +38,7 @@ import random
 from collections.abc import Iterable
 from typing import Final
 
-from pqi.fields import Sha1Hash, SslId
+from pqi.wire.fields import Sha1Hash, SslId
 
 from .chunkmap import CHUNK_SIZE, ChunkMap, ChunkState, Strategy, decompress
 from .ranges import Ranges

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
 
-from pqi.fields import Sha1Hash, SslId
+from pqi.wire.fields import Sha1Hash, SslId
 
 from .chunkmap import CHUNK_SIZE, ChunkMap, chunk_count, compress, decompress
 from .names import candidates, link_into, sanitise

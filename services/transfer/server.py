@@ -21,9 +21,9 @@ import os
 from collections.abc import Callable
 from typing import Final, Protocol
 
-from pqi.fields import Sha1Hash, SslId
 from pqi.items.ft import FtChunkCrcItem, FtChunkMapItem, FtDataItem
-from pqi.tlvvalues import FileData, FileItem
+from pqi.wire.fields import Sha1Hash, SslId
+from pqi.wire.tlvvalues import FileData, FileItem
 
 from .chunkmap import CHUNK_SIZE, chunk_count, full_map
 

@@ -37,7 +37,6 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from pqi.fields import Sha1Hash, SslId
 from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.ft import (
     FtChunkCrcItem,
@@ -48,9 +47,10 @@ from pqi.items.ft import (
     FtDataRequestItem,
 )
 from pqi.items.ids import SERVICE_FILE_TRANSFER
-from pqi.tlvvalues import FileItem
+from pqi.wire.fields import Sha1Hash, SslId
+from pqi.wire.tlvvalues import FileItem
+from services.service_control import Service
 
-from ..control import Service
 from .chunkmap import Strategy
 from .engine import (
     Action,

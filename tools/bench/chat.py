@@ -43,10 +43,10 @@ def _pct(values: list[float], p: float) -> float:
 
 async def run(reactor: Any, workdir: Path, messages: int, batch: int,
               pings: int) -> dict[str, float]:
-    from pqi.account import Account
-    from pqi.friends import FriendList
+    from pqi.identity.account import Account
+    from pqi.identity.friends import FriendList
     from pqi.items.ids import SERVICE_CHAT
-    from services.node import FRIENDS_FILE, Node
+    from services.node.node import FRIENDS_FILE, Node
 
     nodes = []
     for name in ("alice", "bob"):

@@ -5,7 +5,8 @@ Run ``python3 -m tools.bench.codec`` (about 20 s; ``--seconds`` sets the time pe
 The mix is what a busy link carries: a ~200-byte chat message, a 240 KiB file-data item and a
 ServiceInfo list of 12 services.  The `struct` codec writes the very same bytes (checked before
 timing), so the ratio is the price of declaring the format instead of hand-coding it (issue 2's
-goal: at most 2x, printed as the last line).  The streamer figure feeds a `pqi.framing.Deframer`
+goal: at most 2x, printed as the last line).  The streamer figure feeds a
+`pqi.wire.framing.Deframer`
 a stream of sliced file-data items in 16 KiB reads, as TLS hands them over.
 """
 
@@ -20,11 +21,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pqi
-from pqi.fields import Sha1Hash
 from pqi.items.chat import ChatFlags, ChatMsgItem
 from pqi.items.ft import FtDataItem
 from pqi.items.serviceinfo import ServiceInfo, ServiceInfoListItem
-from pqi.tlvvalues import FileData, FileItem
+from pqi.wire.fields import Sha1Hash
+from pqi.wire.tlvvalues import FileData, FileItem
 
 __all__ = ["main", "sample_items", "StructCodec"]
 
@@ -133,7 +134,7 @@ def _rate(fn: Callable[[], Any], seconds: float) -> float:
 def _streamer_rate(item: pqi.PQItem, seconds: float) -> tuple[float, float] | None:
     """MB/s through `Deframer` for whole and for sliced file-data items, if framing exists."""
     try:
-        from pqi.framing import Deframer, Enframer, ItemReceived
+        from pqi.wire.framing import Deframer, Enframer, ItemReceived
     except ImportError:
         return None
     raw = pqi.encode(item)

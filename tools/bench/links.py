@@ -33,15 +33,15 @@ from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.epollreactor import EPollReactor
 from twisted.internet.protocol import Factory, Protocol
 
-from pqi.fields import SslId
-from pqi.friends import FriendList
+from pqi.identity.friends import FriendList
+from pqi.identity.pgp import ProfileKey
+from pqi.identity.sslcert import LocationCertificate, make_location_certificate
 from pqi.interfaces import LinkEvent, LinkState, PeerIdentity
 from pqi.items.heartbeat import HeartbeatItem
 from pqi.items.rtt import RttPingItem, RttPongItem
-from pqi.netinterface import NetInterface
-from pqi.pgp import ProfileKey
-from pqi.sslcert import LocationCertificate, make_location_certificate
-from pqi.tlvvalues import AddressInfo, NetAddress
+from pqi.link.netinterface import NetInterface
+from pqi.wire.address import AddressInfo, NetAddress
+from pqi.wire.fields import SslId
 
 __all__ = ["main", "run"]
 

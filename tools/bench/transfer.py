@@ -90,11 +90,11 @@ def _write_atomic(path: Path, text: str) -> None:
 async def _node_role(reactor: Any, role: str, work: Path, args: argparse.Namespace) -> None:
     from twisted.internet import task
 
-    from pqi.account import Account
-    from pqi.fields import Sha1Hash
-    from pqi.friends import FriendList
+    from pqi.identity.account import Account
+    from pqi.identity.friends import FriendList
     from pqi.items.ids import SERVICE_FILE_TRANSFER
-    from services.node import FRIENDS_FILE, Node
+    from pqi.wire.fields import Sha1Hash
+    from services.node.node import FRIENDS_FILE, Node
     from services.transfer.engine import Phase
 
     other = "fetch" if role == "serve" else "serve"

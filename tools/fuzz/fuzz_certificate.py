@@ -14,8 +14,8 @@ import base64
 from tools.fuzz.harness import fuzz, instrumented
 
 with instrumented():
-    from pqi.certificate import RsCertificate
-    from pqi.errors import DecodeError
+    from pqi.identity.certificate import RsCertificate
+    from pqi.wire.errors import DecodeError
 
 __all__ = ["one_input"]
 

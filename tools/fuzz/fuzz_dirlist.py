@@ -11,8 +11,8 @@ from __future__ import annotations
 from tools.fuzz.harness import fuzz, instrumented
 
 with instrumented():
-    from pqi.errors import DecodeError
-    from pqi.fields import Sha1Hash, SslId
+    from pqi.wire.errors import DecodeError
+    from pqi.wire.fields import Sha1Hash, SslId
     from services.sharing.dirlist import decode_dir, encode_dir
     from services.sharing.remote import RemoteTree, TreeFullError
 

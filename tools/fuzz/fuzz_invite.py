@@ -13,8 +13,8 @@ import base64
 from tools.fuzz.harness import fuzz, instrumented
 
 with instrumented():
-    from pqi.errors import DecodeError
-    from pqi.invite import ShortInvite
+    from pqi.identity.invite import ShortInvite
+    from pqi.wire.errors import DecodeError
 
 __all__ = ["one_input"]
 

@@ -12,7 +12,7 @@ from tools.fuzz.harness import fuzz, instrumented
 
 with instrumented():
     import pqi
-    from pqi.errors import DecodeError
+    from pqi.wire.errors import DecodeError
 
 __all__ = ["one_input"]
 

@@ -15,7 +15,7 @@ from tools.fuzz.harness import fuzz, instrumented
 with instrumented():
     from dht import krpc
     from dht.node import DHTNode
-    from pqi.errors import EncodeError
+    from pqi.wire.errors import EncodeError
 
 __all__ = ["one_input"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from tools.fuzz.harness import fuzz, instrumented
 
 with instrumented():
-    from pqi.errors import DecodeError
-    from pqi.pgp import PublicKey, Signature, read_keyring
+    from pqi.identity.pgp import PublicKey, Signature, read_keyring
+    from pqi.wire.errors import DecodeError
 
 __all__ = ["one_input"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from tools.fuzz.harness import fuzz, instrumented
 
 with instrumented():
-    from pqi.errors import DecodeError, EncodeError
+    from pqi.wire.errors import DecodeError, EncodeError
     from tcponudp.relay import (
         RelayClass,
         RelayEnd,

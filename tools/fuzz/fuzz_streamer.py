@@ -15,8 +15,8 @@ from tools.fuzz.harness import fuzz, instrumented
 
 with instrumented():
     import pqi
-    from pqi.errors import DecodeError, EncodeError
-    from pqi.framing import Deframer, Enframer, FramingEvent, ItemReceived
+    from pqi.wire.errors import DecodeError, EncodeError
+    from pqi.wire.framing import Deframer, Enframer, FramingEvent, ItemReceived
 
 __all__ = ["one_input"]
 

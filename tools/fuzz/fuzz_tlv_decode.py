@@ -13,9 +13,10 @@ from tools.fuzz.harness import fuzz, instrumented
 with instrumented():
     import construct as c
 
-    from pqi import tlvtypes as T  # noqa: N812
-    from pqi.errors import DecodeError
-    from pqi.fields import (
+    from pqi.wire import tlvtypes as T  # noqa: N812
+    from pqi.wire.address import AddressInfoTLV, AddressSetTLV, AddressTLV
+    from pqi.wire.errors import DecodeError
+    from pqi.wire.fields import (
         BoundedArray,
         GxsId,
         IdField,
@@ -27,16 +28,17 @@ with instrumented():
         u16,
         u32,
     )
-    from pqi.tlv import TLV, BinaryTLV, IdSetTLV, MapTLV, StringTLV, TLVList, UInt32TLV, UInt64TLV
-    from pqi.tlvvalues import (
-        AddressInfoTLV,
-        AddressSetTLV,
-        AddressTLV,
-        FileDataTLV,
-        FileItemTLV,
-        FileSetTLV,
-        KeySignatureTLV,
+    from pqi.wire.tlv import (
+        TLV,
+        BinaryTLV,
+        IdSetTLV,
+        MapTLV,
+        StringTLV,
+        TLVList,
+        UInt32TLV,
+        UInt64TLV,
     )
+    from pqi.wire.tlvvalues import FileDataTLV, FileItemTLV, FileSetTLV, KeySignatureTLV
 
 __all__ = ["TARGETS", "one_input"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from tools.fuzz.harness import fuzz, instrumented
 
 with instrumented():
-    from pqi.errors import DecodeError
+    from pqi.wire.errors import DecodeError
     from tcponudp.packet import decode_packet, encode_packet
     from tcponudp.stream import TouStream
 

@@ -11,7 +11,7 @@ network), so the test needs no socket into the lab:
 - stops (unmapping its ports) when ``stop`` appears, or after ``--lifetime`` seconds, and
   writes ``stopped.json``.
 
-The node is a real `services.node.Node` with ``upnp=True``: UPnP through the real miniupnpd of
+The node is a real `services.node.node.Node` with ``upnp=True``: UPnP through the real miniupnpd of
 the home router, TLS over real TCP through the routers' NAT.
 """
 
@@ -27,10 +27,10 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.logger import globalLogBeginner, textFileLogObserver
 
-from pqi.account import Account
-from pqi.friends import FriendList
-from pqi.tlvvalues import NetAddress
-from services.node import Node
+from pqi.identity.account import Account
+from pqi.identity.friends import FriendList
+from pqi.wire.address import NetAddress
+from services.node.node import Node
 
 #: How often the node looks for the test's files, seconds.
 POLL: float = 0.05

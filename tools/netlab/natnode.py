@@ -23,11 +23,11 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.logger import globalLogBeginner, textFileLogObserver
 
-from pqi.account import Account
-from pqi.friends import FriendList
-from pqi.tlvvalues import NetAddress
-from services.node import Node
-from services.udp import PUNCH_TTL, UdpOptions
+from pqi.identity.account import Account
+from pqi.identity.friends import FriendList
+from pqi.wire.address import NetAddress
+from services.nat.udpport import PUNCH_TTL, UdpOptions
+from services.node.node import Node
 
 POLL: float = 0.2
 

@@ -1,0 +1,28 @@
+"""pqi.wire: bytes to items and back, the lowest layer (pure functions of bytes, no I/O).
+
+`item` (the `PQItem` base, the registry keyed by (service, subtype), `encode`/`decode`),
+`fields`, `compound`, `tlv`, `tlvvalues` (the `construct` building blocks and their named
+limits in `limits`), `codegen` (generated `struct` codecs for every item schema), `framing`
+(the sans-IO slicer and reassembler) and `streamer` (`PQIStreamer`, framing over a byte
+transport).  Every decoder here raises one `DecodeError` family (`errors`).
+"""
+
+from pqi.wire.errors import (
+                             DecodeError,
+                             EncodeError,
+                             FramingError,
+                             InvalidValueError,
+                             LimitExceededError,
+                             QueueFullError,
+                             TrailingBytesError,
+                             TruncatedError,
+)
+from pqi.wire.framing import Deframer, Enframer, ItemReceived, ProbeReceived
+from pqi.wire.item import PQItem, UnknownItem, decode, encode, item_class, parse_header
+
+__all__ = [
+    "DecodeError", "EncodeError", "FramingError", "InvalidValueError", "LimitExceededError",
+    "QueueFullError", "TrailingBytesError", "TruncatedError",
+    "Deframer", "Enframer", "ItemReceived", "ProbeReceived",
+    "PQItem", "UnknownItem", "decode", "encode", "item_class", "parse_header",
+]

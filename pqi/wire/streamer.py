@@ -1,0 +1,235 @@
+# -*- test-case-name: tests.test_streamer -*-
+"""PQIStreamer: items over any Twisted byte transport, framed as RetroShare's pqistreamer.
+
+Thin glue around `pqi.wire.framing`: bytes from the transport go through a `Deframer` and
+`pqi.decode`; items from the layer above go through an `Enframer`.  The streamer is a
+streaming producer on its transport, so it writes only while the transport is not paused and
+leaves the rest in its bounded queue; the probe timer runs on an injected ``IReactorTime``.
+
+What goes wrong, and what happens:
+
+- an item that does not decode (`DecodeError`): dropped, counted in ``decode_errors``, logged;
+  the link stays up (one bad item is the sender's bug, not a broken stream);
+- a `FramingError` (bad header size, slice out of order, reassembly over its cap): logged,
+  counted in ``framing_errors`` and the connection is aborted: the stream cannot be
+  resynchronised;
+- the peer reads slower than we send: `send` raises `QueueFullError` once ``max_queue_bytes``
+  are waiting, and the caller decides whether to back off or drop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from twisted.internet.error import ConnectionClosed
+from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
+from twisted.internet.protocol import Protocol, connectionDone
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from pqi.wire.errors import DecodeError, FramingError
+from pqi.wire.framing import (
+    DEFAULT_MAX_QUEUE_BYTES,
+    PROBE_INTERVAL,
+    Deframer,
+    Enframer,
+    ItemReceived,
+    ProbeReceived,
+)
+from pqi.wire.item import PQItem, UnknownItem, decode, encode
+
+__all__ = ["PQIStreamer", "Item"]
+
+Item = PQItem | UnknownItem
+
+
+@implementer(IPushProducer)
+class PQIStreamer(Protocol):
+    """One connection's item stream.
+
+    ``on_item(item)`` is called for every decoded item, in stream order; ``on_lost(reason)``
+    once when the connection ends; ``on_write(data)``, if given, sees every write before the
+    transport does (a tap for tracing and captures).  ``peer`` only labels log events.  Counters:
+    ``items_in``, ``items_out``, ``bytes_in``, ``bytes_out``, ``probes_in``, ``probes_out``,
+    ``decode_errors``, ``framing_errors``.
+    """
+
+    log = Logger()
+
+    def __init__(self, clock: IReactorTime, *,
+                 on_item: Callable[[Item], object] | None = None,
+                 on_lost: Callable[[Failure], object] | None = None,
+                 on_write: Callable[[bytes], object] | None = None,
+                 peer: str = "",
+                 max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
+                 probe_interval: float = PROBE_INTERVAL) -> None:
+        self.clock = clock
+        self.on_item = on_item
+        self.on_lost = on_lost
+        self.on_write = on_write
+        self.peer = peer
+        self.deframer = Deframer()
+        self.enframer = Enframer(max_queue_bytes=max_queue_bytes, probe_interval=probe_interval)
+        self.items_in = 0
+        self.decode_errors = 0
+        self.framing_errors = 0
+        self.connected = False
+        self.lost = False
+        self.paused = False
+        self._timer: IDelayedCall | None = None
+        self._timer_at = 0.0
+
+    # -- counters kept by the sans-IO core --------------------------------------------------
+
+    @property
+    def items_out(self) -> int:
+        """Items completely handed to the transport."""
+        return self.enframer.items_written
+
+    @property
+    def bytes_out(self) -> int:
+        return self.enframer.bytes_written
+
+    @property
+    def probes_out(self) -> int:
+        return self.enframer.probes_written
+
+    @property
+    def bytes_in(self) -> int:
+        return self.deframer.bytes_received
+
+    @property
+    def probes_in(self) -> int:
+        return self.deframer.probes_received
+
+    @property
+    def queued_bytes(self) -> int:
+        return self.enframer.queued_bytes
+
+    # -- the layer above ---------------------------------------------------------------------
+
+    def send(self, item: Item, priority: int | None = None) -> None:
+        """Queue ``item`` (at ``item.PRIORITY`` unless given) and write what the transport takes.
+
+        Raises `QueueFullError` when the queue is full, `EncodeError` for an item the wire
+        cannot carry, `ValueError` for a priority outside 0..9, and `ConnectionClosed` once
+        the connection is gone.  Items sent before
+        the connection is made wait for it.
+        """
+        if self.lost:
+            raise ConnectionClosed(f"link to {self.peer or 'peer'} is closed")
+        self.enframer.push(encode(item), item.PRIORITY if priority is None else priority)
+        self._flush()
+
+    # -- IProtocol ---------------------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        self.connected = True
+        self.transport.registerProducer(self, True)
+        self.log.info("link to {peer} up", peer=self.peer)
+        self._flush()
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.lost or self.framing_errors:
+            return
+        try:
+            for event in self.deframer.feed(data):
+                if isinstance(event, ProbeReceived):
+                    self._probe_received()
+                else:
+                    self._item_received(event)
+        except FramingError as e:
+            self.framing_errors += 1
+            self.log.warn("closing link to {peer}: framing error: {error}", peer=self.peer,
+                          error=str(e), offset=e.offset)
+            self._stop_timer()
+            abort = getattr(self.transport, "abortConnection", None)
+            if abort is not None:
+                abort()
+            else:
+                self.transport.loseConnection()
+            return
+        if self.deframer.peer_accepts_slicing and not self.enframer.slicing:
+            self._enable_slicing()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.connected = False
+        self.lost = True
+        self._stop_timer()
+        dropped = self.enframer.clear()
+        self.log.info("link to {peer} down ({reason}); {dropped} queued items dropped",
+                      peer=self.peer, reason=reason.getErrorMessage(), dropped=dropped)
+        if self.on_lost is not None:
+            self.on_lost(reason)
+
+    # -- IPushProducer (the transport tells us when its buffer is full) ---------------------
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+        self._stop_timer()
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        self._flush()
+
+    def stopProducing(self) -> None:
+        self.paused = True
+        self._stop_timer()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _probe_received(self) -> None:
+        if not self.enframer.slicing:
+            self._enable_slicing()
+
+    def _enable_slicing(self) -> None:
+        self.enframer.enable_slicing()
+        self.log.debug("{peer} reassembles slices: slicing large items", peer=self.peer)
+
+    def _item_received(self, event: ItemReceived) -> None:
+        try:
+            item = decode(event.data)
+        except DecodeError as e:
+            self.decode_errors += 1
+            self.log.warn("dropped an undecodable item from {peer}: {error}", peer=self.peer,
+                          error=str(e), header=event.data[:8].hex())
+            return
+        self.items_in += 1
+        if self.on_item is not None:
+            self.on_item(item)
+
+    def _flush(self) -> None:
+        """Write while the transport takes it, then arm the probe timer."""
+        if not self.connected or self.paused:
+            return
+        now = self.clock.seconds()
+        while not self.paused:
+            data = self.enframer.next_write(now)
+            if data is None:
+                break
+            if self.on_write is not None:
+                self.on_write(data)
+            self.transport.write(data)
+        if self.connected and not self.paused:
+            self._arm_timer(now)
+
+    def _arm_timer(self, now: float) -> None:
+        deadline = self.enframer.probe_deadline()
+        if deadline is None:
+            return
+        if self._timer is not None and self._timer.active():
+            if self._timer_at == deadline:
+                return
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self.clock.callLater(max(0.0, deadline - now), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._flush()
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None

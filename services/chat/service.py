@@ -1,0 +1,474 @@
+# -*- test-case-name: tests.test_chat -*-
+"""Chat (0x0012) between friends: private and broadcast messages, status strings, avatars.
+
+What travels is RetroShare's (``p3ChatService``):
+
+- a private message is a `ChatMsgItem` with PRIVATE, a broadcast one the same with PUBLIC,
+  each with the send time in seconds and the body as the sender wrote it (RetroShare's GUI
+  writes HTML, its JSON API passes text through unchanged; `html_to_text` gives applications
+  a plain view of either);
+- a body over `MAX_PIECE_BYTES` bytes of UTF-8 leaves as several items, all but the last with
+  PARTIAL_MESSAGE and only the PRIVATE/PUBLIC/LOBBY bits; the receiver joins them per friend
+  (`Reassembler`, which, unlike RetroShare, caps what one friend can make us hold);
+- the receiver drops a message whose PRIVATE|PUBLIC|LOBBY bits are neither none, PRIVATE nor
+  PUBLIC (`flags_acceptable`);
+- status items: "is typing..." and similar strings, and the custom state exchange: *I have
+  one* (CUSTOM_STATE_AVAILABLE) -> *send it* (PRIVATE|REQUEST_CUSTOM_STATE) -> *here it is*
+  (CUSTOM_STATE); after our first private message to a friend we send our custom state (an
+  18-byte item when it is empty), as RetroShare does;
+- avatars: on connect we ask a friend whose avatar we lack (a PRIVATE|REQUESTS_AVATAR message
+  with no text), answer such requests with our image (`ChatAvatarItem`, at most
+  `MAX_AVATAR_SIZE` bytes), and ask again when a message says AVATAR_AVAILABLE.
+
+Private messages to a friend that is offline (or whose link queue is full) wait in the
+`ChatStore` queue, item by item, and leave in order when it connects; everything sent and
+received goes to the store's history.  Lobby items are counted and ignored (lobbies are not
+implemented).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import html.parser
+from collections.abc import Callable
+from typing import Final
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
+from pqi.items.chat import MAX_AVATAR_SIZE, ChatAvatarItem, ChatFlags, ChatMsgItem, ChatStatusItem
+from pqi.items.ids import SERVICE_CHAT
+from pqi.wire.fields import SslId
+from services.chat.store import ChatStore, HistoryEntry
+from services.service_control import Service
+
+__all__ = [
+    "ChatService", "ChatMessage", "ChatStatus", "Reassembler", "ChatError",
+    "AvatarTooLargeError", "MessageTooLongError", "split_message", "flags_acceptable",
+    "html_to_text", "text_to_html", "MAX_PIECE_BYTES", "MAX_MESSAGE_BYTES", "TYPING",
+    "RETRY_PERIOD", "piece_flags",
+]
+
+#: RetroShare cuts message bodies into pieces of at most this many bytes.
+MAX_PIECE_BYTES: Final = 15000
+#: Longest message (UTF-8 bytes) we send or reassemble; a friend's partial message growing past
+#: it is dropped.  RetroShare has no cap (its pending piece grows without bound).
+MAX_MESSAGE_BYTES: Final = 1024 * 1024
+#: The status string RetroShare's GUI sends while its user types.
+TYPING: Final = "is typing..."
+#: How soon queued messages are tried again when the friend's link queue was full (s).
+RETRY_PERIOD: Final = 0.05
+
+_KIND_BITS: Final = ChatFlags.PRIVATE | ChatFlags.PUBLIC | ChatFlags.LOBBY
+#: Queued items sent per pump round (the rest waits for the next round).
+_PUMP_BATCH: Final = 500
+
+
+class ChatError(Exception):
+    """Base of the chat service's errors."""
+
+
+class AvatarTooLargeError(ChatError):
+    """An avatar image must be at most 32767 bytes (RetroShare refuses larger ones)."""
+
+
+class MessageTooLongError(ChatError):
+    """A chat message may be at most 1 MiB of UTF-8: friends running rsproto drop longer ones
+    (send a file instead)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ChatMessage:
+    """A private or broadcast message, received or sent.
+
+    ``peer`` is the friend it came from or went to (None for our own broadcasts);
+    ``body`` is what travelled (often HTML), ``text`` its plain view; ``history_id`` orders
+    messages in the store.  ``queued``: a sent private message that waits for its friend.
+    """
+
+    peer: SslId | None
+    incoming: bool
+    public: bool
+    send_time: int
+    recv_time: float
+    body: str
+    history_id: int
+    queued: bool = False
+
+    @property
+    def text(self) -> str:
+        return html_to_text(self.body)
+
+    @classmethod
+    def from_history(cls, entry: HistoryEntry) -> ChatMessage:
+        return cls(entry.peer, entry.incoming, entry.public, entry.send_time, entry.recv_time,
+                   entry.body, entry.id)
+
+    def to_json(self) -> dict[str, object]:
+        return {"id": self.history_id, "peer": self.peer.to_hex() if self.peer else None,
+                "incoming": self.incoming, "public": self.public,
+                "send_time": self.send_time, "recv_time": self.recv_time,
+                "body": self.body, "text": self.text, "queued": self.queued}
+
+
+@dataclasses.dataclass(frozen=True)
+class ChatStatus:
+    """A friend's chat status notice: ``kind`` is "typing", "status" (any other string) or
+    "custom_state" (its custom state string, after we asked for it)."""
+
+    peer: SslId
+    kind: str
+    text: str
+    public: bool = False
+
+
+# --- pure helpers ---------------------------------------------------------------------------
+
+def split_message(body: str) -> list[str]:
+    """``body`` cut into pieces of at most `MAX_PIECE_BYTES` UTF-8 bytes, never inside a
+    character (RetroShare cuts at exactly 15000 bytes; for ASCII both cuts agree)."""
+    data = body.encode("utf-8", "surrogateescape")
+    pieces: list[str] = []
+    start = 0
+    while len(data) - start > MAX_PIECE_BYTES:
+        end = start + MAX_PIECE_BYTES
+        while end > start and (data[end] & 0xC0) == 0x80:  # continuation byte: back off
+            end -= 1
+        if end == start:  # not UTF-8 (surrogate-escaped junk): cut at the byte limit
+            end = start + MAX_PIECE_BYTES
+        pieces.append(data[start:end].decode("utf-8", "surrogateescape"))
+        start = end
+    pieces.append(data[start:].decode("utf-8", "surrogateescape"))
+    return pieces
+
+
+def piece_flags(flags: ChatFlags, pieces: int) -> list[ChatFlags]:
+    """The flags of each piece of a message sent with ``flags``, as RetroShare sets them."""
+    head = (flags & _KIND_BITS) | ChatFlags.PARTIAL_MESSAGE
+    return [head] * (pieces - 1) + [flags]
+
+
+def flags_acceptable(flags: int) -> bool:
+    """RetroShare's receiver check for a (non-lobby) message's kind bits."""
+    kind = flags & _KIND_BITS
+    return kind in (0, ChatFlags.PRIVATE, ChatFlags.PUBLIC)
+
+
+class Reassembler:
+    """Joins PARTIAL_MESSAGE pieces per friend, holding at most `MAX_MESSAGE_BYTES` each.
+
+    `feed` returns the whole message ``(flags, body)`` once its last piece arrived, else None.
+    A friend whose pending pieces would pass the cap loses them (``overflows`` counts it);
+    RetroShare would keep growing.  As RetroShare does, the flags of all pieces are OR-ed.
+    """
+
+    def __init__(self, cap: int = MAX_MESSAGE_BYTES) -> None:
+        self.cap = cap
+        self.overflows = 0
+        self._pending: dict[SslId, tuple[int, list[bytes], int]] = {}
+
+    @property
+    def pending_bytes(self) -> int:
+        return sum(size for _, _, size in self._pending.values())
+
+    def feed(self, peer: SslId, flags: int, body: str) -> tuple[int, str] | None:
+        data = body.encode("utf-8", "surrogateescape")
+        old_flags, parts, size = self._pending.pop(peer, (0, [], 0))
+        if size + len(data) > self.cap:
+            self.overflows += 1
+            return None
+        parts.append(data)
+        if flags & ChatFlags.PARTIAL_MESSAGE:
+            self._pending[peer] = (flags | old_flags, parts, size + len(data))
+            return None
+        whole = b"".join(parts).decode("utf-8", "surrogateescape")
+        return (flags | old_flags) & ~ChatFlags.PARTIAL_MESSAGE, whole
+
+    def drop(self, peer: SslId) -> None:
+        """Forget a friend's unfinished message (its link went down)."""
+        self._pending.pop(peer, None)
+
+
+class _PlainText(html.parser.HTMLParser):
+    _BREAKS = frozenset({"br", "p", "div", "li", "tr"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("style", "script", "head"):
+            self._skip += 1
+        elif tag in self._BREAKS and self.out and not self.out[-1].endswith("\n"):
+            self.out.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("style", "script", "head"):
+            self._skip = max(0, self._skip - 1)
+        elif tag in ("p", "div", "li", "tr") and self.out and not self.out[-1].endswith("\n"):
+            self.out.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.out.append(data)
+
+
+def html_to_text(body: str) -> str:
+    """A plain view of a chat or mail body: tags gone, entities decoded, breaks as newlines.
+
+    Bodies without markup (RetroShare's JSON API, rsproto by default) come back unchanged."""
+    if "<" not in body and "&" not in body:
+        return body
+    parser = _PlainText()
+    parser.feed(body)
+    parser.close()
+    return "".join(parser.out).strip("\n")
+
+
+def text_to_html(text: str) -> str:
+    """Plain text as a body RetroShare's GUI shows verbatim (escaped, newlines as breaks)."""
+    return html.escape(text, quote=False).replace("\n", "<br/>")
+
+
+# --- the service ----------------------------------------------------------------------------
+
+class ChatService(Service):
+    """Private and broadcast chat with friends, with history and the offline queue.
+
+    ``emit(event, *args)`` reports ``message_received`` (`ChatMessage`), ``chat_status``
+    (`ChatStatus`) and ``avatar_received`` (SslId, bytes) to the node.
+    """
+
+    service_id = SERVICE_CHAT
+
+    def __init__(self, sender: IItemSender, reactor: IReactorTime, store: ChatStore,
+                 emit: Callable[..., None] | None = None) -> None:
+        super().__init__(sender, reactor)
+        self.store = store
+        self._emit = emit or (lambda *args: None)
+        self.reassembler = Reassembler()
+        self.custom_state = ""
+        self.avatar: bytes | None = None
+        #: Friends' avatars and custom state strings, as they sent them.
+        self.avatars: dict[SslId, bytes] = {}
+        self.custom_states: dict[SslId, str] = {}
+        #: Counters: messages dropped for bad flags, lobby items ignored.
+        self.dropped_flags = 0
+        self.ignored = 0
+        self._state_told: set[SslId] = set()
+        self._avatar_told: set[SslId] = set()
+        self._backlog: set[SslId] = set()
+        self._retry: IDelayedCall | None = None
+        self._commit: IDelayedCall | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._backlog = {q.peer for q in self.store.queued()}
+
+    def stop(self) -> None:
+        for timer in (self._retry, self._commit):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._retry = self._commit = None
+        self.store.commit()
+
+    def peer_connected(self, peer: PeerIdentity) -> None:
+        super().peer_connected(peer)
+        if peer.ssl_id not in self.avatars:
+            self.send(peer.ssl_id, ChatMsgItem(
+                flags=ChatFlags.PRIVATE | ChatFlags.REQUESTS_AVATAR, send_time=self._now(),
+                message=""))
+        self._pump()
+
+    def peer_disconnected(self, peer: PeerIdentity, reason: DisconnectReason) -> None:
+        super().peer_disconnected(peer, reason)
+        self.reassembler.drop(peer.ssl_id)
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def send_private(self, peer: SslId, body: str) -> ChatMessage:
+        """Send ``body`` to a friend now, or queue it (persistently) until it connects.
+
+        Raises `MessageTooLongError` over `MAX_MESSAGE_BYTES`."""
+        self._check_length(body)
+        now = self._now()
+        flags = ChatFlags.PRIVATE
+        if self.avatar is not None and peer not in self._avatar_told:
+            flags |= ChatFlags.AVATAR_AVAILABLE
+        pieces = split_message(body)
+        items = list(zip(piece_flags(flags, len(pieces)), [now] * len(pieces), pieces,
+                         strict=True))
+        sent = 0
+        if peer in self.peers and peer not in self._backlog:
+            for f, t, b in items:
+                if not self.send(peer, ChatMsgItem(flags=f, send_time=t, message=b)):
+                    break
+                sent += 1
+        if sent < len(items):
+            self.store.enqueue(peer, [(int(f), t, b) for f, t, b in items[sent:]])
+            self._backlog.add(peer)
+            self._schedule_retry()
+        elif flags & ChatFlags.AVATAR_AVAILABLE:
+            self._avatar_told.add(peer)
+        if sent and peer not in self._state_told:
+            self._state_told.add(peer)
+            self.send(peer, ChatStatusItem(flags=ChatFlags.CUSTOM_STATE,
+                                           status=self.custom_state))
+        history_id = self._record(peer, incoming=False, public=False, send_time=now,
+                                  recv_time=self.reactor.seconds(), body=body)
+        return ChatMessage(peer, False, False, now, self.reactor.seconds(), body, history_id,
+                           queued=sent < len(items))
+
+    def send_broadcast(self, body: str) -> list[SslId]:
+        """Send ``body`` (PUBLIC) to every connected friend; returns who got it."""
+        self._check_length(body)
+        now = self._now()
+        pieces = split_message(body)
+        reached = []
+        for peer in list(self.peers):
+            if all(self.send(peer, ChatMsgItem(flags=f, send_time=now, message=b))
+                   for f, b in zip(piece_flags(ChatFlags.PUBLIC, len(pieces)), pieces,
+                                       strict=True)):
+                reached.append(peer)
+        self._record(None, incoming=False, public=True, send_time=now,
+                     recv_time=self.reactor.seconds(), body=body)
+        return reached
+
+    def send_typing(self, peer: SslId, text: str = TYPING) -> bool:
+        """Tell a friend we are typing (or any other short status string)."""
+        return self.send(peer, ChatStatusItem(flags=ChatFlags.PRIVATE, status=text))
+
+    def set_custom_state(self, text: str) -> None:
+        """Change our custom state string; connected friends hear that there is a new one
+        (and ask for it)."""
+        self.custom_state = text
+        self._state_told.clear()
+        for peer in list(self.peers):
+            self.send(peer, ChatStatusItem(flags=ChatFlags.CUSTOM_STATE_AVAILABLE, status=""))
+
+    def set_avatar(self, image: bytes | None) -> None:
+        """Our avatar (JPEG, at most `MAX_AVATAR_SIZE` bytes), sent to friends that ask."""
+        if image is not None and len(image) > MAX_AVATAR_SIZE:
+            raise AvatarTooLargeError(f"avatar of {len(image)} bytes; at most "
+                                      f"{MAX_AVATAR_SIZE}")
+        self.avatar = image
+        self._avatar_told.clear()
+
+    def queued(self, peer: SslId | None = None) -> int:
+        """How many message items wait for friends (or for one)."""
+        return len(self.store.queued(peer))
+
+    # --- receiving ---------------------------------------------------------------------------
+
+    def receive(self, peer: PeerIdentity, item: object) -> None:
+        if isinstance(item, ChatMsgItem):
+            self._message(peer, item)
+        elif isinstance(item, ChatStatusItem):
+            self._status(peer, item)
+        elif isinstance(item, ChatAvatarItem):
+            self.avatars[peer.ssl_id] = item.image
+            self._emit("avatar_received", peer.ssl_id, item.image)
+        else:
+            self.ignored += 1
+
+    def _message(self, peer: PeerIdentity, item: ChatMsgItem) -> None:
+        whole = self.reassembler.feed(peer.ssl_id, int(item.flags), item.message)
+        if whole is None:
+            return
+        flags, body = whole
+        if not flags_acceptable(flags):
+            self.dropped_flags += 1
+            self.log.warn("dropped a chat message with flags {flags:#x} from {peer}",
+                          flags=flags, peer=peer.ssl_id.to_hex())
+            return
+        if flags & ChatFlags.REQUESTS_AVATAR:
+            if self.avatar is not None:
+                self.send(peer.ssl_id, ChatAvatarItem(image=self.avatar))
+            return
+        if flags & ChatFlags.AVATAR_AVAILABLE:
+            self.send(peer.ssl_id, ChatMsgItem(
+                flags=ChatFlags.PRIVATE | ChatFlags.REQUESTS_AVATAR, send_time=self._now(),
+                message=""))
+        public = not flags & ChatFlags.PRIVATE
+        now = self.reactor.seconds()
+        history_id = self._record(peer.ssl_id, incoming=True, public=public,
+                                  send_time=item.send_time, recv_time=now, body=body)
+        self._emit("message_received", ChatMessage(peer.ssl_id, True, public, item.send_time,
+                                                   now, body, history_id))
+
+    def _status(self, peer: PeerIdentity, item: ChatStatusItem) -> None:
+        flags = item.flags
+        if flags & ChatFlags.REQUEST_CUSTOM_STATE:
+            self.send(peer.ssl_id, ChatStatusItem(flags=ChatFlags.CUSTOM_STATE,
+                                                  status=self.custom_state))
+        elif flags & ChatFlags.CUSTOM_STATE:
+            self.custom_states[peer.ssl_id] = item.status
+            self._emit("chat_status", ChatStatus(peer.ssl_id, "custom_state", item.status))
+        elif flags & ChatFlags.CUSTOM_STATE_AVAILABLE:
+            self.send(peer.ssl_id, ChatStatusItem(
+                flags=ChatFlags.PRIVATE | ChatFlags.REQUEST_CUSTOM_STATE, status=""))
+        else:
+            kind = "typing" if item.status == TYPING else "status"
+            self._emit("chat_status", ChatStatus(peer.ssl_id, kind, item.status,
+                                                 public=bool(flags & ChatFlags.PUBLIC)))
+
+    # --- queue -------------------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        """Send queued items of connected friends, in order, while their links take them."""
+        again = False
+        for peer in sorted(self._backlog & set(self.peers)):
+            done: list[int] = []
+            full = False
+            batch = self.store.queued(peer, limit=_PUMP_BATCH)
+            for q in batch:
+                if not self.send(peer, ChatMsgItem(flags=ChatFlags(q.flags),
+                                                   send_time=q.send_time, message=q.body)):
+                    full = True
+                    break
+                done.append(q.id)
+            if done:
+                self.store.dequeue(done)
+            if full or len(batch) == _PUMP_BATCH:
+                again = True
+            elif not self.store.has_queued(peer):
+                self._backlog.discard(peer)
+        if again:
+            self._schedule_retry()
+
+    def _schedule_retry(self) -> None:
+        if self._retry is None or not self._retry.active():
+            self._retry = self.reactor.callLater(RETRY_PERIOD, self._retry_now)
+
+    def _retry_now(self) -> None:
+        self._retry = None
+        self._pump()
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _record(self, peer: SslId | None, *, incoming: bool, public: bool, send_time: int,
+                recv_time: float, body: str) -> int:
+        """Add to the history, committed at the end of this reactor turn (one commit per
+        burst; a crash loses at most the entries of that turn, never a queued message)."""
+        history_id = self.store.add(peer, incoming=incoming, public=public,
+                                    send_time=send_time, recv_time=recv_time, body=body,
+                                    text=html_to_text(body), commit=False)
+        if self._commit is None or not self._commit.active():
+            self._commit = self.reactor.callLater(0, self._commit_now)
+        return history_id
+
+    def _commit_now(self) -> None:
+        self._commit = None
+        self.store.commit()
+
+    def _now(self) -> int:
+        return int(self.reactor.seconds()) & 0xFFFFFFFF
+
+    @staticmethod
+    def _check_length(body: str) -> None:
+        size = len(body.encode("utf-8", "surrogateescape"))
+        if size > MAX_MESSAGE_BYTES:
+            raise MessageTooLongError(f"message of {size} bytes; at most {MAX_MESSAGE_BYTES}")

@@ -1,0 +1,7 @@
+"""``python -m services.cli``: the ``rsnode`` command."""
+
+import sys
+
+from services.cli.rsnode import main
+
+sys.exit(main())

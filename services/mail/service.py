@@ -1,0 +1,374 @@
+# -*- test-case-name: tests.test_mail -*-
+"""Mail between friends (msg service, 0x0013): store and forward, nothing lost, nothing twice.
+
+Sending (`MailService.send_mail`) writes the mail and one copy per recipient to the `MailStore` in a
+single transaction before it returns.  A copy leaves when its recipient is connected (now, or
+when it next connects, also after we restarted) and is marked delivered only once its bytes
+were handed to the recipient's link *and* that link was still up `SETTLE_DELAY` seconds later
+(by then the bytes left our process: a crash in between loses nothing; the copy goes again
+and the receiver's dedupe drops it).  "Handed to the link" is seen through the streamer's write
+tap (`PQIStreamer.on_write`): our item's bytes, or for a sliced item its last slice, appear in
+a write.
+
+Receiving stores the mail under its dedupe key (`pqi`-independent, see `mail_store.mail_key`)
+and reports it once.  RsMsgItem carries no message id on the wire, so uniqueness comes from
+the content: our sender never gives two mails with the same subject and body the same send
+time (it moves the second one on by a second), and the key covers sender, send time, subject,
+body, to/cc and attachment hashes.
+
+Wire compatibility: a copy is what RetroShare 0.6.7 sends (``p3MsgService``): flags
+OUTGOING|PENDING, receive time = send time, to/cc peer sets, and the recipient alone in the bcc
+set when it is a bcc recipient (the other bcc recipients stay hidden).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import struct
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
+from pqi.items.ids import SERVICE_MSG
+from pqi.items.msg import MsgFlags, MsgItem
+from pqi.wire.errors import EncodeError
+from pqi.wire.fields import SslId
+from pqi.wire.framing import SLICE_END, SLICE_PROTOCOL_ID, SLICE_SIZE
+from pqi.wire.item import decode, encode
+from pqi.wire.tlvvalues import FileItem, FileSet
+from services.chat.service import html_to_text
+from services.mail.store import InboxRow, MailStore
+from services.service_control import Service
+
+__all__ = [
+    "MailService", "Mail", "Draft", "MailError", "NoRecipientError", "MailTooLargeError",
+    "UnknownMailError", "SETTLE_DELAY", "WIRE_FLAGS",
+]
+
+#: How long a link must stay up after a copy was written before the copy counts as delivered.
+SETTLE_DELAY: Final = 1.0
+#: The flags RetroShare's sender leaves on the copies it sends.
+WIRE_FLAGS: Final = MsgFlags.OUTGOING | MsgFlags.PENDING
+#: How soon copies are tried again when a recipient's link queue was full (s).
+_RETRY: Final = 0.2
+
+
+class MailError(Exception):
+    """Base of the mail service's errors."""
+
+
+class NoRecipientError(MailError):
+    """A mail needs at least one recipient (to, cc or bcc)."""
+
+
+class MailTooLargeError(MailError):
+    """Subject, body and attachment list together must fit one item (256 KiB); send large
+    content as an attached file instead."""
+
+
+class UnknownMailError(MailError, KeyError):
+    """There is no mail with that id in the inbox."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Mail:
+    """A received mail (``id`` is its inbox id)."""
+
+    id: int
+    sender: SslId
+    send_time: int
+    recv_time: float
+    subject: str
+    body: str
+    to: frozenset[SslId]
+    cc: frozenset[SslId]
+    attachments: tuple[FileItem, ...]
+    read: bool = False
+    tags: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        return html_to_text(self.body)
+
+    @classmethod
+    def from_row(cls, row: InboxRow) -> Mail:
+        item = row.item
+        return cls(row.id, row.sender, item.send_time, row.recv_time, item.subject,
+                   item.message, frozenset(item.to_peers), frozenset(item.cc_peers),
+                   item.attachment.items, row.read, row.tags)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "from": self.sender.to_hex(), "send_time": self.send_time,
+                "recv_time": self.recv_time, "subject": self.subject, "body": self.body,
+                "text": self.text, "to": sorted(p.to_hex() for p in self.to),
+                "cc": sorted(p.to_hex() for p in self.cc), "read": self.read,
+                "tags": list(self.tags),
+                "attachments": [{"name": f.name, "size": f.size, "hash": f.hash.to_hex()}
+                                for f in self.attachments]}
+
+
+@dataclasses.dataclass(frozen=True)
+class Draft:
+    """A mail to send (`MailService.reply` and `MailService.forward` prepare one)."""
+
+    subject: str
+    body: str
+    to: tuple[SslId, ...] = ()
+    cc: tuple[SslId, ...] = ()
+    bcc: tuple[SslId, ...] = ()
+    attachments: tuple[FileItem, ...] = ()
+
+
+class _WriteWatch:
+    """Sees, through a link's write tap, when given item bytes were handed to the transport."""
+
+    def __init__(self, link: Any, written: Callable[[object], None]) -> None:
+        self.link = link
+        self._written = written
+        self._previous = link.on_write
+        self._expected: list[tuple[bytes, bytes, object]] = []
+        link.on_write = self._tap
+
+    def expect(self, data: bytes, token: object) -> None:
+        tail_start = ((len(data) - 1) // SLICE_SIZE) * SLICE_SIZE
+        tail = data[tail_start:] if len(data) > SLICE_SIZE else b""
+        self._expected.append((data, struct.pack(">H", len(tail)) + tail if tail else b"",
+                               token))
+
+    def release(self) -> None:
+        if self.link.on_write == self._tap:
+            self.link.on_write = self._previous
+        self._expected.clear()
+
+    def _tap(self, data: bytes) -> None:
+        if self._previous is not None:
+            self._previous(data)
+        if not self._expected:
+            return
+        remaining = []
+        for whole, sliced, token in self._expected:
+            if whole in data or (sliced and self._last_slice_in(sliced, data)):
+                self._written(token)
+            else:
+                remaining.append((whole, sliced, token))
+        self._expected = remaining
+
+    @staticmethod
+    def _last_slice_in(needle: bytes, data: bytes) -> bool:
+        start = 0
+        while (i := data.find(needle, start)) >= 0:
+            if i >= 6 and data[i - 6] == SLICE_PROTOCOL_ID and data[i - 5] == SLICE_END:
+                return True
+            start = i + 1
+        return False
+
+
+class MailService(Service):
+    """Outbox, delivery and inbox.
+
+    ``link_of(ssl_id)`` gives the friend's current `PQIStreamer` (None when offline);
+    ``emit(event, *args)`` reports ``mail_received`` (`Mail`) and ``mail_delivered``
+    (outbox mail id, SslId).
+    """
+
+    service_id = SERVICE_MSG
+
+    def __init__(self, sender: IItemSender, reactor: IReactorTime, store: MailStore,
+                 link_of: Callable[[SslId], Any], emit: Callable[..., None] | None = None,
+                 settle_delay: float = SETTLE_DELAY) -> None:
+        super().__init__(sender, reactor)
+        self.store = store
+        self._link_of = link_of
+        self._emit = emit or (lambda *args: None)
+        self.settle_delay = settle_delay
+        #: Received copies dropped because the inbox already had them.
+        self.duplicates = 0
+        self._in_flight: dict[SslId, set[int]] = {}
+        self._watches: dict[SslId, _WriteWatch] = {}
+        self._timers: set[IDelayedCall] = set()
+        self._retry: IDelayedCall | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        for timer in list(self._timers) + ([self._retry] if self._retry else []):
+            if timer.active():
+                timer.cancel()
+        self._timers.clear()
+        self._retry = None
+        for watch in self._watches.values():
+            watch.release()
+        self._watches.clear()
+
+    def peer_connected(self, peer: PeerIdentity) -> None:
+        super().peer_connected(peer)
+        self._deliver(peer.ssl_id)
+
+    def peer_disconnected(self, peer: PeerIdentity, reason: DisconnectReason) -> None:
+        super().peer_disconnected(peer, reason)
+        self._in_flight.pop(peer.ssl_id, None)
+        watch = self._watches.pop(peer.ssl_id, None)
+        if watch is not None:
+            watch.release()
+
+    # --- composing ---------------------------------------------------------------------------
+
+    def send_mail(self, to: Iterable[SslId] = (), subject: str = "", body: str = "", *,
+             cc: Iterable[SslId] = (), bcc: Iterable[SslId] = (),
+             attachments: Iterable[FileItem] = ()) -> int:
+        """Queue a mail for its recipients; it is on disk when this returns its outbox id."""
+        to_set, cc_set, bcc_set = frozenset(to), frozenset(cc), frozenset(bcc)
+        recipients = to_set | cc_set | bcc_set
+        if not recipients:
+            raise NoRecipientError("a mail needs at least one recipient")
+        now = int(self.reactor.seconds()) & 0xFFFFFFFF
+        latest = self.store.latest_send_time(subject, body)
+        send_time = now if latest is None or latest < now else latest + 1
+        files = FileSet(items=tuple(attachments))
+        copies = {}
+        for peer in sorted(recipients):
+            copies[peer] = MsgItem(
+                flags=WIRE_FLAGS, send_time=send_time, recv_time=send_time, subject=subject,
+                message=body, to_peers=to_set, cc_peers=cc_set,
+                bcc_peers=frozenset({peer}) if peer in bcc_set else frozenset(),
+                attachment=files)
+            try:
+                encode(copies[peer])
+            except EncodeError as e:
+                raise MailTooLargeError(str(e)) from e
+        mail_id = self.store.add_outgoing(send_time, subject, body, copies,
+                                          self.reactor.seconds())
+        for peer in sorted(recipients):
+            if peer in self.peers:
+                self._deliver(peer)
+        return mail_id
+
+    def send_draft(self, draft: Draft) -> int:
+        return self.send_mail(draft.to, draft.subject, draft.body, cc=draft.cc, bcc=draft.bcc,
+                         attachments=draft.attachments)
+
+    def reply(self, mail_id: int, body: str, *, reply_all: bool = False,
+              own: SslId | None = None) -> Draft:
+        """A reply to an inbox mail: to its sender (and, with ``reply_all``, its other to/cc
+        recipients except ``own``), subject "Re: ...", the original quoted below ``body``."""
+        mail = self.mail(mail_id)
+        cc: tuple[SslId, ...] = ()
+        if reply_all:
+            cc = tuple(sorted((mail.to | mail.cc) - {mail.sender} - ({own} if own else set())))
+        subject = mail.subject if mail.subject.startswith("Re:") else f"Re: {mail.subject}"
+        return Draft(subject, body + _quote(mail), to=(mail.sender,), cc=cc)
+
+    def forward(self, mail_id: int, to: Iterable[SslId] = (), body: str = "") -> Draft:
+        """A forward of an inbox mail with its attachments: subject "Fwd: ..."."""
+        mail = self.mail(mail_id)
+        subject = mail.subject if mail.subject.startswith("Fwd:") else f"Fwd: {mail.subject}"
+        return Draft(subject, body + _quote(mail), to=tuple(to), attachments=mail.attachments)
+
+    def outbox(self) -> list[tuple[int, SslId]]:
+        """(outbox mail id, recipient) of every copy not delivered yet."""
+        return [(e.mail_id, e.peer) for e in self.store.pending()]
+
+    # --- inbox -------------------------------------------------------------------------------
+
+    def inbox(self, *, unread_only: bool = False, tag: str | None = None,
+              include_deleted: bool = False) -> list[Mail]:
+        return [Mail.from_row(r) for r in self.store.inbox(
+            unread_only=unread_only, tag=tag, include_deleted=include_deleted)]
+
+    def mail(self, mail_id: int) -> Mail:
+        row = self.store.get(mail_id)
+        if row is None or row.deleted:
+            raise UnknownMailError(f"no mail {mail_id} in the inbox")
+        return Mail.from_row(row)
+
+    def mark_read(self, mail_id: int, read: bool = True) -> None:
+        self._update(mail_id, read=read)
+
+    def set_tags(self, mail_id: int, tags: Iterable[str]) -> None:
+        self._update(mail_id, tags=tags)
+
+    def tag(self, mail_id: int, tag: str) -> None:
+        self.set_tags(mail_id, (*self.mail(mail_id).tags, tag))
+
+    def untag(self, mail_id: int, tag: str) -> None:
+        self.set_tags(mail_id, [t for t in self.mail(mail_id).tags if t != tag])
+
+    def delete(self, mail_id: int) -> None:
+        """Remove a mail from the inbox (its dedupe key stays: a late copy stays away)."""
+        self._update(mail_id, deleted=True)
+
+    def _update(self, mail_id: int, **changes: Any) -> None:
+        row = self.store.get(mail_id)
+        if row is None or row.deleted:
+            raise UnknownMailError(f"no mail {mail_id} in the inbox")
+        self.store.update(mail_id, **changes)
+
+    # --- receiving ---------------------------------------------------------------------------
+
+    def receive(self, peer: PeerIdentity, item: object) -> None:
+        if not isinstance(item, MsgItem):
+            return
+        mail_id = self.store.add_incoming(peer.ssl_id, item, self.reactor.seconds())
+        if mail_id is None:
+            self.duplicates += 1
+            self.log.info("dropped a copy of a mail we already have from {peer}",
+                          peer=peer.ssl_id.to_hex())
+            return
+        self._emit("mail_received", self.mail(mail_id))
+
+    # --- delivery ----------------------------------------------------------------------------
+
+    def _deliver(self, peer: SslId) -> None:
+        link = self._link_of(peer)
+        if link is None or peer not in self.peers:
+            return
+        watch = self._watches.get(peer)
+        if watch is None or watch.link is not link:
+            if watch is not None:
+                watch.release()
+            watch = self._watches[peer] = _WriteWatch(
+                link, lambda token: self._written(peer, link, token))
+        flying = self._in_flight.setdefault(peer, set())
+        for entry in self.store.pending(peer):
+            if entry.mail_id in flying:
+                continue
+            watch.expect(entry.item, entry.mail_id)
+            flying.add(entry.mail_id)
+            if not self.send(peer, decode(entry.item)):  # type: ignore[arg-type]
+                flying.discard(entry.mail_id)
+                self._schedule_retry()
+                break
+
+    def _written(self, peer: SslId, link: Any, mail_id: object) -> None:
+        timer: IDelayedCall | None = None
+
+        def settle() -> None:
+            self._timers.discard(timer)  # type: ignore[arg-type]
+            flying = self._in_flight.get(peer, set())
+            flying.discard(int(mail_id))  # type: ignore[call-overload]
+            if self._link_of(peer) is link and not getattr(link, "lost", False):
+                self.store.mark_delivered(int(mail_id), peer,  # type: ignore[call-overload]
+                                          self.reactor.seconds())
+                self._emit("mail_delivered", mail_id, peer)
+            else:  # the link was replaced or lost meanwhile: send the copy again
+                self._deliver(peer)
+
+        timer = self.reactor.callLater(self.settle_delay, settle)
+        self._timers.add(timer)
+
+    def _schedule_retry(self) -> None:
+        if self._retry is None or not self._retry.active():
+            self._retry = self.reactor.callLater(_RETRY, self._retry_now)
+
+    def _retry_now(self) -> None:
+        self._retry = None
+        for peer in list(self.peers):
+            self._deliver(peer)
+
+
+def _quote(mail: Mail) -> str:
+    return ("<br/><br/>-----Original Message-----<br/>"
+            f"Subject: {html.escape(mail.subject, quote=False)}<br/><br/>{mail.body}")

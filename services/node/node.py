@@ -1,0 +1,697 @@
+# -*- test-case-name: tests.test_node -*-
+"""The Node: one running location with its listeners, links and services.
+
+`Node` is a `MultiService` whose children are the `NetInterface` (listener, dialler, link
+manager, one `PQIPerson` per friend location) and, optionally, the local control channel.  It
+wires the services to the links::
+
+    NetInterface --LinkEvent--> Node --link_up/link_down--> ServiceControl --> services
+    NetInterface --(peer, item)----------------------------> ServiceControl --> service.receive
+    services --send--> ServiceControl (gate) --> NetInterface.send --> PQIPerson --> streamer
+
+and offers applications the `IP3Interface`: friends with their state, friend approval,
+status, and events (``subscribe``).  Time comes from the injected reactor; logs are
+`twisted.logger` events with fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from twisted.application.service import MultiService, Service
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from pqi.identity.account import Account
+from pqi.identity.certificate import RsCertificate
+from pqi.identity.friends import FriendList, Profile, UnknownFriendError
+from pqi.identity.invite import ShortInvite
+from pqi.interfaces import DisconnectReason, IP3Interface, LinkEvent, LinkState, PeerIdentity
+from pqi.items.discovery import ContactAddresses, DiscContactItem
+from pqi.items.status import PeerStatus
+from pqi.link.linkmgr import AddressSource, Attempt
+from pqi.link.netinterface import NetInterface
+from pqi.wire.address import NetAddress
+from pqi.wire.errors import DecodeError, QueueFullError
+from pqi.wire.fields import PgpId, SslId
+from services.bwctrl import DEFAULT_MAX_RATE, BandwidthService
+from services.chat.service import ChatMessage, ChatService
+from services.chat.store import CHAT_FILE, ChatStore
+from services.discovery import NET_MODE_EXT, VS_DHT_FULL, DiscoveryListener, DiscoveryService
+from services.heartbeat import HEARTBEAT_PERIOD, HeartbeatService
+from services.mail.service import Draft, Mail, MailService
+from services.mail.store import MAIL_FILE, MailStore
+from services.nat.udpport import UdpOptions, UdpPort
+from services.node.control_channel import ControlServer
+from services.rtt import RTT_PERIOD, RttService, RttStats
+from services.service_control import ServiceControl
+from services.sharing import FileSharing, SharingOptions
+from services.status import StatusService
+from services.transfer import TRANSFER_EVENTS, FileTransferService
+from upnp import Protocol as UpnpProtocol
+from upnp import UpnpService, UpnpStatus
+
+__all__ = [
+    "Node",
+    "FriendInfo",
+    "UnknownEventError",
+    "EVENTS",
+    "NET_FILE",
+    "FRIENDS_FILE",
+    "SOFTWARE_VERSION",
+    "listening_address",
+]
+
+#: File, in the account directory, where a running node records the address it listens on
+#: (``rsnode cert`` reads it to put that address in the certificate).
+NET_FILE: Final = "net.json"
+#: The friend list's sqlite file in the account directory.
+FRIENDS_FILE: Final = "friends.sqlite"
+#: What we announce as our version in discovery CONTACTs.
+SOFTWARE_VERSION: Final = "rsproto-0.1"
+
+#: Event kinds `Node.subscribe` accepts, and what their callbacks receive.
+EVENTS: Final = {
+    "friend_connected": "(PeerIdentity)",
+    "friend_disconnected": "(PeerIdentity, DisconnectReason)",
+    "services_negotiated": "(PeerIdentity, frozenset of service ids)",
+    "status_changed": "(PeerIdentity, status int)",
+    "pending_friend": "(PgpId, name, PeerIdentity it was learned from)",
+    "location_learned": "(SslId, PgpId, tuple of NetAddress)",
+    "own_address_seen": "(SslId of the reporter, NetAddress)",
+    "external_address": "(NetAddress, or None when lost): our UPnP-mapped TCP address",
+    # File sharing.
+    "file_list_updated": "(SslId of the friend whose synced file list changed)",
+    "shares_indexed": "(): our shared folders were rescanned and what friends see changed",
+    # Chat and mail.
+    "message_received": "(services.chat.service.ChatMessage)",
+    "chat_status": "(services.chat.service.ChatStatus)",
+    "avatar_received": "(SslId, JPEG bytes)",
+    "mail_received": "(services.mail.service.Mail)",
+    "mail_delivered": "(outbox mail id, SslId of the recipient)",
+    # File transfer.
+    **TRANSFER_EVENTS,
+    "file_offer": "(SslId of the friend, pqi.wire.tlvvalues.FileItem, mail id): a file sent to us",
+}
+
+
+class UnknownEventError(ValueError):
+    """`Node.subscribe` was given an event kind the node never emits (see `EVENTS`)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FriendInfo:
+    """One friend location as ``rsnode status`` shows it."""
+
+    ssl_id: SslId
+    pgp_id: PgpId
+    name: str
+    location: str
+    online: bool
+    status: int
+    addresses: tuple[NetAddress, ...]
+    connected_address: NetAddress | None
+    rtt: RttStats | None
+    attempts: tuple[Attempt, ...]
+    next_attempt: float | None
+    services: frozenset[int]
+    #: How the link reaches the friend (`pqi.link.linkmgr.Path`).
+    path: str | None = None
+
+    def to_json(self, now: float) -> dict[str, Any]:
+        """A JSON-able summary (times relative to ``now``), for the control channel."""
+        return {
+            "ssl_id": self.ssl_id.to_hex(), "pgp_id": self.pgp_id.to_hex(), "name": self.name,
+            "location": self.location, "online": self.online,
+            "status": PeerStatus(self.status).name.lower()
+            if self.status in PeerStatus._value2member_map_ else str(self.status),
+            "addresses": [str(a) for a in self.addresses],
+            "connected_address": str(self.connected_address) if self.connected_address else None,
+            "rtt_ms": None if self.rtt is None else {
+                "last": round(self.rtt.last * 1000, 2), "mean": round(self.rtt.mean * 1000, 2),
+                "count": self.rtt.count},
+            "attempts": [{"direction": a.direction.value,
+                          "address": str(a.address) if a.address else None,
+                          "ago": round(now - a.ended, 1), "outcome": a.outcome.value,
+                          "detail": a.detail, "path": a.path.value if a.path else None}
+                         for a in self.attempts],
+            "path": self.path,
+            "next_attempt_in": None if self.next_attempt is None
+            else round(max(0.0, self.next_attempt - now), 1),
+            "services": sorted(self.services),
+        }
+
+
+def listening_address(base_dir: str | os.PathLike[str]) -> NetAddress | None:
+    """The address the account's node last listened on (None if it never ran)."""
+    try:
+        with open(Path(base_dir) / NET_FILE) as f:
+            info = json.load(f)
+        return NetAddress(ipaddress.ip_address(info["host"]), int(info["port"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class _Listener(DiscoveryListener):
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def pending_friend(self, pgp_id: PgpId, name: str, learned_from: PeerIdentity) -> None:
+        self.node._emit("pending_friend", pgp_id, name, learned_from)
+
+    def location_learned(self, ssl_id: SslId, pgp_id: PgpId,
+                         addresses: tuple[NetAddress, ...]) -> None:
+        for address in addresses:
+            self.node.net.add_address(ssl_id, address, AddressSource.DISCOVERY)
+        if not addresses and not self.node.net.manager.is_friend(ssl_id):
+            self.node.net.add_friend(ssl_id)
+        self.node._emit("location_learned", ssl_id, pgp_id, addresses)
+
+    def own_address_seen(self, reported_by: SslId, address: NetAddress) -> None:
+        self.node._emit("own_address_seen", reported_by, address)
+
+
+@implementer(IP3Interface)
+class Node(MultiService):
+    """A running location of ``account`` with its ``friends``.
+
+    ``port``: TCP port to listen on (0: any free one); ``interface``: the address to listen on,
+    also announced to friends as our local address (when it is a wildcard, ``advertise_host``
+    is announced instead).  ``control`` starts the local control channel for ``rsnode``.
+    ``owns_friends``: close the friend list when the node stops.
+    """
+
+    log = Logger()
+
+    def __init__(self, reactor: Any, account: Account, friends: FriendList, *,
+                 port: int = 0, interface: str = "127.0.0.1",
+                 advertise_host: str = "127.0.0.1", control: bool = False,
+                 owns_friends: bool = False, max_rate: int = DEFAULT_MAX_RATE,
+                 heartbeat_period: float = HEARTBEAT_PERIOD,
+                 rtt_period: float = RTT_PERIOD, upnp: bool = False,
+                 mail_settle_delay: float = 1.0,
+                 file_sharing: SharingOptions | None = SharingOptions(),
+                 udp: UdpOptions | None = None) -> None:
+        super().__init__()
+        self.reactor = reactor
+        self.account = account
+        self.friends_list = friends
+        self.ssl_id: SslId = account.ssl_id
+        self.pgp_id: PgpId = account.pgp_id
+        self.port_number = port
+        self.interface = interface
+        self.advertise_host = advertise_host
+        self._owns_friends = owns_friends
+        self._subscribers: dict[str, list[Callable[..., object]]] = {k: [] for k in EVENTS}
+        self.listening: NetAddress | None = None
+
+        self.net = NetInterface(reactor, account, friends, port=port, interface=interface,
+                                handler=self._on_item)
+        self.net.setServiceParent(self)
+        self.net.add_link_observer(self._on_link)
+        self.control = ServiceControl(self._link_send)
+        self.control.add_negotiation_observer(
+            lambda peer, enabled: self._emit("services_negotiated", peer, enabled))
+
+        self.heartbeat = HeartbeatService(self.control, reactor, self._last_received,
+                                          self._reset_link, period=heartbeat_period)
+        self.status = StatusService(self.control, reactor,
+                                    lambda p, s: self._emit("status_changed", p, s))
+        self.rtt = RttService(self.control, reactor, period=rtt_period)
+        self.bandwidth = BandwidthService(self.control, reactor, max_rate=max_rate)
+        self.discovery = DiscoveryService(
+            self.control, reactor, own_ssl_id=self.ssl_id, own_pgp_id=self.pgp_id,
+            own_key=account.profile.public.to_bytes(), own_contact=self._own_contact,
+            friends=friends, listener=_Listener(self),
+            connect_address=lambda s: getattr(self.net.person(s), "address", None))
+        for service in (self.discovery, self.heartbeat, self.bandwidth, self.status, self.rtt):
+            self.control.add_service(service)
+        # Chat and mail.
+        self.chat_store = ChatStore(Path(account.base_dir) / CHAT_FILE)
+        self.mail_store = MailStore(Path(account.base_dir) / MAIL_FILE)
+        self.chat = ChatService(self.control, reactor, self.chat_store, self._emit)
+        self.mail = MailService(self.control, reactor, self.mail_store, self._link_of,
+                                self._emit, settle_delay=mail_settle_delay)
+        self.control.add_service(self.chat)
+        self.control.add_service(self.mail)
+        # File transfer.
+        self.transfers = FileTransferService(
+            self.control, reactor, partials_dir=Path(account.base_dir) / "partials",
+            incoming_dir=Path(account.base_dir) / "Downloads", room=self._link_room,
+            on_event=self._emit)
+        self.control.add_service(self.transfers)
+        self._subscribers["mail_received"].append(self._offers_in_mail)
+        # File sharing: shared folders, hashing, file lists, search.
+        self.sharing: FileSharing | None = None
+        if file_sharing is not None:
+            self.sharing = FileSharing(
+                reactor, account.base_dir, self.control, file_sharing,
+                on_tree_changed=lambda s: self._emit("file_list_updated", s),
+                on_index_changed=lambda: self._emit("shares_indexed"))
+            self.sharing.setServiceParent(self)
+            self.control.add_service(self.sharing.lists)
+            self.transfers.add_index(self.sharing.index)
+
+        self.control_server: ControlServer | None = None
+        if control:
+            self.control_server = ControlServer(reactor, account.base_dir, self._commands())
+        self.ready: defer.Deferred[NetAddress | None] = defer.Deferred()
+        # UPnP: the port is mapped once it is known (`_started`).
+        self.external_address: NetAddress | None = None
+        self.upnp: UpnpService | None = (
+            UpnpService(reactor, on_status=self._on_upnp) if upnp else None)
+        # One UDP port for the DHT, the stunner, relays and TCP-over-UDP.
+        self.udp: UdpPort | None = None
+        if udp is not None:
+            self.udp = UdpPort(reactor, self.net,
+                               lambda: [loc.ssl_id for loc in self.friends_list.locations()],
+                               udp)
+            self.udp.setServiceParent(self)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def startService(self) -> defer.Deferred[NetAddress | None]:  # noqa: N802
+        """Listen, start dialling friends and the services' timers; fires with our address."""
+        Service.startService(self)
+        for service in self.control.services():
+            service.start()  # type: ignore[attr-defined]
+        started = [defer.maybeDeferred(child.startService) for child in self]
+        d = defer.gatherResults(started, consumeErrors=True)
+        d.addCallback(lambda _: self._started())
+        d.addErrback(self._start_failed)
+        d.chainDeferred(self.ready)
+        return self.ready
+
+    def _started(self) -> NetAddress | None:
+        if self.net.listening is not None:
+            port = self.net.listening.getHost().port
+            host = self.interface
+            if ipaddress.ip_address(host).is_unspecified:
+                host = self.advertise_host
+            self.listening = NetAddress(ipaddress.ip_address(host), port)
+            self._record_listening(self.listening)
+            if self.upnp is not None:
+                self.upnp.set_ports(port)
+                self.upnp.setServiceParent(self)
+        if self.control_server is not None:
+            self.control_server.start()
+        self.log.info("node {ssl_id} ({name}/{location}) up, listening on {address}",
+                      ssl_id=self.ssl_id.to_hex(), name=self.account.name,
+                      location=self.account.location_name, address=str(self.listening))
+        return self.listening
+
+    def _start_failed(self, failure: Failure) -> Failure:
+        if failure.check(defer.FirstError):
+            failure = failure.value.subFailure
+        self.log.failure("node failed to start", failure)
+        return failure
+
+    def stopService(self) -> defer.Deferred[None]:  # noqa: N802
+        """Stop timers, close every link and the listeners; fires when all is closed."""
+        for service in self.control.services():
+            service.stop()  # type: ignore[attr-defined]
+        waits = [super().stopService()]
+        if self.control_server is not None:
+            waits.append(self.control_server.stop())
+        d = defer.gatherResults(waits, consumeErrors=True)
+
+        def done(_: object) -> None:
+            if self._owns_friends:
+                self.friends_list.close()
+            self.chat_store.close()
+            self.mail_store.close()
+            self.log.info("node {ssl_id} stopped", ssl_id=self.ssl_id.to_hex())
+
+        return d.addCallback(done)
+
+    def _record_listening(self, address: NetAddress) -> None:
+        path = Path(self.account.base_dir) / NET_FILE
+        tmp = path.with_name(NET_FILE + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"host": str(address.host), "port": address.port}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def _on_upnp(self, status: UpnpStatus) -> None:
+        """Learn (or lose) the external address the gateway maps."""
+        port = status.external_port(UpnpProtocol.TCP)
+        address = (NetAddress(status.external_ip, port)
+                   if status.external_ip is not None and port is not None else None)
+        if address != self.external_address:
+            self.external_address = address
+            self.log.info("external address (UPnP): {address}", address=str(address))
+            self._emit("external_address", address)
+
+    # --- wiring --------------------------------------------------------------------------------
+
+    def _link_send(self, ssl_id: SslId, item: object) -> bool:
+        try:
+            return self.net.send(ssl_id, item)
+        except QueueFullError:
+            self.log.warn("queue to {peer} full: item dropped", peer=ssl_id.to_hex())
+            return False
+
+    def _on_item(self, peer: PeerIdentity, item: object) -> None:
+        self.control.deliver(peer, item)  # type: ignore[arg-type]
+
+    def _on_link(self, event: LinkEvent) -> None:
+        if event.state is LinkState.CONNECTED:
+            self._remember_location(event.peer)
+            self.friends_list.set_last_connected(event.peer.ssl_id,
+                                                 int(self.reactor.seconds()))
+            self.control.link_up(event.peer)
+            self._emit("friend_connected", event.peer)
+        else:
+            reason = event.reason or DisconnectReason.CLOSED
+            self.control.link_down(event.peer, reason)
+            self._emit("friend_disconnected", event.peer, reason)
+
+    def _remember_location(self, peer: PeerIdentity) -> None:
+        """TLS admitted a location we have no record of: a new device of an accepted profile
+        (RetroShare records those too)."""
+        try:
+            self.friends_list.location(peer.ssl_id)
+        except UnknownFriendError:
+            self.friends_list.add_location(peer.pgp_id, peer.ssl_id, peer.location_name)
+
+    def _last_received(self, ssl_id: SslId) -> float | None:
+        person = self.net.person(ssl_id)
+        return None if person is None else person.last_received
+
+    def _reset_link(self, ssl_id: SslId, reason: DisconnectReason) -> None:
+        person = self.net.person(ssl_id)
+        if person is not None:
+            person.close(reason)
+
+    def _own_contact(self) -> DiscContactItem:
+        zero = NetAddress(ipaddress.IPv4Address(0), 0)
+        local = self.listening if self.listening is not None else zero
+        return DiscContactItem(
+            pgp_id=self.pgp_id, ssl_id=self.ssl_id, location=self.account.location_name,
+            version=SOFTWARE_VERSION, net_mode=NET_MODE_EXT, vs_disc=self.discovery.vs_disc,
+            vs_dht=VS_DHT_FULL, last_contact=int(self.reactor.seconds()) & 0xFFFFFFFF,
+            addresses=ContactAddresses(local_v4=local, ext_v4=self.external_address or zero))
+
+    # --- events --------------------------------------------------------------------------------
+
+    def subscribe(self, event: str, callback: Callable[..., object]) -> Callable[[], None]:
+        """Call ``callback`` on every ``event`` (see `EVENTS`); returns the unsubscriber."""
+        if event not in self._subscribers:
+            raise UnknownEventError(f"unknown event {event!r}; known: {', '.join(EVENTS)}")
+        self._subscribers[event].append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers[event]:
+                self._subscribers[event].remove(callback)
+
+        return unsubscribe
+
+    def _emit(self, event: str, *args: object) -> None:
+        for callback in list(self._subscribers[event]):
+            try:
+                callback(*args)
+            except Exception:
+                self.log.failure("subscriber of {event} failed", event=event)
+
+    # --- IP3Interface --------------------------------------------------------------------------
+
+    def friends(self) -> list[FriendInfo]:
+        """Every accepted friend location with its live state."""
+        out = []
+        names = {p.pgp_id: p.name for p in self.friends_list.profiles()}
+        for location in self.friends_list.locations():
+            person = self.net.person(location.ssl_id)
+            online = person is not None and person.connected
+            addresses: list[NetAddress] = [a.addr for a in location.addresses
+                                           if a.addr is not None]
+            attempts: tuple[Attempt, ...] = ()
+            next_attempt = None
+            path = None
+            if self.net.manager.is_friend(location.ssl_id):
+                st = self.net.manager.status(location.ssl_id)
+                attempts, next_attempt = st.attempts, st.next_attempt
+                path = st.path.value if st.path is not None else None
+                addresses += [r.address for r in st.addresses if r.address not in addresses]
+            out.append(FriendInfo(
+                ssl_id=location.ssl_id, pgp_id=location.pgp_id,
+                name=names.get(location.pgp_id, ""), location=location.name, online=online,
+                status=self.status.status_of(location.ssl_id), addresses=tuple(addresses),
+                connected_address=person.address if online else None,
+                rtt=self.rtt.stats(location.ssl_id), attempts=attempts,
+                next_attempt=next_attempt, services=self.control.enabled(location.ssl_id),
+                path=path))
+        return out
+
+    def add_friend(self, certificate_text: str) -> Profile:
+        """Accept a friend from a long certificate (explicit approval) and start dialling it.
+
+        A short invite is accepted too (an SSL-only friend until discovery brings its key).
+        """
+        text = certificate_text.strip()
+        try:
+            cert = RsCertificate.decode(text)
+        except DecodeError as long_error:
+            try:
+                invite = ShortInvite.decode(text)
+            except DecodeError:
+                raise long_error from None
+            location = self.friends_list.add_from_invite(invite)
+            self._watch_location(location.ssl_id)
+            self.discovery.friends_changed()
+            return self.friends_list.profile(location.pgp_id)
+        profile = self.friends_list.add_from_certificate(cert)
+        if cert.ssl_id is not None:
+            self._watch_location(cert.ssl_id)
+        self.discovery.friends_changed()
+        return profile
+
+    def approve(self, pgp_id: PgpId) -> Profile:
+        """Accept a pending certificate (e.g. one discovery brought) and dial its locations."""
+        profile = self.friends_list.approve(pgp_id)
+        for location in self.friends_list.locations(pgp_id):
+            self._watch_location(location.ssl_id)
+        self.log.info("approved {name} ({pgp_id})", name=profile.name, pgp_id=pgp_id.to_hex())
+        self.discovery.friends_changed()
+        return profile
+
+    def pending(self) -> list[Any]:
+        """Certificates waiting for approval (`pqi.identity.friends.PendingCertificate`)."""
+        return self.friends_list.pending()
+
+    def set_status(self, status: int) -> None:
+        self.status.set_status(status)
+
+    def _watch_location(self, ssl_id: SslId) -> None:
+        location = self.friends_list.location(ssl_id)
+        addresses = [a.addr for a in location.addresses if a.addr is not None
+                     and a.addr.port != 0 and not a.addr.host.is_unspecified]
+        if self.net.manager.is_friend(ssl_id):
+            for address in addresses:
+                self.net.add_address(ssl_id, address, AddressSource.MANUAL)
+        else:
+            self.net.add_friend(ssl_id, addresses)
+
+    # --- control channel -----------------------------------------------------------------------
+
+    def _commands(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        return {
+            **self._chat_mail_commands(),
+            **self._sharing_commands(),
+            **self._transfer_commands(),
+            "status": lambda args: self.status_report(),
+            "set_status": lambda args: self.set_status(int(args["status"])),
+            "approve": lambda args: self.approve(PgpId.from_hex(str(args["pgp_id"]))).name,
+            "add_friend": lambda args: self.add_friend(str(args["certificate"])).name,
+        }
+
+    def status_report(self) -> dict[str, Any]:
+        """What ``rsnode status`` prints, as JSON data."""
+        now = self.reactor.seconds()
+        return {
+            "ssl_id": self.ssl_id.to_hex(), "pgp_id": self.pgp_id.to_hex(),
+            "name": self.account.name, "location": self.account.location_name,
+            "listening": str(self.listening) if self.listening else None,
+            "status": PeerStatus(self.status.own_status).name.lower(),
+            "upnp": None if self.upnp is None else {
+                "state": self.upnp.status.state.value, "detail": self.upnp.status.detail,
+                "external": str(self.external_address) if self.external_address else None},
+            "udp": None if self.udp is None else self.udp.status(),
+            "friends": [f.to_json(now) for f in self.friends()],
+            "pending": [{"pgp_id": p.pgp_id.to_hex(), "name": p.name,
+                         "learned_from": p.learned_from.to_hex() if p.learned_from else None}
+                        for p in self.friends_list.pending()],
+        }
+
+    # --- file transfer -----------------------------------------------------------------------
+
+    def _link_room(self, ssl_id: SslId) -> int:
+        """Bytes the friend's link queue takes now (the upload side fills up to that)."""
+        link = self._link_of(ssl_id)
+        if link is None:
+            return 0
+        return max(0, link.enframer.max_queue_bytes * 3 // 4 - link.queued_bytes)
+
+    def _offers_in_mail(self, mail: Mail) -> None:
+        for item in mail.attachments:
+            self._emit("file_offer", mail.sender, item, mail.id)
+
+    def send_file(self, peer: SslId | str, path: str) -> int:
+        """Offer a file to a friend: it is served by hash and a mail carries it as an
+        attachment (RetroShare's way), which the friend's node turns into a ``file_offer``
+        event; returns the outbox id of the mail."""
+        ssl_id = self._friend_location(peer)
+        item = self.transfers.share_file(path)
+        return self.mail.send_mail([ssl_id], subject=f"File: {item.name}",
+                                   body=f"<p>{item.name} ({item.size} bytes)</p>",
+                                   attachments=[item])
+
+    def accept_offer(self, peer: SslId | str, item: Any) -> Any:
+        """Download an offered file from the friend who offered it."""
+        return self.transfers.download(item.hash, item.size, item.name,
+                                       sources=[self._friend_location(peer)])
+
+    def _transfer_commands(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        from services.transfer.commands import transfer_commands
+        return transfer_commands(self)
+
+
+    # --- file sharing ------------------------------------------------------------------------
+
+    def _sharing_commands(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        if self.sharing is None:
+            return {}
+        return self.sharing.commands(self._friend_location)
+
+
+    # --- chat and mail -----------------------------------------------------------------------
+
+    def _link_of(self, ssl_id: SslId) -> Any:
+        person = self.net.person(ssl_id)
+        return None if person is None else person.link
+
+    def _friend_location(self, peer: SslId | str) -> SslId:
+        """A friend location by SSL id (hex or SslId), or by unique profile/location name."""
+        if isinstance(peer, SslId):
+            ssl_id = peer
+        else:
+            text = str(peer).strip()
+            try:
+                ssl_id = SslId.from_hex(text)
+            except ValueError:
+                names = {p.pgp_id: p.name for p in self.friends_list.profiles()}
+                matches = [loc.ssl_id for loc in self.friends_list.locations()
+                           if text in (names.get(loc.pgp_id), loc.name)]
+                if len(set(matches)) != 1:
+                    raise UnknownFriendError(
+                        f"{text!r} names {len(set(matches))} friend locations") from None
+                return matches[0]
+        self.friends_list.location(ssl_id)  # raises UnknownFriendError for strangers
+        return ssl_id
+
+    def send_chat(self, peer: SslId | str, body: str) -> defer.Deferred[ChatMessage]:
+        """Send a private message (queued persistently while the friend is offline)."""
+        return defer.maybeDeferred(
+            lambda: self.chat.send_private(self._friend_location(peer), body))
+
+    def broadcast_chat(self, body: str) -> defer.Deferred[list[SslId]]:
+        """Send a broadcast (PUBLIC) message to every connected friend."""
+        return defer.maybeDeferred(self.chat.send_broadcast, body)
+
+    def chat_history(self, peer: SslId | str | None = None, limit: int = 50,
+                     before: int | None = None) -> list[ChatMessage]:
+        """A page of chat history, oldest first (``before``: a history id, to page back)."""
+        ssl_id = None if peer is None else self._friend_location(peer)
+        return [ChatMessage.from_history(e)
+                for e in self.chat_store.history(ssl_id, limit=limit, before=before)]
+
+    def search_chat(self, words: str, peer: SslId | str | None = None,
+                    limit: int = 50) -> list[ChatMessage]:
+        ssl_id = None if peer is None else self._friend_location(peer)
+        return [ChatMessage.from_history(e)
+                for e in self.chat_store.search(words, ssl_id, limit=limit)]
+
+    def send_mail(self, to: Any = (), subject: str = "", body: str = "", *, cc: Any = (),
+                  bcc: Any = (), attachments: Any = ()) -> defer.Deferred[int]:
+        """Send a mail to friends (SslId, hex or names); fires with its outbox id once it is
+        on disk."""
+        def go() -> int:
+            return self.mail.send_mail([self._friend_location(p) for p in to], subject, body,
+                                  cc=[self._friend_location(p) for p in cc],
+                                  bcc=[self._friend_location(p) for p in bcc],
+                                  attachments=attachments)
+        return defer.maybeDeferred(go)
+
+    def send_draft(self, draft: Draft) -> defer.Deferred[int]:
+        return self.send_mail(draft.to, draft.subject, draft.body, cc=draft.cc, bcc=draft.bcc,
+                              attachments=draft.attachments)
+
+    def inbox(self, unread_only: bool = False, tag: str | None = None) -> list[Mail]:
+        return self.mail.inbox(unread_only=unread_only, tag=tag)
+
+    def read_mail(self, mail_id: int) -> Mail:
+        """An inbox mail, marked read."""
+        self.mail.mark_read(mail_id)
+        return self.mail.mail(mail_id)
+
+    def next_event(self, event: str,
+                   predicate: Callable[..., bool] | None = None) -> defer.Deferred[Any]:
+        """A Deferred for the next ``event`` (whose arguments pass ``predicate``); it fires
+        with the single argument, or a tuple of them."""
+        d: defer.Deferred[Any] = defer.Deferred()
+
+        def seen(*args: object) -> None:
+            if predicate is None or predicate(*args):
+                unsubscribe()
+                d.callback(args[0] if len(args) == 1 else args)
+
+        unsubscribe = self.subscribe(event, seen)
+        d.addErrback(lambda f: (unsubscribe(), f)[1])
+        return d
+
+    def _chat_mail_commands(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        def chat_send(args: dict[str, Any]) -> Any:
+            if args.get("broadcast"):
+                return self.broadcast_chat(str(args["text"])).addCallback(
+                    lambda peers: {"reached": [p.to_hex() for p in peers]})
+            return self.send_chat(str(args["to"]), str(args["text"])).addCallback(
+                lambda m: m.to_json())
+
+        def chat_history(args: dict[str, Any]) -> Any:
+            peer = args.get("peer")
+            ssl_id = None if peer is None else self._friend_location(str(peer))
+            entries = self.chat_store.history(
+                ssl_id, limit=int(args.get("limit", 50)),
+                after=None if args.get("after") is None else int(args["after"]))
+            return {"last_id": self.chat_store.last_id(),
+                    "messages": [ChatMessage.from_history(e).to_json() for e in entries]}
+
+        def mail_send(args: dict[str, Any]) -> Any:
+            return self.send_mail(list(args.get("to", [])), str(args.get("subject", "")),
+                                  str(args.get("body", "")), cc=list(args.get("cc", [])),
+                                  bcc=list(args.get("bcc", [])))
+
+        def mail_list(args: dict[str, Any]) -> Any:
+            return [{k: v for k, v in m.to_json().items() if k not in ("body", "text")}
+                    for m in self.inbox(unread_only=bool(args.get("unread")),
+                                        tag=args.get("tag"))]
+
+        return {
+            "chat_send": chat_send,
+            "chat_history": chat_history,
+            "mail_send": mail_send,
+            "mail_list": mail_list,
+            "mail_read": lambda args: self.read_mail(int(args["id"])).to_json(),
+            "mail_delete": lambda args: self.mail.delete(int(args["id"])),
+            "mail_outbox": lambda args: [{"mail": m, "to": p.to_hex()}
+                                         for m, p in self.mail.outbox()],
+        }
