@@ -1,0 +1,175 @@
+# -*- test-case-name: tests.test_simnet -*-
+"""A seeded simulated datagram network, for tests and benches of sans-IO cores.
+
+Cores join at an address and are driven by the same `pqi.driver.CoreDriver` the node uses,
+on a `twisted.internet.task.Clock`; every `pqi.core.Datagram` a core outputs is delivered to
+the core at its ``addr`` after the link's delay, or lost, duplicated or reordered as the link
+says, all from one seeded `random.Random` so a run repeats exactly.  Other outputs go to the
+handler given at `SimNet.add` (by default they are kept in `SimNode.outputs`).
+
+`run` advances the clock from one scheduled call to the next, bounded by simulated time and
+by a step count, so a test can never spin forever.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.task import Clock
+
+from pqi.core import Address, Core, Datagram
+from pqi.driver import CoreDriver
+
+__all__ = ["SimNet", "SimNode", "LinkModel", "StepLimitError", "MAX_STEPS"]
+
+#: Clock steps one `SimNet.run` takes at most unless told otherwise.
+MAX_STEPS = 5_000_000
+
+
+class StepLimitError(RuntimeError):
+    """A simulation took more clock steps than its bound: something loops."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkModel:
+    """How a (directed) link treats datagrams: one-way ``delay`` plus up to ``jitter``
+    seconds (jitter reorders), and the chance to ``loss`` or ``duplicate`` each one."""
+
+    delay: float = 0.005
+    jitter: float = 0.0
+    loss: float = 0.0
+    duplicate: float = 0.0
+
+
+Receive = Callable[[Any, Address, float], object]
+
+
+@dataclasses.dataclass
+class SimNode:
+    """A core on the network: its address, its driver and the outputs that were not datagrams."""
+
+    addr: Address
+    core: Core
+    driver: CoreDriver
+    receive: Receive
+    outputs: list[Any] = dataclasses.field(default_factory=list)
+    online: bool = True
+
+
+class SimNet:
+    """Cores at addresses exchanging datagrams on a shared simulated clock."""
+
+    def __init__(self, seed: int = 0, *, clock: Clock | None = None,
+                 default: LinkModel = LinkModel()) -> None:
+        self.clock = clock if clock is not None else Clock()
+        self.random = random.Random(seed)
+        self.default = default
+        self.nodes: dict[Address, SimNode] = {}
+        self._links: dict[tuple[Address, Address], LinkModel] = {}
+        #: Datagrams handed to the network, delivered, lost (by a link or to nobody).
+        self.sent = 0
+        self.delivered = 0
+        self.lost = 0
+        self.bytes_sent = 0
+        #: Called with (src, dst, data) for every datagram sent: tests watch or count here.
+        self.taps: list[Callable[[Address, Address, Any], object]] = []
+
+    # --- building the network ------------------------------------------------------------
+
+    def add(self, addr: Address, core: Core, *, receive: Receive | None = None,
+            on_output: Callable[[SimNode, Any], object] | None = None) -> SimNode:
+        """Put ``core`` at ``addr``.  ``receive(data, src, now)`` feeds it a datagram
+        (default: ``core.datagram_received(data, src, now)``); ``on_output(node, output)``
+        gets its other outputs (default: appended to ``node.outputs``)."""
+        if addr in self.nodes:
+            raise ValueError(f"{addr} is taken")
+        if receive is None:
+            def receive(data: Any, src: Address, now: float) -> object:
+                return core.datagram_received(data, src, now)  # type: ignore[attr-defined]
+
+        def handle(output: Any) -> None:
+            if isinstance(output, Datagram):
+                dst = output.addr
+                if dst is None:
+                    raise ValueError(f"{addr}: a datagram without an address on a network")
+                self.send(addr, dst, output.data)
+            elif on_output is not None:
+                on_output(node, output)
+            else:
+                node.outputs.append(output)
+
+        node = SimNode(addr, core, CoreDriver(core, self.clock, handle), receive)
+        self.nodes[addr] = node
+        return node
+
+    def link(self, a: Address, b: Address, model: LinkModel, *, both: bool = True) -> None:
+        """Give the link a→b (and b→a unless ``both`` is False) its own behaviour."""
+        self._links[(a, b)] = model
+        if both:
+            self._links[(b, a)] = model
+
+    def set_online(self, addr: Address, online: bool) -> None:
+        """Take a node off the network (datagrams to it are lost) or bring it back."""
+        self.nodes[addr].online = online
+
+    def remove(self, addr: Address) -> None:
+        """Take a node away for good; its timer stops."""
+        node = self.nodes.pop(addr)
+        node.driver.stop()
+
+    # --- traffic -------------------------------------------------------------------------
+
+    def send(self, src: Address, dst: Address, data: Any) -> None:
+        """Hand ``data`` from ``src`` to the network for ``dst``."""
+        self.sent += 1
+        self.bytes_sent += len(data) if isinstance(data, (bytes, bytearray)) else 0
+        for tap in list(self.taps):
+            tap(src, dst, data)
+        model = self._links.get((src, dst), self.default)
+        if self.random.random() < model.loss:
+            self.lost += 1
+            return
+        copies = 2 if model.duplicate and self.random.random() < model.duplicate else 1
+        for _ in range(copies):
+            delay = model.delay + (self.random.random() * model.jitter if model.jitter else 0.0)
+            self.clock.callLater(delay, self._deliver, src, dst, data)
+
+    def _deliver(self, src: Address, dst: Address, data: Any) -> None:
+        node = self.nodes.get(dst)
+        if node is None or not node.online or not self.nodes.get(src, node).online:
+            self.lost += 1
+            return
+        self.delivered += 1
+        node.receive(data, src, self.clock.seconds())
+        node.driver.service()
+
+    def feed(self, addr: Address, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Give the core at ``addr`` input through its driver (``now`` is added)."""
+        return self.nodes[addr].driver.feed(method, *args, **kwargs)
+
+    # --- time ----------------------------------------------------------------------------
+
+    def run(self, duration: float | None = None, *, until: Callable[[], bool] | None = None,
+            max_steps: int = MAX_STEPS) -> float:
+        """Advance the clock call by call for ``duration`` simulated seconds, or until
+        ``until()`` is true, or until nothing is scheduled; returns the simulated time spent.
+        Raises `StepLimitError` after ``max_steps`` steps."""
+        start = self.clock.seconds()
+        end = None if duration is None else start + duration
+        for _ in range(max_steps):
+            if until is not None and until():
+                break
+            calls = self.clock.getDelayedCalls()
+            if not calls:
+                break
+            due = calls[0].getTime()  # Clock keeps its calls sorted
+            if end is not None and due > end:
+                self.clock.advance(end - self.clock.seconds())
+                break
+            self.clock.advance(max(0.0, due - self.clock.seconds()))
+        else:
+            raise StepLimitError(f"simulation still running after {max_steps} steps")
+        return self.clock.seconds() - start
