@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import pathlib
 import random
-import tempfile
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -26,13 +24,15 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IListeningPort, IReactorTime, IReactorUDP
 from twisted.logger import Logger
 
+from pqi.storage import atomic_write
+
 from .krpc import NODE_ID_LEN, Address, Error, Response
 from .node import DHTConfig, DHTNode, Lookup, LookupKind, dht_node_id
 from .protocol import DHTProtocol
 
 __all__ = [
     "DHTService", "FriendNotFoundError", "DHTNotRunningError", "read_bootstrap_file",
-    "write_bootstrap_file", "atomic_write", "STATE_VERSION",
+    "write_bootstrap_file", "STATE_VERSION",
 ]
 
 STATE_VERSION = 1
@@ -47,26 +47,6 @@ class FriendNotFoundError(Exception):
 
 class DHTNotRunningError(Exception):
     """The DHT service is not started, so it cannot send anything."""
-
-
-def atomic_write(path: pathlib.Path, data: bytes) -> None:
-    """Replace ``path`` by ``data`` so a crash leaves the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def read_bootstrap_file(path: pathlib.Path) -> list[Address]:

@@ -21,7 +21,6 @@ from dht.service import (
     DHTNotRunningError,
     DHTService,
     FriendNotFoundError,
-    atomic_write,
     read_bootstrap_file,
     write_bootstrap_file,
 )
@@ -132,12 +131,12 @@ class FileTests(_TempDirs, unittest.TestCase):
         assert path.read_text() == "9.9.9.9 1\n"
         assert read_bootstrap_file(pathlib.Path(self.tmp_path())) == []
 
-    def test_atomic_write_leaves_no_temp(self) -> None:
-        """The replacement goes through a temp file in the same directory, then a rename."""
+    def test_bootstrap_file_rewrite_leaves_no_temp(self) -> None:
+        """Rewriting the bootstrap file replaces it whole and leaves no temp file beside it."""
         path = pathlib.Path(self.tmp_path())
-        atomic_write(path, b"one")
-        atomic_write(path, b"two")
-        assert path.read_bytes() == b"two"
+        write_bootstrap_file(path, [("9.9.9.9", 1)])
+        write_bootstrap_file(path, [("9.9.9.8", 2)])
+        assert path.read_text() == "9.9.9.8 2\n"
         assert [p.name for p in path.parent.iterdir()] == [path.name]
 
     def test_service_binds_and_saves_state(self) -> None:

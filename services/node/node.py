@@ -39,6 +39,7 @@ from pqi.items.discovery import ContactAddresses, DiscContactItem
 from pqi.items.status import PeerStatus
 from pqi.link.linkmgr import AddressSource, Attempt
 from pqi.link.netinterface import NetInterface
+from pqi.storage import atomic_write
 from pqi.wire.address import NetAddress
 from pqi.wire.errors import DecodeError, QueueFullError
 from pqi.wire.fields import PgpId, SslId
@@ -333,14 +334,8 @@ class Node(MultiService):
         return d.addCallback(done)
 
     def _record_listening(self, address: NetAddress) -> None:
-        path = Path(self.account.base_dir) / NET_FILE
-        tmp = path.with_name(NET_FILE + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"host": str(address.host), "port": address.port}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(Path(self.account.base_dir) / NET_FILE,
+                     json.dumps({"host": str(address.host), "port": address.port}).encode())
 
     def _on_upnp(self, status: UpnpStatus) -> None:
         """Learn (or lose) the external address the gateway maps."""

@@ -80,9 +80,10 @@ def _wait_file(path: Path, proc: subprocess.Popen[bytes] | None = None) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Publish ``text`` whole: the other process polls for this file."""
+    from pqi.storage import atomic_write  # imported late, as the rest of rsproto here
+
+    atomic_write(path, text.encode(), 0o644)
 
 
 # --- the node processes ---------------------------------------------------------------------
