@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_dht_simulation -*-
+# -*- test-case-name: tests.test_dht_node -*-
 """A deterministic in-process network of sans-IO `DHTNode` cores, for tests and benchmarks.
 
 One event queue holds datagram deliveries (a fixed one-way latency, so each link is FIFO) and

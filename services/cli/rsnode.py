@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_cli -*-
+# -*- test-case-name: tests.test_node_cli -*-
 """``rsnode``: the reference node's command line."""
 
 from __future__ import annotations
