@@ -8,6 +8,7 @@ import random
 import shutil
 import tempfile
 
+import pytest
 from twisted.internet import defer, reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
@@ -164,6 +165,7 @@ def _service(tmp: str, *, ssl_id: bytes, bootstrap: list | None = None) -> DHTSe
                       config=DHTConfig(query_timeout=1.0, bootstrap_interval=1.0))
 
 
+@pytest.mark.integration
 class LoopbackTests(_TempDirs, unittest.TestCase):
     """Real UDP sockets on 127.0.0.1 and the real reactor."""
 

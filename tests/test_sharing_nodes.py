@@ -15,7 +15,7 @@ from services.sharing import SharingOptions, Visibility
 from services.sharing.filelists import FileListsService
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 FAST = SharingOptions(settle=0, rescan_period=3600, resync_period=1.0, sweep_period=0.2)
 
 

@@ -15,7 +15,7 @@ from tcponudp import NatType
 from tests.service_fakes import on_fresh_reactor, wait_for
 from tests.test_udp_node import dht_ready, three_nodes
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 def test_a_cancelled_punch_aborts_its_tou_handshake(tmp_path) -> None:
