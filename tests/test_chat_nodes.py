@@ -10,7 +10,7 @@ from pqi.items.ids import SERVICE_CHAT
 from pqi.wire.framing import DEFAULT_MAX_QUEUE_BYTES
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180), pytest.mark.slow]
 
 
 async def trio(reactor, tmp_path, names=("alice", "bob", "carol"), ports=None):

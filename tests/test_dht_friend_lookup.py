@@ -85,6 +85,7 @@ def test_needs_address_until_a_dial_reaches_the_friend() -> None:
         mgr.needs_address(SslId(b"\x03" * 16), 0.0, 60.0)
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_friends_sharing_only_a_dht_bootstrap_link_over_tcp(tmp_path) -> None:
     """alice (TCP P, UDP P+1: rsproto's default) and bob (TCP Q, UDP Q: RetroShare's habit)

@@ -229,6 +229,7 @@ def test_routing_table_split_and_liveness() -> None:
     assert table.get(ids[0]).addr == ("172.16.0.1", 1000)  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_exact_lookup_finds_node_by_id() -> None:
     """In a small simulated network an exact lookup reports the node whose id is the target."""
     net = FakeNetwork(seed=7)
@@ -245,6 +246,7 @@ def test_exact_lookup_finds_node_by_id() -> None:
     assert done[0].found == net.addr_of(friend)
 
 
+@pytest.mark.slow
 def test_get_peers_lookup_and_announce_in_simulation() -> None:
     """A node announces an info hash; another finds it with a get_peers lookup."""
     net = FakeNetwork(seed=11)
@@ -264,6 +266,7 @@ def test_get_peers_lookup_and_announce_in_simulation() -> None:
     assert (net.addr_of(nodes[3])[0], 4242) in got[0].peers
 
 
+@pytest.mark.slow
 def test_simulation_300_nodes_converge() -> None:
     """300 nodes joined through one bootstrap: lookups of random ids find the true 8 closest."""
     net = FakeNetwork(seed=2026)
@@ -276,6 +279,7 @@ def test_simulation_300_nodes_converge() -> None:
     assert min(stats.table_sizes) >= 8
 
 
+@pytest.mark.slow
 @given(st.lists(st.tuples(st.binary(min_size=20, max_size=20), st.booleans()), max_size=120))
 def test_routing_table_invariants(updates: list[tuple[bytes, bool]]) -> None:
     """Whatever answers and queries arrive, buckets tile the id space, hold at most k contacts

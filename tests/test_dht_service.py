@@ -176,6 +176,7 @@ class LoopbackTests(_TempDirs, unittest.TestCase):
         self.addCleanup(lambda: svc.stopService() if svc.running else None)
         return svc
 
+    @pytest.mark.slow
     @defer.inlineCallbacks
     def test_two_nodes_find_each_other_through_a_bootstrap_node(self) -> defer.Deferred[None]:
         """Alice and Bob know only a third node; each finds the other by its derived DHT id."""
@@ -193,6 +194,7 @@ class LoopbackTests(_TempDirs, unittest.TestCase):
         back = yield alice.find_friend(bob_ssl, retry_interval=0.3, timeout=20.0)
         assert back == ("127.0.0.1", bob.port)
 
+    @pytest.mark.slow
     @defer.inlineCallbacks
     def test_friend_not_found_times_out(self) -> defer.Deferred[None]:
         """A friend who is not online fails with FriendNotFoundError after the time limit."""

@@ -7,7 +7,7 @@ import pytest
 from pqi.link.linkmgr import AddressSource
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120), pytest.mark.slow]
 
 
 def test_a_learns_c_through_b_then_they_meet(tmp_path) -> None:

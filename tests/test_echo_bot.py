@@ -22,7 +22,7 @@ from services.node.node import FRIENDS_FILE
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 from tests.test_mail_sigkill import free_port
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180), pytest.mark.slow]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BOT = os.path.join(ROOT, "examples", "echo_bot.py")

@@ -12,6 +12,7 @@ inside functions too), so nothing is imported to check them.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +53,8 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def imported_modules(path: Path, module: str | None = None) -> set[str]:
+@functools.cache
+def imported_modules(path: Path, module: str | None = None) -> frozenset[str]:
     """Every module the file names in an import, anywhere in it, as absolute dotted names.
 
     ``from a.b import c`` yields ``a.b`` and ``a.b.c`` (c may be a submodule); relative
@@ -75,7 +77,7 @@ def imported_modules(path: Path, module: str | None = None) -> set[str]:
                 module = node.module or ""
             found.add(module)
             found.update(f"{module}.{alias.name}" for alias in node.names)
-    return found
+    return frozenset(found)
 
 
 def _under(module: str, prefix: str) -> bool:

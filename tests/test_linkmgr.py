@@ -491,6 +491,7 @@ _events = st.lists(st.tuples(
     st.integers(0, 40), st.sampled_from(_PEERS), st.integers(1, 4)), max_size=80)
 
 
+@pytest.mark.slow
 @given(_events)
 def test_invariants_hold_for_any_event_sequence(events: list[tuple[str, int, SslId, int]]) -> None:
     """Whatever happens, each friend has at most one active link, LinkUp/LinkDown alternate

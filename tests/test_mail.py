@@ -314,6 +314,7 @@ def test_reply_and_forward_drafts(tmp_path) -> None:
     assert fwd.to == (carol.ssl_id,)
 
 
+@pytest.mark.slow
 @settings(max_examples=50)
 @given(items(MsgItem))
 def test_any_mail_round_trips_through_the_inbox(tmp_path_factory, item) -> None:

@@ -8,7 +8,7 @@ import pytest
 from pqi.items.ids import SERVICE_MSG
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180), pytest.mark.slow]
 
 
 def test_mail_to_offline_friend_survives_sender_restart(tmp_path) -> None:

@@ -17,6 +17,7 @@ COMMON = {0x0011, 0x0012, 0x0013, 0x0016, 0x0017, 0x0019, 0x0021, 0x0102, 0x1011
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
+@pytest.mark.slow
 def test_friends_connect_negotiate_and_keep_link(tmp_path) -> None:
     """Two mutual friends connect, enable exactly the common services, see each other
     online, and keep exchanging heartbeats and RTT pings over the same link."""
@@ -51,6 +52,7 @@ def test_friends_connect_negotiate_and_keep_link(tmp_path) -> None:
     assert recorded
 
 
+@pytest.mark.slow
 def test_killed_peer_noticed_and_reconnected(tmp_path) -> None:
     """When bob goes away alice sees the link drop; when bob comes back on the same port the
     two are connected again."""
@@ -109,6 +111,7 @@ def test_non_friend_never_connected(tmp_path) -> None:
     assert fc.attempts[0].outcome in (Outcome.TLS_REFUSED, Outcome.PEER_CLOSED)
 
 
+@pytest.mark.slow
 def test_peer_lacking_a_service(tmp_path) -> None:
     """Bob runs without RTT: both sides enable exactly the other common services, no RTT
     is measured, and alice's pings are never sent to bob."""

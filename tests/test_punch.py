@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -258,6 +259,7 @@ def test_error_status_round_trip(error: ConnectError, point: Point) -> None:
     assert error_code(error_status(error, point)) is error
 
 
+@pytest.mark.slow
 @given(st.binary(min_size=20, max_size=20), st.binary(min_size=20, max_size=20),
        st.sampled_from([CONNECT_REQUEST, CONNECT_REPLY, CONNECT_START, CONNECT_ACK]),
        st.sampled_from([CONNECT_MODE_PROXY, CONNECT_MODE_RELAY]),

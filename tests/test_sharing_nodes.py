@@ -38,6 +38,7 @@ def _files(root) -> dict[str, bytes]:
     return data
 
 
+@pytest.mark.slow
 def test_browse_and_search_a_friends_share(tmp_path) -> None:
     """Alice shares one folder with every friend and one with another friend only; bob
     syncs alice's list over a real link, sees the public tree with the right names, sizes
@@ -101,6 +102,7 @@ def test_browse_and_search_a_friends_share(tmp_path) -> None:
     assert hashed == 5 and served >= 5
 
 
+@pytest.mark.slow
 def test_rsnode_files_commands(tmp_path, capsys) -> None:
     """``rsnode files share``, ``shares``, ``browse``, ``search`` and ``visibility`` work
     against running nodes through the control channel; a folder made invisible disappears

@@ -65,6 +65,7 @@ def test_encode_rejects_bad_values() -> None:
         StunResponse(TID, ("::1", 1)).encode()
 
 
+@pytest.mark.slow
 @given(stun_packets)
 def test_round_trip(packet: StunRequest | StunResponse) -> None:
     """Requests and responses round-trip and pass RetroShare's shape test."""

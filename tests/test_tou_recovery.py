@@ -330,6 +330,7 @@ def test_rto_floor_and_formula() -> None:
     assert link.a.rto == pytest.approx(max(0.05, srtt + 4 * link.a._rttvar))  # noqa: SLF001
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", [0.01, 0.05])
 def test_lossy_core_transfer_is_byte_exact(loss: float) -> None:
     """A 1 MiB transfer through the seeded lossy relay core (10% reordered by 10 ms) arrives
@@ -345,6 +346,7 @@ def test_simulation_is_deterministic() -> None:
     assert simulate(128 * 1024, 0.05, seed=9) == simulate(128 * 1024, 0.05, seed=9)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**16), loss=st.floats(0.0, 0.2), reorder=st.floats(0.0, 0.3),
        duplicate=st.floats(0.0, 0.1), rate=st.sampled_from([1e6, 40e6]))
@@ -358,6 +360,7 @@ def test_any_impairment_is_byte_exact(seed: int, loss: float, reorder: float,
     assert result.size == 48 * 1024
 
 
+@pytest.mark.slow
 def test_bench_simulation_mode_prints_a_line_per_loss_rate(
         capsys: pytest.CaptureFixture[str]) -> None:
     """``python3 -m tools.bench.tou --sim`` runs without sockets and reports each loss rate

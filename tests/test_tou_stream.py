@@ -461,3 +461,4 @@ class Universe(RuleBasedStateMachine):
 
 Universe.TestCase.settings = settings(max_examples=100, stateful_step_count=50, deadline=None)
 test_universe = Universe.TestCase
+test_universe.pytestmark = [pytest.mark.slow]

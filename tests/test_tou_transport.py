@@ -174,6 +174,7 @@ def test_tls_and_streamer_over_tou_loopback() -> None:
     assert got == sent
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_tls_and_streamer_through_lossy_relay() -> None:
     """Through the seeded lossy relay (5% loss, 1% duplication, 10% reordering, 2 ms delay),

@@ -160,6 +160,7 @@ def test_slow_source_range_reasked_near_the_end() -> None:
     assert sim.now >= Tuning().slow_reask
 
 
+@pytest.mark.slow
 def test_corrupting_source_detected_chunks_repaired_and_reported() -> None:
     """A source serving flipped bytes in two chunks: the whole-file check fails, the chunk
     SHA-1s of the two good sources outvote it, the bad chunks are fetched again from a good
@@ -239,6 +240,7 @@ def test_pause_and_resume_keep_done_chunks() -> None:
     assert sim.eng.phase is Phase.COMPLETE and bytes(sim.buf) == data
 
 
+@pytest.mark.slow
 def test_request_size_follows_rate() -> None:
     """Once a source's rate is measured, its requests grow with it (bounded by a chunk)."""
     data = content(40 * CHUNK_SIZE)
@@ -249,6 +251,7 @@ def test_request_size_follows_rate() -> None:
     assert max(sizes) == CHUNK_SIZE
 
 
+@pytest.mark.slow
 @given(st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 300)), max_size=30),
        st.integers(0, 2000), st.integers(0, 2300))
 def test_ranges_match_a_set_of_bytes(adds, lo, hi) -> None:
@@ -264,6 +267,7 @@ def test_ranges_match_a_set_of_bytes(adds, lo, hi) -> None:
         assert r.covers(lo, hi) == (set(range(lo, hi)) <= ref)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", list(Strategy))
 def test_every_strategy_completes(strategy) -> None:
     """Streaming, random and progressive all fetch every chunk exactly once."""

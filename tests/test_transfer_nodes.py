@@ -13,7 +13,7 @@ import pytest
 from pqi.wire.fields import Sha1Hash
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300), pytest.mark.slow]
 
 BIG = 200 * 1000 * 1000
 

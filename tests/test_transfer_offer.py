@@ -12,7 +12,7 @@ import pytest
 from pqi.items.ids import SERVICE_FILE_TRANSFER, SERVICE_MSG
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120), pytest.mark.slow]
 
 
 def test_file_sent_to_a_friend_is_offered_accepted_and_verified(tmp_path) -> None:

@@ -309,6 +309,7 @@ def test_misuse_is_reported() -> None:
 _STEP = st.sampled_from(["ok", "fail-add", "fail-delete", "no-gateway", "timer", "stop"])
 
 
+@pytest.mark.slow
 @given(steps=st.lists(_STEP, max_size=30))
 def test_any_gateway_behaviour_ends_with_nothing_mapped(steps: list[str]) -> None:
     """Random refusals, vanishing gateways and renewals, then a stop: one call at a time
