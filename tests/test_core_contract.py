@@ -10,7 +10,7 @@ from twisted.internet.task import Clock
 
 from pqi.core import Datagram, is_core
 from pqi.driver import MAX_DRAIN_ROUNDS, CoreDriver
-from tools.simnet import LinkModel, SimNet, StepLimitError
+from tools.simnet import HeapClock, LinkModel, SimNet, StepLimitError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,3 +127,24 @@ def test_simnet_offline_node_and_step_bound() -> None:
     assert a.outputs == [] and net.delivered == 0 and net.lost > 0
     with pytest.raises(StepLimitError):
         net.run(max_steps=50)
+
+
+def test_heap_clock_runs_calls_in_time_order_and_honours_cancel_and_reset() -> None:
+    """The simulated network's clock runs due calls in (time, scheduling) order, skips
+    cancelled ones, moves reset ones, and stops at the advanced time."""
+    clock = HeapClock()
+    ran: list[str] = []
+    clock.callLater(2.0, ran.append, "b")
+    clock.callLater(1.0, ran.append, "a")
+    clock.callLater(1.0, ran.append, "a2")
+    gone = clock.callLater(0.5, ran.append, "gone")
+    moved = clock.callLater(0.1, ran.append, "moved")
+    gone.cancel()
+    moved.reset(3.0)
+    assert [c.getTime() for c in clock.getDelayedCalls()] == [1.0, 1.0, 2.0, 3.0]
+    assert clock.next_time() == 1.0
+    clock.advance(2.5)
+    assert ran == ["a", "a2", "b"] and clock.seconds() == 2.5
+    assert not gone.active() and moved.active()
+    clock.advance(1.0)
+    assert ran[-1] == "moved" and clock.next_time() is None
