@@ -99,7 +99,8 @@ class CoreDriver:
             return
         delay = max(0.0, deadline - self.clock.seconds())
         if self._timer is not None and self._timer.active():
-            self._timer.reset(delay)
+            if self._timer.getTime() != max(deadline, self.clock.seconds()):
+                self._timer.reset(delay)
         else:
             self._timer = self.clock.callLater(delay, self._fire)
 
