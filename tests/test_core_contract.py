@@ -148,3 +148,16 @@ def test_heap_clock_runs_calls_in_time_order_and_honours_cancel_and_reset() -> N
     assert not gone.active() and moved.active()
     clock.advance(1.0)
     assert ran[-1] == "moved" and clock.next_time() is None
+
+
+def test_driver_after_hook_runs_once_per_service_after_the_outputs() -> None:
+    """``after`` sees every output of a service call already handed over, once per call."""
+    clock = Clock()
+    core = PingCore()
+    seen: list[object] = []
+    driver = CoreDriver(core, clock, seen.append, after=lambda: seen.append("after"))
+    core.datagram_received(b"ping1", ("127.0.0.1", 9), 0.0)
+    core.datagram_received(b"ping2", ("127.0.0.1", 9), 0.0)
+    driver.service()
+    assert seen == [Datagram(b"pong1", ("127.0.0.1", 9)), Datagram(b"pong2", ("127.0.0.1", 9)),
+                    "after"]
