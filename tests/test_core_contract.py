@@ -161,3 +161,33 @@ def test_driver_after_hook_runs_once_per_service_after_the_outputs() -> None:
     driver.service()
     assert seen == [Datagram(b"pong1", ("127.0.0.1", 9)), Datagram(b"pong2", ("127.0.0.1", 9)),
                     "after"]
+
+
+def test_the_converted_cores_keep_the_contract() -> None:
+    """Every sans-IO core the node drives offers handle_timer, next_deadline and drain, and
+    a fresh one has nothing to say."""
+    import random
+
+    from dht.node import DHTNode
+    from pqi.link.linkmgr import LinkManager
+    from pqi.wire.fields import Sha1Hash, SslId
+    from services.nat.punch import ConnectCoordinator
+    from services.transfer.engine import Download, Tuning
+    from tcponudp.stunner import StunClient
+    from upnp.mapper import PortMapper
+
+    cores = [
+        DHTNode(b"\x01" * 20, rng=random.Random(1)),
+        LinkManager(SslId(b"\x02" * 16), rng=random.Random(1)),
+        Download(Sha1Hash(b"\x03" * 20), 10),
+        PortMapper([]),
+        StunClient(("127.0.0.1", 1)),
+        ConnectCoordinator(b"\x04" * 20, locate=lambda _: None, authorise=lambda _p, _m: False,
+                           install_relay=lambda *_: None, new_tid=lambda: b"\x00\x01"),
+    ]
+    for core in cores:
+        assert is_core(core), type(core).__name__
+        assert core.drain(0.0) == []
+    # Idle, each waits for input; a download reports its progress every period meanwhile.
+    deadlines = [c.next_deadline() for c in cores]
+    assert deadlines == [None, None, Tuning().progress_period, None, None, None]
