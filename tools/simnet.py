@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_simnet -*-
+# -*- test-case-name: tests.test_core_contract -*-
 """A seeded simulated datagram network, for tests and benches of sans-IO cores.
 
 Cores join at an address and are driven by the same `pqi.driver.CoreDriver` the node uses,
