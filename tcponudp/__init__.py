@@ -39,6 +39,7 @@ from .stream import (
 from .stunner import (
     NatType,
     StunClient,
+    StunDone,
     StunRequest,
     StunResponse,
     answer_request,
@@ -64,7 +65,8 @@ __all__ = [
     "Closed", "CloseReason", "Connected", "DataReceived", "EndOfStream", "RecoveryStats", "State",
     "TouConfig",
     "TouStream",
-    "NatType", "StunClient", "StunRequest", "StunResponse", "answer_request", "classify_nat",
+    "NatType", "StunClient", "StunDone", "StunRequest", "StunResponse", "answer_request",
+    "classify_nat",
     "decode_stun",
     "HolePunch", "TouClientEndpoint", "TouServerEndpoint", "TouSocket", "TouTransport",
     "UdpMux", "UdpMuxProtocol", "classify",

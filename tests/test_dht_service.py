@@ -16,7 +16,7 @@ from twisted.trial import unittest
 
 from dht import krpc
 from dht.krpc import Ping, Response
-from dht.node import DHTConfig, DHTNode, dht_node_id
+from dht.node import DHTConfig, DHTNode, QueryAnswered, dht_node_id
 from dht.protocol import DHTProtocol
 from dht.service import (
     DHTNotRunningError,
@@ -37,13 +37,15 @@ class _Transport:
         self.written.append((data, addr))
 
 
-def _protocol(clock: Clock) -> tuple[DHTProtocol, _Transport, list]:
+def _protocol(clock: Clock) -> tuple[DHTProtocol, _Transport, list, list]:
     node = DHTNode(b"\x01" * 20, rng=random.Random(3))
     other: list = []
-    proto = DHTProtocol(node, clock, other_handler=lambda d, a: other.append((d, a)))
+    events: list = []
+    proto = DHTProtocol(node, clock, other_handler=lambda d, a: other.append((d, a)),
+                        on_event=events.append)
     transport = _Transport()
     proto.transport = transport  # type: ignore[assignment]
-    return proto, transport, other
+    return proto, transport, other, events
 
 
 class _TempDirs:
@@ -83,7 +85,7 @@ class ProtocolTests(unittest.TestCase):
     def test_demultiplex_by_first_byte(self) -> None:
         """Bencoded dictionaries go to the DHT, anything else to the TCP-over-UDP handler."""
         clock = Clock()
-        proto, transport, other = _protocol(clock)
+        proto, transport, other, _ = _protocol(clock)
         proto.datagramReceived(b"\x00\x01\x00\x14" + b"\x00" * 16, ("127.0.0.1", 9))
         proto.datagramReceived(krpc.encode(Ping(b"aa", b"\x02" * 20)), ("127.0.0.1", 9))
         assert other == [(b"\x00\x01\x00\x14" + b"\x00" * 16, ("127.0.0.1", 9))]
@@ -98,27 +100,27 @@ class ProtocolTests(unittest.TestCase):
         assert proto.unclaimed == 1
 
     def test_query_timeout_on_clock(self) -> None:
-        """A ping nobody answers reports None once the clock passes the query timeout."""
+        """A ping nobody answers reports None once the clock passes the query timeout (the
+        driver's single timer), and the idle node then leaves no timer behind."""
         clock = Clock()
-        proto, transport, _ = _protocol(clock)
-        replies: list = []
-        proto.call(lambda t: proto.node.ping(("127.0.0.1", 9), t, on_reply=replies.append))
+        proto, transport, _, events = _protocol(clock)
+        ticket = proto.driver.feed(proto.node.ping, ("127.0.0.1", 9))
         assert len(transport.written) == 1
+        assert len(clock.getDelayedCalls()) == 1
         clock.advance(3.9)
-        assert replies == []
+        assert events == []
         clock.advance(0.2)
-        assert replies == [None]
+        assert events == [QueryAnswered(ticket, None)]
         assert proto.node.counters.timeouts == 1
 
     def test_reply_resolves_ping(self) -> None:
-        """The answer to our ping, matched by transaction id, reaches the caller."""
+        """The answer to our ping, matched by transaction id, reaches the skin as an event."""
         clock = Clock()
-        proto, transport, _ = _protocol(clock)
-        replies: list = []
-        proto.call(lambda t: proto.node.ping(("127.0.0.1", 9), t, on_reply=replies.append))
+        proto, transport, _, events = _protocol(clock)
+        ticket = proto.driver.feed(proto.node.ping, ("127.0.0.1", 9))
         tid = krpc.decode(transport.written[0][0]).transaction_id
         proto.datagramReceived(krpc.encode(Response(tid, b"\x09" * 20)), ("127.0.0.1", 9))
-        assert replies == [Response(tid, b"\x09" * 20)]
+        assert events == [QueryAnswered(ticket, Response(tid, b"\x09" * 20))]
 
 
 class FileTests(_TempDirs, unittest.TestCase):

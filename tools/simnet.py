@@ -2,10 +2,12 @@
 """A seeded simulated datagram network, for tests and benches of sans-IO cores.
 
 Cores join at an address and are driven by the same `pqi.driver.CoreDriver` the node uses,
-on a `twisted.internet.task.Clock`; every `pqi.core.Datagram` a core outputs is delivered to
-the core at its ``addr`` after the link's delay, or lost, duplicated or reordered as the link
-says, all from one seeded `random.Random` so a run repeats exactly.  Other outputs go to the
-handler given at `SimNet.add` (by default they are kept in `SimNode.outputs`).
+on a `HeapClock` (an `IReactorTime` whose calls sit in a heap: Twisted's ``task.Clock``
+re-sorts a list on every ``callLater``, too slow for a network of thousands of cores).
+Every `pqi.core.Datagram` a core outputs is delivered to the core at its ``addr`` after the
+link's delay, or lost, duplicated or reordered as the link says, all from one seeded
+`random.Random` so a run repeats exactly.  Other outputs go to the handler given at
+`SimNet.add` (by default they are kept in `SimNode.outputs`).
 
 `run` advances the clock from one scheduled call to the next, bounded by simulated time and
 by a step count, so a test can never spin forever.
@@ -14,16 +16,19 @@ by a step count, so a test can never spin forever.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import random
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.task import Clock
+from twisted.internet.error import AlreadyCalled, AlreadyCancelled
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from zope.interface import implementer
 
 from pqi.core import Address, Core, Datagram
 from pqi.driver import CoreDriver
 
-__all__ = ["SimNet", "SimNode", "LinkModel", "StepLimitError", "MAX_STEPS"]
+__all__ = ["SimNet", "SimNode", "LinkModel", "HeapClock", "StepLimitError", "MAX_STEPS"]
 
 #: Clock steps one `SimNet.run` takes at most unless told otherwise.
 MAX_STEPS = 5_000_000
@@ -31,6 +36,104 @@ MAX_STEPS = 5_000_000
 
 class StepLimitError(RuntimeError):
     """A simulation took more clock steps than its bound: something loops."""
+
+
+@implementer(IDelayedCall)
+class _HeapCall:
+    """One scheduled call of a `HeapClock`; ``key`` marks its live heap entry."""
+
+    def __init__(self, clock: HeapClock, time: float, func: Callable[..., object],
+                 args: tuple[Any, ...], kw: dict[str, Any]) -> None:
+        self.clock = clock
+        self.time = time
+        self.func = func
+        self.args = args
+        self.kw = kw
+        self.key = 0
+        self.cancelled = False
+        self.called = False
+
+    def getTime(self) -> float:  # noqa: N802 (IDelayedCall)
+        return self.time
+
+    def active(self) -> bool:
+        return not (self.cancelled or self.called)
+
+    def cancel(self) -> None:
+        self._check()
+        self.cancelled = True
+
+    def delay(self, secondsLater: float) -> None:  # noqa: N803 (IDelayedCall)
+        self._check()
+        self.time += secondsLater
+        self.clock.push(self)
+
+    def reset(self, secondsFromNow: float) -> None:  # noqa: N803 (IDelayedCall)
+        self._check()
+        self.time = self.clock.seconds() + secondsFromNow
+        self.clock.push(self)
+
+    def _check(self) -> None:
+        if self.cancelled:
+            raise AlreadyCancelled
+        if self.called:
+            raise AlreadyCalled
+
+
+@implementer(IReactorTime)
+class HeapClock:
+    """A deterministic `IReactorTime` (like ``task.Clock``) keeping its calls in a heap.
+
+    A moved or cancelled call leaves a stale heap entry behind that is skipped when it
+    surfaces; calls due at the same time run in the order they were scheduled.
+    """
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._heap: list[tuple[float, int, _HeapCall]] = []
+        self._seq = 0
+
+    def seconds(self) -> float:
+        return self.now
+
+    def callLater(self, delay: float, callable: Callable[..., object],  # noqa: N802, A002
+                  *args: Any, **kw: Any) -> _HeapCall:
+        call = _HeapCall(self, self.now + delay, callable, args, kw)
+        self.push(call)
+        return call
+
+    def push(self, call: _HeapCall) -> None:
+        """(Re)file ``call`` at its time; its older heap entry becomes stale."""
+        self._seq += 1
+        call.key = self._seq
+        heapq.heappush(self._heap, (call.time, self._seq, call))
+
+    def getDelayedCalls(self) -> list[_HeapCall]:  # noqa: N802 (IReactorTime)
+        return sorted((c for _, key, c in self._heap if c.key == key and c.active()),
+                      key=lambda c: (c.time, c.key))
+
+    def next_time(self) -> float | None:
+        """When the earliest live call is due (None: nothing is scheduled)."""
+        heap = self._heap
+        while heap:
+            _, key, call = heap[0]
+            if call.key == key and call.active():
+                return call.time
+            heapq.heappop(heap)
+        return None
+
+    def advance(self, amount: float) -> None:
+        """Move time forward by ``amount``, running every call due on the way, in order."""
+        end = self.now + amount
+        heap = self._heap
+        while heap and heap[0][0] <= end:
+            _, key, call = heapq.heappop(heap)
+            if call.key != key or not call.active():
+                continue
+            self.now = max(self.now, call.time)
+            call.called = True
+            call.func(*call.args, **call.kw)
+        self.now = end
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,9 +165,9 @@ class SimNode:
 class SimNet:
     """Cores at addresses exchanging datagrams on a shared simulated clock."""
 
-    def __init__(self, seed: int = 0, *, clock: Clock | None = None,
+    def __init__(self, seed: int = 0, *, clock: HeapClock | None = None,
                  default: LinkModel = LinkModel()) -> None:
-        self.clock = clock if clock is not None else Clock()
+        self.clock = clock if clock is not None else HeapClock()
         self.random = random.Random(seed)
         self.default = default
         self.nodes: dict[Address, SimNode] = {}
@@ -162,10 +265,9 @@ class SimNet:
         for _ in range(max_steps):
             if until is not None and until():
                 break
-            calls = self.clock.getDelayedCalls()
-            if not calls:
+            due = self.clock.next_time()
+            if due is None:
                 break
-            due = calls[0].getTime()  # Clock keeps its calls sorted
             if end is not None and due > end:
                 self.clock.advance(end - self.clock.seconds())
                 break
