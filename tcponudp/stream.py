@@ -124,6 +124,10 @@ class TouStream:
         self._fin_rto = self.config.initial_rto
         self._time_wait_deadline: float | None = None
         self._out: list[Output] = []
+        #: Events were queued since the last drain (see `drain`).
+        self._events_queued = False
+        #: When a drain that handed over events left the cutting of segments for (see `drain`).
+        self._pump_due: float | None = None
         # counters
         self.segments_sent = 0
         self.segments_received = 0
@@ -193,16 +197,27 @@ class TouStream:
     def resume_reading(self) -> None:
         data = self._rx.resume()
         if data:
-            self._out.append(DataReceived(data))
+            self._event(DataReceived(data))
         if self._last_window_sent < 2 * self.config.mss <= self._rx.window():
             self._ack_needed = True
 
     # -- the core contract (pqi.core) --------------------------------------------------------
 
     def drain(self, now: float) -> list[Output]:
-        """Everything since the last call, in order: datagrams for the peer (data as the
-        windows allow, ACKs) and events."""
-        self._pump(now)
+        """Everything since the last call, in order: datagrams for the peer and events.
+
+        New segments (data as the windows allow, FIN, a pure ACK) are cut here, but only by a
+        drain that hands over no events: one that does leaves them to the next drain, due at
+        once (`next_deadline` returns ``now``).  A skin that reacts to an event (a reply, a
+        close) and drains again so sends the reaction in the same segments as the ACK, as
+        a socket's owner does over TCP; a skin that does not gets them a timer turn later,
+        at the same time."""
+        if self._events_queued:
+            self._events_queued = False
+            self._pump_due = now
+        else:
+            self._pump_due = None
+            self._pump(now)
         out, self._out = self._out, []
         return out
 
@@ -276,6 +291,8 @@ class TouStream:
             if d is not None:
                 candidates.append(d)
         candidates.append(self._last_sent + cfg.keepalive_interval)
+        if self._pump_due is not None:
+            candidates.append(self._pump_due)
         return min(candidates)
 
     # -- what the parts report ---------------------------------------------------------------
@@ -384,7 +401,7 @@ class TouStream:
             self.rtt.sample(now - self._syn_sent_at)
         self._syn_deadline = None
         self._connect_deadline = None
-        self._out.append(Connected())
+        self._event(Connected())
 
     def _rst_received(self, packet: TouPacket) -> None:
         if self.state in (State.CLOSED, State.LISTEN, State.TIME_WAIT):
@@ -456,7 +473,7 @@ class TouStream:
                 self._emit(Flags.ACK, now)
             readable = rx.deliverable(delivered)
             if readable is not None:
-                self._out.append(DataReceived(readable))
+                self._event(DataReceived(readable))
         self._maybe_peer_fin(now)
         if arrival is Arrival.DUPLICATE and self._ack_needed:
             self._emit(Flags.ACK, now)  # a duplicate: ACK at once (RFC 5681 4.2)
@@ -465,7 +482,7 @@ class TouStream:
         if not self._rx.fin_reached():
             return
         self._fin_deadline = None if self._fin_acked else self._fin_deadline
-        self._out.append(EndOfStream())
+        self._event(EndOfStream())
         if self.state is State.ESTABLISHED:
             self.state = State.CLOSE_WAIT
         elif self.state is State.FIN_WAIT_1:
@@ -480,6 +497,10 @@ class TouStream:
         self._finish(CloseReason.CLOSED, State.TIME_WAIT)
 
     # -- sending -----------------------------------------------------------------------------
+
+    def _event(self, event: Event) -> None:
+        self._out.append(event)
+        self._events_queued = True
 
     def _emit(self, flags: Flags, now: float, *, seq: int | None = None, ack: int | None = None,
               payload: bytes = b"") -> None:
@@ -569,5 +590,5 @@ class TouStream:
         held = self._rx.clear()
         if held and reason is CloseReason.CLOSED:
             # A clean close with unread data still held: the reader gets it first.
-            self._out.append(DataReceived(held))
-        self._out.append(Closed(reason))
+            self._event(DataReceived(held))
+        self._event(Closed(reason))

@@ -36,8 +36,8 @@ def _data(events: list[Event]) -> bytes:
 
 
 class Pair:
-    """Two streams and a wire we deliver by hand, stepping ``now`` ourselves: each drain's
-    datagrams wait in an outbox until `out` takes them, its events gather in ``events``."""
+    """Two streams and a wire we deliver by hand, stepping ``now`` ourselves: drained
+    datagrams wait in an outbox until `out` takes them, events gather in ``events``."""
 
     def __init__(self, config: TouConfig | None = None) -> None:
         self.now = 0.0
@@ -47,13 +47,19 @@ class Pair:
         self._outbox: dict[str, list[bytes]] = {"a": [], "b": []}
 
     def _drain(self, s: TouStream) -> str:
+        """Drain ``s``; after events drain again, as a skin does once it has reacted."""
         name = "a" if s is self.a else "b"
-        for output in s.drain(self.now):
-            if isinstance(output, Datagram):
-                assert output.addr is None  # a stream has one peer
-                self._outbox[name].append(output.data)
-            else:
-                self.events[name].append(output)
+        for _ in range(8):
+            events = 0
+            for output in s.drain(self.now):
+                if isinstance(output, Datagram):
+                    assert output.addr is None  # a stream has one peer
+                    self._outbox[name].append(output.data)
+                else:
+                    self.events[name].append(output)
+                    events += 1
+            if not events:
+                break
         return name
 
     def out(self, s: TouStream) -> list[TouPacket]:
@@ -249,6 +255,26 @@ def test_fast_retransmit_on_three_duplicate_acks() -> None:
     resent = p.out(p.a)
     assert resent[0].seq == segs[0].seq and resent[0].payload == segs[0].payload
     assert p.a.retransmissions == 1
+
+
+def test_drain_with_events_leaves_segments_to_the_reaction() -> None:
+    """A drain that hands over events cuts no new segment: it asks for the next drain at once
+    (`next_deadline` is now), so bytes the reader writes in reaction leave in the segment
+    that carries the ACK, with no pure ACK before it; without a reaction the ACK follows."""
+    p = Pair()
+    p.open()
+    p.a.send(b"ping")
+    p.feed(p.b, p.out(p.a))
+    assert p.b.drain(p.now) == [DataReceived(b"ping")]
+    assert p.b.next_deadline() == p.now
+    p.b.send(b"pong")
+    (reply,) = [decode_packet(o.data) for o in p.b.drain(p.now) if isinstance(o, Datagram)]
+    assert (reply.payload, reply.ack) == (b"pong", (ISS_A + 1 + 4) % 2**32)
+    assert p.b.next_deadline() > p.now
+    p.feed(p.a, [reply])
+    assert p.a.drain(p.now) == [DataReceived(b"pong")]
+    (ack,) = [decode_packet(o.data) for o in p.a.drain(p.now) if isinstance(o, Datagram)]
+    assert (ack.flags, ack.payload, ack.ack) == (Flags.ACK, b"", ISS_B + 1 + 4)
 
 
 def test_flow_control_window() -> None:
