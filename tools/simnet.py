@@ -6,7 +6,10 @@ on a `HeapClock` (an `IReactorTime` whose calls sit in a heap: Twisted's ``task.
 re-sorts a list on every ``callLater``, too slow for a network of thousands of cores).
 Every `pqi.core.Datagram` a core outputs is delivered to the core at its ``addr`` after the
 link's delay, or lost, duplicated or reordered as the link says, all from one seeded
-`random.Random` so a run repeats exactly.  Other outputs go to the handler given at
+`random.Random` so a run repeats exactly.  A link may also carry a limited number of bytes per
+second (datagrams queue behind each other) and hold some datagrams back so later ones overtake
+them, as the lab's lossy relay does.  A core with a single peer (a TOU stream) outputs datagrams
+without an address: `SimNet.add` names its ``peer``.  Other outputs go to the handler given at
 `SimNet.add` (by default they are kept in `SimNode.outputs`).
 
 `run` advances the clock from one scheduled call to the next, bounded by simulated time and
@@ -139,15 +142,23 @@ class HeapClock:
 @dataclasses.dataclass(frozen=True)
 class LinkModel:
     """How a (directed) link treats datagrams: one-way ``delay`` plus up to ``jitter``
-    seconds (jitter reorders), and the chance to ``loss`` or ``duplicate`` each one."""
+    seconds (jitter reorders), and the chance to ``loss`` or ``duplicate`` each one.
+    ``rate`` (bytes per second, None: unlimited) makes datagrams leave one after another;
+    ``reorder`` is the chance that one is held back ``reorder_delay`` more."""
 
     delay: float = 0.005
     jitter: float = 0.0
     loss: float = 0.0
     duplicate: float = 0.0
+    rate: float | None = None
+    reorder: float = 0.0
+    reorder_delay: float = 0.01
 
 
 Receive = Callable[[Any, Address, float], object]
+#: Judges one datagram (src, dst, data) before its link does: None drops it, a number holds it
+#: back that many seconds more (tests aim faults at chosen datagrams this way).
+Fault = Callable[[Address, Address, Any], float | None]
 
 
 @dataclasses.dataclass
@@ -160,6 +171,8 @@ class SimNode:
     receive: Receive
     outputs: list[Any] = dataclasses.field(default_factory=list)
     online: bool = True
+    #: Where datagrams without an address go (a single-peer core).
+    peer: Address | None = None
 
 
 class SimNet:
@@ -179,14 +192,20 @@ class SimNet:
         self.bytes_sent = 0
         #: Called with (src, dst, data) for every datagram sent: tests watch or count here.
         self.taps: list[Callable[[Address, Address, Any], object]] = []
+        #: Consulted in order for every datagram after the taps (see `Fault`).
+        self.faults: list[Fault] = []
+        #: When each rate-limited link is free again.
+        self._free: dict[tuple[Address, Address], float] = {}
 
     # --- building the network ------------------------------------------------------------
 
     def add(self, addr: Address, core: Core, *, receive: Receive | None = None,
-            on_output: Callable[[SimNode, Any], object] | None = None) -> SimNode:
+            on_output: Callable[[SimNode, Any], object] | None = None,
+            peer: Address | None = None) -> SimNode:
         """Put ``core`` at ``addr``.  ``receive(data, src, now)`` feeds it a datagram
         (default: ``core.datagram_received(data, src, now)``); ``on_output(node, output)``
-        gets its other outputs (default: appended to ``node.outputs``)."""
+        gets its other outputs (default: appended to ``node.outputs``); datagrams without
+        an address go to ``peer``."""
         if addr in self.nodes:
             raise ValueError(f"{addr} is taken")
         if receive is None:
@@ -195,7 +214,7 @@ class SimNet:
 
         def handle(output: Any) -> None:
             if isinstance(output, Datagram):
-                dst = output.addr
+                dst = output.addr if output.addr is not None else node.peer
                 if dst is None:
                     raise ValueError(f"{addr}: a datagram without an address on a network")
                 self.send(addr, dst, output.data)
@@ -204,7 +223,7 @@ class SimNet:
             else:
                 node.outputs.append(output)
 
-        node = SimNode(addr, core, CoreDriver(core, self.clock, handle), receive)
+        node = SimNode(addr, core, CoreDriver(core, self.clock, handle), receive, peer=peer)
         self.nodes[addr] = node
         return node
 
@@ -231,14 +250,29 @@ class SimNet:
         self.bytes_sent += len(data) if isinstance(data, (bytes, bytearray)) else 0
         for tap in list(self.taps):
             tap(src, dst, data)
+        hold = 0.0
+        for fault in list(self.faults):
+            extra = fault(src, dst, data)
+            if extra is None:
+                self.lost += 1
+                return
+            hold += extra
         model = self._links.get((src, dst), self.default)
+        if model.rate:
+            # Serialisation: the datagram leaves when the ones before it have.
+            now = self.clock.seconds()
+            depart = max(now, self._free.get((src, dst), now)) + len(data) / model.rate
+            self._free[(src, dst)] = depart
+            hold += depart - now
         if self.random.random() < model.loss:
             self.lost += 1
             return
         copies = 2 if model.duplicate and self.random.random() < model.duplicate else 1
         for _ in range(copies):
             delay = model.delay + (self.random.random() * model.jitter if model.jitter else 0.0)
-            self.clock.callLater(delay, self._deliver, src, dst, data)
+            if model.reorder and self.random.random() < model.reorder:
+                delay += model.reorder_delay
+            self.clock.callLater(hold + delay, self._deliver, src, dst, data)
 
     def _deliver(self, src: Address, dst: Address, data: Any) -> None:
         node = self.nodes.get(dst)
