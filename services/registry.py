@@ -39,7 +39,8 @@ NODE_SERVICES: Final[tuple[ServiceSpec, ...]] = (
 
 def _unique(specs: Iterable[ServiceSpec]) -> tuple[ServiceSpec, ...]:
     specs = tuple(specs)
-    for what, key in (("service id", lambda s: s.service_id), ("attribute", lambda s: s.attribute)):
+    for what, key in (("service id", lambda s: s.service_id),
+                      ("attribute", lambda s: s.attribute or s.name)):
         seen: set[object] = set()
         for spec in specs:
             if key(spec) in seen:

@@ -54,13 +54,22 @@ class Commands(dict[str, Command]):
 
 
 class NodeContext(Protocol):
-    """What a spec's ``build`` may use of the node it is built on (the `Node` provides it)."""
+    """What a spec's ``build`` may use of the node it is built on (the `Node` provides it);
+    the parts built before it are attributes too (file sharing hands its index to
+    ``node.transfers``)."""
 
     reactor: Any
     account: Any
     friends_list: Any
+    ssl_id: Any
+    pgp_id: Any
+    #: Service control: the `pqi.interfaces.IItemSender` a service sends through.
     control: Any
     net: Any
+    #: The address we listen on, and the one the gateway maps (None until known).
+    listening: Any
+    external_address: Any
+    #: The services' options by name (each spec's defaults, overridden by the node's caller).
     options: Mapping[str, Any]
 
     def emit(self, event: object) -> None:
@@ -77,6 +86,9 @@ class NodeContext(Protocol):
 
     def link_room(self, ssl_id: Any) -> int:
         """Bytes the peer's link queue takes now."""
+
+    def friend_location(self, peer: Any) -> Any:
+        """A friend location's SslId from its hex id or a unique profile or location name."""
 
 
 @dataclasses.dataclass(frozen=True)
