@@ -155,11 +155,12 @@ class IP3Interface(Interface):
     def set_status(status: int) -> None:  # noqa: N805
         """Announce our status (online, away, busy, inactive) to connected friends."""
 
-    def subscribe(event: str, callback: object) -> object:  # noqa: N805
-        """Call ``callback`` on each event of kind ``event``; returns an unsubscribe callable."""
+    def subscribe(event_type: type, callback: object) -> object:  # noqa: N805
+        """Call ``callback(event)`` on each event of ``event_type`` (a frozen dataclass);
+        returns an unsubscribe callable."""
 
-    def next_event(event: str, predicate: object = None) -> object:  # noqa: N805
-        """A Deferred for the next event of kind ``event``."""
+    def next_event(event_type: type, predicate: object = None) -> object:  # noqa: N805
+        """A Deferred of the next event of ``event_type`` that passes ``predicate``."""
 
     def send_chat(peer: object, body: str) -> object:  # noqa: N805
         """Private message to a friend, queued persistently while it is offline."""

@@ -8,7 +8,13 @@ import pytest
 from pqi.interfaces import DisconnectReason
 from pqi.items.status import PeerStatus
 from pqi.link.linkmgr import Outcome
-from services.node.node import NET_FILE, UnknownEventError, listening_address
+from services.events import (
+    FriendConnected,
+    FriendDisconnected,
+    ServicesNegotiated,
+    UnknownEventError,
+)
+from services.node.node import NET_FILE, listening_address
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
 #: disc, chat, msg, heartbeat, ft, file_database, bandwidth_ctrl, status, rtt
@@ -24,8 +30,8 @@ def test_friends_connect_negotiate_and_keep_link(tmp_path) -> None:
     async def body(reactor):
         a, b = make_node(reactor, tmp_path, "alice"), make_node(reactor, tmp_path, "bob")
         negotiated = {}
-        a.subscribe("services_negotiated", lambda p, s: negotiated.setdefault("a", s))
-        b.subscribe("services_negotiated", lambda p, s: negotiated.setdefault("b", s))
+        a.subscribe(ServicesNegotiated, lambda e: negotiated.setdefault("a", e.services))
+        b.subscribe(ServicesNegotiated, lambda e: negotiated.setdefault("b", e.services))
         await a.startService()
         await b.startService()
         try:
@@ -59,8 +65,8 @@ def test_killed_peer_noticed_and_reconnected(tmp_path) -> None:
     async def body(reactor):
         a, b = make_node(reactor, tmp_path, "alice"), make_node(reactor, tmp_path, "bob")
         events = []
-        a.subscribe("friend_connected", lambda p: events.append("up"))
-        a.subscribe("friend_disconnected", lambda p, r: events.append(("down", r)))
+        a.subscribe(FriendConnected, lambda e: events.append("up"))
+        a.subscribe(FriendDisconnected, lambda e: events.append(("down", e.reason)))
         await a.startService()
         await b.startService()
         port = b.listening.port
@@ -92,8 +98,8 @@ def test_non_friend_never_connected(tmp_path) -> None:
     async def body(reactor):
         a, c = make_node(reactor, tmp_path, "alice"), make_node(reactor, tmp_path, "carol")
         ups = []
-        a.subscribe("friend_connected", ups.append)
-        c.subscribe("friend_connected", ups.append)
+        a.subscribe(FriendConnected, ups.append)
+        c.subscribe(FriendConnected, ups.append)
         await a.startService()
         await c.startService()
         try:
@@ -119,8 +125,8 @@ def test_peer_lacking_a_service(tmp_path) -> None:
         a, b = make_node(reactor, tmp_path, "alice"), make_node(reactor, tmp_path, "bob")
         b.control.remove_service(0x1011)
         negotiated = {}
-        a.subscribe("services_negotiated", lambda p, s: negotiated.setdefault("a", s))
-        b.subscribe("services_negotiated", lambda p, s: negotiated.setdefault("b", s))
+        a.subscribe(ServicesNegotiated, lambda e: negotiated.setdefault("a", e.services))
+        b.subscribe(ServicesNegotiated, lambda e: negotiated.setdefault("b", e.services))
         await a.startService()
         await b.startService()
         try:
@@ -139,17 +145,17 @@ def test_peer_lacking_a_service(tmp_path) -> None:
 
 
 def test_unknown_event_refused(tmp_path) -> None:
-    """subscribe() names the events it knows when given another."""
+    """subscribe() refuses a type no service emits, naming the events it knows."""
     async def body(reactor):
         a = make_node(reactor, tmp_path, "alice")
         try:
-            a.subscribe("nonsense", print)
+            a.subscribe(str, print)
         except UnknownEventError as e:
             return str(e)
         finally:
             a.friends_list.close()
 
-    assert "friend_connected" in on_fresh_reactor(body)
+    assert "FriendConnected" in on_fresh_reactor(body)
 
 
 def test_net_file_written(tmp_path) -> None:

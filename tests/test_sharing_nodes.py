@@ -13,6 +13,7 @@ from pqi.wire.fields import Sha1Hash, SslId
 from services.cli import rsnode as cli
 from services.sharing import SharingOptions, Visibility
 from services.sharing.filelists import FileListsService
+from services.transfer.service import TransferCompleted
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -170,7 +171,7 @@ def test_found_file_downloads_from_the_share(tmp_path) -> None:
         a = make_node(reactor, tmp_path, "alice", file_sharing=FAST)
         b = make_node(reactor, tmp_path, "bob", file_sharing=FAST)
         done = []
-        b.subscribe("transfer_complete", done.append)
+        b.subscribe(TransferCompleted, lambda e: done.append(e.info))
         await a.startService()
         await b.startService()
         try:

@@ -17,8 +17,8 @@ What is refused, and what happens:
 - an incoming folder that refuses the finished file leaves it verified in the partials folder,
   paused with the error; ``resume`` moves it once the folder takes it.
 
-Events (``on_event(kind, info)``): ``transfer_progress`` (about once a second per active
-download), ``transfer_complete``, ``transfer_error``, ``transfer_bad_source``.
+Events (``on_event(event)``): `TransferProgress` (about once a second per active download),
+`TransferCompleted`, `TransferFailed`, `TransferBadSource`.
 """
 
 from __future__ import annotations
@@ -51,9 +51,11 @@ from pqi.items.ft import (
 from pqi.items.ids import SERVICE_FILE_TRANSFER
 from pqi.wire.fields import Sha1Hash, SslId
 from pqi.wire.tlvvalues import FileItem
-from services.service_control import Service
+from services.base import Service
+from services.spec import ServiceSpec
 
 from .chunkmap import Strategy
+from .commands import COMMANDS
 from .engine import (
     Action,
     BadSource,
@@ -73,6 +75,7 @@ from .engine import (
     VerifyFile,
     WriteData,
 )
+from .errors import TransferError, UnknownTransferError
 from .partials import PartialFile
 from .server import UploadServer
 
@@ -83,6 +86,11 @@ __all__ = [
     "UnknownTransferError",
     "ExtraFiles",
     "TRANSFER_EVENTS",
+    "TransferProgress",
+    "TransferCompleted",
+    "TransferFailed",
+    "TransferBadSource",
+    "SPEC",
     "PARTIALS_DIR",
     "INCOMING_DIR",
 ]
@@ -90,21 +98,6 @@ __all__ = [
 #: Folders under the account directory.
 PARTIALS_DIR: Final = "partials"
 INCOMING_DIR: Final = "Downloads"
-#: Event kinds emitted, with their arguments.
-TRANSFER_EVENTS: Final = {
-    "transfer_progress": "(TransferInfo)",
-    "transfer_complete": "(TransferInfo)",
-    "transfer_error": "(TransferInfo)",
-    "transfer_bad_source": "(TransferInfo, SslId, reason)",
-}
-
-
-class TransferError(Exception):
-    """A download cannot be started as asked (bad hash or size, nothing to download from)."""
-
-
-class UnknownTransferError(KeyError):
-    """No download of that hash exists (it finished, was cancelled, or never started)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,6 +200,55 @@ class _UploadPump:
         return items
 
 
+@dataclasses.dataclass(frozen=True)
+class TransferProgress:
+    """A download moved on (about once a second while it runs)."""
+
+    info: TransferInfo
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferCompleted:
+    """A download finished: verified and moved to the incoming folder (``info.path``)."""
+
+    info: TransferInfo
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferFailed:
+    """A download paused on an error (``info.error``); ``resume`` retries."""
+
+    info: TransferInfo
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferBadSource:
+    """A source sent data that failed verification and is no longer asked."""
+
+    info: TransferInfo
+    #: The friend location that sent it.
+    peer: SslId
+    #: What was wrong.
+    reason: str
+
+
+#: The events the ft service emits.
+TRANSFER_EVENTS: Final = (TransferProgress, TransferCompleted, TransferFailed,
+                          TransferBadSource)
+
+
+#: File transfer on a node: partial files and the incoming folder under the account directory.
+SPEC: Final = ServiceSpec(
+    SERVICE_FILE_TRANSFER, "ft", attribute="transfers",
+    items=(FtDataRequestItem, FtDataItem, FtChunkMapRequestItem, FtChunkMapItem,
+           FtChunkCrcRequestItem, FtChunkCrcItem),
+    events=TRANSFER_EVENTS, commands=COMMANDS, cli="services.cli.transfer:register",
+    build=lambda node: FileTransferService(
+        node.control, node.reactor, partials_dir=Path(node.account.base_dir) / PARTIALS_DIR,
+        incoming_dir=Path(node.account.base_dir) / INCOMING_DIR, room=node.link_room,
+        on_event=node.emit))
+
+
 class FileTransferService(Service):
     """Downloads into ``partials_dir`` then ``incoming_dir``; uploads from the shared indexes.
 
@@ -218,13 +260,13 @@ class FileTransferService(Service):
     `PartialFile` (crash tests).
     """
 
-    service_id = SERVICE_FILE_TRANSFER
+    spec = SPEC
     log = Logger()
 
     def __init__(self, sender: IItemSender, reactor: IReactorTime, *,
                  partials_dir: str | os.PathLike[str], incoming_dir: str | os.PathLike[str],
                  room: Callable[[SslId], int] | None = None,
-                 on_event: Callable[..., None] | None = None,
+                 on_event: Callable[[object], None] | None = None,
                  hash_in_thread: bool = True, tuning: Tuning = Tuning(),
                  strategy: Strategy = Strategy.PROGRESSIVE,
                  hook: Callable[[str], None] | None = None,
@@ -556,15 +598,15 @@ class FileTransferService(Service):
         elif isinstance(a, BadSource):
             self.log.warn("{peer} is a bad source of {name}: {reason}",
                           peer=a.peer.to_hex(), name=t.partial.name, reason=a.reason)
-            self._emit("transfer_bad_source", self.info(fh), a.peer, a.reason)
+            self._emit(TransferBadSource(self.info(fh), a.peer, a.reason))
         elif isinstance(a, Completed):
             self._durably(t, t.partial.mark_verified, then=lambda: self._finish(t))
         elif isinstance(a, Failed):
             t.error = a.reason
             self._save(t, paused=True, error=a.reason)
-            self._emit("transfer_error", self.info(fh))
+            self._emit(TransferFailed(self.info(fh)))
         elif isinstance(a, ReportProgress):
-            self._emit("transfer_progress", self.info(fh))
+            self._emit(TransferProgress(self.info(fh)))
 
     def _disk(self, t: _Transfer, op: Callable[..., object], *args: object) -> None:
         try:
@@ -584,7 +626,7 @@ class FileTransferService(Service):
         t.error = text
         self.log.warn("download of {name} paused: {error}", name=t.partial.name, error=text)
         self._save(t, paused=True, error=text)
-        self._emit("transfer_error", self.info(t.partial.file_hash))
+        self._emit(TransferFailed(self.info(t.partial.file_hash)))
 
     def _verify(self, t: _Transfer) -> None:
         if t.hashing:
@@ -623,7 +665,7 @@ class FileTransferService(Service):
             self._save(t, paused=True, error=text)
             self.log.warn("{name} verified but not moved: {error}", name=t.partial.name,
                           error=text)
-            self._emit("transfer_error", self.info(fh))
+            self._emit(TransferFailed(self.info(fh)))
             return
         t.path = str(path)
         info = self.info(fh)
@@ -633,7 +675,7 @@ class FileTransferService(Service):
         self.extra.add(fh, str(path), t.partial.size)
         self.log.info("download of {name} complete: {path}", name=t.partial.name,
                       path=str(path))
-        self._emit("transfer_complete", info)
+        self._emit(TransferCompleted(info))
 
     # --- uploads ---------------------------------------------------------------------------
 
@@ -646,6 +688,6 @@ class FileTransferService(Service):
         the rest."""
         self._uploads.service()
 
-    def _emit(self, kind: str, *args: object) -> None:
+    def _emit(self, event: object) -> None:
         if self._on_event is not None:
-            self._on_event(kind, *args)
+            self._on_event(event)
