@@ -38,8 +38,9 @@ pytestmark = pytest.mark.timeout(120)
 
 # --- step 1: the item module (pqi/items/notes.py) ---------------------------------------------
 
-#: A service id RetroShare does not use.
-SERVICE_NOTES: Final = 0x7E57
+#: A service id neither RetroShare nor another test uses (importing this module registers
+#: `NoteItem` for the whole test session).
+SERVICE_NOTES: Final = 0x4E07
 
 
 class NoteItem(PQItem):
