@@ -141,6 +141,7 @@ def test_cli_subcommand_comes_from_the_spec() -> None:
         parser_of(NODE_SERVICES).parse_args(["note", "bob", "hello", "--base-dir", "/x"])
 
 
+@pytest.mark.integration
 def test_two_nodes_negotiate_exchange_and_emit(tmp_path) -> None:
     """Alice and bob run the example service: they announce it and enable it with each
     other; ``note bob ...`` on alice's command line goes through her control channel

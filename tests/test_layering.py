@@ -3,7 +3,8 @@ Twisted.  Imports are read with `ast` (every ``import`` and ``from ... import`` 
 inside functions too), so nothing is imported to check them.
 
 - the library (pqi/, tcponudp/, dht/, upnp/) never imports ``services``;
-- inside pqi: wire < identity < link, and items sit on wire: a layer never imports one above;
+- inside pqi: the foundation (the core contract, its driver, atomic writes) < wire < identity <
+  link, and items sit on wire: a layer never imports one above;
 - a core imports nothing from ``twisted``.  The cores are every module of the core rooms but
   their named Twisted skins, plus the named core files elsewhere (see `CORE_ROOMS`,
   `CORE_FILES`).  A new module in a core room is a core unless it is added to the skins.
@@ -30,6 +31,7 @@ CORE_FILES: tuple[str, ...] = (
     "pqi/core.py",
     "pqi/storage.py",
     "pqi/link/linkmgr.py",
+    "pqi/link/peer.py",
     "dht/node.py",
     "dht/krpc.py",
     "dht/routing.py",
@@ -37,7 +39,10 @@ CORE_FILES: tuple[str, ...] = (
     "services/transfer/engine.py",
     "services/nat/punch.py",
 )
-#: pqi's layers, bottom first: a module of one may import its own layer and those below.
+#: pqi's foundation: modules every layer may use, which import no other pqi module.
+PQI_FOUNDATION: frozenset[str] = frozenset({"pqi.core", "pqi.driver", "pqi.storage"})
+#: pqi's layers above the foundation, bottom first: a module of one may import its own layer
+#: and those below.
 PQI_LAYERS: tuple[tuple[str, ...], ...] = (
     ("pqi.wire",),
     ("pqi.items", "pqi.identity"),
@@ -125,14 +130,28 @@ def test_pqi_layers_import_only_downwards() -> None:
             bad = sorted(m for m in imported_modules(path)
                          for other, theirs in rank.items()
                          if theirs > mine and _under(m, other))
-            if prefix == "pqi.wire":  # the bottom: nothing from pqi outside pqi.wire
+            if prefix == "pqi.wire":  # nothing from pqi outside wire and the foundation
                 bad += sorted(m for m in imported_modules(path)
                               if _under(m, "pqi") and not _under(m, "pqi.wire")
-                              and m != "pqi")
+                              and m != "pqi"
+                              and not any(_under(m, f) for f in PQI_FOUNDATION))
             if bad:
                 upward[module_name(path)] = bad
     assert checked > 40
     assert upward == {}
+
+
+def test_pqi_foundation_imports_no_layer() -> None:
+    """The core contract, the driver and atomic writes import no other pqi module, so every
+    layer can build on them."""
+    offenders = {}
+    for name in sorted(PQI_FOUNDATION):
+        path = ROOT / (name.replace(".", "/") + ".py")
+        bad = sorted(m for m in imported_modules(path)
+                     if _under(m, "pqi") and not any(_under(m, f) for f in PQI_FOUNDATION))
+        if bad:
+            offenders[name] = bad
+    assert offenders == {}
 
 
 def test_cores_import_nothing_from_twisted() -> None:

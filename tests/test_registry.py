@@ -66,6 +66,7 @@ def test_options_defaults_overrides_and_unknown_names() -> None:
         node_options(NODE_SERVICES, {"rtt_periode": 0.5})
 
 
+@pytest.mark.integration
 def test_node_built_from_the_registry(tmp_path) -> None:
     """The node reaches each built service under its spec's attribute, serves the commands
     of the services it runs (none of file sharing when that is off), and refuses a spec whose

@@ -64,7 +64,7 @@ import random
 from collections.abc import Iterable
 from typing import Final, Union
 
-from pqi.interfaces import DisconnectReason
+from pqi.link.peer import DisconnectReason
 from pqi.wire.address import NetAddress
 from pqi.wire.fields import SslId
 
