@@ -395,8 +395,8 @@ class FileTransferService(Service):
     def pause(self, file_hash: Sha1Hash, error: str = "") -> None:
         t = self._get(file_hash)
         t.engine.pause()
-        self._service(t)
         t.error = error
+        self._service(t)
         self._save(t, paused=True, error=error)
 
     def resume(self, file_hash: Sha1Hash) -> None:
@@ -622,8 +622,8 @@ class FileTransferService(Service):
         else:
             text = f"disk error: {e}"
         t.engine.pause()
-        self._service(t)
         t.error = text
+        self._service(t)
         self.log.warn("download of {name} paused: {error}", name=t.partial.name, error=text)
         self._save(t, paused=True, error=text)
         self._emit(TransferFailed(self.info(t.partial.file_hash)))
