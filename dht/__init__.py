@@ -2,8 +2,8 @@
 """dht: BitDHT-compatible Kademlia over BitTorrent mainline KRPC, to find friends.
 
 `krpc` is the message codec, `routing` the k-bucket table, `node` the sans-IO core (datagrams and
-a clock in, datagrams out), `protocol` and `service` the Twisted glue, `simulation` an in-process
-network of cores for tests and benchmarks.  See ``docs/dht.md``.
+a clock in, datagrams and events out through `drain`), `protocol` and `service` the Twisted glue.
+Simulated networks of nodes run on ``tools.simnet`` (``tools.bench.dht``).  See ``docs/dht.md``.
 """
 
 from .krpc import (
@@ -20,7 +20,17 @@ from .krpc import (
                    Response,
                    UnknownQuery,
 )
-from .node import DHTConfig, DHTNode, Lookup, LookupKind, dht_node_id
+from .node import (
+    ConnectReceived,
+    DHTConfig,
+    DHTNode,
+    FriendFound,
+    Lookup,
+    LookupDone,
+    LookupKind,
+    QueryAnswered,
+    dht_node_id,
+)
 from .protocol import DHTProtocol
 from .routing import RoutingTable
 from .service import DHTNotRunningError, DHTService, FriendNotFoundError
@@ -29,5 +39,6 @@ __all__ = [
     "RS_VERSION", "KRPCDecodeError", "KRPCLimitError", "NodeInfo", "Ping", "FindNode",
     "GetPeers", "AnnouncePeer", "Connect", "UnknownQuery", "Response", "Error",
     "DHTConfig", "DHTNode", "Lookup", "LookupKind", "dht_node_id", "RoutingTable",
+    "LookupDone", "FriendFound", "QueryAnswered", "ConnectReceived",
     "DHTProtocol", "DHTService", "DHTNotRunningError", "FriendNotFoundError",
 ]

@@ -1,10 +1,13 @@
 # -*- test-case-name: tests.test_dht_node -*-
-"""The sans-IO DHT node: datagrams and a clock in, datagrams out.
+"""The sans-IO DHT node: datagrams and a clock in, datagrams and events out.
 
 `DHTNode` owns a `RoutingTable`, the outstanding transactions, the iterative lookups, the
-announce_peer store and the per-source rate limiter.  It never touches a socket or a reactor:
-`datagram_received(data, addr, now)` and `handle_timer(now)` return ``[(bytes, addr), ...]`` to
-send, and `next_deadline()` says when `handle_timer` wants to run next.
+announce_peer store and the per-source rate limiter.  It never touches a socket or a reactor;
+it keeps the `pqi.core.Core` contract: inputs (`datagram_received`, `ping`, `bootstrap`,
+`lookup`, `announce`) take ``now``, and `drain(now)` hands over what they produced, in order:
+`pqi.core.Datagram` to send and the events `LookupDone`, `FriendFound`, `QueryAnswered` and
+`ConnectReceived`.  `next_deadline()` says when `handle_timer` wants to run next (None while
+the node knows nobody and waits for nothing).
 
 Abuse guards:
 
@@ -25,10 +28,12 @@ import hashlib
 import ipaddress
 import random
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Final, TypeAlias
+from typing import Final
+
+from pqi.core import Datagram
 
 from . import krpc
 from .krpc import (
@@ -49,11 +54,10 @@ from .krpc import (
 from .routing import K, RoutingTable, id_to_int
 
 __all__ = [
-    "Datagram", "DHTConfig", "Counters", "LookupKind", "Lookup", "DHTNode", "ALPHA",
-    "QUERY_TIMEOUT", "TOKEN_ROTATION", "PEER_TTL", "dht_node_id", "RS_ID_PREFIX",
+    "DHTConfig", "Counters", "LookupKind", "Lookup", "DHTNode", "ALPHA", "QUERY_TIMEOUT",
+    "TOKEN_ROTATION", "PEER_TTL", "dht_node_id", "RS_ID_PREFIX", "LookupDone", "FriendFound",
+    "QueryAnswered", "ConnectReceived", "DHTEvent",
 ]
-
-Datagram: TypeAlias = tuple[bytes, Address]
 
 #: Parallel queries per lookup (Kademlia's alpha).
 ALPHA: Final = 3
@@ -156,13 +160,16 @@ class _Candidate:
 
 @dataclass(eq=False)
 class Lookup:
-    """An iterative lookup; ``on_done`` gets it back when it converged or ran dry."""
+    """An iterative lookup; a `LookupDone` event hands it back when it converged or ran dry
+    (only when ``report``: the node's own maintenance lookups stay quiet)."""
 
     target: bytes
     kind: LookupKind
-    on_done: Callable[[Lookup], None] | None = None
     #: Finish as soon as a node whose id *is* the target answers (friend lookup).
     exact: bool = False
+    report: bool = True
+    #: The self lookup of a join: when it ends, the buckets still short of k are refreshed.
+    join: bool = False
     candidates: dict[Address, _Candidate] = field(default_factory=dict)
     queries: int = 0
     done: bool = False
@@ -197,6 +204,40 @@ class Lookup:
         return max(depths, default=0)
 
 
+@dataclass(frozen=True, slots=True)
+class LookupDone:
+    """Event: a lookup started through `DHTNode.lookup` finished."""
+
+    lookup: Lookup
+
+
+@dataclass(frozen=True, slots=True)
+class FriendFound:
+    """Event: an exact lookup reached the node whose id is its target, at ``addr``."""
+
+    node_id: bytes
+    addr: Address
+
+
+@dataclass(frozen=True, slots=True)
+class QueryAnswered:
+    """Event: the answer to the query `DHTNode.ping` returned ``ticket`` for (None: timed out)."""
+
+    ticket: int
+    reply: Response | Error | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectReceived:
+    """Event: a BitDHT ``connect`` query for the relay layer (when `DHTNode.accept_connect`)."""
+
+    msg: Connect
+    addr: Address
+
+
+DHTEvent = LookupDone | FriendFound | QueryAnswered | ConnectReceived
+
+
 @dataclass(slots=True)
 class _Pending:
     addr: Address
@@ -205,8 +246,8 @@ class _Pending:
     deadline: float
     request_size: int
     lookup: Lookup | None = None
-    #: Told the reply (None on timeout) of a query made through the public API.
-    callback: Callable[[Response | Error | None], None] | None = None
+    #: A query made through the public API: its answer becomes a `QueryAnswered` event.
+    ticket: int | None = None
 
 
 @dataclass(slots=True)
@@ -230,19 +271,17 @@ class DHTNode:
         self.counters = Counters()
         self.lookups: list[Lookup] = []
         self.bootstrap_addrs: list[Address] = []
-        #: Called with (node id, address) whenever an exact lookup finds its target.
-        self.on_found: list[Callable[[bytes, Address], None]] = []
-        #: Handler for BitDHT ``connect`` queries (the relay layer plugs in here).
-        self.connect_handler: Callable[[Connect, Address, float], list[Datagram]] | None = None
-        self._out: list[Datagram] = []
+        #: Whether BitDHT ``connect`` queries become `ConnectReceived` events (the relay layer
+        #: is there to take them) or are counted as ignored.
+        self.accept_connect = False
+        self._out: list[Datagram | DHTEvent] = []
         self._pending: dict[bytes, _Pending] = {}
+        self._tickets = 0
         self._tid = self.rng.randrange(0x10000)
         self._secrets = [self.rng.randbytes(16), self.rng.randbytes(16)]
         self._next_rotation = now + self.config.token_rotation
         self._next_housekeeping = now
         self._next_bootstrap = now
-        #: Time of the event being handled, for callbacks that run inside it.
-        self._last_now = now
         self._peers: dict[bytes, dict[Address, float]] = {}
         self._sources: dict[str, _Source] = {}
         self._verified: OrderedDict[Address, None] = OrderedDict()
@@ -250,28 +289,33 @@ class DHTNode:
 
     # --- public API --------------------------------------------------------------------------
 
-    def datagram_received(self, data: bytes, addr: Address, now: float) -> list[Datagram]:
+    def datagram_received(self, data: bytes, addr: Address, now: float) -> None:
         """Handle one datagram from ``addr``; never raises on peer input."""
         self.counters.received += 1
-        self._last_now = now
+        self._rotate(now)
         if not self._admit(addr[0], now):
-            return self._flush()
+            return
         if len(data) > krpc.MAX_DATAGRAM_SIZE:
             self.counters.oversized += 1
-            return self._flush()
+            return
         try:
             msg = krpc.decode(data)
         except KRPCDecodeError:
             self.counters.malformed += 1
-            return self._flush()
+            return
         if isinstance(msg, Response | Error):
             self._on_reply(msg, addr, len(data), now)
         else:
             self._on_query(msg, addr, len(data), now)
-        return self._flush()
 
-    def handle_timer(self, now: float) -> list[Datagram]:
-        self._last_now = now
+    def drain(self, now: float) -> list[Datagram | DHTEvent]:
+        """Datagrams to send and events, oldest first (`pqi.core.Core`)."""
+        out, self._out = self._out, []
+        self.counters.sent += sum(1 for o in out if isinstance(o, Datagram))
+        return out
+
+    def handle_timer(self, now: float) -> None:
+        """Time out queries, rotate the token secret, run the periodic housekeeping."""
         for tid, p in list(self._pending.items()):
             if p.deadline <= now:
                 del self._pending[tid]
@@ -280,21 +324,38 @@ class DHTNode:
                     self.routing.failed(p.node_id, p.addr)
                 if p.lookup is not None:
                     self._candidate_failed(p.lookup, p.addr, now)
-                if p.callback is not None:
-                    p.callback(None)
+                if p.ticket is not None:
+                    self._out.append(QueryAnswered(p.ticket, None))
         for lk in list(self.lookups):
             if lk.short and lk.short_deadline <= now:
                 lk.short.clear()
                 self._step(lk, now)
-        if now >= self._next_rotation:
-            self._secrets = [self.rng.randbytes(16), self._secrets[0]]
-            self._next_rotation = now + self.config.token_rotation
+        self._rotate(now)
         if now >= self._next_housekeeping:
             self._next_housekeeping = now + _HOUSEKEEPING
             self._housekeeping(now)
-        return self._flush()
 
-    def next_deadline(self) -> float:
+    def _rotate(self, now: float) -> None:
+        """Token secrets change every `DHTConfig.token_rotation` seconds; an idle node (no
+        timer) catches up when it next hears something, both secrets new if it slept twice
+        as long."""
+        if now < self._next_rotation:
+            return
+        previous = self._secrets[0]
+        if now >= self._next_rotation + self.config.token_rotation:
+            previous = self.rng.randbytes(16)
+        self._secrets = [self.rng.randbytes(16), previous]
+        self._next_rotation = now + self.config.token_rotation
+
+    def _idle(self) -> bool:
+        """Nothing to time out, nobody known, nothing stored: no timer needed."""
+        return not (self._pending or self.lookups or self._peers or self._sources
+                    or self.bootstrap_addrs or len(self.routing))
+
+    def next_deadline(self) -> float | None:
+        """When `handle_timer` is next due, or None while the node is idle."""
+        if self._idle():
+            return None
         deadline = min(self._next_rotation, self._next_housekeeping)
         for p in self._pending.values():
             deadline = min(deadline, p.deadline)
@@ -303,39 +364,42 @@ class DHTNode:
                 deadline = min(deadline, lk.short_deadline)
         return deadline
 
-    def ping(self, addr: Address, now: float, *,
-             on_reply: Callable[[Response | Error | None], None] | None = None,
-             ) -> list[Datagram]:
-        """Ping ``addr``; ``on_reply`` gets the answer, or None after the query timeout."""
-        self._query(Ping, addr, None, now, callback=on_reply)
-        return self._flush()
+    def ping(self, addr: Address, now: float) -> int:
+        """Ping ``addr``; returns the ticket of the `QueryAnswered` event that will carry the
+        answer, or None after the query timeout."""
+        self._tickets += 1
+        ticket = self._tickets
+        if not self._query(Ping, addr, None, now, ticket=ticket):
+            self._out.append(QueryAnswered(ticket, None))  # too many queries in flight
+        return ticket
 
-    def bootstrap(self, addrs: Iterable[Address], now: float) -> list[Datagram]:
+    def bootstrap(self, addrs: Iterable[Address], now: float) -> None:
         """Remember ``addrs`` as entry points and look ourselves up through them."""
         for a in addrs:
             if a not in self.bootstrap_addrs and len(self.bootstrap_addrs) < _MAX_BOOTSTRAP:
                 self.bootstrap_addrs.append(a)
         self._next_bootstrap = now + self.config.bootstrap_interval
         self._join(now)
-        return self._flush()
 
     def _join(self, now: float) -> None:
-        """Kademlia's join: look ourselves up, then refresh every bucket still short of k."""
-        def refresh(lk: Lookup) -> None:
-            when = self._last_now
-            for b in self.routing.buckets:
-                if len(b.contacts) < self.config.k and not b.covers(id_to_int(self.node_id)):
-                    b.last_changed = when
-                    target = self.rng.randrange(b.lo, b.hi).to_bytes(NODE_ID_LEN, "big")
-                    self.lookup(target, when)
-        self.lookup(self.node_id, now, on_done=refresh)
+        """Kademlia's join: look ourselves up, then (`_refresh`) every bucket short of k."""
+        self._start_lookup(Lookup(self.node_id, LookupKind.FIND_NODE, report=False, join=True),
+                           now)
+
+    def _refresh(self, now: float) -> None:
+        for b in self.routing.buckets:
+            if len(b.contacts) < self.config.k and not b.covers(id_to_int(self.node_id)):
+                b.last_changed = now
+                target = self.rng.randrange(b.lo, b.hi).to_bytes(NODE_ID_LEN, "big")
+                self._start_lookup(Lookup(target, LookupKind.FIND_NODE, report=False), now)
 
     def lookup(self, target: bytes, now: float, kind: LookupKind = LookupKind.FIND_NODE, *,
-               on_done: Callable[[Lookup], None] | None = None, exact: bool = False,
-               seeds: Iterable[Address] = ()) -> Lookup:
-        """Start an iterative lookup; its queries are in the next returned datagrams
-        (call `take_datagrams` when calling this outside a handler)."""
-        lk = Lookup(target, kind, on_done, exact)
+               exact: bool = False, seeds: Iterable[Address] = ()) -> Lookup:
+        """Start an iterative lookup; a `LookupDone` event hands it back when it ends."""
+        return self._start_lookup(Lookup(target, kind, exact), now, seeds)
+
+    def _start_lookup(self, lk: Lookup, now: float, seeds: Iterable[Address] = ()) -> Lookup:
+        target = lk.target
         for c in self.routing.closest(target, self.config.k * 2):
             lk.candidates[c.addr] = lk.candidate(c.addr, c.node_id, 1)
         entry: list[Address] = []
@@ -351,20 +415,16 @@ class DHTNode:
         self._step(lk, now)
         return lk
 
-    def take_datagrams(self) -> list[Datagram]:
-        return self._flush()
-
     def get_stored_peers(self, info_hash: bytes, now: float) -> list[Address]:
         return [a for a, exp in self._peers.get(info_hash, {}).items() if exp > now]
 
     def announce(self, lk: Lookup, port: int, now: float, *, implied_port: bool = False,
-                 ) -> list[Datagram]:
+                 ) -> None:
         """Announce on the nodes a finished get_peers lookup got tokens from."""
         for node_id, (token, addr) in lk.tokens.items():
             if any(n.node_id == node_id for n in lk.results()):
                 self._query(AnnouncePeer, addr, node_id, now, info_hash=lk.target, port=port,
                             token=token, implied_port=implied_port)
-        return self._flush()
 
     def make_token(self, host: str, *, previous: bool = False) -> bytes:
         secret = self._secrets[1 if previous else 0]
@@ -374,11 +434,6 @@ class DHTNode:
         return addr in self._verified
 
     # --- sending -----------------------------------------------------------------------------
-
-    def _flush(self) -> list[Datagram]:
-        out, self._out = self._out, []
-        self.counters.sent += len(out)
-        return out
 
     def _next_tid(self) -> bytes | None:
         if len(self._pending) >= self.config.max_pending:
@@ -390,8 +445,7 @@ class DHTNode:
                 return tid
 
     def _query(self, cls: type, addr: Address, node_id: bytes | None, now: float,
-               lookup: Lookup | None = None, *,
-               callback: Callable[[Response | Error | None], None] | None = None,
+               lookup: Lookup | None = None, *, ticket: int | None = None,
                **fields: object) -> bool:
         tid = self._next_tid()
         if tid is None:
@@ -400,8 +454,8 @@ class DHTNode:
                   **fields)
         data = krpc.encode(msg)
         self._pending[tid] = _Pending(addr, node_id, cls.METHOD, now + self.config.query_timeout,
-                                      len(data), lookup, callback)
-        self._out.append((data, addr))
+                                      len(data), lookup, ticket)
+        self._out.append(Datagram(data, addr))
         return True
 
     def _reply(self, msg: Response | Error, addr: Address, request_size: int) -> None:
@@ -411,7 +465,7 @@ class DHTNode:
             self.counters.trimmed_replies += 1
             if data is None:
                 return
-        self._out.append((data, addr))
+        self._out.append(Datagram(data, addr))
 
     def _trim(self, msg: Response | Error, limit: int) -> bytes | None:
         """Shrink a reply to an unverified source until it is no larger than its request."""
@@ -511,10 +565,10 @@ class DHTNode:
             self._store_peer(msg.info_hash, (addr[0], port), now)
             self._reply(Response(tid, self.node_id, version=version), addr, size)
         elif isinstance(msg, Connect):
-            if self.connect_handler is None:
-                self.counters.connect_ignored += 1
+            if self.accept_connect:
+                self._out.append(ConnectReceived(msg, addr))
             else:
-                self._out.extend(self.connect_handler(msg, addr, now))
+                self.counters.connect_ignored += 1
         elif isinstance(msg, UnknownQuery):
             self.counters.unknown_methods += 1
             self._reply(Error(tid, krpc.ERROR_METHOD_UNKNOWN, b"Method Unknown", version),
@@ -549,9 +603,9 @@ class DHTNode:
         del self._pending[msg.transaction_id]
         self._verify(addr)
         self._use_reply(msg, pending, addr, size, now)
-        if pending.callback is not None:
-            # Last, so the caller sees the routing table and lookups already updated.
-            pending.callback(msg)
+        if pending.ticket is not None:
+            # Last, so the skin sees the routing table and lookups already updated.
+            self._out.append(QueryAnswered(pending.ticket, msg))
 
     def _use_reply(self, msg: Response | Error, pending: _Pending, addr: Address, size: int,
                    now: float) -> None:
@@ -575,9 +629,8 @@ class DHTNode:
         cand.state = _State.DONE
         if lk.exact and msg.sender_id == lk.target:
             lk.found = addr
-            for cb in list(self.on_found):
-                cb(msg.sender_id, addr)
-            self._finish(lk)
+            self._out.append(FriendFound(msg.sender_id, addr))
+            self._finish(lk, now)
             return
         if (len(msg.nodes or ()) < self.config.k and msg.values is None
                 and size <= pending.request_size):
@@ -635,17 +688,19 @@ class DHTNode:
                 lk.queries += 1
                 inflight += 1
         if inflight == 0 and not lk.short.intersection(c.addr for c in front):
-            self._finish(lk)
+            self._finish(lk, now)
 
-    def _finish(self, lk: Lookup) -> None:
+    def _finish(self, lk: Lookup, now: float) -> None:
         lk.done = True
         if lk in self.lookups:
             self.lookups.remove(lk)
         for p in self._pending.values():
             if p.lookup is lk:
                 p.lookup = None
-        if lk.on_done is not None:
-            lk.on_done(lk)
+        if lk.report:
+            self._out.append(LookupDone(lk))
+        if lk.join:
+            self._refresh(now)
 
     # --- housekeeping ------------------------------------------------------------------------
 
@@ -667,7 +722,7 @@ class DHTNode:
                     b = stale[0]
                     b.last_changed = now
                     target = self.rng.randrange(b.lo, b.hi).to_bytes(NODE_ID_LEN, "big")
-                    self.lookup(target, now)
+                    self._start_lookup(Lookup(target, LookupKind.FIND_NODE, report=False), now)
                 for c in self.routing.questionable(now)[:2]:
                     self._query(Ping, c.addr, c.node_id, now)
 

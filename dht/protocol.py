@@ -1,21 +1,25 @@
 # -*- test-case-name: tests.test_dht_service -*-
-"""Twisted glue: a UDP protocol that feeds a `DHTNode` and maps its deadline to ``callLater``.
+"""Twisted glue: a UDP protocol that feeds a `DHTNode` through a `pqi.driver.CoreDriver`.
 
 The UDP port is shared with the TCP-over-UDP layer (RetroShare uses one UDP port for both), so
 datagrams are demultiplexed on their first byte: a bencoded dictionary starts with ``d``; anything
-else goes to ``other_handler``.
+else goes to ``other_handler``.  The node's datagrams go to the transport, its events to
+``on_event`` (the `dht.service.DHTService` turns them into Deferreds).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
+from pqi.core import Datagram
+from pqi.driver import CoreDriver
+
 from .krpc import Address
-from .node import Datagram, DHTNode
+from .node import DHTEvent, DHTNode
 
 __all__ = ["DHTProtocol"]
 
@@ -26,55 +30,37 @@ class DHTProtocol(DatagramProtocol):
     log = Logger()
 
     def __init__(self, node: DHTNode, reactor: IReactorTime, *,
-                 other_handler: Callable[[bytes, Address], None] | None = None) -> None:
+                 other_handler: Callable[[bytes, Address], None] | None = None,
+                 on_event: Callable[[DHTEvent], object] | None = None) -> None:
         self.node = node
         self.reactor = reactor
         #: Receives every datagram that is not a bencoded dictionary (TOU, stunner, relay).
         self.other_handler = other_handler
+        #: Receives the node's events (lookups done, answers, connect requests).
+        self.on_event = on_event
         #: Datagrams neither the DHT nor ``other_handler`` took.
         self.unclaimed = 0
-        self._timer: IDelayedCall | None = None
-        self._timer_at: float | None = None
+        self.driver = CoreDriver(node, reactor, self._output)
 
     def datagramReceived(self, datagram: bytes, addr: tuple[str, int]) -> None:
         peer = (addr[0], addr[1])
         if datagram[:1] == b"d":
-            self.send(self.node.datagram_received(datagram, peer, self.reactor.seconds()))
+            self.driver.feed(self.node.datagram_received, datagram, peer)
         elif self.other_handler is not None:
             self.other_handler(datagram, peer)
         else:
             self.unclaimed += 1
 
-    def call(self, fn: Callable[[float], list[Datagram]]) -> None:
-        """Run a core API call ``fn(now)`` and send what it returns."""
-        self.send(fn(self.reactor.seconds()))
-
-    def send(self, datagrams: list[Datagram]) -> None:
-        if self.transport is not None:
-            for data, dest in datagrams:
-                try:
-                    self.transport.write(data, dest)
-                except OSError as exc:  # e.g. EPERM/ENETUNREACH for one destination
-                    self.log.debug("DHT send to {dest} failed: {exc}", dest=dest, exc=exc)
-        self._reschedule()
-
-    def _reschedule(self) -> None:
-        if self.transport is None:
-            return
-        deadline = self.node.next_deadline()
-        if self._timer is not None and self._timer.active():
-            if self._timer_at is not None and self._timer_at <= deadline:
+    def _output(self, output: Datagram | DHTEvent) -> None:
+        if isinstance(output, Datagram):
+            if self.transport is None:
                 return
-            self._timer.cancel()
-        delay = max(0.0, deadline - self.reactor.seconds())
-        self._timer_at = deadline
-        self._timer = self.reactor.callLater(delay, self._fire)
-
-    def _fire(self) -> None:
-        self._timer = None
-        self.send(self.node.handle_timer(self.reactor.seconds()))
+            try:
+                self.transport.write(output.data, output.addr)
+            except OSError as exc:  # e.g. EPERM/ENETUNREACH for one destination
+                self.log.debug("DHT send to {dest} failed: {exc}", dest=output.addr, exc=exc)
+        elif self.on_event is not None:
+            self.on_event(output)
 
     def stopProtocol(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        self.driver.stop()

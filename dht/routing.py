@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_dht_routing -*-
+# -*- test-case-name: tests.test_dht_node -*-
 """The Kademlia routing table of BEP 5: k-buckets over the 160-bit id space.
 
 Buckets cover contiguous id ranges; only the bucket that holds our own id splits, so the table

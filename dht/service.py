@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import pathlib
 import random
-import tempfile
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -26,13 +24,25 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IListeningPort, IReactorTime, IReactorUDP
 from twisted.logger import Logger
 
-from .krpc import NODE_ID_LEN, Address, Error, Response
-from .node import DHTConfig, DHTNode, Lookup, LookupKind, dht_node_id
+from pqi.storage import atomic_write
+
+from .krpc import NODE_ID_LEN, Address, Connect, Error, Response
+from .node import (
+    ConnectReceived,
+    DHTConfig,
+    DHTEvent,
+    DHTNode,
+    Lookup,
+    LookupDone,
+    LookupKind,
+    QueryAnswered,
+    dht_node_id,
+)
 from .protocol import DHTProtocol
 
 __all__ = [
     "DHTService", "FriendNotFoundError", "DHTNotRunningError", "read_bootstrap_file",
-    "write_bootstrap_file", "atomic_write", "STATE_VERSION",
+    "write_bootstrap_file", "STATE_VERSION",
 ]
 
 STATE_VERSION = 1
@@ -47,26 +57,6 @@ class FriendNotFoundError(Exception):
 
 class DHTNotRunningError(Exception):
     """The DHT service is not started, so it cannot send anything."""
-
-
-def atomic_write(path: pathlib.Path, data: bytes) -> None:
-    """Replace ``path`` by ``data`` so a crash leaves the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def read_bootstrap_file(path: pathlib.Path) -> list[Address]:
@@ -152,6 +142,12 @@ class DHTService(Service):
         self.friend_found: list[Callable[[bytes, Address], None]] = []
         #: Stoppers of the friend searches in progress (run by stopService).
         self._searches: set[Callable[[], None]] = set()
+        #: Given the BitDHT ``connect`` queries (the relay layer); None: they are ignored.
+        self.connect_received: Callable[[Connect, Address], None] | None = None
+        #: What waits for the node's events: lookups and ping tickets (bounded by the node's
+        #: own bound on queries in flight, `DHTConfig.max_pending`, and by its lookups).
+        self._lookups: dict[Lookup, defer.Deferred[Lookup]] = {}
+        self._pings: dict[int, defer.Deferred[Response | Error | None]] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -162,7 +158,9 @@ class DHTService(Service):
         node_id = self._node_id or saved_id or self.rng.randbytes(NODE_ID_LEN)
         now = self.clock.seconds()
         self.node = DHTNode(node_id, self.config, rng=self.rng, now=now)
-        self.protocol = DHTProtocol(self.node, self.clock, other_handler=self.other_handler)
+        self.node.accept_connect = self.connect_received is not None
+        self.protocol = DHTProtocol(self.node, self.clock, other_handler=self.other_handler,
+                                    on_event=self._event)
         self.listening = self.reactor.listenUDP(self.port_number, self.protocol,
                                                 interface=self.interface)
         super().startService()
@@ -173,12 +171,14 @@ class DHTService(Service):
         self.log.info("DHT node {node_id} on UDP port {port}, {n} entry points",
                       node_id=node_id.hex(), port=self.port, n=len(entry))
         if entry:
-            self.protocol.call(lambda t: self._require_node().bootstrap(entry, t))
+            self.protocol.driver.feed(self.node.bootstrap, entry)
 
     def stopService(self) -> defer.Deferred[None]:
         super().stopService()
         for stop in list(self._searches):
             stop()
+        self._lookups.clear()
+        self._pings.clear()
         node = self.node
         if node is not None:
             now = self.clock.seconds()
@@ -211,6 +211,18 @@ class DHTService(Service):
             raise DHTNotRunningError("DHT service is not running")
         return self.node
 
+    def _event(self, event: DHTEvent) -> None:
+        if isinstance(event, LookupDone):
+            d = self._lookups.pop(event.lookup, None)
+            if d is not None:
+                d.callback(event.lookup)
+        elif isinstance(event, QueryAnswered):
+            waiting = self._pings.pop(event.ticket, None)
+            if waiting is not None:
+                waiting.callback(event.reply)
+        elif isinstance(event, ConnectReceived) and self.connect_received is not None:
+            self.connect_received(event.msg, event.addr)
+
     # --- queries -----------------------------------------------------------------------------
 
     def ping(self, addr: Address) -> defer.Deferred[Response | Error | None]:
@@ -218,7 +230,8 @@ class DHTService(Service):
         node = self._require_node()
         d: defer.Deferred[Response | Error | None] = defer.Deferred()
         assert self.protocol is not None
-        self.protocol.call(lambda t: node.ping(addr, t, on_reply=d.callback))
+        self._pings[node.ping(addr, self.clock.seconds())] = d
+        self.protocol.driver.service()
         return d
 
     def lookup(self, target: bytes, kind: LookupKind = LookupKind.FIND_NODE, *,
@@ -226,14 +239,10 @@ class DHTService(Service):
         """Run an iterative lookup; fires with the finished `Lookup`."""
         node = self._require_node()
         d: defer.Deferred[Lookup] = defer.Deferred()
-        seed_list = list(seeds)
-
-        def start(now: float) -> list[tuple[bytes, Address]]:
-            node.lookup(target, now, kind, on_done=d.callback, exact=exact, seeds=seed_list)
-            return node.take_datagrams()
-
         assert self.protocol is not None
-        self.protocol.call(start)
+        lk = node.lookup(target, self.clock.seconds(), kind, exact=exact, seeds=seeds)
+        self._lookups[lk] = d
+        self.protocol.driver.service()
         return d
 
     def announce(self, info_hash: bytes, port: int) -> defer.Deferred[Lookup]:
@@ -241,7 +250,7 @@ class DHTService(Service):
         def announce(lk: Lookup) -> Lookup:
             node = self._require_node()
             assert self.protocol is not None
-            self.protocol.call(lambda t: node.announce(lk, port, t))
+            self.protocol.driver.feed(node.announce, lk, port)
             return lk
         return self.lookup(info_hash, LookupKind.GET_PEERS).addCallback(announce)
 

@@ -28,12 +28,14 @@ PASSWORD_ENV = "RSNODE_PASSWORD"
 def attach(node: Any, prefix: str = "echo: ") -> Callable[[], None]:
     """Answer each private message from a friend with ``prefix`` + its plain text; returns
     the function that detaches the bot."""
+    from services.chat.service import MessageReceived
 
-    def on_message(message: Any) -> None:
+    def on_message(event: MessageReceived) -> None:
+        message = event.message
         if message.incoming and not message.public and message.peer is not None:
             node.send_chat(message.peer, prefix + message.text)
 
-    return node.subscribe("message_received", on_message)
+    return node.subscribe(MessageReceived, on_message)
 
 
 async def run(base_dir: pathlib.Path, password: str, port: int, interface: str,

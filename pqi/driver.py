@@ -33,17 +33,22 @@ MAX_DRAIN_ROUNDS = 64
 class CoreDriver:
     """Drives ``core`` on ``clock``: feeds it, drains it into ``on_output``, keeps its timer.
 
-    ``on_output(output)`` is called for every output, in order.  `stop` cancels the timer;
-    a stopped driver ignores input and timers (the core may be gone with its transport).
+    ``on_output(output)`` is called for every output, in order; ``after()``, when given, once
+    every output of a `service` call was handed over (skin bookkeeping that reads the core's
+    state, e.g. failing the callers whose attempt the core recorded as failed).  `stop`
+    cancels the timer; a stopped driver ignores input and timers (the core may be gone with
+    its transport).
     """
 
     log = Logger()
 
     def __init__(self, core: Core, clock: IReactorTime,
-                 on_output: Callable[[Any], object]) -> None:
+                 on_output: Callable[[Any], object], *,
+                 after: Callable[[], object] | None = None) -> None:
         self.core = core
         self.clock = clock
         self.on_output = on_output
+        self.after = after
         self._timer: IDelayedCall | None = None
         self._servicing = False
         self._again = False
@@ -79,6 +84,8 @@ class CoreDriver:
                 self.clock.callLater(0, self.service)
         finally:
             self._servicing = False
+        if self.after is not None and not self.stopped:
+            self.after()
         self._arm()
 
     def stop(self) -> None:
@@ -99,7 +106,8 @@ class CoreDriver:
             return
         delay = max(0.0, deadline - self.clock.seconds())
         if self._timer is not None and self._timer.active():
-            self._timer.reset(delay)
+            if self._timer.getTime() != max(deadline, self.clock.seconds()):
+                self._timer.reset(delay)
         else:
             self._timer = self.clock.callLater(delay, self._fire)
 

@@ -9,12 +9,10 @@ application holds.
 
 from __future__ import annotations
 
-import dataclasses
-import enum
-
 from twisted.internet.interfaces import ITransport
 from zope.interface import Attribute, Interface
 
+from pqi.link.peer import DisconnectReason, LinkEvent, LinkState, PeerIdentity
 from pqi.wire.address import NetAddress
 from pqi.wire.fields import PgpId, SslId
 
@@ -33,43 +31,6 @@ __all__ = [
 
 #: A byte transport: Twisted's ``ITransport`` already is one (TCP, TLS, TCP-over-UDP).
 IBinInterface = ITransport
-
-
-@dataclasses.dataclass(frozen=True)
-class PeerIdentity:
-    """Who is at the other end of an authenticated link."""
-
-    ssl_id: SslId
-    pgp_id: PgpId
-    location_name: str = ""
-
-
-class LinkState(enum.Enum):
-    CONNECTED = "connected"
-    DISCONNECTED = "disconnected"
-
-
-class DisconnectReason(enum.Enum):
-    """Why a link went down; shown by ``rsnode status`` and given to services."""
-
-    CLOSED = "closed by peer"
-    LOCAL = "closed locally"
-    TIMEOUT = "heartbeat timeout"
-    FRAMING = "framing error"
-    REPLACED = "replaced by a simultaneous connection"
-    TLS = "TLS refused"
-    ERROR = "transport error"
-
-
-@dataclasses.dataclass(frozen=True)
-class LinkEvent:
-    """A link of a friend location came up or went down."""
-
-    peer: PeerIdentity
-    state: LinkState
-    reason: DisconnectReason | None = None
-    address: NetAddress | None = None
-    detail: str = ""
 
 
 class IPQInterface(Interface):
@@ -155,11 +116,12 @@ class IP3Interface(Interface):
     def set_status(status: int) -> None:  # noqa: N805
         """Announce our status (online, away, busy, inactive) to connected friends."""
 
-    def subscribe(event: str, callback: object) -> object:  # noqa: N805
-        """Call ``callback`` on each event of kind ``event``; returns an unsubscribe callable."""
+    def subscribe(event_type: type, callback: object) -> object:  # noqa: N805
+        """Call ``callback(event)`` on each event of ``event_type`` (a frozen dataclass);
+        returns an unsubscribe callable."""
 
-    def next_event(event: str, predicate: object = None) -> object:  # noqa: N805
-        """A Deferred for the next event of kind ``event``."""
+    def next_event(event_type: type, predicate: object = None) -> object:  # noqa: N805
+        """A Deferred of the next event of ``event_type`` that passes ``predicate``."""
 
     def send_chat(peer: object, body: str) -> object:  # noqa: N805
         """Private message to a friend, queued persistently while it is offline."""

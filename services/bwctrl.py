@@ -16,20 +16,28 @@ from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.bwctrl import BwCtrlAllowedItem
 from pqi.items.ids import SERVICE_BANDWIDTH_CONTROL
 from pqi.wire.fields import SslId
-from services.service_control import PeriodicService
+from services.base import PeriodicService
+from services.spec import ServiceSpec
 
-__all__ = ["BandwidthService", "BWCTRL_PERIOD", "DEFAULT_MAX_RATE"]
+__all__ = ["BandwidthService", "SPEC", "BWCTRL_PERIOD", "DEFAULT_MAX_RATE"]
 
 #: Seconds between announcements.
 BWCTRL_PERIOD: Final = 6.0
 #: Our download budget in bytes/s, shared among connected peers.
 DEFAULT_MAX_RATE: Final = 7_500_000
 
+#: Bandwidth control on a node (``max_rate``: our download budget, bytes/s).
+SPEC: Final = ServiceSpec(
+    SERVICE_BANDWIDTH_CONTROL, "bandwidth_ctrl", attribute="bandwidth",
+    items=(BwCtrlAllowedItem,), options={"max_rate": DEFAULT_MAX_RATE},
+    build=lambda node: BandwidthService(node.control, node.reactor,
+                                        max_rate=node.options["max_rate"]))
+
 
 class BandwidthService(PeriodicService):
     """Announces our allowance to each peer and records theirs for us."""
 
-    service_id = SERVICE_BANDWIDTH_CONTROL
+    spec = SPEC
 
     def __init__(self, sender: IItemSender, reactor: IReactorTime,
                  max_rate: int = DEFAULT_MAX_RATE, period: float = BWCTRL_PERIOD) -> None:

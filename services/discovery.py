@@ -25,8 +25,9 @@ friend who introduced us can forward the new friend's location as soon as both s
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from collections.abc import Callable, Iterable
-from typing import Final
+from typing import Any, Final
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -42,14 +43,21 @@ from pqi.items.discovery import (
     PgpListMode,
 )
 from pqi.items.ids import SERVICE_GOSSIP_DISCOVERY
+from pqi.link.linkmgr import AddressSource
 from pqi.wire.address import AddressInfo, NetAddress
 from pqi.wire.errors import DecodeError
 from pqi.wire.fields import PgpId, SslId
-from services.service_control import Service
+from services.base import Service
+from services.spec import ServiceSpec
 
 __all__ = [
     "DiscoveryService",
     "DiscoveryListener",
+    "PendingFriend",
+    "LocationLearned",
+    "OwnAddressSeen",
+    "SPEC",
+    "SOFTWARE_VERSION",
     "contact_addresses",
     "VS_DISC_OFF",
     "VS_DISC_FULL",
@@ -69,6 +77,57 @@ ADDRESS_SOURCE_DISCOVERY: Final = 0x02
 #: At most this many GETCERT requests outstanding per peer (a hostile friend list is ignored
 #: beyond it).
 _MAX_REQUESTS: Final = 256
+#: What we announce as our version in our CONTACTs.
+SOFTWARE_VERSION: Final = "rsproto-0.1"
+
+
+@dataclasses.dataclass(frozen=True)
+class PendingFriend:
+    """A friend sent a key we did not know: it waits for the user's approval."""
+
+    #: The pending profile.
+    pgp_id: PgpId
+    #: The name in its key.
+    name: str
+    #: The friend location whose discovery brought it.
+    learned_from: PeerIdentity
+
+
+@dataclasses.dataclass(frozen=True)
+class LocationLearned:
+    """A location of an accepted friend, or new addresses for one, became known (the link
+    manager dials them)."""
+
+    ssl_id: SslId
+    pgp_id: PgpId
+    #: Its usable addresses, best first (empty when none were given).
+    addresses: tuple[NetAddress, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class OwnAddressSeen:
+    """A friend told us the address it sees us at."""
+
+    #: The friend location that reported it.
+    reported_by: SslId
+    address: NetAddress
+
+
+def _build(node: Any) -> DiscoveryService:
+    service = DiscoveryService(
+        node.control, node.reactor, own_ssl_id=node.ssl_id, own_pgp_id=node.pgp_id,
+        own_key=node.account.profile.public.to_bytes(),
+        own_contact=lambda: _own_contact(node, service.vs_disc), friends=node.friends_list,
+        listener=_NodeListener(node),
+        connect_address=lambda s: getattr(node.net.person(s), "address", None))
+    return service
+
+
+#: Gossip discovery on a node.
+SPEC: Final = ServiceSpec(
+    SERVICE_GOSSIP_DISCOVERY, "disc", attribute="discovery",
+    items=(DiscContactItem, DiscIdentityListItem, DiscPgpKeyItem, DiscPgpListItem),
+    events=(PendingFriend, LocationLearned, OwnAddressSeen), build=_build)
 
 
 class DiscoveryListener:
@@ -83,6 +142,38 @@ class DiscoveryListener:
 
     def own_address_seen(self, reported_by: SslId, address: NetAddress) -> None:
         """A friend told us the address it sees us at."""
+
+
+class _NodeListener(DiscoveryListener):
+    """Discovery on a node: learned addresses go to the link manager, all becomes events."""
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+
+    def pending_friend(self, pgp_id: PgpId, name: str, learned_from: PeerIdentity) -> None:
+        self.node.emit(PendingFriend(pgp_id, name, learned_from))
+
+    def location_learned(self, ssl_id: SslId, pgp_id: PgpId,
+                         addresses: tuple[NetAddress, ...]) -> None:
+        for address in addresses:
+            self.node.net.add_address(ssl_id, address, AddressSource.DISCOVERY)
+        if not addresses and not self.node.net.manager.is_friend(ssl_id):
+            self.node.net.add_friend(ssl_id)
+        self.node.emit(LocationLearned(ssl_id, pgp_id, addresses))
+
+    def own_address_seen(self, reported_by: SslId, address: NetAddress) -> None:
+        self.node.emit(OwnAddressSeen(reported_by, address))
+
+
+def _own_contact(node: Any, vs_disc: int) -> DiscContactItem:
+    """Our CONTACT: the address we listen on and the one the gateway maps, if any."""
+    zero = NetAddress(ipaddress.IPv4Address(0), 0)
+    local = node.listening if node.listening is not None else zero
+    return DiscContactItem(
+        pgp_id=node.pgp_id, ssl_id=node.ssl_id, location=node.account.location_name,
+        version=SOFTWARE_VERSION, net_mode=NET_MODE_EXT, vs_disc=vs_disc,
+        vs_dht=VS_DHT_FULL, last_contact=int(node.reactor.seconds()) & 0xFFFFFFFF,
+        addresses=ContactAddresses(local_v4=local, ext_v4=node.external_address or zero))
 
 
 def contact_addresses(item: DiscContactItem) -> tuple[NetAddress, ...]:
@@ -114,7 +205,7 @@ class DiscoveryService(Service):
     to it so it learns how we see it).
     """
 
-    service_id = SERVICE_GOSSIP_DISCOVERY
+    spec = SPEC
 
     def __init__(self, sender: IItemSender, reactor: IReactorTime, *,
                  own_ssl_id: SslId, own_pgp_id: PgpId, own_key: bytes,

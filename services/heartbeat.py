@@ -17,9 +17,10 @@ from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.heartbeat import HeartbeatItem
 from pqi.items.ids import SERVICE_HEARTBEAT
 from pqi.wire.fields import SslId
-from services.service_control import PeriodicService
+from services.base import PeriodicService
+from services.spec import ServiceSpec
 
-__all__ = ["HeartbeatService", "HEARTBEAT_PERIOD", "HEARTBEAT_TIMEOUT", "SILENCE_TIMEOUT"]
+__all__ = ["HeartbeatService", "SPEC", "HEARTBEAT_PERIOD", "HEARTBEAT_TIMEOUT", "SILENCE_TIMEOUT"]
 
 #: Seconds between heartbeats (``p3heartbeat.cc``).
 HEARTBEAT_PERIOD: Final = 5.0
@@ -27,6 +28,14 @@ HEARTBEAT_PERIOD: Final = 5.0
 HEARTBEAT_TIMEOUT: Final = 100.0
 #: Seconds without any byte read after which a suspect link is reset (``pqiperson.cc``).
 SILENCE_TIMEOUT: Final = 60.0
+
+#: Heartbeat on a node (``heartbeat_period``: seconds between heartbeats).
+SPEC: Final = ServiceSpec(
+    SERVICE_HEARTBEAT, "heartbeat", attribute="heartbeat", items=(HeartbeatItem,),
+    options={"heartbeat_period": HEARTBEAT_PERIOD},
+    build=lambda node: HeartbeatService(node.control, node.reactor, node.last_received,
+                                        node.reset_link,
+                                        period=node.options["heartbeat_period"]))
 
 
 class HeartbeatService(PeriodicService):
@@ -36,7 +45,7 @@ class HeartbeatService(PeriodicService):
     when unknown); ``reset_link(ssl_id, reason)`` closes it.
     """
 
-    service_id = SERVICE_HEARTBEAT
+    spec = SPEC
 
     def __init__(self, sender: IItemSender, reactor: IReactorTime,
                  last_received: Callable[[SslId], float | None],

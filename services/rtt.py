@@ -20,9 +20,11 @@ from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.ids import SERVICE_RTT
 from pqi.items.rtt import RttPingItem, RttPongItem
 from pqi.wire.fields import SslId
-from services.service_control import PeriodicService
+from services.base import PeriodicService
+from services.spec import ServiceSpec
 
-__all__ = ["RttService", "RttStats", "RTT_PERIOD", "RTT_WINDOW", "to_rs_time", "from_rs_time"]
+__all__ = ["RttService", "RttStats", "SPEC", "RTT_PERIOD", "RTT_WINDOW", "to_rs_time",
+           "from_rs_time"]
 
 #: Seconds between pings (``RTT_PING_PERIOD``; the captures show 10 s).
 RTT_PERIOD: Final = 10.0
@@ -30,6 +32,13 @@ RTT_PERIOD: Final = 10.0
 RTT_WINDOW: Final = 20
 #: Pings awaiting their pong, per peer; older ones are forgotten.
 _OUTSTANDING: Final = 8
+
+#: RTT on a node (``rtt_period``: seconds between pings).
+SPEC: Final = ServiceSpec(
+    SERVICE_RTT, "rtt", attribute="rtt", items=(RttPingItem, RttPongItem),
+    options={"rtt_period": RTT_PERIOD},
+    build=lambda node: RttService(node.control, node.reactor,
+                                  period=node.options["rtt_period"]))
 
 
 def to_rs_time(seconds: float) -> int:
@@ -66,7 +75,7 @@ class _PeerRtt:
 class RttService(PeriodicService):
     """Pings every peer that enabled RTT and answers their pings."""
 
-    service_id = SERVICE_RTT
+    spec = SPEC
 
     def __init__(self, sender: IItemSender, reactor: IReactorTime,
                  period: float = RTT_PERIOD) -> None:

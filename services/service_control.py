@@ -18,8 +18,6 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -30,44 +28,15 @@ from pqi.wire.fields import SslId
 from pqi.wire.item import PQItem, UnknownItem
 
 __all__ = [
-    "Service",
-    "PeriodicService",
     "ServiceControl",
     "ServiceControlError",
     "compatible",
     "service_info",
     "SERVICEINFO_NAME",
-    "RETROSHARE_SERVICES",
 ]
 
 #: Name under which service control itself is listed.
 SERVICEINFO_NAME = "serviceinfo"
-
-#: (service id, name, version, min version) of every service RetroShare 0.6.7 announces, as in
-#: the captured 982-byte list.  Our services announce exactly these entries.
-RETROSHARE_SERVICES: dict[int, tuple[str, tuple[int, int], tuple[int, int]]] = {
-    0x0011: ("disc", (1, 0), (1, 0)),
-    0x0012: ("chat", (1, 0), (1, 0)),
-    0x0013: ("msg", (1, 0), (1, 0)),
-    0x0014: ("turtle", (1, 0), (1, 0)),
-    0x0016: ("heartbeat", (1, 0), (1, 0)),
-    0x0017: ("ft", (1, 0), (1, 0)),
-    0x0018: ("Global Router", (1, 0), (1, 0)),
-    0x0019: ("file_database", (1, 0), (1, 0)),
-    0x0020: ("serviceinfo", (1, 0), (1, 0)),
-    0x0021: ("bandwidth_ctrl", (1, 0), (1, 0)),
-    0x0028: ("GxsTunnels", (1, 0), (1, 0)),
-    0x0101: ("banlist", (1, 0), (1, 0)),
-    0x0102: ("status", (1, 0), (1, 0)),
-    0x0211: ("gxsid", (1, 0), (1, 0)),
-    0x0215: ("gxsforums", (1, 0), (1, 0)),
-    0x0216: ("gxsposted", (1, 0), (1, 0)),
-    0x0217: ("gxschannels", (1, 0), (1, 0)),
-    0x0218: ("gxscircle", (1, 0), (1, 0)),
-    0x0219: ("gxsreputation", (1, 0), (1, 0)),
-    0x0230: ("GXS Mails", (0, 1), (0, 1)),
-    0x1011: ("rtt", (1, 0), (1, 0)),
-}
 
 
 class ServiceControlError(Exception):
@@ -88,73 +57,6 @@ def compatible(ours: ServiceInfo, theirs: ServiceInfo) -> bool:
             >= (ours.min_version_major, ours.min_version_minor)
             and (ours.version_major, ours.version_minor)
             >= (theirs.min_version_major, theirs.min_version_minor))
-
-
-@implementer(IService)
-class Service:
-    """Base of our network services: identity from `RETROSHARE_SERVICES`, a sender, a clock.
-
-    Subclasses set ``service_id`` and override the hooks they need; ``peers`` holds the peers
-    for which the service is enabled now.  ``start``/``stop`` bracket periodic work (the node
-    calls them from its own startService/stopService).
-    """
-
-    service_id: int = 0
-    log = Logger()
-
-    def __init__(self, sender: IItemSender, reactor: IReactorTime) -> None:
-        name, version, min_version = RETROSHARE_SERVICES[self.service_id]
-        self.name: str = name
-        self.version: tuple[int, int] = version
-        self.min_version: tuple[int, int] = min_version
-        self.sender = sender
-        self.reactor = reactor
-        self.peers: dict[SslId, PeerIdentity] = {}
-
-    def start(self) -> None:
-        """Begin periodic work (no-op unless the service has timers)."""
-
-    def stop(self) -> None:
-        """End periodic work."""
-
-    def peer_connected(self, peer: PeerIdentity) -> None:
-        self.peers[peer.ssl_id] = peer
-
-    def peer_disconnected(self, peer: PeerIdentity, reason: DisconnectReason) -> None:
-        self.peers.pop(peer.ssl_id, None)
-
-    def receive(self, peer: PeerIdentity, item: object) -> None:
-        """Items this service does not handle are ignored (subclasses dispatch by type)."""
-
-    def send(self, peer: SslId, item: PQItem) -> bool:
-        return bool(self.sender.send(peer, item))
-
-
-class PeriodicService(Service):
-    """A service that does its work every ``period`` seconds between ``start`` and ``stop``.
-
-    The first ``tick`` comes one period after ``start`` (RetroShare's services wait a turn
-    too), on the service's injected clock so tests step it.
-    """
-
-    period: float = 0.0
-
-    def __init__(self, sender: IItemSender, reactor: IReactorTime) -> None:
-        super().__init__(sender, reactor)
-        self._loop: LoopingCall | None = None
-
-    def tick(self) -> None:
-        """The periodic work."""
-
-    def start(self) -> None:
-        self._loop = LoopingCall(self.tick)
-        self._loop.clock = self.reactor
-        self._loop.start(self.period, now=False)
-
-    def stop(self) -> None:
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
-        self._loop = None
 
 
 @dataclasses.dataclass

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+from typing import Any, Final
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -11,9 +13,10 @@ from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.ids import SERVICE_STATUS
 from pqi.items.status import PeerStatus, StatusItem
 from pqi.wire.fields import SslId
-from services.service_control import Service
+from services.base import Service
+from services.spec import Commands, ServiceSpec
 
-__all__ = ["StatusService", "PeerStatus", "StatusValueError"]
+__all__ = ["StatusService", "PeerStatus", "StatusValueError", "StatusChanged", "SPEC"]
 
 
 class StatusValueError(ValueError):
@@ -21,22 +24,47 @@ class StatusValueError(ValueError):
     the node is not connected, so it is never sent."""
 
 
+@dataclasses.dataclass(frozen=True)
+class StatusChanged:
+    """A friend's status changed (OFFLINE when its link went down)."""
+
+    #: The friend location.
+    peer: PeerIdentity
+    #: Its new status: a `PeerStatus`, or the raw int a newer peer sent.
+    status: int
+
+
+#: Control commands of the status service.
+COMMANDS = Commands()
+
+#: Status on a node.
+SPEC: Final = ServiceSpec(
+    SERVICE_STATUS, "status", attribute="status", items=(StatusItem,),
+    events=(StatusChanged,), commands=COMMANDS,
+    build=lambda node: StatusService(node.control, node.reactor, node.emit))
+
+
+@COMMANDS.command("set_status")
+def _set_status(node: Any, args: dict[str, Any]) -> None:
+    node.set_status(int(args["status"]))
+
+
 class StatusService(Service):
     """Announces our status and remembers each friend's.
 
-    ``on_change(peer, status)`` is called whenever a friend's status changes, including the
+    ``emit(StatusChanged)`` reports whenever a friend's status changes, including the
     switch to OFFLINE when its link goes down.  Unknown status values from a peer are kept raw
     (``int``) so a newer peer's value is shown, not rejected.
     """
 
-    service_id = SERVICE_STATUS
+    spec = SPEC
 
     def __init__(self, sender: IItemSender, reactor: IReactorTime,
-                 on_change: Callable[[PeerIdentity, int], None] | None = None) -> None:
+                 emit: Callable[[StatusChanged], None] | None = None) -> None:
         super().__init__(sender, reactor)
         self.own_status: PeerStatus = PeerStatus.ONLINE
         self._status: dict[SslId, int] = {}
-        self._on_change = on_change
+        self._emit = emit
 
     def status_of(self, ssl_id: SslId) -> int:
         """A friend's last announced status (OFFLINE when not connected)."""
@@ -79,5 +107,5 @@ class StatusService(Service):
             self._status.pop(peer.ssl_id, None)
         else:
             self._status[peer.ssl_id] = status
-        if self._on_change is not None:
-            self._on_change(peer, status)
+        if self._emit is not None:
+            self._emit(StatusChanged(peer, status))

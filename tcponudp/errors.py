@@ -30,7 +30,7 @@ class DatagramValueError(DatagramDecodeError, InvalidValueError):
 class TouConnectionError(Exception):
     """A TCP-over-UDP connection could not be made or was lost; ``reason`` says why.
 
-    ``reason`` is a `tcponudp.stream.CloseReason`: the peer reset or never answered, the link
+    ``reason`` is a `tcponudp.events.CloseReason`: the peer reset or never answered, the link
     went silent, or too many retransmissions failed.  Seen by users as "the UDP link to your
     friend broke" and by the link manager as the reason to try another path.
     """

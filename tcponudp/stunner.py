@@ -29,6 +29,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Final
 
+from pqi.core import Datagram
 from pqi.wire.errors import DecodeError, EncodeError
 
 from .errors import DatagramTruncatedError, DatagramValueError
@@ -36,7 +37,7 @@ from .errors import DatagramTruncatedError, DatagramValueError
 __all__ = [
     "STUN_BINDING_REQUEST", "STUN_BINDING_RESPONSE", "REQUEST_SIZE", "RESPONSE_SIZE",
     "StunRequest", "StunResponse", "decode_stun", "is_stun_packet", "answer_request",
-    "NatType", "classify_nat", "StunClient", "StunResult",
+    "NatType", "classify_nat", "StunClient", "StunResult", "StunDone",
 ]
 
 STUN_BINDING_REQUEST: Final = 0x0001
@@ -150,6 +151,13 @@ class StunResult:
     answers: dict[Address, Address]
 
 
+@dataclass(frozen=True, slots=True)
+class StunDone:
+    """Event: every peer answered or was given up on; ``result`` is final."""
+
+    result: StunResult
+
+
 @dataclass(slots=True)
 class _Pending:
     request: StunRequest
@@ -159,10 +167,12 @@ class _Pending:
 
 @dataclass
 class StunClient:
-    """Sans-IO: ask several peers for our mapped address, retry, then classify.
+    """Sans-IO (a `pqi.core.Core`): ask several peers for our mapped address, retry, then
+    classify.
 
-    Call `start(peers, now)`, send `datagrams_to_send`, feed answers to `datagram_received`
-    and wake at `next_deadline`; `result()` is final once `done`.
+    Call `start(peers, now)` and feed answers to `datagram_received`; `drain` gives the
+    `pqi.core.Datagram` requests to send and, once every peer answered or was given up on, one
+    `StunDone` event (`result()` is then final, `done` true).
     """
 
     local: Address
@@ -171,7 +181,8 @@ class StunClient:
     answers: dict[Address, Address] = field(default_factory=dict)
     unsolicited_seen: bool = False
     _pending: dict[Address, _Pending] = field(default_factory=dict)
-    _out: list[tuple[bytes, Address]] = field(default_factory=list)
+    _out: list[Datagram | StunDone] = field(default_factory=list)
+    _reported: bool = False
     ignored: int = 0
 
     def start(self, peers: list[Address], now: float) -> None:
@@ -180,7 +191,7 @@ class StunClient:
                 continue
             request = StunRequest.new()
             self._pending[peer] = _Pending(request, now)
-            self._out.append((request.encode(), peer))
+            self._out.append(Datagram(request.encode(), peer))
 
     def datagram_received(self, data: bytes, sender: Address, now: float) -> bool:
         """Take a response from a peer we asked; returns whether it was one of ours."""
@@ -195,9 +206,11 @@ class StunClient:
             return False
         del self._pending[sender]
         self.answers[sender] = packet.mapped
+        self._report()
         return True
 
     def handle_timer(self, now: float) -> None:
+        """Ask the silent peers again; give up on those asked `max_tries` times."""
         for peer, pending in list(self._pending.items()):
             if now < pending.sent_at + self.retry_interval:
                 continue
@@ -206,9 +219,16 @@ class StunClient:
                 continue
             pending.tries += 1
             pending.sent_at = now
-            self._out.append((pending.request.encode(), peer))
+            self._out.append(Datagram(pending.request.encode(), peer))
+        self._report()
 
-    def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
+    def _report(self) -> None:
+        if self.done and not self._reported:
+            self._reported = True
+            self._out.append(StunDone(self.result()))
+
+    def drain(self, now: float) -> list[Datagram | StunDone]:
+        """Requests to send and the final `StunDone`, oldest first."""
         out, self._out = self._out, []
         return out
 

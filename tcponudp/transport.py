@@ -2,14 +2,16 @@
 """Twisted glue: TOU streams as ordinary Twisted transports over a shared UDP port.
 
 `TouSocket` is the TOU side of one UDP port (it plugs into a `tcponudp.udpmux.UdpMux`): it
-keeps one `TouStream` per remote address, feeds it datagrams, maps its ``next_deadline`` to
-``callLater`` and turns its events into protocol calls.  Each connection's `TouTransport` is an
+keeps one `TouStream` per remote address with its `pqi.driver.CoreDriver` (the one timer and
+drain loop every core has), feeds it datagrams, sends the datagrams it drains and turns its
+events into protocol calls.  Each connection's `TouTransport` is an
 `ITransport` with producer/consumer support, so `TLSMemoryBIOFactory` and `pqi.PQIStreamer`
 run over it exactly as over TCP.  `TouClientEndpoint` and `TouServerEndpoint` are the endpoint
 API (``connect(factory)``, ``listen(factory)``).
 
-Output is flushed once per reactor turn (``callLater(0)``), so a burst of datagrams read in one
-turn is answered with one ACK.
+Output is drained once per reactor turn (``callLater(0)``), so a burst of datagrams read in one
+turn is answered with one ACK.  After an event the driver drains again at once, so what the
+protocol wrote in reaction leaves in the same turn.
 
 Hole punching (`HolePunch`): the SYNs of a punching connection leave with a small IP TTL for a
 while, as RetroShare's ``TcpStream`` does (``TCP_DEFAULT_FIREWALL_TTL``).  They open the mapping
@@ -44,17 +46,13 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from pqi.core import Datagram
+from pqi.driver import CoreDriver
+
+from .config import TouConfig
 from .errors import TouConnectionError
-from .stream import (
-    Closed,
-    CloseReason,
-    Connected,
-    DataReceived,
-    EndOfStream,
-    State,
-    TouConfig,
-    TouStream,
-)
+from .events import Closed, CloseReason, Connected, DataReceived, EndOfStream, Event
+from .stream import State, TouStream
 from .udpmux import UdpMux
 
 __all__ = ["TouSocket", "TouTransport", "TouClientEndpoint", "TouServerEndpoint",
@@ -166,15 +164,14 @@ class TouTransport:
 
 
 class _Connection:
-    def __init__(self, peer: Address, stream: TouStream) -> None:
+    def __init__(self, sock: TouSocket, peer: Address, stream: TouStream) -> None:
         self.peer = peer
         self.stream = stream
+        self.driver = CoreDriver(stream, sock.reactor, lambda output: sock._output(self, output))
         self.transport: TouTransport | None = None
         self.protocol: IProtocol | None = None
         self.factory: IProtocolFactory | None = None
         self.connected_d: defer.Deferred[IProtocol] | None = None
-        self.timer: IDelayedCall | None = None
-        self.timer_at: float | None = None
         self.lost = False
         #: (TTL, until when) for the SYNs of a punching connection.
         self.punch: tuple[int, float] | None = None
@@ -233,6 +230,8 @@ class TouSocket:
 
     @property
     def connections(self) -> dict[Address, TouStream]:
+        """The streams not yet over (a finished TIME_WAIT is forgotten here)."""
+        self._reap()
         return {a: c.stream for a, c in self._conns.items()}
 
     # -- API ---------------------------------------------------------------------------------
@@ -260,12 +259,13 @@ class TouSocket:
                                                      f"a connection to {addr} already exists"))
             self.log.info("replacing the unfinished TOU handshake with {addr}", addr=addr)
             old.stream.abort(self.now())
-            self._drive(old)
+            self._service(old)
         self._drop(addr)
+        self._reap()
         config = self.config if timeout is None else dataclasses.replace(
             self.config, connect_timeout=timeout)
         stream = TouStream(config=config)
-        conn = _Connection(addr, stream)
+        conn = _Connection(self, addr, stream)
         conn.factory = factory
         now = self.now()
         if punch is not None:
@@ -280,7 +280,7 @@ class TouSocket:
         conn.connected_d = defer.Deferred(cancel)
         self._conns[addr] = conn
         stream.connect(now)
-        self._drive(conn)
+        self._service(conn)
         return conn.connected_d
 
     # -- datagrams ---------------------------------------------------------------------------
@@ -292,12 +292,13 @@ class TouSocket:
                 return
             self._drop(addr)
             stream = TouStream(config=self.config)
-            conn = _Connection(addr, stream)
+            conn = _Connection(self, addr, stream)
             conn.factory = self._listener.factory
             stream.listen(self.now())
             stream.datagram_received(data, self.now())
             if stream.state is not State.SYN_RCVD:
                 return  # not a SYN: nothing to answer
+            self._reap()
             self._conns[addr] = conn
         else:
             conn.stream.datagram_received(data, self.now())
@@ -314,41 +315,27 @@ class TouSocket:
         for addr in pending:
             conn = self._conns.get(addr)
             if conn is not None:
-                self._drive(conn)
+                self._service(conn)
 
-    def _drive(self, conn: _Connection) -> None:
-        """Deliver events, send datagrams, re-arm the timer."""
-        stream = conn.stream
-        now = self.now()
-        for _ in range(4):  # events can cause sends that cause events; bounded
-            events = stream.events()
-            for event in events:
-                self._deliver(conn, event)
-            datagrams = stream.datagrams_to_send(now)
-            ttl = conn.send_ttl(now)
-            for datagram in datagrams:
-                self.mux.send(datagram, conn.peer, ttl=ttl)
-            if not stream.has_events:
-                break
+    def _service(self, conn: _Connection) -> None:
+        """Drain the stream (its driver re-arms the one timer), then let a paused writer
+        write again if the queue went down."""
+        conn.driver.service()
         if conn.transport is not None:
             conn.transport._drained()
-        self._arm(conn)
-        if stream.state is State.CLOSED and conn.lost and self._conns.get(conn.peer) is conn:
-            del self._conns[conn.peer]
 
-    def _deliver(self, conn: _Connection, event: object) -> None:
+    def _output(self, conn: _Connection, output: Datagram | Event) -> None:
+        """One output of ``conn``'s stream, in order: a datagram for the peer or an event."""
+        if isinstance(output, Datagram):
+            self.mux.send(output.data, conn.peer, ttl=conn.send_ttl(self.now()))
+            return
+        self._deliver(conn, output)
+        # What the protocol did in reaction (write, close) leaves in this same drain.
+        conn.driver.service()
+
+    def _deliver(self, conn: _Connection, event: Event) -> None:
         if isinstance(event, Connected):
-            factory = conn.factory
-            protocol = factory.buildProtocol(IPv4Address("UDP", *conn.peer)) if factory else None
-            if protocol is None:
-                conn.stream.abort(self.now())
-                return
-            conn.protocol = protocol
-            conn.transport = TouTransport(self, conn)
-            protocol.makeConnection(conn.transport)
-            if conn.connected_d is not None:
-                d, conn.connected_d = conn.connected_d, None
-                d.callback(protocol)
+            self._connected(conn)
         elif isinstance(event, DataReceived):
             if conn.protocol is not None:
                 conn.protocol.dataReceived(event.data)
@@ -356,47 +343,54 @@ class TouSocket:
             # No half-close for our protocols: the peer is done, so are we (after our data).
             conn.stream.close(self.now())
         elif isinstance(event, Closed):
-            conn.lost = True
-            if conn.connected_d is not None:
-                d, conn.connected_d = conn.connected_d, None
-                d.errback(TouConnectionError(event.reason, f"to {conn.peer}"))
-            if conn.protocol is not None:
-                if event.reason is CloseReason.CLOSED:
-                    failure = Failure(ConnectionDone(str(event.reason)))
-                else:
-                    failure = Failure(ConnectionLost(str(event.reason)))
-                protocol, conn.protocol = conn.protocol, None
-                if conn.transport is not None:
-                    conn.transport.disconnecting = True
-                protocol.connectionLost(failure)
+            self._closed(conn, event.reason)
 
-    def _arm(self, conn: _Connection) -> None:
-        deadline = conn.stream.next_deadline()
-        if conn.timer is not None and conn.timer.active():
-            if deadline is not None and conn.timer_at is not None and conn.timer_at <= deadline:
-                return
-            conn.timer.cancel()
-        conn.timer = None
-        if deadline is None:
+    def _connected(self, conn: _Connection) -> None:
+        factory = conn.factory
+        protocol = factory.buildProtocol(IPv4Address("UDP", *conn.peer)) if factory else None
+        if protocol is None:
+            conn.stream.abort(self.now())
             return
-        conn.timer_at = deadline
-        conn.timer = self.reactor.callLater(max(0.0, deadline - self.now()), self._fire, conn)
+        conn.protocol = protocol
+        conn.transport = TouTransport(self, conn)
+        protocol.makeConnection(conn.transport)
+        if conn.connected_d is not None:
+            d, conn.connected_d = conn.connected_d, None
+            d.callback(protocol)
 
-    def _fire(self, conn: _Connection) -> None:
-        conn.timer = None
-        conn.stream.handle_timer(self.now())
-        self._drive(conn)
+    def _closed(self, conn: _Connection, reason: CloseReason) -> None:
+        conn.lost = True
+        if conn.connected_d is not None:
+            d, conn.connected_d = conn.connected_d, None
+            d.errback(TouConnectionError(reason, f"to {conn.peer}"))
+        if conn.protocol is not None:
+            if reason is CloseReason.CLOSED:
+                failure = Failure(ConnectionDone(str(reason)))
+            else:
+                failure = Failure(ConnectionLost(str(reason)))
+            protocol, conn.protocol = conn.protocol, None
+            if conn.transport is not None:
+                conn.transport.disconnecting = True
+            protocol.connectionLost(failure)
+        self._reap()
+
+    def _reap(self) -> None:
+        """Forget the connections that are over (TIME_WAIT included, once it ended): the
+        table holds live connections and those still in TIME_WAIT only."""
+        for addr in [a for a, c in self._conns.items()
+                     if c.lost and c.stream.state is State.CLOSED]:
+            del self._conns[addr]
 
     def _drop(self, addr: Address) -> None:
         conn = self._conns.pop(addr, None)
-        if conn is not None and conn.timer is not None and conn.timer.active():
-            conn.timer.cancel()
+        if conn is not None:
+            conn.driver.stop()
 
     def close(self) -> None:
         """Abort every connection and cancel every timer (for shutdown)."""
         for conn in list(self._conns.values()):
             conn.stream.abort(self.now())
-            self._drive(conn)
+            self._service(conn)
             self._drop(conn.peer)
         if self._flush_call is not None and self._flush_call.active():
             self._flush_call.cancel()

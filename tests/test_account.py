@@ -45,6 +45,7 @@ def _secrets(acct: Account) -> list[bytes]:
     return out
 
 
+@pytest.mark.slow
 def test_create_and_load(account_dir: Path) -> None:
     """A created account loads with its password and is internally consistent."""
     acct = Account.load(account_dir, PASSWORD)
@@ -91,6 +92,7 @@ def test_wrong_password(account_dir: Path) -> None:
         Account.load(account_dir, "incorrect horse")
 
 
+@pytest.mark.slow
 def test_refuses_existing_account(account_dir: Path, tmp_path: Path) -> None:
     """Creating over a non-empty directory fails; an empty directory is fine."""
     with pytest.raises(AccountError, match="not empty"):
@@ -103,6 +105,7 @@ def test_refuses_existing_account(account_dir: Path, tmp_path: Path) -> None:
         Account.create(tmp_path / "nopw", "bob", "bob-loc", "", bits=2048)
 
 
+@pytest.mark.slow
 def test_creation_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A failure half-way through leaves no account and no temporary files behind."""
     calls = []
@@ -121,6 +124,7 @@ def test_creation_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_several_locations(tmp_path: Path) -> None:
     """A profile holds several locations; each loads on request; the current one is recorded."""
     base = tmp_path / "acct"
@@ -143,6 +147,7 @@ def test_several_locations(tmp_path: Path) -> None:
     assert len(list_locations(base)) == 2
 
 
+@pytest.mark.slow
 def test_damaged_accounts(tmp_path: Path) -> None:
     """A broken manifest, certificate or key pairing is an AccountError naming the problem."""
     base = tmp_path / "acct"
@@ -187,6 +192,7 @@ def test_own_short_invite(account_dir: Path) -> None:
     assert acct.short_invite().locators == ()
 
 
+@pytest.mark.slow
 def test_umask_does_not_widen(tmp_path: Path) -> None:
     """Even with a permissive umask, nothing is group- or world-readable."""
     old = os.umask(0)

@@ -167,6 +167,7 @@ def test_enframer_slices_file_data_like_retroshare(captures: pathlib.Path) -> No
     assert sum(len(item) > 1400 for item in data_items) == 38
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", STREAMS)
 def test_writes_group_by_retroshares_rule(captures: pathlib.Path, name: str) -> None:
     """In every real write: whole frames only, a probe only at the start, and fewer than 1400

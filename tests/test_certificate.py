@@ -222,6 +222,7 @@ def test_section_order(profile_key: ProfileKey, location_cert: LocationCertifica
     assert cert.to_bytes()[:-5] == expected
 
 
+@pytest.mark.slow
 @given(ssl_ids(), text_values(), st.none() | ipv4_addresses(), st.none() | ipv4_addresses(),
        text_values(), st.lists(text_values(), max_size=3))
 def test_round_trip(profile_key: ProfileKey, ssl_id: SslId, location: str,

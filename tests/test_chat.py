@@ -19,8 +19,11 @@ from pqi.wire.fields import SslId
 from services.chat.service import (
     MAX_PIECE_BYTES,
     RETRY_PERIOD,
+    AvatarReceived,
     AvatarTooLargeError,
     ChatService,
+    ChatStatusReceived,
+    MessageReceived,
     MessageTooLongError,
     Reassembler,
     flags_acceptable,
@@ -46,7 +49,7 @@ def make(tmp_path, now: float = 0x6B06DF5C, name: str = "chat"):
     sender = RecordingSender()
     events: list = []
     store = ChatStore(tmp_path / f"{name}.sqlite")
-    svc = ChatService(sender, clock, store, lambda *a: events.append(a))
+    svc = ChatService(sender, clock, store, events.append)
     svc.start()
     return svc, sender, events, clock
 
@@ -123,9 +126,9 @@ def test_custom_state_exchange(tmp_path, captures) -> None:
     assert answer == captured(captures, "alice", 248)
     bob.receive(pa, pqi.decode(answer))
     (event,) = b_events
-    assert event[0] == "chat_status" and event[1].kind == "custom_state"
-    assert event[1].text == "capturing wire vectors ☕"
-    assert bob.custom_states[pa.ssl_id] == event[1].text
+    assert isinstance(event, ChatStatusReceived) and event.status.kind == "custom_state"
+    assert event.status.text == "capturing wire vectors ☕"
+    assert bob.custom_states[pa.ssl_id] == event.status.text
 
 
 # --- receiving captured items ----------------------------------------------------------------
@@ -140,8 +143,8 @@ def test_captured_20000_characters_reassemble(tmp_path, captures) -> None:
     expected = "".join(f"{i:05d}:The quick brown fox jumps over the lazy dog.\n"
                        for i in range(500))[:20000]
     (event,) = events
-    assert event[0] == "message_received"
-    message = event[1]
+    assert isinstance(event, MessageReceived)
+    message = event.message
     assert message.body == expected and len(message.body) == 20000
     assert not message.public and message.incoming and message.send_time == 0x6B06DF64
     assert svc.reassembler.pending_bytes == 0
@@ -154,7 +157,7 @@ def test_captured_non_ascii_message(tmp_path, captures) -> None:
     svc.receive(bob, pqi.decode(captured(captures, "alice", 225)))
     text = ("Grüße aus Köln, café crème, naïve façade; emoji 😀🚀👍🏽; Hebrew שלום עולם; "
             "Arabic مرحبا بالعالم; CJK 你好世界")
-    assert events[0][1].body == text and events[0][1].text == text
+    assert events[0].message.body == text and events[0].message.text == text
     assert [e.body for e in svc.store.history(bob.ssl_id)] == [text]
     assert [e.body for e in svc.store.search("Köln")] == [text]
 
@@ -170,7 +173,7 @@ def test_receiver_flag_checks(tmp_path) -> None:
     assert events == [] and svc.dropped_flags == 3
     svc.receive(bob, ChatMsgItem(flags=ChatFlags(0), send_time=1, message="zero"))
     svc.receive(bob, ChatMsgItem(flags=ChatFlags.PUBLIC, send_time=1, message="pub"))
-    assert [(e[1].body, e[1].public) for e in events] == [("zero", True), ("pub", True)]
+    assert [(e.message.body, e.message.public) for e in events] == [("zero", True), ("pub", True)]
     assert not flags_acceptable(0x21) and flags_acceptable(0x1) and flags_acceptable(0)
 
 
@@ -180,7 +183,7 @@ def test_typing_and_plain_status_events(tmp_path) -> None:
     bob = connect(svc)
     svc.receive(bob, ChatStatusItem(flags=ChatFlags.PRIVATE, status="is typing..."))
     svc.receive(bob, ChatStatusItem(flags=ChatFlags.PUBLIC, status="away for lunch"))
-    assert [(e[1].kind, e[1].text, e[1].public) for e in events] == [
+    assert [(e.status.kind, e.status.text, e.status.public) for e in events] == [
         ("typing", "is typing...", False), ("status", "away for lunch", True)]
 
 
@@ -200,7 +203,7 @@ def test_avatar_requests_answered_and_capped(tmp_path) -> None:
     assert events == []
     svc.receive(bob, ChatAvatarItem(image=b"theirs"))
     assert svc.avatars[bob.ssl_id] == b"theirs"
-    assert events == [("avatar_received", bob.ssl_id, b"theirs")]
+    assert events == [AvatarReceived(bob.ssl_id, b"theirs")]
 
 
 def test_avatar_available_flag_both_ways(tmp_path) -> None:
@@ -217,7 +220,7 @@ def test_avatar_available_flag_both_ways(tmp_path) -> None:
     svc.receive(bob, ChatMsgItem(flags=ChatFlags.PRIVATE | ChatFlags.AVATAR_AVAILABLE,
                                  send_time=1, message="hi"))
     assert [i.flags for _, i in sender.sent] == [ChatFlags.PRIVATE | ChatFlags.REQUESTS_AVATAR]
-    assert events[0][1].body == "hi"
+    assert events[0].message.body == "hi"
 
 
 # --- reassembly ------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ def rsnode(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60, check=False)
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_chat_and_mail_commands(tmp_path) -> None:
     """alice says hello with ``rsnode chat bob TEXT`` while bob follows with
     ``rsnode chat --follow --since 0 --count 2``; bob sees it, then a broadcast; alice mails
@@ -97,6 +99,8 @@ def test_formatting() -> None:
     assert line.startswith("     7  ") and line.endswith("S [x] (+1 files)")
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_demo_shows_a_chat_and_a_mail(tmp_path) -> None:
     """``rsnode demo`` shows a private chat, a broadcast, a mail with cc and a reply between
     its three nodes, before stopping them."""

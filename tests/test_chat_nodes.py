@@ -8,9 +8,10 @@ import pytest
 
 from pqi.items.ids import SERVICE_CHAT
 from pqi.wire.framing import DEFAULT_MAX_QUEUE_BYTES
+from services.chat.service import MessageReceived
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180), pytest.mark.slow]
 
 
 async def trio(reactor, tmp_path, names=("alice", "bob", "carol"), ports=None):
@@ -42,7 +43,7 @@ def test_private_and_broadcast_once_and_in_order(tmp_path) -> None:
         a, b, c = await trio(reactor, tmp_path)
         got = {n.account.name: [] for n in (a, b, c)}
         for n in (a, b, c):
-            n.subscribe("message_received", got[n.account.name].append)
+            n.subscribe(MessageReceived, lambda e, got=got[n.account.name]: got.append(e.message))
         try:
             for i in range(30):
                 await a.send_chat(b.ssl_id, f"a{i}")
@@ -75,9 +76,9 @@ def test_20000_characters_arrive_whole(tmp_path) -> None:
     async def body(reactor):
         a, b = await trio(reactor, tmp_path, ("alice", "bob"))
         try:
-            d = b.next_event("message_received")
+            d = b.next_event(MessageReceived)
             await a.send_chat(b.ssl_id, text)
-            return await d
+            return (await d).message
         finally:
             await stop(a, b)
 
@@ -96,7 +97,7 @@ def test_offline_friend_gets_queue_in_order_after_it_starts(tmp_path) -> None:
         sent = [await a.send_chat(c.ssl_id, f"while away {i}") for i in range(5)]
         c2 = make_node(reactor, tmp_path, "carol", port=port)
         got = []
-        c2.subscribe("message_received", got.append)
+        c2.subscribe(MessageReceived, lambda e: got.append(e.message))
         await c2.startService()
         try:
             await wait_for(reactor, lambda: len(got) >= 5, 30)
@@ -120,8 +121,8 @@ def test_flood_does_not_starve_another_friend(tmp_path) -> None:
         a, b, c = await trio(reactor, tmp_path)
         from_alice: list[str] = []
         from_carol: list[int] = []
-        b.subscribe("message_received", lambda m: from_carol.append(len(from_alice))
-                    if m.peer == c.ssl_id else from_alice.append(m.body))
+        b.subscribe(MessageReceived, lambda e: from_carol.append(len(from_alice))
+                    if e.message.peer == c.ssl_id else from_alice.append(e.message.body))
         state = {"sent": 0, "max_queue": 0, "carol_sent_at": None}
         cap = 100_000
 

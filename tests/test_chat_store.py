@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -61,6 +62,7 @@ def test_queue_keeps_order_and_survives_reopen(tmp_path) -> None:
     assert store.has_queued(B) and not store.has_queued(SslId(b"\x0c" * 16))
 
 
+@pytest.mark.slow
 @settings(max_examples=25)
 @given(st.lists(st.tuples(st.booleans(), st.text(max_size=20)), max_size=40),
        st.integers(1, 7))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -36,6 +37,7 @@ def test_compressed_map_bit_order_matches_the_wire() -> None:
     assert full_map(33) == (0xFFFFFFFF, 0xFFFFFFFF)
 
 
+@pytest.mark.slow
 @given(st.integers(1, 300).flatmap(
     lambda n: st.tuples(st.just(n), st.sets(st.integers(0, n - 1)))))
 def test_compress_round_trip(case) -> None:

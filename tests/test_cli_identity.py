@@ -58,6 +58,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+@pytest.mark.slow
 def test_init_creates_loadable_account(accounts: dict[str, pathlib.Path],
                                        capsys: pytest.CaptureFixture[str]) -> None:
     """``init`` made an account the password unlocks, and an empty friend list beside it."""
@@ -80,6 +81,7 @@ def test_init_prompts_for_password_twice(tmp_path: pathlib.Path,
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_init_refuses_non_empty_directory(accounts: dict[str, pathlib.Path],
                                           capsys: pytest.CaptureFixture[str]) -> None:
     """An existing account is never overwritten."""
@@ -89,6 +91,7 @@ def test_init_refuses_non_empty_directory(accounts: dict[str, pathlib.Path],
     assert Account.load(accounts["alice"], PASSWORD).name == "alice"
 
 
+@pytest.mark.slow
 def test_cert_prints_our_long_certificate(accounts: dict[str, pathlib.Path],
                                           capsys: pytest.CaptureFixture[str]) -> None:
     """``cert`` prints a long certificate with our key, location id and name."""
@@ -100,6 +103,7 @@ def test_cert_prints_our_long_certificate(accounts: dict[str, pathlib.Path],
     assert cert.ssl_id == account.ssl_id and cert.location == "laptop"
 
 
+@pytest.mark.slow
 def test_cert_short_with_port(accounts: dict[str, pathlib.Path],
                               capsys: pytest.CaptureFixture[str]) -> None:
     """``cert --short --port`` prints an invite naming our fingerprint and 127.0.0.1:PORT."""
@@ -127,6 +131,7 @@ def test_wrong_password_and_missing_account(accounts: dict[str, pathlib.Path],
         assert code == 2 and "no account in" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_friend_add_long_certificate_text_and_file(accounts: dict[str, pathlib.Path],
                                                    tmp_path: pathlib.Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
@@ -150,6 +155,7 @@ def test_friend_add_long_certificate_text_and_file(accounts: dict[str, pathlib.P
     assert f"bob  {bob.pgp_id}" in out and str(bob.ssl_id) in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("form", ["radix", "url"])
 def test_friend_add_short_invite(accounts: dict[str, pathlib.Path], form: str,
                                  capsys: pytest.CaptureFixture[str]) -> None:
@@ -163,6 +169,7 @@ def test_friend_add_short_invite(accounts: dict[str, pathlib.Path], form: str,
     assert "SSL-only" in out and str(bob.ssl_id) in out
 
 
+@pytest.mark.slow
 def test_friend_add_refuses_own_and_bad_certificates(accounts: dict[str, pathlib.Path],
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     """Our own certificate and a mangled one are refused with status 2; nothing is added."""
@@ -177,6 +184,7 @@ def test_friend_add_refuses_own_and_bad_certificates(accounts: dict[str, pathlib
         assert friends.profiles() == []
 
 
+@pytest.mark.slow
 def test_friend_remove_by_pgp_or_ssl_id(accounts: dict[str, pathlib.Path],
                                         capsys: pytest.CaptureFixture[str]) -> None:
     """``friend remove`` takes an SSL id (one location) or a PGP id (the whole profile)."""
@@ -206,6 +214,7 @@ def test_demo_and_identity_commands_registered() -> None:
     assert args.base_dir.name == "rsproto"
 
 
+@pytest.mark.slow
 def test_cli_as_subprocess(accounts: dict[str, pathlib.Path]) -> None:
     """``python3 -m services.cli`` works end to end: cert, then friend add on the other side."""
     env = dict(os.environ, **{cli_identity.PASSWORD_ENV: PASSWORD})
@@ -224,6 +233,7 @@ def test_cli_as_subprocess(accounts: dict[str, pathlib.Path]) -> None:
     assert wrong.returncode == 2 and wrong.stderr.strip() == "rsnode: error: wrong password"
 
 
+@pytest.mark.slow
 def test_cert_carries_the_address_rsnode_run_listened_on(
         accounts: dict[str, pathlib.Path], capsys: pytest.CaptureFixture[str]) -> None:
     """Without ``--port``, ``cert`` names the address the node last listened on (net.json)."""

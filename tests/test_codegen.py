@@ -156,6 +156,7 @@ def test_unknown_construct_is_unsupported() -> None:
     assert _OddItem(6).encode_body() == bytes.fromhex("00000005")
 
 
+@pytest.mark.slow
 def test_captured_items(captures: pathlib.Path) -> None:
     """Every captured real-node item: generated decode equals core, generated encode is exact."""
     count = 0
@@ -173,6 +174,7 @@ def test_captured_items(captures: pathlib.Path) -> None:
     assert count > 2000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", _FAST_MAIN, ids=lambda cls: cls.__name__)
 @given(data=st.data())
 def test_hypothesis_items(cls: type[pqi.PQItem], data: st.DataObject) -> None:
@@ -183,6 +185,7 @@ def test_hypothesis_items(cls: type[pqi.PQItem], data: st.DataObject) -> None:
     _agree(cls, body)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", [cls for cls in _OTHER_NXS if item_module._decoder(cls)],
                          ids=lambda cls: cls.__name__)
 @settings(max_examples=10)
@@ -195,6 +198,7 @@ def test_hypothesis_items_other_gxs_services(cls: type[pqi.PQItem],
     _agree(cls, item.encode_body())
 
 
+@pytest.mark.slow
 @settings(max_examples=1500)
 @given(cls=st.sampled_from(_FAST_MAIN), body=st.binary(max_size=120))
 def test_random_bodies(cls: type[pqi.PQItem], body: bytes) -> None:
@@ -207,6 +211,7 @@ _EDGES = [0, 1, 4, 5, 6, 7, 10, 14, 0xFF, MAX_CONTAINER_COUNT - 1, MAX_CONTAINER
           MAX_CONTAINER_COUNT + 1, 10 * 1024 * 1024 + 1, 0x7FFFFFFF, 0xFFFFFFFF]
 
 
+@pytest.mark.slow
 @settings(max_examples=1500)
 @given(data=st.data(), cls=st.sampled_from(_FAST_MAIN))
 def test_corrupted_encodings(data: st.DataObject, cls: type[pqi.PQItem]) -> None:
@@ -243,6 +248,7 @@ def _mutations(body: bytes) -> list[bytes]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", _FAST_MAIN, ids=lambda cls: cls.__name__)
 @settings(max_examples=3)
 @given(data=st.data())
@@ -256,6 +262,7 @@ def test_every_nudge_of_a_valid_body(cls: type[pqi.PQItem], data: st.DataObject)
         _agree(cls, body)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls,prefix,limit,unit", [
     (ChatAvatarItem, b"", MAX_AVATAR_SIZE, 1),
     (TurtleRegexpSearchRequestItem, bytes(6), MAX_CONTAINER_COUNT, 1),
@@ -304,6 +311,7 @@ _BAD_VALUES: list[Callable[[], Any]] = [
 ]
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(data=st.data(), cls=st.sampled_from(_FAST_MAIN))
 def test_bad_values_encode_as_before(data: st.DataObject, cls: type[pqi.PQItem]) -> None:
@@ -398,6 +406,7 @@ _MARKERY = st.lists(st.sampled_from([b"<", b"!", b"e", b"E", b"%", b"3C", b"21",
     b"".join)
 
 
+@pytest.mark.slow
 @given(tlv_type=st.sampled_from([0x57, 0x51, 0x0]), raw=_MARKERY | st.binary(max_size=40))
 def test_sanitise_string_matches_its_specification(tlv_type: int, raw: bytes) -> None:
     """The find-based sanitiser gives the same bytes as the plain specification."""
@@ -417,6 +426,7 @@ def _header_reference(raw: bytes) -> DecodeError | None:
     return None
 
 
+@pytest.mark.slow
 @given(head=st.binary(min_size=0, max_size=4),
        size=st.sampled_from([0, 7, 8, 9, 12, 13, MAX_SERIAL_SIZE, MAX_SERIAL_SIZE + 1,
                              0xFFFFFFFF]),

@@ -10,7 +10,7 @@ from twisted.internet.task import Clock
 
 from pqi.core import Datagram, is_core
 from pqi.driver import MAX_DRAIN_ROUNDS, CoreDriver
-from tools.simnet import LinkModel, SimNet, StepLimitError
+from tools.simnet import HeapClock, LinkModel, SimNet, StepLimitError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,3 +127,67 @@ def test_simnet_offline_node_and_step_bound() -> None:
     assert a.outputs == [] and net.delivered == 0 and net.lost > 0
     with pytest.raises(StepLimitError):
         net.run(max_steps=50)
+
+
+def test_heap_clock_runs_calls_in_time_order_and_honours_cancel_and_reset() -> None:
+    """The simulated network's clock runs due calls in (time, scheduling) order, skips
+    cancelled ones, moves reset ones, and stops at the advanced time."""
+    clock = HeapClock()
+    ran: list[str] = []
+    clock.callLater(2.0, ran.append, "b")
+    clock.callLater(1.0, ran.append, "a")
+    clock.callLater(1.0, ran.append, "a2")
+    gone = clock.callLater(0.5, ran.append, "gone")
+    moved = clock.callLater(0.1, ran.append, "moved")
+    gone.cancel()
+    moved.reset(3.0)
+    assert [c.getTime() for c in clock.getDelayedCalls()] == [1.0, 1.0, 2.0, 3.0]
+    assert clock.next_time() == 1.0
+    clock.advance(2.5)
+    assert ran == ["a", "a2", "b"] and clock.seconds() == 2.5
+    assert not gone.active() and moved.active()
+    clock.advance(1.0)
+    assert ran[-1] == "moved" and clock.next_time() is None
+
+
+def test_driver_after_hook_runs_once_per_service_after_the_outputs() -> None:
+    """``after`` sees every output of a service call already handed over, once per call."""
+    clock = Clock()
+    core = PingCore()
+    seen: list[object] = []
+    driver = CoreDriver(core, clock, seen.append, after=lambda: seen.append("after"))
+    core.datagram_received(b"ping1", ("127.0.0.1", 9), 0.0)
+    core.datagram_received(b"ping2", ("127.0.0.1", 9), 0.0)
+    driver.service()
+    assert seen == [Datagram(b"pong1", ("127.0.0.1", 9)), Datagram(b"pong2", ("127.0.0.1", 9)),
+                    "after"]
+
+
+def test_the_converted_cores_keep_the_contract() -> None:
+    """Every sans-IO core the node drives offers handle_timer, next_deadline and drain, and
+    a fresh one has nothing to say."""
+    import random
+
+    from dht.node import DHTNode
+    from pqi.link.linkmgr import LinkManager
+    from pqi.wire.fields import Sha1Hash, SslId
+    from services.nat.punch import ConnectCoordinator
+    from services.transfer.engine import Download, Tuning
+    from tcponudp.stunner import StunClient
+    from upnp.mapper import PortMapper
+
+    cores = [
+        DHTNode(b"\x01" * 20, rng=random.Random(1)),
+        LinkManager(SslId(b"\x02" * 16), rng=random.Random(1)),
+        Download(Sha1Hash(b"\x03" * 20), 10),
+        PortMapper([]),
+        StunClient(("127.0.0.1", 1)),
+        ConnectCoordinator(b"\x04" * 20, locate=lambda _: None, authorise=lambda _p, _m: False,
+                           install_relay=lambda *_: None, new_tid=lambda: b"\x00\x01"),
+    ]
+    for core in cores:
+        assert is_core(core), type(core).__name__
+        assert core.drain(0.0) == []
+    # Idle, each waits for input; a download reports its progress every period meanwhile.
+    deadlines = [c.next_deadline() for c in cores]
+    assert deadlines == [None, None, Tuning().progress_period, None, None, None]

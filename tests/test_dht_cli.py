@@ -36,6 +36,8 @@ def test_bad_hostport_rejected(bad: str) -> None:
         parse_hostport(bad)
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_standalone_node_answers_and_saves_state(tmp_path: pathlib.Path) -> None:
     """A real ``dht`` run answers a ping on its port, logs its id and table size, and leaves
     its state behind on exit."""

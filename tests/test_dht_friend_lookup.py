@@ -71,8 +71,8 @@ def test_needs_address_until_a_dial_reaches_the_friend() -> None:
     mgr.start(0.0)
     assert mgr.needs_address(friend, 0.0, 60.0)
     mgr.add_address(friend, NetAddress(LOOPBACK, 5000), AddressSource.DHT, 0.0)
-    mgr.tick(1.0)
-    (dial,) = [a for a in mgr.pop_actions() if isinstance(a, Dial)]
+    mgr.handle_timer(1.0)
+    (dial,) = [a for a in mgr.drain(0.0) if isinstance(a, Dial)]
     assert mgr.needs_address(friend, 1.0, 60.0)  # dialling is not reaching it
     mgr.tcp_connected(dial.link, 1.1)
     assert mgr.authenticated(dial.link, friend, 1.2)
@@ -85,6 +85,8 @@ def test_needs_address_until_a_dial_reaches_the_friend() -> None:
         mgr.needs_address(SslId(b"\x03" * 16), 0.0, 60.0)
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_friends_sharing_only_a_dht_bootstrap_link_over_tcp(tmp_path) -> None:
     """alice (TCP P, UDP P+1: rsproto's default) and bob (TCP Q, UDP Q: RetroShare's habit)
     befriend each other by certificates without an address.  carol, a stranger to both, is

@@ -204,6 +204,7 @@ def test_unknown_keys_ignored() -> None:
     assert krpc.decode(raw) == Response(b"aa", M, version=b"LT\x02\x11", ip=("127.0.0.1", 6881))
 
 
+@pytest.mark.slow
 @given(messages)
 def test_round_trip(msg: krpc.Message) -> None:
     """Every encodable message decodes to itself."""
@@ -215,6 +216,7 @@ def test_round_trip(msg: krpc.Message) -> None:
     assert krpc.decode(raw) == msg
 
 
+@pytest.mark.slow
 @given(messages, st.integers(0, 2000), st.binary(min_size=1, max_size=4))
 def test_mutated_messages_only_raise_decode_errors(msg: krpc.Message, where: int,
                                                    junk: bytes) -> None:

@@ -7,12 +7,15 @@ from collections.abc import Callable
 from typing import Any
 
 import libtorrent as lt
+import pytest
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from dht import krpc
 from dht.node import DHTConfig, LookupKind
 from dht.service import DHTService
+
+pytestmark = pytest.mark.integration
 
 LOOPBACK = "127.0.0.1"
 

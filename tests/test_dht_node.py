@@ -10,9 +10,20 @@ from hypothesis import strategies as st
 
 from dht import krpc
 from dht.krpc import AnnouncePeer, Error, FindNode, GetPeers, Ping, Response
-from dht.node import DHTConfig, DHTNode, LookupKind, dht_node_id
+from dht.node import (
+    QUERY_TIMEOUT,
+    ConnectReceived,
+    DHTConfig,
+    DHTNode,
+    FriendFound,
+    LookupDone,
+    LookupKind,
+    QueryAnswered,
+    dht_node_id,
+)
 from dht.routing import BAD_FAILURES, GOOD_INTERVAL, RoutingTable
-from dht.simulation import FakeNetwork, measure_lookups
+from pqi.core import Datagram
+from tools.bench.dht import dht_network, measure_lookups
 
 US = ("172.16.0.1", 6881)
 PEER = ("172.16.0.2", 7000)
@@ -23,16 +34,27 @@ def make_node(seed: int = 1, **cfg: object) -> DHTNode:
     return DHTNode(b"\x00" * 20, DHTConfig(**cfg), rng=random.Random(seed))  # type: ignore[arg-type]
 
 
-def one(out: list[tuple[bytes, krpc.Address]]) -> krpc.Message:
+def sent(node: DHTNode, now: float = 0.0) -> list[Datagram]:
+    """The datagrams among the node's outputs (its events are dropped)."""
+    return [o for o in node.drain(now) if isinstance(o, Datagram)]
+
+
+def recv(node: DHTNode, data: bytes, addr: krpc.Address, now: float) -> list[Datagram]:
+    """Feed one datagram; return the datagrams the node wants sent."""
+    node.datagram_received(data, addr, now)
+    return sent(node, now)
+
+
+def one(out: list[Datagram]) -> krpc.Message:
     assert len(out) >= 1
-    return krpc.decode(out[0][0])
+    return krpc.decode(out[0].data)
 
 
 def verify(node: DHTNode, addr: krpc.Address, node_id: bytes, now: float) -> None:
     """Make ``addr`` answer a ping of ours, so it is verified and in the table."""
-    out = node.ping(addr, now)
-    tid = krpc.decode(out[0][0]).transaction_id
-    node.datagram_received(krpc.encode(Response(tid, node_id)), addr, now)
+    node.ping(addr, now)
+    tid = one(sent(node, now)).transaction_id
+    recv(node, krpc.encode(Response(tid, node_id)), addr, now)
 
 
 def test_dht_node_id_derivation() -> None:
@@ -46,27 +68,28 @@ def test_dht_node_id_derivation() -> None:
         dht_node_id(b"\x00" * 20)
 
 
-def test_connect_goes_to_handler_or_is_counted() -> None:
-    """BitDHT's connect queries reach the pluggable handler; without one they are counted."""
+def test_connect_becomes_an_event_or_is_counted() -> None:
+    """BitDHT's connect queries become `ConnectReceived` events when the skin takes them;
+    otherwise they are counted."""
     node = make_node()
     src = krpc.NodeInfo(PEER_ID, *PEER)
     msg = krpc.Connect(b"c1", PEER_ID, src, krpc.NodeInfo(node.node_id, *US),
                        krpc.CONNECT_MODE_DIRECT, 0, 0, krpc.CONNECT_REQUEST, krpc.RS_VERSION)
-    node.datagram_received(krpc.encode(msg), PEER, 0.0)
+    recv(node, krpc.encode(msg), PEER, 0.0)
     assert node.counters.connect_ignored == 1
-    got: list = []
-    node.connect_handler = lambda m, addr, now: got.append((m, addr)) or [(b"ack", addr)]
-    out = node.datagram_received(krpc.encode(msg), PEER, 1.0)
-    assert got == [(msg, PEER)]
-    assert (b"ack", PEER) in out
+    node.accept_connect = True
+    node.datagram_received(krpc.encode(msg), PEER, 1.0)
+    assert ConnectReceived(msg, PEER) in node.drain(1.0)
+    assert node.counters.connect_ignored == 1
 
 
 def test_ping_answered_with_version() -> None:
     """A verified peer's ping gets our id and ``v`` = BD02RS51 back, same transaction id."""
     node = make_node()
     verify(node, PEER, PEER_ID, 0.0)
-    out = node.datagram_received(krpc.encode(Ping(b"xy", PEER_ID)), PEER, 1.0)
-    assert out == [(krpc.encode(Response(b"xy", node.node_id, version=b"BD02RS51")), PEER)]
+    out = recv(node, krpc.encode(Ping(b"xy", PEER_ID)), PEER, 1.0)
+    assert out == [Datagram(krpc.encode(Response(b"xy", node.node_id, version=b"BD02RS51")),
+                            PEER)]
 
 
 def test_find_node_reply_always_has_nodes_key() -> None:
@@ -74,7 +97,7 @@ def test_find_node_reply_always_has_nodes_key() -> None:
     pong (``beMsgType``)."""
     node = make_node()
     request = krpc.encode(FindNode(b"q1", PEER_ID, b"\x05" * 20))
-    reply = node.datagram_received(request, PEER, 0.0)[0][0]
+    reply = recv(node, request, PEER, 0.0)[0].data
     assert reply == (b"d1:rd2:id20:" + node.node_id + b"5:nodes0:e1:t2:q11:v8:BD02RS511:y1:re")
 
 
@@ -84,16 +107,16 @@ def test_unverified_source_gets_no_amplification() -> None:
     for i in range(20):
         verify(node, (f"10.1.0.{i}", 1000), bytes([i + 1]) * 20, 0.0)
     request = krpc.encode(FindNode(b"q1", PEER_ID, b"\x05" * 20))
-    out = node.datagram_received(request, PEER, 1.0)
+    out = recv(node, request, PEER, 1.0)
     reply, probe = out
-    assert len(reply[0]) <= len(request)
-    assert isinstance(krpc.decode(reply[0]), Response)
-    assert isinstance(krpc.decode(probe[0]), Ping)
+    assert len(reply.data) <= len(request)
+    assert isinstance(krpc.decode(reply.data), Response)
+    assert isinstance(krpc.decode(probe.data), Ping)
     assert node.counters.trimmed_replies == 1
     # Once it answers our ping, it is verified and gets k full nodes.
-    node.datagram_received(
-        krpc.encode(Response(krpc.decode(probe[0]).transaction_id, PEER_ID)), PEER, 1.1)
-    full = one(node.datagram_received(request, PEER, 1.2))
+    recv(node,
+        krpc.encode(Response(krpc.decode(probe.data).transaction_id, PEER_ID)), PEER, 1.1)
+    full = one(recv(node, request, PEER, 1.2))
     assert isinstance(full, Response) and len(full.nodes) == 8
 
 
@@ -103,25 +126,27 @@ def test_get_peers_token_announce_and_rotation() -> None:
     node = make_node()
     verify(node, PEER, PEER_ID, 0.0)
     ih = b"\x42" * 20
-    r = one(node.datagram_received(krpc.encode(GetPeers(b"g1", PEER_ID, ih)), PEER, 1.0))
+    r = one(recv(node, krpc.encode(GetPeers(b"g1", PEER_ID, ih)), PEER, 1.0))
     assert isinstance(r, Response) and r.token is not None and r.values is None
     node.handle_timer(301.0)  # one rotation: the token is now "previous"
-    ok = one(node.datagram_received(
+    sent(node)  # the periodic re-join's queries
+    ok = one(recv(node,
         krpc.encode(AnnouncePeer(b"a1", PEER_ID, ih, 6881, r.token)), PEER, 302.0))
     assert ok == Response(b"a1", node.node_id, version=krpc.RS_VERSION)
-    r2 = one(node.datagram_received(krpc.encode(GetPeers(b"g2", PEER_ID, ih)), PEER, 303.0))
+    r2 = one(recv(node, krpc.encode(GetPeers(b"g2", PEER_ID, ih)), PEER, 303.0))
     assert isinstance(r2, Response) and r2.values == ((PEER[0], 6881),)
     node.handle_timer(602.0)  # second rotation: the first token has expired
-    bad = one(node.datagram_received(
+    sent(node)  # the periodic re-join's queries
+    bad = one(recv(node,
         krpc.encode(AnnouncePeer(b"a2", PEER_ID, ih, 6882, r.token)), PEER, 603.0))
     assert isinstance(bad, Error) and bad.code == krpc.ERROR_PROTOCOL
     assert node.counters.bad_tokens == 1
     # Another IP cannot use PEER's token.
     other = ("172.16.0.3", 7000)
     verify(node, other, b"\x33" * 20, 604.0)
-    r3 = one(node.datagram_received(krpc.encode(GetPeers(b"g3", PEER_ID, ih)), PEER, 604.0))
+    r3 = one(recv(node, krpc.encode(GetPeers(b"g3", PEER_ID, ih)), PEER, 604.0))
     assert isinstance(r3, Response) and r3.token is not None
-    stolen = one(node.datagram_received(
+    stolen = one(recv(node,
         krpc.encode(AnnouncePeer(b"a3", b"\x33" * 20, ih, 1, r3.token)), other, 605.0))
     assert isinstance(stolen, Error)
 
@@ -132,7 +157,7 @@ def test_announced_peers_expire() -> None:
     verify(node, PEER, PEER_ID, 0.0)
     ih = b"\x42" * 20
     token = node.make_token(PEER[0])
-    node.datagram_received(krpc.encode(AnnouncePeer(b"a1", PEER_ID, ih, 0, token, True)),
+    recv(node, krpc.encode(AnnouncePeer(b"a1", PEER_ID, ih, 0, token, True)),
                            PEER, 1.0)
     assert node.get_stored_peers(ih, 2.0) == [PEER]
     node.handle_timer(1.0 + 30 * 60 + 5)
@@ -143,25 +168,25 @@ def test_rate_limit_bans_for_300_seconds() -> None:
     """Over 5 packets/s averaged over 10 s from one IP bans it for 300 s; others unaffected."""
     node = make_node()
     ping = krpc.encode(Ping(b"pp", PEER_ID))
-    answered = sum(bool(node.datagram_received(ping, PEER, 0.0)) for _ in range(60))
+    answered = sum(bool(recv(node, ping, PEER, 0.0)) for _ in range(60))
     assert answered == 50
     assert node.counters.rate_limited == 1
-    assert node.datagram_received(ping, PEER, 299.0) == []
-    assert node.datagram_received(ping, ("172.16.0.9", 1), 10.0) != []
-    assert node.datagram_received(ping, PEER, 301.0) != []
+    assert recv(node, ping, PEER, 299.0) == []
+    assert recv(node, ping, ("172.16.0.9", 1), 10.0) != []
+    assert recv(node, ping, PEER, 301.0) != []
     # A steady 5/s is fine forever.
     node2 = make_node()
-    assert all(node2.datagram_received(ping, PEER, t / 5) for t in range(500))
+    assert all(recv(node2, ping, PEER, t / 5) for t in range(500))
     # Loopback (other local nodes) is exempt by default.
-    assert all(node2.datagram_received(ping, ("127.0.0.1", 9), 0.0) for _ in range(100))
+    assert all(recv(node2, ping, ("127.0.0.1", 9), 0.0) for _ in range(100))
 
 
 def test_malformed_and_oversized_counted_not_raised() -> None:
     """Garbage, oversized datagrams and stray responses are counted and dropped."""
     node = make_node()
-    assert node.datagram_received(b"d1:xe", PEER, 0.0) == []
-    assert node.datagram_received(b"d" + b"x" * 2000, PEER, 0.0) == []
-    assert node.datagram_received(krpc.encode(Response(b"zz", PEER_ID)), PEER, 0.0) == []
+    assert recv(node, b"d1:xe", PEER, 0.0) == []
+    assert recv(node, b"d" + b"x" * 2000, PEER, 0.0) == []
+    assert recv(node, krpc.encode(Response(b"zz", PEER_ID)), PEER, 0.0) == []
     c = node.counters
     assert (c.malformed, c.oversized, c.unexpected_responses) == (1, 1, 1)
 
@@ -170,7 +195,7 @@ def test_unknown_method_gets_204() -> None:
     """BEP 5: an unknown query method is answered with error 204."""
     node = make_node()
     verify(node, PEER, PEER_ID, 0.0)
-    out = one(node.datagram_received(
+    out = one(recv(node,
         krpc.encode(krpc.UnknownQuery(b"u1", PEER_ID, b"vote")), PEER, 1.0))
     assert isinstance(out, Error) and out.code == krpc.ERROR_METHOD_UNKNOWN
 
@@ -178,9 +203,9 @@ def test_unknown_method_gets_204() -> None:
 def test_response_from_wrong_address_ignored() -> None:
     """A response must come from the address we asked; a spoofed one is dropped."""
     node = make_node()
-    out = node.ping(PEER, 0.0)
-    tid = krpc.decode(out[0][0]).transaction_id
-    node.datagram_received(krpc.encode(Response(tid, PEER_ID)), ("172.25.9.9", 7000), 0.1)
+    node.ping(PEER, 0.0)
+    tid = one(sent(node)).transaction_id
+    recv(node, krpc.encode(Response(tid, PEER_ID)), ("172.25.9.9", 7000), 0.1)
     assert node.counters.unexpected_responses == 1
     assert node.routing.get(PEER_ID) is None
 
@@ -200,7 +225,7 @@ def test_timeouts_make_contacts_bad_and_replacements_step_in() -> None:
     t = 2.0
     for _ in range(BAD_FAILURES):
         node.lookup(far[0][0], t, seeds=())
-        node.take_datagrams()
+        sent(node, t)
         t += 10.0
         node.handle_timer(t)
     # Both silent contacts went bad; the first to do so yielded to the single replacement.
@@ -229,45 +254,40 @@ def test_routing_table_split_and_liveness() -> None:
     assert table.get(ids[0]).addr == ("172.16.0.1", 1000)  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_exact_lookup_finds_node_by_id() -> None:
-    """In a small simulated network an exact lookup reports the node whose id is the target."""
-    net = FakeNetwork(seed=7)
-    net.build(40, settle=30.0)
+    """In a small simulated network an exact lookup reports the node whose id is the target
+    (a `FriendFound` event, then the `LookupDone`)."""
+    net = dht_network(7, 40, settle=30.0)
     nodes = list(net.nodes.values())
     seeker, friend = nodes[5], nodes[33]
-    found: list[tuple[bytes, krpc.Address]] = []
-    seeker.on_found.append(lambda nid, addr: found.append((nid, addr)))
-    done = []
-    seeker.lookup(friend.node_id, net.now, exact=True, on_done=done.append)
-    net.send(net.addr_of(seeker), seeker.take_datagrams())
-    net.run_while(lambda: not done, limit=30.0)
-    assert found == [(friend.node_id, net.addr_of(friend))]
-    assert done[0].found == net.addr_of(friend)
+    seeker.outputs.clear()
+    lk = net.feed(seeker.addr, seeker.core.lookup, friend.core.node_id, exact=True)
+    net.run(30.0, until=lambda: lk.done)
+    assert seeker.outputs == [FriendFound(friend.core.node_id, friend.addr), LookupDone(lk)]
+    assert lk.found == friend.addr
 
 
+@pytest.mark.slow
 def test_get_peers_lookup_and_announce_in_simulation() -> None:
     """A node announces an info hash; another finds it with a get_peers lookup."""
-    net = FakeNetwork(seed=11)
-    net.build(60, settle=30.0)
+    net = dht_network(11, 60, settle=30.0)
     nodes = list(net.nodes.values())
     ih = b"\x5a" * 20
-    done: list = []
-    nodes[3].lookup(ih, net.now, LookupKind.GET_PEERS, on_done=done.append)
-    net.send(net.addr_of(nodes[3]), nodes[3].take_datagrams())
-    net.run_while(lambda: not done, limit=30.0)
-    net.send(net.addr_of(nodes[3]), nodes[3].announce(done[0], 4242, net.now))
-    net.run_until(net.now + 2.0)
-    got: list = []
-    nodes[50].lookup(ih, net.now, LookupKind.GET_PEERS, on_done=got.append)
-    net.send(net.addr_of(nodes[50]), nodes[50].take_datagrams())
-    net.run_while(lambda: not got, limit=30.0)
-    assert (net.addr_of(nodes[3])[0], 4242) in got[0].peers
+    lk = net.feed(nodes[3].addr, nodes[3].core.lookup, ih, kind=LookupKind.GET_PEERS)
+    net.run(30.0, until=lambda: lk.done)
+    assert lk.done
+    net.feed(nodes[3].addr, nodes[3].core.announce, lk, 4242)
+    net.run(2.0)
+    got = net.feed(nodes[50].addr, nodes[50].core.lookup, ih, kind=LookupKind.GET_PEERS)
+    net.run(30.0, until=lambda: got.done)
+    assert (nodes[3].addr[0], 4242) in got.peers
 
 
+@pytest.mark.slow
 def test_simulation_300_nodes_converge() -> None:
     """300 nodes joined through one bootstrap: lookups of random ids find the true 8 closest."""
-    net = FakeNetwork(seed=2026)
-    net.build(300, settle=20.0)
+    net = dht_network(2026, 300, settle=20.0)
     stats = measure_lookups(net, 30)
     s = stats.summary()
     assert s["nearest_found_rate"] == 1.0
@@ -276,6 +296,23 @@ def test_simulation_300_nodes_converge() -> None:
     assert min(stats.table_sizes) >= 8
 
 
+def test_idle_node_has_no_deadline_and_ping_answer_is_an_event() -> None:
+    """A node that knows nobody waits for nothing (no timer); a ping through the API comes
+    back as a `QueryAnswered` event with its ticket, and a silent peer's as None."""
+    node = make_node()
+    assert node.next_deadline() is None
+    ticket = node.ping(PEER, 0.0)
+    tid = one(sent(node)).transaction_id
+    assert node.next_deadline() is not None
+    node.datagram_received(krpc.encode(Response(tid, PEER_ID)), PEER, 0.5)
+    answers = [o for o in node.drain(0.5) if isinstance(o, QueryAnswered)]
+    assert answers == [QueryAnswered(ticket, Response(tid, PEER_ID))]
+    silent = node.ping(("172.16.0.7", 1), 1.0)
+    node.handle_timer(1.0 + QUERY_TIMEOUT)
+    assert QueryAnswered(silent, None) in node.drain(1.0 + QUERY_TIMEOUT)
+
+
+@pytest.mark.slow
 @given(st.lists(st.tuples(st.binary(min_size=20, max_size=20), st.booleans()), max_size=120))
 def test_routing_table_invariants(updates: list[tuple[bytes, bool]]) -> None:
     """Whatever answers and queries arrive, buckets tile the id space, hold at most k contacts
@@ -303,11 +340,12 @@ def test_quiet_table_rejoins_and_answers_make_contacts_good_again() -> None:
         verify(node, addr, nid, 0.0)
     assert node.routing.good_count(1.0) == 16
     later = GOOD_INTERVAL + 10.0
-    out = node.handle_timer(later)
+    node.handle_timer(later)
+    out = sent(node, later)
     assert node.routing.good_count(later) == 0
-    queries = [(krpc.decode(d), addr) for d, addr in out]
+    queries = [(krpc.decode(d.data), d.addr) for d in out]
     assert queries and all(isinstance(q, FindNode) for q, _ in queries)
     for q, addr in queries:
-        node.datagram_received(krpc.encode(Response(q.transaction_id, contacts[addr],
+        recv(node, krpc.encode(Response(q.transaction_id, contacts[addr],
                                                     nodes=())), addr, later + 0.1)
     assert node.routing.good_count(later + 0.2) == len(queries)

@@ -8,6 +8,7 @@ import random
 import shutil
 import tempfile
 
+import pytest
 from twisted.internet import defer, reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
@@ -15,13 +16,12 @@ from twisted.trial import unittest
 
 from dht import krpc
 from dht.krpc import Ping, Response
-from dht.node import DHTConfig, DHTNode, dht_node_id
+from dht.node import DHTConfig, DHTNode, QueryAnswered, dht_node_id
 from dht.protocol import DHTProtocol
 from dht.service import (
     DHTNotRunningError,
     DHTService,
     FriendNotFoundError,
-    atomic_write,
     read_bootstrap_file,
     write_bootstrap_file,
 )
@@ -37,13 +37,15 @@ class _Transport:
         self.written.append((data, addr))
 
 
-def _protocol(clock: Clock) -> tuple[DHTProtocol, _Transport, list]:
+def _protocol(clock: Clock) -> tuple[DHTProtocol, _Transport, list, list]:
     node = DHTNode(b"\x01" * 20, rng=random.Random(3))
     other: list = []
-    proto = DHTProtocol(node, clock, other_handler=lambda d, a: other.append((d, a)))
+    events: list = []
+    proto = DHTProtocol(node, clock, other_handler=lambda d, a: other.append((d, a)),
+                        on_event=events.append)
     transport = _Transport()
     proto.transport = transport  # type: ignore[assignment]
-    return proto, transport, other
+    return proto, transport, other, events
 
 
 class _TempDirs:
@@ -83,7 +85,7 @@ class ProtocolTests(unittest.TestCase):
     def test_demultiplex_by_first_byte(self) -> None:
         """Bencoded dictionaries go to the DHT, anything else to the TCP-over-UDP handler."""
         clock = Clock()
-        proto, transport, other = _protocol(clock)
+        proto, transport, other, _ = _protocol(clock)
         proto.datagramReceived(b"\x00\x01\x00\x14" + b"\x00" * 16, ("127.0.0.1", 9))
         proto.datagramReceived(krpc.encode(Ping(b"aa", b"\x02" * 20)), ("127.0.0.1", 9))
         assert other == [(b"\x00\x01\x00\x14" + b"\x00" * 16, ("127.0.0.1", 9))]
@@ -98,27 +100,27 @@ class ProtocolTests(unittest.TestCase):
         assert proto.unclaimed == 1
 
     def test_query_timeout_on_clock(self) -> None:
-        """A ping nobody answers reports None once the clock passes the query timeout."""
+        """A ping nobody answers reports None once the clock passes the query timeout (the
+        driver's single timer), and the idle node then leaves no timer behind."""
         clock = Clock()
-        proto, transport, _ = _protocol(clock)
-        replies: list = []
-        proto.call(lambda t: proto.node.ping(("127.0.0.1", 9), t, on_reply=replies.append))
+        proto, transport, _, events = _protocol(clock)
+        ticket = proto.driver.feed(proto.node.ping, ("127.0.0.1", 9))
         assert len(transport.written) == 1
+        assert len(clock.getDelayedCalls()) == 1
         clock.advance(3.9)
-        assert replies == []
+        assert events == []
         clock.advance(0.2)
-        assert replies == [None]
+        assert events == [QueryAnswered(ticket, None)]
         assert proto.node.counters.timeouts == 1
 
     def test_reply_resolves_ping(self) -> None:
-        """The answer to our ping, matched by transaction id, reaches the caller."""
+        """The answer to our ping, matched by transaction id, reaches the skin as an event."""
         clock = Clock()
-        proto, transport, _ = _protocol(clock)
-        replies: list = []
-        proto.call(lambda t: proto.node.ping(("127.0.0.1", 9), t, on_reply=replies.append))
+        proto, transport, _, events = _protocol(clock)
+        ticket = proto.driver.feed(proto.node.ping, ("127.0.0.1", 9))
         tid = krpc.decode(transport.written[0][0]).transaction_id
         proto.datagramReceived(krpc.encode(Response(tid, b"\x09" * 20)), ("127.0.0.1", 9))
-        assert replies == [Response(tid, b"\x09" * 20)]
+        assert events == [QueryAnswered(ticket, Response(tid, b"\x09" * 20))]
 
 
 class FileTests(_TempDirs, unittest.TestCase):
@@ -132,12 +134,12 @@ class FileTests(_TempDirs, unittest.TestCase):
         assert path.read_text() == "9.9.9.9 1\n"
         assert read_bootstrap_file(pathlib.Path(self.tmp_path())) == []
 
-    def test_atomic_write_leaves_no_temp(self) -> None:
-        """The replacement goes through a temp file in the same directory, then a rename."""
+    def test_bootstrap_file_rewrite_leaves_no_temp(self) -> None:
+        """Rewriting the bootstrap file replaces it whole and leaves no temp file beside it."""
         path = pathlib.Path(self.tmp_path())
-        atomic_write(path, b"one")
-        atomic_write(path, b"two")
-        assert path.read_bytes() == b"two"
+        write_bootstrap_file(path, [("9.9.9.9", 1)])
+        write_bootstrap_file(path, [("9.9.9.8", 2)])
+        assert path.read_text() == "9.9.9.8 2\n"
         assert [p.name for p in path.parent.iterdir()] == [path.name]
 
     def test_service_binds_and_saves_state(self) -> None:
@@ -165,6 +167,7 @@ def _service(tmp: str, *, ssl_id: bytes, bootstrap: list | None = None) -> DHTSe
                       config=DHTConfig(query_timeout=1.0, bootstrap_interval=1.0))
 
 
+@pytest.mark.integration
 class LoopbackTests(_TempDirs, unittest.TestCase):
     """Real UDP sockets on 127.0.0.1 and the real reactor."""
 
@@ -175,6 +178,7 @@ class LoopbackTests(_TempDirs, unittest.TestCase):
         self.addCleanup(lambda: svc.stopService() if svc.running else None)
         return svc
 
+    @pytest.mark.slow
     @defer.inlineCallbacks
     def test_two_nodes_find_each_other_through_a_bootstrap_node(self) -> defer.Deferred[None]:
         """Alice and Bob know only a third node; each finds the other by its derived DHT id."""
@@ -192,6 +196,7 @@ class LoopbackTests(_TempDirs, unittest.TestCase):
         back = yield alice.find_friend(bob_ssl, retry_interval=0.3, timeout=20.0)
         assert back == ("127.0.0.1", bob.port)
 
+    @pytest.mark.slow
     @defer.inlineCallbacks
     def test_friend_not_found_times_out(self) -> defer.Deferred[None]:
         """A friend who is not online fails with FriendNotFoundError after the time limit."""

@@ -97,6 +97,7 @@ def test_size_forms(size: int, encoded: str) -> None:
     assert decode_size(io.BytesIO(bytes.fromhex(encoded)), "s") == size
 
 
+@pytest.mark.slow
 @given(section_sizes)
 def test_size_round_trip(size: int) -> None:
     """Every size decodes back from its encoding, consuming all of it."""
@@ -118,6 +119,7 @@ def test_size_out_of_range_not_encoded() -> None:
         encode_size(1 << 32)
 
 
+@pytest.mark.slow
 @given(dir_contents())
 def test_round_trip(content: DirContent) -> None:
     """Any directory content encodes and decodes back to itself, and re-encodes identically."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from pqi.link.linkmgr import AddressSource
+from services.discovery import PendingFriend
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120), pytest.mark.slow]
 
 
 def test_a_learns_c_through_b_then_they_meet(tmp_path) -> None:
@@ -17,10 +18,10 @@ def test_a_learns_c_through_b_then_they_meet(tmp_path) -> None:
     async def body(reactor):
         a, b, c = (make_node(reactor, tmp_path, n) for n in ("alice", "bob", "carol"))
         pending = {}
-        a.subscribe("pending_friend", lambda pgp, name, via: pending.setdefault("a", (pgp, name,
-                                                                                   via.ssl_id)))
-        c.subscribe("pending_friend", lambda pgp, name, via: pending.setdefault("c", (pgp, name,
-                                                                                   via.ssl_id)))
+        a.subscribe(PendingFriend, lambda e: pending.setdefault(
+            "a", (e.pgp_id, e.name, e.learned_from.ssl_id)))
+        c.subscribe(PendingFriend, lambda e: pending.setdefault(
+            "c", (e.pgp_id, e.name, e.learned_from.ssl_id)))
         for n in (a, b, c):
             await n.startService()
         try:

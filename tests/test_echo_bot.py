@@ -18,11 +18,12 @@ from pqi.identity.certificate import RsCertificate
 from pqi.identity.friends import FriendList
 from pqi.items.ids import SERVICE_CHAT
 from pqi.wire.address import NetAddress
+from services.chat.service import MessageReceived
 from services.node.node import FRIENDS_FILE
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 from tests.test_mail_sigkill import free_port
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180), pytest.mark.slow]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BOT = os.path.join(ROOT, "examples", "echo_bot.py")
@@ -46,7 +47,7 @@ def test_bot_echoes_private_messages_only(tmp_path) -> None:
         await b.startService()
         bot.attach(b)
         echoes = []
-        a.subscribe("message_received", lambda m: echoes.append(m.body))
+        a.subscribe(MessageReceived, lambda e: echoes.append(e.message.body))
         try:
             a.add_friend(cert_of(b))
             b.add_friend(cert_of(a))
@@ -89,9 +90,9 @@ def test_bot_program_on_asyncio_reactor(tmp_path) -> None:
         try:
             await wait_for(reactor, lambda: SERVICE_CHAT in a.control.enabled(account.ssl_id),
                            60)
-            reply = a.next_event("message_received")
+            reply = a.next_event(MessageReceived)
             await a.send_chat(account.ssl_id, "are you there?")
-            message = await reply
+            message = (await reply).message
             proc.send_signal(signal.SIGTERM)
             await wait_for(reactor, lambda: proc.poll() is not None, 30)
             return message, proc.returncode, proc.stdout.read()

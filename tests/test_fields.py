@@ -38,6 +38,7 @@ class TestIntegers:
         assert u32.build(0x01020304) == b"\x01\x02\x03\x04"
         assert u64.build(0x0102030405060708) == bytes(range(1, 9))
 
+    @pytest.mark.slow
     @given(u8s, u16s, u32s, u64s)
     def test_round_trip(self, a: int, b: int, x: int, y: int) -> None:
         """Integers survive build/parse for their whole range."""
@@ -52,6 +53,7 @@ class TestBool:
         assert Bool.build(True) == b"\x01"
         assert Bool.build(False) == b"\x00"
 
+    @pytest.mark.slow
     @given(st.integers(1, 255))
     def test_any_non_zero_is_true(self, byte: int) -> None:
         """Any non-zero byte reads as true, as a C++ bool does."""
@@ -93,6 +95,7 @@ class TestRsString:
         with pytest.raises(TruncatedError):
             RsString.parse(b"\x00\x00")
 
+    @pytest.mark.slow
     @given(wire_text)
     def test_round_trip(self, text: str) -> None:
         """Any string (including escaped non-UTF-8 bytes) survives build/parse."""
@@ -113,6 +116,7 @@ class TestRawMemory:
             con.parse(b"\x00\x00\x00\x05abcde")
         assert (e.value.limit, e.value.value, e.value.maximum) == ("AVATAR", 5, 4)
 
+    @pytest.mark.slow
     @given(st.binary(max_size=300))
     def test_round_trip(self, data: bytes) -> None:
         """Any byte block survives build/parse."""
@@ -144,12 +148,14 @@ class TestBoundedArray:
         with pytest.raises(TruncatedError):
             arr.parse(b"\x00\x00\x00\x02\x00\x00\x00\x00")
 
+    @pytest.mark.slow
     @given(st.lists(u32s, max_size=20))
     def test_round_trip(self, values: list[int]) -> None:
         """Any list of u32 survives build/parse."""
         arr = BoundedArray(u32)
         assert arr.parse(arr.build(values)) == values
 
+    @pytest.mark.slow
     @given(st.lists(ids(SslId), max_size=5))
     def test_round_trip_ids(self, values: list[SslId]) -> None:
         """A vector of ids (fixed size, no prefix each) survives build/parse."""
@@ -195,6 +201,7 @@ class TestFixedIds:
         with pytest.raises(EncodeError):
             IdField(SslId).build(bytes(8))
 
+    @pytest.mark.slow
     @pytest.mark.parametrize("idtype", ID_TYPES, ids=lambda t: t.__name__)
     @given(data=st.data())
     def test_round_trip(self, idtype: type[FixedId], data: st.DataObject) -> None:

@@ -427,6 +427,7 @@ def test_partials_capped(monkeypatch) -> None:
     assert client.trees[A.ssl_id].dirs[h(1)].files == ()
 
 
+@pytest.mark.slow
 @given(st.integers(0, 3 * MAX_RESPONSE_PART + 5), st.binary(min_size=1, max_size=16))
 def test_split_then_reassembled_is_whole(size: int, pattern: bytes) -> None:
     """Whatever its size, content split into responses and fed to a client comes back whole,

@@ -372,6 +372,7 @@ def assert_grouped(write: bytes) -> None:
     assert pos == len(write) and starts[-1] < GROUP_SIZE
 
 
+@pytest.mark.slow
 @given(st.binary(max_size=4096), st.integers(1, 64))
 def test_garbage_raises_only_framing_error(data: bytes, step: int) -> None:
     """Arbitrary bytes, cut into pieces, give events or a FramingError, nothing else, and
@@ -393,6 +394,7 @@ def test_garbage_raises_only_framing_error(data: bytes, step: int) -> None:
 
 # --- round trips --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @given(queued=queued_items(), slicing=st.booleans(), data=st.data())
 def test_round_trip_in_order_per_priority(queued: list[tuple[bytes, int]], slicing: bool,
                                           data: st.DataObject) -> None:
@@ -427,6 +429,7 @@ def test_round_trip_in_order_per_priority(queued: list[tuple[bytes, int]], slici
         sum(-(-len(item) // SLICE_SIZE) for item in long_items) if slicing else 0)
 
 
+@pytest.mark.slow
 @given(item=encoded_items(max_body=20_000), data=st.data())
 def test_large_item_slices(item: bytes, data: st.DataObject) -> None:
     """Every slice but the last carries 1400 bytes; flags are START, MIDDLE..., END."""

@@ -67,6 +67,7 @@ def dump(path: pathlib.Path) -> list[tuple]:
         con.close()
 
 
+@pytest.mark.slow
 def test_add_from_certificate_accepts_profile_and_location(
         db_path: pathlib.Path, profile_key2: ProfileKey,
         location_cert2: LocationCertificate) -> None:
@@ -192,6 +193,7 @@ def test_invite_without_fingerprint_is_refused(db_path: pathlib.Path,
         friends.add_from_invite(ShortInvite(location_cert2.ssl_id, None, "bob"))
 
 
+@pytest.mark.slow
 def test_key_with_wrong_fingerprint_does_not_complete_ssl_only_friend(
         db_path: pathlib.Path, profile_key: ProfileKey, profile_key2: ProfileKey,
         location_cert2: LocationCertificate) -> None:
@@ -305,6 +307,7 @@ def test_profile_only_certificate(db_path: pathlib.Path, profile_key2: ProfileKe
         assert friends.locations() == []
 
 
+@pytest.mark.slow
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(infos=st.lists(address_infos, max_size=6))
 def test_addresses_round_trip(tmp_path: pathlib.Path, profile_key2: ProfileKey,

@@ -58,6 +58,7 @@ def punching_socket(sender: socket.socket) -> tuple[Clock, UdpMux, TouSocket]:
     return clock, mux, TouSocket(clock, mux)
 
 
+@pytest.mark.integration
 def test_punch_syns_carry_the_punch_ttl_for_the_period(
         sockets: tuple[socket.socket, socket.socket]) -> None:
     """SYNs sent within the punch period leave with the punch TTL (they open our NAT and die
@@ -79,6 +80,7 @@ def test_punch_syns_carry_the_punch_ttl_for_the_period(
     assert mux.ttl_limited == 3
 
 
+@pytest.mark.integration
 def test_punch_ttl_ends_once_the_peer_is_heard(
         sockets: tuple[socket.socket, socket.socket]) -> None:
     """The peer's SYN came through both NATs (a simultaneous open): from then on nothing is
@@ -96,6 +98,7 @@ def test_punch_ttl_ends_once_the_peer_is_heard(
     assert decode_packet(data).ack == 78 and ttl == usual
 
 
+@pytest.mark.integration
 def test_unlimited_connections_and_relayed_datagrams_keep_the_usual_ttl(
         sockets: tuple[socket.socket, socket.socket]) -> None:
     """A connection without a punch, and a datagram wrapped for a relay (the proxy must receive

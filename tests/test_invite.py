@@ -184,6 +184,7 @@ def _locators() -> st.SearchStrategy:
         st.builds(UrlLocator, text_values()))
 
 
+@pytest.mark.slow
 @given(ssl_ids(), st.none() | fingerprints(), text_values(), st.lists(_locators(), max_size=4))
 def test_round_trip(ssl_id: SslId, fpr: PgpFingerprint | None, name: str, locators: list) -> None:
     """Any invite encodes, in radix and URL form, and decodes back to itself."""

@@ -195,12 +195,14 @@ mixed = st.builds(
     file_sets, st.lists(address_infos, max_size=2).map(tuple))
 
 
+@pytest.mark.slow
 @given(mixed)
 def test_round_trip_mixed(item: _Mixed) -> None:
     """An item with every field family survives encode/decode."""
     assert pqi.decode(pqi.encode(item)) == item
 
 
+@pytest.mark.slow
 @given(file_datas, key_signatures)
 def test_round_trip_data(data: Any, sig: Any) -> None:
     """An item with FileData and KeySignature survives encode/decode."""
@@ -237,6 +239,7 @@ def _agree(cls: type[PQItem], body: bytes) -> None:
         assert via_public == core
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", _classes(), ids=lambda k: f"{k.__name__}")
 @given(body=st.binary(max_size=96))
 def test_compiled_and_core_agree_random(cls: type[PQItem], body: bytes) -> None:
@@ -244,6 +247,7 @@ def test_compiled_and_core_agree_random(cls: type[PQItem], body: bytes) -> None:
     _agree(cls, body)
 
 
+@pytest.mark.slow
 @given(item=mixed, cut=st.integers(0, 400), flip=st.integers(0, 400), byte=st.integers(0, 255))
 def test_compiled_and_core_agree_mutated(item: _Mixed, cut: int, flip: int, byte: int) -> None:
     """On valid bodies cut short or with one byte changed, both paths agree."""
@@ -253,6 +257,7 @@ def test_compiled_and_core_agree_mutated(item: _Mixed, cut: int, flip: int, byte
     _agree(_Mixed, bytes(body[: len(body) - cut % (len(body) + 1)]))
 
 
+@pytest.mark.slow
 @given(data=st.binary(max_size=200))
 def test_decode_random_bytes(data: bytes) -> None:
     """pqi.decode on any bytes returns an item or raises DecodeError, nothing else."""
@@ -263,6 +268,7 @@ def test_decode_random_bytes(data: bytes) -> None:
     assert isinstance(out, (PQItem, UnknownItem))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", _classes(), ids=lambda k: f"{k.__name__}")
 @given(body=st.binary(max_size=200))
 def test_decode_random_body_each_kind(cls: type[PQItem], body: bytes) -> None:

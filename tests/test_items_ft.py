@@ -63,6 +63,7 @@ def test_chunk_map_request_and_map() -> None:
           "020017050000002501296d87a4a8e805015977af16ffa749af8ba1bd0e00000001ffffffff")
 
 
+@pytest.mark.slow
 def test_chunk_map_count_beyond_the_body_is_truncated() -> None:
     """A chunk-map count the body cannot hold is refused before any loop."""
     body = b"\x01" + bytes(RANDOM_3MIB) + struct.pack(">I", 1000) + bytes(8)

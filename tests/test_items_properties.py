@@ -16,6 +16,8 @@ from pqi.items import ids, nxs
 from pqi.wire.item import ItemHeader
 from tests.strategies_items import items
 
+pytestmark = pytest.mark.slow
+
 _ALL = sorted(pqi.registered().items())
 #: NXS layouts are identical under every GXS service but for binary TLV types: the full
 #: property runs on two services, a short one on the rest.

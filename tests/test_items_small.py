@@ -117,6 +117,7 @@ def test_capped_bytes_limit() -> None:
         con.build(bytes(9))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [MAX_CONTAINER_COUNT - 1, MAX_CONTAINER_COUNT])
 def test_id_list_count_up_to_the_container_limit(n: int) -> None:
     """IdList accepts counts up to MAX_CONTAINER_COUNT when the bytes are there."""

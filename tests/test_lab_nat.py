@@ -38,7 +38,7 @@ import pytest
 
 from tools.netlab.lab import INTERNET_IP, PUNCH_TTL, Home, HomeSpec, Lab, lab
 
-pytestmark = [pytest.mark.lab, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(90), pytest.mark.slow]
 
 BOOT = f"{INTERNET_IP}:7813"
 CAROL = f"{INTERNET_IP}:7823"

@@ -34,7 +34,7 @@ from tools.netlab.lab import (
     probe_nat,
 )
 
-pytestmark = [pytest.mark.lab, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(90), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,7 @@ def test_values() -> None:
 
 
 class TestContainerCount:
+    @pytest.mark.slow
     @pytest.mark.parametrize("count", [MAX_CONTAINER_COUNT - 1, MAX_CONTAINER_COUNT])
     def test_at_and_below(self, count: int) -> None:
         """Counts up to the limit decode, one byte per element."""

@@ -49,8 +49,8 @@ def run_until_dial(mgr: LinkManager, now: float, horizon: float = 10_000.0) -> t
         deadline = mgr.next_deadline()
         assert deadline is not None and deadline <= now + horizon
         now = max(now, deadline)
-        mgr.tick(now)
-        dials = [a for a in mgr.pop_actions() if isinstance(a, Dial)]
+        mgr.handle_timer(now)
+        dials = [a for a in mgr.drain(0.0) if isinstance(a, Dial)]
         if dials:
             assert len(dials) == 1
             return now, dials[0]
@@ -88,7 +88,7 @@ def test_refused_friend_is_redialled_with_growing_backoff_up_to_the_cap() -> Non
     gaps = []
     for _ in range(12):
         mgr.dial_failed(dial.link, Outcome.REFUSED, "connection refused", now)
-        assert mgr.pop_actions() == []
+        assert mgr.drain(0.0) == []
         before = now
         now, dial = run_until_dial(mgr, now)
         gaps.append(now - before)
@@ -113,12 +113,12 @@ def test_backoff_resets_after_the_first_item() -> None:
     assert mgr.status(OTHER).failures == 5
     mgr.tcp_connected(dial.link, now)
     assert mgr.authenticated(dial.link, OTHER, now)
-    assert mgr.pop_actions() == []  # we dialled: up only once the peer says something
+    assert mgr.drain(0.0) == []  # we dialled: up only once the peer says something
     mgr.item_received(dial.link, now + 1)
-    assert mgr.pop_actions() == [LinkUp(dial.link, OTHER, Direction.OUTGOING, dial.address)]
+    assert mgr.drain(0.0) == [LinkUp(dial.link, OTHER, Direction.OUTGOING, dial.address)]
     assert mgr.status(OTHER).failures == 0
     mgr.closed(dial.link, DisconnectReason.CLOSED, "peer closed", now + 100)
-    assert mgr.pop_actions() == [LinkDown(dial.link, OTHER, DisconnectReason.CLOSED,
+    assert mgr.drain(0.0) == [LinkDown(dial.link, OTHER, DisconnectReason.CLOSED,
                                           "peer closed")]
     again, _ = run_until_dial(mgr, now + 100)
     assert BACKOFF_BASE * (1 - BACKOFF_JITTER) <= again - (now + 100) <= BACKOFF_BASE
@@ -141,23 +141,23 @@ def test_round_tries_addresses_in_order_and_records_each_outcome() -> None:
     assert dial.timeout == 5.0 and dial.ssl_id == OTHER
     # 1: refused; 2: TCP timeout (the manager's own deadline); 3: TLS timeout; 4: wrong peer.
     mgr.dial_failed(dial.link, Outcome.REFUSED, "connection refused", now)
-    (dial,) = mgr.pop_actions()
+    (dial,) = mgr.drain(0.0)
     order.append(dial.address)
     now += 5.0
-    mgr.tick(now)
-    close, dial = mgr.pop_actions()
+    mgr.handle_timer(now)
+    close, dial = mgr.drain(0.0)
     assert isinstance(close, Close) and close.reason is DisconnectReason.TIMEOUT
     order.append(dial.address)
     mgr.tcp_connected(dial.link, now)
     assert mgr.next_deadline() == now + 10.0
     now += 10.0
-    mgr.tick(now)
-    close, dial = mgr.pop_actions()
+    mgr.handle_timer(now)
+    close, dial = mgr.drain(0.0)
     assert close.reason is DisconnectReason.TIMEOUT
     order.append(dial.address)
     mgr.tcp_connected(dial.link, now)
     assert not mgr.authenticated(dial.link, LARGE, now)
-    close, = mgr.pop_actions()
+    close, = mgr.drain(0.0)
     assert close.reason is DisconnectReason.TLS
     assert order == [addr("172.31.1.5"), addr("198.51.100.2"), addr("198.51.100.1"),
                      addr("192.0.2.1")]
@@ -177,10 +177,10 @@ def test_first_item_timeout_closes_and_counts_as_failure() -> None:
     link = mgr.incoming(addr("127.0.0.1", 40000), 0.0)
     assert link is not None
     assert mgr.authenticated(link, OTHER, 1.0)
-    mgr.pop_actions()
+    mgr.drain(0.0)
     assert mgr.next_deadline() == 31.0
-    mgr.tick(31.0)
-    assert mgr.pop_actions() == [
+    mgr.handle_timer(31.0)
+    assert mgr.drain(0.0) == [
         Close(link, DisconnectReason.TIMEOUT, "waiting for the first item took over 30 s"),
         LinkDown(link, OTHER, DisconnectReason.TIMEOUT,
                  "waiting for the first item took over 30 s")]
@@ -198,7 +198,7 @@ def test_dial_refused_by_peer_after_tls_is_never_reported_up() -> None:
     mgr.tcp_connected(dial.link, now)
     assert mgr.authenticated(dial.link, OTHER, now)
     mgr.closed(dial.link, DisconnectReason.CLOSED, "connection was closed cleanly", now)
-    assert mgr.pop_actions() == []
+    assert mgr.drain(0.0) == []
     (attempt,) = mgr.status(OTHER).attempts
     assert attempt.outcome is Outcome.PEER_CLOSED
     assert mgr.status(OTHER).failures == 1 and mgr.next_deadline() > now
@@ -210,7 +210,7 @@ def test_incoming_link_is_reported_at_authentication() -> None:
     mgr.add_friend(OTHER, 0.0)
     link = mgr.incoming(addr("127.0.0.1", 4000), 0.0)
     assert mgr.authenticated(link, OTHER, 0.1)
-    assert mgr.pop_actions() == [LinkUp(link, OTHER, Direction.INCOMING, addr("127.0.0.1", 4000))]
+    assert mgr.drain(0.0) == [LinkUp(link, OTHER, Direction.INCOMING, addr("127.0.0.1", 4000))]
     assert mgr.status(OTHER).attempts[-1].outcome is Outcome.CONNECTED
 
 
@@ -239,7 +239,7 @@ def test_redial_starts_a_round_now_but_not_twice() -> None:
     mgr.start(0.0)
     now, dial = run_until_dial(mgr, 0.0)
     mgr.redial(OTHER, now)
-    assert mgr.pop_actions() == [] and mgr.next_deadline() == now + 5.0  # the TCP deadline
+    assert mgr.drain(0.0) == [] and mgr.next_deadline() == now + 5.0  # the TCP deadline
     mgr.dial_failed(dial.link, Outcome.REFUSED, "refused", now)
     assert mgr.next_deadline() > now + 3.0
     mgr.redial(OTHER, now + 1)
@@ -284,7 +284,7 @@ def test_non_friend_incoming_is_closed_and_remembered() -> None:
     link = mgr.incoming(addr("127.0.0.5", 1234), 0.0)
     assert link is not None
     assert not mgr.authenticated(link, OTHER, 0.5)
-    assert mgr.pop_actions() == [Close(link, DisconnectReason.TLS, f"{OTHER} is not a friend")]
+    assert mgr.drain(0.0) == [Close(link, DisconnectReason.TLS, f"{OTHER} is not a friend")]
     (when, where, outcome, _), = mgr.rejected
     assert (when, where, outcome) == (0.5, addr("127.0.0.5", 1234), Outcome.TLS_REFUSED)
     assert mgr.half_open() == 0
@@ -296,14 +296,14 @@ def test_stop_closes_everything_and_dials_no_more() -> None:
     mgr.add_friend(OTHER, 0.0, [(addr("172.16.0.2"), AddressSource.EXTERNAL)])
     mgr.add_friend(LARGE, 0.0, [(addr("172.16.0.3"), AddressSource.EXTERNAL)])
     mgr.start(0.0)
-    mgr.tick(2.0)
-    dials = {a.ssl_id: a for a in mgr.pop_actions()}
+    mgr.handle_timer(2.0)
+    dials = {a.ssl_id: a for a in mgr.drain(0.0)}
     mgr.tcp_connected(dials[OTHER].link, 2.0)
     mgr.authenticated(dials[OTHER].link, OTHER, 2.0)
     mgr.item_received(dials[OTHER].link, 2.0)
-    mgr.pop_actions()
+    mgr.drain(0.0)
     mgr.stop(3.0)
-    actions = mgr.pop_actions()
+    actions = mgr.drain(0.0)
     assert Close(dials[OTHER].link, DisconnectReason.LOCAL, "node stopping") in actions
     assert Close(dials[LARGE].link, DisconnectReason.LOCAL, "node stopping") in actions
     assert LinkDown(dials[OTHER].link, OTHER, DisconnectReason.LOCAL, "node stopping") in actions
@@ -317,9 +317,9 @@ def test_remove_friend_closes_its_link() -> None:
     mgr.add_friend(OTHER, 0.0)
     link = mgr.incoming(addr("127.0.0.1", 5555), 0.0)
     mgr.authenticated(link, OTHER, 0.0)
-    mgr.pop_actions()
+    mgr.drain(0.0)
     mgr.remove_friend(OTHER, 1.0)
-    assert mgr.pop_actions() == [Close(link, DisconnectReason.LOCAL, "friend removed"),
+    assert mgr.drain(0.0) == [Close(link, DisconnectReason.LOCAL, "friend removed"),
                                  LinkDown(link, OTHER, DisconnectReason.LOCAL, "friend removed")]
     assert not mgr.is_friend(OTHER)
 
@@ -351,7 +351,7 @@ def _simultaneous(a_id: SslId, b_id: SslId, a_order: tuple[str, str],
             mgr.authenticated(names[name], peer, t)
         active = mgr.active_link(peer)
         kept[me] = next((n for n, link in names.items() if link == active), None)
-        closes = [a for a in mgr.pop_actions() if isinstance(a, Close)]
+        closes = [a for a in mgr.drain(0.0) if isinstance(a, Close)]
         assert [c.reason for c in closes] == [DisconnectReason.REPLACED]
         replaced = [a for a in mgr.status(peer).attempts if a.outcome is Outcome.REPLACED]
         loser = next(n for n in names if n != kept[me])
@@ -383,11 +383,11 @@ def test_late_second_link_replaces_the_old_one() -> None:
     mgr.tcp_connected(dial.link, now)
     mgr.authenticated(dial.link, SMALL, now)
     mgr.item_received(dial.link, now)
-    mgr.pop_actions()
+    mgr.drain(0.0)
     later = now + 60.0
     incoming = mgr.incoming(addr("127.0.0.1", 40000), later)
     assert mgr.authenticated(incoming, SMALL, later)
-    assert mgr.pop_actions() == [
+    assert mgr.drain(0.0) == [
         Close(dial.link, DisconnectReason.REPLACED, f"replaced by link {incoming}"),
         LinkDown(dial.link, SMALL, DisconnectReason.REPLACED, f"replaced by link {incoming}"),
         LinkUp(incoming, SMALL, Direction.INCOMING, addr("127.0.0.1", 40000))]
@@ -420,10 +420,10 @@ def test_total_cap_evicts_the_oldest_handshake() -> None:
     mgr.authenticated(first, OTHER, 0.0)
     second = mgr.incoming(addr("127.0.0.2", 2), 1.0)
     third = mgr.incoming(addr("127.0.0.3", 3), 2.0)
-    mgr.pop_actions()
+    mgr.drain(0.0)
     fourth = mgr.incoming(addr("127.0.0.4", 4), 3.0)
     assert fourth is not None
-    assert mgr.pop_actions() == [Close(second, DisconnectReason.LOCAL,
+    assert mgr.drain(0.0) == [Close(second, DisconnectReason.LOCAL,
                                        "evicted: too many half-open")]
     assert mgr.counters["evicted"] == 1
     assert mgr.half_open() == 3 and mgr.half_open("127.0.0.2") == 0
@@ -441,9 +441,9 @@ def test_total_cap_evicts_silent_connections_before_talking_ones() -> None:
     silent = mgr.incoming(addr("127.0.0.3", 3), 2.0)
     assert mgr.incoming(addr("127.0.0.4", 4), 3.0) is not None
     assert mgr.incoming(addr("127.0.0.5", 5), 3.0) is not None
-    assert [a.link for a in mgr.pop_actions()] == [trickler, silent]
+    assert [a.link for a in mgr.drain(0.0)] == [trickler, silent]
     assert mgr.incoming(addr("127.0.0.6", 6), 3.0) is not None
-    (victim,) = mgr.pop_actions()
+    (victim,) = mgr.drain(0.0)
     assert victim.link != talking  # the newer silent one goes before the talking one
     mgr.data_received(999, 10)  # an unknown link: ignored
 
@@ -455,7 +455,7 @@ def test_total_cap_evicts_from_the_most_crowded_address_first() -> None:
     lone = mgr.incoming(addr("127.0.0.1", 1), 0.0)
     crowd = [mgr.incoming(addr("127.0.0.2", 10 + n), 1.0) for n in range(3)]
     assert mgr.incoming(addr("127.0.0.3", 20), 2.0) is not None
-    assert [a.link for a in mgr.pop_actions()] == [crowd[0]]
+    assert [a.link for a in mgr.drain(0.0)] == [crowd[0]]
     assert mgr.half_open("127.0.0.1") == 1 and lone is not None
 
 
@@ -476,8 +476,8 @@ def test_handshake_timeout_frees_the_slot() -> None:
     mgr = manager(half_open_per_ip=1)
     link = mgr.incoming(addr("127.0.0.1", 1), 0.0)
     assert mgr.incoming(addr("127.0.0.1", 2), 5.0) is None
-    mgr.tick(10.0)
-    assert mgr.pop_actions() == [Close(link, DisconnectReason.TIMEOUT,
+    mgr.handle_timer(10.0)
+    assert mgr.drain(0.0) == [Close(link, DisconnectReason.TIMEOUT,
                                        "TLS handshake took over 10 s")]
     assert mgr.rejected[-1][2] is Outcome.TLS_TIMEOUT
     assert mgr.incoming(addr("127.0.0.1", 3), 10.0) is not None
@@ -491,6 +491,7 @@ _events = st.lists(st.tuples(
     st.integers(0, 40), st.sampled_from(_PEERS), st.integers(1, 4)), max_size=80)
 
 
+@pytest.mark.slow
 @given(_events)
 def test_invariants_hold_for_any_event_sequence(events: list[tuple[str, int, SslId, int]]) -> None:
     """Whatever happens, each friend has at most one active link, LinkUp/LinkDown alternate
@@ -522,10 +523,10 @@ def test_invariants_hold_for_any_event_sequence(events: list[tuple[str, int, Ssl
             deadline = mgr.next_deadline()
             if deadline is not None:
                 now = max(now, deadline)
-            mgr.tick(now)
+            mgr.handle_timer(now)
             after = mgr.next_deadline()
             assert after is None or after > now
-        for action in mgr.pop_actions():
+        for action in mgr.drain(0.0):
             if isinstance(action, LinkUp):
                 assert action.ssl_id not in up
                 up[action.ssl_id] = action.link

@@ -22,6 +22,8 @@ from pqi.wire.streamer import PQIStreamer
 from pqi.wire.tlvvalues import FileItem, FileSet
 from services.mail.service import (
     SETTLE_DELAY,
+    MailDelivered,
+    MailReceived,
     MailService,
     MailTooLargeError,
     NoRecipientError,
@@ -87,7 +89,7 @@ def make(tmp_path, name: str = "mail", now: float = 0x6B06DF72):
     links = Links(clock)
     events: list = []
     svc = MailService(links, clock, MailStore(tmp_path / f"{name}.sqlite"), links.link_of,
-                      lambda *a: events.append(a))
+                      events.append)
     return svc, links, events, clock
 
 
@@ -151,7 +153,7 @@ def test_copy_delivered_only_after_write_and_settle(tmp_path) -> None:
     assert [i.subject for i in links.items(bob.ssl_id)] == ["hi"]
     assert svc.outbox() == [(mail_id, bob.ssl_id)]
     clock.advance(SETTLE_DELAY)
-    assert svc.outbox() == [] and events == [("mail_delivered", mail_id, bob.ssl_id)]
+    assert svc.outbox() == [] and events == [MailDelivered(mail_id, bob.ssl_id)]
 
 
 def test_link_lost_before_settle_keeps_copy_for_next_link(tmp_path) -> None:
@@ -266,8 +268,8 @@ def test_duplicate_copies_never_show_twice(tmp_path) -> None:
     svc.receive(alice, mail(1))
     svc.receive(alice, mail(1, flags=MsgFlags.NEW, recv_time=5))
     assert len(svc.inbox()) == 1 and svc.duplicates == 1
-    (only,) = [e for e in events if e[0] == "mail_received"]
-    svc.delete(only[1].id)
+    (only,) = [e for e in events if isinstance(e, MailReceived)]
+    svc.delete(only.mail.id)
     svc.receive(alice, mail(1))
     assert svc.inbox() == [] and svc.duplicates == 2
     svc.receive(peer(3), mail(1))  # same content from another friend: another mail
@@ -314,6 +316,7 @@ def test_reply_and_forward_drafts(tmp_path) -> None:
     assert fwd.to == (carol.ssl_id,)
 
 
+@pytest.mark.slow
 @settings(max_examples=50)
 @given(items(MsgItem))
 def test_any_mail_round_trips_through_the_inbox(tmp_path_factory, item) -> None:
@@ -340,4 +343,4 @@ def test_link_replaced_before_settle_resends_on_new_link(tmp_path) -> None:
     clock.advance(SETTLE_DELAY)
     assert [i.subject for i in links.items(bob.ssl_id)] == ["hi"] and events == []
     clock.advance(SETTLE_DELAY)
-    assert svc.outbox() == [] and events == [("mail_delivered", mail_id, bob.ssl_id)]
+    assert svc.outbox() == [] and events == [MailDelivered(mail_id, bob.ssl_id)]

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from pqi.items.ids import SERVICE_MSG
+from services.mail.service import MailReceived
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180), pytest.mark.slow]
 
 
 def test_mail_to_offline_friend_survives_sender_restart(tmp_path) -> None:
@@ -27,7 +28,7 @@ def test_mail_to_offline_friend_survives_sender_restart(tmp_path) -> None:
         await c.stopService()
         await wait_for(reactor, lambda: SERVICE_MSG in a.control.enabled(b.ssl_id))
         got_b = []
-        b.subscribe("mail_received", got_b.append)
+        b.subscribe(MailReceived, lambda e: got_b.append(e.mail))
         mail_id = await a.send_mail(["bob"], "to you both", "<p>hello</p>", cc=[c.ssl_id])
         await wait_for(reactor, lambda: len(got_b) == 1 and a.mail.outbox() == [
             (mail_id, c.ssl_id)])
@@ -36,7 +37,7 @@ def test_mail_to_offline_friend_survives_sender_restart(tmp_path) -> None:
         await a2.startService()
         c2 = make_node(reactor, tmp_path, "carol", port=ports["carol"])
         got_c = []
-        c2.subscribe("mail_received", got_c.append)
+        c2.subscribe(MailReceived, lambda e: got_c.append(e.mail))
         await c2.startService()
         try:
             await wait_for(reactor, lambda: len(got_c) == 1 and a2.mail.outbox() == [], 45)

@@ -29,7 +29,7 @@ from pqi.wire.address import NetAddress
 from services.cli.identity import FRIENDS_FILE, PASSWORD_ENV
 from services.node.control_channel import ControlClientError, NodeNotRunningError, call
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240), pytest.mark.slow]
 
 PASSWORD = "sigkill-test-password"
 MAILS = 200

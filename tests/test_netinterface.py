@@ -140,6 +140,7 @@ def port_of(net: NetInterface) -> int:
 
 # -- deterministic, on MemoryReactorClock -----------------------------------------------------
 
+@pytest.mark.slow
 def test_dials_with_connect_timeout_and_backs_off_after_refusal(alice: Identity, bob: Identity,
                                                                lists: Any) -> None:
     """A friend's address is dialled through a TCP endpoint with the 5 s connect timeout; a
@@ -341,6 +342,7 @@ def test_stop_service_stops_listening(alice: Identity, lists: Any) -> None:
 
 # -- real TLS on 127.0.0.1 --------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_mutual_friends_connect_and_exchange_items(alice: Identity, bob: Identity,
                                                    lists: Any) -> None:
@@ -370,6 +372,7 @@ def test_mutual_friends_connect_and_exchange_items(alice: Identity, bob: Identit
     on_fresh_reactor(body)
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_killed_peer_is_noticed_and_reconnected(alice: Identity, bob: Identity,
                                                lists: Any) -> None:
@@ -453,6 +456,7 @@ def test_simultaneous_dialling_leaves_exactly_one_link(alice: Identity, bob: Ide
     on_fresh_reactor(body)
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_non_friend_is_never_connected(alice: Identity, carol: Identity, lists: Any) -> None:
     """Carol befriends Alice but Alice does not befriend Carol: neither side ever reports a
@@ -491,6 +495,7 @@ def _open_idle_sockets(port: int, sources: list[str]) -> list[socket.socket]:
     return socks
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_slowloris_does_not_block_a_real_friend(alice: Identity, bob: Identity,
                                                lists: Any) -> None:
@@ -526,6 +531,7 @@ def test_slowloris_does_not_block_a_real_friend(alice: Identity, bob: Identity,
     on_fresh_reactor(body)
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_accounts_connect_and_framing_error_closes_only_that_link(tmp_path: pathlib.Path,
                                                                   lists: Any) -> None:
@@ -557,6 +563,7 @@ def test_accounts_connect_and_framing_error_closes_only_that_link(tmp_path: path
     on_fresh_reactor(body)
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_person_close_reports_the_reason_and_the_link_comes_back(alice: Identity, bob: Identity,
                                                                  lists: Any) -> None:
@@ -589,6 +596,7 @@ def carol_id() -> SslId:
     return SslId(b"\x99" * 16)
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_links_bench_runs_small() -> None:
     """tools/bench/links.py stays runnable: a few friends connect under a small attack, pings

@@ -8,23 +8,30 @@ import pytest
 from pqi.interfaces import DisconnectReason
 from pqi.items.status import PeerStatus
 from pqi.link.linkmgr import Outcome
-from services.node.node import NET_FILE, UnknownEventError, listening_address
+from services.events import (
+    FriendConnected,
+    FriendDisconnected,
+    ServicesNegotiated,
+    UnknownEventError,
+)
+from services.node.node import NET_FILE, listening_address
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
 #: disc, chat, msg, heartbeat, ft, file_database, bandwidth_ctrl, status, rtt
 COMMON = {0x0011, 0x0012, 0x0013, 0x0016, 0x0017, 0x0019, 0x0021, 0x0102, 0x1011}
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
+@pytest.mark.slow
 def test_friends_connect_negotiate_and_keep_link(tmp_path) -> None:
     """Two mutual friends connect, enable exactly the common services, see each other
     online, and keep exchanging heartbeats and RTT pings over the same link."""
     async def body(reactor):
         a, b = make_node(reactor, tmp_path, "alice"), make_node(reactor, tmp_path, "bob")
         negotiated = {}
-        a.subscribe("services_negotiated", lambda p, s: negotiated.setdefault("a", s))
-        b.subscribe("services_negotiated", lambda p, s: negotiated.setdefault("b", s))
+        a.subscribe(ServicesNegotiated, lambda e: negotiated.setdefault("a", e.services))
+        b.subscribe(ServicesNegotiated, lambda e: negotiated.setdefault("b", e.services))
         await a.startService()
         await b.startService()
         try:
@@ -51,14 +58,15 @@ def test_friends_connect_negotiate_and_keep_link(tmp_path) -> None:
     assert recorded
 
 
+@pytest.mark.slow
 def test_killed_peer_noticed_and_reconnected(tmp_path) -> None:
     """When bob goes away alice sees the link drop; when bob comes back on the same port the
     two are connected again."""
     async def body(reactor):
         a, b = make_node(reactor, tmp_path, "alice"), make_node(reactor, tmp_path, "bob")
         events = []
-        a.subscribe("friend_connected", lambda p: events.append("up"))
-        a.subscribe("friend_disconnected", lambda p, r: events.append(("down", r)))
+        a.subscribe(FriendConnected, lambda e: events.append("up"))
+        a.subscribe(FriendDisconnected, lambda e: events.append(("down", e.reason)))
         await a.startService()
         await b.startService()
         port = b.listening.port
@@ -90,8 +98,8 @@ def test_non_friend_never_connected(tmp_path) -> None:
     async def body(reactor):
         a, c = make_node(reactor, tmp_path, "alice"), make_node(reactor, tmp_path, "carol")
         ups = []
-        a.subscribe("friend_connected", ups.append)
-        c.subscribe("friend_connected", ups.append)
+        a.subscribe(FriendConnected, ups.append)
+        c.subscribe(FriendConnected, ups.append)
         await a.startService()
         await c.startService()
         try:
@@ -109,6 +117,7 @@ def test_non_friend_never_connected(tmp_path) -> None:
     assert fc.attempts[0].outcome in (Outcome.TLS_REFUSED, Outcome.PEER_CLOSED)
 
 
+@pytest.mark.slow
 def test_peer_lacking_a_service(tmp_path) -> None:
     """Bob runs without RTT: both sides enable exactly the other common services, no RTT
     is measured, and alice's pings are never sent to bob."""
@@ -116,8 +125,8 @@ def test_peer_lacking_a_service(tmp_path) -> None:
         a, b = make_node(reactor, tmp_path, "alice"), make_node(reactor, tmp_path, "bob")
         b.control.remove_service(0x1011)
         negotiated = {}
-        a.subscribe("services_negotiated", lambda p, s: negotiated.setdefault("a", s))
-        b.subscribe("services_negotiated", lambda p, s: negotiated.setdefault("b", s))
+        a.subscribe(ServicesNegotiated, lambda e: negotiated.setdefault("a", e.services))
+        b.subscribe(ServicesNegotiated, lambda e: negotiated.setdefault("b", e.services))
         await a.startService()
         await b.startService()
         try:
@@ -136,17 +145,17 @@ def test_peer_lacking_a_service(tmp_path) -> None:
 
 
 def test_unknown_event_refused(tmp_path) -> None:
-    """subscribe() names the events it knows when given another."""
+    """subscribe() refuses a type no service emits, naming the events it knows."""
     async def body(reactor):
         a = make_node(reactor, tmp_path, "alice")
         try:
-            a.subscribe("nonsense", print)
+            a.subscribe(str, print)
         except UnknownEventError as e:
             return str(e)
         finally:
             a.friends_list.close()
 
-    assert "friend_connected" in on_fresh_reactor(body)
+    assert "FriendConnected" in on_fresh_reactor(body)
 
 
 def test_net_file_written(tmp_path) -> None:

@@ -18,7 +18,7 @@ from services.node.control_channel import CONTROL_FILE
 from services.node.node import NET_FILE
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120), pytest.mark.slow]
 
 
 def test_demo_tells_the_story(tmp_path) -> None:

@@ -20,6 +20,7 @@ from services.node.control_channel import (
 from tests.service_fakes import on_fresh_reactor
 
 
+@pytest.mark.integration
 def test_token_file_is_private_and_commands_run(tmp_path) -> None:
     """The control file is mode 0600; a client with the token runs commands (sync and
     failing ones); the file is gone after stop."""
@@ -51,6 +52,7 @@ def test_token_file_is_private_and_commands_run(tmp_path) -> None:
     assert not (tmp_path / CONTROL_FILE).exists()
 
 
+@pytest.mark.integration
 def test_wrong_token_refused(tmp_path) -> None:
     """A request with a wrong token gets "bad token", the connection is closed, and the
     command never runs."""

@@ -17,7 +17,7 @@ from pqi.wire.fields import PgpId, Sha1Hash, SslId
 from pqi.wire.tlvvalues import FileData, FileItem
 from services.transfer.chunkmap import CHUNK_SIZE, full_map
 from services.transfer.partials import PartialFile, PartialStateError
-from services.transfer.service import FileTransferService
+from services.transfer.service import FileTransferService, TransferCompleted
 from tests.service_fakes import RecordingSender
 
 H = Sha1Hash(b"\x11" * 20)
@@ -141,8 +141,8 @@ def test_read_only_incoming_keeps_verified_partial_until_resumed(tmp_path) -> No
         assert PartialFile.load(tmp_path / "partials", h).verified
         subprocess.run(["mount", "-o", "remount,rw", str(ro)], check=True)
         done = []
-        svc._on_event = lambda kind, *a: done.append(kind)  # noqa: SLF001
+        svc._on_event = lambda event: done.append(type(event))  # noqa: SLF001
         svc.resume(h)
-        assert "transfer_complete" in done, svc.info(h).error
+        assert TransferCompleted in done, svc.info(h).error
         assert (ro / "f.bin").read_bytes() == data
         svc.stop()

@@ -281,6 +281,7 @@ def test_generate_bounds() -> None:
         ProfileKey.generate("", bits=2048)
 
 
+@pytest.mark.slow
 def test_generate_3072_default() -> None:
     """The default profile key is 3072 bits and self-certifies."""
     key = ProfileKey.generate("dora")
@@ -369,6 +370,7 @@ def test_third_party_certifications_are_kept(profile_key: ProfileKey, profile_ke
 
 # --- round trips ----------------------------------------------------------------------------
 
+@pytest.mark.slow
 @given(st.integers(0, 2**32 - 1))
 def test_length_round_trip(n: int) -> None:
     """New-format lengths decode to what was encoded, using the shortest form."""
@@ -377,6 +379,7 @@ def test_length_round_trip(n: int) -> None:
     assert len(raw) == (1 if n < 192 else 2 if n < 8384 else 5)
 
 
+@pytest.mark.slow
 @given(signatures())
 def test_signature_round_trip(sig: Signature) -> None:
     """Signature packets re-encode to the same bytes and parse to the same value."""
@@ -386,6 +389,7 @@ def test_signature_round_trip(sig: Signature) -> None:
     assert again.to_packet() == packet
 
 
+@pytest.mark.slow
 @given(st.binary(max_size=64), st.integers(0, 2**31))
 def test_sign_verify_round_trip(profile_key: ProfileKey, data: bytes, when: int) -> None:
     """Anything we sign verifies, and its packet parses back to the same creation time."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -20,6 +21,7 @@ from dht.krpc import (
     Connect,
     NodeInfo,
 )
+from pqi.core import Datagram, is_core
 from services.nat.punch import (
     CONNECTION_MAX_TIMEOUT,
     START_MAX_RETRY,
@@ -42,8 +44,53 @@ B = ("11.11.0.12", 40000)    # B's mapped address
 P = ("11.11.0.1", 7813)
 
 
+class Coordinator:
+    """A `ConnectCoordinator` as these tests drive it: every input returns the datagrams it
+    produced, as ``(bytes, address)``; the events drained with them wait in `events`."""
+
+    def __init__(self, core: ConnectCoordinator, installed: list[tuple]) -> None:
+        self.core = core
+        self.installed = installed
+        self._events: list[object] = []
+
+    def _out(self, now: float) -> list[tuple[bytes, tuple]]:
+        out = []
+        for o in self.core.drain(now):
+            if isinstance(o, Datagram):
+                out.append((o.data, o.addr))
+            else:
+                self._events.append(o)
+        return out
+
+    def request(self, dest_id: bytes, proxy: tuple, mode: int, now: float, **kw: object
+                ) -> list[tuple[bytes, tuple]]:
+        self.core.request(dest_id, proxy, mode, now, **kw)  # type: ignore[arg-type]
+        return self._out(now)
+
+    def connect_received(self, msg: Connect, addr: tuple, now: float
+                         ) -> list[tuple[bytes, tuple]]:
+        self.core.connect_received(msg, addr, now)
+        return self._out(now)
+
+    def handle_timer(self, now: float) -> list[tuple[bytes, tuple]]:
+        self.core.handle_timer(now)
+        return self._out(now)
+
+    def next_deadline(self) -> float | None:
+        return self.core.next_deadline()
+
+    @property
+    def ignored(self) -> int:
+        return self.core.ignored
+
+    def events(self) -> list[object]:
+        self._out(0.0)
+        events, self._events = self._events, []
+        return events
+
+
 def coordinator(own: bytes, *, friends: tuple[bytes, ...] = (), known: dict | None = None,
-                relay_room: bool = True) -> ConnectCoordinator:
+                relay_room: bool = True) -> Coordinator:
     counter = itertools.count(1)
     installed: list[tuple] = []
 
@@ -55,17 +102,29 @@ def coordinator(own: bytes, *, friends: tuple[bytes, ...] = (), known: dict | No
                            authorise=lambda peer, mode: peer in friends,
                            install_relay=install,
                            new_tid=lambda: next(counter).to_bytes(2, "big"))
-    c.installed = installed  # type: ignore[attr-defined]
-    return c
+    return Coordinator(c, installed)
 
 
-def deliver(datagrams: list, to: ConnectCoordinator, sender: tuple, now: float) -> list:
+def deliver(datagrams: list, to: Coordinator, sender: tuple, now: float) -> list:
     out = []
     for data, _dest in datagrams:
         msg = krpc.decode(data)
         assert isinstance(msg, Connect)
         out += to.connect_received(msg, sender, now)
     return out
+
+
+def test_coordinator_keeps_the_core_contract() -> None:
+    """The coordinator is a `pqi.core.Core`: one drain gives datagrams and events in the
+    order they arose (a duplicate request fails at once, without a datagram)."""
+    c = coordinator(A_ID).core
+    assert is_core(c)
+    c.request(B_ID, P, CONNECT_MODE_PROXY, 0.0)
+    c.request(B_ID, P, CONNECT_MODE_PROXY, 0.1)
+    first, second = c.drain(0.1)
+    assert isinstance(first, Datagram) and first.addr == P
+    assert second == Failed(B_ID, P, CONNECT_MODE_PROXY, ConnectError.DUPLICATE, Point.START)
+    assert c.drain(0.2) == []
 
 
 def test_request_bytes_exact() -> None:
@@ -258,6 +317,7 @@ def test_error_status_round_trip(error: ConnectError, point: Point) -> None:
     assert error_code(error_status(error, point)) is error
 
 
+@pytest.mark.slow
 @given(st.binary(min_size=20, max_size=20), st.binary(min_size=20, max_size=20),
        st.sampled_from([CONNECT_REQUEST, CONNECT_REPLY, CONNECT_START, CONNECT_ACK]),
        st.sampled_from([CONNECT_MODE_PROXY, CONNECT_MODE_RELAY]),

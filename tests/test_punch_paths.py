@@ -40,13 +40,13 @@ def manager(own: SslId = LARGE) -> LinkManager:
 def next_action(mgr: LinkManager, now: float) -> tuple[float, object]:
     """Step from deadline to deadline until a dial of either kind comes out (bounded)."""
     for _ in range(50):
-        actions = [a for a in mgr.pop_actions() if isinstance(a, (Dial, DialUdp))]
+        actions = [a for a in mgr.drain(0.0) if isinstance(a, (Dial, DialUdp))]
         if actions:
             return now, actions[0]
         deadline = mgr.next_deadline()
         assert deadline is not None
         now = max(now, deadline)
-        mgr.tick(now)
+        mgr.handle_timer(now)
     raise AssertionError("no dial within 50 deadlines")
 
 
@@ -96,7 +96,7 @@ def test_udp_dial_times_out_as_udp() -> None:
     mgr.start(0.0)
     now, dial = next_action(mgr, 0.0)
     assert isinstance(dial, DialUdp)
-    mgr.tick(now + LinkLimits().udp_connect_timeout)
+    mgr.handle_timer(now + LinkLimits().udp_connect_timeout)
     [attempt] = mgr.status(SMALL).attempts
     assert attempt.outcome is Outcome.UDP_TIMEOUT and attempt.path is Path.TOU_PUNCHED
 
@@ -107,8 +107,8 @@ def test_smaller_id_leaves_udp_paths_to_the_other_side() -> None:
     mgr.add_friend(LARGE, 0.0)
     mgr.start(0.0)
     assert mgr.next_deadline() is not None
-    mgr.tick(10.0)
-    assert [a for a in mgr.pop_actions() if isinstance(a, (Dial, DialUdp))] == []
+    mgr.handle_timer(10.0)
+    assert [a for a in mgr.drain(0.0) if isinstance(a, (Dial, DialUdp))] == []
 
 
 def connect(mgr: LinkManager, dial: Dial | DialUdp, now: float) -> None:
@@ -128,14 +128,14 @@ def test_upgrade_from_relay_when_a_better_address_appears() -> None:
     now, relay = next_action(mgr, now)
     assert isinstance(relay, DialUdp) and relay.path is Path.RELAY
     connect(mgr, relay, now)
-    ups = [a for a in mgr.pop_actions() if isinstance(a, LinkUp)]
+    ups = [a for a in mgr.drain(0.0) if isinstance(a, LinkUp)]
     assert [u.path for u in ups] == [Path.RELAY]
     assert mgr.status(SMALL).path is Path.RELAY
     mgr.add_address(SMALL, addr("172.18.0.2"), AddressSource.LOCAL, now + 1)
     now, dial = next_action(mgr, now + 1)
     assert isinstance(dial, Dial) and dial.address == addr("172.18.0.2")
     connect(mgr, dial, now)
-    actions = mgr.pop_actions()
+    actions = mgr.drain(0.0)
     assert Close(relay.link, DisconnectReason.REPLACED, f"replaced by link {dial.link}") in actions
     assert mgr.status(SMALL).path is Path.LAN_TCP
 

@@ -10,6 +10,7 @@ import itertools
 
 from dht import krpc
 from dht.krpc import CONNECT_MODE_RELAY, CONNECT_REQUEST, Connect, NodeInfo
+from pqi.core import Datagram
 from services.nat.punch import (
     CONNECTION_MAX_TIMEOUT,
     START_MAX_RETRY,
@@ -56,8 +57,9 @@ def test_refused_exchange_releases_its_relay() -> None:
                       NodeInfo(B_ID, "0.0.0.0", 0), CONNECT_MODE_RELAY, 0,
                       error_status(ConnectError.AUTH_DENIED, Point.END), krpc.CONNECT_REPLY,
                       krpc.RS_VERSION)
-    out = p.connect_received(refusal, B, 1.0)
-    assert [dest for _, dest in out] == [A]
+    p.drain(0.0)
+    p.connect_received(refusal, B, 1.0)
+    assert [d.addr for d in p.drain(1.0) if isinstance(d, Datagram)] == [A]
     assert len(policy.forwarder) == 0
 
 

@@ -78,6 +78,7 @@ def test_limit() -> None:
     assert len(search([tree(1, files, ())], Query(("f",)), limit=7)) == 7
 
 
+@pytest.mark.slow
 @given(st.lists(remote_files, max_size=12),
        st.text(min_size=1, max_size=3).filter(lambda w: w.strip() != ""))
 def test_search_finds_exactly_the_matching_files(files, word) -> None:

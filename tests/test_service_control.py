@@ -12,25 +12,25 @@ from pqi.items.heartbeat import HeartbeatItem
 from pqi.items.serviceinfo import ServiceInfo, ServiceInfoListItem, full_service_id
 from pqi.items.status import StatusItem
 from pqi.wire.item import UnknownItem, decode
+from services.base import Service
 from services.bwctrl import BandwidthService
 from services.heartbeat import HeartbeatService
+from services.registry import NODE_SERVICES
 from services.rtt import RttService
-from services.service_control import (
-    RETROSHARE_SERVICES,
-    Service,
-    ServiceControl,
-    ServiceControlError,
-    compatible,
-)
+from services.service_control import ServiceControl, ServiceControlError, compatible
 from services.status import StatusService
 from tests.service_fakes import RecordingLinks, peer
 
+#: The node's services by id.
+SPECS = {spec.service_id: spec for spec in NODE_SERVICES}
+
 
 class Recorder(Service):
-    """A service that records its hooks, to observe what control does to it."""
+    """A service that records its hooks, to observe what control does to it (it announces
+    itself as the node's service of ``service_id``)."""
 
     def __init__(self, sender, reactor, service_id: int) -> None:
-        self.service_id = service_id
+        self.spec = SPECS[service_id]  # type: ignore[misc]
         super().__init__(sender, reactor)
         self.events: list[tuple[str, object]] = []
 
@@ -83,12 +83,13 @@ def test_our_list_carries_retroshares_entries(captures) -> None:
         assert theirs[key] == entry
 
 
-def test_table_matches_whole_captured_list(captures) -> None:
-    """RETROSHARE_SERVICES is exactly the captured list, entry for entry."""
+def test_every_registered_service_announced_as_retroshare_does(captures) -> None:
+    """Each service of the registry declares exactly the entry (name, version, minimum
+    version) RetroShare's captured list has for its id."""
     theirs = captured_list(captures).services
-    table = {full_service_id(sid): ServiceInfo(name, full_service_id(sid), *v, *m)
-             for sid, (name, v, m) in RETROSHARE_SERVICES.items()}
-    assert table == theirs
+    for spec in NODE_SERVICES:
+        key = full_service_id(spec.service_id)
+        assert ServiceInfo(spec.name, key, *spec.version, *spec.min_version) == theirs[key]
 
 
 def test_link_up_sends_list_first() -> None:

@@ -16,7 +16,7 @@ def make():
     clock.advance(1795612522)
     sender = RecordingSender()
     changes: list = []
-    svc = StatusService(sender, clock, lambda p, s: changes.append((p.ssl_id, s)))
+    svc = StatusService(sender, clock, lambda e: changes.append((e.peer.ssl_id, e.status)))
     return svc, sender, changes
 
 

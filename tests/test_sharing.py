@@ -119,6 +119,7 @@ def run_with_pool(body, timeout: float = 30):
     return on_fresh_reactor(wrapped, timeout)
 
 
+@pytest.mark.integration
 def test_index_hashes_and_never_rehashes(tmp_path) -> None:
     """Files are hashed once: a rescan, and a restart on the same sqlite cache, read nothing;
     a modified file is hashed again, alone; lookups give path and size."""
@@ -155,6 +156,7 @@ def test_index_hashes_and_never_rehashes(tmp_path) -> None:
     assert after_restart == 0 and restarted_files == {"a.txt", "b.bin", "c"}
 
 
+@pytest.mark.integration
 def test_index_tree_hashes_and_times(tmp_path) -> None:
     """Directory hashes follow SHA1(salt || parent || name) (top level: the folder's real
     path); the root lists the shares; recursive times take the newest time below, and change
@@ -190,6 +192,7 @@ def test_index_tree_hashes_and_times(tmp_path) -> None:
     assert after[top].recurs_modif_ts == OLD + 51 == after[ROOT_HASH].recurs_modif_ts
 
 
+@pytest.mark.integration
 def test_visibility_and_settling(tmp_path) -> None:
     """A folder shared with chosen friends is in their root only, and only they can look its
     files up; a file modified just now waits for a later scan."""
@@ -229,6 +232,7 @@ def test_salt_persists(tmp_path) -> None:
     assert os.stat(tmp_path / "salt").st_mode & 0o077 == 0
 
 
+@pytest.mark.integration
 def test_hashing_runs_in_the_pool(tmp_path) -> None:
     """Walking and hashing happen in the given thread pool, never on the reactor thread:
     every file read for hashing is read by a pool thread."""
@@ -260,6 +264,7 @@ def test_hashing_runs_in_the_pool(tmp_path) -> None:
     assert hashed == 4 and len(readers) == 4 and reactor_thread not in readers
 
 
+@pytest.mark.integration
 def test_visibility_change_changes_root_time(tmp_path) -> None:
     """Hiding a folder changes nothing on disk, yet the root's recursive time must change so
     friends re-read the root and lose the folder."""

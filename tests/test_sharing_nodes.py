@@ -13,9 +13,10 @@ from pqi.wire.fields import Sha1Hash, SslId
 from services.cli import rsnode as cli
 from services.sharing import SharingOptions, Visibility
 from services.sharing.filelists import FileListsService
+from services.transfer.service import TransferCompleted
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 FAST = SharingOptions(settle=0, rescan_period=3600, resync_period=1.0, sweep_period=0.2)
 
 
@@ -38,6 +39,7 @@ def _files(root) -> dict[str, bytes]:
     return data
 
 
+@pytest.mark.slow
 def test_browse_and_search_a_friends_share(tmp_path) -> None:
     """Alice shares one folder with every friend and one with another friend only; bob
     syncs alice's list over a real link, sees the public tree with the right names, sizes
@@ -101,6 +103,7 @@ def test_browse_and_search_a_friends_share(tmp_path) -> None:
     assert hashed == 5 and served >= 5
 
 
+@pytest.mark.slow
 def test_rsnode_files_commands(tmp_path, capsys) -> None:
     """``rsnode files share``, ``shares``, ``browse``, ``search`` and ``visibility`` work
     against running nodes through the control channel; a folder made invisible disappears
@@ -168,7 +171,7 @@ def test_found_file_downloads_from_the_share(tmp_path) -> None:
         a = make_node(reactor, tmp_path, "alice", file_sharing=FAST)
         b = make_node(reactor, tmp_path, "bob", file_sharing=FAST)
         done = []
-        b.subscribe("transfer_complete", done.append)
+        b.subscribe(TransferCompleted, lambda e: done.append(e.info))
         await a.startService()
         await b.startService()
         try:

@@ -264,6 +264,7 @@ def test_iosim_framing_error_closes_both_ends() -> None:
     assert len(server.lost) == 1 and len(client.lost) == 1
 
 
+@pytest.mark.slow
 @given(queued=st.lists(st.tuples(unknown_items(), st.integers(0, 9)), max_size=10,
                        unique_by=lambda pair: encode(pair[0])),
        pause=st.booleans())

@@ -6,11 +6,13 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 
+from pqi.core import Datagram
 from pqi.wire.errors import DecodeError, EncodeError
 from tcponudp.errors import DatagramTruncatedError, DatagramValueError
 from tcponudp.stunner import (
     NatType,
     StunClient,
+    StunDone,
     StunRequest,
     StunResponse,
     answer_request,
@@ -65,6 +67,7 @@ def test_encode_rejects_bad_values() -> None:
         StunResponse(TID, ("::1", 1)).encode()
 
 
+@pytest.mark.slow
 @given(stun_packets)
 def test_round_trip(packet: StunRequest | StunResponse) -> None:
     """Requests and responses round-trip and pass RetroShare's shape test."""
@@ -94,9 +97,9 @@ def test_client_asks_retries_and_classifies() -> None:
     client = StunClient(local=("172.16.0.2", 5000), retry_interval=2.0, max_tries=2)
     peers = [("192.0.2.1", 1), ("192.0.2.2", 2), ("192.0.2.3", 3)]
     client.start(peers, 0.0)
-    sent = client.datagrams_to_send()
-    assert [dest for _, dest in sent] == peers
-    requests = {dest: decode_stun(data) for data, dest in sent}
+    sent = client.drain(0.0)
+    assert [d.addr for d in sent] == peers
+    requests = {d.addr: decode_stun(d.data) for d in sent}
     mapped = ("198.51.100.9", 6000)
     assert not client.datagram_received(answer_request(StunRequest(b"\1" * 16), peers[0]),
                                         peers[0], 0.1)
@@ -108,9 +111,11 @@ def test_client_asks_retries_and_classifies() -> None:
     assert client.ignored == 2
     assert client.next_deadline() == 2.0
     client.handle_timer(2.0)
-    assert client.datagrams_to_send() == [(requests[peers[2]].encode(), peers[2])]
+    assert client.drain(2.0) == [Datagram(requests[peers[2]].encode(), peers[2])]
+    assert not client.done
     client.handle_timer(4.0)
-    assert client.done and client.datagrams_to_send() == []
     result = client.result()
+    assert client.done and client.drain(4.0) == [StunDone(result)]
+    assert client.next_deadline() is None
     assert result.external == mapped
     assert result.nat is NatType.RESTRICTED

@@ -213,6 +213,7 @@ def refusals(events: list[dict]) -> list[TLSRefusal]:
 
 # --- the acceptance rule, without TLS ----------------------------------------------------------
 
+@pytest.mark.slow
 def test_check_accepts_certificate_of_accepted_profile(alice: Identity, bob: Identity,
                                                        tmp_path: pathlib.Path) -> None:
     """A location signed by an accepted profile is admitted with its SSL id and PGP id."""
@@ -275,6 +276,7 @@ def test_check_refuses_self(alice: Identity, tmp_path: pathlib.Path) -> None:
     assert verdict.refusal is TLSRefusal.SELF_CONNECTION
 
 
+@pytest.mark.slow
 def test_check_accepts_other_location_of_own_profile(alice: Identity, alice_laptop: Identity,
                                                      tmp_path: pathlib.Path) -> None:
     """Our own profile counts as accepted: our other locations may connect."""

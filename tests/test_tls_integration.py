@@ -151,6 +151,7 @@ def dial(own: object, friend_list: FriendList, listener: Listener, expected: Ssl
                    version[0] if version else None, list(events))
 
 
+@pytest.mark.slow
 def test_mutual_friends_connect(accounts: dict[str, Account], friends: dict[str, FriendList],
                                 listeners: Callable[..., Listener]) -> None:
     """Both approved each other: TLS 1.3 over TCP, and each side knows the other's ids."""
@@ -166,6 +167,7 @@ def test_mutual_friends_connect(accounts: dict[str, Account], friends: dict[str,
     assert logged(attempt.events) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("missing", ["alice-did-not-approve", "bob-did-not-approve"])
 def test_refused_without_mutual_approval(accounts: dict[str, Account],
                                          friends: dict[str, FriendList],
@@ -213,6 +215,7 @@ def test_refused_for_tampered_signature(accounts: dict[str, Account],
     assert logged(attempt.events) == [("incoming", TLSRefusal.BAD_SIGNATURE)]
 
 
+@pytest.mark.slow
 def test_refused_for_unknown_issuer(accounts: dict[str, Account],
                                     friends: dict[str, FriendList],
                                     listeners: Callable[..., Listener],
@@ -230,6 +233,7 @@ def test_refused_for_unknown_issuer(accounts: dict[str, Account],
     assert logged(attempt.events) == [("incoming", TLSRefusal.UNKNOWN_ISSUER)]
 
 
+@pytest.mark.slow
 def test_refused_for_wrong_ssl_id_when_dialling(accounts: dict[str, Account],
                                                 friends: dict[str, FriendList],
                                                 listeners: Callable[..., Listener],
@@ -297,6 +301,7 @@ def s_client(listener: Listener, *args: str) -> tuple[subprocess.CompletedProces
     return subprocess.CompletedProcess(argv, proc.returncode, out, err), list(events)
 
 
+@pytest.mark.slow
 def test_s_client_with_unrelated_certificate_refused(accounts: dict[str, Account],
                                                      friends: dict[str, FriendList],
                                                      listeners: Callable[..., Listener],
@@ -324,6 +329,7 @@ def test_s_client_without_certificate_refused(accounts: dict[str, Account],
     assert "alert certificate required" in result.stderr
 
 
+@pytest.mark.slow
 def test_tls12_compat_mode_negotiates_dhe_rsa(accounts: dict[str, Account],
                                               friends: dict[str, FriendList],
                                               listeners: Callable[..., Listener],

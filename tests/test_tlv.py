@@ -114,6 +114,7 @@ class TestString:
         text = StringTLV(T.STR_MSG).parse(raw)
         assert StringTLV(T.STR_MSG).build(text) == raw
 
+    @pytest.mark.slow
     @pytest.mark.parametrize("tlv_type", sorted({T.STR_NAME, T.STR_MSG, T.STR_VALUE, 0}))
     @given(text=clean_text)
     def test_round_trip(self, tlv_type: int, text: str) -> None:
@@ -263,6 +264,7 @@ class TestIdSets:
         with pytest.raises(EncodeError):
             IdSetTLV(T.PGPIDSET, PgpId).build([b"\x00" * 7])
 
+    @pytest.mark.slow
     @pytest.mark.parametrize("idtype", ID_TYPES, ids=lambda t: t.__name__)
     @given(data=st.data())
     def test_round_trip(self, idtype: type[FixedId], data: st.DataObject) -> None:
@@ -289,6 +291,7 @@ class TestList:
             self.CON.parse(H("1100 0000000c 0031 0000000a 0000") + bytes(10))
         assert e.value.offset == 8
 
+    @pytest.mark.slow
     @given(st.lists(u32s, max_size=10))
     def test_round_trip(self, values: list[int]) -> None:
         """Any list of elements survives."""
@@ -330,6 +333,7 @@ class TestCompound:
             _SAMPLE.parse(H("1200 00000008 0000"))
         assert e.value.offset == 6
 
+    @pytest.mark.slow
     @given(u32s, clean_text, u32s)
     def test_round_trip(self, a: int, name: str, pop: int) -> None:
         """Any value survives."""
@@ -371,6 +375,7 @@ class TestMap:
             con.parse(raw)
         assert e.value.offset == 6
 
+    @pytest.mark.slow
     @given(st.dictionaries(u32s, clean_text, max_size=8))
     def test_round_trip(self, m: dict[int, str]) -> None:
         """Any map survives; duplicate-free keys stay."""
@@ -442,6 +447,7 @@ class TestAddress:
         """IPv6 addresses print bracketed."""
         assert str(addr("::1", 7812)) == "[::1]:7812" and str(addr("1.2.3.4", 1)) == "1.2.3.4:1"
 
+    @pytest.mark.slow
     @given(optional_addresses)
     def test_round_trip(self, value: NetAddress | None) -> None:
         """Any IPv4 or IPv6 address and port, or none, survives."""
@@ -464,11 +470,13 @@ class TestAddressInfo:
         assert AddressSetTLV.build([]) == H("1071 00000006")
         assert AddressSetTLV.parse(H("1071 0000002a") + self.RAW) == (self.INFO,)
 
+    @pytest.mark.slow
     @given(address_infos)
     def test_round_trip(self, value: AddressInfo) -> None:
         """Any address info survives."""
         assert AddressInfoTLV.parse(AddressInfoTLV.build(value)) == value
 
+    @pytest.mark.slow
     @given(st.lists(address_infos, max_size=4))
     def test_set_round_trip(self, values: list[AddressInfo]) -> None:
         """Any address set survives, order kept."""
@@ -505,6 +513,7 @@ class TestFileItem:
             "4c229910f03cc27e474fd07a113237a6c90f6da0"), name="hello-from-bob.txt"),))
         assert FileSetTLV.build(fs) == raw
 
+    @pytest.mark.slow
     @given(file_items)
     def test_round_trip(self, value: FileItem) -> None:
         """Any file item survives."""
@@ -525,6 +534,7 @@ class TestFileSet:
         """An unknown sub-TLV in a file set is skipped."""
         assert FileSetTLV.parse(H("1001 0000000e 0999 00000008 ffff")) == FileSet()
 
+    @pytest.mark.slow
     @given(file_sets)
     def test_round_trip(self, value: FileSet) -> None:
         """Any file set survives."""
@@ -552,6 +562,7 @@ class TestFileData:
         assert fd.offset == 0 and len(fd.data) == len(raw) - 6 - 0x22 - 14 - 6
         assert FileDataTLV.build(fd) == raw
 
+    @pytest.mark.slow
     @given(file_datas)
     def test_round_trip(self, value: FileData) -> None:
         """Any file data survives."""
@@ -626,6 +637,7 @@ ALL_CONSTRUCTS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("con", ALL_CONSTRUCTS, ids=lambda x: type(x).__name__)
 @given(data=st.binary(max_size=120))
 def test_random_bytes_only_decode_error(con: c.Construct, data: bytes) -> None:

@@ -1,25 +1,26 @@
 # -*- test-case-name: tests.test_tou_recovery -*-
 """Loss recovery of the TOU stream, one algorithm at a time, on a fake clock.
 
-`Link` joins two `TouStream`s with a fixed one-way delay and lets a test drop or hold back the
-first transmission of chosen data segments, so each test shows one mechanism deciding (fast
-retransmit, NewReno partial ACKs, limited transmit, the reorder timer, tail loss probes, undo
-of spurious reductions, the receiver's ACKs).  The last tests push whole transfers through the
-seeded `LossyCore` that the benchmark's relay uses."""
+`Link` joins two `TouStream`s on the simulated network with a fixed one-way delay and lets a
+test drop or hold back the first transmission of chosen data segments, so each test shows one
+mechanism deciding (fast retransmit, NewReno partial ACKs, limited transmit, the reorder timer,
+tail loss probes, undo of spurious reductions, the receiver's ACKs).  The last tests push whole
+transfers through the benchmark's seeded simulation (the lab relay's loss, duplication and
+reordering)."""
 
 from __future__ import annotations
 
-import heapq
-import itertools
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tcponudp.congestion import NewReno
-from tcponudp.packet import Flags, TouPacket, decode_packet, encode_packet
+from tcponudp.packet import HEADER_SIZE, Flags, TouPacket, decode_packet, encode_packet
 from tcponudp.stream import DataReceived, TouConfig, TouStream
 from tools.bench.tou import main, simulate
+from tools.simnet import LinkModel, SimNet
 
 MSS = 1000
 ISS = 5000
@@ -27,88 +28,80 @@ DELAY = 0.01  # one way: the round trip is 20 ms
 GAP = 0.0005  # a sends at most one datagram per GAP (2 MB/s), so segments arrive one by one
 
 
+A_ADDR, B_ADDR = ("192.0.2.1", 1), ("192.0.2.2", 1)  # simulated, never contacted (RFC 5737)
+
+
 class Link:
-    """Two streams, ``a`` sending to ``b``, on a wire with a fixed delay each way (and
-    ``GAP`` between datagrams from ``a``)."""
+    """Two streams, ``a`` sending to ``b``, on the simulated network (`tools.simnet`) with a
+    fixed delay each way; ``a``'s side of the link carries one full segment per ``GAP``."""
 
     def __init__(self, *, window: int = 20 * MSS, config: TouConfig | None = None) -> None:
         self.config = config or TouConfig(mss=MSS, idle_timeout=1e9)
-        self.now = 0.0
         self.a = TouStream(config=self.config, isn=ISS,
                            congestion=NewReno(MSS, initial_window=window))
         self.b = TouStream(config=self.config, isn=77)
-        self.wire: list[tuple[float, int, str, bytes]] = []
-        self.order = itertools.count()
         #: Data segments (numbered from 0 by sequence) whose first transmission is lost...
         self.drop: set[int] = set()
         #: ... or held back this many seconds more than the others.
         self.hold: dict[int, float] = {}
-        self.seen: set[int] = set()
+        #: Data segments whose second transmission is lost too.
+        self.drop_again: set[int] = set()
         #: Every data segment a sent, as (time, segment number).
         self.sent: list[tuple[float, int]] = []
         #: Every segment b sent, decoded.
         self.acks: list[TouPacket] = []
         self.got = bytearray()
-        self.free = 0.0
-        self.b.listen(self.now)
-        self.a.connect(self.now)
-        self.flush()
+        self.net = SimNet(0, default=LinkModel(delay=DELAY))
+        self.net.link(A_ADDR, B_ADDR, LinkModel(delay=DELAY, rate=(MSS + HEADER_SIZE) / GAP),
+                      both=False)
+        self.net.faults.append(self._fault)
+        self.net.add(A_ADDR, self.a, peer=B_ADDR, on_output=lambda _n, _e: None,
+                     receive=lambda data, _src, now: self.a.datagram_received(data, now))
+        self.net.add(B_ADDR, self.b, peer=A_ADDR, on_output=self._event,
+                     receive=lambda data, _src, now: self.b.datagram_received(data, now))
+        self.net.feed(B_ADDR, self.b.listen)
+        self.net.feed(A_ADDR, self.a.connect)
         self.run_until(lambda: self.a.connected and self.b.connected)
+
+    @property
+    def now(self) -> float:
+        return self.net.clock.seconds()
 
     def number(self, seq: int) -> int:
         return (seq - ISS - 1) // MSS
 
-    def flush(self) -> None:
-        for data in self.a.datagrams_to_send(self.now):
-            packet = decode_packet(data)
-            extra = 0.0
-            if packet.payload:
-                n = self.number(packet.seq)
-                self.sent.append((self.now, n))
-                first = n not in self.seen
-                self.seen.add(n)
-                if first and n in self.drop:
-                    continue
-                if first:
-                    extra = self.hold.get(n, 0.0)
-            self.free = max(self.now, self.free) + GAP
-            heapq.heappush(self.wire, (self.free + DELAY + extra, next(self.order), "b", data))
-        for data in self.b.datagrams_to_send(self.now):
-            self.acks.append(decode_packet(data))
-            heapq.heappush(self.wire, (self.now + DELAY, next(self.order), "a", data))
-        for event in self.b.events():
-            if isinstance(event, DataReceived):
-                self.got += event.data
-        self.a.events()
+    def _fault(self, src: tuple[str, int], _dst: tuple[str, int], data: bytes) -> float | None:
+        packet = decode_packet(data)
+        if src == B_ADDR:
+            self.acks.append(packet)
+            return 0.0
+        if not packet.payload:
+            return 0.0
+        n = self.number(packet.seq)
+        self.sent.append((self.now, n))
+        transmission = self.transmissions(n)
+        if transmission == 1:
+            return None if n in self.drop else self.hold.get(n, 0.0)
+        return None if transmission == 2 and n in self.drop_again else 0.0
 
-    def step(self) -> None:
-        times = [t for t in (self.a.next_deadline(), self.b.next_deadline()) if t is not None]
-        if self.wire:
-            times.append(self.wire[0][0])
-        self.now = max(self.now, min(times))
-        while self.wire and self.wire[0][0] <= self.now:
-            _, _, dest, data = heapq.heappop(self.wire)
-            (self.a if dest == "a" else self.b).datagram_received(data, self.now)
-        for s in (self.a, self.b):
-            deadline = s.next_deadline()
-            if deadline is not None and deadline <= self.now:
-                s.handle_timer(self.now)
-        self.flush()
+    def _event(self, _node: object, event: object) -> None:
+        if isinstance(event, DataReceived):
+            self.got += event.data
 
-    def run_until(self, done: object, steps: int = 10_000) -> None:
-        assert callable(done)
-        for _ in range(steps):
-            if done():
-                return
-            self.step()
-        raise AssertionError("did not finish")
+    def write(self, data: bytes) -> None:
+        """The application on ``a`` writes ``data``."""
+        self.a.send(data)
+        self.net.nodes[A_ADDR].driver.service()
+
+    def run_until(self, done: Callable[[], bool], steps: int = 10_000) -> None:
+        self.net.run(until=done, max_steps=steps)
+        assert done(), "did not finish"
 
     def transfer(self, segments: int) -> bytes:
         """Send ``segments`` full segments and run until all arrived and were acknowledged."""
         start = len(self.got)
         data = bytes(i % 251 for i in range(segments * MSS))
-        self.a.send(data)
-        self.flush()
+        self.write(data)
         self.run_until(lambda: len(self.got) == start + len(data) and not self.a.buffered)
         assert bytes(self.got[start:]) == data
         return data
@@ -232,11 +225,8 @@ def test_lost_retransmission_is_sent_again_without_timeout() -> None:
     draw duplicate ACKs: two round trips later it is sent a third time, not at the RTO."""
     link = Link(window=6 * MSS)
     link.drop = {2}
-    link.a.send(bytes(6 * MSS))
-    link.flush()
-    link.run_until(lambda: link.a.recovery.fast_retransmits == 1)
-    # Lose the retransmission too.
-    link.wire = [w for w in link.wire if not (w[2] == "b" and decode_packet(w[3]).payload)]
+    link.drop_again = {2}  # the retransmission is lost too
+    link.write(bytes(6 * MSS))
     link.run_until(lambda: len(link.got) == 6 * MSS and not link.a.buffered)
     assert link.a.recovery.timeouts == 0
     assert link.transmissions(2) == 3
@@ -263,8 +253,7 @@ def test_late_original_after_retransmission_undoes_the_cut() -> None:
     link = Link(window=30 * MSS)
     link.hold = {2: 0.05}
     link.transfer(12)
-    link.a.send(bytes(MSS))  # keep ACKs coming after the late original
-    link.flush()
+    link.write(bytes(MSS))  # keep ACKs coming after the late original
     link.run_until(lambda: not link.a.buffered and link.a.recovery.spurious)
     st = link.a.recovery
     assert st.fast_retransmits == 1 and st.spurious == 1
@@ -278,8 +267,7 @@ def test_real_loss_is_not_undone() -> None:
     link.drop = {2}
     cwnd = link.a.cc.cwnd
     link.transfer(12)
-    link.a.send(bytes(5 * MSS))
-    link.flush()
+    link.write(bytes(5 * MSS))
     link.run_until(lambda: not link.a.buffered)
     assert link.a.recovery.spurious == 0
     assert link.a.cc.cwnd < cwnd
@@ -291,8 +279,7 @@ def test_receiver_acks_every_segment_while_a_hole_is_open() -> None:
     link = Link(config=TouConfig(mss=MSS, idle_timeout=1e9, tail_loss_probe=False,
                                  dupthresh=100))
     link.hold = {0: 0.005}
-    link.a.send(bytes(6 * MSS))
-    link.flush()
+    link.write(bytes(6 * MSS))
     link.run_until(lambda: len(link.got) == 6 * MSS)
     ack_values = [p.ack for p in link.acks if not p.payload][-6:]
     first = ISS + 1
@@ -300,8 +287,7 @@ def test_receiver_acks_every_segment_while_a_hole_is_open() -> None:
     before = len(link.acks)
     duplicate = TouPacket(seq=first, ack=78, flags=Flags.ACK, window=0xFFFF,
                           payload=bytes(MSS))
-    link.b.datagram_received(encode_packet(duplicate), link.now)
-    link.flush()
+    link.net.feed(B_ADDR, link.b.datagram_received, encode_packet(duplicate))
     assert [p.ack for p in link.acks[before:]] == [first + 6 * MSS]
 
 
@@ -311,8 +297,7 @@ def test_ack_covering_a_retransmission_gives_no_rtt_sample() -> None:
     length), so SRTT is unchanged by that ACK."""
     link = Link(window=10 * MSS)
     link.drop = {1}
-    link.a.send(bytes(10 * MSS))
-    link.flush()
+    link.write(bytes(10 * MSS))
     link.run_until(lambda: link.a.retransmissions == 1)
     srtt = link.a.srtt
     link.run_until(lambda: link.a.buffered < 8 * MSS)
@@ -327,12 +312,13 @@ def test_rto_floor_and_formula() -> None:
     assert TouConfig().min_rto == 0.05
     srtt = link.a.srtt
     assert srtt is not None and 2 * DELAY <= srtt <= 2 * DELAY + 30 * GAP
-    assert link.a.rto == pytest.approx(max(0.05, srtt + 4 * link.a._rttvar))  # noqa: SLF001
+    assert link.a.rto == pytest.approx(max(0.05, srtt + 4 * link.a.rtt.rttvar))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", [0.01, 0.05])
-def test_lossy_core_transfer_is_byte_exact(loss: float) -> None:
-    """A 1 MiB transfer through the seeded lossy relay core (10% reordered by 10 ms) arrives
+def test_lossy_simulated_transfer_is_byte_exact(loss: float) -> None:
+    """A 1 MiB transfer over a seeded lossy simulated link (10% reordered by 10 ms) arrives
     byte for byte (`simulate` checks), and most losses are repaired without a timeout."""
     result = simulate(1 << 20, loss, seed=3)
     assert result.size == 1 << 20
@@ -345,6 +331,7 @@ def test_simulation_is_deterministic() -> None:
     assert simulate(128 * 1024, 0.05, seed=9) == simulate(128 * 1024, 0.05, seed=9)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**16), loss=st.floats(0.0, 0.2), reorder=st.floats(0.0, 0.3),
        duplicate=st.floats(0.0, 0.1), rate=st.sampled_from([1e6, 40e6]))
@@ -358,6 +345,7 @@ def test_any_impairment_is_byte_exact(seed: int, loss: float, reorder: float,
     assert result.size == 48 * 1024
 
 
+@pytest.mark.slow
 def test_bench_simulation_mode_prints_a_line_per_loss_rate(
         capsys: pytest.CaptureFixture[str]) -> None:
     """``python3 -m tools.bench.tou --sim`` runs without sockets and reports each loss rate

@@ -88,6 +88,42 @@ def test_memory_reactor_connect_send_close() -> None:
     assert socks[0].connections == {} and socks[1].connections == {}
 
 
+def test_reply_written_on_data_carries_the_ack() -> None:
+    """Over the driven transport, an echo written in dataReceived leaves in the same turn in
+    the segment that acknowledges the request: no pure ACK goes before it."""
+    clock = Clock()
+    muxes = [UdpMux(), UdpMux()]
+    addrs = [("127.0.0.1", 1), ("127.0.0.1", 2)]
+    wire: list[tuple[int, bytes, Any]] = []
+    for i, mux in enumerate(muxes):
+        mux.attach(lambda d, a, i=i: wire.append((1 - i, d, addrs[i])))
+    socks = [TouSocket(clock, m) for m in muxes]
+
+    class Echo(Protocol):
+        def dataReceived(self, data: bytes) -> None:
+            self.transport.write(data)
+
+    TouServerEndpoint(socks[1]).listen(Factory.forProtocol(Echo))
+    client = Protocol()
+    d = TouClientEndpoint(socks[0], *addrs[1]).connect(Factory.forProtocol(lambda: client))
+    for _ in range(50):
+        clock.advance(0.001)
+        while wire:
+            i, data, src = wire.pop(0)
+            muxes[i].datagram_received(data, src)
+    assert d.called
+    client.transport.write(b"ping")
+    clock.advance(0)
+    (request,) = [decode_packet(data) for _, data, _ in wire]
+    muxes[1].datagram_received(wire.pop()[1], addrs[0])
+    clock.advance(0)
+    (reply,) = [decode_packet(data) for _, data, _ in wire]
+    assert reply.payload == b"ping" and reply.ack == (request.seq + 4) % 2**32
+    socks[0].close()
+    socks[1].close()
+    assert clock.getDelayedCalls() == []
+
+
 def test_connect_timeout_errback() -> None:
     """A dial nobody answers fails with TouConnectionError(CONNECT_TIMEOUT)."""
     clock = Clock()
@@ -174,6 +210,7 @@ def test_tls_and_streamer_over_tou_loopback() -> None:
     assert got == sent
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_tls_and_streamer_through_lossy_relay() -> None:
     """Through the seeded lossy relay (5% loss, 1% duplication, 10% reordering, 2 ms delay),

@@ -10,6 +10,8 @@ from tools.bench import transfer as bench
 pytestmark = pytest.mark.timeout(120)
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_bench_moves_a_small_file_between_two_node_processes(capsys) -> None:
     """8 MiB between two real node processes: exit code 0, the SHA-1 verified, the rate and
     the sender's request count printed, nothing refused."""

@@ -29,6 +29,8 @@ def test_demo_folder_is_settled_and_known(tmp_path) -> None:
         assert hashlib.sha1(path.read_bytes()).digest() == digest
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_demo_step_shares_finds_and_downloads(tmp_path) -> None:
     """Carol shares the demo folder; alice's node lists its files, finds the video by a word,
     downloads it with at least one progress line (carol's uploads are capped for the step and

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pqi.core import Datagram
 from pqi.wire.fields import Sha1Hash, SslId
 from services.transfer.chunkmap import CHUNK_SIZE, ChunkState, Strategy, compress, full_map
 from services.transfer.engine import (
@@ -31,6 +32,7 @@ from services.transfer.engine import (
 )
 from services.transfer.ranges import Ranges
 from services.transfer.server import MAX_FT_CHUNK
+from tools.simnet import LinkModel, SimNet
 
 A, B, C = (SslId(bytes([n]) * 16) for n in (1, 2, 3))
 
@@ -39,20 +41,61 @@ def content(size: int, seed: int = 1) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
-class Sim:
-    """An engine, a byte buffer it writes into, and sources answering from their own copy.
+ENGINE = ("10.0.0.1", 1)
+#: One-way delay of the simulated links: a request is answered one 50 ms round trip later.
+DELAY = 0.025
+#: Simulated seconds a download may take before a test calls it stuck.
+LIMIT = 200.0
 
-    ``slow``: peers that take requests but never answer; ``copies``: each peer's bytes.
-    Requests are answered one round later, split into 240 KiB items like a real server.
+
+class Source:
+    """A peer on the simulated network serving its ``copy``: it answers chunk-map, data
+    (in items of at most `MAX_FT_CHUNK`, like a real server) and chunk SHA-1 requests; a
+    ``slow`` one takes data requests and never answers them."""
+
+    def __init__(self, copy: bytes, words: list[int], slow: bool) -> None:
+        self.copy = copy
+        self.words = words
+        self.slow = slow
+        self._out: list[Datagram] = []
+
+    def datagram_received(self, msg: tuple, src: tuple, now: float) -> None:
+        if msg[0] == "map":
+            self._out.append(Datagram(("map", self.words), src))  # type: ignore[arg-type]
+        elif msg[0] == "data" and not self.slow:
+            _, offset, length = msg
+            for o in range(offset, offset + length, MAX_FT_CHUNK):
+                n = min(MAX_FT_CHUNK, offset + length - o)
+                self._out.append(Datagram(("data", o, self.copy[o:o + n]), src))  # type: ignore[arg-type]
+        elif msg[0] == "crc":
+            lo, n = msg[1] * CHUNK_SIZE, CHUNK_SIZE
+            sha1 = hashlib.sha1(self.copy[lo:lo + n]).digest()
+            self._out.append(Datagram(("crc", msg[1], sha1), src))  # type: ignore[arg-type]
+
+    def handle_timer(self, now: float) -> None:
+        """Never called: a source has no deadline."""
+
+    def next_deadline(self) -> float | None:
+        return None
+
+    def drain(self, now: float) -> list[Datagram]:
+        out, self._out = self._out, []
+        return out
+
+
+class Sim:
+    """An engine on `tools.simnet.SimNet`, driven by its own `pqi.driver.CoreDriver`, the
+    byte buffer it writes into, and `Source` peers answering from their own copy.
+
+    ``slow``: peers that take requests but never answer; ``copies``: each peer's bytes;
+    ``have``: the chunks a peer's map offers (default all).  With `hold_crcs` the chunk
+    SHA-1 answers wait in `held` instead of reaching the engine (tests order them).
     """
 
     def __init__(self, data: bytes, copies: dict[SslId, bytes], *, slow=(), have=None,
                  tuning: Tuning = Tuning(), strategy=Strategy.PROGRESSIVE, done=()):
         self.data = data
         self.copies = copies
-        self.slow = set(slow)
-        self.have = have or {}
-        self.now = 0.0
         self.eng = Download(Sha1Hash(hashlib.sha1(data).digest()), len(data), done,
                             now=0.0, tuning=tuning, strategy=strategy,
                             rng=random.Random(7))
@@ -61,64 +104,76 @@ class Sim:
             for i in done:
                 lo, n = self.eng.chunks.chunk_range(i)
                 self.buf[lo:lo + n] = data[lo:lo + n]
-        self.inbox: list = []
         self.requested: dict[SslId, int] = {p: 0 for p in copies}
         self.committed: set[int] = set(done)
         self.events: list = []
+        self.hold_crcs = False
+        self.held: list[tuple[SslId, int, bytes]] = []
+        self.net = SimNet(1, default=LinkModel(delay=DELAY))
+        self.node = self.net.add(ENGINE, self.eng, receive=self._receive,
+                                 on_output=lambda _node, a: self._act(a))
+        self.addr: dict[SslId, tuple[str, int]] = {}
+        self.peer: dict[tuple[str, int], SslId] = {}
+        count = self.eng.chunks.count
+        for n, (peer, copy) in enumerate(copies.items(), start=2):
+            addr = (f"10.0.0.{n}", 1)
+            self.addr[peer], self.peer[addr] = addr, peer
+            words = compress((have or {})[peer], count) if peer in (have or {}) \
+                else full_map(count)
+            self.net.add(addr, Source(copy, words, peer in set(slow)))
 
-    def feed(self, actions) -> None:
-        todo = list(actions)
-        while todo:
-            a = todo.pop(0)
-            self.events.append(a)
-            if isinstance(a, RequestChunkMap):
-                n = self.eng.chunks.count
-                words = (compress(self.have[a.peer], n) if a.peer in self.have
-                         else full_map(n))
-                self.inbox.append(("map", a.peer, words))
-            elif isinstance(a, RequestData):
-                self.requested[a.peer] += a.length
-                if a.peer not in self.slow:
-                    self.inbox.append(("data", a.peer, a.offset, a.length))
-            elif isinstance(a, WriteData):
-                self.buf[a.offset:a.offset + len(a.data)] = a.data
-            elif isinstance(a, CommitChunks):
-                self.committed |= set(a.chunks)
-            elif isinstance(a, UncommitChunks):
-                self.committed -= set(a.chunks)
-            elif isinstance(a, HashChunk):
-                lo, n = self.eng.chunks.chunk_range(a.chunk)
-                todo += self.eng.chunk_hashed(
-                    a.chunk, hashlib.sha1(self.buf[lo:lo + n]).digest(), self.now)
-            elif isinstance(a, VerifyFile):
-                todo += self.eng.file_hashed(hashlib.sha1(self.buf).digest(), self.now)
-            elif isinstance(a, RequestChunkCrc):
-                lo, n = self.eng.chunks.chunk_range(a.chunk)
-                self.inbox.append(("crc", a.peer, a.chunk,
-                                   hashlib.sha1(self.copies[a.peer][lo:lo + n]).digest()))
+    @property
+    def now(self) -> float:
+        return self.net.clock.seconds()
 
-    def step(self) -> None:
-        inbox, self.inbox = self.inbox, []
-        for msg in inbox:
-            if msg[0] == "map":
-                self.feed(self.eng.chunk_map(msg[1], msg[2], self.now))
-            elif msg[0] == "data":
-                _, peer, offset, length = msg
-                for o in range(offset, offset + length, MAX_FT_CHUNK):
-                    n = min(MAX_FT_CHUNK, offset + length - o)
-                    self.feed(self.eng.data(peer, o, self.copies[peer][o:o + n], self.now))
-            elif msg[0] == "crc":
-                self.feed(self.eng.chunk_crc(msg[1], msg[2], msg[3], self.now))
-        self.now += 0.05
-        self.feed(self.eng.tick(self.now))
+    def feed(self, method, *args) -> None:
+        """Give the engine one input through its driver (``now`` is added)."""
+        self.net.feed(ENGINE, method, *args)
 
-    def run(self, rounds: int = 4000) -> None:
+    def _receive(self, msg: tuple, src: tuple[str, int], now: float) -> None:
+        peer = self.peer[src]
+        if msg[0] == "map":
+            self.eng.chunk_map(peer, msg[1], now)
+        elif msg[0] == "data":
+            self.eng.data(peer, msg[1], msg[2], now)
+        elif self.hold_crcs:
+            self.held.append((peer, msg[1], msg[2]))
+        else:
+            self.eng.chunk_crc(peer, msg[1], msg[2], now)
+
+    def _act(self, a) -> None:
+        self.events.append(a)
+        if isinstance(a, RequestChunkMap):
+            self.net.send(ENGINE, self.addr[a.peer], ("map",))
+        elif isinstance(a, RequestData):
+            self.requested[a.peer] += a.length
+            self.net.send(ENGINE, self.addr[a.peer], ("data", a.offset, a.length))
+        elif isinstance(a, WriteData):
+            self.buf[a.offset:a.offset + len(a.data)] = a.data
+        elif isinstance(a, CommitChunks):
+            self.committed |= set(a.chunks)
+        elif isinstance(a, UncommitChunks):
+            self.committed -= set(a.chunks)
+        elif isinstance(a, HashChunk):
+            lo, n = self.eng.chunks.chunk_range(a.chunk)
+            self.feed(self.eng.chunk_hashed, a.chunk, hashlib.sha1(self.buf[lo:lo + n]).digest())
+        elif isinstance(a, VerifyFile):
+            self.feed(self.eng.file_hashed, hashlib.sha1(self.buf).digest())
+        elif isinstance(a, RequestChunkCrc):
+            self.net.send(ENGINE, self.addr[a.peer], ("crc", a.chunk))
+
+    def add_sources(self) -> None:
         for peer in self.copies:
-            self.feed(self.eng.add_source(peer, self.now))
-        for _ in range(rounds):
-            if self.eng.phase in (Phase.COMPLETE, Phase.FAILED):
-                return
-            self.step()
+            self.feed(self.eng.add_source, peer)
+
+    def run_until(self, done, limit: float = LIMIT) -> None:
+        """Run the network until ``done()`` (at most ``limit`` simulated seconds)."""
+        self.net.run(limit, until=done)
+
+    def run(self, limit: float = LIMIT) -> None:
+        """Add every source and run until the download completes or fails."""
+        self.add_sources()
+        self.run_until(lambda: self.eng.phase in (Phase.COMPLETE, Phase.FAILED), limit)
 
 
 def test_single_source_downloads_and_verifies() -> None:
@@ -160,6 +215,7 @@ def test_slow_source_range_reasked_near_the_end() -> None:
     assert sim.now >= Tuning().slow_reask
 
 
+@pytest.mark.slow
 def test_corrupting_source_detected_chunks_repaired_and_reported() -> None:
     """A source serving flipped bytes in two chunks: the whole-file check fails, the chunk
     SHA-1s of the two good sources outvote it, the bad chunks are fetched again from a good
@@ -203,14 +259,16 @@ def test_unrequested_past_eof_and_stranger_data_dropped() -> None:
     data = content(2 * CHUNK_SIZE)
     eng = Download(Sha1Hash(hashlib.sha1(data).digest()), len(data), now=0)
     eng.add_source(A, 0)
+    eng.chunk_map(A, full_map(2), 0)
     asked = Ranges()
-    for a in eng.chunk_map(A, full_map(2), 0):
+    for a in eng.drain(0):
         if isinstance(a, RequestData):
             asked.add(a.offset, a.offset + a.length)
     (start, _end), *_ = asked.gaps(0, len(data))
-    assert eng.data(A, len(data) - 10, b"x" * 20, 0) == []
-    assert eng.data(C, 0, b"x" * 10, 0) == []
-    assert eng.data(A, start, b"y", 0) == []
+    eng.data(A, len(data) - 10, b"x" * 20, 0)
+    eng.data(C, 0, b"x" * 10, 0)
+    eng.data(A, start, b"y", 0)
+    assert eng.drain(0) == []
     assert eng.dropped[DropReason.PAST_EOF] == 20
     assert eng.dropped[DropReason.UNREQUESTED] == 11
     assert eng.written_bytes == 0
@@ -221,34 +279,33 @@ def test_pause_and_resume_keep_done_chunks() -> None:
     and completes."""
     data = content(4 * CHUNK_SIZE)
     sim = Sim(data, {A: data})
-    for peer in sim.copies:
-        sim.feed(sim.eng.add_source(peer, 0))
-    for _ in range(3):
-        sim.step()
+    sim.add_sources()
+    sim.net.run(0.15)
     done_before = set(sim.eng.chunks.done_indexes())
     sim.eng.pause()
-    assert sim.eng.phase is Phase.PAUSED and sim.eng.tick(100) == []
+    sim.node.driver.service()
+    assert sim.eng.next_deadline() is None
+    sim.eng.handle_timer(100)
+    assert sim.eng.phase is Phase.PAUSED and sim.eng.drain(100) == []
     assert set(sim.eng.chunks.done_indexes()) == done_before
     assert not sim.eng.chunks.indexes(ChunkState.ACTIVE)
-    sim.inbox.clear()
-    sim.feed(sim.eng.resume(sim.now))
-    for _ in range(2000):
-        if sim.eng.phase is Phase.COMPLETE:
-            break
-        sim.step()
+    sim.feed(sim.eng.resume)
+    sim.run_until(lambda: sim.eng.phase is Phase.COMPLETE, 100.0)
     assert sim.eng.phase is Phase.COMPLETE and bytes(sim.buf) == data
 
 
+@pytest.mark.slow
 def test_request_size_follows_rate() -> None:
     """Once a source's rate is measured, its requests grow with it (bounded by a chunk)."""
     data = content(40 * CHUNK_SIZE)
     sim = Sim(data, {A: data}, strategy=Strategy.STREAMING)
-    sim.run(rounds=60)
+    sim.run(limit=3.0)
     sizes = [e.length for e in sim.events if isinstance(e, RequestData)]
     assert sizes[0] == Tuning().initial_request
     assert max(sizes) == CHUNK_SIZE
 
 
+@pytest.mark.slow
 @given(st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 300)), max_size=30),
        st.integers(0, 2000), st.integers(0, 2300))
 def test_ranges_match_a_set_of_bytes(adds, lo, hi) -> None:
@@ -264,6 +321,7 @@ def test_ranges_match_a_set_of_bytes(adds, lo, hi) -> None:
         assert r.covers(lo, hi) == (set(range(lo, hi)) <= ref)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", list(Strategy))
 def test_every_strategy_completes(strategy) -> None:
     """Streaming, random and progressive all fetch every chunk exactly once."""
@@ -275,13 +333,13 @@ def test_every_strategy_completes(strategy) -> None:
 
 
 def _until_checking(sim: Sim) -> None:
-    for peer in sim.copies:
-        sim.feed(sim.eng.add_source(peer, sim.now))
-    for _ in range(4000):
-        if sim.eng.phase is Phase.CHECKING:
-            return
-        sim.step()
-    raise AssertionError("the whole-file check never failed")
+    """Run until the whole-file check failed and every chunk SHA-1 answer is held."""
+    sim.hold_crcs = True
+    sim.add_sources()
+    sim.run_until(lambda: sim.eng.phase is Phase.CHECKING)
+    assert sim.eng.phase is Phase.CHECKING, "the whole-file check never failed"
+    sim.run_until(lambda: False, 2 * DELAY)
+    sim.hold_crcs = False
 
 
 def _checking(eng: Download) -> list[int]:
@@ -299,18 +357,16 @@ def test_chunks_waiting_only_for_a_blamed_source_are_decided_at_once() -> None:
         bad[i * CHUNK_SIZE + 7] ^= 0x01
     sim = Sim(data, {A: data, B: bytes(bad), C: data})
     _until_checking(sim)
-    crcs = [m for m in sim.inbox if m[0] == "crc"]
-    sim.inbox = [m for m in sim.inbox if m[0] != "crc"]
-    crcs.sort(key=lambda m: m[1] == B)
-    assert crcs[-1][1] == B and crcs[0][1] != B
-    for _, peer, chunk, sha1 in crcs[:-6]:
-        sim.feed(sim.eng.chunk_crc(peer, chunk, sha1, sim.now))
+    crcs = sorted(sim.held, key=lambda m: m[0] == B)
+    assert crcs[-1][0] == B and crcs[0][0] != B
+    for peer, chunk, sha1 in crcs[:-6]:
+        sim.feed(sim.eng.chunk_crc, peer, chunk, sha1)
     assert len(_checking(sim.eng)) == 6
-    _, peer, chunk, sha1 = crcs[-6]
-    sim.feed(sim.eng.chunk_crc(peer, chunk, sha1, sim.now))
+    peer, chunk, sha1 = crcs[-6]
+    sim.feed(sim.eng.chunk_crc, peer, chunk, sha1)
     assert [e.peer for e in sim.events if isinstance(e, BadSource)] == [B]
     assert _checking(sim.eng) == [] and sim.eng.phase is not Phase.CHECKING
-    sim.run()
+    sim.run_until(lambda: sim.eng.phase in (Phase.COMPLETE, Phase.FAILED))
     assert sim.eng.phase is Phase.COMPLETE and bytes(sim.buf) == data
     assert sim.now < Tuning().crc_timeout
 
@@ -325,10 +381,9 @@ def test_chunks_waiting_for_a_source_that_leaves_are_decided_at_once() -> None:
     d = SslId(bytes([4]) * 16)
     sim = Sim(data, {A: data, B: bytes(bad), C: data, d: data})
     _until_checking(sim)
-    for _, peer, chunk, sha1 in [m for m in sim.inbox if m[0] == "crc" and m[1] != d]:
-        sim.feed(sim.eng.chunk_crc(peer, chunk, sha1, sim.now))
-    sim.inbox = [m for m in sim.inbox if m[0] != "crc"]
+    for peer, chunk, sha1 in [m for m in sim.held if m[0] != d]:
+        sim.feed(sim.eng.chunk_crc, peer, chunk, sha1)
     assert len(_checking(sim.eng)) == 4
-    sim.feed(sim.eng.remove_source(d, sim.now))
+    sim.feed(sim.eng.remove_source, d)
     assert _checking(sim.eng) == [] and sim.eng.phase is not Phase.CHECKING
     assert [e.peer for e in sim.events if isinstance(e, BadSource)] == [B]

@@ -19,7 +19,7 @@ from services.transfer.chunkmap import CHUNK_SIZE
 from services.transfer.partials import PartialFile, PartialStateError
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300), pytest.mark.slow]
 
 SIZE = 12 * CHUNK_SIZE + 777
 #: In flight at a kill: the engine's window (2 chunks) plus the chunk being completed.

@@ -11,9 +11,10 @@ import random
 import pytest
 
 from pqi.wire.fields import Sha1Hash
+from services.transfer.service import TransferBadSource, TransferCompleted
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300), pytest.mark.slow]
 
 BIG = 200 * 1000 * 1000
 
@@ -75,8 +76,8 @@ def download_from(tmp_path, names, size, corrupt=None):
                 s.transfers.add_index(TinyIndex(str(path), digest, size))
             await befriend(reactor, down, sources)
             done, bad = [], []
-            down.subscribe("transfer_complete", done.append)
-            down.subscribe("transfer_bad_source", lambda info, peer, why: bad.append(peer))
+            down.subscribe(TransferCompleted, lambda e: done.append(e.info))
+            down.subscribe(TransferBadSource, lambda e: bad.append(e.peer))
             down.transfers.download(Sha1Hash(digest), size, "big file.bin")
             await wait_for(reactor, lambda: bool(done), 240, step=0.1)
             sent = {name: s.transfers.server.sent[down.ssl_id]

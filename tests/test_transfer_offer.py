@@ -10,9 +10,11 @@ import random
 import pytest
 
 from pqi.items.ids import SERVICE_FILE_TRANSFER, SERVICE_MSG
+from services.mail.service import FileOffered
+from services.transfer.service import TransferCompleted
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120), pytest.mark.slow]
 
 
 def test_file_sent_to_a_friend_is_offered_accepted_and_verified(tmp_path) -> None:
@@ -29,8 +31,8 @@ def test_file_sent_to_a_friend_is_offered_accepted_and_verified(tmp_path) -> Non
         a = make_node(reactor, tmp_path, "alice")
         b = make_node(reactor, tmp_path, "bob")
         offers, done = [], []
-        b.subscribe("file_offer", lambda *args: offers.append(args))
-        b.subscribe("transfer_complete", done.append)
+        b.subscribe(FileOffered, lambda e: offers.append((e.peer, e.item, e.mail_id)))
+        b.subscribe(TransferCompleted, lambda e: done.append(e.info))
         await a.startService()
         await b.startService()
         try:

@@ -18,7 +18,7 @@ from pqi.wire.tlvvalues import FileData, FileItem
 from services.transfer.chunkmap import CHUNK_SIZE, Strategy, full_map
 from services.transfer.partials import PartialFile
 from services.transfer.server import MAX_FT_CHUNK
-from services.transfer.service import FileTransferService
+from services.transfer.service import FileTransferService, TransferFailed
 from tests.service_fakes import RecordingSender
 
 PEER = PeerIdentity(SslId(b"\x02" * 16), PgpId(b"\x02" * 8))
@@ -52,7 +52,7 @@ def start(tmp_path, hook=None):
     svc = FileTransferService(RecordingSender(), clock, partials_dir=tmp_path / "p",
                               incoming_dir=tmp_path / "in", hash_in_thread=False,
                               strategy=Strategy.STREAMING, hook=hook,
-                              on_event=lambda kind, *a: events.append((kind, a)))
+                              on_event=events.append)
     svc.start()
     svc.peer_connected(PEER)
     svc.download(h, len(data), "f.bin", [PEER.ssl_id])
@@ -106,7 +106,7 @@ def test_commits_run_on_the_sync_thread_and_stop_waits_for_them(tmp_path) -> Non
     assert on_disk(tmp_path, h) == {0, 1, 2}
     assert threads and all(n.startswith("rsproto-ft-sync") for n in threads)
     assert clock.run_thread_calls() >= 3
-    assert not [e for e in events if e[0] == "transfer_error"]
+    assert not [e for e in events if isinstance(e, TransferFailed)]
 
 
 def test_disk_error_on_the_sync_thread_pauses_the_download(tmp_path) -> None:
@@ -125,5 +125,5 @@ def test_disk_error_on_the_sync_thread_pauses_the_download(tmp_path) -> None:
             break
     info = svc.info(h)
     assert info.state == "error" and "disk full" in info.error
-    assert [e[0] for e in events].count("transfer_error") == 1
+    assert [type(e) for e in events].count(TransferFailed) == 1
     svc.stop()

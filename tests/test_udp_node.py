@@ -13,7 +13,7 @@ from services.nat.udpport import UdpOptions
 from tcponudp import NatType
 from tests.service_fakes import make_node, on_fresh_reactor, wait_for
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120), pytest.mark.slow]
 
 
 def udp_opts(bootstrap: tuple = ()) -> UdpOptions:

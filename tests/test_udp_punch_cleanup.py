@@ -15,9 +15,10 @@ from tcponudp import NatType
 from tests.service_fakes import on_fresh_reactor, wait_for
 from tests.test_udp_node import dht_ready, three_nodes
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
+@pytest.mark.slow
 def test_a_cancelled_punch_aborts_its_tou_handshake(tmp_path) -> None:
     """bob accepts the connect exchange but never answers TOU, so alice's punch cannot finish;
     when alice's dial is cancelled (the link manager's deadline) her TOU handshake with bob
@@ -46,6 +47,7 @@ def test_a_cancelled_punch_aborts_its_tou_handshake(tmp_path) -> None:
     assert len(failures) == 1 and failures[0].check(defer.CancelledError)
 
 
+@pytest.mark.slow
 def test_the_first_stunner_round_runs_when_the_port_starts(tmp_path) -> None:
     """The NAT type is asked for as the UDP port starts, not a retry period later: a friend
     behind a symmetric NAT must know it before the link manager's first punch attempt."""

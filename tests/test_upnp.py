@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 
+from pqi.core import is_core
 from upnp import (
     DEFAULT_LEASE,
     PORT_ATTEMPTS,
@@ -102,10 +103,17 @@ class FakeIgd:
         return [c for c in self.calls if c[0] == name]
 
 
+def poll(mapper: PortMapper) -> object | None:
+    """The gateway call the mapper's outputs hand out (its status changes left aside)."""
+    calls = [o for o in mapper.drain(0.0) if not isinstance(o, UpnpStatus)]
+    assert len(calls) <= 1, calls  # one call outstanding at most
+    return calls[0] if calls else None
+
+
 def drive(mapper: PortMapper, igd: FakeIgd, now: float = 0.0, rounds: int = 50) -> None:
     """Run the mapper's calls against ``igd`` until it has nothing to ask (bounded)."""
     for _ in range(rounds):
-        action = mapper.poll()
+        action = poll(mapper)
         if action is None:
             return
         mapper.handle(igd.gateway.perform(action), now)
@@ -120,25 +128,25 @@ def test_maps_tcp_then_udp_one_call_at_a_time() -> None:
     mapper = PortMapper([TCP7812, UDP7813], lease=600)
     mapper.start(100.0)
     assert mapper.state is UpnpState.DISCOVERING
-    first = mapper.poll()
+    first = poll(mapper)
     assert first == Discover(2000)
-    assert mapper.poll() is None  # one outstanding call at most
+    assert poll(mapper) is None  # one outstanding call at most
     mapper.handle(GatewayFound(WAN, LAN), 100.0)
     assert mapper.state is UpnpState.MAPPING
-    add_tcp = mapper.poll()
+    add_tcp = poll(mapper)
     assert add_tcp == AddMapping(Protocol.TCP, 7812, 7812, 600, "rsproto")
-    assert mapper.poll() is None
+    assert poll(mapper) is None
     mapper.handle(MappingAdded(), 101.0)
-    assert mapper.poll() == AddMapping(Protocol.UDP, 7813, 7813, 600, "rsproto")
+    assert poll(mapper) == AddMapping(Protocol.UDP, 7813, 7813, 600, "rsproto")
     mapper.handle(MappingAdded(), 101.0)
-    assert mapper.poll() is None
+    assert poll(mapper) is None
     status = mapper.status
     assert status.state is UpnpState.MAPPED
     assert status.external_ip == ipaddress.IPv4Address(WAN)
     assert status.external_port(Protocol.TCP) == 7812
     assert status.external_port(Protocol.UDP) == 7813
     assert {m.internal_host for m in status.mappings} == {LAN}
-    assert mapper.deadline == 101.0 + 300
+    assert mapper.next_deadline() == 101.0 + 300
 
 
 def test_no_gateway_falls_back_and_looks_again_later() -> None:
@@ -152,11 +160,11 @@ def test_no_gateway_falls_back_and_looks_again_later() -> None:
     assert mapper.state.value == "no gateway"
     assert "no UPnP device answered" in mapper.detail
     assert igd.named("add") == []
-    assert mapper.deadline == 300.0
+    assert mapper.next_deadline() == 300.0
     mapper.handle_timer(299.0)
-    assert mapper.poll() is None
+    assert poll(mapper) is None
     mapper.handle_timer(300.0)
-    assert mapper.poll() == Discover(2000)
+    assert poll(mapper) == Discover(2000)
 
 
 def test_gateway_without_public_address_maps_nothing() -> None:
@@ -214,7 +222,7 @@ def test_permanent_only_gateway_gets_a_permanent_mapping() -> None:
     assert [c[-1] for c in igd.named("add")] == [DEFAULT_LEASE, 0]
     assert mapper.state is UpnpState.MAPPED
     assert mapper.status.mappings[0].expires is None
-    assert mapper.deadline is None
+    assert mapper.next_deadline() is None
 
 
 def test_renewal_re_adds_each_mapping_and_rereads_the_address() -> None:
@@ -224,7 +232,7 @@ def test_renewal_re_adds_each_mapping_and_rereads_the_address() -> None:
     mapper = PortMapper([TCP7812, UDP7813], lease=100)
     mapper.start(0.0)
     drive(mapper, igd)
-    assert mapper.deadline == 50.0
+    assert mapper.next_deadline() == 50.0
     igd.calls.clear()
     igd.external = "198.7.7.7"  # not reserved: the ISP moved us
     mapper.handle_timer(50.0)
@@ -234,7 +242,7 @@ def test_renewal_re_adds_each_mapping_and_rereads_the_address() -> None:
                                            ("externalipaddress",)]
     assert mapper.state is UpnpState.MAPPED
     assert mapper.status.external_ip == ipaddress.IPv4Address("198.7.7.7")
-    assert mapper.deadline == 100.0
+    assert mapper.next_deadline() == 100.0
 
 
 def test_renewal_refused_drops_that_mapping_only() -> None:
@@ -263,20 +271,20 @@ def test_stop_removes_every_mapping() -> None:
     assert igd.named("delete") == [("delete", 7812, "TCP"), ("delete", 7813, "UDP")]
     assert igd.table == {}
     assert mapper.finished and mapper.state.value == "stopped"
-    assert mapper.deadline is None
+    assert mapper.next_deadline() is None
 
 
 def test_stop_while_a_mapping_is_being_granted_removes_it_too() -> None:
     """The gateway grants a mapping after we decided to stop: it is removed as well."""
     mapper = PortMapper([TCP7812])
     mapper.start(0.0)
-    mapper.poll()
+    poll(mapper)
     mapper.handle(GatewayFound(WAN, LAN), 0.0)
-    assert isinstance(mapper.poll(), AddMapping)
+    assert isinstance(poll(mapper), AddMapping)
     mapper.stop(1.0)
     assert not mapper.finished
     mapper.handle(MappingAdded(), 1.0)
-    assert mapper.poll() == RemoveMapping(Protocol.TCP, 7812)
+    assert poll(mapper) == RemoveMapping(Protocol.TCP, 7812)
     mapper.handle(CallFailed("gateway gone"), 1.0)  # removal failing still ends the stop
     assert mapper.finished
 
@@ -287,7 +295,7 @@ def test_stop_before_start_and_twice() -> None:
     mapper.stop(0.0)
     assert mapper.finished
     mapper.stop(1.0)
-    assert mapper.finished and mapper.poll() is None
+    assert mapper.finished and poll(mapper) is None
 
 
 def test_misuse_is_reported() -> None:
@@ -309,6 +317,7 @@ def test_misuse_is_reported() -> None:
 _STEP = st.sampled_from(["ok", "fail-add", "fail-delete", "no-gateway", "timer", "stop"])
 
 
+@pytest.mark.slow
 @given(steps=st.lists(_STEP, max_size=30))
 def test_any_gateway_behaviour_ends_with_nothing_mapped(steps: list[str]) -> None:
     """Random refusals, vanishing gateways and renewals, then a stop: one call at a time
@@ -333,13 +342,13 @@ def test_any_gateway_behaviour_ends_with_nothing_mapped(steps: list[str]) -> Non
             mapper.handle_timer(now)
         elif step == "stop":
             mapper.stop(now)
-        action = mapper.poll()
+        action = poll(mapper)
         if action is not None:
-            assert mapper.poll() is None
+            assert poll(mapper) is None
             mapper.handle(gateway.perform(action), now)
     igd.fail.clear()
     for _ in range(10):
-        action = mapper.poll()
+        action = poll(mapper)
         if action is None:
             break
         mapper.handle(gateway.perform(action), now)
@@ -509,3 +518,19 @@ def test_status_callback_failure_is_contained() -> None:
     service.stopService()
     pool.run_all()
     assert igd.table == {}
+
+
+def test_mapper_keeps_the_core_contract_and_reports_status_changes_once() -> None:
+    """The mapper is a `pqi.core.Core`: a drain gives a changed status, then the call to make;
+    an input that changes nothing visible adds no status."""
+    mapper = PortMapper([PortRequest(Protocol.TCP, 7812)], lease=600)
+    assert is_core(mapper) and mapper.next_deadline() is None
+    mapper.start(0.0)
+    status, call = mapper.drain(0.0)
+    assert isinstance(status, UpnpStatus) and status.state is UpnpState.DISCOVERING
+    assert call == Discover(2000)
+    mapper.handle(GatewayFound(WAN, LAN), 0.0)
+    out = mapper.drain(0.0)
+    assert [type(o) for o in out] == [UpnpStatus, AddMapping]
+    mapper.handle_timer(0.0)  # nothing due: no output
+    assert mapper.drain(0.0) == []

@@ -66,20 +66,23 @@ def main() -> int:
     eng = Download(h, len(data), partial.chunks.done_indexes(), now=0, tuning=TUNING,
                    rng=random.Random(len(partial.chunks.done_indexes())))
     log = os.open(fetch_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    todo = list(eng.add_source(PEER, 0))
     now = 0.0
+    eng.add_source(PEER, now)
+    todo = eng.drain(now)
     for _ in range(100000):
         if not todo:
             break
         a = todo.pop(0)
         if isinstance(a, RequestChunkMap):
-            todo += eng.chunk_map(PEER, server.chunk_map(PEER, h).chunk_map, now)
+            eng.chunk_map(PEER, server.chunk_map(PEER, h).chunk_map, now)
+            todo += eng.drain(now)
         elif isinstance(a, RequestData):
             os.write(log, f"{a.offset} {a.length}\n".encode())
             server.request(PEER, h, len(data), a.offset, a.length)
             items, _ = server.pump(now, lambda p: 1 << 30)
             for _peer, item in items:
-                todo += eng.data(PEER, item.data.offset, item.data.data, now)
+                eng.data(PEER, item.data.offset, item.data.data, now)
+                todo += eng.drain(now)
         elif isinstance(a, WriteData):
             partial.write(a.offset, a.data)
         elif isinstance(a, CommitChunks):
@@ -87,9 +90,11 @@ def main() -> int:
         elif isinstance(a, UncommitChunks):
             partial.uncommit(a.chunks)
         elif isinstance(a, HashChunk):
-            todo += eng.chunk_hashed(a.chunk, partial.chunk_sha1(a.chunk), now)
+            eng.chunk_hashed(a.chunk, partial.chunk_sha1(a.chunk), now)
+            todo += eng.drain(now)
         elif isinstance(a, VerifyFile):
-            todo += eng.file_hashed(partial.file_sha1(), now)
+            eng.file_hashed(partial.file_sha1(), now)
+            todo += eng.drain(now)
         elif isinstance(a, Completed):
             partial.mark_verified()
             partial.finish(incoming)

@@ -4,8 +4,9 @@
 `PortMapper` decides which gateway call to make next; something else makes it (off the reactor
 thread, see `upnp.service`) and feeds the outcome back.  Exactly one call is outstanding at a
 time, because a miniupnpc handle is not safe to share between threads and an IGD copes badly
-with overlapping SOAP requests.  Time comes in as ``now`` and goes out as a deadline
-(`PortMapper.deadline`), in the aioquic style::
+with overlapping SOAP requests.  It keeps the `pqi.core.Core` contract: time comes in as
+``now`` and goes out as `PortMapper.next_deadline`; `PortMapper.drain` hands over the call to
+make (an `Action`) and every new `UpnpStatus`, in order::
 
     idle --start--> discovering --GatewayFound--> mapping --all tried--> mapped
                         |                                                  | renew before the
@@ -225,8 +226,9 @@ def _public_ipv4(text: str) -> ipaddress.IPv4Address | None:
 class PortMapper:
     """Keeps ``requests`` mapped on whatever gateway answers, renewing leases, until stopped.
 
-    Drive it with `start`, `poll` (the next call to make, or None), `handle` (that call's
-    outcome), `handle_timer` (at `deadline`) and `stop`.  ``status`` says where it stands.
+    Drive it with `start`, `handle` (the outcome of the call `drain` gave), `handle_timer`
+    (at `next_deadline`) and `stop`; `drain` gives the next call and the status changes.
+    ``status`` says where it stands.
     """
 
     def __init__(self, requests: Sequence[PortRequest], *, lease: int = DEFAULT_LEASE,
@@ -245,7 +247,9 @@ class PortMapper:
         self.external_ip: ipaddress.IPv4Address | None = None
         self.lan_address = ""
         self.mappings: dict[Protocol, Mapping] = {}
-        self.deadline: float | None = None
+        self._deadline: float | None = None
+        self._out: list[Action | UpnpStatus] = []
+        self._reported: UpnpStatus | None = None
         self._queue: list[Action] = []
         self._in_flight: Action | None = None
         self._attempt = 0
@@ -271,33 +275,48 @@ class PortMapper:
         if self.state is not UpnpState.IDLE:
             raise MapperMisuseError(f"start in state {self.state.value}")
         self._discover()
+        self._advance()
 
     def stop(self, now: float) -> None:
         """Give back every mapping we hold; `finished` turns true when that is done."""
         if self.state in (UpnpState.STOPPING, UpnpState.STOPPED):
             return
-        self.deadline = None
+        self._deadline = None
         self._queue = [RemoveMapping(protocol, port) for protocol, port in sorted(
             self._granted, key=lambda g: (g[0].value, g[1]))]
         self._set(UpnpState.STOPPING, "removing mappings")
         self._maybe_stopped()
+        self._advance()
 
     @property
     def finished(self) -> bool:
         return self.state is UpnpState.STOPPED
 
-    def poll(self) -> Action | None:
-        """The call to make now (it is then outstanding until `handle`), or None."""
-        if self._in_flight is not None or not self._queue:
-            return None
-        self._in_flight = self._queue.pop(0)
-        return self._in_flight
+    def drain(self, now: float) -> list[Action | UpnpStatus]:
+        """The call to make (outstanding until `handle`) and the status changes, in order."""
+        out, self._out = self._out, []
+        return out
+
+    def next_deadline(self) -> float | None:
+        """When leases need renewing or the gateway looking for again (None: never)."""
+        return self._deadline
+
+    def _advance(self) -> None:
+        """After every input: report a changed status, hand out the next call if none is
+        outstanding."""
+        status = self.status
+        if status != self._reported:
+            self._reported = status
+            self._out.append(status)
+        if self._in_flight is None and self._queue:
+            self._in_flight = self._queue.pop(0)
+            self._out.append(self._in_flight)
 
     def handle_timer(self, now: float) -> None:
-        """The `deadline` has come: renew leases, or look for a gateway again."""
-        if self.deadline is None or now < self.deadline:
+        """The deadline has come: renew leases, or look for a gateway again."""
+        if self._deadline is None or now < self._deadline:
             return
-        self.deadline = None
+        self._deadline = None
         if self.state in (UpnpState.NO_GATEWAY, UpnpState.FAILED):
             self._discover()
         elif self.state is UpnpState.MAPPED:
@@ -306,6 +325,7 @@ class PortMapper:
             self._queue = [self._add_for(m.protocol, m.external_port, m.internal_port)
                            for m in self.mappings.values()]
             self._queue.append(QueryExternalAddress())
+        self._advance()
 
     def handle(self, outcome: Outcome, now: float) -> None:
         """Feed the outcome of the outstanding call."""
@@ -321,6 +341,7 @@ class PortMapper:
                 # Granted while we were being stopped: give it back too.
                 self._queue.append(RemoveMapping(action.protocol, action.external_port))
             self._maybe_stopped()
+            self._advance()
             return
         if isinstance(action, Discover):
             self._on_discovered(outcome, now)
@@ -331,6 +352,7 @@ class PortMapper:
                 self.external_ip = _public_ipv4(outcome.external_ip)
         if not self._queue and self._in_flight is None and self.state is UpnpState.MAPPING:
             self._settle(now)
+        self._advance()
 
     # --- transitions --------------------------------------------------------------------------
 
@@ -351,7 +373,7 @@ class PortMapper:
         if not isinstance(outcome, GatewayFound):
             reason = outcome.reason if isinstance(outcome, NoGateway | CallFailed) else "?"
             self._set(UpnpState.NO_GATEWAY, reason)
-            self.deadline = now + self.rediscover_interval
+            self._deadline = now + self.rediscover_interval
             return
         self.lan_address = outcome.lan_address
         self.external_ip = _public_ipv4(outcome.external_ip)
@@ -397,11 +419,11 @@ class PortMapper:
                          for m in self.mappings.values())
         self._set(UpnpState.MAPPED, held)
         leases = [m.lease for m in self.mappings.values() if m.lease > 0]
-        self.deadline = now + min(leases) * RENEW_FRACTION if leases else None
+        self._deadline = now + min(leases) * RENEW_FRACTION if leases else None
 
     def _fail(self, now: float, detail: str) -> None:
         self._set(UpnpState.FAILED, detail)
-        self.deadline = now + self.rediscover_interval
+        self._deadline = now + self.rediscover_interval
 
     def _maybe_stopped(self) -> None:
         if self._in_flight is None and not self._queue:

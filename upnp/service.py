@@ -1,12 +1,12 @@
 # -*- test-case-name: tests.test_upnp -*-
 """`UpnpService`: the Twisted glue around `PortMapper`.
 
-It runs each gateway call in a thread pool (miniupnpc blocks: SSDP waits, SOAP over HTTP),
-feeds the outcome back to the mapper on the reactor thread, maps the mapper's deadline to one
-``callLater``, and tells its owner (the node) about every status change through ``on_status``,
-the hook by which the node learns its external address.  Stopping removes the mappings; the
-Deferred `stopService` returns fires when they are gone, or after ``stop_timeout`` seconds if
-the gateway has stopped answering (a stop never hangs).
+It drives the mapper with a `pqi.driver.CoreDriver` (its one timer), runs each gateway call
+the mapper hands out in a thread pool (miniupnpc blocks: SSDP waits, SOAP over HTTP), feeds the
+outcome back to the mapper on the reactor thread, and tells its owner (the node) about every
+status change through ``on_status``, the hook by which the node learns its external address.
+Stopping removes the mappings; the Deferred `stopService` returns fires when they are gone, or
+after ``stop_timeout`` seconds if the gateway has stopped answering (a stop never hangs).
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from typing import Any, Final
 
 from twisted.application.service import Service
 from twisted.internet import defer
-from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+
+from pqi.driver import CoreDriver
 
 from .gateway import Gateway
 from .mapper import (
@@ -68,7 +69,7 @@ class UpnpService(Service):
         self.stop_timeout = stop_timeout
         self.on_status = on_status
         self.mapper: PortMapper | None = None
-        self._timer: IDelayedCall | None = None
+        self._driver: CoreDriver | None = None
         self._stopped: defer.Deferred[None] | None = None
         self._last: UpnpStatus | None = None
 
@@ -91,44 +92,36 @@ class UpnpService(Service):
                     ((Protocol.TCP, self.tcp_port), (Protocol.UDP, self.udp_port))
                     if port is not None]
         self.mapper = PortMapper(requests, **self._options)  # type: ignore[arg-type]
-        self.mapper.start(self.reactor.seconds())
-        self._pump()
+        self._driver = CoreDriver(self.mapper, self.reactor, self._output, after=self._after)
+        self._driver.feed(self.mapper.start)
 
     def stopService(self) -> defer.Deferred[None]:  # noqa: N802
         """Remove our mappings; fires when done (or after ``stop_timeout``)."""
         super().stopService()
-        mapper = self.mapper
-        if mapper is None:
+        mapper, driver = self.mapper, self._driver
+        if mapper is None or driver is None:
             return defer.succeed(None)
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-        mapper.stop(self.reactor.seconds())
         self._stopped = defer.Deferred()
         done = self._stopped
         give_up = self.reactor.callLater(self.stop_timeout, self._give_up)
         done.addBoth(lambda r: (give_up.cancel() if give_up.active() else None, r)[1])
-        self._pump()
+        driver.feed(mapper.stop)
         return done
 
-    # --- the pump -----------------------------------------------------------------------------
+    # --- the mapper's outputs -------------------------------------------------------------
 
-    def _pump(self) -> None:
-        mapper = self.mapper
-        assert mapper is not None
-        self._report()
-        action = mapper.poll()
-        if action is not None:
-            d = deferToThreadPool(self.reactor, self._thread_pool(), self.gateway.perform,
-                                  action)
-            d.addErrback(lambda f: CallFailed(f.getErrorMessage()))
-            d.addCallback(self._outcome, action)
-            d.addErrback(self._broken)
+    def _output(self, output: Action | UpnpStatus) -> None:
+        if isinstance(output, UpnpStatus):
+            self._report(output)
             return
-        if mapper.finished:
+        d = deferToThreadPool(self.reactor, self._thread_pool(), self.gateway.perform, output)
+        d.addErrback(lambda f: CallFailed(f.getErrorMessage()))
+        d.addCallback(self._outcome, output)
+        d.addErrback(self._broken)
+
+    def _after(self) -> None:
+        if self.mapper is not None and self.mapper.finished:
             self._finish_stop()
-            return
-        self._schedule()
 
     def _thread_pool(self) -> Any:
         if self._pool is None:
@@ -136,36 +129,15 @@ class UpnpService(Service):
         return self._pool
 
     def _outcome(self, outcome: Any, action: Action) -> None:
-        mapper = self.mapper
-        assert mapper is not None
+        mapper, driver = self.mapper, self._driver
+        assert mapper is not None and driver is not None
         self.log.debug("upnp {action} -> {outcome}", action=repr(action), outcome=repr(outcome))
-        mapper.handle(outcome, self.reactor.seconds())
-        self._pump()
+        driver.feed(mapper.handle, outcome)
 
     def _broken(self, failure: Failure) -> None:
         self.log.failure("upnp service glue failed", failure)
 
-    def _schedule(self) -> None:
-        mapper = self.mapper
-        assert mapper is not None
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-        if mapper.deadline is not None and self.running:
-            delay = max(0.0, mapper.deadline - self.reactor.seconds())
-            self._timer = self.reactor.callLater(delay, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        mapper = self.mapper
-        assert mapper is not None
-        mapper.handle_timer(self.reactor.seconds())
-        self._pump()
-
-    def _report(self) -> None:
-        status = self.status
-        if status == self._last:
-            return
+    def _report(self, status: UpnpStatus) -> None:
         changed_state = self._last is None or self._last.state is not status.state
         self._last = status
         if changed_state:

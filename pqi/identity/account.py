@@ -37,6 +37,7 @@ from pqi.identity.errors import AccountError, IdentityError, WrongPasswordError
 from pqi.identity.invite import DnsLocator, Ext4Locator, Loc4Locator, Locator, ShortInvite
 from pqi.identity.pgp import ProfileKey, PublicKey
 from pqi.identity.sslcert import LocationCertificate, make_location_certificate
+from pqi.storage import atomic_write, fsync_dir
 from pqi.wire.address import NetAddress
 from pqi.wire.errors import DecodeError
 from pqi.wire.fields import PgpId, SslId
@@ -55,14 +56,6 @@ def _write(path: Path, data: bytes) -> None:
     try:
         os.fchmod(fd, 0o600)
         os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -87,11 +80,11 @@ def _staging(final: Path) -> Iterator[Path]:
     try:
         yield tmp
         for root, _dirs, _files in os.walk(tmp, topdown=False):
-            _fsync_dir(Path(root))
+            fsync_dir(Path(root))
         if final.exists():
             final.rmdir()  # empty, checked above: rename cannot replace a directory otherwise
         os.rename(tmp, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -258,11 +251,7 @@ class Account:
             raise AccountError(f"{self.base_dir} has no location {ssl_id}")
         manifest = _read_json(self.base_dir / _MANIFEST)
         manifest["current_location"] = ssl_id.to_hex()
-        tmp = self.base_dir / f".{_MANIFEST}.tmp"
-        tmp.unlink(missing_ok=True)
-        _write(tmp, _json(manifest))
-        os.replace(tmp, self.base_dir / _MANIFEST)
-        _fsync_dir(self.base_dir)
+        atomic_write(self.base_dir / _MANIFEST, _json(manifest))
 
     def certificate_for(self, local_addr: NetAddress | None = None,
                         ext_addr: NetAddress | None = None, dns: str = "",

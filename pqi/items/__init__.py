@@ -1,22 +1,14 @@
 """Item classes, one module per service (as libretroshare's ``rsitems/``).
 
-Importing this package registers them all with `pqi.wire.item`.
+Importing this package imports every module in it, which registers their classes with
+`pqi.wire.item`: a new service's item module is known to `decode`, to the property tests and
+to the fuzzers without being listed anywhere else.
 """
 
-from . import (  # noqa: F401  (importing registers the classes)
-    banlist,
-    bwctrl,
-    chat,
-    discovery,
-    filelists,
-    ft,
-    heartbeat,
-    msg,
-    nxs,
-    rtt,
-    serviceinfo,
-    status,
-    turtle,
-)
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__: list[str] = []

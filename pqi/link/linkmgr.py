@@ -1,11 +1,12 @@
 # -*- test-case-name: tests.test_linkmgr -*-
 """The link manager, sans IO: which friend to dial, where, when, and which link survives.
 
-`LinkManager` is a plain state machine.  The Twisted glue (`pqi.link.netinterface`) feeds it what
-happened (a connection came in, a dial reached TCP, TLS authenticated a peer, the first item
-arrived, a connection ended) together with ``now``, and drains the resulting actions
-(`Dial`, `Close`, `LinkUp`, `LinkDown`) with `LinkManager.pop_actions`.  It never reads a clock:
-`LinkManager.next_deadline` says when `LinkManager.tick` must be called next.
+`LinkManager` is a plain state machine keeping the `pqi.core.Core` contract.  The Twisted glue
+(`pqi.link.netinterface`, through a `pqi.driver.CoreDriver`) feeds it what happened (a
+connection came in, a dial reached TCP, TLS authenticated a peer, the first item arrived, a
+connection ended) together with ``now``, and drains the resulting actions (`Dial`, `DialUdp`,
+`Close`, `LinkUp`, `LinkDown`) with `LinkManager.drain`.  It never reads a clock:
+`LinkManager.next_deadline` says when `LinkManager.handle_timer` must be called next.
 
 Every link goes through these stages (the diagram is in ``docs/links.md``)::
 
@@ -63,7 +64,7 @@ import random
 from collections.abc import Iterable
 from typing import Final, Union
 
-from pqi.interfaces import DisconnectReason
+from pqi.link.peer import DisconnectReason
 from pqi.wire.address import NetAddress
 from pqi.wire.fields import SslId
 
@@ -405,13 +406,13 @@ class LinkManager:
 
     # -- output ----------------------------------------------------------------------------
 
-    def pop_actions(self) -> list[Action]:
+    def drain(self, now: float) -> list[Action]:
         """The actions produced since the last call, in the order they must be carried out."""
         actions, self._actions = self._actions, []
         return actions
 
     def next_deadline(self) -> float | None:
-        """When `tick` must next be called (None: nothing is scheduled)."""
+        """When `handle_timer` must next be called (None: nothing is scheduled)."""
         while self._heap:
             when, _, kind, key = self._heap[0]
             if self._deadline_of(kind, key) == when:
@@ -536,7 +537,7 @@ class LinkManager:
             friend.next_round = None
             friend.round.clear()
 
-    def tick(self, now: float) -> None:
+    def handle_timer(self, now: float) -> None:
         """Handle every deadline that is due."""
         while self._heap and self._heap[0][0] <= now:
             when, _, kind, key = heapq.heappop(self._heap)

@@ -9,8 +9,8 @@ Each connection is a stack of three protocols::
 
 The wire reports TCP up and connection loss (with the TLS refusal reason if TLS refused),
 the streamer reports authentication and items; everything goes to the sans-IO
-`pqi.link.linkmgr.LinkManager`, whose actions (dial, close, link up, link down) are carried out here
-and whose next deadline is the one `callLater` this class keeps.  A `PQIPerson` per friend
+`pqi.link.linkmgr.LinkManager`, driven by a `pqi.driver.CoreDriver` (its one timer): the manager's
+actions (dial, close, link up, link down) are carried out here.  A `PQIPerson` per friend
 location outlives its links; `LinkEvent`s go to observers when a link is reported up or down.
 """
 
@@ -31,13 +31,14 @@ from twisted.internet.endpoints import (
     TCP6ClientEndpoint,
     TCP6ServerEndpoint,
 )
-from twisted.internet.interfaces import IAddress, IDelayedCall, IListeningPort
+from twisted.internet.interfaces import IAddress, IListeningPort
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from pqi.driver import CoreDriver
 from pqi.identity.friends import FriendList
 from pqi.identity.friends import UnknownFriendError as UnknownLocationError
 from pqi.identity.tls import (
@@ -284,8 +285,9 @@ class NetInterface(Service):
         self._dials: dict[int, defer.Deferred] = {}
         self._wires: dict[int, _LinkWire] = {}
         self._waiters: dict[SslId, list[tuple[defer.Deferred, NetAddress, float]]] = {}
-        self._timer: IDelayedCall | None = None
-        self._pumping = False
+        #: Drives the manager: carries out its actions, then fails the `connect` callers
+        #: whose address has failed, and keeps the manager's timer.
+        self.driver = CoreDriver(self.manager, reactor, self._do, after=self._fail_waiters)
         self._streamers = _StreamerFactory(self)
         #: How UDP paths are brought up (None: no UDP port, so no UDP paths).
         self.udp_dialer: UdpDialer | None = None
@@ -301,7 +303,7 @@ class NetInterface(Service):
         for location in self.friends.locations():
             self._load_location(location.ssl_id, now)
         self.manager.start(now)
-        self._pump()
+        self.driver.service()
         if self.port_number is None:
             return defer.succeed(None)
         return self.listen(self.port_number)
@@ -314,11 +316,8 @@ class NetInterface(Service):
             waits.append(defer.maybeDeferred(self.listening.stopListening))
             self.listening = None
         self.manager.stop(self.reactor.seconds())
-        self._pump()
+        self.driver.service()
         waits.extend(w.lost for w in self._wires.values())
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
         return defer.DeferredList(waits, consumeErrors=True).addCallback(lambda _: None)
 
     # -- INetInterface ---------------------------------------------------------------------
@@ -350,7 +349,7 @@ class NetInterface(Service):
         self._waiters.setdefault(ssl_id, []).append((d, address, self.reactor.seconds()))
         self.add_address(ssl_id, address, AddressSource.MANUAL)
         self.manager.redial(ssl_id, self.reactor.seconds())
-        self._pump()
+        self.driver.service()
         return d
 
     def add_link_observer(self, observer: LinkObserver) -> None:
@@ -365,12 +364,12 @@ class NetInterface(Service):
         """Look after a friend location (already accepted in the friend list)."""
         now = self.reactor.seconds()
         self.manager.add_friend(ssl_id, now, [(a, _source_of(a)) for a in addresses])
-        self._pump()
+        self.driver.service()
 
     def remove_friend(self, ssl_id: SslId) -> None:
         """Forget a friend location and close its link."""
         self.manager.remove_friend(ssl_id, self.reactor.seconds())
-        self._pump()
+        self.driver.service()
         self.persons.pop(ssl_id, None)
 
     def add_address(self, ssl_id: SslId, address: NetAddress,
@@ -381,7 +380,7 @@ class NetInterface(Service):
         if not self.manager.is_friend(ssl_id):
             self.manager.add_friend(ssl_id, now)
         self.manager.add_address(ssl_id, address, source, now, seen)
-        self._pump()
+        self.driver.service()
 
     # -- IItemSender -----------------------------------------------------------------------
 
@@ -417,7 +416,7 @@ class NetInterface(Service):
         if address is None or not self.running:
             return None
         link_id = self.manager.incoming(address, self.reactor.seconds(), path)
-        self._pump()
+        self.driver.service()
         if link_id is None:
             self.log.debug("refused connection from {address}: half-open limit",
                            address=str(address))
@@ -427,7 +426,7 @@ class NetInterface(Service):
         self._wires[wire.link_id] = wire
         self._dials.pop(wire.link_id, None)
         self.manager.tcp_connected(wire.link_id, self.reactor.seconds())
-        self._pump()
+        self.driver.service()
 
     def _authenticated(self, wire: _LinkWire, peer: AuthenticatedPeer) -> None:
         now = self.reactor.seconds()
@@ -435,11 +434,11 @@ class NetInterface(Service):
             # TLS admitted it: a new location of an accepted profile (RetroShare adds those).
             self.manager.add_friend(peer.ssl_id, now)
         self.manager.authenticated(wire.link_id, peer.ssl_id, now)
-        self._pump()
+        self.driver.service()
 
     def _item(self, link_id: int, item: Item) -> None:
         self.manager.item_received(link_id, self.reactor.seconds())
-        self._pump()
+        self.driver.service()
         wire = self._wires.get(link_id)
         if wire is None or wire.streamer is None or wire.streamer.auth is None:
             return
@@ -466,30 +465,14 @@ class NetInterface(Service):
         else:
             why = DisconnectReason.ERROR
         self.manager.closed(wire.link_id, why, detail, self.reactor.seconds(), outcome)
-        self._pump()
+        self.driver.service()
 
     # -- carrying out the manager's actions ------------------------------------------------
 
-    def _pump(self) -> None:
-        """Carry out pending actions (which may cause more), then re-arm the one timer."""
-        if self._pumping:
-            return
-        self._pumping = True
-        try:
-            while True:
-                actions = self.manager.pop_actions()
-                if not actions:
-                    break
-                for action in actions:
-                    self._do(action)
-        finally:
-            self._pumping = False
-        if self._waiters:
-            self._fail_waiters()
-        self._arm()
-
     def _fail_waiters(self) -> None:
         """Fail `connect` Deferreds whose address has seen a failed attempt since the call."""
+        if not self._waiters:
+            return
         failures = []
         for ssl_id in list(self._waiters):
             if not self.manager.is_friend(ssl_id):
@@ -510,22 +493,6 @@ class NetInterface(Service):
                 del self._waiters[ssl_id]
         for d, e in failures:  # after the bookkeeping: callbacks may re-enter
             d.errback(e)
-
-    def _arm(self) -> None:
-        deadline = self.manager.next_deadline()
-        if self._timer is not None and self._timer.active():
-            if deadline is not None and self._timer.getTime() == deadline:
-                return
-            self._timer.cancel()
-        self._timer = None
-        if deadline is not None:
-            delay = max(0.0, deadline - self.reactor.seconds())
-            self._timer = self.reactor.callLater(delay, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self.manager.tick(self.reactor.seconds())
-        self._pump()
 
     def _do(self, action: object) -> None:
         if isinstance(action, Dial):
@@ -564,7 +531,7 @@ class NetInterface(Service):
                        else Outcome.ERROR)
             self.manager.dial_failed(dial.link, outcome, f.getErrorMessage(),
                                      self.reactor.seconds())
-            self._pump()
+            self.driver.service()
 
         d.addCallbacks(lambda _: None, failed)
 
@@ -587,7 +554,7 @@ class NetInterface(Service):
             else:
                 outcome, detail = Outcome.ERROR, f.getErrorMessage()
             self.manager.dial_failed(dial.link, outcome, detail, self.reactor.seconds())
-            self._pump()
+            self.driver.service()
 
         d.addCallbacks(lambda _: None, failed)
 
@@ -647,7 +614,7 @@ class NetInterface(Service):
         if wire is None:
             return
         self.manager.closed(link_id, reason, "closed locally", self.reactor.seconds())
-        self._pump()
+        self.driver.service()
         self._close(Close(link_id, reason))
 
     def _emit(self, event: LinkEvent) -> None:

@@ -4,7 +4,8 @@
 Thin glue around `pqi.wire.framing`: bytes from the transport go through a `Deframer` and
 `pqi.decode`; items from the layer above go through an `Enframer`.  The streamer is a
 streaming producer on its transport, so it writes only while the transport is not paused and
-leaves the rest in its bounded queue; the probe timer runs on an injected ``IReactorTime``.
+leaves the rest in its bounded queue.  The enframer's one deadline (the next slicing probe) is
+kept by a `pqi.driver.CoreDriver` on an injected ``IReactorTime``, through `_ProbeClock`.
 
 What goes wrong, and what happens:
 
@@ -22,12 +23,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from twisted.internet.error import ConnectionClosed
-from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
+from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from pqi.driver import CoreDriver
 from pqi.wire.errors import DecodeError, FramingError
 from pqi.wire.framing import (
     DEFAULT_MAX_QUEUE_BYTES,
@@ -42,6 +44,31 @@ from pqi.wire.item import PQItem, UnknownItem, decode, encode
 __all__ = ["PQIStreamer", "Item"]
 
 Item = PQItem | UnknownItem
+
+
+class _ProbeClock:
+    """The streamer's timer as a core: due with the enframer's next slicing probe while the
+    transport takes writes; its one output, `FLUSH`, has the streamer write (the probe among
+    whatever else is due: writes stay pulled one by one, under the transport's flow control)."""
+
+    FLUSH = "flush"
+
+    def __init__(self, streamer: PQIStreamer) -> None:
+        self.streamer = streamer
+        self._due = False
+
+    def handle_timer(self, now: float) -> None:
+        self._due = True
+
+    def next_deadline(self) -> float | None:
+        s = self.streamer
+        if not s.connected or s.paused or s.lost or s.framing_errors:
+            return None
+        return s.enframer.probe_deadline()
+
+    def drain(self, now: float) -> list[str]:
+        due, self._due = self._due, False
+        return [self.FLUSH] if due else []
 
 
 @implementer(IPushProducer)
@@ -77,8 +104,7 @@ class PQIStreamer(Protocol):
         self.connected = False
         self.lost = False
         self.paused = False
-        self._timer: IDelayedCall | None = None
-        self._timer_at = 0.0
+        self._probes = CoreDriver(_ProbeClock(self), clock, lambda _flush: self._flush())
 
     # -- counters kept by the sans-IO core --------------------------------------------------
 
@@ -156,7 +182,7 @@ class PQIStreamer(Protocol):
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.connected = False
         self.lost = True
-        self._stop_timer()
+        self._probes.stop()
         dropped = self.enframer.clear()
         self.log.info("link to {peer} down ({reason}); {dropped} queued items dropped",
                       peer=self.peer, reason=reason.getErrorMessage(), dropped=dropped)
@@ -211,25 +237,8 @@ class PQIStreamer(Protocol):
             if self.on_write is not None:
                 self.on_write(data)
             self.transport.write(data)
-        if self.connected and not self.paused:
-            self._arm_timer(now)
-
-    def _arm_timer(self, now: float) -> None:
-        deadline = self.enframer.probe_deadline()
-        if deadline is None:
-            return
-        if self._timer is not None and self._timer.active():
-            if self._timer_at == deadline:
-                return
-            self._timer.cancel()
-        self._timer_at = deadline
-        self._timer = self.clock.callLater(max(0.0, deadline - now), self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._flush()
+        self._probes.service()
 
     def _stop_timer(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        """Paused, broken or gone: the probe clock has no deadline now."""
+        self._probes.service()

@@ -32,7 +32,8 @@ import dataclasses
 import html
 import html.parser
 from collections.abc import Callable
-from typing import Final
+from pathlib import Path
+from typing import Any, Final
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
@@ -40,14 +41,16 @@ from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.chat import MAX_AVATAR_SIZE, ChatAvatarItem, ChatFlags, ChatMsgItem, ChatStatusItem
 from pqi.items.ids import SERVICE_CHAT
 from pqi.wire.fields import SslId
-from services.chat.store import ChatStore, HistoryEntry
-from services.service_control import Service
+from services.base import Service
+from services.chat.store import CHAT_FILE, ChatStore, HistoryEntry
+from services.spec import Commands, ServiceSpec
 
 __all__ = [
     "ChatService", "ChatMessage", "ChatStatus", "Reassembler", "ChatError",
     "AvatarTooLargeError", "MessageTooLongError", "split_message", "flags_acceptable",
     "html_to_text", "text_to_html", "MAX_PIECE_BYTES", "MAX_MESSAGE_BYTES", "TYPING",
-    "RETRY_PERIOD", "piece_flags",
+    "RETRY_PERIOD", "piece_flags", "MessageReceived", "ChatStatusReceived", "AvatarReceived",
+    "SPEC",
 ]
 
 #: RetroShare cuts message bodies into pieces of at most this many bytes.
@@ -121,6 +124,63 @@ class ChatStatus:
     kind: str
     text: str
     public: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class MessageReceived:
+    """A friend's chat message arrived (whole, reassembled) and is in the history."""
+
+    message: ChatMessage
+
+
+@dataclasses.dataclass(frozen=True)
+class ChatStatusReceived:
+    """A friend's chat status notice ("is typing...", a status string, its custom state)."""
+
+    status: ChatStatus
+
+
+@dataclasses.dataclass(frozen=True)
+class AvatarReceived:
+    """A friend sent its avatar."""
+
+    #: The friend location.
+    peer: SslId
+    #: The image, JPEG as RetroShare sends it (at most ``MAX_AVATAR_SIZE`` bytes).
+    image: bytes
+
+
+#: Control commands of chat (``rsnode chat``).
+COMMANDS = Commands()
+
+#: Chat on a node: its history and queue in the account's `CHAT_FILE`.
+SPEC: Final = ServiceSpec(
+    SERVICE_CHAT, "chat", attribute="chat", items=(ChatMsgItem, ChatStatusItem, ChatAvatarItem),
+    events=(MessageReceived, ChatStatusReceived, AvatarReceived), commands=COMMANDS,
+    cli="services.cli.chat:register_chat",
+    build=lambda node: ChatService(node.control, node.reactor,
+                                   ChatStore(Path(node.account.base_dir) / CHAT_FILE), node.emit),
+    close=lambda chat: chat.store.close())
+
+
+@COMMANDS.command("chat_send")
+def _chat_send(node: Any, args: dict[str, Any]) -> Any:
+    if args.get("broadcast"):
+        return node.broadcast_chat(str(args["text"])).addCallback(
+            lambda peers: {"reached": [p.to_hex() for p in peers]})
+    return node.send_chat(str(args["to"]), str(args["text"])).addCallback(
+        lambda m: m.to_json())
+
+
+@COMMANDS.command("chat_history")
+def _chat_history(node: Any, args: dict[str, Any]) -> Any:
+    peer = args.get("peer")
+    ssl_id = None if peer is None else node.friend_location(str(peer))
+    store = node.chat.store
+    entries = store.history(ssl_id, limit=int(args.get("limit", 50)),
+                            after=None if args.get("after") is None else int(args["after"]))
+    return {"last_id": store.last_id(),
+            "messages": [ChatMessage.from_history(e).to_json() for e in entries]}
 
 
 # --- pure helpers ---------------------------------------------------------------------------
@@ -237,17 +297,17 @@ def text_to_html(text: str) -> str:
 class ChatService(Service):
     """Private and broadcast chat with friends, with history and the offline queue.
 
-    ``emit(event, *args)`` reports ``message_received`` (`ChatMessage`), ``chat_status``
-    (`ChatStatus`) and ``avatar_received`` (SslId, bytes) to the node.
+    ``emit(event)`` reports `MessageReceived`, `ChatStatusReceived` and `AvatarReceived` to
+    the node.
     """
 
-    service_id = SERVICE_CHAT
+    spec = SPEC
 
     def __init__(self, sender: IItemSender, reactor: IReactorTime, store: ChatStore,
-                 emit: Callable[..., None] | None = None) -> None:
+                 emit: Callable[[object], None] | None = None) -> None:
         super().__init__(sender, reactor)
         self.store = store
-        self._emit = emit or (lambda *args: None)
+        self._emit = emit or (lambda event: None)
         self.reassembler = Reassembler()
         self.custom_state = ""
         self.avatar: bytes | None = None
@@ -370,7 +430,7 @@ class ChatService(Service):
             self._status(peer, item)
         elif isinstance(item, ChatAvatarItem):
             self.avatars[peer.ssl_id] = item.image
-            self._emit("avatar_received", peer.ssl_id, item.image)
+            self._emit(AvatarReceived(peer.ssl_id, item.image))
         else:
             self.ignored += 1
 
@@ -396,8 +456,8 @@ class ChatService(Service):
         now = self.reactor.seconds()
         history_id = self._record(peer.ssl_id, incoming=True, public=public,
                                   send_time=item.send_time, recv_time=now, body=body)
-        self._emit("message_received", ChatMessage(peer.ssl_id, True, public, item.send_time,
-                                                   now, body, history_id))
+        self._emit(MessageReceived(ChatMessage(peer.ssl_id, True, public, item.send_time,
+                                               now, body, history_id)))
 
     def _status(self, peer: PeerIdentity, item: ChatStatusItem) -> None:
         flags = item.flags
@@ -406,14 +466,14 @@ class ChatService(Service):
                                                   status=self.custom_state))
         elif flags & ChatFlags.CUSTOM_STATE:
             self.custom_states[peer.ssl_id] = item.status
-            self._emit("chat_status", ChatStatus(peer.ssl_id, "custom_state", item.status))
+            self._emit(ChatStatusReceived(ChatStatus(peer.ssl_id, "custom_state", item.status)))
         elif flags & ChatFlags.CUSTOM_STATE_AVAILABLE:
             self.send(peer.ssl_id, ChatStatusItem(
                 flags=ChatFlags.PRIVATE | ChatFlags.REQUEST_CUSTOM_STATE, status=""))
         else:
             kind = "typing" if item.status == TYPING else "status"
-            self._emit("chat_status", ChatStatus(peer.ssl_id, kind, item.status,
-                                                 public=bool(flags & ChatFlags.PUBLIC)))
+            self._emit(ChatStatusReceived(ChatStatus(peer.ssl_id, kind, item.status,
+                                                     public=bool(flags & ChatFlags.PUBLIC))))
 
     # --- queue -------------------------------------------------------------------------------
 

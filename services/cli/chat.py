@@ -26,8 +26,8 @@ from typing import Any
 from services.cli.identity import CliError, default_base_dir
 from services.node.control_channel import ControlClientError, NodeNotRunningError, call
 
-__all__ = ["register", "format_message", "format_mail_list", "format_mail", "FOLLOW_PERIOD",
-           "demo_chat_and_mail"]
+__all__ = ["register_chat", "register_mail", "format_message", "format_mail_list",
+           "format_mail", "FOLLOW_PERIOD", "demo_chat_and_mail"]
 
 #: How often ``chat --follow`` asks the node for new messages (s).
 FOLLOW_PERIOD = 0.3
@@ -151,11 +151,16 @@ def _mail_read(args: argparse.Namespace) -> int:
 
 # --- registration ------------------------------------------------------------------------------
 
-def register(subparsers: Any) -> None:
-    """Add ``chat`` and ``mail`` (with ``send``, ``list``, ``read``)."""
+def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--base-dir", type=pathlib.Path, default=default_base_dir(),
                         help="account directory (default: %(default)s)")
+    return common
+
+
+def register_chat(subparsers: Any) -> None:
+    """Add ``chat``."""
+    common = _common()
     p = subparsers.add_parser("chat", parents=[common],
                               help="send a chat message, or follow incoming ones")
     p.add_argument("friend", nargs="?", help="SSL id, profile name or location name")
@@ -169,6 +174,10 @@ def register(subparsers: Any) -> None:
                    help="send TEXT to every connected friend")
     p.set_defaults(func=_chat)
 
+
+def register_mail(subparsers: Any) -> None:
+    """Add ``mail`` (with ``send``, ``list``, ``read``)."""
+    common = _common()
     mail = subparsers.add_parser("mail", help="send and read mail")
     sub = mail.add_subparsers(dest="mail_command", required=True)
     p = sub.add_parser("send", parents=[common], help="send a mail (body from --body, "
@@ -198,7 +207,10 @@ async def demo_chat_and_mail(reactor: Any, say: Callable[[str], None], alice: An
     """The chat and mail part of ``rsnode demo``: three connected nodes talk."""
     from twisted.internet import defer
 
-    async def events_after(waits: list[tuple[Any, str]], action: Callable[[], Any]) -> list:
+    from services.chat.service import MessageReceived
+    from services.mail.service import MailReceived
+
+    async def events_after(waits: list[tuple[Any, type]], action: Callable[[], Any]) -> list:
         ds = [node.next_event(event) for node, event in waits]
         await defer.maybeDeferred(action)
         for d in ds:
@@ -208,19 +220,21 @@ async def demo_chat_and_mail(reactor: Any, say: Callable[[str], None], alice: An
         except defer.TimeoutError:
             raise CliError("the demo did not get there in time") from None
 
-    (message,) = await events_after([(bob, "message_received")],
-                                    lambda: alice.send_chat(bob.ssl_id, "Hello <b>Bob</b>! ☕"))
+    (received,) = await events_after([(bob, MessageReceived)],
+                                     lambda: alice.send_chat(bob.ssl_id, "Hello <b>Bob</b>! ☕"))
+    message = received.message
     say(f"✓ chat: alice → bob, private: bob got {message.text!r} "
         f"(the wire carried {message.body!r})")
-    (message,) = await events_after([(carol, "message_received")],
-                                    lambda: bob.broadcast_chat("Meeting at noon, everyone"))
+    (received,) = await events_after([(carol, MessageReceived)],
+                                     lambda: bob.broadcast_chat("Meeting at noon, everyone"))
+    message = received.message
     say(f"✓ chat: bob → all his friends, broadcast: carol got {message.text!r}")
-    at_carol, at_bob = await events_after(
-        [(carol, "mail_received"), (bob, "mail_received")],
+    at_carol, at_bob = (e.mail for e in await events_after(
+        [(carol, MailReceived), (bob, MailReceived)],
         lambda: alice.send_mail([carol.ssl_id], "Minutes", "<p>Notes from <i>today</i>.</p>",
-                                cc=[bob.ssl_id]))
+                                cc=[bob.ssl_id])))
     say(f"✓ mail: alice → carol (cc bob): carol's inbox has {at_carol.subject!r} from alice: "
         f"{at_carol.text!r}")
-    (reply,) = await events_after([(alice, "mail_received")], lambda: bob.send_draft(
+    (reply,) = await events_after([(alice, MailReceived)], lambda: bob.send_draft(
         bob.mail.reply(at_bob.id, "<p>Thanks!</p>")))
-    say(f"✓ mail: bob replied to alice: {reply.subject!r}")
+    say(f"✓ mail: bob replied to alice: {reply.mail.subject!r}")

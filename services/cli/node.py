@@ -30,7 +30,7 @@ from pqi.link.netinterface import DEFAULT_PORT
 from services.cli.identity import FRIENDS_FILE, PASSWORD_ENV, CliError, default_base_dir
 from services.node.control_channel import ControlClientError, NodeNotRunningError, call
 from services.node.node import Node
-from services.service_control import RETROSHARE_SERVICES
+from services.registry import names as service_names
 
 __all__ = ["register", "run_demo", "format_status", "readable_observer"]
 
@@ -140,8 +140,8 @@ def _udp_status_line(report: dict[str, Any]) -> list[str]:
 # --- status ------------------------------------------------------------------------------------
 
 def _service_names(ids: list[int]) -> str:
-    return " ".join(RETROSHARE_SERVICES[i][0] if i in RETROSHARE_SERVICES else f"0x{i:04x}"
-                    for i in ids) or "none"
+    known = service_names()
+    return " ".join(known.get(i, f"0x{i:04x}") for i in ids) or "none"
 
 
 def format_status(report: dict[str, Any]) -> str:

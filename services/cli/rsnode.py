@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_cli -*-
+# -*- test-case-name: tests.test_node_cli -*-
 """``rsnode``: the reference node's command line."""
 
 from __future__ import annotations
@@ -9,24 +9,21 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dht import cli as cli_dht
-from services.cli import chat as cli_chat
-from services.cli import files as cli_files
 from services.cli import identity as cli_identity
 from services.cli import node as cli_node
-from services.cli import transfer as cli_transfer
 from services.cli.identity import CliError
+from services.registry import cli_registrars
 
 __all__ = ["main", "build_parser", "COMMAND_REGISTRARS"]
 
 
-#: The one place other packages' commands plug in: each entry is a ``register(subparsers)``
-#: function adding its subcommands (each sets ``func`` to a handler returning an exit status).
+#: Every ``register(subparsers)`` function adding subcommands (each sets ``func`` to a
+#: handler returning an exit status): the node's own, then each registered service's (its
+#: spec's ``cli``), then the DHT's.
 COMMAND_REGISTRARS: tuple[Callable[[Any], None], ...] = (
     cli_identity.register,
     cli_node.register,
-    cli_files.register,
-    cli_transfer.register,
-    cli_chat.register,
+    *cli_registrars(),
     cli_dht.register,
 )
 

@@ -27,6 +27,7 @@ import dataclasses
 import html
 import struct
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, Final
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -39,13 +40,15 @@ from pqi.wire.fields import SslId
 from pqi.wire.framing import SLICE_END, SLICE_PROTOCOL_ID, SLICE_SIZE
 from pqi.wire.item import decode, encode
 from pqi.wire.tlvvalues import FileItem, FileSet
+from services.base import Service
 from services.chat.service import html_to_text
-from services.mail.store import InboxRow, MailStore
-from services.service_control import Service
+from services.mail.store import MAIL_FILE, InboxRow, MailStore
+from services.spec import Commands, ServiceSpec
 
 __all__ = [
     "MailService", "Mail", "Draft", "MailError", "NoRecipientError", "MailTooLargeError",
-    "UnknownMailError", "SETTLE_DELAY", "WIRE_FLAGS",
+    "UnknownMailError", "SETTLE_DELAY", "WIRE_FLAGS", "MailReceived", "MailDelivered",
+    "FileOffered", "SPEC",
 ]
 
 #: How long a link must stay up after a copy was written before the copy counts as delivered.
@@ -54,6 +57,81 @@ SETTLE_DELAY: Final = 1.0
 WIRE_FLAGS: Final = MsgFlags.OUTGOING | MsgFlags.PENDING
 #: How soon copies are tried again when a recipient's link queue was full (s).
 _RETRY: Final = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class MailReceived:
+    """A new mail is in the inbox (a copy we already had is never reported again)."""
+
+    mail: Mail
+
+
+@dataclasses.dataclass(frozen=True)
+class MailDelivered:
+    """A copy of one of our mails reached a recipient (its link stayed up `SETTLE_DELAY` s
+    after the bytes were written)."""
+
+    #: The mail's id in our outbox.
+    mail_id: int
+    #: The recipient location.
+    peer: SslId
+
+
+@dataclasses.dataclass(frozen=True)
+class FileOffered:
+    """A friend's mail carries a file (RetroShare's way to send one): ``node.accept_offer``
+    downloads it."""
+
+    #: The friend location that sent the mail.
+    peer: SslId
+    #: The file: name, size, hash.
+    item: FileItem
+    #: The mail's id in our inbox.
+    mail_id: int
+
+
+#: Control commands of mail (``rsnode mail``).
+COMMANDS = Commands()
+
+#: Mail on a node: inbox and outbox in the account's `MAIL_FILE` (``mail_settle_delay``:
+#: `SETTLE_DELAY`).
+SPEC: Final = ServiceSpec(
+    SERVICE_MSG, "msg", attribute="mail", items=(MsgItem,),
+    events=(MailReceived, MailDelivered, FileOffered), commands=COMMANDS,
+    cli="services.cli.chat:register_mail", options={"mail_settle_delay": SETTLE_DELAY},
+    build=lambda node: MailService(node.control, node.reactor,
+                                   MailStore(Path(node.account.base_dir) / MAIL_FILE),
+                                   node.link_of, node.emit,
+                                   settle_delay=node.options["mail_settle_delay"]),
+    close=lambda mail: mail.store.close())
+
+
+@COMMANDS.command("mail_send")
+def _mail_send(node: Any, args: dict[str, Any]) -> Any:
+    return node.send_mail(list(args.get("to", [])), str(args.get("subject", "")),
+                          str(args.get("body", "")), cc=list(args.get("cc", [])),
+                          bcc=list(args.get("bcc", [])))
+
+
+@COMMANDS.command("mail_list")
+def _mail_list(node: Any, args: dict[str, Any]) -> Any:
+    return [{k: v for k, v in m.to_json().items() if k not in ("body", "text")}
+            for m in node.inbox(unread_only=bool(args.get("unread")), tag=args.get("tag"))]
+
+
+@COMMANDS.command("mail_read")
+def _mail_read(node: Any, args: dict[str, Any]) -> Any:
+    return node.read_mail(int(args["id"])).to_json()
+
+
+@COMMANDS.command("mail_delete")
+def _mail_delete(node: Any, args: dict[str, Any]) -> Any:
+    return node.mail.delete(int(args["id"]))
+
+
+@COMMANDS.command("mail_outbox")
+def _mail_outbox(node: Any, args: dict[str, Any]) -> Any:
+    return [{"mail": m, "to": p.to_hex()} for m, p in node.mail.outbox()]
 
 
 class MailError(Exception):
@@ -170,19 +248,19 @@ class MailService(Service):
     """Outbox, delivery and inbox.
 
     ``link_of(ssl_id)`` gives the friend's current `PQIStreamer` (None when offline);
-    ``emit(event, *args)`` reports ``mail_received`` (`Mail`) and ``mail_delivered``
-    (outbox mail id, SslId).
+    ``emit(event)`` reports `MailReceived` (then a `FileOffered` per attachment) and
+    `MailDelivered`.
     """
 
-    service_id = SERVICE_MSG
+    spec = SPEC
 
     def __init__(self, sender: IItemSender, reactor: IReactorTime, store: MailStore,
-                 link_of: Callable[[SslId], Any], emit: Callable[..., None] | None = None,
+                 link_of: Callable[[SslId], Any], emit: Callable[[object], None] | None = None,
                  settle_delay: float = SETTLE_DELAY) -> None:
         super().__init__(sender, reactor)
         self.store = store
         self._link_of = link_of
-        self._emit = emit or (lambda *args: None)
+        self._emit = emit or (lambda event: None)
         self.settle_delay = settle_delay
         #: Received copies dropped because the inbox already had them.
         self.duplicates = 0
@@ -317,7 +395,10 @@ class MailService(Service):
             self.log.info("dropped a copy of a mail we already have from {peer}",
                           peer=peer.ssl_id.to_hex())
             return
-        self._emit("mail_received", self.mail(mail_id))
+        mail = self.mail(mail_id)
+        self._emit(MailReceived(mail))
+        for attachment in mail.attachments:
+            self._emit(FileOffered(mail.sender, attachment, mail.id))
 
     # --- delivery ----------------------------------------------------------------------------
 
@@ -352,7 +433,7 @@ class MailService(Service):
             if self._link_of(peer) is link and not getattr(link, "lost", False):
                 self.store.mark_delivered(int(mail_id), peer,  # type: ignore[call-overload]
                                           self.reactor.seconds())
-                self._emit("mail_delivered", mail_id, peer)
+                self._emit(MailDelivered(int(mail_id), peer))  # type: ignore[call-overload]
             else:  # the link was replaced or lost meanwhile: send the copy again
                 self._deliver(peer)
 

@@ -27,9 +27,10 @@ a relay between the two mapped addresses, and the ends run TOU through it (`tcpo
 DIRECT mode (0x1, dest reachable and acting as its own proxy) is not offered: we answer it
 with UNSUPPORTED as a BitDHT node that disallows the mode does.
 
-`ConnectCoordinator` plays all three roles; it is fed `dht.Connect` queries (plug
-`ConnectCoordinator.connect_received` into `dht.DHTNode.connect_handler`) and the time, and
-returns datagrams; what the layer above must do comes out of `ConnectCoordinator.events`.
+`ConnectCoordinator` plays all three roles.  It keeps the `pqi.core.Core` contract: it is fed
+`dht.Connect` queries (the `dht.node.ConnectReceived` events of the DHT node) and requests,
+with the time; `drain` hands over the `pqi.core.Datagram` to send and, in order with them, the
+events the layer above acts on (`Started`, `Failed`, `RelayRequest`).
 """
 
 from __future__ import annotations
@@ -54,14 +55,13 @@ from dht.krpc import (
     NodeInfo,
     encode,
 )
+from pqi.core import Datagram
 
 __all__ = [
     "ANSWER_OKAY", "ConnectError", "Point", "error_status", "error_code",
     "START_RETRY_PERIOD", "START_MAX_RETRY", "CONNECTION_MAX_TIMEOUT", "ZERO_ADDRESS",
-    "Started", "Failed", "RelayRequest", "Event", "ConnectCoordinator", "Datagram",
+    "Started", "Failed", "RelayRequest", "Event", "ConnectCoordinator",
 ]
-
-Datagram = tuple[bytes, Address]
 
 #: ``BITDHT_CONNECT_ANSWER_OKAY``.
 ANSWER_OKAY: Final = 0
@@ -213,26 +213,22 @@ class ConnectCoordinator:
         self.version = version
         self.allowed_modes = allowed_modes
         self._exchanges: dict[tuple[bytes, bytes], _Exchange] = {}
-        self._events: list[Event] = []
-        self._out: list[Datagram] = []
+        self._out: list[Datagram | Event] = []
         #: Messages that matched no exchange or came from the wrong place.
         self.ignored = 0
 
     # -- output ----------------------------------------------------------------------------
 
-    def events(self) -> list[Event]:
-        events, self._events = self._events, []
-        return events
+    def drain(self, now: float) -> list[Datagram | Event]:
+        """Datagrams to send and events, oldest first (`pqi.core.Core`)."""
+        out, self._out = self._out, []
+        return out
 
     def _send(self, to: Address, ctype: int, src: NodeInfo, dest: NodeInfo, mode: int,
               param: int, status: int) -> None:
         msg = Connect(self.new_tid(), self.own_id, src, dest, mode, param, status, ctype,
                       self.version)
-        self._out.append((encode(msg), to))
-
-    def _flush(self) -> list[Datagram]:
-        out, self._out = self._out, []
-        return out
+        self._out.append(Datagram(encode(msg), to))
 
     def next_deadline(self) -> float | None:
         deadlines = [x.last_event + CONNECTION_MAX_TIMEOUT for x in self._exchanges.values()]
@@ -246,20 +242,18 @@ class ConnectCoordinator:
     # -- API -------------------------------------------------------------------------------
 
     def request(self, dest_id: bytes, proxy: Address, mode: int, now: float, *,
-                own: Address = ZERO_ADDRESS, max_delay: int = 0) -> list[Datagram]:
+                own: Address = ZERO_ADDRESS, max_delay: int = 0) -> None:
         """Ask ``proxy`` to connect us to ``dest_id`` in ``mode`` (PROXY or RELAY)."""
         key = (self.own_id, dest_id)
         self._forget_completed(key)
         if key in self._exchanges or (dest_id, self.own_id) in self._exchanges:
-            self._events.append(Failed(dest_id, proxy, mode, ConnectError.DUPLICATE,
-                                       Point.START))
-            return []
+            self._out.append(Failed(dest_id, proxy, mode, ConnectError.DUPLICATE, Point.START))
+            return
         src = NodeInfo(self.own_id, *own)
         dest = NodeInfo(dest_id, *ZERO_ADDRESS)
         self._exchanges[key] = _Exchange(Point.START, mode, src, dest, proxy, now, now,
                                          max_delay=max_delay)
         self._send(proxy, CONNECT_REQUEST, src, dest, mode, max_delay, ANSWER_OKAY)
-        return self._flush()
 
     def cancel(self, dest_id: bytes) -> None:
         """Forget the exchange we started towards ``dest_id`` (the caller gave up)."""
@@ -273,20 +267,20 @@ class ConnectCoordinator:
             if x is not None and x.completed:
                 del self._exchanges[k]
 
-    def connect_received(self, msg: Connect, addr: Address, now: float) -> list[Datagram]:
-        """Handle one ``connect`` query from ``addr`` (the `dht.DHTNode` hook)."""
+    def connect_received(self, msg: Connect, addr: Address, now: float) -> None:
+        """Handle one ``connect`` query from ``addr`` (a `dht.node.ConnectReceived`)."""
         handler = {CONNECT_REQUEST: self._on_request, CONNECT_REPLY: self._on_reply,
                    CONNECT_START: self._on_start, CONNECT_ACK: self._on_ack}[msg.type]
         handler(msg, addr, now)
-        return self._flush()
 
-    def handle_timer(self, now: float) -> list[Datagram]:
+    def handle_timer(self, now: float) -> None:
+        """Drop exchanges without progress; repeat STARTs not yet ACKed."""
         for key, x in list(self._exchanges.items()):
             if now - x.last_event >= CONNECTION_MAX_TIMEOUT:
                 del self._exchanges[key]
                 self._release(x)
                 if x.point is Point.START and not x.completed:
-                    self._events.append(Failed(x.dest.node_id, x.proxy, x.mode,
+                    self._out.append(Failed(x.dest.node_id, x.proxy, x.mode,
                                                ConnectError.TIMEOUT, None))
                 continue
             if x.waiting_ack and now - x.last_start >= START_RETRY_PERIOD:
@@ -296,7 +290,6 @@ class ConnectCoordinator:
                     continue
                 x.retries += 1
                 self._send_starts(x, now)
-        return self._flush()
 
     # -- the four messages -----------------------------------------------------------------
 
@@ -364,7 +357,7 @@ class ConnectCoordinator:
                      else ConnectError.PROTOCOL)
             source = msg.status & _SOURCE_MASK
             where = next((p for p, bit in _SOURCE_BITS.items() if bit == source), None)
-            self._events.append(Failed(x.dest.node_id, x.proxy, x.mode, error, where))
+            self._out.append(Failed(x.dest.node_id, x.proxy, x.mode, error, where))
             return
         if x.point is not Point.MID or addr != x.dest_seen or x.waiting_ack:
             self.ignored += 1
@@ -414,7 +407,7 @@ class ConnectCoordinator:
         initiator = x.point is Point.START
         peer, own = (msg.dest, msg.src) if initiator else (msg.src, msg.dest)
         relay = x.mode == CONNECT_MODE_RELAY
-        self._events.append(Started(
+        self._out.append(Started(
             peer.node_id, peer.addr, own.addr, addr, x.mode,
             0.0 if relay else float(msg.param), msg.param if relay else 0, initiator))
 
@@ -435,4 +428,4 @@ class ConnectCoordinator:
         if x.src_ack and x.dest_ack:
             del self._exchanges[key]
             if x.mode == CONNECT_MODE_RELAY:
-                self._events.append(RelayRequest(x.src_seen, x.dest_seen, x.bandwidth))
+                self._out.append(RelayRequest(x.src_seen, x.dest_seen, x.bandwidth))

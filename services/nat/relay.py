@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_relay_service -*-
+# -*- test-case-name: tests.test_relay_release -*-
 """The relay on a node: we carry UDP between two friends who cannot reach each other.
 
 RetroShare sets a relay up with the DHT ``connect`` exchange in RELAY mode (`services.nat.punch`):

@@ -49,7 +49,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from dht import DHTNotRunningError, DHTService, FriendNotFoundError, dht_node_id
-from dht.krpc import CONNECT_MODE_PROXY, CONNECT_MODE_RELAY
+from dht.krpc import CONNECT_MODE_PROXY, CONNECT_MODE_RELAY, Connect
+from pqi.core import Datagram
+from pqi.driver import CoreDriver
 from pqi.interfaces import LinkEvent, LinkState
 from pqi.link.linkmgr import AddressSource, DialUdp, Outcome, Path
 from pqi.link.netinterface import NetInterface, PathFailedError
@@ -57,7 +59,15 @@ from pqi.wire.address import NetAddress
 from pqi.wire.fields import SslId
 from services.nat.punch import ConnectCoordinator, ConnectError, Failed, RelayRequest, Started
 from services.nat.relay import RELAY_CHECK_PERIOD, RelayPolicy, relay_end
-from tcponudp import HolePunch, NatType, StunClient, TouConnectionError, TouSocket, UdpMux
+from tcponudp import (
+    HolePunch,
+    NatType,
+    StunClient,
+    StunDone,
+    TouConnectionError,
+    TouSocket,
+    UdpMux,
+)
 
 __all__ = ["UdpOptions", "UdpPort", "DEFAULT_UDP_PORT", "MAX_PROXIES", "PUNCH_TTL",
            "PUNCH_PERIOD", "HANDSHAKE_TIMEOUT", "FRIEND_LOOKUP_PERIOD", "dht_tcp_candidates"]
@@ -118,15 +128,17 @@ class UdpPort(MultiService):
                               ssl_id=bytes(net.ssl_id), bootstrap=options.bootstrap,
                               other_handler=self.mux.datagram_received)
         self.dht.setServiceParent(self)
+        self.dht.connect_received = self._connect_received
         self.relays = RelayPolicy(is_friend=self._is_friend_id)
         self.mux.relay_forwarder = self.relays.forwarder
         self.tou = TouSocket(reactor, self.mux)
         self.coordinator: ConnectCoordinator | None = None
+        self._coordinator_driver: CoreDriver | None = None
         self.nat = NatType.UNKNOWN
         self.external: Address | None = None
         self._stun: StunClient | None = None
+        self._stun_driver: CoreDriver | None = None
         self._tid = 0
-        self._timer: IDelayedCall | None = None
         self._loops: list[task.LoopingCall] = []
         self._pending: dict[bytes, tuple[defer.Deferred, DialUdp, Factory, list[Address]]] = {}
         self._friend_ids: dict[bytes, SslId] = {}
@@ -149,7 +161,8 @@ class UdpPort(MultiService):
             install_relay=lambda s, sa, d, da: self.relays.install(
                 s, sa, d, da, self.reactor.seconds()),
             new_tid=self._new_tid, release_relay=self.relays.release)
-        node.connect_handler = self._connect_received
+        self._coordinator_driver = CoreDriver(self.coordinator, self.reactor,
+                                              self._coordinator_output)
         self.mux.stun_handler = self._stun_received
         for period, fn in ((RELAY_CHECK_PERIOD, self._check_relays),
                            (STUN_RETRY, self._stun_round)):
@@ -178,9 +191,11 @@ class UdpPort(MultiService):
             if loop.running:
                 loop.stop()
         self._loops.clear()
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        for driver in (self._coordinator_driver, self._stun_driver):
+            if driver is not None:
+                driver.stop()
+        self._coordinator_driver = self._stun_driver = None
+        self._stun = None
         for d, _, _, _ in list(self._pending.values()):
             d.cancel()
         for target in list(self._handshakes):
@@ -269,35 +284,30 @@ class UdpPort(MultiService):
         if not peers:
             return
         host = self.options.interface or "0.0.0.0"
-        self._stun = StunClient((host, self.port))
-        self._stun.start(peers[:6], self.reactor.seconds())
-        self._send(self._stun.datagrams_to_send())
-        self.reactor.callLater(self._stun.retry_interval * (self._stun.max_tries + 0.5),
-                               self._stun_done, self._stun)
-        self._stun_timer(self._stun)
-
-    def _stun_timer(self, client: StunClient) -> None:
-        deadline = client.next_deadline()
-        if deadline is None or client is not self._stun:
-            return
-
-        def fire() -> None:
-            client.handle_timer(self.reactor.seconds())
-            self._send(client.datagrams_to_send())
-            self._stun_timer(client)
-
-        self.reactor.callLater(max(0.0, deadline - self.reactor.seconds()), fire)
+        if self._stun_driver is not None:
+            self._stun_driver.stop()  # a round still waiting is superseded
+        client = self._stun = StunClient((host, self.port))
+        self._stun_driver = CoreDriver(client, self.reactor,
+                                       lambda output: self._stun_output(client, output))
+        self._stun_driver.feed(client.start, peers[:6])
 
     def _stun_received(self, data: bytes, addr: Address) -> None:
-        if self._stun is not None:
-            self._stun.datagram_received(data, addr, self.reactor.seconds())
-            if self._stun.done:
-                self._stun_done(self._stun)
+        if self._stun is not None and self._stun_driver is not None:
+            self._stun_driver.feed(self._stun.datagram_received, data, addr)
+
+    def _stun_output(self, client: StunClient, output: Datagram | StunDone) -> None:
+        if isinstance(output, Datagram):
+            self._send([output])
+        else:
+            self._stun_done(client)
 
     def _stun_done(self, client: StunClient) -> None:
         if client is not self._stun:
             return
         self._stun = None
+        if self._stun_driver is not None:
+            self._stun_driver.stop()
+            self._stun_driver = None
         result = client.result()
         if result.external is not None:
             self.external = result.external
@@ -312,48 +322,31 @@ class UdpPort(MultiService):
         self._tid = (self._tid + 1) & 0xFFFF
         return self._tid.to_bytes(2, "big")
 
-    def _send(self, datagrams: list[tuple[bytes, Address]]) -> None:
+    def _send(self, datagrams: list[Datagram]) -> None:
         """Straight onto the socket: `UdpMux.send` would wrap a datagram for a peer we reach
         through a relay, and only TOU travels through relays (the DHT talks to it directly)."""
         protocol = self.dht.protocol
         if protocol is None or protocol.transport is None:
             return
-        for data, addr in datagrams:
+        for d in datagrams:
             try:
-                protocol.transport.write(data, addr)
+                protocol.transport.write(d.data, d.addr)
             except OSError as e:
-                self.log.debug("UDP send to {addr} failed: {e}", addr=addr, e=str(e))
+                self.log.debug("UDP send to {addr} failed: {e}", addr=d.addr, e=str(e))
 
-    def _connect_received(self, msg: Any, addr: Address, now: float) -> list[tuple[bytes, Address]]:
-        assert self.coordinator is not None
-        out = self.coordinator.connect_received(msg, addr, now)
-        self.reactor.callLater(0, self._after_coordinator)
-        return out
+    def _connect_received(self, msg: Connect, addr: Address) -> None:
+        if self.coordinator is not None and self._coordinator_driver is not None:
+            self._coordinator_driver.feed(self.coordinator.connect_received, msg, addr)
 
-    def _after_coordinator(self) -> None:
-        coordinator = self.coordinator
-        if coordinator is None:
-            return
-        for event in coordinator.events():
-            if isinstance(event, Started):
-                self._started(event)
-            elif isinstance(event, Failed):
-                self._failed(event)
-            elif isinstance(event, RelayRequest):
-                self.log.info("relay {a} <-> {b} agreed", a=event.a, b=event.b)
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-        deadline = coordinator.next_deadline()
-        if deadline is not None:
-            self._timer = self.reactor.callLater(
-                max(0.0, deadline - self.reactor.seconds()), self._coordinator_timer)
-
-    def _coordinator_timer(self) -> None:
-        self._timer = None
-        if self.coordinator is not None:
-            self._send(self.coordinator.handle_timer(self.reactor.seconds()))
-            self._after_coordinator()
+    def _coordinator_output(self, output: Any) -> None:
+        if isinstance(output, Datagram):
+            self._send([output])
+        elif isinstance(output, Started):
+            self._started(output)
+        elif isinstance(output, Failed):
+            self._failed(output)
+        elif isinstance(output, RelayRequest):
+            self.log.info("relay {a} <-> {b} agreed", a=output.a, b=output.b)
 
     def _check_relays(self) -> None:
         self.relays.check(self.reactor.seconds())
@@ -401,10 +394,9 @@ class UdpPort(MultiService):
             return
         proxy = proxies.pop(0)
         mode = CONNECT_MODE_RELAY if dial.path is Path.RELAY else CONNECT_MODE_PROXY
-        self._send(self.coordinator.request(target, proxy, mode, self.reactor.seconds(),
-                                            max_delay=0 if dial.path is Path.RELAY
-                                            else PUNCH_DELAY))
-        self._after_coordinator()
+        assert self._coordinator_driver is not None
+        self._coordinator_driver.feed(self.coordinator.request, target, proxy, mode,
+                                      max_delay=0 if dial.path is Path.RELAY else PUNCH_DELAY)
 
     def _failed(self, event: Failed) -> None:
         entry = self._pending.get(event.peer_id)

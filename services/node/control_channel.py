@@ -25,6 +25,8 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.protocols.basic import LineOnlyReceiver
 
+from pqi.storage import atomic_write
+
 __all__ = [
     "ControlServer",
     "ControlClientError",
@@ -117,13 +119,8 @@ class ControlServer:
         factory = Factory.forProtocol(lambda: _ControlProtocol(self))
         self.port = self.reactor.listenTCP(0, factory, interface="127.0.0.1")
         number = self.port.getHost().port
-        tmp = self.path + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"port": number, "token": self.token, "pid": os.getpid()}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        atomic_write(self.path, json.dumps({"port": number, "token": self.token,
+                                            "pid": os.getpid()}).encode())
         return number
 
     def stop(self) -> defer.Deferred[None]:

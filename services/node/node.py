@@ -3,27 +3,30 @@
 
 `Node` is a `MultiService` whose children are the `NetInterface` (listener, dialler, link
 manager, one `PQIPerson` per friend location) and, optionally, the local control channel.  It
-wires the services to the links::
+builds the services its registry lists (`services.registry.NODE_SERVICES`; each module states
+what it adds in its `services.spec.ServiceSpec`) and wires them to the links::
 
     NetInterface --LinkEvent--> Node --link_up/link_down--> ServiceControl --> services
     NetInterface --(peer, item)----------------------------> ServiceControl --> service.receive
     services --send--> ServiceControl (gate) --> NetInterface.send --> PQIPerson --> streamer
 
 and offers applications the `IP3Interface`: friends with their state, friend approval,
-status, and events (``subscribe``).  Time comes from the injected reactor; logs are
-`twisted.logger` events with fields.
+status, and typed events (`subscribe`, `next_event`; see `services.events`).  Time comes
+from the injected reactor; logs are `twisted.logger` events with fields.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
+from twisted.application.service import IService as ITwistedService
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -35,38 +38,43 @@ from pqi.identity.certificate import RsCertificate
 from pqi.identity.friends import FriendList, Profile, UnknownFriendError
 from pqi.identity.invite import ShortInvite
 from pqi.interfaces import DisconnectReason, IP3Interface, LinkEvent, LinkState, PeerIdentity
-from pqi.items.discovery import ContactAddresses, DiscContactItem
 from pqi.items.status import PeerStatus
 from pqi.link.linkmgr import AddressSource, Attempt
 from pqi.link.netinterface import NetInterface
+from pqi.storage import atomic_write
 from pqi.wire.address import NetAddress
 from pqi.wire.errors import DecodeError, QueueFullError
 from pqi.wire.fields import PgpId, SslId
-from services.bwctrl import DEFAULT_MAX_RATE, BandwidthService
+from services.bwctrl import BandwidthService
 from services.chat.service import ChatMessage, ChatService
-from services.chat.store import CHAT_FILE, ChatStore
-from services.discovery import NET_MODE_EXT, VS_DHT_FULL, DiscoveryListener, DiscoveryService
-from services.heartbeat import HEARTBEAT_PERIOD, HeartbeatService
+from services.discovery import DiscoveryService
+from services.events import (
+    EventBus,
+    ExternalAddressChanged,
+    FriendConnected,
+    FriendDisconnected,
+    ServicesNegotiated,
+)
+from services.heartbeat import HeartbeatService
 from services.mail.service import Draft, Mail, MailService
-from services.mail.store import MAIL_FILE, MailStore
 from services.nat.udpport import UdpOptions, UdpPort
 from services.node.control_channel import ControlServer
-from services.rtt import RTT_PERIOD, RttService, RttStats
+from services.registry import NODE_SERVICES, event_types, node_options
+from services.rtt import RttService, RttStats
 from services.service_control import ServiceControl
-from services.sharing import FileSharing, SharingOptions
+from services.sharing import FileSharing
+from services.spec import Commands, RegistryError, ServiceSpec
 from services.status import StatusService
-from services.transfer import TRANSFER_EVENTS, FileTransferService
+from services.transfer import FileTransferService
 from upnp import Protocol as UpnpProtocol
 from upnp import UpnpService, UpnpStatus
 
 __all__ = [
     "Node",
     "FriendInfo",
-    "UnknownEventError",
-    "EVENTS",
+    "COMMANDS",
     "NET_FILE",
     "FRIENDS_FILE",
-    "SOFTWARE_VERSION",
     "listening_address",
 ]
 
@@ -75,36 +83,11 @@ __all__ = [
 NET_FILE: Final = "net.json"
 #: The friend list's sqlite file in the account directory.
 FRIENDS_FILE: Final = "friends.sqlite"
-#: What we announce as our version in discovery CONTACTs.
-SOFTWARE_VERSION: Final = "rsproto-0.1"
 
-#: Event kinds `Node.subscribe` accepts, and what their callbacks receive.
-EVENTS: Final = {
-    "friend_connected": "(PeerIdentity)",
-    "friend_disconnected": "(PeerIdentity, DisconnectReason)",
-    "services_negotiated": "(PeerIdentity, frozenset of service ids)",
-    "status_changed": "(PeerIdentity, status int)",
-    "pending_friend": "(PgpId, name, PeerIdentity it was learned from)",
-    "location_learned": "(SslId, PgpId, tuple of NetAddress)",
-    "own_address_seen": "(SslId of the reporter, NetAddress)",
-    "external_address": "(NetAddress, or None when lost): our UPnP-mapped TCP address",
-    # File sharing.
-    "file_list_updated": "(SslId of the friend whose synced file list changed)",
-    "shares_indexed": "(): our shared folders were rescanned and what friends see changed",
-    # Chat and mail.
-    "message_received": "(services.chat.service.ChatMessage)",
-    "chat_status": "(services.chat.service.ChatStatus)",
-    "avatar_received": "(SslId, JPEG bytes)",
-    "mail_received": "(services.mail.service.Mail)",
-    "mail_delivered": "(outbox mail id, SslId of the recipient)",
-    # File transfer.
-    **TRANSFER_EVENTS,
-    "file_offer": "(SslId of the friend, pqi.wire.tlvvalues.FileItem, mail id): a file sent to us",
-}
+#: The node's own control commands (each service brings its own in its spec).
+COMMANDS = Commands()
 
-
-class UnknownEventError(ValueError):
-    """`Node.subscribe` was given an event kind the node never emits (see `EVENTS`)."""
+E = TypeVar("E")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,23 +143,19 @@ def listening_address(base_dir: str | os.PathLike[str]) -> NetAddress | None:
         return None
 
 
-class _Listener(DiscoveryListener):
-    def __init__(self, node: Node) -> None:
-        self.node = node
+@COMMANDS.command("status")
+def _status(node: Node, args: dict[str, Any]) -> dict[str, Any]:
+    return node.status_report()
 
-    def pending_friend(self, pgp_id: PgpId, name: str, learned_from: PeerIdentity) -> None:
-        self.node._emit("pending_friend", pgp_id, name, learned_from)
 
-    def location_learned(self, ssl_id: SslId, pgp_id: PgpId,
-                         addresses: tuple[NetAddress, ...]) -> None:
-        for address in addresses:
-            self.node.net.add_address(ssl_id, address, AddressSource.DISCOVERY)
-        if not addresses and not self.node.net.manager.is_friend(ssl_id):
-            self.node.net.add_friend(ssl_id)
-        self.node._emit("location_learned", ssl_id, pgp_id, addresses)
+@COMMANDS.command("approve")
+def _approve(node: Node, args: dict[str, Any]) -> str:
+    return node.approve(PgpId.from_hex(str(args["pgp_id"]))).name
 
-    def own_address_seen(self, reported_by: SslId, address: NetAddress) -> None:
-        self.node._emit("own_address_seen", reported_by, address)
+
+@COMMANDS.command("add_friend")
+def _add_friend(node: Node, args: dict[str, Any]) -> str:
+    return node.add_friend(str(args["certificate"])).name
 
 
 @implementer(IP3Interface)
@@ -186,20 +165,31 @@ class Node(MultiService):
     ``port``: TCP port to listen on (0: any free one); ``interface``: the address to listen on,
     also announced to friends as our local address (when it is a wildcard, ``advertise_host``
     is announced instead).  ``control`` starts the local control channel for ``rsnode``.
-    ``owns_friends``: close the friend list when the node stops.
+    ``owns_friends``: close the friend list when the node stops.  ``services``: the specs to
+    run (default: the registry's); ``options``: the services' options by name
+    (``heartbeat_period``, ``rtt_period``, ``max_rate``, ``mail_settle_delay``,
+    ``file_sharing``; see each spec's ``options``).  Each built service is reached as the
+    attribute its spec names (``node.chat``, ``node.transfers``, ...).
     """
 
     log = Logger()
+    # The parts the node's own API uses (set from the registry by `_add_part`).
+    discovery: DiscoveryService
+    heartbeat: HeartbeatService
+    bandwidth: BandwidthService
+    status: StatusService
+    rtt: RttService
+    chat: ChatService
+    mail: MailService
+    transfers: FileTransferService
+    sharing: FileSharing | None
 
     def __init__(self, reactor: Any, account: Account, friends: FriendList, *,
                  port: int = 0, interface: str = "127.0.0.1",
                  advertise_host: str = "127.0.0.1", control: bool = False,
-                 owns_friends: bool = False, max_rate: int = DEFAULT_MAX_RATE,
-                 heartbeat_period: float = HEARTBEAT_PERIOD,
-                 rtt_period: float = RTT_PERIOD, upnp: bool = False,
-                 mail_settle_delay: float = 1.0,
-                 file_sharing: SharingOptions | None = SharingOptions(),
-                 udp: UdpOptions | None = None) -> None:
+                 owns_friends: bool = False, upnp: bool = False,
+                 udp: UdpOptions | None = None,
+                 services: Sequence[ServiceSpec] = NODE_SERVICES, **options: Any) -> None:
         super().__init__()
         self.reactor = reactor
         self.account = account
@@ -210,62 +200,25 @@ class Node(MultiService):
         self.interface = interface
         self.advertise_host = advertise_host
         self._owns_friends = owns_friends
-        self._subscribers: dict[str, list[Callable[..., object]]] = {k: [] for k in EVENTS}
         self.listening: NetAddress | None = None
-
+        self.external_address: NetAddress | None = None
+        self.options = node_options(services, options)
+        self.events = EventBus(event_types(services))
         self.net = NetInterface(reactor, account, friends, port=port, interface=interface,
                                 handler=self._on_item)
         self.net.setServiceParent(self)
         self.net.add_link_observer(self._on_link)
         self.control = ServiceControl(self._link_send)
         self.control.add_negotiation_observer(
-            lambda peer, enabled: self._emit("services_negotiated", peer, enabled))
-
-        self.heartbeat = HeartbeatService(self.control, reactor, self._last_received,
-                                          self._reset_link, period=heartbeat_period)
-        self.status = StatusService(self.control, reactor,
-                                    lambda p, s: self._emit("status_changed", p, s))
-        self.rtt = RttService(self.control, reactor, period=rtt_period)
-        self.bandwidth = BandwidthService(self.control, reactor, max_rate=max_rate)
-        self.discovery = DiscoveryService(
-            self.control, reactor, own_ssl_id=self.ssl_id, own_pgp_id=self.pgp_id,
-            own_key=account.profile.public.to_bytes(), own_contact=self._own_contact,
-            friends=friends, listener=_Listener(self),
-            connect_address=lambda s: getattr(self.net.person(s), "address", None))
-        for service in (self.discovery, self.heartbeat, self.bandwidth, self.status, self.rtt):
-            self.control.add_service(service)
-        # Chat and mail.
-        self.chat_store = ChatStore(Path(account.base_dir) / CHAT_FILE)
-        self.mail_store = MailStore(Path(account.base_dir) / MAIL_FILE)
-        self.chat = ChatService(self.control, reactor, self.chat_store, self._emit)
-        self.mail = MailService(self.control, reactor, self.mail_store, self._link_of,
-                                self._emit, settle_delay=mail_settle_delay)
-        self.control.add_service(self.chat)
-        self.control.add_service(self.mail)
-        # File transfer.
-        self.transfers = FileTransferService(
-            self.control, reactor, partials_dir=Path(account.base_dir) / "partials",
-            incoming_dir=Path(account.base_dir) / "Downloads", room=self._link_room,
-            on_event=self._emit)
-        self.control.add_service(self.transfers)
-        self._subscribers["mail_received"].append(self._offers_in_mail)
-        # File sharing: shared folders, hashing, file lists, search.
-        self.sharing: FileSharing | None = None
-        if file_sharing is not None:
-            self.sharing = FileSharing(
-                reactor, account.base_dir, self.control, file_sharing,
-                on_tree_changed=lambda s: self._emit("file_list_updated", s),
-                on_index_changed=lambda: self._emit("shares_indexed"))
-            self.sharing.setServiceParent(self)
-            self.control.add_service(self.sharing.lists)
-            self.transfers.add_index(self.sharing.index)
-
-        self.control_server: ControlServer | None = None
-        if control:
-            self.control_server = ControlServer(reactor, account.base_dir, self._commands())
+            lambda peer, enabled: self.emit(ServicesNegotiated(peer, enabled)))
+        #: Spec and built part (None when its options turned it off), by node attribute.
+        self.parts: dict[str, tuple[ServiceSpec, Any]] = {}
+        for spec in services:
+            self._add_part(spec)
+        self.control_server: ControlServer | None = (
+            ControlServer(reactor, account.base_dir, self.commands()) if control else None)
         self.ready: defer.Deferred[NetAddress | None] = defer.Deferred()
         # UPnP: the port is mapped once it is known (`_started`).
-        self.external_address: NetAddress | None = None
         self.upnp: UpnpService | None = (
             UpnpService(reactor, on_status=self._on_upnp) if upnp else None)
         # One UDP port for the DHT, the stunner, relays and TCP-over-UDP.
@@ -275,6 +228,32 @@ class Node(MultiService):
                                lambda: [loc.ssl_id for loc in self.friends_list.locations()],
                                udp)
             self.udp.setServiceParent(self)
+
+    def _add_part(self, spec: ServiceSpec) -> None:
+        """Build a spec's part, register its network service, make it reachable."""
+        attribute = spec.attribute or spec.name
+        if hasattr(self, attribute):
+            raise RegistryError(f"service {spec.name}: node attribute {attribute!r} is taken")
+        part = spec.build(self) if spec.build is not None else None
+        self.parts[attribute] = (spec, part)
+        setattr(self, attribute, part)
+        if part is None:
+            return
+        self.control.add_service(spec.network(part) if spec.network is not None else part)
+        if ITwistedService.providedBy(part):
+            part.setServiceParent(self)
+
+    def commands(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        """The control-channel commands: the node's and those of every part it runs."""
+        tables: list[Any] = [COMMANDS]
+        tables += [spec.commands for spec, part in self.parts.values() if part is not None]
+        found: dict[str, Callable[[dict[str, Any]], Any]] = {}
+        for table in tables:
+            for name, command in table.items():
+                if name in found:
+                    raise RegistryError(f"two services define the command {name!r}")
+                found[name] = functools.partial(command, self)
+        return found
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -326,21 +305,16 @@ class Node(MultiService):
         def done(_: object) -> None:
             if self._owns_friends:
                 self.friends_list.close()
-            self.chat_store.close()
-            self.mail_store.close()
+            for spec, part in self.parts.values():
+                if spec.close is not None and part is not None:
+                    spec.close(part)
             self.log.info("node {ssl_id} stopped", ssl_id=self.ssl_id.to_hex())
 
         return d.addCallback(done)
 
     def _record_listening(self, address: NetAddress) -> None:
-        path = Path(self.account.base_dir) / NET_FILE
-        tmp = path.with_name(NET_FILE + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"host": str(address.host), "port": address.port}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(Path(self.account.base_dir) / NET_FILE,
+                     json.dumps({"host": str(address.host), "port": address.port}).encode())
 
     def _on_upnp(self, status: UpnpStatus) -> None:
         """Learn (or lose) the external address the gateway maps."""
@@ -350,7 +324,7 @@ class Node(MultiService):
         if address != self.external_address:
             self.external_address = address
             self.log.info("external address (UPnP): {address}", address=str(address))
-            self._emit("external_address", address)
+            self.emit(ExternalAddressChanged(address))
 
     # --- wiring --------------------------------------------------------------------------------
 
@@ -370,11 +344,11 @@ class Node(MultiService):
             self.friends_list.set_last_connected(event.peer.ssl_id,
                                                  int(self.reactor.seconds()))
             self.control.link_up(event.peer)
-            self._emit("friend_connected", event.peer)
+            self.emit(FriendConnected(event.peer))
         else:
             reason = event.reason or DisconnectReason.CLOSED
             self.control.link_down(event.peer, reason)
-            self._emit("friend_disconnected", event.peer, reason)
+            self.emit(FriendDisconnected(event.peer, reason))
 
     def _remember_location(self, peer: PeerIdentity) -> None:
         """TLS admitted a location we have no record of: a new device of an accepted profile
@@ -384,44 +358,48 @@ class Node(MultiService):
         except UnknownFriendError:
             self.friends_list.add_location(peer.pgp_id, peer.ssl_id, peer.location_name)
 
-    def _last_received(self, ssl_id: SslId) -> float | None:
+    # --- what services use of the node (`services.spec.NodeContext`) -------------------------
+
+    def last_received(self, ssl_id: SslId) -> float | None:
+        """Reactor time of the last read on the friend's link (None without a link)."""
         person = self.net.person(ssl_id)
         return None if person is None else person.last_received
 
-    def _reset_link(self, ssl_id: SslId, reason: DisconnectReason) -> None:
+    def reset_link(self, ssl_id: SslId, reason: DisconnectReason) -> None:
+        """Close the friend's link (heartbeat found it silent)."""
         person = self.net.person(ssl_id)
         if person is not None:
             person.close(reason)
 
-    def _own_contact(self) -> DiscContactItem:
-        zero = NetAddress(ipaddress.IPv4Address(0), 0)
-        local = self.listening if self.listening is not None else zero
-        return DiscContactItem(
-            pgp_id=self.pgp_id, ssl_id=self.ssl_id, location=self.account.location_name,
-            version=SOFTWARE_VERSION, net_mode=NET_MODE_EXT, vs_disc=self.discovery.vs_disc,
-            vs_dht=VS_DHT_FULL, last_contact=int(self.reactor.seconds()) & 0xFFFFFFFF,
-            addresses=ContactAddresses(local_v4=local, ext_v4=self.external_address or zero))
+    def link_room(self, ssl_id: SslId) -> int:
+        """Bytes the friend's link queue takes now (the upload side fills up to that)."""
+        link = self.link_of(ssl_id)
+        if link is None:
+            return 0
+        return max(0, link.enframer.max_queue_bytes * 3 // 4 - link.queued_bytes)
+
+    def link_of(self, ssl_id: SslId) -> Any:
+        """The friend's current link (`PQIStreamer`), None when offline."""
+        person = self.net.person(ssl_id)
+        return None if person is None else person.link
 
     # --- events --------------------------------------------------------------------------------
 
-    def subscribe(self, event: str, callback: Callable[..., object]) -> Callable[[], None]:
-        """Call ``callback`` on every ``event`` (see `EVENTS`); returns the unsubscriber."""
-        if event not in self._subscribers:
-            raise UnknownEventError(f"unknown event {event!r}; known: {', '.join(EVENTS)}")
-        self._subscribers[event].append(callback)
+    def subscribe(self, event_type: type[E],
+                  callback: Callable[[E], object]) -> Callable[[], None]:
+        """Call ``callback(event)`` on every event of ``event_type`` (`services.events` and
+        the services' own events); returns the unsubscriber."""
+        return self.events.subscribe(event_type, callback)
 
-        def unsubscribe() -> None:
-            if callback in self._subscribers[event]:
-                self._subscribers[event].remove(callback)
+    def next_event(self, event_type: type[E],
+                   predicate: Callable[[E], bool] | None = None) -> defer.Deferred[E]:
+        """A Deferred of the next ``event_type`` event that passes ``predicate``."""
+        return self.events.next_event(event_type, predicate)
 
-        return unsubscribe
-
-    def _emit(self, event: str, *args: object) -> None:
-        for callback in list(self._subscribers[event]):
-            try:
-                callback(*args)
-            except Exception:
-                self.log.failure("subscriber of {event} failed", event=event)
+    def emit(self, event: object) -> None:
+        """Hand an event to its subscribers (services call this; a failing subscriber is
+        logged)."""
+        self.events.emit(event)
 
     # --- IP3Interface --------------------------------------------------------------------------
 
@@ -501,19 +479,6 @@ class Node(MultiService):
         else:
             self.net.add_friend(ssl_id, addresses)
 
-    # --- control channel -----------------------------------------------------------------------
-
-    def _commands(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
-        return {
-            **self._chat_mail_commands(),
-            **self._sharing_commands(),
-            **self._transfer_commands(),
-            "status": lambda args: self.status_report(),
-            "set_status": lambda args: self.set_status(int(args["status"])),
-            "approve": lambda args: self.approve(PgpId.from_hex(str(args["pgp_id"]))).name,
-            "add_friend": lambda args: self.add_friend(str(args["certificate"])).name,
-        }
-
     def status_report(self) -> dict[str, Any]:
         """What ``rsnode status`` prints, as JSON data."""
         now = self.reactor.seconds()
@@ -532,24 +497,13 @@ class Node(MultiService):
                         for p in self.friends_list.pending()],
         }
 
-    # --- file transfer -----------------------------------------------------------------------
-
-    def _link_room(self, ssl_id: SslId) -> int:
-        """Bytes the friend's link queue takes now (the upload side fills up to that)."""
-        link = self._link_of(ssl_id)
-        if link is None:
-            return 0
-        return max(0, link.enframer.max_queue_bytes * 3 // 4 - link.queued_bytes)
-
-    def _offers_in_mail(self, mail: Mail) -> None:
-        for item in mail.attachments:
-            self._emit("file_offer", mail.sender, item, mail.id)
+    # --- file transfer -------------------------------------------------------------------------
 
     def send_file(self, peer: SslId | str, path: str) -> int:
         """Offer a file to a friend: it is served by hash and a mail carries it as an
-        attachment (RetroShare's way), which the friend's node turns into a ``file_offer``
+        attachment (RetroShare's way), which the friend's node turns into a `FileOffered`
         event; returns the outbox id of the mail."""
-        ssl_id = self._friend_location(peer)
+        ssl_id = self.friend_location(peer)
         item = self.transfers.share_file(path)
         return self.mail.send_mail([ssl_id], subject=f"File: {item.name}",
                                    body=f"<p>{item.name} ({item.size} bytes)</p>",
@@ -558,28 +512,11 @@ class Node(MultiService):
     def accept_offer(self, peer: SslId | str, item: Any) -> Any:
         """Download an offered file from the friend who offered it."""
         return self.transfers.download(item.hash, item.size, item.name,
-                                       sources=[self._friend_location(peer)])
+                                       sources=[self.friend_location(peer)])
 
-    def _transfer_commands(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
-        from services.transfer.commands import transfer_commands
-        return transfer_commands(self)
+    # --- chat and mail -------------------------------------------------------------------------
 
-
-    # --- file sharing ------------------------------------------------------------------------
-
-    def _sharing_commands(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
-        if self.sharing is None:
-            return {}
-        return self.sharing.commands(self._friend_location)
-
-
-    # --- chat and mail -----------------------------------------------------------------------
-
-    def _link_of(self, ssl_id: SslId) -> Any:
-        person = self.net.person(ssl_id)
-        return None if person is None else person.link
-
-    def _friend_location(self, peer: SslId | str) -> SslId:
+    def friend_location(self, peer: SslId | str) -> SslId:
         """A friend location by SSL id (hex or SslId), or by unique profile/location name."""
         if isinstance(peer, SslId):
             ssl_id = peer
@@ -601,7 +538,7 @@ class Node(MultiService):
     def send_chat(self, peer: SslId | str, body: str) -> defer.Deferred[ChatMessage]:
         """Send a private message (queued persistently while the friend is offline)."""
         return defer.maybeDeferred(
-            lambda: self.chat.send_private(self._friend_location(peer), body))
+            lambda: self.chat.send_private(self.friend_location(peer), body))
 
     def broadcast_chat(self, body: str) -> defer.Deferred[list[SslId]]:
         """Send a broadcast (PUBLIC) message to every connected friend."""
@@ -610,24 +547,24 @@ class Node(MultiService):
     def chat_history(self, peer: SslId | str | None = None, limit: int = 50,
                      before: int | None = None) -> list[ChatMessage]:
         """A page of chat history, oldest first (``before``: a history id, to page back)."""
-        ssl_id = None if peer is None else self._friend_location(peer)
+        ssl_id = None if peer is None else self.friend_location(peer)
         return [ChatMessage.from_history(e)
-                for e in self.chat_store.history(ssl_id, limit=limit, before=before)]
+                for e in self.chat.store.history(ssl_id, limit=limit, before=before)]
 
     def search_chat(self, words: str, peer: SslId | str | None = None,
                     limit: int = 50) -> list[ChatMessage]:
-        ssl_id = None if peer is None else self._friend_location(peer)
+        ssl_id = None if peer is None else self.friend_location(peer)
         return [ChatMessage.from_history(e)
-                for e in self.chat_store.search(words, ssl_id, limit=limit)]
+                for e in self.chat.store.search(words, ssl_id, limit=limit)]
 
     def send_mail(self, to: Any = (), subject: str = "", body: str = "", *, cc: Any = (),
                   bcc: Any = (), attachments: Any = ()) -> defer.Deferred[int]:
         """Send a mail to friends (SslId, hex or names); fires with its outbox id once it is
         on disk."""
         def go() -> int:
-            return self.mail.send_mail([self._friend_location(p) for p in to], subject, body,
-                                  cc=[self._friend_location(p) for p in cc],
-                                  bcc=[self._friend_location(p) for p in bcc],
+            return self.mail.send_mail([self.friend_location(p) for p in to], subject, body,
+                                  cc=[self.friend_location(p) for p in cc],
+                                  bcc=[self.friend_location(p) for p in bcc],
                                   attachments=attachments)
         return defer.maybeDeferred(go)
 
@@ -642,56 +579,3 @@ class Node(MultiService):
         """An inbox mail, marked read."""
         self.mail.mark_read(mail_id)
         return self.mail.mail(mail_id)
-
-    def next_event(self, event: str,
-                   predicate: Callable[..., bool] | None = None) -> defer.Deferred[Any]:
-        """A Deferred for the next ``event`` (whose arguments pass ``predicate``); it fires
-        with the single argument, or a tuple of them."""
-        d: defer.Deferred[Any] = defer.Deferred()
-
-        def seen(*args: object) -> None:
-            if predicate is None or predicate(*args):
-                unsubscribe()
-                d.callback(args[0] if len(args) == 1 else args)
-
-        unsubscribe = self.subscribe(event, seen)
-        d.addErrback(lambda f: (unsubscribe(), f)[1])
-        return d
-
-    def _chat_mail_commands(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
-        def chat_send(args: dict[str, Any]) -> Any:
-            if args.get("broadcast"):
-                return self.broadcast_chat(str(args["text"])).addCallback(
-                    lambda peers: {"reached": [p.to_hex() for p in peers]})
-            return self.send_chat(str(args["to"]), str(args["text"])).addCallback(
-                lambda m: m.to_json())
-
-        def chat_history(args: dict[str, Any]) -> Any:
-            peer = args.get("peer")
-            ssl_id = None if peer is None else self._friend_location(str(peer))
-            entries = self.chat_store.history(
-                ssl_id, limit=int(args.get("limit", 50)),
-                after=None if args.get("after") is None else int(args["after"]))
-            return {"last_id": self.chat_store.last_id(),
-                    "messages": [ChatMessage.from_history(e).to_json() for e in entries]}
-
-        def mail_send(args: dict[str, Any]) -> Any:
-            return self.send_mail(list(args.get("to", [])), str(args.get("subject", "")),
-                                  str(args.get("body", "")), cc=list(args.get("cc", [])),
-                                  bcc=list(args.get("bcc", [])))
-
-        def mail_list(args: dict[str, Any]) -> Any:
-            return [{k: v for k, v in m.to_json().items() if k not in ("body", "text")}
-                    for m in self.inbox(unread_only=bool(args.get("unread")),
-                                        tag=args.get("tag"))]
-
-        return {
-            "chat_send": chat_send,
-            "chat_history": chat_history,
-            "mail_send": mail_send,
-            "mail_list": mail_list,
-            "mail_read": lambda args: self.read_mail(int(args["id"])).to_json(),
-            "mail_delete": lambda args: self.mail.delete(int(args["id"])),
-            "mail_outbox": lambda args: [{"mail": m, "to": p.to_hex()}
-                                         for m, p in self.mail.outbox()],
-        }

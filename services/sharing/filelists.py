@@ -41,13 +41,14 @@ from pqi.items.filelists import (
 from pqi.items.ids import SERVICE_FILE_DATABASE
 from pqi.wire.errors import DecodeError
 from pqi.wire.fields import Sha1Hash, SslId
-from services.service_control import Service
+from services.base import Service
+from services.spec import ServiceSpec
 
 from .dirlist import MAX_DIR_CONTENT_SIZE, decode_dir, encode_dir
 from .index import SharedIndex
 from .remote import MAX_REMOTE_ENTRIES, RemoteTree, TreeFullError
 
-__all__ = ["FileListsService", "split_response", "MAX_RESPONSE_PART", "RESYNC_PERIOD",
+__all__ = ["FileListsService", "SPEC", "split_response", "MAX_RESPONSE_PART", "RESYNC_PERIOD",
            "SWEEP_PERIOD", "REQUEST_TIMEOUT", "MAX_IN_FLIGHT", "EMPTY_CHECKSUM"]
 
 #: Largest content in one sync response (``MAX_DIR_SYNC_RESPONSE_DATA_SIZE``).
@@ -75,6 +76,13 @@ class _Pending:
     parts: bytearray = dataclasses.field(default_factory=bytearray)
 
 
+#: The file-lists service as RetroShare announces it; on a node it is part of file sharing
+#: (`services.sharing.manager.SPEC` extends this).
+SPEC: Final = ServiceSpec(
+    SERVICE_FILE_DATABASE, "file_database",
+    items=(FileListsSyncRequestItem, FileListsSyncResponseItem, FileListsBannedHashesItem))
+
+
 class FileListsService(Service):
     """Serves our index to friends and keeps a `RemoteTree` of each friend's.
 
@@ -83,7 +91,7 @@ class FileListsService(Service):
     undecodable content, over the limits).
     """
 
-    service_id = SERVICE_FILE_DATABASE
+    spec = SPEC
 
     def __init__(self, sender: IItemSender, reactor: IReactorTime, index: SharedIndex | None,
                  *, resync_period: float = RESYNC_PERIOD, sweep_period: float = SWEEP_PERIOD,

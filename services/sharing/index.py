@@ -34,6 +34,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from pqi.storage import atomic_write
 from pqi.wire.fields import Sha1Hash, SslId
 
 from .dirlist import DirContent, RemoteFile
@@ -73,13 +74,7 @@ def load_salt(path: str | os.PathLike[str]) -> bytes:
     except FileNotFoundError:
         pass
     salt = secrets.token_bytes(20)
-    tmp = p.with_name(p.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(salt)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, p)
+    atomic_write(p, salt)
     return salt
 
 

@@ -5,7 +5,7 @@ of a node.
 It is a Twisted service (a child of the `Node`): starting it starts the hashing thread pool
 and the periodic rescan; stopping it stops both and closes the hash cache.  The file-list
 network service it holds (`FileListsService`) is registered with the node's service control
-like every other service.  `commands` are the control-channel entries ``rsnode files``
+like every other service.  `COMMANDS` are the control-channel entries ``rsnode files``
 uses.
 """
 
@@ -15,7 +15,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from twisted.application.service import Service as TwistedService
 from twisted.internet import defer, task
@@ -23,7 +23,9 @@ from twisted.python.threadpool import ThreadPool
 
 from pqi.interfaces import IItemSender
 from pqi.wire.fields import Sha1Hash, SslId
+from services.spec import Commands
 
+from . import filelists
 from .filelists import RESYNC_PERIOD, SWEEP_PERIOD, FileListsService
 from .hashing import HASH_CACHE_FILE, HashCache, Hasher
 from .index import RESCAN_PERIOD, SALT_FILE, SETTLE_TIME, SharedIndex, load_salt
@@ -32,7 +34,8 @@ from .remote_store import FRIEND_LISTS_FILE, RemoteTreeStore
 from .search import Query, SearchResult, search
 from .shares import SHARES_FILE, SharedFolder, ShareList, Visibility
 
-__all__ = ["FileSharing", "SharingOptions", "UnknownFriendListError"]
+__all__ = ["FileSharing", "SharingOptions", "UnknownFriendListError", "FileListUpdated",
+           "SharesIndexed", "SPEC"]
 
 
 class UnknownFriendListError(KeyError):
@@ -50,6 +53,44 @@ class SharingOptions:
     hash_threads: int = 2
     #: Seconds between saves of friends' changed file lists (also saved when stopping).
     save_period: float = 60.0
+
+
+@dataclasses.dataclass(frozen=True)
+class FileListUpdated:
+    """A friend's synced file list changed (``node.sharing.browse`` shows the new one)."""
+
+    #: The friend location.
+    ssl_id: SslId
+
+
+@dataclasses.dataclass(frozen=True)
+class SharesIndexed:
+    """Our shared folders were rescanned and what friends see changed."""
+
+
+#: Control commands of file sharing (``rsnode files share/browse/search/...``).
+COMMANDS = Commands()
+
+
+def _build(node: Any) -> FileSharing | None:
+    """File sharing on a node (none when its ``file_sharing`` option is None); downloads
+    also serve from its index."""
+    options = node.options["file_sharing"]
+    if options is None:
+        return None
+    sharing = FileSharing(node.reactor, node.account.base_dir, node.control, options,
+                          on_tree_changed=lambda s: node.emit(FileListUpdated(s)),
+                          on_index_changed=lambda: node.emit(SharesIndexed()))
+    node.transfers.add_index(sharing.index)
+    return sharing
+
+
+#: File sharing on a node: the file-lists service inside a `FileSharing` part.
+SPEC: Final = dataclasses.replace(
+    filelists.SPEC, attribute="sharing", events=(FileListUpdated, SharesIndexed),
+    commands=COMMANDS, cli="services.cli.files:register",
+    options={"file_sharing": SharingOptions()}, build=_build,
+    network=lambda sharing: sharing.lists)
 
 
 class FileSharing(TwistedService):
@@ -150,43 +191,48 @@ class FileSharing(TwistedService):
         trees = [t for s, t in self.lists.trees.items() if wanted is None or s in wanted]
         return search(trees, query)
 
-    # --- control channel --------------------------------------------------------------------------
 
-    def commands(self, friend_id: Callable[[str], SslId]) -> dict[str, Callable[[dict], Any]]:
-        """Control-channel commands; ``friend_id`` turns a friend's name or id into an SslId."""
+def _with_size(node: Any, folder: SharedFolder) -> dict[str, Any]:
+    return {**folder.to_json(), "files": node.sharing.index.share_size(folder.name)}
 
-        def share(args: dict) -> defer.Deferred[dict]:
-            visibility = Visibility(args.get("visibility", "all"))
-            friends = [friend_id(f) for f in args.get("friends", [])]
-            d = self.share(str(args["path"]), args.get("name"), visibility, friends)
-            return d.addCallback(lambda f: {**f.to_json(), "files": self.index.share_size(f.name)})
 
-        def browse(args: dict) -> dict:
-            try:
-                return self.browse(friend_id(str(args["friend"])), str(args.get("path", "")),
-                                   int(args.get("depth", 64)))
-            except UnknownPathError as e:
-                raise UnknownPathError(f"no folder {e.args[0]!r} in that friend's list") from None
+@COMMANDS.command("files_share")
+def _share(node: Any, args: dict[str, Any]) -> defer.Deferred[dict[str, Any]]:
+    visibility = Visibility(args.get("visibility", "all"))
+    friends = [node.friend_location(f) for f in args.get("friends", [])]
+    d = node.sharing.share(str(args["path"]), args.get("name"), visibility, friends)
+    return d.addCallback(lambda f: _with_size(node, f))
 
-        def find(args: dict) -> list[dict]:
-            h = args.get("hash")
-            return [r.to_json() for r in self.search(
-                args.get("words", []), args.get("min_size"), args.get("max_size"),
-                Sha1Hash.from_hex(h) if h else None)]
 
-        def visibility(args: dict) -> defer.Deferred[dict]:
-            d = self.set_visibility(str(args["name"]), Visibility(args["visibility"]),
-                                    [friend_id(f) for f in args.get("friends", [])])
-            return d.addCallback(
-                lambda f: {**f.to_json(), "files": self.index.share_size(f.name)})
+@COMMANDS.command("files_visibility")
+def _visibility(node: Any, args: dict[str, Any]) -> defer.Deferred[dict[str, Any]]:
+    d = node.sharing.set_visibility(str(args["name"]), Visibility(args["visibility"]),
+                                    [node.friend_location(f) for f in args.get("friends", [])])
+    return d.addCallback(lambda f: _with_size(node, f))
 
-        return {
-            "files_share": share,
-            "files_visibility": visibility,
-            "files_unshare": lambda args: self.unshare(str(args["name"])).addCallback(
-                lambda _: None),
-            "files_shares": lambda args: [{**f.to_json(), "files": self.index.share_size(f.name)}
-                                          for f in self.shares.folders()],
-            "files_browse": browse,
-            "files_search": find,
-        }
+
+@COMMANDS.command("files_unshare")
+def _unshare(node: Any, args: dict[str, Any]) -> defer.Deferred[None]:
+    return node.sharing.unshare(str(args["name"])).addCallback(lambda _: None)
+
+
+@COMMANDS.command("files_shares")
+def _shares(node: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
+    return [_with_size(node, f) for f in node.sharing.shares.folders()]
+
+
+@COMMANDS.command("files_browse")
+def _browse(node: Any, args: dict[str, Any]) -> dict[str, object]:
+    try:
+        return node.sharing.browse(node.friend_location(str(args["friend"])),
+                                   str(args.get("path", "")), int(args.get("depth", 64)))
+    except UnknownPathError as e:
+        raise UnknownPathError(f"no folder {e.args[0]!r} in that friend's list") from None
+
+
+@COMMANDS.command("files_search")
+def _search(node: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
+    h = args.get("hash")
+    return [r.to_json() for r in node.sharing.search(
+        args.get("words", []), args.get("min_size"), args.get("max_size"),
+        Sha1Hash.from_hex(h) if h else None)]

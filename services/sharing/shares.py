@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
+from pqi.storage import atomic_write
 from pqi.wire.fields import SslId
 
 __all__ = ["Visibility", "SharedFolder", "ShareList", "ShareError", "NotAFolderError",
@@ -133,10 +134,5 @@ class ShareList:
         return folder
 
     def _save(self) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump([folder.to_json() for folder in self.folders()], f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        atomic_write(self.path,
+                     json.dumps([folder.to_json() for folder in self.folders()], indent=1).encode())

@@ -16,8 +16,12 @@ from .service import (
     TRANSFER_EVENTS,
     ExtraFiles,
     FileTransferService,
+    TransferBadSource,
+    TransferCompleted,
     TransferError,
+    TransferFailed,
     TransferInfo,
+    TransferProgress,
     UnknownTransferError,
 )
 
@@ -29,4 +33,5 @@ __all__ = [
     "MAX_FT_CHUNK", "TokenBucket", "UploadServer",
     "INCOMING_DIR", "PARTIALS_DIR", "TRANSFER_EVENTS", "ExtraFiles", "FileTransferService",
     "TransferError", "TransferInfo", "UnknownTransferError",
+    "TransferProgress", "TransferCompleted", "TransferFailed", "TransferBadSource",
 ]

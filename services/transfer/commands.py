@@ -10,14 +10,14 @@ the sharing service), which also gives the sources.
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Callable
 from typing import Any
 
 from pqi.wire.fields import Sha1Hash, SslId
+from services.spec import Commands
 
-from .service import TransferError
+from .errors import TransferError
 
-__all__ = ["transfer_commands", "parse_file_link", "file_link"]
+__all__ = ["COMMANDS", "parse_file_link", "file_link"]
 
 
 def file_link(name: str, size: int, file_hash: Sha1Hash) -> str:
@@ -49,41 +49,56 @@ def _lookup(node: Any, file_hash: Sha1Hash) -> tuple[str, int, list[SslId]] | No
     return None
 
 
-def transfer_commands(node: Any) -> dict[str, Callable[[dict[str, Any]], Any]]:
-    svc = node.transfers
+#: Control commands of file transfer (``rsnode files get/transfers/pause/...``).
+COMMANDS = Commands()
 
-    def get(args: dict[str, Any]) -> Any:
-        sources = [SslId.from_hex(s) for s in args.get("sources", [])] or None
-        if args.get("link"):
-            name, size, file_hash = parse_file_link(str(args["link"]))
-        else:
-            try:
-                file_hash = Sha1Hash.from_hex(str(args["hash"]))
-            except (KeyError, ValueError):
-                raise TransferError("give a 40-digit hex SHA-1 or a file link") from None
-            size = int(args.get("size") or 0)
-            name = str(args.get("name") or "")
-            if not size:
-                found = _lookup(node, file_hash)
-                if found is None:
-                    raise TransferError("no friend lists that file: give its size "
-                                        "(--size) and a source")
-                name = name or found[0]
-                size = found[1]
-                sources = sources or found[2]
-        info = svc.download(file_hash, size, name or file_hash.to_hex(), sources,
-                            int(args.get("priority", 1)))
-        return info.to_json()
 
-    def by_hash(op: Callable[[Sha1Hash], object]) -> Callable[[dict[str, Any]], Any]:
-        return lambda args: op(Sha1Hash.from_hex(str(args["hash"]))) and None
+@COMMANDS.command("files_get")
+def _get(node: Any, args: dict[str, Any]) -> Any:
+    sources = [SslId.from_hex(s) for s in args.get("sources", [])] or None
+    if args.get("link"):
+        name, size, file_hash = parse_file_link(str(args["link"]))
+    else:
+        try:
+            file_hash = Sha1Hash.from_hex(str(args["hash"]))
+        except (KeyError, ValueError):
+            raise TransferError("give a 40-digit hex SHA-1 or a file link") from None
+        size = int(args.get("size") or 0)
+        name = str(args.get("name") or "")
+        if not size:
+            found = _lookup(node, file_hash)
+            if found is None:
+                raise TransferError("no friend lists that file: give its size "
+                                    "(--size) and a source")
+            name = name or found[0]
+            size = found[1]
+            sources = sources or found[2]
+    info = node.transfers.download(file_hash, size, name or file_hash.to_hex(), sources,
+                                   int(args.get("priority", 1)))
+    return info.to_json()
 
-    return {
-        "files_get": get,
-        "files_transfers": lambda args: [t.to_json() for t in svc.transfers()],
-        "files_pause": by_hash(svc.pause),
-        "files_resume": by_hash(svc.resume),
-        "files_cancel": by_hash(svc.cancel),
-        "files_priority": lambda args: svc.set_priority(Sha1Hash.from_hex(str(args["hash"])),
-                                                        int(args["priority"])),
-    }
+
+@COMMANDS.command("files_transfers")
+def _transfers(node: Any, args: dict[str, Any]) -> Any:
+    return [t.to_json() for t in node.transfers.transfers()]
+
+
+@COMMANDS.command("files_pause")
+def _pause(node: Any, args: dict[str, Any]) -> None:
+    node.transfers.pause(Sha1Hash.from_hex(str(args["hash"])))
+
+
+@COMMANDS.command("files_resume")
+def _resume(node: Any, args: dict[str, Any]) -> None:
+    node.transfers.resume(Sha1Hash.from_hex(str(args["hash"])))
+
+
+@COMMANDS.command("files_cancel")
+def _cancel(node: Any, args: dict[str, Any]) -> None:
+    node.transfers.cancel(Sha1Hash.from_hex(str(args["hash"])))
+
+
+@COMMANDS.command("files_priority")
+def _priority(node: Any, args: dict[str, Any]) -> Any:
+    return node.transfers.set_priority(Sha1Hash.from_hex(str(args["hash"])),
+                                       int(args["priority"]))

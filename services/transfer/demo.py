@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .service import TransferInfo
+from .service import TransferCompleted, TransferInfo, TransferProgress
 
 __all__ = ["demo_file_sharing", "DemoTimeoutError"]
 
@@ -84,16 +84,17 @@ async def demo_file_sharing(reactor: Any, say: Callable[[str], None], sharer: An
     done: list[TransferInfo] = []
     shown: list[int] = []
 
-    def progress(info: TransferInfo) -> None:
+    def progress(event: TransferProgress) -> None:
+        info = event.info
         if info.file_hash == hit.hash and info.done not in shown:
             shown.append(info.done)
             say(f"    {info.name}: {_mib(info.done)} of {_mib(info.size)} "
                 f"({100 * info.done // info.size} %), {info.rate / 1e6:.1f} MB/s, "
                 f"{info.state}")
 
-    unsubscribe = [getter.subscribe("transfer_progress", progress),
-                   getter.subscribe("transfer_complete",
-                                    lambda info: done.append(info) if info.file_hash == hit.hash
+    unsubscribe = [getter.subscribe(TransferProgress, progress),
+                   getter.subscribe(TransferCompleted,
+                                    lambda e: done.append(e.info) if e.info.file_hash == hit.hash
                                     else None)]
     say(f"  {sharer_name} caps uploads at {DEMO_UPLOAD_RATE / 1e6:.0f} MB/s "
         "for the demo, so that the progress shows")

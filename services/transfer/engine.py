@@ -1,11 +1,13 @@
 # -*- test-case-name: tests.test_transfer_engine -*-
 """The download engine, sans IO: one file, several sources, events in, actions out.
 
-`Download` is fed what happens (a source joined, its chunk map came, data came, a chunk's
-SHA-1 came, a hash was computed, time passed) with the current time, and answers with
-actions for the glue to carry out: ask a peer for data, a chunk map or a chunk's SHA-1; write
-bytes at an offset; record chunks as durable; hash a chunk or the whole file; report a bad
-source; announce completion.  It never touches a socket, a file or a clock.
+`Download` keeps the `pqi.core.Core` contract.  It is fed what happens (a source joined, its
+chunk map came, data came, a chunk's SHA-1 came, a hash was computed, time passed: every
+input takes the current time), and `drain` hands over the actions for the glue to carry out,
+in order: ask a peer for data, a chunk map or a chunk's SHA-1; write bytes at an offset;
+record chunks as durable; hash a chunk or the whole file; report a bad source; report
+progress (`ReportProgress`, every `Tuning.progress_period` while it works); announce
+completion.  It never touches a socket, a file or a clock.
 
 How it fetches (RetroShare's ``ftTransferModule``/``ftChunkMap``, made stricter):
 
@@ -34,9 +36,10 @@ from __future__ import annotations
 import collections
 import dataclasses
 import enum
+import functools
 import random
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Callable, Iterable
+from typing import Concatenate, Final, ParamSpec
 
 from pqi.wire.fields import Sha1Hash, SslId
 
@@ -60,6 +63,7 @@ __all__ = [
     "BadSource",
     "Completed",
     "Failed",
+    "ReportProgress",
     "Progress",
     "PRIORITY_FACTORS",
 ]
@@ -81,6 +85,8 @@ class Tuning:
     slow_reask: float = 10.0
     request_timeout: float = 30.0
     crc_timeout: float = 20.0
+    #: Between two `ReportProgress` while downloading (the node's ``transfer_progress``).
+    progress_period: float = 1.0
 
 
 #: Window multipliers of the priorities (0 low, 1 normal, 2 high).
@@ -173,8 +179,25 @@ class Failed:
     reason: str
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReportProgress:
+    """Time to tell the user how far the download got (`Download.progress`)."""
+
+
 Action = (RequestData | RequestChunkMap | RequestChunkCrc | WriteData | CommitChunks
-          | UncommitChunks | HashChunk | VerifyFile | BadSource | Completed | Failed)
+          | UncommitChunks | HashChunk | VerifyFile | BadSource | Completed | Failed
+          | ReportProgress)
+
+_P = ParamSpec("_P")
+
+
+def _queued(method: Callable[Concatenate[Download, _P], list[Action]]
+            ) -> Callable[Concatenate[Download, _P], None]:
+    """An input of `Download`: what it produces waits in the queue `Download.drain` empties."""
+    @functools.wraps(method)
+    def queue(self: Download, *args: _P.args, **kwargs: _P.kwargs) -> None:
+        self._out.extend(method(self, *args, **kwargs))
+    return queue
 
 
 @dataclasses.dataclass(frozen=True)
@@ -255,6 +278,8 @@ class Download:
         self._repaired_since_verify = 0
         self._verify_failures = 0
         self._now = now
+        self._progress_at = now
+        self._out: list[Action] = []
         #: Counters: bytes dropped by reason, bytes received, bytes written.
         self.dropped: collections.Counter[DropReason] = collections.Counter()
         self.received_bytes = 0
@@ -275,11 +300,18 @@ class Download:
         usable = sum(1 for s in self.sources.values() if not s.bad)
         return Progress(done, self.size, rate, eta, self.phase, usable)
 
+    def drain(self, now: float) -> list[Action]:
+        """The actions produced since the last call, in the order they must be carried out."""
+        out, self._out = self._out, []
+        return out
+
     def next_deadline(self) -> float | None:
-        """When `tick` has work next (None: nothing timed)."""
+        """When `handle_timer` has work next (None: nothing timed)."""
         if self.phase in (Phase.PAUSED, Phase.COMPLETE, Phase.FAILED):
             return None
         times = []
+        if self.phase is Phase.DOWNLOADING:
+            times.append(self._progress_at + self.tuning.progress_period)
         for s in self.sources.values():
             if s.bad:
                 continue
@@ -296,6 +328,7 @@ class Download:
 
     # --- sources -----------------------------------------------------------------------------
 
+    @_queued
     def add_source(self, peer: SslId, now: float) -> list[Action]:
         """A peer that may have the file: ask for its chunk map."""
         self._now = now
@@ -311,6 +344,7 @@ class Download:
         src.map_asked_at = now
         return [RequestChunkMap(peer)]
 
+    @_queued
     def remove_source(self, peer: SslId, now: float) -> list[Action]:
         """A peer went away: what it owed is asked of others."""
         self._now = now
@@ -322,6 +356,7 @@ class Download:
             return self._settle(now)
         return self._fill_all(now)
 
+    @_queued
     def chunk_map(self, peer: SslId, words: Iterable[int], now: float) -> list[Action]:
         """A source told us which chunks it has."""
         self._now = now
@@ -336,6 +371,7 @@ class Download:
 
     # --- data --------------------------------------------------------------------------------
 
+    @_queued
     def data(self, peer: SslId, offset: int, data: bytes | memoryview,
              now: float) -> list[Action]:
         """Bytes of the file from ``peer``: written if asked for and new, else dropped."""
@@ -417,6 +453,7 @@ class Download:
 
     # --- verification and repair -------------------------------------------------------------
 
+    @_queued
     def file_hashed(self, sha1: bytes, now: float) -> list[Action]:
         """The whole file's SHA-1, as the glue computed it after `VerifyFile`."""
         self._now = now
@@ -455,6 +492,7 @@ class Download:
                 out.append(RequestChunkCrc(src.peer, i))
         return out
 
+    @_queued
     def chunk_crc(self, peer: SslId, index: int, sha1: bytes, now: float) -> list[Action]:
         """A source's answer: the SHA-1 of chunk ``index`` as it has it."""
         self._now = now
@@ -469,6 +507,7 @@ class Download:
             actions += self._settle(now)
         return actions
 
+    @_queued
     def chunk_hashed(self, index: int, sha1: bytes, now: float) -> list[Action]:
         """The local SHA-1 of chunk ``index``, as the glue computed it after `HashChunk`."""
         self._now = now
@@ -621,6 +660,14 @@ class Download:
         self._hash_asked.clear()
         self._crc_deadline = None
 
+    def verify(self, now: float) -> None:
+        """Every chunk was DONE on disk already (a download resumed at start): check the
+        whole file."""
+        self._now = now
+        self.phase = Phase.VERIFYING
+        self._out.append(VerifyFile())
+
+    @_queued
     def resume(self, now: float) -> list[Action]:
         self._now = now
         if self.phase is not Phase.PAUSED:
@@ -638,8 +685,9 @@ class Download:
             actions.append(RequestChunkMap(s.peer))
         return actions + self._fill_all(now)
 
-    def tick(self, now: float) -> list[Action]:
-        """Time passed: rates, timeouts, re-asks, chunk-map refreshes."""
+    @_queued
+    def handle_timer(self, now: float) -> list[Action]:
+        """Time passed: rates, timeouts, re-asks, chunk-map refreshes, progress reports."""
         self._now = now
         actions: list[Action] = []
         if self.phase in (Phase.PAUSED, Phase.COMPLETE, Phase.FAILED):
@@ -667,6 +715,9 @@ class Download:
                 actions += self._decide_if_ready(index, now, force=True)
         if self.phase is Phase.DOWNLOADING:
             actions += self._fill_all(now)
+        if now - self._progress_at >= self.tuning.progress_period:
+            self._progress_at = now
+            actions.append(ReportProgress())
         return actions
 
     # --- scheduling --------------------------------------------------------------------------

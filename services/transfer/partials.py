@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
 
+from pqi.storage import atomic_write, fsync_dir
 from pqi.wire.fields import Sha1Hash, SslId
 
 from .chunkmap import CHUNK_SIZE, ChunkMap, chunk_count, compress, decompress
@@ -57,14 +58,6 @@ _TMP_SUFFIX: Final = ".tmp"
 class PartialStateError(ValueError):
     """A partial's state file is missing or does not parse: the partial cannot be resumed
     (it is left alone on disk, never overwritten)."""
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclasses.dataclass
@@ -297,24 +290,10 @@ class PartialFile:
         self._write_state()
 
     def _write_state(self) -> None:
-        data = json.dumps(self._state.to_json(), sort_keys=True).encode()
-        tmp = self.state_path.with_name(self.state_path.name + _TMP_SUFFIX)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0),
-                     0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        except OSError:
-            os.close(fd)
-            os.unlink(tmp)  # the old state stays in force
-            raise
-        os.close(fd)
-        if self.hook is not None:
-            self.hook("commit")
-        os.replace(tmp, self.state_path)
-        _fsync_dir(self.folder)
+        hook = self.hook
+        atomic_write(self.state_path,
+                     json.dumps(self._state.to_json(), sort_keys=True).encode(),
+                     before_replace=None if hook is None else lambda: hook("commit"))
 
     # --- completion ------------------------------------------------------------------------
 
@@ -337,7 +316,7 @@ class PartialFile:
                 os.unlink(p)
             except FileNotFoundError:
                 pass
-        _fsync_dir(self.folder)
+        fsync_dir(self.folder)
         return Path(path)
 
     def _already_placed(self, incoming: Path) -> str | None:
@@ -359,7 +338,7 @@ class PartialFile:
             if e.errno != errno.EXDEV:
                 raise
             path = self._copy_into(incoming)
-        _fsync_dir(incoming)
+        fsync_dir(incoming)
         return path
 
     def _copy_into(self, incoming: Path) -> str:

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_transfer_server -*-
+# -*- test-case-name: tests.test_transfer_nodes -*-
 """The upload side: answering friends' data, chunk-map and chunk-SHA-1 requests.
 
 Files are found by hash in the shared indexes (any object with

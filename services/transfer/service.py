@@ -1,11 +1,12 @@
 # -*- test-case-name: tests.test_transfer_sync -*-
 """The ft service (0x0017) on the node: downloads, uploads, and the glue between them.
 
-Each download is a sans-IO `engine.Download` plus a `partials.PartialFile`; this module
-carries out the engine's actions (items to peers; writes; commits on a sync thread of its own
-and hashes on the reactor's thread pool, both off the reactor thread) and feeds it items, link
-events and time.  Uploads are the `server.UploadServer`, pumped whenever requests wait and the
-peer's link has room.
+Each download is a sans-IO `engine.Download` plus a `partials.PartialFile`, driven by a
+`pqi.driver.CoreDriver` of its own (its one timer); this module feeds it items and link
+events and carries out its actions (items to peers; writes; commits on a sync thread of its
+own and hashes on the reactor's thread pool, both off the reactor thread).  Uploads are the
+`server.UploadServer`, pumped (through `_UploadPump` and a driver of its own) whenever
+requests wait and the peer's link has room.
 
 What is refused, and what happens:
 
@@ -16,8 +17,8 @@ What is refused, and what happens:
 - an incoming folder that refuses the finished file leaves it verified in the partials folder,
   paused with the error; ``resume`` moves it once the folder takes it.
 
-Events (``on_event(kind, info)``): ``transfer_progress`` (about once a second per active
-download), ``transfer_complete``, ``transfer_error``, ``transfer_bad_source``.
+Events (``on_event(event)``): `TransferProgress` (about once a second per active download),
+`TransferCompleted`, `TransferFailed`, `TransferBadSource`.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from twisted.internet import defer, threads
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from pqi.driver import CoreDriver
 from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.ft import (
     FtChunkCrcItem,
@@ -49,9 +51,11 @@ from pqi.items.ft import (
 from pqi.items.ids import SERVICE_FILE_TRANSFER
 from pqi.wire.fields import Sha1Hash, SslId
 from pqi.wire.tlvvalues import FileItem
-from services.service_control import Service
+from services.base import Service
+from services.spec import ServiceSpec
 
 from .chunkmap import Strategy
+from .commands import COMMANDS
 from .engine import (
     Action,
     BadSource,
@@ -62,6 +66,7 @@ from .engine import (
     Failed,
     HashChunk,
     Phase,
+    ReportProgress,
     RequestChunkCrc,
     RequestChunkMap,
     RequestData,
@@ -70,6 +75,7 @@ from .engine import (
     VerifyFile,
     WriteData,
 )
+from .errors import TransferError, UnknownTransferError
 from .partials import PartialFile
 from .server import UploadServer
 
@@ -80,6 +86,11 @@ __all__ = [
     "UnknownTransferError",
     "ExtraFiles",
     "TRANSFER_EVENTS",
+    "TransferProgress",
+    "TransferCompleted",
+    "TransferFailed",
+    "TransferBadSource",
+    "SPEC",
     "PARTIALS_DIR",
     "INCOMING_DIR",
 ]
@@ -87,24 +98,6 @@ __all__ = [
 #: Folders under the account directory.
 PARTIALS_DIR: Final = "partials"
 INCOMING_DIR: Final = "Downloads"
-#: Seconds between two progress events of one download.
-PROGRESS_PERIOD: Final = 1.0
-
-#: Event kinds emitted, with their arguments.
-TRANSFER_EVENTS: Final = {
-    "transfer_progress": "(TransferInfo)",
-    "transfer_complete": "(TransferInfo)",
-    "transfer_error": "(TransferInfo)",
-    "transfer_bad_source": "(TransferInfo, SslId, reason)",
-}
-
-
-class TransferError(Exception):
-    """A download cannot be started as asked (bad hash or size, nothing to download from)."""
-
-
-class UnknownTransferError(KeyError):
-    """No download of that hash exists (it finished, was cancelled, or never started)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,8 +165,8 @@ class _Transfer:
     sources: tuple[SslId, ...] | None
     error: str = ""
     path: str = ""
-    progress_at: float = 0.0
     hashing: bool = False
+    driver: CoreDriver | None = None
 
     @property
     def size(self) -> int:
@@ -184,6 +177,76 @@ class _Transfer:
 
     def read(self, offset: int, length: int) -> bytes:
         return self.partial.read(offset, length)
+
+
+class _UploadPump:
+    """The upload server as a core: `drain` pumps it (the data items the links have room
+    for), `next_deadline` is when its rate limits (or a full link) let more out."""
+
+    def __init__(self, server: UploadServer, room: Callable[[SslId], int]) -> None:
+        self.server = server
+        self.room = room
+        self._due: float | None = None
+
+    def handle_timer(self, now: float) -> None:
+        self._due = None
+
+    def next_deadline(self) -> float | None:
+        return self._due
+
+    def drain(self, now: float) -> list[tuple[SslId, FtDataItem]]:
+        items, wait = self.server.pump(now, self.room)
+        self._due = None if wait is None else now + wait
+        return items
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferProgress:
+    """A download moved on (about once a second while it runs)."""
+
+    info: TransferInfo
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferCompleted:
+    """A download finished: verified and moved to the incoming folder (``info.path``)."""
+
+    info: TransferInfo
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferFailed:
+    """A download paused on an error (``info.error``); ``resume`` retries."""
+
+    info: TransferInfo
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferBadSource:
+    """A source sent data that failed verification and is no longer asked."""
+
+    info: TransferInfo
+    #: The friend location that sent it.
+    peer: SslId
+    #: What was wrong.
+    reason: str
+
+
+#: The events the ft service emits.
+TRANSFER_EVENTS: Final = (TransferProgress, TransferCompleted, TransferFailed,
+                          TransferBadSource)
+
+
+#: File transfer on a node: partial files and the incoming folder under the account directory.
+SPEC: Final = ServiceSpec(
+    SERVICE_FILE_TRANSFER, "ft", attribute="transfers",
+    items=(FtDataRequestItem, FtDataItem, FtChunkMapRequestItem, FtChunkMapItem,
+           FtChunkCrcRequestItem, FtChunkCrcItem),
+    events=TRANSFER_EVENTS, commands=COMMANDS, cli="services.cli.transfer:register",
+    build=lambda node: FileTransferService(
+        node.control, node.reactor, partials_dir=Path(node.account.base_dir) / PARTIALS_DIR,
+        incoming_dir=Path(node.account.base_dir) / INCOMING_DIR, room=node.link_room,
+        on_event=node.emit))
 
 
 class FileTransferService(Service):
@@ -197,13 +260,13 @@ class FileTransferService(Service):
     `PartialFile` (crash tests).
     """
 
-    service_id = SERVICE_FILE_TRANSFER
+    spec = SPEC
     log = Logger()
 
     def __init__(self, sender: IItemSender, reactor: IReactorTime, *,
                  partials_dir: str | os.PathLike[str], incoming_dir: str | os.PathLike[str],
                  room: Callable[[SslId], int] | None = None,
-                 on_event: Callable[..., None] | None = None,
+                 on_event: Callable[[object], None] | None = None,
                  hash_in_thread: bool = True, tuning: Tuning = Tuning(),
                  strategy: Strategy = Strategy.PROGRESSIVE,
                  hook: Callable[[str], None] | None = None,
@@ -229,15 +292,12 @@ class FileTransferService(Service):
         self.downloads: dict[Sha1Hash, _Transfer] = {}
         #: Received data not written, by reason (bytes).
         self.dropped: collections.Counter[DropReason] = collections.Counter()
-        self._timer: IDelayedCall | None = None
-        self._timer_at = 0.0
-        self._running = False
+        self._uploads = self._upload_driver()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         """Resume the partials found on disk (paused ones stay paused)."""
-        self._running = True
         self._closed = False
         if self._sync_in_thread and self._syncer is None:
             self._syncer = concurrent.futures.ThreadPoolExecutor(
@@ -246,16 +306,22 @@ class FileTransferService(Service):
         for path, error in failed:
             self.log.warn("partial {path} not resumed: {error}", path=str(path),
                           error=str(error))
+        if self._uploads.stopped:
+            self._uploads = self._upload_driver()
+        for t in self.downloads.values():
+            if t.driver is None or t.driver.stopped:
+                t.driver = self._driver(t)
+                t.driver.service()
         for partial in found:
             if partial.file_hash not in self.downloads:
                 self._adopt(partial)
-        self._schedule(0)
+        self._pump()
 
     def stop(self) -> None:
-        self._running = False
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        self._uploads.stop()
+        for t in self.downloads.values():
+            if t.driver is not None:
+                t.driver.stop()
         if self._syncer is not None:
             self._syncer.shutdown(wait=True)  # every state write queued is done
             self._syncer = None
@@ -276,8 +342,8 @@ class FileTransferService(Service):
                           tuning=self.tuning)
         sources = tuple(settings["sources"]) or None
         t = _Transfer(partial, engine, sources, error=settings["error"])
+        t.driver = self._driver(t)
         self.downloads[partial.file_hash] = t
-        actions: list[Action] = []
         if partial.verified:
             engine.phase = Phase.COMPLETE
             if not settings["paused"]:
@@ -286,13 +352,15 @@ class FileTransferService(Service):
         if settings["paused"]:
             engine.pause()
         elif engine.chunks.complete:
-            engine.phase = Phase.VERIFYING
-            actions.append(VerifyFile())
+            engine.verify(now)
         for peer in self.peers:
             if sources is None or peer in sources:
-                actions += engine.add_source(peer, now)
-        self._run(t, actions)
+                engine.add_source(peer, now)
+        t.driver.service()
         return t
+
+    def _driver(self, t: _Transfer) -> CoreDriver:
+        return CoreDriver(t.engine, self.reactor, lambda action: self._act(t, action))
 
     # --- API ---------------------------------------------------------------------------------
 
@@ -328,6 +396,7 @@ class FileTransferService(Service):
         t = self._get(file_hash)
         t.engine.pause()
         t.error = error
+        self._service(t)
         self._save(t, paused=True, error=error)
 
     def resume(self, file_hash: Sha1Hash) -> None:
@@ -338,17 +407,19 @@ class FileTransferService(Service):
             self._after_disk(t, lambda: self._finish(t))
             return
         now = self.reactor.seconds()
-        actions = t.engine.resume(now)
+        t.engine.resume(now)
         for peer in self.peers:
             if t.sources is None or peer in t.sources:
-                actions += t.engine.add_source(peer, now)
-        self._run(t, actions)
+                t.engine.add_source(peer, now)
+        self._service(t)
 
     def cancel(self, file_hash: Sha1Hash) -> None:
         t = self.downloads.pop(file_hash, None)
         if t is None:
             raise UnknownTransferError(file_hash.to_hex())
         t.engine.pause()
+        if t.driver is not None:
+            t.driver.stop()
         self._queue(t.partial.remove).addErrback(
             lambda f: self.log.failure("removing {name} failed", f, name=t.partial.name))
 
@@ -433,22 +504,19 @@ class FileTransferService(Service):
 
     def peer_connected(self, peer: PeerIdentity) -> None:
         super().peer_connected(peer)
-        now = self.reactor.seconds()
         for t in list(self.downloads.values()):
             if t.sources is None or peer.ssl_id in t.sources:
-                self._run(t, t.engine.add_source(peer.ssl_id, now))
+                self._feed(t, t.engine.add_source, peer.ssl_id)
 
     def peer_disconnected(self, peer: PeerIdentity, reason: DisconnectReason) -> None:
         super().peer_disconnected(peer, reason)
         self.server.forget(peer.ssl_id)
-        now = self.reactor.seconds()
         for t in list(self.downloads.values()):
-            self._run(t, t.engine.remove_source(peer.ssl_id, now))
+            self._feed(t, t.engine.remove_source, peer.ssl_id)
 
     # --- items -------------------------------------------------------------------------------
 
     def receive(self, peer: PeerIdentity, item: object) -> None:
-        now = self.reactor.seconds()
         ssl = peer.ssl_id
         if isinstance(item, FtDataItem):
             fd = item.data
@@ -457,7 +525,7 @@ class FileTransferService(Service):
                 self.dropped[DropReason.NOT_DOWNLOADING] += len(fd.data)
                 return
             before = t.engine.dropped.copy()
-            self._run(t, t.engine.data(ssl, fd.offset, fd.data, now))
+            self._feed(t, t.engine.data, ssl, fd.offset, fd.data)
             self.dropped.update(t.engine.dropped - before)
         elif isinstance(item, FtDataRequestItem):
             if self.server.request(ssl, item.file.hash, item.file.size, item.offset,
@@ -476,7 +544,7 @@ class FileTransferService(Service):
         elif isinstance(item, FtChunkMapItem):
             t = self.downloads.get(item.hash)
             if t is not None and item.is_client:
-                self._run(t, t.engine.chunk_map(ssl, item.chunk_map, now))
+                self._feed(t, t.engine.chunk_map, ssl, item.chunk_map)
         elif isinstance(item, FtChunkCrcRequestItem):
             crc = self.server.chunk_crc(ssl, item.hash, item.chunk_number)
             if crc is not None:
@@ -484,7 +552,7 @@ class FileTransferService(Service):
         elif isinstance(item, FtChunkCrcItem):
             t = self.downloads.get(item.hash)
             if t is not None:
-                self._run(t, t.engine.chunk_crc(ssl, item.chunk_number, item.check_sum, now))
+                self._feed(t, t.engine.chunk_crc, ssl, item.chunk_number, item.check_sum)
 
     def _partial_source(self, file_hash: Sha1Hash) -> _Transfer | None:
         t = self.downloads.get(file_hash)
@@ -494,51 +562,57 @@ class FileTransferService(Service):
 
     # --- actions -----------------------------------------------------------------------------
 
-    def _run(self, t: _Transfer, actions: list[Action]) -> None:
-        work = collections.deque(actions)
-        now = self.reactor.seconds()
-        fh, size = t.partial.file_hash, t.partial.size
-        while work:
-            if self.downloads.get(fh) is not t or (t.error and t.engine.phase is Phase.PAUSED):
-                return
-            a = work.popleft()
-            if isinstance(a, RequestData):
-                self.send(a.peer, FtDataRequestItem(offset=a.offset, chunk_size=a.length,
-                                                    file=FileItem(size, fh)))
-            elif isinstance(a, WriteData):
-                if not self._disk(t, t.partial.write, a.offset, a.data):
-                    return
-            elif isinstance(a, CommitChunks):
-                self._durably(t, t.partial.commit, a.chunks)
-            elif isinstance(a, UncommitChunks):
-                self._durably(t, t.partial.uncommit, a.chunks)
-            elif isinstance(a, RequestChunkMap):
-                self.send(a.peer, FtChunkMapRequestItem(is_client=False, hash=fh))
-            elif isinstance(a, RequestChunkCrc):
-                self.send(a.peer, FtChunkCrcRequestItem(hash=fh, chunk_number=a.chunk))
-            elif isinstance(a, HashChunk):
-                work.extend(t.engine.chunk_hashed(a.chunk, t.partial.chunk_sha1(a.chunk), now))
-            elif isinstance(a, VerifyFile):
-                self._verify(t)
-            elif isinstance(a, BadSource):
-                self.log.warn("{peer} is a bad source of {name}: {reason}",
-                              peer=a.peer.to_hex(), name=t.partial.name, reason=a.reason)
-                self._emit("transfer_bad_source", self.info(fh), a.peer, a.reason)
-            elif isinstance(a, Completed):
-                self._durably(t, t.partial.mark_verified, then=lambda: self._finish(t))
-            elif isinstance(a, Failed):
-                t.error = a.reason
-                self._save(t, paused=True, error=a.reason)
-                self._emit("transfer_error", self.info(fh))
-        self._schedule(self._deadline(t))
+    def _feed(self, t: _Transfer, method: Callable[..., object], *args: object) -> None:
+        """Give ``t``'s engine one input through its driver (which adds ``now``)."""
+        if t.driver is not None:
+            t.driver.feed(method, *args)
 
-    def _disk(self, t: _Transfer, op: Callable[..., object], *args: object) -> bool:
+    def _service(self, t: _Transfer) -> None:
+        """Carry out what ``t``'s engine queued outside `_feed`, and re-arm its timer."""
+        if t.driver is not None:
+            t.driver.service()
+
+    def _act(self, t: _Transfer, a: Action) -> None:
+        """Carry out one action of ``t``'s engine (none once it is gone or stopped by an
+        error)."""
+        fh, size = t.partial.file_hash, t.partial.size
+        if self.downloads.get(fh) is not t or (t.error and t.engine.phase is Phase.PAUSED):
+            return
+        if isinstance(a, RequestData):
+            self.send(a.peer, FtDataRequestItem(offset=a.offset, chunk_size=a.length,
+                                                file=FileItem(size, fh)))
+        elif isinstance(a, WriteData):
+            self._disk(t, t.partial.write, a.offset, a.data)
+        elif isinstance(a, CommitChunks):
+            self._durably(t, t.partial.commit, a.chunks)
+        elif isinstance(a, UncommitChunks):
+            self._durably(t, t.partial.uncommit, a.chunks)
+        elif isinstance(a, RequestChunkMap):
+            self.send(a.peer, FtChunkMapRequestItem(is_client=False, hash=fh))
+        elif isinstance(a, RequestChunkCrc):
+            self.send(a.peer, FtChunkCrcRequestItem(hash=fh, chunk_number=a.chunk))
+        elif isinstance(a, HashChunk):
+            self._feed(t, t.engine.chunk_hashed, a.chunk, t.partial.chunk_sha1(a.chunk))
+        elif isinstance(a, VerifyFile):
+            self._verify(t)
+        elif isinstance(a, BadSource):
+            self.log.warn("{peer} is a bad source of {name}: {reason}",
+                          peer=a.peer.to_hex(), name=t.partial.name, reason=a.reason)
+            self._emit(TransferBadSource(self.info(fh), a.peer, a.reason))
+        elif isinstance(a, Completed):
+            self._durably(t, t.partial.mark_verified, then=lambda: self._finish(t))
+        elif isinstance(a, Failed):
+            t.error = a.reason
+            self._save(t, paused=True, error=a.reason)
+            self._emit(TransferFailed(self.info(fh)))
+        elif isinstance(a, ReportProgress):
+            self._emit(TransferProgress(self.info(fh)))
+
+    def _disk(self, t: _Transfer, op: Callable[..., object], *args: object) -> None:
         try:
             op(*args)
-            return True
         except OSError as e:
             self._disk_error(t, e)
-            return False
 
     def _disk_error(self, t: _Transfer, e: OSError) -> None:
         if e.errno == errno.ENOSPC:
@@ -549,9 +623,10 @@ class FileTransferService(Service):
             text = f"disk error: {e}"
         t.engine.pause()
         t.error = text
+        self._service(t)
         self.log.warn("download of {name} paused: {error}", name=t.partial.name, error=text)
         self._save(t, paused=True, error=text)
-        self._emit("transfer_error", self.info(t.partial.file_hash))
+        self._emit(TransferFailed(self.info(t.partial.file_hash)))
 
     def _verify(self, t: _Transfer) -> None:
         if t.hashing:
@@ -566,7 +641,7 @@ class FileTransferService(Service):
         def hashed(sha1: bytes) -> None:
             t.hashing = False
             if self.downloads.get(t.partial.file_hash) is t:
-                self._run(t, t.engine.file_hashed(sha1, self.reactor.seconds()))
+                self._feed(t, t.engine.file_hashed, sha1)
 
         def failed(f: Any) -> None:
             t.hashing = False
@@ -590,64 +665,29 @@ class FileTransferService(Service):
             self._save(t, paused=True, error=text)
             self.log.warn("{name} verified but not moved: {error}", name=t.partial.name,
                           error=text)
-            self._emit("transfer_error", self.info(fh))
+            self._emit(TransferFailed(self.info(fh)))
             return
         t.path = str(path)
         info = self.info(fh)
         del self.downloads[fh]
+        if t.driver is not None:
+            t.driver.stop()
         self.extra.add(fh, str(path), t.partial.size)
         self.log.info("download of {name} complete: {path}", name=t.partial.name,
                       path=str(path))
-        self._emit("transfer_complete", info)
+        self._emit(TransferCompleted(info))
 
-    # --- time --------------------------------------------------------------------------------
+    # --- uploads ---------------------------------------------------------------------------
 
-    def _deadline(self, t: _Transfer) -> float | None:
-        return t.engine.next_deadline()
+    def _upload_driver(self) -> CoreDriver:
+        return CoreDriver(_UploadPump(self.server, self._room), self.reactor,
+                          lambda out: self.send(*out))
 
-    def _schedule(self, at: float | None) -> None:
-        if not self._running:
-            return
-        now = self.reactor.seconds()
-        if at is None:
-            return
-        at = max(at, now)
-        if self._timer is not None and self._timer.active():
-            if self._timer_at <= at:
-                return
-            self._timer.cancel()
-        self._timer_at = at
-        self._timer = self.reactor.callLater(at - now, self._tick)  # type: ignore[attr-defined]
+    def _pump(self) -> None:
+        """Send the data items waiting uploads may send now; the driver keeps the timer for
+        the rest."""
+        self._uploads.service()
 
-    def _tick(self) -> None:
-        self._timer = None
-        now = self.reactor.seconds()
-        soonest: float | None = None
-        for t in list(self.downloads.values()):
-            self._run(t, t.engine.tick(now))
-            if t.engine.phase in (Phase.DOWNLOADING, Phase.CHECKING, Phase.VERIFYING) \
-                    and now - t.progress_at >= PROGRESS_PERIOD:
-                t.progress_at = now
-                self._emit("transfer_progress", self.info(t.partial.file_hash))
-            d = t.engine.next_deadline()
-            if t.engine.phase is Phase.DOWNLOADING:
-                d = now + PROGRESS_PERIOD if d is None else min(d, now + PROGRESS_PERIOD)
-            if d is not None:
-                soonest = d if soonest is None else min(soonest, d)
-        wait = self._pump()
-        if wait is not None:
-            soonest = now + wait if soonest is None else min(soonest, now + wait)
-        self._schedule(soonest)
-
-    def _pump(self) -> float | None:
-        now = self.reactor.seconds()
-        items, wait = self.server.pump(now, self._room)
-        for peer, item in items:
-            self.send(peer, item)
-        if wait is not None:
-            self._schedule(now + wait)
-        return wait
-
-    def _emit(self, kind: str, *args: object) -> None:
+    def _emit(self, event: object) -> None:
         if self._on_event is not None:
-            self._on_event(kind, *args)
+            self._on_event(event)

@@ -46,6 +46,7 @@ async def run(reactor: Any, workdir: Path, messages: int, batch: int,
     from pqi.identity.account import Account
     from pqi.identity.friends import FriendList
     from pqi.items.ids import SERVICE_CHAT
+    from services.chat.service import MessageReceived
     from services.node.node import FRIENDS_FILE, Node
 
     nodes = []
@@ -71,14 +72,14 @@ async def run(reactor: Any, workdir: Path, messages: int, batch: int,
     latencies: list[float] = []
     arrived = {"n": 0, "last": 0.0}
 
-    def on_message(message: Any) -> None:
+    def on_message(event: Any) -> None:
         now = time.perf_counter()
-        index = int(message.body.split(" ", 2)[1])
+        index = int(event.message.body.split(" ", 2)[1])
         latencies.append(now - sent_at[index])
         arrived["n"] += 1
         arrived["last"] = now
 
-    b.subscribe("message_received", on_message)
+    b.subscribe(MessageReceived, on_message)
     rss_before = _rss()
     done: defer.Deferred[None] = defer.Deferred()
 
@@ -110,7 +111,7 @@ async def run(reactor: Any, workdir: Path, messages: int, batch: int,
     for _ in range(pings):
         latencies.clear()
         sent_at.clear()
-        got = b.next_event("message_received")
+        got = b.next_event(MessageReceived)
         sent_at.append(time.perf_counter())
         a.chat.send_private(b.ssl_id, "ping 0 quiet")
         await got

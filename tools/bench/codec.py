@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.test_bench_codec -*-
 """How fast rsproto's construct schemas encode and decode, against hand-written `struct` code.
 
 Run ``python3 -m tools.bench.codec`` (about 20 s; ``--seconds`` sets the time per measurement).

@@ -7,9 +7,9 @@ Each run sends the same random bytes through TLS (self-signed EC certificate) an
 byte for byte; lossy runs go through `tools.netlab.lossyrelay` (seeded, with 10% reordering).
 ``--mib 100 --loss 0.05`` is the 100 MiB acceptance run.
 
-``--sim`` runs two sans-IO `TouStream`s against each other on a fake clock through the same
-`LossyCore` instead (no TLS, no sockets): a link of ``--rate`` bytes per second each way plus
-the relay's delay and reordering.  It is deterministic for a given seed and shows what the loss
+``--sim`` runs two sans-IO `TouStream`s against each other on the simulated network
+(`tools.simnet`) instead (no TLS, no sockets): a link of ``--rate`` bytes per second each way
+plus the relay's delay and reordering.  It is deterministic for a given seed and shows what the loss
 recovery does (retransmissions, timeouts, spurious retransmissions) in seconds of simulated
 time, which makes algorithm changes quick to compare.
 """
@@ -39,13 +39,17 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from tcponudp.stream import DataReceived, TouStream
 from tcponudp.transport import TouClientEndpoint, TouServerEndpoint, TouSocket
 from tcponudp.udpmux import UdpMux, UdpMuxProtocol
-from tools.netlab.lossyrelay import Impairment, LossyCore, LossyRelay
+from tools.netlab.lossyrelay import Impairment, LossyRelay
+from tools.simnet import LinkModel, SimNet, SimNode
 
 __all__ = ["main", "simulate", "SimResult"]
 
 #: The relay's impairment besides loss: 1 ms each way, 10% of datagrams held back 10 ms.
 REORDER = 0.1
 DELAY = 0.001
+#: Bytes the simulated sender keeps queued in its stream (as the transport's high-water mark).
+_SEND_QUEUE = 256 * 1024
+_A, _B = ("192.0.2.1", 1), ("192.0.2.2", 1)  # never contacted (RFC 5737)
 
 
 def _tls() -> tuple[CertificateOptions, CertificateOptions]:
@@ -169,59 +173,44 @@ class SimResult:
 def simulate(size: int, loss: float, *, seed: int = 1, rate: float = 40e6,
              reorder: float = REORDER, delay: float = DELAY, duplicate: float = 0.0,
              limit: float = 3600.0) -> SimResult:
-    """Send ``size`` bytes from one `TouStream` to another through seeded `LossyCore`s (one per
-    direction, ``rate`` bytes/s each) on a fake clock; check them byte for byte.  Raises
-    `RuntimeError` if the transfer is not done after ``limit`` simulated seconds."""
-    imp = Impairment(loss=loss, reorder=reorder, delay=delay, duplicate=duplicate)
-    cores = {"a": LossyCore(imp, seed), "b": LossyCore(imp, seed + 1)}
-    free = {"a": 0.0, "b": 0.0}
+    """Send ``size`` bytes from one `TouStream` to another over `tools.simnet` (``rate``
+    bytes/s each way, the relay's delay, loss, duplication and reordering) on a fake clock;
+    check them byte for byte.  Raises `RuntimeError` if the transfer is not done after
+    ``limit`` simulated seconds."""
+    net = SimNet(seed, default=LinkModel(delay=delay, loss=loss, duplicate=duplicate,
+                                         rate=rate, reorder=reorder))
     a, b = TouStream(isn=1), TouStream(isn=2 ** 32 - 5000)
-    now = 0.0
-    b.listen(now)
-    a.connect(now)
     payload = random.Random(seed).randbytes(size)
-    queued = 0
     got = bytearray()
-    datagrams = 0
 
-    def flush(name: str, s: TouStream) -> None:
-        nonlocal datagrams
-        for d in s.datagrams_to_send(now):
-            depart = max(now, free[name]) + len(d) / rate
-            free[name] = depart
-            cores[name].submit(d, ("b" if name == "a" else "a", 0), depart)
-            datagrams += 1
+    def take(_: SimNode, output: object) -> None:
+        if isinstance(output, DataReceived):
+            got.extend(output.data)
 
-    while len(got) < size:
-        if a.connected and queued < size and a.buffered < 256 * 1024:
-            chunk = payload[queued:queued + 256 * 1024]
-            a.send(chunk)
-            queued += len(chunk)
-        flush("a", a)
-        flush("b", b)
-        for e in b.events():
-            if isinstance(e, DataReceived):
-                got += e.data
-        a.events()
-        times = [t for t in (a.next_deadline(), b.next_deadline(),
-                             cores["a"].next_deadline(), cores["b"].next_deadline())
-                 if t is not None]
-        nxt = min(times)
-        if nxt > limit:
-            raise RuntimeError(f"simulation ran past {limit} s with {len(got)} bytes received")
-        now = max(now, nxt)
-        for name in ("a", "b"):
-            for data, (dest, _) in cores[name].due(now):
-                (a if dest == "a" else b).datagram_received(data, now)
-        for s in (a, b):
-            deadline = s.next_deadline()
-            if deadline is not None and deadline <= now:
-                s.handle_timer(now)
+    node_a = net.add(_A, a, receive=lambda data, _src, now: a.datagram_received(data, now),
+                     on_output=lambda _n, _o: None, peer=_B)
+    net.add(_B, b, receive=lambda data, _src, now: b.datagram_received(data, now),
+            on_output=take, peer=_A)
+    net.feed(_B, b.listen)
+    net.feed(_A, a.connect)
+    queued = 0
+
+    def done() -> bool:
+        nonlocal queued
+        if a.connected and queued < size and a.buffered < _SEND_QUEUE:
+            a.send(payload[queued:queued + _SEND_QUEUE])
+            queued = min(size, queued + _SEND_QUEUE)
+            node_a.driver.service()
+        return len(got) >= size
+
+    net.run(limit, until=done)
+    if len(got) < size:
+        raise RuntimeError(f"simulation ran past {limit} s with {len(got)} bytes received")
     if bytes(got) != payload:
         raise AssertionError("bytes differ")
     st = a.recovery
-    return SimResult(now, a.retransmissions, st.timeouts, st.fast_retransmits, st.probes,
-                     st.spurious, datagrams, size)
+    return SimResult(net.clock.seconds(), a.retransmissions, st.timeouts, st.fast_retransmits,
+                     st.probes, st.spurious, net.sent, size)
 
 
 def main(argv: list[str] | None = None) -> int:

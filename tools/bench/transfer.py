@@ -80,9 +80,10 @@ def _wait_file(path: Path, proc: subprocess.Popen[bytes] | None = None) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Publish ``text`` whole: the other process polls for this file."""
+    from pqi.storage import atomic_write  # imported late, as the rest of rsproto here
+
+    atomic_write(path, text.encode(), 0o644)
 
 
 # --- the node processes ---------------------------------------------------------------------
@@ -96,6 +97,7 @@ async def _node_role(reactor: Any, role: str, work: Path, args: argparse.Namespa
     from pqi.wire.fields import Sha1Hash
     from services.node.node import FRIENDS_FILE, Node
     from services.transfer.engine import Phase
+    from services.transfer.service import TransferCompleted
 
     other = "fetch" if role == "serve" else "serve"
     if args.no_sync and role == "fetch":
@@ -132,7 +134,7 @@ async def _node_role(reactor: Any, role: str, work: Path, args: argparse.Namespa
         peer = friends.locations()[0].ssl_id
         await until(lambda: SERVICE_FILE_TRANSFER in node.control.enabled(peer), 0.02)
         done: list[Any] = []
-        node.subscribe("transfer_complete", done.append)
+        node.subscribe(TransferCompleted, lambda e: done.append(e.info))
         file_hash = Sha1Hash.from_hex(args.sha1)
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()

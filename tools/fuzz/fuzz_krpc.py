@@ -44,6 +44,7 @@ def one_input(data: bytes) -> None:
     host = f"10.{(int(_NOW[0]) >> 8) & 0xFF}.{int(_NOW[0]) & 0xFF}.1"
     _NODE.datagram_received(data, (host, 6881), _NOW[0])
     _NODE.handle_timer(_NOW[0])
+    _NODE.drain(_NOW[0])
 
 
 if __name__ == "__main__":

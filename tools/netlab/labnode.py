@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,9 @@ from twisted.logger import globalLogBeginner, textFileLogObserver
 
 from pqi.identity.account import Account
 from pqi.identity.friends import FriendList
+from pqi.storage import atomic_write
 from pqi.wire.address import NetAddress
+from services.events import ExternalAddressChanged, FriendConnected
 from services.node.node import Node
 
 #: How often the node looks for the test's files, seconds.
@@ -37,9 +38,8 @@ POLL: float = 0.05
 
 
 def _write(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(data if isinstance(data, str) else json.dumps(data))
-    os.replace(tmp, path)
+    """Publish ``data`` (text, or JSON of it) whole: the lab reads these files while we run."""
+    atomic_write(path, (data if isinstance(data, str) else json.dumps(data)).encode(), 0o644)
 
 
 @defer.inlineCallbacks
@@ -65,13 +65,14 @@ def main(reactor: Any, args: argparse.Namespace) -> Any:
             "links": {f.ssl_id.to_hex(): str(f.connected_address)
                       for f in node.friends() if f.online} if node.running else {}})
 
-    def upnp_changed(address: NetAddress | None) -> None:
+    def upnp_changed(event: ExternalAddressChanged) -> None:
+        address: NetAddress | None = event.address
         report_state()  # before cert.txt: whoever sees the certificate sees this state
         if address is not None:
             _write(base / "cert.txt", account.certificate_text(ext_addr=address))
 
-    node.subscribe("external_address", upnp_changed)
-    node.subscribe("friend_connected", lambda peer: report_state())
+    node.subscribe(ExternalAddressChanged, upnp_changed)
+    node.subscribe(FriendConnected, lambda event: report_state())
     yield node.startService()
     added = False
     for _ in range(int(args.lifetime / POLL)):

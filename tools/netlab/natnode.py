@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from twisted.logger import globalLogBeginner, textFileLogObserver
 
 from pqi.identity.account import Account
 from pqi.identity.friends import FriendList
+from pqi.storage import atomic_write
 from pqi.wire.address import NetAddress
 from services.nat.udpport import PUNCH_TTL, UdpOptions
 from services.node.node import Node
@@ -33,9 +33,8 @@ POLL: float = 0.2
 
 
 def _write(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(data if isinstance(data, str) else json.dumps(data))
-    os.replace(tmp, path)
+    """Publish ``data`` (text, or JSON of it) whole: the lab reads these files while we run."""
+    atomic_write(path, (data if isinstance(data, str) else json.dumps(data)).encode(), 0o644)
 
 
 def _address(text: str) -> tuple[str, int]:

@@ -1,0 +1,70 @@
+# -*- test-case-name: tests.test_storage -*-
+"""Files written whole or not at all: the one way rsproto replaces a file on disk.
+
+A node keeps small files it rewrites while running (the DHT state, the address it listens on,
+the control channel's port and token, shared folders, a partial download's state...).  A crash
+or a power cut in the middle of a rewrite must leave the old file or the new one, never half of
+either, and never a stray temporary file under the final name.  `atomic_write` writes a private
+temporary file in the same directory (so the rename cannot cross a file system), fsyncs it,
+renames it over the final name and fsyncs the directory, so the rename itself is durable.
+
+Standard library only, so every layer may use it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+__all__ = ["atomic_write", "fsync_dir", "DEFAULT_MODE", "TEMP_SUFFIX"]
+
+#: Permissions of a file written by `atomic_write` unless the caller says otherwise: private,
+#: since most of what a node writes (keys' neighbours, tokens, addresses) is nobody else's.
+DEFAULT_MODE: Final = 0o600
+#: How the temporary files end (they start with ``.`` and the final name: hidden, recognisable).
+TEMP_SUFFIX: Final = ".tmp"
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Flush a directory's entries (a rename or unlink in it) to disk."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = DEFAULT_MODE, *,
+                 before_replace: Callable[[], None] | None = None) -> None:
+    """Replace ``path`` by ``data``: afterwards it holds the old bytes or the new ones.
+
+    The parent directory is created if missing.  ``mode`` is the new file's permissions
+    (exactly, whatever the umask).  ``before_replace``, if given, runs once the temporary file
+    is durable and before the rename (tests kill the process there).  On any failure the
+    temporary file is removed, ``path`` is left as it was, and the error propagates.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=TEMP_SUFFIX, dir=final.parent)
+    try:
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if before_replace is not None:
+            before_replace()
+        os.replace(tmp, final)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(final.parent)

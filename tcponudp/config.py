@@ -1,0 +1,50 @@
+# -*- test-case-name: tests.test_tou_stream -*-
+"""The TOU stream's tunables and the sizes RetroShare's wire fixes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = ["TouConfig", "DEFAULT_MSS", "RETROSHARE_MSS", "MAX_WINDOW"]
+
+#: Payload per segment: a relayed datagram (16-byte relay header + 20-byte TOU header + payload)
+#: stays within 1400 bytes.
+DEFAULT_MSS: Final = 1364
+#: What RetroShare itself sends (``MAX_SEG``); it accepts up to twice that in one segment.
+RETROSHARE_MSS: Final = 1000
+#: The window field is 16 bits.
+MAX_WINDOW: Final = 0xFFFF
+
+
+@dataclass(frozen=True, slots=True)
+class TouConfig:
+    """Tunables; defaults follow RetroShare where it has a value, RFC 6298 otherwise."""
+
+    mss: int = DEFAULT_MSS
+    #: Bytes we buffer for the reader (out-of-order plus unread); the advertised window is the
+    #: free part of it, at most `MAX_WINDOW`.
+    receive_buffer: int = 4 * MAX_WINDOW
+    initial_rto: float = 1.0
+    #: RFC 6298 says 1 s and allows less; Linux uses 0.2 s.  RetroShare itself has no floor
+    #: (2 * (SRTT + 4 RTTVAR)).  Every RTT sample already contains the peer's ACK delay, so the
+    #: floor only guards against a too-small RTTVAR on a steady link; a spurious timeout is
+    #: detected and undone (see `tcponudp.recovery`).  50 ms is 50 clock granules.
+    min_rto: float = 0.05
+    max_rto: float = 15.0
+    clock_granularity: float = 0.001
+    #: Duplicate ACKs that mark the first unacknowledged segment lost before the reorder timer
+    #: does (RFC 5681).  Once a connection has seen reordering only time decides (as Linux's
+    #: RACK does), until 16 recoveries pass without any.
+    dupthresh: int = 3
+    #: Send a tail loss probe (RFC 8985) after ~2 SRTT without an ACK instead of waiting for
+    #: the retransmission timer.
+    tail_loss_probe: bool = True
+    #: Retransmissions of one segment before giving up (RetroShare: 10).
+    max_retransmits: int = 10
+    #: SYN / SYN+ACK repeat interval during the handshake (fixed, for hole punching).
+    syn_interval: float = 1.0
+    connect_timeout: float = 80.0
+    keepalive_interval: float = 15.0
+    idle_timeout: float = 60.0
+    time_wait: float = 2.0

@@ -1,0 +1,391 @@
+# -*- test-case-name: tests.test_tou_recovery -*-
+"""Loss recovery of the TOU sender: which segments are lost, when to send them again, and
+when a window cut proves spurious.
+
+RetroShare's header has no options (no SACK, DSACK or timestamps), so everything here works
+from cumulative ACKs and our own clock: the retransmission timer (RFC 6298, with backoff);
+fast retransmit on duplicate ACKs or by time (RACK-like, RFC 8985, with a reorder window
+learnt from measured reordering); NewReno partial ACKs (RFC 6582); tail loss probes; a second
+chance for a lost retransmission before the timer; and undo of window cuts whose
+retransmissions all prove unnecessary.  `LossRecovery` keeps the segments in flight and these
+timers; the stream (`tcponudp.stream.TouStream`) owns the sequence numbers and puts segments
+on the wire through the two callables it hands over.  The rules are in ``docs/tou.md``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from .config import TouConfig
+from .congestion import CongestionControl
+from .rtt import RttEstimator
+from .sequence import Segment, SendSequence, seq_diff
+
+__all__ = ["LossRecovery", "RecoveryStats", "MAX_REO_STEPS", "REO_WND_SRTTS",
+           "REORDERING_MEMORY"]
+
+#: Cap on what observed reordering may raise the reorder window to, in quarters of the minimum
+#: RTT (the window is also capped in SRTTs, below).
+MAX_REO_STEPS: Final = 64
+#: The reorder window's cap in SRTTs.  RFC 8985 caps it at one SRTT; measured reordering of
+#: several round trips (the lossy relay holds datagrams 10 ms on a 2 ms path) then makes
+#: nearly every reordered segment a window cut, and two SRTTs gave clearly better goodput in
+#: the simulation (``python3 -m tools.bench.tou --sim``).  The window only grows on measured
+#: reordering and falls back to min RTT / 4 after `REORDERING_MEMORY` recoveries without any.
+REO_WND_SRTTS: Final = 2
+#: Recoveries without reordering after which the duplicate-ACK threshold decides again.
+REORDERING_MEMORY: Final = 16
+
+
+@dataclass(slots=True)
+class RecoveryStats:
+    """How the sender recovered from losses (for benchmarks, logs and tests)."""
+
+    #: Retransmission timer expiries.
+    timeouts: int = 0
+    #: Recoveries started by duplicate ACKs or the reorder timer.
+    fast_retransmits: int = 0
+    #: Tail loss probes sent.
+    probes: int = 0
+    #: Window cuts undone because their retransmissions proved unnecessary.
+    spurious: int = 0
+    #: Holes that filled without a retransmission after duplicate ACKs (reordering seen).
+    reorderings: int = 0
+
+
+class LossRecovery:
+    """The segments in flight and the sender's loss timers.
+
+    ``resend(segment, now)`` puts a segment on the wire again unchanged; ``probe_new_data(now)``
+    sends one new segment as a tail loss probe if the peer's window allows it (False: it did
+    not, the last segment is sent again instead).
+    """
+
+    def __init__(self, config: TouConfig, rtt: RttEstimator, cc: CongestionControl,
+                 snd: SendSequence, *, resend: Callable[[Segment, float], None],
+                 probe_new_data: Callable[[float], bool]) -> None:
+        self.config = config
+        self.rtt = rtt
+        self.cc = cc
+        self.stats = RecoveryStats()
+        self._snd = snd
+        self._resend = resend
+        self._probe_new_data = probe_new_data
+        #: Sent and not acknowledged, oldest first; bounded by the peer's 16-bit window.
+        self.unacked: deque[Segment] = deque()
+        self.dupacks = 0
+        #: ``snd.nxt`` when the current recovery began (None: not recovering).
+        self.recover: int | None = None
+        self.rto_deadline: float | None = None
+        self.reorder_deadline: float | None = None
+        self.tlp_deadline: float | None = None
+        self._tlp_sent = False
+        self._reo_steps = 1
+        self._reordering = False
+        self._recoveries_since_reordering = 0
+        self._hole_since: float | None = None
+        self._last_dupack_at: float | None = None
+        # The current loss episode, while it may still prove spurious (see `_undo_check`).
+        self._episode_until: float | None = None
+        self._episode_retx = 0
+        self._episode_proved = 0
+        self._episode_acked = False
+
+    # -- what the stream asks ----------------------------------------------------------------
+
+    @property
+    def outstanding(self) -> bool:
+        """Some data is in flight."""
+        return bool(self.unacked)
+
+    def pipe_credit(self, mss: int) -> int:
+        """Bytes that duplicate ACKs show have left the network (RFC 6675's pipe, with
+        duplicate ACKs standing in for SACK); this is also limited transmit (RFC 3042)."""
+        return min(self.dupacks, len(self.unacked) - 1) * mss if self.unacked else 0
+
+    def deadlines(self) -> list[float]:
+        """The loss timers that are armed (only while data is in flight)."""
+        if not self.unacked:
+            return []
+        return [d for d in (self.rto_deadline, self.reorder_deadline, self.tlp_deadline)
+                if d is not None]
+
+    def clear(self) -> None:
+        """The stream ended: forget what is in flight and every timer."""
+        self.unacked.clear()
+        self.rto_deadline = self.reorder_deadline = self.tlp_deadline = None
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def on_sent(self, seg: Segment, now: float, *, probe: bool) -> None:
+        """A new segment left; it is timed from now (a probe arms no further probe)."""
+        self.unacked.append(seg)
+        if self.rto_deadline is None:
+            self.rto_deadline = now + self.rtt.rto
+        if not probe:
+            self._arm_probe(now)
+
+    def retransmit(self, seg: Segment, now: float) -> None:
+        """Send ``seg`` again; it counts for the current episode's undo."""
+        if self._episode_until is not None:
+            self._episode_retx += 1
+            # An original may arrive up to a retransmission timeout after this.
+            self._episode_until = now + self.rtt.rto
+        seg.transmissions += 1
+        seg.sent_at = now
+        self._resend(seg, now)
+
+    # -- acknowledgements --------------------------------------------------------------------
+
+    def on_duplicate_ack(self, now: float) -> None:
+        """A pure ACK that acknowledges nothing new while data is in flight: the receiver got
+        a segment beyond the first unacknowledged one."""
+        self.dupacks += 1
+        self._last_dupack_at = now
+        if self._hole_since is None:
+            self._hole_since = now
+        self._detect_loss(now)
+
+    def on_lone_ack(self, now: float) -> None:
+        """A pure duplicate ACK with nothing in flight: it answers a duplicate segment, which
+        may prove the last retransmission needless."""
+        if self._undo_check(True, now):
+            self._undo(now)
+
+    def on_ack(self, ack: int, advance: int, flight_before: int, now: float) -> None:
+        """``ack`` acknowledged ``advance`` new bytes (``snd.una`` is already ``ack``)."""
+        head = self.unacked[0] if self.unacked else None
+        hole_since, dupacks = self._hole_since, self.dupacks
+        self._take_acked(ack, dupacks, now)
+        self.dupacks = 0
+        self._hole_since = self._last_dupack_at = self.reorder_deadline = None
+        self._tlp_sent = False
+        if self._undo_check(dupacks == 1, now):
+            self._undo(now)
+        elif head is not None and head.transmissions == 1 and hole_since is not None:
+            # The hole filled by itself: that was reordering, not loss.
+            self._reordering_seen(now - hole_since)
+        self.cc.on_ack(advance, flight_before, now)
+        if self.recover is not None:
+            if seq_diff(ack, self.recover) >= 0:
+                self.recover = None
+                self.cc.on_recovery_end(now)
+            elif self.unacked and self.unacked[0].transmissions == 1:
+                self.retransmit(self.unacked[0], now)  # NewReno partial ack: the next hole
+            self._detect_loss(now)
+        self.rto_deadline = now + self.rtt.rto if self.unacked else None
+        self._arm_probe(now)
+
+    def _take_acked(self, ack: int, dupacks: int, now: float) -> None:
+        """Drop the acknowledged segments; take an RTT sample unless Karn forbids it."""
+        sample: float | None = None
+        karn = False
+        while self.unacked and seq_diff(ack, self.unacked[0].end) >= 0:
+            seg = self.unacked.popleft()
+            if seg.transmissions == 1:
+                if sample is None or not dupacks:
+                    # The segment whose arrival sent this ACK: the last one covered, or the
+                    # first when it filled a hole (the rest waited at the receiver and would
+                    # make the sample as long as the whole recovery).
+                    sample = now - seg.sent_at
+                continue
+            karn = True
+            self._retransmission_acked(seg, now)
+        if sample is not None and not karn:
+            self.rtt.sample(sample)
+        else:
+            self.rtt.end_backoff()
+
+    def _retransmission_acked(self, seg: Segment, now: float) -> None:
+        self._episode_acked = True
+        min_rtt = self.rtt.min_rtt
+        if (self._episode_until is not None and min_rtt is not None
+                and now - seg.sent_at < min_rtt / 2):
+            # Acknowledged sooner after the retransmission than any round trip takes:
+            # an earlier copy arrived, this retransmission was needless.
+            self._episode_proved += 1
+
+    # -- timers ------------------------------------------------------------------------------
+
+    def retransmit_limit_reached(self, peer_window: int) -> bool:
+        """The first segment was sent too often (probes into a zero window are answered, so
+        they do not count)."""
+        return self.unacked[0].transmissions > self.config.max_retransmits and bool(peer_window)
+
+    def rto_due(self, now: float) -> bool:
+        return self.rto_deadline is not None and now >= self.rto_deadline and bool(self.unacked)
+
+    def on_timeout(self, now: float) -> None:
+        """The retransmission timer expired: the window restarts from one segment."""
+        self.stats.timeouts += 1
+        self.cc.on_timeout(self._snd.flight(), now)
+        self.recover = self._snd.nxt
+        self._start_episode(now)
+        self.dupacks = 0
+        self._hole_since = self._last_dupack_at = self.reorder_deadline = None
+        self.tlp_deadline = None
+        self.retransmit(self.unacked[0], now)
+        self.rtt.back_off()
+        self.rto_deadline = now + self.rtt.rto
+
+    def on_timers(self, now: float) -> None:
+        """Run the reorder timer and the tail loss probe if they are due."""
+        if self.reorder_deadline is not None and now >= self.reorder_deadline:
+            self.reorder_deadline = None
+            self._detect_loss(now)
+        if self.tlp_deadline is not None and now >= self.tlp_deadline:
+            self._send_probe(now)
+
+    # -- loss detection ----------------------------------------------------------------------
+
+    def _reo_wnd(self) -> float:
+        """How long after an expected ACK a hole may still be reordering rather than loss."""
+        min_rtt, srtt = self.rtt.min_rtt, self.rtt.srtt
+        if min_rtt is None or srtt is None:
+            return 0.0
+        return max(self.config.clock_granularity,
+                   min(self._reo_steps * min_rtt / 4, REO_WND_SRTTS * srtt))
+
+    def _head_lost(self, now: float) -> bool | float:
+        """Whether the first unacknowledged segment is lost; or when it will be deemed lost
+        if nothing arrives before; or False without evidence (no later segment delivered)."""
+        head = self.unacked[0]
+        if self.rtt.srtt is None:
+            # No RTT measured (the handshake was repeated): duplicate ACKs only.
+            return (head.transmissions == 1 and self._last_dupack_at is not None
+                    and self.dupacks >= self.config.dupthresh)
+        srtt = max(self.rtt.srtt, self.config.clock_granularity)
+        if head.transmissions == 2 and self.recover is not None:
+            # A lost retransmission: nothing sent later may be left to draw duplicate ACKs
+            # (the window is full), so when its ACK is overdue it is sent once more rather
+            # than waiting for the retransmission timer and starting again from one segment.
+            probe: float | None = head.sent_at + srtt + self._reo_wnd()
+        else:
+            probe = None
+        evidence = self._has_evidence(head)
+        if evidence and head.transmissions == 1 and (
+                self.dupacks >= self.config.dupthresh and not self._reordering):
+            return True
+        deadline = head.sent_at + srtt + self._reo_wnd() if evidence else None
+        if probe is not None:
+            deadline = probe if deadline is None else min(deadline, probe)
+        if deadline is None:
+            return False
+        return True if now >= deadline else deadline
+
+    def _has_evidence(self, head: Segment) -> bool:
+        """A later segment was delivered (a duplicate ACK); for a retransmitted head, only a
+        duplicate ACK caused by something sent after the retransmission counts."""
+        if self._last_dupack_at is None:
+            return False
+        if head.transmissions > 1:
+            return self._last_dupack_at >= head.sent_at + (self.rtt.min_rtt or 0.0)
+        return True
+
+    def _detect_loss(self, now: float) -> None:
+        if not self.unacked:
+            return
+        lost = self._head_lost(now)
+        if lost is False:
+            self.reorder_deadline = None
+            return
+        if lost is not True:
+            self.reorder_deadline = lost
+            return
+        self.reorder_deadline = None
+        if self.recover is None:
+            self._enter_recovery(now)
+        self.retransmit(self.unacked[0], now)
+        self.rto_deadline = now + self.rtt.rto  # the timer runs from the latest transmission
+        self._detect_loss(now)  # arms the timer for a lost retransmission
+
+    def _enter_recovery(self, now: float) -> None:
+        self.stats.fast_retransmits += 1
+        self.cc.on_loss(self._snd.flight(), now)
+        self.recover = self._snd.nxt
+        self._start_episode(now)
+        self.tlp_deadline = None
+        self._recoveries_since_reordering += 1
+        if self._recoveries_since_reordering > REORDERING_MEMORY:
+            # Reordering not seen for a while: be quick again (as Linux does).
+            self._reo_steps = 1
+            self._reordering = False
+
+    def _reordering_seen(self, extent: float) -> None:
+        self.stats.reorderings += 1
+        self._reordering = True
+        self._recoveries_since_reordering = 0
+        min_rtt = self.rtt.min_rtt
+        if min_rtt:
+            steps = int(extent / (min_rtt / 4)) + 1
+            self._reo_steps = min(max(self._reo_steps, steps), MAX_REO_STEPS)
+
+    # -- undo --------------------------------------------------------------------------------
+
+    def _start_episode(self, now: float) -> None:
+        """A window cut begins; its retransmissions are counted (`retransmit` keeps the
+        episode open a retransmission timeout past the latest) so that the cut can be undone
+        if every one of them proves unnecessary."""
+        self._episode_until = now
+        self._episode_retx = self._episode_proved = 0
+        self._episode_acked = False
+
+    def _undo_check(self, lone_dupack: bool, now: float) -> bool:
+        """Whether the current episode's retransmissions all proved unnecessary.
+
+        An ACK that comes sooner after a retransmission than any round trip takes proves
+        one (the original arrived).  Without DSACK the other proof is a lone duplicate ACK
+        (a run of one, then progress; or any duplicate ACK while nothing is outstanding)
+        after the retransmission was acknowledged: our receiver ACKs a duplicate segment at
+        once, so an original that arrives after its retransmission shows up exactly that way.
+        Another segment overtaken by just one can look the same, and then the cut for a real
+        loss is undone: the price of having no DSACK, which only makes the sender as
+        aggressive as it was before the loss.  A RetroShare receiver ACKs on its own timer,
+        sends no such lone duplicates and so never triggers an undo.
+        """
+        if self._episode_until is None:
+            return False
+        if now > self._episode_until:
+            self._episode_until = None  # too late for an original to arrive
+            return False
+        if lone_dupack and self._episode_acked:
+            self._episode_proved += 1
+        return bool(self._episode_retx) and self._episode_proved >= self._episode_retx
+
+    def _undo(self, now: float) -> None:
+        self._episode_until = None
+        self.stats.spurious += 1
+        self.cc.undo(now)
+        self.recover = None
+        self._reordering = True
+        self._recoveries_since_reordering = 0
+        self._reo_steps = min(self._reo_steps + 1, MAX_REO_STEPS)
+
+    # -- tail loss probe ---------------------------------------------------------------------
+
+    def _arm_probe(self, now: float) -> None:
+        if (not self.config.tail_loss_probe or not self.unacked or self.recover is not None
+                or self._tlp_sent or self.rtt.srtt is None):
+            self.tlp_deadline = None
+            return
+        pto = max(2 * self.rtt.srtt, 2 * self.config.clock_granularity)
+        deadline = now + pto
+        if self.rto_deadline is not None and deadline >= self.rto_deadline:
+            self.tlp_deadline = None  # the timer comes first anyway
+        else:
+            self.tlp_deadline = deadline
+
+    def _send_probe(self, now: float) -> None:
+        """Tail loss probe: new data if the peer's window allows, else the last segment again.
+        Either way the ACK it draws shows a lost tail (as duplicate ACKs, or by covering it)."""
+        self.tlp_deadline = None
+        if not self.unacked or self.recover is not None:
+            return
+        self._tlp_sent = True
+        self.stats.probes += 1
+        if not self._probe_new_data(now):
+            self.retransmit(self.unacked[-1], now)
+        self.rto_deadline = now + self.rtt.rto
