@@ -50,17 +50,23 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers: Any) -> None:
     """Add ``dht`` to an ``argparse`` subparsers object (``rsnode``'s)."""
-    p = subparsers.add_parser("dht", help="run only a DHT node (a bootstrap node)")
+    p = subparsers.add_parser(
+        "dht", help="run only a DHT node (a bootstrap node)",
+        description="Run only a DHT node, e.g. a bootstrap node a community hosts; logs its "
+                    "routing table every --log-interval seconds until Ctrl-C.")
     _add_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from twisted.internet import reactor, task
-    from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
+    from twisted.logger import Logger, globalLogBeginner
+
+    from services.cli.logs import readable_observer
 
     from .service import DHTService
 
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)])
+    globalLogBeginner.beginLoggingTo([readable_observer(sys.stderr)],
+                                     redirectStandardIO=False)
     log = Logger(namespace="rsnode.dht")
     state_file = bootstrap_file = None
     if args.state_dir is not None:

@@ -13,6 +13,7 @@ breaks the node.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, Final, TypeVar
 
@@ -89,6 +90,20 @@ LINK_EVENTS: Final = (FriendConnected, FriendDisconnected, ServicesNegotiated,
                       ExternalAddressChanged)
 
 
+def _check_one_argument(event_type: type, callback: Callable[..., object]) -> None:
+    """Refuse, at subscription, a callback that cannot be called with the event alone: it
+    would otherwise raise inside the node at every event."""
+    try:
+        signature = inspect.signature(callback)
+    except (TypeError, ValueError):
+        return  # a builtin or C callable: nothing to check
+    try:
+        signature.bind(None)
+    except TypeError:
+        raise TypeError(f"a {event_type.__name__} callback receives one argument (the event); "
+                        f"{callback!r} cannot be called with it") from None
+
+
 class EventBus:
     """Subscribers by event type, for the event types given; a failing subscriber is
     logged and the others still run."""
@@ -112,6 +127,7 @@ class EventBus:
         if subscribers is None:
             known = ", ".join(sorted(t.__name__ for t in self._subscribers))
             raise UnknownEventError(f"no service emits {event_type!r}; known: {known}")
+        _check_one_argument(event_type, callback)
         if len(subscribers) >= MAX_SUBSCRIBERS:
             raise TooManySubscribersError(
                 f"{event_type.__name__} already has {MAX_SUBSCRIBERS} subscribers")

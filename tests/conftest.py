@@ -8,10 +8,13 @@ import pathlib
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.vector_store import vectors_root
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-#: ``../shared`` beside the checkout (CI lays it there); RSPROTO_SHARED overrides.
-SHARED = pathlib.Path(os.environ.get("RSPROTO_SHARED", ROOT.parent / "shared"))
-VECTORS = SHARED / "vectors" / "retroshare"
+#: The real-node vectors: those the repository ships (``tests/vectors/retroshare/``, extracted
+#: once into a git-ignored cache), or ``$RSPROTO_SHARED/vectors/retroshare`` when that is set.
+VECTORS = (pathlib.Path(os.environ["RSPROTO_SHARED"]) / "vectors" / "retroshare"
+           if os.environ.get("RSPROTO_SHARED") else vectors_root())
 CAPTURES = VECTORS / "captures"
 
 settings.register_profile("ci", max_examples=100, deadline=None,

@@ -1,7 +1,7 @@
 """Chat service: what it sends is RetroShare's bytes, what it receives it judges as RetroShare
 does, long messages split and join, the offline queue keeps order across restarts.
 
-Captured items are from ``../shared/vectors/retroshare/captures`` (file:line).
+Captured items are from ``tests/vectors/retroshare``: ``captures/`` (file:line).
 """
 
 from __future__ import annotations

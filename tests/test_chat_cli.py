@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +16,9 @@ from pqi.identity.certificate import RsCertificate
 from pqi.identity.friends import FriendList
 from pqi.wire.address import NetAddress
 from services.cli.chat import format_mail_list, format_message
-from services.cli.identity import FRIENDS_FILE, PASSWORD_ENV
+from services.cli.common import PASSWORD_ENV
+from services.cli.identity import FRIENDS_FILE
+from tests.processes import spawn, stop
 from tests.test_mail_sigkill import PASSWORD, free_port, online, start, until
 
 pytestmark = pytest.mark.timeout(180)
@@ -54,16 +55,15 @@ def test_chat_and_mail_commands(tmp_path) -> None:
         try:
             until(lambda: online(a_dir, procs[0].pid), "alice up")
             until(lambda: online(b_dir, procs[1].pid), "bob up")
-            follow = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "chat", "--base-dir", b_dir,
-                 "--follow", "--since", "0", "--count", "2"], cwd=ROOT,
-                stdout=subprocess.PIPE, text=True)
-            said = rsnode("chat", "--base-dir", a_dir, "bob", "hello <b>bob</b> & co")
-            shout = rsnode("chat", "--base-dir", a_dir, "--broadcast", "hi everyone")
-            followed, _ = follow.communicate(timeout=60)
+            with spawn([sys.executable, "-m", "services.cli", "chat", "--base-dir", b_dir,
+                        "--follow", "--since", "0", "--count", "2"], cwd=ROOT,
+                       stdout=subprocess.PIPE, text=True) as follow:
+                said = rsnode("chat", "--base-dir", a_dir, "bob", "hello <b>bob</b> & co")
+                shout = rsnode("chat", "--base-dir", a_dir, "--broadcast", "hi everyone")
+                followed, _ = follow.communicate(timeout=60)
             stranger = rsnode("chat", "--base-dir", a_dir, "nobody", "hi")
             sent = rsnode("mail", "send", "--base-dir", a_dir, "--to", "bob", "--subject",
-                          "Lunch?", stdin="<p>Noon at the <i>usual</i> place</p>")
+                          "Lunch?", "--html", stdin="<p>Noon at the <i>usual</i> place</p>")
             listed = until(lambda: (lambda r: r if "Lunch?" in r.stdout else None)(
                 rsnode("mail", "list", "--base-dir", b_dir)), "the mail at bob")
             mail_id = listed.stdout.split()[1]
@@ -71,16 +71,14 @@ def test_chat_and_mail_commands(tmp_path) -> None:
             unread_after = rsnode("mail", "list", "--base-dir", b_dir, "--unread")
         finally:
             for proc in procs:
-                proc.send_signal(signal.SIGTERM)
-            for proc in procs:
-                proc.wait(30)
+                stop(proc)
     assert said.returncode == 0 and said.stdout.strip() == "sent"
     assert shout.stdout.startswith("broadcast to 1 ")
     lines = followed.strip().splitlines()
     assert len(lines) == 2
-    alice = accounts["alice"].ssl_id.to_hex()
-    assert lines[0].endswith(f"<- {alice}: hello bob & co")
-    assert lines[1].endswith(f"<- {alice} (broadcast): hi everyone")
+    # Typed text arrives verbatim, under the sender's name (issue 12 items 8 and 9).
+    assert lines[0].endswith("<- alice/alice-loc: hello <b>bob</b> & co")
+    assert lines[1].endswith("<- alice/alice-loc (broadcast): hi everyone")
     assert stranger.returncode == 2 and "nobody" in stranger.stderr
     assert sent.returncode == 0 and "outbox" in sent.stdout
     assert listed.stdout.startswith("*")

@@ -15,7 +15,9 @@ from pqi.identity.account import Account
 from pqi.identity.certificate import RsCertificate
 from pqi.identity.friends import FriendList, TrustLevel
 from pqi.identity.invite import Loc4Locator, ShortInvite
-from services.cli import identity as cli_identity
+from services.cli import common as cli_common
+from services.cli.common import PASSWORD_ENV
+from services.cli.identity import FRIENDS_FILE
 from services.cli.rsnode import build_parser, main
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -26,17 +28,17 @@ PASSWORD = "correct horse"
 def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
     """Two accounts made once through the CLI (alice, bob); tests work on copies."""
     base = tmp_path_factory.mktemp("cli-accounts")
-    env_before = os.environ.get(cli_identity.PASSWORD_ENV)
-    os.environ[cli_identity.PASSWORD_ENV] = PASSWORD
+    env_before = os.environ.get(PASSWORD_ENV)
+    os.environ[PASSWORD_ENV] = PASSWORD
     try:
         for name, loc in (("alice", "laptop"), ("bob", "desktop")):
             assert main(["init", "--base-dir", str(base / name), "--name", name,
-                         "--location", loc, "--bits", "2048"]) == 0
+                         "--location", loc, "--bits", "2048", "--interface", "127.0.0.1"]) == 0
     finally:
         if env_before is None:
-            del os.environ[cli_identity.PASSWORD_ENV]
+            del os.environ[PASSWORD_ENV]
         else:
-            os.environ[cli_identity.PASSWORD_ENV] = env_before
+            os.environ[PASSWORD_ENV] = env_before
     return {"alice": base / "alice", "bob": base / "bob"}
 
 
@@ -44,7 +46,7 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Pat
 def accounts(templates: dict[str, pathlib.Path], tmp_path: pathlib.Path,
              monkeypatch: pytest.MonkeyPatch) -> dict[str, pathlib.Path]:
     """Fresh copies of the template accounts, with the password in the environment."""
-    monkeypatch.setenv(cli_identity.PASSWORD_ENV, PASSWORD)
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
     out = {}
     for name, path in templates.items():
         out[name] = tmp_path / name
@@ -72,9 +74,9 @@ def test_init_prompts_for_password_twice(tmp_path: pathlib.Path,
                                          monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     """Without RSNODE_PASSWORD, ``init`` asks twice; differing answers are refused."""
-    monkeypatch.delenv(cli_identity.PASSWORD_ENV, raising=False)
+    monkeypatch.delenv(PASSWORD_ENV, raising=False)
     answers = iter(["one", "two"])
-    monkeypatch.setattr(cli_identity.getpass, "getpass", lambda prompt: next(answers))
+    monkeypatch.setattr(cli_common.getpass, "getpass", lambda prompt: next(answers))
     code, _, err = run(capsys, "init", "--base-dir", str(tmp_path / "x"), "--name", "x",
                        "--location", "y", "--bits", "2048")
     assert code == 2 and "passwords differ" in err
@@ -123,8 +125,8 @@ def test_wrong_password_and_missing_account(accounts: dict[str, pathlib.Path],
                                             monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     """A wrong password or a missing account is one friendly line and exit status 2."""
-    monkeypatch.setenv(cli_identity.PASSWORD_ENV, "wrong")
-    code, out, err = run(capsys, "cert", "--base-dir", str(accounts["alice"]))
+    monkeypatch.setenv(PASSWORD_ENV, "wrong")
+    code, out, err = run(capsys, "run", "--base-dir", str(accounts["alice"]))
     assert (code, out) == (2, "") and err.strip() == "rsnode: error: wrong password"
     for argv in (["cert"], ["friend", "list"], ["friend", "add", "x"]):
         code, _, err = run(capsys, *argv, "--base-dir", str(tmp_path / "nothing"))
@@ -141,7 +143,7 @@ def test_friend_add_long_certificate_text_and_file(accounts: dict[str, pathlib.P
     code, out, _ = run(capsys, "friend", "add", text, "--trust", "marginal", "--base-dir",
                        str(accounts["alice"]))
     assert code == 0 and "added friend bob" in out
-    with FriendList(accounts["alice"] / cli_identity.FRIENDS_FILE) as friends:
+    with FriendList(accounts["alice"] / FRIENDS_FILE) as friends:
         assert friends.is_accepted_profile(bob.pgp_id)
         assert friends.profile(bob.pgp_id).trust is TrustLevel.MARGINAL
         assert friends.location(bob.ssl_id).name == "desktop"
@@ -150,7 +152,7 @@ def test_friend_add_long_certificate_text_and_file(accounts: dict[str, pathlib.P
     code, out, _ = run(capsys, "friend", "add", str(cert_file), "--base-dir",
                        str(accounts["alice"]))
     assert code == 0
-    code, out, _ = run(capsys, "friend", "list", "--base-dir", str(accounts["alice"]))
+    code, out, _ = run(capsys, "friend", "list", "--ids", "--base-dir", str(accounts["alice"]))
     assert code == 0
     assert f"bob  {bob.pgp_id}" in out and str(bob.ssl_id) in out
 
@@ -165,7 +167,7 @@ def test_friend_add_short_invite(accounts: dict[str, pathlib.Path], form: str,
     text = invite.encode() if form == "radix" else invite.to_url()
     code, out, _ = run(capsys, "friend", "add", text, "--base-dir", str(accounts["alice"]))
     assert code == 0 and str(bob.ssl_id) in out
-    code, out, _ = run(capsys, "friend", "list", "--base-dir", str(accounts["alice"]))
+    code, out, _ = run(capsys, "friend", "list", "--ids", "--base-dir", str(accounts["alice"]))
     assert "SSL-only" in out and str(bob.ssl_id) in out
 
 
@@ -180,7 +182,7 @@ def test_friend_add_refuses_own_and_bad_certificates(accounts: dict[str, pathlib
     mangled = bob.strip()[:-8] + ("A" if bob.strip()[-8] != "A" else "B") + bob.strip()[-7:]
     code, _, err = run(capsys, "friend", "add", mangled, "--base-dir", str(accounts["alice"]))
     assert code == 2 and "not a RetroShare certificate or invite" in err
-    with FriendList(accounts["alice"] / cli_identity.FRIENDS_FILE) as friends:
+    with FriendList(accounts["alice"] / FRIENDS_FILE) as friends:
         assert friends.profiles() == []
 
 
@@ -193,12 +195,12 @@ def test_friend_remove_by_pgp_or_ssl_id(accounts: dict[str, pathlib.Path],
     alice_dir = str(accounts["alice"])
     assert run(capsys, "friend", "add", text, "--base-dir", alice_dir)[0] == 0
     assert run(capsys, "friend", "remove", str(bob.ssl_id), "--base-dir", alice_dir)[0] == 0
-    with FriendList(accounts["alice"] / cli_identity.FRIENDS_FILE) as friends:
+    with FriendList(accounts["alice"] / FRIENDS_FILE) as friends:
         assert friends.locations() == [] and friends.is_accepted_profile(bob.pgp_id)
     code, _, err = run(capsys, "friend", "remove", str(bob.ssl_id), "--base-dir", alice_dir)
     assert code == 2 and str(bob.ssl_id) in err
     assert run(capsys, "friend", "remove", str(bob.pgp_id), "--base-dir", alice_dir)[0] == 0
-    with FriendList(accounts["alice"] / cli_identity.FRIENDS_FILE) as friends:
+    with FriendList(accounts["alice"] / FRIENDS_FILE) as friends:
         assert friends.profiles() == []
     for bad in ("xyz", "zz" * 8):
         code, _, err = run(capsys, "friend", "remove", bad, "--base-dir", alice_dir)
@@ -210,14 +212,14 @@ def test_demo_and_identity_commands_registered() -> None:
     parser = build_parser()
     assert parser.parse_args(["demo"]).command == "demo"
     args = parser.parse_args(["friend", "list"])
-    assert args.base_dir == cli_identity.default_base_dir()
+    assert args.base_dir == cli_common.default_base_dir()
     assert args.base_dir.name == "rsproto"
 
 
 @pytest.mark.slow
 def test_cli_as_subprocess(accounts: dict[str, pathlib.Path]) -> None:
     """``python3 -m services.cli`` works end to end: cert, then friend add on the other side."""
-    env = dict(os.environ, **{cli_identity.PASSWORD_ENV: PASSWORD})
+    env = dict(os.environ, **{PASSWORD_ENV: PASSWORD})
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     cert = subprocess.run([sys.executable, "-m", "services.cli", "cert", "--base-dir",
                            str(accounts["bob"])], env=env, cwd=ROOT, capture_output=True,
@@ -227,7 +229,7 @@ def test_cli_as_subprocess(accounts: dict[str, pathlib.Path]) -> None:
                            capture_output=True, text=True, timeout=60)
     assert added.returncode == 0, added.stderr
     assert "added friend bob" in added.stdout
-    wrong = subprocess.run([sys.executable, "-m", "services.cli", "cert", "--base-dir",
+    wrong = subprocess.run([sys.executable, "-m", "services.cli", "run", "--base-dir",
                             str(accounts["bob"])], env=dict(env, RSNODE_PASSWORD="nope"),
                            cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert wrong.returncode == 2 and wrong.stderr.strip() == "rsnode: error: wrong password"

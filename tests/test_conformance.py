@@ -1,6 +1,6 @@
 """Conformance with real RetroShare 0.6.7 nodes: every captured item decodes and re-encodes.
 
-The captures (``../shared/vectors/retroshare/captures``) are what real nodes sent each other;
+The captures (``tests/vectors/retroshare``: ``captures/``) are what real nodes sent each other;
 they are ground truth.  Each ``*.items.jsonl`` is read once per module.  Besides the blanket
 round trip, the tests pin what specific captured items must decode to (texts, names, hashes).
 """

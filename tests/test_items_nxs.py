@@ -1,7 +1,7 @@
 """Tests of the GXS network-sync items: layouts, and one registered class per GXS service.
 
 Hex strings are items captured from real RetroShare 0.6.7 nodes (file:line of
-``../shared/vectors/retroshare/captures``) or built by hand from ``rsnxsitems.cc`` facts.
+``tests/vectors/retroshare``: ``captures/``) or built by hand from ``rsnxsitems.cc`` facts.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Byte-exact tests of the small services' items and of the generic blocks in pqi.wire.compound.
 
 Hex strings are items captured from real RetroShare 0.6.7 nodes (file:line of
-``../shared/vectors/retroshare/captures``) or built by hand from ``retroshare-wire-facts.md``.
+``tests/vectors/retroshare``: ``captures/``) or built by hand from ``retroshare-wire-facts.md``.
 """
 
 from __future__ import annotations

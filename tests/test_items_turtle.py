@@ -1,7 +1,7 @@
 """Byte-exact tests of the turtle router items (service 0x0014).
 
 Hex strings are items captured from real RetroShare 0.6.7 nodes (file:line of
-``../shared/vectors/retroshare/captures``) or built by hand from ``retroshare-wire-facts.md``
+``tests/vectors/retroshare``: ``captures/``) or built by hand from ``retroshare-wire-facts.md``
 section 7.
 """
 

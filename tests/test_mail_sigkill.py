@@ -26,8 +26,10 @@ from pqi.identity.account import Account
 from pqi.identity.certificate import RsCertificate
 from pqi.identity.friends import FriendList
 from pqi.wire.address import NetAddress
-from services.cli.identity import FRIENDS_FILE, PASSWORD_ENV
+from services.cli.common import PASSWORD_ENV
+from services.cli.identity import FRIENDS_FILE
 from services.node.control_channel import ControlClientError, NodeNotRunningError, call
+from tests.processes import stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240), pytest.mark.slow]
 
@@ -47,7 +49,8 @@ def start(base, port: int, log) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "services.cli", "run", "--base-dir", str(base), "--port",
          str(port), "--interface", "127.0.0.1"], env=env, stdout=log, stderr=subprocess.STDOUT,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        start_new_session=True)  # `stop` ends its whole group
 
 
 def until(predicate, what: str, timeout: float = 60.0):
@@ -113,14 +116,7 @@ def test_sigkill_during_burst_loses_and_duplicates_nothing(tmp_path) -> None:
             call(bob_dir, "mail_list")), "bob's inbox full", 60)
     finally:
         for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs.values():
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            stop(proc)
         for log in logs.values():
             log.close()
     subjects = [m["subject"] for m in inbox]

@@ -173,3 +173,108 @@ def test_net_file_written(tmp_path) -> None:
     path = tmp_path / "alice" / NET_FILE
     assert listening_address(tmp_path / "alice") == listening
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_subscribe_refuses_a_callback_of_the_wrong_arity(tmp_path) -> None:
+    """Issue 12 item 14: a one-argument handler for ``pending_friend`` (three arguments) is
+    refused when subscribing, with the arguments named, instead of raising inside the node
+    at every event; callbacks taking ``*args`` or the right count are accepted."""
+    from twisted.internet.task import Clock
+
+    from services.node.node import EVENTS, event_arity
+    node = make_node(Clock(), tmp_path, "alice")
+    try:
+        with pytest.raises(TypeError, match="pending_friend callback receives 3"):
+            node.subscribe("pending_friend", lambda pgp_id: None)
+        node.subscribe("pending_friend", lambda pgp_id, name, via: None)
+        node.subscribe("pending_friend", lambda *args: None)
+        assert event_arity("external_address") == 1 and event_arity("shares_indexed") == 0
+        assert all(event_arity(e) >= 0 for e in EVENTS)
+    finally:
+        node.friends_list.close()
+        node.chat_store.close()
+        node.mail_store.close()
+
+
+def test_friends_never_online_with_status_offline(tmp_path) -> None:
+    """Issue 12 item 14: from the moment a friend connects (before its status item can have
+    arrived) `friends()` shows it online with status ONLINE, never OFFLINE; after it stops,
+    offline with status OFFLINE."""
+    async def body(reactor):
+        a, b = make_node(reactor, tmp_path, "alice"), make_node(reactor, tmp_path, "bob")
+        seen = []
+        a.subscribe("friend_connected",
+                    lambda peer: seen.extend((f.online, f.status) for f in a.friends()))
+        await a.startService()
+        await b.startService()
+        try:
+            a.add_friend(cert_of(b))
+            b.add_friend(cert_of(a))
+            await wait_for(reactor, lambda: bool(seen))
+            await b.stopService()
+            await wait_for(reactor, lambda: not a.friends()[0].online)
+            (after,) = a.friends()
+            return seen, (after.online, after.status)
+        finally:
+            await a.stopService()
+            if b.running:
+                await b.stopService()
+
+    seen, after = on_fresh_reactor(body, 60)
+    assert seen == [(True, PeerStatus.ONLINE)]
+    assert after == (False, PeerStatus.OFFLINE)
+
+
+def test_readding_a_friend_dials_at_once_despite_backoff(tmp_path) -> None:
+    """Issue 12 item 3: a friend that refused our dials waits out a backoff; adding it again
+    (e.g. ``rsnode friend add`` on the running node) dials it now, and it connects as soon as
+    it listens."""
+    async def body(reactor):
+        a, b = make_node(reactor, tmp_path, "alice"), make_node(reactor, tmp_path, "bob")
+        await b.startService()
+        b_cert = cert_of(b)
+        port = b.listening.port
+        await b.stopService()
+        await a.startService()
+        try:
+            a.add_friend(b_cert)
+            await wait_for(reactor, lambda: a.net.manager.status(b.ssl_id).failures >= 1)
+            backoff_until = a.net.manager.status(b.ssl_id).next_attempt
+            b2 = make_node(reactor, tmp_path, "bob", port=port)
+            b2.add_friend(cert_of(a))
+            await b2.startService()
+            try:
+                a.add_friend(b_cert)
+                dial_at = a.net.manager.status(b.ssl_id).next_attempt
+                now = reactor.seconds()
+                await wait_for(reactor, lambda: bool(a.control.enabled(b.ssl_id)))
+                return backoff_until, dial_at, now
+            finally:
+                await b2.stopService()
+        finally:
+            await a.stopService()
+
+    backoff_until, dial_at, now = on_fresh_reactor(body, 60)
+    assert backoff_until is not None and backoff_until > now + 1  # a real backoff was due
+    assert dial_at is None or dial_at <= now  # re-adding dials now, not at the backoff
+
+
+def test_unknown_or_ambiguous_friend_names_say_so(tmp_path) -> None:
+    """Issue 12 item 12: naming nobody says "no friend called ..." with the friends' names;
+    no "no friend with id ... names 0 friend locations"."""
+    from twisted.internet.task import Clock
+
+    from pqi.identity.friends import FriendNameError
+    node = make_node(Clock(), tmp_path, "alice")
+    bob = make_node(Clock(), tmp_path, "bob")
+    try:
+        node.add_friend(cert_of(bob))
+        with pytest.raises(FriendNameError) as nobody:
+            node._friend_location("mallory")  # noqa: SLF001
+        assert str(nobody.value) == "no friend called 'mallory' (friends: bob)"
+        assert node._friend_location("bob") == bob.ssl_id  # noqa: SLF001
+    finally:
+        for n in (node, bob):
+            n.friends_list.close()
+            n.chat_store.close()
+            n.mail_store.close()

@@ -16,6 +16,7 @@ import pytest
 from services.cli.node import format_status, run_demo
 from services.node.control_channel import CONTROL_FILE
 from services.node.node import NET_FILE
+from tests.processes import spawn
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120), pytest.mark.slow]
@@ -85,10 +86,9 @@ def test_rsnode_run_and_status(tmp_path) -> None:
     init = _rsnode("init", "--base-dir", str(base), "--name", "zoe", "--location", "laptop",
                    "--bits", "2048", env=env)
     assert init.returncode == 0, init.stderr
-    proc = subprocess.Popen([sys.executable, "-m", "services.cli", "run", "--base-dir",
-                             str(base), "--port", "0", "--interface", "127.0.0.1"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+    with spawn([sys.executable, "-m", "services.cli", "run", "--base-dir", str(base),
+                "--port", "0", "--interface", "127.0.0.1"], env=env,
+               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         for _ in range(600):
             if (base / CONTROL_FILE).exists() or proc.poll() is not None:
                 break
@@ -96,8 +96,7 @@ def test_rsnode_run_and_status(tmp_path) -> None:
         assert (base / CONTROL_FILE).exists(), proc.stdout.read() if proc.poll() else ""
         status = _rsnode("status", "--base-dir", str(base), env=env)
         port = json.loads((base / NET_FILE).read_text())["port"]
-    finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C; `spawn` kills it if this is not enough
         output, _ = proc.communicate(timeout=30)
     assert status.returncode == 0, status.stderr
     assert "zoe (laptop" in status.stdout and f"127.0.0.1:{port}" in status.stdout
@@ -108,8 +107,10 @@ def test_rsnode_run_and_status(tmp_path) -> None:
 
 
 def test_status_without_node(tmp_path) -> None:
-    """``rsnode status`` with no running node says so and exits 2."""
+    """``rsnode status`` on a directory with no account says there is none (exit 2), not
+    that the node is not running."""
     env = dict(os.environ, RSNODE_PASSWORD="x")
     env["PYTHONPATH"] = os.getcwd() + os.pathsep + env.get("PYTHONPATH", "")
     result = _rsnode("status", "--base-dir", str(tmp_path), env=env)
-    assert result.returncode == 2 and "rsnode run" in result.stderr
+    assert result.returncode == 2 and "no account" in result.stderr
+    assert "rsnode init" in result.stderr and "rsnode run" not in result.stderr

@@ -20,14 +20,19 @@ from services.node.control_channel import (
 from tests.service_fakes import on_fresh_reactor
 
 
+def no_such_mail(args: dict) -> None:
+    raise KeyError("no mail 999 in the inbox")  # as UnknownMailError (a KeyError) does
+
+
 @pytest.mark.integration
 def test_token_file_is_private_and_commands_run(tmp_path) -> None:
     """The control file is mode 0600; a client with the token runs commands (sync and
-    failing ones); the file is gone after stop."""
+    failing ones, a KeyError's message without its quotes); the file is gone after stop."""
     async def body(reactor):
         server = ControlServer(reactor, tmp_path, {
             "echo": lambda args: {"you said": args.get("x")},
             "fail": lambda args: 1 / 0,
+            "lookup": no_such_mail,
         })
         server.start()
         mode = stat.S_IMODE(os.stat(tmp_path / CONTROL_FILE).st_mode)
@@ -36,7 +41,7 @@ def test_token_file_is_private_and_commands_run(tmp_path) -> None:
             echoed = await threads.deferToThreadPool(reactor, pool, call, tmp_path, "echo",
                                                      {"x": 5})
             errors = []
-            for command in ("fail", "nope"):
+            for command in ("fail", "nope", "lookup"):
                 try:
                     await threads.deferToThreadPool(reactor, pool, call, tmp_path, command)
                 except ControlClientError as e:
@@ -49,6 +54,7 @@ def test_token_file_is_private_and_commands_run(tmp_path) -> None:
     assert mode == 0o600
     assert echoed == {"you said": 5}
     assert "division by zero" in errors[0] and "unknown command" in errors[1]
+    assert errors[2] == "no mail 999 in the inbox"  # a KeyError's message, without quotes
     assert not (tmp_path / CONTROL_FILE).exists()
 
 

@@ -286,3 +286,43 @@ def test_visibility_change_changes_root_time(tmp_path) -> None:
 
     before, same, changed, after = run_with_pool(body)
     assert same == before and changed and after == before + 1
+
+
+def test_hashing_progress_counts_files_and_bytes(tmp_path) -> None:
+    """Issue 12 item 10: the index reports how many files and bytes a scan checked out of how
+    many, and how many recently changed files wait to settle; mid-scan it shows partial
+    progress."""
+    share = tmp_path / "share"
+    for i in range(4):
+        write(share / f"f{i}.bin", bytes([i]) * (1000 * (i + 1)))
+    seen_mid_scan = []
+
+    async def body(reactor, pool):
+        cache = HashCache(tmp_path / "hc.sqlite", reactor.seconds)
+        index = _index(reactor, tmp_path, pool, cache)
+        index.settle = 3600
+        index.shares.add(share)
+        write(share / "fresh", b"new", mtime=int(index.wall()))
+        scan = index.scan()
+        seen_mid_scan.append(index.progress.to_json())
+        await scan
+        cache.close()
+        return index.progress.to_json()
+
+    done = run_with_pool(body)
+    assert done == {"files_total": 4, "files_done": 4, "bytes_total": 10_000,
+                    "bytes_done": 10_000, "waiting": 1}
+    assert seen_mid_scan[0]["files_total"] in (0, 4)  # before or after the walk started
+    assert seen_mid_scan[0]["files_done"] < 4
+
+
+def test_hashing_line() -> None:
+    """``files shares``/``files share`` say how far hashing got, in words."""
+    from services.cli.files import format_hashing
+    base = {"files_total": 10, "files_done": 3, "bytes_total": 40 << 20,
+            "bytes_done": 3 << 20, "waiting": 0, "scanning": True}
+    assert format_hashing(base) == "hashing: 3 of 10 files, 3.0 MiB of 40.0 MiB"
+    assert format_hashing({**base, "files_done": 10, "scanning": False, "waiting": 2}) == (
+        "hashing: done, 10 files checked; 2 recently changed files wait to settle")
+    assert format_hashing({**base, "files_total": 0, "files_done": 0}) == (
+        "hashing: looking through the folders")

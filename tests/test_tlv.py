@@ -3,7 +3,7 @@
 byte.
 
 Hex literals marked "real" are copied from the captures of real RetroShare 0.6.7 nodes
-(``shared/vectors/retroshare/captures``); the others follow ``libretroshare``'s ``rstlv*.cc``.
+(``tests/vectors/retroshare``: ``captures/``); the others follow ``libretroshare``'s ``rstlv*.cc``.
 """
 
 from __future__ import annotations

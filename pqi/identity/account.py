@@ -42,7 +42,7 @@ from pqi.wire.address import NetAddress
 from pqi.wire.errors import DecodeError
 from pqi.wire.fields import PgpId, SslId
 
-__all__ = ["Account", "ACCOUNT_FORMAT", "list_locations"]
+__all__ = ["Account", "AccountCard", "ACCOUNT_FORMAT", "list_locations"]
 
 #: Version of the on-disk layout above.
 ACCOUNT_FORMAT: Final = 1
@@ -167,6 +167,83 @@ def list_locations(base_dir: Path) -> list[tuple[SslId, str]]:
     return out
 
 
+class AccountCard:
+    """What an account shows friends: the public profile key and the current location's
+    certificate.  Read without the password (nothing secret), so ``rsnode cert`` need not
+    ask for it."""
+
+    def __init__(self, base_dir: Path, public: PublicKey, certificate: LocationCertificate,
+                 location_name: str) -> None:
+        self.base_dir = base_dir
+        self.public = public
+        self.certificate = certificate
+        self.location_name = location_name
+
+    @property
+    def ssl_id(self) -> SslId:
+        return self.certificate.ssl_id
+
+    @property
+    def pgp_id(self) -> PgpId:
+        return self.public.pgp_id
+
+    @property
+    def name(self) -> str:
+        """The profile name (what friends see)."""
+        return self.public.name
+
+    @classmethod
+    def load(cls, base_dir: Path, location: SslId | None = None) -> AccountCard:
+        """The public side of the account in ``base_dir`` (its current location by default);
+        the location certificate is checked against the profile key."""
+        base_dir = Path(base_dir)
+        manifest = _read_json(base_dir / _MANIFEST)
+        if manifest.get("format") != ACCOUNT_FORMAT:
+            raise AccountError(f"{base_dir}: unknown account format {manifest.get('format')!r}")
+        ssl_id = location or _ssl_id(manifest.get("current_location"), base_dir / _MANIFEST)
+        loc_dir = base_dir / _LOCATIONS / ssl_id.to_hex()
+        if not loc_dir.is_dir():
+            raise AccountError(f"{base_dir} has no location {ssl_id}")
+        try:
+            public = PublicKey.from_bytes((base_dir / _PROFILE / "public_key.gpg").read_bytes())
+            cert = LocationCertificate.from_pem((loc_dir / "tls_cert.pem").read_bytes())
+            cert.verify(public)
+        except (OSError, DecodeError, IdentityError, ValueError) as e:
+            raise AccountError(f"{base_dir}: damaged account: {e}") from e
+        if cert.ssl_id != ssl_id:
+            raise AccountError(f"{loc_dir}: certificate is for location {cert.ssl_id}")
+        info = _read_json(loc_dir / "location.json")
+        return cls(base_dir, public, cert, str(info.get("name", "")))
+
+    def certificate_for(self, local_addr: NetAddress | None = None,
+                        ext_addr: NetAddress | None = None, dns: str = "",
+                        extra_locators: tuple[str, ...] = ()) -> RsCertificate:
+        """Our long certificate.  Unknown addresses are written 0.0.0.0:0, as RetroShare does."""
+        zero = NetAddress(ipaddress.IPv4Address(0), 0)
+        return RsCertificate(self.public, self.ssl_id, self.location_name,
+                             local_addr or zero, ext_addr or zero, dns, "", extra_locators)
+
+    def certificate_text(self, local_addr: NetAddress | None = None,
+                         ext_addr: NetAddress | None = None, dns: str = "",
+                         extra_locators: tuple[str, ...] = ()) -> str:
+        """Our long certificate as text, one line (RetroShare's default form)."""
+        return self.certificate_for(local_addr, ext_addr, dns, extra_locators).encode()
+
+    def short_invite(self, local_addr: NetAddress | None = None,
+                     ext_addr: NetAddress | None = None, dns: str = "",
+                     dns_port: int | None = None) -> ShortInvite:
+        """Our short invite, with the locators RetroShare writes for these addresses."""
+        locators: list[Locator] = []
+        if dns and (dns_port or ext_addr or local_addr):
+            port = dns_port or (ext_addr or local_addr).port  # type: ignore[union-attr]
+            locators.append(DnsLocator(dns, port))
+        if local_addr is not None and local_addr.host.version == 4 and local_addr.port:
+            locators.append(Loc4Locator(local_addr))
+        if ext_addr is not None and ext_addr.host.version == 4 and ext_addr.port:
+            locators.append(Ext4Locator(ext_addr))
+        return ShortInvite(self.ssl_id, self.public.fingerprint, self.name, tuple(locators))
+
+
 class Account:
     """An unlocked account: profile key, current location's TLS key and certificate."""
 
@@ -253,29 +330,26 @@ class Account:
         manifest["current_location"] = ssl_id.to_hex()
         atomic_write(self.base_dir / _MANIFEST, _json(manifest))
 
+    @property
+    def card(self) -> AccountCard:
+        """The public side of this account (what certificates and invites are made of)."""
+        return AccountCard(self.base_dir, self.profile.public, self.certificate,
+                           self.location_name)
+
     def certificate_for(self, local_addr: NetAddress | None = None,
                         ext_addr: NetAddress | None = None, dns: str = "",
                         extra_locators: tuple[str, ...] = ()) -> RsCertificate:
-        """Our long certificate.  Unknown addresses are written 0.0.0.0:0, as RetroShare does."""
-        zero = NetAddress(ipaddress.IPv4Address(0), 0)
-        return RsCertificate(self.profile.public, self.ssl_id, self.location_name,
-                             local_addr or zero, ext_addr or zero, dns, "", extra_locators)
+        """Our long certificate (`AccountCard.certificate_for`)."""
+        return self.card.certificate_for(local_addr, ext_addr, dns, extra_locators)
 
     def certificate_text(self, local_addr: NetAddress | None = None,
-                         ext_addr: NetAddress | None = None, dns: str = "") -> str:
+                         ext_addr: NetAddress | None = None, dns: str = "",
+                         extra_locators: tuple[str, ...] = ()) -> str:
         """Our long certificate as text, one line (RetroShare's default form)."""
-        return self.certificate_for(local_addr, ext_addr, dns).encode()
+        return self.card.certificate_text(local_addr, ext_addr, dns, extra_locators)
 
     def short_invite(self, local_addr: NetAddress | None = None,
                      ext_addr: NetAddress | None = None, dns: str = "",
                      dns_port: int | None = None) -> ShortInvite:
-        """Our short invite, with the locators RetroShare writes for these addresses."""
-        locators: list[Locator] = []
-        if dns and (dns_port or ext_addr or local_addr):
-            port = dns_port or (ext_addr or local_addr).port  # type: ignore[union-attr]
-            locators.append(DnsLocator(dns, port))
-        if local_addr is not None and local_addr.host.version == 4 and local_addr.port:
-            locators.append(Loc4Locator(local_addr))
-        if ext_addr is not None and ext_addr.host.version == 4 and ext_addr.port:
-            locators.append(Ext4Locator(ext_addr))
-        return ShortInvite(self.ssl_id, self.profile.fingerprint, self.name, tuple(locators))
+        """Our short invite (`AccountCard.short_invite`)."""
+        return self.card.short_invite(local_addr, ext_addr, dns, dns_port)

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FriendList", "TrustLevel", "Profile", "Location", "PendingCertificate", "PendingOrigin",
-    "OfferOutcome", "FriendsError", "UnknownFriendError", "NotPendingError",
+    "OfferOutcome", "FriendsError", "UnknownFriendError", "FriendNameError", "NotPendingError",
     "LocationConflictError", "FingerprintMismatchError", "IncompleteInviteError",
     "MAX_STORED_TIME",
 ]
@@ -135,6 +135,14 @@ class UnknownFriendError(FriendsError, LookupError):
         self.ident = ident
 
 
+class FriendNameError(UnknownFriendError):
+    """A friend named by profile or location name: no friend, or several, answer to it."""
+
+    def __init__(self, name: str, message: str) -> None:
+        FriendsError.__init__(self, message)
+        self.ident = name
+
+
 class NotPendingError(UnknownFriendError):
     """`approve` or `reject` named a PGP id for which no certificate is pending."""
 
@@ -218,6 +226,18 @@ class PendingCertificate:
     locations: tuple[Location, ...] = ()
 
 
+def _locator_address(url: str) -> NetAddress | None:
+    """The address of an ``ipv4://HOST:PORT`` extra locator (others are not dialled)."""
+    if not url.startswith("ipv4://"):
+        return None
+    host, _, port = url.removeprefix("ipv4://").rstrip("/").rpartition(":")
+    try:
+        number = int(port)
+        return NetAddress(ipaddress.IPv4Address(host), number) if 0 < number <= 0xFFFF else None
+    except ValueError:
+        return None
+
+
 def _addresses_json(addresses: Iterable[AddressInfo]) -> str:
     return json.dumps([[str(a.addr.host), a.addr.port, a.seen_time, a.source]
                        for a in addresses if a.addr is not None])
@@ -288,7 +308,9 @@ class FriendList:
         key = cert.public_key
         pgp_id = key.pgp_id
         seen = self._stamp()
-        addresses = [AddressInfo(a, seen) for a in (cert.local_addr, cert.ext_addr)
+        candidates = [cert.local_addr, cert.ext_addr,
+                      *(_locator_address(url) for url in cert.extra_locators)]
+        addresses = [AddressInfo(a, seen) for a in dict.fromkeys(candidates)
                      if a is not None and a.port != 0 and not a.host.is_unspecified]
         with self._transaction() as db:
             self._store_profile(db, key.pgp_id, key.fingerprint, key.to_bytes(), key.name, trust)

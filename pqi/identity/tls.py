@@ -446,6 +446,9 @@ class _GateFactory(ClientFactory):
     A dialler's connection failures go on to the application factory if it wants them.
     """
 
+    #: No "Starting factory" line per connection in the node's log.
+    noisy = False
+
     def __init__(self, app_factory: IProtocolFactory, creator: _ConnectionCreator,
                  options: TLSOptions, clock: IReactorTime,
                  on_authenticated: Callable[[AuthenticatedPeer], object] | None) -> None:

@@ -186,6 +186,9 @@ class _LinkWire(ProtocolWrapper):
 class _WireFactory(WrappingFactory):
     """Wraps a TLS factory; for a listener it also admits (or refuses) each connection."""
 
+    #: No "Starting factory" line per connection in the node's log.
+    noisy = False
+
     protocol = _LinkWire
 
     def __init__(self, net: NetInterface, tls_factory: Factory, link_id: int | None,
@@ -241,6 +244,9 @@ class _LinkStreamer(PQIStreamer):
 
 
 class _StreamerFactory(Factory):
+    #: No "Starting factory" line per connection in the node's log.
+    noisy = False
+
     def __init__(self, net: NetInterface) -> None:
         self.net = net
 
@@ -365,6 +371,11 @@ class NetInterface(Service):
         now = self.reactor.seconds()
         self.manager.add_friend(ssl_id, now, [(a, _source_of(a)) for a in addresses])
         self.driver.service()
+
+    def redial(self, ssl_id: SslId) -> None:
+        """Dial a friend location now (the user asked), unless linked or being dialled."""
+        self.manager.redial(ssl_id, self.reactor.seconds())
+        self._pump()
 
     def remove_friend(self, ssl_id: SslId) -> None:
         """Forget a friend location and close its link."""

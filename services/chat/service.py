@@ -165,11 +165,14 @@ SPEC: Final = ServiceSpec(
 
 @COMMANDS.command("chat_send")
 def _chat_send(node: Any, args: dict[str, Any]) -> Any:
+    """Send ``text`` (typed text, escaped; HTML as it is with ``html``) to ``to`` or, with
+    ``broadcast``, to every connected friend."""
+    html = bool(args.get("html"))
     if args.get("broadcast"):
-        return node.broadcast_chat(str(args["text"])).addCallback(
+        return node.broadcast_chat(str(args["text"]), html=html).addCallback(
             lambda peers: {"reached": [p.to_hex() for p in peers]})
-    return node.send_chat(str(args["to"]), str(args["text"])).addCallback(
-        lambda m: m.to_json())
+    return node.send_chat(str(args["to"]), str(args["text"]), html=html).addCallback(
+        lambda m: node.named(m.to_json()))
 
 
 @COMMANDS.command("chat_history")
@@ -180,7 +183,7 @@ def _chat_history(node: Any, args: dict[str, Any]) -> Any:
     entries = store.history(ssl_id, limit=int(args.get("limit", 50)),
                             after=None if args.get("after") is None else int(args["after"]))
     return {"last_id": store.last_id(),
-            "messages": [ChatMessage.from_history(e).to_json() for e in entries]}
+            "messages": [node.named(ChatMessage.from_history(e).to_json()) for e in entries]}
 
 
 # --- pure helpers ---------------------------------------------------------------------------

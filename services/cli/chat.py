@@ -2,7 +2,10 @@
 """``rsnode chat`` and ``rsnode mail``: talk through the running node (``rsnode run``).
 
 Every command goes over the local control channel to the node of ``--base-dir``; friends are
-named by SSL id (hex), profile name or location name.
+named by SSL id (hex), profile name or location name.  No password is asked: the node already
+holds the unlocked keys, and the control channel admits only who can read its token file
+(mode 0600 in the account directory), i.e. the account's owner.  Typed text is sent as text
+(``<`` and ``&`` arrive verbatim); ``--html`` sends HTML, ``--raw`` shows received HTML.
 
     rsnode chat bob "Hello!"            a private message (queued if bob is offline)
     rsnode chat --broadcast "Hi all"    a broadcast to every connected friend
@@ -23,8 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from services.cli.identity import CliError, default_base_dir
-from services.node.control_channel import ControlClientError, NodeNotRunningError, call
+from services.cli.common import CliError, ask_node, base_dir_parent
 
 __all__ = ["register_chat", "register_mail", "format_message", "format_mail_list",
            "format_mail", "FOLLOW_PERIOD", "demo_chat_and_mail"]
@@ -34,27 +36,29 @@ FOLLOW_PERIOD = 0.3
 
 
 def _call(base: pathlib.Path, command: str, args: dict[str, Any] | None = None) -> Any:
-    try:
-        return call(base, command, args)
-    except NodeNotRunningError as e:
-        raise CliError(f"{e}; start it with `rsnode run`") from e
-    except (ControlClientError, OSError) as e:
-        raise CliError(str(e)) from e
+    return ask_node(base, command, args)
 
 
 def _stamp(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
-def format_message(m: dict[str, Any]) -> str:
-    """One chat line: time, who (and whether broadcast), plain text."""
-    who = m["peer"] or "me"
+def _who(m: dict[str, Any], key: str, ids: bool) -> str:
+    ident = m.get(key)
+    name = m.get(f"{key}_name") or ident or "me"
+    return f"{name} [{ident}]" if ids and ident else name
+
+
+def format_message(m: dict[str, Any], ids: bool = False, raw: bool = False) -> str:
+    """One chat line: local time, who by name (ids on request, and whether broadcast), the
+    text as the friend wrote it (``raw``: the HTML body)."""
+    who = _who(m, "peer", ids)
     arrow = "<-" if m["incoming"] else "->"
     kind = " (broadcast)" if m["public"] else ""
-    return f"{_stamp(m['send_time'])} {arrow} {who}{kind}: {m['text']}"
+    return f"{_stamp(m['send_time'])} {arrow} {who}{kind}: {m['body' if raw else 'text']}"
 
 
-def format_mail_list(mails: list[dict[str, Any]]) -> str:
+def format_mail_list(mails: list[dict[str, Any]], ids: bool = False) -> str:
     if not mails:
         return "no mail"
     lines = []
@@ -62,43 +66,56 @@ def format_mail_list(mails: list[dict[str, Any]]) -> str:
         flag = " " if m["read"] else "*"
         tags = f" [{', '.join(m['tags'])}]" if m["tags"] else ""
         clip = f" (+{len(m['attachments'])} files)" if m["attachments"] else ""
-        lines.append(f"{flag}{m['id']:>5}  {_stamp(m['send_time'])}  {m['from']}  "
+        lines.append(f"{flag}{m['id']:>5}  {_stamp(m['send_time'])}  {_who(m, 'from', ids)}  "
                      f"{m['subject']}{tags}{clip}")
     return "\n".join(lines)
 
 
-def format_mail(m: dict[str, Any]) -> str:
-    lines = [f"From:    {m['from']}", f"To:      {', '.join(m['to'])}"]
+def _people(m: dict[str, Any], key: str, ids: bool) -> str:
+    names = m.get(f"{key}_names") or m[key]
+    if ids:
+        names = [f"{n} [{i}]" for n, i in zip(names, m[key], strict=True)]
+    return ", ".join(names)
+
+
+def format_mail(m: dict[str, Any], ids: bool = False, raw: bool = False) -> str:
+    lines = [f"From:    {_who(m, 'from', ids)}", f"To:      {_people(m, 'to', ids)}"]
     if m["cc"]:
-        lines.append(f"Cc:      {', '.join(m['cc'])}")
+        lines.append(f"Cc:      {_people(m, 'cc', ids)}")
     lines += [f"Date:    {_stamp(m['send_time'])}", f"Subject: {m['subject']}"]
     for f in m["attachments"]:
         lines.append(f"File:    {f['name']} ({f['size']} bytes, sha1 {f['hash']})")
-    return "\n".join(lines) + "\n\n" + m["text"]
+    return "\n".join(lines) + "\n\n" + m["body" if raw else "text"]
 
 
 # --- chat ------------------------------------------------------------------------------------
 
 def _chat(args: argparse.Namespace) -> int:
     if args.follow:
-        return _follow(args.base_dir, args.friend, args.count, print, args.since)
+        return _follow(args.base_dir, args.friend, args.count,
+                       lambda m: print(format_message(m, args.ids, args.raw), flush=True),
+                       args.since)
     if args.broadcast:
         text = args.friend if args.text is None else f"{args.friend} {args.text}"
-        if not text:
+        if not text or not text.strip():
             raise CliError("nothing to say: rsnode chat --broadcast TEXT")
-        reached = _call(args.base_dir, "chat_send", {"broadcast": True, "text": text})["reached"]
+        reached = _call(args.base_dir, "chat_send", {"broadcast": True, "text": text,
+                                                     "html": args.html})["reached"]
         print(f"broadcast to {len(reached)} connected friend(s)")
         return 0
     if not args.friend or args.text is None:
         raise CliError("usage: rsnode chat FRIEND TEXT (or --follow, --broadcast)")
-    sent = _call(args.base_dir, "chat_send", {"to": args.friend, "text": args.text})
+    if not args.text.strip():
+        raise CliError("an empty message is not sent")
+    sent = _call(args.base_dir, "chat_send", {"to": args.friend, "text": args.text,
+                                              "html": args.html})
     print("queued: the friend is offline, it leaves when they connect" if sent["queued"]
           else "sent")
     return 0
 
 
 def _follow(base: pathlib.Path, friend: str | None, count: int | None,
-            out: Callable[[str], object], since: int | None = None) -> int:
+            out: Callable[[dict[str, Any]], object], since: int | None = None) -> int:
     """Print incoming messages (of ``friend`` only, if given) until ``count`` were printed,
     starting after history id ``since`` (default: from now on)."""
     query: dict[str, Any] = {"limit": 1}
@@ -112,7 +129,7 @@ def _follow(base: pathlib.Path, friend: str | None, count: int | None,
             for m in page["messages"]:
                 cursor = max(cursor, m["id"])
                 if m["incoming"] and (count is None or shown < count):
-                    out(format_message(m))
+                    out(m)
                     shown += 1
             if not page["messages"]:
                 time.sleep(FOLLOW_PERIOD)
@@ -132,39 +149,41 @@ def _mail_send(args: argparse.Namespace) -> int:
     if not (args.to or args.cc or args.bcc):
         raise CliError("a mail needs a recipient: --to FRIEND")
     mail_id = _call(args.base_dir, "mail_send", {"to": args.to, "cc": args.cc, "bcc": args.bcc,
-                                                 "subject": args.subject, "body": body})
+                                                 "subject": args.subject, "body": body,
+                                                 "html": args.html})
     print(f"mail {mail_id} is in the outbox; it leaves as each recipient connects")
     return 0
 
 
 def _mail_list(args: argparse.Namespace) -> int:
     mails = _call(args.base_dir, "mail_list", {"unread": args.unread, "tag": args.tag})
-    print(json.dumps(mails, indent=2) if args.json else format_mail_list(mails))
+    print(json.dumps(mails, indent=2) if args.json else format_mail_list(mails, args.ids))
     return 0
 
 
 def _mail_read(args: argparse.Namespace) -> int:
     mail = _call(args.base_dir, "mail_read", {"id": args.id})
-    print(json.dumps(mail, indent=2) if args.json else format_mail(mail))
+    print(json.dumps(mail, indent=2) if args.json else format_mail(mail, args.ids, args.raw))
     return 0
 
 
 # --- registration ------------------------------------------------------------------------------
 
-def _common() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--base-dir", type=pathlib.Path, default=default_base_dir(),
-                        help="account directory (default: %(default)s)")
-    return common
+#: What the chat and mail descriptions say about the password.
+_NOTE = (" Talks to the running node (`rsnode run`); no password is asked: only the account's "
+         "owner can read the node's control token.")
 
 
 def register_chat(subparsers: Any) -> None:
     """Add ``chat``."""
-    common = _common()
-    p = subparsers.add_parser("chat", parents=[common],
-                              help="send a chat message, or follow incoming ones")
+    common = [base_dir_parent()]
+    note = _NOTE
+    p = subparsers.add_parser("chat", parents=common,
+                              help="send a chat message, or follow incoming ones",
+                              description="Send a private or broadcast message, or follow "
+                                          "incoming ones." + note)
     p.add_argument("friend", nargs="?", help="SSL id, profile name or location name")
-    p.add_argument("text", nargs="?", help="the message")
+    p.add_argument("text", nargs="?", help="the message, sent as plain text")
     p.add_argument("--follow", action="store_true", help="print incoming messages")
     p.add_argument("--count", type=int, default=None,
                    help="with --follow: stop after this many messages")
@@ -172,31 +191,45 @@ def register_chat(subparsers: Any) -> None:
                    help="with --follow: start after this history id (0: from the first)")
     p.add_argument("--broadcast", action="store_true",
                    help="send TEXT to every connected friend")
+    p.add_argument("--html", action="store_true", help="TEXT is HTML: send it as it is")
+    p.add_argument("--raw", action="store_true",
+                   help="with --follow: show the HTML bodies as received")
+    p.add_argument("--ids", action="store_true", help="show SSL ids beside names")
     p.set_defaults(func=_chat)
 
 
 def register_mail(subparsers: Any) -> None:
     """Add ``mail`` (with ``send``, ``list``, ``read``)."""
-    common = _common()
-    mail = subparsers.add_parser("mail", help="send and read mail")
-    sub = mail.add_subparsers(dest="mail_command", required=True)
-    p = sub.add_parser("send", parents=[common], help="send a mail (body from --body, "
-                       "--body-file or standard input)")
+    common = [base_dir_parent()]
+    note = _NOTE
+    mail = subparsers.add_parser("mail", help="send and read mail",
+                                 description="Send and read mail." + note)
+    sub = mail.add_subparsers(dest="mail_command", required=True, metavar="ACTION")
+    p = sub.add_parser("send", parents=common, help="send a mail (body from --body, "
+                       "--body-file or standard input)",
+                       description="Queue a mail; it leaves as each recipient connects.")
     p.add_argument("--to", action="append", default=[], help="recipient (repeatable)")
     p.add_argument("--cc", action="append", default=[], help="copy to (repeatable)")
     p.add_argument("--bcc", action="append", default=[], help="hidden copy to (repeatable)")
-    p.add_argument("--subject", default="")
-    p.add_argument("--body", default=None, help="HTML or plain text")
-    p.add_argument("--body-file", default=None)
+    p.add_argument("--subject", default="", help="the subject line")
+    p.add_argument("--body", default=None, help="the body, plain text (HTML with --html)")
+    p.add_argument("--body-file", default=None, help="read the body from this file")
+    p.add_argument("--html", action="store_true", help="the body is HTML: send it as it is")
     p.set_defaults(func=_mail_send)
-    p = sub.add_parser("list", parents=[common], help="the inbox (* = unread)")
-    p.add_argument("--unread", action="store_true")
-    p.add_argument("--tag", default=None)
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("list", parents=common, help="the inbox (* = unread)",
+                       description="The inbox, newest last: unread mark, id, local time, "
+                                   "sender's name, subject.")
+    p.add_argument("--unread", action="store_true", help="only unread mail")
+    p.add_argument("--tag", default=None, help="only mail with this tag")
+    p.add_argument("--json", action="store_true", help="print the raw records as JSON")
+    p.add_argument("--ids", action="store_true", help="show SSL ids beside names")
     p.set_defaults(func=_mail_list)
-    p = sub.add_parser("read", parents=[common], help="show a mail and mark it read")
-    p.add_argument("id", type=int)
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("read", parents=common, help="show a mail and mark it read",
+                       description="Show one mail as text and mark it read.")
+    p.add_argument("id", type=int, help="the mail's id (from `mail list`)")
+    p.add_argument("--json", action="store_true", help="print the raw record as JSON")
+    p.add_argument("--ids", action="store_true", help="show SSL ids beside names")
+    p.add_argument("--raw", action="store_true", help="show the HTML body as received")
     p.set_defaults(func=_mail_read)
 
 
@@ -221,7 +254,8 @@ async def demo_chat_and_mail(reactor: Any, say: Callable[[str], None], alice: An
             raise CliError("the demo did not get there in time") from None
 
     (received,) = await events_after([(bob, MessageReceived)],
-                                     lambda: alice.send_chat(bob.ssl_id, "Hello <b>Bob</b>! ☕"))
+                                     lambda: alice.send_chat(bob.ssl_id, "Hello <b>Bob</b>! ☕",
+                                                             html=True))
     message = received.message
     say(f"✓ chat: alice → bob, private: bob got {message.text!r} "
         f"(the wire carried {message.body!r})")

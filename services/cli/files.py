@@ -11,29 +11,37 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import time
 from typing import Any
 
-from services.cli.identity import CliError, default_base_dir
+from services.cli.common import CliError, NodeNotRunningCliError, base_dir_parent
 from services.node.control_channel import ControlClientError, NodeNotRunningError, call
 
-__all__ = ["register", "files_group", "format_tree", "format_results", "human_size"]
+#: Seconds between two looks at the hashing progress while ``files share`` watches it.
+WATCH_PERIOD = 0.5
+#: Most looks ``files share`` takes (a day at `WATCH_PERIOD`): every loop is bounded.
+MAX_WATCH_POLLS = 172_800
+
+__all__ = ["register", "files_group", "format_tree", "format_results", "human_size",
+           "format_hashing"]
 
 
 def files_group(subparsers: Any) -> Any:
     """The subparsers of ``rsnode files`` (created on first use, whoever registers first)."""
     parser = subparsers.choices.get("files")
     if parser is None:
-        parser = subparsers.add_parser("files", help="share, browse, search and get files")
+        parser = subparsers.add_parser(
+            "files", help="share, browse, search and get files",
+            description="Share folders, browse and search friends' files, download and "
+                        "follow transfers; every action asks the running node.")
     for action in parser._actions:  # noqa: SLF001  (argparse has no public accessor)
         if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
             return action
-    return parser.add_subparsers(dest="files_command", required=True)
+    return parser.add_subparsers(dest="files_command", required=True, metavar="ACTION")
 
 
 def _common() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--base-dir", type=pathlib.Path, default=default_base_dir(),
-                        help="account directory (default: %(default)s)")
+    common = argparse.ArgumentParser(add_help=False, parents=[base_dir_parent()])
     common.add_argument("--json", action="store_true", help="print the raw answer as JSON")
     return common
 
@@ -41,8 +49,8 @@ def _common() -> argparse.ArgumentParser:
 def _ask(args: argparse.Namespace, command: str, params: dict[str, Any]) -> Any:
     try:
         return call(args.base_dir, command, params, timeout=600.0)
-    except NodeNotRunningError as e:
-        raise CliError(f"{e}; start it with `rsnode run`") from e
+    except NodeNotRunningError:
+        raise NodeNotRunningCliError(args.base_dir) from None
     except ControlClientError as e:
         message = str(e)
         if "unknown command" in message:
@@ -100,17 +108,48 @@ def _share(args: argparse.Namespace) -> int:
                               "friends": args.friend or []}
     if args.name:
         params["name"] = args.name
-    r = _ask(args, "files_share", params)
-    return _print(args, r, f"sharing {r['path']} as {r['name']!r} ({r['visibility']}): "
-                           f"{r['files']} files indexed")
+    r = _ask(args, "files_share", {**params, "wait": False})
+    if not args.json:
+        print(f"sharing {r['path']} as {r['name']!r} ({r['visibility']}); hashing "
+              "(Ctrl-C stops watching, not sharing)", flush=True)
+    shown = ""
+    for _ in range(MAX_WATCH_POLLS):
+        progress = _ask(args, "files_hashing", {})
+        line = format_hashing(progress)
+        if line != shown and not args.json:
+            print(f"  {line}", flush=True)
+            shown = line
+        if not progress["scanning"]:
+            break
+        time.sleep(WATCH_PERIOD)
+    r = next((f for f in _ask(args, "files_shares", {}) if f["name"] == r["name"]), r)
+    return _print(args, r, f"{r['name']!r}: {r['files']} files indexed; friends see them "
+                           "at their next sync (within seconds)")
+
+
+def format_hashing(p: dict[str, int]) -> str:
+    """The hashing line of ``files shares``."""
+    if p.get("scanning") and p["files_done"] >= p["files_total"]:
+        text = "hashing: looking through the folders"
+    elif p["files_done"] >= p["files_total"]:
+        text = f"hashing: done, {p['files_total']} files checked"
+    else:
+        text = (f"hashing: {p['files_done']} of {p['files_total']} files, "
+                f"{human_size(p['bytes_done'])} of {human_size(p['bytes_total'])}")
+    if p["waiting"]:
+        text += f"; {p['waiting']} recently changed files wait to settle"
+    return text
 
 
 def _shares(args: argparse.Namespace) -> int:
     rows = _ask(args, "files_shares", {})
+    progress = _ask(args, "files_hashing", {})
     text = "\n".join(f"{r['name']}: {r['path']} ({r['visibility']}"
-                     + (f": {', '.join(r['friends'])}" if r["friends"] else "")
-                     + f"), {r['files']} files" for r in rows) or "nothing shared"
-    return _print(args, rows, text)
+                      + (f": {', '.join(r['friends'])}" if r["friends"] else "")
+                      + f"), {r['files']} files" for r in rows) or "nothing shared"
+    if rows:
+        text += "\n" + format_hashing(progress)
+    return _print(args, {"shares": rows, "hashing": progress} if args.json else rows, text)
 
 
 def _unshare(args: argparse.Namespace) -> int:
@@ -147,7 +186,10 @@ def register(subparsers: Any) -> None:
     """Add ``files share|shares|unshare|visibility|browse|search``."""
     sub = files_group(subparsers)
     common = _common()
-    p = sub.add_parser("share", parents=[common], help="share a folder with friends")
+    p = sub.add_parser("share", parents=[common], help="share a folder with friends",
+                       description="Share a folder and show the hashing progress until it is "
+                                   "indexed (Ctrl-C stops watching, not sharing); friends "
+                                   "see it at their next sync, within seconds.")
     p.add_argument("dir", help="the folder to share")
     p.add_argument("--name", help="the name friends see (default: the folder's name)")
     p.add_argument("--visibility", choices=["all", "friends", "none"], default="all",
@@ -155,21 +197,29 @@ def register(subparsers: Any) -> None:
     p.add_argument("--friend", action="append",
                    help="a friend (name or SSL id) who may see it (with --visibility friends)")
     p.set_defaults(func=_share)
-    p = sub.add_parser("shares", parents=[common], help="list our shared folders")
+    p = sub.add_parser("shares", parents=[common], help="list our shared folders",
+                       description="Our shared folders, who sees them, and hashing progress.")
     p.set_defaults(func=_shares)
-    p = sub.add_parser("unshare", parents=[common], help="stop sharing a folder")
+    p = sub.add_parser("unshare", parents=[common], help="stop sharing a folder",
+                       description="Stop sharing a folder (friends' lists drop it).")
     p.add_argument("name", help="the shared folder's name")
     p.set_defaults(func=_unshare)
-    p = sub.add_parser("visibility", parents=[common], help="change who sees a folder")
+    p = sub.add_parser("visibility", parents=[common], help="change who sees a folder",
+                       description="Change who sees a shared folder.")
     p.add_argument("name", help="the shared folder's name")
-    p.add_argument("visibility", choices=["all", "friends", "none"])
+    p.add_argument("visibility", choices=["all", "friends", "none"],
+                   help="every friend, the --friend ones, or nobody")
     p.add_argument("--friend", action="append", help="a friend who may see it (repeatable)")
     p.set_defaults(func=_visibility)
-    p = sub.add_parser("browse", parents=[common], help="a friend's shared files")
+    p = sub.add_parser("browse", parents=[common], help="a friend's shared files",
+                       description="A friend's shared files as a tree, from the file list "
+                                   "their node sent.")
     p.add_argument("friend", help="the friend's name or SSL id")
     p.add_argument("path", nargs="?", help="a folder in the friend's tree (default: all)")
     p.set_defaults(func=_browse)
-    p = sub.add_parser("search", parents=[common], help="search friends' file lists")
+    p = sub.add_parser("search", parents=[common], help="search friends' file lists",
+                       description="Search the file lists friends sent us (by words, size "
+                                   "or hash).")
     p.add_argument("words", nargs="*", help="words that must all be in the file name")
     p.add_argument("--min-size", type=int, help="smallest size in bytes")
     p.add_argument("--max-size", type=int, help="largest size in bytes")

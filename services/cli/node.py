@@ -10,77 +10,78 @@ attempts and why each failed.  ``demo`` shows three nodes meeting on this machin
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
+import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
 from twisted.internet import defer, task
-from twisted.logger import ILogObserver, LogLevel, formatEvent, globalLogBeginner
-from zope.interface import provider
+from twisted.logger import globalLogBeginner
 
 from pqi.identity.account import Account
 from pqi.identity.errors import AccountError, WrongPasswordError
 from pqi.identity.friends import FriendList
 from pqi.link.linkmgr import AddressSource
-from pqi.link.netinterface import DEFAULT_PORT
-from services.cli.identity import FRIENDS_FILE, PASSWORD_ENV, CliError, default_base_dir
-from services.node.control_channel import ControlClientError, NodeNotRunningError, call
+from services.cli.common import (
+    EXIT_FAILURE,
+    EXIT_LOCKED,
+    CliError,
+    ask_node,
+    base_dir_parent,
+    password,
+)
+from services.cli.identity import FRIENDS_FILE, require_account
+from services.cli.logs import readable_observer
+from services.node.lock import AccountLock, AccountLockedError
+from services.node.netsettings import NetworkSettings, certificate_addresses
 from services.node.node import Node
 from services.registry import names as service_names
 
-__all__ = ["register", "run_demo", "format_status", "readable_observer"]
-
-
-def readable_observer(out: TextIO, min_level: LogLevel = LogLevel.info) -> Callable[[dict], None]:
-    """A log observer writing ``HH:MM:SS message`` lines (warnings and errors marked)."""
-
-    @provider(ILogObserver)
-    def observe(event: dict[str, Any]) -> None:
-        level = event.get("log_level", LogLevel.info)
-        if level < min_level:
-            return
-        text = formatEvent(event)
-        failure = event.get("log_failure")
-        if failure is not None:
-            text += f": {failure.getErrorMessage()}"
-        mark = "" if level <= LogLevel.info else f"{level.name.upper()}: "
-        stamp = time.strftime("%H:%M:%S", time.localtime(event.get("log_time", time.time())))
-        out.write(f"{stamp} {mark}{text}\n")
-        out.flush()
-
-    return observe
-
-
-def _password() -> str:
-    env = os.environ.get(PASSWORD_ENV)
-    if env is not None:
-        return env
-    import getpass
-    return getpass.getpass("Account password: ")
+__all__ = ["register", "run_demo", "format_status"]
 
 
 # --- run ---------------------------------------------------------------------------------------
 
 def _run(args: argparse.Namespace) -> int:
     base: pathlib.Path = args.base_dir
+    require_account(base)
+    lock = AccountLock(base)
     try:
-        account = Account.load(base, _password())
+        lock.acquire()
+    except AccountLockedError as e:
+        raise CliError(str(e), EXIT_LOCKED) from e
+    try:
+        return _run_locked(args, lock)
+    finally:
+        lock.release()  # the node released it already when it ran; not when it failed early
+
+
+def _run_locked(args: argparse.Namespace, lock: AccountLock) -> int:
+    base: pathlib.Path = args.base_dir
+    try:
+        saved = NetworkSettings.load(base)
+        settings = NetworkSettings(saved.port if args.port is None else args.port,
+                                   saved.interface if args.interface is None
+                                   else args.interface)
+    except ValueError as e:
+        raise CliError(str(e)) from e
+    try:
+        account = Account.load(base, password())
     except WrongPasswordError as e:
         raise CliError("wrong password") from e
     except AccountError as e:
-        raise CliError(f"{e} (create an account with `rsnode init`)") from e
+        raise CliError(str(e)) from e
     from twisted.internet import reactor
 
     globalLogBeginner.beginLoggingTo([readable_observer(sys.stdout)], redirectStandardIO=False)
     friends = FriendList(base / FRIENDS_FILE, now=reactor.seconds)  # type: ignore[attr-defined]
-    node = Node(reactor, account, friends, port=args.port, interface=args.interface,
-                control=True, owns_friends=True,
-                upnp=args.upnp,
-                udp=_udp_options(args))
+    # Friends are told the address the certificate gives (the machine's, not 0.0.0.0).
+    advertise = certificate_addresses(settings)[0].host
+    node = Node(reactor, account, friends, port=settings.port, interface=settings.interface,
+                advertise_host=str(advertise), control=True, owns_friends=True,
+                upnp=args.upnp, udp=_udp_options(args, settings), lock=lock)
     failed: list[str] = []
 
     def start() -> None:
@@ -97,28 +98,20 @@ def _run(args: argparse.Namespace) -> int:
         "before", "shutdown", lambda: node.stopService() if node.running else None)
     reactor.run()  # type: ignore[attr-defined]
     if failed:
-        raise CliError(f"cannot start the node: {failed[0]}")
+        raise CliError(f"cannot start the node: {failed[0]}", EXIT_FAILURE)
     return 0
 
 
 # --- UDP paths ---------------------------------------------------------------------------------
 
-def _udp_options(args: argparse.Namespace) -> Any:
+def _udp_options(args: argparse.Namespace, settings: NetworkSettings) -> Any:
     """The UDP port's options from ``--udp-port``/``--no-udp`` and ``--bootstrap``."""
     if not args.udp:
         return None
-    import ipaddress
-
     from services.nat.udpport import UdpOptions
-    bootstrap = []
-    for text in args.bootstrap:
-        host, _, port = text.rpartition(":")
-        try:
-            bootstrap.append((str(ipaddress.ip_address(host)), int(port)))
-        except ValueError:
-            raise CliError(f"--bootstrap wants IP:PORT, not {text!r}") from None
-    port = args.udp_port if args.udp_port is not None else (args.port + 1 if args.port else 0)
-    return UdpOptions(port=port, interface=args.interface, bootstrap=tuple(bootstrap))
+    port = (args.udp_port if args.udp_port is not None
+            else (settings.port + 1 if settings.port else 0))
+    return UdpOptions(port=port, interface=settings.interface, bootstrap=tuple(args.bootstrap))
 
 
 def _failed_paths(friend: dict[str, Any]) -> list[str]:
@@ -185,12 +178,8 @@ def format_status(report: dict[str, Any]) -> str:
 
 
 def _status(args: argparse.Namespace) -> int:
-    try:
-        report = call(args.base_dir, "status")
-    except NodeNotRunningError as e:
-        raise CliError(f"{e}; start it with `rsnode run`") from e
-    except (ControlClientError, OSError) as e:
-        raise CliError(f"the node did not answer: {e}") from e
+    require_account(args.base_dir)
+    report = ask_node(args.base_dir, "status")
     if args.json:
         import json
         print(json.dumps(report, indent=2))
@@ -279,44 +268,66 @@ async def run_demo(reactor: Any, out: TextIO, workdir: pathlib.Path, bits: int =
 
 
 def _demo(args: argparse.Namespace) -> int:
-    with tempfile.TemporaryDirectory(prefix="rsproto-demo-") as tmp:
-        def main(reactor: Any) -> defer.Deferred[None]:
-            return defer.ensureDeferred(run_demo(reactor, sys.stdout, pathlib.Path(tmp)))
-        try:
-            task.react(main)
-        except SystemExit as e:
-            return int(e.code or 0)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="rsproto-demo-"))
+
+    def main(reactor: Any) -> defer.Deferred[None]:
+        return defer.ensureDeferred(run_demo(reactor, sys.stdout, tmp))
+
+    try:
+        task.react(main)
+    except SystemExit as e:
+        return int(e.code or 0)
+    finally:
+        if args.keep:
+            _say(sys.stdout, f"the demo's accounts and files stay in {tmp} (--keep)")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+            _say(sys.stdout, f"removed the demo's folder {tmp} (keep it with --keep)")
     return 0
 
 
 # --- registration ------------------------------------------------------------------------------
 
+def _hostport(text: str) -> tuple[str, int]:
+    from dht.cli import parse_hostport
+    return parse_hostport(text)
+
+
 def register(subparsers: Any) -> None:
     """Add ``run``, ``status`` and ``demo``."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--base-dir", type=pathlib.Path, default=default_base_dir(),
-                        help="account directory (default: %(default)s)")
-    p = subparsers.add_parser("run", parents=[common], help="run the node in the foreground")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT,
-                   help="TCP port to listen on, 0 for any (default: %(default)s)")
-    p.add_argument("--interface", default="0.0.0.0",
-                   help="address to listen on (default: all)")
+    common = [base_dir_parent()]
+    p = subparsers.add_parser(
+        "run", parents=common, help="run the node in the foreground",
+        description="Run the node in the foreground until Ctrl-C: listen, dial friends, "
+                    "chat, mail, share and transfer files.  Asks for the password.  One node "
+                    "per account directory.")
+    p.add_argument("--port", type=int, default=None,
+                   help="TCP port to listen on, 0 for any (default: the one `rsnode init` "
+                        "recorded, 7812 unless told)")
+    p.add_argument("--interface", default=None,
+                   help="IPv4 address to listen on (default: the one `rsnode init` "
+                        "recorded, every interface unless told)")
     p.add_argument("--upnp", action=argparse.BooleanOptionalAction, default=False,
                    help="map our TCP port on the home router with UPnP and announce the "
                         "external address (default: off)")
     p.add_argument("--udp", action=argparse.BooleanOptionalAction, default=True,
                    help="run the UDP port: DHT, hole punching, relays (default: on)")
     p.add_argument("--udp-port", type=int, default=None,
-                   help="UDP port for DHT, stunner, relay and TOU (default: the TCP port + 1, "
-                        "so 7813 with the default TCP port; any free one with --port 0)")
-    p.add_argument("--bootstrap", action="append", default=[], metavar="IP:PORT",
-                   help="a DHT entry point (repeatable)")
+                   help="UDP port for DHT, stunner, relay and TOU (default: the TCP port + 1; "
+                        "any free one with --port 0)")
+    p.add_argument("--bootstrap", type=_hostport, action="append", default=[],
+                   metavar="HOST:PORT", help="a DHT node to join through (repeatable)")
     p.set_defaults(func=_run)
-    p = subparsers.add_parser("status", parents=[common],
-                              help="friends, links, round-trip times of the running node")
+    p = subparsers.add_parser(
+        "status", parents=common, help="friends, links, round-trip times of the running node",
+        description="Ask the running node for its friends: online or not, where, by which "
+                    "path, round-trip times, and why recent connection attempts failed.")
     p.add_argument("--json", action="store_true", help="print the raw report as JSON")
     p.set_defaults(func=_status)
-    subparsers.add_parser(
-        "demo", help="nodes meet, chat, mail and share files on this machine (loopback only)"
-    ).set_defaults(func=_demo)
-
+    p = subparsers.add_parser(
+        "demo", help="nodes meet, chat, mail and share files on this machine (loopback only)",
+        description="Three throw-away nodes on 127.0.0.1 become friends, discover each other, "
+                    "chat, mail and share a file; their folder is removed at the end.")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the demo's accounts and files (the folder is printed)")
+    p.set_defaults(func=_demo)

@@ -1,20 +1,34 @@
-# -*- test-case-name: tests.test_node_cli -*-
-"""``rsnode``: the reference node's command line."""
+# -*- test-case-name: tests.test_cli_errors -*-
+"""``rsnode``: the reference node's command line.
+
+`main` turns every failure a user can meet into one line on stderr and a documented exit code
+(`services.cli.common`): a `CliError`, Ctrl-C or Ctrl-D, a closed pipe, a file or database the
+system refuses to write.  Programming errors still show their traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from typing import Any
 
 from dht import cli as cli_dht
 from services.cli import identity as cli_identity
 from services.cli import node as cli_node
-from services.cli.identity import CliError
+from services.cli.common import (
+    EXIT_BROKEN_PIPE,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    CliError,
+    base_dir_parent,
+)
 from services.registry import cli_registrars
 
-__all__ = ["main", "build_parser", "COMMAND_REGISTRARS"]
+__all__ = ["main", "build_parser", "COMMAND_REGISTRARS", "version"]
 
 
 #: Every ``register(subparsers)`` function adding subcommands (each sets ``func`` to a
@@ -28,21 +42,70 @@ COMMAND_REGISTRARS: tuple[Callable[[Any], None], ...] = (
 )
 
 
+def version() -> str:
+    """rsproto's version: the installed distribution's, else the source tree's setup.cfg."""
+    try:
+        return metadata.version("rsproto")
+    except metadata.PackageNotFoundError:
+        import configparser
+        import pathlib
+        cfg = configparser.ConfigParser()
+        cfg.read(pathlib.Path(__file__).resolve().parents[2] / "setup.cfg")
+        return cfg.get("metadata", "version", fallback="unknown")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rsnode", description="rsproto reference node")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="rsnode", parents=[base_dir_parent(top_level=True)],
+        description="rsproto's RetroShare-compatible node: an account, friends, chat, mail "
+                    "and files, friend to friend (docs/cli.md)")
+    parser.add_argument("--version", action="version", version=f"rsnode {version()}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in COMMAND_REGISTRARS:
         register(sub)
     return parser
 
 
+def _silence_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so the interpreter's final flush is
+    quiet too."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"rsnode: error: {message}", file=sys.stderr)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = None
     try:
-        return int(args.func(args))
+        args = build_parser().parse_args(argv)
+        code = int(args.func(args))
+        sys.stdout.flush()
+        return code
     except CliError as e:
-        print(f"rsnode: error: {e}", file=sys.stderr)
-        return 2
+        return _fail(str(e), e.code)
+    except KeyboardInterrupt:
+        print("\nrsnode: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except EOFError:
+        print("\nrsnode: interrupted (end of input at the prompt)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except sqlite3.Error as e:
+        base = getattr(args, "base_dir", None)
+        if base is not None and base.is_dir() and not os.access(base, os.W_OK):
+            return _fail(f"cannot write to {base}: read-only ({e})", EXIT_FAILURE)
+        return _fail(f"the account's database cannot be used: {e}", EXIT_FAILURE)
+    except OSError as e:
+        where = f" {e.filename}" if e.filename else ""
+        return _fail(f"cannot use{where}: {e.strerror or e}", EXIT_FAILURE)
 
 
 if __name__ == "__main__":

@@ -110,18 +110,18 @@ SPEC: Final = ServiceSpec(
 def _mail_send(node: Any, args: dict[str, Any]) -> Any:
     return node.send_mail(list(args.get("to", [])), str(args.get("subject", "")),
                           str(args.get("body", "")), cc=list(args.get("cc", [])),
-                          bcc=list(args.get("bcc", [])))
+                          bcc=list(args.get("bcc", [])), html=bool(args.get("html")))
 
 
 @COMMANDS.command("mail_list")
 def _mail_list(node: Any, args: dict[str, Any]) -> Any:
-    return [{k: v for k, v in m.to_json().items() if k not in ("body", "text")}
+    return [node.named({k: v for k, v in m.to_json().items() if k not in ("body", "text")})
             for m in node.inbox(unread_only=bool(args.get("unread")), tag=args.get("tag"))]
 
 
 @COMMANDS.command("mail_read")
 def _mail_read(node: Any, args: dict[str, Any]) -> Any:
-    return node.read_mail(int(args["id"])).to_json()
+    return node.named(node.read_mail(int(args["id"])).to_json())
 
 
 @COMMANDS.command("mail_delete")

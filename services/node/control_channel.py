@@ -56,6 +56,13 @@ class ControlClientError(Exception):
     """The running node refused or failed the command; the message says why."""
 
 
+def _message(error: BaseException) -> str:
+    """An error as the one line the CLI prints (a KeyError's message without its quotes)."""
+    if isinstance(error, KeyError) and len(error.args) == 1 and isinstance(error.args[0], str):
+        return error.args[0]
+    return str(error) or type(error).__name__
+
+
 class _ControlProtocol(LineOnlyReceiver):
     delimiter = b"\n"
     MAX_LENGTH = MAX_LINE
@@ -86,8 +93,7 @@ class _ControlProtocol(LineOnlyReceiver):
             return
         d = defer.maybeDeferred(handler, args)
         d.addCallbacks(lambda result: self._reply({"ok": True, "result": result}),
-                       lambda f: self._reply({"ok": False,
-                                              "error": f.getErrorMessage() or f.type.__name__}))
+                       lambda f: self._reply({"ok": False, "error": _message(f.value)}))
 
     def lineLengthExceeded(self, line: bytes) -> None:  # noqa: N802
         self._reply({"ok": False, "error": "request too long"}, close=True)

@@ -35,7 +35,13 @@ from zope.interface import implementer
 
 from pqi.identity.account import Account
 from pqi.identity.certificate import RsCertificate
-from pqi.identity.friends import FriendList, Profile, UnknownFriendError
+from pqi.identity.friends import (
+    FriendList,
+    FriendNameError,
+    Profile,
+    TrustLevel,
+    UnknownFriendError,
+)
 from pqi.identity.invite import ShortInvite
 from pqi.interfaces import DisconnectReason, IP3Interface, LinkEvent, LinkState, PeerIdentity
 from pqi.items.status import PeerStatus
@@ -46,7 +52,7 @@ from pqi.wire.address import NetAddress
 from pqi.wire.errors import DecodeError, QueueFullError
 from pqi.wire.fields import PgpId, SslId
 from services.bwctrl import BandwidthService
-from services.chat.service import ChatMessage, ChatService
+from services.chat.service import ChatMessage, ChatService, text_to_html
 from services.discovery import DiscoveryService
 from services.events import (
     EventBus,
@@ -59,6 +65,7 @@ from services.heartbeat import HeartbeatService
 from services.mail.service import Draft, Mail, MailService
 from services.nat.udpport import UdpOptions, UdpPort
 from services.node.control_channel import ControlServer
+from services.node.lock import AccountLock
 from services.registry import NODE_SERVICES, event_types, node_options
 from services.rtt import RttService, RttStats
 from services.service_control import ServiceControl
@@ -76,6 +83,7 @@ __all__ = [
     "NET_FILE",
     "FRIENDS_FILE",
     "listening_address",
+    "recorded_addresses",
 ]
 
 #: File, in the account directory, where a running node records the address it listens on
@@ -133,14 +141,32 @@ class FriendInfo:
         }
 
 
-def listening_address(base_dir: str | os.PathLike[str]) -> NetAddress | None:
-    """The address the account's node last listened on (None if it never ran)."""
+def _address(text: object) -> NetAddress | None:
+    if not isinstance(text, str):
+        return None
+    host, _, port = text.rpartition(":")
+    try:
+        return NetAddress(ipaddress.ip_address(host.strip("[]")), int(port))
+    except ValueError:
+        return None
+
+
+def recorded_addresses(base_dir: str | os.PathLike[str]
+                       ) -> tuple[NetAddress | None, NetAddress | None]:
+    """The address the account's node last listened on and the external address it last
+    knew (each None when unknown)."""
     try:
         with open(Path(base_dir) / NET_FILE) as f:
             info = json.load(f)
-        return NetAddress(ipaddress.ip_address(info["host"]), int(info["port"]))
+        listening = NetAddress(ipaddress.ip_address(info["host"]), int(info["port"]))
     except (OSError, ValueError, KeyError, TypeError):
-        return None
+        return None, None
+    return listening, _address(info.get("external"))
+
+
+def listening_address(base_dir: str | os.PathLike[str]) -> NetAddress | None:
+    """The address the account's node last listened on (None if it never ran)."""
+    return recorded_addresses(base_dir)[0]
 
 
 @COMMANDS.command("status")
@@ -153,9 +179,15 @@ def _approve(node: Node, args: dict[str, Any]) -> str:
     return node.approve(PgpId.from_hex(str(args["pgp_id"]))).name
 
 
+@COMMANDS.command("deny")
+def _deny(node: Node, args: dict[str, Any]) -> str:
+    return node.deny(PgpId.from_hex(str(args["pgp_id"])))
+
+
 @COMMANDS.command("add_friend")
 def _add_friend(node: Node, args: dict[str, Any]) -> str:
-    return node.add_friend(str(args["certificate"])).name
+    trust = TrustLevel[str(args.get("trust", "none")).upper()]
+    return node.add_friend(str(args["certificate"]), trust).name
 
 
 @implementer(IP3Interface)
@@ -170,6 +202,9 @@ class Node(MultiService):
     (``heartbeat_period``, ``rtt_period``, ``max_rate``, ``mail_settle_delay``,
     ``file_sharing``; see each spec's ``options``).  Each built service is reached as the
     attribute its spec names (``node.chat``, ``node.transfers``, ...).
+    ``lock``: hold the account directory's lock (`services.node.lock`) while running, so a
+    second node on the same directory refuses to start (pass an `AccountLock` already
+    acquired to hand it over).
     """
 
     log = Logger()
@@ -188,9 +223,11 @@ class Node(MultiService):
                  port: int = 0, interface: str = "127.0.0.1",
                  advertise_host: str = "127.0.0.1", control: bool = False,
                  owns_friends: bool = False, upnp: bool = False,
-                 udp: UdpOptions | None = None,
+                 udp: UdpOptions | None = None, lock: bool | AccountLock = True,
                  services: Sequence[ServiceSpec] = NODE_SERVICES, **options: Any) -> None:
         super().__init__()
+        self.lock: AccountLock | None = (lock if isinstance(lock, AccountLock)
+                                         else AccountLock(account.base_dir) if lock else None)
         self.reactor = reactor
         self.account = account
         self.friends_list = friends
@@ -258,7 +295,14 @@ class Node(MultiService):
     # --- lifecycle ---------------------------------------------------------------------------
 
     def startService(self) -> defer.Deferred[NetAddress | None]:  # noqa: N802
-        """Listen, start dialling friends and the services' timers; fires with our address."""
+        """Listen, start dialling friends and the services' timers; fires with our address
+        (fails with `AccountLockedError` when another node runs on the account directory)."""
+        if self.lock is not None:
+            try:
+                self.lock.acquire()
+            except Exception:
+                defer.fail().chainDeferred(self.ready)
+                return self.ready
         Service.startService(self)
         for service in self.control.services():
             service.start()  # type: ignore[attr-defined]
@@ -303,6 +347,8 @@ class Node(MultiService):
         d = defer.gatherResults(waits, consumeErrors=True)
 
         def done(_: object) -> None:
+            if self.lock is not None:
+                self.lock.release()
             if self._owns_friends:
                 self.friends_list.close()
             for spec, part in self.parts.values():
@@ -313,8 +359,10 @@ class Node(MultiService):
         return d.addCallback(done)
 
     def _record_listening(self, address: NetAddress) -> None:
+        external = str(self.external_address) if self.external_address else None
         atomic_write(Path(self.account.base_dir) / NET_FILE,
-                     json.dumps({"host": str(address.host), "port": address.port}).encode())
+                     json.dumps({"host": str(address.host), "port": address.port,
+                                 "external": external}).encode())
 
     def _on_upnp(self, status: UpnpStatus) -> None:
         """Learn (or lose) the external address the gateway maps."""
@@ -324,6 +372,8 @@ class Node(MultiService):
         if address != self.external_address:
             self.external_address = address
             self.log.info("external address (UPnP): {address}", address=str(address))
+            if self.listening is not None:
+                self._record_listening(self.listening)
             self.emit(ExternalAddressChanged(address))
 
     # --- wiring --------------------------------------------------------------------------------
@@ -420,18 +470,26 @@ class Node(MultiService):
                 attempts, next_attempt = st.attempts, st.next_attempt
                 path = st.path.value if st.path is not None else None
                 addresses += [r.address for r in st.addresses if r.address not in addresses]
+            # A connected friend that has not announced a status yet is ONLINE (RetroShare
+            # shows it so); a disconnected one OFFLINE whatever it said last.
+            status = self.status.status_of(location.ssl_id)
+            if online and status == PeerStatus.OFFLINE:
+                status = PeerStatus.ONLINE
+            elif not online:
+                status = PeerStatus.OFFLINE
             out.append(FriendInfo(
                 ssl_id=location.ssl_id, pgp_id=location.pgp_id,
                 name=names.get(location.pgp_id, ""), location=location.name, online=online,
-                status=self.status.status_of(location.ssl_id), addresses=tuple(addresses),
+                status=status, addresses=tuple(addresses),
                 connected_address=person.address if online else None,
                 rtt=self.rtt.stats(location.ssl_id), attempts=attempts,
                 next_attempt=next_attempt, services=self.control.enabled(location.ssl_id),
                 path=path))
         return out
 
-    def add_friend(self, certificate_text: str) -> Profile:
-        """Accept a friend from a long certificate (explicit approval) and start dialling it.
+    def add_friend(self, certificate_text: str,
+                   trust: TrustLevel = TrustLevel.NONE) -> Profile:
+        """Accept a friend from a long certificate (explicit approval) and dial it now.
 
         A short invite is accepted too (an SSL-only friend until discovery brings its key).
         """
@@ -447,7 +505,7 @@ class Node(MultiService):
             self._watch_location(location.ssl_id)
             self.discovery.friends_changed()
             return self.friends_list.profile(location.pgp_id)
-        profile = self.friends_list.add_from_certificate(cert)
+        profile = self.friends_list.add_from_certificate(cert, trust)
         if cert.ssl_id is not None:
             self._watch_location(cert.ssl_id)
         self.discovery.friends_changed()
@@ -462,6 +520,14 @@ class Node(MultiService):
         self.discovery.friends_changed()
         return profile
 
+    def deny(self, pgp_id: PgpId) -> str:
+        """Forget a pending certificate; returns its name."""
+        name = next((p.name for p in self.friends_list.pending() if p.pgp_id == pgp_id),
+                    pgp_id.to_hex())
+        self.friends_list.reject(pgp_id)
+        self.log.info("denied {name} ({pgp_id})", name=name, pgp_id=pgp_id.to_hex())
+        return name
+
     def pending(self) -> list[Any]:
         """Certificates waiting for approval (`pqi.identity.friends.PendingCertificate`)."""
         return self.friends_list.pending()
@@ -470,6 +536,8 @@ class Node(MultiService):
         self.status.set_status(status)
 
     def _watch_location(self, ssl_id: SslId) -> None:
+        """Dial a friend location the user just added or approved: now, not after a start
+        spread or a backoff left from earlier failures."""
         location = self.friends_list.location(ssl_id)
         addresses = [a.addr for a in location.addresses if a.addr is not None
                      and a.addr.port != 0 and not a.addr.host.is_unspecified]
@@ -478,6 +546,8 @@ class Node(MultiService):
                 self.net.add_address(ssl_id, address, AddressSource.MANUAL)
         else:
             self.net.add_friend(ssl_id, addresses)
+        if self.running:
+            self.net.redial(ssl_id)
 
     def status_report(self) -> dict[str, Any]:
         """What ``rsnode status`` prints, as JSON data."""
@@ -528,21 +598,34 @@ class Node(MultiService):
                 names = {p.pgp_id: p.name for p in self.friends_list.profiles()}
                 matches = [loc.ssl_id for loc in self.friends_list.locations()
                            if text in (names.get(loc.pgp_id), loc.name)]
-                if len(set(matches)) != 1:
-                    raise UnknownFriendError(
-                        f"{text!r} names {len(set(matches))} friend locations") from None
+                if not matches:
+                    known = sorted({names.get(loc.pgp_id) or loc.name
+                                    for loc in self.friends_list.locations()})
+                    raise FriendNameError(text, f"no friend called {text!r} (friends: "
+                                                f"{', '.join(known) or 'none yet'})") from None
+                if len(set(matches)) > 1:
+                    raise FriendNameError(text, f"{text!r} names {len(set(matches))} friend "
+                                                "locations; give the SSL id (`rsnode friend "
+                                                "list --ids`)") from None
                 return matches[0]
         self.friends_list.location(ssl_id)  # raises UnknownFriendError for strangers
         return ssl_id
 
-    def send_chat(self, peer: SslId | str, body: str) -> defer.Deferred[ChatMessage]:
-        """Send a private message (queued persistently while the friend is offline)."""
+    def send_chat(self, peer: SslId | str, body: str, *,
+                  html: bool = True) -> defer.Deferred[ChatMessage]:
+        """Send a private message (queued persistently while the friend is offline).
+
+        ``body`` is HTML, as RetroShare shows it; ``html=False`` sends plain text (what a user
+        typed: ``<`` and ``&`` escaped, newlines as breaks) that arrives verbatim."""
+        body = body if html else text_to_html(body)
         return defer.maybeDeferred(
             lambda: self.chat.send_private(self.friend_location(peer), body))
 
-    def broadcast_chat(self, body: str) -> defer.Deferred[list[SslId]]:
-        """Send a broadcast (PUBLIC) message to every connected friend."""
-        return defer.maybeDeferred(self.chat.send_broadcast, body)
+    def broadcast_chat(self, body: str, *, html: bool = True) -> defer.Deferred[list[SslId]]:
+        """Send a broadcast (PUBLIC) message to every connected friend (``html`` as in
+        `send_chat`)."""
+        return defer.maybeDeferred(self.chat.send_broadcast,
+                                   body if html else text_to_html(body))
 
     def chat_history(self, peer: SslId | str | None = None, limit: int = 50,
                      before: int | None = None) -> list[ChatMessage]:
@@ -558,9 +641,11 @@ class Node(MultiService):
                 for e in self.chat.store.search(words, ssl_id, limit=limit)]
 
     def send_mail(self, to: Any = (), subject: str = "", body: str = "", *, cc: Any = (),
-                  bcc: Any = (), attachments: Any = ()) -> defer.Deferred[int]:
+                  bcc: Any = (), attachments: Any = (), html: bool = True) -> defer.Deferred[int]:
         """Send a mail to friends (SslId, hex or names); fires with its outbox id once it is
-        on disk."""
+        on disk.  ``body`` is HTML unless ``html=False`` (plain text, sent escaped)."""
+        body = body if html else text_to_html(body)
+
         def go() -> int:
             return self.mail.send_mail([self.friend_location(p) for p in to], subject, body,
                                   cc=[self.friend_location(p) for p in cc],
@@ -579,3 +664,27 @@ class Node(MultiService):
         """An inbox mail, marked read."""
         self.mail.mark_read(mail_id)
         return self.mail.mail(mail_id)
+
+    def display_name(self, ssl_id: SslId) -> str:
+        """How people call a location: ``profile/location`` (``me`` for ourselves), the SSL
+        id for a stranger."""
+        if ssl_id == self.ssl_id:
+            return "me"
+        try:
+            location = self.friends_list.location(ssl_id)
+            profile = self.friends_list.profile(location.pgp_id)
+        except UnknownFriendError:
+            return ssl_id.to_hex()
+        return f"{profile.name}/{location.name}" if location.name else profile.name
+
+    def named(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A chat or mail record with display names beside the SSL ids (``*_name`` keys)."""
+        named = dict(record)
+        for key in ("peer", "from"):
+            if isinstance(record.get(key), str):
+                named[f"{key}_name"] = self.display_name(SslId.from_hex(record[key]))
+        for key in ("to", "cc"):
+            if isinstance(record.get(key), list):
+                named[f"{key}_names"] = [self.display_name(SslId.from_hex(x))
+                                         for x in record[key]]
+        return named

@@ -53,8 +53,10 @@ __all__ = ["FileListsService", "SPEC", "split_response", "MAX_RESPONSE_PART", "R
 
 #: Largest content in one sync response (``MAX_DIR_SYNC_RESPONSE_DATA_SIZE``).
 MAX_RESPONSE_PART: Final = 20000
-#: Seconds between two requests for a friend's root.
-RESYNC_PERIOD: Final = 120.0
+#: Seconds between two requests for a friend's root: RetroShare's
+#: ``DELAY_BETWEEN_REMOTE_DIRECTORY_SYNC_REQ``.  An unchanged list costs one small request and
+#: an "up to date" answer; a friend's new share shows within this delay, not minutes.
+RESYNC_PERIOD: Final = 10.0
 #: Seconds between sweeps for stale directories and expired requests.
 SWEEP_PERIOD: Final = 10.0
 #: A request unanswered this long is forgotten (and asked again).

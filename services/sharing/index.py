@@ -41,8 +41,9 @@ from .dirlist import DirContent, RemoteFile
 from .hashing import Hasher
 from .shares import SharedFolder, ShareError, ShareList
 
-__all__ = ["SharedIndex", "LocalDir", "LocalFile", "dir_hash", "load_salt", "ROOT_HASH",
-           "SALT_FILE", "RESCAN_PERIOD", "SETTLE_TIME", "MAX_SHARE_DEPTH", "HASH_CACHE_KEEP"]
+__all__ = ["SharedIndex", "HashProgress", "LocalDir", "LocalFile", "dir_hash", "load_salt",
+           "ROOT_HASH", "SALT_FILE", "RESCAN_PERIOD", "SETTLE_TIME", "MAX_SHARE_DEPTH",
+           "HASH_CACHE_KEEP"]
 
 #: The root directory's hash, by convention all zeros.
 ROOT_HASH: Final = Sha1Hash.null()
@@ -139,6 +140,22 @@ def _walk(path: str, name: str, depth: int, max_depth: int) -> _Walked | None:
     return node
 
 
+@dataclasses.dataclass
+class HashProgress:
+    """How far a scan got checking and hashing the shared files (``rsnode files shares``).
+
+    ``waiting``: files modified too recently (`SETTLE_TIME`), hashed by a later scan."""
+
+    files_total: int = 0
+    files_done: int = 0
+    bytes_total: int = 0
+    bytes_done: int = 0
+    waiting: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
 class SharedIndex:
     """Our shared folders, indexed and hashed; rescanned every ``period`` seconds.
 
@@ -171,6 +188,8 @@ class SharedIndex:
         #: Files skipped by the last scan (too recent, unreadable, or changed while hashed).
         self.pending = 0
         self.scans = 0
+        #: The files the current (or last) scan checks and hashes, and how far it got.
+        self.progress = HashProgress()
 
     # --- queries ---------------------------------------------------------------------------
 
@@ -237,6 +256,11 @@ class SharedIndex:
 
     def _periodic(self) -> None:
         self.scan().addErrback(lambda f: self.log.failure("shared folder scan failed", f))
+
+    @property
+    def scanning(self) -> bool:
+        """A scan (walk and hashing) is under way."""
+        return self._scanning is not None
 
     def scan(self) -> defer.Deferred[bool]:
         """Rescan every shared folder; fires True if what friends see changed.
@@ -320,11 +344,21 @@ class SharedIndex:
             collect(t)
         pending = 0
         wanted: list[tuple[str, defer.Deferred[Sha1Hash]]] = []
-        for path, size, mtime_ns in todo:
-            if mtime_ns / 1e9 > now - self.settle:
-                pending += 1
-                continue
-            wanted.append((path, self.hasher.hash(path, size, mtime_ns)))
+        fresh = [t for t in todo if t[2] / 1e9 > now - self.settle]
+        ready = [t for t in todo if t[2] / 1e9 <= now - self.settle]
+        progress = self.progress = HashProgress(len(ready), 0, sum(t[1] for t in ready), 0,
+                                                len(fresh))
+
+        def checked(result: object, size: int) -> object:
+            progress.files_done += 1
+            progress.bytes_done += size
+            return result
+
+        pending += len(fresh)
+        for path, size, mtime_ns in ready:
+            d = self.hasher.hash(path, size, mtime_ns)
+            d.addBoth(checked, size)
+            wanted.append((path, d))
         out: dict[str, Sha1Hash] = {}
         for path, d in wanted:
             try:

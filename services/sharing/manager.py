@@ -160,7 +160,8 @@ class FileSharing(TwistedService):
     def share(self, path: str | os.PathLike[str], name: str | None = None,
               visibility: Visibility = Visibility.ALL,
               friends: Iterable[SslId] = ()) -> defer.Deferred[SharedFolder]:
-        """Share a folder; fires with it once it is indexed (files hashed)."""
+        """Share a folder; fires with it once it is indexed (files hashed: `index.progress`
+        shows how far).  Friends see it at their next sync request (`RESYNC_PERIOD`)."""
         folder = self.shares.add(path, name, visibility, friends)
         return self.index.scan().addCallback(lambda _: folder)
 
@@ -197,11 +198,18 @@ def _with_size(node: Any, folder: SharedFolder) -> dict[str, Any]:
 
 
 @COMMANDS.command("files_share")
-def _share(node: Any, args: dict[str, Any]) -> defer.Deferred[dict[str, Any]]:
+def _share(node: Any, args: dict[str, Any]) -> defer.Deferred[dict[str, Any]] | dict[str, Any]:
+    """Share a folder; with ``wait`` (the default) answer once it is indexed, else at once
+    while hashing goes on (`files_hashing` follows it)."""
     visibility = Visibility(args.get("visibility", "all"))
     friends = [node.friend_location(f) for f in args.get("friends", [])]
-    d = node.sharing.share(str(args["path"]), args.get("name"), visibility, friends)
-    return d.addCallback(lambda f: _with_size(node, f))
+    if args.get("wait", True):
+        d = node.sharing.share(str(args["path"]), args.get("name"), visibility, friends)
+        return d.addCallback(lambda f: _with_size(node, f))
+    folder = node.sharing.shares.add(str(args["path"]), args.get("name"), visibility, friends)
+    node.sharing.index.scan().addErrback(
+        lambda f: node.sharing.index.log.failure("scanning the shares failed", f))
+    return _with_size(node, folder)
 
 
 @COMMANDS.command("files_visibility")
@@ -236,3 +244,9 @@ def _search(node: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     return [r.to_json() for r in node.sharing.search(
         args.get("words", []), args.get("min_size"), args.get("max_size"),
         Sha1Hash.from_hex(h) if h else None)]
+
+
+@COMMANDS.command("files_hashing")
+def _hashing(node: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """How far hashing the shares got (``rsnode files shares`` and ``files share``)."""
+    return {**node.sharing.index.progress.to_json(), "scanning": node.sharing.index.scanning}

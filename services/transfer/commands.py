@@ -80,7 +80,16 @@ def _get(node: Any, args: dict[str, Any]) -> Any:
 
 @COMMANDS.command("files_transfers")
 def _transfers(node: Any, args: dict[str, Any]) -> Any:
-    return [t.to_json() for t in node.transfers.transfers()]
+    """The downloads, then (unless ``history`` is false) the finished ones as ``done``."""
+    finished = ([dict(t.to_json(), state="done") for t in node.transfers.history]
+                if args.get("history", True) else [])
+    return [t.to_json() for t in node.transfers.transfers()] + finished
+
+
+@COMMANDS.command("files_clear")
+def _clear(node: Any, args: dict[str, Any]) -> int:
+    """Forget the finished downloads; returns how many."""
+    return int(node.transfers.clear_history())
 
 
 @COMMANDS.command("files_pause")

@@ -667,6 +667,13 @@ class Download:
         self.phase = Phase.VERIFYING
         self._out.append(VerifyFile())
 
+    def lost(self, indexes: Iterable[int]) -> None:
+        """Chunks the glue could not write after all (a write failed, e.g. disk full, after
+        this engine had counted them DONE): they are fetched again."""
+        for index in indexes:
+            if 0 <= index < self.chunks.count and self.chunks.state(index) == ChunkState.DONE:
+                self.chunks.set_state(index, ChunkState.OUTSTANDING)
+
     @_queued
     def resume(self, now: float) -> list[Action]:
         self._now = now

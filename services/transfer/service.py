@@ -15,7 +15,11 @@ What is refused, and what happens:
 - a write or commit that fails (ENOSPC: disk full, EROFS/EACCES: read-only) pauses the
   download with the error in its `TransferInfo`: what was DONE stays DONE, ``resume`` retries;
 - an incoming folder that refuses the finished file leaves it verified in the partials folder,
-  paused with the error; ``resume`` moves it once the folder takes it.
+  paused with the error; ``resume`` moves it once the folder takes it;
+- a download paused because the disk was full resumes by itself once the partials folder has
+  room again (checked every `DISK_RETRY_PERIOD` seconds while one waits).
+
+Finished downloads stay listed (`history`, the last `MAX_HISTORY`) until `clear_history`.
 
 Events (``on_event(event)``): `TransferProgress` (about once a second per active download),
 `TransferCompleted`, `TransferFailed`, `TransferBadSource`.
@@ -29,12 +33,13 @@ import dataclasses
 import errno
 import hashlib
 import os
+import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
 
 from twisted.internet import defer, threads
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -93,11 +98,22 @@ __all__ = [
     "SPEC",
     "PARTIALS_DIR",
     "INCOMING_DIR",
+    "DISK_RETRY_PERIOD",
+    "DISK_RESUME_ROOM",
+    "MAX_HISTORY",
 ]
 
 #: Folders under the account directory.
 PARTIALS_DIR: Final = "partials"
 INCOMING_DIR: Final = "Downloads"
+#: Seconds between two looks at the free space while a download waits for it.
+DISK_RETRY_PERIOD: Final = 10.0
+#: Free bytes that make a disk-full download resume (or all it still needs, if less).
+DISK_RESUME_ROOM: Final = 16 << 20
+#: Finished downloads remembered for ``rsnode files transfers``.
+MAX_HISTORY: Final = 100
+#: The error a full disk leaves on a download (`_disk_error`).
+DISK_FULL: Final = "disk full: free some space, then resume"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,6 +309,11 @@ class FileTransferService(Service):
         #: Received data not written, by reason (bytes).
         self.dropped: collections.Counter[DropReason] = collections.Counter()
         self._uploads = self._upload_driver()
+        #: Finished downloads, oldest first (bounded: `MAX_HISTORY`).
+        self.history: collections.deque[TransferInfo] = collections.deque(maxlen=MAX_HISTORY)
+        self._disk_timer: IDelayedCall | None = None
+        #: Free bytes of the partials folder (a seam for tests).
+        self.free_space: Callable[[], int] = lambda: shutil.disk_usage(self.partials_dir).free
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -316,8 +337,12 @@ class FileTransferService(Service):
             if partial.file_hash not in self.downloads:
                 self._adopt(partial)
         self._pump()
+        self._watch_disk()
 
     def stop(self) -> None:
+        if self._disk_timer is not None and self._disk_timer.active():
+            self._disk_timer.cancel()
+        self._disk_timer = None
         self._uploads.stop()
         for t in self.downloads.values():
             if t.driver is not None:
@@ -440,6 +465,39 @@ class FileTransferService(Service):
 
     def transfers(self) -> list[TransferInfo]:
         return [self.info(h) for h in list(self.downloads)]
+
+    def clear_history(self) -> int:
+        """Forget the finished downloads listed in `history`; returns how many."""
+        count = len(self.history)
+        self.history.clear()
+        return count
+
+    # --- waiting for disk space ----------------------------------------------------------------
+
+    def _watch_disk(self) -> None:
+        """Look again in `DISK_RETRY_PERIOD` s if a download waits for disk space."""
+        waiting = any(t.error == DISK_FULL for t in self.downloads.values())
+        if not waiting or self._closed or (
+                self._disk_timer is not None and self._disk_timer.active()):
+            return
+        self._disk_timer = self.reactor.callLater(  # type: ignore[attr-defined]
+            DISK_RETRY_PERIOD, self._retry_disk)
+
+    def _retry_disk(self) -> None:
+        self._disk_timer = None
+        try:
+            free = self.free_space()
+        except OSError:
+            free = 0
+        for t in list(self.downloads.values()):
+            if t.error != DISK_FULL:
+                continue
+            needed = min(DISK_RESUME_ROOM, t.partial.size - t.engine.progress().done_bytes)
+            if free >= needed:
+                self.log.info("disk space is back: download of {name} resumes",
+                              name=t.partial.name)
+                self.resume(t.partial.file_hash)
+        self._watch_disk()
 
     def share_file(self, path: str | os.PathLike[str]) -> FileItem:
         """Serve one file by its hash (blocking hash; for offers and small shares)."""
@@ -576,7 +634,13 @@ class FileTransferService(Service):
         """Carry out one action of ``t``'s engine (none once it is gone or stopped by an
         error)."""
         fh, size = t.partial.file_hash, t.partial.size
-        if self.downloads.get(fh) is not t or (t.error and t.engine.phase is Phase.PAUSED):
+        if self.downloads.get(fh) is not t:
+            return
+        if t.error and t.engine.phase is Phase.PAUSED:
+            if isinstance(a, CommitChunks):
+                # A write before this commit failed (disk full...): these chunks' bytes are
+                # not all on disk, so they are fetched again after the resume.
+                t.engine.lost(a.chunks)
             return
         if isinstance(a, RequestData):
             self.send(a.peer, FtDataRequestItem(offset=a.offset, chunk_size=a.length,
@@ -616,7 +680,7 @@ class FileTransferService(Service):
 
     def _disk_error(self, t: _Transfer, e: OSError) -> None:
         if e.errno == errno.ENOSPC:
-            text = "disk full: free some space, then resume"
+            text = DISK_FULL
         elif e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
             text = f"cannot write ({os.strerror(e.errno)}): fix the folder, then resume"
         else:
@@ -627,6 +691,7 @@ class FileTransferService(Service):
         self.log.warn("download of {name} paused: {error}", name=t.partial.name, error=text)
         self._save(t, paused=True, error=text)
         self._emit(TransferFailed(self.info(t.partial.file_hash)))
+        self._watch_disk()
 
     def _verify(self, t: _Transfer) -> None:
         if t.hashing:
@@ -672,6 +737,7 @@ class FileTransferService(Service):
         del self.downloads[fh]
         if t.driver is not None:
             t.driver.stop()
+        self.history.append(info)
         self.extra.add(fh, str(path), t.partial.size)
         self.log.info("download of {name} complete: {path}", name=t.partial.name,
                       path=str(path))
