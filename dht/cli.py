@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from twisted.internet import reactor, task
     from twisted.logger import Logger, globalLogBeginner
 
-    from services.cli.logs import readable_observer
+    from pqi.logs import readable_observer
 
     from .service import DHTService
 

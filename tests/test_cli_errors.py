@@ -223,7 +223,7 @@ def test_log_lines_are_readable_and_quiet() -> None:
 
     from twisted.logger import Logger, LogPublisher
 
-    from services.cli.logs import readable_observer
+    from pqi.logs import readable_observer
     out = io.StringIO()
     publisher = LogPublisher(readable_observer(out))
     logger = Logger(observer=publisher)

@@ -175,25 +175,24 @@ def test_net_file_written(tmp_path) -> None:
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
-def test_subscribe_refuses_a_callback_of_the_wrong_arity(tmp_path) -> None:
-    """Issue 12 item 14: a one-argument handler for ``pending_friend`` (three arguments) is
-    refused when subscribing, with the arguments named, instead of raising inside the node
-    at every event; callbacks taking ``*args`` or the right count are accepted."""
+def test_subscribe_refuses_a_callback_that_cannot_take_the_event(tmp_path) -> None:
+    """Issue 12 item 14: a handler that cannot be called with the event alone (here one
+    written for three arguments) is refused when subscribing, naming the event type, instead
+    of raising inside the node at every event; one-argument and ``*args`` callbacks pass."""
     from twisted.internet.task import Clock
 
-    from services.node.node import EVENTS, event_arity
+    from services.discovery import PendingFriend
     node = make_node(Clock(), tmp_path, "alice")
     try:
-        with pytest.raises(TypeError, match="pending_friend callback receives 3"):
-            node.subscribe("pending_friend", lambda pgp_id: None)
-        node.subscribe("pending_friend", lambda pgp_id, name, via: None)
-        node.subscribe("pending_friend", lambda *args: None)
-        assert event_arity("external_address") == 1 and event_arity("shares_indexed") == 0
-        assert all(event_arity(e) >= 0 for e in EVENTS)
+        with pytest.raises(TypeError, match="PendingFriend callback receives one argument"):
+            node.subscribe(PendingFriend, lambda pgp_id, name, via: None)
+        node.subscribe(PendingFriend, lambda event: None)
+        node.subscribe(PendingFriend, lambda *args: None)
+        node.subscribe(PendingFriend, print)
     finally:
         node.friends_list.close()
-        node.chat_store.close()
-        node.mail_store.close()
+        node.chat.store.close()
+        node.mail.store.close()
 
 
 def test_friends_never_online_with_status_offline(tmp_path) -> None:
@@ -203,8 +202,8 @@ def test_friends_never_online_with_status_offline(tmp_path) -> None:
     async def body(reactor):
         a, b = make_node(reactor, tmp_path, "alice"), make_node(reactor, tmp_path, "bob")
         seen = []
-        a.subscribe("friend_connected",
-                    lambda peer: seen.extend((f.online, f.status) for f in a.friends()))
+        a.subscribe(FriendConnected,
+                    lambda event: seen.extend((f.online, f.status) for f in a.friends()))
         await a.startService()
         await b.startService()
         try:
@@ -270,11 +269,11 @@ def test_unknown_or_ambiguous_friend_names_say_so(tmp_path) -> None:
     try:
         node.add_friend(cert_of(bob))
         with pytest.raises(FriendNameError) as nobody:
-            node._friend_location("mallory")  # noqa: SLF001
+            node.friend_location("mallory")
         assert str(nobody.value) == "no friend called 'mallory' (friends: bob)"
-        assert node._friend_location("bob") == bob.ssl_id  # noqa: SLF001
+        assert node.friend_location("bob") == bob.ssl_id
     finally:
         for n in (node, bob):
             n.friends_list.close()
-            n.chat_store.close()
-            n.mail_store.close()
+            n.chat.store.close()
+            n.mail.store.close()

@@ -375,7 +375,7 @@ class NetInterface(Service):
     def redial(self, ssl_id: SslId) -> None:
         """Dial a friend location now (the user asked), unless linked or being dialled."""
         self.manager.redial(ssl_id, self.reactor.seconds())
-        self._pump()
+        self.driver.service()
 
     def remove_friend(self, ssl_id: SslId) -> None:
         """Forget a friend location and close its link."""

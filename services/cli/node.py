@@ -24,6 +24,7 @@ from pqi.identity.account import Account
 from pqi.identity.errors import AccountError, WrongPasswordError
 from pqi.identity.friends import FriendList
 from pqi.link.linkmgr import AddressSource
+from pqi.logs import readable_observer
 from services.cli.common import (
     EXIT_FAILURE,
     EXIT_LOCKED,
@@ -33,7 +34,6 @@ from services.cli.common import (
     password,
 )
 from services.cli.identity import FRIENDS_FILE, require_account
-from services.cli.logs import readable_observer
 from services.node.lock import AccountLock, AccountLockedError
 from services.node.netsettings import NetworkSettings, certificate_addresses
 from services.node.node import Node

@@ -1,5 +1,6 @@
 # -*- test-case-name: tests.test_cli_errors -*-
-"""The one log format of every long-running ``rsnode`` command (``run``, ``dht``).
+"""The one log format of every long-running ``rsnode`` command (``run``, ``dht``), here at
+the bottom of the layers so that both the node's CLI and ``dht``'s can use it.
 
 ``HH:MM:SS message`` lines, warnings and errors marked, a failure's one-line message instead
 of its traceback, and without Twisted's per-connection chatter ("Starting factory ...").
