@@ -13,6 +13,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHARED = pathlib.Path(os.environ.get("RSPROTO_SHARED", ROOT.parent / "shared"))
 VECTORS = SHARED / "vectors" / "retroshare"
 CAPTURES = VECTORS / "captures"
+#: Recorded JSON API exchanges and event streams of a real retroshare-service.
+JSONAPI = VECTORS / "jsonapi"
 
 settings.register_profile("ci", max_examples=100, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

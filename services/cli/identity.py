@@ -96,6 +96,8 @@ def _init(args: argparse.Namespace) -> int:
     except (AccountError, ValueError) as e:
         raise CliError(str(e)) from e
     FriendList(base / FRIENDS_FILE).close()
+    from services.cli.jsonapi import create_credentials
+    create_credentials(base, account.name)
     print(f"created profile {account.name} ({account.pgp_id}), "
           f"location {account.location_name} ({account.ssl_id}) in {base}")
     return 0

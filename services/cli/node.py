@@ -81,10 +81,14 @@ def _run(args: argparse.Namespace) -> int:
                 control=True, owns_friends=True,
                 upnp=args.upnp,
                 udp=_udp_options(args))
+    from services.cli.jsonapi import api_service, start_api
+    api = api_service(reactor, node, args)
     failed: list[str] = []
 
     def start() -> None:
         d = node.startService()
+        if api is not None:
+            d.addCallback(lambda _: start_api(api))
 
         def cannot(f: Any) -> None:
             failed.append(f.getErrorMessage())
@@ -93,8 +97,15 @@ def _run(args: argparse.Namespace) -> int:
         d.addErrback(cannot)
 
     reactor.callWhenRunning(start)  # type: ignore[attr-defined]
-    reactor.addSystemEventTrigger(  # type: ignore[attr-defined]
-        "before", "shutdown", lambda: node.stopService() if node.running else None)
+    def stop() -> Any:
+        waits = []
+        if api is not None and api.running:
+            waits.append(api.stopService())
+        if node.running:
+            waits.append(node.stopService())
+        return defer.gatherResults(waits)
+
+    reactor.addSystemEventTrigger("before", "shutdown", stop)  # type: ignore[attr-defined]
     reactor.run()  # type: ignore[attr-defined]
     if failed:
         raise CliError(f"cannot start the node: {failed[0]}")
@@ -311,6 +322,8 @@ def register(subparsers: Any) -> None:
                         "so 7813 with the default TCP port; any free one with --port 0)")
     p.add_argument("--bootstrap", action="append", default=[], metavar="IP:PORT",
                    help="a DHT entry point (repeatable)")
+    from services.cli.jsonapi import add_run_options
+    add_run_options(p)
     p.set_defaults(func=_run)
     p = subparsers.add_parser("status", parents=[common],
                               help="friends, links, round-trip times of the running node")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from twisted.internet import defer, protocol
-from twisted.web.client import Agent, readBody
+from twisted.web.client import Agent
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IBodyProducer
 from zope.interface import implementer
@@ -72,6 +72,18 @@ class _Bytes:
 
     def stopProducing(self) -> None:  # noqa: N802
         pass
+
+
+class _Collect(protocol.Protocol):
+    def __init__(self) -> None:
+        self.data: list[bytes] = []
+        self.done: defer.Deferred[bytes] = defer.Deferred()
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        self.data.append(data)
+
+    def connectionLost(self, reason: Any = None) -> None:  # noqa: N802
+        self.done.callback(b"".join(self.data))
 
 
 class _End:
@@ -206,7 +218,9 @@ class JsonApiClient:
         producer = _Bytes(body) if body else None
         response = await self.agent.request(method.encode(), (self.base + path).encode(),
                                             self._headers(headers), producer)
-        data = await readBody(response)
+        collect = _Collect()
+        response.deliverBody(collect)
+        data = await collect.done
         return response.code, response.headers, data
 
     async def call(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:

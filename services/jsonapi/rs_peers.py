@@ -30,6 +30,14 @@ STATE_ONLINE: Final = 4
 CONNECTED_TCP: Final = 4
 LINK_OWN: Final = 1
 LINK_TCP: Final = 33816577
+#: Certificate parse results (CERTIFICATE_PARSE_ERROR_*): no error, a bad certificate,
+#: a bad short invite.
+PARSE_OK: Final = 16
+PARSE_BAD_CERT: Final = 24
+PARSE_BAD_INVITE: Final = 27
+#: Certificates ``loadCertificateFromString`` keeps for a later ``addSslOnlyFriend`` (the
+#: "keyring" RetroShare adds their keys to).
+MAX_LOADED_CERTS: Final = 64
 #: ``trustLvl`` of our own profile and of a friend.
 TRUST_ULTIMATE: Final = 5
 TRUST_FRIEND: Final = 1
@@ -115,7 +123,7 @@ def _cert_details(cert: RsCertificate) -> dict[str, Any]:
         dyndns=cert.dns)
 
 
-def _invite_details(invite: ShortInvite) -> dict[str, Any]:
+def _invite_details(invite: ShortInvite, friend: bool) -> dict[str, Any]:
     pgp = invite.pgp_id.to_hex() if invite.pgp_id else NULL_PGP_ID
     values: dict[str, Any] = {}
     for locator in invite.locators:
@@ -130,7 +138,8 @@ def _invite_details(invite: ShortInvite) -> dict[str, Any]:
     return peer_details(
         id=invite.ssl_id.to_hex(), gpg_id=pgp, name=invite.name,
         fpr=invite.pgp_fingerprint.to_hex() if invite.pgp_fingerprint else "0" * 40,
-        gpgSigners=[pgp], trustLvl=1, validLvl=1, accept_connection=True, **values)
+        gpgSigners=[pgp] if friend else [], trustLvl=int(friend), validLvl=int(friend),
+        accept_connection=friend, **values)
 
 
 def _ssl(text: str) -> SslId:
@@ -179,7 +188,7 @@ def get_peer_details(ctx: ApiContext, p: Params) -> dict[str, Any]:
         return {"det": _own_details(ctx), "retval": True}
     found = _friend_details(ctx, _ssl(ssl_id)) if ssl_id != NULL_SSL_ID else None
     if found is None:
-        return {"det": peer_details(id=ssl_id), "retval": False}
+        return {"det": peer_details(), "retval": False}
     return {"det": found, "retval": True}
 
 
@@ -249,10 +258,15 @@ def load_certificate_from_string(ctx: ApiContext, p: Params) -> dict[str, Any]:
     text = p.str("cert")
     try:
         cert = RsCertificate.decode(text)
-    except (DecodeError, ValueError) as e:
+    except (DecodeError, ValueError):
         return {"sslId": NULL_SSL_ID, "pgpId": NULL_PGP_ID,
-                "errorString": f"RsCertificate failed: {e} parsing: {text[:64]}",
-                "retval": False}
+                "errorString": f"RsCertificate failed with errno: {PARSE_BAD_CERT} parsing: "
+                               f"{text[:256]}", "retval": False}
+    loaded = ctx.extras.setdefault("loaded_certs", {})
+    loaded.pop(cert.public_key.pgp_id.to_hex(), None)
+    loaded[cert.public_key.pgp_id.to_hex()] = cert
+    while len(loaded) > MAX_LOADED_CERTS:
+        loaded.pop(next(iter(loaded)))
     return {"sslId": cert.ssl_id.to_hex() if cert.ssl_id else NULL_SSL_ID,
             "pgpId": cert.public_key.pgp_id.to_hex(), "errorString": "", "retval": True}
 
@@ -262,8 +276,8 @@ def load_details_from_string_cert(ctx: ApiContext, p: Params) -> dict[str, Any]:
     try:
         cert = RsCertificate.decode(p.str("cert"))
     except (DecodeError, ValueError):
-        return {"certDetails": peer_details(), "retval": False}
-    return {"certDetails": _cert_details(cert), "retval": True}
+        return {"certDetails": peer_details(), "errorCode": PARSE_BAD_CERT, "retval": False}
+    return {"certDetails": _cert_details(cert), "errorCode": PARSE_OK, "retval": True}
 
 
 @ENDPOINTS.add("/rsPeers/parseShortInvite")
@@ -271,22 +285,37 @@ def parse_short_invite(ctx: ApiContext, p: Params) -> dict[str, Any]:
     try:
         invite = ShortInvite.decode(p.str("invite"))
     except (DecodeError, ValueError):
-        return {"details": peer_details(), "retval": False}
-    return {"details": _invite_details(invite), "retval": True}
+        return {"details": peer_details(), "err_code": PARSE_BAD_INVITE, "retval": False}
+    try:
+        ctx.node.friends_list.location(invite.ssl_id)
+        friend = True
+    except UnknownFriendError:
+        friend = False
+    return {"details": _invite_details(invite, friend), "err_code": PARSE_OK, "retval": True}
 
 
 @ENDPOINTS.add("/rsPeers/addSslOnlyFriend")
 def add_ssl_only_friend(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    """A location by SSL id, its profile by the key of a certificate loaded before
+    (``loadCertificateFromString``) or by the fingerprint in ``details``."""
     details = p.sub("details")
-    fpr = details.str("fpr")
     ssl_id = p.ssl_id("sslId")
+    pgp_id = p.pgp_id("pgpId")
+    if ssl_id == NULL_SSL_ID:
+        return {"retval": False}
+    cert = ctx.extras.get("loaded_certs", {}).get(pgp_id)
     try:
-        fingerprint = PgpFingerprint.from_hex(fpr)
-        if ssl_id == NULL_SSL_ID or fingerprint.to_hex() == "0" * 40:
+        if cert is not None and cert.ssl_id is not None and cert.ssl_id.to_hex() == ssl_id:
+            profile = ctx.node.add_friend(cert.encode())
+            location = ctx.node.friends_list.location(cert.ssl_id)
+            _added(ctx, location.ssl_id, profile.pgp_id)
+            return {"retval": True}
+        fingerprint = PgpFingerprint.from_hex(details.str("fpr"))
+        if fingerprint.to_hex() == "0" * 40 or fingerprint.to_hex()[-16:] != pgp_id:
             return {"retval": False}
         location = ctx.node.friends_list.add_ssl_only(
             _ssl(ssl_id), fingerprint, details.str("name"), details.str("location"))
-    except (ValueError, FriendsError):
+    except (ValueError, DecodeError, FriendsError):
         return {"retval": False}
     ctx.node.net.add_friend(location.ssl_id)
     _added(ctx, location.ssl_id, location.pgp_id)

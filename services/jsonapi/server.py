@@ -21,7 +21,7 @@ from typing import Any, Final
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web import server, static
+from twisted.web import server
 from twisted.web.resource import Resource
 
 from .api import ApiContext, Endpoint, EndpointTable
@@ -189,6 +189,8 @@ class JsonApiResource(Resource):
             return self._empty(request, 204)
         if request.too_large:
             return self._json(request, {"errorMsg": "request body too large"}, 413)
+        if endpoint.login and self.ctx.node is None:
+            return self._empty(request, 409)
         if endpoint.auth:
             client = getattr(request.getClientAddress(), "host", "?")
             now = self.ctx.reactor.seconds()
@@ -198,8 +200,6 @@ class JsonApiResource(Resource):
             if not self.credentials.check_header(request.getHeader(b"authorization")):
                 self.throttle.failed(client, now)
                 return self._empty(request, 401)
-        if endpoint.login and self.ctx.node is None:
-            return self._empty(request, 409)
         params = self._params(request)
         if endpoint.path == EVENTS_PATH:
             return self.streams.open(request, params)
@@ -271,4 +271,5 @@ class JsonApiResource(Resource):
             target = target / "index.html"
         if not target.is_file():
             return self._bare(request, 404)
+        from twisted.web import static  # imported on use: its import warns on Twisted 24+
         return static.File(str(target)).render(request)
