@@ -32,6 +32,7 @@ class HandleTable:
         self._by_key: dict[tuple[int, Hashable], int] = {}
         self._by_handle: dict[int, tuple[int, Hashable]] = {}
         self._next: dict[int, int] = {}
+        self._first_storage = 2
 
     def __len__(self) -> int:
         return len(self._by_handle)
@@ -44,7 +45,7 @@ class HandleTable:
         if number is None:
             if len(self._storages) >= MAX_STORAGES:
                 self.clear()
-            number = self._storages[owner] = len(self._storages) + 2
+            number = self._storages[owner] = len(self._storages) + self._first_storage
         return number
 
     def owner(self, storage: int) -> str | None:
@@ -63,9 +64,10 @@ class HandleTable:
         if found is not None:
             return found
         if len(self._by_handle) >= self.max_handles:
+            # Start afresh, but never reuse a number: an old handle must not name a new
+            # entry (the per-storage counters keep counting).
             self._by_key.clear()
             self._by_handle.clear()
-            self._next.clear()
         index = self._next.get(storage, 1)
         self._next[storage] = index + 1
         handle = (storage << STORAGE_SHIFT) | index
@@ -81,7 +83,10 @@ class HandleTable:
         return self._by_handle.get(handle)
 
     def clear(self) -> None:
+        """Forget everything (friends' storages are numbered anew, so counters restart
+        past every number given so far)."""
+        base = max(self._storages.values(), default=1) + 1
         self._storages.clear()
         self._by_key.clear()
         self._by_handle.clear()
-        self._next.clear()
+        self._first_storage = base

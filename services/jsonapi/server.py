@@ -13,6 +13,7 @@ are throttled per client address.
 from __future__ import annotations
 
 import json
+import mimetypes
 import os
 import urllib.parse
 from pathlib import Path
@@ -46,6 +47,8 @@ MAX_BODY_BYTES: Final = 1 << 20
 MAX_CONNECTIONS: Final = 128
 #: Calls whose answer is still being computed; more are answered 503 at once.
 MAX_PENDING_CALLS: Final = 64
+#: Largest web interface file served (``--webui``).
+MAX_STATIC_BYTES: Final = 64 << 20
 #: Seconds a connection may stay silent before its request is complete.
 IDLE_TIMEOUT: Final = 30
 #: The event stream's path (served by `EventStreams`).
@@ -269,7 +272,15 @@ class JsonApiResource(Resource):
             return self._bare(request, 404)
         if target.is_dir():
             target = target / "index.html"
-        if not target.is_file():
+        try:
+            size = target.stat().st_size
+            if not target.is_file() or size > MAX_STATIC_BYTES:
+                return self._bare(request, 404)
+            data = target.read_bytes()
+        except OSError:
             return self._bare(request, 404)
-        from twisted.web import static  # imported on use: its import warns on Twisted 24+
-        return static.File(str(target)).render(request)
+        kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        request.setHeader(b"Content-Type", kind.encode("ascii"))
+        request.setHeader(b"Content-Length", str(len(data)).encode())
+        request.setHeader(b"Cache-Control", b"no-cache")
+        return data

@@ -18,7 +18,9 @@ from tools.fuzz.harness import fuzz, instrumented
 
 with instrumented():
     from twisted.internet.address import IPv4Address
+    from twisted.internet.error import ConnectionDone
     from twisted.internet.testing import MemoryReactorClock, StringTransport
+    from twisted.python.failure import Failure
 
     from pqi.identity.account import Account
     from pqi.identity.friends import FriendList
@@ -52,7 +54,7 @@ class FuzzServer:
         self.reactor.advance(0)
         self.reactor.advance(0)
         out = transport.value()
-        channel.connectionLost(None)
+        channel.connectionLost(Failure(ConnectionDone()))
         return out
 
     def post(self, path: str, body: bytes, auth: bool = True) -> bytes:
