@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from typing import Any
 
@@ -234,3 +235,12 @@ def test_logged_out_api_answers_409_before_checking_credentials() -> None:
     assert status(s.post("/rsPeers/getFriendList", auth="Bearer nothing")) == 409
     assert json.loads(s.post("/rsJsonApi/version").partition(b"\r\n\r\n")[2]) == {
         "major": 0}
+
+
+def test_docs_table_lists_every_endpoint() -> None:
+    """docs/jsonapi.md's endpoint table names exactly the endpoints the server has."""
+    from services.jsonapi import all_endpoints
+    from tests.conftest import ROOT
+    text = (ROOT / "docs" / "jsonapi.md").read_text()
+    documented = set(re.findall(r"^\| `(/[^`]+)` \|", text, re.MULTILINE))
+    assert documented == {e.path for e in all_endpoints()}

@@ -112,3 +112,18 @@ def join_visible_chat_lobby(ctx: ApiContext, p: Params) -> dict[str, Any]:
 @_both("getLobbyAutoSubscribe", note=_STUB)
 def get_lobby_auto_subscribe(ctx: ApiContext, p: Params) -> dict[str, Any]:
     return {"retval": False}
+
+
+@_both("unsubscribeChatLobby", note=_STUB)
+def unsubscribe_chat_lobby(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    return {}
+
+
+@_both("setIdentityForChatLobby", note=_STUB)
+def set_identity_for_chat_lobby(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    return {"retval": False}
+
+
+@_both("initiateDistantChatConnexion", note="no distant chat yet: refused")
+def initiate_distant_chat_connexion(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    return {"pid": NULL_GXS_ID, "error_code": 1, "retval": False}

@@ -539,6 +539,12 @@ _getter("/rsFiles/defaultEncryptionPolicy", "default_encryption_policy")
 _setter("/rsFiles/setDefaultEncryptionPolicy", "default_encryption_policy", "policy", 1, 2)
 
 
+@ENDPOINTS.add("/rsFiles/setDownloadDirectory", "/rsFiles/setPartialsDirectory",
+               note="folders are fixed in the account directory: refused")
+def set_directory(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    return {"retval": False}
+
+
 @ENDPOINTS.add("/rsFiles/getChunkStrategy")
 def get_chunk_strategy(ctx: ApiContext, p: Params) -> dict[str, Any]:
     file_hash = p.hash("hash")

@@ -121,3 +121,62 @@ def get_forums_summaries(ctx: ApiContext, p: Params) -> dict[str, Any]:
 @_stub("/rsPosted/getBoardsSummaries")
 def get_boards_summaries(ctx: ApiContext, p: Params) -> dict[str, Any]:
     return {"groupInfo": [], "retval": True}
+
+
+@_stub("/rsGxsCircles/getCirclesSummaries")
+def get_circles_summaries(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    return {"circles": [], "retval": True}
+
+
+@_stub("/rsGxsChannels/getChannelsInfo")
+def get_channels_info(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    return {"channelsInfo": [], "retval": True}
+
+
+@_stub("/rsGxsForums/getForumsInfo")
+def get_forums_info(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    return {"forumsInfo": [], "retval": True}
+
+
+@_stub("/rsPosted/getBoardsInfo")
+def get_boards_info(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    return {"boardsInfo": [], "retval": True}
+
+
+@_stub("/rsGxsChannels/getChannelContent", "/rsPosted/getBoardContent")
+def get_content(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    return {"posts": [], "comments": [], "votes": [], "retval": False}
+
+
+@_stub("/rsGxsChannels/getContentSummaries", "/rsPosted/getContentSummaries")
+def get_content_summaries(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    return {"summaries": [], "retval": False}
+
+
+@_stub("/rsGxsForums/getForumContent")
+def get_forum_content(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    return {"msgs": [], "retval": False}
+
+
+@_stub("/rsGxsForums/getForumMsgMetaData")
+def get_forum_msg_meta_data(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    return {"msgMetas": [], "retval": False}
+
+
+@_stub("/rsGxsChannels/createChannelV2", "/rsGxsChannels/createPostV2",
+       "/rsGxsChannels/createCommentV2", "/rsGxsChannels/voteForComment",
+       "/rsGxsChannels/subscribeToChannel", "/rsGxsForums/createForumV2",
+       "/rsGxsForums/createPost", "/rsGxsForums/subscribeToForum", "/rsGxsForums/markRead",
+       "/rsPosted/createBoardV2", "/rsPosted/subscribeToBoard",
+       "/rsIdentity/updateIdentity", "/rsIdentity/deleteIdentity")
+def refused(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    """What a GXS change answers until the service exists: refused, with the reason."""
+    return {"errorMessage": "not available: rsproto has no GXS services yet",
+            "retval": False}
+
+
+@_stub("/rsReputations/setAutoPositiveOpinionForContacts",
+       "/rsReputations/setThresholdForRemotelyNegativeReputation",
+       "/rsReputations/setThresholdForRemotelyPositiveReputation")
+def reputation_setting(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    return {}

@@ -60,8 +60,9 @@ ADDR_PEER: Final = 1
 MODE_TO, MODE_CC, MODE_BCC = 1, 2, 3
 
 
-def _both(name: str, **kwargs: Any) -> Any:
-    return ENDPOINTS.add(f"/rsMail/{name}", f"/rsMsgs/{name}", **kwargs)
+def _both(*names: str, **kwargs: Any) -> Any:
+    paths = [f"/{cls}/{name}" for name in names for cls in ("rsMail", "rsMsgs")]
+    return ENDPOINTS.add(*paths, **kwargs)
 
 
 def _address(peer: str | None, mode: int = MODE_TO) -> dict[str, Any]:
@@ -244,6 +245,12 @@ def set_message_tag(ctx: ApiContext, p: Params) -> dict[str, Any]:
     if not any(n == tag for n, _, _ in DEFAULT_TAGS):
         return {"retval": False}
     return _retag(ctx, p, f"tag:{tag}", p.bool("set"))
+
+
+@_both("setMessageTagType", "removeMessageTagType",
+       note="the five default tags only: changes refused")
+def change_message_tag_type(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    return {"retval": False}
 
 
 @_both("getDistantMessagingPermissionFlags")

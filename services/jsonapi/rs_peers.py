@@ -343,3 +343,10 @@ def connect_attempt(ctx: ApiContext, p: Params) -> dict[str, Any]:
         if info.addr is not None and info.addr.port:
             ctx.node.net.add_address(ssl_id, info.addr)
     return {"retval": True}
+
+
+@ENDPOINTS.add("/rsPeers/setVisState", "/rsPeers/setNetworkMode", "/rsPeers/setDynDNS",
+               "/rsPeers/setProxyServer",
+               note="network settings are chosen on rsnode's command line: refused")
+def network_setting(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    return {"retval": False}
