@@ -133,15 +133,11 @@ def _download_info(ctx: ApiContext, info: TransferInfo) -> dict[str, Any]:
     if status == FT_DOWNLOADING and info.sources == 0 and info.done == 0:
         status = FT_WAITING
     path = info.path or str(Path(ctx.node.transfers.partials_dir) / info.file_hash.to_hex())
-    peers = []
-    if info.state != "complete":
-        peers = [{"peerId": s.to_hex(), "name": "", "tfRate": 0.0, "status": 0,
-                  "transfered": x64(0)} for s in info.bad_sources]
     return file_info(
         transfer_info_flags=REQ_ANONYMOUS, path=path, fname=info.name,
         hash=info.file_hash.to_hex(), size=x64(info.size), avail=x64(info.done),
         transfered=x64(info.done), tfRate=float(info.rate) / 1024,
-        downloadStatus=status, peers=peers, priority=info.priority)
+        downloadStatus=status, priority=info.priority)
 
 
 def _downloads(ctx: ApiContext) -> dict[str, TransferInfo]:
