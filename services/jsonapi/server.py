@@ -65,6 +65,8 @@ CORS_HEADERS: Final = (
 _EXPOSE = (b"Access-Control-Expose-Headers", b"Content-Length,Content-Range")
 _MAX_AGE = (b"Access-Control-Max-Age", b"1728000")
 _TEXT = b"text/plain; charset=utf-8"
+#: Reason phrases Twisted does not know.
+_REASONS: Final = {429: b"Too Many Requests"}
 
 
 class ApiRequest(server.Request):
@@ -150,7 +152,7 @@ class JsonApiResource(Resource):
     @staticmethod
     def _empty(request: Any, code: int, extra: tuple[tuple[bytes, bytes], ...] = ()) -> bytes:
         """401 / 409 / 204 like RetroShare: CORS headers with Max-Age, empty text body."""
-        request.setResponseCode(code)
+        request.setResponseCode(code, _REASONS.get(code))
         for name, value in CORS_HEADERS + (_MAX_AGE,) + extra:
             request.setHeader(name, value)
         request.setHeader(b"Connection", b"close")
