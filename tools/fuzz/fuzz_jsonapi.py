@@ -49,7 +49,8 @@ class FuzzServer:
         self.api.resource.throttle = AuthThrottle(max_failures=1 << 30)
 
     def exchange(self, data: bytes) -> bytes:
-        """Everything the server writes for ``data`` sent on one connection."""
+        """Everything the server writes for ``data`` sent on one connection (an HTTP/1.0
+        request gets an HTTP/1.0 status line)."""
         channel = self.api.site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
         transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 40000))
         channel.makeConnection(transport)
@@ -79,7 +80,7 @@ def server() -> FuzzServer:
 
 
 def _check(out: bytes, what: Any) -> None:
-    if out and not out.startswith(b"HTTP/1.1 "):
+    if out and not out.startswith((b"HTTP/1.1 ", b"HTTP/1.0 ")):
         raise AssertionError(f"not an HTTP answer to {what!r}: {out[:80]!r}")
 
 
