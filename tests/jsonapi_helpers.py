@@ -165,7 +165,7 @@ async def start_pair(reactor: Any, tmp_path: Any, *, share: bool = True,
         alice.add_friend(cert_of(bob))
         bob.add_friend(cert_of(alice))
         await wait_for(reactor, lambda: bool(alice.control.enabled(bob.ssl_id))
-                       and bool(bob.control.enabled(alice.ssl_id)), 30)
+                       and bool(bob.control.enabled(alice.ssl_id)), 60)
         if share:
             a_dir = os.path.join(tmp_path, "share", "alice-shared")
             b_dir = os.path.join(tmp_path, "share", "bob-shared")
@@ -184,9 +184,9 @@ async def start_pair(reactor: Any, tmp_path: Any, *, share: bool = True,
             await alice.sharing.share(a_dir, "alice-shared")
             alice.sharing.lists.refresh(bob.ssl_id)
             bob.sharing.lists.refresh(alice.ssl_id)
-            await wait_for(reactor, lambda: synced.called and listed.called, 30)
+            await wait_for(reactor, lambda: synced.called and listed.called, 60)
             await wait_for(reactor, lambda: any(
-                True for _ in bob.sharing.lists.trees[alice.ssl_id].walk()), 30)
+                True for _ in bob.sharing.lists.trees[alice.ssl_id].walk()), 60)
     except BaseException:
         await pair.stop()
         raise
