@@ -146,15 +146,19 @@ def _ssl(text: str) -> SslId:
     return SslId.from_hex(text)
 
 
+def _friends(ctx: ApiContext) -> list[str]:
+    """Friend locations in RetroShare's order (its friend map is keyed by SSL id)."""
+    return sorted(loc.ssl_id.to_hex() for loc in ctx.node.friends_list.locations())
+
+
 def _online(ctx: ApiContext) -> list[str]:
-    return [loc.ssl_id.to_hex() for loc in ctx.node.friends_list.locations()
-            if (p := ctx.node.net.person(loc.ssl_id)) is not None and p.connected]
+    return [s for s in _friends(ctx)
+            if (p := ctx.node.net.person(SslId.from_hex(s))) is not None and p.connected]
 
 
 @ENDPOINTS.add("/rsPeers/getFriendList")
 def get_friend_list(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    return {"sslIds": [loc.ssl_id.to_hex() for loc in ctx.node.friends_list.locations()],
-            "retval": True}
+    return {"sslIds": _friends(ctx), "retval": True}
 
 
 @ENDPOINTS.add("/rsPeers/getOnlineList")
