@@ -11,6 +11,7 @@ from twisted.internet import defer, protocol
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 
 from services.jsonapi import ApiCredentials, JsonApiClient, JsonApiService
+from services.sharing.manager import FileListUpdated
 from tests.service_fakes import cert_of, make_node, wait_for
 
 
@@ -178,9 +179,9 @@ async def start_pair(reactor: Any, tmp_path: Any, *, share: bool = True,
             pair.files["bob-random.bin"] = os.path.join(b_dir, "bob-random.bin")
             _write(pair.files["bob-random.bin"], 30000, b"bob")
             pair.shares = {"alice": a_dir, "bob": b_dir}
-            listed = alice.next_event("file_list_updated")
+            listed = alice.next_event(FileListUpdated)
             await bob.sharing.share(b_dir, "bob-shared")
-            synced = bob.next_event("file_list_updated")
+            synced = bob.next_event(FileListUpdated)
             await alice.sharing.share(a_dir, "alice-shared")
             alice.sharing.lists.refresh(bob.ssl_id)
             bob.sharing.lists.refresh(alice.ssl_id)

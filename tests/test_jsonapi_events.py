@@ -134,7 +134,7 @@ async def _cause_everything(reactor: Any, tmp_path: Any) -> dict[str, Any]:
         await wait_for(reactor, lambda: first <= seen(), 60)
         alice.sharing.lists.refresh(bob.ssl_id)
         await wait_for(reactor, lambda: (13, 11) in seen("alice"), 30)
-        alice._reset_link(bob.ssl_id, DisconnectReason.CLOSED)
+        alice.reset_link(bob.ssl_id, DisconnectReason.CLOSED)
         await wait_for(reactor, lambda: (4, 2) in seen(), 30)
         await wait_for(reactor, lambda: [kind_of(e) for e in got["all"]].count((4, 1)) >= 1
                        and (2, 1) in seen(), 60)

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_jsonapi_events -*-
 """The node's events as RetroShare event records (`events`), published to the streams.
 
-One place maps each `Node.subscribe` event kind to the frames ``retroshare-service`` sends
+One place maps each of the node's typed events to the frames ``retroshare-service`` sends
 for the same cause, e.g. a friend connecting gives FRIEND_LIST NODE_CONNECTED then
 NODE_STATUS_CHANGED; a private chat gives CHAT_SERVICE CHAT_MESSAGE_RECEIVED, the
 history change and the chat message event.
@@ -11,6 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Final
+
+from services.chat.service import ChatStatusReceived, MessageReceived
+from services.discovery import LocationLearned
+from services.events import FriendConnected, FriendDisconnected, UnknownEventError
+from services.mail.service import MailReceived
+from services.sharing.manager import FileListUpdated, SharesIndexed
+from services.status import StatusChanged
+from services.transfer.service import TransferCompleted, TransferProgress
 
 from . import events as ev
 
@@ -38,7 +46,7 @@ def chat_message_json(message: Any, now: int) -> tuple[dict[str, Any], dict[str,
 
 
 class NodeEvents:
-    """Subscribes to a node's events and publishes their RetroShare records."""
+    """Subscribes to a node's typed events and publishes their RetroShare records."""
 
     def __init__(self, node: Any, publish: Callable[[dict[str, Any]], None],
                  now: Callable[[], int]) -> None:
@@ -48,19 +56,24 @@ class NodeEvents:
         self._unsubscribers: list[Callable[[], None]] = []
 
     def attach(self) -> None:
-        for kind, handler in (
-                ("friend_connected", self._connected),
-                ("friend_disconnected", self._disconnected),
-                ("status_changed", self._status),
-                ("chat_status", self._chat_status),
-                ("location_learned", self._learned),
-                ("message_received", self._chat),
-                ("mail_received", self._mail),
-                ("file_list_updated", self._friend_list),
-                ("shares_indexed", self._own_list),
-                ("transfer_complete", self._complete),
-                ("transfer_progress", self._progress)):
-            self._unsubscribers.append(self.node.subscribe(kind, handler))
+        """Subscribe to every event type the node emits (a node built without a service,
+        e.g. without file sharing, simply has no such events)."""
+        for event_type, handler in (
+                (FriendConnected, self._connected),
+                (FriendDisconnected, self._disconnected),
+                (StatusChanged, self._status),
+                (ChatStatusReceived, self._chat_status),
+                (LocationLearned, self._learned),
+                (MessageReceived, self._chat),
+                (MailReceived, self._mail),
+                (FileListUpdated, self._friend_list),
+                (SharesIndexed, self._own_list),
+                (TransferCompleted, self._complete),
+                (TransferProgress, self._progress)):
+            try:
+                self._unsubscribers.append(self.node.subscribe(event_type, handler))
+            except UnknownEventError:
+                continue
 
     def detach(self) -> None:
         for unsubscribe in self._unsubscribers:
@@ -73,47 +86,49 @@ class NodeEvents:
         self.publish(ev.friend_event(self.now(), code, peer.ssl_id.to_hex(), status=status,
                                      state=state))
 
-    def _connected(self, peer: Any) -> None:
-        self._friend(ev.FriendCode.NODE_CONNECTED, peer)
-        self._friend(ev.FriendCode.NODE_STATUS_CHANGED, peer)
+    def _connected(self, event: FriendConnected) -> None:
+        self._friend(ev.FriendCode.NODE_CONNECTED, event.peer)
+        self._friend(ev.FriendCode.NODE_STATUS_CHANGED, event.peer)
 
-    def _disconnected(self, peer: Any, reason: Any) -> None:
-        self._friend(ev.FriendCode.NODE_DISCONNECTED, peer)
-        self._friend(ev.FriendCode.NODE_STATUS_CHANGED, peer)
+    def _disconnected(self, event: FriendDisconnected) -> None:
+        self._friend(ev.FriendCode.NODE_DISCONNECTED, event.peer)
+        self._friend(ev.FriendCode.NODE_STATUS_CHANGED, event.peer)
 
-    def _status(self, peer: Any, status: int) -> None:
-        self._friend(ev.FriendCode.NODE_STATUS_CHANGED, peer, status=int(status))
+    def _status(self, event: StatusChanged) -> None:
+        self._friend(ev.FriendCode.NODE_STATUS_CHANGED, event.peer, status=int(event.status))
 
-    def _chat_status(self, status: Any) -> None:
+    def _chat_status(self, event: ChatStatusReceived) -> None:
         self.publish(ev.friend_event(self.now(), ev.FriendCode.NODE_STATE_STRING_CHANGED,
-                                     status.peer.to_hex(), state=status.text))
+                                     event.status.peer.to_hex(), state=event.status.text))
 
-    def _learned(self, ssl_id: Any, pgp_id: Any, addresses: Any) -> None:
-        self.publish(ev.gossip_event(self.now(), ssl_id.to_hex()))
+    def _learned(self, event: LocationLearned) -> None:
+        self.publish(ev.gossip_event(self.now(), event.ssl_id.to_hex()))
 
-    def _chat(self, message: Any) -> None:
+    def _chat(self, event: MessageReceived) -> None:
         now = self.now()
-        cid, info = chat_message_json(message, now)
+        cid, info = chat_message_json(event.message, now)
         self.publish(ev.chat_service_event(now, cid, info))
-        self.publish(ev.chat_history_event(now, message.history_id))
+        self.publish(ev.chat_history_event(now, event.message.history_id))
         self.publish(ev.chat_message_event(now, info))
 
-    def _mail(self, mail: Any) -> None:
-        self.publish(ev.mail_event(self.now(), [str(mail.id)]))
+    def _mail(self, event: MailReceived) -> None:
+        self.publish(ev.mail_event(self.now(), [str(event.mail.id)]))
 
-    def _friend_list(self, ssl_id: Any) -> None:
+    def _friend_list(self, event: FileListUpdated) -> None:
         self.publish(ev.shared_dir_event(self.now(),
                                          ev.SharedDirCode.FRIEND_DIR_LIST_UPDATED))
 
-    def _own_list(self) -> None:
+    def _own_list(self, event: SharesIndexed) -> None:
         self.publish(ev.shared_dir_event(self.now(), ev.SharedDirCode.OWN_DIR_LIST_UPDATED))
 
-    def _complete(self, info: Any) -> None:
+    def _complete(self, event: TransferCompleted) -> None:
+        info = event.info
         now = self.now()
         self.publish(ev.progress_event(now, info.file_hash.to_hex(), info.name, info.size,
                                        info.size, 0.0, "complete"))
         self.publish(ev.file_transfer_event(now, 1, info.file_hash.to_hex()))
 
-    def _progress(self, info: Any) -> None:
+    def _progress(self, event: TransferProgress) -> None:
+        info = event.info
         self.publish(ev.progress_event(self.now(), info.file_hash.to_hex(), info.name,
                                        info.size, info.done, info.rate, info.state))

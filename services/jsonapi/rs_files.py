@@ -21,7 +21,12 @@ from twisted.internet import defer
 from pqi.wire.fields import Sha1Hash, SslId
 from services.sharing.index import ROOT_HASH
 from services.sharing.shares import ShareError, Visibility
-from services.transfer.service import TransferError, TransferInfo, UnknownTransferError
+from services.transfer.service import (
+    TransferCompleted,
+    TransferError,
+    TransferInfo,
+    UnknownTransferError,
+)
 
 from .api import ApiContext, EndpointTable
 from .dir_handles import LOCAL_STORAGE, HandleTable
@@ -94,8 +99,8 @@ def _state(ctx: ApiContext) -> tuple[CompletedDownloads, HandleTable]:
 def attach(ctx: ApiContext) -> None:
     """Start remembering completed downloads (called once the node is known)."""
     completed, _ = _state(ctx)
-    if ctx.node is not None:
-        ctx.node.subscribe("transfer_complete", completed.add)
+    if ctx.node is not None and getattr(ctx.node, "transfers", None) is not None:
+        ctx.node.subscribe(TransferCompleted, lambda event: completed.add(event.info))
 
 
 # --- records -----------------------------------------------------------------------------------

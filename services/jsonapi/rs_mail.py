@@ -97,7 +97,7 @@ def _inbox_record(ctx: ApiContext, mail: Any) -> dict[str, Any]:
 def _sent(ctx: ApiContext) -> list[dict[str, Any]]:
     own = ctx.node.ssl_id.to_hex()
     out = []
-    for mail_id, send_time, subject, recipients in ctx.node.mail_store.sent():
+    for mail_id, send_time, subject, recipients in ctx.node.mail.store.sent():
         pending = any(d is None for d in recipients.values())
         out.append({"msgId": str(SENT_BASE + mail_id), "from": _address(own),
                     "to": _address(None),
@@ -165,7 +165,7 @@ def get_message(ctx: ApiContext, p: Params) -> dict[str, Any]:
     mail_id = _mail_id(p)
     for record in _sent(ctx):
         if mail_id is not None and record["msgId"] == str(mail_id):
-            body = ctx.node.mail_store.sent_body(mail_id - SENT_BASE)
+            body = ctx.node.mail.store.sent_body(mail_id - SENT_BASE)
             return {"msg": {"msgId": record["msgId"], "from": record["from"],
                             "to": record["to"], "destinations": record["destinations"],
                             "msgflags": record["msgflags"], "title": record["title"],
