@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_jsonapi_cli -*-
+# -*- test-case-name: tests.test_jsonapi_server -*-
 """The JSON API on the command line: ``rsnode run``'s ``--jsonapi``/``--no-jsonapi``/
 ``--jsonapi-remote``/``--webui`` options, and ``rsnode api-token`` (prints the credentials
 clients use, created by ``rsnode init``)."""

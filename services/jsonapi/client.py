@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_jsonapi_client -*-
+# -*- test-case-name: tests.test_jsonapi_events -*-
 """A small Python client of the JSON API (rsnode's or retroshare-service's), on Twisted.
 
     client = JsonApiClient(reactor, "127.0.0.1", 9092, "alice", "secret")

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_jsonapi_files -*-
+# -*- test-case-name: tests.test_jsonapi_server -*-
 """Directory handles for ``/rsFiles/requestDirDetails``: RetroShare's 64-bit numbers naming
 the root, a node, a directory or a file of our own shares or of a friend's list.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_jsonapi_files -*-
+# -*- test-case-name: tests.test_jsonapi_conformance -*-
 """``/rsFiles/*``: shared folders, browsing (own and friends' lists), downloads, uploads,
 file and chunk details, and the transfer settings RetroShare's clients read and set.
 
