@@ -16,6 +16,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 VECTORS = (pathlib.Path(os.environ["RSPROTO_SHARED"]) / "vectors" / "retroshare"
            if os.environ.get("RSPROTO_SHARED") else vectors_root())
 CAPTURES = VECTORS / "captures"
+#: Recorded JSON API exchanges and event streams of a real retroshare-service.
+JSONAPI = VECTORS / "jsonapi"
 
 settings.register_profile("ci", max_examples=100, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

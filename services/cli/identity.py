@@ -157,6 +157,8 @@ def _init(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from e
     settings.save(base)
     FriendList(base / FRIENDS_FILE).close()
+    from services.cli.jsonapi import create_credentials
+    create_credentials(base, account.name)
     where = "loopback only" if settings.loopback else f"interface {settings.interface}"
     print(f"created profile {account.name} ({account.pgp_id}), "
           f"location {account.location_name} ({account.ssl_id}) in {base}; "

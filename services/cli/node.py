@@ -82,10 +82,14 @@ def _run_locked(args: argparse.Namespace, lock: AccountLock) -> int:
     node = Node(reactor, account, friends, port=settings.port, interface=settings.interface,
                 advertise_host=str(advertise), control=True, owns_friends=True,
                 upnp=args.upnp, udp=_udp_options(args, settings), lock=lock)
+    from services.cli.jsonapi import api_service, start_api
+    api = api_service(reactor, node, args)
     failed: list[str] = []
 
     def start() -> None:
         d = node.startService()
+        if api is not None:
+            d.addCallback(lambda _: start_api(api))
 
         def cannot(f: Any) -> None:
             failed.append(f.getErrorMessage())
@@ -94,8 +98,15 @@ def _run_locked(args: argparse.Namespace, lock: AccountLock) -> int:
         d.addErrback(cannot)
 
     reactor.callWhenRunning(start)  # type: ignore[attr-defined]
-    reactor.addSystemEventTrigger(  # type: ignore[attr-defined]
-        "before", "shutdown", lambda: node.stopService() if node.running else None)
+    def stop() -> Any:
+        waits = []
+        if api is not None and api.running:
+            waits.append(api.stopService())
+        if node.running:
+            waits.append(node.stopService())
+        return defer.gatherResults(waits)
+
+    reactor.addSystemEventTrigger("before", "shutdown", stop)  # type: ignore[attr-defined]
     reactor.run()  # type: ignore[attr-defined]
     if failed:
         raise CliError(f"cannot start the node: {failed[0]}", EXIT_FAILURE)
@@ -317,6 +328,8 @@ def register(subparsers: Any) -> None:
                         "any free one with --port 0)")
     p.add_argument("--bootstrap", type=_hostport, action="append", default=[],
                    metavar="HOST:PORT", help="a DHT node to join through (repeatable)")
+    from services.cli.jsonapi import add_run_options
+    add_run_options(p)
     p.set_defaults(func=_run)
     p = subparsers.add_parser(
         "status", parents=common, help="friends, links, round-trip times of the running node",

@@ -18,6 +18,7 @@ from typing import Any
 
 from dht import cli as cli_dht
 from services.cli import identity as cli_identity
+from services.cli import jsonapi as cli_jsonapi
 from services.cli import node as cli_node
 from services.cli.common import (
     EXIT_BROKEN_PIPE,
@@ -39,6 +40,7 @@ COMMAND_REGISTRARS: tuple[Callable[[Any], None], ...] = (
     cli_node.register,
     *cli_registrars(),
     cli_dht.register,
+    cli_jsonapi.register,
 )
 
 

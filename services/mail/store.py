@@ -164,6 +164,11 @@ class MailStore:
             out.append((int(mail_id), int(send_time), subject, recipients))
         return out
 
+    def sent_body(self, mail_id: int) -> str | None:
+        """The body of sent mail ``mail_id`` (None if there is none)."""
+        row = self.db.execute("SELECT body FROM sent WHERE id = ?", (mail_id,)).fetchone()
+        return None if row is None else str(row[0])
+
     # --- inbox -------------------------------------------------------------------------------
 
     def add_incoming(self, sender: SslId, item: MsgItem, now: float) -> int | None:

@@ -528,6 +528,14 @@ class Node(MultiService):
         self.log.info("denied {name} ({pgp_id})", name=name, pgp_id=pgp_id.to_hex())
         return name
 
+    def remove_friend(self, pgp_id: PgpId) -> None:
+        """Forget a friend profile with its locations and close their links."""
+        for location in self.friends_list.locations(pgp_id):
+            if self.net.manager.is_friend(location.ssl_id):
+                self.net.remove_friend(location.ssl_id)
+        self.friends_list.remove_profile(pgp_id)
+        self.discovery.friends_changed()
+
     def pending(self) -> list[Any]:
         """Certificates waiting for approval (`pqi.identity.friends.PendingCertificate`)."""
         return self.friends_list.pending()

@@ -1,0 +1,134 @@
+# -*- test-case-name: tests.test_jsonapi_server -*-
+"""`JsonApiService`: the JSON API of a running `Node`, as a Twisted `Service`.
+
+It listens on 127.0.0.1:9092 by default (RetroShare's port); a non-loopback address is
+refused unless ``allow_remote`` is given, since the API controls the whole node and speaks
+plain HTTP.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Any, Final
+
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from . import (
+    rs_chats,
+    rs_config,
+    rs_files,
+    rs_gxs,
+    rs_mail,
+    rs_peers,
+    rs_service_control,
+    rs_session,
+)
+from .api import ApiContext, EndpointTable
+from .credentials import ApiCredentials
+from .events import KEEPALIVE_PERIOD, EventStreams
+from .node_events import NodeEvents
+from .server import JsonApiResource, JsonApiSite
+
+__all__ = ["JsonApiService", "NonLoopbackError", "DEFAULT_PORT", "DEFAULT_HOST",
+           "parse_address", "all_endpoints"]
+
+DEFAULT_HOST: Final = "127.0.0.1"
+#: retroshare-service's JSON API port.
+DEFAULT_PORT: Final = 9092
+
+
+class NonLoopbackError(ValueError):
+    """The API would listen beyond this machine without being asked to explicitly."""
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``ADDR:PORT`` (or ``[v6]:PORT``, or ``PORT`` alone on 127.0.0.1)."""
+    text = text.strip()
+    if text.isdigit():
+        host, port = DEFAULT_HOST, text
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep:
+            raise ValueError(f"want ADDR:PORT, not {text!r}")
+        host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+        number = int(port)
+    except ValueError:
+        raise ValueError(f"want an IP address and a port, not {text!r}") from None
+    if not 0 <= number <= 65535:
+        raise ValueError(f"port out of range: {number}")
+    return host, number
+
+
+def all_endpoints() -> EndpointTable:
+    """Every endpoint rsproto serves (the event stream included)."""
+    from .server import EVENTS_PATH
+    table = EndpointTable().merge([rs_session.ENDPOINTS, rs_peers.ENDPOINTS,
+                                   rs_config.ENDPOINTS, rs_service_control.ENDPOINTS,
+                                   rs_files.ENDPOINTS, rs_chats.ENDPOINTS, rs_mail.ENDPOINTS,
+                                   rs_gxs.ENDPOINTS])
+    events = EndpointTable()
+    events.add(EVENTS_PATH)(lambda ctx, p: {})
+    return table.merge([events])
+
+
+class JsonApiService(Service):
+    """Serve ``node``'s JSON API with ``credentials`` (``node`` None: before login, every
+    authenticated call answers 409)."""
+
+    log = Logger()
+
+    def __init__(self, reactor: Any, node: Any | None, credentials: ApiCredentials, *,
+                 host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+                 webui: str | os.PathLike[str] | None = None, allow_remote: bool = False,
+                 keepalive: float = KEEPALIVE_PERIOD) -> None:
+        if not ipaddress.ip_address(host).is_loopback and not allow_remote:
+            raise NonLoopbackError(
+                f"the JSON API would listen on {host}, beyond this machine; "
+                "pass allow_remote (--jsonapi-remote) if that is really wanted")
+        self.reactor = reactor
+        self.node = node
+        self.credentials = credentials
+        self.host = host
+        self.port_number = port
+        self.ctx = ApiContext(node, reactor, host=host, port=port)
+        self.ctx.credentials = credentials
+        self.streams = EventStreams(reactor, keepalive=keepalive)
+        self.ctx.publish = self.streams.publish
+        self.resource = JsonApiResource(self.ctx, credentials, all_endpoints(), self.streams,
+                                        webui=webui)
+        self.site = JsonApiSite(self.resource, reactor)
+        self.listening: Any = None
+        self._events: NodeEvents | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """Where the API listens (the real port once started)."""
+        return self.host, self.ctx.port
+
+    def startService(self) -> None:  # noqa: N802
+        super().startService()
+        self.listening = self.reactor.listenTCP(self.port_number, self.site,
+                                                interface=self.host)
+        self.ctx.port = self.listening.getHost().port
+        self.streams.start()
+        if self.node is not None:
+            self._events = NodeEvents(self.node, self.streams.publish, self.ctx.now)
+            self._events.attach()
+            rs_files.attach(self.ctx)
+        self.log.info("JSON API on http://{host}:{port}/", host=self.host, port=self.ctx.port)
+
+    def stopService(self) -> defer.Deferred[None]:  # noqa: N802
+        super().stopService()
+        if self._events is not None:
+            self._events.detach()
+            self._events = None
+        self.streams.stop()
+        listening, self.listening = self.listening, None
+        if listening is None:
+            return defer.succeed(None)
+        return defer.maybeDeferred(listening.stopListening)
