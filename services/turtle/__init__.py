@@ -1,0 +1,30 @@
+"""turtle: RetroShare's turtle router (service 0x0014): anonymous search and tunnels.
+
+`router` (the sans-IO core: searches, tunnel requests, routing by tunnel id, limits),
+`fileprint` (tunnel ids as RetroShare computes them), `crypto` (end-to-end encryption of
+file items), `interfaces` (`ITurtleClientService`, what tunnel users implement).
+"""
+
+from .crypto import TunnelCryptoError, decrypt, encrypt, file_key, hash_of_hash
+from .fileprint import personal_file_print, tunnel_of_virtual_peer, virtual_peer_id
+from .interfaces import ITurtleClientService
+from .router import (
+    FileSearchResult,
+    GenericSearchResult,
+    SendItem,
+    TunnelData,
+    TurtleLimits,
+    TurtleRouter,
+    TurtleStats,
+    VirtualPeerAdded,
+    VirtualPeerRemoved,
+    deliver,
+)
+
+__all__ = [
+    "TunnelCryptoError", "decrypt", "encrypt", "file_key", "hash_of_hash",
+    "personal_file_print", "tunnel_of_virtual_peer", "virtual_peer_id",
+    "ITurtleClientService",
+    "FileSearchResult", "GenericSearchResult", "SendItem", "TunnelData", "TurtleLimits",
+    "TurtleRouter", "TurtleStats", "VirtualPeerAdded", "VirtualPeerRemoved", "deliver",
+]
