@@ -46,6 +46,7 @@ from pqi.items.turtle import (
     TurtleTunnelOkItem,
 )
 from pqi.wire.fields import Sha1Hash, SslId
+from pqi.wire.item import encode
 
 from . import fileprint
 from .interfaces import ITurtleClientService
@@ -57,7 +58,7 @@ __all__ = [
     "TUNNEL_RESULT_TIME", "TUNNEL_IDLE_TIME", "EMPTY_TUNNEL_DIGGING", "REGULAR_TUNNEL_DIGGING",
     "MAX_SEARCH_REQUESTS", "MAX_TUNNEL_REQUESTS", "MAX_TUNNELS", "MAX_MONITORED_HASHES",
     "MAX_SEARCH_RESPONSE_SIZE", "MAX_HITS_FILES", "MAX_HITS_DEFAULT",
-    "MAX_SEARCH_REQUEST_SIZE", "TUNNEL_TYPES", "is_stamping",
+    "MAX_SEARCH_REQUEST_SIZE", "TUNNEL_TYPES", "is_stamping", "item_size",
 ]
 
 #: Requests deeper than this are not forwarded (``TURTLE_MAX_SEARCH_DEPTH``).
@@ -303,19 +304,17 @@ class TurtleRouter:
 
     ``file_search(request_item, peer)`` answers file search requests from our shares (the
     anonymously searchable ones; None: we answer none); ``rng`` draws request ids, the
-    session bias and the forwarding dice (seed it for repeatable runs); ``item_size(item)``
-    measures items for the traffic statistics (the serialised size).
+    session bias and the forwarding dice (seed it for repeatable runs).
     """
 
     def __init__(self, own_id: SslId, *, rng: random.Random | None = None,
                  file_search: FileSearch | None = None, limits: TurtleLimits = TurtleLimits(),
-                 item_size: Callable[[Any], int] | None = None, now: float = 0.0) -> None:
+                 now: float = 0.0) -> None:
         self.own_id = own_id
         self.rng = rng if rng is not None else random.Random()
         self.bias = self.rng.getrandbits(32)
         self.file_search = file_search
         self.limits = limits
-        self._size = item_size if item_size is not None else _rough_size
         self.enabled = True
         self.peers: dict[SslId, bool] = {}  # friend -> fast link
         self.services: dict[int, Any] = {}
@@ -376,6 +375,10 @@ class TurtleRouter:
         if not ITurtleClientService.providedBy(service):
             raise TypeError(f"{service!r} does not provide ITurtleClientService")
         self.services[service.service_id] = service
+
+    def reset_buckets(self) -> None:
+        """Forget the token buckets (after the limits changed; they refill from full)."""
+        self._buckets.clear()
 
     def set_max_tr_forward_rate(self, rate: int) -> None:
         """Tunnel requests forwarded per second before long ones are dropped (10..100)."""
@@ -445,7 +448,7 @@ class TurtleRouter:
         if tunnel is None or tid is None:
             return False
         item = dataclasses.replace(item, tunnel_id=tid)
-        size = self._size(item)
+        size = item_size(item)
         if is_stamping(item):
             tunnel.stamp = now
         tunnel.transferred += size
@@ -515,7 +518,7 @@ class TurtleRouter:
     # --- searches -------------------------------------------------------------------------
 
     def _search_request(self, peer: SslId, item: Any, now: float) -> None:
-        if peer != self.own_id and self._size(item) > MAX_SEARCH_REQUEST_SIZE:
+        if peer != self.own_id and item_size(item) > MAX_SEARCH_REQUEST_SIZE:
             self.stats.dropped["search request too large"] += 1
             return
         if item.request_id in self.search_requests:
@@ -611,7 +614,7 @@ class TurtleRouter:
     # --- tunnels --------------------------------------------------------------------------
 
     def _tunnel_request(self, peer: SslId, item: TurtleOpenTunnelItem, now: float) -> None:
-        self._traffic_buffer.tr_dn += self._size(item)
+        self._traffic_buffer.tr_dn += item_size(item)
         if item.request_id in self.tunnel_requests:
             self.stats.dropped["duplicate tunnel request"] += 1
             return
@@ -638,7 +641,7 @@ class TurtleRouter:
             if friend == peer or not fast:
                 continue
             if self.rng.random() <= probability:
-                self._traffic_buffer.tr_up += self._size(fwd)
+                self._traffic_buffer.tr_up += item_size(fwd)
                 self._out.append(SendItem(friend, fwd))
                 self.stats.tunnel_requests_forwarded += 1
 
@@ -725,7 +728,7 @@ class TurtleRouter:
         if tunnel is None:
             self.stats.dropped["unknown tunnel"] += 1
             return
-        size = self._size(item)
+        size = item_size(item)
         if peer == tunnel.local_dst:
             direction, onward = TurtleDirection.CLIENT, tunnel.local_src
         elif peer == tunnel.local_src:
@@ -806,7 +809,11 @@ class TurtleRouter:
             self._out.append(VirtualPeerRemoved(service, tunnel.file_hash, tunnel.vpid))
 
 
-def _rough_size(item: Any) -> int:
-    """Size estimate when no serialiser is given: 8-byte header plus the bytes carried."""
-    data = getattr(item, "data", None) or getattr(item, "chunk_data", None) or b""
-    return 8 + 24 + len(data)
+def item_size(item: Any) -> int:
+    """The serialised size of a turtle item; the data items, relayed in bulk, by formula
+    (header, tunnel id, offset, length prefix, bytes) rather than by encoding them."""
+    if isinstance(item, (TurtleGenericDataItem, TurtleGenericFastDataItem)):
+        return 8 + 4 + 4 + len(item.data)
+    if isinstance(item, TurtleFileDataItem):
+        return 8 + 4 + 8 + 4 + len(item.chunk_data)
+    return len(encode(item))

@@ -1,0 +1,80 @@
+# -*- test-case-name: tests.test_turtle_nodes -*-
+"""The control-channel commands of turtle routing (what ``rsnode`` calls).
+
+``files_search_anonymous`` starts an anonymous search and answers, after ``wait`` seconds,
+with the hits gathered so far (a Deferred); ``files_transfers`` is the transfer service's,
+with each download's sources named ("friend NAME" or "tunnel"); ``files_get`` also digs
+tunnels for the new download; ``turtle_settings`` shows or changes the relay share.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, Final
+
+from twisted.internet import task
+
+from pqi.wire.fields import SslId
+
+__all__ = ["turtle_commands", "MAX_SEARCH_WAIT"]
+
+#: Longest an anonymous search command waits for hits (seconds).
+MAX_SEARCH_WAIT: Final = 120.0
+
+
+def turtle_commands(node: Any, commands: dict[str, Callable[[dict[str, Any]], Any]]
+                    ) -> dict[str, Callable[[dict[str, Any]], Any]]:
+    """``commands`` (the transfer ones) extended with the turtle ones."""
+    turtle = node.turtle
+
+    def search(args: dict[str, Any]) -> Any:
+        text = str(args.get("text", "")).strip()
+        if not text:
+            raise ValueError("give the text to search for")
+        wait = min(MAX_SEARCH_WAIT, max(0.0, float(args.get("wait", 10.0))))
+        request_id = turtle.search(text)
+
+        def collect() -> dict[str, Any]:
+            hits = turtle.searches.get(request_id)
+            return {"request_id": request_id,
+                    "results": [] if hits is None else hits.to_json()}
+        return task.deferLater(node.reactor, wait, collect)
+
+    def names() -> dict[SslId, str]:
+        profiles = {p.pgp_id: p.name for p in node.friends_list.profiles()}
+        return {loc.ssl_id: profiles.get(loc.pgp_id, "") or loc.name
+                for loc in node.friends_list.locations()}
+
+    def transfers(args: dict[str, Any]) -> list[dict[str, Any]]:
+        rows = commands["files_transfers"](args)
+        known = names()
+        for row in rows:
+            t = next((t for h, t in node.transfers.downloads.items() if h.to_hex() == row["hash"]),
+                     None)
+            peers = [] if t is None else sorted(t.engine.sources)
+            row["source_list"] = [
+                "tunnel" if turtle.files is not None and turtle.files.is_tunnel(p)
+                else f"friend {known.get(p, p.to_hex())}" for p in peers]
+        return rows
+
+    def get(args: dict[str, Any]) -> Any:
+        answer = commands["files_get"](args)
+        node._sync_tunnels()  # noqa: SLF001 - the node's own hook, called at the right time
+        return answer
+
+    def settings(args: dict[str, Any]) -> dict[str, Any]:
+        router = turtle.router
+        if "relay_rate" in args:
+            rate = float(args["relay_rate"])
+            if rate < 0:
+                raise ValueError("the relay rate is bytes/s, 0 for unlimited")
+            router.limits = dataclasses.replace(router.limits, relay_rate=rate)
+            router.reset_buckets()
+        if "max_tr_forward_rate" in args:
+            router.set_max_tr_forward_rate(int(args["max_tr_forward_rate"]))
+        return {"relay_rate": router.limits.relay_rate,
+                "max_tr_forward_rate": router.limits.max_tr_forward_rate}
+
+    return {**commands, "files_search_anonymous": search, "files_transfers": transfers,
+            "files_get": get, "turtle_settings": settings}
