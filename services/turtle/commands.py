@@ -3,8 +3,10 @@
 
 ``files_search_anonymous`` starts an anonymous search and answers, after ``wait`` seconds,
 with the hits gathered so far (a Deferred); ``files_transfers`` is the transfer service's,
-with each download's sources named ("friend NAME" or "tunnel"); ``files_get`` also digs
-tunnels for the new download; ``turtle_settings`` shows or changes the relay share.
+with each download's sources named ("friend NAME" or "tunnel"); ``files_get`` downloads
+anonymously (tunnels, plus friends whose lists show the file) when asked to or when no
+friend is named and none lists the file; ``turtle_settings`` shows or changes the relay
+share.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from typing import Any, Final
 
 from twisted.internet import task
 
-from pqi.wire.fields import SslId
+from pqi.wire.fields import Sha1Hash, SslId
+from services.transfer.commands import parse_file_link
+from services.transfer.service import TransferError
 
 __all__ = ["turtle_commands", "MAX_SEARCH_WAIT"]
 
@@ -59,9 +63,21 @@ def turtle_commands(node: Any, commands: dict[str, Callable[[dict[str, Any]], An
         return rows
 
     def get(args: dict[str, Any]) -> Any:
-        answer = commands["files_get"](args)
-        node._sync_tunnels()  # noqa: SLF001 - the node's own hook, called at the right time
-        return answer
+        if args.get("sources"):
+            return commands["files_get"](args)
+        if args.get("link"):
+            name, size, file_hash = parse_file_link(str(args["link"]))
+        else:
+            try:
+                file_hash = Sha1Hash.from_hex(str(args["hash"]))
+            except (KeyError, ValueError):
+                raise TransferError("give a 40-digit hex SHA-1 or a file link") from None
+            size, name = int(args.get("size") or 0), str(args.get("name") or "")
+        if not args.get("anonymous") and (not size or node.listed_by(file_hash)):
+            return commands["files_get"](args)
+        if not size:
+            raise TransferError("an anonymous download needs the file's size")
+        return node.download_anonymous(file_hash, size, name or file_hash.to_hex()).to_json()
 
     def settings(args: dict[str, Any]) -> dict[str, Any]:
         router = turtle.router

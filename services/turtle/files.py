@@ -78,7 +78,9 @@ class FileTunnels:
 
     ``transfers``: the `FileTransferService`; ``anonymous_files()``: (hash, path, size) of
     every file shared anonymously; ``send_tunnel_item(virtual_peer, item)``: hands a turtle
-    item to the router for that tunnel (False: the tunnel is gone).
+    item to the router for that tunnel (False: the tunnel is gone); ``direct_sources(hash)``:
+    the friends whose file lists show that file (the only friends an anonymous download is
+    asked of: the others must not learn its hash).
     """
 
     service_id = SERVICE_FILE_TRANSFER
@@ -86,8 +88,10 @@ class FileTunnels:
 
     def __init__(self, transfers: Any,
                  anonymous_files: Callable[[], Iterable[tuple[Sha1Hash, str, int]]],
-                 send_tunnel_item: Callable[[SslId, Any], bool]) -> None:
+                 send_tunnel_item: Callable[[SslId, Any], bool],
+                 direct_sources: Callable[[Sha1Hash], Iterable[SslId]] = lambda h: ()) -> None:
         self.transfers = transfers
+        self._direct_sources = direct_sources
         self._anonymous_files = anonymous_files
         self._send_tunnel_item = send_tunnel_item
         #: H(H) -> (real hash, path, size) of what we serve; rebuilt by `refresh`.
@@ -138,6 +142,14 @@ class FileTunnels:
         hh = crypto.hash_of_hash(file_hash)
         self.wanted.pop(hh, None)
         return hh
+
+    def may_ask(self, peer: SslId, item: Any) -> bool:
+        """Whether the transfer service may send ``item`` to the friend ``peer``: requests
+        for an anonymous download go only to friends known to have the file."""
+        file_hash = _requested_hash(item)
+        if file_hash is None or crypto.hash_of_hash(file_hash) not in self.wanted:
+            return True
+        return peer in set(self._direct_sources(file_hash))
 
     def is_tunnel(self, peer: SslId) -> bool:
         """Whether ``peer`` is the virtual peer of one of our tunnels."""
@@ -261,3 +273,14 @@ class FileTunnels:
 
     def _refuse(self, reason: str) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + 1
+
+
+def _requested_hash(item: Any) -> Sha1Hash | None:
+    """The file a downloader's request names (None for anything else)."""
+    if isinstance(item, FtDataRequestItem):
+        return item.file.hash
+    if isinstance(item, FtChunkMapRequestItem) and not item.is_client:
+        return item.hash
+    if isinstance(item, FtChunkCrcRequestItem):
+        return item.hash
+    return None

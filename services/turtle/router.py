@@ -358,8 +358,12 @@ class TurtleRouter:
 
     def peer_connected(self, peer: SslId, now: float, *, fast: bool = True) -> None:
         """A friend is online; ``fast`` False for relay-only or trickle links (requests are
-        not forwarded there, as in RetroShare)."""
+        not forwarded there, as in RetroShare).  Hashes with no tunnel are dug for at the next
+        management call (a new friend may lead to a source; RetroShare waits up to 50 s)."""
         self.peers[peer] = fast
+        for info in self.monitored.values():
+            if not info.tunnels:
+                info.last_dig = float("-inf")
 
     def peer_disconnected(self, peer: SslId, now: float) -> None:
         """A friend went away: the tunnels through it close."""

@@ -197,8 +197,11 @@ class TunnelAwareSender:
 
     def send(self, peer: SslId, item: object) -> bool:
         files = self._files()
-        if files is not None and files.is_tunnel(peer):
-            return files.send(peer, item)
+        if files is not None:
+            if files.is_tunnel(peer):
+                return files.send(peer, item)
+            if not files.may_ask(peer, item):
+                return False
         return bool(self._sender.send(peer, item))
 
     def connected_peers(self) -> list[PeerIdentity]:
