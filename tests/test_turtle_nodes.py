@@ -119,3 +119,68 @@ def test_anonymous_search_and_download_through_a_relay_that_restarts(tmp_path) -
         raw = encode(item)
         assert bytes(real) not in raw and real.to_hex().encode() not in raw
         assert sample not in raw
+
+
+def test_rsnode_anonymous_search_get_transfers_status_and_relay(tmp_path, capsys) -> None:
+    """Through the control channel: carol shares with ``--anonymous``; alice's
+    ``files search --anonymous`` prints carol's file with its link; ``files get LINK`` (no
+    friend lists it) downloads through a tunnel, ``files transfers`` names the source
+    "tunnel"; ``status`` shows the turtle line; ``files relay --rate`` sets bob's share."""
+    shared = tmp_path / "pub"
+    shared.mkdir()
+    data = os.urandom(6 * 1024 * 1024)
+    (shared / "tunnelled-thing.bin").write_bytes(data)
+    real = Sha1Hash(hashlib.sha1(data).digest())
+    from twisted.internet.threads import deferToThreadPool
+
+    from services.cli import rsnode as cli
+    early: list[str] = []
+
+    async def body(reactor):
+        names = ("alice", "bob", "carol")
+        alice, bob, carol = (make_node(reactor, tmp_path, n, file_sharing=FAST, control=True)
+                             for n in names)
+        nodes = [alice, bob, carol]
+        for n in nodes:
+            await n.startService()
+        pool = reactor.getThreadPool()
+
+        async def rsnode(who: str, *argv: str) -> int:
+            return await deferToThreadPool(reactor, pool, cli.main,
+                                           [*argv, "--base-dir", str(tmp_path / who)])
+        try:
+            codes = [await rsnode("bob", "files", "relay", "--rate", "3000000")]
+            codes.append(await rsnode("carol", "files", "share", str(shared), "--anonymous"))
+            await _befriend(reactor, alice, bob)
+            await _befriend(reactor, bob, carol)
+            codes.append(await rsnode("alice", "files", "search", "--anonymous", "thing",
+                                      "--wait", "3"))
+            early.append(capsys.readouterr().out)
+            link = next(line.strip() for line in early[0].splitlines()
+                        if line.strip().startswith("retroshare://"))
+            codes.append(await rsnode("alice", "files", "get", link))
+            await wait_for(reactor, lambda: any(
+                alice.turtle.files.is_tunnel(p)
+                for t in alice.transfers.downloads.values() for p in t.engine.sources), 30)
+            codes.append(await rsnode("alice", "files", "transfers", "--once"))
+            done: list = []
+            alice.subscribe("transfer_complete", done.append)
+            if real in alice.transfers.downloads:
+                await wait_for(reactor, lambda: bool(done), 60, step=0.05)
+            codes.append(await rsnode("bob", "status"))
+            return codes
+        finally:
+            for n in nodes:
+                await n.stopService()
+
+    codes = on_fresh_reactor(body, 150)
+    out = capsys.readouterr().out
+    assert codes == [0, 0, 0, 0, 0, 0]
+    assert "relay share for others' tunnels: 3000000 bytes/s" in early[0]
+    assert "anonymous search and download" in early[0]
+    assert "tunnelled-thing.bin  6.0 MiB  (1 answer)" in early[0]
+    assert "sources: tunnel" in out
+    assert "turtle: 0 tunnels for our downloads, 0 serving" in out
+    assert "relay share 3000000 B/s" in out
+    path = tmp_path / "alice" / "Downloads" / "tunnelled-thing.bin"
+    assert hashlib.sha1(path.read_bytes()).digest() == bytes(real)

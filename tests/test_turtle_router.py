@@ -23,6 +23,7 @@ from services.turtle import fileprint
 from services.turtle.router import (
     CLEANING_PERIOD,
     MAX_DEPTH,
+    MAX_RELAY_QUEUE_BYTES,
     MAX_SEARCH_REQUESTS,
     MAX_TUNNEL_REQUESTS,
     TUNNEL_IDLE_TIME,
@@ -262,9 +263,8 @@ def test_relayed_tunnels_per_friend_are_capped():
     assert r.stats.dropped["tunnel refused"] == 7
 
 
-def test_relay_bandwidth_share_limits_relayed_bytes():
-    """With a relay rate set, relayed data beyond the share is dropped and counted."""
-    lim = TurtleLimits(tunnel_request_rate_per_peer=0, relay_rate=1000, relay_burst=1000)
+def _relay_router(rate: float, burst: float) -> TurtleRouter:
+    lim = TurtleLimits(tunnel_request_rate_per_peer=0, relay_rate=rate, relay_burst=burst)
     r = TurtleRouter(ssl(0), rng=random.Random(6), limits=lim)
     r.peer_connected(ssl(1), 0)
     r.peer_connected(ssl(2), 0)
@@ -272,11 +272,37 @@ def test_relay_bandwidth_share_limits_relayed_bytes():
         file_hash=FILE.hash, request_id=1, partial_tunnel_id=1, depth=1), 0)
     r.item_received(ssl(2), TurtleTunnelOkItem(tunnel_id=55, request_id=1), 0)
     r.drain(0)
+    return r
+
+
+def test_relay_share_paces_relayed_bytes():
+    """With a relay share of 1000 B/s, 10 items of 316 bytes go out over about 3 s, in
+    order, driven by the core's own deadline; nothing is lost below the queue bound."""
+    r = _relay_router(1000, 1000)
+    items = [TurtleGenericDataItem(tunnel_id=55, data=bytes([k]) * 300) for k in range(10)]
+    for it in items:
+        r.item_received(ssl(2), it, 0)
+    sent = [o for o in r.drain(0) if isinstance(o, SendItem)]
+    assert len(sent) == 3
+    now, steps = 0.0, 0
+    while r._relay_queues and steps < 100:
+        now = r.next_deadline()
+        r.handle_timer(now)
+        sent += [o for o in r.drain(now) if isinstance(o, SendItem)]
+        steps += 1
+    assert [o.item for o in sent] == items and all(o.peer == ssl(1) for o in sent)
+    assert 2.0 <= now <= 3.5
+
+
+def test_relay_queue_is_bounded():
+    """Beyond MAX_RELAY_QUEUE_BYTES held back for one friend, relayed items are dropped."""
+    r = _relay_router(1, 1)
+    big = TurtleGenericDataItem(tunnel_id=55, data=bytes(1 << 20))
     for _ in range(10):
-        r.item_received(ssl(2), TurtleGenericDataItem(tunnel_id=55, data=bytes(300)), 0)
-    relayed = [o for o in r.drain(0) if isinstance(o, SendItem)]
-    assert 1 <= len(relayed) < 10
-    assert r.stats.throttled["relay"] == 10 - len(relayed)
+        r.item_received(ssl(2), big, 0)
+    assert r._relay_queued[ssl(1)] <= MAX_RELAY_QUEUE_BYTES
+    assert r.stats.throttled["relay"] == 10 - len(r._relay_queues[ssl(1)])
+    assert r.stats.throttled["relay"] >= 6
 
 
 def test_disconnect_closes_tunnels_through_the_friend():

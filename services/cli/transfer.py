@@ -54,6 +54,8 @@ def format_transfers(rows: list[dict[str, Any]]) -> str:
         if r["error"]:
             line += f"  ({r['error']})"
         lines.append(line)
+        if r.get("source_list"):
+            lines.append("      sources: " + ", ".join(r["source_list"]))
     return "\n".join(lines)
 
 
@@ -65,6 +67,8 @@ def _get(args: argparse.Namespace) -> int:
         request.update(hash=args.file, size=args.size, name=args.name)
     if args.source:
         request["sources"] = args.source
+    if args.anonymous:
+        request["anonymous"] = True
     info = _call(args.base_dir, "files_get", request)
     print(f"downloading {info['name']} ({info['size']} bytes, {info['hash']})")
     return 0
@@ -106,6 +110,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--name", default="", help="file name to save under")
     p.add_argument("--source", action="append", default=[], help="friend SSL id (repeat)")
     p.add_argument("--priority", type=int, choices=(0, 1, 2), default=1)
+    p.add_argument("--anonymous", action="store_true",
+                   help="through tunnels (the default when no friend lists the file)")
     p.set_defaults(func=_get)
     p = sub.add_parser("transfers", parents=[common], help="downloads with live progress")
     p.add_argument("--once", action="store_true", help="print once and exit")

@@ -18,8 +18,10 @@ nears its limit; tunnel ids come from per-hop prints (`fileprint`); data is rout
 id and a tunnel idle for `TUNNEL_IDLE_TIME` dies.
 
 Added to RetroShare's rules, so that one friend cannot make us flood the others: per-friend
-token buckets for search and tunnel requests and for relayed bytes (`TurtleLimits`), a cap
-on relayed tunnels per friend, and a bound on every table with the eviction it documents.
+token buckets for search and tunnel requests, a cap on relayed tunnels per friend, an
+optional share of bandwidth for relayed data (held back in a bounded queue per friend, the
+bytes in flight, and released at the share's rate), and a bound on every table with the
+eviction it documents.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ __all__ = [
     "MAX_SEARCH_REQUESTS", "MAX_TUNNEL_REQUESTS", "MAX_TUNNELS", "MAX_MONITORED_HASHES",
     "MAX_SEARCH_RESPONSE_SIZE", "MAX_HITS_FILES", "MAX_HITS_DEFAULT",
     "MAX_SEARCH_REQUEST_SIZE", "TUNNEL_TYPES", "is_stamping", "item_size",
+    "MAX_RELAY_QUEUE_BYTES",
 ]
 
 #: Requests deeper than this are not forwarded (``TURTLE_MAX_SEARCH_DEPTH``).
@@ -103,6 +106,8 @@ MAX_TUNNELS: Final = 4096
 MAX_MONITORED_HASHES: Final = 1024
 MAX_TUNNELS_PER_HASH: Final = 64
 MAX_RESPONSES_PER_REQUEST: Final = 64
+#: Relayed bytes held back per onward friend when a relay share is set; beyond, dropped.
+MAX_RELAY_QUEUE_BYTES: Final = 4 << 20
 
 #: Tunnel item classes (routed by tunnel id).
 TUNNEL_TYPES: Final = (TurtleGenericDataItem, TurtleGenericFastDataItem, TurtleFileDataItem,
@@ -132,7 +137,7 @@ class TurtleLimits:
     tunnel_request_burst_per_peer: float = 50.0
     tunnels_per_peer: int = 512
     relay_rate: float = 0.0
-    relay_burst: float = 4 << 20
+    relay_burst: float = 256 << 10
     max_tr_forward_rate: int = DEFAULT_MAX_TR_FORWARD_RATE
 
 
@@ -331,6 +336,10 @@ class TurtleRouter:
         self._traffic_buffer = _Traffic()
         self._buckets: dict[tuple[str, SslId | None], _Bucket] = {}
         self._out: list[Any] = []
+        #: Relayed items waiting for the relay share, per onward friend, and their bytes.
+        self._relay_queues: dict[SslId, collections.deque[tuple[Any, int]]] = {}
+        self._relay_queued: collections.Counter[SslId] = collections.Counter()
+        self._relay_wake: float | None = None
         self._next_management = now + MANAGEMENT_PERIOD
         self._next_cleaning = now + CLEANING_PERIOD
 
@@ -341,9 +350,12 @@ class TurtleRouter:
         return out
 
     def next_deadline(self) -> float | None:
-        return min(self._next_management, self._next_cleaning)
+        due = min(self._next_management, self._next_cleaning)
+        return due if self._relay_wake is None else min(due, self._relay_wake)
 
     def handle_timer(self, now: float) -> None:
+        if self._relay_wake is not None and now >= self._relay_wake:
+            self._release_relayed(now)
         if now >= self._next_management:
             self._next_management = now + MANAGEMENT_PERIOD
             self._traffic.mix(self._traffic_buffer)
@@ -370,6 +382,8 @@ class TurtleRouter:
         self.peers.pop(peer, None)
         for key in [k for k in self._buckets if k[1] == peer]:
             del self._buckets[key]
+        self._relay_queues.pop(peer, None)
+        self._relay_queued.pop(peer, None)
         for tid in [t for t, tun in self.tunnels.items()
                     if peer in (tun.local_src, tun.local_dst)]:
             self._close_tunnel(tid)
@@ -505,7 +519,6 @@ class TurtleRouter:
                 ("search", True): (lim.search_rate_total, lim.search_burst_total),
                 ("tunnel request", False): (lim.tunnel_request_rate_per_peer,
                                             lim.tunnel_request_burst_per_peer),
-                ("relay", False): (lim.relay_rate, lim.relay_burst),
                 ("relay", True): (lim.relay_rate, lim.relay_burst),
             }[(kind, peer is None)]
             b = self._buckets[key] = _Bucket(rate, burst, now)
@@ -741,14 +754,10 @@ class TurtleRouter:
             self.stats.dropped["tunnel item from a stranger"] += 1
             return
         if onward != self.own_id:
-            if not self._take("relay", onward, size, now):
-                return
             if is_stamping(item):
                 tunnel.stamp = now
             tunnel.transferred += size
-            self.stats.relayed_items += 1
-            self.stats.relayed_bytes += size
-            self._out.append(SendItem(onward, item))
+            self._relay(onward, item, size, now)
             return
         if is_stamping(item):
             tunnel.stamp = now
@@ -759,6 +768,54 @@ class TurtleRouter:
             self.stats.dropped["tunnel without a service"] += 1
             return
         self._out.append(TunnelData(service, tunnel.file_hash, tunnel.vpid, item, direction))
+
+    def _relay(self, onward: SslId, item: Any, size: int, now: float) -> None:
+        if self.limits.relay_rate > 0:
+            queue = self._relay_queues.get(onward)
+            if queue or not self._bucket("relay", None, now).take(size, now):
+                if self._relay_queued[onward] + size > MAX_RELAY_QUEUE_BYTES:
+                    self.stats.throttled["relay"] += 1
+                    return
+                self._relay_queues.setdefault(onward, collections.deque()).append((item, size))
+                self._relay_queued[onward] += size
+                self._schedule_release(now)
+                return
+        self.stats.relayed_items += 1
+        self.stats.relayed_bytes += size
+        self._out.append(SendItem(onward, item))
+
+    def _release_relayed(self, now: float) -> None:
+        """Send held-back relayed items as the share allows, friends in turn."""
+        self._relay_wake = None
+        bucket = self._bucket("relay", None, now)
+        progress = True
+        while progress and self._relay_queues:
+            progress = False
+            for peer in list(self._relay_queues):
+                queue = self._relay_queues[peer]
+                item, size = queue[0]
+                if self.limits.relay_rate > 0 and not bucket.take(size, now):
+                    continue
+                queue.popleft()
+                self._relay_queued[peer] -= size
+                if not queue:
+                    del self._relay_queues[peer]
+                    del self._relay_queued[peer]
+                self.stats.relayed_items += 1
+                self.stats.relayed_bytes += size
+                self._out.append(SendItem(peer, item))
+                progress = True
+        self._schedule_release(now)
+
+    def _schedule_release(self, now: float) -> None:
+        if not self._relay_queues:
+            self._relay_wake = None
+            return
+        rate = self.limits.relay_rate
+        need = min(q[0][1] for q in self._relay_queues.values())
+        bucket = self._bucket("relay", None, now)
+        wait = 0.0 if rate <= 0 else max(0.0, (need - bucket.tokens) / rate)
+        self._relay_wake = now + max(wait, 0.001)
 
     def _service_of(self, tid: int, tunnel: _Tunnel) -> Any:
         if tunnel.local_src == self.own_id and tunnel.file_hash is not None:
