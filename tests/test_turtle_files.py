@@ -198,3 +198,41 @@ def test_share_flags_as_retroshare_writes_them(tmp_path):
     assert shares.set_visibility("d", Visibility.NONE).flags == 0x0880
     assert ShareList(tmp_path / "shares.json").get("d").anonymous
     assert shares.set_visibility("d", Visibility.ALL, anonymous=False).flags == 0x0400
+
+
+def test_wanted_files_are_bounded(tmp_path):
+    """More than MAX_WANTED files looked for through tunnels is refused."""
+    from services.turtle.files import MAX_WANTED
+    client = FileTunnels(Transfers(), lambda: [], lambda vp, item: True)
+    for i in range(MAX_WANTED):
+        client.want(Sha1Hash(i.to_bytes(20, "big")), 10)
+    client.want(Sha1Hash((0).to_bytes(20, "big")), 10)  # again: no new entry
+    with pytest.raises(OverflowError):
+        client.want(Sha1Hash(b"\xff" * 20), 10)
+
+
+def test_kept_searches_and_hits_are_bounded(monkeypatch):
+    """The skin keeps MAX_SEARCHES_KEPT searches (oldest forgotten) and at most
+    MAX_HITS_KEPT distinct hits per search; more sightings of a hit are counted."""
+    from twisted.internet.task import Clock
+
+    import services.turtle.service as service_module
+    from services.turtle.router import FileSearchResult
+    from services.turtle.service import MAX_SEARCHES_KEPT, TurtleService
+    monkeypatch.setattr(service_module, "MAX_HITS_KEPT", 3)
+
+    class Sender:
+        def send(self, peer, item):
+            return True
+
+        def connected_peers(self):
+            return []
+
+    svc = TurtleService(Sender(), Clock(), SslId(b"\x01" * 16))
+    ids = [svc.search(f"s{i}") for i in range(MAX_SEARCHES_KEPT + 2)]
+    assert len(svc.searches) == MAX_SEARCHES_KEPT and ids[0] not in svc.searches
+    hits = tuple(TurtleFileInfo(1, Sha1Hash(bytes([i]) * 20), f"f{i}") for i in range(5))
+    svc._output(FileSearchResult(ids[-1], hits))
+    svc._output(FileSearchResult(ids[-1], hits[:1]))
+    kept = svc.searches[ids[-1]]
+    assert len(kept.hits) == 3 and kept.sightings[hits[0].hash] == 2

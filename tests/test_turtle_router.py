@@ -311,3 +311,48 @@ def test_disconnect_closes_tunnels_through_the_friend():
     sim.feed(1, "peer_disconnected", ssl(2))
     assert sim.routers[1].tunnels == {}
     assert addr(1) in sim.net.nodes
+
+
+def test_own_tunnels_per_hash_and_monitored_hashes_are_bounded():
+    """Answers to our own dig beyond MAX_TUNNELS_PER_HASH (and the answers one request
+    takes, MAX_RESPONSES_PER_REQUEST) are refused; more than
+    MAX_MONITORED_HASHES monitored hashes is an error of the caller."""
+    from services.turtle.router import (
+        MAX_MONITORED_HASHES,
+        MAX_RESPONSES_PER_REQUEST,
+        MAX_TUNNELS_PER_HASH,
+    )
+
+    from .turtle_sim import FakeFiles
+    r = TurtleRouter(ssl(0), rng=random.Random(8))
+    r.peer_connected(ssl(1), 0)
+    files = FakeFiles()
+    r.monitor_tunnels(FILE.hash, files, 0)
+    rid = r.dig(FILE.hash, 0)
+    for k in range(MAX_TUNNELS_PER_HASH + 5):
+        r.item_received(ssl(1), TurtleTunnelOkItem(tunnel_id=500 + k, request_id=rid), 1)
+    assert len(r.virtual_peers_of(FILE.hash)) == MAX_TUNNELS_PER_HASH
+    assert r.stats.dropped["tunnels per hash"] + r.stats.dropped["TUNNEL_OK refused"] == 5
+    assert len(r.tunnel_requests[rid].responses) <= MAX_RESPONSES_PER_REQUEST
+    for k in range(MAX_MONITORED_HASHES - 1):
+        r.monitor_tunnels(Sha1Hash(k.to_bytes(20, "big")), files, 1)
+    with pytest.raises(OverflowError):
+        r.monitor_tunnels(Sha1Hash(b"\xee" * 20), files, 1)
+
+
+def test_relayed_tunnel_table_is_bounded_in_total(monkeypatch):
+    """With many friends each under its own cap, the whole table stops at MAX_TUNNELS."""
+    import services.turtle.router as router_module
+    monkeypatch.setattr(router_module, "MAX_TUNNELS", 40)
+    r = TurtleRouter(ssl(0), rng=random.Random(9), limits=UNLIMITED)
+    for i in range(1, 7):
+        r.peer_connected(ssl(i), 0)
+    k = 0
+    for src in range(1, 6):
+        for _ in range(10):
+            k += 1
+            r.item_received(ssl(src), TurtleOpenTunnelItem(
+                file_hash=FILE.hash, request_id=k, partial_tunnel_id=k, depth=1), 0)
+            r.item_received(ssl(6), TurtleTunnelOkItem(tunnel_id=9000 + k, request_id=k), 0)
+    assert len(r.tunnels) == 40
+    assert r.stats.dropped["tunnel refused"] == 10
