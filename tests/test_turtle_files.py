@@ -57,9 +57,39 @@ def test_anonymous_hits_match_names_ignoring_case_once_per_hash():
     assert anonymous_hits(files, item) == [TurtleFileInfo(10, REAL, "Holiday-NEEDLE.mkv")]
     blank = TurtleStringSearchRequestItem(match_string="  ", request_id=1, depth=1)
     assert anonymous_hits(files, blank) == []
-    regexp = TurtleRegexpSearchRequestItem(request_id=1, depth=1,
-                                           expression=RegexpExpression())
-    assert anonymous_hits(files, regexp) == []
+    empty = TurtleRegexpSearchRequestItem(request_id=1, depth=1,
+                                          expression=RegexpExpression())
+    assert anonymous_hits(files, empty) == []
+
+
+def _regexp(tokens, ints, strings=()):
+    return TurtleRegexpSearchRequestItem(request_id=1, depth=1, expression=RegexpExpression(
+        tuple(tokens), tuple(ints), tuple(strings)))
+
+
+def test_regexp_searches_as_retroshare_evaluates_them():
+    """Name contains all of two words (ignoring case) AND size in range; an extension test
+    (also what a path test does in RetroShare); xor; a relation reads "operand OP value";
+    equality is case-sensitive whatever the flag; malformed expressions answer nothing."""
+    big = F("Big.Movie.MKV", 700 << 20, Sha1Hash(b"\x01" * 20))
+    small = F("small movie.txt", 10, Sha1Hash(b"\x02" * 20))
+    files = [big, small]
+    names = lambda item: [h.name for h in anonymous_hits(files, item)]  # noqa: E731
+    # COMP(and, NAME(all, ic, 2: "movie", "BIG"), SIZE_MB(inrange, 100, 1000))
+    both = _regexp([7, 4, 8], [0, 1, 1, 2, 5, 100, 1000], ["movie", "BIG"])
+    assert names(both) == ["Big.Movie.MKV"]
+    assert names(_regexp([6], [0, 1, 1], ["mkv"])) == ["Big.Movie.MKV"]
+    assert names(_regexp([5], [0, 0, 1], ["txt"])) == ["small movie.txt"]
+    # XOR(NAME(any, ic, "movie"): both, SIZE(greater, 1000): "1000 > size", the small one)
+    xor = _regexp([7, 4, 2], [2, 0, 1, 1, 2, 1000, 0], ["movie"])
+    assert names(xor) == ["Big.Movie.MKV"]
+    assert names(_regexp([4], [2, 1, 1], ["big.movie.mkv"])) == []
+    assert names(_regexp([4], [2, 1, 1], ["Big.Movie.MKV"])) == ["Big.Movie.MKV"]
+    hash_hex = big.hash.to_hex()
+    assert names(_regexp([3], [2, 0, 1], [hash_hex])) == ["Big.Movie.MKV"]
+    for broken in (_regexp([7, 4], [0, 0, 0, 0]), _regexp([9], []), _regexp([4], [0, 0, 5]),
+                   _regexp([2], [9, 0, 0]), _regexp([7] * 40 + [2], [0] * 60)):
+        assert names(broken) == []
 
 
 class Transfers:

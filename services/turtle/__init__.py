@@ -2,7 +2,10 @@
 
 `router` (the sans-IO core: searches, tunnel requests, routing by tunnel id, limits),
 `fileprint` (tunnel ids as RetroShare computes them), `crypto` (end-to-end encryption of
-file items), `interfaces` (`ITurtleClientService`, what tunnel users implement).
+file items), `interfaces` (`ITurtleClientService`, what tunnel users implement), `files`
+(anonymous file transfer over tunnels), `search` and `expression` (answers to anonymous
+searches), `store` (anonymous downloads kept across restarts), `service` (the skin on the
+node) and `commands` (the control channel).
 """
 
 from .crypto import TunnelCryptoError, decrypt, encrypt, file_key, hash_of_hash

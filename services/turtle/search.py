@@ -2,8 +2,9 @@
 """Answering anonymous file searches from the anonymously shared files.
 
 RetroShare answers a turtle string search with the files whose name contains the search
-string, ignoring case (``SearchKeywords`` with the whole string as one keyword), looking only
-at folders flagged "anonymous search"; directories are never returned.  Hits are unique by
+string, ignoring case (``SearchKeywords`` with the whole string as one keyword), and a
+regexp search with the files its boolean expression accepts (`expression`), looking only at
+folders flagged "anonymous search"; directories are never returned.  Hits are unique by
 hash (one file shared twice is one hit).
 """
 
@@ -12,25 +13,43 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pqi.items.turtle import TurtleFileInfo, TurtleStringSearchRequestItem
+from pqi.items.turtle import (
+    TurtleFileInfo,
+    TurtleRegexpSearchRequestItem,
+    TurtleStringSearchRequestItem,
+)
 from pqi.wire.fields import Sha1Hash
+
+from .expression import ExpressionError, FileFacts, compile_expression
 
 __all__ = ["anonymous_hits"]
 
 
 def anonymous_hits(files: Iterable[Any], item: Any) -> list[TurtleFileInfo]:
     """The hits for search request ``item`` among ``files`` (each with ``name``, ``size``,
-    ``hash``).  Boolean-expression searches get no local answer yet (they are still
-    forwarded)."""
-    if not isinstance(item, TurtleStringSearchRequestItem):
-        return []
-    needle = item.match_string.casefold()
-    if not needle.strip():
+    ``hash`` and, when known, ``modif_ts``); a malformed expression gets none."""
+    if isinstance(item, TurtleStringSearchRequestItem):
+        needle = item.match_string.casefold()
+        if not needle.strip():
+            return []
+
+        def accept(f: Any) -> bool:
+            return needle in f.name.casefold()
+    elif isinstance(item, TurtleRegexpSearchRequestItem):
+        try:
+            predicate = compile_expression(item.expression)
+        except ExpressionError:
+            return []
+
+        def accept(f: Any) -> bool:
+            return predicate(FileFacts(f.name, f.size, f.hash.to_hex(),
+                                       getattr(f, "modif_ts", 0)))
+    else:
         return []
     seen: set[Sha1Hash] = set()
     hits = []
     for f in files:
-        if f.hash not in seen and needle in f.name.casefold():
+        if f.hash not in seen and accept(f):
             seen.add(f.hash)
             hits.append(TurtleFileInfo(size=f.size, hash=f.hash, name=f.name))
     return hits
