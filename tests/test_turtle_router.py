@@ -36,8 +36,7 @@ from services.turtle.router import (
 from .turtle_sim import addr, build, ring_with_chords, ssl
 
 FILE = TurtleFileInfo(size=1234, hash=Sha1Hash(b"\x42" * 20), name="needle.bin")
-UNLIMITED = TurtleLimits(search_rate_per_peer=0, search_rate_total=0,
-                         tunnel_request_rate_per_peer=0)
+UNLIMITED = TurtleLimits(search_rate=0, tunnel_request_rate=0)
 
 
 def test_router_is_a_core():
@@ -211,7 +210,8 @@ def test_duplicate_tunnel_request_is_dropped():
 
 def test_flooding_friend_is_throttled_others_pass():
     """Friend 1 sends 2000 searches in 10 s, friend 2 sends 10: all of friend 2's reach
-    node 3, friend 1's are cut to its bucket (burst plus rate times time)."""
+    node 3 (within its fair share), friend 1's are cut to what the total bucket allows
+    (half its burst, then its rate)."""
     r = TurtleRouter(ssl(0), rng=random.Random(3))
     for i in (1, 2, 3):
         r.peer_connected(ssl(i), 0)
@@ -229,7 +229,9 @@ def test_flooding_friend_is_throttled_others_pass():
     passed_good = {o.item.request_id for o in out if o.item.request_id >= 100000}
     passed_spam = [o for o in out if o.item.request_id < 100000]
     assert passed_good == good
-    assert len(passed_spam) <= lim.search_burst_per_peer + lim.search_rate_per_peer * 10
+    # the burst down to half, then no more than the total's rate (fair share plus slack)
+    assert len(passed_spam) <= lim.search_burst / 2 + lim.search_rate * 10
+    assert len(passed_spam) < 2000 / 4
     assert r.stats.throttled["search"] >= 2000 - len(passed_spam)
 
 
@@ -251,7 +253,7 @@ def test_request_caches_are_bounded():
 
 def test_relayed_tunnels_per_friend_are_capped():
     """One friend cannot make us hold more than `tunnels_per_peer` relayed tunnels."""
-    lim = TurtleLimits(tunnel_request_rate_per_peer=0, tunnels_per_peer=3)
+    lim = TurtleLimits(tunnel_request_rate=0, tunnels_per_peer=3)
     r = TurtleRouter(ssl(0), rng=random.Random(5), limits=lim)
     r.peer_connected(ssl(1), 0)
     r.peer_connected(ssl(2), 0)
@@ -264,7 +266,7 @@ def test_relayed_tunnels_per_friend_are_capped():
 
 
 def _relay_router(rate: float, burst: float) -> TurtleRouter:
-    lim = TurtleLimits(tunnel_request_rate_per_peer=0, relay_rate=rate, relay_burst=burst)
+    lim = TurtleLimits(tunnel_request_rate=0, relay_rate=rate, relay_burst=burst)
     r = TurtleRouter(ssl(0), rng=random.Random(6), limits=lim)
     r.peer_connected(ssl(1), 0)
     r.peer_connected(ssl(2), 0)
@@ -356,3 +358,42 @@ def test_relayed_tunnel_table_is_bounded_in_total(monkeypatch):
             r.item_received(ssl(6), TurtleTunnelOkItem(tunnel_id=9000 + k, request_id=k), 0)
     assert len(r.tunnels) == 40
     assert r.stats.dropped["tunnel refused"] == 10
+
+
+def _mesh_search_under_flood(flood: bool):
+    n = 24
+    sim = build(n, ring_with_chords(n, 11), seed=11, shares={17: [FILE]})
+    friends5 = set(sim.routers[5].peers)
+    rid = None
+    for k in range(400):
+        sim.net.clock.advance(0.005)
+        if flood:
+            item = TurtleStringSearchRequestItem(match_string=f"spam{k}",
+                                                 request_id=10_000 + k, depth=0)
+            for friend in friends5:
+                sim.net.send(addr(5), addr(sim.index_of(friend)), item)
+        if k == 200:
+            rid = sim.feed(0, "search", "needle")
+    sim.net.run(10)
+    reached = {i for i, r in enumerate(sim.routers) if rid in r.search_requests}
+    return sim, friends5, reached
+
+
+def test_flooding_node_in_a_24_node_mesh_does_not_starve_others():
+    """Node 5 of a 24-node mesh sends 400 searches in 2 s to its friends; a search node 0
+    starts in the middle of the flood still reaches the sharer (node 17) and most of the
+    nodes it reaches without the flood, and brings back the hit; the flooder's friends pass
+    on no more than the burst down to half plus the total rate.  (Downstream, relayed
+    spam and other searches share each relay's fair share: the flood costs some reach.)"""
+    _, _, quiet = _mesh_search_under_flood(False)
+    sim, friends5, reached = _mesh_search_under_flood(True)
+    assert 17 in reached and reached <= quiet and len(reached) >= 2 * len(quiet) // 3
+    assert [e for e in sim.events[0] if isinstance(e, FileSearchResult)]
+    lim = TurtleLimits()
+    for i in range(len(sim.routers)):
+        if ssl(i) in friends5:
+            passed = {item.request_id for src, _, item in sim.sent
+                      if src == i and isinstance(item, TurtleStringSearchRequestItem)
+                      and item.request_id >= 10_000}
+            assert len(passed) <= lim.search_burst / 2 + lim.search_rate * 3
+            assert sim.routers[i].stats.throttled["search"] > 0

@@ -77,6 +77,9 @@ class TurtleSim:
     def index(self, address: Address) -> int:
         return int(address[0].rsplit(".", 1)[1]) - 1
 
+    def index_of(self, peer: SslId) -> int:
+        return peer[0] - 1
+
     def feed(self, i: int, method_name: str, *args: Any, **kwargs: Any) -> Any:
         return self.net.feed(addr(i), getattr(self.routers[i], method_name), *args, **kwargs)
 

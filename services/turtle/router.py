@@ -17,8 +17,9 @@ requests are forwarded with a probability that falls with depth as tunnel-reques
 nears its limit; tunnel ids come from per-hop prints (`fileprint`); data is routed by tunnel
 id and a tunnel idle for `TUNNEL_IDLE_TIME` dies.
 
-Added to RetroShare's rules, so that one friend cannot make us flood the others: per-friend
-token buckets for search and tunnel requests, a cap on relayed tunnels per friend, an
+Added to RetroShare's rules, so that one friend cannot make us flood the others: total
+token buckets for search and tunnel requests with fair per-friend shares under pressure,
+a cap on relayed tunnels per friend, an
 optional share of bandwidth for relayed data (held back in a bounded queue per friend, the
 bytes in flight, and released at the share's rate), and a bound on every table with the
 eviction it documents.
@@ -122,19 +123,21 @@ def is_stamping(item: object) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class TurtleLimits:
-    """Per-friend and total limits (rates per second, bursts in units).
+    """Request limits (rates per second, bursts in requests) and the relay share.
 
-    RetroShare has only the global ones (``max_tr_forward_rate``); the per-friend buckets are
-    what keeps one flooding friend from using up what the others get.  ``relay_rate`` is the
-    bandwidth share for tunnels we relay for others (bytes/s, 0: unlimited as in RetroShare).
+    RetroShare has only global limits (``max_tr_forward_rate``), which one flooding friend
+    can use up for everyone.  Here search and tunnel requests each have a total bucket; while
+    it is more than half full every request passes, and below half each friend only gets
+    its fair share (the total's rate and burst divided by the friends online), so a friend
+    that floods is cut to its share while the others, honest relays included, still pass.
+    ``relay_rate`` is the bandwidth share for tunnels we relay for others (bytes/s, 0:
+    unlimited as in RetroShare).  A rate of 0 turns a limit off.
     """
 
-    search_rate_per_peer: float = 2.0
-    search_burst_per_peer: float = 20.0
-    search_rate_total: float = 20.0
-    search_burst_total: float = 100.0
-    tunnel_request_rate_per_peer: float = 10.0
-    tunnel_request_burst_per_peer: float = 50.0
+    search_rate: float = 20.0
+    search_burst: float = 100.0
+    tunnel_request_rate: float = 50.0
+    tunnel_request_burst: float = 200.0
     tunnels_per_peer: int = 512
     relay_rate: float = 0.0
     relay_burst: float = 256 << 10
@@ -149,12 +152,17 @@ class _Bucket:
     def __init__(self, rate: float, burst: float, now: float) -> None:
         self.rate, self.burst, self.tokens, self.at = rate, burst, burst, now
 
+    def level(self, now: float) -> float:
+        """Tokens available now."""
+        if self.rate > 0:
+            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        return self.tokens
+
     def take(self, amount: float, now: float) -> bool:
         if self.rate <= 0:
             return True
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens < amount:
+        if self.level(now) < amount:
             return False
         self.tokens -= amount
         return True
@@ -373,6 +381,7 @@ class TurtleRouter:
         not forwarded there, as in RetroShare).  Hashes with no tunnel are dug for at the next
         management call (a new friend may lead to a source; RetroShare waits up to 50 s)."""
         self.peers[peer] = fast
+        self._forget_shares()
         for info in self.monitored.values():
             if not info.tunnels:
                 info.last_dig = float("-inf")
@@ -380,8 +389,7 @@ class TurtleRouter:
     def peer_disconnected(self, peer: SslId, now: float) -> None:
         """A friend went away: the tunnels through it close."""
         self.peers.pop(peer, None)
-        for key in [k for k in self._buckets if k[1] == peer]:
-            del self._buckets[key]
+        self._forget_shares()
         self._relay_queues.pop(peer, None)
         self._relay_queued.pop(peer, None)
         for tid in [t for t, tun in self.tunnels.items()
@@ -393,6 +401,11 @@ class TurtleRouter:
         if not ITurtleClientService.providedBy(service):
             raise TypeError(f"{service!r} does not provide ITurtleClientService")
         self.services[service.service_id] = service
+
+    def _forget_shares(self) -> None:
+        """Fair shares depend on how many friends are online: recompute them."""
+        for key in [k for k in self._buckets if k[1] is not None]:
+            del self._buckets[key]
 
     def reset_buckets(self) -> None:
         """Forget the token buckets (after the limits changed; they refill from full)."""
@@ -491,13 +504,19 @@ class TurtleRouter:
             return
         if isinstance(item, (TurtleStringSearchRequestItem, TurtleRegexpSearchRequestItem,
                              TurtleGenericSearchRequestItem)):
-            if not self._take("search", peer, 1, now):
+            if item.request_id in self.search_requests:  # copies cost no tokens
+                self.stats.dropped["duplicate search request"] += 1
+                return
+            if not self._take("search", peer, now):
                 return
             self._search_request(peer, item, now)
         elif isinstance(item, (TurtleFtSearchResultItem, TurtleGenericSearchResultItem)):
             self._search_result(peer, item, now)
         elif isinstance(item, TurtleOpenTunnelItem):
-            if not self._take("tunnel request", peer, 1, now):
+            if item.request_id in self.tunnel_requests:
+                self.stats.dropped["duplicate tunnel request"] += 1
+                return
+            if not self._take("tunnel request", peer, now):
                 return
             self._tunnel_request(peer, item, now)
         elif isinstance(item, TurtleTunnelOkItem):
@@ -510,27 +529,35 @@ class TurtleRouter:
     # --- rate limits ----------------------------------------------------------------------
 
     def _bucket(self, kind: str, peer: SslId | None, now: float) -> _Bucket:
+        """The total bucket of ``kind`` (``peer`` None) or a friend's fair share of it."""
         key = (kind, peer)
         b = self._buckets.get(key)
         if b is None:
             lim = self.limits
             rate, burst = {
-                ("search", False): (lim.search_rate_per_peer, lim.search_burst_per_peer),
-                ("search", True): (lim.search_rate_total, lim.search_burst_total),
-                ("tunnel request", False): (lim.tunnel_request_rate_per_peer,
-                                            lim.tunnel_request_burst_per_peer),
-                ("relay", True): (lim.relay_rate, lim.relay_burst),
-            }[(kind, peer is None)]
+                "search": (lim.search_rate, lim.search_burst),
+                "tunnel request": (lim.tunnel_request_rate, lim.tunnel_request_burst),
+                "relay": (lim.relay_rate, lim.relay_burst),
+            }[kind]
+            if peer is not None:
+                share = max(1, len(self.peers))
+                rate, burst = rate / share, max(1.0, burst / share)
             b = self._buckets[key] = _Bucket(rate, burst, now)
         return b
 
-    def _take(self, kind: str, peer: SslId, amount: float, now: float) -> bool:
-        ok = self._bucket(kind, peer, now).take(amount, now)
-        if ok and kind != "tunnel request":
-            ok = self._bucket(kind, None, now).take(amount, now)
-        if not ok:
+    def _take(self, kind: str, peer: SslId, now: float) -> bool:
+        """One request of ``kind`` from ``peer``: within the total, and within the friend's
+        fair share whenever the total is below half (see `TurtleLimits`)."""
+        total = self._bucket(kind, None, now)
+        share = self._bucket(kind, peer, now)
+        if total.rate <= 0:
+            return True
+        within_share = share.take(1, now)
+        pressed = total.level(now) < total.burst / 2
+        if (pressed and not within_share) or not total.take(1, now):
             self.stats.throttled[kind] += 1
-        return ok
+            return False
+        return True
 
     # --- searches -------------------------------------------------------------------------
 
