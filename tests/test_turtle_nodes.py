@@ -65,7 +65,6 @@ def test_anonymous_search_and_download_through_a_relay_that_restarts(tmp_path) -
             await n.startService()
         try:
             await carol.sharing.share(str(shared), anonymous=True)
-            carol._sync_tunnels()
             await _befriend(reactor, alice, bob)
             await _befriend(reactor, bob, carol)
             assert not alice.control.enabled(carol.ssl_id)

@@ -54,12 +54,16 @@ def turtle_commands(node: Any, commands: dict[str, Callable[[dict[str, Any]], An
         rows = commands["files_transfers"](args)
         known = names()
         for row in rows:
-            t = next((t for h, t in node.transfers.downloads.items() if h.to_hex() == row["hash"]),
-                     None)
-            peers = [] if t is None else sorted(t.engine.sources)
-            row["source_list"] = [
-                "tunnel" if turtle.files is not None and turtle.files.is_tunnel(p)
-                else f"friend {known.get(p, p.to_hex())}" for p in peers]
+            h = Sha1Hash.from_hex(row["hash"])
+            t = node.transfers.downloads.get(h)
+            files = turtle.files
+            labels = []
+            for p in [] if t is None else sorted(t.engine.sources):
+                if files is not None and files.is_tunnel(p):
+                    labels.append("tunnel")
+                elif files is None or files.friend_serves(p, h):
+                    labels.append(f"friend {known.get(p, p.to_hex())}")
+            row["source_list"] = sorted(labels)
         return rows
 
     def get(args: dict[str, Any]) -> Any:

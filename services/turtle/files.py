@@ -80,7 +80,8 @@ class FileTunnels:
     every file shared anonymously; ``send_tunnel_item(virtual_peer, item)``: hands a turtle
     item to the router for that tunnel (False: the tunnel is gone); ``direct_sources(hash)``:
     the friends whose file lists show that file (the only friends an anonymous download is
-    asked of: the others must not learn its hash).
+    asked of: the others must not learn its hash); ``version()``: changes whenever the
+    anonymously shared files may have (H(H) of each is recomputed then).
     """
 
     service_id = SERVICE_FILE_TRANSFER
@@ -89,8 +90,11 @@ class FileTunnels:
     def __init__(self, transfers: Any,
                  anonymous_files: Callable[[], Iterable[tuple[Sha1Hash, str, int]]],
                  send_tunnel_item: Callable[[SslId, Any], bool],
-                 direct_sources: Callable[[Sha1Hash], Iterable[SslId]] = lambda h: ()) -> None:
+                 direct_sources: Callable[[Sha1Hash], Iterable[SslId]] = lambda h: (),
+                 version: Callable[[], object] = lambda: None) -> None:
         self.transfers = transfers
+        self._version = version
+        self._served_version: object = None
         self._direct_sources = direct_sources
         self._anonymous_files = anonymous_files
         self._send_tunnel_item = send_tunnel_item
@@ -110,7 +114,9 @@ class FileTunnels:
         self._served = None
 
     def _served_files(self) -> dict[Sha1Hash, tuple[Sha1Hash, str, int]]:
-        if self._served is None:
+        version = self._version()
+        if self._served is None or version != self._served_version:
+            self._served_version = version
             self._served = {crypto.hash_of_hash(h): (h, path, size)
                             for h, path, size in self._anonymous_files()}
         return self._served
@@ -147,7 +153,12 @@ class FileTunnels:
         """Whether the transfer service may send ``item`` to the friend ``peer``: requests
         for an anonymous download go only to friends known to have the file."""
         file_hash = _requested_hash(item)
-        if file_hash is None or crypto.hash_of_hash(file_hash) not in self.wanted:
+        return file_hash is None or self.friend_serves(peer, file_hash)
+
+    def friend_serves(self, peer: SslId, file_hash: Sha1Hash) -> bool:
+        """Whether friend ``peer`` is a source of ``file_hash`` we may ask: any friend for a
+        download by hash, only listing friends for an anonymous one."""
+        if crypto.hash_of_hash(file_hash) not in self.wanted:
             return True
         return peer in set(self._direct_sources(file_hash))
 

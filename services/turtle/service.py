@@ -85,8 +85,7 @@ class TurtleService(Service):
     # --- lifecycle and peers ------------------------------------------------------------
 
     def start(self) -> None:
-        self.driver.stopped = False
-        self.driver.service()
+        self.driver.service()  # arms the core's first deadline
 
     def stop(self) -> None:
         self.driver.stop()
@@ -115,7 +114,8 @@ class TurtleService(Service):
 
     def fetch(self, file_hash: Sha1Hash, size: int) -> Sha1Hash:
         """Dig tunnels to ``file_hash`` (the transfer service downloads it); returns H(H)."""
-        assert self.files is not None, "no file transfer attached"
+        if self.files is None:
+            raise RuntimeError("no file transfer attached to the turtle service")
         hh = self.files.want(file_hash, size)
         self.driver.feed(self.router.monitor_tunnels, hh, self.files)
         return hh

@@ -116,7 +116,6 @@ async def _node_role(reactor: Any, args: argparse.Namespace) -> None:
     try:
         if role == "serve":
             await node.sharing.share(str(Path(args.file).parent), anonymous=True)
-            node._sync_tunnels()  # noqa: SLF001 - pick the new share up now
         _write_atomic(work / f"{role}.cert", account.certificate_text(local_addr=node.listening))
         for other in args.friend:
             node.add_friend(_wait_file(work / f"{other}.cert"))
