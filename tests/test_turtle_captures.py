@@ -215,3 +215,32 @@ def test_relay_forwarded_tunnel_data_unchanged(turtle2):
     ins = {raw for d, raw in data if d == "in"}
     outs = [raw for d, raw in data if d == "out"]
     assert len(outs) == len(ins) > 32 and all(raw in ins for raw in outs)
+
+
+def test_one_route_one_id_as_the_real_nodes_did(turtle2):
+    """The real nodes' prints depend only on (hash, node, incoming id): alice's two digs for
+    one hash (alice:492, alice:671) carry the same partial id, and bob turned the same
+    incoming id into the same outgoing one both times (bob:941/942, bob:1292/1295).  Our
+    router does the same: two digs, one partial id; one relay input, one output."""
+    alice = {n: pqi.decode(raw) for n, d, _, raw in turtle2["alice"] if n in (492, 671)}
+    assert alice[492].file_hash == alice[671].file_hash
+    assert alice[492].request_id != alice[671].request_id
+    assert alice[492].partial_tunnel_id == alice[671].partial_tunnel_id
+    bob = {n: pqi.decode(raw) for n, d, _, raw in turtle2["bob"] if n in (941, 942, 1292, 1295)}
+    assert bob[941].partial_tunnel_id == bob[1292].partial_tunnel_id
+    assert bob[942].partial_tunnel_id == bob[1295].partial_tunnel_id
+
+    import random
+
+    from services.turtle.router import TurtleRouter
+    r = TurtleRouter(ALICE, rng=random.Random(3))
+    r.peer_connected(BOB, 0)
+    r.monitor_tunnels(alice[492].file_hash, object(), 0)
+    first = r.dig(alice[492].file_hash, 0)
+    second = r.dig(alice[492].file_hash, 1)
+    sent = [o.item for o in r.drain(1)]
+    assert first != second and len(sent) == 2
+    assert sent[0].partial_tunnel_id == sent[1].partial_tunnel_id
+    assert sent[0].partial_tunnel_id == fileprint.relay_partial_id(
+        alice[492].file_hash, ALICE, r.bias, fileprint.first_partial_id(
+            alice[492].file_hash, ALICE, r.bias))
