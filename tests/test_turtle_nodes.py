@@ -19,6 +19,7 @@ from pqi.items.turtle import (
 from pqi.wire.fields import Sha1Hash
 from pqi.wire.item import encode
 from services.sharing import SharingOptions
+from services.transfer.service import TransferCompleted
 from services.turtle.crypto import hash_of_hash
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
@@ -77,8 +78,8 @@ def test_anonymous_search_and_download_through_a_relay_that_restarts(tmp_path) -
             seen: list = []
             _tap(bob, seen)
             done: list = []
-            alice.subscribe("transfer_complete", done.append)
-            alice.download_anonymous(real, SIZE, hit.name)
+            alice.subscribe(TransferCompleted, lambda e: done.append(e.info))
+            alice.turtle.download_anonymous(real, SIZE, hit.name)
             await wait_for(reactor, lambda: alice.transfers.info(real).done > SIZE // 4,
                            120, step=0.05)
             tunnel_peers = [p for p in alice.transfers.downloads[real].engine.sources
@@ -95,7 +96,7 @@ def test_anonymous_search_and_download_through_a_relay_that_restarts(tmp_path) -
             await bob2.startService()
             _tap(bob2, seen)
             await wait_for(reactor, lambda: bool(done), 200, step=0.05)
-            return done[0], seen, alice.turtle.status(), bob2.turtle.status()
+            return done[0], seen, alice.turtle.status_section(), bob2.turtle.status_section()
         finally:
             for n in nodes:
                 await n.stopService()
@@ -163,7 +164,7 @@ def test_rsnode_anonymous_search_get_transfers_status_and_relay(tmp_path, capsys
                 for t in alice.transfers.downloads.values() for p in t.engine.sources), 30)
             codes.append(await rsnode("alice", "files", "transfers", "--once"))
             done: list = []
-            alice.subscribe("transfer_complete", done.append)
+            alice.subscribe(TransferCompleted, lambda e: done.append(e.info))
             if real in alice.transfers.downloads:
                 await wait_for(reactor, lambda: bool(done), 60, step=0.05)
             codes.append(await rsnode("bob", "status"))

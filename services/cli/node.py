@@ -145,7 +145,7 @@ def _service_names(ids: list[int]) -> str:
 
 
 def _turtle_status_line(report: dict[str, Any]) -> list[str]:
-    t = report.get("turtle")
+    t = report.get("services", {}).get("turtle")
     if not t:
         return []
     n = t["tunnels"]

@@ -28,6 +28,21 @@ def _call(base: pathlib.Path, command: str, args: dict[str, Any]) -> Any:
         raise CliError(str(e)) from e
 
 
+def _call_either(base: pathlib.Path, command: str, fallback: str,
+                 args: dict[str, Any]) -> Any:
+    """``command`` (the turtle-aware one), or ``fallback`` on a node that runs no turtle."""
+    try:
+        return call(base, command, args)
+    except NodeNotRunningError as e:
+        raise CliError(f"{e}; start it with `rsnode run`") from e
+    except ControlClientError as e:
+        if "unknown command" not in str(e):
+            raise CliError(str(e)) from e
+    except OSError as e:
+        raise CliError(str(e)) from e
+    return _call(base, fallback, args)
+
+
 def progress_bar(done: int, size: int, width: int = 30) -> str:
     filled = 0 if size <= 0 else min(width, done * width // size)
     return "[" + "#" * filled + "." * (width - filled) + "]"
@@ -69,14 +84,14 @@ def _get(args: argparse.Namespace) -> int:
         request["sources"] = args.source
     if args.anonymous:
         request["anonymous"] = True
-    info = _call(args.base_dir, "files_get", request)
+    info = _call_either(args.base_dir, "turtle_get", "files_get", request)
     print(f"downloading {info['name']} ({info['size']} bytes, {info['hash']})")
     return 0
 
 
 def _transfers(args: argparse.Namespace) -> int:
     for n in range(args.count if args.count else 1_000_000_000):
-        rows = _call(args.base_dir, "files_transfers", {})
+        rows = _call_either(args.base_dir, "turtle_transfers", "files_transfers", {})
         text = format_transfers(rows)
         if args.once:
             print(text)

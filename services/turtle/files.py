@@ -95,7 +95,7 @@ class FileTunnels:
         self.transfers = transfers
         self._version = version
         self._served_version: object = None
-        self._direct_sources = direct_sources
+        self.listed_by = direct_sources
         self._anonymous_files = anonymous_files
         self._send_tunnel_item = send_tunnel_item
         #: H(H) -> (real hash, path, size) of what we serve; rebuilt by `refresh`.
@@ -160,7 +160,7 @@ class FileTunnels:
         download by hash, only listing friends for an anonymous one."""
         if crypto.hash_of_hash(file_hash) not in self.wanted:
             return True
-        return peer in set(self._direct_sources(file_hash))
+        return peer in set(self.listed_by(file_hash))
 
     def is_tunnel(self, peer: SslId) -> bool:
         """Whether ``peer`` is the virtual peer of one of our tunnels."""

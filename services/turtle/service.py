@@ -15,6 +15,7 @@ import collections
 import dataclasses
 import random
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, Final
 
 from twisted.internet.interfaces import IReactorTime
@@ -23,16 +24,24 @@ from zope.interface import implementer
 
 from pqi.driver import CoreDriver
 from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
+from pqi.items import turtle as turtle_items
 from pqi.items.ids import SERVICE_TURTLE
 from pqi.items.turtle import TurtleFileInfo
+from pqi.link.linkmgr import Path as LinkPath
 from pqi.wire.fields import Sha1Hash, SslId
-from services.service_control import Service
+from pqi.wire.item import PQItem
+from services.base import Service
+from services.spec import ServiceSpec
+from services.transfer.service import TRANSFER_EVENTS, TransferBadSource
 
+from .commands import COMMANDS
 from .files import FileTunnels
 from .router import FileSearchResult, SendItem, TurtleLimits, TurtleRouter, deliver
+from .search import anonymous_hits
+from .store import ANONYMOUS_FILE, AnonymousDownloads
 
 __all__ = ["TurtleService", "SearchHits", "TunnelAwareSender", "MAX_SEARCHES_KEPT",
-           "MAX_HITS_KEPT"]
+           "MAX_HITS_KEPT", "SPEC"]
 
 #: Searches whose hits we keep for the API (oldest forgotten first), and hits per search.
 MAX_SEARCHES_KEPT: Final = 64
@@ -54,6 +63,56 @@ class SearchHits:
                  "sources": self.sightings[h]} for h, f in self.hits.items()]
 
 
+def _build(node: Any) -> TurtleService | None:
+    """Turtle routing on a node (none when its ``turtle`` option is None), carrying the
+    node's file transfers through tunnels: the transfer service sends through a
+    `TunnelAwareSender`, a virtual peer's link room is its first hop's, and anonymous
+    downloads are kept in step with the transfers."""
+    limits = node.options["turtle"]
+    if limits is None:
+        return None
+    sharing = getattr(node, "sharing", None)
+    manager = node.net.manager
+
+    def anonymous_files() -> list[tuple[Sha1Hash, str, int]]:
+        if sharing is None:
+            return []
+        return [(f.hash, f.path, f.size) for f in sharing.index.anonymous_files()]
+
+    def search(item: Any, peer: SslId) -> list[TurtleFileInfo]:
+        return [] if sharing is None else anonymous_hits(sharing.index.anonymous_files(), item)
+
+    def slow(ssl_id: SslId) -> bool:
+        return bool(manager.is_friend(ssl_id)
+                    and manager.status(ssl_id).path is LinkPath.RELAY)
+
+    def listed_by(file_hash: Sha1Hash) -> list[SslId]:
+        if sharing is None:
+            return []
+        return [src.ssl_id for r in sharing.search(file_hash=file_hash) for src in r.sources]
+
+    def version() -> object:
+        if sharing is None:
+            return None
+        return (sharing.index.scans, tuple(f.anonymous for f in sharing.shares.folders()))
+
+    turtle = TurtleService(node.control, node.reactor, node.ssl_id, limits=limits,
+                           file_search=search, slow_link=slow)
+    transfers = node.transfers
+    turtle.attach_files(FileTunnels(transfers, anonymous_files, turtle.send_tunnel_item,
+                                    listed_by, version),
+                        transfers, AnonymousDownloads(Path(node.account.base_dir) /
+                                                      ANONYMOUS_FILE))
+    transfers.sender = TunnelAwareSender(node.control, lambda: turtle.files)
+    transfers.add_index(turtle.files)
+    node.hops.append(lambda peer: turtle.next_hop(peer) if turtle.files is not None
+                     and turtle.files.is_tunnel(peer) else None)
+    for event in TRANSFER_EVENTS:
+        if event is not TransferBadSource:
+            node.subscribe(event, lambda _: turtle.sync_downloads())
+    return turtle
+
+
 class TurtleService(Service):
     """Turtle routing for a node (see the module docstring).
 
@@ -61,7 +120,6 @@ class TurtleService(Service):
     links, as RetroShare's trickle/low-speed ones).
     """
 
-    service_id = SERVICE_TURTLE
     log = Logger()
 
     def __init__(self, sender: IItemSender, reactor: IReactorTime, own_id: SslId, *,
@@ -76,16 +134,44 @@ class TurtleService(Service):
         self._slow_link = slow_link
         self.searches: collections.OrderedDict[int, SearchHits] = collections.OrderedDict()
         self.files: FileTunnels | None = None
+        self.transfers: Any = None
+        self.anonymous_downloads: AnonymousDownloads | None = None
 
-    def attach_files(self, files: FileTunnels) -> None:
-        """Carry file transfers through tunnels with ``files``."""
+    def attach_files(self, files: FileTunnels, transfers: Any = None,
+                     store: AnonymousDownloads | None = None) -> None:
+        """Carry file transfers through tunnels with ``files``; ``transfers`` and ``store``
+        (the transfer service, the anonymous downloads kept on disk) for `download_anonymous`
+        and `sync_downloads`."""
         self.files = files
+        self.transfers = transfers
+        self.anonymous_downloads = store
         self.router.register_service(files)
+
+    def download_anonymous(self, file_hash: Sha1Hash, size: int, name: str) -> Any:
+        """Download through tunnels (and from friends whose lists show the file): what a
+        hit of an anonymous search is fetched with."""
+        if self.transfers is None or self.anonymous_downloads is None:
+            raise RuntimeError("no file transfer attached to the turtle service")
+        self.anonymous_downloads.add(file_hash)
+        self.fetch(file_hash, size)  # before any request can leave for a friend
+        info = self.transfers.download(file_hash, size, name)
+        self.sync_downloads()
+        return info
+
+    def sync_downloads(self) -> None:
+        """Dig tunnels for the anonymous downloads still running, stop for the others."""
+        if self.transfers is None or self.anonymous_downloads is None:
+            return
+        downloads = self.transfers.downloads
+        self.anonymous_downloads.keep_only(set(downloads))
+        self.sync({h: downloads[h].partial.size for h in self.anonymous_downloads.hashes
+                   if not downloads[h].engine.chunks.complete})
 
     # --- lifecycle and peers ------------------------------------------------------------
 
     def start(self) -> None:
         self.driver.service()  # arms the core's first deadline
+        self.sync_downloads()  # resumed anonymous downloads dig again
 
     def stop(self) -> None:
         self.driver.stop()
@@ -149,7 +235,7 @@ class TurtleService(Service):
         own = self.router.own_id
         return tunnel.local_dst if tunnel.local_src == own else tunnel.local_src
 
-    def status(self) -> dict[str, Any]:
+    def status_section(self) -> dict[str, Any]:
         """Tunnel counts and the turtle traffic we relay, for ``rsnode status``."""
         r = self.router
         own = r.own_id
@@ -206,3 +292,14 @@ class TunnelAwareSender:
 
     def connected_peers(self) -> list[PeerIdentity]:
         return list(self._sender.connected_peers())
+
+
+#: Turtle routing on a node: the ``turtle`` option is its `TurtleLimits` (None: off).
+SPEC: Final = ServiceSpec(
+    SERVICE_TURTLE, "turtle", attribute="turtle",
+    items=tuple(cls for cls in vars(turtle_items).values()
+                if isinstance(cls, type) and issubclass(cls, PQItem) and cls is not PQItem
+                and cls.SERVICE == SERVICE_TURTLE),
+    commands=COMMANDS, options={"turtle": TurtleLimits()}, build=_build)
+TurtleService.spec = SPEC
+TurtleService.service_id = SERVICE_TURTLE

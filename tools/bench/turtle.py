@@ -98,6 +98,7 @@ async def _node_role(reactor: Any, args: argparse.Namespace) -> None:
     from pqi.wire.fields import Sha1Hash
     from services.node.node import FRIENDS_FILE, Node
     from services.sharing import SharingOptions
+    from services.transfer.service import TransferCompleted
 
     work, role = Path(args.work), args.role
     account = Account.create(work / role, role, f"{role}-loc", "bench-password", bits=2048)
@@ -132,14 +133,14 @@ async def _node_role(reactor: Any, args: argparse.Namespace) -> None:
                 "relayed_bytes": node.turtle.router.stats.relayed_bytes}))
             return
         done: list[Any] = []
-        node.subscribe("transfer_complete", done.append)
+        node.subscribe(TransferCompleted, lambda e: done.append(e.info))
         file_hash = Sha1Hash.from_hex(args.sha1)
         (work / "go").touch()
         cpu0, started = _cpu(), time.perf_counter()
         if args.direct:
             node.transfers.download(file_hash, args.bytes, "bench.bin", sources=peers())
         else:
-            node.download_anonymous(file_hash, args.bytes, "bench.bin")
+            node.turtle.download_anonymous(file_hash, args.bytes, "bench.bin")
         await until(lambda: bool(done), 0.01)
         _write_atomic(work / "result.json", json.dumps({
             "seconds": time.perf_counter() - started, "cpu": _cpu() - cpu0,
