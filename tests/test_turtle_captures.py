@@ -8,7 +8,9 @@ captured bytes.  A node's per-session bias is a secret; carol's was recovered on
 exhaustive search over the 2^32 seeds for the one that turns both tunnel requests she
 answered into the tunnel ids she sent (only one seed does), and her two own tunnel requests,
 which played no part in that search, must then follow from our prints.  bob's depth rule is
-checked from the low bits of his bias that one of his forwards reveals.
+checked from the low bits of his bias that one of his forwards reveals, and his whole bias
+(recovered from the two forwards of alice's requests) must give his three other forwards
+and the tunnel he answered himself.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ CAROL = SslId.from_hex("11940c40ff3830db0ea6ec839a50218e")
 #: carol's session bias, recovered from one answered request (see the module docstring);
 #: the tests check it against her other captured values.
 CAROL_BIAS = 0xA810B9E2
+#: bob's, recovered the same way from two of his forwards (alice's two requests via carol).
+BOB_BIAS = 0xA97AAF0E
 
 
 def regenerate(label: bytes, size: int) -> bytes:
@@ -136,6 +140,28 @@ def test_relay_depth_rule_matches_one_session_bias(turtle2):
         assert sent.depth == (got.depth if shifted else got.depth + 1)
         outcome[lines[(sent.request_id, "out")]] = shifted
     assert outcome == {617: False, 830: True, 942: True, 1087: False, 1295: True}
+
+
+def test_relay_partial_ids_and_the_tunnel_bob_served(turtle2):
+    """With bob's bias our relay print turns each incoming partial id into the one bob sent,
+    for all five forwards (two of them gave the bias; three did not), and our serving print
+    gives the tunnel id of the TUNNEL_OK bob answered himself (bob:1202 -> bob:1203)."""
+    by_request: dict[int, dict[str, TurtleOpenTunnelItem]] = {}
+    for _, d, _, raw in turtle2["bob"]:
+        if raw[3] == 0x03:
+            item = pqi.decode(raw)
+            by_request.setdefault(item.request_id, {})[d] = item
+    pairs = [(v["in"], v["out"]) for v in by_request.values() if len(v) == 2]
+    assert len(pairs) == 5
+    for got, sent in pairs:
+        assert fileprint.relay_partial_id(got.file_hash, BOB, BOB_BIAS,
+                                          got.partial_tunnel_id) == sent.partial_tunnel_id
+    assert BOB_BIAS & 7 == 6  # the low bits the depth rule showed
+    lines = {n: pqi.decode(raw) for n, _, _, raw in turtle2["bob"] if n in (1202, 1203)}
+    req, ok = lines[1202], lines[1203]
+    assert isinstance(ok, TurtleTunnelOkItem) and ok.request_id == req.request_id
+    assert fileprint.serving_tunnel_id(req.file_hash, BOB, BOB_BIAS,
+                                       req.partial_tunnel_id) == ok.tunnel_id
 
 
 def test_asker_partial_ids(turtle2):
