@@ -7,7 +7,7 @@ import pytest
 
 from tools.bench import turtle as bench
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
 def test_bench_runs_the_three_scenarios(capsys) -> None:

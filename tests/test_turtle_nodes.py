@@ -23,7 +23,7 @@ from services.transfer.service import TransferCompleted
 from services.turtle.crypto import hash_of_hash
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 FAST = SharingOptions(settle=0, rescan_period=3600, resync_period=1.0, sweep_period=0.2)
 SIZE = 24 * 1024 * 1024 + 12345
