@@ -4,7 +4,8 @@
 Each entry is the `services.spec.ServiceSpec` its module declares.  The `Node` builds and
 wires them by iterating `NODE_SERVICES` (an application may pass its own sequence), and
 ``rsnode`` adds their subcommands from it.  Order matters only where a build uses a part
-built before it: file sharing hands its index to file transfer.
+built before it: file sharing hands its index to file transfer, and turtle routing carries
+file transfers through tunnels and answers searches from the shares.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from services.mail import service as mail
 from services.sharing import manager as sharing
 from services.spec import RegistryError, ServiceSpec
 from services.transfer import service as transfer
+from services.turtle import service as turtle
 
 __all__ = ["NODE_SERVICES", "event_types", "node_options", "cli_registrars", "names"]
 
@@ -34,6 +36,7 @@ NODE_SERVICES: Final[tuple[ServiceSpec, ...]] = (
     mail.SPEC,
     transfer.SPEC,
     sharing.SPEC,
+    turtle.SPEC,
 )
 
 

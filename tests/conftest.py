@@ -18,6 +18,7 @@ VECTORS = (pathlib.Path(os.environ["RSPROTO_SHARED"]) / "vectors" / "retroshare"
 CAPTURES = VECTORS / "captures"
 #: Recorded JSON API exchanges and event streams of a real retroshare-service.
 JSONAPI = VECTORS / "jsonapi"
+CAPTURES2 = VECTORS / "captures2"
 
 settings.register_profile("ci", max_examples=100, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -34,3 +35,9 @@ def vectors() -> pathlib.Path:
 def captures() -> pathlib.Path:
     assert CAPTURES.is_dir(), f"real-node captures missing at {CAPTURES}"
     return CAPTURES
+
+
+@pytest.fixture(scope="session")
+def captures2() -> pathlib.Path:
+    assert CAPTURES2.is_dir(), f"real-node captures (campaign 2) missing at {CAPTURES2}"
+    return CAPTURES2

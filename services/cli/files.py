@@ -14,8 +14,10 @@ import pathlib
 import time
 from typing import Any
 
+from pqi.wire.fields import Sha1Hash
 from services.cli.common import CliError, NodeNotRunningCliError, base_dir_parent
 from services.node.control_channel import ControlClientError, NodeNotRunningError, call
+from services.transfer.commands import file_link
 
 #: Seconds between two looks at the hashing progress while ``files share`` watches it.
 WATCH_PERIOD = 0.5
@@ -108,9 +110,12 @@ def _share(args: argparse.Namespace) -> int:
                               "friends": args.friend or []}
     if args.name:
         params["name"] = args.name
+    if args.anonymous:
+        params["anonymous"] = True
     r = _ask(args, "files_share", {**params, "wait": False})
+    anonymous = ", anonymous search and download" if r.get("anonymous") else ""
     if not args.json:
-        print(f"sharing {r['path']} as {r['name']!r} ({r['visibility']}); hashing "
+        print(f"sharing {r['path']} as {r['name']!r} ({r['visibility']}{anonymous}); hashing "
               "(Ctrl-C stops watching, not sharing)", flush=True)
     shown = ""
     for _ in range(MAX_WATCH_POLLS):
@@ -146,6 +151,7 @@ def _shares(args: argparse.Namespace) -> int:
     progress = _ask(args, "files_hashing", {})
     text = "\n".join(f"{r['name']}: {r['path']} ({r['visibility']}"
                       + (f": {', '.join(r['friends'])}" if r["friends"] else "")
+                      + ("; anonymous" if r.get("anonymous") else "")
                       + f"), {r['files']} files" for r in rows) or "nothing shared"
     if rows:
         text += "\n" + format_hashing(progress)
@@ -158,8 +164,11 @@ def _unshare(args: argparse.Namespace) -> int:
 
 
 def _visibility(args: argparse.Namespace) -> int:
-    r = _ask(args, "files_visibility", {"name": args.name, "visibility": args.visibility,
-                                        "friends": args.friend or []})
+    params: dict[str, Any] = {"name": args.name, "visibility": args.visibility,
+                              "friends": args.friend or []}
+    if args.anonymous is not None:
+        params["anonymous"] = args.anonymous
+    r = _ask(args, "files_visibility", params)
     who = ", ".join(r["friends"]) if r["visibility"] == "friends" else r["visibility"]
     return _print(args, r, f"{r['name']} is now visible to: {who}")
 
@@ -170,7 +179,24 @@ def _browse(args: argparse.Namespace) -> int:
     return _print(args, tree, text)
 
 
+def format_anonymous_results(results: list[dict[str, Any]]) -> str:
+    """Hits of an anonymous search: name, size, how many tunnels answered, the link."""
+    if not results:
+        return "no anonymous hits (yet)"
+    return "\n".join(
+        f"{r['name']}  {human_size(r['size'])}  ({r['sources']} answer"
+        f"{'s' if r['sources'] != 1 else ''})\n    "
+        + file_link(r["name"], r["size"], Sha1Hash.from_hex(r["hash"]))
+        for r in sorted(results, key=lambda r: (-r["sources"], r["name"])))
+
+
 def _search(args: argparse.Namespace) -> int:
+    if args.anonymous:
+        text = " ".join(args.words).strip()
+        if not text:
+            raise CliError("give the text to search for")
+        answer = _ask(args, "files_search_anonymous", {"text": text, "wait": args.wait})
+        return _print(args, answer["results"], format_anonymous_results(answer["results"]))
     params: dict[str, Any] = {"words": args.words}
     if args.min_size is not None:
         params["min_size"] = args.min_size
@@ -182,8 +208,20 @@ def _search(args: argparse.Namespace) -> int:
     return _print(args, results, format_results(results))
 
 
+def _relay(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {}
+    if args.rate is not None:
+        params["relay_rate"] = args.rate
+    if args.tunnel_requests is not None:
+        params["max_tr_forward_rate"] = args.tunnel_requests
+    r = _ask(args, "turtle_settings", params)
+    share = "unlimited" if not r["relay_rate"] else f"{r['relay_rate']:.0f} bytes/s"
+    return _print(args, r, f"relay share for others' tunnels: {share}; tunnel requests "
+                           f"forwarded: up to {r['max_tr_forward_rate']}/s")
+
+
 def register(subparsers: Any) -> None:
-    """Add ``files share|shares|unshare|visibility|browse|search``."""
+    """Add ``files share|shares|unshare|visibility|browse|search|relay``."""
     sub = files_group(subparsers)
     common = _common()
     p = sub.add_parser("share", parents=[common], help="share a folder with friends",
@@ -194,6 +232,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--name", help="the name friends see (default: the folder's name)")
     p.add_argument("--visibility", choices=["all", "friends", "none"], default="all",
                    help="who sees it: every friend, the --friend ones, or nobody")
+    p.add_argument("--anonymous", action="store_true",
+                   help="also found by anonymous (turtle) search and served through tunnels")
     p.add_argument("--friend", action="append",
                    help="a friend (name or SSL id) who may see it (with --visibility friends)")
     p.set_defaults(func=_share)
@@ -210,6 +250,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("visibility", choices=["all", "friends", "none"],
                    help="every friend, the --friend ones, or nobody")
     p.add_argument("--friend", action="append", help="a friend who may see it (repeatable)")
+    p.add_argument("--anonymous", action=argparse.BooleanOptionalAction, default=None,
+                   help="found by anonymous search and served through tunnels (or not)")
     p.set_defaults(func=_visibility)
     p = sub.add_parser("browse", parents=[common], help="a friend's shared files",
                        description="A friend's shared files as a tree, from the file list "
@@ -224,4 +266,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--min-size", type=int, help="smallest size in bytes")
     p.add_argument("--max-size", type=int, help="largest size in bytes")
     p.add_argument("--hash", help="the file's SHA-1 (40 hex digits)")
+    p.add_argument("--anonymous", action="store_true",
+                   help="search beyond friends, through tunnels (the words as one text)")
+    p.add_argument("--wait", type=float, default=10.0,
+                   help="seconds to gather anonymous hits (default: %(default)s)")
     p.set_defaults(func=_search)
+
+    p = sub.add_parser("relay", parents=[common],
+                       help="show or set what we relay for others' tunnels")
+    p.add_argument("--rate", type=float,
+                   help="bytes/s of others' tunnel data we relay (0: unlimited, RetroShare's)")
+    p.add_argument("--tunnel-requests", type=int,
+                   help="tunnel requests forwarded per second (10..100, RetroShare: 20)")
+    p.set_defaults(func=_relay)

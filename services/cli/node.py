@@ -148,11 +148,23 @@ def _service_names(ids: list[int]) -> str:
     return " ".join(known.get(i, f"0x{i:04x}") for i in ids) or "none"
 
 
+def _turtle_status_line(report: dict[str, Any]) -> list[str]:
+    t = report.get("services", {}).get("turtle")
+    if not t:
+        return []
+    n = t["tunnels"]
+    share = "unlimited" if not t["relay_rate"] else f"{t['relay_rate']:.0f} B/s"
+    return [f"turtle: {n['downloading']} tunnels for our downloads, {n['serving']} serving, "
+            f"{n['relayed']} relayed for others ({t['relayed_bytes']} bytes in "
+            f"{t['relayed_items']} items; relay share {share})"]
+
+
 def format_status(report: dict[str, Any]) -> str:
     """The ``rsnode status`` text for a node's status report."""
     lines = [f"{report['name']} ({report['location']}, {report['ssl_id']}), "
              f"status {report['status']}, listening on {report['listening'] or 'nothing'}"]
     lines += _udp_status_line(report)
+    lines += _turtle_status_line(report)
     friends = report["friends"]
     if not friends:
         lines.append("no friends yet: add one with `rsnode friend add CERTIFICATE`")

@@ -28,6 +28,21 @@ def _call(base: pathlib.Path, command: str, args: dict[str, Any]) -> Any:
         raise CliError(str(e)) from e
 
 
+def _call_either(base: pathlib.Path, command: str, fallback: str,
+                 args: dict[str, Any]) -> Any:
+    """``command`` (the turtle-aware one), or ``fallback`` on a node that runs no turtle."""
+    try:
+        return call(base, command, args)
+    except NodeNotRunningError as e:
+        raise CliError(f"{e}; start it with `rsnode run`") from e
+    except ControlClientError as e:
+        if "unknown command" not in str(e):
+            raise CliError(str(e)) from e
+    except OSError as e:
+        raise CliError(str(e)) from e
+    return _call(base, fallback, args)
+
+
 def progress_bar(done: int, size: int, width: int = 30) -> str:
     filled = 0 if size <= 0 else min(width, done * width // size)
     return "[" + "#" * filled + "." * (width - filled) + "]"
@@ -60,6 +75,8 @@ def format_transfers(rows: list[dict[str, Any]]) -> str:
         if r["error"]:
             line += f"  ({r['error']})"
         lines.append(line)
+        if r.get("source_list"):
+            lines.append("      sources: " + ", ".join(r["source_list"]))
     return "\n".join(lines)
 
 
@@ -71,7 +88,9 @@ def _get(args: argparse.Namespace) -> int:
         request.update(hash=args.file, size=args.size, name=args.name)
     if args.source:
         request["sources"] = args.source
-    info = _call(args.base_dir, "files_get", request)
+    if args.anonymous:
+        request["anonymous"] = True
+    info = _call_either(args.base_dir, "turtle_get", "files_get", request)
     print(f"downloading {info['name']} ({info['size']} bytes, {info['hash']})")
     return 0
 
@@ -105,7 +124,7 @@ def _clear(args: argparse.Namespace) -> int:
 
 def _transfers(args: argparse.Namespace) -> int:
     for n in range(args.count if args.count else 1_000_000_000):
-        rows = _call(args.base_dir, "files_transfers", {})
+        rows = _call_either(args.base_dir, "turtle_transfers", "files_transfers", {})
         text = format_transfers(rows)
         if args.once:
             print(text)
@@ -142,6 +161,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--source", action="append", default=[], help="friend SSL id (repeat)")
     p.add_argument("--priority", type=int, choices=(0, 1, 2), default=1,
                    help="0 low, 1 normal, 2 high (default: %(default)s)")
+    p.add_argument("--anonymous", action="store_true",
+                   help="through tunnels (the default when no friend lists the file)")
     p.set_defaults(func=_get)
     p = sub.add_parser("transfers", parents=[common], help="downloads with live progress",
                        description="Downloads with live progress, rate and time left; "

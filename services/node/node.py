@@ -248,6 +248,8 @@ class Node(MultiService):
         self.control = ServiceControl(self._link_send)
         self.control.add_negotiation_observer(
             lambda peer, enabled: self.emit(ServicesNegotiated(peer, enabled)))
+        #: ``hop(peer)``: the friend a virtual peer is reached through, or None (`link_room`).
+        self.hops: list[Callable[[SslId], SslId | None]] = []
         #: Spec and built part (None when its options turned it off), by node attribute.
         self.parts: dict[str, tuple[ServiceSpec, Any]] = {}
         for spec in services:
@@ -422,7 +424,14 @@ class Node(MultiService):
             person.close(reason)
 
     def link_room(self, ssl_id: SslId) -> int:
-        """Bytes the friend's link queue takes now (the upload side fills up to that)."""
+        """Bytes the friend's link queue takes now (the upload side fills up to that).  A peer
+        that is not a friend but reached through one (a tunnel's virtual peer) gets the room
+        of that friend's link, as the first of `hops` to answer names it."""
+        for hop in self.hops:
+            friend = hop(ssl_id)
+            if friend is not None:
+                ssl_id = friend
+                break
         link = self.link_of(ssl_id)
         if link is None:
             return 0
@@ -569,6 +578,9 @@ class Node(MultiService):
                 "state": self.upnp.status.state.value, "detail": self.upnp.status.detail,
                 "external": str(self.external_address) if self.external_address else None},
             "udp": None if self.udp is None else self.udp.status(),
+            "services": {attribute: part.status_section()
+                         for attribute, (_, part) in self.parts.items()
+                         if callable(getattr(part, "status_section", None))},
             "friends": [f.to_json(now) for f in self.friends()],
             "pending": [{"pgp_id": p.pgp_id.to_hex(), "name": p.name,
                          "learned_from": p.learned_from.to_hex() if p.learned_from else None}

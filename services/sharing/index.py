@@ -218,6 +218,18 @@ class SharedIndex:
         for d in self._dirs.values():
             yield from d.files
 
+    def anonymous_files(self) -> Iterator[LocalFile]:
+        """Every hashed file in a folder shared anonymously (turtle search and tunnels)."""
+        for d in self._dirs.values():
+            if d.share is not None and self._anonymous(d.share):
+                yield from d.files
+
+    def _anonymous(self, share: str) -> bool:
+        try:
+            return self.shares.get(share).anonymous
+        except ShareError:
+            return False
+
     def content_for(self, hash_: bytes, ssl_id: SslId) -> DirContent | None:
         """Directory ``hash_`` as friend ``ssl_id`` may see it, or None (absent or hidden)."""
         d = self._dirs.get(Sha1Hash(hash_))

@@ -159,10 +159,11 @@ class FileSharing(TwistedService):
 
     def share(self, path: str | os.PathLike[str], name: str | None = None,
               visibility: Visibility = Visibility.ALL,
-              friends: Iterable[SslId] = ()) -> defer.Deferred[SharedFolder]:
+              friends: Iterable[SslId] = (),
+              anonymous: bool = False) -> defer.Deferred[SharedFolder]:
         """Share a folder; fires with it once it is indexed (files hashed: `index.progress`
         shows how far).  Friends see it at their next sync request (`RESYNC_PERIOD`)."""
-        folder = self.shares.add(path, name, visibility, friends)
+        folder = self.shares.add(path, name, visibility, friends, anonymous)
         return self.index.scan().addCallback(lambda _: folder)
 
     def unshare(self, name: str) -> defer.Deferred[bool]:
@@ -170,10 +171,11 @@ class FileSharing(TwistedService):
         return self.index.scan()
 
     def set_visibility(self, name: str, visibility: Visibility,
-                       friends: Iterable[SslId] = ()) -> defer.Deferred[SharedFolder]:
+                       friends: Iterable[SslId] = (),
+                       anonymous: bool | None = None) -> defer.Deferred[SharedFolder]:
         """Change who sees a folder; fires once the index reflects it (friends notice at
         their next re-sync)."""
-        folder = self.shares.set_visibility(name, visibility, friends)
+        folder = self.shares.set_visibility(name, visibility, friends, anonymous)
         return self.index.scan().addCallback(lambda _: folder)
 
     def browse(self, ssl_id: SslId, path: str = "", depth: int = 64) -> dict[str, object]:
@@ -203,10 +205,13 @@ def _share(node: Any, args: dict[str, Any]) -> defer.Deferred[dict[str, Any]] | 
     while hashing goes on (`files_hashing` follows it)."""
     visibility = Visibility(args.get("visibility", "all"))
     friends = [node.friend_location(f) for f in args.get("friends", [])]
+    anonymous = bool(args.get("anonymous", False))
     if args.get("wait", True):
-        d = node.sharing.share(str(args["path"]), args.get("name"), visibility, friends)
+        d = node.sharing.share(str(args["path"]), args.get("name"), visibility, friends,
+                               anonymous)
         return d.addCallback(lambda f: _with_size(node, f))
-    folder = node.sharing.shares.add(str(args["path"]), args.get("name"), visibility, friends)
+    folder = node.sharing.shares.add(str(args["path"]), args.get("name"), visibility, friends,
+                                     anonymous)
     node.sharing.index.scan().addErrback(
         lambda f: node.sharing.index.log.failure("scanning the shares failed", f))
     return _with_size(node, folder)
@@ -214,8 +219,10 @@ def _share(node: Any, args: dict[str, Any]) -> defer.Deferred[dict[str, Any]] | 
 
 @COMMANDS.command("files_visibility")
 def _visibility(node: Any, args: dict[str, Any]) -> defer.Deferred[dict[str, Any]]:
+    anonymous = args.get("anonymous")
     d = node.sharing.set_visibility(str(args["name"]), Visibility(args["visibility"]),
-                                    [node.friend_location(f) for f in args.get("friends", [])])
+                                    [node.friend_location(f) for f in args.get("friends", [])],
+                                    None if anonymous is None else bool(anonymous))
     return d.addCallback(lambda f: _with_size(node, f))
 
 

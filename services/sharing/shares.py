@@ -3,7 +3,9 @@
 
 Each shared folder has a virtual name (what friends see as the top-level directory) and a
 visibility: every friend, chosen friend locations only, or nobody (indexed, but neither
-browsable nor searchable by friends).  The list is one small JSON file, replaced with
+browsable nor searchable by friends); and, apart, whether anyone may find it by anonymous
+(turtle) search and fetch it through tunnels (RetroShare's "anonymous search" and
+"anonymous download" flags).  The list is one small JSON file, replaced with
 temp + fsync + rename so a crash never leaves it half written.
 """
 
@@ -20,11 +22,16 @@ from typing import Final
 from pqi.storage import atomic_write
 from pqi.wire.fields import SslId
 
-__all__ = ["Visibility", "SharedFolder", "ShareList", "ShareError", "NotAFolderError",
-           "DuplicateShareError", "UnknownShareError", "SHARES_FILE"]
+__all__ = ["Visibility", "DIR_FLAGS_ANONYMOUS_DOWNLOAD", "DIR_FLAGS_BROWSABLE",
+           "DIR_FLAGS_ANONYMOUS_SEARCH", "SharedFolder", "ShareList", "ShareError",
+           "NotAFolderError", "DuplicateShareError", "UnknownShareError", "SHARES_FILE"]
 
 #: The share list's file in the account directory.
 SHARES_FILE: Final = "shares.json"
+#: RetroShare's share flags (``DIR_FLAGS_*``), as `SharedFolder.flags` reports them.
+DIR_FLAGS_ANONYMOUS_DOWNLOAD: Final = 0x0080
+DIR_FLAGS_BROWSABLE: Final = 0x0400
+DIR_FLAGS_ANONYMOUS_SEARCH: Final = 0x0800
 
 
 class ShareError(Exception):
@@ -59,6 +66,17 @@ class SharedFolder:
     name: str
     visibility: Visibility = Visibility.ALL
     friends: frozenset[SslId] = frozenset()
+    #: Found by anonymous search and served through tunnels, to anyone.
+    anonymous: bool = False
+
+    @property
+    def flags(self) -> int:
+        """The folder's flags as RetroShare writes them (0x0c80: browsable by friends,
+        anonymous search and download)."""
+        flags = DIR_FLAGS_BROWSABLE if self.visibility is not Visibility.NONE else 0
+        if self.anonymous:
+            flags |= DIR_FLAGS_ANONYMOUS_SEARCH | DIR_FLAGS_ANONYMOUS_DOWNLOAD
+        return flags
 
     def visible_to(self, ssl_id: SslId) -> bool:
         """Whether friend location ``ssl_id`` may browse and search this folder."""
@@ -68,7 +86,8 @@ class SharedFolder:
 
     def to_json(self) -> dict[str, object]:
         return {"path": self.path, "name": self.name, "visibility": self.visibility.value,
-                "friends": sorted(f.to_hex() for f in self.friends)}
+                "friends": sorted(f.to_hex() for f in self.friends),
+                "anonymous": self.anonymous}
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> SharedFolder:
@@ -76,7 +95,8 @@ class SharedFolder:
         if not isinstance(friends, list):
             raise ValueError("friends must be a list of SSL ids")
         return cls(str(data["path"]), str(data["name"]), Visibility(data["visibility"]),
-                   frozenset(SslId.from_hex(str(f)) for f in friends))
+                   frozenset(SslId.from_hex(str(f)) for f in friends),
+                   bool(data.get("anonymous", False)))
 
 
 class ShareList:
@@ -103,7 +123,7 @@ class ShareList:
 
     def add(self, path: str | os.PathLike[str], name: str | None = None,
             visibility: Visibility = Visibility.ALL,
-            friends: Iterable[SslId] = ()) -> SharedFolder:
+            friends: Iterable[SslId] = (), anonymous: bool = False) -> SharedFolder:
         """Share the folder at ``path`` under ``name`` (default: its own name)."""
         real = os.path.realpath(path)
         if not os.path.isdir(real):
@@ -115,7 +135,8 @@ class ShareList:
             raise DuplicateShareError(f"a shared folder is already named {name!r}")
         if any(f.path == real for f in self._folders.values()):
             raise DuplicateShareError(f"{real} is shared already")
-        folder = SharedFolder(real, name, visibility, frozenset(SslId(f) for f in friends))
+        folder = SharedFolder(real, name, visibility, frozenset(SslId(f) for f in friends),
+                              anonymous)
         self._folders[name] = folder
         self._save()
         return folder
@@ -126,9 +147,13 @@ class ShareList:
         self._save()
 
     def set_visibility(self, name: str, visibility: Visibility,
-                       friends: Iterable[SslId] = ()) -> SharedFolder:
-        folder = dataclasses.replace(self.get(name), visibility=visibility,
-                                     friends=frozenset(SslId(f) for f in friends))
+                       friends: Iterable[SslId] = (),
+                       anonymous: bool | None = None) -> SharedFolder:
+        """Change who sees folder ``name`` (``anonymous`` None: leave that flag as it is)."""
+        old = self.get(name)
+        folder = dataclasses.replace(old, visibility=visibility,
+                                     friends=frozenset(SslId(f) for f in friends),
+                                     anonymous=old.anonymous if anonymous is None else anonymous)
         self._folders[name] = folder
         self._save()
         return folder
