@@ -273,7 +273,10 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_search)
 
     p = sub.add_parser("relay", parents=[common],
-                       help="show or set what we relay for others' tunnels")
+                       help="show or set what we relay for others' tunnels",
+                       description="Show, or set, how much of others' turtle tunnel traffic "
+                                   "this node relays: a bandwidth share and a rate of "
+                                   "forwarded tunnel requests.")
     p.add_argument("--rate", type=float,
                    help="bytes/s of others' tunnel data we relay (0: unlimited, RetroShare's)")
     p.add_argument("--tunnel-requests", type=int,

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_jsonapi_cli -*-
+# -*- test-case-name: tests.test_jsonapi_server -*-
 """The JSON API on the command line: ``rsnode run``'s ``--jsonapi``/``--no-jsonapi``/
 ``--jsonapi-remote``/``--webui`` options, and ``rsnode api-token`` (prints the credentials
 clients use, created by ``rsnode init``)."""
@@ -93,9 +93,9 @@ def _api_token(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     """Add ``api-token``."""
     p = subparsers.add_parser("api-token", parents=[base_dir_parent()],
-                              help="print the JSON API credentials (user:password)",
                               description="Print the user and password (or the HTTP "
-                                          "Authorization header) JSON API clients log in with.")
+                                          "Authorization header) JSON API clients log in with.",
+                              help="print the JSON API credentials (user:password)")
     p.add_argument("--header", action="store_true",
                    help="print the HTTP Authorization header instead")
     p.set_defaults(func=_api_token)

@@ -32,14 +32,10 @@ def _call_either(base: pathlib.Path, command: str, fallback: str,
                  args: dict[str, Any]) -> Any:
     """``command`` (the turtle-aware one), or ``fallback`` on a node that runs no turtle."""
     try:
-        return call(base, command, args)
-    except NodeNotRunningError as e:
-        raise CliError(f"{e}; start it with `rsnode run`") from e
-    except ControlClientError as e:
+        return _call(base, command, args)
+    except CliError as e:
         if "unknown command" not in str(e):
-            raise CliError(str(e)) from e
-    except OSError as e:
-        raise CliError(str(e)) from e
+            raise
     return _call(base, fallback, args)
 
 
