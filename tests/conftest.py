@@ -13,6 +13,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHARED = pathlib.Path(os.environ.get("RSPROTO_SHARED", ROOT.parent / "shared"))
 VECTORS = SHARED / "vectors" / "retroshare"
 CAPTURES = VECTORS / "captures"
+#: Campaign 2: GXS identities, a lobby, channel/forum/board sync between three real nodes.
+CAPTURES2 = VECTORS / "captures2"
 
 settings.register_profile("ci", max_examples=100, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -29,3 +31,9 @@ def vectors() -> pathlib.Path:
 def captures() -> pathlib.Path:
     assert CAPTURES.is_dir(), f"real-node captures missing at {CAPTURES}"
     return CAPTURES
+
+
+@pytest.fixture(scope="session")
+def captures2() -> pathlib.Path:
+    assert CAPTURES2.is_dir(), f"real-node captures missing at {CAPTURES2}"
+    return CAPTURES2
