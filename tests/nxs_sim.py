@@ -13,9 +13,8 @@ from typing import Any
 import pqi
 from pqi.core import Address, Datagram
 from pqi.items.gxs import KEY_DISTRIB_ADMIN, GrpMeta, MsgMeta
-from pqi.items.nxs import NxsItem
 from pqi.wire.fields import GxsId, SslId
-from services.gxs.nxs_core import NxsCore, SendItem
+from services.gxs.nxs_core import NxsCore
 from services.gxs.security import KeyPair, generate_key_pair, new_group, sign_message
 from services.gxs.store import GxsStore
 from tools.simnet import SimNet
@@ -24,9 +23,13 @@ SERVICE = 0x0215  # forums: authors sign every message
 
 
 class NxsNode:
-    """A core plus the address book of its friends (sans-IO: outputs via `drain`)."""
+    """A core plus the address book of its friends (sans-IO: outputs via `drain`).
 
-    def __init__(self, core: NxsCore, addr_of: dict[SslId, Address]) -> None:
+    Works for any core with ``item_received(peer, item, now)`` whose outputs include
+    ``SendItem``-like values (``peer`` and ``item``): the NXS core, the lobby core.
+    """
+
+    def __init__(self, core: Any, addr_of: dict[SslId, Address]) -> None:
         self.core = core
         self.addr_of = addr_of
         self.peer_of = {a: p for p, a in addr_of.items()}
@@ -34,7 +37,6 @@ class NxsNode:
 
     def datagram_received(self, data: bytes, src: Address, now: float) -> None:
         item = pqi.decode(data)
-        assert isinstance(item, NxsItem)
         self.core.item_received(self.peer_of[src], item, now)
 
     def handle_timer(self, now: float) -> None:
@@ -46,7 +48,7 @@ class NxsNode:
     def drain(self, now: float) -> list[Any]:
         out: list[Any] = []
         for o in self.core.drain(now):
-            if isinstance(o, SendItem):
+            if type(o).__name__ == "SendItem":
                 out.append(Datagram(pqi.encode(o.item), self.addr_of[o.peer]))
             else:
                 self.events.append(o)
