@@ -1,0 +1,5 @@
+"""reputation: opinions of GXS identities (service 0x0219) and the ban they lead to."""
+
+from services.reputation.core import Level, ReputationCore
+
+__all__ = ["Level", "ReputationCore"]
