@@ -77,6 +77,8 @@ MAX_KEEP_MSG_RECORD: Final = 1200
 KEEP_ALIVE_PERIOD: Final = 120
 #: We ask friends for their lobby lists this often (s).
 LOBBY_LIST_PERIOD: Final = 121
+#: Shortest time between two lobby list requests the user triggers (s).
+MIN_LIST_REQUEST_DELAY: Final = 20
 #: A visible lobby no friend listed for this long is forgotten (s).
 VISIBLE_LOBBY_TTL: Final = 3 * LOBBY_LIST_PERIOD
 #: Flood window: one friend may send a lobby at most `_flood_cap` objects per this many s.
@@ -220,6 +222,7 @@ class LobbyCore:
         self.friends: set[SslId] = set()
         self._flood: dict[tuple[SslId, int], collections.deque[float]] = {}
         self._next_list = 0.0
+        self._last_refresh = float("-inf")
         self._out: list[Any] = []
         self.dropped = 0
 
@@ -271,6 +274,15 @@ class LobbyCore:
 
     # --- what the user does ----------------------------------------------------------------
 
+    def refresh_visible(self, now: float) -> None:
+        """Ask friends for their lobby lists now (RetroShare does when its user looks at the
+        nearby lobbies), at most once per `MIN_LIST_REQUEST_DELAY`."""
+        if now < self._last_refresh + MIN_LIST_REQUEST_DELAY:
+            return
+        self._last_refresh = now
+        for peer in sorted(self.friends):
+            self._send(peer, ChatLobbyListRequestItem())
+
     def create_lobby(self, name: str, topic: str, flags: ChatLobbyFlags, gxs_id: GxsId,
                      now: float, invite: tuple[SslId, ...] = ()) -> int:
         """A new lobby, with us (as ``gxs_id``) in it; invites the given friends."""
@@ -311,6 +323,15 @@ class LobbyCore:
             self._send_invite(lobby, peer)
         self._emit(LobbyListChanged())
         self._event(lobby, EVENT_PEER_JOINED, "", now)
+
+    def rejoin(self, lobby_id: int, name: str, topic: str, flags: ChatLobbyFlags,
+               gxs_id: GxsId, now: float) -> None:
+        """A lobby we were in before a restart: back in it, quietly; friends' lists and
+        invites tell us who else is there."""
+        self._own(gxs_id)
+        if lobby_id not in self.lobbies and len(self.lobbies) < MAX_LOBBIES:
+            self.lobbies[lobby_id] = Lobby(lobby_id, name, topic, ChatLobbyFlags(flags),
+                                           gxs_id, last_keep_alive=now)
 
     def invite(self, lobby_id: int, peer: SslId, now: float) -> None:
         """Invite a friend into a lobby we are in."""

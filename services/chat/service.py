@@ -22,8 +22,9 @@ What travels is RetroShare's (``p3ChatService``):
 
 Private messages to a friend that is offline (or whose link queue is full) wait in the
 `ChatStore` queue, item by item, and leave in order when it connects; everything sent and
-received goes to the store's history.  Lobby items are counted and ignored (lobbies are not
-implemented).
+received goes to the store's history.  Lobby items go to the lobby handler the node attaches
+(`services.chat.lobby_service.LobbyService`, set as ``lobby``); without one they are counted
+and ignored.
 """
 
 from __future__ import annotations
@@ -294,6 +295,16 @@ def text_to_html(text: str) -> str:
 
 # --- the service ----------------------------------------------------------------------------
 
+class LobbyHandler(Protocol):
+    """What the chat service hands lobby items and friends' links to."""
+
+    def peer_connected(self, peer: PeerIdentity) -> None: ...
+
+    def peer_disconnected(self, peer: PeerIdentity, reason: DisconnectReason) -> None: ...
+
+    def receive(self, peer: PeerIdentity, item: object) -> None: ...
+
+
 class ChatService(Service):
     """Private and broadcast chat with friends, with history and the offline queue.
 
@@ -322,6 +333,8 @@ class ChatService(Service):
         self._backlog: set[SslId] = set()
         self._retry: IDelayedCall | None = None
         self._commit: IDelayedCall | None = None
+        #: Where lobby items go (the lobby service attaches itself here), and friends' links.
+        self.lobby: LobbyHandler | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -337,6 +350,8 @@ class ChatService(Service):
 
     def peer_connected(self, peer: PeerIdentity) -> None:
         super().peer_connected(peer)
+        if self.lobby is not None:
+            self.lobby.peer_connected(peer)
         if peer.ssl_id not in self.avatars:
             self.send(peer.ssl_id, ChatMsgItem(
                 flags=ChatFlags.PRIVATE | ChatFlags.REQUESTS_AVATAR, send_time=self._now(),
@@ -346,6 +361,8 @@ class ChatService(Service):
     def peer_disconnected(self, peer: PeerIdentity, reason: DisconnectReason) -> None:
         super().peer_disconnected(peer, reason)
         self.reassembler.drop(peer.ssl_id)
+        if self.lobby is not None:
+            self.lobby.peer_disconnected(peer, reason)
 
     # --- sending -----------------------------------------------------------------------------
 

@@ -259,6 +259,16 @@ class NxsCore:
         self._emit(MessageStored(self.service, meta.group_id, meta.msg_id, None))
         self._pull_request()
 
+    def request_groups(self, peer: SslId, grp_ids: list[GxsId], now: float) -> None:
+        """Ask ``peer`` for these groups now (``requestGrp``: an identity a lobby needs)."""
+        if peer not in self.peers:
+            return
+        wanted: list[NxsItem] = [
+            self._cls[NxsSyncGrpItem](transaction_number=0, flag=FLAG_REQUEST, grp_id=g,
+                                      publish_ts=0, author_id=GxsId.null())
+            for g in grp_ids[:MAX_REQLIST_SIZE] if not self.store.has_group(g)]
+        self._start(peer, _Kind.GRP_LIST_REQ, wanted, 0, now)
+
     def subscribe(self, grp_id: GxsId, subscribed: bool, now: float) -> None:
         self.store.set_subscribed(grp_id, subscribed, int(now))
         if subscribed:

@@ -37,6 +37,7 @@ from pqi.identity.account import Account
 from pqi.identity.certificate import RsCertificate
 from pqi.identity.friends import FriendList, Profile, UnknownFriendError
 from pqi.identity.invite import ShortInvite
+from pqi.identity.pgp import PublicKey
 from pqi.interfaces import DisconnectReason, IP3Interface, LinkEvent, LinkState, PeerIdentity
 from pqi.items.status import PeerStatus
 from pqi.link.linkmgr import AddressSource, Attempt
@@ -297,6 +298,7 @@ class Node(MultiService):
         """Stop timers, close every link and the listeners; fires when all is closed."""
         for service in self.control.services():
             service.stop()  # type: ignore[attr-defined]
+        self.lobbies.stop()
         waits = [super().stopService()]
         if self.control_server is not None:
             waits.append(self.control_server.stop())
