@@ -350,6 +350,7 @@ class LobbyCore:
         if len(text.encode("utf-8")) > MAX_MESSAGE_BYTES:
             raise ValueError(f"lobby messages are at most {MAX_MESSAGE_BYTES} bytes")
         lobby = self._lobby(lobby_id)
+        self._own(lobby.gxs_id)
         nick, key = self.identities[lobby.gxs_id]
         item = sign_lobby_item(ChatLobbyMsgItem(
             flags=ChatFlags.LOBBY | ChatFlags.PRIVATE, send_time=int(now), message=text,
@@ -512,6 +513,8 @@ class LobbyCore:
             lobby_id=lobby.lobby_id, lobby_name=lobby.name, lobby_flags=lobby.flags))
 
     def _event(self, lobby: Lobby, event_type: int, text: str, now: float) -> None:
+        if lobby.gxs_id not in self.identities:
+            return  # our identity for this lobby is gone: we can read, not sign
         nick, key = self.identities[lobby.gxs_id]
         item = sign_lobby_item(ChatLobbyEventItem(
             event_type=event_type, string1=text, send_time=int(now), lobby_id=lobby.lobby_id,
