@@ -68,7 +68,7 @@ def test_two_friends_exchange_a_group_and_its_messages_as_retroshare_does() -> N
     msg, mmeta = make_message(meta, author, "hello", T0)
     net.feed(addr(0), nodes[0].core.publish_message, msg, mmeta)
     connect_all(net, nodes)
-    net.run(30)
+    net.run(SYNC_PERIOD + 30)  # the group at once; its messages at the next sync round
     assert content(nodes[1]) == content(nodes[0])
     assert nodes[1].core.store.message(mmeta.msg_id).msg == msg  # type: ignore[union-attr]
     # The group transfer, in order, as in the captures (alice:219-306).

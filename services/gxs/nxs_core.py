@@ -71,15 +71,18 @@ from services.gxs.store import GxsStore, StoreFullError
 
 __all__ = [
     "NxsCore", "SendItem", "GroupStored", "MessageStored", "Rejected", "SYNC_PERIOD",
-    "TRANSAC_TIMEOUT", "MAX_REQLIST_SIZE", "MAX_TRANSACTION_ITEMS", "MAX_PENDING_PER_PEER",
-    "MAX_PEERS", "MAX_OUTPUTS", "FLAG_REQUEST", "FLAG_RESPONSE", "STATS_REQUEST",
-    "STATS_RESPONSE",
+    "TRANSAC_TIMEOUT", "MSG_REQ_PERIOD", "MAX_REQLIST_SIZE", "MAX_TRANSACTION_ITEMS",
+    "MAX_PENDING_PER_PEER", "MAX_PEERS", "MAX_OUTPUTS", "FLAG_REQUEST", "FLAG_RESPONSE",
+    "STATS_REQUEST", "STATS_RESPONSE",
 ]
 
 #: Seconds between two sync rounds with each friend (``SYNC_PERIOD``).
 SYNC_PERIOD: Final = 60
 #: A transaction not ended after this many seconds is dropped (``TRANSAC_TIMEOUT``).
 TRANSAC_TIMEOUT: Final = 2000
+#: Messages older than this are neither requested nor sent (``RS_GXS_DEFAULT_MSG_REQ_PERIOD``,
+#: one month): a message sync request says "created since now minus this".
+MSG_REQ_PERIOD: Final = 86400 * 30
 #: Most message ids we request in one transaction (``MAX_REQLIST_SIZE``).
 MAX_REQLIST_SIZE: Final = 20
 #: Most items one transaction may announce (ours and a friend's).
@@ -273,7 +276,7 @@ class NxsCore:
         self.store.set_subscribed(grp_id, subscribed, int(now))
         if subscribed:
             for peer in self.peers:
-                self._send(peer, self._msg_sync_request(peer, grp_id))
+                self._send(peer, self._msg_sync_request(peer, grp_id, now))
 
     def item_received(self, peer: SslId, item: NxsItem, now: float) -> None:
         """An NXS item of this service from friend ``peer``."""
@@ -306,12 +309,12 @@ class NxsCore:
             transaction_number=0, flag=0, created_since=0, sync_hash="",
             update_ts=self.store.peer_grp_ts(peer)))
         for grp_id, _, _ in self.store.groups(subscribed_only=True):
-            self._send(peer, self._msg_sync_request(peer, grp_id))
+            self._send(peer, self._msg_sync_request(peer, grp_id, now))
 
-    def _msg_sync_request(self, peer: SslId, grp_id: GxsId) -> NxsItem:
+    def _msg_sync_request(self, peer: SslId, grp_id: GxsId, now: float) -> NxsItem:
         return self._cls[NxsSyncMsgReqItem](
-            transaction_number=0, flag=0, created_since=0, sync_hash="", grp_id=grp_id,
-            update_ts=self.store.peer_msg_ts(peer, grp_id))
+            transaction_number=0, flag=0, created_since=max(0, int(now) - MSG_REQ_PERIOD),
+            sync_hash="", grp_id=grp_id, update_ts=self.store.peer_msg_ts(peer, grp_id))
 
     def _on_grp_request(self, peer: SslId, item: NxsSyncGrpReqItem, now: float) -> None:
         server_ts = self.store.grp_server_ts()
@@ -332,7 +335,7 @@ class NxsCore:
         entries: list[NxsItem] = [
             self._cls[NxsSyncMsgItem](transaction_number=0, flag=FLAG_RESPONSE,
                                       grp_id=item.grp_id, msg_id=mid, author_id=author)
-            for mid, author in self.store.message_ids(item.grp_id)]
+            for mid, author in self.store.message_ids(item.grp_id, since=item.created_since)]
         self._start(peer, _Kind.MSG_LIST_RESP, entries, server_ts, now)
 
     def _on_stats(self, peer: SslId, item: NxsSyncGrpStatsItem) -> None:
@@ -510,8 +513,6 @@ class NxsCore:
             self._reject(peer, f"group {item.grp_id}: {e}")
             return
         self._emit(GroupStored(self.service, item.grp_id, peer))
-        if self.store.subscribed(item.grp_id):
-            self._send(peer, self._msg_sync_request(peer, item.grp_id))
 
     def _receive_message(self, peer: SslId, item: NxsMsgItem, now: float) -> None:
         if self.store.has_message(item.msg_id):

@@ -198,11 +198,11 @@ class GxsStore:
             self.db.execute("UPDATE groups SET msg_server_ts=MAX(?, msg_server_ts + 1) "
                             "WHERE grp_id=?", (now, gid))
 
-    def message_ids(self, grp_id: GxsId) -> list[tuple[GxsMessageId, GxsId]]:
-        """(message id, author) of the group's messages, in id order."""
+    def message_ids(self, grp_id: GxsId, since: int = 0) -> list[tuple[GxsMessageId, GxsId]]:
+        """(message id, author) of the group's messages published at or after ``since``."""
         return [(GxsMessageId(r[0]), GxsId(r[1])) for r in self.db.execute(
-            "SELECT msg_id, author_id FROM messages WHERE grp_id=? ORDER BY msg_id",
-            (bytes(grp_id),))]
+            "SELECT msg_id, author_id FROM messages WHERE grp_id=? AND publish_ts>=? "
+            "ORDER BY msg_id", (bytes(grp_id), since))]
 
     def messages(self, grp_id: GxsId) -> Iterator[StoredMessage]:
         for msg_id, _ in self.message_ids(grp_id):
