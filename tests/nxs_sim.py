@@ -1,58 +1,24 @@
-"""NXS cores on the simulated network: each friend link carries encoded items as datagrams.
-
-`NxsNode` adapts an `NxsCore` to `tools.simnet`: a `SendItem` becomes a datagram of the item's
-bytes to the friend's address, and a datagram received is decoded and handed to the core, so
-the simulation exercises the real codecs and counts real bytes.
-"""
+"""NXS cores on the simulated network (`tools.simnet_items.ItemNode` on `tools.simnet`)."""
 
 from __future__ import annotations
 
 import random
 from typing import Any
 
-import pqi
-from pqi.core import Address, Datagram
+from pqi.core import Address
 from pqi.items.gxs import KEY_DISTRIB_ADMIN, GrpMeta, MsgMeta
 from pqi.wire.fields import GxsId, SslId
 from services.gxs.nxs_core import NxsCore
 from services.gxs.security import KeyPair, generate_key_pair, new_group, sign_message
 from services.gxs.store import GxsStore
 from tools.simnet import SimNet
+from tools.simnet_items import ItemNode
 
 SERVICE = 0x0215  # forums: authors sign every message
 
 
-class NxsNode:
-    """A core plus the address book of its friends (sans-IO: outputs via `drain`).
-
-    Works for any core with ``item_received(peer, item, now)`` whose outputs include
-    ``SendItem``-like values (``peer`` and ``item``): the NXS core, the lobby core.
-    """
-
-    def __init__(self, core: Any, addr_of: dict[SslId, Address]) -> None:
-        self.core = core
-        self.addr_of = addr_of
-        self.peer_of = {a: p for p, a in addr_of.items()}
-        self.events: list[Any] = []
-
-    def datagram_received(self, data: bytes, src: Address, now: float) -> None:
-        item = pqi.decode(data)
-        self.core.item_received(self.peer_of[src], item, now)
-
-    def handle_timer(self, now: float) -> None:
-        self.core.handle_timer(now)
-
-    def next_deadline(self) -> float | None:
-        return self.core.next_deadline()
-
-    def drain(self, now: float) -> list[Any]:
-        out: list[Any] = []
-        for o in self.core.drain(now):
-            if type(o).__name__ == "SendItem":
-                out.append(Datagram(pqi.encode(o.item), self.addr_of[o.peer]))
-            else:
-                self.events.append(o)
-        return out
+#: The simnet adapter (kept under its first name for these tests).
+NxsNode = ItemNode
 
 
 def ssl(i: int) -> SslId:
