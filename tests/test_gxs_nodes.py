@@ -91,7 +91,8 @@ def test_identities_and_a_lobby_across_a_line_of_real_nodes(tmp_path) -> None:
             await wait_for(reactor, lambda: SERVICE_CHAT in b2.control.enabled(a.ssl_id)
                            and SERVICE_CHAT in b2.control.enabled(c.ssl_id), 60)
             kept = (b2.identities.info(aid), b2.identities.info(cid),
-                    lobby in b2.lobbies.core.lobbies)
+                    lobby in b2.lobbies.core.lobbies,
+                    [m.text for m in b2.lobby_history(lobby)])
             await wait_for(reactor, lambda: {a.ssl_id, c.ssl_id} <=
                            b2.lobbies.core.lobbies[lobby].participating, 60)
             a.say_in_lobby(lobby, "after bob's restart")
@@ -112,3 +113,5 @@ def test_identities_and_a_lobby_across_a_line_of_real_nodes(tmp_path) -> None:
     assert tampered == 1
     assert [m.text for m in got["carol"]][:1] == ["Hello lobby, alice here."]
     assert kept[0] is not None and kept[1] is not None and kept[2]
+    # Bob's lobby history survived his restart (both messages, in the order they reached him).
+    assert sorted(kept[3]) == ["Hello lobby, alice here.", "carol here, via bob."]

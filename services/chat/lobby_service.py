@@ -4,8 +4,10 @@
 The chat service (0x0012) owns the wire; it hands lobby items and friends' links here
 (`ChatService.lobby`).  Identities come from the identity service (keys to check signatures,
 our private keys to sign, PGP links for PGP_SIGNED lobbies), bans from reputation.  The
-lobbies we are in are saved (atomically) in ``lobbies.json`` and rejoined after a restart.
-Outputs become items sent, events for the node (``on_event``) and log lines for drops.
+lobbies we are in are saved (atomically) in ``lobbies.json`` and rejoined after a restart;
+each lobby's messages, ours and received, are kept in ``lobbies.sqlite`` (the newest
+`MAX_HISTORY` per lobby).  Outputs become items sent, events for the node (``on_event``) and
+log lines for drops.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import os
 import pathlib
 import random
+import sqlite3
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -24,8 +27,9 @@ from twisted.logger import Logger
 from pqi.driver import CoreDriver
 from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.chat import ChatLobbyFlags
-from pqi.wire.fields import GxsId
+from pqi.wire.fields import GxsId, SslId
 from services.chat.lobby import (
+    MAX_HISTORY,
     Dropped,
     IdentityWanted,
     LobbyCore,
@@ -35,12 +39,23 @@ from services.chat.lobby import (
 )
 from services.gxsid.service import IdentityService
 
-__all__ = ["LobbyService", "LOBBY_FILE"]
+__all__ = ["LobbyService", "LOBBY_FILE", "HISTORY_FILE"]
+
+
+def _signed(value: int) -> int:
+    """A u64 as sqlite's signed 64-bit integer."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _unsigned(value: int) -> int:
+    return value + (1 << 64) if value < 0 else value
 
 #: The lobbies we are in, in the account directory.
 LOBBY_FILE: Final = "lobbies.json"
 #: Lobby messages kept for ``rsnode lobby follow`` (all lobbies, newest last).
 MAX_RECENT: Final = 1_000
+#: The lobby history, in the account directory.
+HISTORY_FILE: Final = "lobbies.sqlite"
 
 
 class LobbyService:
@@ -63,11 +78,27 @@ class LobbyService:
         self.recent: collections.deque[tuple[int, LobbyMessage]] = collections.deque(
             maxlen=MAX_RECENT)
         self._seq = 0
+        self.db = sqlite3.connect(str(pathlib.Path(base_dir) / HISTORY_FILE),
+                                  isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS history (seq INTEGER PRIMARY KEY, "
+                        "lobby INTEGER, msg_id INTEGER, gxs_id BLOB, nick TEXT, text TEXT, "
+                        "send_time INTEGER, peer BLOB)")
         self._load_identities()
         self._load()
 
     def stop(self) -> None:
         self.driver.stop()
+        self.db.close()
+
+    def history(self, lobby_id: int, limit: int = 100) -> list[LobbyMessage]:
+        """The lobby's last ``limit`` messages (at most `MAX_HISTORY`), oldest first."""
+        rows = self.db.execute(
+            "SELECT lobby, msg_id, gxs_id, nick, text, send_time, peer FROM history "
+            "WHERE lobby=? ORDER BY seq DESC LIMIT ?",
+            (_signed(lobby_id), min(limit, MAX_HISTORY))).fetchall()
+        return [LobbyMessage(_unsigned(r[0]), _unsigned(r[1]), GxsId(r[2]), r[3], r[4], r[5],
+                             None if r[6] is None else SslId(r[6])) for r in reversed(rows)]
 
     # --- from the chat service ------------------------------------------------------------
 
@@ -118,6 +149,17 @@ class LobbyService:
     def _remember(self, msg: LobbyMessage) -> None:
         self._seq += 1
         self.recent.append((self._seq, msg))
+        lobby = _signed(msg.lobby_id)
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("INSERT INTO history (lobby, msg_id, gxs_id, nick, text, send_time,"
+                            " peer) VALUES (?,?,?,?,?,?,?)",
+                            (lobby, _signed(msg.msg_id), bytes(msg.gxs_id), msg.nick,
+                             msg.text, msg.send_time,
+                             None if msg.peer is None else bytes(msg.peer)))
+            self.db.execute("DELETE FROM history WHERE lobby=? AND seq NOT IN (SELECT seq FROM "
+                            "history WHERE lobby=? ORDER BY seq DESC LIMIT ?)",
+                            (lobby, lobby, MAX_HISTORY))
 
     # --- helpers ---------------------------------------------------------------------------
 
