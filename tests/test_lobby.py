@@ -14,7 +14,7 @@ import pytest
 
 import pqi
 from pqi.items.chat import ChatLobbyFlags, ChatLobbyInviteItem, ChatLobbyMsgItem
-from pqi.wire.fields import GxsId
+from pqi.wire.fields import GxsId, SslId
 from pqi.wire.tlvvalues import KeySignature
 from services.chat.lobby import (
     EVENT_PEER_JOINED,
@@ -195,3 +195,48 @@ def test_invitations_and_their_bound() -> None:
     assert MAX_INVITES + 3 in core.lobbies
     with pytest.raises(KeyError):
         core.join(999_999, key_pairs()[0].key_id, T0)
+
+
+def test_private_lobby_friends_find_each_other_by_challenge() -> None:
+    """Two friends in the same private lobby, each unaware of the other: after enough traffic
+    one sends a challenge naming a message both saw; the other invites it (CHALLENGE flag) and
+    both relay to each other from then on."""
+    from pqi.items.chat import ChatLobbyConnectChallengeItem
+    from services.chat.lobby import CHALLENGE_MAX_COUNT, SendItem
+
+    pairs = key_pairs()[:2]
+    keys = {p.key_id: p.public for p in pairs}
+    x = LobbyCore(keys.get, own_id=ssl(0), rng=random.Random(1))
+    y = LobbyCore(keys.get, own_id=ssl(1), rng=random.Random(2))
+    x.add_identity(pairs[0].key_id, "x", pairs[0].private)
+    y.add_identity(pairs[1].key_id, "y", pairs[1].private)
+    lid = x.create_lobby("secret", "", ChatLobbyFlags(0), pairs[0].key_id, T0)
+    y.rejoin(lid, "secret", "", ChatLobbyFlags(0), pairs[1].key_id, T0)
+    x.peer_connected(ssl(1), T0)
+    y.peer_connected(ssl(0), T0)
+    x.drain(T0)
+    y.drain(T0)
+    # A message both saw (it reached each through someone else).
+    base = ChatLobbyMsgItem(flags=0x201, send_time=T0, message="hi", parent_msg_id=0,
+                            lobby_id=lid, msg_id=4242, nick="x",
+                            signature=KeySignature(pairs[0].key_id, b""))
+    msg = sign_lobby_item(base, pairs[0].private)
+    y.item_received(SslId(b"\x09" * 16), msg, T0 + 1)
+    x.lobbies[lid].seen[4242] = T0 + 1
+    x.lobbies[lid].challenge_count = CHALLENGE_MAX_COUNT + 1
+    x.handle_timer(T0 + 20)
+    (challenge,) = [o.item for o in x.drain(T0 + 20) if isinstance(o, SendItem)
+                    and isinstance(o.item, ChatLobbyConnectChallengeItem)]
+    y.item_received(ssl(0), challenge, T0 + 21)
+    invites = [o.item for o in y.drain(T0 + 21) if isinstance(o, SendItem)]
+    assert ssl(0) in y.lobbies[lid].participating
+    assert invites and all(i.lobby_flags == ChatLobbyFlags.CHALLENGE for i in invites)
+    for inv in invites:
+        x.item_received(ssl(1), inv, T0 + 22)
+    assert ssl(1) in x.lobbies[lid].participating
+    # A challenge for a message y never saw is not answered.
+    y2 = LobbyCore(keys.get, own_id=ssl(1), rng=random.Random(3))
+    y2.add_identity(pairs[1].key_id, "y", pairs[1].private)
+    y2.rejoin(lid, "secret", "", ChatLobbyFlags(0), pairs[1].key_id, T0)
+    y2.item_received(ssl(0), challenge, T0 + 21)
+    assert [o for o in y2.drain(T0) if isinstance(o, SendItem)] == []

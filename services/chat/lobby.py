@@ -19,7 +19,9 @@ server.  What travels, as ``DistributedChatService`` and the captures do it:
   (more than the lobby's rate from one friend), or when its signature does not hold
   (`Dropped`, logged by the skin); when the signer is unknown we ask for its identity
   (`IdentityWanted`) and drop it, as RetroShare does;
-- leaving sends a signed LEFT event, then `ChatLobbyUnsubscribeItem` to the participants.
+- leaving sends a signed LEFT event, then `ChatLobbyUnsubscribeItem` to the participants;
+- in a private lobby (not listed), friends find each other by connection challenges (see
+  `challenge_code`).
 
 Every table is bounded (`MAX_LOBBIES`, `MAX_VISIBLE_LOBBIES`, `MAX_MSG_CACHE`,
 `MAX_PARTICIPANTS`, `MAX_INVITES`, `MAX_HISTORY`).
@@ -62,7 +64,7 @@ __all__ = [
     "EVENT_PEER_LEFT", "EVENT_PEER_STATUS", "EVENT_PEER_JOINED", "EVENT_CHANGE_NICKNAME",
     "EVENT_KEEP_ALIVE", "MAX_KEEP_MSG_RECORD", "KEEP_ALIVE_PERIOD", "LOBBY_LIST_PERIOD",
     "MAX_LOBBIES", "MAX_VISIBLE_LOBBIES", "MAX_MSG_CACHE", "MAX_PARTICIPANTS", "MAX_INVITES",
-    "MAX_HISTORY", "MAX_LOBBIES_IN_LIST", "MAX_MESSAGE_BYTES", "TYPING",
+    "MAX_HISTORY", "MAX_LOBBIES_IN_LIST", "MAX_MESSAGE_BYTES", "TYPING", "challenge_code",
 ]
 
 #: ``RS_CHAT_LOBBY_EVENT_*``.
@@ -81,6 +83,11 @@ LOBBY_LIST_PERIOD: Final = 121
 MIN_LIST_REQUEST_DELAY: Final = 20
 #: A visible lobby no friend listed for this long is forgotten (s).
 VISIBLE_LOBBY_TTL: Final = 3 * LOBBY_LIST_PERIOD
+#: Private lobbies: a connection challenge after this many relayed objects, at most every
+#: `CHALLENGE_MIN_DELAY` s, naming a message seen in the last `CHALLENGE_MAX_MSG_AGE` s.
+CHALLENGE_MAX_COUNT: Final = 20
+CHALLENGE_MIN_DELAY: Final = 15
+CHALLENGE_MAX_MSG_AGE: Final = 30
 #: Flood window: one friend may send a lobby at most `_flood_cap` objects per this many s.
 FLOOD_WINDOW: Final = 10
 #: Bounds.
@@ -184,6 +191,8 @@ class Lobby:
     history: collections.deque[LobbyMessage] = dataclasses.field(
         default_factory=lambda: collections.deque(maxlen=MAX_HISTORY))
     last_keep_alive: float = 0.0
+    challenge_count: int = 0
+    last_challenge: float = 0.0
 
 
 @dataclasses.dataclass
@@ -199,6 +208,20 @@ class VisibleLobby:
     last_seen: float
 
 
+def challenge_code(peer: SslId, lobby_id: int, msg_id: int) -> int:
+    """``makeConnexionChallengeCode``: a 64-bit mix of a location id, a lobby and a message."""
+    mask = (1 << 64) - 1
+    r = 0
+    for byte in bytes(peer):
+        r = (r + msg_id) & mask
+        r ^= r >> 35
+        r = (r + (r << 6)) & mask
+        r ^= (byte * lobby_id) & mask
+        r = (r + (r << 26)) & mask
+        r ^= r >> 13
+    return r
+
+
 class LobbyCore:
     """All our lobbies, visible lobbies and invitations (see the module docstring).
 
@@ -208,10 +231,12 @@ class LobbyCore:
     """
 
     def __init__(self, key_lookup: Callable[[GxsId], NxsRsaKey | None], *,
+                 own_id: SslId | None = None,
                  is_banned: Callable[[GxsId], bool] = lambda _g: False,
                  is_pgp_linked: Callable[[GxsId], bool] = lambda _g: True,
                  rng: random.Random | None = None) -> None:
         self.key_lookup = key_lookup
+        self.own_id = own_id
         self.is_banned = is_banned
         self.is_pgp_linked = is_pgp_linked
         self.rng = rng or random.SystemRandom()
@@ -247,6 +272,7 @@ class LobbyCore:
             if now >= lobby.last_keep_alive + KEEP_ALIVE_PERIOD:
                 lobby.last_keep_alive = now
                 self._event(lobby, EVENT_KEEP_ALIVE, "", now)
+            self._maybe_challenge(lobby, now)
             self._clean(lobby, now)
         for lid in [v.lobby_id for v in self.visible.values()
                     if v.last_seen + VISIBLE_LOBBY_TTL < now]:
@@ -387,7 +413,7 @@ class LobbyCore:
         elif isinstance(item, ChatLobbyMsgItem | ChatLobbyEventItem):
             self._on_bouncing(peer, item, now)
         elif isinstance(item, ChatLobbyConnectChallengeItem):
-            self._drop(0, peer, "connection challenges (private lobbies) are not answered")
+            self._on_challenge(peer, item, now)
 
     def _list_for(self, peer: SslId) -> tuple[VisibleChatLobby, ...]:
         out = []
@@ -488,6 +514,45 @@ class LobbyCore:
             self._emit(LobbyPeerEvent(lobby.lobby_id, item.event_type, signer, item.nick,
                                       item.string1, peer))
 
+    # --- private lobbies: connection challenges -------------------------------------------
+    #
+    # A friend in a private lobby we are in may not know we are there (private lobbies are not
+    # listed).  Now and then we send each friend a code made from its id, the lobby id and a
+    # message id we saw recently; a friend that saw that message too finds the lobby from the
+    # code and invites us (CHALLENGE flag), and both relay to each other from then on.
+
+    def _maybe_challenge(self, lobby: Lobby, now: float) -> None:
+        if lobby.flags & ChatLobbyFlags.PUBLIC or lobby.challenge_count <= CHALLENGE_MAX_COUNT \
+                or now <= lobby.last_challenge + CHALLENGE_MIN_DELAY:
+            return
+        recent = next((m for m, t in lobby.seen.items() if t + CHALLENGE_MAX_MSG_AGE > now), 0)
+        if not recent:
+            return
+        lobby.challenge_count = 0
+        lobby.last_challenge = now
+        for peer in sorted(self.friends):
+            self._send(peer, ChatLobbyConnectChallengeItem(
+                challenge_code=challenge_code(peer, lobby.lobby_id, recent)))
+
+    def _on_challenge(self, peer: SslId, item: ChatLobbyConnectChallengeItem,
+                      now: float) -> None:
+        if self.own_id is None:
+            return
+        for lobby in self.lobbies.values():
+            if lobby.flags & ChatLobbyFlags.PUBLIC:
+                continue
+            for mid, seen in lobby.seen.items():
+                if seen + CHALLENGE_MAX_MSG_AGE + 5 > now and \
+                        challenge_code(self.own_id, lobby.lobby_id, mid) == item.challenge_code:
+                    lobby.participating.add(peer)
+                    flags = ChatLobbyFlags.CHALLENGE
+                    self._send(peer, ChatLobbyInviteItem(
+                        lobby_id=lobby.lobby_id, lobby_name=lobby.name,
+                        lobby_topic=lobby.topic, lobby_flags=flags))
+                    self._send(peer, ChatLobbyInviteDeprecatedItem(
+                        lobby_id=lobby.lobby_id, lobby_name=lobby.name, lobby_flags=flags))
+                    return
+
     # --- helpers ---------------------------------------------------------------------------
 
     def _own(self, gxs_id: GxsId) -> None:
@@ -538,6 +603,8 @@ class LobbyCore:
         for friend in sorted(lobby.participating):
             if friend != peer and friend in self.friends:
                 self._send(friend, item)
+        lobby.challenge_count += 1
+        self._maybe_challenge(lobby, now)
         return True
 
     def _flood_ok(self, peer: SslId, lobby: Lobby, now: float) -> bool:

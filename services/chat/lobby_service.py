@@ -65,13 +65,14 @@ class LobbyService:
 
     def __init__(self, sender: IItemSender, reactor: IReactorTime, base_dir: pathlib.Path,
                  identities: IdentityService, hides: Callable[[GxsId], bool],
+                 own_id: SslId | None = None,
                  on_event: Callable[[Any], object] = lambda e: None) -> None:
         self.sender = sender
         self.reactor = reactor
         self.identities = identities
         self.path = pathlib.Path(base_dir) / LOBBY_FILE
         self.on_event = on_event
-        self.core = LobbyCore(identities.public_key, is_banned=hides,
+        self.core = LobbyCore(identities.public_key, own_id=own_id, is_banned=hides,
                               is_pgp_linked=identities.is_pgp_linked, rng=random.SystemRandom())
         self.driver = CoreDriver(self.core, reactor, self._output)
         #: (sequence number, LobbyMessage) of recent messages, ours and received.
