@@ -12,15 +12,17 @@ import random
 import pytest
 
 import pqi
+from pqi.items.gxs import encode_grp_meta, encode_msg_meta
 from pqi.items.nxs import (
     NxsGrpItem,
+    NxsMsgItem,
     NxsSyncGrpItem,
     NxsSyncGrpReqItem,
     NxsTransacFlags,
     NxsTransacItem,
     nxs_item_class,
 )
-from pqi.wire.fields import GxsId
+from pqi.wire.fields import GxsId, GxsMessageId
 from services.gxs.nxs_core import (
     MAX_PENDING_PER_PEER,
     SYNC_PERIOD,
@@ -172,7 +174,6 @@ def test_a_tampered_group_is_dropped_reported_and_not_forwarded() -> None:
     grp, meta = make_group(key_pairs()[3], author, "t", T0)
     lookup = {author.key_id: author.public}.get
     core.author_lookup = lookup
-    from pqi.items.gxs import encode_grp_meta
     begin = NxsTransacFlags.BEGIN_P1 | NxsTransacFlags.TYPE_GRPS
     core.item_received(ssl(1), _transac(3, begin, 1), T0)
     bad = nxs_item_class(SERVICE, NxsGrpItem)(transaction_number=3, pos=0,
@@ -236,3 +237,38 @@ def test_bytes_that_are_not_ours_are_ignored() -> None:
         core.publish_message(b"m", make_message(make_group(key_pairs()[3], key_pairs()[0],
                                                            "x", T0)[1], key_pairs()[0],
                                                 "m", T0)[1], T0)
+
+
+def test_a_message_of_an_unknown_author_arrives_once_the_author_is_known() -> None:
+    """B lacks the author's identity: the message is refused with AuthorWanted, and fetched
+    again at the next round once B knows the author; a forged message is not asked again."""
+    from services.gxs.nxs_core import REJECTED_RETRY_DELAY, AuthorWanted
+
+    author = key_pairs()[1]
+    authors = {author.key_id: author}
+    net, nodes = build(2, {(0, 1)}, authors)  # type: ignore[arg-type]
+    net.clock.advance(T0)
+    known: dict[GxsId, object] = {}
+    nodes[1].core.author_lookup = lambda g: known.get(g)  # type: ignore[assignment,return-value]
+    grp, meta = make_group(key_pairs()[3], author, "g", T0)
+    known[author.key_id] = author.public  # the group's own author signature needs it
+    net.feed(addr(0), nodes[0].core.publish_group, grp, meta)
+    connect_all(net, nodes)
+    net.run(5)
+    del known[author.key_id]
+    msg, mmeta = make_message(meta, author, "who wrote this", T0)
+    net.feed(addr(0), nodes[0].core.publish_message, msg, mmeta)
+    net.run(SYNC_PERIOD + 5)
+    assert AuthorWanted(author.key_id, ssl(0)) in nodes[1].events
+    assert not nodes[1].core.store.has_message(mmeta.msg_id)
+    known[author.key_id] = author.public
+    net.run(SYNC_PERIOD + 5)
+    assert nodes[1].core.store.has_message(mmeta.msg_id)
+    # A message whose signature fails is remembered and not asked for again for a day.
+    core = nodes[1].core
+    assert core._rejected == {}
+    bad = dataclasses.replace(mmeta, name="forged", msg_id=GxsMessageId(b"\x07" * 20))
+    core._receive_message(ssl(0), nxs_item_class(SERVICE, NxsMsgItem)(  # type: ignore[call-arg]
+        transaction_number=0, pos=0, msg_id=bad.msg_id, grp_id=meta.group_id, msg=msg,
+        meta=encode_msg_meta(bad)), T0)
+    assert core._rejected.get(bad.msg_id) == T0 + REJECTED_RETRY_DELAY

@@ -28,12 +28,13 @@ transactions per friend, `MAX_PEERS` friends; a transaction that does not end wi
 `TRANSAC_TIMEOUT` seconds is dropped with whatever it held.
 
 Inputs: `peer_connected`, `peer_disconnected`, `item_received`, `publish_group`,
-`publish_message`, `subscribe`; outputs (`drain`): `SendItem`, `GroupStored`,
-`MessageStored`, `Rejected`.
+`publish_message`, `subscribe`, `request_groups`; outputs (`drain`): `SendItem`,
+`GroupStored`, `MessageStored`, `Rejected`, `AuthorWanted`.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import enum
 from collections.abc import Callable
@@ -66,11 +67,17 @@ from pqi.items.nxs import (
 from pqi.wire.errors import DecodeError
 from pqi.wire.fields import GxsId, GxsMessageId, SslId
 from services.gxs.policy import policy_for
-from services.gxs.security import SignatureError, check_group, check_message
+from services.gxs.security import (
+    SignatureError,
+    UnknownAuthorError,
+    check_group,
+    check_message,
+)
 from services.gxs.store import GxsStore, StoreFullError
 
 __all__ = [
-    "NxsCore", "SendItem", "GroupStored", "MessageStored", "Rejected", "SYNC_PERIOD",
+    "NxsCore", "SendItem", "GroupStored", "MessageStored", "Rejected", "AuthorWanted",
+    "SYNC_PERIOD", "REJECTED_RETRY_DELAY", "MAX_REJECTED",
     "TRANSAC_TIMEOUT", "MSG_REQ_PERIOD", "MAX_REQLIST_SIZE", "MAX_TRANSACTION_ITEMS",
     "MAX_PENDING_PER_PEER", "MAX_PEERS", "MAX_OUTPUTS", "FLAG_REQUEST", "FLAG_RESPONSE",
     "STATS_REQUEST", "STATS_RESPONSE",
@@ -93,6 +100,11 @@ MAX_PENDING_PER_PEER: Final = 64
 MAX_PEERS: Final = 1_000
 #: Most outputs waiting for `drain` (a driver drains after every input; this is a safety cap).
 MAX_OUTPUTS: Final = 100_000
+#: A message that failed its checks is not asked for again for this long
+#: (``REJECTED_MESSAGE_RETRY_DELAY``); one whose author was unknown is asked again next round.
+REJECTED_RETRY_DELAY: Final = 24 * 3600
+#: Most rejected message ids remembered.
+MAX_REJECTED: Final = 10_000
 #: ``RsNxsSyncGrpItem``/``RsNxsSyncMsgItem`` flags.
 FLAG_REQUEST: Final = 0x01
 FLAG_RESPONSE: Final = 0x02
@@ -130,6 +142,15 @@ class MessageStored:
     grp_id: GxsId
     msg_id: GxsMessageId
     peer: SslId | None
+
+
+@dataclasses.dataclass(frozen=True)
+class AuthorWanted:
+    """A message names an author identity we do not know: ask ``peer`` for it (the identity
+    service's ``request``); the message is fetched again at the next sync round."""
+
+    author: GxsId
+    peer: SslId
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,6 +220,9 @@ class NxsCore:
         self.peers: dict[SslId, _Peer] = {}
         self._next_txn = 1
         self._out: list[Any] = []
+        #: Message ids that failed their checks, with when we may ask for them again.
+        self._rejected: collections.OrderedDict[GxsMessageId, float] = \
+            collections.OrderedDict()
         self._cls = {base: nxs_item_class(service, base) for base in (
             NxsSyncGrpReqItem, NxsSyncGrpItem, NxsSyncGrpStatsItem, NxsGrpItem,
             NxsSyncMsgItem, NxsSyncMsgReqItem, NxsMsgItem, NxsTransacItem, NxsPullRequestItem)}
@@ -453,6 +477,8 @@ class NxsCore:
             if not isinstance(it, NxsSyncMsgItem) or not self.store.subscribed(it.grp_id):
                 continue
             grp_id = it.grp_id
+            if self._rejected.get(it.msg_id, 0.0) > now:
+                continue
             if not self.store.has_message(it.msg_id):
                 wanted.append(self._cls[NxsSyncMsgItem](
                     transaction_number=0, flag=FLAG_REQUEST, grp_id=it.grp_id,
@@ -525,7 +551,16 @@ class NxsCore:
             check_message(item.msg, meta, item.msg_id, group, self.policy,
                           self.author_lookup)
             self.store.put_message(item.msg, item.meta, int(now))
+        except UnknownAuthorError as e:
+            # Transient: ask for the author, and make the friend list the group again.
+            self._emit(AuthorWanted(e.author, peer))
+            self.store.set_peer_msg_ts(peer, item.grp_id, 0)
+            self._reject(peer, f"message {item.msg_id}: {e}")
+            return
         except (DecodeError, SignatureError, StoreFullError) as e:
+            self._rejected[item.msg_id] = now + REJECTED_RETRY_DELAY
+            while len(self._rejected) > MAX_REJECTED:
+                self._rejected.popitem(last=False)
             self._reject(peer, f"message {item.msg_id}: {e}")
             return
         self._emit(MessageStored(self.service, item.grp_id, item.msg_id, peer))

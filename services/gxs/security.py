@@ -59,7 +59,8 @@ from pqi.wire.fields import GxsId, GxsMessageId
 from pqi.wire.tlvvalues import KeySignature
 
 __all__ = [
-    "KEY_BITS", "PUBLIC_KEY_LIFETIME", "SignatureError", "AuthenPolicy", "KeyPair",
+    "KEY_BITS", "PUBLIC_KEY_LIFETIME", "SignatureError", "UnknownAuthorError", "AuthenPolicy",
+    "KeyPair",
     "key_id_of", "key_pair_from", "load_public", "load_private", "generate_key_pair", "public_half",
     "sign", "verify", "verify_ok", "group_signed_bytes", "message_signed_bytes",
     "message_id", "new_group", "sign_message", "check_group", "check_message",
@@ -91,6 +92,14 @@ FLAG_PRIVACY_PUBLIC: Final = 0x04
 
 class SignatureError(Exception):
     """A group, message or signed object failed a key, id or signature check."""
+
+
+class UnknownAuthorError(SignatureError):
+    """The author's identity is not known (yet): the check may pass once we have it."""
+
+    def __init__(self, message: str, author: GxsId) -> None:
+        super().__init__(message)
+        self.author = author
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,7 +322,7 @@ def _check_author(data: bytes, author: GxsId, sigs: SignatureSet, when: int,
         raise SignatureError(f"{what} has no author signature")
     key = lookup(author) if lookup is not None else None
     if key is None:
-        raise SignatureError(f"{what}: author key {author} unknown")
+        raise UnknownAuthorError(f"{what}: author key {author} unknown", author)
     _key_usable(key, when)
     if not (verify_ok(data, key, sig) or (alt is not None and verify_ok(alt, key, sig))):
         raise SignatureError(f"author signature of {what} does not hold")
