@@ -272,3 +272,20 @@ def test_a_message_of_an_unknown_author_arrives_once_the_author_is_known() -> No
         transaction_number=0, pos=0, msg_id=bad.msg_id, grp_id=meta.group_id, msg=msg,
         meta=encode_msg_meta(bad)), T0)
     assert core._rejected.get(bad.msg_id) == T0 + REJECTED_RETRY_DELAY
+
+
+def test_messages_of_a_banned_author_are_refused() -> None:
+    """Reputation bans an author: its messages are rejected, not stored."""
+    author = key_pairs()[1]
+    core = _core()
+    core.author_lookup = {author.key_id: author.public}.get
+    core.is_banned = lambda g: g == author.key_id
+    grp, meta = make_group(key_pairs()[3], author, "g", T0)
+    core.publish_group(grp, meta, T0)
+    msg, mmeta = make_message(meta, author, "spam", T0)
+    core.drain(T0)
+    core._receive_message(ssl(1), nxs_item_class(SERVICE, NxsMsgItem)(  # type: ignore[call-arg]
+        transaction_number=0, pos=0, msg_id=mmeta.msg_id, grp_id=meta.group_id, msg=msg,
+        meta=encode_msg_meta(mmeta)), T0)
+    assert not core.store.has_message(mmeta.msg_id)
+    assert any(isinstance(o, Rejected) and "banned" in o.reason for o in core.drain(T0))

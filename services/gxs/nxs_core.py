@@ -202,18 +202,22 @@ class _Peer:
 class NxsCore:
     """NXS sync of one GXS service with our friends (see the module docstring).
 
-    ``author_lookup`` gives an identity's public key (for author signatures); ``auto_subscribe``
-    makes every group received subscribed (identities: a node keeps all it learns).
+    ``author_lookup`` gives an identity's public key (for author signatures); ``is_banned``
+    says whether reputation hides an identity (its messages are refused, as RetroShare refuses
+    LOCALLY_NEGATIVE authors); ``auto_subscribe`` makes every group received subscribed
+    (identities: a node keeps all it learns).
     """
 
     def __init__(self, service: int, store: GxsStore, *,
                  author_lookup: Callable[[GxsId], NxsRsaKey | None] | None = None,
+                 is_banned: Callable[[GxsId], bool] = lambda _g: False,
                  auto_subscribe: bool = False, sync_period: float = SYNC_PERIOD,
                  transac_timeout: float = TRANSAC_TIMEOUT) -> None:
         self.service = service
         self.store = store
         self.policy = policy_for(service)
         self.author_lookup = author_lookup
+        self.is_banned = is_banned
         self.auto_subscribe = auto_subscribe
         self.sync_period = sync_period
         self.transac_timeout = transac_timeout
@@ -548,6 +552,8 @@ class NxsCore:
             group = self.store.group_meta(item.grp_id)
             if group is None or not self.store.subscribed(item.grp_id):
                 raise SignatureError(f"message of a group we do not follow ({item.grp_id})")
+            if meta.author_id != GxsId.null() and self.is_banned(meta.author_id):
+                raise SignatureError(f"author {meta.author_id} is banned")
             check_message(item.msg, meta, item.msg_id, group, self.policy,
                           self.author_lookup)
             self.store.put_message(item.msg, item.meta, int(now))

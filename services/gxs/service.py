@@ -3,7 +3,8 @@
 
 It is the base every GXS service builds on (identities here; channels, forums, boards later):
 it registers under the service id, feeds the core the friends that connect and the items they
-send, sends what the core says to send, logs what the core refused, and hands every other
+send, sends what the core says to send, logs what the core refused, asks the identity
+service for authors the core does not know (``request_identity``), and hands every other
 output (`GroupStored`, `MessageStored`...) to ``on_event``.
 """
 
@@ -17,7 +18,8 @@ from twisted.internet.interfaces import IReactorTime
 from pqi.driver import CoreDriver
 from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.nxs import NxsItem
-from services.gxs.nxs_core import NxsCore, Rejected, SendItem
+from pqi.wire.fields import GxsId, SslId
+from services.gxs.nxs_core import AuthorWanted, NxsCore, Rejected, SendItem
 from services.service_control import Service
 
 __all__ = ["GxsNetService"]
@@ -27,11 +29,13 @@ class GxsNetService(Service):
     """NXS sync of ``core``'s service with our friends."""
 
     def __init__(self, sender: IItemSender, reactor: IReactorTime, core: NxsCore,
-                 on_event: Callable[[Any], object] = lambda e: None) -> None:
+                 on_event: Callable[[Any], object] = lambda e: None,
+                 request_identity: Callable[[GxsId, SslId], object] | None = None) -> None:
         self.service_id = core.service
         super().__init__(sender, reactor)
         self.core = core
         self.on_event = on_event
+        self.request_identity = request_identity
         self.driver = CoreDriver(core, reactor, self._output)
 
     def stop(self) -> None:
@@ -53,6 +57,8 @@ class GxsNetService(Service):
         if isinstance(output, SendItem):
             self.send(output.peer, output.item)
             return
+        if isinstance(output, AuthorWanted) and self.request_identity is not None:
+            self.request_identity(output.author, output.peer)
         if isinstance(output, Rejected):
             self.log.warn("gxs 0x{service:04x}: refused from {peer}: {reason}",
                           service=output.service, peer=output.peer.to_hex(),
