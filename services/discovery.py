@@ -143,6 +143,9 @@ class DiscoveryListener:
     def own_address_seen(self, reported_by: SslId, address: NetAddress) -> None:
         """A friend told us the address it sees us at."""
 
+    def identities_announced(self, peer: PeerIdentity, identities: tuple[GxsId, ...]) -> None:
+        """A friend named its own signed GXS identities (we may ask it for those we lack)."""
+
 
 class _NodeListener(DiscoveryListener):
     """Discovery on a node: learned addresses go to the link manager, all becomes events."""
@@ -202,7 +205,8 @@ class DiscoveryService(Service):
     ``own_contact()`` builds our CONTACT (the node knows its addresses); ``own_key`` is our
     binary public key; ``friends`` is the account's friend list; ``listener`` hears what was
     learned; ``connect_address(ssl_id)`` gives the address a peer's link comes from (sent back
-    to it so it learns how we see it).
+    to it so it learns how we see it); ``own_identities()`` our signed GXS identities, named
+    in the IDENTITY_LIST we send on connect (friends ask us for those they lack).
     """
 
     spec = SPEC
@@ -212,12 +216,14 @@ class DiscoveryService(Service):
                  own_contact: Callable[[], DiscContactItem], friends: FriendList,
                  listener: DiscoveryListener | None = None,
                  connect_address: Callable[[SslId], NetAddress | None] = lambda s: None,
-                 vs_disc: int = VS_DISC_FULL) -> None:
+                 vs_disc: int = VS_DISC_FULL,
+                 own_identities: Callable[[], tuple[GxsId, ...]] = tuple) -> None:
         super().__init__(sender, reactor)
         self.own_ssl_id = own_ssl_id
         self.own_pgp_id = own_pgp_id
         self._own_key = own_key
         self._own_contact = own_contact
+        self._own_identities = own_identities
         self.friends = friends
         self.listener = listener or DiscoveryListener()
         self._connect_address = connect_address
@@ -236,7 +242,7 @@ class DiscoveryService(Service):
         super().peer_connected(peer)
         self._state[peer.ssl_id] = _PeerDisc()
         self.send(peer.ssl_id, self._own_contact())
-        self.send(peer.ssl_id, DiscIdentityListItem(identities=()))
+        self.send(peer.ssl_id, DiscIdentityListItem(identities=tuple(self._own_identities())))
 
     def peer_disconnected(self, peer: PeerIdentity, reason: DisconnectReason) -> None:
         super().peer_disconnected(peer, reason)
@@ -262,6 +268,8 @@ class DiscoveryService(Service):
                 self._cert_request(peer, item.pgp_ids)
         elif isinstance(item, DiscPgpKeyItem):
             self._key(peer, state, item)
+        elif isinstance(item, DiscIdentityListItem):
+            self.listener.identities_announced(peer, item.identities)
 
     def _contact(self, peer: PeerIdentity, item: DiscContactItem) -> None:
         if item.ssl_id == peer.ssl_id:

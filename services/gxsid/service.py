@@ -19,7 +19,7 @@ from typing import Any, Final
 from twisted.internet.interfaces import IReactorTime
 
 from pqi.identity.pgp import ProfileKey, PublicKey
-from pqi.interfaces import IItemSender
+from pqi.interfaces import IItemSender, PeerIdentity
 from pqi.items.gxs import KEY_TYPE_FULL
 from pqi.items.ids import SERVICE_GXSID
 from pqi.items.nxs import NxsRsaKey
@@ -36,6 +36,8 @@ __all__ = ["IdentityService", "IdentityInfo", "IDENTITY_FILE", "MAX_OWN_IDENTITI
 IDENTITY_FILE: Final = "gxs-0211.sqlite"
 #: Most identities of our own.
 MAX_OWN_IDENTITIES: Final = 32
+#: Most identities waiting to be asked of one friend, and most friends with such a wait.
+MAX_WANTED: Final = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +76,8 @@ class IdentityService(GxsNetService):
         self.profile = profile
         self.profile_keys = profile_keys
         self._links: dict[GxsId, PgpId | None] = {}
+        #: Identities to ask a friend for once its link reaches this service.
+        self._wanted: dict[SslId, set[GxsId]] = {}
 
     def stop(self) -> None:
         super().stop()
@@ -92,6 +96,11 @@ class IdentityService(GxsNetService):
         info = self.info(ident.gxs_id)
         assert info is not None
         return info
+
+    def own_signed_ids(self) -> list[GxsId]:
+        """Our profile-signed identities (what discovery names to friends)."""
+        return [g for g in self.own_ids()
+                if (m := self.store.group_meta(g)) is not None and is_pgp_linked(m)]
 
     def own_ids(self) -> list[GxsId]:
         return [g for g, _, _ in self.store.groups() if self.private_key(g) is not None]
@@ -136,6 +145,21 @@ class IdentityService(GxsNetService):
     def is_pgp_linked(self, gxs_id: GxsId) -> bool:
         return self.pgp_id_of(gxs_id) is not None
 
+    def peer_connected(self, peer: PeerIdentity) -> None:
+        super().peer_connected(peer)
+        wanted = self._wanted.pop(peer.ssl_id, None)
+        if wanted:
+            self.driver.feed(self.core.request_groups, peer.ssl_id, sorted(wanted))
+
     def request(self, gxs_id: GxsId, peer: SslId) -> None:
-        """Ask a friend for an identity we lack (a lobby message named it)."""
-        self.driver.feed(self.core.request_groups, peer, [gxs_id])
+        """Ask a friend for an identity we lack (a lobby message or discovery named it).
+
+        A friend whose link this service has not heard of yet (discovery speaks first on a
+        new link) gets the request when it has: at most `MAX_WANTED` ids wait per friend.
+        """
+        if peer in self.peers:
+            self.driver.feed(self.core.request_groups, peer, [gxs_id])
+            return
+        wanted = self._wanted.setdefault(peer, set())
+        if len(wanted) < MAX_WANTED and len(self._wanted) <= MAX_WANTED:
+            wanted.add(gxs_id)

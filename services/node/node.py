@@ -158,6 +158,11 @@ def _approve(node: Node, args: dict[str, Any]) -> str:
 def _add_friend(node: Node, args: dict[str, Any]) -> str:
     return node.add_friend(str(args["certificate"])).name
 
+    def identities_announced(self, peer: PeerIdentity, identities: tuple[GxsId, ...]) -> None:
+        for gxs_id in identities[:MAX_ANNOUNCED_IDENTITIES]:
+            if self.node.identities.info(gxs_id) is None:
+                self.node.identities.request(gxs_id, peer.ssl_id)
+
 
 @implementer(IP3Interface)
 class Node(MultiService):
