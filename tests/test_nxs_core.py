@@ -289,3 +289,12 @@ def test_messages_of_a_banned_author_are_refused() -> None:
         meta=encode_msg_meta(mmeta)), T0)
     assert not core.store.has_message(mmeta.msg_id)
     assert any(isinstance(o, Rejected) and "banned" in o.reason for o in core.drain(T0))
+
+
+def test_the_social_cores_keep_the_core_contract() -> None:
+    """NXS, lobby and reputation cores offer drain/next_deadline/handle_timer (pqi.core)."""
+    from pqi.core import is_core
+    from services.chat.lobby import LobbyCore
+    from services.reputation.core import ReputationCore
+    assert is_core(_core()) and is_core(LobbyCore(lambda g: None)) and is_core(ReputationCore())
+    assert LobbyCore(lambda g: None).next_deadline() is None  # nothing to do without friends
