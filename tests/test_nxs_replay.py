@@ -130,3 +130,47 @@ def test_our_message_sync_request_is_retroshares() -> None:
     (req,) = [o.item for o in core.drain(now) if isinstance(o, SendItem)
               and not isinstance(o.item, NxsSyncGrpReqItem)]
     assert pqi.encode(req) == raw("alice", 457)
+
+
+def _channel_core() -> tuple[NxsCore, GxsId]:
+    """A channels core holding alice's captured channel and her post, as alice did."""
+    created = nodes()["alice"]["created"]["channel"]
+    gid = GxsId.from_hex(created["group_id"])
+    item, _ = captured_groups()[0x0217, gid]
+    store = GxsStore(None, 0x0217)
+    store.put_group(item.grp, item.meta, int(T), subscribed=True)
+    post = pqi.decode(raw("alice", 548))
+    store.put_message(post.msg, post.meta, int(T))  # type: ignore[union-attr]
+    core = NxsCore(0x0217, store)
+    core.peer_connected(BOB, T)
+    core.drain(T)
+    return core, gid
+
+
+def test_serving_a_channel_message_list_and_the_post_as_alice_did() -> None:
+    """Bob asks alice for the channel's messages (alice:507), its stats (alice:508), then the
+    post (alice:534, 539): the stats answer is byte-identical to hers (alice:518); the list
+    entry (alice:523), P2 and END (alice:536, 540) are identical; the post (alice:548) carries
+    the same message and metadata bytes; only transaction numbers and update times differ."""
+    core, _ = _channel_core()
+    core.item_received(BOB, _item(507), T)
+    (begin,) = _sent(core)
+    assert _modulo(begin) == _modulo(_item(517))
+    core.item_received(BOB, _item(508), T)
+    (stats,) = _sent(core)
+    assert pqi.encode(stats) == raw("alice", 518)
+    core.item_received(BOB, dataclasses.replace(_item(521),
+                                                transaction_number=begin.transaction_number), T)
+    (entry,) = _sent(core)
+    assert _modulo(entry) == _modulo(_item(523))
+    core.item_received(BOB, _item(534), T)
+    assert [pqi.encode(i) for i in _sent(core)] == [raw("alice", 536)]
+    core.item_received(BOB, _item(539), T)
+    end, msgs = _sent(core)
+    assert pqi.encode(end) == raw("alice", 540)
+    assert _modulo(msgs) == _modulo(_item(542))
+    core.item_received(BOB, dataclasses.replace(_item(545),
+                                                transaction_number=msgs.transaction_number), T)
+    (post,) = _sent(core)
+    assert _modulo(post) == _modulo(_item(548))
+    assert pqi.encode(dataclasses.replace(post, transaction_number=7)) == raw("alice", 548)
