@@ -21,9 +21,9 @@ from collections.abc import Callable
 from typing import Any
 
 from services.cli.chat import _call
-from services.cli.identity import default_base_dir
+from services.cli.identity import CliError, default_base_dir
 
-__all__ = ["register", "format_identities", "format_lobbies", "FOLLOW_PERIOD"]
+__all__ = ["register", "format_identities", "format_lobbies", "FOLLOW_PERIOD", "demo_lobby"]
 
 #: How often ``lobby follow`` asks the node for new messages (s).
 FOLLOW_PERIOD = 0.3
@@ -159,3 +159,43 @@ def register(subparsers: Any) -> None:
     p.add_argument("lobby", nargs="?")
     p.add_argument("--count", type=int, default=None)
     p.set_defaults(func=_lobby_follow)
+
+
+# --- demo ------------------------------------------------------------------------------------
+
+async def demo_lobby(reactor: Any, say: Callable[[str], None], alice: Any, bob: Any,
+                     carol: Any) -> None:
+    """The identities and lobby part of ``rsnode demo``: signed identities, a lobby."""
+    from twisted.internet import defer, task
+
+    async def until(predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
+        for _ in range(int(timeout / 0.05)):
+            if predicate():
+                return
+            await task.deferLater(reactor, 0.05, lambda: None)
+        raise CliError(f"the demo did not get there in time: {what}")
+
+    ids = [n.create_identity(f"{n.account.name}-id") for n in (alice, bob, carol)]
+    await until(lambda: all(n.identities.info(i.gxs_id) is not None
+                            for n in (alice, bob, carol) for i in ids), "identities synced")
+    seen = carol.identities.info(ids[0].gxs_id)
+    say(f"✓ identities: carol knows alice-id {ids[0].gxs_id} "
+        f"(signed by {seen.pgp_id or 'an unknown profile'})")
+    lobby = alice.create_lobby("demo-lobby", "rsproto demo")
+    for node in (bob, carol):
+        await until(lambda node=node: any(v["id"] == f"{lobby:016x}"
+                                          for v in node.lobby_list()["visible"]),
+                    "the lobby visible")
+        node.join_lobby(lobby)
+    d = alice.next_event("lobby_message")
+    d.addTimeout(30, reactor)
+    try:
+        await until(lambda: carol.ssl_id in alice.lobbies.core.lobbies[lobby].participating
+                    and bob.ssl_id in alice.lobbies.core.lobbies[lobby].participating,
+                    "both in the lobby")
+        carol.say_in_lobby(lobby, "Hello lobby ✓")
+        message = await d
+    except defer.TimeoutError:
+        raise CliError("the demo did not get there in time: a lobby message") from None
+    say(f"✓ lobby: carol → demo-lobby: alice got {message.text!r}, signed by "
+        f"{message.nick}, checked at every hop")
