@@ -46,7 +46,7 @@ from pqi.items.ids import SERVICE_GOSSIP_DISCOVERY
 from pqi.link.linkmgr import AddressSource
 from pqi.wire.address import AddressInfo, NetAddress
 from pqi.wire.errors import DecodeError
-from pqi.wire.fields import PgpId, SslId
+from pqi.wire.fields import GxsId, PgpId, SslId
 from services.base import Service
 from services.spec import ServiceSpec
 
@@ -119,8 +119,15 @@ def _build(node: Any) -> DiscoveryService:
         own_key=node.account.profile.public.to_bytes(),
         own_contact=lambda: _own_contact(node, service.vs_disc), friends=node.friends_list,
         listener=_NodeListener(node),
-        connect_address=lambda s: getattr(node.net.person(s), "address", None))
+        connect_address=lambda s: getattr(node.net.person(s), "address", None),
+        own_identities=lambda: _own_signed_identities(node))
     return service
+
+
+def _own_signed_identities(node: Any) -> tuple[GxsId, ...]:
+    """Our signed identities, when the node runs the identity service (built after us)."""
+    ids = getattr(node, "identities", None)
+    return () if ids is None else tuple(ids.own_signed_ids())
 
 
 #: Gossip discovery on a node.
@@ -147,6 +154,10 @@ class DiscoveryListener:
         """A friend named its own signed GXS identities (we may ask it for those we lack)."""
 
 
+#: Most identities of one friend's IDENTITY_LIST we ask it for.
+MAX_ANNOUNCED_IDENTITIES: Final = 32
+
+
 class _NodeListener(DiscoveryListener):
     """Discovery on a node: learned addresses go to the link manager, all becomes events."""
 
@@ -166,6 +177,14 @@ class _NodeListener(DiscoveryListener):
 
     def own_address_seen(self, reported_by: SslId, address: NetAddress) -> None:
         self.node.emit(OwnAddressSeen(reported_by, address))
+
+    def identities_announced(self, peer: PeerIdentity, identities: tuple[GxsId, ...]) -> None:
+        ids = getattr(self.node, "identities", None)
+        if ids is None:
+            return
+        for gxs_id in identities[:MAX_ANNOUNCED_IDENTITIES]:
+            if ids.info(gxs_id) is None:
+                ids.request(gxs_id, peer.ssl_id)
 
 
 def _own_contact(node: Any, vs_disc: int) -> DiscContactItem:

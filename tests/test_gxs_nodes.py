@@ -53,26 +53,26 @@ def test_identities_and_a_lobby_across_a_line_of_real_nodes(tmp_path) -> None:
         bob_port = b.listening.port
         got = {n.account.name: [] for n in (a, b, c)}
         for n in (a, b, c):
-            n.subscribe("lobby_message", got[n.account.name].append)
+            n.subscribe(LobbyMessage, got[n.account.name].append)
         b2 = None
         try:
-            ids = [n.create_identity(f"{n.account.name}-signed-id") for n in (a, b, c)]
+            ids = [n.identities.create(f"{n.account.name}-signed-id") for n in (a, b, c)]
             aid, bid, cid = (i.gxs_id for i in ids)
             await wait_for(reactor, lambda: all(
                 n.identities.info(g) is not None for n in (a, b, c) for g in (aid, bid, cid)),
                 30)
             on_carol = c.identities.info(aid)
-            lobby = a.create_lobby("capture-lobby", "wire vectors ✓")
+            lobby = a.chat.lobby.create("capture-lobby", "wire vectors ✓", aid)
             await wait_for(reactor, lambda: any(
-                v["id"] == f"{lobby:016x}" for v in b.lobby_list()["visible"]), 30)
-            b.join_lobby(lobby)
+                v["id"] == f"{lobby:016x}" for v in b.chat.lobby.listing()["visible"]), 30)
+            b.chat.lobby.join(lobby, bid)
             await wait_for(reactor, lambda: any(
-                v["id"] == f"{lobby:016x}" for v in c.lobby_list()["visible"]), 60)
-            c.join_lobby(lobby)
-            await wait_for(reactor, lambda: c.ssl_id in b.lobbies.core.lobbies[lobby]
+                v["id"] == f"{lobby:016x}" for v in c.chat.lobby.listing()["visible"]), 60)
+            c.chat.lobby.join(lobby, cid)
+            await wait_for(reactor, lambda: c.ssl_id in b.chat.lobby.core.lobbies[lobby]
                            .participating, 15)
-            c.say_in_lobby(lobby, "carol here, via bob.")
-            a.say_in_lobby(lobby, "Hello lobby, alice here.")
+            c.chat.lobby.say(lobby, "carol here, via bob.")
+            a.chat.lobby.say(lobby, "Hello lobby, alice here.")
             await wait_for(reactor, lambda: len(got["alice"]) >= 1 and len(got["carol"]) >= 1
                            and len(got["bob"]) >= 2, 15)
             # A message carol signed, its text changed on the way through bob: alice drops it.
@@ -81,9 +81,9 @@ def test_identities_and_a_lobby_across_a_line_of_real_nodes(tmp_path) -> None:
                 parent_msg_id=0, lobby_id=lobby, msg_id=12345, nick="carol-signed-id",
                 signature=KeySignature(cid, b"")), c.identities.private_key(cid))
             item = dataclasses.replace(item, message="carol did not say this")
-            dropped_before = a.lobbies.core.dropped
-            a.lobbies.driver.feed(a.lobbies.core.item_received, b.ssl_id, item)
-            tampered = a.lobbies.core.dropped - dropped_before
+            dropped_before = a.chat.lobby.core.dropped
+            a.chat.lobby.driver.feed(a.chat.lobby.core.item_received, b.ssl_id, item)
+            tampered = a.chat.lobby.core.dropped - dropped_before
             # Bob restarts: identities, lobby membership and relaying survive.
             await b.stopService()
             b2 = make_node(reactor, tmp_path, "bob", port=bob_port, gxs_sync_period=SYNC)
@@ -91,11 +91,11 @@ def test_identities_and_a_lobby_across_a_line_of_real_nodes(tmp_path) -> None:
             await wait_for(reactor, lambda: SERVICE_CHAT in b2.control.enabled(a.ssl_id)
                            and SERVICE_CHAT in b2.control.enabled(c.ssl_id), 60)
             kept = (b2.identities.info(aid), b2.identities.info(cid),
-                    lobby in b2.lobbies.core.lobbies,
-                    [m.text for m in b2.lobby_history(lobby)])
+                    lobby in b2.chat.lobby.core.lobbies,
+                    [m.text for m in b2.chat.lobby.history(lobby)])
             await wait_for(reactor, lambda: {a.ssl_id, c.ssl_id} <=
-                           b2.lobbies.core.lobbies[lobby].participating, 60)
-            a.say_in_lobby(lobby, "after bob's restart")
+                           b2.chat.lobby.core.lobbies[lobby].participating, 60)
+            a.chat.lobby.say(lobby, "after bob's restart")
             await wait_for(reactor, lambda: any(m.text == "after bob's restart"
                                                 for m in got["carol"]), 30)
             return got, ids, on_carol, a.pgp_id, tampered, kept

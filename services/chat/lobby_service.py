@@ -33,8 +33,10 @@ from services.chat.lobby import (
     Dropped,
     IdentityWanted,
     LobbyCore,
+    LobbyInvited,
     LobbyListChanged,
     LobbyMessage,
+    LobbyPeerEvent,
     SendItem,
 )
 from services.gxsid.service import IdentityService
@@ -90,6 +92,9 @@ class LobbyService:
 
     def stop(self) -> None:
         self.driver.stop()
+
+    def close(self) -> None:
+        """Close the history file (once the node has stopped)."""
         self.db.close()
 
     def history(self, lobby_id: int, limit: int = 100) -> list[LobbyMessage]:
@@ -121,6 +126,23 @@ class LobbyService:
         lobby_id = int(self.driver.feed(self.core.create_lobby, name, topic, flags, gxs_id))
         self._save()
         return lobby_id
+
+    def listing(self) -> dict[str, Any]:
+        """Lobbies we are in, lobbies friends show us, invitations (and ask friends again)."""
+        self.refresh()
+        core = self.core
+        return {
+            "joined": [{"id": f"{lb.lobby_id:016x}", "name": lb.name, "topic": lb.topic,
+                        "flags": int(lb.flags), "identity": lb.gxs_id.to_hex(),
+                        "members": len(lb.members),
+                        "friends": sorted(p.to_hex() for p in lb.participating)}
+                       for lb in core.lobbies.values()],
+            "visible": [{"id": f"{v.lobby_id:016x}", "name": v.name, "topic": v.topic,
+                         "flags": int(v.flags), "count": v.count}
+                        for v in core.visible.values() if v.lobby_id not in core.lobbies],
+            "invites": [{"id": f"{i.lobby_id:016x}", "name": i.name, "topic": i.topic,
+                         "from": i.peer.to_hex()} for i in core.invites.values()],
+        }
 
     def refresh(self) -> None:
         """Ask friends for their lobby lists now (rate-limited by the core)."""
@@ -186,7 +208,8 @@ class LobbyService:
             self._save()
         elif isinstance(output, LobbyMessage):
             self._remember(output)
-        self.on_event(output)
+        if isinstance(output, LobbyMessage | LobbyPeerEvent | LobbyInvited | LobbyListChanged):
+            self.on_event(output)
 
     def _save(self) -> None:
         data = [{"id": f"{lb.lobby_id:016x}", "name": lb.name, "topic": lb.topic,

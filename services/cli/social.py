@@ -175,25 +175,26 @@ async def demo_lobby(reactor: Any, say: Callable[[str], None], alice: Any, bob: 
             await task.deferLater(reactor, 0.05, lambda: None)
         raise CliError(f"the demo did not get there in time: {what}")
 
-    ids = [n.create_identity(f"{n.account.name}-id") for n in (alice, bob, carol)]
+    ids = [n.identities.create(f"{n.account.name}-id") for n in (alice, bob, carol)]
     await until(lambda: all(n.identities.info(i.gxs_id) is not None
                             for n in (alice, bob, carol) for i in ids), "identities synced")
     seen = carol.identities.info(ids[0].gxs_id)
     say(f"✓ identities: carol knows alice-id {ids[0].gxs_id} "
         f"(signed by {seen.pgp_id or 'an unknown profile'})")
-    lobby = alice.create_lobby("demo-lobby", "rsproto demo")
-    for node in (bob, carol):
+    lobby = alice.chat.lobby.create("demo-lobby", "rsproto demo", ids[0].gxs_id)
+    for node, ident in ((bob, ids[1]), (carol, ids[2])):
         await until(lambda node=node: any(v["id"] == f"{lobby:016x}"
-                                          for v in node.lobby_list()["visible"]),
+                                          for v in node.chat.lobby.listing()["visible"]),
                     "the lobby visible")
-        node.join_lobby(lobby)
-    d = alice.next_event("lobby_message")
+        node.chat.lobby.join(lobby, ident.gxs_id)
+    from services.chat.lobby import LobbyMessage
+    d = alice.next_event(LobbyMessage)
     d.addTimeout(30, reactor)
     try:
-        await until(lambda: carol.ssl_id in alice.lobbies.core.lobbies[lobby].participating
-                    and bob.ssl_id in alice.lobbies.core.lobbies[lobby].participating,
+        await until(lambda: carol.ssl_id in alice.chat.lobby.core.lobbies[lobby].participating
+                    and bob.ssl_id in alice.chat.lobby.core.lobbies[lobby].participating,
                     "both in the lobby")
-        carol.say_in_lobby(lobby, "Hello lobby ✓")
+        carol.chat.lobby.say(lobby, "Hello lobby ✓")
         message = await d
     except defer.TimeoutError:
         raise CliError("the demo did not get there in time: a lobby message") from None

@@ -19,8 +19,9 @@ from pqi.driver import CoreDriver
 from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.nxs import NxsItem
 from pqi.wire.fields import GxsId, SslId
+from services.base import Service
 from services.gxs.nxs_core import AuthorWanted, NxsCore, Rejected, SendItem
-from services.service_control import Service
+from services.spec import ServiceSpec
 
 __all__ = ["GxsNetService"]
 
@@ -29,9 +30,9 @@ class GxsNetService(Service):
     """NXS sync of ``core``'s service with our friends."""
 
     def __init__(self, sender: IItemSender, reactor: IReactorTime, core: NxsCore,
-                 on_event: Callable[[Any], object] = lambda e: None,
+                 spec: ServiceSpec, on_event: Callable[[Any], object] = lambda e: None,
                  request_identity: Callable[[GxsId, SslId], object] | None = None) -> None:
-        self.service_id = core.service
+        self.spec = spec  # type: ignore[misc]  (one class, one spec per GXS service id)
         super().__init__(sender, reactor)
         self.core = core
         self.on_event = on_event

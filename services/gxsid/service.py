@@ -22,15 +22,18 @@ from pqi.identity.pgp import ProfileKey, PublicKey
 from pqi.interfaces import IItemSender, PeerIdentity
 from pqi.items.gxs import KEY_TYPE_FULL
 from pqi.items.ids import SERVICE_GXSID
-from pqi.items.nxs import NxsRsaKey
+from pqi.items.nxs import NXS_ITEM_BASES, NxsRsaKey, nxs_item_class
+from pqi.wire.errors import DecodeError
 from pqi.wire.fields import GxsId, PgpId, SslId
-from services.gxs.nxs_core import SYNC_PERIOD, NxsCore
+from services.gxs.nxs_core import SYNC_PERIOD, GroupStored, NxsCore
 from services.gxs.security import SignatureError
 from services.gxs.service import GxsNetService
 from services.gxs.store import GxsStore
 from services.gxsid.identity import create_identity, identity_key, is_pgp_linked, pgp_link
+from services.spec import Commands, ServiceSpec
 
-__all__ = ["IdentityService", "IdentityInfo", "IDENTITY_FILE", "MAX_OWN_IDENTITIES"]
+__all__ = ["IdentityService", "IdentityInfo", "IdentityStored", "IDENTITY_FILE",
+           "MAX_OWN_IDENTITIES", "SPEC", "COMMANDS"]
 
 #: The identity service's sqlite file in the account directory.
 IDENTITY_FILE: Final = "gxs-0211.sqlite"
@@ -38,6 +41,14 @@ IDENTITY_FILE: Final = "gxs-0211.sqlite"
 MAX_OWN_IDENTITIES: Final = 32
 #: Most identities waiting to be asked of one friend, and most friends with such a wait.
 MAX_WANTED: Final = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class IdentityStored:
+    """An identity was made (``peer`` None) or arrived from friend ``peer`` and is stored."""
+
+    gxs_id: GxsId
+    peer: SslId | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +70,39 @@ class IdentityInfo:
                 "publish_ts": self.publish_ts}
 
 
+def _profile_keys(node: Any) -> Callable[[], list[PublicKey]]:
+    """The profile keys a node knows: friends' and those discovery told it about."""
+    def keys() -> list[PublicKey]:
+        out = []
+        blobs = [p.public_key for p in node.friends_list.profiles() if p.public_key]
+        blobs += [c.public_key for c in node.friends_list.pending()]
+        for blob in blobs:
+            try:
+                out.append(PublicKey.from_bytes(blob))
+            except DecodeError:
+                continue
+        return out
+    return keys
+
+
+def _build(node: Any) -> IdentityService:
+    return IdentityService(node.control, node.reactor, pathlib.Path(node.account.base_dir),
+                           node.account.profile, _profile_keys(node), node.emit,
+                           sync_period=node.options["gxs_sync_period"])
+
+
+#: Control commands of identities and lobbies (``rsnode id``, ``rsnode lobby``).
+COMMANDS = Commands()
+
+#: Identities on a node (``node.identities``), in the account's `IDENTITY_FILE`.
+SPEC: Final = ServiceSpec(
+    SERVICE_GXSID, "gxsid", attribute="identities",
+    items=tuple(nxs_item_class(SERVICE_GXSID, base) for base in NXS_ITEM_BASES),
+    events=(IdentityStored,), commands=COMMANDS, cli="services.cli.social:register",
+    options={"gxs_sync_period": SYNC_PERIOD}, build=_build,
+    close=lambda service: service.store.close())
+
+
 class IdentityService(GxsNetService):
     """Identities of a node (see the module docstring).
 
@@ -72,16 +116,17 @@ class IdentityService(GxsNetService):
                  sync_period: float = SYNC_PERIOD) -> None:
         self.store = GxsStore(pathlib.Path(base_dir) / IDENTITY_FILE, SERVICE_GXSID)
         core = NxsCore(SERVICE_GXSID, self.store, auto_subscribe=True, sync_period=sync_period)
-        super().__init__(sender, reactor, core, on_event)
+        self.emit = on_event
+        super().__init__(sender, reactor, core, SPEC, self._event)
         self.profile = profile
         self.profile_keys = profile_keys
         self._links: dict[GxsId, PgpId | None] = {}
         #: Identities to ask a friend for once its link reaches this service.
         self._wanted: dict[SslId, set[GxsId]] = {}
 
-    def stop(self) -> None:
-        super().stop()
-        self.store.close()
+    def _event(self, event: Any) -> None:
+        if isinstance(event, GroupStored):
+            self.emit(IdentityStored(event.grp_id, event.peer))
 
     # --- ours ------------------------------------------------------------------------------
 
@@ -163,3 +208,72 @@ class IdentityService(GxsNetService):
         wanted = self._wanted.setdefault(peer, set())
         if len(wanted) < MAX_WANTED and len(self._wanted) <= MAX_WANTED:
             wanted.add(gxs_id)
+
+
+# --- control commands ------------------------------------------------------------------------
+
+def _own_identity(node: Any, identity: object) -> GxsId:
+    own = node.identities.own_ids()
+    if identity is None:
+        if not own:
+            raise ValueError("no identity yet: create one (rsnode id create NAME)")
+        return own[0]  # type: ignore[no-any-return]
+    gid = GxsId.from_hex(str(identity))
+    if gid not in own:
+        raise ValueError(f"{gid} is not one of our identities")
+    return gid
+
+
+@COMMANDS.command("id_create")
+def _id_create(node: Any, args: dict[str, Any]) -> Any:
+    return node.identities.create(str(args["name"]), not args.get("anonymous")).to_json()
+
+
+@COMMANDS.command("id_list")
+def _id_list(node: Any, args: dict[str, Any]) -> Any:
+    return [i.to_json() for i in node.identities.identities()]
+
+
+def _lobbies(node: Any) -> Any:
+    lobby = getattr(node.chat, "lobby", None) if getattr(node, "chat", None) else None
+    if lobby is None:
+        raise ValueError("this node runs no chat lobbies")
+    return lobby
+
+
+@COMMANDS.command("lobby_list")
+def _lobby_list(node: Any, args: dict[str, Any]) -> Any:
+    return _lobbies(node).listing()
+
+
+@COMMANDS.command("lobby_create")
+def _lobby_create(node: Any, args: dict[str, Any]) -> Any:
+    lobby_id = _lobbies(node).create(str(args["name"]), str(args.get("topic", "")),
+                                     _own_identity(node, args.get("identity")),
+                                     not args.get("private"))
+    return format(lobby_id, "016x")
+
+
+@COMMANDS.command("lobby_join")
+def _lobby_join(node: Any, args: dict[str, Any]) -> Any:
+    _lobbies(node).join(int(str(args["lobby"]), 16), _own_identity(node, args.get("identity")))
+
+
+@COMMANDS.command("lobby_leave")
+def _lobby_leave(node: Any, args: dict[str, Any]) -> Any:
+    _lobbies(node).leave(int(str(args["lobby"]), 16))
+
+
+@COMMANDS.command("lobby_say")
+def _lobby_say(node: Any, args: dict[str, Any]) -> Any:
+    return _lobbies(node).say(int(str(args["lobby"]), 16), str(args["text"])).msg_id
+
+
+@COMMANDS.command("lobby_history")
+def _lobby_history(node: Any, args: dict[str, Any]) -> Any:
+    lobbies = _lobbies(node)
+    after = int(args.get("after", lobbies.last_seq()))
+    return {"last": lobbies.last_seq(), "messages": [
+        {"seq": n, "lobby": f"{m.lobby_id:016x}", "id": m.gxs_id.to_hex(), "nick": m.nick,
+         "text": m.text, "send_time": m.send_time, "incoming": m.peer is not None}
+        for n, m in lobbies.messages_after(after)]}

@@ -37,7 +37,6 @@ from pqi.identity.account import Account
 from pqi.identity.certificate import RsCertificate
 from pqi.identity.friends import FriendList, Profile, UnknownFriendError
 from pqi.identity.invite import ShortInvite
-from pqi.identity.pgp import PublicKey
 from pqi.interfaces import DisconnectReason, IP3Interface, LinkEvent, LinkState, PeerIdentity
 from pqi.items.status import PeerStatus
 from pqi.link.linkmgr import AddressSource, Attempt
@@ -157,11 +156,6 @@ def _approve(node: Node, args: dict[str, Any]) -> str:
 @COMMANDS.command("add_friend")
 def _add_friend(node: Node, args: dict[str, Any]) -> str:
     return node.add_friend(str(args["certificate"])).name
-
-    def identities_announced(self, peer: PeerIdentity, identities: tuple[GxsId, ...]) -> None:
-        for gxs_id in identities[:MAX_ANNOUNCED_IDENTITIES]:
-            if self.node.identities.info(gxs_id) is None:
-                self.node.identities.request(gxs_id, peer.ssl_id)
 
 
 @implementer(IP3Interface)
@@ -303,7 +297,6 @@ class Node(MultiService):
         """Stop timers, close every link and the listeners; fires when all is closed."""
         for service in self.control.services():
             service.stop()  # type: ignore[attr-defined]
-        self.lobbies.stop()
         waits = [super().stopService()]
         if self.control_server is not None:
             waits.append(self.control_server.stop())

@@ -16,19 +16,29 @@ from twisted.internet.interfaces import IReactorTime
 from pqi.driver import CoreDriver
 from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.ids import SERVICE_REPUTATION
-from pqi.items.reputation import Opinion
+from pqi.items.reputation import Opinion, ReputationRequestItem, ReputationUpdateItem
 from pqi.wire.fields import GxsId
+from services.base import Service
 from services.reputation.core import ReputationCore, SendItem
-from services.service_control import Service
+from services.spec import ServiceSpec
 
-__all__ = ["ReputationService", "REPUTATION_FILE"]
+__all__ = ["ReputationService", "REPUTATION_FILE", "SPEC"]
 
 #: Our opinions, in the account directory.
 REPUTATION_FILE: Final = "reputation.json"
 
+#: Reputation on a node (``node.reputation``); its opinions in `REPUTATION_FILE`.
+SPEC: Final = ServiceSpec(
+    SERVICE_REPUTATION, "gxsreputation", attribute="reputation",
+    items=(ReputationUpdateItem, ReputationRequestItem),
+    build=lambda node: ReputationService(node.control, node.reactor,
+                                         pathlib.Path(node.account.base_dir)))
+
 
 class ReputationService(Service):
-    service_id = SERVICE_REPUTATION
+    """Opinions of identities and their exchange with friends (see `ReputationCore`)."""
+
+    spec = SPEC
 
     def __init__(self, sender: IItemSender, reactor: IReactorTime,
                  base_dir: pathlib.Path) -> None:
