@@ -19,7 +19,7 @@ from services.chat.lobby import LobbyMessage
 from services.chat.lobby_signing import sign_lobby_item
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240), pytest.mark.slow]
 
 SYNC = 1.0  # a fast NXS sync period, so the test does not wait a real minute per hop
 

@@ -19,7 +19,7 @@ from services.cli.social import format_identities, format_lobbies
 from tests.test_chat_cli import ROOT, rsnode
 from tests.test_mail_sigkill import PASSWORD, free_port, online, start, until
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 
 def test_identity_and_lobby_commands(tmp_path) -> None:
