@@ -46,7 +46,7 @@ from pqi.items.ids import SERVICE_GOSSIP_DISCOVERY
 from pqi.link.linkmgr import AddressSource
 from pqi.wire.address import AddressInfo, NetAddress
 from pqi.wire.errors import DecodeError
-from pqi.wire.fields import PgpId, SslId
+from pqi.wire.fields import GxsId, PgpId, SslId
 from services.base import Service
 from services.spec import ServiceSpec
 
@@ -119,8 +119,15 @@ def _build(node: Any) -> DiscoveryService:
         own_key=node.account.profile.public.to_bytes(),
         own_contact=lambda: _own_contact(node, service.vs_disc), friends=node.friends_list,
         listener=_NodeListener(node),
-        connect_address=lambda s: getattr(node.net.person(s), "address", None))
+        connect_address=lambda s: getattr(node.net.person(s), "address", None),
+        own_identities=lambda: _own_signed_identities(node))
     return service
+
+
+def _own_signed_identities(node: Any) -> tuple[GxsId, ...]:
+    """Our signed identities, when the node runs the identity service (built after us)."""
+    ids = getattr(node, "identities", None)
+    return () if ids is None else tuple(ids.own_signed_ids())
 
 
 #: Gossip discovery on a node.
@@ -143,6 +150,13 @@ class DiscoveryListener:
     def own_address_seen(self, reported_by: SslId, address: NetAddress) -> None:
         """A friend told us the address it sees us at."""
 
+    def identities_announced(self, peer: PeerIdentity, identities: tuple[GxsId, ...]) -> None:
+        """A friend named its own signed GXS identities (we may ask it for those we lack)."""
+
+
+#: Most identities of one friend's IDENTITY_LIST we ask it for.
+MAX_ANNOUNCED_IDENTITIES: Final = 32
+
 
 class _NodeListener(DiscoveryListener):
     """Discovery on a node: learned addresses go to the link manager, all becomes events."""
@@ -163,6 +177,14 @@ class _NodeListener(DiscoveryListener):
 
     def own_address_seen(self, reported_by: SslId, address: NetAddress) -> None:
         self.node.emit(OwnAddressSeen(reported_by, address))
+
+    def identities_announced(self, peer: PeerIdentity, identities: tuple[GxsId, ...]) -> None:
+        ids = getattr(self.node, "identities", None)
+        if ids is None:
+            return
+        for gxs_id in identities[:MAX_ANNOUNCED_IDENTITIES]:
+            if ids.info(gxs_id) is None:
+                ids.request(gxs_id, peer.ssl_id)
 
 
 def _own_contact(node: Any, vs_disc: int) -> DiscContactItem:
@@ -202,7 +224,8 @@ class DiscoveryService(Service):
     ``own_contact()`` builds our CONTACT (the node knows its addresses); ``own_key`` is our
     binary public key; ``friends`` is the account's friend list; ``listener`` hears what was
     learned; ``connect_address(ssl_id)`` gives the address a peer's link comes from (sent back
-    to it so it learns how we see it).
+    to it so it learns how we see it); ``own_identities()`` our signed GXS identities, named
+    in the IDENTITY_LIST we send on connect (friends ask us for those they lack).
     """
 
     spec = SPEC
@@ -212,12 +235,14 @@ class DiscoveryService(Service):
                  own_contact: Callable[[], DiscContactItem], friends: FriendList,
                  listener: DiscoveryListener | None = None,
                  connect_address: Callable[[SslId], NetAddress | None] = lambda s: None,
-                 vs_disc: int = VS_DISC_FULL) -> None:
+                 vs_disc: int = VS_DISC_FULL,
+                 own_identities: Callable[[], tuple[GxsId, ...]] = tuple) -> None:
         super().__init__(sender, reactor)
         self.own_ssl_id = own_ssl_id
         self.own_pgp_id = own_pgp_id
         self._own_key = own_key
         self._own_contact = own_contact
+        self._own_identities = own_identities
         self.friends = friends
         self.listener = listener or DiscoveryListener()
         self._connect_address = connect_address
@@ -236,7 +261,7 @@ class DiscoveryService(Service):
         super().peer_connected(peer)
         self._state[peer.ssl_id] = _PeerDisc()
         self.send(peer.ssl_id, self._own_contact())
-        self.send(peer.ssl_id, DiscIdentityListItem(identities=()))
+        self.send(peer.ssl_id, DiscIdentityListItem(identities=tuple(self._own_identities())))
 
     def peer_disconnected(self, peer: PeerIdentity, reason: DisconnectReason) -> None:
         super().peer_disconnected(peer, reason)
@@ -262,6 +287,8 @@ class DiscoveryService(Service):
                 self._cert_request(peer, item.pgp_ids)
         elif isinstance(item, DiscPgpKeyItem):
             self._key(peer, state, item)
+        elif isinstance(item, DiscIdentityListItem):
+            self.listener.identities_announced(peer, item.identities)
 
     def _contact(self, peer: PeerIdentity, item: DiscContactItem) -> None:
         if item.ssl_id == peer.ssl_id:

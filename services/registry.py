@@ -4,8 +4,9 @@
 Each entry is the `services.spec.ServiceSpec` its module declares.  The `Node` builds and
 wires them by iterating `NODE_SERVICES` (an application may pass its own sequence), and
 ``rsnode`` adds their subcommands from it.  Order matters only where a build uses a part
-built before it: file sharing hands its index to file transfer, and turtle routing carries
-file transfers through tunnels and answers searches from the shares.
+built before it: file sharing hands its index to file transfer; turtle routing carries file
+transfers through tunnels and answers searches from the shares; chat builds its lobbies on the
+identities and reputation built before it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any, Final
 from services import bwctrl, discovery, heartbeat, rtt, status
 from services.chat import service as chat
 from services.events import LINK_EVENTS
+from services.gxsid import service as gxsid
 from services.mail import service as mail
+from services.reputation import service as reputation
 from services.sharing import manager as sharing
 from services.spec import RegistryError, ServiceSpec
 from services.transfer import service as transfer
@@ -32,6 +35,8 @@ NODE_SERVICES: Final[tuple[ServiceSpec, ...]] = (
     bwctrl.SPEC,
     status.SPEC,
     rtt.SPEC,
+    gxsid.SPEC,
+    reputation.SPEC,
     chat.SPEC,
     mail.SPEC,
     transfer.SPEC,

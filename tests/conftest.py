@@ -18,6 +18,8 @@ VECTORS = (pathlib.Path(os.environ["RSPROTO_SHARED"]) / "vectors" / "retroshare"
 CAPTURES = VECTORS / "captures"
 #: Recorded JSON API exchanges and event streams of a real retroshare-service.
 JSONAPI = VECTORS / "jsonapi"
+#: Campaign 2: GXS identities, a lobby, channel/forum/board sync, distant chat and mail, a turtle
+#: transfer, ban lists, between three real nodes.
 CAPTURES2 = VECTORS / "captures2"
 
 settings.register_profile("ci", max_examples=100, deadline=None,

@@ -100,8 +100,8 @@ def test_formatting() -> None:
 @pytest.mark.slow
 @pytest.mark.integration
 def test_demo_shows_a_chat_and_a_mail(tmp_path) -> None:
-    """``rsnode demo`` shows a private chat, a broadcast, a mail with cc and a reply between
-    its three nodes, before stopping them."""
+    """``rsnode demo`` shows a private chat, a broadcast, a mail with cc and a reply, then
+    identities and a lobby message between its three nodes, before stopping them."""
     import io
 
     from services.cli.node import run_demo
@@ -117,4 +117,6 @@ def test_demo_shows_a_chat_and_a_mail(tmp_path) -> None:
     assert "broadcast: carol got 'Meeting at noon, everyone'" in text
     assert "carol's inbox has 'Minutes' from alice: 'Notes from today.'" in text
     assert "bob replied to alice: 'Re: Minutes'" in text
+    assert "✓ identities: carol knows alice-id" in text
+    assert "alice got 'Hello lobby ✓', signed by carol-id" in text
     assert text.index("✓ mail") < text.index("stopping the three nodes")

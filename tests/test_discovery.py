@@ -55,6 +55,9 @@ class Events(DiscoveryListener):
     def location_learned(self, ssl_id, pgp_id, addresses) -> None:
         self.locations.append((ssl_id, pgp_id, addresses))
 
+    def identities_announced(self, peer, identities) -> None:
+        self.identities = (peer.ssl_id, identities)
+
 
 def capture_lines(captures, name: str, first: int, last: int):
     with open(captures / f"{name}.items.jsonl") as f:
@@ -174,3 +177,15 @@ def test_connect_sends_contact_and_empty_identity_list(alice) -> None:
     kinds = [type(i) for _, i in sender.sent]
     assert kinds == [DiscContactItem, DiscIdentityListItem]
     assert sender.sent[1][1].identities == ()
+
+
+def test_identity_list_names_our_signed_identities_and_reports_the_friends(alice) -> None:
+    """Our IDENTITY_LIST names what ``own_identities`` gives; a friend's is reported."""
+    from pqi.wire.fields import GxsId
+    svc, sender, events, _ = alice
+    ours = (GxsId(b"\x01" * 16), GxsId(b"\x02" * 16))
+    svc._own_identities = lambda: ours
+    svc.peer_connected(BOB)
+    assert sender.sent[1][1].identities == ours
+    svc.receive(BOB, DiscIdentityListItem(identities=(GxsId(b"\x03" * 16),)))
+    assert events.identities == (BOB.ssl_id, (GxsId(b"\x03" * 16),))

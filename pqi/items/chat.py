@@ -29,6 +29,7 @@ __all__ = [
     "ChatMsgItem", "ChatAvatarItem", "ChatStatusItem", "ChatLobbyMsgItem",
     "ChatLobbyEventItem", "ChatLobbyConnectChallengeItem", "ChatLobbyUnsubscribeItem",
     "ChatLobbyListRequestItem", "ChatLobbyListItem", "ChatLobbyInviteItem",
+    "ChatLobbyInviteDeprecatedItem",
 ]
 
 #: Largest avatar image RetroShare sends or accepts (bytes).
@@ -192,6 +193,23 @@ class ChatLobbyListItem(PQItem):
     PRIORITY = 7
     BODY = c.Struct("lobbies" / TupleArray(_VisibleChatLobby, min_size=8 + 6 + 6 + 4 + 4))
     lobbies: tuple[VisibleChatLobby, ...]
+
+
+class ChatLobbyInviteDeprecatedItem(PQItem):
+    """``RsChatLobbyInviteItem_Deprecated`` (0x1a): the invitation without its topic.
+
+    RetroShare 0.6.7 still sends it beside `ChatLobbyInviteItem` (for older peers) when it
+    joins or invites; a receiver that understands 0x1b ignores it.
+    """
+
+    SERVICE = SERVICE_CHAT
+    SUBTYPE = 0x1A
+    PRIORITY = 7
+    BODY = c.Struct("lobby_id" / u64, "lobby_name" / StringTLV(tt.STR_NAME),
+                    "lobby_flags" / FlagsField(ChatLobbyFlags))
+    lobby_id: int
+    lobby_name: str
+    lobby_flags: ChatLobbyFlags
 
 
 class ChatLobbyInviteItem(PQItem):

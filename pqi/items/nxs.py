@@ -30,7 +30,7 @@ __all__ = [
     "NxsItem", "NxsSyncGrpReqItem", "NxsSyncGrpItem", "NxsSyncGrpStatsItem", "NxsGrpItem",
     "NxsEncryptedDataItem", "NxsSyncMsgItem", "NxsSyncMsgReqItem", "NxsMsgItem",
     "NxsTransacItem", "NxsGroupPublishKeyItem", "NxsPullRequestItem",
-    "TLV_BIN_ENCRYPTED", "TLV_SECURITY_KEY", "TLV_KEY_EVP_PKEY",
+    "TLV_BIN_ENCRYPTED", "TLV_SECURITY_KEY", "TLV_KEY_EVP_PKEY", "RsaKeyTLV",
 ]
 
 #: Binary TLV types used by NXS items (``rstlvbase.h``).
@@ -243,7 +243,8 @@ class _KeyId(c.Adapter):
         return obj.to_hex()
 
 
-_RsaKeyTLV = c.ExprAdapter(
+#: The ``RsTlvRSAKey`` construct (also the elements of a GXS key set, `pqi.items.gxs`).
+RsaKeyTLV = c.ExprAdapter(
     TLV(TLV_SECURITY_KEY, c.Struct(
         "key_id" / _KeyId(StringTLV(tt.STR_KEYID)), "key_flags" / u32, "start_ts" / u32,
         "end_ts" / u32, "key_data" / BinaryTLV(TLV_KEY_EVP_PKEY)), whole=False),
@@ -257,7 +258,7 @@ class NxsGroupPublishKeyItem(NxsItem):
     """``RsNxsGroupPublishKeyItem``: hands a group's private publish key to a friend."""
 
     NXS_SUBTYPE = 0x80
-    BODY = c.Struct("grp_id" / IdField(GxsId), "private_key" / _RsaKeyTLV)
+    BODY = c.Struct("grp_id" / IdField(GxsId), "private_key" / RsaKeyTLV)
     grp_id: GxsId
     private_key: NxsRsaKey
 

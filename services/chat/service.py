@@ -22,8 +22,9 @@ What travels is RetroShare's (``p3ChatService``):
 
 Private messages to a friend that is offline (or whose link queue is full) wait in the
 `ChatStore` queue, item by item, and leave in order when it connects; everything sent and
-received goes to the store's history.  Lobby items are counted and ignored (lobbies are not
-implemented).
+received goes to the store's history.  Lobby items go to the lobby handler the node attaches
+(`services.chat.lobby_service.LobbyService`, set as ``lobby``); without one they are counted
+and ignored.
 """
 
 from __future__ import annotations
@@ -33,15 +34,30 @@ import html
 import html.parser
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
-from pqi.items.chat import MAX_AVATAR_SIZE, ChatAvatarItem, ChatFlags, ChatMsgItem, ChatStatusItem
+from pqi.items.chat import (
+    MAX_AVATAR_SIZE,
+    ChatAvatarItem,
+    ChatFlags,
+    ChatLobbyConnectChallengeItem,
+    ChatLobbyEventItem,
+    ChatLobbyInviteDeprecatedItem,
+    ChatLobbyInviteItem,
+    ChatLobbyListItem,
+    ChatLobbyListRequestItem,
+    ChatLobbyMsgItem,
+    ChatLobbyUnsubscribeItem,
+    ChatMsgItem,
+    ChatStatusItem,
+)
 from pqi.items.ids import SERVICE_CHAT
 from pqi.wire.fields import SslId
 from services.base import Service
+from services.chat.lobby import LobbyInvited, LobbyListChanged, LobbyMessage, LobbyPeerEvent
 from services.chat.store import CHAT_FILE, ChatStore, HistoryEntry
 from services.spec import Commands, ServiceSpec
 
@@ -153,14 +169,40 @@ class AvatarReceived:
 #: Control commands of chat (``rsnode chat``).
 COMMANDS = Commands()
 
-#: Chat on a node: its history and queue in the account's `CHAT_FILE`.
+#: The lobby items (handed to the lobby service) and the events it reports.
+LOBBY_ITEMS: Final = (ChatLobbyMsgItem, ChatLobbyEventItem, ChatLobbyConnectChallengeItem,
+                      ChatLobbyUnsubscribeItem, ChatLobbyListRequestItem, ChatLobbyListItem,
+                      ChatLobbyInviteDeprecatedItem, ChatLobbyInviteItem)
+LOBBY_EVENTS: Final = (LobbyMessage, LobbyPeerEvent, LobbyInvited, LobbyListChanged)
+
+
+def _build(node: Any) -> ChatService:
+    """Chat, and its lobbies when the node runs identities and reputation (built before)."""
+    chat = ChatService(node.control, node.reactor,
+                       ChatStore(Path(node.account.base_dir) / CHAT_FILE), node.emit)
+    identities = getattr(node, "identities", None)
+    if identities is not None:
+        from services.chat.lobby_service import LobbyService
+        reputation = getattr(node, "reputation", None)
+        chat.lobby = LobbyService(node.control, node.reactor, Path(node.account.base_dir),
+                                  identities, reputation.hides if reputation else
+                                  (lambda _g: False), own_id=node.ssl_id, on_event=node.emit)
+    return chat
+
+
+def _close(chat: ChatService) -> None:
+    chat.store.close()
+    if chat.lobby is not None:
+        chat.lobby.close()
+
+
+#: Chat on a node: its history and queue in the account's `CHAT_FILE`; lobbies (items and
+#: events of the same service) in `services.chat.lobby_service`.
 SPEC: Final = ServiceSpec(
-    SERVICE_CHAT, "chat", attribute="chat", items=(ChatMsgItem, ChatStatusItem, ChatAvatarItem),
-    events=(MessageReceived, ChatStatusReceived, AvatarReceived), commands=COMMANDS,
-    cli="services.cli.chat:register_chat",
-    build=lambda node: ChatService(node.control, node.reactor,
-                                   ChatStore(Path(node.account.base_dir) / CHAT_FILE), node.emit),
-    close=lambda chat: chat.store.close())
+    SERVICE_CHAT, "chat", attribute="chat",
+    items=(ChatMsgItem, ChatStatusItem, ChatAvatarItem) + LOBBY_ITEMS,
+    events=(MessageReceived, ChatStatusReceived, AvatarReceived) + LOBBY_EVENTS,
+    commands=COMMANDS, cli="services.cli.chat:register_chat", build=_build, close=_close)
 
 
 @COMMANDS.command("chat_send")
@@ -297,6 +339,20 @@ def text_to_html(text: str) -> str:
 
 # --- the service ----------------------------------------------------------------------------
 
+class LobbyHandler(Protocol):
+    """What the chat service hands lobby items and friends' links to."""
+
+    def stop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def peer_connected(self, peer: PeerIdentity) -> None: ...
+
+    def peer_disconnected(self, peer: PeerIdentity, reason: DisconnectReason) -> None: ...
+
+    def receive(self, peer: PeerIdentity, item: object) -> None: ...
+
+
 class ChatService(Service):
     """Private and broadcast chat with friends, with history and the offline queue.
 
@@ -325,6 +381,8 @@ class ChatService(Service):
         self._backlog: set[SslId] = set()
         self._retry: IDelayedCall | None = None
         self._commit: IDelayedCall | None = None
+        #: Where lobby items go (the lobby service attaches itself here), and friends' links.
+        self.lobby: LobbyHandler | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -332,6 +390,8 @@ class ChatService(Service):
         self._backlog = {q.peer for q in self.store.queued()}
 
     def stop(self) -> None:
+        if self.lobby is not None:
+            self.lobby.stop()
         for timer in (self._retry, self._commit):
             if timer is not None and timer.active():
                 timer.cancel()
@@ -340,6 +400,8 @@ class ChatService(Service):
 
     def peer_connected(self, peer: PeerIdentity) -> None:
         super().peer_connected(peer)
+        if self.lobby is not None:
+            self.lobby.peer_connected(peer)
         if peer.ssl_id not in self.avatars:
             self.send(peer.ssl_id, ChatMsgItem(
                 flags=ChatFlags.PRIVATE | ChatFlags.REQUESTS_AVATAR, send_time=self._now(),
@@ -349,6 +411,8 @@ class ChatService(Service):
     def peer_disconnected(self, peer: PeerIdentity, reason: DisconnectReason) -> None:
         super().peer_disconnected(peer, reason)
         self.reassembler.drop(peer.ssl_id)
+        if self.lobby is not None:
+            self.lobby.peer_disconnected(peer, reason)
 
     # --- sending -----------------------------------------------------------------------------
 
@@ -434,6 +498,8 @@ class ChatService(Service):
         elif isinstance(item, ChatAvatarItem):
             self.avatars[peer.ssl_id] = item.image
             self._emit(AvatarReceived(peer.ssl_id, item.image))
+        elif self.lobby is not None:
+            self.lobby.receive(peer, item)
         else:
             self.ignored += 1
 

@@ -275,6 +275,8 @@ async def run_demo(reactor: Any, out: TextIO, workdir: pathlib.Path, bits: int =
             _say(out, f"  round trip alice → bob: {rtt.last * 1000:.2f} ms")
         from services.cli.chat import demo_chat_and_mail
         await demo_chat_and_mail(reactor, lambda text: _say(out, text), a, b, c)
+        from services.cli.social import demo_lobby
+        await demo_lobby(reactor, lambda text: _say(out, text), a, b, c)
         from services.transfer.demo import demo_file_sharing
         await demo_file_sharing(reactor, lambda text: _say(out, text), c, a, "carol",
                                 "alice", workdir / "carol-share")
