@@ -4,7 +4,8 @@
 Each entry is the `services.spec.ServiceSpec` its module declares.  The `Node` builds and
 wires them by iterating `NODE_SERVICES` (an application may pass its own sequence), and
 ``rsnode`` adds their subcommands from it.  Order matters only where a build uses a part
-built before it: file sharing hands its index to file transfer.
+built before it: file sharing hands its index to file transfer, and the ban list (last)
+filters files in both.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from services import bwctrl, discovery, heartbeat, rtt, status
+from services.banlist import service as banlist
 from services.chat import service as chat
 from services.events import LINK_EVENTS
 from services.mail import service as mail
@@ -34,6 +36,7 @@ NODE_SERVICES: Final[tuple[ServiceSpec, ...]] = (
     mail.SPEC,
     transfer.SPEC,
     sharing.SPEC,
+    banlist.SPEC,
 )
 
 

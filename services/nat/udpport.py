@@ -126,7 +126,8 @@ class UdpPort(MultiService):
         self.mux = UdpMux(clock=reactor.seconds)
         self.dht = DHTService(reactor, options.port, interface=options.interface,
                               ssl_id=bytes(net.ssl_id), bootstrap=options.bootstrap,
-                              other_handler=self.mux.datagram_received)
+                              other_handler=self.mux.datagram_received,
+                              address_filter=self._accepts_host)
         self.dht.setServiceParent(self)
         self.dht.connect_received = self._connect_received
         self.relays = RelayPolicy(is_friend=self._is_friend_id)
@@ -215,6 +216,15 @@ class UdpPort(MultiService):
                 "relayed_bytes": self.relays.forwarder.forwarded_bytes}
 
     # -- friends ---------------------------------------------------------------------------
+
+    def _accepts_host(self, host: str) -> bool:
+        """The ban list's verdict on a datagram's host (one check for DHT, stunner, relay
+        and TOU, in and out)."""
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return self.net.accepts_address(address)
 
     def _is_friend_id(self, node_id: bytes) -> bool:
         return node_id in self._friend_map()

@@ -26,7 +26,7 @@ import dataclasses
 import hashlib
 import secrets
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from twisted.internet import task
 from twisted.internet.interfaces import IReactorTime
@@ -109,7 +109,9 @@ class FileListsService(Service):
         self._partial_bytes: collections.Counter[SslId] = collections.Counter()
         self.on_tree_changed = on_tree_changed
         self.trees: dict[SslId, RemoteTree] = {}
-        self.banned: dict[SslId, frozenset[Sha1Hash]] = {}
+        #: The node's banned files (`services.banlist.files.BannedFiles`): sent to friends as
+        #: H(H) in 0x04 items, and fed with theirs; None: an empty list is sent.
+        self.banned_files: Any = None
         self._pending: dict[int, _Pending] = {}
         self._bias = secrets.randbits(64)
         self._session = secrets.randbits(32)
@@ -132,8 +134,7 @@ class FileListsService(Service):
     def peer_connected(self, peer: PeerIdentity) -> None:
         super().peer_connected(peer)
         tree = self.trees.setdefault(peer.ssl_id, RemoteTree(peer.ssl_id, self.max_entries))
-        self.send(peer.ssl_id, FileListsBannedHashesItem(session_id=self._session,
-                                                         encrypted_hashes=frozenset()))
+        self._send_banned(peer.ssl_id)
         self._request(peer.ssl_id, tree.root.hash, tree.root.recurs_modif_ts)
 
     def peer_disconnected(self, peer: PeerIdentity, reason: DisconnectReason) -> None:
@@ -286,7 +287,21 @@ class FileListsService(Service):
         elif isinstance(item, FileListsSyncResponseItem):
             self._response(peer, item)
         elif isinstance(item, FileListsBannedHashesItem):
-            self.banned[peer.ssl_id] = item.encrypted_hashes
+            if self.banned_files is not None:
+                self.banned_files.received(peer.ssl_id, item)
+
+    def _send_banned(self, ssl_id: SslId) -> None:
+        if self.banned_files is None:
+            self.send(ssl_id, FileListsBannedHashesItem(session_id=self._session,
+                                                        encrypted_hashes=frozenset()))
+            return
+        for item in self.banned_files.items_for(ssl_id, self.reactor.seconds()):
+            self.send(ssl_id, item)
+
+    def send_banned_files(self) -> None:
+        """Our banned-files list changed: send it again to every friend online."""
+        for ssl_id in list(self.peers):
+            self._send_banned(ssl_id)
 
 
 def split_response(entry_hash: Sha1Hash, request_id: int, ts: int,

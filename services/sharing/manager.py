@@ -189,7 +189,8 @@ class FileSharing(TwistedService):
         query = Query(tuple(words), min_size, max_size, file_hash)
         wanted = None if friends is None else set(friends)
         trees = [t for s, t in self.lists.trees.items() if wanted is None or s in wanted]
-        return search(trees, query)
+        banned = self.lists.banned_files
+        return [r for r in search(trees, query) if banned is None or not banned.is_banned(r.hash)]
 
 
 def _with_size(node: Any, folder: SharedFolder) -> dict[str, Any]:
