@@ -13,6 +13,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHARED = pathlib.Path(os.environ.get("RSPROTO_SHARED", ROOT.parent / "shared"))
 VECTORS = SHARED / "vectors" / "retroshare"
 CAPTURES = VECTORS / "captures"
+#: The second capture run (GXS, turtle, ban lists).
+CAPTURES2 = VECTORS / "captures2"
 
 settings.register_profile("ci", max_examples=100, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -23,6 +25,12 @@ settings.load_profile("ci")
 def vectors() -> pathlib.Path:
     assert VECTORS.is_dir(), f"real-node vectors missing at {VECTORS}"
     return VECTORS
+
+
+@pytest.fixture(scope="session")
+def captures2() -> pathlib.Path:
+    assert CAPTURES2.is_dir(), f"real-node captures missing at {CAPTURES2}"
+    return CAPTURES2
 
 
 @pytest.fixture(scope="session")
