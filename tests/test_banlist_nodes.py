@@ -1,0 +1,113 @@
+"""Real nodes on 127.0.0.1: a banned address opens no TCP link (so no TLS) in either
+direction, a denied friend is refused at TLS and cannot come back, lifting each restores it,
+and the block lists survive a restart."""
+
+from __future__ import annotations
+
+import pytest
+from twisted.internet import defer
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.protocol import Protocol
+from twisted.logger import globalLogPublisher
+
+from pqi.identity.friends import DeniedError
+from pqi.identity.tls import TLSRefusal
+from pqi.wire.fields import Sha1Hash
+from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+
+class _Probe(Protocol):
+    """Connects and records when the far end closes the TCP connection."""
+
+    def __init__(self) -> None:
+        self.closed: defer.Deferred[None] = defer.Deferred()
+
+    def connectionLost(self, reason: object = None) -> None:  # noqa: N802
+        self.closed.callback(None)
+
+
+def test_banned_address_gets_no_link_and_unbanning_restores(tmp_path) -> None:
+    """Alice bans 127.0.0.1: bob's TCP connections are closed before TLS (counted as banned
+    refusals), alice does not dial him, no link comes up; lifting the ban lets them link."""
+    async def body(reactor):
+        a, b = make_node(reactor, tmp_path, "alice"), make_node(reactor, tmp_path, "bob")
+        await a.startService()
+        await b.startService()
+        try:
+            a.banlist.block_ip("127.0.0.1", "test")
+            probe = _Probe()
+            await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", a.listening.port),
+                                  probe)
+            await probe.closed
+            a.add_friend(cert_of(b))
+            b.add_friend(cert_of(a))
+            await wait_for(reactor, lambda: a.net.banned_refusals >= 3)
+            linked_while_banned = a.net.person(b.ssl_id) is not None and \
+                a.net.person(b.ssl_id).connected
+            a.banlist.unblock_ip("127.0.0.1")
+            a.net.add_address(b.ssl_id, b.listening)
+            await wait_for(reactor, lambda: a.net.person(b.ssl_id) is not None
+                           and a.net.person(b.ssl_id).connected, timeout=60)
+            return linked_while_banned, a.banlist.listing()
+        finally:
+            await a.stopService()
+            await b.stopService()
+
+    linked_while_banned, listing = on_fresh_reactor(body, 120)
+    assert not linked_while_banned
+    assert listing["ips"] == []
+
+
+def test_denied_friend_is_refused_at_tls_and_persists(tmp_path) -> None:
+    """Alice denies bob's profile: his link closes, his reconnections are refused at TLS with
+    the reason, re-adding him fails until he is allowed; the denial and a banned file survive
+    a restart of alice's node."""
+    async def body(reactor):
+        a, b = make_node(reactor, tmp_path, "alice"), make_node(reactor, tmp_path, "bob")
+        refusals: list[dict] = []
+
+        def observe(event: dict) -> None:
+            if event.get("reason_code") == TLSRefusal.DENIED.value:
+                refusals.append(event)
+
+        globalLogPublisher.addObserver(observe)
+        await a.startService()
+        await b.startService()
+        try:
+            a.add_friend(cert_of(b))
+            b.add_friend(cert_of(a))
+            await wait_for(reactor, lambda: a.net.person(b.ssl_id) is not None
+                           and a.net.person(b.ssl_id).connected)
+            a.banlist.deny(b.pgp_id.to_hex(), "spam")
+            a.banlist.block_file(Sha1Hash(bytes(range(20))), "bad.bin", 3)
+            b.net.add_address(a.ssl_id, a.listening)
+            await wait_for(reactor, lambda: any("spam" in e["detail"] for e in refusals),
+                           timeout=60)
+            online = a.net.person(b.ssl_id) is not None and a.net.person(b.ssl_id).connected
+            try:
+                a.add_friend(cert_of(b))
+                readd = "accepted"
+            except DeniedError:
+                readd = "denied"
+        finally:
+            globalLogPublisher.removeObserver(observe)
+            await a.stopService()
+            await b.stopService()
+        a2 = make_node(reactor, tmp_path, "alice")
+        try:
+            listing = a2.banlist.listing()
+            denial = a2.friends_list.denial(b.pgp_id)
+            allowed = a2.banlist.allow(b.pgp_id.to_hex())
+            after = a2.friends_list.denial(b.pgp_id)
+        finally:
+            a2.friends_list.close()
+        return online, readd, listing, denial, allowed, after
+
+    online, readd, listing, denial, allowed, after = on_fresh_reactor(body, 150)
+    assert not online and readd == "denied"
+    assert denial is not None and denial.reason == "spam"
+    assert [f["name"] for f in listing["files"]] == ["bad.bin"]
+    assert [d["kind"] for d in listing["friends"]] == ["profile"]
+    assert allowed and after is None
