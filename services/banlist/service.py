@@ -253,6 +253,7 @@ class BanListService(PeriodicService):
             self.files.peer_gone(location)
         discovery = getattr(node, "discovery", None)
         if discovery is not None:
+            discovery.forget(gone, pgp_id)
             discovery.friends_changed()
         self.log.info("denied {what}: {reason}", what=denial.describe(), reason=reason)
         self.emit(BlocksChanged("friend"))

@@ -156,7 +156,8 @@ class UdpPort(MultiService):
         node = self.dht.node
         assert node is not None and self.dht.protocol is not None
         transport = self.dht.protocol.transport
-        self.mux.attach(transport.write, getattr(transport, "socket", None))
+        self.mux.attach(self._banned_dropping(transport.write),
+                        getattr(transport, "socket", None))
         self.coordinator = ConnectCoordinator(
             node.node_id, locate=self._locate, authorise=self._authorise,
             install_relay=lambda s, sa, d, da: self.relays.install(
@@ -216,6 +217,16 @@ class UdpPort(MultiService):
                 "relayed_bytes": self.relays.forwarder.forwarded_bytes}
 
     # -- friends ---------------------------------------------------------------------------
+
+    def _banned_dropping(self, write: Callable[[bytes, Address], object]
+                         ) -> Callable[[bytes, Address], None]:
+        """``write`` for the mux (stunner, relay, TOU) that sends nothing to banned hosts."""
+        def filtered(data: bytes, addr: Address) -> None:
+            if self._accepts_host(addr[0]):
+                write(data, addr)
+            elif self.dht.protocol is not None:
+                self.dht.protocol.banned_dropped += 1
+        return filtered
 
     def _accepts_host(self, host: str) -> bool:
         """The ban list's verdict on a datagram's host (one check for DHT, stunner, relay
