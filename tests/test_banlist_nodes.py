@@ -111,3 +111,60 @@ def test_denied_friend_is_refused_at_tls_and_persists(tmp_path) -> None:
     assert [f["name"] for f in listing["files"]] == ["bad.bin"]
     assert [d["kind"] for d in listing["friends"]] == ["profile"]
     assert allowed and after is None
+
+
+def test_banned_file_is_not_listed_served_found_or_downloaded(tmp_path) -> None:
+    """Alice bans a file she shares: bob's next sync of her list lacks it, alice does not
+    serve it, bob (trusting alice's H(H)) neither finds nor downloads it; lifting the ban
+    brings it back to bob's list and search."""
+    import hashlib
+    import os
+
+    from services.sharing import SharingOptions
+    from services.transfer.service import TransferError
+
+    fast = SharingOptions(settle=0, rescan_period=3600, resync_period=1.0, sweep_period=0.2)
+    root = tmp_path / "disk" / "pub"
+    root.mkdir(parents=True)
+    (root / "bad.bin").write_bytes(b"banned content")
+    (root / "good.txt").write_bytes(b"fine")
+    for p in root.iterdir():
+        os.utime(p, (1_700_000_000, 1_700_000_000))
+    bad = Sha1Hash(hashlib.sha1(b"banned content").digest())
+
+    async def body(reactor):
+        a = make_node(reactor, tmp_path, "alice", file_sharing=fast)
+        b = make_node(reactor, tmp_path, "bob", file_sharing=fast)
+        await a.startService()
+        await b.startService()
+        try:
+            await a.sharing.share(root)
+            a.add_friend(cert_of(b))
+            b.add_friend(cert_of(a))
+
+            def listed() -> set[str]:
+                tree = b.sharing.lists.trees.get(a.ssl_id)
+                return set() if tree is None else {f.name for _, f in tree.walk()}
+
+            await wait_for(reactor, lambda: listed() == {"bad.bin", "good.txt"}, timeout=30)
+            a.banlist.block_file(bad, "bad.bin", 14)
+            await wait_for(reactor, lambda: listed() == {"good.txt"}, timeout=30)
+            await wait_for(reactor, lambda: b.banlist.files.is_banned(bad), timeout=30)
+            served = a.transfers.server.chunk_map(b.ssl_id, bad)
+            found = b.sharing.search(file_hash=bad)
+            try:
+                b.transfers.download(bad, 14, "bad.bin", sources=[a.ssl_id])
+                downloaded = "started"
+            except TransferError:
+                downloaded = "refused"
+            a.banlist.unblock_file(bad)
+            await wait_for(reactor, lambda: listed() == {"bad.bin", "good.txt"}, timeout=30)
+            await wait_for(reactor, lambda: not b.banlist.files.is_banned(bad), timeout=30)
+            return served, found, downloaded, b.sharing.search(file_hash=bad)
+        finally:
+            await a.stopService()
+            await b.stopService()
+
+    served, found, downloaded, found_after = on_fresh_reactor(body, 150)
+    assert served is None and found == [] and downloaded == "refused"
+    assert [r.name for r in found_after] == ["bad.bin"]

@@ -271,6 +271,12 @@ class FileListsService(Service):
                 checksum=EMPTY_CHECKSUM, flags=_F.SYNC_RESPONSE | _F.ENTRY_WAS_REMOVED,
                 last_known_recurs_modf_ts=0, content=b"", **base))
             return
+        if self.banned_files is not None and self.banned_files.changed_at > \
+                content.recurs_modif_ts:
+            # What friends may see changed with our banned files: every directory counts as
+            # modified then, so friends fetch the filtered content again.
+            content = dataclasses.replace(
+                content, recurs_modif_ts=min(0xFFFFFFFF, int(self.banned_files.changed_at)))
         ts = content.recurs_modif_ts
         if item.last_known_recurs_modf_ts == ts:
             self.send(peer.ssl_id, FileListsSyncResponseItem(

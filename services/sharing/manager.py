@@ -180,7 +180,9 @@ class FileSharing(TwistedService):
         tree = self.lists.trees.get(ssl_id)
         if tree is None:
             raise UnknownFriendListError(f"no file list of {ssl_id.to_hex()} yet")
-        return tree.to_json(tree.find(path), depth)
+        banned = self.lists.banned_files
+        return tree.to_json(tree.find(path), depth,
+                            None if banned is None else banned.is_banned)
 
     def search(self, words: Iterable[str] = (), min_size: int | None = None,
                max_size: int | None = None, file_hash: Sha1Hash | None = None,
