@@ -168,3 +168,53 @@ def test_banned_file_is_not_listed_served_found_or_downloaded(tmp_path) -> None:
     served, found, downloaded, found_after = on_fresh_reactor(body, 150)
     assert served is None and found == [] and downloaded == "refused"
     assert [r.name for r in found_after] == ["bad.bin"]
+
+
+def test_rsnode_block_commands(tmp_path, capsys) -> None:
+    """``rsnode block ip|friend|file|id|list`` (and ``--undo``) act on a running node over the
+    control channel; a bad range is an error, not a crash."""
+    from twisted.internet.threads import deferToThreadPool
+
+    from services.cli import rsnode as cli
+
+    async def body(reactor):
+        a = make_node(reactor, tmp_path, "alice", control=True)
+        b = make_node(reactor, tmp_path, "bob")
+        await a.startService()
+        await b.startService()
+        pool = reactor.getThreadPool()
+        base = ("--base-dir", str(tmp_path / "alice"))
+
+        def rsnode(*argv: str) -> int:
+            return cli.main(list(argv))
+
+        async def run(*argv: str) -> int:
+            return await deferToThreadPool(reactor, pool, rsnode, "block", *argv, *base)
+
+        try:
+            a.add_friend(cert_of(b))
+            codes = [await run("ip", "203.0.113.0/24", "--comment", "scanner"),
+                     await run("ip", "203.0.113.0/20"),
+                     await run("friend", b.ssl_id.to_hex(), "--reason", "gone"),
+                     await run("file", "ab" * 20, "--name", "x.bin"),
+                     await run("id", "cd" * 16, "--reason", "troll")]
+            listed = a.banlist.listing()
+            codes.append(await run("list", "--json"))
+            codes += [await run("ip", "203.0.113.0/24", "--undo"),
+                      await run("friend", b.ssl_id.to_hex(), "--undo"),
+                      await run("file", "ab" * 20, "--undo"),
+                      await run("id", "cd" * 16, "--undo")]
+            return codes, listed, a.banlist.listing()
+        finally:
+            await a.stopService()
+            await b.stopService()
+
+    codes, listed, after = on_fresh_reactor(body, 90)
+    assert codes[0] == 0 and codes[1] != 0 and codes[2:] == [0] * 8
+    assert [b["range"] for b in listed["ips"]] == ["203.0.113.0/24"]
+    assert [(d["kind"], d["reason"]) for d in listed["friends"]] == [("location", "gone")]
+    assert [f["name"] for f in listed["files"]] == ["x.bin"]
+    assert [i["reason"] for i in listed["ids"]] == ["troll"]
+    assert after["ips"] == after["friends"] == after["files"] == after["ids"] == []
+    out = capsys.readouterr().out
+    assert '"203.0.113.0/24"' in out and "banned 203.0.113.0/24" in out
