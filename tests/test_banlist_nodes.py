@@ -218,3 +218,41 @@ def test_rsnode_block_commands(tmp_path, capsys) -> None:
     assert after["ips"] == after["friends"] == after["files"] == after["ids"] == []
     out = capsys.readouterr().out
     assert '"203.0.113.0/24"' in out and "banned 203.0.113.0/24" in out
+
+
+def test_banned_address_gets_no_dht_answer_over_real_udp(tmp_path) -> None:
+    """Two DHT nodes on 127.0.0.1: while ours bans 127.0.0.1 the other's ping gets no answer
+    (and ours sends nothing there); lifting the ban brings the answer back."""
+    import ipaddress
+    import random
+
+    from dht import DHTService
+    from dht.krpc import Response
+    from dht.node import DHTConfig
+    from services.banlist.rules import BanRules
+
+    rules = BanRules(b"own")
+    rules.add_range(ipaddress.IPv4Address("127.0.0.1"), 0, 0.0)
+
+    async def body(reactor):
+        config = DHTConfig(query_timeout=1.0)
+        ours = DHTService(reactor, 0, interface="127.0.0.1", ssl_id=b"\x01" * 16,
+                          rng=random.Random(1), config=config,
+                          address_filter=lambda h: rules.accepts(ipaddress.ip_address(h)))
+        theirs = DHTService(reactor, 0, interface="127.0.0.1", ssl_id=b"\x02" * 16,
+                            rng=random.Random(2), config=config)
+        ours.startService()
+        theirs.startService()
+        try:
+            banned = await theirs.ping(("127.0.0.1", ours.port))
+            dropped = ours.protocol.banned_dropped
+            rules.remove_range(ipaddress.IPv4Address("127.0.0.1"), 0, 0.0)
+            answered = await theirs.ping(("127.0.0.1", ours.port))
+            return banned, dropped, answered
+        finally:
+            await ours.stopService()
+            await theirs.stopService()
+
+    banned, dropped, answered = on_fresh_reactor(body, 60)
+    assert banned is None and dropped >= 1
+    assert isinstance(answered, Response)
