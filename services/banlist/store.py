@@ -24,7 +24,7 @@ from pqi.wire.fields import Sha1Hash
 
 from .files import BannedFile, BannedFiles
 from .identities import IdentityBans, Opinion
-from .rules import Ban, BanRules, BanSettings
+from .rules import Ban, BanRules, BanSettings, Reason
 
 __all__ = ["BLOCKS_FILE", "BlockFileError", "save", "load"]
 
@@ -53,7 +53,7 @@ def save(path: str | os.PathLike[str], rules: BanRules, files: BannedFiles,
     data = {
         "version": _VERSION,
         "settings": dataclasses.asdict(rules.settings),
-        "black": [_ban(b) for b in rules.black_ranges() if b.reason != 3],
+        "black": [_ban(b) for b in rules.black_ranges() if b.reason != Reason.AUTO_RANGE],
         "white": [_ban(b) for b in rules.whitelist()],
         "sources": [{"peer": bytes(k).hex() if isinstance(k, bytes) else str(k),
                      "last_update": last, "entries": [_ban(b) for b in entries]}
