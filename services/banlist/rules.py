@@ -127,6 +127,15 @@ def range_of(addr: IPv4, masked_bytes: int) -> ipaddress.IPv4Network:
     return ipaddress.IPv4Network((int(addr), 32 - 8 * masked_bytes), strict=False)
 
 
+#: A range as the tables key it: (network address as an int, masked bytes).
+_Key = tuple[int, int]
+_MASKS: Final = {0: 0xFFFFFFFF, 1: 0xFFFFFF00, 2: 0xFFFF0000}
+
+
+def _key(addr: IPv4, masked_bytes: int) -> _Key:
+    return int(addr) & _MASKS[masked_bytes], masked_bytes
+
+
 def is_external(addr: IPv4) -> bool:
     """Whether a peer's report about ``addr`` is worth taking (``sockaddr_storage_isExternalNet``:
     not private, loopback, link-local, multicast, reserved or unspecified)."""
@@ -153,8 +162,8 @@ class BanRules:
         self.settings = settings or BanSettings()
         self._sources: dict[object, _Source] = {}
         self._ban_set: dict[IPv4, Ban] = {}
-        self._black: dict[ipaddress.IPv4Network, Ban] = {}
-        self._white: dict[ipaddress.IPv4Network, Ban] = {}
+        self._black: dict[_Key, Ban] = {}
+        self._white: dict[_Key, Ban] = {}
 
     # --- inputs --------------------------------------------------------------------------
 
@@ -163,20 +172,22 @@ class BanRules:
         """The user bans (or whitelists) an address or range; ranges inside it are dropped."""
         table = self._white if white else self._black
         network = range_of(addr, masked_bytes)
-        if network not in table and len(self._black) + len(self._white) >= MAX_RANGES:
+        key = _key(addr, masked_bytes)
+        if key not in table and len(self._black) + len(self._white) >= MAX_RANGES:
             raise BanListFullError(f"{MAX_RANGES} ranges are kept already")
         for smaller in range(masked_bytes):
-            table.pop(range_of(addr, smaller), None)
+            table.pop(_key(addr, smaller), None)
         ban = Ban(network.network_address, masked_bytes, Reason.USER, Origin.SELF, now, comment)
-        table[network] = ban
+        table[key] = ban
         self._condense(now)
         return ban
 
     def remove_range(self, addr: IPv4, masked_bytes: int, now: float, *,
                      white: bool = False) -> bool:
         """Lift a range (or address) of the black or white list; False if there was none."""
+        range_of(addr, masked_bytes)  # ValueError for a bad mask
         table = self._white if white else self._black
-        removed = table.pop(range_of(addr, masked_bytes), None) is not None
+        removed = table.pop(_key(addr, masked_bytes), None) is not None
         self._condense(now)
         return removed
 
@@ -245,7 +256,8 @@ class BanRules:
                     continue
                 found = ban_set.get(ban.addr)
                 if found is None or level < found.level:
-                    ban_set[ban.addr] = dataclasses.replace(ban, level=level, masked_bytes=0)
+                    ban_set[ban.addr] = Ban(ban.addr, 0, ban.reason, level, ban.since,
+                                            ban.comment)
                 elif level == found.level:
                     found.reason |= ban.reason
                     found.since = max(found.since, ban.since)
@@ -253,24 +265,23 @@ class BanRules:
         self._auto_ranges(now)
 
     def _auto_ranges(self, now: float) -> None:
-        for network in [n for n, b in self._black.items() if b.reason == Reason.AUTO_RANGE]:
-            del self._black[network]
+        for key in [k for k, b in self._black.items() if b.reason == Reason.AUTO_RANGE]:
+            del self._black[key]
         if not self.settings.auto_range:
             return
-        counts: dict[ipaddress.IPv4Network, int] = {}
+        counts: dict[_Key, int] = {}
         for addr in self._ban_set:
-            network = range_of(addr, 1)
-            counts[network] = counts.get(network, 0) + 1
-        for network, n in sorted(counts.items()):
-            if n < self.settings.auto_range_limit or network in self._black:
+            key = _key(addr, 1)
+            counts[key] = counts.get(key, 0) + 1
+        for key, n in sorted(counts.items()):
+            if n < self.settings.auto_range_limit or key in self._black:
                 continue  # a user range there wins
             if len(self._black) + len(self._white) >= MAX_RANGES:
                 break
-            self._black[network] = Ban(network.network_address, 1, Reason.AUTO_RANGE,
-                                       Origin.SELF, now, attempts=0)
+            self._black[key] = Ban(IPv4(key[0]), 1, Reason.AUTO_RANGE, Origin.SELF, now)
 
     def _whitelisted(self, addr: IPv4) -> bool:
-        return any(range_of(addr, m) in self._white for m in (0, 1, 2))
+        return bool(self._white) and any(_key(addr, m) in self._white for m in (0, 1, 2))
 
     def _range_applies(self, ban: Ban) -> bool:
         if ban.reason == Reason.USER:
@@ -292,7 +303,7 @@ class BanRules:
         if self._whitelisted(addr):
             return CheckResult.ACCEPTED
         for masked in (2, 1, 0):
-            ban = self._black.get(range_of(addr, masked))
+            ban = self._black.get(_key(addr, masked))
             if ban is not None and self._range_applies(ban):
                 ban.attempts += 1
                 return CheckResult.BLACKLISTED
@@ -320,7 +331,7 @@ class BanRules:
         for addr, ban in sorted(self._ban_set.items()):
             if not self._set_entry_applies(ban):
                 continue
-            if any((r := self._black.get(range_of(addr, m))) is not None
+            if any((r := self._black.get(_key(addr, m))) is not None
                    and self._range_applies(r) for m in (1, 2)):
                 continue
             out.append(ban)
@@ -357,4 +368,4 @@ class BanRules:
         """Restore a persisted user range (automatic ones are recomputed by `condense`)."""
         if len(self._black) + len(self._white) >= MAX_RANGES:
             return
-        (self._white if white else self._black)[ban.network] = ban
+        (self._white if white else self._black)[_key(ban.addr, ban.masked_bytes)] = ban
