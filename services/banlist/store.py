@@ -74,11 +74,11 @@ def load(path: str | os.PathLike[str], rules: BanRules, files: BannedFiles,
     ``peer_key(hex)`` turns a stored source back into the key the rules use.
     """
     try:
-        text = Path(path).read_text()
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         return False
     try:
-        data = json.loads(text)
+        data = json.loads(raw.decode("utf-8"))
         if data.get("version") != _VERSION:
             raise BlockFileError(f"{path}: unknown version {data.get('version')!r}")
         settings = data["settings"]
