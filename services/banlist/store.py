@@ -99,7 +99,7 @@ def load(path: str | os.PathLike[str], rules: BanRules, files: BannedFiles,
                                        float(i["since"]), str(i["reason"]))
     except BlockFileError:
         raise
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
         raise BlockFileError(f"{path}: {e}") from e
     rules.condense(now)
     return True
