@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_banlist_identities -*-
+# -*- test-case-name: tests.test_banlist_files -*-
 """`IdentityBans`: whether a GXS identity's lobby messages, posts and distant mail are hidden.
 
 The hook the GXS work calls (``is_banned(gxs_id)``), with RetroShare's reputation rules
