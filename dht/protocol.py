@@ -31,8 +31,14 @@ class DHTProtocol(DatagramProtocol):
 
     def __init__(self, node: DHTNode, reactor: IReactorTime, *,
                  other_handler: Callable[[bytes, Address], None] | None = None,
-                 on_event: Callable[[DHTEvent], object] | None = None) -> None:
+                 on_event: Callable[[DHTEvent], object] | None = None,
+                 address_filter: Callable[[str], bool] | None = None) -> None:
         self.node = node
+        #: The ban list's question for a datagram's host (None: every host is accepted):
+        #: datagrams from or to a refused host are dropped, whatever they carry.
+        self.address_filter = address_filter
+        #: Datagrams dropped in and out because their host is banned.
+        self.banned_dropped = 0
         self.reactor = reactor
         #: Receives every datagram that is not a bencoded dictionary (TOU, stunner, relay).
         self.other_handler = other_handler
@@ -44,6 +50,9 @@ class DHTProtocol(DatagramProtocol):
 
     def datagramReceived(self, datagram: bytes, addr: tuple[str, int]) -> None:
         peer = (addr[0], addr[1])
+        if self.address_filter is not None and not self.address_filter(peer[0]):
+            self.banned_dropped += 1
+            return
         if datagram[:1] == b"d":
             self.driver.feed(self.node.datagram_received, datagram, peer)
         elif self.other_handler is not None:
@@ -54,6 +63,9 @@ class DHTProtocol(DatagramProtocol):
     def _output(self, output: Datagram | DHTEvent) -> None:
         if isinstance(output, Datagram):
             if self.transport is None:
+                return
+            if self.address_filter is not None and not self.address_filter(output.addr[0]):
+                self.banned_dropped += 1
                 return
             try:
                 self.transport.write(output.data, output.addr)

@@ -121,8 +121,11 @@ class DHTService(Service):
                  bootstrap: Iterable[Address] = (), bootstrap_file: pathlib.Path | None = None,
                  state_file: pathlib.Path | None = None, config: DHTConfig | None = None,
                  rng: random.Random | None = None,
-                 other_handler: Callable[[bytes, Address], None] | None = None) -> None:
+                 other_handler: Callable[[bytes, Address], None] | None = None,
+                 address_filter: Callable[[str], bool] | None = None) -> None:
         self.reactor = reactor
+        #: Asked for every datagram's host in and out (`dht.protocol.DHTProtocol`).
+        self.address_filter = address_filter
         self.clock: IReactorTime = reactor  # type: ignore[assignment]
         self.port_number = port
         self.interface = interface
@@ -160,7 +163,7 @@ class DHTService(Service):
         self.node = DHTNode(node_id, self.config, rng=self.rng, now=now)
         self.node.accept_connect = self.connect_received is not None
         self.protocol = DHTProtocol(self.node, self.clock, other_handler=self.other_handler,
-                                    on_event=self._event)
+                                    on_event=self._event, address_filter=self.address_filter)
         self.listening = self.reactor.listenUDP(self.port_number, self.protocol,
                                                 interface=self.interface)
         super().startService()

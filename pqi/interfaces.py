@@ -23,6 +23,7 @@ __all__ = [
     "IService",
     "IItemSender",
     "IP3Interface",
+    "IAddressFilter",
     "PeerIdentity",
     "LinkState",
     "DisconnectReason",
@@ -44,6 +45,14 @@ class IPQInterface(Interface):
 
     def close(reason: DisconnectReason) -> None:  # noqa: N805
         """Drop the link."""
+
+
+class IAddressFilter(Interface):
+    """Which remote IP addresses we talk to at all (the ban list): asked at TCP accept and
+    dial, and for every UDP datagram in or out (DHT, stunner, relay, TOU)."""
+
+    def accepts(host: object) -> bool:  # noqa: N805
+        """False when ``host`` (an ``ipaddress`` address) is banned; each refusal counts."""
 
 
 class IItemSender(Interface):

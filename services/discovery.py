@@ -267,6 +267,14 @@ class DiscoveryService(Service):
         super().peer_disconnected(peer, reason)
         self._state.pop(peer.ssl_id, None)
 
+    def forget(self, ssl_ids: Iterable[SslId], pgp_id: PgpId | None = None) -> None:
+        """Drop what discovery holds about denied locations (and their profile)."""
+        for ssl_id in ssl_ids:
+            self.contacts.pop(ssl_id, None)
+            self.seen_as.pop(ssl_id, None)
+        if pgp_id is not None:
+            self.friend_sets.pop(pgp_id, None)
+
     def friends_changed(self) -> None:
         """Our accepted profiles changed: tell every connected peer our new friend list."""
         for ssl_id in list(self.peers):
@@ -317,7 +325,8 @@ class DiscoveryService(Service):
         except UnknownFriendError:
             location = None
         if location is None:
-            if not self.friends.is_accepted_profile(pgp_id):
+            if not self.friends.is_accepted_profile(pgp_id) or \
+                    self.friends.denial(ssl_id, pgp_id) is not None:
                 return
             self.friends.add_location(pgp_id, ssl_id, item.location, infos)
         elif location.pgp_id != pgp_id:

@@ -6,7 +6,7 @@ wires them by iterating `NODE_SERVICES` (an application may pass its own sequenc
 ``rsnode`` adds their subcommands from it.  Order matters only where a build uses a part
 built before it: file sharing hands its index to file transfer; turtle routing carries file
 transfers through tunnels and answers searches from the shares; chat builds its lobbies on the
-identities and reputation built before it.
+identities and reputation built before it; the ban list (last) filters files in all of them.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from services import bwctrl, discovery, heartbeat, rtt, status
+from services.banlist import service as banlist
 from services.chat import service as chat
 from services.events import LINK_EVENTS
 from services.gxsid import service as gxsid
@@ -42,6 +43,7 @@ NODE_SERVICES: Final[tuple[ServiceSpec, ...]] = (
     transfer.SPEC,
     sharing.SPEC,
     turtle.SPEC,
+    banlist.SPEC,
 )
 
 

@@ -293,14 +293,17 @@ def test_disconnect_forgets_pending_keeps_tree() -> None:
 
 
 def test_banned_hashes_exchanged() -> None:
-    """Each side sends its (empty) banned-hashes list on connect and records the friend's."""
+    """Without a ban list each side sends an empty banned-hashes list on connect; with one,
+    the friend's list is recorded there."""
+    from services.banlist.files import BannedFiles
     server, client, pipe, _ = pair(StaticIndex(tree_of()))
     sent = [i for _, i in pipe.log if isinstance(i, FileListsBannedHashesItem)]
     assert len(sent) == 2 and all(i.encrypted_hashes == frozenset() for i in sent)
     pipe.pump()
+    client.banned_files = BannedFiles()
     client.receive(A, FileListsBannedHashesItem(session_id=1,
                                                 encrypted_hashes=frozenset({h(5)})))
-    assert client.banned[A.ssl_id] == frozenset({h(5)})
+    assert client.banned_files.peer_hashes(A.ssl_id) == frozenset({h(5)})
 
 
 # --- against the captures --------------------------------------------------------------------

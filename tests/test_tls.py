@@ -23,7 +23,7 @@ from twisted.python.failure import Failure
 from twisted.test import iosim
 from zope.interface import implementer
 
-from pqi.identity.friends import FriendList
+from pqi.identity.friends import DeniedError, FriendList, OfferOutcome
 from pqi.identity.pgp import ProfileKey
 from pqi.identity.sslcert import LocationCertificate, build_tbs, make_location_certificate
 from pqi.identity.tls import (
@@ -557,3 +557,58 @@ def test_handshake_timeout(alice: Identity, bob: Identity,
     assert transport.disconnecting
     assert TLSRefusal.HANDSHAKE_TIMEOUT in refusals(events)
     assert app.built == []
+
+
+# --- denied friends ---------------------------------------------------------------------------
+
+def test_check_refuses_denied_profile_even_from_a_new_location(
+        alice: Identity, bob: Identity, profile_key2: ProfileKey,
+        tmp_path: pathlib.Path) -> None:
+    """A denied profile is refused with the denial's reason, from its known location and
+    from a location never seen; discovery cannot offer it again; allowing lifts the denial
+    (the profile must then be accepted again)."""
+    key = make_rsa_key()
+    bob_new = make_location_certificate(profile_key2, key, signed_at=CREATED + 90)
+    with FriendList(tmp_path / "f.sqlite") as friends:
+        befriend(friends, bob)
+        friends.deny_profile(bob.profile.pgp_id, "abusive")
+        old = check_peer_certificate(bob.certificate.der, alice, friends)
+        new = check_peer_certificate(bob_new.der, alice, friends)
+        offered = friends.offer(bob.profile.public)
+        pending = friends.pending()
+        assert friends.allow(bob.profile.pgp_id)
+        after = check_peer_certificate(bob.certificate.der, alice, friends)
+    for verdict in (old, new):
+        assert verdict.refusal is TLSRefusal.DENIED and "abusive" in verdict.detail
+    assert offered is OfferOutcome.DENIED and pending == []
+    assert after.refusal is TLSRefusal.UNKNOWN_ISSUER
+
+
+def test_denied_location_leaves_the_profiles_other_locations(
+        alice: Identity, alice_laptop: Identity, bob: Identity,
+        tmp_path: pathlib.Path) -> None:
+    """Denying one location refuses it alone; re-adding it fails with DeniedError."""
+    with FriendList(tmp_path / "f.sqlite") as friends:
+        befriend(friends, bob)
+        friends.add_location(bob.profile.pgp_id, bob.ssl_id, "bob-loc")
+        denial = friends.deny_location(bob.ssl_id, "stolen laptop")
+        refused = check_peer_certificate(bob.certificate.der, alice, friends)
+        other = check_peer_certificate(alice_laptop.certificate.der, alice, friends)
+        with pytest.raises(DeniedError):
+            friends.add_location(bob.profile.pgp_id, bob.ssl_id, "bob-loc")
+        assert friends.denials() == [denial]
+        assert friends.is_accepted_profile(bob.profile.pgp_id)
+    assert refused.refusal is TLSRefusal.DENIED and "stolen laptop" in refused.detail
+    assert other.peer is not None
+
+
+def test_denials_are_bounded(bob: Identity, tmp_path: pathlib.Path, monkeypatch) -> None:
+    """No more than MAX_DENIALS denials are kept."""
+    from pqi.identity import friends as friends_mod
+    monkeypatch.setattr(friends_mod, "MAX_DENIALS", 2)
+    with FriendList(tmp_path / "f.sqlite") as friends:
+        friends.deny_location(SslId(b"\x01" * 16))
+        friends.deny_location(SslId(b"\x02" * 16))
+        with pytest.raises(friends_mod.FriendsError):
+            friends.deny_location(SslId(b"\x03" * 16))
+        assert len(friends.denials()) == 2

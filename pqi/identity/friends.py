@@ -12,7 +12,11 @@ RetroShare's promise is that only mutually approved friends can talk.  This modu
   profile's fingerprint but carries no key.  RetroShare admits exactly that SSL id until
   discovery brings the key; we store it as a profile without key (`Profile.ssl_only`);
 * **pending certificates**: keys learned from friends (discovery) or offered by a stranger, kept
-  so the user can look at them, but never admitted until `FriendList.approve` is called.
+  so the user can look at them, but never admitted until `FriendList.approve` is called;
+* **denials**: a profile or a location the user blocked, with a reason and a time.  Denying
+  removes the friend (a profile with all its locations), its pending certificate and the
+  discovery contacts naming it; while denied, the TLS verifier refuses it with that reason,
+  discovery cannot offer it again, and adding it fails with `DeniedError` until `allow`.
 
 Every change runs in one ``BEGIN IMMEDIATE`` transaction, so a change that fails half-way leaves
 the file exactly as it was; the database runs in WAL mode so that readers (the TLS verifier)
@@ -45,13 +49,15 @@ __all__ = [
     "FriendList", "TrustLevel", "Profile", "Location", "PendingCertificate", "PendingOrigin",
     "OfferOutcome", "FriendsError", "UnknownFriendError", "FriendNameError", "NotPendingError",
     "LocationConflictError", "FingerprintMismatchError", "IncompleteInviteError",
-    "MAX_STORED_TIME",
+    "MAX_STORED_TIME", "Denial", "DeniedError", "MAX_DENIALS",
 ]
 
 _SCHEMA_VERSION = 1
 #: Seen-times arrive as u64 from peers; sqlite integers are signed 64-bit, so larger (absurd)
 #: values are stored as this.
 MAX_STORED_TIME = 2**63 - 1
+#: Profiles plus locations the user may deny.
+MAX_DENIALS = 10_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -85,6 +91,12 @@ CREATE TABLE IF NOT EXISTS pending (
     origin TEXT NOT NULL,
     learned_from TEXT,
     received_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS denied (
+    ident TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    denied_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS pending_locations (
     ssl_id TEXT PRIMARY KEY,
@@ -121,6 +133,7 @@ class OfferOutcome(enum.Enum):
     PENDING = "pending"  # stored for the user to approve
     KEY_COMPLETED = "key-completed"  # it was the missing key of an SSL-only friend
     ALREADY_ACCEPTED = "already-accepted"  # nothing to do (new locations were recorded)
+    DENIED = "denied"  # the user denied this profile: nothing stored
 
 
 class FriendsError(Exception):
@@ -176,6 +189,14 @@ class FingerprintMismatchError(FriendsError):
         self.got = got
 
 
+class DeniedError(FriendsError):
+    """The profile or location is denied; `FriendList.allow` it first."""
+
+    def __init__(self, denial: Denial) -> None:
+        super().__init__(f"{denial.kind} {denial.ident} is denied: {denial.reason}")
+        self.denial = denial
+
+
 class IncompleteInviteError(FriendsError):
     """A short invite without the profile fingerprint cannot make an SSL-only friend.
 
@@ -210,6 +231,21 @@ class Location:
     name: str
     addresses: tuple[AddressInfo, ...] = ()
     last_connected: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Denial:
+    """A profile (``kind`` "profile", ``ident`` a PgpId) or location ("location", an SslId)
+    the user blocked, why and when."""
+
+    ident: PgpId | SslId
+    kind: str
+    reason: str
+    denied_at: int
+
+    def describe(self) -> str:
+        """The reason as the TLS refusal logs it."""
+        return f"{self.kind} {self.ident} denied at {self.denied_at}: {self.reason}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,6 +349,7 @@ class FriendList:
         addresses = [AddressInfo(a, seen) for a in dict.fromkeys(candidates)
                      if a is not None and a.port != 0 and not a.host.is_unspecified]
         with self._transaction() as db:
+            self._refuse_denied(db, pgp_id, cert.ssl_id)
             self._store_profile(db, key.pgp_id, key.fingerprint, key.to_bytes(), key.name, trust)
             if cert.ssl_id is not None:
                 self._store_location(db, pgp_id, cert.ssl_id, cert.location, addresses)
@@ -328,6 +365,7 @@ class FriendList:
         """
         pgp_id = PgpId(fingerprint[-PgpId.LENGTH:])
         with self._transaction() as db:
+            self._refuse_denied(db, pgp_id, ssl_id)
             row = db.execute("SELECT fingerprint FROM profiles WHERE pgp_id = ?",
                              (pgp_id.to_hex(),)).fetchone()
             if row is None:
@@ -358,6 +396,7 @@ class FriendList:
                      addresses: Iterable[AddressInfo] = ()) -> Location:
         """Record a (new) location of an accepted profile, e.g. one that discovery told us of."""
         with self._transaction() as db:
+            self._refuse_denied(db, pgp_id, ssl_id)
             self._require_profile(db, pgp_id)
             self._store_location(db, pgp_id, ssl_id, name, addresses)
             return self._location(db, ssl_id)
@@ -374,6 +413,9 @@ class FriendList:
         pgp_id = key.pgp_id
         locations = [(s, n, tuple(a)) for s, n, a in locations]
         with self._transaction() as db:
+            if self._denial(db, pgp_id) is not None:
+                return OfferOutcome.DENIED
+            locations = [loc for loc in locations if self._denial(db, loc[0]) is None]
             row = db.execute("SELECT fingerprint, public_key FROM profiles WHERE pgp_id = ?",
                              (pgp_id.to_hex(),)).fetchone()
             if row is not None:
@@ -454,7 +496,74 @@ class FriendList:
                           (ssl_id.to_hex(),)).rowcount == 0:
                 raise UnknownFriendError(ssl_id)
 
+    def deny_profile(self, pgp_id: PgpId, reason: str = "") -> Denial:
+        """Block a profile: forget it, its locations, its pending certificate and the
+        discovery contacts naming it, and refuse it from now on."""
+        with self._transaction() as db:
+            denial = self._deny(db, pgp_id, "profile", reason)
+            db.execute("DELETE FROM profiles WHERE pgp_id = ?", (pgp_id.to_hex(),))
+            db.execute("DELETE FROM pending WHERE pgp_id = ?", (pgp_id.to_hex(),))
+            return denial
+
+    def deny_location(self, ssl_id: SslId, reason: str = "") -> Denial:
+        """Block one location (its profile's other locations stay friends)."""
+        with self._transaction() as db:
+            denial = self._deny(db, ssl_id, "location", reason)
+            db.execute("DELETE FROM locations WHERE ssl_id = ?", (ssl_id.to_hex(),))
+            db.execute("DELETE FROM pending_locations WHERE ssl_id = ?", (ssl_id.to_hex(),))
+            return denial
+
+    def allow(self, ident: PgpId | SslId) -> bool:
+        """Lift a denial (the friend must be added again to connect); False if none."""
+        with self._transaction() as db:
+            return db.execute("DELETE FROM denied WHERE ident = ?",
+                              (ident.to_hex(),)).rowcount > 0
+
+    def _deny(self, db: sqlite3.Connection, ident: PgpId | SslId, kind: str,
+              reason: str) -> Denial:
+        found = self._denial(db, ident)
+        if found is None and db.execute("SELECT count(*) FROM denied").fetchone()[0] \
+                >= MAX_DENIALS:
+            raise FriendsError(f"{MAX_DENIALS} denials are kept already")
+        db.execute("INSERT OR REPLACE INTO denied VALUES (?, ?, ?, ?)",
+                   (ident.to_hex(), kind, reason, self._stamp()))
+        denial = self._denial(db, ident)
+        assert denial is not None
+        return denial
+
     # --- reading -------------------------------------------------------------------------------
+
+    def denial(self, *idents: PgpId | SslId | None) -> Denial | None:
+        """The first denial among ``idents`` (a location and its issuer, say), or None."""
+        for ident in idents:
+            if ident is not None:
+                found = self._denial(self._db, ident)
+                if found is not None:
+                    return found
+        return None
+
+    def denials(self) -> list[Denial]:
+        """Every denial, oldest first."""
+        rows = self._db.execute("SELECT ident, kind, reason, denied_at FROM denied "
+                                "ORDER BY denied_at, ident").fetchall()
+        return [self._denial_from_row(r) for r in rows]
+
+    @staticmethod
+    def _denial_from_row(row: tuple[str, str, str, int]) -> Denial:
+        ident, kind, reason, at = row
+        return Denial(PgpId.from_hex(ident) if kind == "profile" else SslId.from_hex(ident),
+                      kind, reason, at)
+
+    def _denial(self, db: sqlite3.Connection, ident: PgpId | SslId) -> Denial | None:
+        row = db.execute("SELECT ident, kind, reason, denied_at FROM denied WHERE ident = ?",
+                         (ident.to_hex(),)).fetchone()
+        return None if row is None else self._denial_from_row(row)
+
+    def _refuse_denied(self, db: sqlite3.Connection, pgp_id: PgpId,
+                       ssl_id: SslId | None) -> None:
+        for ident in (pgp_id, ssl_id):
+            if ident is not None and (found := self._denial(db, ident)) is not None:
+                raise DeniedError(found)
 
     def is_accepted_profile(self, pgp_id: PgpId) -> bool:
         """Whether every location signed by this profile may connect (SSL-only: no)."""

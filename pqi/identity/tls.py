@@ -8,6 +8,8 @@ ignores them and applies RetroShare's rule (``AuthSSLimpl::VerifyX509Callback``)
 
 1. the leaf certificate must parse as a location certificate;
 2. a peer with our own SSL id is refused (we dialled ourselves, or someone replays our cert);
+   a location or profile the user denied (`pqi.identity.friends.FriendList.deny_profile`) is
+   refused with the denial's reason in the log (RetroShare refuses it as a non-friend);
 3. when we dialled, the peer's SSL id must be the one we meant to reach;
 4. its issuer must be our own profile or an accepted friend's, and the OpenPGP signature must
    verify with that profile's key (serial 0x70001; older certificates are refused);
@@ -113,6 +115,7 @@ class TLSRefusal(enum.Enum):
     NO_CERTIFICATE = "no-certificate"  # the peer presented none (OpenSSL refused already)
     NOT_A_LOCATION_CERTIFICATE = "not-a-location-certificate"  # unparsable / not RetroShare's
     SELF_CONNECTION = "self-connection"  # the peer is this very location
+    DENIED = "denied"  # the user blocked this location or its profile (reason in the detail)
     WRONG_SSL_ID = "wrong-ssl-id"  # we dialled a different location
     UNKNOWN_ISSUER = "unknown-issuer"  # issuer is not us, not accepted, not an SSL-only friend
     SSL_ONLY_ISSUER_MISMATCH = "ssl-only-issuer-mismatch"  # issuer not the invite's fingerprint
@@ -206,6 +209,9 @@ def check_peer_certificate(der: bytes, own: LocalIdentity, friends: FriendList, 
 
     if _same(ssl_id, own.certificate.ssl_id):
         return refuse(TLSRefusal.SELF_CONNECTION, "the peer presents our own location")
+    denial = friends.denial(ssl_id, issuer)
+    if denial is not None:
+        return refuse(TLSRefusal.DENIED, denial.describe())
     if expected_ssl_id is not None and not _same(ssl_id, expected_ssl_id):
         return refuse(TLSRefusal.WRONG_SSL_ID, f"dialled {expected_ssl_id}, reached {ssl_id}")
     key: PublicKey | None = None

@@ -299,6 +299,17 @@ class NetInterface(Service):
         self.udp_dialer: UdpDialer | None = None
         self._server_tls = server_factory(identity, friends, self._streamers,
                                           options=self.tls_options, clock=reactor)
+        #: The ban list (`pqi.interfaces.IAddressFilter`); None accepts every address.
+        self.address_filter: Any = None
+        #: Connections refused (in) and dials not made (out) because of ``address_filter``.
+        self.banned_refusals = 0
+
+    def accepts_address(self, host: Any) -> bool:
+        """Whether ``host`` passes the address filter (UDP traffic asks this too)."""
+        if self.address_filter is None or self.address_filter.accepts(host):
+            return True
+        self.banned_refusals += 1
+        return False
 
     # -- Service ---------------------------------------------------------------------------
 
@@ -426,6 +437,10 @@ class NetInterface(Service):
         address = _net_address(addr)
         if address is None or not self.running:
             return None
+        if not self.accepts_address(address.host):
+            self.log.info("refused connection from {address}: banned address",
+                          address=str(address))
+            return None
         link_id = self.manager.incoming(address, self.reactor.seconds(), path)
         self.driver.service()
         if link_id is None:
@@ -519,6 +534,11 @@ class NetInterface(Service):
 
     def _dial(self, dial: Dial) -> None:
         host = str(dial.address.host)
+        if not self.accepts_address(dial.address.host):
+            self.manager.dial_failed(dial.link, Outcome.REFUSED, "banned address",
+                                     self.reactor.seconds())
+            self.driver.service()
+            return
         bind = (self.bind_host, 0) if self.bind_host is not None else None
         if dial.address.host.version == 6:
             endpoint = TCP6ClientEndpoint(self.reactor, host, dial.address.port,

@@ -126,7 +126,8 @@ class UdpPort(MultiService):
         self.mux = UdpMux(clock=reactor.seconds)
         self.dht = DHTService(reactor, options.port, interface=options.interface,
                               ssl_id=bytes(net.ssl_id), bootstrap=options.bootstrap,
-                              other_handler=self.mux.datagram_received)
+                              other_handler=self.mux.datagram_received,
+                              address_filter=self._accepts_host)
         self.dht.setServiceParent(self)
         self.dht.connect_received = self._connect_received
         self.relays = RelayPolicy(is_friend=self._is_friend_id)
@@ -155,7 +156,8 @@ class UdpPort(MultiService):
         node = self.dht.node
         assert node is not None and self.dht.protocol is not None
         transport = self.dht.protocol.transport
-        self.mux.attach(transport.write, getattr(transport, "socket", None))
+        self.mux.attach(self._banned_dropping(transport.write),
+                        getattr(transport, "socket", None))
         self.coordinator = ConnectCoordinator(
             node.node_id, locate=self._locate, authorise=self._authorise,
             install_relay=lambda s, sa, d, da: self.relays.install(
@@ -215,6 +217,25 @@ class UdpPort(MultiService):
                 "relayed_bytes": self.relays.forwarder.forwarded_bytes}
 
     # -- friends ---------------------------------------------------------------------------
+
+    def _banned_dropping(self, write: Callable[[bytes, Address], object]
+                         ) -> Callable[[bytes, Address], None]:
+        """``write`` for the mux (stunner, relay, TOU) that sends nothing to banned hosts."""
+        def filtered(data: bytes, addr: Address) -> None:
+            if self._accepts_host(addr[0]):
+                write(data, addr)
+            elif self.dht.protocol is not None:
+                self.dht.protocol.banned_dropped += 1
+        return filtered
+
+    def _accepts_host(self, host: str) -> bool:
+        """The ban list's verdict on a datagram's host (one check for DHT, stunner, relay
+        and TOU, in and out)."""
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return self.net.accepts_address(address)
 
     def _is_friend_id(self, node_id: bytes) -> bool:
         return node_id in self._friend_map()

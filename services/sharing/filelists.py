@@ -26,7 +26,7 @@ import dataclasses
 import hashlib
 import secrets
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from twisted.internet import task
 from twisted.internet.interfaces import IReactorTime
@@ -111,7 +111,9 @@ class FileListsService(Service):
         self._partial_bytes: collections.Counter[SslId] = collections.Counter()
         self.on_tree_changed = on_tree_changed
         self.trees: dict[SslId, RemoteTree] = {}
-        self.banned: dict[SslId, frozenset[Sha1Hash]] = {}
+        #: The node's banned files (`services.banlist.files.BannedFiles`): sent to friends as
+        #: H(H) in 0x04 items, and fed with theirs; None: an empty list is sent.
+        self.banned_files: Any = None
         self._pending: dict[int, _Pending] = {}
         self._bias = secrets.randbits(64)
         self._session = secrets.randbits(32)
@@ -134,8 +136,7 @@ class FileListsService(Service):
     def peer_connected(self, peer: PeerIdentity) -> None:
         super().peer_connected(peer)
         tree = self.trees.setdefault(peer.ssl_id, RemoteTree(peer.ssl_id, self.max_entries))
-        self.send(peer.ssl_id, FileListsBannedHashesItem(session_id=self._session,
-                                                         encrypted_hashes=frozenset()))
+        self._send_banned(peer.ssl_id)
         self._request(peer.ssl_id, tree.root.hash, tree.root.recurs_modif_ts)
 
     def peer_disconnected(self, peer: PeerIdentity, reason: DisconnectReason) -> None:
@@ -272,6 +273,12 @@ class FileListsService(Service):
                 checksum=EMPTY_CHECKSUM, flags=_F.SYNC_RESPONSE | _F.ENTRY_WAS_REMOVED,
                 last_known_recurs_modf_ts=0, content=b"", **base))
             return
+        if self.banned_files is not None and self.banned_files.changed_at > \
+                content.recurs_modif_ts:
+            # What friends may see changed with our banned files: every directory counts as
+            # modified then, so friends fetch the filtered content again.
+            content = dataclasses.replace(
+                content, recurs_modif_ts=min(0xFFFFFFFF, int(self.banned_files.changed_at)))
         ts = content.recurs_modif_ts
         if item.last_known_recurs_modf_ts == ts:
             self.send(peer.ssl_id, FileListsSyncResponseItem(
@@ -288,7 +295,21 @@ class FileListsService(Service):
         elif isinstance(item, FileListsSyncResponseItem):
             self._response(peer, item)
         elif isinstance(item, FileListsBannedHashesItem):
-            self.banned[peer.ssl_id] = item.encrypted_hashes
+            if self.banned_files is not None:
+                self.banned_files.received(peer.ssl_id, item)
+
+    def _send_banned(self, ssl_id: SslId) -> None:
+        if self.banned_files is None:
+            self.send(ssl_id, FileListsBannedHashesItem(session_id=self._session,
+                                                        encrypted_hashes=frozenset()))
+            return
+        for item in self.banned_files.items_for(ssl_id, self.reactor.seconds()):
+            self.send(ssl_id, item)
+
+    def send_banned_files(self) -> None:
+        """Our banned-files list changed: send it again to every friend online."""
+        for ssl_id in list(self.peers):
+            self._send_banned(ssl_id)
 
 
 def split_response(entry_hash: Sha1Hash, request_id: int, ts: int,

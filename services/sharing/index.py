@@ -181,6 +181,8 @@ class SharedIndex:
         self.on_changed = on_changed
         self._dirs: dict[Sha1Hash, LocalDir] = {ROOT_HASH: self._root((), 0, b"")}
         self._by_hash: dict[Sha1Hash, LocalFile] = {}
+        #: Banned files (`services.banlist.files.BannedFiles.is_banned`): never shown.
+        self.file_filter: Callable[[bytes], bool] | None = None
         self._file_share: dict[Sha1Hash, set[str]] = {}
         self._scanning: defer.Deferred[bool] | None = None
         self._again = False
@@ -240,9 +242,10 @@ class SharedIndex:
             return DirContent("", d.recurs_modif_ts, d.modif_ts, subdirs, ())
         if not self._visible(d.share, ssl_id):
             return None
+        banned = self.file_filter or (lambda h: False)
         return DirContent(d.name, d.recurs_modif_ts, d.modif_ts, d.subdirs,
                           tuple(RemoteFile(f.name, f.size, f.hash, f.modif_ts)
-                                for f in d.files))
+                                for f in d.files if not banned(f.hash)))
 
     def _visible(self, share: str | None, ssl_id: SslId) -> bool:
         if share is None:

@@ -183,7 +183,9 @@ class FileSharing(TwistedService):
         tree = self.lists.trees.get(ssl_id)
         if tree is None:
             raise UnknownFriendListError(f"no file list of {ssl_id.to_hex()} yet")
-        return tree.to_json(tree.find(path), depth)
+        banned = self.lists.banned_files
+        return tree.to_json(tree.find(path), depth,
+                            None if banned is None else banned.is_banned)
 
     def search(self, words: Iterable[str] = (), min_size: int | None = None,
                max_size: int | None = None, file_hash: Sha1Hash | None = None,
@@ -192,7 +194,8 @@ class FileSharing(TwistedService):
         query = Query(tuple(words), min_size, max_size, file_hash)
         wanted = None if friends is None else set(friends)
         trees = [t for s, t in self.lists.trees.items() if wanted is None or s in wanted]
-        return search(trees, query)
+        banned = self.lists.banned_files
+        return [r for r in search(trees, query) if banned is None or not banned.is_banned(r.hash)]
 
 
 def _with_size(node: Any, folder: SharedFolder) -> dict[str, Any]:

@@ -12,7 +12,7 @@ elsewhere is ignored) nor grow without bound (``max_entries``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Final
 
 from pqi.wire.fields import Sha1Hash, SslId
@@ -192,15 +192,18 @@ class RemoteTree:
             for sub in self.children(d):
                 stack.append((sub, f"{path}/{sub.name}" if path else sub.name))
 
-    def to_json(self, d: RemoteDir | None = None, depth: int = 64) -> dict[str, object]:
-        """A JSON-able tree below ``d`` (the root by default), ``depth`` levels deep."""
+    def to_json(self, d: RemoteDir | None = None, depth: int = 64,
+                hidden: Callable[[bytes], bool] | None = None) -> dict[str, object]:
+        """A JSON-able tree below ``d`` (the root by default), ``depth`` levels deep, without
+        the files ``hidden`` says are banned."""
         d = self.root if d is None else d
         return {
             "name": d.name, "hash": d.hash.to_hex(), "synced": d.synced,
             "recurs_modif_ts": d.recurs_modif_ts,
             "files": [{"name": f.name, "size": f.size, "hash": f.hash.to_hex(),
-                       "modif_ts": f.modif_ts} for f in d.files],
-            "dirs": [self.to_json(s, depth - 1) if depth > 0 else
+                       "modif_ts": f.modif_ts} for f in d.files
+                      if hidden is None or not hidden(f.hash)],
+            "dirs": [self.to_json(s, depth - 1, hidden) if depth > 0 else
                      {"name": s.name, "hash": s.hash.to_hex(), "synced": s.synced}
                      for s in self.children(d)],
         }

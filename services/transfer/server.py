@@ -100,6 +100,8 @@ class UploadServer:
     """Answers requests for shared files and for the DONE chunks of our downloads."""
 
     def __init__(self, *, rate: float = 0, peer_rate: float = 0, now: float = 0.0) -> None:
+        #: Banned files (`services.banlist.files.BannedFiles.is_banned`): never served.
+        self.file_filter: Callable[[bytes], bool] | None = None
         self.indexes: list[SharedLookup] = []
         self.partials: Callable[[Sha1Hash], PartialSource | None] = lambda h: None
         self.global_bucket = TokenBucket(rate, now=now)
@@ -129,7 +131,10 @@ class UploadServer:
     # --- lookups -----------------------------------------------------------------------------
 
     def _shared(self, file_hash: Sha1Hash, peer: SslId | None) -> tuple[str, int] | None:
-        """A shared file, honouring per-friend visibility where the index has it."""
+        """A shared file, honouring per-friend visibility where the index has it (a banned
+        file is never served)."""
+        if self.file_filter is not None and self.file_filter(file_hash):
+            return None
         for index in self.indexes:
             lookup_for = getattr(index, "lookup_for", None)
             if lookup_for is not None and peer is not None:

@@ -301,6 +301,8 @@ class FileTransferService(Service):
         self.strategy = strategy
         self.hook = hook
         self.extra = ExtraFiles()
+        #: Banned files (`services.banlist.files.BannedFiles.is_banned`): never downloaded.
+        self.file_filter: Callable[[bytes], bool] | None = None
         self.server = UploadServer(rate=upload_rate, peer_rate=peer_upload_rate,
                                    now=reactor.seconds())
         self.server.indexes.append(self.extra)
@@ -400,6 +402,8 @@ class FileTransferService(Service):
             raise TransferError("the file size must be known and positive")
         if file_hash in self.downloads:
             return self.info(file_hash)
+        if self.file_filter is not None and self.file_filter(file_hash):
+            raise TransferError(f"{file_hash.to_hex()} is a banned file")
         found = self.extra.lookup(file_hash)
         if found is not None:
             raise TransferError(f"already have that file at {found[0]}")
