@@ -38,6 +38,7 @@ CORE_FILES: tuple[str, ...] = (
     "upnp/mapper.py",
     "services/transfer/engine.py",
     "services/nat/punch.py",
+    "services/linkup.py",
 )
 #: pqi's foundation: modules every layer may use, which import no other pqi module.
 PQI_FOUNDATION: frozenset[str] = frozenset({"pqi.core", "pqi.driver", "pqi.storage"})

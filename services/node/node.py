@@ -56,6 +56,7 @@ from services.events import (
     ServicesNegotiated,
 )
 from services.heartbeat import HeartbeatService
+from services.linkup import LINKUP_DELAY
 from services.mail.service import Draft, Mail, MailService
 from services.nat.udpport import UdpOptions, UdpPort
 from services.node.control_channel import ControlServer
@@ -169,7 +170,10 @@ class Node(MultiService):
     run (default: the registry's); ``options``: the services' options by name
     (``heartbeat_period``, ``rtt_period``, ``max_rate``, ``mail_settle_delay``,
     ``file_sharing``; see each spec's ``options``).  Each built service is reached as the
-    attribute its spec names (``node.chat``, ``node.transfers``, ...).
+    attribute its spec names (``node.chat``, ``node.transfers``, ...).  ``linkup_delay``: how
+    long services wait for a friend to process our ServiceInfo list before they talk to it
+    (`services.linkup`); ``drop_until_started``: behave as RetroShare does (drop a friend's
+    items until our own services started with it), for tests.
     """
 
     log = Logger()
@@ -189,7 +193,9 @@ class Node(MultiService):
                  advertise_host: str = "127.0.0.1", control: bool = False,
                  owns_friends: bool = False, upnp: bool = False,
                  udp: UdpOptions | None = None,
-                 services: Sequence[ServiceSpec] = NODE_SERVICES, **options: Any) -> None:
+                 services: Sequence[ServiceSpec] = NODE_SERVICES,
+                 linkup_delay: float = LINKUP_DELAY, drop_until_started: bool = False,
+                 **options: Any) -> None:
         super().__init__()
         self.reactor = reactor
         self.account = account
@@ -208,7 +214,8 @@ class Node(MultiService):
                                 handler=self._on_item)
         self.net.setServiceParent(self)
         self.net.add_link_observer(self._on_link)
-        self.control = ServiceControl(self._link_send)
+        self.control = ServiceControl(self._link_send, reactor, linkup_delay=linkup_delay,
+                                      drop_until_started=drop_until_started)
         self.control.add_negotiation_observer(
             lambda peer, enabled: self.emit(ServicesNegotiated(peer, enabled)))
         #: Spec and built part (None when its options turned it off), by node attribute.
@@ -297,6 +304,7 @@ class Node(MultiService):
         """Stop timers, close every link and the listeners; fires when all is closed."""
         for service in self.control.services():
             service.stop()  # type: ignore[attr-defined]
+        self.control.stop()
         waits = [super().stopService()]
         if self.control_server is not None:
             waits.append(self.control_server.stop())
