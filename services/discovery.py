@@ -101,8 +101,8 @@ _MAX_REQUESTS: Final = 256
 #: What we announce as our version in our CONTACTs.
 SOFTWARE_VERSION: Final = "rsproto-0.1"
 #: Seconds before an unanswered GETCERT, or a CONTACT the peer did not answer with its friend
-#: list, is sent again (also the period of the check).
-REQUEST_RETRY: Final = 3.0
+#: list, is sent again (checked every half of it).
+REQUEST_RETRY: Final = 2.0
 #: Times one request is sent again before we wait for the next link.
 MAX_RETRIES: Final = 3
 
@@ -298,7 +298,7 @@ class DiscoveryService(Service):
     def start(self) -> None:
         self._loop = task.LoopingCall(self.retry)
         self._loop.clock = self.reactor
-        self._loop.start(self.retry_period, now=False)
+        self._loop.start(self.retry_period / 2, now=False)
 
     def stop(self) -> None:
         if self._loop is not None and self._loop.running:

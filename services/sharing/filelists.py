@@ -17,10 +17,10 @@ request id and the checksum of the whole.
 
 Request ids are a keyed hash of (friend, directory hash), as RetroShare makes them, so a
 repeated request for the same directory reuses its id.  A request with no answer at all after
-``retry_after`` seconds (3 s) is sent again with the same id, at most `MAX_RETRIES` times:
+``retry_after`` seconds (2 s) is sent again with the same id, at most `MAX_RETRIES` times:
 one item lost (RetroShare drops the items of services it has not enabled yet) costs seconds,
 not the 600 s of ``request_timeout``.  The sweep runs every ``min(sweep_period,
-retry_after)`` seconds for that.
+retry_after / 2)`` seconds for that.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ SWEEP_PERIOD: Final = 10.0
 #: A request unanswered this long is forgotten (and asked again).
 REQUEST_TIMEOUT: Final = 600.0
 #: Seconds without any answer before a request is sent again.
-RETRY_AFTER: Final = 3.0
+RETRY_AFTER: Final = 2.0
 #: Times one request is sent again before it waits for ``request_timeout``.
 MAX_RETRIES: Final = 3
 #: Most sync requests we keep outstanding with one friend (the rest wait their turn).
@@ -134,7 +134,7 @@ class FileListsService(Service):
     def start(self) -> None:
         self._loop = task.LoopingCall(self.sweep)
         self._loop.clock = self.reactor
-        self._loop.start(min(self.sweep_period, self.retry_after), now=False)
+        self._loop.start(min(self.sweep_period, self.retry_after / 2), now=False)
 
     def stop(self) -> None:
         if self._loop is not None and self._loop.running:
