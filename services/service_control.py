@@ -251,7 +251,12 @@ class ServiceControl:
     # --- queries -----------------------------------------------------------------------------
 
     def enabled(self, peer: SslId) -> frozenset[int]:
-        """Service ids enabled for ``peer`` (empty before its list arrived)."""
+        """Service ids running with ``peer``: negotiated, and started (empty before)."""
+        state = self._peers.get(peer)
+        return state.enabled if state is not None and state.started else frozenset()
+
+    def negotiated(self, peer: SslId) -> frozenset[int]:
+        """Service ids both lists agreed on, started or not (the gate lets their items pass)."""
         state = self._peers.get(peer)
         return state.enabled if state is not None else frozenset()
 
@@ -269,4 +274,5 @@ class ServiceControl:
         return state is not None and state.started
 
     def peers_with(self, service_id: int) -> Iterable[PeerIdentity]:
-        return [s.identity for s in self._peers.values() if service_id in s.enabled]
+        return [s.identity for s in self._peers.values()
+                if s.started and service_id in s.enabled]

@@ -102,11 +102,13 @@ def test_services_start_linkup_delay_after_the_peers_list() -> None:
     control, _, recorder = control_with_recorder(clock)
     control.link_up(A)
     control.deliver(A, their_list(control))
-    assert control.is_enabled(A.ssl_id, 0x0102) and not control.started(A.ssl_id)
+    assert 0x0102 in control.negotiated(A.ssl_id) and not control.started(A.ssl_id)
+    assert control.enabled(A.ssl_id) == frozenset()
     clock.advance(LINKUP_DELAY * 0.9)
     assert recorder.events == []
     clock.advance(LINKUP_DELAY * 0.1)
     assert recorder.events == [("connected", A.ssl_id)] and control.started(A.ssl_id)
+    assert 0x0102 in control.enabled(A.ssl_id)
 
 
 def test_first_item_from_the_peer_starts_the_services_before_it_is_delivered() -> None:

@@ -17,7 +17,7 @@ from services.events import FriendConnected
 from services.sharing import SharingOptions
 from tests.service_fakes import make_node, on_fresh_reactor, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120), pytest.mark.slow]
 
 #: File sharing without the settle time (an empty share answers at once).
 SHARING = SharingOptions(settle=0, rescan_period=3600)
