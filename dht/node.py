@@ -95,6 +95,11 @@ class DHTConfig:
     max_info_hashes: int = 1000
     #: Peers returned in one get_peers ``values`` list.
     max_values: int = 50
+    #: Nodes in a find_node / get_peers answer: BitDHT's own answers carry 10
+    #: (``bdNumQueryNodes``), and a BitDHT node starting up needs 10 pong-answering peers in
+    #: its node space by the end of its 180 s FINDSELF phase, which it learns only from the
+    #: ``nodes`` near its own id (docs/dht.md); 8, mainline's k, leaves a small swarm short.
+    reply_nodes: int = 10
     rate_per_second: float = 5.0
     #: Bucket size: 5/s averaged over 10 s.
     rate_burst: float = 50.0
@@ -543,7 +548,8 @@ class DHTNode:
                         cand.retried = True
                         self._step(lk, now)
         elif isinstance(msg, FindNode):
-            nodes = [c.info() for c in self.routing.closest(msg.target)]
+            nodes = [c.info() for c in self.routing.closest(msg.target,
+                                                              self.config.reply_nodes)]
             self._reply(_nodes_response(tid, self.node_id, nodes, version), addr, size)
         elif isinstance(msg, GetPeers):
             token = self.make_token(addr[0])
@@ -552,7 +558,8 @@ class DHTNode:
                 self._reply(Response(tid, self.node_id, values=tuple(peers), token=token,
                                      version=version), addr, size)
             else:
-                nodes = [c.info() for c in self.routing.closest(msg.info_hash)]
+                nodes = [c.info() for c in self.routing.closest(msg.info_hash,
+                                                                  self.config.reply_nodes)]
                 resp = _nodes_response(tid, self.node_id, nodes, version)
                 self._reply(_replace(resp, token=token), addr, size)
         elif isinstance(msg, AnnouncePeer):

@@ -16,7 +16,16 @@ The flow follows RetroShare's ``p3discovery2`` (facts section 5):
    asked that peer for;
 6. a CONTACT about a location of an accepted profile adds that location (and its addresses) so
    the link manager can dial it; a CONTACT about ourselves tells us how the sender sees our
-   address.
+   address;
+7. the own CONTACT of a friend we added by short invite (an SSL-only friend: we know its
+   profile's fingerprint, not its key) makes us ask that friend for its own key (GETCERT for
+   the sender's PGP id), as RetroShare does; the key is taken only if it has that fingerprint
+   and signed the location certificate the friend's link presented, and then the friend is a
+   full friend (`FriendUpgraded`).
+
+Requests that expect an answer are sent again when none came: a GETCERT after
+`REQUEST_RETRY` seconds, our CONTACT when the peer did not answer it with its friend list, at
+most `MAX_RETRIES` times each (one lost item costs seconds, not a reconnection).
 
 We re-send PGP_LIST(FRIENDS) to every connected peer when our friend list changes, so the
 friend who introduced us can forward the new friend's location as soon as both sides approved.
@@ -29,10 +38,19 @@ import ipaddress
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
+from twisted.internet import task
 from twisted.internet.interfaces import IReactorTime
 
-from pqi.identity.friends import FriendList, OfferOutcome, PendingOrigin, UnknownFriendError
+from pqi.identity.errors import CertificateError, SignatureError
+from pqi.identity.friends import (
+    FriendList,
+    FriendsError,
+    OfferOutcome,
+    PendingOrigin,
+    UnknownFriendError,
+)
 from pqi.identity.pgp import PublicKey
+from pqi.identity.sslcert import LocationCertificate
 from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.discovery import (
     ContactAddresses,
@@ -56,6 +74,9 @@ __all__ = [
     "PendingFriend",
     "LocationLearned",
     "OwnAddressSeen",
+    "FriendUpgraded",
+    "REQUEST_RETRY",
+    "MAX_RETRIES",
     "SPEC",
     "SOFTWARE_VERSION",
     "contact_addresses",
@@ -79,6 +100,11 @@ ADDRESS_SOURCE_DISCOVERY: Final = 0x02
 _MAX_REQUESTS: Final = 256
 #: What we announce as our version in our CONTACTs.
 SOFTWARE_VERSION: Final = "rsproto-0.1"
+#: Seconds before an unanswered GETCERT, or a CONTACT the peer did not answer with its friend
+#: list, is sent again (checked every half of it).
+REQUEST_RETRY: Final = 2.0
+#: Times one request is sent again before we wait for the next link.
+MAX_RETRIES: Final = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +131,17 @@ class LocationLearned:
 
 
 @dataclasses.dataclass(frozen=True)
+class FriendUpgraded:
+    """A friend added by short invite sent its profile key: it is a full friend now."""
+
+    pgp_id: PgpId
+    #: The name in its key.
+    name: str
+    #: The location whose key request brought it.
+    learned_from: SslId
+
+
+@dataclasses.dataclass(frozen=True)
 class OwnAddressSeen:
     """A friend told us the address it sees us at."""
 
@@ -120,7 +157,9 @@ def _build(node: Any) -> DiscoveryService:
         own_contact=lambda: _own_contact(node, service.vs_disc), friends=node.friends_list,
         listener=_NodeListener(node),
         connect_address=lambda s: getattr(node.net.person(s), "address", None),
-        own_identities=lambda: _own_signed_identities(node))
+        own_identities=lambda: _own_signed_identities(node),
+        peer_certificate=lambda s: getattr(getattr(node.link_of(s), "auth", None),
+                                           "certificate", None))
     return service
 
 
@@ -134,7 +173,7 @@ def _own_signed_identities(node: Any) -> tuple[GxsId, ...]:
 SPEC: Final = ServiceSpec(
     SERVICE_GOSSIP_DISCOVERY, "disc", attribute="discovery",
     items=(DiscContactItem, DiscIdentityListItem, DiscPgpKeyItem, DiscPgpListItem),
-    events=(PendingFriend, LocationLearned, OwnAddressSeen), build=_build)
+    events=(PendingFriend, LocationLearned, OwnAddressSeen, FriendUpgraded), build=_build)
 
 
 class DiscoveryListener:
@@ -149,6 +188,9 @@ class DiscoveryListener:
 
     def own_address_seen(self, reported_by: SslId, address: NetAddress) -> None:
         """A friend told us the address it sees us at."""
+
+    def friend_upgraded(self, pgp_id: PgpId, name: str, learned_from: SslId) -> None:
+        """An SSL-only friend's key arrived and checked out: it is a full friend now."""
 
     def identities_announced(self, peer: PeerIdentity, identities: tuple[GxsId, ...]) -> None:
         """A friend named its own signed GXS identities (we may ask it for those we lack)."""
@@ -186,6 +228,9 @@ class _NodeListener(DiscoveryListener):
             if ids.info(gxs_id) is None:
                 ids.request(gxs_id, peer.ssl_id)
 
+    def friend_upgraded(self, pgp_id: PgpId, name: str, learned_from: SslId) -> None:
+        self.node.emit(FriendUpgraded(pgp_id, name, learned_from))
+
 
 def _own_contact(node: Any, vs_disc: int) -> DiscContactItem:
     """Our CONTACT: the address we listen on and the one the gateway maps, if any."""
@@ -214,8 +259,20 @@ def contact_addresses(item: DiscContactItem) -> tuple[NetAddress, ...]:
 
 
 @dataclasses.dataclass
+class _Request:
+    """One GETCERT waiting for its key: when it was last sent and how often it was re-sent."""
+
+    sent: float
+    retries: int = 0
+
+
+@dataclasses.dataclass
 class _PeerDisc:
-    requested: set[PgpId] = dataclasses.field(default_factory=set)
+    #: Our CONTACT: when last sent, re-sends so far, and whether the peer's friend list came.
+    contact_sent: float = 0.0
+    contact_retries: int = 0
+    answered: bool = False
+    requested: dict[PgpId, _Request] = dataclasses.field(default_factory=dict)
 
 
 class DiscoveryService(Service):
@@ -225,7 +282,9 @@ class DiscoveryService(Service):
     binary public key; ``friends`` is the account's friend list; ``listener`` hears what was
     learned; ``connect_address(ssl_id)`` gives the address a peer's link comes from (sent back
     to it so it learns how we see it); ``own_identities()`` our signed GXS identities, named
-    in the IDENTITY_LIST we send on connect (friends ask us for those they lack).
+    in the IDENTITY_LIST we send on connect (friends ask us for those they lack);
+    ``peer_certificate(ssl_id)`` the location certificate its link presented (an SSL-only
+    friend's key must have signed it).
     """
 
     spec = SPEC
@@ -235,7 +294,9 @@ class DiscoveryService(Service):
                  own_contact: Callable[[], DiscContactItem], friends: FriendList,
                  listener: DiscoveryListener | None = None,
                  connect_address: Callable[[SslId], NetAddress | None] = lambda s: None,
-                 vs_disc: int = VS_DISC_FULL,
+                 peer_certificate: Callable[[SslId], LocationCertificate | None]
+                 = lambda s: None,
+                 vs_disc: int = VS_DISC_FULL, retry_period: float = REQUEST_RETRY,
                  own_identities: Callable[[], tuple[GxsId, ...]] = tuple) -> None:
         super().__init__(sender, reactor)
         self.own_ssl_id = own_ssl_id
@@ -246,7 +307,10 @@ class DiscoveryService(Service):
         self.friends = friends
         self.listener = listener or DiscoveryListener()
         self._connect_address = connect_address
+        self._peer_certificate = peer_certificate
         self.vs_disc = vs_disc
+        self.retry_period = retry_period
+        self._loop: task.LoopingCall | None = None
         self._state: dict[SslId, _PeerDisc] = {}
         #: The last own CONTACT of each location that sent us one (what we forward about it).
         self.contacts: dict[SslId, DiscContactItem] = {}
@@ -255,11 +319,40 @@ class DiscoveryService(Service):
         #: The friend set each friend profile last announced (kept across reconnections).
         self.friend_sets: dict[PgpId, frozenset[PgpId]] = {}
 
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._loop = task.LoopingCall(self.retry)
+        self._loop.clock = self.reactor
+        self._loop.start(self.retry_period / 2, now=False)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self._loop = None
+
+    def retry(self) -> None:
+        """Send again what was not answered within ``retry_period`` (at most `MAX_RETRIES`
+        times each): our CONTACT and the key requests."""
+        now = self.reactor.seconds()
+        for ssl_id, state in list(self._state.items()):
+            if (not state.answered and self.vs_disc != VS_DISC_OFF
+                    and state.contact_retries < MAX_RETRIES
+                    and now - state.contact_sent >= self.retry_period):
+                state.contact_retries += 1
+                state.contact_sent = now
+                self.send(ssl_id, self._own_contact())
+            for pgp_id, request in sorted(state.requested.items()):
+                if request.retries < MAX_RETRIES and now - request.sent >= self.retry_period:
+                    request.retries += 1
+                    request.sent = now
+                    self._send_getcert(ssl_id, pgp_id)
+
     # --- link events -------------------------------------------------------------------------
 
     def peer_connected(self, peer: PeerIdentity) -> None:
         super().peer_connected(peer)
-        self._state[peer.ssl_id] = _PeerDisc()
+        self._state[peer.ssl_id] = _PeerDisc(contact_sent=self.reactor.seconds())
         self.send(peer.ssl_id, self._own_contact())
         self.send(peer.ssl_id, DiscIdentityListItem(identities=tuple(self._own_identities())))
 
@@ -287,9 +380,10 @@ class DiscoveryService(Service):
         if state is None:
             return
         if isinstance(item, DiscContactItem):
-            self._contact(peer, item)
+            self._contact(peer, state, item)
         elif isinstance(item, DiscPgpListItem):
             if item.mode == PgpListMode.FRIENDS:
+                state.answered = True
                 self._friend_list(peer, state, item.pgp_ids)
             elif item.mode == PgpListMode.GETCERT:
                 self._cert_request(peer, item.pgp_ids)
@@ -298,7 +392,7 @@ class DiscoveryService(Service):
         elif isinstance(item, DiscIdentityListItem):
             self.listener.identities_announced(peer, item.identities)
 
-    def _contact(self, peer: PeerIdentity, item: DiscContactItem) -> None:
+    def _contact(self, peer: PeerIdentity, state: _PeerDisc, item: DiscContactItem) -> None:
         if item.ssl_id == peer.ssl_id:
             if item.pgp_id != peer.pgp_id:
                 self.log.warn("{peer} sent its own contact with PGP id {claimed}: dropped",
@@ -308,6 +402,8 @@ class DiscoveryService(Service):
             self._learn_location(item.ssl_id, item.pgp_id, item)
             if self.vs_disc != VS_DISC_OFF:
                 self._send_pgp_list(peer.ssl_id)
+            if self._ssl_only(peer.pgp_id) and peer.pgp_id not in state.requested:
+                self._request_key(peer.ssl_id, state, peer.pgp_id)
         elif item.ssl_id == self.own_ssl_id:
             addrs = item.addresses
             if isinstance(addrs, ContactAddresses) and addrs.current_connect is not None:
@@ -336,6 +432,20 @@ class DiscoveryService(Service):
                 self.friends.record_address(ssl_id, info)
         self.listener.location_learned(ssl_id, pgp_id, addresses)
 
+    def _ssl_only(self, pgp_id: PgpId) -> bool:
+        try:
+            return self.friends.profile(pgp_id).ssl_only
+        except UnknownFriendError:
+            return False
+
+    def _request_key(self, ssl_id: SslId, state: _PeerDisc, pgp_id: PgpId) -> None:
+        state.requested[pgp_id] = _Request(self.reactor.seconds())
+        self._send_getcert(ssl_id, pgp_id)
+
+    def _send_getcert(self, ssl_id: SslId, pgp_id: PgpId) -> None:
+        self.send(ssl_id, DiscPgpListItem(mode=PgpListMode.GETCERT,
+                                          pgp_ids=frozenset({pgp_id})))
+
     def _accepted_ids(self) -> frozenset[PgpId]:
         return frozenset(p.pgp_id for p in self.friends.profiles() if not p.ssl_only)
 
@@ -351,9 +461,7 @@ class DiscoveryService(Service):
                 if (pgp_id == self.own_pgp_id or pgp_id in known or pgp_id in state.requested
                         or len(state.requested) >= _MAX_REQUESTS):
                     continue
-                state.requested.add(pgp_id)
-                self.send(peer.ssl_id, DiscPgpListItem(mode=PgpListMode.GETCERT,
-                                                       pgp_ids=frozenset({pgp_id})))
+                self._request_key(peer.ssl_id, state, pgp_id)
         self.friend_sets[peer.pgp_id] = pgp_ids
         self._update_peers(peer)
 
@@ -398,7 +506,7 @@ class DiscoveryService(Service):
             self.log.warn("{peer} sent a key we did not ask for ({pgp}): dropped",
                           peer=peer.ssl_id.to_hex(), pgp=item.pgp_id.to_hex())
             return
-        state.requested.discard(item.pgp_id)
+        state.requested.pop(item.pgp_id, None)
         try:
             key = PublicKey.from_bytes(item.key_data)
         except (DecodeError, ValueError) as e:
@@ -410,9 +518,42 @@ class DiscoveryService(Service):
                           peer=peer.ssl_id.to_hex(), real=key.pgp_id.to_hex(),
                           claimed=item.pgp_id.to_hex())
             return
-        outcome = self.friends.offer(key, origin=PendingOrigin.DISCOVERY,
-                                     learned_from=peer.ssl_id)
-        if outcome == OfferOutcome.PENDING:
+        if self._ssl_only(key.pgp_id) and not self._signed_link(peer, key):
+            return
+        try:
+            outcome = self.friends.offer(key, origin=PendingOrigin.DISCOVERY,
+                                         learned_from=peer.ssl_id)
+        except FriendsError as e:
+            self.log.warn("key {pgp} from {peer} refused: {error}", pgp=key.pgp_id.to_hex(),
+                          peer=peer.ssl_id.to_hex(), error=str(e))
+            return
+        if outcome == OfferOutcome.KEY_COMPLETED:
+            self.log.info("{name} ({pgp}) sent its key: a full friend now", name=key.name,
+                          pgp=key.pgp_id.to_hex())
+            self.listener.friend_upgraded(key.pgp_id, key.name, peer.ssl_id)
+            self.friends_changed()
+        elif outcome == OfferOutcome.PENDING:
             self.log.info("learned {name} ({pgp}) through {peer}: pending approval",
                           name=key.name, pgp=key.pgp_id.to_hex(), peer=peer.ssl_id.to_hex())
             self.listener.pending_friend(key.pgp_id, key.name, peer)
+
+    def _signed_link(self, peer: PeerIdentity, key: PublicKey) -> bool:
+        """Whether ``key`` signed the location certificate of the SSL-only friend's link (the
+        only proof that the key is that friend's, beyond its fingerprint)."""
+        if key.pgp_id != peer.pgp_id:
+            # A key of another SSL-only profile: the location it signed is not on this link.
+            self.log.warn("{peer} sent the key of SSL-only friend {pgp}: kept for its own "
+                          "link", peer=peer.ssl_id.to_hex(), pgp=key.pgp_id.to_hex())
+            return False
+        certificate = self._peer_certificate(peer.ssl_id)
+        if certificate is None:
+            self.log.warn("no certificate of {peer}'s link to check its key against",
+                          peer=peer.ssl_id.to_hex())
+            return False
+        try:
+            certificate.verify(key)
+        except (CertificateError, SignatureError) as e:
+            self.log.warn("{peer}'s key did not sign its location certificate: {error}",
+                          peer=peer.ssl_id.to_hex(), error=str(e))
+            return False
+        return True

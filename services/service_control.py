@@ -7,6 +7,18 @@ version is at least the other's minimum (RetroShare's ``p3ServiceControl``).  It
 service that is not enabled for a peer are dropped and counted, in both directions: a service
 only ever sees, and only ever reaches, peers that agreed to speak it.
 
+Services hear of a peer (``peer_connected``) only once the peer can take their items:
+RetroShare enables a service for us only when its tick has processed our list, and silently
+drops what arrives before.  So negotiation enables the services at once for what the peer
+sends, but their link-up traffic waits for `services.linkup.LINKUP_DELAY` seconds after the
+peer's list or for the peer's first service item, whichever comes first (`services.linkup`).
+Without a clock (unit tests of services) they start at negotiation.
+
+``drop_until_started=True`` makes service control behave as RetroShare's: items of a peer
+are dropped (and counted) until the peer's services started, and they start only after the
+delay, never early.  It exists for tests: a node with it is the RetroShare-like peer that
+shows our link-up timing works.
+
 `ServiceControl` is a plain object driven by link events and items; it sends through a
 callable the node gives it, so tests drive it with recording senders and no sockets.
 """
@@ -18,14 +30,17 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from pqi.driver import CoreDriver
 from pqi.interfaces import DisconnectReason, IItemSender, IService, PeerIdentity
 from pqi.items.ids import SERVICE_SERVICEINFO
 from pqi.items.serviceinfo import ServiceInfo, ServiceInfoListItem, full_service_id
 from pqi.wire.fields import SslId
 from pqi.wire.item import PQItem, UnknownItem
+from services.linkup import LINKUP_DELAY, LinkUpSchedule, StartServices
 
 __all__ = [
     "ServiceControl",
@@ -64,6 +79,8 @@ class _PeerState:
     identity: PeerIdentity
     remote: dict[int, ServiceInfo] | None = None
     enabled: frozenset[int] = frozenset()
+    #: The services in ``enabled`` heard ``peer_connected`` (the peer can take their items).
+    started: bool = False
 
 
 @implementer(IItemSender)
@@ -77,8 +94,14 @@ class ServiceControl:
 
     log = Logger()
 
-    def __init__(self, link_send: Callable[[SslId, Any], bool]) -> None:
+    def __init__(self, link_send: Callable[[SslId, Any], bool],
+                 clock: IReactorTime | None = None, *, linkup_delay: float = LINKUP_DELAY,
+                 drop_until_started: bool = False) -> None:
         self._link_send = link_send
+        self.drop_until_started = drop_until_started
+        self._schedule = LinkUpSchedule(linkup_delay if clock is not None else 0.0)
+        self._driver = (CoreDriver(self._schedule, clock, self._on_schedule)
+                        if clock is not None else None)
         self._services: dict[int, IService] = {}
         self._peers: dict[SslId, _PeerState] = {}
         #: (peer ssl id, service id) -> items received and dropped (service not enabled).
@@ -104,7 +127,8 @@ class ServiceControl:
 
     def add_negotiation_observer(
             self, observer: Callable[[PeerIdentity, frozenset[int]], None]) -> None:
-        """Call ``observer(peer, enabled service ids)`` after each negotiation."""
+        """Call ``observer(peer, enabled service ids)`` once the services started with a
+        peer, and after each later negotiation."""
         self._observers.append(observer)
 
     def our_list(self) -> dict[int, ServiceInfo]:
@@ -128,6 +152,9 @@ class ServiceControl:
         state = self._peers.pop(peer.ssl_id, None)
         if state is None:
             return
+        self._schedule.forget(peer.ssl_id)
+        if not state.started:
+            return
         for service_id in sorted(state.enabled):
             self._services[service_id].peer_disconnected(state.identity, reason)
 
@@ -144,11 +171,16 @@ class ServiceControl:
             return
         if item.SERVICE == SERVICE_SERVICEINFO:
             return  # permissions item: RetroShare never acts on it either
-        if item.SERVICE not in state.enabled or isinstance(item, UnknownItem):
+        if (item.SERVICE not in state.enabled or isinstance(item, UnknownItem)
+                or (self.drop_until_started and not state.started)):
             self.dropped_in[(peer.ssl_id, item.SERVICE)] += 1
             self.log.debug("dropped {service} item from {peer}: service not enabled",
                            service=f"0x{item.SERVICE:04x}", peer=peer.ssl_id.to_hex())
             return
+        if not state.started:
+            # The peer sends service items only once it processed our list: start now.
+            self._schedule.forget(peer.ssl_id)
+            self._start(state)
         self._services[item.SERVICE].receive(state.identity, item)
 
     def _negotiate(self, state: _PeerState, remote: dict[int, ServiceInfo]) -> None:
@@ -162,12 +194,40 @@ class ServiceControl:
         state.enabled = enabled
         self.log.info("services with {peer}: {names}", peer=state.identity.ssl_id.to_hex(),
                       names=" ".join(sorted(self._services[s].name for s in enabled)))
+        if not state.started:
+            if not self._schedule.waiting(state.identity.ssl_id):
+                self._feed(self._schedule.negotiated, state.identity.ssl_id)
+            return
         for service_id in sorted(previous - enabled):
             self._services[service_id].peer_disconnected(state.identity, DisconnectReason.LOCAL)
         for service_id in sorted(enabled - previous):
             self._services[service_id].peer_connected(state.identity)
+        self._notify(state)
+
+    def _feed(self, method: Callable[..., None], *args: Any) -> None:
+        """Call a schedule input and hand its outputs over (at once without a clock)."""
+        if self._driver is not None:
+            self._driver.feed(method, *args)
+            return
+        method(*args, now=0.0)
+        for output in self._schedule.drain(0.0):
+            self._on_schedule(output)
+
+    def _on_schedule(self, output: StartServices) -> None:
+        state = self._peers.get(output.peer)
+        if state is not None and not state.started:
+            self._start(state)
+
+    def _start(self, state: _PeerState) -> None:
+        """The peer can take our items now: every enabled service hears of it."""
+        state.started = True
+        for service_id in sorted(state.enabled):
+            self._services[service_id].peer_connected(state.identity)
+        self._notify(state)
+
+    def _notify(self, state: _PeerState) -> None:
         for observer in list(self._observers):
-            observer(state.identity, enabled)
+            observer(state.identity, state.enabled)
 
     # --- IItemSender -------------------------------------------------------------------------
 
@@ -183,10 +243,20 @@ class ServiceControl:
     def connected_peers(self) -> list[PeerIdentity]:
         return [s.identity for s in self._peers.values()]
 
+    def stop(self) -> None:
+        """Cancel the link-up timer (the node stops)."""
+        if self._driver is not None:
+            self._driver.stop()
+
     # --- queries -----------------------------------------------------------------------------
 
     def enabled(self, peer: SslId) -> frozenset[int]:
-        """Service ids enabled for ``peer`` (empty before its list arrived)."""
+        """Service ids running with ``peer``: negotiated, and started (empty before)."""
+        state = self._peers.get(peer)
+        return state.enabled if state is not None and state.started else frozenset()
+
+    def negotiated(self, peer: SslId) -> frozenset[int]:
+        """Service ids both lists agreed on, started or not (the gate lets their items pass)."""
         state = self._peers.get(peer)
         return state.enabled if state is not None else frozenset()
 
@@ -198,5 +268,11 @@ class ServiceControl:
     def is_enabled(self, peer: SslId, service_id: int) -> bool:
         return service_id in self.enabled(peer)
 
+    def started(self, peer: SslId) -> bool:
+        """Whether the peer's services heard of it (it can take their items)."""
+        state = self._peers.get(peer)
+        return state is not None and state.started
+
     def peers_with(self, service_id: int) -> Iterable[PeerIdentity]:
-        return [s.identity for s in self._peers.values() if service_id in s.enabled]
+        return [s.identity for s in self._peers.values()
+                if s.started and service_id in s.enabled]

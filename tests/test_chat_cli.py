@@ -80,7 +80,7 @@ def test_chat_and_mail_commands(tmp_path) -> None:
     assert lines[0].endswith("<- alice/alice-loc: hello <b>bob</b> & co")
     assert lines[1].endswith("<- alice/alice-loc (broadcast): hi everyone")
     assert stranger.returncode == 2 and "nobody" in stranger.stderr
-    assert sent.returncode == 0 and "outbox" in sent.stdout
+    assert sent.returncode == 0 and "sent now to 1 connected recipient" in sent.stdout
     assert listed.stdout.startswith("*")
     assert "Subject: Lunch?" in read.stdout and read.stdout.rstrip().endswith(
         "Noon at the usual place")
@@ -120,3 +120,16 @@ def test_demo_shows_a_chat_and_a_mail(tmp_path) -> None:
     assert "✓ identities: carol knows alice-id" in text
     assert "alice got 'Hello lobby ✓', signed by carol-id" in text
     assert text.index("✓ mail") < text.index("stopping the three nodes")
+
+
+def test_mail_send_says_which_copies_left_and_which_wait() -> None:
+    """``mail send`` no longer says every copy waits: copies to connected recipients left at
+    once, the others wait for their recipient; a mail no longer in the outbox is delivered;
+    other mails' rows are ignored."""
+    from services.cli.chat import mail_sent_line
+    outbox = [{"mail": 7, "to": "aa", "online": True}, {"mail": 7, "to": "bb", "online": False},
+              {"mail": 7, "to": "cc", "online": False}, {"mail": 6, "to": "aa", "online": True}]
+    assert mail_sent_line(7, outbox) == ("mail 7: sent now to 1 connected recipient; it leaves "
+                                         "for 2 recipients when they connect")
+    assert mail_sent_line(6, outbox) == "mail 6: sent now to 1 connected recipient"
+    assert mail_sent_line(8, outbox) == "mail 8 delivered"

@@ -113,11 +113,11 @@ def test_unverified_source_gets_no_amplification() -> None:
     assert isinstance(krpc.decode(reply.data), Response)
     assert isinstance(krpc.decode(probe.data), Ping)
     assert node.counters.trimmed_replies == 1
-    # Once it answers our ping, it is verified and gets k full nodes.
+    # Once it answers our ping, it is verified and gets full answers (BitDHT's 10 nodes).
     recv(node,
         krpc.encode(Response(krpc.decode(probe.data).transaction_id, PEER_ID)), PEER, 1.1)
     full = one(recv(node, request, PEER, 1.2))
-    assert isinstance(full, Response) and len(full.nodes) == 8
+    assert isinstance(full, Response) and len(full.nodes) == node.config.reply_nodes == 10
 
 
 def test_get_peers_token_announce_and_rotation() -> None:

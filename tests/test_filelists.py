@@ -26,6 +26,8 @@ from services.sharing.dirlist import DirContent, RemoteFile, decode_dir, encode_
 from services.sharing.filelists import (
     EMPTY_CHECKSUM,
     MAX_RESPONSE_PART,
+    MAX_RETRIES,
+    RETRY_AFTER,
     FileListsService,
     split_response,
 )
@@ -366,10 +368,11 @@ def test_client_syncs_from_captured_responses(captures) -> None:
 
 def test_unanswered_request_expires_and_is_asked_again() -> None:
     """A request with no answer is forgotten after REQUEST_TIMEOUT and the directory asked
-    for again on the next sweep (same request id)."""
+    for again on the next sweep (same request id); retries are off here (MAX_RETRIES used)."""
     sender = RecordingSender()
     clock = Clock()
-    client = FileListsService(sender, clock, None, request_timeout=600, resync_period=10_000)
+    client = FileListsService(sender, clock, None, request_timeout=600, resync_period=10_000,
+                              retry_after=10_000)
     client.peer_connected(A)
     (first,) = [i for _, i in sender.sent if isinstance(i, FileListsSyncRequestItem)]
     sender.sent.clear()
@@ -380,6 +383,33 @@ def test_unanswered_request_expires_and_is_asked_again() -> None:
     client.sweep()
     ((_, again),) = sender.sent
     assert again.request_id == first.request_id and again.entry_hash == ROOT
+
+
+def test_unanswered_request_is_sent_again_after_retry_after_at_most_max_retries() -> None:
+    """One lost request costs RETRY_AFTER seconds, not REQUEST_TIMEOUT: with no answer it is
+    sent again (same id) every RETRY_AFTER seconds, MAX_RETRIES times, then it waits; an
+    answer to a re-sent request completes it."""
+    sender = RecordingSender()
+    clock = Clock()
+    client = FileListsService(sender, clock, None, resync_period=10_000)
+    client.peer_connected(A)
+    (first,) = [i for _, i in sender.sent if isinstance(i, FileListsSyncRequestItem)]
+    sender.sent.clear()
+    clock.advance(RETRY_AFTER - 0.5)
+    client.sweep()
+    assert sender.sent == []
+    resent = []
+    for _ in range(MAX_RETRIES + 2):
+        clock.advance(RETRY_AFTER)
+        client.sweep()
+        resent += [i for _, i in sender.sent if isinstance(i, FileListsSyncRequestItem)]
+        sender.sent.clear()
+    assert len(resent) == MAX_RETRIES
+    assert {i.request_id for i in resent} == {first.request_id}
+    client.receive(A, FileListsSyncResponseItem(
+        entry_hash=ROOT, checksum=EMPTY_CHECKSUM, flags=F.SYNC_RESPONSE | F.ENTRY_UP_TO_DATE,
+        last_known_recurs_modf_ts=0, request_id=first.request_id, content=b""))
+    assert client.dropped == 0 and client.trees[A.ssl_id].root.update_time == clock.seconds()
 
 
 def test_stale_tracking() -> None:

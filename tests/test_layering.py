@@ -41,6 +41,7 @@ CORE_FILES: tuple[str, ...] = (
     "services/banlist/rules.py",
     "services/banlist/files.py",
     "services/banlist/identities.py",
+    "services/linkup.py",
 )
 #: pqi's foundation: modules every layer may use, which import no other pqi module.
 PQI_FOUNDATION: frozenset[str] = frozenset({"pqi.core", "pqi.driver", "pqi.storage"})

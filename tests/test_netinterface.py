@@ -631,3 +631,28 @@ def test_wrong_peer_at_the_address_is_recorded(alice: Identity, bob: Identity, c
         await a.stopService()
         await c.stopService()
     on_fresh_reactor(body)
+
+
+def test_link_down_of_a_link_not_reported_up_is_not_told(alice: Identity, bob: Identity,
+                                                         lists: Any) -> None:
+    """A LinkDown for a link that is not the friend's current one (it never reached the
+    person, or another replaced it) is neither logged as down nor told to observers; the
+    current link's LinkDown is, once."""
+    from types import SimpleNamespace
+
+    from pqi.interfaces import PeerIdentity
+    from pqi.link.linkmgr import LinkDown
+    from pqi.link.person import PQIPerson
+    clock = MemoryReactorClock()
+    net = NetInterface(clock, alice, lists("a"), port=None)
+    events: list[LinkEvent] = []
+    net.add_link_observer(events.append)
+    person = PQIPerson(PeerIdentity(bob.ssl_id, bob.profile.pgp_id), clock, lambda i, r: None)
+    counters = {name: 0 for name in person._done}
+    person.attach(5, SimpleNamespace(**counters), None)  # type: ignore[arg-type]
+    net.persons[bob.ssl_id] = person
+    net._link_down(LinkDown(4, bob.ssl_id, DisconnectReason.CLOSED))
+    assert events == [] and person.link_id == 5
+    net._link_down(LinkDown(5, bob.ssl_id, DisconnectReason.CLOSED))
+    net._link_down(LinkDown(5, bob.ssl_id, DisconnectReason.CLOSED))
+    assert [e.state for e in events] == [LinkState.DISCONNECTED]

@@ -628,7 +628,11 @@ class NetInterface(Service):
 
     def _link_down(self, down: LinkDown) -> None:
         person = self.persons.get(down.ssl_id)
-        if person is None:
+        if person is None or person.link_id != down.link:
+            # Not the link we reported up (it never reached the person, or another one
+            # replaced it): the friend did not go down, so nothing is logged or told.
+            self.log.debug("link {link} of {ssl_id} gone: {reason}", link=down.link,
+                           ssl_id=str(down.ssl_id), reason=down.reason.value)
             return
         address = person.address
         if isinstance(person.link, _LinkStreamer):

@@ -151,8 +151,24 @@ def _mail_send(args: argparse.Namespace) -> int:
     mail_id = _call(args.base_dir, "mail_send", {"to": args.to, "cc": args.cc, "bcc": args.bcc,
                                                  "subject": args.subject, "body": body,
                                                  "html": args.html})
-    print(f"mail {mail_id} is in the outbox; it leaves as each recipient connects")
+    print(mail_sent_line(mail_id, _call(args.base_dir, "mail_outbox")))
     return 0
+
+
+def mail_sent_line(mail_id: int, outbox: list[dict[str, Any]]) -> str:
+    """What ``mail send`` says: which copies left at once and which wait for a recipient."""
+    copies = [e for e in outbox if e["mail"] == mail_id]
+    online = sum(1 for e in copies if e["online"])
+    waiting = len(copies) - online
+    if not copies:
+        return f"mail {mail_id} delivered"
+    parts = []
+    if online:
+        parts.append(f"sent now to {online} connected recipient{'s' * (online != 1)}")
+    if waiting:
+        parts.append(f"it leaves for {waiting} recipient{'s' * (waiting != 1)} when they "
+                     "connect")
+    return f"mail {mail_id}: " + "; ".join(parts)
 
 
 def _mail_list(args: argparse.Namespace) -> int:

@@ -131,7 +131,11 @@ def _mail_delete(node: Any, args: dict[str, Any]) -> Any:
 
 @COMMANDS.command("mail_outbox")
 def _mail_outbox(node: Any, args: dict[str, Any]) -> Any:
-    return [{"mail": m, "to": p.to_hex()} for m, p in node.mail.outbox()]
+    # ``online``: the recipient's link is up, so its copy has left (it counts as delivered
+    # once the link stayed up the settle delay); otherwise it leaves when the recipient
+    # connects.
+    return [{"mail": m, "to": p.to_hex(), "online": p in node.mail.peers}
+            for m, p in node.mail.outbox()]
 
 
 class MailError(Exception):

@@ -62,6 +62,7 @@ from services.events import (
     ServicesNegotiated,
 )
 from services.heartbeat import HeartbeatService
+from services.linkup import LINKUP_DELAY
 from services.mail.service import Draft, Mail, MailService
 from services.nat.udpport import UdpOptions, UdpPort
 from services.node.control_channel import ControlServer
@@ -204,7 +205,10 @@ class Node(MultiService):
     attribute its spec names (``node.chat``, ``node.transfers``, ...).
     ``lock``: hold the account directory's lock (`services.node.lock`) while running, so a
     second node on the same directory refuses to start (pass an `AccountLock` already
-    acquired to hand it over).
+    acquired to hand it over).  ``linkup_delay``: how long services wait for a friend to
+    process our ServiceInfo list before they talk to it (`services.linkup`);
+    ``drop_until_started``: behave as RetroShare does (drop a friend's items until our own
+    services started with it), for tests.
     """
 
     log = Logger()
@@ -224,7 +228,9 @@ class Node(MultiService):
                  advertise_host: str = "127.0.0.1", control: bool = False,
                  owns_friends: bool = False, upnp: bool = False,
                  udp: UdpOptions | None = None, lock: bool | AccountLock = True,
-                 services: Sequence[ServiceSpec] = NODE_SERVICES, **options: Any) -> None:
+                 services: Sequence[ServiceSpec] = NODE_SERVICES,
+                 linkup_delay: float = LINKUP_DELAY, drop_until_started: bool = False,
+                 **options: Any) -> None:
         super().__init__()
         self.lock: AccountLock | None = (lock if isinstance(lock, AccountLock)
                                          else AccountLock(account.base_dir) if lock else None)
@@ -245,7 +251,8 @@ class Node(MultiService):
                                 handler=self._on_item)
         self.net.setServiceParent(self)
         self.net.add_link_observer(self._on_link)
-        self.control = ServiceControl(self._link_send)
+        self.control = ServiceControl(self._link_send, reactor, linkup_delay=linkup_delay,
+                                      drop_until_started=drop_until_started)
         self.control.add_negotiation_observer(
             lambda peer, enabled: self.emit(ServicesNegotiated(peer, enabled)))
         #: ``hop(peer)``: the friend a virtual peer is reached through, or None (`link_room`).
@@ -343,6 +350,7 @@ class Node(MultiService):
         """Stop timers, close every link and the listeners; fires when all is closed."""
         for service in self.control.services():
             service.stop()  # type: ignore[attr-defined]
+        self.control.stop()
         waits = [super().stopService()]
         if self.control_server is not None:
             waits.append(self.control_server.stop())

@@ -16,7 +16,11 @@ bytes is sent in parts (SYNC_PARTIAL, the last one also SYNC_PARTIAL_END), all w
 request id and the checksum of the whole.
 
 Request ids are a keyed hash of (friend, directory hash), as RetroShare makes them, so a
-repeated request for the same directory reuses its id.
+repeated request for the same directory reuses its id.  A request with no answer at all after
+``retry_after`` seconds (2 s) is sent again with the same id, at most `MAX_RETRIES` times:
+one item lost (RetroShare drops the items of services it has not enabled yet) costs seconds,
+not the 600 s of ``request_timeout``.  The sweep runs every ``min(sweep_period,
+retry_after / 2)`` seconds for that.
 """
 
 from __future__ import annotations
@@ -49,7 +53,8 @@ from .index import SharedIndex
 from .remote import MAX_REMOTE_ENTRIES, RemoteTree, TreeFullError
 
 __all__ = ["FileListsService", "SPEC", "split_response", "MAX_RESPONSE_PART", "RESYNC_PERIOD",
-           "SWEEP_PERIOD", "REQUEST_TIMEOUT", "MAX_IN_FLIGHT", "EMPTY_CHECKSUM"]
+           "SWEEP_PERIOD", "REQUEST_TIMEOUT", "RETRY_AFTER", "MAX_RETRIES", "MAX_IN_FLIGHT",
+           "EMPTY_CHECKSUM"]
 
 #: Largest content in one sync response (``MAX_DIR_SYNC_RESPONSE_DATA_SIZE``).
 MAX_RESPONSE_PART: Final = 20000
@@ -61,6 +66,10 @@ RESYNC_PERIOD: Final = 10.0
 SWEEP_PERIOD: Final = 10.0
 #: A request unanswered this long is forgotten (and asked again).
 REQUEST_TIMEOUT: Final = 600.0
+#: Seconds without any answer before a request is sent again.
+RETRY_AFTER: Final = 2.0
+#: Times one request is sent again before it waits for ``request_timeout``.
+MAX_RETRIES: Final = 3
 #: Most sync requests we keep outstanding with one friend (the rest wait their turn).
 MAX_IN_FLIGHT: Final = 64
 #: Checksum of an empty content (what up-to-date and removed answers carry).
@@ -76,6 +85,8 @@ class _Pending:
     sent: float
     checksum: Sha1Hash | None = None
     parts: bytearray = dataclasses.field(default_factory=bytearray)
+    known_ts: int = 0
+    retries: int = 0
 
 
 #: The file-lists service as RetroShare announces it; on a node it is part of file sharing
@@ -97,7 +108,7 @@ class FileListsService(Service):
 
     def __init__(self, sender: IItemSender, reactor: IReactorTime, index: SharedIndex | None,
                  *, resync_period: float = RESYNC_PERIOD, sweep_period: float = SWEEP_PERIOD,
-                 request_timeout: float = REQUEST_TIMEOUT,
+                 request_timeout: float = REQUEST_TIMEOUT, retry_after: float = RETRY_AFTER,
                  max_entries: int = MAX_REMOTE_ENTRIES, max_in_flight: int = MAX_IN_FLIGHT,
                  on_tree_changed: Callable[[SslId], None] | None = None) -> None:
         super().__init__(sender, reactor)
@@ -105,6 +116,7 @@ class FileListsService(Service):
         self.resync_period = resync_period
         self.sweep_period = sweep_period
         self.request_timeout = request_timeout
+        self.retry_after = retry_after
         self.max_entries = max_entries
         self.max_in_flight = max_in_flight
         self._in_flight: collections.Counter[SslId] = collections.Counter()
@@ -126,7 +138,7 @@ class FileListsService(Service):
     def start(self) -> None:
         self._loop = task.LoopingCall(self.sweep)
         self._loop.clock = self.reactor
-        self._loop.start(self.sweep_period, now=False)
+        self._loop.start(min(self.sweep_period, self.retry_after / 2), now=False)
 
     def stop(self) -> None:
         if self._loop is not None and self._loop.running:
@@ -154,13 +166,18 @@ class FileListsService(Service):
         rid = self.request_id(peer, entry_hash)
         if rid in self._pending or self._in_flight[peer] >= self.max_in_flight:
             return False
-        if not self.send(peer, FileListsSyncRequestItem(
-                entry_hash=entry_hash, flags=_F.SYNC_REQUEST,
-                last_known_recurs_modf_ts=known_ts & 0xFFFFFFFF, request_id=rid)):
+        if not self._send_request(peer, entry_hash, known_ts, rid):
             return False
-        self._pending[rid] = _Pending(peer, entry_hash, self.reactor.seconds())
+        self._pending[rid] = _Pending(peer, entry_hash, self.reactor.seconds(),
+                                      known_ts=known_ts)
         self._in_flight[peer] += 1
         return True
+
+    def _send_request(self, peer: SslId, entry_hash: Sha1Hash, known_ts: int,
+                      rid: int) -> bool:
+        return self.send(peer, FileListsSyncRequestItem(
+            entry_hash=entry_hash, flags=_F.SYNC_REQUEST,
+            last_known_recurs_modf_ts=known_ts & 0xFFFFFFFF, request_id=rid))
 
     def _forget(self, rid: int) -> None:
         p = self._pending.pop(rid)
@@ -188,11 +205,18 @@ class FileListsService(Service):
         return self._request(ssl_id, tree.root.hash, tree.root.recurs_modif_ts)
 
     def sweep(self) -> None:
-        """Forget expired requests; ask for stale directories and for roots due a re-sync."""
+        """Forget expired requests, send again unanswered ones, ask for stale directories and
+        for roots due a re-sync."""
         now = self.reactor.seconds()
         for rid in [r for r, p in self._pending.items()
                     if now - p.sent >= self.request_timeout]:
             self._forget(rid)
+        for rid, p in list(self._pending.items()):
+            if (p.retries < MAX_RETRIES and p.checksum is None
+                    and now - p.sent >= self.retry_after):
+                p.retries += 1
+                p.sent = now
+                self._send_request(p.peer, p.entry_hash, p.known_ts, rid)
         for ssl_id in list(self.peers):
             tree = self.trees.get(ssl_id)
             if tree is None:
