@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from pqi.wire.errors import EncodeError, FramingError, QueueFullError
 from pqi.wire.framing import (
+    FAST_GROUP_SIZE,
+    FAST_SLICE_SIZE,
     GROUP_SIZE,
     PACKET_ID_MODULUS,
     PROBE,
@@ -22,7 +24,13 @@ from pqi.wire.framing import (
     slice_header,
 )
 from pqi.wire.item import UnknownItem, decode, encode
-from pqi.wire.limits import MAX_PARTIAL_PACKETS, MAX_SERIAL_SIZE, SLICE_SIZE
+from pqi.wire.limits import (
+    HEADER_SIZE,
+    MAX_PARTIAL_PACKETS,
+    MAX_SERIAL_SIZE,
+    MAX_SLICE_SIZE,
+    SLICE_SIZE,
+)
 from tests.strategies_streamer import chunked, encoded_items, queued_items
 
 
@@ -354,9 +362,9 @@ def test_events_before_an_error_are_delivered_and_the_error_sticks() -> None:
         list(deframer.feed(item_of(20)))
 
 
-def assert_grouped(write: bytes) -> None:
+def assert_grouped(write: bytes, group_size: int = GROUP_SIZE) -> None:
     """RetroShare's grouping rule: whole frames, a probe only first, and fewer than
-    GROUP_SIZE bytes before the last frame."""
+    ``group_size`` bytes before the last frame."""
     starts = []
     pos = 0
     while pos < len(write):
@@ -369,7 +377,7 @@ def assert_grouped(write: bytes) -> None:
             pos += 8 + struct.unpack_from(">H", header, 6)[0]
         else:
             pos += struct.unpack_from(">I", header, 4)[0]
-    assert pos == len(write) and starts[-1] < GROUP_SIZE
+    assert pos == len(write) and starts[-1] < group_size
 
 
 @pytest.mark.slow
@@ -394,13 +402,21 @@ def test_garbage_raises_only_framing_error(data: bytes, step: int) -> None:
 
 # --- round trips --------------------------------------------------------------------------------
 
+SLICE_SIZES = st.one_of(st.just(SLICE_SIZE), st.just(MAX_SLICE_SIZE), st.just(HEADER_SIZE),
+                        st.integers(HEADER_SIZE, MAX_SLICE_SIZE))
+GROUP_SIZES = st.one_of(st.just(GROUP_SIZE), st.just(FAST_GROUP_SIZE), st.integers(1, 300_000))
+
+
 @pytest.mark.slow
-@given(queued=queued_items(), slicing=st.booleans(), data=st.data())
+@given(queued=queued_items(), slicing=st.booleans(), slice_size=SLICE_SIZES,
+       group_size=GROUP_SIZES, data=st.data())
 def test_round_trip_in_order_per_priority(queued: list[tuple[bytes, int]], slicing: bool,
+                                          slice_size: int, group_size: int,
                                           data: st.DataObject) -> None:
-    """Any items at any priorities, sliced or not, written and cut at arbitrary points,
-    arrive byte-identical, each priority level in the order queued, and decode to themselves."""
-    enframer = Enframer()
+    """Any items at any priorities, sliced or not, with any slice and group size, written and
+    cut at arbitrary points, arrive byte-identical, each priority level in the order queued,
+    and decode to themselves; every write obeys the grouping rule for its group size."""
+    enframer = Enframer(slice_size=slice_size, group_size=group_size)
     if slicing:
         enframer.enable_slicing()
     stream = bytearray()
@@ -411,7 +427,7 @@ def test_round_trip_in_order_per_priority(queued: list[tuple[bytes, int]], slici
             stream += write or b""
     writes = list(enframer.writes(0.0))
     for write in writes:
-        assert_grouped(write)
+        assert_grouped(write, group_size)
         stream += write
     chunks = data.draw(chunked(bytes(stream)))
     deframer = Deframer()
@@ -424,9 +440,9 @@ def test_round_trip_in_order_per_priority(queued: list[tuple[bytes, int]], slici
     assert deframer.probes_received == 1
     for item in received:
         assert encode(decode(item)) == item
-    long_items = [item for item, _ in queued if len(item) > SLICE_SIZE]
+    long_items = [item for item, _ in queued if len(item) > slice_size]
     assert deframer.slices_received == (
-        sum(-(-len(item) // SLICE_SIZE) for item in long_items) if slicing else 0)
+        sum(-(-len(item) // slice_size) for item in long_items) if slicing else 0)
 
 
 @pytest.mark.slow
@@ -453,6 +469,33 @@ def test_large_item_slices(item: bytes, data: st.DataObject) -> None:
     assert {h[0] for h in headers} == {0x10} and {h[2] for h in headers} == {packet_id}
     assert [h[3] for h in headers[:-1]] == [SLICE_SIZE] * (n - 1)
     assert items(feed_all(data.draw(chunked(stream)))) == [item]
+
+
+@pytest.mark.parametrize("slice_size", [0, HEADER_SIZE - 1, MAX_SLICE_SIZE + 1])
+def test_enframer_refuses_slice_sizes_the_header_cannot_carry(slice_size: int) -> None:
+    """A slice shorter than an item header, or longer than the 16-bit slice length can say,
+    is refused when the enframer is made; so is a group size below 1."""
+    with pytest.raises(ValueError, match="slice size"):
+        Enframer(slice_size=slice_size)
+    with pytest.raises(ValueError, match="group size"):
+        Enframer(group_size=0)
+
+
+def test_largest_item_in_largest_slices_reassembles() -> None:
+    """An item of MAX_SERIAL_SIZE bytes cut into MAX_SLICE_SIZE slices (what a node sends)
+    leaves as 5 slices, 4 of 65,535 payload bytes, grouped by FAST_GROUP_SIZE into writes
+    of whole frames, and the deframer gives back the same item."""
+    item = item_of(MAX_SERIAL_SIZE)
+    enframer = Enframer(slice_size=FAST_SLICE_SIZE, group_size=FAST_GROUP_SIZE)
+    enframer.enable_slicing()
+    enframer.push(item, 3)
+    writes = list(enframer.writes(0.0))
+    for write in writes:
+        assert_grouped(write, FAST_GROUP_SIZE)
+    assert enframer.slices_written == 5 and enframer.items_written == 1
+    deframer = Deframer()
+    assert items(list(deframer.feed(b"".join(writes)))) == [item]
+    assert deframer.slices_received == 5
 
 
 @pytest.mark.parametrize("item", [PROBE, bytes.fromhex("1001000000000009ff"),

@@ -20,12 +20,15 @@ from twisted.test import iosim
 
 from pqi.items.heartbeat import HeartbeatItem
 from pqi.wire.errors import QueueFullError
-from pqi.wire.framing import PROBE
+from pqi.wire.framing import FAST_SLICE_SIZE, GROUP_SIZE, PROBE
 from pqi.wire.item import UnknownItem, encode
+from pqi.wire.limits import SLICE_SIZE
 from pqi.wire.streamer import Item, PQIStreamer
 from tests.strategies_streamer import unknown_items
 
 BIG = UnknownItem(0x7E57, 0x01, bytes(range(256)) * 19 + bytes(128))  # 5000 bytes encoded
+#: The streamer options that make RetroShare's own writes (1400-byte slices and groups).
+RETROSHARE_SIZES: dict[str, Any] = {"slice_size": SLICE_SIZE, "group_size": GROUP_SIZE}
 
 
 class Recorder:
@@ -82,6 +85,31 @@ def test_send_priority_and_write_tap() -> None:
     assert b"".join(seen) == transport.value()
 
 
+def test_default_sizes_slice_large_and_group_writes() -> None:
+    """By default (a node's link) the streamer cuts only items above FAST_SLICE_SIZE, into
+    slices of that size whose headers say so, and one write carries several frames: a
+    5000-byte item goes whole, a 200,008-byte one in 4 slices, all in few writes."""
+    recorder, transport = connected()
+    recorder.streamer.dataReceived(PROBE)
+    writes: list[bytes] = []
+    recorder.streamer.on_write = writes.append
+    recorder.streamer.send(BIG)
+    assert writes == [encode(BIG)]
+    transport.clear()
+    writes.clear()
+    huge = UnknownItem(0x7E57, 0x02, bytes(200_000))
+    recorder.streamer.send(huge)
+    out = transport.value()
+    assert len(out) == 200_008 + 4 * 8 and b"".join(writes) == out
+    assert len(writes) == 4  # one write per 64 KiB group: 4 full-size slices' worth
+    starts = [0, 8 + FAST_SLICE_SIZE, 2 * (8 + FAST_SLICE_SIZE), 3 * (8 + FAST_SLICE_SIZE)]
+    assert [out[i:i + 2] for i in starts] == [b"\x10\x01", b"\x10\x00", b"\x10\x00",
+                                              b"\x10\x02"]
+    assert [int.from_bytes(out[i + 6:i + 8], "big") for i in starts] == [
+        FAST_SLICE_SIZE, FAST_SLICE_SIZE, FAST_SLICE_SIZE, 200_008 - 3 * FAST_SLICE_SIZE]
+    assert recorder.streamer.enframer.slices_written == 4
+
+
 def test_items_sent_before_connect_wait_for_it() -> None:
     """Items queued before connectionMade follow the probe in the first write."""
     recorder = Recorder(MemoryReactorClock())
@@ -92,8 +120,9 @@ def test_items_sent_before_connect_wait_for_it() -> None:
 
 
 def test_received_probe_enables_slicing() -> None:
-    """After the peer's probe a 5000-byte item leaves as slices with RetroShare's headers."""
-    recorder, transport = connected()
+    """After the peer's probe, with RetroShare's own sizes, a 5000-byte item leaves as
+    1400-byte slices with RetroShare's headers."""
+    recorder, transport = connected(**RETROSHARE_SIZES)
     recorder.streamer.dataReceived(PROBE)
     transport.clear()
     recorder.streamer.send(BIG)
@@ -169,7 +198,7 @@ def test_write_that_pauses_stops_the_flush() -> None:
             super().write(data)
             self.producer.pauseProducing()
 
-    recorder = Recorder(MemoryReactorClock())
+    recorder = Recorder(MemoryReactorClock(), **RETROSHARE_SIZES)
     transport = PausingTransport()
     recorder.streamer.send(BIG)
     recorder.streamer.dataReceived(PROBE)
@@ -227,8 +256,9 @@ def test_send_after_connection_lost() -> None:
 
 # --- iosim pairs --------------------------------------------------------------------------------
 
-def pair(clock: MemoryReactorClock) -> tuple[Recorder, Recorder, iosim.IOPump]:
-    client, server = Recorder(clock, peer="client"), Recorder(clock, peer="server")
+def pair(clock: MemoryReactorClock, **kwargs: Any) -> tuple[Recorder, Recorder, iosim.IOPump]:
+    client = Recorder(clock, peer="client", **kwargs)
+    server = Recorder(clock, peer="server", **kwargs)
     _, _, pump = iosim.connectedServerAndClient(lambda: server.streamer,
                                                 lambda: client.streamer, clock=clock)
     return client, server, pump
@@ -238,7 +268,7 @@ def test_iosim_pair_exchanges_probes_and_sliced_items() -> None:
     """Two streamers exchange probes on connect, then a big item travels sliced both ways
     (a heartbeat queued behind it passes it); 60 s later each has sent a second probe."""
     clock = MemoryReactorClock()
-    client, server, pump = pair(clock)
+    client, server, pump = pair(clock, **RETROSHARE_SIZES)
     assert client.streamer.enframer.slicing and server.streamer.enframer.slicing
     client.streamer.send(BIG)
     server.streamer.pauseProducing()
@@ -366,5 +396,5 @@ def test_real_tcp_loopback_with_flow_control() -> None:
     assert received[:2] == [HeartbeatItem(), HeartbeatItem()]
     assert received[2:] == payloads
     assert pauses >= 1
-    assert slices == 15 * -(-200_008 // 1400)
+    assert slices == 15 * -(-200_008 // FAST_SLICE_SIZE)
 

@@ -8,9 +8,12 @@ payload length) and up to 1400 payload bytes.  Slices of different items may int
 the receiver reassembles per packet id.
 
 `Deframer` turns received bytes (split anywhere) into events; `Enframer` turns queued items
-into the writes RetroShare would make (QoS order, slicing, grouping up to 1400 bytes, a probe
-every 60 s).  Neither does IO or reads a clock: the Twisted glue in `pqi.wire.streamer` feeds them
-bytes and ``now``.
+into writes (QoS order, slicing, grouping, a probe every 60 s).  By default it makes exactly
+the writes RetroShare would make (1400-byte slices, writes grouped up to 1400 bytes); a node
+asks for `FAST_SLICE_SIZE` slices and `FAST_GROUP_SIZE` writes instead, which every RetroShare
+0.6.7 receiver reassembles (docs/wire.md, "Slice and write sizes") and which cost a
+forty-sixth of the slices per byte.  Neither does IO or reads a clock: the Twisted glue in
+`pqi.wire.streamer` feeds them bytes and ``now``.
 
 The deframer is stricter than RetroShare where RetroShare silently copes with nonsense, because
 nonsense on this layer means the stream is desynchronised or hostile: a slice continuing a
@@ -28,7 +31,13 @@ from collections.abc import Iterator
 from typing import Final
 
 from pqi.wire.errors import EncodeError, FramingError, QueueFullError
-from pqi.wire.limits import HEADER_SIZE, MAX_PARTIAL_PACKETS, MAX_SERIAL_SIZE, SLICE_SIZE
+from pqi.wire.limits import (
+    HEADER_SIZE,
+    MAX_PARTIAL_PACKETS,
+    MAX_SERIAL_SIZE,
+    MAX_SLICE_SIZE,
+    SLICE_SIZE,
+)
 
 __all__ = [
     "PROBE",
@@ -40,6 +49,8 @@ __all__ = [
     "PACKET_ID_MODULUS",
     "QOS_LEVELS",
     "GROUP_SIZE",
+    "FAST_SLICE_SIZE",
+    "FAST_GROUP_SIZE",
     "DEFAULT_MAX_QUEUE_BYTES",
     "ItemReceived",
     "ProbeReceived",
@@ -66,6 +77,13 @@ QOS_LEVELS: Final = 10
 #: A write gathers items and slices until it holds at least this many bytes (or the queue is
 #: empty), as RetroShare does to spare TLS record overhead.
 GROUP_SIZE: Final = SLICE_SIZE
+#: Slice payload a node uses: the largest the slice header can say.  An item of
+#: `MAX_SERIAL_SIZE` bytes leaves in 5 slices instead of 188, and a chat item still passes
+#: between them (one slice is about a third of a millisecond on loopback).
+FAST_SLICE_SIZE: Final = MAX_SLICE_SIZE
+#: Write size a node groups to: one TLS write carries about four 16 KiB records, instead of
+#: one write (and one record) per 1400-byte slice.
+FAST_GROUP_SIZE: Final = 64 * 1024
 #: Default cap on the bytes queued for one peer (ours: RetroShare queues without bound).  Large
 #: enough for a file-transfer window of full-size items, small enough that a peer that stops
 #: reading cannot make us hold more.
@@ -203,7 +221,8 @@ class Deframer:
                 return None
             self._pos = end
             self.items_received += 1
-            return ItemReceived(bytes(buf[pos:end]))
+            with memoryview(buf) as view:
+                return ItemReceived(bytes(view[pos:end]))
 
     def _check_slice(self, flags: int, packet_id: int, length: int, pos: int) -> None:
         """Refuse a slice from its header alone, before its payload is buffered."""
@@ -236,11 +255,12 @@ class Deframer:
 
     def _add_slice(self, flags: int, packet_id: int, buf: bytearray, start: int,
                    end: int) -> ItemReceived | None:
-        if flags == SLICE_START:
-            partial = self._partials[packet_id] = bytearray(buf[start:end])
-        else:
-            partial = self._partials[packet_id]
-            partial += buf[start:end]
+        with memoryview(buf) as view:
+            if flags == SLICE_START:
+                partial = self._partials[packet_id] = bytearray(view[start:end])
+            else:
+                partial = self._partials[packet_id]
+                partial += view[start:end]
         declared = -1
         if len(partial) >= HEADER_SIZE:
             (declared,) = _ITEM_SIZE.unpack_from(partial, 4)
@@ -276,15 +296,26 @@ class Enframer:
     Items wait in one FIFO per priority level (0..9); each chunk taken for a write comes from
     the highest non-empty level, so a higher-priority item can pass between the slices of a
     lower one.  Once `enable_slicing` was called (the peer's probe arrived), items above
-    `SLICE_SIZE` bytes leave as slices of `SLICE_SIZE` payload bytes.  A write gathers chunks
-    until it holds `GROUP_SIZE` bytes or the queue is empty; a due probe starts a write.
+    ``slice_size`` bytes leave as slices of ``slice_size`` payload bytes.  A write gathers
+    chunks until it holds ``group_size`` bytes or the queue is empty; a due probe starts a
+    write.  The defaults (`SLICE_SIZE`, `GROUP_SIZE`) reproduce RetroShare's own writes byte
+    for byte; ``slice_size`` may be up to `MAX_SLICE_SIZE`.
     Every item gets a packet id from a counter modulo 2**24 when queued (whole items too, as
     RetroShare does), so sliced ids in a stream skip the ids of items that went whole.
     ``first_packet_id`` lets a per-peer owner continue its counter on a new connection.
     """
 
     def __init__(self, *, max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
-                 probe_interval: float = PROBE_INTERVAL, first_packet_id: int = 0) -> None:
+                 probe_interval: float = PROBE_INTERVAL, first_packet_id: int = 0,
+                 slice_size: int = SLICE_SIZE, group_size: int = GROUP_SIZE) -> None:
+        if not HEADER_SIZE <= slice_size <= MAX_SLICE_SIZE:
+            raise ValueError(f"slice size {slice_size} outside {HEADER_SIZE}..{MAX_SLICE_SIZE} "
+                             "(a first slice holds the item header; the slice header's length "
+                             "has 16 bits)")
+        if group_size < 1:
+            raise ValueError(f"group size {group_size} must be positive")
+        self.slice_size = slice_size
+        self.group_size = group_size
         self.max_queue_bytes = max_queue_bytes
         self.probe_interval = probe_interval
         self.slicing = False
@@ -355,24 +386,28 @@ class Enframer:
         return deadline is None or now >= deadline
 
     def next_write(self, now: float) -> bytes | None:
-        """The next write for the transport, or None if there is nothing to send at ``now``."""
-        parts: list[bytes] = []
+        """The next write for the transport, or None if there is nothing to send at ``now``.
+
+        The frames of one write are gathered as views of the queued items and joined once, so
+        each payload byte is copied once on its way out.
+        """
+        parts: list[bytes | memoryview] = []
         size = 0
         if self.probe_due(now):
             parts.append(PROBE)
             size = len(PROBE)
             self._last_probe = now
             self.probes_written += 1
-        while size < GROUP_SIZE:
-            chunk = self._next_chunk()
-            if chunk is None:
+        group_size = self.group_size
+        while size < group_size:
+            added = self._next_chunk(parts)
+            if not added:
                 break
-            parts.append(chunk)
-            size += len(chunk)
+            size += added
         if not parts:
             return None
         self.bytes_written += size
-        return b"".join(parts)
+        return parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts)
 
     def writes(self, now: float) -> Iterator[bytes]:
         """Every write possible at ``now`` (for callers without flow control)."""
@@ -387,22 +422,26 @@ class Enframer:
         self._queued_bytes = self._queued_items = 0
         return dropped
 
-    def _next_chunk(self) -> bytes | None:
+    def _next_chunk(self, parts: list[bytes | memoryview]) -> int:
+        """Append the next frame (a whole item, or a slice header and a view of its payload)
+        to ``parts``; returns its size, 0 when nothing is queued."""
         for level in reversed(self._levels):
             if level:
                 break
         else:
-            return None
+            return 0
         record = level[0]
         data, offset = record.data, record.offset
         remaining = len(data) - offset
-        if offset == 0 and (not self.slicing or remaining <= SLICE_SIZE):
+        slice_size = self.slice_size
+        if offset == 0 and (not self.slicing or remaining <= slice_size):
             level.popleft()
             self._queued_bytes -= remaining
             self._queued_items -= 1
             self.items_written += 1
-            return data
-        length = min(SLICE_SIZE, remaining)
+            parts.append(data)
+            return remaining
+        length = min(slice_size, remaining)
         if offset == 0:
             flags = SLICE_START
         elif length == remaining:
@@ -416,4 +455,6 @@ class Enframer:
             level.popleft()
             self._queued_items -= 1
             self.items_written += 1
-        return slice_header(flags, record.packet_id, length) + data[offset:offset + length]
+        parts.append(_SLICE_HEADER.pack(SLICE_PROTOCOL_ID, flags, record.packet_id, length))
+        parts.append(memoryview(data)[offset:offset + length])
+        return HEADER_SIZE + length

@@ -18,6 +18,7 @@ __all__ = [
     "HEADER_SIZE",
     "TLV_HEADER_SIZE",
     "SLICE_SIZE",
+    "MAX_SLICE_SIZE",
     "MAX_PARTIAL_PACKETS",
 ]
 
@@ -36,6 +37,10 @@ HEADER_SIZE: Final = 8
 TLV_HEADER_SIZE: Final = 6
 #: Slice payload size once a peer accepted slicing (``PQISTREAM_OPTIMAL_PACKET_SIZE``).
 SLICE_SIZE: Final = 1400
+#: Largest slice payload the 16-bit length field of a slice header can say.  RetroShare 0.6.7
+#: receivers reassemble slices of any length up to this (tested with 1,400 to 65,535 bytes:
+#: see docs/wire.md, "Slice and write sizes"); 1400 is only what RetroShare itself cuts.
+MAX_SLICE_SIZE: Final = 0xFFFF
 #: Most sliced packets a peer may have half-sent at once (RetroShare has no cap; 16 is far
 #: above the one or two a real node interleaves).
 MAX_PARTIAL_PACKETS: Final = 16

@@ -33,6 +33,8 @@ from pqi.driver import CoreDriver
 from pqi.wire.errors import DecodeError, FramingError
 from pqi.wire.framing import (
     DEFAULT_MAX_QUEUE_BYTES,
+    FAST_GROUP_SIZE,
+    FAST_SLICE_SIZE,
     PROBE_INTERVAL,
     Deframer,
     Enframer,
@@ -79,7 +81,10 @@ class PQIStreamer(Protocol):
     once when the connection ends; ``on_write(data)``, if given, sees every write before the
     transport does (a tap for tracing and captures).  ``peer`` only labels log events.  Counters:
     ``items_in``, ``items_out``, ``bytes_in``, ``bytes_out``, ``probes_in``, ``probes_out``,
-    ``decode_errors``, ``framing_errors``.
+    ``decode_errors``, ``framing_errors``.  ``slice_size`` and ``group_size`` go to the
+    `Enframer`: by default the large slices and grouped writes every RetroShare 0.6.7 receiver
+    reassembles (`FAST_SLICE_SIZE`, `FAST_GROUP_SIZE`; `SLICE_SIZE` and `GROUP_SIZE` give
+    RetroShare's own writes byte for byte).
     """
 
     log = Logger()
@@ -90,14 +95,17 @@ class PQIStreamer(Protocol):
                  on_write: Callable[[bytes], object] | None = None,
                  peer: str = "",
                  max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
-                 probe_interval: float = PROBE_INTERVAL) -> None:
+                 probe_interval: float = PROBE_INTERVAL,
+                 slice_size: int = FAST_SLICE_SIZE,
+                 group_size: int = FAST_GROUP_SIZE) -> None:
         self.clock = clock
         self.on_item = on_item
         self.on_lost = on_lost
         self.on_write = on_write
         self.peer = peer
         self.deframer = Deframer()
-        self.enframer = Enframer(max_queue_bytes=max_queue_bytes, probe_interval=probe_interval)
+        self.enframer = Enframer(max_queue_bytes=max_queue_bytes, probe_interval=probe_interval,
+                                 slice_size=slice_size, group_size=group_size)
         self.items_in = 0
         self.decode_errors = 0
         self.framing_errors = 0

@@ -215,8 +215,9 @@ class _WriteWatch:
         link.on_write = self._tap
 
     def expect(self, data: bytes, token: object) -> None:
-        tail_start = ((len(data) - 1) // SLICE_SIZE) * SLICE_SIZE
-        tail = data[tail_start:] if len(data) > SLICE_SIZE else b""
+        slice_size = getattr(getattr(self.link, "enframer", None), "slice_size", SLICE_SIZE)
+        tail_start = ((len(data) - 1) // slice_size) * slice_size
+        tail = data[tail_start:] if len(data) > slice_size else b""
         self._expected.append((data, struct.pack(">H", len(tail)) + tail if tail else b"",
                                token))
 

@@ -1,7 +1,8 @@
 """transfer: the ft service (0x0017): verified multi-source downloads and uploads.
 
 `chunkmap` (1 MiB chunks, states, strategies), `engine` (the sans-IO download engine),
-`partials` (crash-safe partial files), `names` (safe file names from peers), `server` (the
+`partials` (crash-safe partial files), `prefixhash` (the running SHA-1 of a partial's
+finished prefix), `names` (safe file names from peers), `server` (the
 upload side with rate limits) and `service` (the glue on the node).
 """
 

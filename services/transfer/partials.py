@@ -38,6 +38,7 @@ from pqi.wire.fields import Sha1Hash, SslId
 
 from .chunkmap import CHUNK_SIZE, ChunkMap, chunk_count, compress, decompress
 from .names import candidates, link_into, sanitise
+from .prefixhash import PrefixHash
 
 __all__ = [
     "PartialFile",
@@ -116,6 +117,7 @@ class PartialFile:
         self.data_path = folder / state.file_hash.to_hex()
         self.state_path = folder / (state.file_hash.to_hex() + STATE_SUFFIX)
         self._fd: int | None = None
+        self._prefix = PrefixHash(state.size)
 
     # --- creation and loading --------------------------------------------------------------
 
@@ -234,8 +236,9 @@ class PartialFile:
             self._pwrite_all(fd, view[:half], offset)
             self.hook("write")
             self._pwrite_all(fd, view[half:], offset + half)
-            return
-        self._pwrite_all(fd, view, offset)
+        else:
+            self._pwrite_all(fd, view, offset)
+        self._prefix.written(offset)
 
     @staticmethod
     def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
@@ -252,17 +255,18 @@ class PartialFile:
         return hashlib.sha1(self.read(offset, length)).digest()
 
     def file_sha1(self) -> bytes:
-        """SHA-1 of the whole data file (blocking: call it off the reactor thread)."""
-        h = hashlib.sha1()
-        fd = self._open()
-        offset = 0
-        while offset < self.size:
-            block = os.pread(fd, min(4 * CHUNK_SIZE, self.size - offset), offset)
-            if not block:
-                break
-            h.update(block)
-            offset += len(block)
-        return h.digest()
+        """SHA-1 of the whole data file (blocking: call it off the reactor thread).  Only the
+        part past the finished prefix `hash_prefix` already folded in is read."""
+        return self._prefix.digest(self.read)
+
+    def hash_prefix(self) -> None:
+        """Fold the DONE chunks from the start of the file, up to the first one not DONE,
+        into the running SHA-1 (blocking: the service calls it on its sync thread after each
+        commit, so the final check has little left to read)."""
+        done, first = self._state.done, 0
+        while first in done:
+            first += 1
+        self._prefix.advance(self.read, first * CHUNK_SIZE)
 
     # --- durable progress ------------------------------------------------------------------
 
@@ -274,6 +278,7 @@ class PartialFile:
         os.fdatasync(self._open())
         self._state = dataclasses.replace(self._state, done=self._state.done | new)
         self._write_state()
+        self.hash_prefix()
 
     def uncommit(self, chunks: Iterable[int]) -> None:
         """Chunks found bad: no longer DONE (persisted)."""

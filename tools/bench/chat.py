@@ -9,10 +9,16 @@ batches of ``--batch`` messages per reactor turn through `ChatService.send_priva
 its link queue is full the rest waits in its (persistent) queue: the flood measures the whole
 path, back-pressure included.
 
+Three nodes: Alice floods Bob; Carol, Bob's other friend, sends him one message after another
+during the flood (does one friend's flood delay another friend's chat?).  Then Alice offers
+``--rate`` messages/s (default 10,000) for ``--rate-seconds``, paced in 10 ms ticks.
+
 Printed: flood messages/s (first send to last arrival), p50/p99/max latency of flood messages
-(send call to the receiver's ``message_received`` event), then p50/p99 of ``--pings`` single
-messages each sent after the previous one arrived, and the process's resident memory before
-and after the flood.
+(send call to the receiver's ``message_received`` event), p50/p99 of the second friend's
+messages during the flood, p50/p99 at the offered rate (and the rate the pacing reached), then
+p50/p99 of ``--pings`` single messages each sent after the previous one arrived, and the
+process's resident memory before and after the flood.  All nodes share one reactor, so the
+second friend's figure includes waiting for the turns the flood's work takes.
 """
 
 from __future__ import annotations
@@ -41,86 +47,120 @@ def _pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
-async def run(reactor: Any, workdir: Path, messages: int, batch: int,
-              pings: int) -> dict[str, float]:
+async def _befriend(reactor: Any, x: Any, y: Any) -> None:
+    from pqi.items.ids import SERVICE_CHAT
+
+    x.add_friend(y.account.certificate_text(local_addr=y.listening))
+    y.add_friend(x.account.certificate_text(local_addr=x.listening))
+    for _ in range(1500):
+        if SERVICE_CHAT in x.control.enabled(y.ssl_id) and \
+                SERVICE_CHAT in y.control.enabled(x.ssl_id):
+            return
+        await task.deferLater(reactor, 0.02, lambda: None)
+    raise RuntimeError("the nodes did not connect")
+
+
+async def run(reactor: Any, workdir: Path, messages: int, batch: int, pings: int,
+              rate: int = 10_000, rate_seconds: float = 3.0) -> dict[str, float]:
     from pqi.identity.account import Account
     from pqi.identity.friends import FriendList
-    from pqi.items.ids import SERVICE_CHAT
     from services.chat.service import MessageReceived
     from services.node.node import FRIENDS_FILE, Node
 
     nodes = []
-    for name in ("alice", "bob"):
+    for name in ("alice", "bob", "carol"):
         account = Account.create(workdir / name, name, f"{name}-loc", "bench-password",
                                  bits=2048)
         friends = FriendList(workdir / name / FRIENDS_FILE, now=reactor.seconds)
         nodes.append(Node(reactor, account, friends, port=0, owns_friends=True))
-    a, b = nodes
+    a, b, c = nodes
     for node in nodes:
         await node.startService()
-    a.add_friend(b.account.certificate_text(local_addr=b.listening))
-    b.add_friend(a.account.certificate_text(local_addr=a.listening))
-    for _ in range(1500):
-        if SERVICE_CHAT in a.control.enabled(b.ssl_id) and \
-                SERVICE_CHAT in b.control.enabled(a.ssl_id):
-            break
-        await task.deferLater(reactor, 0.02, lambda: None)
-    else:
-        raise RuntimeError("the nodes did not connect")
+    await _befriend(reactor, a, b)
+    await _befriend(reactor, c, b)
 
-    sent_at: list[float] = []
-    latencies: list[float] = []
+    # Each message's body is "<kind> <index> ...": its send time is sent_at[kind][index].
+    sent_at: dict[str, list[float]] = {"flood": [], "offered": [], "friend": [], "ping": []}
+    latencies: dict[str, list[float]] = {kind: [] for kind in sent_at}
     arrived = {"n": 0, "last": 0.0}
+    waiting: dict[str, defer.Deferred[None]] = {}
 
     def on_message(event: Any) -> None:
         now = time.perf_counter()
-        index = int(event.message.body.split(" ", 2)[1])
-        latencies.append(now - sent_at[index])
-        arrived["n"] += 1
-        arrived["last"] = now
+        kind, index, _ = event.message.body.split(" ", 2)
+        latencies[kind].append(now - sent_at[kind][int(index)])
+        if kind == "flood":
+            arrived["n"] += 1
+            arrived["last"] = now
+        d = waiting.pop(kind, None)
+        if d is not None:
+            d.callback(None)
+
+    def send(node: Any, kind: str) -> None:
+        index = len(sent_at[kind])
+        sent_at[kind].append(time.perf_counter())
+        node.chat.send_private(b.ssl_id, f"{kind} {index} the quick brown fox")
+
+    async def one(node: Any, kind: str) -> None:
+        d = waiting[kind] = defer.Deferred()
+        send(node, kind)
+        await d
 
     b.subscribe(MessageReceived, on_message)
     rss_before = _rss()
-    done: defer.Deferred[None] = defer.Deferred()
 
+    # 1. Alice floods Bob as fast as her link takes it; Carol, a second friend of Bob's,
+    #    sends him one message after another meanwhile.
     def burst() -> None:
-        for _ in range(min(batch, messages - len(sent_at))):
-            sent_at.append(time.perf_counter())
-            a.chat.send_private(b.ssl_id, f"flood {len(sent_at) - 1} the quick brown fox")
-        if len(sent_at) >= messages:
+        for _ in range(min(batch, messages - len(sent_at["flood"]))):
+            send(a, "flood")
+        if len(sent_at["flood"]) >= messages:
             loop.stop()
 
     loop = task.LoopingCall(burst)
     loop.clock = reactor
     started = time.perf_counter()
     loop.start(0.0)
-
-    def check() -> None:
-        if arrived["n"] >= messages and not done.called:
-            done.callback(None)
-    watcher = task.LoopingCall(check)
-    watcher.clock = reactor
-    watcher.start(0.05)
-    await done
-    watcher.stop()
+    while arrived["n"] < messages:
+        await one(c, "friend")
     flood_seconds = arrived["last"] - started
     rss_after = _rss()
-    flood = latencies[:]
 
-    single: list[float] = []
+    # 2. Alice offers ``rate`` messages per second, in ticks of 10 ms, for ``rate_seconds``.
+    ticks = max(1, int(rate_seconds * 100))
+    per_tick = max(1, rate // 100)
+
+    def tick() -> None:
+        for _ in range(per_tick):
+            send(a, "offered")
+        if len(sent_at["offered"]) >= ticks * per_tick:
+            offered.stop()
+
+    offered = task.LoopingCall(tick)
+    offered.clock = reactor
+    offered_started = time.perf_counter()
+    await offered.start(0.01)
+    offered_sent = time.perf_counter() - offered_started
+    for _ in range(3000):
+        if len(latencies["offered"]) >= ticks * per_tick:
+            break
+        await task.deferLater(reactor, 0.01, lambda: None)
+
+    # 3. Single messages on a quiet link.
     for _ in range(pings):
-        latencies.clear()
-        sent_at.clear()
-        got = b.next_event(MessageReceived)
-        sent_at.append(time.perf_counter())
-        a.chat.send_private(b.ssl_id, "ping 0 quiet")
-        await got
-        single.append(latencies[0])
+        await one(a, "ping")
     for node in nodes:
         await node.stopService()
+    flood, friend = latencies["flood"], latencies["friend"]
+    offered_lat, single = latencies["offered"], latencies["ping"]
     return {
         "messages": messages, "seconds": flood_seconds, "rate": messages / flood_seconds,
         "flood_p50": _pct(flood, 0.5), "flood_p99": _pct(flood, 0.99), "flood_max": max(flood),
+        "friend_n": len(friend), "friend_p50": _pct(friend, 0.5),
+        "friend_p99": _pct(friend, 0.99),
+        "offered_rate": ticks * per_tick / offered_sent,
+        "offered_n": len(offered_lat), "offered_sent": ticks * per_tick,
+        "offered_p50": _pct(offered_lat, 0.5), "offered_p99": _pct(offered_lat, 0.99),
         "p50": _pct(single, 0.5), "p99": _pct(single, 0.99),
         "rss_before": rss_before, "rss_after": rss_after,
     }
@@ -131,13 +171,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--messages", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=200)
     ap.add_argument("--pings", type=int, default=500)
+    ap.add_argument("--rate", type=int, default=10_000,
+                    help="messages/s offered in the paced phase (default 10000)")
+    ap.add_argument("--rate-seconds", type=float, default=3.0,
+                    help="length of the paced phase (default 3 s)")
     args = ap.parse_args(argv)
     reactor = EPollReactor()
     result: list[Any] = []
     with tempfile.TemporaryDirectory(prefix="rsproto-bench-chat-") as tmp:
         def start() -> None:
             d = defer.ensureDeferred(run(reactor, Path(tmp), args.messages, args.batch,
-                                         args.pings))
+                                         args.pings, args.rate, args.rate_seconds))
             d.addBoth(result.append)
             d.addBoth(lambda _: reactor.stop())
         reactor.callWhenRunning(start)
@@ -149,6 +193,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{r['rate']:.0f} messages/s")
     print(f"flood latency (send call -> receiver event): p50 {r['flood_p50'] * 1000:.1f} ms, "
           f"p99 {r['flood_p99'] * 1000:.1f} ms, max {r['flood_max'] * 1000:.1f} ms")
+    print(f"second friend during the flood ({r['friend_n']} messages, one after another): "
+          f"p50 {r['friend_p50'] * 1000:.2f} ms, p99 {r['friend_p99'] * 1000:.2f} ms")
+    print(f"offered {r['offered_rate']:.0f} messages/s ({r['offered_n']} of "
+          f"{r['offered_sent']} arrived): p50 {r['offered_p50'] * 1000:.2f} ms, "
+          f"p99 {r['offered_p99'] * 1000:.2f} ms")
     print(f"single messages on a quiet link ({args.pings}): p50 {r['p50'] * 1000:.2f} ms, "
           f"p99 {r['p99'] * 1000:.2f} ms")
     print(f"resident memory: {r['rss_before'] / 2**20:.1f} MiB before the flood, "

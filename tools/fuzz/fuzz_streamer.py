@@ -3,8 +3,8 @@
 
 A `DecodeError` (a `FramingError` for a broken stream) is the expected answer to garbage; any
 other exception is a bug.  Invariants checked on every input: cutting the stream into pieces
-never changes the events or the error, and the items found, enframed again (sliced), deframe
-to the same items.
+never changes the events or the error, and the items found, enframed again (sliced in
+RetroShare's 1400-byte slices or a node's 65,535-byte ones), deframe to the same items.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from tools.fuzz.harness import fuzz, instrumented
 with instrumented():
     import pqi
     from pqi.wire.errors import DecodeError, EncodeError
-    from pqi.wire.framing import Deframer, Enframer, FramingEvent, ItemReceived
+    from pqi.wire.framing import (
+        FAST_GROUP_SIZE,
+        FAST_SLICE_SIZE,
+        Deframer,
+        Enframer,
+        FramingEvent,
+        ItemReceived,
+    )
+    from pqi.wire.limits import SLICE_SIZE
 
 __all__ = ["one_input"]
 
@@ -44,7 +52,9 @@ def one_input(data: bytes) -> None:
     for item in found:
         with contextlib.suppress(DecodeError):
             pqi.decode(item)
-    enframer = Enframer()
+    # The re-enframing uses RetroShare's slice size or a node's, chosen by the input's last byte.
+    slice_size = FAST_SLICE_SIZE if data and data[-1] & 1 else SLICE_SIZE
+    enframer = Enframer(slice_size=slice_size, group_size=FAST_GROUP_SIZE)
     enframer.enable_slicing()
     sendable = []
     for item in found:
