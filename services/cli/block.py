@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import pathlib
 from typing import Any
 
-from services.cli.identity import CliError, default_base_dir
+from services.cli.common import CliError, base_dir_parent, describe_subcommands
 from services.node.control_channel import ControlClientError, NodeNotRunningError, call
 
 __all__ = ["register", "format_listing"]
@@ -89,11 +88,12 @@ def _list(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``block ip|friend|file|id|list``."""
-    group = subparsers.add_parser("block", help="block addresses, friends, files, identities")
+    group = subparsers.add_parser(
+        "block", help="block addresses, friends, files, identities",
+        description="Block communication: ban addresses and ranges, deny friends, ban files "
+                    "and identities; --undo lifts a block.")
     sub = group.add_subparsers(dest="block_command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--base-dir", type=pathlib.Path, default=default_base_dir(),
-                        help="account directory (default: %(default)s)")
+    common = argparse.ArgumentParser(add_help=False, parents=[base_dir_parent()])
     common.add_argument("--json", action="store_true", help="print the raw answer as JSON")
     common.add_argument("--undo", action="store_true", help="lift the block")
     p = sub.add_parser("ip", parents=[common], help="ban an address or a /24, /16 range")
@@ -117,3 +117,4 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_id)
     p = sub.add_parser("list", parents=[common], help="everything blocked")
     p.set_defaults(func=_list)
+    describe_subcommands(sub)

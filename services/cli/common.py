@@ -18,6 +18,7 @@ from typing import Any, Final
 import platformdirs
 
 __all__ = [
+    "describe_subcommands",
     "CliError", "NodeNotRunningCliError", "PASSWORD_ENV", "BASE_DIR_ENV", "default_base_dir",
     "base_dir_parent", "password", "ask_node", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE",
     "EXIT_NOT_RUNNING", "EXIT_LOCKED", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE",
@@ -115,3 +116,13 @@ def ask_node(base_dir: pathlib.Path, command: str, args: dict[str, Any] | None =
         raise CliError(str(e)) from e
     except OSError as e:
         raise CliError(f"the node did not answer: {e.strerror or e}", EXIT_FAILURE) from e
+
+
+def describe_subcommands(action: Any) -> None:
+    """Give every subcommand of an ``add_subparsers`` action that has none a description:
+    its help sentence, so ``rsnode X --help`` says what X does."""
+    for choice in action._choices_actions:  # noqa: SLF001
+        parser = action.choices[choice.dest]
+        if not parser.description:
+            parser.description = choice.help
+

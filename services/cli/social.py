@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.cli.chat import _call
-from services.cli.identity import CliError, default_base_dir
+from services.cli.common import CliError, base_dir_parent, describe_subcommands
 
 __all__ = ["register", "format_identities", "format_lobbies", "FOLLOW_PERIOD", "demo_lobby"]
 
@@ -120,45 +120,51 @@ def follow(base: pathlib.Path, lobby: str | None, count: int | None,
 
 def register(subparsers: Any) -> None:
     """Add ``id`` (create, list) and ``lobby`` (list, create, join, leave, say, follow)."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--base-dir", type=pathlib.Path, default=default_base_dir(),
-                        help="account directory (default: %(default)s)")
-    ids = subparsers.add_parser("id", help="GXS identities").add_subparsers(
-        dest="id_command", required=True)
+    common = base_dir_parent()
+    ids = subparsers.add_parser(
+        "id", help="GXS identities",
+        description="Our GXS identities (signed by our profile key, or anonymous) and those "
+                    "friends synced to us; lobbies and distant messages use them.",
+    ).add_subparsers(dest="id_command", required=True)
     p = ids.add_parser("create", parents=[common], help="make an identity")
-    p.add_argument("name")
+    p.add_argument("name", help="the identity's name, as others see it")
     p.add_argument("--anonymous", action="store_true", help="not signed by our profile")
     p.set_defaults(func=_id_create)
     p = ids.add_parser("list", parents=[common], help="identities we know (* = ours)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the raw answer as JSON")
     p.set_defaults(func=_id_list)
+    describe_subcommands(ids)
 
-    lobby = subparsers.add_parser("lobby", help="chat lobbies").add_subparsers(
-        dest="lobby_command", required=True)
+    lobby = subparsers.add_parser(
+        "lobby", help="chat lobbies",
+        description="Group chat in RetroShare's chat lobbies: messages signed by our "
+                    "identity, relayed by friends to the lobby's other members.",
+    ).add_subparsers(dest="lobby_command", required=True)
     p = lobby.add_parser("list", parents=[common], help="lobbies in, visible, invited")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the raw answer as JSON")
     p.set_defaults(func=_lobby_list)
     p = lobby.add_parser("create", parents=[common], help="create a lobby")
-    p.add_argument("name")
-    p.add_argument("--topic", default="")
+    p.add_argument("name", help="the lobby's name")
+    p.add_argument("--topic", default="", help="the lobby's topic")
     p.add_argument("--private", action="store_true", help="not listed to friends")
     p.add_argument("--identity", default=None, help="our identity to use (default: first)")
     p.set_defaults(func=_lobby_create)
     p = lobby.add_parser("join", parents=[common], help="join a visible lobby")
     p.add_argument("lobby", help="lobby id (hex, as `lobby list` shows it)")
-    p.add_argument("--identity", default=None)
+    p.add_argument("--identity", default=None, help="our identity to use (default: first)")
     p.set_defaults(func=_lobby_join)
     p = lobby.add_parser("leave", parents=[common], help="leave a lobby")
-    p.add_argument("lobby")
+    p.add_argument("lobby", help="lobby id (hex, as `lobby list` shows it)")
     p.set_defaults(func=_lobby_leave)
     p = lobby.add_parser("say", parents=[common], help="send a message to a lobby")
-    p.add_argument("lobby")
-    p.add_argument("text")
+    p.add_argument("lobby", help="lobby id (hex, as `lobby list` shows it)")
+    p.add_argument("text", help="the message")
     p.set_defaults(func=_lobby_say)
     p = lobby.add_parser("follow", parents=[common], help="print lobby messages as they come")
-    p.add_argument("lobby", nargs="?")
-    p.add_argument("--count", type=int, default=None)
+    p.add_argument("lobby", nargs="?", help="only this lobby (default: every lobby we are in)")
+    p.add_argument("--count", type=int, default=None, help="stop after this many messages")
     p.set_defaults(func=_lobby_follow)
+    describe_subcommands(lobby)
 
 
 # --- demo ------------------------------------------------------------------------------------
