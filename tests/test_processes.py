@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -33,6 +34,11 @@ def test_spawn_kills_a_stubborn_process_and_its_children_when_the_test_fails() -
         child = int(proc.stdout.readline())
         raise RuntimeError("the test failed here")
     assert proc.returncode is not None and not _alive(proc.pid)
+    # The child got SIGKILL with its group; the kernel may take a moment to end an orphan.
+    for _ in range(100):
+        if not _alive(child):
+            break
+        time.sleep(0.05)
     assert not _alive(child)
 
 

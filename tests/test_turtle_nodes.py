@@ -174,8 +174,9 @@ def test_rsnode_anonymous_search_get_transfers_status_and_relay(tmp_path, capsys
                 await n.stopService()
 
     codes = on_fresh_reactor(body, 150)
-    out = capsys.readouterr().out
-    assert codes == [0, 0, 0, 0, 0, 0]
+    captured = capsys.readouterr()
+    out = captured.out
+    assert codes == [0, 0, 0, 0, 0, 0], captured.err
     assert "relay share for others' tunnels: 3000000 bytes/s" in early[0]
     assert "anonymous search and download" in early[0]
     assert "tunnelled-thing.bin  6.0 MiB  (1 answer)" in early[0]

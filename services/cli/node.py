@@ -29,6 +29,7 @@ from services.cli.common import (
     EXIT_FAILURE,
     EXIT_LOCKED,
     CliError,
+    NodeNotRunningCliError,
     ask_node,
     base_dir_parent,
     password,
@@ -201,8 +202,11 @@ def format_status(report: dict[str, Any]) -> str:
 
 
 def _status(args: argparse.Namespace) -> int:
-    require_account(args.base_dir)
-    report = ask_node(args.base_dir, "status")
+    try:
+        report = ask_node(args.base_dir, "status")
+    except NodeNotRunningCliError:
+        require_account(args.base_dir)  # no account at all: say that, not "not running"
+        raise
     if args.json:
         import json
         print(json.dumps(report, indent=2))
