@@ -212,7 +212,7 @@ def test_block_file_survives_kill_9(tmp_path) -> None:
     loads (the old list or the new one, never half)."""
     path = tmp_path / store.BLOCKS_FILE
     clock = Clock()
-    BanListService(_Sender(), clock, OWN, path).block_ip("1.1.1.1", "kept")
+    BanListService(_Sender(), clock, OWN, path).block_ip("7.7.7.1", "kept")
     proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE,
                             env=os.environ.copy())
     try:
@@ -222,4 +222,4 @@ def test_block_file_survives_kill_9(tmp_path) -> None:
         proc.kill()
         proc.wait(timeout=30)
     s = BanListService(_Sender(), clock, OWN, path)
-    assert "1.1.1.1/32" in [b["range"] for b in s.listing()["ips"]]
+    assert "7.7.7.1/32" in [b["range"] for b in s.listing()["ips"]]

@@ -69,29 +69,29 @@ def test_friend_entries_apply_only_when_gathering_from_friends() -> None:
     """A friend's DHT entry counts at level 2: ignored by default, applied once
     ``from_friends`` is on."""
     r2 = BanRules(OWN)
-    r2.received_list(F1, [(IP("8.8.4.4"), Origin.SELF, Reason.DHT, 10)], NOW)
+    r2.received_list(F1, [(IP("6.6.4.4"), Origin.SELF, Reason.DHT, 10)], NOW)
     assert r2.ban_set()[0].level == Origin.FRIEND
-    assert r2.accepts(IP("8.8.4.4"))
+    assert r2.accepts(IP("6.6.4.4"))
     r2.settings.from_friends = True
-    assert not r2.accepts(IP("8.8.4.4"))
+    assert not r2.accepts(IP("6.6.4.4"))
 
 
 def test_own_dht_entries_apply_only_when_gathering_from_dht() -> None:
     """Our own DHT findings are shared but refuse only with ``from_dht`` on (level 1)."""
     r = BanRules(OWN)
-    r.add_entry(OWN, IP("8.8.8.8"), Origin.SELF, Reason.DHT, NOW, NOW)
+    r.add_entry(OWN, IP("6.6.6.8"), Origin.SELF, Reason.DHT, NOW, NOW)
     r.condense(NOW)
-    assert r.accepts(IP("8.8.8.8"))
-    assert [b.addr for b in r.shared_entries()] == [IP("8.8.8.8")]
+    assert r.accepts(IP("6.6.6.8"))
+    assert [b.addr for b in r.shared_entries()] == [IP("6.6.6.8")]
     r.settings.from_dht = True
-    assert not r.accepts(IP("8.8.8.8"))
+    assert not r.accepts(IP("6.6.6.8"))
 
 
 def test_a_friends_user_entry_applies_at_once() -> None:
     """An entry whose reason is USER refuses whoever reported it (``acceptedBanSet``)."""
     r = BanRules(OWN)
-    r.received_list(F1, [(IP("8.8.8.8"), Origin.SELF, Reason.USER, 0)], NOW)
-    assert not r.accepts(IP("8.8.8.8"))
+    r.received_list(F1, [(IP("6.6.6.8"), Origin.SELF, Reason.USER, 0)], NOW)
+    assert not r.accepts(IP("6.6.6.8"))
 
 
 def test_only_external_addresses_are_taken_from_sources() -> None:
@@ -143,8 +143,8 @@ def test_lowest_level_wins_and_equal_levels_merge_reasons() -> None:
     """Our own entry (level 1) beats a friend's (level 2); two friends' entries of one level
     OR their reasons and keep the newest time."""
     r = BanRules(OWN)
-    r.add_entry(OWN, IP("8.8.8.8"), Origin.SELF, Reason.DHT, NOW - 5, NOW)
-    r.received_list(F1, [(IP("8.8.8.8"), 1, Reason.USER, 0)], NOW)
+    r.add_entry(OWN, IP("6.6.6.8"), Origin.SELF, Reason.DHT, NOW - 5, NOW)
+    r.received_list(F1, [(IP("6.6.6.8"), 1, Reason.USER, 0)], NOW)
     assert r.ban_set()[0].level == Origin.SELF
     r2 = BanRules(OWN)
     r2.received_list(F1, [(IP("9.9.9.9"), 1, Reason.USER, 100)], NOW)
@@ -156,39 +156,39 @@ def test_lowest_level_wins_and_equal_levels_merge_reasons() -> None:
 def test_entries_and_sources_expire_after_a_day() -> None:
     """An entry older than 24 h, or a source silent for 24 h, no longer counts."""
     r = BanRules(OWN, BanSettings(from_friends=True))
-    r.received_list(F1, [(IP("8.8.8.8"), 1, Reason.DHT, 0)], NOW)
+    r.received_list(F1, [(IP("6.6.6.8"), 1, Reason.DHT, 0)], NOW)
     r.received_list(F2, [(IP("9.9.9.9"), 1, Reason.DHT, rules.ENTRY_MAX_AGE + 1)], NOW)
-    assert [b.addr for b in r.ban_set()] == [IP("8.8.8.8")]
+    assert [b.addr for b in r.ban_set()] == [IP("6.6.6.8")]
     r.condense(NOW + rules.ENTRY_MAX_AGE + 1)
-    assert r.ban_set() == [] and r.accepts(IP("8.8.8.8"))
+    assert r.ban_set() == [] and r.accepts(IP("6.6.6.8"))
 
 
 def test_only_our_own_level_is_shared_without_comments() -> None:
     """Friends' entries (level 2) are not passed on; ours go as single addresses."""
     r = BanRules(OWN)
-    r.add_entry(OWN, IP("8.8.8.8"), Origin.SELF, Reason.DHT, NOW, NOW)
+    r.add_entry(OWN, IP("6.6.6.8"), Origin.SELF, Reason.DHT, NOW, NOW)
     r.received_list(F1, [(IP("9.9.9.9"), 1, Reason.DHT, 0)], NOW)
     r.add_range(IP("7.7.7.7"), 0, NOW, comment="secret")
     shared = r.shared_entries()
-    assert [(b.addr, b.masked_bytes, b.comment) for b in shared] == [(IP("8.8.8.8"), 0, "")]
+    assert [(b.addr, b.masked_bytes, b.comment) for b in shared] == [(IP("6.6.6.8"), 0, "")]
 
 
 def test_filtering_off_accepts_everything_and_ipv6_is_not_checked() -> None:
     """``filtering`` off: no check; an IPv6 address that is not v4-mapped: no check."""
     r = BanRules(OWN, BanSettings(filtering=False))
-    r.add_range(IP("8.8.8.8"), 0, NOW)
-    assert r.check(IP("8.8.8.8")) is CheckResult.NOCHECK
+    r.add_range(IP("6.6.6.8"), 0, NOW)
+    assert r.check(IP("6.6.6.8")) is CheckResult.NOCHECK
     r.settings.filtering = True
-    assert r.check(ipaddress.IPv6Address("::ffff:8.8.8.8")) is CheckResult.BLACKLISTED
+    assert r.check(ipaddress.IPv6Address("::ffff:6.6.6.8")) is CheckResult.BLACKLISTED
     assert r.check(ipaddress.IPv6Address("2001:db8::1")) is CheckResult.NOCHECK
 
 
 def test_refusals_are_counted() -> None:
     """Each refusal counts an attempt on the entry that refused."""
     r = BanRules(OWN)
-    r.add_range(IP("8.8.8.8"), 0, NOW)
+    r.add_range(IP("6.6.6.8"), 0, NOW)
     for _ in range(3):
-        r.check(IP("8.8.8.8"))
+        r.check(IP("6.6.6.8"))
     assert r.black_ranges()[0].attempts == 3
 
 
