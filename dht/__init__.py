@@ -21,15 +21,16 @@ from .krpc import (
                    UnknownQuery,
 )
 from .node import (
-    ConnectReceived,
-    DHTConfig,
-    DHTNode,
-    FriendFound,
-    Lookup,
-    LookupDone,
-    LookupKind,
-    QueryAnswered,
-    dht_node_id,
+                   ConnectReceived,
+                   DHTConfig,
+                   DHTNode,
+                   FriendFound,
+                   Lookup,
+                   LookupDone,
+                   LookupKind,
+                   QueryAnswered,
+                   SourceFlooding,
+                   dht_node_id,
 )
 from .protocol import DHTProtocol
 from .routing import RoutingTable
@@ -39,6 +40,6 @@ __all__ = [
     "RS_VERSION", "KRPCDecodeError", "KRPCLimitError", "NodeInfo", "Ping", "FindNode",
     "GetPeers", "AnnouncePeer", "Connect", "UnknownQuery", "Response", "Error",
     "DHTConfig", "DHTNode", "Lookup", "LookupKind", "dht_node_id", "RoutingTable",
-    "LookupDone", "FriendFound", "QueryAnswered", "ConnectReceived",
+    "LookupDone", "FriendFound", "QueryAnswered", "ConnectReceived", "SourceFlooding",
     "DHTProtocol", "DHTService", "DHTNotRunningError", "FriendNotFoundError",
 ]

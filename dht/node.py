@@ -12,7 +12,9 @@ the node knows nobody and waits for nothing).
 Abuse guards:
 
 * Every source IP is rate limited (a leaky bucket of `DHTConfig.rate_burst` packets draining at
-  `DHTConfig.rate_per_second`); overflowing it bans the IP for `DHTConfig.ban_seconds`.
+  `DHTConfig.rate_per_second`); overflowing it bans the IP for `DHTConfig.ban_seconds` and
+  reports it with a `SourceFlooding` event (the node's ban list takes it as a DHT entry, as
+  RetroShare's takes BitDHT's filtered peers).
 * A source that never answered one of our queries is *unverified*: our reply to it is trimmed to
   at most the size of its request (nodes dropped farthest first, then our ``v``), so a spoofed
   source address cannot turn us into an amplifier.  We ping such a source once; its answer
@@ -56,7 +58,7 @@ from .routing import K, RoutingTable, id_to_int
 __all__ = [
     "DHTConfig", "Counters", "LookupKind", "Lookup", "DHTNode", "ALPHA", "QUERY_TIMEOUT",
     "TOKEN_ROTATION", "PEER_TTL", "dht_node_id", "RS_ID_PREFIX", "LookupDone", "FriendFound",
-    "QueryAnswered", "ConnectReceived", "DHTEvent",
+    "QueryAnswered", "ConnectReceived", "SourceFlooding", "DHTEvent",
 ]
 
 #: Parallel queries per lookup (Kademlia's alpha).
@@ -240,7 +242,15 @@ class ConnectReceived:
     addr: Address
 
 
-DHTEvent = LookupDone | FriendFound | QueryAnswered | ConnectReceived
+@dataclass(frozen=True, slots=True)
+class SourceFlooding:
+    """Event: ``host`` overflowed its rate limit and is ignored for `DHTConfig.ban_seconds`
+    (reported once per ban)."""
+
+    host: str
+
+
+DHTEvent = LookupDone | FriendFound | QueryAnswered | ConnectReceived | SourceFlooding
 
 
 @dataclass(slots=True)
@@ -518,6 +528,7 @@ class DHTNode:
             src.banned_until = now + cfg.ban_seconds
             src.level = 0.0
             self.counters.rate_limited += 1
+            self._out.append(SourceFlooding(host))
             return False
         return True
 

@@ -36,6 +36,7 @@ from .node import (
     LookupDone,
     LookupKind,
     QueryAnswered,
+    SourceFlooding,
     dht_node_id,
 )
 from .protocol import DHTProtocol
@@ -145,6 +146,8 @@ class DHTService(Service):
         self.friend_found: list[Callable[[bytes, Address], None]] = []
         #: Stoppers of the friend searches in progress (run by stopService).
         self._searches: set[Callable[[], None]] = set()
+        #: Given each host the node starts ignoring for flooding it (the ban list).
+        self.flooding: Callable[[str], None] | None = None
         #: Given the BitDHT ``connect`` queries (the relay layer); None: they are ignored.
         self.connect_received: Callable[[Connect, Address], None] | None = None
         #: What waits for the node's events: lookups and ping tickets (bounded by the node's
@@ -225,6 +228,8 @@ class DHTService(Service):
                 waiting.callback(event.reply)
         elif isinstance(event, ConnectReceived) and self.connect_received is not None:
             self.connect_received(event.msg, event.addr)
+        elif isinstance(event, SourceFlooding) and self.flooding is not None:
+            self.flooding(event.host)
 
     # --- queries -----------------------------------------------------------------------------
 

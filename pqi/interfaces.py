@@ -54,6 +54,10 @@ class IAddressFilter(Interface):
     def accepts(host: object) -> bool:  # noqa: N805
         """False when ``host`` (an ``ipaddress`` address) is banned; each refusal counts."""
 
+    def report_abuse(host: object, what: str) -> bool:  # noqa: N805
+        """Our DHT or relay caught ``host`` abusing it (``what`` says how); True when the
+        report was taken (the filter decides what it leads to)."""
+
 
 class IItemSender(Interface):
     """What a service uses to send: the node routes by SSL id to the peer's current link."""

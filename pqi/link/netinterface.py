@@ -311,6 +311,12 @@ class NetInterface(Service):
         self.banned_refusals += 1
         return False
 
+    def report_abuse(self, host: Any, what: str) -> bool:
+        """Our DHT or relay caught ``host`` abusing it: the address filter (the ban list) is
+        told, when it takes reports; returns whether it took this one."""
+        report = getattr(self.address_filter, "report_abuse", None)
+        return bool(report(host, what)) if report is not None else False
+
     # -- Service ---------------------------------------------------------------------------
 
     def startService(self) -> defer.Deferred:  # noqa: N802

@@ -7,14 +7,21 @@ lists a user controls, as one part of a node (``node.banlist``).
   TLS) and its UDP datagrams (DHT, stunner, relay, TOU) are dropped both ways.  Links already
   up from an address that becomes banned are closed.  Every ``SEND_PERIOD`` (600 s, as
   RetroShare) each friend running the service gets our own-level entries (`BanListItem`);
-  friends' items feed the rules.  Our DHT or relay layer reports abusers with `report_abuse`;
+  friends' items feed the rules.  Our DHT (a flooding source) and our relay (a relay over
+  its bandwidth) report abusers with `report_abuse`; as RetroShare's ``getDhtInfo``, the
+  reports are taken in every `DHT_TALK_PERIOD` (240 s) as our own DHT entries, shared with
+  friends and applied here only while ``from_dht`` is on (their /24 counts toward the
+  automatic ranges);
 * **people**: `deny` removes a friend location or a whole profile (pending certificate and
   discovery contacts too) and denies it in the friend list, which the TLS verifier reads: a
   denied key is refused with its reason logged, even from a new location;
 * **files**: `services.banlist.files.BannedFiles`, wired into file sharing (not listed, not
   served, not searched, not downloaded) and exchanged as file-list items 0x04;
-* **identities**: `services.banlist.identities.IdentityBans`, the ``is_identity_banned`` hook
-  the GXS services (lobbies, forums, distant mail) ask.
+* **identities**: `services.banlist.identities.IdentityBans` and, when the node runs it, the
+  reputation service (0x0219; a banned identity is our own opinion "negative" there, so
+  friends learn it as RetroShare's do): ``is_identity_banned`` is the hook the lobbies, the
+  GXS services and (distant) mail ask; a banned identity's lobby messages are neither shown
+  nor relayed, its GXS messages are refused, distant mail from it is refused.
 
 Every change is saved at once (`services.banlist.store`).  Commands: ``block_ip``,
 ``unblock_ip``, ``block_friend``, ``unblock_friend``, ``block_file``, ``unblock_file``,
@@ -35,8 +42,9 @@ from pqi.identity.friends import Denial, UnknownFriendError
 from pqi.interfaces import DisconnectReason, IAddressFilter, IItemSender, PeerIdentity
 from pqi.items.banlist import BanEntry, BanListItem
 from pqi.items.ids import SERVICE_BANLIST
+from pqi.items.reputation import Opinion as ReputationOpinion
 from pqi.wire.address import NetAddress
-from pqi.wire.fields import PgpId, Sha1Hash, SslId
+from pqi.wire.fields import GxsId, PgpId, Sha1Hash, SslId
 from services.base import PeriodicService
 from services.spec import Commands, ServiceSpec
 
@@ -46,12 +54,16 @@ from .identities import IdentityBans, Opinion
 from .rules import Ban, BanRules, BanSettings, Origin, Reason, is_external
 
 __all__ = ["BanListService", "SPEC", "COMMANDS", "BlocksChanged", "SEND_PERIOD",
-           "parse_range", "MAX_ENTRIES_PER_ITEM"]
+           "parse_range", "MAX_ENTRIES_PER_ITEM", "DHT_TALK_PERIOD", "MAX_PENDING_REPORTS"]
 
 #: Seconds between ban-list broadcasts (``RSBANLIST_SEND_PERIOD``).
 SEND_PERIOD: Final = 600.0
 #: Entries we put in one item (the rules keep at most this many of our own anyway).
 MAX_ENTRIES_PER_ITEM: Final = 4096
+#: Seconds between two intakes of the abuse reports (``RSBANLIST_DELAY_BETWEEN_TALK_TO_DHT``).
+DHT_TALK_PERIOD: Final = 240.0
+#: Abusers reported and not yet taken in; further reports wait for the next intake.
+MAX_PENDING_REPORTS: Final = 1024
 
 COMMANDS = Commands()
 
@@ -95,6 +107,18 @@ def _build(node: Any) -> BanListService:
     if transfers is not None:
         transfers.file_filter = service.files.is_banned
         transfers.server.file_filter = service.files.is_banned
+    turtle = getattr(node, "turtle", None)
+    if turtle is not None:
+        turtle.router.hash_filter = service.files.is_banned
+    lobby = getattr(getattr(node, "chat", None), "lobby", None)
+    if lobby is not None:
+        lobby.core.is_banned = service.is_identity_banned
+    identities = getattr(node, "identities", None)
+    if identities is not None:
+        identities.core.is_banned = service.is_identity_banned
+    mail = getattr(node, "mail", None)
+    if mail is not None:
+        mail.identity_banned = service.is_identity_banned
     return service
 
 
@@ -127,6 +151,9 @@ class BanListService(PeriodicService):
         self.rules = BanRules(own, settings)
         self.files = BannedFiles()
         self.identities = IdentityBans()
+        #: Abusers reported since the last intake: address -> when last reported.
+        self._reports: dict[ipaddress.IPv4Address, float] = {}
+        self._intake: Any = None
         store.load(path, self.rules, self.files, self.identities, SslId.from_hex,
                    reactor.seconds())
 
@@ -189,16 +216,45 @@ class BanListService(PeriodicService):
             self._changed("ip")
         return removed
 
-    def report_abuse(self, host: ipaddress.IPv4Address, reason: Reason = Reason.DHT) -> bool:
-        """Our DHT or relay layer caught ``host`` misbehaving: our own entry, shared with
-        friends (applied here only while ``from_dht`` is on, as RetroShare)."""
-        now = self.reactor.seconds()
-        if not self.rules.add_entry(self.own, host, Origin.SELF, reason, now, now):
+    def report_abuse(self, host: Any, what: str = "dht") -> bool:
+        """Our DHT or relay layer caught ``host`` misbehaving (``what`` says how, for the
+        log): it becomes our own DHT entry at the next intake (`DHT_TALK_PERIOD`), as
+        RetroShare takes its DHT's filtered peers.  False when the report is not taken: not
+        an external IPv4 address, or `MAX_PENDING_REPORTS` wait already."""
+        addr = host if isinstance(host, ipaddress.IPv4Address) else getattr(
+            host, "ipv4_mapped", None)
+        if addr is None or not is_external(addr):
             return False
-        self.rules.condense(now)
-        self._changed("ip")
-        self._drop_banned_links()
+        if addr not in self._reports and len(self._reports) >= MAX_PENDING_REPORTS:
+            return False
+        self._reports[addr] = self.reactor.seconds()
+        self.log.info("abuse from {host} ({what}) reported to the ban list", host=str(addr),
+                      what=what)
+        if self._intake is None or not self._intake.active():
+            self._intake = self.reactor.callLater(DHT_TALK_PERIOD, self.take_reports)
         return True
+
+    def take_reports(self) -> int:
+        """Take the pending abuse reports in as our own entries (reason DHT, level ours);
+        returns how many changed the list."""
+        if self._intake is not None and self._intake.active():
+            self._intake.cancel()
+        self._intake = None
+        reports, self._reports = self._reports, {}
+        now = self.reactor.seconds()
+        changed = sum(self.rules.add_entry(self.own, addr, Origin.SELF, Reason.DHT, seen, now)
+                      for addr, seen in sorted(reports.items()))
+        if changed:
+            self.rules.condense(now)
+            self._changed("ip")
+            self._drop_banned_links()
+        return changed
+
+    def stop(self) -> None:
+        super().stop()
+        if self._intake is not None and self._intake.active():
+            self._intake.cancel()
+        self._intake = None
 
     def set_settings(self, **changes: Any) -> BanSettings:
         """Change RetroShare's options (``filtering``, ``auto_range``, ``auto_range_limit``,
@@ -292,18 +348,38 @@ class BanListService(PeriodicService):
 
     # --- identities ----------------------------------------------------------------------
 
+    def _reputation(self) -> Any:
+        return getattr(self.node, "reputation", None)
+
     def is_identity_banned(self, gxs_id: bytes) -> bool:
-        """The hook the GXS services ask before showing an identity's content."""
-        return self.identities.is_banned(gxs_id)
+        """The hook lobbies, GXS services and mail ask before taking an identity's content:
+        our own ban, friends' votes past the threshold (`IdentityBans`), or the reputation
+        service hiding it."""
+        if self.identities.is_banned(gxs_id):
+            return True
+        reputation = self._reputation()
+        return reputation is not None and bool(reputation.hides(GxsId(bytes(gxs_id))))
 
     def block_id(self, gxs_id: bytes, reason: str = "") -> None:
+        """Ban an identity: our opinion "negative", kept here with its reason and given to
+        the reputation service (which tells friends)."""
         self.identities.set_own_opinion(gxs_id, Opinion.NEGATIVE, self.reactor.seconds(),
                                         reason)
+        reputation = self._reputation()
+        if reputation is not None:
+            reputation.set_opinion(GxsId(bytes(gxs_id)), ReputationOpinion.NEGATIVE)
         self._changed("id")
 
     def unblock_id(self, gxs_id: bytes) -> bool:
+        """Lift our ban (our opinion back to neutral); False when we had none."""
         banned = self.identities.own_opinion(gxs_id) is Opinion.NEGATIVE
         self.identities.set_own_opinion(gxs_id, Opinion.NEUTRAL, self.reactor.seconds())
+        reputation = self._reputation()
+        if reputation is not None:
+            key = GxsId(bytes(gxs_id))
+            banned = banned or reputation.core.own_opinion(key) == ReputationOpinion.NEGATIVE
+            if reputation.core.own_opinion(key) == ReputationOpinion.NEGATIVE:
+                reputation.set_opinion(key, ReputationOpinion.NEUTRAL)
         if banned:
             self._changed("id")
         return banned

@@ -269,6 +269,12 @@ class MailService(Service):
         self.settle_delay = settle_delay
         #: Received copies dropped because the inbox already had them.
         self.duplicates = 0
+        #: ``identity_banned(gxs_id)``: whether an identity is banned (the ban list sets it,
+        #: `services.banlist.service.BanListService.is_identity_banned`).  Mail between
+        #: friends is signed by no identity, so only distant mail asks (`accepts_distant`).
+        self.identity_banned: Callable[[bytes], bool] = lambda gxs_id: False
+        #: Distant mails refused because their sender identity is banned.
+        self.refused_distant = 0
         self._in_flight: dict[SslId, set[int]] = {}
         self._watches: dict[SslId, _WriteWatch] = {}
         self._timers: set[IDelayedCall] = set()
@@ -404,6 +410,16 @@ class MailService(Service):
         self._emit(MailReceived(mail))
         for attachment in mail.attachments:
             self._emit(FileOffered(mail.sender, attachment, mail.id))
+
+    def accepts_distant(self, sender_id: bytes) -> bool:
+        """The check distant mail (from a GXS identity, through a tunnel) makes before it
+        stores a mail: RetroShare refuses mail from a banned identity; counted and logged."""
+        if not self.identity_banned(bytes(sender_id)):
+            return True
+        self.refused_distant += 1
+        self.log.info("refused distant mail from banned identity {gxs_id}",
+                      gxs_id=bytes(sender_id).hex())
+        return False
 
     # --- delivery ----------------------------------------------------------------------------
 

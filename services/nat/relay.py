@@ -13,6 +13,10 @@ FRIENDS when either end is one of our friends, GENERAL otherwise (RetroShare's
 `tcponudp.RelayForwarder` with `RelayLimits.friends_first` enforces the counts per class, the
 bandwidth per relay and the lifetimes (4 h friends, 1 h general, 30 s of silence); `check`
 runs RetroShare's periodic test.
+
+The ban list has its say: no relay is installed when either end's address is banned
+(``accepts_host``), and the end whose traffic took a relay over its bandwidth is reported
+as an abuser (``report_abuse``), which the ban list takes as an automatic entry.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from collections.abc import Callable
 
 from twisted.logger import Logger
 
-from tcponudp.relay import RelayClass, RelayEnd, RelayForwarder, RelayLimits
+from tcponudp.relay import DropReason, RelayClass, RelayEnd, RelayForwarder, RelayLimits
 
 __all__ = ["RelayPolicy", "RELAY_CHECK_PERIOD", "relay_end"]
 
@@ -39,6 +43,12 @@ class RelayPolicy:
     is_friend: Callable[[bytes], bool]
     forwarder: RelayForwarder = dataclasses.field(
         default_factory=lambda: RelayForwarder(RelayLimits.friends_first()))
+    #: The ban list's verdict on a host (an IP address as text); default: every host.
+    accepts_host: Callable[[str], bool] = lambda host: True
+    #: Told the host that sent a relay over its bandwidth (and why).
+    report_abuse: Callable[[str, str], object] = lambda host, what: None
+    #: Relays refused because an end is banned.
+    banned_refused: int = 0
     log = Logger()
 
     def relay_class(self, src_id: bytes, dest_id: bytes) -> RelayClass:
@@ -52,6 +62,12 @@ class RelayPolicy:
         None when there is no room for its class.  A relay already installed between the same
         two addresses (left by an exchange that failed after we installed it) is replaced:
         the two ends are starting again."""
+        banned = [a for a in (src, dest) if not self.accepts_host(a[0])]
+        if banned:
+            self.banned_refused += 1
+            self.log.info("relay {src} <-> {dest} refused: {host} is banned", src=src,
+                          dest=dest, host=banned[0][0])
+            return None
         self.forwarder.remove(src, dest)
         granted = self.forwarder.add(src, dest, self.relay_class(src_id, dest_id), now)
         if granted is None:
@@ -73,6 +89,8 @@ class RelayPolicy:
         for header, reason in self.forwarder.check(now):
             self.log.info("relay {src} <-> {dest} dropped: {why}", src=header.source,
                           dest=header.destination, why=reason.value)
+            if reason is DropReason.BANDWIDTH:
+                self.report_abuse(header.source[0], "relay over its bandwidth")
 
 
 def relay_end(own: Address, proxy: Address, peer: Address) -> RelayEnd:

@@ -130,7 +130,9 @@ class UdpPort(MultiService):
                               address_filter=self._accepts_host)
         self.dht.setServiceParent(self)
         self.dht.connect_received = self._connect_received
-        self.relays = RelayPolicy(is_friend=self._is_friend_id)
+        self.dht.flooding = lambda host: self._report_abuse(host, "DHT flooding")
+        self.relays = RelayPolicy(is_friend=self._is_friend_id, accepts_host=self._accepts_host,
+                                  report_abuse=self._report_abuse)
         self.mux.relay_forwarder = self.relays.forwarder
         self.tou = TouSocket(reactor, self.mux)
         self.coordinator: ConnectCoordinator | None = None
@@ -236,6 +238,14 @@ class UdpPort(MultiService):
         except ValueError:
             return False
         return self.net.accepts_address(address)
+
+    def _report_abuse(self, host: str, what: str) -> None:
+        """Tell the ban list (through ``net``) that ``host`` abused our DHT or relay."""
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return
+        self.net.report_abuse(address, what)
 
     def _is_friend_id(self, node_id: bytes) -> bool:
         return node_id in self._friend_map()

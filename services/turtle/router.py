@@ -328,6 +328,10 @@ class TurtleRouter:
         self.bias = self.rng.getrandbits(32)
         self.file_search = file_search
         self.limits = limits
+        #: Banned files (`services.banlist.files.BannedFiles.is_banned`, asked with an H(H)
+        #: or a real hash): tunnel requests for them are dropped, search hits naming them cut,
+        #: as RetroShare's ``isHashBanned`` checks.  None bans nothing.
+        self.hash_filter: Callable[[bytes], bool] | None = None
         self.enabled = True
         self.peers: dict[SslId, bool] = {}  # friend -> fast link
         self.services: dict[int, Any] = {}
@@ -634,6 +638,13 @@ class TurtleRouter:
         if peer == req.origin:
             self.stats.dropped["result from the asker"] += 1
             return
+        if isinstance(item, TurtleFtSearchResultItem) and self.hash_filter is not None:
+            kept = tuple(r for r in item.results if not self.hash_filter(bytes(r.hash)))
+            if len(kept) < len(item.results):
+                self.stats.dropped["banned file in search result"] += len(item.results) - len(kept)
+                if not kept:
+                    return
+                item = dataclasses.replace(item, results=kept)
         n = len(item.results) if isinstance(item, TurtleFtSearchResultItem) else 1
         if req.origin == self.own_id:
             req.result_count += n
@@ -659,6 +670,9 @@ class TurtleRouter:
 
     def _tunnel_request(self, peer: SslId, item: TurtleOpenTunnelItem, now: float) -> None:
         self._traffic_buffer.tr_dn += item_size(item)
+        if self.hash_filter is not None and self.hash_filter(bytes(item.file_hash)):
+            self.stats.dropped["tunnel request for a banned file"] += 1
+            return
         if item.request_id in self.tunnel_requests:
             self.stats.dropped["duplicate tunnel request"] += 1
             return
