@@ -341,6 +341,11 @@ class BanListService(PeriodicService):
             self._send_banned_files()
         return removed
 
+    def set_trust_friends_files(self, trust: bool) -> None:
+        """Whether friends' banned files are banned here too (RetroShare's default: yes)."""
+        self.files.trust_friends = trust
+        self._changed("file")
+
     def _send_banned_files(self) -> None:
         lists = getattr(getattr(self.node, "sharing", None), "lists", None)
         if lists is not None:
@@ -360,29 +365,39 @@ class BanListService(PeriodicService):
         reputation = self._reputation()
         return reputation is not None and bool(reputation.hides(GxsId(bytes(gxs_id))))
 
-    def block_id(self, gxs_id: bytes, reason: str = "") -> None:
-        """Ban an identity: our opinion "negative", kept here with its reason and given to
-        the reputation service (which tells friends)."""
-        self.identities.set_own_opinion(gxs_id, Opinion.NEGATIVE, self.reactor.seconds(),
-                                        reason)
+    def set_identity_opinion(self, gxs_id: bytes, opinion: Opinion, reason: str = "") -> bool:
+        """Our opinion of an identity (``RsOpinion``), kept here with its reason and given to
+        the reputation service, which tells friends; NEGATIVE bans it.  Returns whether it
+        was banned by us before."""
+        key = GxsId(bytes(gxs_id))
         reputation = self._reputation()
+        was = self.identities.own_opinion(gxs_id) is Opinion.NEGATIVE or (
+            reputation is not None
+            and reputation.core.own_opinion(key) == ReputationOpinion.NEGATIVE)
+        self.identities.set_own_opinion(gxs_id, opinion, self.reactor.seconds(), reason)
         if reputation is not None:
-            reputation.set_opinion(GxsId(bytes(gxs_id)), ReputationOpinion.NEGATIVE)
-        self._changed("id")
+            reputation.set_opinion(key, ReputationOpinion(int(opinion)))
+        if was or opinion is not Opinion.NEUTRAL:
+            self._changed("id")
+        return was
+
+    def identity_opinion(self, gxs_id: bytes) -> Opinion:
+        """Our own opinion: ours here, else the reputation service's."""
+        own = self.identities.own_opinion(gxs_id)
+        reputation = self._reputation()
+        if own is Opinion.NEUTRAL and reputation is not None:
+            return Opinion(int(reputation.core.own_opinion(GxsId(bytes(gxs_id)))))
+        return own
+
+    def block_id(self, gxs_id: bytes, reason: str = "") -> None:
+        """Ban an identity (our opinion "negative")."""
+        self.set_identity_opinion(gxs_id, Opinion.NEGATIVE, reason)
 
     def unblock_id(self, gxs_id: bytes) -> bool:
         """Lift our ban (our opinion back to neutral); False when we had none."""
-        banned = self.identities.own_opinion(gxs_id) is Opinion.NEGATIVE
-        self.identities.set_own_opinion(gxs_id, Opinion.NEUTRAL, self.reactor.seconds())
-        reputation = self._reputation()
-        if reputation is not None:
-            key = GxsId(bytes(gxs_id))
-            banned = banned or reputation.core.own_opinion(key) == ReputationOpinion.NEGATIVE
-            if reputation.core.own_opinion(key) == ReputationOpinion.NEGATIVE:
-                reputation.set_opinion(key, ReputationOpinion.NEUTRAL)
-        if banned:
-            self._changed("id")
-        return banned
+        if self.identity_opinion(gxs_id) is not Opinion.NEGATIVE:
+            return False
+        return self.set_identity_opinion(gxs_id, Opinion.NEUTRAL)
 
     # --- listing -------------------------------------------------------------------------
 

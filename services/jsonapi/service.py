@@ -17,6 +17,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from . import (
+    rs_blocks,
     rs_chats,
     rs_config,
     rs_files,
@@ -70,7 +71,7 @@ def all_endpoints() -> EndpointTable:
     table = EndpointTable().merge([rs_session.ENDPOINTS, rs_peers.ENDPOINTS,
                                    rs_config.ENDPOINTS, rs_service_control.ENDPOINTS,
                                    rs_files.ENDPOINTS, rs_chats.ENDPOINTS, rs_mail.ENDPOINTS,
-                                   rs_gxs.ENDPOINTS])
+                                   rs_gxs.ENDPOINTS, rs_blocks.ENDPOINTS])
     events = EndpointTable()
     events.add(EVENTS_PATH)(lambda ctx, p: {})
     return table.merge([events])
