@@ -311,6 +311,16 @@ class NetInterface(Service):
         self.banned_refusals += 1
         return False
 
+    def link_address(self, ssl_id: SslId) -> NetAddress | None:
+        """Where the peer's current link comes from: its TCP peer, or for a TOU link the UDP
+        address its segments come from (a link set up by UDP has no dialled address)."""
+        person = self.persons.get(ssl_id)
+        wire = getattr(person.link, "wire", None) if person is not None else None
+        transport = getattr(wire, "transport", None)
+        if transport is None:
+            return None if person is None else person.address
+        return _net_address(transport.getPeer())
+
     def report_abuse(self, host: Any, what: str) -> bool:
         """Our DHT or relay caught ``host`` abusing it: the address filter (the ban list) is
         told, when it takes reports; returns whether it took this one."""

@@ -269,7 +269,7 @@ class BanListService(PeriodicService):
         if self.node is None:
             return
         for ssl_id, person in list(self.node.net.persons.items()):
-            address = person.address if person.connected else None
+            address = self.node.net.link_address(ssl_id) if person.connected else None
             if address is not None and not self.rules.accepts(address.host):
                 self.log.info("closing link to {peer}: {address} is banned",
                               peer=ssl_id.to_hex(), address=str(address))
