@@ -126,3 +126,65 @@ def test_denied_profile_is_refused_from_a_new_location(tmp_path) -> None:
                 await n.stopService()
 
     assert on_fresh_reactor(body, 200) is False
+
+
+def test_relay_drops_turtle_search_hits_and_tunnels_for_a_banned_file(tmp_path) -> None:
+    """alice - bob - carol (alice and carol not friends), carol shares a file anonymously,
+    bob bans it (alice and carol do not trust friends' banned files, so only bob acts):
+    carol's hit dies at bob and alice's tunnel requests die at bob, so alice neither finds
+    nor reaches the file; bob lifts the ban and alice finds it and downloads it through him."""
+    import hashlib
+    import os
+
+    from pqi.wire.fields import Sha1Hash
+    from services.sharing import SharingOptions
+    from services.transfer.service import TransferCompleted
+
+    fast = SharingOptions(settle=0, rescan_period=3600, resync_period=1.0, sweep_period=0.2)
+    shared = tmp_path / "carol-shared"
+    shared.mkdir()
+    data = os.urandom(200_000)
+    (shared / "needle-file.bin").write_bytes(data)
+    real = Sha1Hash(hashlib.sha1(data).digest())
+
+    async def befriend(reactor, x, y) -> None:
+        x.add_friend(cert_of(y))
+        y.add_friend(cert_of(x))
+        await wait_for(reactor, lambda: 0x0014 in x.control.enabled(y.ssl_id)
+                       and 0x0014 in y.control.enabled(x.ssl_id), 30)
+
+    async def body(reactor):
+        alice, bob, carol = (make_node(reactor, tmp_path, n, file_sharing=fast)
+                             for n in ("alice", "bob", "carol"))
+        for n in (alice, bob, carol):
+            await n.startService()
+        try:
+            alice.banlist.set_trust_friends_files(False)
+            carol.banlist.set_trust_friends_files(False)
+            bob.banlist.block_file(real, "needle-file.bin", len(data))
+            await carol.sharing.share(str(shared), anonymous=True)
+            await befriend(reactor, alice, bob)
+            await befriend(reactor, bob, carol)
+            dropped = bob.turtle.router.stats.dropped
+            rid = alice.turtle.search("NEEDLE")
+            await wait_for(reactor, lambda: dropped["banned file in search result"] >= 1, 20)
+            hits_while_banned = dict(alice.turtle.searches[rid].hits)
+            done: list = []
+            alice.subscribe(TransferCompleted, lambda e: done.append(e.info))
+            alice.turtle.download_anonymous(real, len(data), "needle-file.bin")
+            await wait_for(reactor, lambda: dropped["tunnel request for a banned file"] >= 1,
+                           30)
+            tunnels_while_banned = len(alice.turtle.router.tunnels)
+            bob.banlist.unblock_file(real)
+            rid = alice.turtle.search("NEEDLE")
+            await wait_for(reactor, lambda: real in alice.turtle.searches[rid].hits, 20)
+            await wait_for(reactor, lambda: bool(done), 120, step=0.05)
+            return hits_while_banned, tunnels_while_banned, done[0]
+        finally:
+            for n in (alice, bob, carol):
+                await n.stopService()
+
+    hits_while_banned, tunnels_while_banned, info = on_fresh_reactor(body, 220)
+    assert hits_while_banned == {} and tunnels_while_banned == 0
+    with open(info.path, "rb") as f:
+        assert hashlib.sha1(f.read()).digest() == bytes(real)
