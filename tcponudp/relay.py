@@ -24,6 +24,7 @@ come from the address its header names as source (`RelayForwarder.require_source
 
 from __future__ import annotations
 
+import collections
 import enum
 import ipaddress
 import struct
@@ -37,13 +38,15 @@ from .errors import DatagramTruncatedError, DatagramValueError
 __all__ = [
     "RELAY_MAGIC", "RELAY_HEADER_SIZE", "MAX_RELAY_PACKET", "RelayHeader", "RelayClass",
     "RelayLimits", "RelayForwarder", "RelayEnd", "encode_relay", "decode_relay",
-    "is_relay_packet", "LIFETIMES", "RELAY_TIMEOUT", "BANDWIDTH_FILTER_K",
+    "is_relay_packet", "LIFETIMES", "RELAY_TIMEOUT", "BANDWIDTH_FILTER_K", "MAX_DROP_RECORDS",
 ]
 
 RELAY_MAGIC: Final = b"RLY1"
 RELAY_HEADER_SIZE: Final = 16
 #: RetroShare's ``MAX_RELAY_UDP_PACKET_SIZE``: 1400 + TOU header + relay header.
 MAX_RELAY_PACKET: Final = 1400 + 20 + 16
+#: Dropped relays remembered (with why) in `RelayForwarder.dropped`, the newest kept.
+MAX_DROP_RECORDS: Final = 256
 #: A relay that carried nothing for this long is dropped (``RELAY_TIMEOUT``).
 RELAY_TIMEOUT: Final = 30.0
 #: The smoothing of the per-relay bandwidth estimate (``BANDWIDTH_FILTER_K``).
@@ -167,7 +170,10 @@ class RelayForwarder:
     refused: int = 0
     _relays: dict[RelayHeader, _Relay] = field(default_factory=dict)
     _counts: dict[RelayClass, int] = field(default_factory=lambda: dict.fromkeys(RelayClass, 0))
-    dropped: list[tuple[RelayHeader, DropReason]] = field(default_factory=list)
+    #: The latest dropped relays and why (at most `MAX_DROP_RECORDS`), and how many in all.
+    dropped: collections.deque[tuple[RelayHeader, DropReason]] = field(
+        default_factory=lambda: collections.deque(maxlen=MAX_DROP_RECORDS))
+    drops: int = 0
 
     def add(self, a: Address, b: Address, cls: RelayClass, now: float) -> RelayClass | None:
         """Agree to relay between ``a`` and ``b`` (both directions); returns the class granted
@@ -200,6 +206,7 @@ class RelayForwarder:
         self._counts[RelayClass.ALL] -= 1
         self._counts[relay.cls] -= 1
         self.dropped.append((header, reason))
+        self.drops += 1
 
     def __len__(self) -> int:
         return self._counts[RelayClass.ALL]
@@ -221,7 +228,7 @@ class RelayForwarder:
     def check(self, now: float) -> list[tuple[RelayHeader, DropReason]]:
         """RetroShare's periodic check: update rates, drop relays over bandwidth, silent or
         past their lifetime.  Returns what was dropped now."""
-        before = len(self.dropped)
+        done: list[tuple[RelayHeader, DropReason]] = []
         for header, relay in list(self._relays.items()):
             if header not in self._relays:
                 continue
@@ -231,12 +238,16 @@ class RelayForwarder:
             relay.size = 0
             relay.last_check = now
             if relay.rate > relay.limit:
-                self._drop(header, DropReason.BANDWIDTH)
+                reason = DropReason.BANDWIDTH
             elif now - relay.last > RELAY_TIMEOUT:
-                self._drop(header, DropReason.SILENT)
+                reason = DropReason.SILENT
             elif now - relay.started > LIFETIMES[relay.cls]:
-                self._drop(header, DropReason.LIFETIME)
-        return self.dropped[before:]
+                reason = DropReason.LIFETIME
+            else:
+                continue
+            self._drop(header, reason)
+            done.append((header, reason))
+        return done
 
 
 @dataclass(frozen=True, slots=True)

@@ -270,3 +270,17 @@ def test_node_wires_the_ban_list_into_every_layer(tmp_path) -> None:
     reactor.advance(DHT_TALK_PERIOD)
     assert [str(b.addr) for b in node.banlist.rules.shared_entries()] == ["44.55.66.7",
                                                                          "44.55.66.8"]
+
+
+def test_dropped_relay_records_are_bounded(monkeypatch) -> None:
+    """The forwarder remembers at most MAX_DROP_RECORDS dropped relays (the newest), while
+    each check still returns exactly what it dropped."""
+    from tcponudp import relay as relay_mod
+
+    monkeypatch.setattr(relay_mod, "MAX_DROP_RECORDS", 3)
+    fwd = RelayForwarder(RelayLimits(total=10, counts=(10, 0, 0)))
+    for n in range(5):
+        assert fwd.add(("203.0.113.1", 1000 + n), B, relay_mod.RelayClass.GENERAL, 0.0)
+    dropped = fwd.check(31.0)
+    assert len(dropped) == 5 and len(fwd.dropped) == 3 and fwd.drops == 5
+    assert list(fwd.dropped) == dropped[-3:]
