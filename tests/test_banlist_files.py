@@ -87,38 +87,30 @@ def test_file_bounds_hold(monkeypatch) -> None:
     assert len(f.peer_hashes("p")) == 3
 
 
-def test_identity_bans_follow_reputation_rules() -> None:
-    """Our negative opinion bans; our positive one protects; otherwise friends' negative
-    votes must exceed the positive ones by ``min_votes_negative``."""
+def test_identity_bans_are_our_own_opinions() -> None:
+    """Our negative opinion bans (with its reason and time); positive or neutral does not;
+    neutral forgets the opinion."""
     ids = IdentityBans()
     gid = b"\xaa" * 16
-    assert not ids.is_banned(gid)
-    ids.set_friend_opinion("f1", gid, Opinion.NEGATIVE)
-    assert ids.is_banned(gid)
-    ids.set_friend_opinion("f2", gid, Opinion.POSITIVE)
     assert not ids.is_banned(gid)
     ids.set_own_opinion(gid, Opinion.NEGATIVE, 1.0, "troll")
     assert ids.is_banned(gid) and ids.banned() == [(gid, "troll", 1.0)]
     ids.set_own_opinion(gid, Opinion.POSITIVE, 2.0)
-    ids.set_friend_opinion("f2", gid, Opinion.NEGATIVE)
-    assert not ids.is_banned(gid)
+    assert not ids.is_banned(gid) and ids.own_opinion(gid) is Opinion.POSITIVE
+    ids.set_own_opinion(gid, Opinion.NEUTRAL, 3.0)
+    assert ids.own_opinions() == {}
 
 
 def test_identity_bounds_hold(monkeypatch) -> None:
-    """Own opinions and voters per identity stay within their bounds."""
+    """Own opinions stay within their bound; a full table still changes known ones."""
     monkeypatch.setattr(ids_mod, "MAX_OWN_OPINIONS", 2)
-    monkeypatch.setattr(ids_mod, "MAX_VOTERS", 2)
     ids = IdentityBans()
     ids.set_own_opinion(b"a", Opinion.NEGATIVE, 0)
     ids.set_own_opinion(b"b", Opinion.NEGATIVE, 0)
     with pytest.raises(ids_mod.IdentityBansFullError):
         ids.set_own_opinion(b"c", Opinion.NEGATIVE, 0)
-    for n in range(5):
-        ids.set_friend_opinion(n, b"z", Opinion.NEGATIVE)
-    assert ids.is_banned(b"z")
-    ids.set_friend_opinion(9, b"z", Opinion.POSITIVE)
-    ids.set_friend_opinion(8, b"z", Opinion.POSITIVE)
-    assert ids.is_banned(b"z")  # the positive voters did not fit
+    ids.set_own_opinion(b"b", Opinion.POSITIVE, 1)
+    assert not ids.is_banned(b"b") and not ids.is_banned(b"c")
 
 
 def test_parse_range() -> None:
