@@ -35,7 +35,7 @@ import ipaddress
 from pathlib import Path
 from typing import Any, Final
 
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from zope.interface import implementer
 
 from pqi.identity.friends import Denial, UnknownFriendError
@@ -153,7 +153,7 @@ class BanListService(PeriodicService):
         self.identities = IdentityBans()
         #: Abusers reported since the last intake: address -> when last reported.
         self._reports: dict[ipaddress.IPv4Address, float] = {}
-        self._intake: Any = None
+        self._intake: IDelayedCall | None = None
         store.load(path, self.rules, self.files, self.identities, SslId.from_hex,
                    reactor.seconds())
 
@@ -358,8 +358,8 @@ class BanListService(PeriodicService):
 
     def is_identity_banned(self, gxs_id: bytes) -> bool:
         """The hook lobbies, GXS services and mail ask before taking an identity's content:
-        our own ban, friends' votes past the threshold (`IdentityBans`), or the reputation
-        service hiding it."""
+        our own ban (kept here), or the reputation service hiding it (LOCALLY_NEGATIVE, and
+        REMOTELY_NEGATIVE when its friends'-votes threshold option is on)."""
         if self.identities.is_banned(gxs_id):
             return True
         reputation = self._reputation()
