@@ -557,3 +557,14 @@ def test_handshake_timeout(alice: Identity, bob: Identity,
     assert transport.disconnecting
     assert TLSRefusal.HANDSHAKE_TIMEOUT in refusals(events)
     assert app.built == []
+
+
+def test_tls12_mode_offers_aead_suites_only(alice: Identity) -> None:
+    """Compatibility mode offers no CBC suite (finding 8 of the audit: CBC-SHA1 suites were
+    offered): every TLS 1.2 suite is DHE-RSA with GCM or ChaCha20-Poly1305."""
+    import pqi.identity.tls as tls_module
+    ctx = tls_module._make_context(alice, TLSOptions(allow_tls12=True))
+    tls12 = [n for n in SSL.Connection(ctx).get_cipher_list() if not n.startswith("TLS_")]
+    assert tls12
+    for name in tls12:
+        assert name.startswith("DHE-RSA-") and ("GCM" in name or "CHACHA20" in name), name

@@ -78,7 +78,7 @@ __all__ = [
     "TLSOptions", "TLSRefusal", "AuthenticatedPeer", "IPeerAuthenticated", "LocalIdentity",
     "PeerVerdict", "check_peer_certificate", "server_factory", "client_endpoint_factory",
     "verdict_of",
-    "RETROSHARE_CIPHERS", "RETROSHARE_DH_PRIME", "RETROSHARE_DH_GENERATOR",
+    "RETROSHARE_CIPHERS", "TLS12_CIPHERS", "RETROSHARE_DH_PRIME", "RETROSHARE_DH_GENERATOR",
     "DEFAULT_HANDSHAKE_TIMEOUT",
 ]
 
@@ -86,6 +86,10 @@ _log = Logger(namespace="pqi.identity.tls")
 
 #: RetroShare's cipher list (``AuthSSLimpl::InitAuth``); with TLS <= 1.2 it leaves DHE-RSA only.
 RETROSHARE_CIPHERS: Final = b"kEDH+HIGH:!DSS:!aNULL:!3DES:!EXP"
+#: What we offer in TLS 1.2 compatibility mode: the AEAD suites of RetroShare's list only
+#: (DHE-RSA with AES-GCM or ChaCha20-Poly1305; no CBC with SHA-1 or SHA-2 MACs).  RetroShare
+#: 0.6.7 offers these too, so an old peer still finds a common suite.
+TLS12_CIPHERS: Final = b"kEDH+AESGCM:kEDH+CHACHA20:!DSS:!aNULL"
 #: RetroShare's fixed 4096-bit DH prime (``dh_prime_4096_hex`` in ``src/pqi/authssl.cc``).
 RETROSHARE_DH_PRIME: Final = int(
     "A6F5777292D9E6BB95559C9124B9119E6771F11F2048C8FE74F4E8140494520972A087EF1D60B73894F1C5D5"
@@ -323,7 +327,7 @@ def _make_context(own: LocalIdentity, options: TLSOptions) -> SSL.Context:
     ctx.use_privatekey(own.location_key)
     ctx.check_privatekey()
     if options.allow_tls12:
-        ctx.set_cipher_list(RETROSHARE_CIPHERS)
+        ctx.set_cipher_list(TLS12_CIPHERS)
         # pyOpenSSL loads DH parameters from a file only.
         fd, path = tempfile.mkstemp(suffix=".pem")
         try:

@@ -10,7 +10,6 @@ attempts and why each failed.  ``demo`` shows three nodes meeting on this machin
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from pqi.identity.friends import FriendList
 from pqi.link.linkmgr import AddressSource
 from pqi.link.netinterface import DEFAULT_PORT
 from services.cli.identity import FRIENDS_FILE, PASSWORD_ENV, CliError, default_base_dir
+from services.cli.password import take_password
 from services.node.control_channel import ControlClientError, NodeNotRunningError, call
 from services.node.node import Node
 from services.registry import names as service_names
@@ -56,7 +56,7 @@ def readable_observer(out: TextIO, min_level: LogLevel = LogLevel.info) -> Calla
 
 
 def _password() -> str:
-    env = os.environ.get(PASSWORD_ENV)
+    env = take_password(PASSWORD_ENV)
     if env is not None:
         return env
     import getpass
