@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.cli.identity import CliError, default_base_dir
+from services.cli.terminal import safe
 from services.node.control_channel import ControlClientError, NodeNotRunningError, call
 
 __all__ = ["register_chat", "register_mail", "format_message", "format_mail_list",
@@ -51,7 +52,7 @@ def format_message(m: dict[str, Any]) -> str:
     who = m["peer"] or "me"
     arrow = "<-" if m["incoming"] else "->"
     kind = " (broadcast)" if m["public"] else ""
-    return f"{_stamp(m['send_time'])} {arrow} {who}{kind}: {m['text']}"
+    return f"{_stamp(m['send_time'])} {arrow} {safe(who)}{kind}: {safe(m['text'])}"
 
 
 def format_mail_list(mails: list[dict[str, Any]]) -> str:
@@ -60,10 +61,10 @@ def format_mail_list(mails: list[dict[str, Any]]) -> str:
     lines = []
     for m in mails:
         flag = " " if m["read"] else "*"
-        tags = f" [{', '.join(m['tags'])}]" if m["tags"] else ""
+        tags = f" [{safe(', '.join(m['tags']))}]" if m["tags"] else ""
         clip = f" (+{len(m['attachments'])} files)" if m["attachments"] else ""
         lines.append(f"{flag}{m['id']:>5}  {_stamp(m['send_time'])}  {m['from']}  "
-                     f"{m['subject']}{tags}{clip}")
+                     f"{safe(m['subject'])}{tags}{clip}")
     return "\n".join(lines)
 
 
@@ -71,10 +72,10 @@ def format_mail(m: dict[str, Any]) -> str:
     lines = [f"From:    {m['from']}", f"To:      {', '.join(m['to'])}"]
     if m["cc"]:
         lines.append(f"Cc:      {', '.join(m['cc'])}")
-    lines += [f"Date:    {_stamp(m['send_time'])}", f"Subject: {m['subject']}"]
+    lines += [f"Date:    {_stamp(m['send_time'])}", f"Subject: {safe(m['subject'])}"]
     for f in m["attachments"]:
-        lines.append(f"File:    {f['name']} ({f['size']} bytes, sha1 {f['hash']})")
-    return "\n".join(lines) + "\n\n" + m["text"]
+        lines.append(f"File:    {safe(f['name'])} ({f['size']} bytes, sha1 {f['hash']})")
+    return "\n".join(lines) + "\n\n" + safe(m["text"], multiline=True)
 
 
 # --- chat ------------------------------------------------------------------------------------

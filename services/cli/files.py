@@ -14,6 +14,7 @@ import pathlib
 from typing import Any
 
 from services.cli.identity import CliError, default_base_dir
+from services.cli.terminal import safe
 from services.node.control_channel import ControlClientError, NodeNotRunningError, call
 
 __all__ = ["register", "files_group", "format_tree", "format_results", "human_size"]
@@ -67,13 +68,13 @@ def format_tree(tree: dict[str, Any], indent: str = "") -> str:
     lines = []
     for d in tree["dirs"]:
         mark = "" if d.get("synced", True) else "  (not synced yet)"
-        lines.append(f"{indent}{d['name']}/{mark}")
+        lines.append(f"{indent}{safe(d['name'])}/{mark}")
         if "files" in d:
             sub = format_tree(d, indent + "  ")
             if sub:
                 lines.append(sub)
     for f in tree["files"]:
-        lines.append(f"{indent}{f['name']}  {human_size(f['size'])}  {f['hash']}")
+        lines.append(f"{indent}{safe(f['name'])}  {human_size(f['size'])}  {f['hash']}")
     return "\n".join(lines)
 
 
@@ -83,9 +84,9 @@ def format_results(results: list[dict[str, Any]]) -> str:
         return "no file found in friends' lists"
     lines = []
     for r in results:
-        lines.append(f"{r['name']}  {human_size(r['size'])}  {r['hash']}")
+        lines.append(f"{safe(r['name'])}  {human_size(r['size'])}  {r['hash']}")
         for s in r["sources"]:
-            lines.append(f"    at {s['ssl_id']}: {s['path']}")
+            lines.append(f"    at {s['ssl_id']}: {safe(s['path'])}")
     return "\n".join(lines)
 
 

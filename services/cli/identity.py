@@ -27,6 +27,7 @@ from pqi.identity.invite import ShortInvite
 from pqi.wire.address import NetAddress
 from pqi.wire.errors import DecodeError
 from pqi.wire.fields import PgpId, SslId
+from services.cli.terminal import safe
 
 __all__ = ["register", "CliError", "PASSWORD_ENV", "FRIENDS_FILE", "default_base_dir"]
 
@@ -158,11 +159,11 @@ def _friend_add(args: argparse.Namespace) -> int:
         try:
             if isinstance(item, RsCertificate):
                 profile = friends.add_from_certificate(item, TrustLevel[args.trust.upper()])
-                where = f", location {item.location} ({item.ssl_id})" if item.ssl_id else ""
-                print(f"added friend {profile.name} ({profile.pgp_id}){where}")
+                where = f", location {safe(item.location)} ({item.ssl_id})" if item.ssl_id else ""
+                print(f"added friend {safe(profile.name)} ({profile.pgp_id}){where}")
             else:
                 loc = friends.add_from_invite(item)
-                print(f"added {item.name or 'friend'} location {loc.ssl_id} (profile "
+                print(f"added {safe(item.name or 'friend')} location {loc.ssl_id} (profile "
                       f"{loc.pgp_id}) from a short invite: only this location is admitted "
                       "until discovery brings the profile key")
         except FriendsError as e:
@@ -179,14 +180,14 @@ def _friend_list(args: argparse.Namespace) -> int:
         for p in profiles:
             status = ("SSL-only, key not yet known" if p.ssl_only
                       else f"trust {p.trust.name.lower()}")
-            print(f"{p.name}  {p.pgp_id}  ({status})")
+            print(f"{safe(p.name)}  {p.pgp_id}  ({status})")
             for loc in friends.locations(p.pgp_id):
                 seen = "never" if loc.last_connected is None else str(loc.last_connected)
                 addrs = ", ".join(str(a.addr) for a in loc.addresses) or "-"
-                print(f"  {loc.name or '(unnamed)'}  {loc.ssl_id}  last connected {seen}  "
+                print(f"  {safe(loc.name or '(unnamed)')}  {loc.ssl_id}  last connected {seen}  "
                       f"addresses {addrs}")
         for c in pending:
-            print(f"pending: {c.name}  {c.pgp_id}  ({c.origin.value}; approve explicitly)")
+            print(f"pending: {safe(c.name)}  {c.pgp_id}  ({c.origin.value}; approve explicitly)")
     return 0
 
 

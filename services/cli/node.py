@@ -28,6 +28,7 @@ from pqi.link.linkmgr import AddressSource
 from pqi.link.netinterface import DEFAULT_PORT
 from services.cli.identity import FRIENDS_FILE, PASSWORD_ENV, CliError, default_base_dir
 from services.cli.password import take_password
+from services.cli.terminal import safe
 from services.node.control_channel import ControlClientError, NodeNotRunningError, call
 from services.node.node import Node
 from services.registry import names as service_names
@@ -153,7 +154,7 @@ def format_status(report: dict[str, Any]) -> str:
     if not friends:
         lines.append("no friends yet: add one with `rsnode friend add CERTIFICATE`")
     for f in friends:
-        head = f"  {f['name']}/{f['location'] or '?'} [{f['ssl_id']}]"
+        head = f"  {safe(f['name'])}/{safe(f['location'] or '?')} [{f['ssl_id']}]"
         if f["online"]:
             rtt = f["rtt_ms"]
             rtt_text = ("rtt not measured yet" if rtt is None else
@@ -171,7 +172,7 @@ def format_status(report: dict[str, Any]) -> str:
             lines.append("      recent connection attempts:")
             for a in reversed(attempts):
                 where = a["address"] or a.get("path") or "?"
-                detail = f" ({a['detail']})" if a["detail"] else ""
+                detail = f" ({safe(a['detail'])})" if a["detail"] else ""
                 lines.append(f"        {a['ago']:>6} s ago  {a['direction']:<8} {where}: "
                              f"{a['outcome']}{detail}")
         else:
@@ -179,8 +180,8 @@ def format_status(report: dict[str, Any]) -> str:
         if f["next_attempt_in"] is not None:
             lines.append(f"      next attempt in {f['next_attempt_in']} s")
     for p in report.get("pending", []):
-        via = f", learned from {p['learned_from']}" if p["learned_from"] else ""
-        lines.append(f"  pending approval: {p['name']} ({p['pgp_id']}{via})")
+        via = f", learned from {safe(p['learned_from'])}" if p["learned_from"] else ""
+        lines.append(f"  pending approval: {safe(p['name'])} ({p['pgp_id']}{via})")
     return "\n".join(lines)
 
 

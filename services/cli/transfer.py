@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from services.cli.identity import CliError, default_base_dir
+from services.cli.terminal import safe
 from services.node.control_channel import ControlClientError, NodeNotRunningError, call
 
 __all__ = ["register", "format_transfers", "progress_bar"]
@@ -50,9 +51,9 @@ def format_transfers(rows: list[dict[str, Any]]) -> str:
         pct = 100.0 * r["done"] / r["size"] if r["size"] else 100.0
         eta = "-" if r["eta"] is None else f"{r['eta']:.0f} s"
         line = (f"{progress_bar(r['done'], r['size'])} {pct:5.1f}% {_human(r['rate'])}/s "
-                f"eta {eta:>6} {r['state']:<11} {r['name']}")
+                f"eta {eta:>6} {r['state']:<11} {safe(r['name'])}")
         if r["error"]:
-            line += f"  ({r['error']})"
+            line += f"  ({safe(r['error'])})"
         lines.append(line)
     return "\n".join(lines)
 
@@ -66,7 +67,7 @@ def _get(args: argparse.Namespace) -> int:
     if args.source:
         request["sources"] = args.source
     info = _call(args.base_dir, "files_get", request)
-    print(f"downloading {info['name']} ({info['size']} bytes, {info['hash']})")
+    print(f"downloading {safe(info['name'])} ({info['size']} bytes, {info['hash']})")
     return 0
 
 
