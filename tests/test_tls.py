@@ -568,3 +568,20 @@ def test_tls12_mode_offers_aead_suites_only(alice: Identity) -> None:
     assert tls12
     for name in tls12:
         assert name.startswith("DHE-RSA-") and ("GCM" in name or "CHACHA20" in name), name
+
+
+def test_incoming_handshake_failures_are_not_warnings(
+        alice: Identity, bob: Identity, friend_lists: tuple[FriendList, FriendList]) -> None:
+    """A connection that dies before showing a certificate (an evicted half-open one, a
+    scanner) is logged at debug level when incoming (finding 8: one WARN per evicted
+    connection); our own failed dial stays a warning."""
+    from twisted.logger import LogLevel
+    a, b = friend_lists
+    befriend(a, bob)
+    befriend(b, alice)
+    with capturedLogs() as events:
+        _tls12_only_client(alice, a, bob, b)
+    levels = {(e["direction"], e["reason"]): e["log_level"] for e in events
+              if e.get("log_namespace") == "pqi.identity.tls" and "reason" in e}
+    assert levels == {("incoming", TLSRefusal.HANDSHAKE_FAILED): LogLevel.debug,
+                      ("outgoing", TLSRefusal.HANDSHAKE_FAILED): LogLevel.warn}

@@ -60,7 +60,7 @@ from twisted.internet.interfaces import (
     IReactorTime,
 )
 from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from zope.interface import Interface, implementer
@@ -245,9 +245,17 @@ def check_peer_certificate(der: bytes, own: LocalIdentity, friends: FriendList, 
                        ssl_id=ssl_id, pgp_id=issuer)
 
 
+#: Refusals of incoming connections that never showed a certificate (half-open connections
+#: evicted or timed out, scanners): logged at debug level, since a flood of them would
+#: otherwise write one warning each; the link manager counts them.
+_QUIET_INCOMING: Final = frozenset({TLSRefusal.HANDSHAKE_FAILED, TLSRefusal.HANDSHAKE_TIMEOUT})
+
+
 def _log_refusal(verdict: PeerVerdict, outgoing: bool) -> None:
     assert verdict.refusal is not None
-    _log.warn("refused TLS peer {peer_ssl_id} (profile {peer_pgp_id}, {direction}): "
+    level = (LogLevel.debug if not outgoing and verdict.refusal in _QUIET_INCOMING
+             else LogLevel.warn)
+    _log.emit(level, "refused TLS peer {peer_ssl_id} (profile {peer_pgp_id}, {direction}): "
               "{reason_code}: {detail}", reason=verdict.refusal,
               reason_code=verdict.refusal.value, detail=verdict.detail,
               peer_ssl_id=verdict.ssl_id, peer_pgp_id=verdict.pgp_id,
