@@ -13,11 +13,14 @@ Abuse guards:
 
 * Every source IP is rate limited (a leaky bucket of `DHTConfig.rate_burst` packets draining at
   `DHTConfig.rate_per_second`); overflowing it bans the IP for `DHTConfig.ban_seconds`.
-* A source that never answered one of our queries is *unverified*: our reply to it is trimmed to
-  at most the size of its request (nodes dropped farthest first, then our ``v``), so a spoofed
-  source address cannot turn us into an amplifier.  We ping such a source once; its answer
-  verifies it.  A lookup that got a trimmed-looking answer re-asks that node when its verifying
-  ping arrives, by which time our pong has verified us there.
+* A source that never answered one of our queries is *unverified*: everything we send it is
+  paid from a byte credit that only its own datagrams fill (at most `DHTConfig.max_credit`),
+  so a spoofed source address cannot turn us into an amplifier: it gets at most the bytes it
+  sent.  To a query (but a ping) we first send one verifying ping if the credit pays for it,
+  then the reply, trimmed to the rest (nodes dropped farthest first, then our ``v``; nothing
+  if too little is left); a ping is answered first and its leftover pays for our ping later.
+  A lookup re-asks a node whose verifying ping arrives while our query to it is unanswered or
+  its answer looked trimmed: by then our pong has verified us there.
 * Only nodes that answered our queries enter the routing table.
 """
 
@@ -117,8 +120,10 @@ class DHTConfig:
     #: Between two verification pings of the same unverified source.
     probe_interval: float = 300.0
     version: bytes | None = RS_VERSION
-    #: Addresses ever verified that we remember (LRU).
+    #: Addresses ever verified that we remember (LRU); also bounds the credit table.
     max_verified: int = 4096
+    #: Most bytes an unverified source may have in credit (sent to us, not yet spent on it).
+    max_credit: int = 2 * krpc.MAX_DATAGRAM_SIZE
 
 
 @dataclass(slots=True)
@@ -291,6 +296,8 @@ class DHTNode:
         self._sources: dict[str, _Source] = {}
         self._verified: OrderedDict[Address, None] = OrderedDict()
         self._probed: OrderedDict[Address, float] = OrderedDict()
+        #: Bytes each unverified source sent us that we have not spent on it (LRU, bounded).
+        self._credit: OrderedDict[Address, int] = OrderedDict()
 
     # --- public API --------------------------------------------------------------------------
 
@@ -451,13 +458,16 @@ class DHTNode:
 
     def _query(self, cls: type, addr: Address, node_id: bytes | None, now: float,
                lookup: Lookup | None = None, *, ticket: int | None = None,
-               **fields: object) -> bool:
+               budget: int | None = None, **fields: object) -> bool:
+        """Send a query; with ``budget``, only if it takes at most that many bytes."""
         tid = self._next_tid()
         if tid is None:
             return False
         msg = cls(transaction_id=tid, sender_id=self.node_id, version=self.config.version,
                   **fields)
         data = krpc.encode(msg)
+        if budget is not None and len(data) > budget:
+            return False
         self._pending[tid] = _Pending(addr, node_id, cls.METHOD, now + self.config.query_timeout,
                                       len(data), lookup, ticket)
         self._out.append(Datagram(data, addr))
@@ -465,12 +475,27 @@ class DHTNode:
 
     def _reply(self, msg: Response | Error, addr: Address, request_size: int) -> None:
         data = krpc.encode(msg)
-        if len(data) > request_size and addr not in self._verified:
-            data = self._trim(msg, request_size)
-            self.counters.trimmed_replies += 1
-            if data is None:
-                return
+        if addr not in self._verified:
+            limit = min(request_size, self._credit.get(addr, 0))
+            if len(data) > limit:
+                trimmed = self._trim(msg, limit)
+                self.counters.trimmed_replies += 1
+                if trimmed is None:
+                    return
+                data = trimmed
+            self._spend(addr, len(data))
         self._out.append(Datagram(data, addr))
+
+    def _earn(self, addr: Address, size: int) -> None:
+        """An unverified source sent ``size`` bytes: we may send it that much more."""
+        credit = min(self._credit.pop(addr, 0) + size, self.config.max_credit)
+        self._credit[addr] = credit
+        if len(self._credit) > self.config.max_verified:
+            self._credit.popitem(last=False)
+
+    def _spend(self, addr: Address, size: int) -> None:
+        if addr in self._credit:
+            self._credit[addr] = max(0, self._credit[addr] - size)
 
     def _trim(self, msg: Response | Error, limit: int) -> bytes | None:
         """Shrink a reply to an unverified source until it is no larger than its request."""
@@ -528,25 +553,36 @@ class DHTNode:
                 del self._sources[host]
 
     def _verify(self, addr: Address) -> None:
+        self._credit.pop(addr, None)
         self._verified[addr] = None
         self._verified.move_to_end(addr)
         if len(self._verified) > self.config.max_verified:
             self._verified.popitem(last=False)
 
     def _on_query(self, msg: krpc.Query, addr: Address, size: int, now: float) -> None:
+        if addr not in self._verified:
+            self._earn(addr, size)
+            if not isinstance(msg, Ping):
+                self._probe(msg, addr, now)
         tid = msg.transaction_id
         version = self.config.version
         if isinstance(msg, Ping):
             self._reply(Response(tid, self.node_id, version=version), addr, size)
-            for lk in self.lookups:
-                if addr in lk.short:
-                    # The node verifies us: ask it again for its full answer.
+            for lk in list(self.lookups):
+                cand = lk.candidates.get(addr)
+                if cand is None or cand.retried:
+                    continue
+                if ((addr in lk.short and cand.state is _State.DONE)
+                        or cand.state is _State.PENDING):
+                    # The node verifies us: its answer looked trimmed, or went into this
+                    # ping and never comes; ask it again for the full answer.
                     lk.short.discard(addr)
-                    cand = lk.candidates.get(addr)
-                    if cand is not None and cand.state is _State.DONE and not cand.retried:
-                        cand.state = _State.NEW
-                        cand.retried = True
-                        self._step(lk, now)
+                    for ptid, p in list(self._pending.items()):
+                        if p.lookup is lk and p.addr == addr:
+                            del self._pending[ptid]
+                    cand.state = _State.NEW
+                    cand.retried = True
+                    self._step(lk, now)
         elif isinstance(msg, FindNode):
             nodes = [c.info() for c in self.routing.closest(msg.target,
                                                               self.config.reply_nodes)]
@@ -581,14 +617,22 @@ class DHTNode:
             self._reply(Error(tid, krpc.ERROR_METHOD_UNKNOWN, b"Method Unknown", version),
                         addr, size)
         self.routing.update(msg.sender_id, addr, now, replied=False)
-        if addr not in self._verified and self.routing.get(msg.sender_id) is None:
-            last = self._probed.get(addr)
-            if last is None or now - last >= self.config.probe_interval:
-                self._probed[addr] = now
-                self._probed.move_to_end(addr)
-                if len(self._probed) > self.config.max_verified:
-                    self._probed.popitem(last=False)
-                self._query(Ping, addr, msg.sender_id, now)
+        if isinstance(msg, Ping) and addr not in self._verified:
+            self._probe(msg, addr, now)
+
+    def _probe(self, msg: krpc.Query, addr: Address, now: float) -> None:
+        """Ping an unverified source once per `DHTConfig.probe_interval`, if its credit pays."""
+        if self.routing.get(msg.sender_id) is not None:
+            return
+        last = self._probed.get(addr)
+        if last is not None and now - last < self.config.probe_interval:
+            return
+        if self._query(Ping, addr, msg.sender_id, now, budget=self._credit.get(addr, 0)):
+            self._spend(addr, self._pending[self._tid.to_bytes(2, "big")].request_size)
+            self._probed[addr] = now
+            self._probed.move_to_end(addr)
+            if len(self._probed) > self.config.max_verified:
+                self._probed.popitem(last=False)
 
     def _store_peer(self, info_hash: bytes, peer: Address, now: float) -> None:
         cfg = self.config

@@ -96,28 +96,52 @@ def test_find_node_reply_always_has_nodes_key() -> None:
     """With no contacts we still send ``nodes`` (empty): BitDHT reads a reply without it as a
     pong (``beMsgType``)."""
     node = make_node()
+    node._verify(PEER)  # verified, yet no contact in the table
     request = krpc.encode(FindNode(b"q1", PEER_ID, b"\x05" * 20))
     reply = recv(node, request, PEER, 0.0)[0].data
     assert reply == (b"d1:rd2:id20:" + node.node_id + b"5:nodes0:e1:t2:q11:v8:BD02RS511:y1:re")
 
 
+def _sent_bytes(out: list) -> int:
+    return sum(len(o.data) for o in out if isinstance(o, Datagram))
+
+
 def test_unverified_source_gets_no_amplification() -> None:
-    """An unknown source's reply is never larger than its request; we ping it to verify it."""
+    """An unknown source never gets more bytes than it sent (issue 14, finding 6: a 55-byte
+    ping drew 46 + 69 bytes): a find_node pays our verifying ping first, the reply is trimmed
+    to the rest; pings get their pong, and the ping once their credit covers it; verified,
+    the source gets k full nodes."""
     node = make_node()
     for i in range(20):
         verify(node, (f"10.1.0.{i}", 1000), bytes([i + 1]) * 20, 0.0)
-    request = krpc.encode(FindNode(b"q1", PEER_ID, b"\x05" * 20))
-    out = recv(node, request, PEER, 1.0)
-    reply, probe = out
-    assert len(reply.data) <= len(request)
-    assert isinstance(krpc.decode(reply.data), Response)
-    assert isinstance(krpc.decode(probe.data), Ping)
-    assert node.counters.trimmed_replies == 1
+    received = sent = 0
+    for n in range(6):  # a ping-only source: pongs, then one ping when paid for
+        ping = krpc.encode(Ping(b"p%d" % n, PEER_ID))
+        out = recv(node, ping, PEER, 1.0 + n)
+        received += len(ping)
+        sent += _sent_bytes(out)
+        assert sent <= received
+    request = krpc.encode(FindNode(b"q1", bytes([99]) * 20, b"\x05" * 20))
+    other = ("192.0.2.9", 6881)
+    out = recv(node, request, other, 10.0)
+    assert _sent_bytes(out) <= len(request)
+    probes = [o for o in out if isinstance(krpc.decode(o.data), Ping)]
+    assert len(probes) == 1
     # Once it answers our ping, it is verified and gets full answers (BitDHT's 10 nodes).
-    recv(node,
-        krpc.encode(Response(krpc.decode(probe.data).transaction_id, PEER_ID)), PEER, 1.1)
-    full = one(recv(node, request, PEER, 1.2))
+    recv(node, krpc.encode(Response(krpc.decode(probes[0].data).transaction_id,
+                                    bytes([99]) * 20)), other, 10.1)
+    full = one(recv(node, request, other, 10.2))
     assert isinstance(full, Response) and len(full.nodes) == node.config.reply_nodes == 10
+
+
+def test_credit_table_is_bounded() -> None:
+    """The per-source byte credit is kept for at most max_verified unverified sources."""
+    node = make_node(max_verified=64)
+    limit = node.config.max_verified
+    for i in range(limit + 50):
+        recv(node, krpc.encode(Ping(b"pp", bytes([i % 251 + 1]) * 20)),
+             (f"10.{i // 65536}.{i // 256 % 256}.{i % 256}", 7000), 0.0)
+    assert len(node._credit) == limit
 
 
 def test_get_peers_token_announce_and_rotation() -> None:

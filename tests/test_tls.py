@@ -612,3 +612,30 @@ def test_denials_are_bounded(bob: Identity, tmp_path: pathlib.Path, monkeypatch)
         with pytest.raises(friends_mod.FriendsError):
             friends.deny_location(SslId(b"\x03" * 16))
         assert len(friends.denials()) == 2
+
+def test_tls12_mode_offers_aead_suites_only(alice: Identity) -> None:
+    """Compatibility mode offers no CBC suite (finding 8 of the audit: CBC-SHA1 suites were
+    offered): every TLS 1.2 suite is DHE-RSA with GCM or ChaCha20-Poly1305."""
+    import pqi.identity.tls as tls_module
+    ctx = tls_module._make_context(alice, TLSOptions(allow_tls12=True))
+    tls12 = [n for n in SSL.Connection(ctx).get_cipher_list() if not n.startswith("TLS_")]
+    assert tls12
+    for name in tls12:
+        assert name.startswith("DHE-RSA-") and ("GCM" in name or "CHACHA20" in name), name
+
+
+def test_incoming_handshake_failures_are_not_warnings(
+        alice: Identity, bob: Identity, friend_lists: tuple[FriendList, FriendList]) -> None:
+    """A connection that dies before showing a certificate (an evicted half-open one, a
+    scanner) is logged at debug level when incoming (finding 8: one WARN per evicted
+    connection); our own failed dial stays a warning."""
+    from twisted.logger import LogLevel
+    a, b = friend_lists
+    befriend(a, bob)
+    befriend(b, alice)
+    with capturedLogs() as events:
+        _tls12_only_client(alice, a, bob, b)
+    levels = {(e["direction"], e["reason"]): e["log_level"] for e in events
+              if e.get("log_namespace") == "pqi.identity.tls" and "reason" in e}
+    assert levels == {("incoming", TLSRefusal.HANDSHAKE_FAILED): LogLevel.debug,
+                      ("outgoing", TLSRefusal.HANDSHAKE_FAILED): LogLevel.warn}

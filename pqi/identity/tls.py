@@ -62,7 +62,7 @@ from twisted.internet.interfaces import (
     IReactorTime,
 )
 from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from zope.interface import Interface, implementer
@@ -80,7 +80,7 @@ __all__ = [
     "TLSOptions", "TLSRefusal", "AuthenticatedPeer", "IPeerAuthenticated", "LocalIdentity",
     "PeerVerdict", "check_peer_certificate", "server_factory", "client_endpoint_factory",
     "verdict_of",
-    "RETROSHARE_CIPHERS", "RETROSHARE_DH_PRIME", "RETROSHARE_DH_GENERATOR",
+    "RETROSHARE_CIPHERS", "TLS12_CIPHERS", "RETROSHARE_DH_PRIME", "RETROSHARE_DH_GENERATOR",
     "DEFAULT_HANDSHAKE_TIMEOUT",
 ]
 
@@ -88,6 +88,10 @@ _log = Logger(namespace="pqi.identity.tls")
 
 #: RetroShare's cipher list (``AuthSSLimpl::InitAuth``); with TLS <= 1.2 it leaves DHE-RSA only.
 RETROSHARE_CIPHERS: Final = b"kEDH+HIGH:!DSS:!aNULL:!3DES:!EXP"
+#: What we offer in TLS 1.2 compatibility mode: the AEAD suites of RetroShare's list only
+#: (DHE-RSA with AES-GCM or ChaCha20-Poly1305; no CBC with SHA-1 or SHA-2 MACs).  RetroShare
+#: 0.6.7 offers these too, so an old peer still finds a common suite.
+TLS12_CIPHERS: Final = b"kEDH+AESGCM:kEDH+CHACHA20:!DSS:!aNULL"
 #: RetroShare's fixed 4096-bit DH prime (``dh_prime_4096_hex`` in ``src/pqi/authssl.cc``).
 RETROSHARE_DH_PRIME: Final = int(
     "A6F5777292D9E6BB95559C9124B9119E6771F11F2048C8FE74F4E8140494520972A087EF1D60B73894F1C5D5"
@@ -247,9 +251,17 @@ def check_peer_certificate(der: bytes, own: LocalIdentity, friends: FriendList, 
                        ssl_id=ssl_id, pgp_id=issuer)
 
 
+#: Refusals of incoming connections that never showed a certificate (half-open connections
+#: evicted or timed out, scanners): logged at debug level, since a flood of them would
+#: otherwise write one warning each; the link manager counts them.
+_QUIET_INCOMING: Final = frozenset({TLSRefusal.HANDSHAKE_FAILED, TLSRefusal.HANDSHAKE_TIMEOUT})
+
+
 def _log_refusal(verdict: PeerVerdict, outgoing: bool) -> None:
     assert verdict.refusal is not None
-    _log.warn("refused TLS peer {peer_ssl_id} (profile {peer_pgp_id}, {direction}): "
+    level = (LogLevel.debug if not outgoing and verdict.refusal in _QUIET_INCOMING
+             else LogLevel.warn)
+    _log.emit(level, "refused TLS peer {peer_ssl_id} (profile {peer_pgp_id}, {direction}): "
               "{reason_code}: {detail}", reason=verdict.refusal,
               reason_code=verdict.refusal.value, detail=verdict.detail,
               peer_ssl_id=verdict.ssl_id, peer_pgp_id=verdict.pgp_id,
@@ -329,7 +341,7 @@ def _make_context(own: LocalIdentity, options: TLSOptions) -> SSL.Context:
     ctx.use_privatekey(own.location_key)
     ctx.check_privatekey()
     if options.allow_tls12:
-        ctx.set_cipher_list(RETROSHARE_CIPHERS)
+        ctx.set_cipher_list(TLS12_CIPHERS)
         # pyOpenSSL loads DH parameters from a file only.
         fd, path = tempfile.mkstemp(suffix=".pem")
         try:

@@ -6,9 +6,10 @@ single transaction before it returns.  A copy leaves when its recipient is conne
 when it next connects, also after we restarted) and is marked delivered only once its bytes
 were handed to the recipient's link *and* that link was still up `SETTLE_DELAY` seconds later
 (by then the bytes left our process: a crash in between loses nothing; the copy goes again
-and the receiver's dedupe drops it).  "Handed to the link" is seen through the streamer's write
-tap (`PQIStreamer.on_write`): our item's bytes, or for a sliced item its last slice, appear in
-a write.
+and the receiver's dedupe drops it).  "Handed to the link" is what the streamer reports for
+that very item: the `Sent` handle of the send fires once the item's last byte went to the
+transport.  (Earlier versions searched the written bytes for the mail's last slice, and two
+mails ending alike were taken one for the other: issue 14.)
 
 Receiving stores the mail under its dedupe key (`pqi`-independent, see `mail_store.mail_key`)
 and reports it once.  RsMsgItem carries no message id on the wire, so uniqueness comes from
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import struct
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
@@ -37,7 +37,6 @@ from pqi.items.ids import SERVICE_MSG
 from pqi.items.msg import MsgFlags, MsgItem
 from pqi.wire.errors import EncodeError
 from pqi.wire.fields import SslId
-from pqi.wire.framing import SLICE_END, SLICE_PROTOCOL_ID, SLICE_SIZE
 from pqi.wire.item import decode, encode
 from pqi.wire.tlvvalues import FileItem, FileSet
 from services.base import Service
@@ -204,51 +203,6 @@ class Draft:
     attachments: tuple[FileItem, ...] = ()
 
 
-class _WriteWatch:
-    """Sees, through a link's write tap, when given item bytes were handed to the transport."""
-
-    def __init__(self, link: Any, written: Callable[[object], None]) -> None:
-        self.link = link
-        self._written = written
-        self._previous = link.on_write
-        self._expected: list[tuple[bytes, bytes, object]] = []
-        link.on_write = self._tap
-
-    def expect(self, data: bytes, token: object) -> None:
-        slice_size = getattr(getattr(self.link, "enframer", None), "slice_size", SLICE_SIZE)
-        tail_start = ((len(data) - 1) // slice_size) * slice_size
-        tail = data[tail_start:] if len(data) > slice_size else b""
-        self._expected.append((data, struct.pack(">H", len(tail)) + tail if tail else b"",
-                               token))
-
-    def release(self) -> None:
-        if self.link.on_write == self._tap:
-            self.link.on_write = self._previous
-        self._expected.clear()
-
-    def _tap(self, data: bytes) -> None:
-        if self._previous is not None:
-            self._previous(data)
-        if not self._expected:
-            return
-        remaining = []
-        for whole, sliced, token in self._expected:
-            if whole in data or (sliced and self._last_slice_in(sliced, data)):
-                self._written(token)
-            else:
-                remaining.append((whole, sliced, token))
-        self._expected = remaining
-
-    @staticmethod
-    def _last_slice_in(needle: bytes, data: bytes) -> bool:
-        start = 0
-        while (i := data.find(needle, start)) >= 0:
-            if i >= 6 and data[i - 6] == SLICE_PROTOCOL_ID and data[i - 5] == SLICE_END:
-                return True
-            start = i + 1
-        return False
-
-
 class MailService(Service):
     """Outbox, delivery and inbox.
 
@@ -270,7 +224,6 @@ class MailService(Service):
         #: Received copies dropped because the inbox already had them.
         self.duplicates = 0
         self._in_flight: dict[SslId, set[int]] = {}
-        self._watches: dict[SslId, _WriteWatch] = {}
         self._timers: set[IDelayedCall] = set()
         self._retry: IDelayedCall | None = None
 
@@ -282,9 +235,7 @@ class MailService(Service):
                 timer.cancel()
         self._timers.clear()
         self._retry = None
-        for watch in self._watches.values():
-            watch.release()
-        self._watches.clear()
+        self._in_flight.clear()
 
     def peer_connected(self, peer: PeerIdentity) -> None:
         super().peer_connected(peer)
@@ -293,9 +244,6 @@ class MailService(Service):
     def peer_disconnected(self, peer: PeerIdentity, reason: DisconnectReason) -> None:
         super().peer_disconnected(peer, reason)
         self._in_flight.pop(peer.ssl_id, None)
-        watch = self._watches.pop(peer.ssl_id, None)
-        if watch is not None:
-            watch.release()
 
     # --- composing ---------------------------------------------------------------------------
 
@@ -411,34 +359,36 @@ class MailService(Service):
         link = self._link_of(peer)
         if link is None or peer not in self.peers:
             return
-        watch = self._watches.get(peer)
-        if watch is None or watch.link is not link:
-            if watch is not None:
-                watch.release()
-            watch = self._watches[peer] = _WriteWatch(
-                link, lambda token: self._written(peer, link, token))
         flying = self._in_flight.setdefault(peer, set())
         for entry in self.store.pending(peer):
             if entry.mail_id in flying:
                 continue
-            watch.expect(entry.item, entry.mail_id)
             flying.add(entry.mail_id)
-            if not self.send(peer, decode(entry.item)):  # type: ignore[arg-type]
+            sent = self.send_tracked(peer, decode(entry.item))  # type: ignore[arg-type]
+            if not sent:
                 flying.discard(entry.mail_id)
                 self._schedule_retry()
                 break
+            sent.when_written().addCallbacks(
+                lambda _sent, mail_id=entry.mail_id: self._written(peer, link, mail_id),
+                lambda _failure, mail_id=entry.mail_id: self._unsent(peer, flying, mail_id))
 
-    def _written(self, peer: SslId, link: Any, mail_id: object) -> None:
+    def _unsent(self, peer: SslId, flying: set[int], mail_id: int) -> None:
+        """The link closed before the copy was written: it stays in the outbox, and goes again
+        on the next link (``peer_disconnected`` forgot what was in flight on this one)."""
+        flying.discard(mail_id)
+
+    def _written(self, peer: SslId, link: Any, mail_id: int) -> None:
+        """The copy's last byte went to ``link``: delivered if the link holds `settle_delay`."""
         timer: IDelayedCall | None = None
 
         def settle() -> None:
             self._timers.discard(timer)  # type: ignore[arg-type]
             flying = self._in_flight.get(peer, set())
-            flying.discard(int(mail_id))  # type: ignore[call-overload]
+            flying.discard(mail_id)
             if self._link_of(peer) is link and not getattr(link, "lost", False):
-                self.store.mark_delivered(int(mail_id), peer,  # type: ignore[call-overload]
-                                          self.reactor.seconds())
-                self._emit(MailDelivered(int(mail_id), peer))  # type: ignore[call-overload]
+                self.store.mark_delivered(mail_id, peer, self.reactor.seconds())
+                self._emit(MailDelivered(mail_id, peer))
             else:  # the link was replaced or lost meanwhile: send the copy again
                 self._deliver(peer)
 
