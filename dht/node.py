@@ -16,11 +16,15 @@ Abuse guards:
 * A source that never answered one of our queries is *unverified*: everything we send it is
   paid from a byte credit that only its own datagrams fill (at most `DHTConfig.max_credit`),
   so a spoofed source address cannot turn us into an amplifier: it gets at most the bytes it
-  sent.  To a query (but a ping) we first send one verifying ping if the credit pays for it,
-  then the reply, trimmed to the rest (nodes dropped farthest first, then our ``v``; nothing
-  if too little is left); a ping is answered first and its leftover pays for our ping later.
-  A lookup re-asks a node whose verifying ping arrives while our query to it is unanswered or
-  its answer looked trimmed: by then our pong has verified us there.
+  sent.  To a query (but a ping) we first send one verifying ping if the credit pays for it;
+  the reply, if larger than the rest of the credit, is *parked* until the source answers that
+  ping (then, verified, it gets the full reply with the query's transaction id, one round trip
+  late) and dropped if the ping times out.  Without a verifying ping in flight the reply is
+  trimmed to the credit (nodes dropped farthest first, then our ``v``; nothing if too little
+  is left).  A ping is answered first and its leftover pays for our ping later.  So a BitDHT
+  node, which pings a node before it asks it for nodes, gets its 10 nodes on its first
+  find_node (docs/dht.md, "Byte credit").  A lookup re-asks a node whose verifying ping
+  arrives after an answer that looked trimmed (an older node that trims instead of parking).
 * Only nodes that answered our queries enter the routing table.
 """
 
@@ -59,13 +63,20 @@ from .routing import K, RoutingTable, id_to_int
 __all__ = [
     "DHTConfig", "Counters", "LookupKind", "Lookup", "DHTNode", "ALPHA", "QUERY_TIMEOUT",
     "TOKEN_ROTATION", "PEER_TTL", "dht_node_id", "RS_ID_PREFIX", "LookupDone", "FriendFound",
-    "QueryAnswered", "ConnectReceived", "DHTEvent",
+    "QueryAnswered", "ConnectReceived", "DHTEvent", "MAX_PARKED_SOURCES",
+    "MAX_PARKED_PER_SOURCE",
 ]
 
 #: Parallel queries per lookup (Kademlia's alpha).
 ALPHA: Final = 3
 #: Seconds before an unanswered query counts as failed.
 QUERY_TIMEOUT: Final = 4.0
+#: Unverified sources whose replies may wait at once for the answer to our verifying ping
+#: (each for at most `QUERY_TIMEOUT`; a flood of spoofed sources beyond this gets trimmed
+#: replies).
+MAX_PARKED_SOURCES: Final = 256
+#: Replies parked for one unverified source (a BitDHT node asks one query per second).
+MAX_PARKED_PER_SOURCE: Final = 4
 #: Token secret lifetime; tokens from the current and the previous secret are accepted.
 TOKEN_ROTATION: Final = 300.0
 #: How long an announced peer is kept (mainline's 30 minutes).
@@ -124,6 +135,10 @@ class DHTConfig:
     max_verified: int = 4096
     #: Most bytes an unverified source may have in credit (sent to us, not yet spent on it).
     max_credit: int = 2 * krpc.MAX_DATAGRAM_SIZE
+    #: Unverified sources whose replies may wait for their verifying ping's answer at once.
+    max_parked_sources: int = MAX_PARKED_SOURCES
+    #: Replies parked for one source (more are trimmed to its credit).
+    max_parked_per_source: int = MAX_PARKED_PER_SOURCE
 
 
 @dataclass(slots=True)
@@ -142,6 +157,10 @@ class Counters:
     unknown_methods: int = 0
     bad_tokens: int = 0
     trimmed_replies: int = 0
+    #: Replies held for an unverified source until it answered our verifying ping.
+    parked_replies: int = 0
+    #: Parked replies sent in full once their source was verified.
+    released_replies: int = 0
     connect_ignored: int = 0
 
 
@@ -261,6 +280,14 @@ class _Pending:
 
 
 @dataclass(slots=True)
+class _Parked:
+    """Replies to an unverified source, waiting for the answer to our verifying ping."""
+
+    deadline: float
+    replies: list[Response | Error] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class _Source:
     level: float
     updated: float
@@ -298,6 +325,8 @@ class DHTNode:
         self._probed: OrderedDict[Address, float] = OrderedDict()
         #: Bytes each unverified source sent us that we have not spent on it (LRU, bounded).
         self._credit: OrderedDict[Address, int] = OrderedDict()
+        #: Replies held until a verifying ping is answered (bounded by the config).
+        self._parked: dict[Address, _Parked] = {}
 
     # --- public API --------------------------------------------------------------------------
 
@@ -342,6 +371,9 @@ class DHTNode:
             if lk.short and lk.short_deadline <= now:
                 lk.short.clear()
                 self._step(lk, now)
+        for addr, parked in list(self._parked.items()):
+            if parked.deadline <= now:  # never verified (a spoofed address?): nothing more
+                del self._parked[addr]
         self._rotate(now)
         if now >= self._next_housekeeping:
             self._next_housekeeping = now + _HOUSEKEEPING
@@ -361,7 +393,8 @@ class DHTNode:
 
     def _idle(self) -> bool:
         """Nothing to time out, nobody known, nothing stored: no timer needed."""
-        return not (self._pending or self.lookups or self._peers or self._sources
+        return not (self._pending or self._parked or self.lookups or self._peers
+                    or self._sources
                     or self.bootstrap_addrs or len(self.routing))
 
     def next_deadline(self) -> float | None:
@@ -374,6 +407,8 @@ class DHTNode:
         for lk in self.lookups:
             if lk.short:
                 deadline = min(deadline, lk.short_deadline)
+        for parked in self._parked.values():
+            deadline = min(deadline, parked.deadline)
         return deadline
 
     def ping(self, addr: Address, now: float) -> int:
@@ -473,10 +508,20 @@ class DHTNode:
         self._out.append(Datagram(data, addr))
         return True
 
-    def _reply(self, msg: Response | Error, addr: Address, request_size: int) -> None:
+    def _reply(self, msg: Response | Error, addr: Address, request_size: int, *,
+               may_park: bool = True) -> None:
+        """Send ``msg``; to an unverified source within its credit: parked while our verifying
+        ping is out (unless ``may_park`` is false: a pong, which trimmed says all), else
+        trimmed."""
         data = krpc.encode(msg)
         if addr not in self._verified:
             limit = min(request_size, self._credit.get(addr, 0))
+            parked = self._parked.get(addr)
+            if (len(data) > limit and may_park and parked is not None
+                    and len(parked.replies) < self.config.max_parked_per_source):
+                parked.replies.append(msg)
+                self.counters.parked_replies += 1
+                return
             if len(data) > limit:
                 trimmed = self._trim(msg, limit)
                 self.counters.trimmed_replies += 1
@@ -558,6 +603,10 @@ class DHTNode:
         self._verified.move_to_end(addr)
         if len(self._verified) > self.config.max_verified:
             self._verified.popitem(last=False)
+        parked = self._parked.pop(addr, None)
+        for msg in parked.replies if parked is not None else ():
+            self.counters.released_replies += 1
+            self._out.append(Datagram(krpc.encode(msg), addr))
 
     def _on_query(self, msg: krpc.Query, addr: Address, size: int, now: float) -> None:
         if addr not in self._verified:
@@ -567,22 +616,17 @@ class DHTNode:
         tid = msg.transaction_id
         version = self.config.version
         if isinstance(msg, Ping):
-            self._reply(Response(tid, self.node_id, version=version), addr, size)
-            for lk in list(self.lookups):
-                cand = lk.candidates.get(addr)
-                if cand is None or cand.retried:
-                    continue
-                if ((addr in lk.short and cand.state is _State.DONE)
-                        or cand.state is _State.PENDING):
-                    # The node verifies us: its answer looked trimmed, or went into this
-                    # ping and never comes; ask it again for the full answer.
+            self._reply(Response(tid, self.node_id, version=version), addr, size, may_park=False)
+            for lk in self.lookups:
+                if addr in lk.short:
+                    # The node verifies us after an answer that looked trimmed (a node that
+                    # trims rather than parks): ask it again for the full answer.
                     lk.short.discard(addr)
-                    for ptid, p in list(self._pending.items()):
-                        if p.lookup is lk and p.addr == addr:
-                            del self._pending[ptid]
-                    cand.state = _State.NEW
-                    cand.retried = True
-                    self._step(lk, now)
+                    cand = lk.candidates.get(addr)
+                    if cand is not None and cand.state is _State.DONE and not cand.retried:
+                        cand.state = _State.NEW
+                        cand.retried = True
+                        self._step(lk, now)
         elif isinstance(msg, FindNode):
             nodes = [c.info() for c in self.routing.closest(msg.target,
                                                               self.config.reply_nodes)]
@@ -629,6 +673,9 @@ class DHTNode:
             return
         if self._query(Ping, addr, msg.sender_id, now, budget=self._credit.get(addr, 0)):
             self._spend(addr, self._pending[self._tid.to_bytes(2, "big")].request_size)
+            if (addr not in self._parked
+                    and len(self._parked) < self.config.max_parked_sources):
+                self._parked[addr] = _Parked(now + self.config.query_timeout)
             self._probed[addr] = now
             self._probed.move_to_end(addr)
             if len(self._probed) > self.config.max_verified:

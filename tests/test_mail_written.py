@@ -9,7 +9,7 @@ from pathlib import Path
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from pqi.items.msg import MsgFlags, MsgItem
-from pqi.wire.framing import Deframer, ItemReceived
+from pqi.wire.framing import GROUP_SIZE, SLICE_SIZE, Deframer, ItemReceived
 from pqi.wire.item import decode
 from pqi.wire.streamer import PQIStreamer, SendState
 from services.mail.service import SETTLE_DELAY, MailDelivered, MailService
@@ -31,10 +31,12 @@ class OneWriteAtATime(StringTransport):
 
 
 class OneLink:
-    """The node's sender over one real streamer on `OneWriteAtATime`, slicing on."""
+    """The node's sender over one real streamer on `OneWriteAtATime`, slicing on, with
+    RetroShare's own slice and write sizes (1,400 bytes) so a 5,000-byte mail leaves in several
+    writes."""
 
     def __init__(self, clock: MemoryReactorClock) -> None:
-        self.streamer = PQIStreamer(clock)
+        self.streamer = PQIStreamer(clock, slice_size=SLICE_SIZE, group_size=GROUP_SIZE)
         self.transport = OneWriteAtATime()
         self.streamer.makeConnection(self.transport)
         self.streamer.enframer.enable_slicing()

@@ -56,7 +56,8 @@ def format_message(m: dict[str, Any], ids: bool = False, raw: bool = False) -> s
     who = _who(m, "peer", ids)
     arrow = "<-" if m["incoming"] else "->"
     kind = " (broadcast)" if m["public"] else ""
-    return f"{_stamp(m['send_time'])} {arrow} {safe(who)}{kind}: {safe(m['body' if raw else 'text'])}"
+    text = safe(m['body' if raw else 'text'])
+    return f"{_stamp(m['send_time'])} {arrow} {safe(who)}{kind}: {text}"
 
 
 def format_mail_list(mails: list[dict[str, Any]], ids: bool = False) -> str:
