@@ -9,7 +9,10 @@ were handed to the recipient's link *and* that link was still up `SETTLE_DELAY` 
 and the receiver's dedupe drops it).  "Handed to the link" is what the streamer reports for
 that very item: the `Sent` handle of the send fires once the item's last byte went to the
 transport.  (Earlier versions searched the written bytes for the mail's last slice, and two
-mails ending alike were taken one for the other: issue 14.)
+mails ending alike were taken one for the other: issue 14.)  That is the rule with RetroShare
+peers.  A recipient that is an rsproto node negotiates mail receipts
+(`services.mail.receipt`): its copy leaves the outbox only when the receiver says it committed
+the mail, so a receiver killed with our bytes in its socket buffer loses nothing.
 
 Receiving stores the mail under its dedupe key (`pqi`-independent, see `mail_store.mail_key`)
 and reports it once.  RsMsgItem carries no message id on the wire, so uniqueness comes from
@@ -36,11 +39,12 @@ from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.ids import SERVICE_MSG
 from pqi.items.msg import MsgFlags, MsgItem
 from pqi.wire.errors import EncodeError
-from pqi.wire.fields import SslId
+from pqi.wire.fields import Sha256Hash, SslId
 from pqi.wire.item import decode, encode
 from pqi.wire.tlvvalues import FileItem, FileSet
 from services.base import Service
 from services.chat.service import html_to_text
+from services.mail.receipt import MAX_UNACKNOWLEDGED, RECEIPT_TIMEOUT, MailReceipts, receipt_key
 from services.mail.store import MAIL_FILE, InboxRow, MailStore
 from services.spec import Commands, ServiceSpec
 
@@ -67,8 +71,9 @@ class MailReceived:
 
 @dataclasses.dataclass(frozen=True)
 class MailDelivered:
-    """A copy of one of our mails reached a recipient (its link stayed up `SETTLE_DELAY` s
-    after the bytes were written)."""
+    """A copy of one of our mails reached a recipient: an rsproto recipient's receipt came
+    back, or (a RetroShare recipient) its link stayed up `SETTLE_DELAY` s after the copy's
+    last byte was written."""
 
     #: The mail's id in our outbox.
     mail_id: int
@@ -224,8 +229,13 @@ class MailService(Service):
         #: Received copies dropped because the inbox already had them.
         self.duplicates = 0
         self._in_flight: dict[SslId, set[int]] = {}
+        #: Copies sent to a recipient that speaks receipts: receipt key -> outbox mail ids
+        #: (at most `MAX_UNACKNOWLEDGED` per recipient).
+        self._awaiting: dict[SslId, dict[Sha256Hash, list[int]]] = {}
         self._timers: set[IDelayedCall] = set()
         self._retry: IDelayedCall | None = None
+        #: The receipt service (`services.mail.receipt`), when the node runs it.
+        self.receipts: MailReceipts | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -236,6 +246,7 @@ class MailService(Service):
         self._timers.clear()
         self._retry = None
         self._in_flight.clear()
+        self._awaiting.clear()
 
     def peer_connected(self, peer: PeerIdentity) -> None:
         super().peer_connected(peer)
@@ -244,6 +255,7 @@ class MailService(Service):
     def peer_disconnected(self, peer: PeerIdentity, reason: DisconnectReason) -> None:
         super().peer_disconnected(peer, reason)
         self._in_flight.pop(peer.ssl_id, None)
+        self._awaiting.pop(peer.ssl_id, None)
 
     # --- composing ---------------------------------------------------------------------------
 
@@ -343,6 +355,8 @@ class MailService(Service):
         if not isinstance(item, MsgItem):
             return
         mail_id = self.store.add_incoming(peer.ssl_id, item, self.reactor.seconds())
+        if self.receipts is not None:  # committed (now or before): the sender may forget it
+            self.receipts.acknowledge(peer.ssl_id, item)
         if mail_id is None:
             self.duplicates += 1
             self.log.info("dropped a copy of a mail we already have from {peer}",
@@ -360,15 +374,28 @@ class MailService(Service):
         if link is None or peer not in self.peers:
             return
         flying = self._in_flight.setdefault(peer, set())
+        receipts = self.receipts is not None and self.receipts.speaks(peer)
+        awaiting = self._awaiting.setdefault(peer, {}) if receipts else None
         for entry in self.store.pending(peer):
             if entry.mail_id in flying:
                 continue
+            if awaiting is not None and len(flying) >= MAX_UNACKNOWLEDGED:
+                break  # the rest goes as receipts come back
+            item = decode(entry.item)
             flying.add(entry.mail_id)
-            sent = self.send_tracked(peer, decode(entry.item))  # type: ignore[arg-type]
+            sent = self.send_tracked(peer, item)  # type: ignore[arg-type]
             if not sent:
                 flying.discard(entry.mail_id)
                 self._schedule_retry()
                 break
+            if awaiting is not None:
+                key = receipt_key(item)  # type: ignore[arg-type]
+                awaiting.setdefault(key, []).append(entry.mail_id)
+                sent.when_written().addCallbacks(
+                    lambda _sent, mail_id=entry.mail_id, key=key:
+                        self._await_receipt(peer, link, key, mail_id),
+                    lambda _failure, mail_id=entry.mail_id: self._unsent(peer, flying, mail_id))
+                continue
             sent.when_written().addCallbacks(
                 lambda _sent, mail_id=entry.mail_id: self._written(peer, link, mail_id),
                 lambda _failure, mail_id=entry.mail_id: self._unsent(peer, flying, mail_id))
@@ -377,6 +404,44 @@ class MailService(Service):
         """The link closed before the copy was written: it stays in the outbox, and goes again
         on the next link (``peer_disconnected`` forgot what was in flight on this one)."""
         flying.discard(mail_id)
+
+    def receipts_received(self, peer: SslId, keys: Iterable[Sha256Hash]) -> int:
+        """``peer`` committed the mails of ``keys``: their copies are delivered.  Returns how
+        many keys matched no copy we wait for (a second receipt for a copy sent twice)."""
+        awaiting = self._awaiting.get(peer, {})
+        flying = self._in_flight.get(peer, set())
+        unexpected = 0
+        for key in keys:
+            mail_ids = awaiting.pop(key, None)
+            if mail_ids is None:
+                unexpected += 1
+                continue
+            for mail_id in mail_ids:
+                flying.discard(mail_id)
+                self.store.mark_delivered(mail_id, peer, self.reactor.seconds())
+                self._emit(MailDelivered(mail_id, peer))
+        if len(flying) <= MAX_UNACKNOWLEDGED // 2 and peer in self.peers:
+            self._deliver(peer)  # the window has room again
+        return unexpected
+
+    def _await_receipt(self, peer: SslId, link: Any, key: Sha256Hash, mail_id: int) -> None:
+        """The copy is written; if its receipt has not come `RECEIPT_TIMEOUT` s later on the
+        same link, it goes again (the receiver's dedupe drops it and sends the receipt)."""
+        timer: IDelayedCall | None = None
+
+        def expire() -> None:
+            self._timers.discard(timer)  # type: ignore[arg-type]
+            mail_ids = self._awaiting.get(peer, {}).get(key)
+            if mail_ids is None or mail_id not in mail_ids or self._link_of(peer) is not link:
+                return  # acknowledged, or the link went (the next one sends it again)
+            mail_ids.remove(mail_id)
+            if not mail_ids:
+                del self._awaiting[peer][key]
+            self._in_flight.get(peer, set()).discard(mail_id)
+            self._deliver(peer)
+
+        timer = self.reactor.callLater(RECEIPT_TIMEOUT, expire)
+        self._timers.add(timer)
 
     def _written(self, peer: SslId, link: Any, mail_id: int) -> None:
         """The copy's last byte went to ``link``: delivered if the link holds `settle_delay`."""
