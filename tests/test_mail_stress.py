@@ -16,38 +16,14 @@ from pqi.wire.errors import QueueFullError
 from pqi.wire.streamer import PQIStreamer
 from services.mail.service import SETTLE_DELAY, MailDelivered, MailReceived, MailService
 from services.mail.store import MailStore
-from tests.service_fakes import peer
+from tests.mail_pair import ALICE, BOB, BUFFER, MailPair, Wire
 
 #: Mails sent, kills of the receiver, and the bounds of the simulation.
 MAILS = 2000
 KILLS = 6
 MAX_STEPS = 200_000
-#: The link's buffer: the streamer is paused while this many bytes wait to be carried.
-BUFFER = 4096
 #: Simulated time per step (s).
 STEP = 0.05
-
-ALICE, BOB = peer(1), peer(2)
-
-
-class Wire(StringTransport):
-    """One direction of a TCP connection: pauses its producer when ``BUFFER`` bytes wait."""
-
-    def write(self, data: bytes) -> None:
-        super().write(data)
-        if len(self.value()) >= BUFFER and self.producer is not None:
-            self.producer.pauseProducing()
-
-    def carry(self, n: int) -> bytes:
-        """Take up to ``n`` waiting bytes off the wire and let the producer go on."""
-        data = self.value()
-        taken, rest = data[:n], data[n:]
-        self.clear()
-        self.io.write(rest)
-        if len(rest) < BUFFER and self.producer is not None:
-            self.producer.resumeProducing()
-        return taken
-
 
 class Sender:
     """The node's sender for alice's mail service: the current link's Sent handle."""
@@ -147,3 +123,71 @@ def test_thousands_of_alike_mails_survive_a_dying_receiver(tmp_path: Path) -> No
     bob.stop()
     alice.store.close()
     bob.store.close()
+
+
+#: Bob's process reads its socket buffer only every this many steps (2 s): bytes sit there
+#: longer than `SETTLE_DELAY`, as with a receiver busy or stalled before it dies.
+LAG_STEPS = 40
+
+
+def _run_lagging_receiver(pair: MailPair, subjects: dict[int, str], kills: int,
+                          rng: random.Random, window: range = range(100, 3000)) -> int:
+    """Carry bytes both ways, bob reading every `LAG_STEPS`, killing bob ``kills`` times at
+    steps drawn from ``window`` (his unread buffer lost); every step, each mail alice counts
+    delivered must be in bob's inbox, unless the settle rule is in use.  Returns the kills."""
+    kills_at = sorted(rng.sample(window, kills))
+    made = 0
+    for step in range(MAX_STEPS):
+        pair.carry(rng.randrange(1, 3 * BUFFER), 1 << 16)
+        if step % LAG_STEPS == 0:
+            pair.process_bob(len(pair.bob_buffer))
+        pair.clock.advance(STEP)
+        if pair.receipts:
+            assert {subjects[i] for i in pair.delivered} <= set(pair.received)
+        if made < kills and step == kills_at[made]:
+            made += 1
+            pair.kill_bob(lambda: pair.clock.advance(rng.uniform(0.1, 3 * SETTLE_DELAY)))
+        if made == kills and not pair.alice.outbox() and not pair.to_bob.value():
+            break
+    return made
+
+
+@pytest.mark.slow
+def test_receipts_give_exactly_once_with_a_lagging_receiver_killed_again_and_again(
+        tmp_path: Path) -> None:
+    """rsproto to rsproto, with receipts: 2,000 mails with one 2 KB ending, bob reading his
+    socket buffer every 2 s and killed six times with unread bytes in it; no mail is reported
+    delivered before bob committed it, and in the end bob has each mail exactly once and
+    alice's outbox is empty."""
+    rng = random.Random(1414)
+    clock = MemoryReactorClock()
+    clock.advance(1_700_000_000)
+    pair = MailPair(tmp_path, clock, receipts=True)
+    ending = "<p>the same long ending, again and again</p>" * 46
+    subjects = {pair.alice.send_mail([BOB.ssl_id], f"mail {n}", f"<p>{n}</p>{ending}"):
+                f"mail {n}" for n in range(MAILS)}
+    assert _run_lagging_receiver(pair, subjects, KILLS, rng) == KILLS
+    assert pair.alice.outbox() == []
+    assert sorted(set(pair.delivered)) == sorted(subjects)
+    inbox = [m.subject for m in pair.bob.inbox()]
+    assert len(inbox) == MAILS and set(inbox) == set(subjects.values())
+    assert sorted(pair.received) == sorted(inbox)
+    pair.close()
+
+
+@pytest.mark.slow
+def test_without_receipts_a_lagging_receiver_loses_mail(tmp_path: Path) -> None:
+    """The control: the same lagging, dying receiver with the settle rule alone (what a
+    RetroShare peer allows) loses mails that sat in bob's buffer past the settle delay:
+    alice's outbox is empty, yet bob's inbox misses some.  Receipts are what close this."""
+    rng = random.Random(1414)
+    clock = MemoryReactorClock()
+    clock.advance(1_700_000_000)
+    pair = MailPair(tmp_path, clock, receipts=False)
+    ending = "<p>the same long ending, again and again</p>" * 46
+    subjects = {pair.alice.send_mail([BOB.ssl_id], f"mail {n}", f"<p>{n}</p>{ending}"):
+                f"mail {n}" for n in range(MAILS // 4)}
+    assert _run_lagging_receiver(pair, subjects, 3, rng, range(50, 200)) == 3
+    inbox = {m.subject for m in pair.bob.inbox()}
+    assert pair.alice.outbox() == [] and len(inbox) < len(subjects)
+    pair.close()
