@@ -26,7 +26,8 @@ therefore admitted (tests pin this).
 TLS 1.3 is the default and the minimum; `TLSOptions.allow_tls12` opts into TLS 1.2 for old peers,
 with RetroShare's cipher policy (``kEDH+HIGH:!DSS:!aNULL:!3DES:!EXP``: DHE-RSA only) and its
 fixed 4096-bit DH group (g = 5).  Session tickets and the session cache are off, so every
-connection runs a full handshake and re-verifies the peer.
+connection runs a full handshake and re-verifies the peer; a TLS 1.3 server sends no ticket
+either (`pqi.identity.tickets`).
 
 The TLS runs in a `TLSMemoryBIOFactory`, so it works over any byte transport (TCP now,
 TCP-over-UDP later).  The application protocol is only built once the peer is authenticated;
@@ -70,6 +71,7 @@ from zope.interface import Interface, implementer
 from pqi.identity.errors import CertificateError, ObsoleteCertificateError, SignatureError
 from pqi.identity.friends import FriendList, UnknownFriendError
 from pqi.identity.sslcert import SERIAL_07_0001, LocationCertificate
+from pqi.identity.tickets import disable_tickets
 from pqi.wire.errors import DecodeError
 from pqi.wire.fields import PgpId, SslId
 
@@ -337,6 +339,7 @@ def _make_context(own: LocalIdentity, options: TLSOptions) -> SSL.Context:
     ctx.set_options(SSL.OP_NO_TICKET | SSL.OP_NO_COMPRESSION | SSL.OP_SINGLE_DH_USE
                     | SSL.OP_NO_RENEGOTIATION)
     ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+    disable_tickets(ctx)
     ctx.use_certificate(own.certificate.x509)
     ctx.use_privatekey(own.location_key)
     ctx.check_privatekey()
