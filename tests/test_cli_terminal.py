@@ -70,3 +70,25 @@ def test_status_names_are_escaped() -> None:
                            "next_attempt_in": None}],
               "pending": [{"name": EVIL, "pgp_id": "00" * 8, "learned_from": EVIL}]}
     assert _raw_controls(format_status(report)) == []
+
+
+def test_identity_and_lobby_text_is_escaped(monkeypatch) -> None:
+    """Identity names, lobby names, topics and inviters, and followed lobby messages (nick
+    and text: a friend or a stranger in the lobby writes them) are escaped; so are the file
+    names of the block list."""
+    from services.cli import social
+    from services.cli.block import format_listing
+    ids = [{"own": False, "id": "ab" * 16, "name": EVIL, "pgp_id": None, "pgp_linked": False}]
+    lobbies = {"joined": [{"id": 1, "name": EVIL, "topic": EVIL, "members": 1, "friends": []}],
+               "visible": [{"id": 2, "name": EVIL, "topic": EVIL, "count": 3}],
+               "invites": [{"id": 3, "name": EVIL, "from": EVIL}]}
+    listing = {"ips": [], "whitelist": [], "friends": [], "ids": [],
+               "files": [{"hash": "00" * 20, "name": EVIL}]}
+    pages = iter([{"last": 0}, {"messages": [{"seq": 1, "incoming": True, "lobby": 1,
+                                              "nick": EVIL, "text": EVIL}]}])
+    monkeypatch.setattr(social, "_call", lambda base, command, args: next(pages))
+    followed: list[str] = []
+    social.follow(None, None, 1, followed.append)  # type: ignore[arg-type]
+    shown = (social.format_identities(ids) + social.format_lobbies(lobbies)
+             + format_listing(listing) + "".join(followed))
+    assert followed and _raw_controls(shown) == []
