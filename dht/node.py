@@ -15,11 +15,18 @@ Abuse guards:
   `DHTConfig.rate_per_second`); overflowing it bans the IP for `DHTConfig.ban_seconds` and
   reports it with a `SourceFlooding` event (the node's ban list takes it as a DHT entry, as
   RetroShare's takes BitDHT's filtered peers).
-* A source that never answered one of our queries is *unverified*: our reply to it is trimmed to
-  at most the size of its request (nodes dropped farthest first, then our ``v``), so a spoofed
-  source address cannot turn us into an amplifier.  We ping such a source once; its answer
-  verifies it.  A lookup that got a trimmed-looking answer re-asks that node when its verifying
-  ping arrives, by which time our pong has verified us there.
+* A source that never answered one of our queries is *unverified*: everything we send it is
+  paid from a byte credit that only its own datagrams fill (at most `DHTConfig.max_credit`),
+  so a spoofed source address cannot turn us into an amplifier: it gets at most the bytes it
+  sent.  To a query (but a ping) we first send one verifying ping if the credit pays for it;
+  the reply, if larger than the rest of the credit, is *parked* until the source answers that
+  ping (then, verified, it gets the full reply with the query's transaction id, one round trip
+  late) and dropped if the ping times out.  Without a verifying ping in flight the reply is
+  trimmed to the credit (nodes dropped farthest first, then our ``v``; nothing if too little
+  is left).  A ping is answered first and its leftover pays for our ping later.  So a BitDHT
+  node, which pings a node before it asks it for nodes, gets its 10 nodes on its first
+  find_node (docs/dht.md, "Byte credit").  A lookup re-asks a node whose verifying ping
+  arrives after an answer that looked trimmed (an older node that trims instead of parking).
 * Only nodes that answered our queries enter the routing table.
 """
 
@@ -58,13 +65,20 @@ from .routing import K, RoutingTable, id_to_int
 __all__ = [
     "DHTConfig", "Counters", "LookupKind", "Lookup", "DHTNode", "ALPHA", "QUERY_TIMEOUT",
     "TOKEN_ROTATION", "PEER_TTL", "dht_node_id", "RS_ID_PREFIX", "LookupDone", "FriendFound",
-    "QueryAnswered", "ConnectReceived", "SourceFlooding", "DHTEvent",
+    "QueryAnswered", "ConnectReceived", "SourceFlooding", "DHTEvent", "MAX_PARKED_SOURCES",
+    "MAX_PARKED_PER_SOURCE",
 ]
 
 #: Parallel queries per lookup (Kademlia's alpha).
 ALPHA: Final = 3
 #: Seconds before an unanswered query counts as failed.
 QUERY_TIMEOUT: Final = 4.0
+#: Unverified sources whose replies may wait at once for the answer to our verifying ping
+#: (each for at most `QUERY_TIMEOUT`; a flood of spoofed sources beyond this gets trimmed
+#: replies).
+MAX_PARKED_SOURCES: Final = 256
+#: Replies parked for one unverified source (a BitDHT node asks one query per second).
+MAX_PARKED_PER_SOURCE: Final = 4
 #: Token secret lifetime; tokens from the current and the previous secret are accepted.
 TOKEN_ROTATION: Final = 300.0
 #: How long an announced peer is kept (mainline's 30 minutes).
@@ -119,8 +133,14 @@ class DHTConfig:
     #: Between two verification pings of the same unverified source.
     probe_interval: float = 300.0
     version: bytes | None = RS_VERSION
-    #: Addresses ever verified that we remember (LRU).
+    #: Addresses ever verified that we remember (LRU); also bounds the credit table.
     max_verified: int = 4096
+    #: Most bytes an unverified source may have in credit (sent to us, not yet spent on it).
+    max_credit: int = 2 * krpc.MAX_DATAGRAM_SIZE
+    #: Unverified sources whose replies may wait for their verifying ping's answer at once.
+    max_parked_sources: int = MAX_PARKED_SOURCES
+    #: Replies parked for one source (more are trimmed to its credit).
+    max_parked_per_source: int = MAX_PARKED_PER_SOURCE
 
 
 @dataclass(slots=True)
@@ -139,6 +159,10 @@ class Counters:
     unknown_methods: int = 0
     bad_tokens: int = 0
     trimmed_replies: int = 0
+    #: Replies held for an unverified source until it answered our verifying ping.
+    parked_replies: int = 0
+    #: Parked replies sent in full once their source was verified.
+    released_replies: int = 0
     connect_ignored: int = 0
 
 
@@ -266,6 +290,14 @@ class _Pending:
 
 
 @dataclass(slots=True)
+class _Parked:
+    """Replies to an unverified source, waiting for the answer to our verifying ping."""
+
+    deadline: float
+    replies: list[Response | Error] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class _Source:
     level: float
     updated: float
@@ -301,6 +333,10 @@ class DHTNode:
         self._sources: dict[str, _Source] = {}
         self._verified: OrderedDict[Address, None] = OrderedDict()
         self._probed: OrderedDict[Address, float] = OrderedDict()
+        #: Bytes each unverified source sent us that we have not spent on it (LRU, bounded).
+        self._credit: OrderedDict[Address, int] = OrderedDict()
+        #: Replies held until a verifying ping is answered (bounded by the config).
+        self._parked: dict[Address, _Parked] = {}
 
     # --- public API --------------------------------------------------------------------------
 
@@ -345,6 +381,9 @@ class DHTNode:
             if lk.short and lk.short_deadline <= now:
                 lk.short.clear()
                 self._step(lk, now)
+        for addr, parked in list(self._parked.items()):
+            if parked.deadline <= now:  # never verified (a spoofed address?): nothing more
+                del self._parked[addr]
         self._rotate(now)
         if now >= self._next_housekeeping:
             self._next_housekeeping = now + _HOUSEKEEPING
@@ -364,7 +403,8 @@ class DHTNode:
 
     def _idle(self) -> bool:
         """Nothing to time out, nobody known, nothing stored: no timer needed."""
-        return not (self._pending or self.lookups or self._peers or self._sources
+        return not (self._pending or self._parked or self.lookups or self._peers
+                    or self._sources
                     or self.bootstrap_addrs or len(self.routing))
 
     def next_deadline(self) -> float | None:
@@ -377,6 +417,8 @@ class DHTNode:
         for lk in self.lookups:
             if lk.short:
                 deadline = min(deadline, lk.short_deadline)
+        for parked in self._parked.values():
+            deadline = min(deadline, parked.deadline)
         return deadline
 
     def ping(self, addr: Address, now: float) -> int:
@@ -461,26 +503,54 @@ class DHTNode:
 
     def _query(self, cls: type, addr: Address, node_id: bytes | None, now: float,
                lookup: Lookup | None = None, *, ticket: int | None = None,
-               **fields: object) -> bool:
+               budget: int | None = None, **fields: object) -> bool:
+        """Send a query; with ``budget``, only if it takes at most that many bytes."""
         tid = self._next_tid()
         if tid is None:
             return False
         msg = cls(transaction_id=tid, sender_id=self.node_id, version=self.config.version,
                   **fields)
         data = krpc.encode(msg)
+        if budget is not None and len(data) > budget:
+            return False
         self._pending[tid] = _Pending(addr, node_id, cls.METHOD, now + self.config.query_timeout,
                                       len(data), lookup, ticket)
         self._out.append(Datagram(data, addr))
         return True
 
-    def _reply(self, msg: Response | Error, addr: Address, request_size: int) -> None:
+    def _reply(self, msg: Response | Error, addr: Address, request_size: int, *,
+               may_park: bool = True) -> None:
+        """Send ``msg``; to an unverified source within its credit: parked while our verifying
+        ping is out (unless ``may_park`` is false: a pong, which trimmed says all), else
+        trimmed."""
         data = krpc.encode(msg)
-        if len(data) > request_size and addr not in self._verified:
-            data = self._trim(msg, request_size)
-            self.counters.trimmed_replies += 1
-            if data is None:
+        if addr not in self._verified:
+            limit = min(request_size, self._credit.get(addr, 0))
+            parked = self._parked.get(addr)
+            if (len(data) > limit and may_park and parked is not None
+                    and len(parked.replies) < self.config.max_parked_per_source):
+                parked.replies.append(msg)
+                self.counters.parked_replies += 1
                 return
+            if len(data) > limit:
+                trimmed = self._trim(msg, limit)
+                self.counters.trimmed_replies += 1
+                if trimmed is None:
+                    return
+                data = trimmed
+            self._spend(addr, len(data))
         self._out.append(Datagram(data, addr))
+
+    def _earn(self, addr: Address, size: int) -> None:
+        """An unverified source sent ``size`` bytes: we may send it that much more."""
+        credit = min(self._credit.pop(addr, 0) + size, self.config.max_credit)
+        self._credit[addr] = credit
+        if len(self._credit) > self.config.max_verified:
+            self._credit.popitem(last=False)
+
+    def _spend(self, addr: Address, size: int) -> None:
+        if addr in self._credit:
+            self._credit[addr] = max(0, self._credit[addr] - size)
 
     def _trim(self, msg: Response | Error, limit: int) -> bytes | None:
         """Shrink a reply to an unverified source until it is no larger than its request."""
@@ -539,19 +609,29 @@ class DHTNode:
                 del self._sources[host]
 
     def _verify(self, addr: Address) -> None:
+        self._credit.pop(addr, None)
         self._verified[addr] = None
         self._verified.move_to_end(addr)
         if len(self._verified) > self.config.max_verified:
             self._verified.popitem(last=False)
+        parked = self._parked.pop(addr, None)
+        for msg in parked.replies if parked is not None else ():
+            self.counters.released_replies += 1
+            self._out.append(Datagram(krpc.encode(msg), addr))
 
     def _on_query(self, msg: krpc.Query, addr: Address, size: int, now: float) -> None:
+        if addr not in self._verified:
+            self._earn(addr, size)
+            if not isinstance(msg, Ping):
+                self._probe(msg, addr, now)
         tid = msg.transaction_id
         version = self.config.version
         if isinstance(msg, Ping):
-            self._reply(Response(tid, self.node_id, version=version), addr, size)
+            self._reply(Response(tid, self.node_id, version=version), addr, size, may_park=False)
             for lk in self.lookups:
                 if addr in lk.short:
-                    # The node verifies us: ask it again for its full answer.
+                    # The node verifies us after an answer that looked trimmed (a node that
+                    # trims rather than parks): ask it again for the full answer.
                     lk.short.discard(addr)
                     cand = lk.candidates.get(addr)
                     if cand is not None and cand.state is _State.DONE and not cand.retried:
@@ -592,14 +672,25 @@ class DHTNode:
             self._reply(Error(tid, krpc.ERROR_METHOD_UNKNOWN, b"Method Unknown", version),
                         addr, size)
         self.routing.update(msg.sender_id, addr, now, replied=False)
-        if addr not in self._verified and self.routing.get(msg.sender_id) is None:
-            last = self._probed.get(addr)
-            if last is None or now - last >= self.config.probe_interval:
-                self._probed[addr] = now
-                self._probed.move_to_end(addr)
-                if len(self._probed) > self.config.max_verified:
-                    self._probed.popitem(last=False)
-                self._query(Ping, addr, msg.sender_id, now)
+        if isinstance(msg, Ping) and addr not in self._verified:
+            self._probe(msg, addr, now)
+
+    def _probe(self, msg: krpc.Query, addr: Address, now: float) -> None:
+        """Ping an unverified source once per `DHTConfig.probe_interval`, if its credit pays."""
+        if self.routing.get(msg.sender_id) is not None:
+            return
+        last = self._probed.get(addr)
+        if last is not None and now - last < self.config.probe_interval:
+            return
+        if self._query(Ping, addr, msg.sender_id, now, budget=self._credit.get(addr, 0)):
+            self._spend(addr, self._pending[self._tid.to_bytes(2, "big")].request_size)
+            if (addr not in self._parked
+                    and len(self._parked) < self.config.max_parked_sources):
+                self._parked[addr] = _Parked(now + self.config.query_timeout)
+            self._probed[addr] = now
+            self._probed.move_to_end(addr)
+            if len(self._probed) > self.config.max_verified:
+                self._probed.popitem(last=False)
 
     def _store_peer(self, info_hash: bytes, peer: Address, now: float) -> None:
         cfg = self.config

@@ -39,9 +39,9 @@ class IPQInterface(Interface):
 
     peer = Attribute("The `PeerIdentity` of the authenticated peer.")
 
-    def send_item(item: object) -> None:  # noqa: N805
+    def send_item(item: object) -> object:  # noqa: N805
         """Queue an item for the peer (raises `pqi.wire.errors.QueueFullError` when it reads too
-        slowly)."""
+        slowly); returns its `pqi.wire.streamer.Sent` handle."""
 
     def close(reason: DisconnectReason) -> None:  # noqa: N805
         """Drop the link."""
@@ -62,8 +62,10 @@ class IAddressFilter(Interface):
 class IItemSender(Interface):
     """What a service uses to send: the node routes by SSL id to the peer's current link."""
 
-    def send(peer: SslId, item: object) -> bool:  # noqa: N805
-        """Queue ``item`` for ``peer``; False when the peer has no link (nothing queued)."""
+    def send(peer: SslId, item: object) -> object:  # noqa: N805
+        """Queue ``item`` for ``peer``; False when the peer has no link (nothing queued),
+        otherwise a true value: the node's senders return the item's
+        `pqi.wire.streamer.Sent` handle, which says when it was written."""
 
     def connected_peers() -> list[PeerIdentity]:  # noqa: N805
         """Peers with a link up now."""

@@ -19,13 +19,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-__all__ = ["atomic_write", "fsync_dir", "DEFAULT_MODE", "TEMP_SUFFIX"]
+__all__ = ["atomic_write", "fsync_dir", "private_database", "DEFAULT_MODE", "TEMP_SUFFIX",
+           "DATABASE_SIDE_FILES"]
 
 #: Permissions of a file written by `atomic_write` unless the caller says otherwise: private,
 #: since most of what a node writes (keys' neighbours, tokens, addresses) is nobody else's.
 DEFAULT_MODE: Final = 0o600
 #: How the temporary files end (they start with ``.`` and the final name: hidden, recognisable).
 TEMP_SUFFIX: Final = ".tmp"
+#: The files sqlite keeps beside a database (rollback journal, write-ahead log, shared memory).
+DATABASE_SIDE_FILES: Final = ("-journal", "-wal", "-shm")
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
@@ -35,6 +38,30 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def private_database(path: str | os.PathLike[str]) -> str:
+    """``path`` made ready for ``sqlite3.connect``: the database exists with mode 0600.
+
+    sqlite creates a database with 0644 (less the umask) and gives its journal, WAL and
+    shared-memory files the database's mode, so creating the file 0600 first (and tightening
+    an existing one and its side files) keeps every one of them private whatever the umask.
+    ``:memory:`` and the empty name (temporary databases) are returned as they are.
+    """
+    name = os.fspath(path)
+    if name in ("", ":memory:") or name.startswith("file:"):
+        return name
+    fd = os.open(name, os.O_RDWR | os.O_CREAT, DEFAULT_MODE)
+    try:
+        os.fchmod(fd, DEFAULT_MODE)
+    finally:
+        os.close(fd)
+    for suffix in DATABASE_SIDE_FILES:
+        try:
+            os.chmod(name + suffix, DEFAULT_MODE)
+        except FileNotFoundError:
+            pass
+    return name
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = DEFAULT_MODE, *,

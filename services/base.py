@@ -71,6 +71,12 @@ class Service:
     def send(self, peer: SslId, item: PQItem) -> bool:
         return bool(self.sender.send(peer, item))
 
+    def send_tracked(self, peer: SslId, item: PQItem) -> Any:
+        """Send ``item`` and return what the link returned: a `pqi.wire.streamer.Sent` handle
+        (its ``when_written()`` fires once the item's last byte went to the transport) when
+        it was queued, something false when it was not."""
+        return self.sender.send(peer, item)
+
 
 class PeriodicService(Service):
     """A service that does its work every ``period`` seconds between ``start`` and ``stop``.

@@ -5,7 +5,8 @@ Each entry is the `services.spec.ServiceSpec` its module declares.  The `Node` b
 wires them by iterating `NODE_SERVICES` (an application may pass its own sequence), and
 ``rsnode`` adds their subcommands from it.  Order matters only where a build uses a part
 built before it: file sharing hands its index to file transfer; turtle routing carries file
-transfers through tunnels and answers searches from the shares; chat builds its lobbies on the
+transfers through tunnels and answers searches from the shares; mail receipts attach to
+the mail service built before them; chat builds its lobbies on the
 identities and reputation built before it; the ban list (last) filters files in all of them.
 """
 
@@ -20,6 +21,7 @@ from services.banlist import service as banlist
 from services.chat import service as chat
 from services.events import LINK_EVENTS
 from services.gxsid import service as gxsid
+from services.mail import receipt as mail_receipt
 from services.mail import service as mail
 from services.reputation import service as reputation
 from services.sharing import manager as sharing
@@ -40,6 +42,7 @@ NODE_SERVICES: Final[tuple[ServiceSpec, ...]] = (
     reputation.SPEC,
     chat.SPEC,
     mail.SPEC,
+    mail_receipt.RECEIPT_SPEC,
     transfer.SPEC,
     sharing.SPEC,
     turtle.SPEC,

@@ -231,14 +231,16 @@ class ServiceControl:
 
     # --- IItemSender -------------------------------------------------------------------------
 
-    def send(self, peer: SslId, item: object) -> bool:
+    def send(self, peer: SslId, item: object) -> Any:
+        """Queue ``item`` for ``peer`` if its service is enabled with it: the link's `Sent`
+        handle (truthy) when queued, False otherwise."""
         state = self._peers.get(peer)
         service = getattr(item, "SERVICE", None)
         if state is None or service not in state.enabled:
             if service is not None:
                 self.dropped_out[(peer, service)] += 1
             return False
-        return bool(self._link_send(peer, item))
+        return self._link_send(peer, item) or False
 
     def connected_peers(self) -> list[PeerIdentity]:
         return [s.identity for s in self._peers.values()]

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs12
 
 from pqi.identity import account as account_mod
 from pqi.identity.account import Account, list_locations
@@ -72,10 +71,10 @@ def test_no_plaintext_private_key_on_disk(account_dir: Path) -> None:
         for secret in secrets:
             assert secret not in data, f"{path} holds private key material"
         assert b"BEGIN PRIVATE KEY" not in data and b"BEGIN RSA PRIVATE KEY" not in data
-        if path.suffix == ".p12":
+        if path.suffix == ".p8":
             pem_keys += 1
-            with pytest.raises(ValueError):  # a PKCS#12 that opens only with the password
-                pkcs12.load_key_and_certificates(data, None)
+            with pytest.raises(TypeError):  # an encrypted PKCS#8 that needs the password
+                serialization.load_der_private_key(data, None)
     assert pem_keys == 2
 
 
@@ -120,7 +119,7 @@ def test_creation_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(account_mod, "_write", failing_write)
     with pytest.raises(OSError, match="disk full"):
         Account.create(tmp_path / "acct", "carol", "carol-loc", PASSWORD, bits=2048)
-    assert "private_key.p12" in calls  # the failure came after secrets were written
+    assert "private_key.p8" in calls  # the failure came after secrets were written
     assert list(tmp_path.iterdir()) == []
 
 

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from dht import krpc
 from dht.krpc import AnnouncePeer, Error, FindNode, GetPeers, Ping, Response
 from dht.node import (
+    MAX_PARKED_PER_SOURCE,
+    MAX_PARKED_SOURCES,
     QUERY_TIMEOUT,
     ConnectReceived,
     DHTConfig,
@@ -96,28 +98,114 @@ def test_find_node_reply_always_has_nodes_key() -> None:
     """With no contacts we still send ``nodes`` (empty): BitDHT reads a reply without it as a
     pong (``beMsgType``)."""
     node = make_node()
+    node._verify(PEER)  # verified, yet no contact in the table
     request = krpc.encode(FindNode(b"q1", PEER_ID, b"\x05" * 20))
     reply = recv(node, request, PEER, 0.0)[0].data
     assert reply == (b"d1:rd2:id20:" + node.node_id + b"5:nodes0:e1:t2:q11:v8:BD02RS511:y1:re")
 
 
+def _sent_bytes(out: list) -> int:
+    return sum(len(o.data) for o in out if isinstance(o, Datagram))
+
+
 def test_unverified_source_gets_no_amplification() -> None:
-    """An unknown source's reply is never larger than its request; we ping it to verify it."""
+    """An unknown source never gets more bytes than it sent (issue 14, finding 6: a 55-byte
+    ping drew 46 + 69 bytes): a find_node pays our verifying ping first, the reply is trimmed
+    to the rest; pings get their pong, and the ping once their credit covers it; verified,
+    the source gets k full nodes."""
     node = make_node()
     for i in range(20):
         verify(node, (f"10.1.0.{i}", 1000), bytes([i + 1]) * 20, 0.0)
-    request = krpc.encode(FindNode(b"q1", PEER_ID, b"\x05" * 20))
-    out = recv(node, request, PEER, 1.0)
-    reply, probe = out
-    assert len(reply.data) <= len(request)
-    assert isinstance(krpc.decode(reply.data), Response)
-    assert isinstance(krpc.decode(probe.data), Ping)
-    assert node.counters.trimmed_replies == 1
+    received = sent = 0
+    for n in range(6):  # a ping-only source: pongs, then one ping when paid for
+        ping = krpc.encode(Ping(b"p%d" % n, PEER_ID))
+        out = recv(node, ping, PEER, 1.0 + n)
+        received += len(ping)
+        sent += _sent_bytes(out)
+        assert sent <= received
+    request = krpc.encode(FindNode(b"q1", bytes([99]) * 20, b"\x05" * 20))
+    other = ("192.0.2.9", 6881)
+    out = recv(node, request, other, 10.0)
+    assert _sent_bytes(out) <= len(request)
+    probes = [o for o in out if isinstance(krpc.decode(o.data), Ping)]
+    assert len(probes) == 1
     # Once it answers our ping, it is verified and gets full answers (BitDHT's 10 nodes).
-    recv(node,
-        krpc.encode(Response(krpc.decode(probe.data).transaction_id, PEER_ID)), PEER, 1.1)
-    full = one(recv(node, request, PEER, 1.2))
+    recv(node, krpc.encode(Response(krpc.decode(probes[0].data).transaction_id,
+                                    bytes([99]) * 20)), other, 10.1)
+    full = one(recv(node, request, other, 10.2))
     assert isinstance(full, Response) and len(full.nodes) == node.config.reply_nodes == 10
+
+
+def test_credit_table_is_bounded() -> None:
+    """The per-source byte credit is kept for at most max_verified unverified sources."""
+    node = make_node(max_verified=64)
+    limit = node.config.max_verified
+    for i in range(limit + 50):
+        recv(node, krpc.encode(Ping(b"pp", bytes([i % 251 + 1]) * 20)),
+             (f"10.{i // 65536}.{i // 256 % 256}.{i % 256}", 7000), 0.0)
+    assert len(node._credit) == limit
+
+
+def _known(node: DHTNode, count: int = 20) -> None:
+    for i in range(count):
+        verify(node, (f"10.1.0.{i}", 1000), bytes([i + 1]) * 20, 0.0)
+
+
+def test_reply_parked_until_verified_then_sent_in_full() -> None:
+    """An unverified find_node gets only our verifying ping at first (the ping fits its
+    credit, ten nodes do not); when the source answers the ping, the reply goes out in full,
+    with the query's own transaction id: a BitDHT node gets its 10 nodes on its first ask."""
+    node = make_node()
+    _known(node)
+    request = krpc.encode(FindNode(b"q7", PEER_ID, b"\x05" * 20))
+    out = recv(node, request, PEER, 1.0)
+    assert [type(krpc.decode(o.data)) for o in out] == [Ping]
+    assert _sent_bytes(out) <= len(request) and node.counters.parked_replies == 1
+    pong = krpc.encode(Response(krpc.decode(out[0].data).transaction_id, PEER_ID))
+    released = recv(node, pong, PEER, 1.1)
+    answer = one(released)
+    assert isinstance(answer, Response) and answer.transaction_id == b"q7"
+    assert len(answer.nodes) == node.config.reply_nodes == 10
+    assert node.counters.released_replies == 1 and node.is_verified(PEER)
+
+
+def test_spoofed_source_never_gets_more_than_it_sent() -> None:
+    """A source that never answers (a spoofed address) sends pings, find_node and get_peers
+    for ten minutes: at every step the bytes we sent it stay at or under the bytes it sent
+    us, and replies parked for it are dropped when our verifying ping times out."""
+    node = make_node()
+    _known(node)
+    received = sent_bytes = 0
+    queries = [Ping(b"p1", PEER_ID), FindNode(b"f1", PEER_ID, b"\x05" * 20),
+               GetPeers(b"g1", PEER_ID, b"\x06" * 20)]
+    for step in range(600):
+        now = 1.0 + step
+        data = krpc.encode(queries[step % len(queries)])
+        received += len(data)
+        sent_bytes += _sent_bytes(recv(node, data, PEER, now))
+        node.handle_timer(now)
+        sent_bytes += _sent_bytes(sent(node, now))
+        assert sent_bytes <= received
+    node.handle_timer(600.0 + QUERY_TIMEOUT + 1)
+    assert node._parked == {} and not node.is_verified(PEER)
+    assert node.counters.parked_replies >= 1 and node.counters.released_replies == 0
+
+
+def test_parked_replies_are_bounded() -> None:
+    """At most MAX_PARKED_SOURCES sources have replies waiting, each at most
+    MAX_PARKED_PER_SOURCE; the rest get replies trimmed to their credit."""
+    node = make_node()
+    _known(node)
+    for i in range(MAX_PARKED_SOURCES + 50):
+        addr = (f"10.{9 + i // 65536}.{i // 256 % 256}.{i % 256}", 7000)
+        sender = b"\x40" + i.to_bytes(19, "big")
+        recv(node, krpc.encode(FindNode(b"ff", sender, b"\x05" * 20)), addr, 1.0)
+    assert len(node._parked) == MAX_PARKED_SOURCES
+    lone = make_node(rate_limit_exempt=frozenset({PEER[0]}))
+    _known(lone)
+    for n in range(MAX_PARKED_PER_SOURCE + 6):
+        recv(lone, krpc.encode(FindNode(b"f%d" % n, PEER_ID, b"\x05" * 20)), PEER, 1.0)
+    assert len(lone._parked[PEER].replies) == MAX_PARKED_PER_SOURCE
 
 
 def test_get_peers_token_announce_and_rotation() -> None:

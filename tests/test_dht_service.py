@@ -90,7 +90,7 @@ class ProtocolTests(unittest.TestCase):
         proto.datagramReceived(krpc.encode(Ping(b"aa", b"\x02" * 20)), ("127.0.0.1", 9))
         assert other == [(b"\x00\x01\x00\x14" + b"\x00" * 16, ("127.0.0.1", 9))]
         kinds = [type(krpc.decode(d)).__name__ for d, _ in transport.written]
-        assert kinds == ["Response", "Ping"]  # the answer, then our verification ping
+        assert kinds == ["Response"]  # the pong; our verifying ping waits until it is paid for
 
     def test_unclaimed_datagrams_counted(self) -> None:
         """Without a TOU handler, non-DHT datagrams are counted and dropped."""

@@ -63,12 +63,12 @@ class Links:
         s, t = self.links.pop(ssl_id)
         s.connectionLost()
 
-    def send(self, ssl_id: SslId, item: object) -> bool:
+    def send(self, ssl_id: SslId, item: object):
+        """As the node's sender: the link's Sent handle, False without a link."""
         link = self.links.get(ssl_id)
         if link is None:
             return False
-        link[0].send(item)  # type: ignore[arg-type]
-        return True
+        return link[0].send(item)  # type: ignore[arg-type]
 
     def connected_peers(self) -> list:
         return []

@@ -26,6 +26,7 @@ from zope.interface import implementer
 from pqi.identity.friends import DeniedError, FriendList, OfferOutcome
 from pqi.identity.pgp import ProfileKey
 from pqi.identity.sslcert import LocationCertificate, build_tbs, make_location_certificate
+from pqi.identity.tickets import OPENSSL_DEFAULT_TICKETS
 from pqi.identity.tls import (
     RETROSHARE_DH_GENERATOR,
     RETROSHARE_DH_PRIME,
@@ -612,3 +613,84 @@ def test_denials_are_bounded(bob: Identity, tmp_path: pathlib.Path, monkeypatch)
         with pytest.raises(friends_mod.FriendsError):
             friends.deny_location(SslId(b"\x03" * 16))
         assert len(friends.denials()) == 2
+
+def test_tls12_mode_offers_aead_suites_only(alice: Identity) -> None:
+    """Compatibility mode offers no CBC suite (finding 8 of the audit: CBC-SHA1 suites were
+    offered): every TLS 1.2 suite is DHE-RSA with GCM or ChaCha20-Poly1305."""
+    import pqi.identity.tls as tls_module
+    ctx = tls_module._make_context(alice, TLSOptions(allow_tls12=True))
+    tls12 = [n for n in SSL.Connection(ctx).get_cipher_list() if not n.startswith("TLS_")]
+    assert tls12
+    for name in tls12:
+        assert name.startswith("DHE-RSA-") and ("GCM" in name or "CHACHA20" in name), name
+
+
+def test_incoming_handshake_failures_are_not_warnings(
+        alice: Identity, bob: Identity, friend_lists: tuple[FriendList, FriendList]) -> None:
+    """A connection that dies before showing a certificate (an evicted half-open one, a
+    scanner) is logged at debug level when incoming (finding 8: one WARN per evicted
+    connection); our own failed dial stays a warning."""
+    from twisted.logger import LogLevel
+    a, b = friend_lists
+    befriend(a, bob)
+    befriend(b, alice)
+    with capturedLogs() as events:
+        _tls12_only_client(alice, a, bob, b)
+    levels = {(e["direction"], e["reason"]): e["log_level"] for e in events
+              if e.get("log_namespace") == "pqi.identity.tls" and "reason" in e}
+    assert levels == {("incoming", TLSRefusal.HANDSHAKE_FAILED): LogLevel.debug,
+                      ("outgoing", TLSRefusal.HANDSHAKE_FAILED): LogLevel.warn}
+
+
+def _server_ticket_writes(dialler: Identity, dialler_friends: FriendList, listener: Identity,
+                          listener_friends: FriendList) -> tuple[Link, list[str]]:
+    """Connect, recording every handshake state each side's OpenSSL passes through."""
+    import pqi.identity.tls as tls_module
+    original = tls_module._make_context
+    states: list[str] = []
+
+    def watched(own: Identity, options: TLSOptions) -> SSL.Context:
+        ctx = original(own, options)
+        if own is listener:
+            ctx.set_info_callback(lambda conn, where, _ret: states.append(
+                conn.get_state_string().decode()) if where & SSL.SSL_CB_LOOP else None)
+        return ctx
+
+    tls_module._make_context = watched
+    try:
+        return connect_in_memory(dialler, dialler_friends, listener, listener_friends), states
+    finally:
+        tls_module._make_context = original
+
+
+def test_tls13_handshake_sends_no_session_ticket(
+        alice: Identity, bob: Identity, friend_lists: tuple[FriendList, FriendList],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding 8 of the audit: two TLS 1.3 session tickets per handshake although resumption
+    is off.  The listening side's OpenSSL now never enters its "write session ticket" state,
+    and the link works; with the ticket switch left out it writes OpenSSL's two."""
+    import pqi.identity.tls as tls_module
+    a, b = friend_lists
+    befriend(a, bob)
+    befriend(b, alice)
+    link, states = _server_ticket_writes(alice, a, bob, b)
+    assert link.client_app.built[0].connected and link.server_peers
+    assert states[-1] == "SSLv3/TLS read finished"  # the client's Finished: handshake over
+    assert not [s for s in states if "session ticket" in s]
+    monkeypatch.setattr(tls_module, "disable_tickets", lambda ctx: False)
+    _, states = _server_ticket_writes(alice, a, bob, b)
+    assert len([s for s in states if "write session ticket" in s]) == OPENSSL_DEFAULT_TICKETS
+
+
+def test_ticket_switch_finds_nothing_in_a_file_that_is_not_elf(tmp_path: pathlib.Path) -> None:
+    """The symbol lookup behind the ticket switch answers "nothing found" for a file that is
+    not a 64-bit ELF (the switch then leaves the context alone), and finds the setter in the
+    installed cryptography build."""
+    from cryptography.hazmat.bindings import _rust
+
+    from pqi.identity.tickets import _local_functions
+    other = tmp_path / "not-elf.so"
+    other.write_bytes(b"#!/bin/sh\n" * 10)
+    assert _local_functions(str(other), (b"SSL_CTX_set_num_tickets",)) == {}
+    assert set(_local_functions(_rust.__file__, (b"SSL_CTX_set_num_tickets",))) == {
+        b"SSL_CTX_set_num_tickets"}

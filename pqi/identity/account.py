@@ -5,15 +5,19 @@ Layout of an account directory (every directory 0700, every file 0600)::
 
     account.json                  {"format", "pgp_id", "name", "current_location"}
     profile/public_key.gpg        the transferable public key (with its self-certification)
-    profile/private_key.p12       PKCS#12, encrypted with the password
+    profile/private_key.p8        PKCS#8, encrypted with the password (`pqi.identity.keyfile`)
     locations/<ssl id>/location.json   {"ssl_id", "name"}
-    locations/<ssl id>/tls_key.p12     PKCS#12, encrypted with the password
+    locations/<ssl id>/tls_key.p8      PKCS#8, encrypted with the password
     locations/<ssl id>/tls_cert.pem    the location certificate
 
 Private keys never touch the disk unencrypted.  An account or a location is written into a
 temporary directory beside its final place, every file and directory fsynced, then renamed into
 place, so a crash leaves either nothing or a complete account.  One profile can have several
 locations (devices); ``current_location`` says which one this directory runs as.
+
+Accounts written before keys moved to PKCS#8 hold ``private_key.p12`` and ``tls_key.p12``
+(PKCS#12, whose 2,048-iteration MAC let a thief test passwords cheaply): `Account.load`
+migrates them on the next unlock (the ``.p8`` written atomically, then the ``.p12`` removed).
 """
 
 from __future__ import annotations
@@ -28,13 +32,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
 
 from pqi.identity.certificate import RsCertificate
 from pqi.identity.errors import AccountError, IdentityError, WrongPasswordError
 from pqi.identity.invite import DnsLocator, Ext4Locator, Loc4Locator, Locator, ShortInvite
+from pqi.identity.keyfile import (
+    KDF_ROUNDS,
+    KeyFileError,
+    decrypt_key,
+    decrypt_legacy_pkcs12,
+    encrypt_key,
+)
 from pqi.identity.pgp import ProfileKey, PublicKey
 from pqi.identity.sslcert import LocationCertificate, make_location_certificate
 from pqi.storage import atomic_write, fsync_dir
@@ -42,7 +51,7 @@ from pqi.wire.address import NetAddress
 from pqi.wire.errors import DecodeError
 from pqi.wire.fields import PgpId, SslId
 
-__all__ = ["Account", "AccountCard", "ACCOUNT_FORMAT", "list_locations"]
+__all__ = ["Account", "AccountCard", "ACCOUNT_FORMAT", "KDF_ROUNDS", "list_locations"]
 
 #: Version of the on-disk layout above.
 ACCOUNT_FORMAT: Final = 1
@@ -90,33 +99,34 @@ def _staging(final: Path) -> Iterator[Path]:
         raise
 
 
-#: PBKDF2-HMAC-SHA256 iterations guarding the private keys (OWASP's 2023 figure).  PKCS#12 is
-#: used because it lets us set this: PKCS#8 through `cryptography` only offers
-#: ``BestAvailableEncryption``, whose 2048 iterations are far too few for a password.
-KDF_ROUNDS: Final = 600_000
+#: Key file names: the PKCS#8 files written now and the PKCS#12 ones they replace.
+_PROFILE_KEY: Final = "private_key.p8"
+_TLS_KEY: Final = "tls_key.p8"
+_LEGACY_SUFFIX: Final = ".p12"
 
 
 def _encrypt(key: rsa.RSAPrivateKey, password: str) -> bytes:
-    encryption = (serialization.PrivateFormat.PKCS12.encryption_builder()
-                  .kdf_rounds(KDF_ROUNDS)
-                  .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
-                  .hmac_hash(hashes.SHA256())
-                  .build(password.encode("utf-8")))
-    return pkcs12.serialize_key_and_certificates(b"rsproto", key, None, None, encryption)
+    return encrypt_key(key, password)
 
 
 def _decrypt(path: Path, password: str) -> rsa.RSAPrivateKey:
+    """The key in ``path`` (a ``.p8``); a legacy ``.p12`` beside it is migrated to ``path``."""
+    legacy = path.with_suffix(_LEGACY_SUFFIX)
+    migrate = not path.exists() and legacy.exists()
+    source = legacy if migrate else path
     try:
-        data = path.read_bytes()
+        data = source.read_bytes()
     except OSError as e:
-        raise AccountError(f"cannot read {path}: {e}") from e
+        raise AccountError(f"cannot read {source}: {e}") from e
     try:
-        key, _, _ = pkcs12.load_key_and_certificates(data, password.encode("utf-8"))
-    except (ValueError, TypeError) as e:
+        key = (decrypt_legacy_pkcs12 if migrate else decrypt_key)(data, password)
+    except KeyFileError as e:
         raise WrongPasswordError("wrong password (or damaged key file "
-                                 f"{path.name})") from e
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise AccountError(f"{path} does not hold an RSA key")
+                                 f"{source.name})") from e
+    if migrate:
+        atomic_write(path, _encrypt(key, password), mode=0o600)
+        legacy.unlink()
+        fsync_dir(path.parent)
     return key
 
 
@@ -150,7 +160,7 @@ def _write_location(locations: Path, profile: ProfileKey, name: str, password: s
     cert = make_location_certificate(profile, key)
     with _staging(locations / cert.ssl_id.to_hex()) as tmp:
         _write(tmp / "location.json", _json({"ssl_id": cert.ssl_id.to_hex(), "name": name}))
-        _write(tmp / "tls_key.p12", _encrypt(key, password))
+        _write(tmp / _TLS_KEY, _encrypt(key, password))
         _write(tmp / "tls_cert.pem", cert.to_pem())
     return cert
 
@@ -278,7 +288,7 @@ class Account:
         with _staging(base_dir) as tmp:
             _mkdir(tmp / _PROFILE)
             _write(tmp / _PROFILE / "public_key.gpg", profile.public.to_bytes())
-            _write(tmp / _PROFILE / "private_key.p12", _encrypt(profile.private_key, password))
+            _write(tmp / _PROFILE / _PROFILE_KEY, _encrypt(profile.private_key, password))
             _mkdir(tmp / _LOCATIONS)
             cert = _write_location(tmp / _LOCATIONS, profile, location, password,
                                    location_bits or bits)
@@ -299,7 +309,7 @@ class Account:
         loc_dir = base_dir / _LOCATIONS / ssl_id.to_hex()
         if not loc_dir.is_dir():
             raise AccountError(f"{base_dir} has no location {ssl_id}")
-        private = _decrypt(profile_dir / "private_key.p12", password)
+        private = _decrypt(profile_dir / _PROFILE_KEY, password)
         try:
             public = PublicKey.from_bytes((profile_dir / "public_key.gpg").read_bytes())
             profile = ProfileKey(private, public)
@@ -307,7 +317,7 @@ class Account:
             cert.verify(public)
         except (OSError, DecodeError, IdentityError, ValueError) as e:
             raise AccountError(f"{base_dir}: damaged account: {e}") from e
-        tls_key = _decrypt(loc_dir / "tls_key.p12", password)
+        tls_key = _decrypt(loc_dir / _TLS_KEY, password)
         if tls_key.public_key().public_numbers() != cert.public_key.public_numbers():
             raise AccountError(f"{loc_dir}: TLS key does not match its certificate")
         if cert.ssl_id != ssl_id:
@@ -318,7 +328,7 @@ class Account:
     def add_location(self, name: str, password: str, bits: int = 3072) -> SslId:
         """Create another location of this profile (it does not become current)."""
         _check_password(password)
-        _decrypt(self.base_dir / _PROFILE / "private_key.p12", password)  # same password only
+        _decrypt(self.base_dir / _PROFILE / _PROFILE_KEY, password)  # same password only
         cert = _write_location(self.base_dir / _LOCATIONS, self.profile, name, password, bits)
         return cert.ssl_id
 

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from pqi.identity.invite import Ext4Locator, Loc4Locator
+from pqi.storage import private_database
 from pqi.wire.address import AddressInfo, NetAddress
 from pqi.wire.fields import PgpFingerprint, PgpId, SslId
 
@@ -295,7 +296,7 @@ class FriendList:
     def __init__(self, path: str | os.PathLike[str], *,
                  now: Callable[[], float] = time.time) -> None:
         self._now = now
-        self._db = sqlite3.connect(os.fspath(path), isolation_level=None)
+        self._db = sqlite3.connect(private_database(path), isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         with self._transaction() as db:

@@ -26,7 +26,8 @@ therefore admitted (tests pin this).
 TLS 1.3 is the default and the minimum; `TLSOptions.allow_tls12` opts into TLS 1.2 for old peers,
 with RetroShare's cipher policy (``kEDH+HIGH:!DSS:!aNULL:!3DES:!EXP``: DHE-RSA only) and its
 fixed 4096-bit DH group (g = 5).  Session tickets and the session cache are off, so every
-connection runs a full handshake and re-verifies the peer.
+connection runs a full handshake and re-verifies the peer; a TLS 1.3 server sends no ticket
+either (`pqi.identity.tickets`).
 
 The TLS runs in a `TLSMemoryBIOFactory`, so it works over any byte transport (TCP now,
 TCP-over-UDP later).  The application protocol is only built once the peer is authenticated;
@@ -62,7 +63,7 @@ from twisted.internet.interfaces import (
     IReactorTime,
 )
 from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from zope.interface import Interface, implementer
@@ -70,6 +71,7 @@ from zope.interface import Interface, implementer
 from pqi.identity.errors import CertificateError, ObsoleteCertificateError, SignatureError
 from pqi.identity.friends import FriendList, UnknownFriendError
 from pqi.identity.sslcert import SERIAL_07_0001, LocationCertificate
+from pqi.identity.tickets import disable_tickets
 from pqi.wire.errors import DecodeError
 from pqi.wire.fields import PgpId, SslId
 
@@ -80,7 +82,7 @@ __all__ = [
     "TLSOptions", "TLSRefusal", "AuthenticatedPeer", "IPeerAuthenticated", "LocalIdentity",
     "PeerVerdict", "check_peer_certificate", "server_factory", "client_endpoint_factory",
     "verdict_of",
-    "RETROSHARE_CIPHERS", "RETROSHARE_DH_PRIME", "RETROSHARE_DH_GENERATOR",
+    "RETROSHARE_CIPHERS", "TLS12_CIPHERS", "RETROSHARE_DH_PRIME", "RETROSHARE_DH_GENERATOR",
     "DEFAULT_HANDSHAKE_TIMEOUT",
 ]
 
@@ -88,6 +90,10 @@ _log = Logger(namespace="pqi.identity.tls")
 
 #: RetroShare's cipher list (``AuthSSLimpl::InitAuth``); with TLS <= 1.2 it leaves DHE-RSA only.
 RETROSHARE_CIPHERS: Final = b"kEDH+HIGH:!DSS:!aNULL:!3DES:!EXP"
+#: What we offer in TLS 1.2 compatibility mode: the AEAD suites of RetroShare's list only
+#: (DHE-RSA with AES-GCM or ChaCha20-Poly1305; no CBC with SHA-1 or SHA-2 MACs).  RetroShare
+#: 0.6.7 offers these too, so an old peer still finds a common suite.
+TLS12_CIPHERS: Final = b"kEDH+AESGCM:kEDH+CHACHA20:!DSS:!aNULL"
 #: RetroShare's fixed 4096-bit DH prime (``dh_prime_4096_hex`` in ``src/pqi/authssl.cc``).
 RETROSHARE_DH_PRIME: Final = int(
     "A6F5777292D9E6BB95559C9124B9119E6771F11F2048C8FE74F4E8140494520972A087EF1D60B73894F1C5D5"
@@ -247,9 +253,17 @@ def check_peer_certificate(der: bytes, own: LocalIdentity, friends: FriendList, 
                        ssl_id=ssl_id, pgp_id=issuer)
 
 
+#: Refusals of incoming connections that never showed a certificate (half-open connections
+#: evicted or timed out, scanners): logged at debug level, since a flood of them would
+#: otherwise write one warning each; the link manager counts them.
+_QUIET_INCOMING: Final = frozenset({TLSRefusal.HANDSHAKE_FAILED, TLSRefusal.HANDSHAKE_TIMEOUT})
+
+
 def _log_refusal(verdict: PeerVerdict, outgoing: bool) -> None:
     assert verdict.refusal is not None
-    _log.warn("refused TLS peer {peer_ssl_id} (profile {peer_pgp_id}, {direction}): "
+    level = (LogLevel.debug if not outgoing and verdict.refusal in _QUIET_INCOMING
+             else LogLevel.warn)
+    _log.emit(level, "refused TLS peer {peer_ssl_id} (profile {peer_pgp_id}, {direction}): "
               "{reason_code}: {detail}", reason=verdict.refusal,
               reason_code=verdict.refusal.value, detail=verdict.detail,
               peer_ssl_id=verdict.ssl_id, peer_pgp_id=verdict.pgp_id,
@@ -325,11 +339,12 @@ def _make_context(own: LocalIdentity, options: TLSOptions) -> SSL.Context:
     ctx.set_options(SSL.OP_NO_TICKET | SSL.OP_NO_COMPRESSION | SSL.OP_SINGLE_DH_USE
                     | SSL.OP_NO_RENEGOTIATION)
     ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+    disable_tickets(ctx)
     ctx.use_certificate(own.certificate.x509)
     ctx.use_privatekey(own.location_key)
     ctx.check_privatekey()
     if options.allow_tls12:
-        ctx.set_cipher_list(RETROSHARE_CIPHERS)
+        ctx.set_cipher_list(TLS12_CIPHERS)
         # pyOpenSSL loads DH parameters from a file only.
         fd, path = tempfile.mkstemp(suffix=".pem")
         try:

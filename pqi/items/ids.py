@@ -39,3 +39,10 @@ SERVICE_GXS_TRANS: Final = 0x0230
 SERVICE_RTT: Final = 0x1011
 SERVICE_GXS_DISTANT: Final = 0x2233
 SERVICE_PACKET_SLICING_PROBE: Final = 0xAABB
+
+#: Ours, not RetroShare's: receipts between two rsproto nodes for mail they committed
+#: (`pqi.items.receipt`, `services.mail.receipt`).  0x7E00..0x7EFF holds no RetroShare service
+#: or plugin id (RetroShare's are 0x0011..0x0317, 0x1011, 0x2001..0x2003, 0x2233, 0xAABB,
+#: 0xBEEF, 0xF1D0); a RetroShare node leaves an id it does not run out of the services it
+#: enables with us, so it never receives these items.
+SERVICE_MAIL_RECEIPT: Final = 0x7E01

@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import random
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 from OpenSSL import SSL
 from twisted.application.service import Service
@@ -75,7 +75,7 @@ from pqi.link.linkmgr import (
 from pqi.link.person import ItemHandler, PQIPerson
 from pqi.wire.address import NetAddress
 from pqi.wire.fields import SslId
-from pqi.wire.streamer import Item, PQIStreamer
+from pqi.wire.streamer import Item, PQIStreamer, Sent
 
 __all__ = ["NetInterface", "DEFAULT_PORT", "CLOSE_GRACE", "LinkObserver", "ConnectFailedError",
            "PathFailedError", "UdpDialer"]
@@ -422,13 +422,12 @@ class NetInterface(Service):
 
     # -- IItemSender -----------------------------------------------------------------------
 
-    def send(self, peer: SslId, item: object) -> bool:
-        """Queue ``item`` for ``peer``; False when it has no link."""
+    def send(self, peer: SslId, item: object) -> Sent | Literal[False]:
+        """Queue ``item`` for ``peer``: its `Sent` handle, or False when it has no link."""
         person = self.persons.get(peer)
         if person is None or not person.connected:
             return False
-        person.send_item(item)  # type: ignore[arg-type]
-        return True
+        return person.send_item(item)  # type: ignore[arg-type]
 
     def connected_peers(self) -> list[PeerIdentity]:
         return [p.peer for p in self.persons.values() if p.connected]

@@ -19,7 +19,7 @@ from zope.interface import implementer
 
 from pqi.interfaces import DisconnectReason, IPQInterface, PeerIdentity
 from pqi.wire.address import NetAddress
-from pqi.wire.streamer import Item, PQIStreamer
+from pqi.wire.streamer import Item, PQIStreamer, Sent
 
 __all__ = ["PQIPerson", "PeerNotConnectedError", "ItemHandler"]
 
@@ -69,15 +69,15 @@ class PQIPerson:
     def connected(self) -> bool:
         return self.link is not None
 
-    def send_item(self, item: Item) -> None:
-        """Queue ``item`` on the current link.
+    def send_item(self, item: Item) -> Sent:
+        """Queue ``item`` on the current link; the `Sent` handle says when it was written.
 
         Raises `PeerNotConnectedError` when there is none, `pqi.wire.errors.QueueFullError` when
         the peer reads too slowly.
         """
         if self.link is None:
             raise PeerNotConnectedError(self.peer)
-        self.link.send(item)
+        return self.link.send(item)
 
     def close(self, reason: DisconnectReason = DisconnectReason.LOCAL) -> None:
         """Drop the current link (no-op without one); the NetInterface reports it down."""

@@ -329,6 +329,10 @@ class Enframer:
         self._queued_items = 0
         self._next_packet_id = first_packet_id % PACKET_ID_MODULUS
         self._last_probe: float | None = None
+        #: Packet ids of the items whose last byte is in the writes returned since the last
+        #: `take_completed` (at most the items of those writes: the caller takes them after
+        #: each write).
+        self._completed: list[int] = []
 
     @property
     def queued_bytes(self) -> int:
@@ -414,6 +418,12 @@ class Enframer:
         while (data := self.next_write(now)) is not None:
             yield data
 
+    def take_completed(self) -> list[int]:
+        """Packet ids (as `push` returned them) of the items whose last byte went out in the
+        writes returned since the previous call, in the order they were completed."""
+        done, self._completed = self._completed, []
+        return done
+
     def clear(self) -> int:
         """Drop everything queued; returns how many items were dropped."""
         dropped = self._queued_items
@@ -439,6 +449,7 @@ class Enframer:
             self._queued_bytes -= remaining
             self._queued_items -= 1
             self.items_written += 1
+            self._completed.append(record.packet_id)
             parts.append(data)
             return remaining
         length = min(slice_size, remaining)
@@ -455,6 +466,7 @@ class Enframer:
             level.popleft()
             self._queued_items -= 1
             self.items_written += 1
+            self._completed.append(record.packet_id)
         parts.append(_SLICE_HEADER.pack(SLICE_PROTOCOL_ID, flags, record.packet_id, length))
         parts.append(memoryview(data)[offset:offset + length])
         return HEADER_SIZE + length

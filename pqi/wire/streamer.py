@@ -16,12 +16,17 @@ What goes wrong, and what happens:
   resynchronised;
 - the peer reads slower than we send: `send` raises `QueueFullError` once ``max_queue_bytes``
   are waiting, and the caller decides whether to back off or drop.
+
+Each `send` returns a `Sent` handle: it says when the item's last byte (its last slice, for a
+sliced item) was handed to the transport, or that the item was dropped with the connection.
+A service that must know what left (mail) follows that, never the bytes of a write.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from twisted.internet import defer
 from twisted.internet.error import ConnectionClosed
 from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.internet.protocol import Protocol, connectionDone
@@ -43,9 +48,55 @@ from pqi.wire.framing import (
 )
 from pqi.wire.item import PQItem, UnknownItem, decode, encode
 
-__all__ = ["PQIStreamer", "Item"]
+__all__ = ["PQIStreamer", "Item", "Sent", "SendState"]
 
 Item = PQItem | UnknownItem
+
+
+class SendState:
+    """Where a sent item is: still queued, written to the transport, or dropped unsent."""
+
+    QUEUED = "queued"
+    WRITTEN = "written"
+    DROPPED = "dropped"
+
+
+class Sent:
+    """One item given to `PQIStreamer.send`: its ``packet_id`` and its ``state``.
+
+    `when_written` gives a Deferred that fires (with the handle) once the item's last byte was
+    handed to the transport, or fails with `ConnectionClosed` if the connection ended first
+    (the item was dropped from the queue).  Deferreds are made only on request, so a caller
+    that does not ask leaves no unhandled failure behind.
+    """
+
+    __slots__ = ("packet_id", "state", "_waiters")
+
+    def __init__(self, packet_id: int) -> None:
+        self.packet_id = packet_id
+        self.state = SendState.QUEUED
+        self._waiters: list[defer.Deferred[Sent]] = []
+
+    def when_written(self) -> defer.Deferred[Sent]:
+        if self.state == SendState.WRITTEN:
+            return defer.succeed(self)
+        if self.state == SendState.DROPPED:
+            return defer.fail(ConnectionClosed("the link closed before the item was written"))
+        d: defer.Deferred[Sent] = defer.Deferred()
+        self._waiters.append(d)
+        return d
+
+    def _settle(self, state: str) -> None:
+        self.state = state
+        waiters, self._waiters = self._waiters, []
+        for d in waiters:
+            if state == SendState.WRITTEN:
+                d.callback(self)
+            else:
+                d.errback(ConnectionClosed("the link closed before the item was written"))
+
+    def __repr__(self) -> str:
+        return f"Sent(packet_id={self.packet_id}, state={self.state})"
 
 
 class _ProbeClock:
@@ -112,6 +163,8 @@ class PQIStreamer(Protocol):
         self.connected = False
         self.lost = False
         self.paused = False
+        #: Handles of the items still queued, by packet id (bounded by the queue itself).
+        self._unsent: dict[int, Sent] = {}
         self._probes = CoreDriver(_ProbeClock(self), clock, lambda _flush: self._flush())
 
     # -- counters kept by the sans-IO core --------------------------------------------------
@@ -143,8 +196,9 @@ class PQIStreamer(Protocol):
 
     # -- the layer above ---------------------------------------------------------------------
 
-    def send(self, item: Item, priority: int | None = None) -> None:
-        """Queue ``item`` (at ``item.PRIORITY`` unless given) and write what the transport takes.
+    def send(self, item: Item, priority: int | None = None) -> Sent:
+        """Queue ``item`` (at ``item.PRIORITY`` unless given) and write what the transport takes;
+        the returned `Sent` tells when the item was written.
 
         Raises `QueueFullError` when the queue is full, `EncodeError` for an item the wire
         cannot carry, `ValueError` for a priority outside 0..9, and `ConnectionClosed` once
@@ -153,8 +207,11 @@ class PQIStreamer(Protocol):
         """
         if self.lost:
             raise ConnectionClosed(f"link to {self.peer or 'peer'} is closed")
-        self.enframer.push(encode(item), item.PRIORITY if priority is None else priority)
+        packet_id = self.enframer.push(encode(item),
+                                       item.PRIORITY if priority is None else priority)
+        sent = self._unsent[packet_id] = Sent(packet_id)
         self._flush()
+        return sent
 
     # -- IProtocol ---------------------------------------------------------------------------
 
@@ -192,6 +249,9 @@ class PQIStreamer(Protocol):
         self.lost = True
         self._probes.stop()
         dropped = self.enframer.clear()
+        unsent, self._unsent = self._unsent, {}
+        for sent in unsent.values():
+            sent._settle(SendState.DROPPED)
         self.log.info("link to {peer} down ({reason}); {dropped} queued items dropped",
                       peer=self.peer, reason=reason.getErrorMessage(), dropped=dropped)
         if self.on_lost is not None:
@@ -245,6 +305,10 @@ class PQIStreamer(Protocol):
             if self.on_write is not None:
                 self.on_write(data)
             self.transport.write(data)
+            for packet_id in self.enframer.take_completed():
+                sent = self._unsent.pop(packet_id, None)
+                if sent is not None:
+                    sent._settle(SendState.WRITTEN)
         self._probes.service()
 
     def _stop_timer(self) -> None:

@@ -17,6 +17,7 @@ import os
 import sqlite3
 from typing import Final
 
+from pqi.storage import private_database
 from pqi.wire.fields import SslId
 
 __all__ = ["ChatStore", "HistoryEntry", "QueuedMessage", "CHAT_FILE", "MAX_PAGE"]
@@ -87,7 +88,7 @@ class ChatStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
-        self.db = sqlite3.connect(self.path)
+        self.db = sqlite3.connect(private_database(self.path))
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from services.cli.common import CliError, base_dir_parent, describe_subcommands
+from services.cli.terminal import safe
 from services.node.control_channel import ControlClientError, NodeNotRunningError, call
 
 __all__ = ["register", "format_listing"]
@@ -76,7 +77,7 @@ def format_listing(listing: dict[str, Any]) -> str:
     lines += ["whitelist:"] + [f"  {b['range']}  {b['comment']}" for b in listing["whitelist"]]
     lines += ["friends:"] + [f"  {d['kind']} {d['id']}  {d['reason']}"
                              for d in listing["friends"]]
-    lines += ["files:"] + [f"  {f['hash']}  {f['name']}" for f in listing["files"]]
+    lines += ["files:"] + [f"  {f['hash']}  {safe(f['name'])}" for f in listing["files"]]
     lines += ["identities:"] + [f"  {i['id']}  {i['reason']}" for i in listing["ids"]]
     return "\n".join(lines)
 

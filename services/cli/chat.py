@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.cli.common import CliError, ask_node, base_dir_parent
+from services.cli.terminal import safe
 
 __all__ = ["register_chat", "register_mail", "format_message", "format_mail_list",
            "format_mail", "FOLLOW_PERIOD", "demo_chat_and_mail"]
@@ -55,7 +56,8 @@ def format_message(m: dict[str, Any], ids: bool = False, raw: bool = False) -> s
     who = _who(m, "peer", ids)
     arrow = "<-" if m["incoming"] else "->"
     kind = " (broadcast)" if m["public"] else ""
-    return f"{_stamp(m['send_time'])} {arrow} {who}{kind}: {m['body' if raw else 'text']}"
+    text = safe(m['body' if raw else 'text'])
+    return f"{_stamp(m['send_time'])} {arrow} {safe(who)}{kind}: {text}"
 
 
 def format_mail_list(mails: list[dict[str, Any]], ids: bool = False) -> str:
@@ -64,10 +66,10 @@ def format_mail_list(mails: list[dict[str, Any]], ids: bool = False) -> str:
     lines = []
     for m in mails:
         flag = " " if m["read"] else "*"
-        tags = f" [{', '.join(m['tags'])}]" if m["tags"] else ""
+        tags = f" [{safe(', '.join(m['tags']))}]" if m["tags"] else ""
         clip = f" (+{len(m['attachments'])} files)" if m["attachments"] else ""
         lines.append(f"{flag}{m['id']:>5}  {_stamp(m['send_time'])}  {_who(m, 'from', ids)}  "
-                     f"{m['subject']}{tags}{clip}")
+                     f"{safe(m['subject'])}{tags}{clip}")
     return "\n".join(lines)
 
 
@@ -82,10 +84,10 @@ def format_mail(m: dict[str, Any], ids: bool = False, raw: bool = False) -> str:
     lines = [f"From:    {_who(m, 'from', ids)}", f"To:      {_people(m, 'to', ids)}"]
     if m["cc"]:
         lines.append(f"Cc:      {_people(m, 'cc', ids)}")
-    lines += [f"Date:    {_stamp(m['send_time'])}", f"Subject: {m['subject']}"]
+    lines += [f"Date:    {_stamp(m['send_time'])}", f"Subject: {safe(m['subject'])}"]
     for f in m["attachments"]:
-        lines.append(f"File:    {f['name']} ({f['size']} bytes, sha1 {f['hash']})")
-    return "\n".join(lines) + "\n\n" + m["body" if raw else "text"]
+        lines.append(f"File:    {safe(f['name'])} ({f['size']} bytes, sha1 {f['hash']})")
+    return "\n".join(lines) + "\n\n" + safe(m["body" if raw else "text"], multiline=True)
 
 
 # --- chat ------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from typing import Any, Final
 
 import platformdirs
 
+from services.cli.password import take_password
+
 __all__ = [
     "describe_subcommands",
     "CliError", "NodeNotRunningCliError", "PASSWORD_ENV", "BASE_DIR_ENV", "default_base_dir",
@@ -91,10 +93,12 @@ def base_dir_parent(*, top_level: bool = False) -> argparse.ArgumentParser:
     return parent
 
 
-def password(confirm: bool = False) -> str:
+def password(confirm: bool = False, take: bool = False) -> str:
     """The account password: ``RSNODE_PASSWORD``, else asked on the terminal (Ctrl-C or
-    Ctrl-D there end the command with `EXIT_INTERRUPTED`)."""
-    env = os.environ.get(PASSWORD_ENV)
+    Ctrl-D there end the command with `EXIT_INTERRUPTED`).  ``take`` (``rsnode run``) also
+    removes the variable from the process, so the running node no longer holds it
+    (`services.cli.password`)."""
+    env = take_password(PASSWORD_ENV) if take else os.environ.get(PASSWORD_ENV)
     if env is not None:
         return env
     first = getpass.getpass("Account password: ")

@@ -16,6 +16,7 @@ from typing import Any
 
 from pqi.wire.fields import Sha1Hash
 from services.cli.common import CliError, NodeNotRunningCliError, base_dir_parent
+from services.cli.terminal import safe
 from services.node.control_channel import ControlClientError, NodeNotRunningError, call
 from services.transfer.commands import file_link
 
@@ -77,13 +78,13 @@ def format_tree(tree: dict[str, Any], indent: str = "") -> str:
     lines = []
     for d in tree["dirs"]:
         mark = "" if d.get("synced", True) else "  (not synced yet)"
-        lines.append(f"{indent}{d['name']}/{mark}")
+        lines.append(f"{indent}{safe(d['name'])}/{mark}")
         if "files" in d:
             sub = format_tree(d, indent + "  ")
             if sub:
                 lines.append(sub)
     for f in tree["files"]:
-        lines.append(f"{indent}{f['name']}  {human_size(f['size'])}  {f['hash']}")
+        lines.append(f"{indent}{safe(f['name'])}  {human_size(f['size'])}  {f['hash']}")
     return "\n".join(lines)
 
 
@@ -93,9 +94,9 @@ def format_results(results: list[dict[str, Any]]) -> str:
         return "no file found in friends' lists"
     lines = []
     for r in results:
-        lines.append(f"{r['name']}  {human_size(r['size'])}  {r['hash']}")
+        lines.append(f"{safe(r['name'])}  {human_size(r['size'])}  {r['hash']}")
         for s in r["sources"]:
-            lines.append(f"    at {s['ssl_id']}: {s['path']}")
+            lines.append(f"    at {s['ssl_id']}: {safe(s['path'])}")
     return "\n".join(lines)
 
 
@@ -149,7 +150,7 @@ def format_hashing(p: dict[str, int]) -> str:
 def _shares(args: argparse.Namespace) -> int:
     rows = _ask(args, "files_shares", {})
     progress = _ask(args, "files_hashing", {})
-    text = "\n".join(f"{r['name']}: {r['path']} ({r['visibility']}"
+    text = "\n".join(f"{safe(r['name'])}: {r['path']} ({r['visibility']}"
                       + (f": {', '.join(r['friends'])}" if r["friends"] else "")
                       + ("; anonymous" if r.get("anonymous") else "")
                       + f"), {r['files']} files" for r in rows) or "nothing shared"
@@ -184,7 +185,7 @@ def format_anonymous_results(results: list[dict[str, Any]]) -> str:
     if not results:
         return "no anonymous hits (yet)"
     return "\n".join(
-        f"{r['name']}  {human_size(r['size'])}  ({r['sources']} answer"
+        f"{safe(r['name'])}  {human_size(r['size'])}  ({r['sources']} answer"
         f"{'s' if r['sources'] != 1 else ''})\n    "
         + file_link(r["name"], r["size"], Sha1Hash.from_hex(r["hash"]))
         for r in sorted(results, key=lambda r: (-r["sources"], r["name"])))

@@ -30,6 +30,7 @@ from services.cli.common import (
     base_dir_parent,
     password,
 )
+from services.cli.terminal import safe
 from services.node.netsettings import (
     DEFAULT_INTERFACE,
     NetworkSettings,
@@ -188,12 +189,12 @@ def _friend_add(args: argparse.Namespace) -> int:
         try:
             if isinstance(item, RsCertificate):
                 profile = friends.add_from_certificate(item, TrustLevel[args.trust.upper()])
-                where = f", location {item.location} ({item.ssl_id})" if item.ssl_id else ""
-                print(f"added friend {profile.name} ({profile.pgp_id}){where}; "
+                where = f", location {safe(item.location)} ({item.ssl_id})" if item.ssl_id else ""
+                print(f"added friend {safe(profile.name)} ({profile.pgp_id}){where}; "
                       "`rsnode run` connects")
             else:
                 loc = friends.add_from_invite(item)
-                print(f"added {item.name or 'friend'} location {loc.ssl_id} (profile "
+                print(f"added {safe(item.name or 'friend')} location {loc.ssl_id} (profile "
                       f"{loc.pgp_id}) from a short invite: only this location is admitted "
                       "until discovery brings the profile key")
         except FriendsError as e:
@@ -213,7 +214,7 @@ def _pending_id(friends: FriendList, ident: str) -> PgpId:
     matches = [p.pgp_id for p in pending if p.name == text]
     if len(matches) == 1:
         return matches[0]
-    names = ", ".join(f"{p.name} ({p.pgp_id})" for p in pending) or "none"
+    names = ", ".join(f"{safe(p.name)} ({p.pgp_id})" for p in pending) or "none"
     if matches:
         raise CliError(f"{len(matches)} pending certificates are called {text!r}; "
                        f"give the PGP id (pending: {names})")
@@ -235,7 +236,7 @@ def _friend_decide(args: argparse.Namespace, approve: bool) -> int:
         try:
             if approve:
                 profile = friends.approve(pgp_id)
-                print(f"approved {profile.name} ({pgp_id}); `rsnode run` connects")
+                print(f"approved {safe(profile.name)} ({pgp_id}); `rsnode run` connects")
             else:
                 friends.reject(pgp_id)
                 print(f"denied {pgp_id}: its certificate is forgotten")
@@ -254,18 +255,18 @@ def _friend_list(args: argparse.Namespace) -> int:
             status = ("SSL-only, key not yet known" if p.ssl_only
                       else f"trust {p.trust.name.lower()}")
             ident = f"  {p.pgp_id}" if args.ids else ""
-            print(f"{p.name}{ident}  ({status})")
+            print(f"{safe(p.name)}{ident}  ({status})")
             for loc in friends.locations(p.pgp_id):
                 seen = ("never" if loc.last_connected is None
                         else _local_time(loc.last_connected))
                 addrs = ", ".join(str(a.addr) for a in loc.addresses) or "-"
                 ident = f"  {loc.ssl_id}" if args.ids else ""
-                print(f"  {loc.name or '(unnamed)'}{ident}  last connected {seen}  "
+                print(f"  {safe(loc.name or '(unnamed)')}{ident}  last connected {seen}  "
                       f"addresses {addrs}")
         for c in pending:
             via = f", learned {_local_time(c.received_at)}" if c.received_at else ""
-            print(f"pending: {c.name}  {c.pgp_id}  ({c.origin.value}{via}); "
-                  f"`rsnode friend approve {c.name}` or `... deny {c.name}`")
+            print(f"pending: {safe(c.name)}  {c.pgp_id}  ({c.origin.value}{via}); "
+                  f"`rsnode friend approve {safe(c.name)}` or `... deny {safe(c.name)}`")
     return 0
 
 

@@ -35,6 +35,7 @@ from services.cli.common import (
     password,
 )
 from services.cli.identity import FRIENDS_FILE, require_account
+from services.cli.terminal import safe
 from services.node.lock import AccountLock, AccountLockedError
 from services.node.netsettings import NetworkSettings, certificate_addresses
 from services.node.node import Node
@@ -69,7 +70,7 @@ def _run_locked(args: argparse.Namespace, lock: AccountLock) -> int:
     except ValueError as e:
         raise CliError(str(e)) from e
     try:
-        account = Account.load(base, password())
+        account = Account.load(base, password(take=True))
     except WrongPasswordError as e:
         raise CliError("wrong password") from e
     except AccountError as e:
@@ -131,7 +132,7 @@ def _failed_paths(friend: dict[str, Any]) -> list[str]:
     failed = [a for a in friend["attempts"][-8:]
               if a["outcome"] != "connected" and a.get("path")]
     return [f"      {a['path']} failed {a['ago']} s ago: {a['outcome']}"
-            + (f" ({a['detail']})" if a["detail"] else "") for a in reversed(failed)]
+            + (f" ({safe(a['detail'])})" if a["detail"] else "") for a in reversed(failed)]
 
 
 def _udp_status_line(report: dict[str, Any]) -> list[str]:
@@ -170,7 +171,7 @@ def format_status(report: dict[str, Any]) -> str:
     if not friends:
         lines.append("no friends yet: add one with `rsnode friend add CERTIFICATE`")
     for f in friends:
-        head = f"  {f['name']}/{f['location'] or '?'} [{f['ssl_id']}]"
+        head = f"  {safe(f['name'])}/{safe(f['location'] or '?')} [{f['ssl_id']}]"
         if f["online"]:
             rtt = f["rtt_ms"]
             rtt_text = ("rtt not measured yet" if rtt is None else
@@ -188,7 +189,7 @@ def format_status(report: dict[str, Any]) -> str:
             lines.append("      recent connection attempts:")
             for a in reversed(attempts):
                 where = a["address"] or a.get("path") or "?"
-                detail = f" ({a['detail']})" if a["detail"] else ""
+                detail = f" ({safe(a['detail'])})" if a["detail"] else ""
                 lines.append(f"        {a['ago']:>6} s ago  {a['direction']:<8} {where}: "
                              f"{a['outcome']}{detail}")
         else:
@@ -196,8 +197,8 @@ def format_status(report: dict[str, Any]) -> str:
         if f["next_attempt_in"] is not None:
             lines.append(f"      next attempt in {f['next_attempt_in']} s")
     for p in report.get("pending", []):
-        via = f", learned from {p['learned_from']}" if p["learned_from"] else ""
-        lines.append(f"  pending approval: {p['name']} ({p['pgp_id']}{via})")
+        via = f", learned from {safe(p['learned_from'])}" if p["learned_from"] else ""
+        lines.append(f"  pending approval: {safe(p['name'])} ({p['pgp_id']}{via})")
     return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from services.cli.chat import _call
 from services.cli.common import CliError, base_dir_parent, describe_subcommands
+from services.cli.terminal import safe
 
 __all__ = ["register", "format_identities", "format_lobbies", "FOLLOW_PERIOD", "demo_lobby"]
 
@@ -36,17 +37,18 @@ def format_identities(ids: list[dict[str, Any]]) -> str:
     for i in ids:
         link = ("signed by " + i["pgp_id"] if i["pgp_id"] else
                 "signed (profile unknown)" if i["pgp_linked"] else "anonymous")
-        lines.append(f"{'*' if i['own'] else ' '} {i['id']}  {i['name']}  ({link})")
+        lines.append(f"{'*' if i['own'] else ' '} {i['id']}  {safe(i['name'])}  ({link})")
     return "\n".join(lines)
 
 
 def format_lobbies(data: dict[str, Any]) -> str:
-    lines = ["in:"] + [f"  {lb['id']}  {lb['name']}  {lb['topic']}  ({lb['members']} seen, "
-                       f"{len(lb['friends'])} friends)" for lb in data["joined"]]
-    lines += ["visible:"] + [f"  {v['id']}  {v['name']}  {v['topic']}  ({v['count']})"
-                             for v in data["visible"]]
+    lines = ["in:"] + [f"  {lb['id']}  {safe(lb['name'])}  {safe(lb['topic'])}  "
+                       f"({lb['members']} seen, {len(lb['friends'])} friends)"
+                       for lb in data["joined"]]
+    lines += ["visible:"] + [f"  {v['id']}  {safe(v['name'])}  {safe(v['topic'])}  "
+                             f"({v['count']})" for v in data["visible"]]
     if data["invites"]:
-        lines += ["invited:"] + [f"  {i['id']}  {i['name']}  from {i['from']}"
+        lines += ["invited:"] + [f"  {i['id']}  {safe(i['name'])}  from {safe(i['from'])}"
                                  for i in data["invites"]]
     return "\n".join(lines)
 
@@ -109,7 +111,7 @@ def follow(base: pathlib.Path, lobby: str | None, count: int | None,
                 cursor = max(cursor, m["seq"])
                 if m["incoming"] and (lobby is None or m["lobby"] == lobby) and (
                         count is None or shown < count):
-                    out(f"[{m['lobby']}] {m['nick']}: {m['text']}")
+                    out(f"[{m['lobby']}] {safe(m['nick'])}: {safe(m['text'])}")
                     shown += 1
             if not page["messages"]:
                 time.sleep(FOLLOW_PERIOD)

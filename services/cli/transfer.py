@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from services.cli.common import CliError, NodeNotRunningCliError, base_dir_parent
+from services.cli.terminal import safe
 from services.node.control_channel import ControlClientError, NodeNotRunningError, call
 
 __all__ = ["register", "format_transfers", "progress_bar"]
@@ -67,9 +68,9 @@ def format_transfers(rows: list[dict[str, Any]]) -> str:
             eta = "-" if r["eta"] is None else f"{r['eta']:.0f} s"
             speed = f"{_human(r['rate'])}/s eta {eta:>6}"
         line = (f"{progress_bar(r['done'], r['size'])} {pct:5.1f}% {speed} "
-                f"{r['state']:<11} {r['name']}")
+                f"{r['state']:<11} {safe(r['name'])}")
         if r["error"]:
-            line += f"  ({r['error']})"
+            line += f"  ({safe(r['error'])})"
         lines.append(line)
         if r.get("source_list"):
             lines.append("      sources: " + ", ".join(r["source_list"]))
@@ -87,7 +88,7 @@ def _get(args: argparse.Namespace) -> int:
     if args.anonymous:
         request["anonymous"] = True
     info = _call_either(args.base_dir, "turtle_get", "files_get", request)
-    print(f"downloading {info['name']} ({info['size']} bytes, {info['hash']})")
+    print(f"downloading {safe(info['name'])} ({info['size']} bytes, {info['hash']})")
     return 0
 
 

@@ -6,9 +6,13 @@ single transaction before it returns.  A copy leaves when its recipient is conne
 when it next connects, also after we restarted) and is marked delivered only once its bytes
 were handed to the recipient's link *and* that link was still up `SETTLE_DELAY` seconds later
 (by then the bytes left our process: a crash in between loses nothing; the copy goes again
-and the receiver's dedupe drops it).  "Handed to the link" is seen through the streamer's write
-tap (`PQIStreamer.on_write`): our item's bytes, or for a sliced item its last slice, appear in
-a write.
+and the receiver's dedupe drops it).  "Handed to the link" is what the streamer reports for
+that very item: the `Sent` handle of the send fires once the item's last byte went to the
+transport.  (Earlier versions searched the written bytes for the mail's last slice, and two
+mails ending alike were taken one for the other: issue 14.)  That is the rule with RetroShare
+peers.  A recipient that is an rsproto node negotiates mail receipts
+(`services.mail.receipt`): its copy leaves the outbox only when the receiver says it committed
+the mail, so a receiver killed with our bytes in its socket buffer loses nothing.
 
 Receiving stores the mail under its dedupe key (`pqi`-independent, see `mail_store.mail_key`)
 and reports it once.  RsMsgItem carries no message id on the wire, so uniqueness comes from
@@ -25,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import struct
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
@@ -36,12 +39,12 @@ from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.ids import SERVICE_MSG
 from pqi.items.msg import MsgFlags, MsgItem
 from pqi.wire.errors import EncodeError
-from pqi.wire.fields import SslId
-from pqi.wire.framing import SLICE_END, SLICE_PROTOCOL_ID, SLICE_SIZE
+from pqi.wire.fields import Sha256Hash, SslId
 from pqi.wire.item import decode, encode
 from pqi.wire.tlvvalues import FileItem, FileSet
 from services.base import Service
 from services.chat.service import html_to_text
+from services.mail.receipt import MAX_UNACKNOWLEDGED, RECEIPT_TIMEOUT, MailReceipts, receipt_key
 from services.mail.store import MAIL_FILE, InboxRow, MailStore
 from services.spec import Commands, ServiceSpec
 
@@ -68,8 +71,9 @@ class MailReceived:
 
 @dataclasses.dataclass(frozen=True)
 class MailDelivered:
-    """A copy of one of our mails reached a recipient (its link stayed up `SETTLE_DELAY` s
-    after the bytes were written)."""
+    """A copy of one of our mails reached a recipient: an rsproto recipient's receipt came
+    back, or (a RetroShare recipient) its link stayed up `SETTLE_DELAY` s after the copy's
+    last byte was written."""
 
     #: The mail's id in our outbox.
     mail_id: int
@@ -204,51 +208,6 @@ class Draft:
     attachments: tuple[FileItem, ...] = ()
 
 
-class _WriteWatch:
-    """Sees, through a link's write tap, when given item bytes were handed to the transport."""
-
-    def __init__(self, link: Any, written: Callable[[object], None]) -> None:
-        self.link = link
-        self._written = written
-        self._previous = link.on_write
-        self._expected: list[tuple[bytes, bytes, object]] = []
-        link.on_write = self._tap
-
-    def expect(self, data: bytes, token: object) -> None:
-        slice_size = getattr(getattr(self.link, "enframer", None), "slice_size", SLICE_SIZE)
-        tail_start = ((len(data) - 1) // slice_size) * slice_size
-        tail = data[tail_start:] if len(data) > slice_size else b""
-        self._expected.append((data, struct.pack(">H", len(tail)) + tail if tail else b"",
-                               token))
-
-    def release(self) -> None:
-        if self.link.on_write == self._tap:
-            self.link.on_write = self._previous
-        self._expected.clear()
-
-    def _tap(self, data: bytes) -> None:
-        if self._previous is not None:
-            self._previous(data)
-        if not self._expected:
-            return
-        remaining = []
-        for whole, sliced, token in self._expected:
-            if whole in data or (sliced and self._last_slice_in(sliced, data)):
-                self._written(token)
-            else:
-                remaining.append((whole, sliced, token))
-        self._expected = remaining
-
-    @staticmethod
-    def _last_slice_in(needle: bytes, data: bytes) -> bool:
-        start = 0
-        while (i := data.find(needle, start)) >= 0:
-            if i >= 6 and data[i - 6] == SLICE_PROTOCOL_ID and data[i - 5] == SLICE_END:
-                return True
-            start = i + 1
-        return False
-
-
 class MailService(Service):
     """Outbox, delivery and inbox.
 
@@ -276,9 +235,13 @@ class MailService(Service):
         #: Distant mails refused because their sender identity is banned.
         self.refused_distant = 0
         self._in_flight: dict[SslId, set[int]] = {}
-        self._watches: dict[SslId, _WriteWatch] = {}
+        #: Copies sent to a recipient that speaks receipts: receipt key -> outbox mail ids
+        #: (at most `MAX_UNACKNOWLEDGED` per recipient).
+        self._awaiting: dict[SslId, dict[Sha256Hash, list[int]]] = {}
         self._timers: set[IDelayedCall] = set()
         self._retry: IDelayedCall | None = None
+        #: The receipt service (`services.mail.receipt`), when the node runs it.
+        self.receipts: MailReceipts | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -288,9 +251,8 @@ class MailService(Service):
                 timer.cancel()
         self._timers.clear()
         self._retry = None
-        for watch in self._watches.values():
-            watch.release()
-        self._watches.clear()
+        self._in_flight.clear()
+        self._awaiting.clear()
 
     def peer_connected(self, peer: PeerIdentity) -> None:
         super().peer_connected(peer)
@@ -299,9 +261,7 @@ class MailService(Service):
     def peer_disconnected(self, peer: PeerIdentity, reason: DisconnectReason) -> None:
         super().peer_disconnected(peer, reason)
         self._in_flight.pop(peer.ssl_id, None)
-        watch = self._watches.pop(peer.ssl_id, None)
-        if watch is not None:
-            watch.release()
+        self._awaiting.pop(peer.ssl_id, None)
 
     # --- composing ---------------------------------------------------------------------------
 
@@ -401,6 +361,8 @@ class MailService(Service):
         if not isinstance(item, MsgItem):
             return
         mail_id = self.store.add_incoming(peer.ssl_id, item, self.reactor.seconds())
+        if self.receipts is not None:  # committed (now or before): the sender may forget it
+            self.receipts.acknowledge(peer.ssl_id, item)
         if mail_id is None:
             self.duplicates += 1
             self.log.info("dropped a copy of a mail we already have from {peer}",
@@ -427,34 +389,87 @@ class MailService(Service):
         link = self._link_of(peer)
         if link is None or peer not in self.peers:
             return
-        watch = self._watches.get(peer)
-        if watch is None or watch.link is not link:
-            if watch is not None:
-                watch.release()
-            watch = self._watches[peer] = _WriteWatch(
-                link, lambda token: self._written(peer, link, token))
         flying = self._in_flight.setdefault(peer, set())
+        receipts = self.receipts is not None and self.receipts.speaks(peer)
+        awaiting = self._awaiting.setdefault(peer, {}) if receipts else None
         for entry in self.store.pending(peer):
             if entry.mail_id in flying:
                 continue
-            watch.expect(entry.item, entry.mail_id)
+            if awaiting is not None and len(flying) >= MAX_UNACKNOWLEDGED:
+                break  # the rest goes as receipts come back
+            item = decode(entry.item)
             flying.add(entry.mail_id)
-            if not self.send(peer, decode(entry.item)):  # type: ignore[arg-type]
+            sent = self.send_tracked(peer, item)  # type: ignore[arg-type]
+            if not sent:
                 flying.discard(entry.mail_id)
                 self._schedule_retry()
                 break
+            if awaiting is not None:
+                key = receipt_key(item)  # type: ignore[arg-type]
+                awaiting.setdefault(key, []).append(entry.mail_id)
+                sent.when_written().addCallbacks(
+                    lambda _sent, mail_id=entry.mail_id, key=key:
+                        self._await_receipt(peer, link, key, mail_id),
+                    lambda _failure, mail_id=entry.mail_id: self._unsent(peer, flying, mail_id))
+                continue
+            sent.when_written().addCallbacks(
+                lambda _sent, mail_id=entry.mail_id: self._written(peer, link, mail_id),
+                lambda _failure, mail_id=entry.mail_id: self._unsent(peer, flying, mail_id))
 
-    def _written(self, peer: SslId, link: Any, mail_id: object) -> None:
+    def _unsent(self, peer: SslId, flying: set[int], mail_id: int) -> None:
+        """The link closed before the copy was written: it stays in the outbox, and goes again
+        on the next link (``peer_disconnected`` forgot what was in flight on this one)."""
+        flying.discard(mail_id)
+
+    def receipts_received(self, peer: SslId, keys: Iterable[Sha256Hash]) -> int:
+        """``peer`` committed the mails of ``keys``: their copies are delivered.  Returns how
+        many keys matched no copy we wait for (a second receipt for a copy sent twice)."""
+        awaiting = self._awaiting.get(peer, {})
+        flying = self._in_flight.get(peer, set())
+        unexpected = 0
+        for key in keys:
+            mail_ids = awaiting.pop(key, None)
+            if mail_ids is None:
+                unexpected += 1
+                continue
+            for mail_id in mail_ids:
+                flying.discard(mail_id)
+                self.store.mark_delivered(mail_id, peer, self.reactor.seconds())
+                self._emit(MailDelivered(mail_id, peer))
+        if len(flying) <= MAX_UNACKNOWLEDGED // 2 and peer in self.peers:
+            self._deliver(peer)  # the window has room again
+        return unexpected
+
+    def _await_receipt(self, peer: SslId, link: Any, key: Sha256Hash, mail_id: int) -> None:
+        """The copy is written; if its receipt has not come `RECEIPT_TIMEOUT` s later on the
+        same link, it goes again (the receiver's dedupe drops it and sends the receipt)."""
+        timer: IDelayedCall | None = None
+
+        def expire() -> None:
+            self._timers.discard(timer)  # type: ignore[arg-type]
+            mail_ids = self._awaiting.get(peer, {}).get(key)
+            if mail_ids is None or mail_id not in mail_ids or self._link_of(peer) is not link:
+                return  # acknowledged, or the link went (the next one sends it again)
+            mail_ids.remove(mail_id)
+            if not mail_ids:
+                del self._awaiting[peer][key]
+            self._in_flight.get(peer, set()).discard(mail_id)
+            self._deliver(peer)
+
+        timer = self.reactor.callLater(RECEIPT_TIMEOUT, expire)
+        self._timers.add(timer)
+
+    def _written(self, peer: SslId, link: Any, mail_id: int) -> None:
+        """The copy's last byte went to ``link``: delivered if the link holds `settle_delay`."""
         timer: IDelayedCall | None = None
 
         def settle() -> None:
             self._timers.discard(timer)  # type: ignore[arg-type]
             flying = self._in_flight.get(peer, set())
-            flying.discard(int(mail_id))  # type: ignore[call-overload]
+            flying.discard(mail_id)
             if self._link_of(peer) is link and not getattr(link, "lost", False):
-                self.store.mark_delivered(int(mail_id), peer,  # type: ignore[call-overload]
-                                          self.reactor.seconds())
-                self._emit(MailDelivered(int(mail_id), peer))  # type: ignore[call-overload]
+                self.store.mark_delivered(mail_id, peer, self.reactor.seconds())
+                self._emit(MailDelivered(mail_id, peer))
             else:  # the link was replaced or lost meanwhile: send the copy again
                 self._deliver(peer)
 

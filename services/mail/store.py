@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from pqi.items.msg import MsgItem
+from pqi.storage import private_database
 from pqi.wire.fields import SslId
 from pqi.wire.item import decode, encode
 
@@ -105,7 +106,7 @@ class MailStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
-        self.db = sqlite3.connect(self.path)
+        self.db = sqlite3.connect(private_database(self.path))
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)

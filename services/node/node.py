@@ -388,7 +388,8 @@ class Node(MultiService):
 
     # --- wiring --------------------------------------------------------------------------------
 
-    def _link_send(self, ssl_id: SslId, item: object) -> bool:
+    def _link_send(self, ssl_id: SslId, item: object) -> Any:
+        """The item's `Sent` handle (truthy), or False when it could not be queued."""
         try:
             return self.net.send(ssl_id, item)
         except QueueFullError:

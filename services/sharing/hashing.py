@@ -20,6 +20,7 @@ from twisted.internet import defer
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
+from pqi.storage import private_database
 from pqi.wire.fields import Sha1Hash
 
 __all__ = ["HashCache", "Hasher", "FileChangedError", "HASH_CACHE_FILE", "sha1_of_file"]
@@ -50,7 +51,7 @@ class HashCache:
     """(path, size, mtime) -> SHA-1, in sqlite, with the time each entry was last used."""
 
     def __init__(self, path: str | os.PathLike[str], now: Callable[[], float]) -> None:
-        self._db = sqlite3.connect(os.fspath(path))
+        self._db = sqlite3.connect(private_database(path))
         self._now = now
         with self._db:
             self._db.execute(

@@ -14,6 +14,7 @@ import os
 import sqlite3
 from typing import Final
 
+from pqi.storage import private_database
 from pqi.wire.errors import DecodeError
 from pqi.wire.fields import Sha1Hash, SslId
 
@@ -30,7 +31,7 @@ class RemoteTreeStore:
     """Saves and loads `RemoteTree` objects (one transaction per friend)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._db = sqlite3.connect(os.fspath(path))
+        self._db = sqlite3.connect(private_database(path))
         with self._db:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS dirs (friend BLOB NOT NULL, hash BLOB NOT NULL,"
