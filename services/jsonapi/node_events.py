@@ -12,6 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
+from services.chat.lobby import (
+    EVENT_CHANGE_NICKNAME,
+    EVENT_KEEP_ALIVE,
+    EVENT_PEER_JOINED,
+    EVENT_PEER_LEFT,
+    EVENT_PEER_STATUS,
+    LobbyInvited,
+    LobbyListChanged,
+    LobbyMessage,
+    LobbyPeerEvent,
+)
 from services.chat.service import ChatStatusReceived, MessageReceived
 from services.discovery import LocationLearned
 from services.events import FriendConnected, FriendDisconnected, UnknownEventError
@@ -22,11 +33,14 @@ from services.transfer.service import TransferCompleted, TransferProgress
 
 from . import events as ev
 
-__all__ = ["NodeEvents", "CHAT_PRIVATE", "CHAT_PUBLIC", "chat_message_json"]
+__all__ = ["NodeEvents", "CHAT_PRIVATE", "CHAT_PUBLIC", "CHAT_TYPE_LOBBY", "chat_message_json",
+           "lobby_message_json"]
 
 #: ``chatflags`` of private and broadcast messages (RS_CHAT_PRIVATE / RS_CHAT_PUBLIC).
 CHAT_PRIVATE: Final = 2
 CHAT_PUBLIC: Final = 1
+#: ChatId type of a lobby.
+CHAT_TYPE_LOBBY: Final = 3
 
 
 def chat_message_json(message: Any, now: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -43,6 +57,25 @@ def chat_message_json(message: Any, now: int) -> tuple[dict[str, Any], dict[str,
                                 msg=message.body, incoming=message.incoming, online=True,
                                 broadcast_peer=peer if message.public else ev.NULL_SSL_ID)
     return cid, info
+
+
+def lobby_message_json(message: LobbyMessage) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(ChatId, ChatMessage) records of a lobby message (RetroShare: chatflags 0, the
+    signer in ``lobby_peer_gxs_id``; rsproto keeps no receive time apart)."""
+    cid = ev.chat_id(CHAT_TYPE_LOBBY, lobby=message.lobby_id)
+    info = ev.chat_message_info(cid, send_time=message.send_time & 0xFFFFFFFF,
+                                recv_time=message.send_time & 0xFFFFFFFF, msg=message.text,
+                                incoming=message.peer is not None, online=True,
+                                lobby_gxs_id=message.gxs_id.to_hex(), nickname=message.nick)
+    return cid, info
+
+
+#: Lobby peer events (`services.chat.lobby` EVENT_*) → ``RsChatLobbyEventCode``.
+_LOBBY_CODES: Final = {EVENT_PEER_LEFT: ev.LobbyEventCode.PEER_LEFT,
+                       EVENT_PEER_STATUS: ev.LobbyEventCode.PEER_STATUS,
+                       EVENT_PEER_JOINED: ev.LobbyEventCode.PEER_JOINED,
+                       EVENT_CHANGE_NICKNAME: ev.LobbyEventCode.PEER_CHANGE_NICKNAME,
+                       EVENT_KEEP_ALIVE: ev.LobbyEventCode.KEEP_ALIVE}
 
 
 class NodeEvents:
@@ -65,6 +98,10 @@ class NodeEvents:
                 (ChatStatusReceived, self._chat_status),
                 (LocationLearned, self._learned),
                 (MessageReceived, self._chat),
+                (LobbyMessage, self._lobby_message),
+                (LobbyPeerEvent, self._lobby_peer),
+                (LobbyInvited, self._lobby_invited),
+                (LobbyListChanged, self._lobby_list),
                 (MailReceived, self._mail),
                 (FileListUpdated, self._friend_list),
                 (SharesIndexed, self._own_list),
@@ -110,6 +147,25 @@ class NodeEvents:
         self.publish(ev.chat_service_event(now, cid, info))
         self.publish(ev.chat_history_event(now, event.message.history_id))
         self.publish(ev.chat_message_event(now, info))
+
+    def _lobby_message(self, event: LobbyMessage) -> None:
+        now = self.now()
+        cid, info = lobby_message_json(event)
+        self.publish(ev.chat_service_event(now, cid, info))
+        self.publish(ev.chat_message_event(now, info))
+
+    def _lobby_peer(self, event: LobbyPeerEvent) -> None:
+        code = _LOBBY_CODES.get(event.event_type)
+        if code is not None:
+            self.publish(ev.lobby_event(self.now(), code, event.lobby_id,
+                                        event.gxs_id.to_hex(), event.text))
+
+    def _lobby_invited(self, event: LobbyInvited) -> None:
+        self.publish(ev.lobby_event(self.now(), ev.LobbyEventCode.CHAT_LOBBY_INVITE_RECEIVED,
+                                    event.lobby_id))
+
+    def _lobby_list(self, event: LobbyListChanged) -> None:
+        self.publish(ev.lobby_event(self.now(), ev.LobbyEventCode.CHAT_LOBBY_LIST_CHANGED))
 
     def _mail(self, event: MailReceived) -> None:
         self.publish(ev.mail_event(self.now(), [str(event.mail.id)]))
