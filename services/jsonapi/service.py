@@ -130,6 +130,7 @@ class JsonApiService(Service):
             self._events.attach()
             rs_files.attach(self.ctx)
             rs_identity.attach(self.ctx)
+            rs_config.attach(self.ctx)
         self.log.info("JSON API on http://{host}:{port}/", host=self.host, port=self.ctx.port)
 
     def stopService(self) -> defer.Deferred[None]:  # noqa: N802
