@@ -3,8 +3,11 @@
 
 One place maps each of the node's typed events to the frames ``retroshare-service`` sends
 for the same cause, e.g. a friend connecting gives FRIEND_LIST NODE_CONNECTED then
-NODE_STATUS_CHANGED; a private chat gives CHAT_SERVICE CHAT_MESSAGE_RECEIVED, the
-history change and the chat message event.
+NODE_STATUS_CHANGED; a private or lobby chat message gives the chat message event, then
+CHAT_SERVICE CHAT_MESSAGE_RECEIVED (and the history change for private chat).  RetroShare
+sends the message event last; rsproto sends it first because RetroShare's web interface reads
+every CHAT_SERVICE frame as a message event and drops the rest of what arrived with a frame
+it cannot read, so the message would be lost when the frames arrive together.
 """
 
 from __future__ import annotations
@@ -144,15 +147,15 @@ class NodeEvents:
     def _chat(self, event: MessageReceived) -> None:
         now = self.now()
         cid, info = chat_message_json(event.message, now)
+        self.publish(ev.chat_message_event(now, info))
         self.publish(ev.chat_service_event(now, cid, info))
         self.publish(ev.chat_history_event(now, event.message.history_id))
-        self.publish(ev.chat_message_event(now, info))
 
     def _lobby_message(self, event: LobbyMessage) -> None:
         now = self.now()
         cid, info = lobby_message_json(event)
-        self.publish(ev.chat_service_event(now, cid, info))
         self.publish(ev.chat_message_event(now, info))
+        self.publish(ev.chat_service_event(now, cid, info))
 
     def _lobby_peer(self, event: LobbyPeerEvent) -> None:
         code = _LOBBY_CODES.get(event.event_type)
