@@ -29,12 +29,14 @@ from services.chat.lobby import (
 from services.chat.service import ChatStatusReceived, MessageReceived
 from services.discovery import LocationLearned
 from services.events import FriendConnected, FriendDisconnected, UnknownEventError
+from services.gxsid.service import IdentityStored
 from services.mail.service import MailReceived
 from services.sharing.manager import FileListUpdated, SharesIndexed
 from services.status import StatusChanged
 from services.transfer.service import TransferCompleted, TransferProgress
 
 from . import events as ev
+from .rs_identity import identity_stored_event
 
 __all__ = ["NodeEvents", "CHAT_PRIVATE", "CHAT_PUBLIC", "CHAT_TYPE_LOBBY", "chat_message_json",
            "lobby_message_json"]
@@ -101,6 +103,7 @@ class NodeEvents:
                 (ChatStatusReceived, self._chat_status),
                 (LocationLearned, self._learned),
                 (MessageReceived, self._chat),
+                (IdentityStored, self._identity),
                 (LobbyMessage, self._lobby_message),
                 (LobbyPeerEvent, self._lobby_peer),
                 (LobbyInvited, self._lobby_invited),
@@ -150,6 +153,9 @@ class NodeEvents:
         self.publish(ev.chat_message_event(now, info))
         self.publish(ev.chat_service_event(now, cid, info))
         self.publish(ev.chat_history_event(now, event.message.history_id))
+
+    def _identity(self, event: IdentityStored) -> None:
+        self.publish(identity_stored_event(self.now(), event))
 
     def _lobby_message(self, event: LobbyMessage) -> None:
         now = self.now()

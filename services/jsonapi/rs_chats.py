@@ -106,17 +106,19 @@ def _lobbies(ctx: ApiContext) -> Any | None:
 
 
 def _own_identity(ctx: ApiContext, text: str) -> GxsId | None:
-    """One of our identities: ``text`` when it is one, the default lobby identity (or our
-    first identity) when ``text`` is the null id, else None."""
+    """One of our identities: ``text`` when it is one; for the null id the default lobby
+    identity while it is ours, else our first identity; None when there is none."""
     ids = getattr(ctx.node, "identities", None)
     if ids is None:
         return None
     own = ids.own_ids()
-    if text == NULL_GXS_ID:
-        default = ctx.settings.default_lobby_identity
-        text = default if default is not None else (own[0].to_hex() if own else NULL_GXS_ID)
-    gid = GxsId.from_hex(text)
-    return gid if gid in own else None
+    if text != NULL_GXS_ID:
+        gid = GxsId.from_hex(text)
+        return gid if gid in own else None
+    default = ctx.settings.default_lobby_identity
+    if default is not None and GxsId.from_hex(default) in own:
+        return GxsId.from_hex(default)
+    return own[0] if own else None
 
 
 def _lobby_info(lobby: Any) -> dict[str, Any]:

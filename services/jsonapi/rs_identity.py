@@ -28,8 +28,8 @@ from .encoding import NULL_GXS_ID, NULL_PGP_ID, Params, x64
 from .events import identity_event
 from .settings import MAX_CONTACTS
 
-__all__ = ["ENDPOINTS", "attach", "id_details", "group_meta", "MAX_LISTED_IDENTITIES",
-           "IdentityFlags", "IdentityEventCode"]
+__all__ = ["ENDPOINTS", "attach", "id_details", "group_meta", "identity_stored_event",
+           "MAX_LISTED_IDENTITIES", "IdentityFlags", "IdentityEventCode"]
 
 ENDPOINTS = EndpointTable()
 
@@ -80,17 +80,19 @@ def _gxs_id(p: Params, name: str = "id") -> GxsId | None:
 
 
 def attach(ctx: ApiContext) -> None:
-    """Apply the saved reputation thresholds, and publish identity events to the streams."""
+    """Apply the saved reputation thresholds to the node's reputation service."""
     rep = _reputation(ctx)
     if rep is not None:
         rep.core.min_positive = ctx.settings.threshold_remotely_positive
         rep.core.min_negative = ctx.settings.threshold_remotely_negative
-    if _identities(ctx) is not None:
-        def stored(event: IdentityStored) -> None:
-            code = (IdentityEventCode.UPDATED_IDENTITY if event.peer is None
-                    else IdentityEventCode.NEW_IDENTITY)
-            ctx.publish(identity_event(ctx.now(), event.gxs_id.to_hex(), code))
-        ctx.node.subscribe(IdentityStored, stored)
+
+
+def identity_stored_event(now: int, event: IdentityStored) -> dict[str, Any]:
+    """The GXS_IDENTITY record of an identity made here (UPDATED, as recorded) or arrived
+    from a friend (NEW)."""
+    code = (IdentityEventCode.UPDATED_IDENTITY if event.peer is None
+            else IdentityEventCode.NEW_IDENTITY)
+    return identity_event(now, event.gxs_id.to_hex(), code)
 
 
 # --- records -----------------------------------------------------------------------------------
