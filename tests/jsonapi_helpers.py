@@ -148,11 +148,12 @@ def _write(path: str, size: int, seed: bytes) -> None:
 
 
 async def start_pair(reactor: Any, tmp_path: Any, *, share: bool = True,
-                     keepalive: float = 15.0) -> Pair:
+                     keepalive: float = 15.0, **node_options: Any) -> Pair:
     """alice and bob, friends and connected, alice sharing two files (bob synced her list),
-    bob sharing one; an API each and a logged-out API ("loggedout")."""
-    alice = make_node(reactor, tmp_path, "alice")
-    bob = make_node(reactor, tmp_path, "bob")
+    bob sharing one; an API each and a logged-out API ("loggedout").  ``node_options`` go
+    to both nodes (e.g. a short ``gxs_sync_period``)."""
+    alice = make_node(reactor, tmp_path, "alice", **node_options)
+    bob = make_node(reactor, tmp_path, "bob", **node_options)
     await alice.startService()
     await bob.startService()
     pair = Pair(reactor, alice, bob, {}, {}, {}, {})

@@ -57,6 +57,8 @@ SAME_VALUES = {
     "rsfiles/forcedirectorycheck",
     "rspeers/removefriend", "rspeers/connectattempt", "rsfiles/getdownloaddirectory",
     "rsfiles/getpartialsdirectory", "rspeers/getpeerdetails#unknown",
+    "rsidentity/getownsignedids", "rsidentity/getownpseudonimousids",
+    "rsidentity/isaregularcontact",
 }
 LOGGED_OUT_NOTES = ("before login", "not logged in", "no account", "fresh node")
 #: Recorded times have whole seconds: calls made within one second are ordered by what they
@@ -120,8 +122,15 @@ class Mapper:
                 pairs[f["path"]] = ours
         for share in SETUP["shares"]:
             pairs[share["dir"]] = pair.shares[share["node"]]
+        self._set(pairs)
+
+    def _set(self, pairs: dict[str, str]) -> None:
         self.pairs = dict(sorted(pairs.items(), key=lambda kv: -len(kv[0])))
         self.pattern = re.compile("|".join(re.escape(k) for k in self.pairs))
+
+    def add(self, recorded: str, ours: str) -> None:
+        """A value learnt while replaying (the id of an identity the replay created)."""
+        self._set({**self.pairs, recorded: ours})
 
     def text(self, value: str) -> str:
         return self.pattern.sub(lambda m: self.pairs[m.group(0)], value)
@@ -223,6 +232,9 @@ async def _replay(reactor: Any, tmp_path: Any) -> list[dict[str, Any]]:
             until = (lambda r: r.count(b"\n\n") >= 2) if stream else None
             raw = await raw_http(reactor, pair.port(target), data, timeout=10, until=until)
             status, headers, answer = parse_response(raw)
+            if _key(record["request"]["path"]) == "rsidentity/createidentity" and status == 200:
+                mapper.add(json.loads(record["response"]["body"])["id"],
+                           json.loads(answer)["id"])
             results.append({"file": name, "record": record, "target": target,
                             "status": status, "headers": headers, "body": answer,
                             "mapped": mapper.text(record["response"].get("body") or "")})

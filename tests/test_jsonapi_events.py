@@ -1,6 +1,7 @@
 """The event stream against the recorded RetroShare streams: each recorded cause (a friend
-added, connecting, disconnecting, typing; a chat; a mail; a shared folder hashed; a friend's
-list synced; a download completing; a search) is caused on live nodes, and the frames are
+added, connecting, disconnecting, typing; a chat; an identity created; a lobby list change;
+a mail; a shared folder hashed; a friend's list synced; a download completing; a search) is
+caused on live nodes, and the frames are
 checked: RetroShare's framing (``data: <compact JSON>\\n\\n``, the registration answer
 first), the ``mType`` numbers and codes, and each event's shape against the recorded event
 of the same kind.  Filtered streams get only their type; rsproto's extras (download
@@ -67,6 +68,8 @@ EXPECTED = {
     (15, ("service", 1)), (15, ("service", 3)), (15, "message"),  # private chat arrived
     (13, 10), (13, 1), (13, 5), (13, 12),  # shared folder added and hashed
     (13, 11),                    # friend's file list updated
+    (12, 3),                     # identity created
+    (15, ("lobby", 3)),          # lobby list changed (a lobby created)
     (14, 1),                     # download complete
     (14, 3),                     # search results
 }
@@ -111,6 +114,12 @@ async def _cause_everything(reactor: Any, tmp_path: Any) -> dict[str, Any]:
             "retval"] is True
         await alice_api.call("/rsChats/sendStatusString", {"id": cid,
                                                            "status_string": "is typing..."})
+        made = await bob_api.call("/rsIdentity/createIdentity",
+                                  {"name": "Bob GXS", "pseudonimous": True})
+        assert made["retval"] is True
+        assert (await bob_api.call("/rsChats/createChatLobby", {
+            "lobby_name": "events", "lobby_identity": made["id"], "lobby_topic": "",
+            "invited_friends": [], "lobby_privacy_type": 4}))["retval"]["xint64"] > 0
         assert (await alice_api.call("/rsMail/MessageSend", {"info": {
             "title": "events test", "msg": "<p>mail</p>", "destinations": [
                 {"_type": 1, "_mode": 1, "_addr_string": bob.ssl_id.to_hex()}]}}))["retval"]
@@ -130,7 +139,7 @@ async def _cause_everything(reactor: Any, tmp_path: Any) -> dict[str, Any]:
             "destPath": "", "flags": 0, "srcIds": [alice.ssl_id.to_hex()]}))["retval"]
         search = await bob_api.call("/rsFiles/turtleSearch", {"matchString": "hello"})
         first = {(4, 5), (4, 12), (15, ("service", 1)), (4, 9), (7, 1), (13, 5), (14, 1),
-                 (14, 3)}
+                 (14, 3), (12, 3), (15, ("lobby", 3))}
         await wait_for(reactor, lambda: first <= seen(), 60)
         alice.sharing.lists.refresh(bob.ssl_id)
         await wait_for(reactor, lambda: (13, 11) in seen("alice"), 30)

@@ -157,6 +157,14 @@ class LobbyService:
         self.driver.feed(self.core.leave, lobby_id)
         self._save()
 
+    def invite(self, lobby_id: int, peer: SslId) -> None:
+        """Invite a friend into a lobby we are in (KeyError: we are not)."""
+        self.driver.feed(self.core.invite, lobby_id, peer)
+
+    def deny_invite(self, lobby_id: int) -> bool:
+        """Forget an invitation (False: there was none)."""
+        return self.core.invites.pop(lobby_id, None) is not None
+
     def say(self, lobby_id: int, text: str) -> LobbyMessage:
         msg: LobbyMessage = self.driver.feed(self.core.say, lobby_id, text)
         self._remember(msg)

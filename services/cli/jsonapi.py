@@ -21,6 +21,7 @@ from services.jsonapi.service import (
     NonLoopbackError,
     parse_address,
 )
+from services.jsonapi.settings import SettingsStore
 
 __all__ = ["register", "add_run_options", "api_service", "create_credentials", "start_api"]
 
@@ -34,9 +35,10 @@ def create_credentials(base_dir: pathlib.Path, user: str) -> ApiCredentials:
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """``rsnode run``'s JSON API options."""
-    parser.add_argument("--jsonapi", default=f"{DEFAULT_HOST}:{DEFAULT_PORT}",
-                        metavar="ADDR:PORT",
-                        help="serve RetroShare's JSON API there (default: %(default)s)")
+    parser.add_argument("--jsonapi", default="", metavar="ADDR:PORT",
+                        help="serve RetroShare's JSON API there (default: the address saved "
+                             "with /rsJsonApi/setBindingAddress and setListeningPort, else "
+                             f"{DEFAULT_HOST}:{DEFAULT_PORT})")
     parser.add_argument("--no-jsonapi", dest="jsonapi", action="store_const", const=None,
                         help="do not serve the JSON API")
     parser.add_argument("--jsonapi-remote", action="store_true",
@@ -50,10 +52,15 @@ def api_service(reactor: Any, node: Any, args: argparse.Namespace) -> JsonApiSer
     """The JSON API service ``rsnode run`` asked for (None with --no-jsonapi)."""
     if args.jsonapi is None:
         return None
-    try:
-        host, port = parse_address(args.jsonapi)
-    except ValueError as e:
-        raise CliError(f"--jsonapi: {e}") from e
+    if args.jsonapi:
+        try:
+            host, port = parse_address(args.jsonapi)
+        except ValueError as e:
+            raise CliError(f"--jsonapi: {e}") from e
+    else:
+        saved = SettingsStore(args.base_dir).load()
+        host = saved.listen_host or DEFAULT_HOST
+        port = DEFAULT_PORT if saved.listen_port is None else saved.listen_port
     if args.webui is not None and not (args.webui / "index.html").is_file():
         raise CliError(f"--webui: {args.webui} has no index.html")
     credentials = create_credentials(args.base_dir, node.account.name)

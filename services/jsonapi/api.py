@@ -89,8 +89,11 @@ class EndpointTable:
 
 @dataclasses.dataclass
 class ApiSettings:
-    """Settings RetroShare keeps for the JSON API's callers that the node itself does not
-    use (yet): they read back what was set, with RetroShare's defaults."""
+    """Settings the API's callers read and set, with RetroShare's defaults: some the node
+    does not use (yet) and only reads back, the identity and reputation preferences, the
+    tokens authorised with ``/rsJsonApi/authorizeUser`` and the address the API listens on
+    next (``setBindingAddress`` / ``setListeningPort``).  `services.jsonapi.settings` keeps
+    them in the account (every field but `chunk_strategies`, which is per download)."""
 
     queue_size: int = 5
     default_chunk_strategy: int = 2
@@ -101,6 +104,20 @@ class ApiSettings:
     max_in_kb: int = 10000
     max_out_kb: int = 10000
     default_encryption_policy: int = 1
+    auto_add_friend_ids_as_contact: bool = True
+    delete_banned_nodes_threshold: int = 2
+    auto_positive_opinion_for_contacts: bool = True
+    threshold_remotely_positive: int = 1
+    threshold_remotely_negative: int = 1
+    #: The identity (hex) lobbies are joined with when none is named.
+    default_lobby_identity: str | None = None
+    #: GXS ids (hex) set as regular contacts.
+    contacts: list[str] = dataclasses.field(default_factory=list)
+    #: user → password of the tokens authorised besides the account's credentials.
+    authorized: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Where the API listens at the next start (None: the command line's choice).
+    listen_host: str | None = None
+    listen_port: int | None = None
     chunk_strategies: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
@@ -117,11 +134,34 @@ class ApiContext:
         self.port = port
         #: The API's credentials (`isAuthTokenValid` checks tokens against them).
         self.credentials: Any = None
+        #: Whether the API may listen beyond loopback (``setBindingAddress`` checks it).
+        self.allow_remote = False
         #: State API modules keep between calls (each module owns its keys).
         self.extras: dict[str, Any] = {}
         #: Set by the event streams: lets handlers publish API-level events (e.g. turtle
         #: search results) to the open streams.
         self.publish: Callable[[dict[str, Any]], None] = lambda event: None
+        #: Set by the service: writes `settings` to the account (no-op without a node).
+        self.save_settings: Callable[[ApiSettings], None] = lambda settings: None
+        self._saved = self._snapshot()
 
     def now(self) -> int:
         return int(self.reactor.seconds())
+
+    def _snapshot(self) -> dict[str, Any]:
+        """What is saved of the settings (not the per-download chunk strategies)."""
+        data = dataclasses.asdict(self.settings)
+        del data["chunk_strategies"]
+        return data
+
+    def settings_loaded(self) -> None:
+        """The settings now held are the saved ones."""
+        self._saved = self._snapshot()
+
+    def call_done(self) -> None:
+        """After each call: save the settings when the call changed them, so a handler
+        cannot forget to (they are small; the comparison is cheap)."""
+        now = self._snapshot()
+        if now != self._saved:
+            self.save_settings(self.settings)
+            self._saved = now

@@ -38,6 +38,8 @@ __all__ = [
     "EventType",
     "FriendCode",
     "SharedDirCode",
+    "LobbyEventCode",
+    "lobby_event",
     "MAX_EVENT_STREAMS",
     "MAX_QUEUED_FRAMES",
     "KEEPALIVE_PERIOD",
@@ -161,10 +163,10 @@ def chat_id(kind: int = 0, peer: str = NULL_SSL_ID, broadcast: str = NULL_SSL_ID
 
 def chat_message_info(cid: dict[str, Any], *, flags: int = 0, send_time: int = 0,
                       recv_time: int = 0, msg: str = "", incoming: bool = False,
-                      online: bool = False,
-                      broadcast_peer: str = NULL_SSL_ID) -> dict[str, Any]:
+                      online: bool = False, broadcast_peer: str = NULL_SSL_ID,
+                      lobby_gxs_id: str = NULL_GXS_ID, nickname: str = "") -> dict[str, Any]:
     return {"chat_id": cid, "broadcast_peer_id": broadcast_peer,
-            "lobby_peer_gxs_id": NULL_GXS_ID, "peer_alternate_nickname": "",
+            "lobby_peer_gxs_id": lobby_gxs_id, "peer_alternate_nickname": nickname,
             "chatflags": flags, "sendTime": send_time, "recvTime": recv_time, "msg": msg,
             "incoming": incoming, "online": online}
 
@@ -180,6 +182,26 @@ def chat_history_event(now: int, history_id: int) -> dict[str, Any]:
     return {**_head(EventType.CHAT_SERVICE, now), "mEventCode": 3, "mStr": "", "mCid": empty,
             "mMsg": chat_message_info(empty), "mMsgHistoryId": history_id,
             "mHistoryChangeType": 0}
+
+
+class LobbyEventCode:
+    """``RsChatLobbyEventCode``."""
+
+    CHAT_LOBBY_LIST_CHANGED: Final = 3
+    CHAT_LOBBY_INVITE_RECEIVED: Final = 4
+    PEER_LEFT: Final = 5
+    PEER_STATUS: Final = 6
+    PEER_JOINED: Final = 7
+    PEER_CHANGE_NICKNAME: Final = 8
+    KEEP_ALIVE: Final = 9
+
+
+def lobby_event(now: int, code: int, lobby_id: int = 0, gxs_id: str = NULL_GXS_ID,
+                text: str = "") -> dict[str, Any]:
+    """A ``RsChatLobbyEvent`` (someone joined, left, typed...; the lobby list changed)."""
+    return {**_head(EventType.CHAT_SERVICE, now), "mEventCode": code,
+            "mLobbyId": x64(lobby_id), "mGxsId": gxs_id, "mStr": text,
+            "mMsg": chat_message_info(chat_id()), "mTimeShift": 0}
 
 
 def chat_message_event(now: int, msg: dict[str, Any]) -> dict[str, Any]:

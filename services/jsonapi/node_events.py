@@ -3,8 +3,11 @@
 
 One place maps each of the node's typed events to the frames ``retroshare-service`` sends
 for the same cause, e.g. a friend connecting gives FRIEND_LIST NODE_CONNECTED then
-NODE_STATUS_CHANGED; a private chat gives CHAT_SERVICE CHAT_MESSAGE_RECEIVED, the
-history change and the chat message event.
+NODE_STATUS_CHANGED; a private or lobby chat message gives the chat message event, then
+CHAT_SERVICE CHAT_MESSAGE_RECEIVED (and the history change for private chat).  RetroShare
+sends the message event last; rsproto sends it first because RetroShare's web interface reads
+every CHAT_SERVICE frame as a message event and drops the rest of what arrived with a frame
+it cannot read, so the message would be lost when the frames arrive together.
 """
 
 from __future__ import annotations
@@ -12,21 +15,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
+from services.chat.lobby import (
+    EVENT_CHANGE_NICKNAME,
+    EVENT_KEEP_ALIVE,
+    EVENT_PEER_JOINED,
+    EVENT_PEER_LEFT,
+    EVENT_PEER_STATUS,
+    LobbyInvited,
+    LobbyListChanged,
+    LobbyMessage,
+    LobbyPeerEvent,
+)
 from services.chat.service import ChatStatusReceived, MessageReceived
 from services.discovery import LocationLearned
 from services.events import FriendConnected, FriendDisconnected, UnknownEventError
+from services.gxsid.service import IdentityStored
 from services.mail.service import MailReceived
 from services.sharing.manager import FileListUpdated, SharesIndexed
 from services.status import StatusChanged
 from services.transfer.service import TransferCompleted, TransferProgress
 
 from . import events as ev
+from .rs_identity import identity_stored_event
 
-__all__ = ["NodeEvents", "CHAT_PRIVATE", "CHAT_PUBLIC", "chat_message_json"]
+__all__ = ["NodeEvents", "CHAT_PRIVATE", "CHAT_PUBLIC", "CHAT_TYPE_LOBBY", "chat_message_json",
+           "lobby_message_json"]
 
 #: ``chatflags`` of private and broadcast messages (RS_CHAT_PRIVATE / RS_CHAT_PUBLIC).
 CHAT_PRIVATE: Final = 2
 CHAT_PUBLIC: Final = 1
+#: ChatId type of a lobby.
+CHAT_TYPE_LOBBY: Final = 3
 
 
 def chat_message_json(message: Any, now: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -43,6 +62,25 @@ def chat_message_json(message: Any, now: int) -> tuple[dict[str, Any], dict[str,
                                 msg=message.body, incoming=message.incoming, online=True,
                                 broadcast_peer=peer if message.public else ev.NULL_SSL_ID)
     return cid, info
+
+
+def lobby_message_json(message: LobbyMessage) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(ChatId, ChatMessage) records of a lobby message (RetroShare: chatflags 0, the
+    signer in ``lobby_peer_gxs_id``; rsproto keeps no receive time apart)."""
+    cid = ev.chat_id(CHAT_TYPE_LOBBY, lobby=message.lobby_id)
+    info = ev.chat_message_info(cid, send_time=message.send_time & 0xFFFFFFFF,
+                                recv_time=message.send_time & 0xFFFFFFFF, msg=message.text,
+                                incoming=message.peer is not None, online=True,
+                                lobby_gxs_id=message.gxs_id.to_hex(), nickname=message.nick)
+    return cid, info
+
+
+#: Lobby peer events (`services.chat.lobby` EVENT_*) → ``RsChatLobbyEventCode``.
+_LOBBY_CODES: Final = {EVENT_PEER_LEFT: ev.LobbyEventCode.PEER_LEFT,
+                       EVENT_PEER_STATUS: ev.LobbyEventCode.PEER_STATUS,
+                       EVENT_PEER_JOINED: ev.LobbyEventCode.PEER_JOINED,
+                       EVENT_CHANGE_NICKNAME: ev.LobbyEventCode.PEER_CHANGE_NICKNAME,
+                       EVENT_KEEP_ALIVE: ev.LobbyEventCode.KEEP_ALIVE}
 
 
 class NodeEvents:
@@ -65,6 +103,11 @@ class NodeEvents:
                 (ChatStatusReceived, self._chat_status),
                 (LocationLearned, self._learned),
                 (MessageReceived, self._chat),
+                (IdentityStored, self._identity),
+                (LobbyMessage, self._lobby_message),
+                (LobbyPeerEvent, self._lobby_peer),
+                (LobbyInvited, self._lobby_invited),
+                (LobbyListChanged, self._lobby_list),
                 (MailReceived, self._mail),
                 (FileListUpdated, self._friend_list),
                 (SharesIndexed, self._own_list),
@@ -107,9 +150,31 @@ class NodeEvents:
     def _chat(self, event: MessageReceived) -> None:
         now = self.now()
         cid, info = chat_message_json(event.message, now)
+        self.publish(ev.chat_message_event(now, info))
         self.publish(ev.chat_service_event(now, cid, info))
         self.publish(ev.chat_history_event(now, event.message.history_id))
+
+    def _identity(self, event: IdentityStored) -> None:
+        self.publish(identity_stored_event(self.now(), event))
+
+    def _lobby_message(self, event: LobbyMessage) -> None:
+        now = self.now()
+        cid, info = lobby_message_json(event)
         self.publish(ev.chat_message_event(now, info))
+        self.publish(ev.chat_service_event(now, cid, info))
+
+    def _lobby_peer(self, event: LobbyPeerEvent) -> None:
+        code = _LOBBY_CODES.get(event.event_type)
+        if code is not None:
+            self.publish(ev.lobby_event(self.now(), code, event.lobby_id,
+                                        event.gxs_id.to_hex(), event.text))
+
+    def _lobby_invited(self, event: LobbyInvited) -> None:
+        self.publish(ev.lobby_event(self.now(), ev.LobbyEventCode.CHAT_LOBBY_INVITE_RECEIVED,
+                                    event.lobby_id))
+
+    def _lobby_list(self, event: LobbyListChanged) -> None:
+        self.publish(ev.lobby_event(self.now(), ev.LobbyEventCode.CHAT_LOBBY_LIST_CHANGED))
 
     def _mail(self, event: MailReceived) -> None:
         self.publish(ev.mail_event(self.now(), [str(event.mail.id)]))

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_jsonapi_blocks -*-
 """Blocking through the JSON API: ``/rsBanList/*``, the banned-file calls of ``/rsFiles/*``
-and the opinion calls of ``/rsReputations/*``, all on the node's ban list
+and the own-opinion calls of ``/rsReputations/*``, all on the node's ban list
 (`services.banlist.service.BanListService`).
 
 RetroShare 0.6.7 publishes ``rsBanList`` ``enableIPFiltering`` / ``ipFilteringEnabled``,
@@ -36,9 +36,6 @@ LIST_TYPE_WHITELIST: Final = 3
 #: ``RSBANLIST_CHECKING_FLAGS_*`` and ``RSBANLIST_CHECK_RESULT_*`` (see `rules.CheckResult`).
 _CHECK_BLACKLIST: Final = 0x01
 _CHECK_WHITELIST: Final = 0x02
-#: ``RsReputationLevel`` of an identity we banned, and of one reputation does not know.
-_LEVEL_LOCALLY_NEGATIVE: Final = 0
-_LEVEL_NEUTRAL: Final = 2
 
 _UNPUBLISHED: Final = ("rsproto extension: RetroShare 0.6.7 has this method in its C++ API "
                        "but not in its JSON API")
@@ -271,20 +268,6 @@ def get_own_opinion(ctx: ApiContext, p: Params) -> dict[str, Any]:
     if ban is None or gxs_id is None:
         return {"op": int(Opinion.NEUTRAL), "retval": False}
     return {"op": int(ban.identity_opinion(bytes(gxs_id))), "retval": True}
-
-
-@ENDPOINTS.add("/rsReputations/overallReputationLevel")
-def overall_reputation_level(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    """``RsReputationLevel``: reputation's level, LOCALLY_NEGATIVE (0) for an identity we
-    banned."""
-    ban, gxs_id = _ban(ctx), _gxs(p)
-    if gxs_id is None:
-        return {"retval": _LEVEL_NEUTRAL}
-    if ban is not None and ban.identity_opinion(bytes(gxs_id)) is Opinion.NEGATIVE:
-        return {"retval": _LEVEL_LOCALLY_NEGATIVE}
-    reputation = getattr(ctx.node, "reputation", None)
-    return {"retval": _LEVEL_NEUTRAL if reputation is None
-            else int(reputation.core.level(gxs_id))}
 
 
 @ENDPOINTS.add("/rsReputations/isIdentityBanned")

@@ -1,20 +1,24 @@
 # -*- test-case-name: tests.test_jsonapi_conformance -*-
 """``/rsChats/*`` (and the same calls under ``/rsMsgs/*``, the names RetroShare's web
-interface uses): private and broadcast chat, status strings; lobbies answer empty until
-rsproto has chat lobbies."""
+interface uses): private and broadcast chat, status strings, and chat lobbies
+(``node.chat.lobby``, `services.chat.lobby_service`): list, nearby, join, leave, invite,
+invitations, send, identities, history.  Lobby ids are 64-bit values (``{"xint64",
+"xstr64"}``; the text form keeps every digit for JavaScript)."""
 
 from __future__ import annotations
 
 from typing import Any, Final
 
 from pqi.identity.friends import UnknownFriendError
-from pqi.wire.fields import SslId
+from pqi.items.chat import ChatLobbyFlags
+from pqi.wire.fields import GxsId, SslId
+from services.chat.lobby import MAX_PARTICIPANTS
 
 from .api import ApiContext, EndpointTable
 from .encoding import NULL_GXS_ID, Params, x64
-from .node_events import chat_message_json
+from .node_events import chat_message_json, lobby_message_json
 
-__all__ = ["ENDPOINTS", "MAX_HISTORY"]
+__all__ = ["ENDPOINTS", "MAX_HISTORY", "MAX_INVITED", "MAX_LOBBY_MEMBERS"]
 
 ENDPOINTS = EndpointTable()
 
@@ -24,7 +28,10 @@ TYPE_LOBBY: Final = 3
 TYPE_BROADCAST: Final = 4
 #: Messages one history call returns at most.
 MAX_HISTORY: Final = 500
-_STUB: Final = "no chat lobbies in rsproto yet: empty"
+#: Friends one ``createChatLobby`` invites at most.
+MAX_INVITED: Final = 256
+#: Members one ``getChatLobbyInfo`` lists (the lobby core keeps at most as many).
+MAX_LOBBY_MEMBERS: Final = MAX_PARTICIPANTS
 
 
 def _both(name: str, **kwargs: Any) -> Any:
@@ -47,6 +54,15 @@ def send_chat(ctx: ApiContext, p: Params) -> Any:
     kind = cid.int("type")
     if kind == TYPE_BROADCAST and text:
         return ctx.node.broadcast_chat(text).addCallback(lambda _: {"retval": True})
+    if kind == TYPE_LOBBY and text:
+        lobbies = _lobbies(ctx)
+        if lobbies is None:
+            return {"retval": False}
+        try:
+            lobbies.say(cid.int64("lobby_id"), text)
+        except (KeyError, ValueError):
+            return {"retval": False}
+        return {"retval": True}
     if kind != TYPE_PRIVATE or not text:
         return {"retval": False}
     peer = _friend(ctx, cid.ssl_id("peer_id"))
@@ -82,46 +98,214 @@ def get_chat_history(ctx: ApiContext, p: Params) -> dict[str, Any]:
                      for m in ctx.node.chat_history(peer, limit=count)], "retval": True}
 
 
-@_both("getChatLobbyList", note=_STUB)
+# --- lobbies (node.chat.lobby: services.chat.lobby_service) ------------------------------------
+
+def _lobbies(ctx: ApiContext) -> Any | None:
+    chat = getattr(ctx.node, "chat", None)
+    return getattr(chat, "lobby", None)
+
+
+def _own_identity(ctx: ApiContext, text: str) -> GxsId | None:
+    """One of our identities: ``text`` when it is one; for the null id the default lobby
+    identity while it is ours, else our first identity; None when there is none."""
+    ids = getattr(ctx.node, "identities", None)
+    if ids is None:
+        return None
+    own = ids.own_ids()
+    if text != NULL_GXS_ID:
+        gid = GxsId.from_hex(text)
+        return gid if gid in own else None
+    default = ctx.settings.default_lobby_identity
+    if default is not None and GxsId.from_hex(default) in own:
+        return GxsId.from_hex(default)
+    return own[0] if own else None
+
+
+def _lobby_info(lobby: Any) -> dict[str, Any]:
+    members = sorted(lobby.members.items(), key=lambda kv: bytes(kv[0]))[:MAX_LOBBY_MEMBERS]
+    last = max([lobby.last_keep_alive, *(t for _, t in members)])
+    return {"lobby_id": x64(lobby.lobby_id), "lobby_name": lobby.name,
+            "lobby_topic": lobby.topic,
+            "participating_friends": sorted(p.to_hex() for p in lobby.participating),
+            "gxs_id": lobby.gxs_id.to_hex(), "lobby_flags": int(lobby.flags),
+            "gxs_ids": [{"key": g.to_hex(), "value": x64(int(t))} for g, t in members],
+            "last_activity": x64(int(last))}
+
+
+@_both("getChatLobbyList")
 def get_chat_lobby_list(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    return {"cl_list": []}
+    lobbies = _lobbies(ctx)
+    ids = [] if lobbies is None else sorted(lobbies.core.lobbies)
+    return {"cl_list": [x64(i) for i in ids]}
 
 
-@_both("getListOfNearbyChatLobbies", note=_STUB)
+@_both("getListOfNearbyChatLobbies", note="asks friends for their lists again (at most every "
+                                           "20 s); the answer shows what they listed so far")
 def get_list_of_nearby_chat_lobbies(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    return {"public_lobbies": []}
+    lobbies = _lobbies(ctx)
+    if lobbies is None:
+        return {"public_lobbies": []}
+    lobbies.refresh()
+    return {"public_lobbies": [
+        {"lobby_id": x64(v.lobby_id), "lobby_name": v.name, "lobby_topic": v.topic,
+         "participating_friends": sorted(f.to_hex() for f in v.friends),
+         "total_number_of_peers": v.count, "last_report_time": x64(int(v.last_seen)),
+         "lobby_flags": int(v.flags)}
+        for v in sorted(lobbies.core.visible.values(), key=lambda v: v.lobby_id)]}
 
 
-@_both("getChatLobbyInfo", note=_STUB)
+@_both("getChatLobbyInfo")
 def get_chat_lobby_info(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    return {"info": {"lobby_id": x64(p.int64("id")), "lobby_name": "", "lobby_topic": "",
-                     "participating_friends": [], "gxs_id": NULL_GXS_ID, "lobby_flags": 0,
-                     "gxs_ids": [], "last_activity": x64(0)}, "retval": False}
+    lobbies = _lobbies(ctx)
+    lobby_id = p.int64("id")
+    lobby = None if lobbies is None else lobbies.core.lobbies.get(lobby_id)
+    if lobby is None:
+        return {"info": {"lobby_id": x64(lobby_id), "lobby_name": "", "lobby_topic": "",
+                         "participating_friends": [], "gxs_id": NULL_GXS_ID, "lobby_flags": 0,
+                         "gxs_ids": [], "last_activity": x64(0)}, "retval": False}
+    return {"info": _lobby_info(lobby), "retval": True}
 
 
-@_both("getDefaultIdentityForChatLobby", note=_STUB)
-def get_default_identity_for_chat_lobby(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    return {"id": NULL_GXS_ID, "retval": False}
-
-
-@_both("joinVisibleChatLobby", note=_STUB)
+@_both("joinVisibleChatLobby")
 def join_visible_chat_lobby(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    return {"retval": False}
+    lobbies = _lobbies(ctx)
+    gid = _own_identity(ctx, p.gxs_id("own_id"))
+    if lobbies is None or gid is None:
+        return {"retval": False}
+    try:
+        lobbies.join(p.int64("lobby_id"), gid)
+    except (KeyError, ValueError):
+        return {"retval": False}
+    return {"retval": True}
 
 
-@_both("getLobbyAutoSubscribe", note=_STUB)
-def get_lobby_auto_subscribe(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    return {"retval": False}
+@_both("acceptLobbyInvite")
+def accept_lobby_invite(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    lobbies = _lobbies(ctx)
+    gid = _own_identity(ctx, p.gxs_id("identity"))
+    lobby_id = p.int64("id")
+    if lobbies is None or gid is None or lobby_id not in lobbies.core.invites:
+        return {"retval": False}
+    try:
+        lobbies.join(lobby_id, gid)
+    except (KeyError, ValueError):
+        return {"retval": False}
+    return {"retval": True}
 
 
-@_both("unsubscribeChatLobby", note=_STUB)
-def unsubscribe_chat_lobby(ctx: ApiContext, p: Params) -> dict[str, Any]:
+@_both("denyLobbyInvite")
+def deny_lobby_invite(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    lobbies = _lobbies(ctx)
+    return {"retval": lobbies is not None and lobbies.deny_invite(p.int64("id"))}
+
+
+@_both("getPendingChatLobbyInvites")
+def get_pending_chat_lobby_invites(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    lobbies = _lobbies(ctx)
+    invites = [] if lobbies is None else sorted(lobbies.core.invites.values(),
+                                                key=lambda i: i.lobby_id)
+    return {"invites": [{"lobby_id": x64(i.lobby_id), "peer_id": i.peer.to_hex(),
+                         "lobby_name": i.name, "lobby_topic": i.topic,
+                         "lobby_flags": int(i.flags)} for i in invites]}
+
+
+@_both("invitePeerToLobby")
+def invite_peer_to_lobby(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    lobbies = _lobbies(ctx)
+    peer = _friend(ctx, p.ssl_id("peer_id"))
+    if lobbies is not None and peer is not None:
+        try:
+            lobbies.invite(p.int64("lobby_id"), peer)
+        except KeyError:
+            pass
     return {}
 
 
-@_both("setIdentityForChatLobby", note=_STUB)
+@_both("createChatLobby", note="the flags taken are PUBLIC (else private); rsproto's own "
+                                "identities only")
+def create_chat_lobby(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    lobbies = _lobbies(ctx)
+    gid = _own_identity(ctx, p.gxs_id("lobby_identity"))
+    name = p.str("lobby_name")
+    if lobbies is None or gid is None or not name:
+        return {"retval": x64(0)}
+    public = bool(p.int("lobby_privacy_type") & ChatLobbyFlags.PUBLIC)
+    try:
+        lobby_id = lobbies.create(name, p.str("lobby_topic"), gid, public)
+    except (KeyError, ValueError):
+        return {"retval": x64(0)}
+    for peer_hex in p.ssl_ids("invited_friends")[:MAX_INVITED]:
+        peer = _friend(ctx, peer_hex)
+        if peer is not None:
+            lobbies.invite(lobby_id, peer)
+    return {"retval": x64(lobby_id)}
+
+
+@_both("unsubscribeChatLobby")
+def unsubscribe_chat_lobby(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    lobbies = _lobbies(ctx)
+    if lobbies is not None:
+        try:
+            lobbies.leave(p.int64("lobby_id"))
+        except KeyError:
+            pass
+    return {}
+
+
+@_both("getDefaultIdentityForChatLobby")
+def get_default_identity_for_chat_lobby(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    gid = _own_identity(ctx, NULL_GXS_ID)
+    return {"id": NULL_GXS_ID if gid is None else gid.to_hex()}
+
+
+@_both("setDefaultIdentityForChatLobby")
+def set_default_identity_for_chat_lobby(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    text = p.gxs_id("nick")
+    if text == NULL_GXS_ID or _own_identity(ctx, text) is None:
+        return {"retval": False}
+    ctx.settings.default_lobby_identity = text
+    return {"retval": True}
+
+
+@_both("getIdentityForChatLobby")
+def get_identity_for_chat_lobby(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    lobbies = _lobbies(ctx)
+    lobby = None if lobbies is None else lobbies.core.lobbies.get(p.int64("lobby_id"))
+    if lobby is None:
+        return {"nick": NULL_GXS_ID, "retval": False}
+    return {"nick": lobby.gxs_id.to_hex(), "retval": True}
+
+
+@_both("setIdentityForChatLobby", note="changing the identity of a joined lobby is refused "
+                                        "(leave and join again)")
 def set_identity_for_chat_lobby(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    return {"retval": False}
+    lobbies = _lobbies(ctx)
+    lobby = None if lobbies is None else lobbies.core.lobbies.get(p.int64("lobby_id"))
+    return {"retval": lobby is not None and lobby.gxs_id.to_hex() == p.gxs_id("nick")}
+
+
+@_both("getLobbyAutoSubscribe", note="joined lobbies are always joined again at start")
+def get_lobby_auto_subscribe(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    lobbies = _lobbies(ctx)
+    return {"retval": lobbies is not None and p.int64("lobby_id") in lobbies.core.lobbies}
+
+
+@_both("setLobbyAutoSubscribe", note="joined lobbies are always joined again at start: "
+                                      "ignored")
+def set_lobby_auto_subscribe(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    return {}
+
+
+@_both("getChatLobbyHistory", note="rsproto extension: a joined lobby's last messages "
+                                    "(lobbyId, count), oldest first")
+def get_chat_lobby_history(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    lobbies = _lobbies(ctx)
+    lobby_id = p.int64("lobbyId")
+    if lobbies is None or lobby_id not in lobbies.core.lobbies:
+        return {"msgs": [], "retval": False}
+    count = p.int("count", 50, lo=1, hi=MAX_HISTORY)
+    return {"msgs": [lobby_message_json(m)[1] for m in lobbies.history(lobby_id, count)],
+            "retval": True}
 
 
 @_both("initiateDistantChatConnexion", note="no distant chat yet: refused")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .api import ApiContext, EndpointTable
+from .api import ApiContext, ApiSettings, EndpointTable
 from .encoding import Params, x64
 
 __all__ = ["ENDPOINTS"]
@@ -29,6 +29,13 @@ def get_config_net_status(ctx: ApiContext, p: Params) -> dict[str, Any]:
         "uPnPState": 0, "netLocalOk": local is not None, "netUpnpOk": ext is not None,
         "netDhtOk": udp is not None, "netStunOk": False, "netExtAddressOk": ext is not None,
         "netDhtNetSize": 0, "netDhtRsNetSize": 0}, "retval": 1}
+
+
+def attach(ctx: ApiContext) -> None:
+    """Apply a saved upload limit (one a client set before a restart) to the node."""
+    bandwidth = getattr(ctx.node, "bandwidth", None)
+    if bandwidth is not None and ctx.settings.max_out_kb not in (0, ApiSettings.max_out_kb):
+        bandwidth.max_rate = ctx.settings.max_out_kb * 1024
 
 
 @ENDPOINTS.add("/rsConfig/GetMaxDataRates")

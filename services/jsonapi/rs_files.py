@@ -434,10 +434,34 @@ def file_downloads(ctx: ApiContext, p: Params) -> dict[str, Any]:
     return {"hashs": list(_downloads(ctx))}
 
 
+def _uploads(ctx: ApiContext) -> dict[str, list[Any]]:
+    """Files friends download from us now (by hash, each with its peers), as the transfer
+    service's upload server saw them (`services.transfer.server.UploadServer.uploads`)."""
+    out: dict[str, list[Any]] = {}
+    for up in ctx.node.transfers.server.uploads(ctx.reactor.seconds()):
+        out.setdefault(up.file_hash.to_hex(), []).append(up)
+    return out
+
+
+def _upload_info(ctx: ApiContext, file_hash: str, ups: list[Any]) -> dict[str, Any]:
+    """A ``FileInfo`` of an upload: the file, and per peer a ``TransferInfo``."""
+    f = _local_file(ctx, file_hash)
+    found = None if f is not None else ctx.node.transfers.extra.lookup(
+        Sha1Hash.from_hex(file_hash))
+    path = f.path if f is not None else (found[0] if found is not None else "")
+    peers = [{"peerId": up.peer.to_hex(), "name": "", "tfRate": up.rate() / 1024,
+              "status": FT_DOWNLOADING, "transfered": x64(up.sent)} for up in ups]
+    return file_info(path=path, fname=os.path.basename(path), hash=file_hash,
+                     size=x64(ups[0].size), transfered=x64(sum(up.sent for up in ups)),
+                     tfRate=sum(up.rate() for up in ups) / 1024,
+                     downloadStatus=FT_DOWNLOADING, peers=peers,
+                     lastTS=x64(int(max(up.last for up in ups))))
+
+
 @ENDPOINTS.add("/rsFiles/FileUploads",
-               note="uploads are served but not listed: always an empty list")
+               note="a file is listed while a friend asked for its data in the last 10 s")
 def file_uploads(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    return {"hashs": [], "retval": True}
+    return {"hashs": list(_uploads(ctx)), "retval": True}
 
 
 @ENDPOINTS.add("/rsFiles/FileDetails")
@@ -448,6 +472,10 @@ def file_details(ctx: ApiContext, p: Params) -> dict[str, Any]:
         info = _downloads(ctx).get(file_hash)
         if info is not None:
             return {"info": _download_info(ctx, info), "retval": True}
+    if hints & HINT_UPLOAD:
+        ups = _uploads(ctx).get(file_hash)
+        if ups:
+            return {"info": _upload_info(ctx, file_hash, ups), "retval": True}
     if hints & (HINT_LOCAL | HINT_EXTRA):
         f = _local_file(ctx, file_hash)
         if f is not None:

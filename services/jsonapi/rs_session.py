@@ -9,6 +9,7 @@ session calls RetroShare serves without authentication (and the few that need it
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, Final
 
 from pqi.identity.account import Account
@@ -16,6 +17,7 @@ from pqi.identity.errors import AccountError
 
 from .api import ApiContext, EndpointTable
 from .encoding import NULL_PGP_ID, NULL_SSL_ID, Params, error_condition, success_condition
+from .settings import MAX_AUTHORIZED_TOKENS, valid_token_part
 
 __all__ = ["ENDPOINTS", "VERSION", "API_ERROR_CATEGORY"]
 
@@ -122,3 +124,58 @@ def get_binding_address(ctx: ApiContext, p: Params) -> dict[str, Any]:
 @ENDPOINTS.add("/rsJsonApi/listeningPort")
 def listening_port(ctx: ApiContext, p: Params) -> dict[str, Any]:
     return {"retval": ctx.port}
+
+
+# --- tokens and address, saved in the account (services.jsonapi.settings) -----------------
+
+@ENDPOINTS.add("/rsJsonApi/authorizeUser", note="saved in the account (jsonapi-settings.json)")
+def authorize_user(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    user, password = p.str("user"), p.str("password")
+    if ":" in user:
+        return {"retval": error_condition(2007, API_ERROR_CATEGORY,
+                                          "API user name contains ':'")}
+    authorized = ctx.settings.authorized
+    if not valid_token_part(user, user=True) or not valid_token_part(password):
+        return {"retval": error_condition(2004, API_ERROR_CATEGORY, "invalid token format")}
+    if user not in authorized and len(authorized) >= MAX_AUTHORIZED_TOKENS:
+        return {"retval": error_condition(2004, API_ERROR_CATEGORY,
+                                          f"{MAX_AUTHORIZED_TOKENS} tokens authorised already")}
+    authorized[user] = password
+    return {"retval": success_condition()}
+
+
+@ENDPOINTS.add("/rsJsonApi/revokeAuthToken")
+def revoke_auth_token(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    return {"retval": ctx.settings.authorized.pop(p.str("user"), None) is not None}
+
+
+@ENDPOINTS.add("/rsJsonApi/getAuthorizedTokens",
+               note="the account's own credentials are listed first")
+def get_authorized_tokens(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    tokens = [] if ctx.credentials is None else [
+        {"key": ctx.credentials.user, "value": ctx.credentials.password}]
+    tokens += [{"key": u, "value": pw} for u, pw in sorted(ctx.settings.authorized.items())]
+    return {"retval": tokens}
+
+
+@ENDPOINTS.add("/rsJsonApi/setBindingAddress",
+               note="saved; used at the next start unless --jsonapi is given; a non-loopback "
+                    "address is ignored unless the API was started with --jsonapi-remote")
+def set_binding_address(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    text = p.str("bindAddress")
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return {}
+    if address.is_loopback or ctx.allow_remote:
+        ctx.settings.listen_host = str(address)
+    return {}
+
+
+@ENDPOINTS.add("/rsJsonApi/setListeningPort",
+               note="saved; used at the next start unless --jsonapi is given")
+def set_listening_port(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    port = p.int("port", -1, lo=1, hi=65535)
+    if port > 0:
+        ctx.settings.listen_port = port
+    return {}

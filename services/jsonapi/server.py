@@ -251,6 +251,10 @@ class JsonApiResource(Resource):
 
         def done(result: Any) -> Any:
             self.pending -= 1
+            try:
+                self.ctx.call_done()
+            except OSError as e:
+                self.log.error("JSON API settings not saved: {e}", e=str(e))
             return result
 
         d.addBoth(done)

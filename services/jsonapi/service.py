@@ -22,6 +22,7 @@ from . import (
     rs_config,
     rs_files,
     rs_gxs,
+    rs_identity,
     rs_mail,
     rs_peers,
     rs_service_control,
@@ -32,6 +33,7 @@ from .credentials import ApiCredentials
 from .events import KEEPALIVE_PERIOD, EventStreams
 from .node_events import NodeEvents
 from .server import JsonApiResource, JsonApiSite
+from .settings import SettingsStore
 
 __all__ = ["JsonApiService", "NonLoopbackError", "DEFAULT_PORT", "DEFAULT_HOST",
            "parse_address", "all_endpoints"]
@@ -71,7 +73,7 @@ def all_endpoints() -> EndpointTable:
     table = EndpointTable().merge([rs_session.ENDPOINTS, rs_peers.ENDPOINTS,
                                    rs_config.ENDPOINTS, rs_service_control.ENDPOINTS,
                                    rs_files.ENDPOINTS, rs_chats.ENDPOINTS, rs_mail.ENDPOINTS,
-                                   rs_gxs.ENDPOINTS, rs_blocks.ENDPOINTS])
+                                   rs_gxs.ENDPOINTS, rs_identity.ENDPOINTS, rs_blocks.ENDPOINTS])
     events = EndpointTable()
     events.add(EVENTS_PATH)(lambda ctx, p: {})
     return table.merge([events])
@@ -98,6 +100,13 @@ class JsonApiService(Service):
         self.port_number = port
         self.ctx = ApiContext(node, reactor, host=host, port=port)
         self.ctx.credentials = credentials
+        self.ctx.allow_remote = allow_remote
+        if node is not None:
+            store = SettingsStore(node.account.base_dir)
+            self.ctx.settings = store.load()
+            self.ctx.save_settings = store.save
+            self.ctx.settings_loaded()
+        credentials.authorized = self.ctx.settings.authorized
         self.streams = EventStreams(reactor, keepalive=keepalive)
         self.ctx.publish = self.streams.publish
         self.resource = JsonApiResource(self.ctx, credentials, all_endpoints(), self.streams,
@@ -121,6 +130,8 @@ class JsonApiService(Service):
             self._events = NodeEvents(self.node, self.streams.publish, self.ctx.now)
             self._events.attach()
             rs_files.attach(self.ctx)
+            rs_identity.attach(self.ctx)
+            rs_config.attach(self.ctx)
         self.log.info("JSON API on http://{host}:{port}/", host=self.host, port=self.ctx.port)
 
     def stopService(self) -> defer.Deferred[None]:  # noqa: N802

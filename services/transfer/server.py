@@ -34,6 +34,9 @@ __all__ = [
     "PartialSource",
     "MAX_FT_CHUNK",
     "MAX_QUEUED_REQUESTS",
+    "MAX_UPLOADS",
+    "UPLOAD_IDLE",
+    "Upload",
 ]
 
 #: Largest piece of file in one Data item (``MAX_FT_CHUNK``, 240 KiB).
@@ -45,6 +48,28 @@ MAX_QUEUED_REQUESTS: Final = 256
 MAX_REQUEST: Final = 16 * CHUNK_SIZE
 #: Open files kept for reading.
 _MAX_OPEN: Final = 32
+#: An upload is listed (`UploadServer.uploads`) until its peer has been silent this long
+#: (s), as RetroShare forgets an upload's peer 10 s after its last request.
+UPLOAD_IDLE: Final = 10.0
+#: Uploads (peer, file) remembered at once; the longest idle is forgotten first.
+MAX_UPLOADS: Final = 256
+
+
+@dataclasses.dataclass
+class Upload:
+    """What one friend downloads from us: bytes sent so far, since when, last when."""
+
+    peer: SslId
+    file_hash: Sha1Hash
+    size: int
+    sent: int
+    started: float
+    last: float
+
+    def rate(self) -> float:
+        """Average bytes/s since the first piece (0 when all went at once)."""
+        span = self.last - self.started
+        return self.sent / span if span > 0 else 0.0
 
 
 class SharedLookup(Protocol):
@@ -113,6 +138,9 @@ class UploadServer:
         self.sent: collections.Counter[SslId] = collections.Counter()
         self.requests_queued = 0
         self.refused: collections.Counter[str] = collections.Counter()
+        #: Recent uploads by (peer, file), least recently active first.
+        self._uploads: collections.OrderedDict[tuple[SslId, Sha1Hash], Upload] = \
+            collections.OrderedDict()
 
     # --- configuration -----------------------------------------------------------------------
 
@@ -257,6 +285,7 @@ class UploadServer:
                 if pending.offset >= pending.end:
                     queue.popleft()
                 self.sent[peer] += n
+                self._uploaded(peer, pending, n, now)
                 out.append((peer, item))
                 budget[peer] -= n + 64
                 if budget[peer] > 0 and queue:
@@ -265,6 +294,28 @@ class UploadServer:
                     wait = 0.01 if wait is None else min(wait, 0.01)
             active = still
         return out, wait
+
+    def _uploaded(self, peer: SslId, pending: _Pending, n: int, now: float) -> None:
+        key = (peer, pending.file_hash)
+        up = self._uploads.get(key)
+        if up is None:
+            up = self._uploads[key] = Upload(peer, pending.file_hash, pending.size, 0, now, now)
+            while len(self._uploads) > MAX_UPLOADS:
+                self._uploads.popitem(last=False)
+        else:
+            self._uploads.move_to_end(key)
+        up.sent += n
+        up.last = now
+
+    def uploads(self, now: float) -> list[Upload]:
+        """Uploads whose peer asked for data in the last `UPLOAD_IDLE` seconds (older ones
+        are forgotten)."""
+        while self._uploads:
+            key, oldest = next(iter(self._uploads.items()))
+            if oldest.last + UPLOAD_IDLE >= now:
+                break
+            del self._uploads[key]
+        return list(self._uploads.values())
 
     def _data_item(self, peer: SslId, pending: _Pending, n: int) -> FtDataItem | None:
         found = self._shared(pending.file_hash, peer)

@@ -4,10 +4,12 @@ and hashing run, and see that the node neither stops nor grows.
 
 Run ``python3 -m tools.bench.jsonapi_soak`` (``--minutes 10 --streams 20`` by default).  Two
 nodes run in this process on one epoll reactor over real TLS/TCP; bob's API has
-``--streams`` event streams open (JsonApiClient) the whole time.  Every second alice chats
-to bob through her API; every 5 s she mails him; every 15 s she adds a new file to her
-shared folder (hashed, list re-synced) and bob downloads it through his API, while his
-web-interface-like poller asks FileDownloads/FileDetails every second.
+``--streams`` event streams open (JsonApiClient) the whole time.  Each node makes a GXS
+identity through its API, alice opens a chat lobby and bob joins it.  Every second alice
+chats to bob and to the lobby through her API; every 5 s she mails him; every 15 s she adds
+a new file to her shared folder (hashed, list re-synced) and bob downloads it through his
+API, while web-interface-like pollers ask FileDownloads (bob) and FileUploads (alice) every
+second.
 
 Printed every minute and at the end: events delivered per stream (min/max), API calls made,
 the process's resident memory and open file descriptors, the server's open streams and
@@ -27,7 +29,10 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.internet.epollreactor import EPollReactor
 
-__all__ = ["main", "run"]
+__all__ = ["main", "run", "GXS_SYNC_PERIOD"]
+
+#: The nodes' identity sync period (s): short, so the identities cross before the soak.
+GXS_SYNC_PERIOD = 5.0
 
 
 def _rss() -> int:
@@ -51,6 +56,7 @@ async def run(reactor: Any, workdir: Path, minutes: float, streams: int,
               out: Any = sys.stdout) -> dict[str, Any]:
     from pqi.identity.account import Account
     from pqi.identity.friends import FriendList
+    from services.chat.lobby import LobbyMessage
     from services.jsonapi import ApiCredentials, JsonApiClient, JsonApiService
     from services.node.node import FRIENDS_FILE, Node
 
@@ -59,7 +65,8 @@ async def run(reactor: Any, workdir: Path, minutes: float, streams: int,
         account = Account.create(workdir / name, name, f"{name}-loc", "soak-password",
                                  bits=2048)
         friends = FriendList(workdir / name / FRIENDS_FILE, now=reactor.seconds)
-        node = nodes[name] = Node(reactor, account, friends, port=0, owns_friends=True)
+        node = nodes[name] = Node(reactor, account, friends, port=0, owns_friends=True,
+                                  gxs_sync_period=GXS_SYNC_PERIOD)
         await node.startService()
         creds = ApiCredentials.create(workdir / name, name)
         api = apis[name] = JsonApiService(reactor, node, creds, port=0)
@@ -77,6 +84,20 @@ async def run(reactor: Any, workdir: Path, minutes: float, streams: int,
     share.mkdir()
     await ca.call("/rsFiles/addSharedDirectory", {"dir": {
         "filename": str(share), "virtualname": "soak", "shareflags": 3200}})
+
+    aid = (await ca.call("/rsIdentity/createIdentity", {"name": "alice soak",
+                                                         "pseudonimous": False}))["id"]
+    bid = (await cb.call("/rsIdentity/createIdentity", {"name": "bob soak"}))["id"]
+    await _until(reactor, lambda: len(a.identities.identities()) == 2
+                 and len(b.identities.identities()) == 2, 60)
+    lobby = (await ca.call("/rsChats/createChatLobby", {
+        "lobby_name": "soak", "lobby_identity": aid, "lobby_topic": "",
+        "invited_friends": [b.ssl_id.to_hex()], "lobby_privacy_type": 4}))["retval"]
+    await _until(reactor, lambda: lobby["xint64"] in b.chat.lobby.core.invites, 30)
+    await cb.call("/rsChats/acceptLobbyInvite", {"id": lobby, "identity": bid})
+    lobby_cid = {"type": 3, "lobby_id": lobby}
+    lobby_received = [0]
+    b.subscribe(LobbyMessage, lambda _: lobby_received.__setitem__(0, lobby_received[0] + 1))
 
     counts = [0] * streams
     opened = [cb.events(0) for _ in range(streams)]
@@ -111,7 +132,9 @@ async def run(reactor: Any, workdir: Path, minutes: float, streams: int,
     while time.monotonic() < end:
         tick += 1
         await call(ca, "/rsChats/sendChat", {"id": cid, "msg": f"soak {tick}"})
+        await call(ca, "/rsChats/sendChat", {"id": lobby_cid, "msg": f"lobby soak {tick}"})
         await call(cb, "/rsFiles/FileDownloads", {})
+        await call(ca, "/rsFiles/FileUploads", {})
         if tick % 5 == 0:
             await call(ca, "/rsMail/MessageSend", {"info": {"title": f"soak {tick}",
                        "msg": "x" * 200, "destinations": [{"_type": 1, "_mode": 1,
@@ -152,7 +175,8 @@ async def run(reactor: Any, workdir: Path, minutes: float, streams: int,
     last = samples[-1][1] if samples else _rss()
     return {"events_min": min(counts), "events_max": max(counts), "calls": calls["n"],
             "failed_calls": calls["errors"], "downloads": len(downloads["hashs"]),
-            "files": files, "rss_first_mib": first >> 20, "rss_last_mib": last >> 20,
+            "files": files, "lobby_messages": tick, "lobby_received": lobby_received[0],
+            "rss_first_mib": first >> 20, "rss_last_mib": last >> 20,
             "rss_growth_ratio": last / first, "alive": alive["human"]}
 
 
