@@ -1,10 +1,9 @@
 # -*- test-case-name: tests.test_jsonapi_conformance -*-
-"""``/rsIdentity/*``, ``/rsReputations/*``, ``/rsGxsChannels/*``, ``/rsGxsForums/*`` and
-``/rsPosted/*``: what RetroShare answers when a GXS service holds no data.
+"""``/rsIdentity/*``, ``/rsReputations/*`` and ``/rsGxsCircles/*``: what RetroShare answers
+when a GXS service holds no data (channels, forums and boards: `rs_publish`).
 
-rsproto has no GXS services yet (other issues build them); these endpoints give the
-empty answers RetroShare gives on a fresh node, so clients' pages load instead of logging
-the user out.  docs/jsonapi.md lists them as stubs.
+These endpoints give the empty answers RetroShare gives on a fresh node, so clients' pages
+load instead of logging the user out.  docs/jsonapi.md lists them as stubs.
 """
 
 from __future__ import annotations
@@ -108,67 +107,12 @@ def threshold_positive(ctx: ApiContext, p: Params) -> dict[str, Any]:
     return {"retval": POSITIVE_THRESHOLD}
 
 
-@_stub("/rsGxsChannels/getChannelsSummaries")
-def get_channels_summaries(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    return {"channels": [], "retval": True}
-
-
-@_stub("/rsGxsForums/getForumsSummaries")
-def get_forums_summaries(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    return {"forums": [], "retval": True}
-
-
-@_stub("/rsPosted/getBoardsSummaries")
-def get_boards_summaries(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    return {"groupInfo": [], "retval": True}
-
-
 @_stub("/rsGxsCircles/getCirclesSummaries")
 def get_circles_summaries(ctx: ApiContext, p: Params) -> dict[str, Any]:
     return {"circles": [], "retval": True}
 
 
-@_stub("/rsGxsChannels/getChannelsInfo")
-def get_channels_info(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    return {"channelsInfo": [], "retval": True}
-
-
-@_stub("/rsGxsForums/getForumsInfo")
-def get_forums_info(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    return {"forumsInfo": [], "retval": True}
-
-
-@_stub("/rsPosted/getBoardsInfo")
-def get_boards_info(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    return {"boardsInfo": [], "retval": True}
-
-
-@_stub("/rsGxsChannels/getChannelContent", "/rsPosted/getBoardContent")
-def get_content(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    return {"posts": [], "comments": [], "votes": [], "retval": False}
-
-
-@_stub("/rsGxsChannels/getContentSummaries", "/rsPosted/getContentSummaries")
-def get_content_summaries(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    return {"summaries": [], "retval": False}
-
-
-@_stub("/rsGxsForums/getForumContent")
-def get_forum_content(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    return {"msgs": [], "retval": False}
-
-
-@_stub("/rsGxsForums/getForumMsgMetaData")
-def get_forum_msg_meta_data(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    return {"msgMetas": [], "retval": False}
-
-
-@_stub("/rsGxsChannels/createChannelV2", "/rsGxsChannels/createPostV2",
-       "/rsGxsChannels/createCommentV2", "/rsGxsChannels/voteForComment",
-       "/rsGxsChannels/subscribeToChannel", "/rsGxsForums/createForumV2",
-       "/rsGxsForums/createPost", "/rsGxsForums/subscribeToForum", "/rsGxsForums/markRead",
-       "/rsPosted/createBoardV2", "/rsPosted/subscribeToBoard",
-       "/rsIdentity/updateIdentity", "/rsIdentity/deleteIdentity")
+@_stub("/rsIdentity/updateIdentity", "/rsIdentity/deleteIdentity")
 def refused(ctx: ApiContext, p: Params) -> dict[str, Any]:
     """What a GXS change answers until the service exists: refused, with the reason."""
     return {"errorMessage": "not available: rsproto has no GXS services yet",
