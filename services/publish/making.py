@@ -77,6 +77,9 @@ def make_group(service: int, name: str, content: Content, now: int,
         raise ValueError(f"a group name has 1 to {MAX_GROUP_NAME} characters")
     admin = admin or generate_key_pair(now, KEY_DISTRIB_ADMIN)
     publish = publish or generate_key_pair(now, KEY_DISTRIB_PUBLISH)
+    if not (admin.public.key_flags & KEY_DISTRIB_ADMIN
+            and publish.public.key_flags & KEY_DISTRIB_PUBLISH):
+        raise ValueError("the admin pair needs the ADMIN flag, the publish pair PUBLISH")
     grp = encode_content(service, content)
     meta = GrpMeta(group_id=admin.key_id, name=name, group_flags=FLAG_PRIVACY_PUBLIC,
                    publish_ts=now, circle_type=CIRCLE_TYPE_PUBLIC,
