@@ -96,6 +96,7 @@ def update_group(service: int, old: GrpMeta, content: Content, admin_private: Nx
     admin = KeyPair(next(k for k in old.keys.public_keys() if k.key_id == old.group_id),
                     admin_private)
     publish_pub = next((k for k in old.keys.public_keys() if k.key_id != old.group_id), None)
+    # Only the public half goes into the key set (`new_group` reads ``publish.public``).
     publish = None if publish_pub is None else KeyPair(publish_pub, publish_pub)
     if old.author_id != GxsId.null() and (author is None or author.key_id != old.author_id):
         raise ValueError("the group's author identity must sign its update")
