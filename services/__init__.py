@@ -44,6 +44,15 @@ from services.mail.service import (  # chat and mail (issue 5)
 from services.mail.store import MailStore  # chat and mail (issue 5)
 from services.node.control_channel import ControlClientError, ControlServer, NodeNotRunningError
 from services.node.node import FriendInfo, Node
+from services.publish.events import (  # channels, forums and boards (issue 18)
+    BoardMessageStored,
+    BoardStored,
+    ChannelFileWanted,
+    ChannelMessageStored,
+    ChannelStored,
+    ForumMessageStored,
+    ForumStored,
+)
 from services.registry import NODE_SERVICES
 from services.service_control import ServiceControl, ServiceControlError
 from services.sharing.manager import FileListUpdated, SharesIndexed
@@ -86,4 +95,7 @@ __all__ = [
     "AvatarTooLargeError", "MessageTooLongError",
     "MailService", "Mail", "Draft", "MailStore", "MailError", "NoRecipientError",
     "MailTooLargeError", "UnknownMailError",
+    # channels, forums and boards (issue 18)
+    "ChannelStored", "ChannelMessageStored", "ChannelFileWanted", "ForumStored",
+    "ForumMessageStored", "BoardStored", "BoardMessageStored",
 ]

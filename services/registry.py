@@ -6,8 +6,10 @@ wires them by iterating `NODE_SERVICES` (an application may pass its own sequenc
 ``rsnode`` adds their subcommands from it.  Order matters only where a build uses a part
 built before it: file sharing hands its index to file transfer; turtle routing carries file
 transfers through tunnels and answers searches from the shares; mail receipts attach to
-the mail service built before them; chat builds its lobbies on the
-identities and reputation built before it; the ban list (last) filters files in all of them.
+the mail service built before them; chat builds its lobbies on the identities and
+reputation built before it; channels, forums and boards too, channels also on file transfer
+and turtle routing for their files; the ban list (last) filters files in all of them and
+hides banned identities' lobby messages, posts and mail.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from services.events import LINK_EVENTS
 from services.gxsid import service as gxsid
 from services.mail import receipt as mail_receipt
 from services.mail import service as mail
+from services.publish import specs as publish
 from services.reputation import service as reputation
 from services.sharing import manager as sharing
 from services.spec import RegistryError, ServiceSpec
@@ -46,6 +49,9 @@ NODE_SERVICES: Final[tuple[ServiceSpec, ...]] = (
     transfer.SPEC,
     sharing.SPEC,
     turtle.SPEC,
+    publish.CHANNELS_SPEC,
+    publish.FORUMS_SPEC,
+    publish.BOARDS_SPEC,
     banlist.SPEC,
 )
 

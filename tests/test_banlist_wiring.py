@@ -246,13 +246,14 @@ def test_node_wires_the_ban_list_into_every_layer(tmp_path) -> None:
                      udp=UdpOptions(port=0, interface="127.0.0.1"))
     gxs_id = GxsId(b"\xab" * 16)
     askers = (node.chat.lobby.core.is_banned, node.identities.core.is_banned,
-              node.mail.accepts_distant)
-    assert [ask(gxs_id) for ask in askers] == [False, False, True]
+              node.channels.core.is_banned, node.forums.core.is_banned,
+              node.boards.core.is_banned, node.mail.accepts_distant)
+    assert [ask(gxs_id) for ask in askers] == [False] * 5 + [True]
     node.banlist.block_id(bytes(gxs_id), "spam")
-    assert [ask(gxs_id) for ask in askers] == [True, True, False]
+    assert [ask(gxs_id) for ask in askers] == [True] * 5 + [False]
     assert node.reputation.core.own_opinion(gxs_id) == Opinion.NEGATIVE
     assert node.banlist.unblock_id(bytes(gxs_id))
-    assert [ask(gxs_id) for ask in askers] == [False, False, True]
+    assert [ask(gxs_id) for ask in askers] == [False] * 5 + [True]
     assert node.reputation.core.own_opinion(gxs_id) == Opinion.NEUTRAL
 
     node.reputation.set_opinion(gxs_id, Opinion.NEGATIVE)  # banned through reputation alone

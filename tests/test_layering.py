@@ -29,6 +29,8 @@ CORE_ROOMS: dict[str, frozenset[str]] = {
 #: Core modules in rooms that also hold skins.
 CORE_FILES: tuple[str, ...] = (
     "pqi/core.py",
+    "services/publish/making.py",
+    "services/publish/local.py",
     "pqi/storage.py",
     "pqi/link/linkmgr.py",
     "pqi/link/peer.py",

@@ -59,6 +59,8 @@ def test_the_story_runs(tmp_path: pathlib.Path) -> None:
     assert "alice sees bob: online=True, status=3" in out
     assert "bob got: if a<b && c>d: ☕" in out and "bob got: Hello Bob!" in out
     assert "alice got the reply: Re: Minutes" in out
+    assert "channel posts: ['Hello']" in out
+    assert "forum: [('A thread', False), ('Re: A thread', True)]" in out
 
 
 def test_the_asyncio_program_runs(tmp_path: pathlib.Path) -> None:

@@ -113,9 +113,10 @@ def _build(node: Any) -> BanListService:
     lobby = getattr(getattr(node, "chat", None), "lobby", None)
     if lobby is not None:
         lobby.core.is_banned = service.is_identity_banned
-    identities = getattr(node, "identities", None)
-    if identities is not None:
-        identities.core.is_banned = service.is_identity_banned
+    for gxs_part in ("identities", "channels", "forums", "boards"):
+        gxs = getattr(node, gxs_part, None)
+        if gxs is not None:
+            gxs.core.is_banned = service.is_identity_banned
     mail = getattr(node, "mail", None)
     if mail is not None:
         mail.identity_banned = service.is_identity_banned

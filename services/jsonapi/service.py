@@ -25,6 +25,7 @@ from . import (
     rs_identity,
     rs_mail,
     rs_peers,
+    rs_publish,
     rs_service_control,
     rs_session,
 )
@@ -73,7 +74,8 @@ def all_endpoints() -> EndpointTable:
     table = EndpointTable().merge([rs_session.ENDPOINTS, rs_peers.ENDPOINTS,
                                    rs_config.ENDPOINTS, rs_service_control.ENDPOINTS,
                                    rs_files.ENDPOINTS, rs_chats.ENDPOINTS, rs_mail.ENDPOINTS,
-                                   rs_gxs.ENDPOINTS, rs_identity.ENDPOINTS, rs_blocks.ENDPOINTS])
+                                   rs_gxs.ENDPOINTS, rs_identity.ENDPOINTS, rs_blocks.ENDPOINTS,
+                                   rs_publish.ENDPOINTS])
     events = EndpointTable()
     events.add(EVENTS_PATH)(lambda ctx, p: {})
     return table.merge([events])

@@ -97,6 +97,9 @@ class FileTunnels:
         self._served_version: object = None
         self.listed_by = direct_sources
         self._anonymous_files = anonymous_files
+        #: Other files served through tunnels (`serve_also`): (files(), version()) pairs.
+        self._also: list[tuple[Callable[[], Iterable[tuple[Sha1Hash, str, int]]],
+                               Callable[[], object]]] = []
         self._send_tunnel_item = send_tunnel_item
         #: H(H) -> (real hash, path, size) of what we serve; rebuilt by `refresh`.
         self._served: dict[Sha1Hash, tuple[Sha1Hash, str, int]] | None = None
@@ -113,12 +116,21 @@ class FileTunnels:
         """The shares changed: recompute H(H) of the anonymously shared files on next use."""
         self._served = None
 
+    def serve_also(self, files: Callable[[], Iterable[tuple[Sha1Hash, str, int]]],
+                   version: Callable[[], object]) -> None:
+        """Serve ``files()`` (hash, path, size) through tunnels too (a channel's attachments
+        go to its subscribers this way); ``version()`` changes whenever they may have."""
+        self._also.append((files, version))
+
     def _served_files(self) -> dict[Sha1Hash, tuple[Sha1Hash, str, int]]:
-        version = self._version()
+        version = (self._version(), tuple(v() for _, v in self._also))
         if self._served is None or version != self._served_version:
             self._served_version = version
+            everything = list(self._anonymous_files())
+            for files, _ in self._also:
+                everything.extend(files())
             self._served = {crypto.hash_of_hash(h): (h, path, size)
-                            for h, path, size in self._anonymous_files()}
+                            for h, path, size in everything}
         return self._served
 
     def lookup(self, file_hash: bytes) -> tuple[str, int] | None:
