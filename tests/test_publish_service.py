@@ -110,7 +110,9 @@ def test_comments_votes_and_edits_on_a_channel() -> None:
     comment = c.comment(grp, post, "carol's comment ✓")
     vote = b.vote(grp, post, up=True)
     down = c.vote(grp, post, up=False)
+    net.clock.advance(1)  # versions are ordered by publish time (whole seconds)
     v2 = a.post(grp, "v2", "second", original=post)
+    net.clock.advance(1)
     v3 = a.post(grp, "v3", "third", original=v2)
     net.run(3)
     for node in net.nodes:
