@@ -3,7 +3,9 @@
 Node i runs a `TurtleRouter` (from `tests.turtle_sim`) and a `GxsTunnelCore` at its own
 simulated address; the core's turtle actions are fed to the router and the router's tunnel
 events to the core, as the node's skin does.  Node i owns the identity made of key pair i of
-`tests.gxs_fixtures.key_pairs`; ``known`` says which identities' keys each node has.
+`tests.gxs_fixtures.key_pairs`; ``known`` says which identities' keys each node has.  With
+``chats``, each node also runs a `DistantChat` on its core, fed the core's events as the
+node's skin does; its events join the node's event list.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pqi.items.nxs import NxsRsaKey
 from pqi.wire.fields import GxsId
 from services.gxs.security import KeyPair
 from services.gxstunnel.core import GxsTunnelCore, MonitorTunnels, StopMonitoring, TurtleSend
+from services.gxstunnel.distant_chat import DistantChat
 from services.gxstunnel.endpoint import TurtleEndpoint
 from tests.gxs_fixtures import key_pairs
 from tests.turtle_sim import TurtleSim, addr, build
@@ -36,6 +39,7 @@ class TunnelSim:
     keys: list[KeyPair]
     events: list[list[Any]]
     nodes: list[SimNode]
+    chats: list[DistantChat]
 
     def ident(self, i: int) -> GxsId:
         return self.keys[i].key_id
@@ -48,7 +52,7 @@ class TunnelSim:
 
 
 def build_tunnels(n: int, edges: list[tuple[int, int]], *, seed: int = 0,
-                  known: dict[int, set[int]] | None = None) -> TunnelSim:
+                  known: dict[int, set[int]] | None = None, chats: bool = False) -> TunnelSim:
     """``n`` nodes friends along ``edges``; node i knows the public keys of ``known[i]``
     (default: everyone's)."""
     turtle = build(n, edges, seed=seed)
@@ -57,6 +61,7 @@ def build_tunnels(n: int, edges: list[tuple[int, int]], *, seed: int = 0,
     cores: list[GxsTunnelCore] = []
     events: list[list[Any]] = [[] for _ in range(n)]
     nodes: list[SimNode] = []
+    distant: list[DistantChat] = []
     for i in range(n):
         mine = keys[i]
         allowed = {keys[j].key_id: keys[j].public for j in
@@ -67,6 +72,8 @@ def build_tunnels(n: int, edges: list[tuple[int, int]], *, seed: int = 0,
 
         core = GxsTunnelCore(own_key, allowed.get, own_ids=lambda mine=mine: (mine.key_id,))
         cores.append(core)
+        if chats:
+            distant.append(DistantChat(core))
         endpoint = TurtleEndpoint(core, lambda m, *a, i=i: net.feed(tunnel_addr(i), m, *a))
         turtle.routers[i].register_service(endpoint)
 
@@ -79,9 +86,13 @@ def build_tunnels(n: int, edges: list[tuple[int, int]], *, seed: int = 0,
                 net.feed(addr(i), router.monitor_tunnels, out.file_hash, endpoint)
             elif isinstance(out, StopMonitoring):
                 net.feed(addr(i), router.stop_monitoring, out.file_hash)
+            elif chats:
+                net.feed(tunnel_addr(i), distant[i].handle, out)
+                events[i].append(out)
+                events[i].extend(distant[i].drain())
             else:
                 events[i].append(out)
 
         nodes.append(net.add(tunnel_addr(i), core, receive=lambda *a: None,
                              on_output=on_output))
-    return TunnelSim(turtle, cores, keys, events, nodes)
+    return TunnelSim(turtle, cores, keys, events, nodes, distant)
