@@ -20,6 +20,7 @@ from services.banlist import service as banlist
 from services.chat import service as chat
 from services.events import LINK_EVENTS
 from services.gxsid import service as gxsid
+from services.gxstunnel import service as gxstunnel
 from services.mail import service as mail
 from services.reputation import service as reputation
 from services.sharing import manager as sharing
@@ -43,6 +44,7 @@ NODE_SERVICES: Final[tuple[ServiceSpec, ...]] = (
     transfer.SPEC,
     sharing.SPEC,
     turtle.SPEC,
+    gxstunnel.SPEC,
     banlist.SPEC,
 )
 

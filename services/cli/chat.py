@@ -8,6 +8,7 @@ holds the unlocked keys, and the control channel admits only who can read its to
 (``<`` and ``&`` arrive verbatim); ``--html`` sends HTML, ``--raw`` shows received HTML.
 
     rsnode chat bob "Hello!"            a private message (queued if bob is offline)
+    rsnode chat @IDENTITY "Hello!"      a distant chat message to a GXS identity
     rsnode chat --broadcast "Hi all"    a broadcast to every connected friend
     rsnode chat --follow [bob]          print messages as they come (Ctrl-C to stop)
     rsnode chat --follow --since 0      ... starting with the whole history
@@ -103,6 +104,9 @@ def _chat(args: argparse.Namespace) -> int:
                                                      "html": args.html})["reached"]
         print(f"broadcast to {len(reached)} connected friend(s)")
         return 0
+    if args.friend and args.friend.startswith("@"):
+        from services.cli.distant import send_distant_chat
+        return send_distant_chat(args)
     if not args.friend or args.text is None:
         raise CliError("usage: rsnode chat FRIEND TEXT (or --follow, --broadcast)")
     if not args.text.strip():
@@ -198,7 +202,8 @@ def register_chat(subparsers: Any) -> None:
                               help="send a chat message, or follow incoming ones",
                               description="Send a private or broadcast message, or follow "
                                           "incoming ones." + note)
-    p.add_argument("friend", nargs="?", help="SSL id, profile name or location name")
+    p.add_argument("friend", nargs="?", help="SSL id, profile name or location name; "
+                   "@IDENTITY (hex) for a distant chat with a GXS identity")
     p.add_argument("text", nargs="?", help="the message, sent as plain text")
     p.add_argument("--follow", action="store_true", help="print incoming messages")
     p.add_argument("--count", type=int, default=None,
@@ -211,6 +216,8 @@ def register_chat(subparsers: Any) -> None:
     p.add_argument("--raw", action="store_true",
                    help="with --follow: show the HTML bodies as received")
     p.add_argument("--ids", action="store_true", help="show SSL ids beside names")
+    p.add_argument("--identity", default=None,
+                   help="with @IDENTITY: our identity to chat as (default: our first)")
     p.set_defaults(func=_chat)
 
 
