@@ -93,7 +93,7 @@ COMMANDS = Commands()
 
 #: GXS tunnels and distant chat on a node (``node.distant``); needs turtle and identities.
 SPEC: Final = ServiceSpec(
-    SERVICE_GXS_TUNNEL, "gxs_tunnels", attribute="distant",
+    SERVICE_GXS_TUNNEL, "GxsTunnels", attribute="distant",
     items=(gxstunnel_items.GxsTunnelDataItem, gxstunnel_items.GxsTunnelDhPublicKeyItem,
            gxstunnel_items.GxsTunnelStatusItem, gxstunnel_items.GxsTunnelDataAckItem),
     events=(DistantChatStatus, DistantChatMessage, DistantChatTyping, DistantChatRefused),
