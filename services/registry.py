@@ -18,6 +18,7 @@ from typing import Any, Final
 from services import bwctrl, discovery, heartbeat, rtt, status
 from services.banlist import service as banlist
 from services.chat import service as chat
+from services.distant_mail import service as distant_mail
 from services.events import LINK_EVENTS
 from services.gxsid import service as gxsid
 from services.gxstunnel import service as gxstunnel
@@ -45,6 +46,7 @@ NODE_SERVICES: Final[tuple[ServiceSpec, ...]] = (
     sharing.SPEC,
     turtle.SPEC,
     gxstunnel.SPEC,
+    distant_mail.SPEC,
     banlist.SPEC,
 )
 
