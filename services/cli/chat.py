@@ -13,6 +13,7 @@ holds the unlocked keys, and the control channel admits only who can read its to
     rsnode chat --follow [bob]          print messages as they come (Ctrl-C to stop)
     rsnode chat --follow --since 0      ... starting with the whole history
     rsnode mail send --to bob --subject S [--body B | < body]
+    rsnode mail send --to @IDENTITY ...  distant mail to a GXS identity (mixes with friends)
     rsnode mail list [--unread] [--tag T]
     rsnode mail read ID
 """
@@ -152,10 +153,19 @@ def _mail_send(args: argparse.Namespace) -> int:
         body = sys.stdin.read()
     if not (args.to or args.cc or args.bcc):
         raise CliError("a mail needs a recipient: --to FRIEND")
-    mail_id = _call(args.base_dir, "mail_send", {"to": args.to, "cc": args.cc, "bcc": args.bcc,
-                                                 "subject": args.subject, "body": body,
-                                                 "html": args.html})
-    print(mail_sent_line(mail_id, _call(args.base_dir, "mail_outbox")))
+    distant = {k: [r for r in getattr(args, k) if r.startswith("@")] for k in ("to", "cc", "bcc")}
+    friends = {k: [r for r in getattr(args, k) if not r.startswith("@")]
+               for k in ("to", "cc", "bcc")}
+    if any(distant.values()):
+        sent = _call(args.base_dir, "distant_mail_send", {
+            **distant, "subject": args.subject, "body": body, "html": args.html,
+            "identity": args.identity})
+        print(f"queued for {len(sent['ids'])} identit{'y' if len(sent['ids']) == 1 else 'ies'}"
+              ": stored and forwarded by friends until the recipient's node collects it")
+    if any(friends.values()):
+        mail_id = _call(args.base_dir, "mail_send", {**friends, "subject": args.subject,
+                                                     "body": body, "html": args.html})
+        print(mail_sent_line(mail_id, _call(args.base_dir, "mail_outbox")))
     return 0
 
 
@@ -231,13 +241,16 @@ def register_mail(subparsers: Any) -> None:
     p = sub.add_parser("send", parents=common, help="send a mail (body from --body, "
                        "--body-file or standard input)",
                        description="Queue a mail; it leaves as each recipient connects.")
-    p.add_argument("--to", action="append", default=[], help="recipient (repeatable)")
+    p.add_argument("--to", action="append", default=[],
+                   help="recipient (repeatable): a friend, or @IDENTITY for distant mail")
     p.add_argument("--cc", action="append", default=[], help="copy to (repeatable)")
     p.add_argument("--bcc", action="append", default=[], help="hidden copy to (repeatable)")
     p.add_argument("--subject", default="", help="the subject line")
     p.add_argument("--body", default=None, help="the body, plain text (HTML with --html)")
     p.add_argument("--body-file", default=None, help="read the body from this file")
     p.add_argument("--html", action="store_true", help="the body is HTML: send it as it is")
+    p.add_argument("--identity", default=None,
+                   help="for @IDENTITY recipients: our identity to send as (default: first)")
     p.set_defaults(func=_mail_send)
     p = sub.add_parser("list", parents=common, help="the inbox (* = unread)",
                        description="The inbox, newest last: unread mark, id, local time, "

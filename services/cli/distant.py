@@ -3,6 +3,7 @@
 friends with).  ``rsnode chat @ID TEXT`` sends a distant chat message (see `services.cli.chat`).
 
     rsnode distant list [--json]                      open distant chats and their state
+    rsnode distant outbox [--json]                    our distant mails and their receipts
     rsnode distant follow [--count N]                 print distant chat messages as they come
     rsnode distant close CHAT                         end a distant chat
     rsnode distant permissions [--chat P] [--mail P]  show or set: everyone, contacts, no_one
@@ -50,6 +51,17 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _outbox(args: argparse.Namespace) -> int:
+    mails = ask_node(args.base_dir, "distant_mail_outbox", {})
+    if args.json:
+        print(json.dumps(mails, indent=2))
+    elif not mails:
+        print("no distant mail sent (send one: rsnode mail send --to @IDENTITY)")
+    else:
+        print("\n".join(f"{m['id']}  -> {m['to']}  {m['status']}" for m in mails))
+    return 0
+
+
 def _close(args: argparse.Namespace) -> int:
     if not ask_node(args.base_dir, "distant_chat_close", {"chat": args.chat}):
         raise CliError(f"no distant chat {args.chat}")
@@ -82,7 +94,7 @@ def _permissions(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    """Add ``distant`` (list, follow, close, permissions)."""
+    """Add ``distant`` (list, outbox, follow, close, permissions)."""
     common = base_dir_parent()
     distant = subparsers.add_parser(
         "distant", help="distant chat and distant-messaging permissions",
@@ -93,6 +105,9 @@ def register(subparsers: Any) -> None:
     p = distant.add_parser("list", parents=[common], help="open distant chats")
     p.add_argument("--json", action="store_true", help="print the raw answer as JSON")
     p.set_defaults(func=_list)
+    p = distant.add_parser("outbox", parents=[common], help="our distant mails")
+    p.add_argument("--json", action="store_true", help="print the raw answer as JSON")
+    p.set_defaults(func=_outbox)
     p = distant.add_parser("follow", parents=[common],
                            help="print distant chat messages as they come")
     p.add_argument("--count", type=int, default=None, help="stop after this many messages")
