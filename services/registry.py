@@ -18,6 +18,7 @@ from typing import Any, Final
 from services import bwctrl, discovery, heartbeat, rtt, status
 from services.banlist import service as banlist
 from services.chat import service as chat
+from services.distant_mail import grouter
 from services.distant_mail import service as distant_mail
 from services.events import LINK_EVENTS
 from services.gxsid import service as gxsid
@@ -47,6 +48,7 @@ NODE_SERVICES: Final[tuple[ServiceSpec, ...]] = (
     turtle.SPEC,
     gxstunnel.SPEC,
     distant_mail.SPEC,
+    grouter.SPEC,
     banlist.SPEC,
 )
 

@@ -341,7 +341,6 @@ class DistantMailService(GxsNetService):
             return
 
     def _deliver(self, payload: bytes, author: GxsId, own: GxsId, mail_id: int) -> None:
-        now = self.reactor.seconds()
         try:
             (client,) = struct.unpack(">H", payload[:2])
             size = struct.unpack(">I", payload[6:10])[0]
@@ -354,20 +353,28 @@ class DistantMailService(GxsNetService):
                 not isinstance(receipt, NxsMsgItem):
             self._drop("mail payload of another kind")
             return
-        if not self.store.first_sight(hashlib.sha1(payload[2 + size:]).hexdigest(), now):
+        if self.accept_mail(author, own, item, payload[2 + size:]):
+            self._publish_receipt(receipt, mail_id)
+
+    def accept_mail(self, author: GxsId, own: GxsId, item: MsgItem, raw: bytes) -> bool:
+        """File a distant mail from ``author`` to our ``own`` identity unless it was seen
+        before (by its bytes ``raw``, whichever way it came) or the permission refuses it;
+        True when filed."""
+        now = self.reactor.seconds()
+        if not self.store.first_sight(hashlib.sha1(raw).hexdigest(), now):
             self._drop("mail seen before")
-            return
+            return False
         permission = self.permission()
         if permission is DistantChatPermission.NO_ONE or (
                 permission is DistantChatPermission.CONTACTS and not self.is_contact(author)):
             self._drop("refused by the distant-mail permission")
-            return
+            return False
         item = _received(item)
         local = None
         if self.inbox is not None:
             local = self.inbox.add_incoming(SslId(bytes(author)), item, now)
         self.emit(DistantMailReceived(local, author, own, item.subject, item.message))
-        self._publish_receipt(receipt, mail_id)
+        return True
 
     def _publish_receipt(self, receipt: NxsMsgItem, mail_id: int) -> None:
         try:
