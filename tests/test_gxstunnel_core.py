@@ -224,3 +224,37 @@ def test_bounds_hold(monkeypatch: pytest.MonkeyPatch) -> None:
                                                                            b"x"), 1.0)
     assert len(tunnel.prints) == 5
     assert list(tunnel.prints) == [15, 16, 17, 18, 19]
+
+
+def test_garbage_cannot_make_us_sign_at_will() -> None:
+    """Frames failing their HMAC on a keyed tunnel restart the key exchange (as RetroShare)
+    at most once per DH_RESTART_INTERVAL s, so a peer sending garbage gets few signatures."""
+    sim = build_tunnels(3, LINE)
+    _open(sim)
+    core = sim.cores[2]
+    vp = next(v for v, session in core.sessions.items() if session.tunnel_id is not None)
+    h = core.sessions[vp].file_hash
+    start = sim.turtle.net.clock.seconds() + core_module.DH_RESTART_INTERVAL
+    core.drain(start)
+    for n in range(50):  # 50 bad frames over 4.9 s
+        core.turtle_data_received(TurtleGenericDataItem(0, b"\x01" * 60), h, vp, start + n * 0.1)
+    signed = [o for o in core.drain(start) if isinstance(o, core_module.TurtleSend)
+              and o.item.data[:8] == CLEAR_PREFIX]
+    assert len(signed) == 1
+    assert core.dropped["DH restart held back"] == 49
+
+
+def test_short_shared_secret_starts_over() -> None:
+    """When the first exchange gives a secret shorter than the prime (RetroShare cannot use
+    it), both ends start over at once with new keys and the tunnel comes up."""
+    from services.gxstunnel.crypto import DhKey
+    sim = build_tunnels(3, LINE)
+    first = {0: [DhKey(284)], 2: [DhKey(99991)]}  # this pair's secret has a leading zero
+    for i in (0, 2):
+        sim.cores[i]._dh_factory = lambda i=i: first[i].pop() if first[i] else DhKey()
+    tid = _open(sim)
+    assert sim.cores[0].dropped["short DH secret"] == 1
+    assert sim.cores[2].dropped["short DH secret"] == 1
+    sim.feed(0, "send_data", tid, CHAT, b"after the restart")
+    sim.turtle.net.run(5)
+    assert _received(sim, 2) == [b"after the restart"]

@@ -42,6 +42,7 @@ MAX_MAIL_PAYLOAD: Final = 10 * 8 * 1024 * 1024
 #: The hint that names nobody in particular (every identity may be the recipient).
 ALL_RECIPIENTS: Final = GxsId(b"\xff" * 16)
 _HEAD = struct.Struct(">BHBI")
+_VERSION: Final = 0x02
 _MAIL_FIXED = struct.Struct(">QB16sI")
 
 
@@ -77,9 +78,9 @@ def may_be_recipient(hint: GxsId, gxs_id: GxsId) -> bool:
 
 def _header(data: bytes, what: str) -> tuple[int, io.BytesIO]:
     stream = io.BytesIO(bytes(data))
-    _, service, subtype, size = _HEAD.unpack(read_exact(stream, _HEAD.size, what))
-    if service != SERVICE_GXS_TRANS or size != len(data):
-        raise InvalidValueError(f"not a GXS trans item (0x{service:04x}, {size} of "
+    version, service, subtype, size = _HEAD.unpack(read_exact(stream, _HEAD.size, what))
+    if version != _VERSION or service != SERVICE_GXS_TRANS or size != len(data):
+        raise InvalidValueError(f"not a GXS trans item (v{version}, 0x{service:04x}, {size} of "
                                 f"{len(data)} bytes)", field=what, offset=0)
     return subtype, stream
 
@@ -110,7 +111,7 @@ def decode_trans_message(data: bytes) -> TransMail | TransReceipt:
 
 
 def _item(subtype: int, body: bytes) -> bytes:
-    return _HEAD.pack(2, SERVICE_GXS_TRANS, subtype, _HEAD.size + len(body)) + body
+    return _HEAD.pack(_VERSION, SERVICE_GXS_TRANS, subtype, _HEAD.size + len(body)) + body
 
 
 def encode_trans_mail(mail: TransMail) -> bytes:

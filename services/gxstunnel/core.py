@@ -58,8 +58,8 @@ __all__ = [
     "TunnelStatusChanged", "TunnelDataReceived", "TunnelDataAcked", "TunnelDataRefused",
     "TunnelInfo", "TunnelError",
     "KEEP_ALIVE_PERIOD", "TUNNEL_DOWN_AFTER", "CLOSED_KEPT", "RESEND_PERIOD",
-    "DATA_PRINT_LIFE", "MAX_TUNNELS", "MAX_VIRTUAL_PEERS", "MAX_PENDING_DATA",
-    "MAX_DATA_PRINTS", "TICK",
+    "DATA_PRINT_LIFE", "DH_RESTART_INTERVAL", "MAX_TUNNELS", "MAX_VIRTUAL_PEERS",
+    "MAX_PENDING_DATA", "MAX_DATA_PRINTS", "TICK",
 ]
 
 #: ``GXS_TUNNEL_KEEP_ALIVE_TIMEOUT``: seconds between keep-alives on a working tunnel.
@@ -72,6 +72,8 @@ CLOSED_KEPT: Final = 20.0
 RESEND_PERIOD: Final = 10.0
 #: ``RS_GXS_TUNNEL_DATA_PRINT_STORAGE_DELAY``: how long a received counter is remembered.
 DATA_PRINT_LIFE: Final = 600.0
+#: Bad data on a keyed tunnel restarts the key exchange (as RetroShare), at most this often.
+DH_RESTART_INTERVAL: Final = 5.0
 #: Housekeeping period (RetroShare's service tick).
 TICK: Final = 1.0
 #: Bounds.  Tunnels (ours and answered) beyond `MAX_TUNNELS` are refused; turtle virtual
@@ -189,6 +191,7 @@ class _DhSession:
     own_id: GxsId
     dh: crypto.DhKey | None = None
     tunnel_id: GxsId | None = None
+    last_restart: float | None = None
 
 
 @dataclasses.dataclass
@@ -365,7 +368,7 @@ class GxsTunnelCore:
             own_id = tunnel.own_id
         self.sessions[virtual_peer] = _DhSession(file_hash, direction, own_id)
         self._arm(now)
-        self._restart_dh(virtual_peer)
+        self._restart_dh(virtual_peer, now)
 
     def virtual_peer_removed(self, file_hash: Sha1Hash, virtual_peer: SslId,
                              now: float) -> None:
@@ -401,8 +404,16 @@ class GxsTunnelCore:
 
     # --- key exchange ---------------------------------------------------------------------
 
-    def _restart_dh(self, virtual_peer: SslId) -> None:
+    def _restart_dh(self, virtual_peer: SslId, now: float, *, forced: bool = True) -> None:
+        """A new DH key and its signed public value to the other end.  Restarts caused by
+        bad data (``forced`` False) come at most once per `DH_RESTART_INTERVAL` s: each costs
+        a signature, which garbage must not make us spend at will."""
         session = self.sessions[virtual_peer]
+        if not forced and session.last_restart is not None and \
+                now < session.last_restart + DH_RESTART_INTERVAL:
+            self.dropped["DH restart held back"] += 1
+            return
+        session.last_restart = now
         key = self._own_key(session.own_id)
         if key is None:
             self.dropped["own identity gone"] += 1
@@ -446,12 +457,16 @@ class GxsTunnelCore:
                 self.dropped["DH key from the wrong identity"] += 1
                 return
         if session.tunnel_id is not None:  # a second key on this turtle tunnel: start over
-            self._restart_dh(virtual_peer)
+            self._restart_dh(virtual_peer, now, forced=False)
         try:
             secret = session.dh.shared(item.public_key)  # type: ignore[union-attr]
+        except crypto.ShortSecretError:  # chance, not an attack: start over at once
+            self.dropped["short DH secret"] += 1
+            self._restart_dh(virtual_peer, now)
+            return
         except ValueError:
             self.dropped["bad DH value"] += 1
-            self._restart_dh(virtual_peer)
+            self._restart_dh(virtual_peer, now, forced=False)
             return
         tid = crypto.tunnel_id(session.own_id, sender)
         tunnel = self.tunnels.get(tid)
@@ -499,7 +514,7 @@ class GxsTunnelCore:
             clear = crypto.decrypt(tunnel.key, data)
         except crypto.TunnelAuthError:
             self.dropped["bad encrypted data"] += 1
-            self._restart_dh(virtual_peer)
+            self._restart_dh(virtual_peer, now, forced=False)
             return
         if fast:
             tunnel.accepts_fast = True

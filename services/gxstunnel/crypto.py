@@ -31,8 +31,8 @@ from pqi.wire.fields import GxsId, Sha1Hash
 
 __all__ = [
     "DH_PRIME", "DH_GENERATOR", "IV_SIZE", "HMAC_SIZE", "KEY_SIZE", "CLEAR_PREFIX",
-    "TunnelAuthError", "DhKey", "session_key", "evp_bytes_to_key", "encrypt", "decrypt",
-    "tunnel_id", "random_hash", "destination_of",
+    "TunnelAuthError", "ShortSecretError", "DhKey", "session_key", "evp_bytes_to_key",
+    "encrypt", "decrypt", "tunnel_id", "random_hash", "destination_of",
 ]
 
 #: RetroShare's DH group (``dh_prime_2048_hex``) and generator.
@@ -56,6 +56,11 @@ _BLOCK: Final = 16
 
 class TunnelAuthError(DecodeError):
     """Tunnel data that is malformed, fails its HMAC, or does not decrypt."""
+
+
+class ShortSecretError(ValueError):
+    """The shared secret has fewer bytes than the prime (1 time in 256): RetroShare cannot
+    use it, so the exchange starts over with new keys."""
 
 
 class DhKey:
@@ -84,7 +89,7 @@ class DhKey:
             raise ValueError("DH public value out of range")
         z = pow(y, self.secret, DH_PRIME)
         if (z.bit_length() + 7) // 8 != _PRIME_BYTES:
-            raise ValueError("short DH secret")
+            raise ShortSecretError("short DH secret")
         return z.to_bytes(_PRIME_BYTES, "big")
 
 
