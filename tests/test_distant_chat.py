@@ -99,3 +99,16 @@ def test_messages_are_retroshare_chat_items() -> None:
     item = pqi.decode(sent[0])
     assert isinstance(item, ChatMsgItem)
     assert item.message == "plain" and item.flags == ChatFlags.PRIVATE
+
+
+def test_history_is_bounded(monkeypatch) -> None:
+    """The message history keeps the last MAX_HISTORY messages, numbered on."""
+    from services.gxstunnel import distant_chat
+    monkeypatch.setattr(distant_chat, "MAX_HISTORY", 5)
+    sim = build_tunnels(3, LINE, chats=True)
+    chat = distant_chat.DistantChat(sim.cores[0])
+    chat_id = sim.feed(0, "request_tunnel", sim.ident(2), sim.ident(0), 0xA0001)
+    for n in range(12):
+        chat.send(chat_id, f"m{n}", float(n))
+    assert [m.text for m in chat.history] == [f"m{n}" for n in range(7, 12)]
+    assert chat.history[-1].seq == 12

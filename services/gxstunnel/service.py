@@ -120,8 +120,6 @@ class GxsTunnelService(Service):
         turtle.router.register_service(self.endpoint)
         self.chat = DistantChat(self.core, permission=self.permissions.chat,
                                 is_contact=is_contact)
-        #: Other clients of the tunnels (distant mail...): each gets every core event.
-        self.listeners: list[Any] = []
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -189,8 +187,6 @@ class GxsTunnelService(Service):
             turtle.driver.feed(turtle.router.stop_monitoring, out.file_hash)
         else:
             self.chat.handle(out, self.reactor.seconds())
-            for listener in self.listeners:
-                listener(out)
             self.driver.service()  # the chat may have fed the core
             for event in self.chat.drain():
                 self.emit(event)
