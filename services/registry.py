@@ -8,7 +8,8 @@ built before it: file sharing hands its index to file transfer; turtle routing c
 transfers through tunnels and answers searches from the shares; mail receipts attach to
 the mail service built before them; chat builds its lobbies on the identities and
 reputation built before it; channels, forums and boards too, channels also on file transfer
-and turtle routing for their files; the ban list (last) filters files in all of them and
+and turtle routing for their files; GXS tunnels (distant chat) on turtle routing and the
+identities, distant mail on the identities and mail; the ban list (last) filters files in all of them and
 hides banned identities' lobby messages, posts and mail.
 """
 
@@ -21,8 +22,11 @@ from typing import Any, Final
 from services import bwctrl, discovery, heartbeat, rtt, status
 from services.banlist import service as banlist
 from services.chat import service as chat
+from services.distant_mail import grouter
+from services.distant_mail import service as distant_mail
 from services.events import LINK_EVENTS
 from services.gxsid import service as gxsid
+from services.gxstunnel import service as gxstunnel
 from services.mail import receipt as mail_receipt
 from services.mail import service as mail
 from services.publish import specs as publish
@@ -52,6 +56,9 @@ NODE_SERVICES: Final[tuple[ServiceSpec, ...]] = (
     publish.CHANNELS_SPEC,
     publish.FORUMS_SPEC,
     publish.BOARDS_SPEC,
+    gxstunnel.SPEC,
+    distant_mail.SPEC,
+    grouter.SPEC,
     banlist.SPEC,
 )
 

@@ -120,6 +120,9 @@ def for_construct(con: c.Construct) -> st.SearchStrategy[Any]:
         return _dataclass_of(con.factory, con.subcon.subcons)
     if name == "_KeyId":
         return ids(_GxsId)
+    if name == "_ChunkConstruct":
+        from pqi.items.grouter import GRouterChunk
+        return st.builds(GRouterChunk, _ints(4), _ints(4), st.binary(max_size=64))
     if name == "_ContactAddresses":
         from pqi.items import discovery
         fields = {f.name: f for f in dataclasses.fields(discovery.ContactAddresses)}

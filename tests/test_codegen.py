@@ -31,6 +31,8 @@ import pqi
 from pqi.items import ids, nxs
 from pqi.items.chat import MAX_AVATAR_SIZE, ChatAvatarItem, ChatFlags, ChatMsgItem
 from pqi.items.discovery import DiscContactItem, DiscIdentityListItem
+from pqi.items.grouter import GRouterTransactionChunkItem
+from pqi.items.gxstunnel import GxsTunnelDhPublicKeyItem
 from pqi.items.serviceinfo import ServiceInfo, ServiceInfoListItem
 from pqi.items.turtle import (
     TurtleFileMapItem,
@@ -121,15 +123,16 @@ def _encodings_agree(item: pqi.PQItem) -> None:
 def test_generated_for_every_class_but_known_exceptions() -> None:
     """Every registered class gets generated codecs except those with custom constructs.
 
-    DiscContactItem's address branch (a construct of the discovery module) and the NXS
-    publish-key item's ``ExprAdapter`` keep the compiled-construct path; a new class that
-    silently fell back would show up here.
+    DiscContactItem's address branch (a construct of the discovery module), the
+    ``ExprAdapter`` of an RSA key (NXS publish-key item, GXS tunnel DH item) and the global
+    router's chunk construct keep the compiled-construct path; a new class that silently fell
+    back would show up here.
     """
     without = set()
     for _, cls in _ALL:
         if item_module._decoder(cls) is None or item_module._encoder(cls) is None:
             without.add(cls)
-    expected = {DiscContactItem} | {
+    expected = {DiscContactItem, GxsTunnelDhPublicKeyItem, GRouterTransactionChunkItem} | {
         nxs.nxs_item_class(service, nxs.NxsGroupPublishKeyItem) for service in nxs.GXS_SERVICES}
     assert without == expected
 

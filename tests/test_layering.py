@@ -44,6 +44,8 @@ CORE_FILES: tuple[str, ...] = (
     "services/banlist/files.py",
     "services/banlist/identities.py",
     "services/linkup.py",
+    "services/gxstunnel/core.py",
+    "services/gxstunnel/crypto.py",
 )
 #: pqi's foundation: modules every layer may use, which import no other pqi module.
 PQI_FOUNDATION: frozenset[str] = frozenset({"pqi.core", "pqi.driver", "pqi.storage"})

@@ -20,7 +20,7 @@ from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
 #: disc, chat, msg, turtle, heartbeat, ft, file_database, bandwidth_ctrl, banlist, status,
 #: gxsid, gxsreputation, rtt, and between two rsproto nodes our mail receipts
 COMMON = {0x0011, 0x0012, 0x0013, 0x0014, 0x0016, 0x0017, 0x0019, 0x0021, 0x0101, 0x0102,
-          0x0211, 0x0215, 0x0216, 0x0217, 0x0219, 0x1011, 0x7E01}
+          0x0018, 0x0028, 0x0211, 0x0215, 0x0216, 0x0217, 0x0219, 0x0230, 0x1011, 0x7E01}
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

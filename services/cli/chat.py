@@ -8,10 +8,12 @@ holds the unlocked keys, and the control channel admits only who can read its to
 (``<`` and ``&`` arrive verbatim); ``--html`` sends HTML, ``--raw`` shows received HTML.
 
     rsnode chat bob "Hello!"            a private message (queued if bob is offline)
+    rsnode chat @IDENTITY "Hello!"      a distant chat message to a GXS identity
     rsnode chat --broadcast "Hi all"    a broadcast to every connected friend
     rsnode chat --follow [bob]          print messages as they come (Ctrl-C to stop)
     rsnode chat --follow --since 0      ... starting with the whole history
     rsnode mail send --to bob --subject S [--body B | < body]
+    rsnode mail send --to @IDENTITY ...  distant mail to a GXS identity (mixes with friends)
     rsnode mail list [--unread] [--tag T]
     rsnode mail read ID
 """
@@ -105,6 +107,9 @@ def _chat(args: argparse.Namespace) -> int:
                                                      "html": args.html})["reached"]
         print(f"broadcast to {len(reached)} connected friend(s)")
         return 0
+    if args.friend and args.friend.startswith("@"):
+        from services.cli.distant import send_distant_chat
+        return send_distant_chat(args)
     if not args.friend or args.text is None:
         raise CliError("usage: rsnode chat FRIEND TEXT (or --follow, --broadcast)")
     if not args.text.strip():
@@ -150,10 +155,19 @@ def _mail_send(args: argparse.Namespace) -> int:
         body = sys.stdin.read()
     if not (args.to or args.cc or args.bcc):
         raise CliError("a mail needs a recipient: --to FRIEND")
-    mail_id = _call(args.base_dir, "mail_send", {"to": args.to, "cc": args.cc, "bcc": args.bcc,
-                                                 "subject": args.subject, "body": body,
-                                                 "html": args.html})
-    print(mail_sent_line(mail_id, _call(args.base_dir, "mail_outbox")))
+    distant = {k: [r for r in getattr(args, k) if r.startswith("@")] for k in ("to", "cc", "bcc")}
+    friends = {k: [r for r in getattr(args, k) if not r.startswith("@")]
+               for k in ("to", "cc", "bcc")}
+    if any(distant.values()):
+        sent = _call(args.base_dir, "distant_mail_send", {
+            **distant, "subject": args.subject, "body": body, "html": args.html,
+            "identity": args.identity})
+        print(f"queued for {len(sent['ids'])} identit{'y' if len(sent['ids']) == 1 else 'ies'}"
+              ": stored and forwarded by friends until the recipient's node collects it")
+    if any(friends.values()):
+        mail_id = _call(args.base_dir, "mail_send", {**friends, "subject": args.subject,
+                                                     "body": body, "html": args.html})
+        print(mail_sent_line(mail_id, _call(args.base_dir, "mail_outbox")))
     return 0
 
 
@@ -200,7 +214,8 @@ def register_chat(subparsers: Any) -> None:
                               help="send a chat message, or follow incoming ones",
                               description="Send a private or broadcast message, or follow "
                                           "incoming ones." + note)
-    p.add_argument("friend", nargs="?", help="SSL id, profile name or location name")
+    p.add_argument("friend", nargs="?", help="SSL id, profile name or location name; "
+                   "@IDENTITY (hex) for a distant chat with a GXS identity")
     p.add_argument("text", nargs="?", help="the message, sent as plain text")
     p.add_argument("--follow", action="store_true", help="print incoming messages")
     p.add_argument("--count", type=int, default=None,
@@ -213,6 +228,8 @@ def register_chat(subparsers: Any) -> None:
     p.add_argument("--raw", action="store_true",
                    help="with --follow: show the HTML bodies as received")
     p.add_argument("--ids", action="store_true", help="show SSL ids beside names")
+    p.add_argument("--identity", default=None,
+                   help="with @IDENTITY: our identity to chat as (default: our first)")
     p.set_defaults(func=_chat)
 
 
@@ -226,13 +243,16 @@ def register_mail(subparsers: Any) -> None:
     p = sub.add_parser("send", parents=common, help="send a mail (body from --body, "
                        "--body-file or standard input)",
                        description="Queue a mail; it leaves as each recipient connects.")
-    p.add_argument("--to", action="append", default=[], help="recipient (repeatable)")
+    p.add_argument("--to", action="append", default=[],
+                   help="recipient (repeatable): a friend, or @IDENTITY for distant mail")
     p.add_argument("--cc", action="append", default=[], help="copy to (repeatable)")
     p.add_argument("--bcc", action="append", default=[], help="hidden copy to (repeatable)")
     p.add_argument("--subject", default="", help="the subject line")
     p.add_argument("--body", default=None, help="the body, plain text (HTML with --html)")
     p.add_argument("--body-file", default=None, help="read the body from this file")
     p.add_argument("--html", action="store_true", help="the body is HTML: send it as it is")
+    p.add_argument("--identity", default=None,
+                   help="for @IDENTITY recipients: our identity to send as (default: first)")
     p.set_defaults(func=_mail_send)
     p = sub.add_parser("list", parents=common, help="the inbox (* = unread)",
                        description="The inbox, newest last: unread mark, id, local time, "

@@ -1,9 +1,10 @@
 # -*- test-case-name: tests.test_jsonapi_conformance -*-
 """``/rsChats/*`` (and the same calls under ``/rsMsgs/*``, the names RetroShare's web
-interface uses): private and broadcast chat, status strings, and chat lobbies
-(``node.chat.lobby``, `services.chat.lobby_service`): list, nearby, join, leave, invite,
-invitations, send, identities, history.  Lobby ids are 64-bit values (``{"xint64",
-"xstr64"}``; the text form keeps every digit for JavaScript)."""
+interface uses): private, broadcast and distant chat (GXS tunnels: initiate, status, close,
+permission flags), status strings, and chat lobbies (``node.chat.lobby``,
+`services.chat.lobby_service`): list, nearby, join, leave, invite, invitations, send,
+identities, history.  Lobby ids are 64-bit values (``{"xint64", "xstr64"}``; the text form
+keeps every digit for JavaScript)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pqi.identity.friends import UnknownFriendError
 from pqi.items.chat import ChatLobbyFlags
 from pqi.wire.fields import GxsId, SslId
 from services.chat.lobby import MAX_PARTICIPANTS
+from services.gxstunnel.distant_chat import DistantChatPermission
 
 from .api import ApiContext, EndpointTable
 from .encoding import NULL_GXS_ID, Params, x64
@@ -24,8 +26,12 @@ ENDPOINTS = EndpointTable()
 
 #: ChatId types.
 TYPE_PRIVATE: Final = 1
+TYPE_DISTANT: Final = 2
 TYPE_LOBBY: Final = 3
 TYPE_BROADCAST: Final = 4
+#: ``RS_GXS_TUNNEL_ERROR_UNKNOWN_GXS_ID``: what ``initiateDistantChatConnexion`` answers for
+#: a "from" identity that is not ours.
+ERROR_UNKNOWN_GXS_ID: Final = 0x01
 #: Messages one history call returns at most.
 MAX_HISTORY: Final = 500
 #: Friends one ``createChatLobby`` invites at most.
@@ -52,6 +58,12 @@ def send_chat(ctx: ApiContext, p: Params) -> Any:
     cid = p.sub("id")
     text = p.str("msg")
     kind = cid.int("type")
+    if kind == TYPE_DISTANT and text:
+        distant, chat_id = _distant(ctx), _gxs(cid.str("distant_chat_id"))
+        if distant is None or chat_id is None or distant.core.info(chat_id) is None:
+            return {"retval": False}
+        distant.send_chat(chat_id, text)
+        return {"retval": True}
     if kind == TYPE_BROADCAST and text:
         return ctx.node.broadcast_chat(text).addCallback(lambda _: {"retval": True})
     if kind == TYPE_LOBBY and text:
@@ -308,6 +320,57 @@ def get_chat_lobby_history(ctx: ApiContext, p: Params) -> dict[str, Any]:
             "retval": True}
 
 
-@_both("initiateDistantChatConnexion", note="no distant chat yet: refused")
+def _distant(ctx: ApiContext) -> Any:
+    return getattr(ctx.node, "distant", None)
+
+
+def _gxs(text: str) -> GxsId | None:
+    try:
+        return GxsId.from_hex(text)
+    except ValueError:
+        return None
+
+
+@_both("initiateDistantChatConnexion")
 def initiate_distant_chat_connexion(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    return {"pid": NULL_GXS_ID, "error_code": 1, "retval": False}
+    distant = _distant(ctx)
+    to_id, from_id = _gxs(p.str("to_pid")), _gxs(p.str("from_pid"))
+    if distant is None or to_id is None or from_id is None or \
+            from_id not in ctx.node.identities.own_ids():
+        return {"pid": NULL_GXS_ID, "error_code": ERROR_UNKNOWN_GXS_ID, "retval": False}
+    chat_id = distant.open_chat(to_id, from_id)
+    return {"pid": chat_id.to_hex(), "error_code": 0, "retval": True}
+
+
+@_both("closeDistantChatConnexion")
+def close_distant_chat_connexion(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    distant, chat_id = _distant(ctx), _gxs(p.str("pid"))
+    return {"retval": bool(distant is not None and chat_id is not None
+                           and distant.close_chat(chat_id))}
+
+
+@_both("getDistantChatStatus")
+def get_distant_chat_status(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    distant, chat_id = _distant(ctx), _gxs(p.str("pid"))
+    info = None if distant is None or chat_id is None else distant.core.info(chat_id)
+    if info is None:
+        return {"info": {"to_id": NULL_GXS_ID, "own_id": NULL_GXS_ID, "peer_id": NULL_GXS_ID,
+                         "status": 0, "pending_items": 0}, "retval": False}
+    return {"info": {"to_id": info.peer_id.to_hex(), "own_id": info.own_id.to_hex(),
+                     "peer_id": chat_id.to_hex(), "status": int(info.status),  # type: ignore
+                     "pending_items": info.pending}, "retval": True}
+
+
+@_both("getDistantChatPermissionFlags")
+def get_distant_chat_permission_flags(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    distant = _distant(ctx)
+    return {"retval": 0 if distant is None else int(distant.permissions.chat)}
+
+
+@_both("setDistantChatPermissionFlags")
+def set_distant_chat_permission_flags(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    distant, flags = _distant(ctx), p.int("flags")
+    if distant is None or flags not in tuple(DistantChatPermission):
+        return {"retval": False}
+    distant.set_permissions(chat=DistantChatPermission(flags))
+    return {"retval": True}

@@ -1,10 +1,13 @@
 # -*- test-case-name: tests.test_jsonapi_conformance -*-
-"""``/rsMail/*`` (and the same calls under ``/rsMsgs/*``): friend-to-friend mail.
+"""``/rsMail/*`` (and the same calls under ``/rsMsgs/*``): mail.
 
 Mail ids are decimal strings like RetroShare's: an inbox mail keeps its inbox id, a sent
-mail is `SENT_BASE` plus its outbox id.  Trash, star and the five default tags are kept as
-tags of the inbox mail.  ``sendMail`` addresses GXS identities in RetroShare; until rsproto
-has them it also accepts friend SSL ids (an extension) and sends a direct mail.
+mail is `SENT_BASE` plus its outbox id, a distant mail's tracking id `DISTANT_BASE` plus its
+distant outbox id.  Trash, star and the five default tags are kept as tags of the inbox
+mail.  ``sendMail`` addresses GXS identities, as RetroShare (distant mail, from the ``from``
+identity; an identity whose key we do not have yet is "an unknown recipient", as there),
+and also friend SSL ids (an extension: a direct mail).  The distant-messaging permission
+flags are kept by the node (``rsnode distant permissions``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from __future__ import annotations
 from typing import Any, Final
 
 from pqi.identity.friends import UnknownFriendError
-from pqi.wire.fields import SslId
+from pqi.wire.fields import GxsId, SslId
+from services.gxstunnel.distant_chat import DistantChatPermission
 from services.mail.service import MailError
 
 from .api import ApiContext, EndpointTable
@@ -25,6 +29,8 @@ ENDPOINTS = EndpointTable()
 
 #: Sent mails' ids start here (inbox ids are below).
 SENT_BASE: Final = 1 << 31
+#: Distant mails' tracking ids start here (the distant outbox's local ids above it).
+DISTANT_BASE: Final = 3 << 30
 #: RetroShare's default tag types: id, name, colour.
 DEFAULT_TAGS: Final = ((1, "Important", 16711680), (2, "Work", 16750848),
                        (3, "Personal", 39168), (4, "Todo", 3355647), (5, "Later", 10040217))
@@ -255,11 +261,15 @@ def change_message_tag_type(ctx: ApiContext, p: Params) -> dict[str, Any]:
 
 @_both("getDistantMessagingPermissionFlags")
 def get_distant_messaging_permission_flags(ctx: ApiContext, p: Params) -> dict[str, Any]:
-    return {"retval": 0}
+    distant = getattr(ctx.node, "distant", None)
+    return {"retval": 0 if distant is None else int(distant.permissions.mail)}
 
 
-@_both("setDistantMessagingPermissionFlags", note="no distant mail yet: ignored")
+@_both("setDistantMessagingPermissionFlags")
 def set_distant_messaging_permission_flags(ctx: ApiContext, p: Params) -> dict[str, Any]:
+    distant, flags = getattr(ctx.node, "distant", None), p.int("flags")
+    if distant is not None and flags in tuple(DistantChatPermission):
+        distant.set_permissions(mail=DistantChatPermission(flags))
     return {}
 
 
@@ -295,26 +305,72 @@ def message_send(ctx: ApiContext, p: Params) -> Any:
     return d.addCallbacks(lambda _: {"retval": True}, lambda f: {"retval": False})
 
 
-@_both("sendMail", note="accepts friend SSL ids as recipients (no GXS identities yet)")
+def _identities(ctx: ApiContext, ids: list[str]) -> list[GxsId] | None:
+    """Known GXS identities (distant mail needs their keys), or None if one is unknown."""
+    identities = getattr(ctx.node, "identities", None)
+    out = []
+    for text in ids:
+        try:
+            gxs_id = GxsId.from_hex(text)
+        except ValueError:
+            return None
+        if identities is None or identities.public_key(gxs_id) is None:
+            return None
+        out.append(gxs_id)
+    return out
+
+
+@_both("sendMail", note="recipients are GXS identities (distant mail) and, as an "
+                        "extension, friend SSL ids (direct mail)")
 def send_mail(ctx: ApiContext, p: Params) -> Any:
-    groups = [p.strings(name) for name in ("to", "cc", "bcc")]
-    resolved = [_friends(ctx, [t.lower() for t in g]) for g in groups]
-    for group, found in zip(groups, resolved, strict=True):
-        if found is None:
-            unknown = next(t for t in group if _friends(ctx, [t.lower()]) is None)
-            name = ("to", "cc", "bcc")[groups.index(group)]
-            return {"trackingIds": [], "errorMsg": f"{name} contains an unknown recipient: "
-                                                   f"{unknown}", "retval": 0}
-    to, cc, bcc = (r or [] for r in resolved)
-    if not (to or cc or bcc):
+    groups = [[t.lower() for t in p.strings(name)] for name in ("to", "cc", "bcc")]
+    friends: list[list[SslId]] = [[], [], []]
+    distant: list[list[GxsId]] = [[], [], []]
+    for n, group in enumerate(groups):
+        for text in group:
+            friend, ident = _friends(ctx, [text]), _identities(ctx, [text])
+            if friend:
+                friends[n] += friend
+            elif ident and getattr(ctx.node, "distant_mail", None) is not None:
+                distant[n] += ident
+            else:
+                name = ("to", "cc", "bcc")[n]
+                return {"trackingIds": [], "errorMsg": f"{name} contains an unknown "
+                                                       f"recipient: {text}", "retval": 0}
+    if not any(friends) and not any(distant):
         return {"trackingIds": [], "errorMsg": "no recipient", "retval": 0}
+    tracking: list[dict[str, str]] = []
+    if any(distant):
+        own = ctx.node.identities.own_ids()
+        author = GxsId.from_hex(p.str("from")) if _is_gxs(p.str("from")) else None
+        if author is None or author not in own:
+            return {"trackingIds": [], "errorMsg": "from is not one of our identities",
+                    "retval": 0}
+        recipients = [*distant[0], *distant[1], *distant[2]]
+        local = ctx.node.distant_mail.send_mail(author, recipients, p.str("subject"),
+                                                p.str("mailBody"), to_ids=distant[0],
+                                                cc_ids=distant[1])
+        tracking += [{"mMailId": str(DISTANT_BASE + n), "mRecipientId": r.to_hex()}
+                     for n, r in zip(local, recipients, strict=True)]
+    to, cc, bcc = friends
+    if not (to or cc or bcc):
+        return {"trackingIds": tracking, "errorMsg": "", "retval": 1}
 
     def sent(mail_id: int) -> dict[str, Any]:
-        return {"trackingIds": [{"mMailId": str(SENT_BASE + mail_id),
-                                 "mRecipientId": r.to_hex()} for r in (*to, *cc, *bcc)],
+        return {"trackingIds": tracking + [{"mMailId": str(SENT_BASE + mail_id),
+                                            "mRecipientId": r.to_hex()}
+                                           for r in (*to, *cc, *bcc)],
                 "errorMsg": "", "retval": 1}
 
     d = ctx.node.send_mail(to, p.str("subject"), p.str("mailBody"), cc=cc, bcc=bcc)
-    return d.addCallbacks(sent, lambda f: {"trackingIds": [],
+    return d.addCallbacks(sent, lambda f: {"trackingIds": tracking,
                                            "errorMsg": f.getErrorMessage(), "retval": 0})
+
+
+def _is_gxs(text: str) -> bool:
+    try:
+        GxsId.from_hex(text)
+    except ValueError:
+        return False
+    return True
 
