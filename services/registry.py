@@ -9,8 +9,8 @@ transfers through tunnels and answers searches from the shares; mail receipts at
 the mail service built before them; chat builds its lobbies on the identities and
 reputation built before it; channels, forums and boards too, channels also on file transfer
 and turtle routing for their files; GXS tunnels (distant chat) on turtle routing and the
-identities, distant mail on the identities and mail; the ban list (last) filters files in all of them and
-hides banned identities' lobby messages, posts and mail.
+identities, distant mail on the identities and mail; the ban list (last) filters files in
+all of them and hides banned identities' lobby messages, posts and mail.
 """
 
 from __future__ import annotations

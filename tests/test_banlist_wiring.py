@@ -247,13 +247,16 @@ def test_node_wires_the_ban_list_into_every_layer(tmp_path) -> None:
     gxs_id = GxsId(b"\xab" * 16)
     askers = (node.chat.lobby.core.is_banned, node.identities.core.is_banned,
               node.channels.core.is_banned, node.forums.core.is_banned,
-              node.boards.core.is_banned, node.mail.accepts_distant)
-    assert [ask(gxs_id) for ask in askers] == [False] * 5 + [True]
+              node.boards.core.is_banned, node.distant_mail.core.is_banned,
+              node.distant.chat.is_banned, node.mail.accepts_distant,
+              node.distant_mail.accepts_sender,
+              lambda g: node.distant.chat.accepts(g, GxsId(b"\x01" * 16), we_asked=False))
+    assert [ask(gxs_id) for ask in askers] == [False] * 7 + [True] * 3
     node.banlist.block_id(bytes(gxs_id), "spam")
-    assert [ask(gxs_id) for ask in askers] == [True] * 5 + [False]
+    assert [ask(gxs_id) for ask in askers] == [True] * 7 + [False] * 3
     assert node.reputation.core.own_opinion(gxs_id) == Opinion.NEGATIVE
     assert node.banlist.unblock_id(bytes(gxs_id))
-    assert [ask(gxs_id) for ask in askers] == [False] * 5 + [True]
+    assert [ask(gxs_id) for ask in askers] == [False] * 7 + [True] * 3
     assert node.reputation.core.own_opinion(gxs_id) == Opinion.NEUTRAL
 
     node.reputation.set_opinion(gxs_id, Opinion.NEGATIVE)  # banned through reputation alone

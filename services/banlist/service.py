@@ -113,13 +113,16 @@ def _build(node: Any) -> BanListService:
     lobby = getattr(getattr(node, "chat", None), "lobby", None)
     if lobby is not None:
         lobby.core.is_banned = service.is_identity_banned
-    for gxs_part in ("identities", "channels", "forums", "boards"):
+    for gxs_part in ("identities", "channels", "forums", "boards", "distant_mail"):
         gxs = getattr(node, gxs_part, None)
         if gxs is not None:
             gxs.core.is_banned = service.is_identity_banned
     mail = getattr(node, "mail", None)
     if mail is not None:
         mail.identity_banned = service.is_identity_banned
+    distant = getattr(node, "distant", None)
+    if distant is not None:
+        distant.chat.is_banned = service.is_identity_banned
     return service
 
 

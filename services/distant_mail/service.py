@@ -121,6 +121,8 @@ def _build(node: Any) -> DistantMailService | None:
                               identities, node.emit,
                               inbox=None if mail is None else mail.store,
                               permission=permission, is_contact=is_contact,
+                              accepts_sender=(lambda g: True) if mail is None
+                              else mail.accepts_distant,
                               sync_period=node.options["gxs_sync_period"])
 
 
@@ -141,7 +143,9 @@ class DistantMailService(GxsNetService):
 
     ``identities``: the identity service (keys); ``inbox``: the mail service's store the
     received mails go to (None: kept nowhere but the events); ``permission()``: who may mail
-    us; ``is_contact``: for the "contacts" permission.
+    us; ``is_contact``: for the "contacts" permission; ``accepts_sender(gxs_id)``: whether
+    mail from that identity may be filed (the mail service's `accepts_distant`, which asks
+    the ban list).
     """
 
     def __init__(self, sender: IItemSender, reactor: IReactorTime, base_dir: pathlib.Path,
@@ -149,6 +153,7 @@ class DistantMailService(GxsNetService):
                  permission: Callable[[], DistantChatPermission] = (
                      lambda: DistantChatPermission.EVERYONE),
                  is_contact: Callable[[GxsId], bool] = lambda g: False,
+                 accepts_sender: Callable[[GxsId], bool] = lambda g: True,
                  sync_period: float = SYNC_PERIOD) -> None:
         self.gxs_store = GxsStore(base_dir / TRANS_FILE, SERVICE_GXS_TRANS)
         core = NxsCore(SERVICE_GXS_TRANS, self.gxs_store, author_lookup=identities.public_key,
@@ -161,6 +166,7 @@ class DistantMailService(GxsNetService):
         self.inbox = inbox
         self.permission = permission
         self.is_contact = is_contact
+        self.accepts_sender = accepts_sender
         self._held: list[NxsMsgItem] = []
         self._passing = False
         self._loop: LoopingCall | None = None
@@ -368,6 +374,9 @@ class DistantMailService(GxsNetService):
         if permission is DistantChatPermission.NO_ONE or (
                 permission is DistantChatPermission.CONTACTS and not self.is_contact(author)):
             self._drop("refused by the distant-mail permission")
+            return False
+        if not self.accepts_sender(author):
+            self._drop("refused: the sender's identity is banned")
             return False
         item = _received(item)
         local = None

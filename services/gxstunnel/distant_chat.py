@@ -112,6 +112,9 @@ class DistantChat:
         self.core = core
         self.permission = permission
         self._is_contact = is_contact
+        #: Whether an identity is banned (the ban list sets it); a banned identity cannot
+        #: open a distant chat with us.
+        self.is_banned: Callable[[GxsId], bool] = lambda g: False
         self._out: list[Any] = []
         self._seq = 0
         self.history: collections.deque[DistantChatMessage] = collections.deque(
@@ -126,10 +129,13 @@ class DistantChat:
     # --- policy ---------------------------------------------------------------------------
 
     def accepts(self, peer: GxsId, own: GxsId, we_asked: bool) -> bool:
-        """``acceptDataFromPeer``: the asking side always talks; the asked side obeys the
-        permission flags."""
+        """``acceptDataFromPeer``: the asking side always talks; the asked side refuses banned
+        identities and obeys the permission flags."""
         if we_asked:
             return True
+        if self.is_banned(peer):
+            self.refused += 1
+            return False
         if self.permission is DistantChatPermission.NO_ONE:
             return False
         if self.permission is DistantChatPermission.CONTACTS:
