@@ -23,7 +23,7 @@ from pqi.wire.errors import QueueFullError
 from pqi.wire.framing import FAST_SLICE_SIZE, GROUP_SIZE, PROBE
 from pqi.wire.item import UnknownItem, encode
 from pqi.wire.limits import SLICE_SIZE
-from pqi.wire.streamer import Item, PQIStreamer
+from pqi.wire.streamer import ROOM_MARK_FRACTION, Item, PQIStreamer
 from tests.strategies_streamer import unknown_items
 
 BIG = UnknownItem(0x7E57, 0x01, bytes(range(256)) * 19 + bytes(128))  # 5000 bytes encoded
@@ -209,6 +209,63 @@ def test_write_that_pauses_stops_the_flush() -> None:
     assert len(transport.value()) == 8 + 2 * 1408
     recorder.streamer.resumeProducing()
     assert len(transport.value()) == 8 + 3 * 1408
+
+
+def test_on_room_fires_once_per_drain_below_the_mark() -> None:
+    """A queue filled above its room mark calls ``on_room`` once when a resume drains it to
+    the mark, not before (paused) and not again until it was above the mark once more; a
+    queue that never passed the mark never calls it."""
+    rooms: list[int] = []
+    recorder, transport = connected(max_queue_bytes=100, room_mark=20)
+    streamer = recorder.streamer
+    streamer.on_room = lambda: rooms.append(streamer.queued_bytes)
+    streamer.send(HeartbeatItem())  # written at once: never above the mark
+    assert rooms == []
+    streamer.pauseProducing()
+    for _ in range(4):  # 32 bytes queued: above the mark of 20
+        streamer.send(HeartbeatItem())
+    assert rooms == []
+    streamer.resumeProducing()
+    assert rooms == [0]
+    streamer.resumeProducing()  # nothing new above the mark: no second call
+    streamer.send(HeartbeatItem())
+    assert rooms == [0]
+    streamer.pauseProducing()
+    for _ in range(3):
+        streamer.send(HeartbeatItem())
+    streamer.resumeProducing()
+    assert rooms == [0, 0]
+
+
+def test_on_room_waits_for_the_queue_to_reach_the_mark() -> None:
+    """A transport that takes one write per resume: ``on_room`` comes with the resume that
+    brings the queue to the mark, while items are still queued above zero."""
+
+    class PausingTransport(StringTransport):
+        def write(self, data: bytes) -> None:
+            super().write(data)
+            self.producer.pauseProducing()
+
+    rooms: list[int] = []
+    recorder = Recorder(MemoryReactorClock(), max_queue_bytes=10_000, room_mark=2 * 1400,
+                        group_size=1400, slice_size=1400)
+    streamer = recorder.streamer
+    streamer.on_room = lambda: rooms.append(streamer.queued_bytes)
+    streamer.send(BIG)  # 5000 bytes: cut into four slices
+    streamer.dataReceived(PROBE)
+    streamer.makeConnection(PausingTransport())  # probe and the first slice
+    resumes = 0
+    while not rooms and resumes < 10:
+        streamer.resumeProducing()
+        resumes += 1
+    assert rooms and 0 < rooms[0] <= 2 * 1400
+    assert resumes == 1 and streamer.queued_bytes == rooms[0]
+
+
+def test_default_room_mark_is_the_named_fraction_of_the_queue() -> None:
+    """Without ``room_mark`` the mark is `ROOM_MARK_FRACTION` of ``max_queue_bytes``."""
+    recorder, _ = connected(max_queue_bytes=1000)
+    assert recorder.streamer.room_mark == int(1000 * ROOM_MARK_FRACTION)
 
 
 def test_probe_every_60_seconds_on_the_injected_clock() -> None:

@@ -16,11 +16,16 @@ What goes wrong, and what happens:
   resynchronised;
 - the peer reads slower than we send: `send` raises `QueueFullError` once ``max_queue_bytes``
   are waiting, and the caller decides whether to back off or drop.
+
+A bulk sender (the upload side of file transfer) keeps the queue filled without polling: it
+fills it while there is room, and ``on_room()`` tells it when the queue, once above
+``room_mark`` bytes, has drained to that mark (the link has room again).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 from twisted.internet.error import ConnectionClosed
 from twisted.internet.interfaces import IPushProducer, IReactorTime
@@ -43,7 +48,11 @@ from pqi.wire.framing import (
 )
 from pqi.wire.item import PQItem, UnknownItem, decode, encode
 
-__all__ = ["PQIStreamer", "Item"]
+__all__ = ["PQIStreamer", "Item", "ROOM_MARK_FRACTION"]
+
+#: Default ``room_mark`` as a fraction of ``max_queue_bytes``: half the queue drained leaves
+#: the writer half a queue of data while the producer refills it.
+ROOM_MARK_FRACTION: Final = 0.5
 
 Item = PQItem | UnknownItem
 
@@ -84,7 +93,10 @@ class PQIStreamer(Protocol):
     ``decode_errors``, ``framing_errors``.  ``slice_size`` and ``group_size`` go to the
     `Enframer`: by default the large slices and grouped writes every RetroShare 0.6.7 receiver
     reassembles (`FAST_SLICE_SIZE`, `FAST_GROUP_SIZE`; `SLICE_SIZE` and `GROUP_SIZE` give
-    RetroShare's own writes byte for byte).
+    RetroShare's own writes byte for byte).  ``on_room()``, if given (or set later), is called
+    each time the queue falls to ``room_mark`` bytes (default `ROOM_MARK_FRACTION` of
+    ``max_queue_bytes``) after it was above it: the signal a producer that stopped on a full
+    queue waits for.
     """
 
     log = Logger()
@@ -97,8 +109,15 @@ class PQIStreamer(Protocol):
                  max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
                  probe_interval: float = PROBE_INTERVAL,
                  slice_size: int = FAST_SLICE_SIZE,
-                 group_size: int = FAST_GROUP_SIZE) -> None:
+                 group_size: int = FAST_GROUP_SIZE,
+                 on_room: Callable[[], object] | None = None,
+                 room_mark: int | None = None) -> None:
         self.clock = clock
+        self.on_room = on_room
+        self.room_mark = (int(max_queue_bytes * ROOM_MARK_FRACTION) if room_mark is None
+                          else room_mark)
+        #: The queue went above ``room_mark`` and has not drained to it since.
+        self._above_mark = False
         self.on_item = on_item
         self.on_lost = on_lost
         self.on_write = on_write
@@ -154,6 +173,8 @@ class PQIStreamer(Protocol):
         if self.lost:
             raise ConnectionClosed(f"link to {self.peer or 'peer'} is closed")
         self.enframer.push(encode(item), item.PRIORITY if priority is None else priority)
+        if self.enframer.queued_bytes > self.room_mark:
+            self._above_mark = True
         self._flush()
 
     # -- IProtocol ---------------------------------------------------------------------------
@@ -246,6 +267,10 @@ class PQIStreamer(Protocol):
                 self.on_write(data)
             self.transport.write(data)
         self._probes.service()
+        if self._above_mark and self.enframer.queued_bytes <= self.room_mark:
+            self._above_mark = False
+            if self.on_room is not None:
+                self.on_room()
 
     def _stop_timer(self) -> None:
         """Paused, broken or gone: the probe clock has no deadline now."""
