@@ -23,7 +23,7 @@ from pqi.wire.errors import QueueFullError
 from pqi.wire.framing import FAST_SLICE_SIZE, GROUP_SIZE, PROBE
 from pqi.wire.item import UnknownItem, encode
 from pqi.wire.limits import SLICE_SIZE
-from pqi.wire.streamer import ROOM_MARK_FRACTION, Item, PQIStreamer
+from pqi.wire.streamer import MAX_ITEMS_PER_TURN, ROOM_MARK_FRACTION, Item, PQIStreamer
 from tests.strategies_streamer import unknown_items
 
 BIG = UnknownItem(0x7E57, 0x01, bytes(range(256)) * 19 + bytes(128))  # 5000 bytes encoded
@@ -266,6 +266,60 @@ def test_default_room_mark_is_the_named_fraction_of_the_queue() -> None:
     """Without ``room_mark`` the mark is `ROOM_MARK_FRACTION` of ``max_queue_bytes``."""
     recorder, _ = connected(max_queue_bytes=1000)
     assert recorder.streamer.room_mark == int(1000 * ROOM_MARK_FRACTION)
+
+
+def numbered(n: int) -> list[UnknownItem]:
+    return [UnknownItem(0x7E57, 0x02, i.to_bytes(4, "big")) for i in range(n)]
+
+
+def test_a_read_hands_up_a_bounded_share_per_turn_and_pauses_reading() -> None:
+    """200 items in one read: `MAX_ITEMS_PER_TURN` of them are handed up now, the transport
+    is not read while the rest wait for a timer due at once, bytes read meanwhile queue
+    behind them, and reading resumes once all are handed up, in order.  (A fake clock's
+    ``advance(0)`` also runs the calls it schedules, so it completes every turn at once.)"""
+    clock = MemoryReactorClock()
+    recorder, transport = connected(clock)
+    sent = numbered(200)
+    recorder.streamer.dataReceived(b"".join(encode(i) for i in sent[:199]))
+    assert len(recorder.items) == MAX_ITEMS_PER_TURN
+    assert transport.producerState == "paused"
+    assert [c.getTime() for c in clock.getDelayedCalls()] == [clock.seconds()]
+    recorder.streamer.dataReceived(encode(sent[199]))  # arrived in the same turn: waits too
+    assert len(recorder.items) == MAX_ITEMS_PER_TURN
+    clock.advance(0)
+    assert recorder.items == sent
+    assert transport.producerState == "producing" and recorder.streamer.backlog_since is None
+
+
+def test_items_waiting_for_a_turn_are_handed_up_before_the_loss() -> None:
+    """The connection ends while items wait for a turn: they are all handed up, in order,
+    before ``on_lost``."""
+    order: list[str] = []
+    clock = MemoryReactorClock()
+    streamer = PQIStreamer(clock, on_item=lambda item: order.append("item"),
+                           on_lost=lambda reason: order.append("lost"), items_per_turn=3)
+    streamer.makeConnection(StringTransport())
+    streamer.dataReceived(b"".join(encode(i) for i in numbered(10)))
+    assert order == ["item"] * 3
+    streamer.connectionLost(Failure(ConnectionClosed()))
+    assert order == ["item"] * 10 + ["lost"]
+
+
+def test_a_quiet_link_is_not_held_back_by_a_flooding_one() -> None:
+    """Two links read in the same turn: the flooding one hands up its share and waits; the
+    other's one item is handed up at once, not after the flood."""
+    clock = MemoryReactorClock()
+    events: list[str] = []
+    flood = PQIStreamer(clock, on_item=lambda item: events.append("flood"))
+    quiet = PQIStreamer(clock, on_item=lambda item: events.append("quiet"))
+    flood.makeConnection(StringTransport())
+    quiet.makeConnection(StringTransport())
+    flood.dataReceived(b"".join(encode(i) for i in numbered(1000)))
+    quiet.dataReceived(encode(HeartbeatItem()))
+    assert events == ["flood"] * MAX_ITEMS_PER_TURN + ["quiet"]
+    for _ in range(20):
+        clock.advance(0)
+    assert events.count("flood") == 1000
 
 
 def test_probe_every_60_seconds_on_the_injected_clock() -> None:

@@ -17,6 +17,13 @@ What goes wrong, and what happens:
 - the peer reads slower than we send: `send` raises `QueueFullError` once ``max_queue_bytes``
   are waiting, and the caller decides whether to back off or drop.
 
+Each read hands up at most ``items_per_turn`` items (`MAX_ITEMS_PER_TURN`); the rest wait
+for the next reactor turn, and the transport is not read meanwhile (over a transport that
+cannot pause its reads, everything complete is handed up at once, as the backlog would
+otherwise grow without bound).  One friend's flood then
+costs a bounded slice of each turn, and another friend's items, read in the same turn, are
+not queued behind the whole flood (the reactor serves the links round robin).
+
 A bulk sender (the upload side of file transfer) keeps the queue filled without polling: it
 fills it while there is room, and ``on_room()`` tells it when the queue, once above
 ``room_mark`` bytes, has drained to that mark (the link has room again).
@@ -48,7 +55,12 @@ from pqi.wire.framing import (
 )
 from pqi.wire.item import PQItem, UnknownItem, decode, encode
 
-__all__ = ["PQIStreamer", "Item", "ROOM_MARK_FRACTION"]
+__all__ = ["PQIStreamer", "Item", "ROOM_MARK_FRACTION", "MAX_ITEMS_PER_TURN"]
+
+#: Items (and probes) one link hands up per reactor turn; more wait for the next turn.  A
+#: file-data item is up to 240 KiB, so this never slows a transfer; a chat flood's turn is
+#: bounded to about a millisecond of work.
+MAX_ITEMS_PER_TURN: Final = 64
 
 #: Default ``room_mark`` as a fraction of ``max_queue_bytes``: half the queue drained leaves
 #: the writer half a queue of data while the producer refills it.
@@ -59,8 +71,10 @@ Item = PQItem | UnknownItem
 
 class _ProbeClock:
     """The streamer's timer as a core: due with the enframer's next slicing probe while the
-    transport takes writes; its one output, `FLUSH`, has the streamer write (the probe among
-    whatever else is due: writes stay pulled one by one, under the transport's flow control)."""
+    transport takes writes, and at once while received items wait for a turn
+    (``backlog_since``); its one output, `FLUSH`, has the streamer hand up what waits and
+    write (the probe among whatever else is due: writes stay pulled one by one, under the
+    transport's flow control)."""
 
     FLUSH = "flush"
 
@@ -73,9 +87,12 @@ class _ProbeClock:
 
     def next_deadline(self) -> float | None:
         s = self.streamer
-        if not s.connected or s.paused or s.lost or s.framing_errors:
+        if not s.connected or s.lost or s.framing_errors:
             return None
-        return s.enframer.probe_deadline()
+        probe = None if s.paused else s.enframer.probe_deadline()
+        if s.backlog_since is None:
+            return probe
+        return s.backlog_since if probe is None else min(probe, s.backlog_since)
 
     def drain(self, now: float) -> list[str]:
         due, self._due = self._due, False
@@ -111,8 +128,14 @@ class PQIStreamer(Protocol):
                  slice_size: int = FAST_SLICE_SIZE,
                  group_size: int = FAST_GROUP_SIZE,
                  on_room: Callable[[], object] | None = None,
-                 room_mark: int | None = None) -> None:
+                 room_mark: int | None = None,
+                 items_per_turn: int = MAX_ITEMS_PER_TURN) -> None:
         self.clock = clock
+        self.items_per_turn = items_per_turn
+        #: When received items began to wait for a later turn (None: none wait).
+        self.backlog_since: float | None = None
+        #: Reads are paused on the transport while a backlog waits.
+        self._reads_paused = False
         self.on_room = on_room
         self.room_mark = (int(max_queue_bytes * ROOM_MARK_FRACTION) if room_mark is None
                           else room_mark)
@@ -131,7 +154,7 @@ class PQIStreamer(Protocol):
         self.connected = False
         self.lost = False
         self.paused = False
-        self._probes = CoreDriver(_ProbeClock(self), clock, lambda _flush: self._flush())
+        self._probes = CoreDriver(_ProbeClock(self), clock, lambda _flush: self._turn())
 
     # -- counters kept by the sans-IO core --------------------------------------------------
 
@@ -188,12 +211,30 @@ class PQIStreamer(Protocol):
     def dataReceived(self, data: bytes) -> None:
         if self.lost or self.framing_errors:
             return
+        self.deframer.receive_data(data)
+        if self.backlog_since is None:  # else the waiting turn parses it, in order
+            # A transport that cannot stop reading would grow the backlog without bound.
+            paces = hasattr(self.transport, "pauseProducing")
+            self._deliver(self.items_per_turn if paces else None)
+
+    def _deliver(self, limit: int | None) -> None:
+        """Hand up at most ``limit`` events (None: all); leave the rest for the next turn."""
+        handed = 0
         try:
-            for event in self.deframer.feed(data):
+            while True:
+                if limit is not None and handed >= limit:
+                    self._hold_back()
+                    return
+                event = self.deframer.next_event()
+                if event is None:
+                    break
+                handed += 1
                 if isinstance(event, ProbeReceived):
                     self._probe_received()
                 else:
                     self._item_received(event)
+                if self.lost:
+                    return
         except FramingError as e:
             self.framing_errors += 1
             self.log.warn("closing link to {peer}: framing error: {error}", peer=self.peer,
@@ -205,10 +246,38 @@ class PQIStreamer(Protocol):
             else:
                 self.transport.loseConnection()
             return
+        self._caught_up()
         if self.deframer.peer_accepts_slicing and not self.enframer.slicing:
             self._enable_slicing()
 
+    def _hold_back(self) -> None:
+        """Items wait: stop reading the transport and hand them up on the next turn."""
+        if self.backlog_since is None:
+            self.backlog_since = self.clock.seconds()
+        if not self._reads_paused:
+            self._reads_paused = True
+            self.transport.pauseProducing()
+        self._probes.service()
+
+    def _caught_up(self) -> None:
+        """Nothing complete waits any more: read the transport again."""
+        if self.backlog_since is None:
+            return
+        self.backlog_since = None
+        if self._reads_paused:
+            self._reads_paused = False
+            self.transport.resumeProducing()
+        self._probes.service()
+
+    def _turn(self) -> None:
+        """The streamer's timer: hand up the next share of waiting items, and write."""
+        if self.backlog_since is not None and not self.lost:
+            self._deliver(self.items_per_turn)
+        self._flush()
+
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self.backlog_since is not None and not self.framing_errors:
+            self._deliver(None)  # what arrived before the end is still handed up
         self.connected = False
         self.lost = True
         self._probes.stop()
