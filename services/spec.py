@@ -87,6 +87,9 @@ class NodeContext(Protocol):
     def link_room(self, ssl_id: Any) -> int:
         """Bytes the peer's link queue takes now."""
 
+    def link_room_watch(self, callback: Any) -> None:
+        """Have ``callback(ssl_id)`` called when a peer's full link has room again."""
+
     def friend_location(self, peer: Any) -> Any:
         """A friend location's SslId from its hex id or a unique profile or location name."""
 

@@ -29,6 +29,8 @@ __all__ = ["MailPair", "Wire", "ALICE", "BOB", "BUFFER"]
 ALICE, BOB = peer(1), peer(2)
 #: A wire's buffer: its streamer is paused while this many bytes wait to be carried.
 BUFFER = 4096
+#: Reactor turns one read may take to hand up its items (a bound for the test's loop).
+MAX_TURNS = 10_000
 
 
 class Wire(StringTransport):
@@ -138,11 +140,22 @@ class MailPair:
         ``to_alice`` of bob's receipts to alice (processed at once)."""
         self.bob_buffer += self.to_bob.carry(to_bob)
         self.alice_in.dataReceived(self.to_alice.carry(to_alice))
+        self._turns(self.alice_in)
 
     def process_bob(self, n: int) -> None:
         """Bob's process reads ``n`` bytes of its socket buffer (and commits what they hold)."""
         data, self.bob_buffer = self.bob_buffer[:n], self.bob_buffer[n:]
         self.bob_in.dataReceived(data)
+        self._turns(self.bob_in)
+
+    def _turns(self, streamer: PQIStreamer) -> None:
+        """Let the reactor turn until the streamer handed up every complete item it read (it
+        hands up `MAX_ITEMS_PER_TURN` a turn)."""
+        for _ in range(MAX_TURNS):
+            if streamer.backlog_since is None:
+                return
+            self.clock.advance(0)
+        raise AssertionError(f"items still waiting after {MAX_TURNS} turns")
 
     def kill_bob(self, after: Callable[[], None] = lambda: None) -> None:
         """Bob's process dies: its socket buffer and everything on both wires is lost; alice's

@@ -279,3 +279,40 @@ def test_unknown_or_ambiguous_friend_names_say_so(tmp_path) -> None:
             n.friends_list.close()
             n.chat.store.close()
             n.mail.store.close()
+
+
+def test_link_room_watchers_are_bounded_and_hear_a_link_with_room(tmp_path) -> None:
+    """The transfer service watches link room; a friend's link, once up, tells the node's
+    watchers (with the friend's id) when it has room again; past `MAX_ROOM_WATCHERS`
+    callbacks the node refuses another."""
+    from services.node.node import MAX_ROOM_WATCHERS
+    from services.spec import RegistryError
+
+    async def body(reactor):
+        a, b = make_node(reactor, tmp_path, "alice"), make_node(reactor, tmp_path, "bob")
+        heard: list = []
+        a.link_room_watch(heard.append)
+        await a.startService()
+        await b.startService()
+        try:
+            a.add_friend(cert_of(b))
+            b.add_friend(cert_of(a))
+            await wait_for(reactor, lambda: a.link_of(b.ssl_id) is not None)
+            link = a.link_of(b.ssl_id)
+            link.on_room()
+            held = 2  # the transfer service's watcher and ours
+            refused = None
+            try:
+                while held <= MAX_ROOM_WATCHERS:
+                    a.link_room_watch(lambda peer: None)
+                    held += 1
+            except RegistryError as e:
+                refused = str(e)
+            return heard, b.ssl_id, held, refused
+        finally:
+            await a.stopService()
+            await b.stopService()
+
+    heard, bob, held, refused = on_fresh_reactor(body, 60)
+    assert heard == [bob]
+    assert held == MAX_ROOM_WATCHERS and refused is not None

@@ -23,7 +23,7 @@ from pqi.wire.errors import QueueFullError
 from pqi.wire.framing import FAST_SLICE_SIZE, GROUP_SIZE, PROBE
 from pqi.wire.item import UnknownItem, encode
 from pqi.wire.limits import SLICE_SIZE
-from pqi.wire.streamer import Item, PQIStreamer
+from pqi.wire.streamer import MAX_ITEMS_PER_TURN, ROOM_MARK_FRACTION, Item, PQIStreamer
 from tests.strategies_streamer import unknown_items
 
 BIG = UnknownItem(0x7E57, 0x01, bytes(range(256)) * 19 + bytes(128))  # 5000 bytes encoded
@@ -209,6 +209,117 @@ def test_write_that_pauses_stops_the_flush() -> None:
     assert len(transport.value()) == 8 + 2 * 1408
     recorder.streamer.resumeProducing()
     assert len(transport.value()) == 8 + 3 * 1408
+
+
+def test_on_room_fires_once_per_drain_below_the_mark() -> None:
+    """A queue filled above its room mark calls ``on_room`` once when a resume drains it to
+    the mark, not before (paused) and not again until it was above the mark once more; a
+    queue that never passed the mark never calls it."""
+    rooms: list[int] = []
+    recorder, transport = connected(max_queue_bytes=100, room_mark=20)
+    streamer = recorder.streamer
+    streamer.on_room = lambda: rooms.append(streamer.queued_bytes)
+    streamer.send(HeartbeatItem())  # written at once: never above the mark
+    assert rooms == []
+    streamer.pauseProducing()
+    for _ in range(4):  # 32 bytes queued: above the mark of 20
+        streamer.send(HeartbeatItem())
+    assert rooms == []
+    streamer.resumeProducing()
+    assert rooms == [0]
+    streamer.resumeProducing()  # nothing new above the mark: no second call
+    streamer.send(HeartbeatItem())
+    assert rooms == [0]
+    streamer.pauseProducing()
+    for _ in range(3):
+        streamer.send(HeartbeatItem())
+    streamer.resumeProducing()
+    assert rooms == [0, 0]
+
+
+def test_on_room_waits_for_the_queue_to_reach_the_mark() -> None:
+    """A transport that takes one write per resume: ``on_room`` comes with the resume that
+    brings the queue to the mark, while items are still queued above zero."""
+
+    class PausingTransport(StringTransport):
+        def write(self, data: bytes) -> None:
+            super().write(data)
+            self.producer.pauseProducing()
+
+    rooms: list[int] = []
+    recorder = Recorder(MemoryReactorClock(), max_queue_bytes=10_000, room_mark=2 * 1400,
+                        group_size=1400, slice_size=1400)
+    streamer = recorder.streamer
+    streamer.on_room = lambda: rooms.append(streamer.queued_bytes)
+    streamer.send(BIG)  # 5000 bytes: cut into four slices
+    streamer.dataReceived(PROBE)
+    streamer.makeConnection(PausingTransport())  # probe and the first slice
+    resumes = 0
+    while not rooms and resumes < 10:
+        streamer.resumeProducing()
+        resumes += 1
+    assert rooms and 0 < rooms[0] <= 2 * 1400
+    assert resumes == 1 and streamer.queued_bytes == rooms[0]
+
+
+def test_default_room_mark_is_the_named_fraction_of_the_queue() -> None:
+    """Without ``room_mark`` the mark is `ROOM_MARK_FRACTION` of ``max_queue_bytes``."""
+    recorder, _ = connected(max_queue_bytes=1000)
+    assert recorder.streamer.room_mark == int(1000 * ROOM_MARK_FRACTION)
+
+
+def numbered(n: int) -> list[UnknownItem]:
+    return [UnknownItem(0x7E57, 0x02, i.to_bytes(4, "big")) for i in range(n)]
+
+
+def test_a_read_hands_up_a_bounded_share_per_turn_and_pauses_reading() -> None:
+    """200 items in one read: `MAX_ITEMS_PER_TURN` of them are handed up now, the transport
+    is not read while the rest wait for a timer due at once, bytes read meanwhile queue
+    behind them, and reading resumes once all are handed up, in order.  (A fake clock's
+    ``advance(0)`` also runs the calls it schedules, so it completes every turn at once.)"""
+    clock = MemoryReactorClock()
+    recorder, transport = connected(clock)
+    sent = numbered(200)
+    recorder.streamer.dataReceived(b"".join(encode(i) for i in sent[:199]))
+    assert len(recorder.items) == MAX_ITEMS_PER_TURN
+    assert transport.producerState == "paused"
+    assert [c.getTime() for c in clock.getDelayedCalls()] == [clock.seconds()]
+    recorder.streamer.dataReceived(encode(sent[199]))  # arrived in the same turn: waits too
+    assert len(recorder.items) == MAX_ITEMS_PER_TURN
+    clock.advance(0)
+    assert recorder.items == sent
+    assert transport.producerState == "producing" and recorder.streamer.backlog_since is None
+
+
+def test_items_waiting_for_a_turn_are_handed_up_before_the_loss() -> None:
+    """The connection ends while items wait for a turn: they are all handed up, in order,
+    before ``on_lost``."""
+    order: list[str] = []
+    clock = MemoryReactorClock()
+    streamer = PQIStreamer(clock, on_item=lambda item: order.append("item"),
+                           on_lost=lambda reason: order.append("lost"), items_per_turn=3)
+    streamer.makeConnection(StringTransport())
+    streamer.dataReceived(b"".join(encode(i) for i in numbered(10)))
+    assert order == ["item"] * 3
+    streamer.connectionLost(Failure(ConnectionClosed()))
+    assert order == ["item"] * 10 + ["lost"]
+
+
+def test_a_quiet_link_is_not_held_back_by_a_flooding_one() -> None:
+    """Two links read in the same turn: the flooding one hands up its share and waits; the
+    other's one item is handed up at once, not after the flood."""
+    clock = MemoryReactorClock()
+    events: list[str] = []
+    flood = PQIStreamer(clock, on_item=lambda item: events.append("flood"))
+    quiet = PQIStreamer(clock, on_item=lambda item: events.append("quiet"))
+    flood.makeConnection(StringTransport())
+    quiet.makeConnection(StringTransport())
+    flood.dataReceived(b"".join(encode(i) for i in numbered(1000)))
+    quiet.dataReceived(encode(HeartbeatItem()))
+    assert events == ["flood"] * MAX_ITEMS_PER_TURN + ["quiet"]
+    for _ in range(20):
+        clock.advance(0)
+    assert events.count("flood") == 1000
 
 
 def test_probe_every_60_seconds_on_the_injected_clock() -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import random
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from OpenSSL import SSL
 from twisted.application.service import Service
@@ -78,12 +78,15 @@ from pqi.wire.fields import SslId
 from pqi.wire.streamer import Item, PQIStreamer, Sent
 
 __all__ = ["NetInterface", "DEFAULT_PORT", "CLOSE_GRACE", "LinkObserver", "ConnectFailedError",
-           "PathFailedError", "UdpDialer"]
+           "PathFailedError", "UdpDialer", "LINK_BUFFER_SIZE"]
 
 #: The draft's TCP port (RetroShare itself picks a random one when unset).
 DEFAULT_PORT = 7812
 #: Seconds a cleanly closed link may take to flush before it is aborted.
 CLOSE_GRACE = 5.0
+#: Bytes a link's TCP socket is read (and its write buffer filled) at a time: Twisted's
+#: default is 64 KiB; a busy link then pays one reactor turn and one TLS pass per 64 KiB.
+LINK_BUFFER_SIZE: Final = 256 * 1024
 
 LinkObserver = Callable[[LinkEvent], object]
 
@@ -168,6 +171,8 @@ class _LinkWire(ProtocolWrapper):
         set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
         if set_no_delay is not None:
             set_no_delay(True)
+        if hasattr(self.transport, "bufferSize"):
+            self.transport.bufferSize = LINK_BUFFER_SIZE
         self.factory.net._wire_made(self)
 
     def dataReceived(self, data: bytes) -> None:

@@ -20,11 +20,23 @@ What goes wrong, and what happens:
 Each `send` returns a `Sent` handle: it says when the item's last byte (its last slice, for a
 sliced item) was handed to the transport, or that the item was dropped with the connection.
 A service that must know what left (mail) follows that, never the bytes of a write.
+
+Each read hands up at most ``items_per_turn`` items (`MAX_ITEMS_PER_TURN`); the rest wait
+for the next reactor turn, and the transport is not read meanwhile (over a transport that
+cannot pause its reads, everything complete is handed up at once, as the backlog would
+otherwise grow without bound).  One friend's flood then
+costs a bounded slice of each turn, and another friend's items, read in the same turn, are
+not queued behind the whole flood (the reactor serves the links round robin).
+
+A bulk sender (the upload side of file transfer) keeps the queue filled without polling: it
+fills it while there is room, and ``on_room()`` tells it when the queue, once above
+``room_mark`` bytes, has drained to that mark (the link has room again).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 from twisted.internet import defer
 from twisted.internet.error import ConnectionClosed
@@ -48,7 +60,16 @@ from pqi.wire.framing import (
 )
 from pqi.wire.item import PQItem, UnknownItem, decode, encode
 
-__all__ = ["PQIStreamer", "Item", "Sent", "SendState"]
+__all__ = ["PQIStreamer", "Item", "Sent", "SendState", "ROOM_MARK_FRACTION", "MAX_ITEMS_PER_TURN"]
+
+#: Items (and probes) one link hands up per reactor turn; more wait for the next turn.  A
+#: file-data item is up to 240 KiB, so this never slows a transfer; a chat flood's turn is
+#: bounded to about a millisecond of work.
+MAX_ITEMS_PER_TURN: Final = 64
+
+#: Default ``room_mark`` as a fraction of ``max_queue_bytes``: half the queue drained leaves
+#: the writer half a queue of data while the producer refills it.
+ROOM_MARK_FRACTION: Final = 0.5
 
 Item = PQItem | UnknownItem
 
@@ -101,8 +122,10 @@ class Sent:
 
 class _ProbeClock:
     """The streamer's timer as a core: due with the enframer's next slicing probe while the
-    transport takes writes; its one output, `FLUSH`, has the streamer write (the probe among
-    whatever else is due: writes stay pulled one by one, under the transport's flow control)."""
+    transport takes writes, and at once while received items wait for a turn
+    (``backlog_since``); its one output, `FLUSH`, has the streamer hand up what waits and
+    write (the probe among whatever else is due: writes stay pulled one by one, under the
+    transport's flow control)."""
 
     FLUSH = "flush"
 
@@ -115,9 +138,12 @@ class _ProbeClock:
 
     def next_deadline(self) -> float | None:
         s = self.streamer
-        if not s.connected or s.paused or s.lost or s.framing_errors:
+        if not s.connected or s.lost or s.framing_errors:
             return None
-        return s.enframer.probe_deadline()
+        probe = None if s.paused else s.enframer.probe_deadline()
+        if s.backlog_since is None:
+            return probe
+        return s.backlog_since if probe is None else min(probe, s.backlog_since)
 
     def drain(self, now: float) -> list[str]:
         due, self._due = self._due, False
@@ -135,7 +161,10 @@ class PQIStreamer(Protocol):
     ``decode_errors``, ``framing_errors``.  ``slice_size`` and ``group_size`` go to the
     `Enframer`: by default the large slices and grouped writes every RetroShare 0.6.7 receiver
     reassembles (`FAST_SLICE_SIZE`, `FAST_GROUP_SIZE`; `SLICE_SIZE` and `GROUP_SIZE` give
-    RetroShare's own writes byte for byte).
+    RetroShare's own writes byte for byte).  ``on_room()``, if given (or set later), is called
+    each time the queue falls to ``room_mark`` bytes (default `ROOM_MARK_FRACTION` of
+    ``max_queue_bytes``) after it was above it: the signal a producer that stopped on a full
+    queue waits for.
     """
 
     log = Logger()
@@ -148,8 +177,21 @@ class PQIStreamer(Protocol):
                  max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
                  probe_interval: float = PROBE_INTERVAL,
                  slice_size: int = FAST_SLICE_SIZE,
-                 group_size: int = FAST_GROUP_SIZE) -> None:
+                 group_size: int = FAST_GROUP_SIZE,
+                 on_room: Callable[[], object] | None = None,
+                 room_mark: int | None = None,
+                 items_per_turn: int = MAX_ITEMS_PER_TURN) -> None:
         self.clock = clock
+        self.items_per_turn = items_per_turn
+        #: When received items began to wait for a later turn (None: none wait).
+        self.backlog_since: float | None = None
+        #: Reads are paused on the transport while a backlog waits.
+        self._reads_paused = False
+        self.on_room = on_room
+        self.room_mark = (int(max_queue_bytes * ROOM_MARK_FRACTION) if room_mark is None
+                          else room_mark)
+        #: The queue went above ``room_mark`` and has not drained to it since.
+        self._above_mark = False
         self.on_item = on_item
         self.on_lost = on_lost
         self.on_write = on_write
@@ -165,7 +207,7 @@ class PQIStreamer(Protocol):
         self.paused = False
         #: Handles of the items still queued, by packet id (bounded by the queue itself).
         self._unsent: dict[int, Sent] = {}
-        self._probes = CoreDriver(_ProbeClock(self), clock, lambda _flush: self._flush())
+        self._probes = CoreDriver(_ProbeClock(self), clock, lambda _flush: self._turn())
 
     # -- counters kept by the sans-IO core --------------------------------------------------
 
@@ -210,6 +252,8 @@ class PQIStreamer(Protocol):
         packet_id = self.enframer.push(encode(item),
                                        item.PRIORITY if priority is None else priority)
         sent = self._unsent[packet_id] = Sent(packet_id)
+        if self.enframer.queued_bytes > self.room_mark:
+            self._above_mark = True
         self._flush()
         return sent
 
@@ -224,12 +268,30 @@ class PQIStreamer(Protocol):
     def dataReceived(self, data: bytes) -> None:
         if self.lost or self.framing_errors:
             return
+        self.deframer.receive_data(data)
+        if self.backlog_since is None:  # else the waiting turn parses it, in order
+            # A transport that cannot stop reading would grow the backlog without bound.
+            paces = hasattr(self.transport, "pauseProducing")
+            self._deliver(self.items_per_turn if paces else None)
+
+    def _deliver(self, limit: int | None) -> None:
+        """Hand up at most ``limit`` events (None: all); leave the rest for the next turn."""
+        handed = 0
         try:
-            for event in self.deframer.feed(data):
+            while True:
+                if limit is not None and handed >= limit:
+                    self._hold_back()
+                    return
+                event = self.deframer.next_event()
+                if event is None:
+                    break
+                handed += 1
                 if isinstance(event, ProbeReceived):
                     self._probe_received()
                 else:
                     self._item_received(event)
+                if self.lost:
+                    return
         except FramingError as e:
             self.framing_errors += 1
             self.log.warn("closing link to {peer}: framing error: {error}", peer=self.peer,
@@ -241,10 +303,38 @@ class PQIStreamer(Protocol):
             else:
                 self.transport.loseConnection()
             return
+        self._caught_up()
         if self.deframer.peer_accepts_slicing and not self.enframer.slicing:
             self._enable_slicing()
 
+    def _hold_back(self) -> None:
+        """Items wait: stop reading the transport and hand them up on the next turn."""
+        if self.backlog_since is None:
+            self.backlog_since = self.clock.seconds()
+        if not self._reads_paused:
+            self._reads_paused = True
+            self.transport.pauseProducing()
+        self._probes.service()
+
+    def _caught_up(self) -> None:
+        """Nothing complete waits any more: read the transport again."""
+        if self.backlog_since is None:
+            return
+        self.backlog_since = None
+        if self._reads_paused:
+            self._reads_paused = False
+            self.transport.resumeProducing()
+        self._probes.service()
+
+    def _turn(self) -> None:
+        """The streamer's timer: hand up the next share of waiting items, and write."""
+        if self.backlog_since is not None and not self.lost:
+            self._deliver(self.items_per_turn)
+        self._flush()
+
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self.backlog_since is not None and not self.framing_errors:
+            self._deliver(None)  # what arrived before the end is still handed up
         self.connected = False
         self.lost = True
         self._probes.stop()
@@ -310,6 +400,10 @@ class PQIStreamer(Protocol):
                 if sent is not None:
                     sent._settle(SendState.WRITTEN)
         self._probes.service()
+        if self._above_mark and self.enframer.queued_bytes <= self.room_mark:
+            self._above_mark = False
+            if self.on_room is not None:
+                self.on_room()
 
     def _stop_timer(self) -> None:
         """Paused, broken or gone: the probe clock has no deadline now."""

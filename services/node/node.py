@@ -51,6 +51,7 @@ from pqi.storage import atomic_write
 from pqi.wire.address import NetAddress
 from pqi.wire.errors import DecodeError, QueueFullError
 from pqi.wire.fields import PgpId, SslId
+from pqi.wire.streamer import PQIStreamer
 from services.bwctrl import BandwidthService
 from services.chat.service import ChatMessage, ChatService, text_to_html
 from services.discovery import DiscoveryService
@@ -83,6 +84,7 @@ __all__ = [
     "COMMANDS",
     "NET_FILE",
     "FRIENDS_FILE",
+    "MAX_ROOM_WATCHERS",
     "listening_address",
     "recorded_addresses",
 ]
@@ -92,6 +94,9 @@ __all__ = [
 NET_FILE: Final = "net.json"
 #: The friend list's sqlite file in the account directory.
 FRIENDS_FILE: Final = "friends.sqlite"
+#: Callbacks `Node.link_room_watch` keeps (one per bulk-sending service; the node runs a
+#: few dozen services in all).
+MAX_ROOM_WATCHERS: Final = 16
 
 #: The node's own control commands (each service brings its own in its spec).
 COMMANDS = Commands()
@@ -257,6 +262,8 @@ class Node(MultiService):
             lambda peer, enabled: self.emit(ServicesNegotiated(peer, enabled)))
         #: ``hop(peer)``: the friend a virtual peer is reached through, or None (`link_room`).
         self.hops: list[Callable[[SslId], SslId | None]] = []
+        #: Called with a friend's id when its full link has room again (`link_room_watch`).
+        self._room_watchers: list[Callable[[SslId], object]] = []
         #: Spec and built part (None when its options turned it off), by node attribute.
         self.parts: dict[str, tuple[ServiceSpec, Any]] = {}
         for spec in services:
@@ -401,6 +408,9 @@ class Node(MultiService):
 
     def _on_link(self, event: LinkEvent) -> None:
         if event.state is LinkState.CONNECTED:
+            link = self.link_of(event.peer.ssl_id)
+            if isinstance(link, PQIStreamer):
+                link.on_room = functools.partial(self._link_room_event, event.peer.ssl_id)
             self._remember_location(event.peer)
             self.friends_list.set_last_connected(event.peer.ssl_id,
                                                  int(self.reactor.seconds()))
@@ -445,6 +455,22 @@ class Node(MultiService):
         if link is None:
             return 0
         return max(0, link.enframer.max_queue_bytes * 3 // 4 - link.queued_bytes)
+
+    def link_room_watch(self, callback: Callable[[SslId], object]) -> None:
+        """Call ``callback(ssl_id)`` each time a friend's link, filled above its room mark,
+        has drained to it (`PQIStreamer.on_room`): a bulk sender waits for this instead of
+        polling `link_room`.  One callback per service that sends in bulk, at most
+        `MAX_ROOM_WATCHERS` (`RegistryError` past that)."""
+        if len(self._room_watchers) >= MAX_ROOM_WATCHERS:
+            raise RegistryError(f"more than {MAX_ROOM_WATCHERS} link room watchers")
+        self._room_watchers.append(callback)
+
+    def _link_room_event(self, ssl_id: SslId) -> None:
+        for watcher in self._room_watchers:
+            try:
+                watcher(ssl_id)
+            except Exception:
+                self.log.failure("link room watcher failed for {peer}", peer=ssl_id.to_hex())
 
     def link_of(self, ssl_id: SslId) -> Any:
         """The friend's current link (`PQIStreamer`), None when offline."""

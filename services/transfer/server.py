@@ -9,7 +9,9 @@ items of at most 240 KiB (``MAX_FT_CHUNK``), as fast as the per-peer and the glo
 buckets allow and the peer's link takes (the glue says how many bytes it may queue now).
 
 `UploadServer` reads files but holds no sockets and no clock: the glue calls `pump(now,
-room)` and sends what it returns.
+room)` and sends what it returns.  A glue that hears when a full link has room again (the
+node's links say so) passes ``poll=None`` and pumps on that signal; without it the server
+asks to be pumped every `ROOM_POLL` seconds while a link is full.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "MAX_UPLOADS",
     "UPLOAD_IDLE",
     "Upload",
+    "ROOM_POLL",
 ]
 
 #: Largest piece of file in one Data item (``MAX_FT_CHUNK``, 240 KiB).
@@ -46,6 +49,9 @@ MAX_QUEUED_REQUESTS: Final = 256
 #: Largest single data request honoured (a peer asks at most a chunk at a time; RetroShare
 #: itself asks far less).
 MAX_REQUEST: Final = 16 * CHUNK_SIZE
+#: Seconds between two pumps while a link is full, for a glue that is not told when it has
+#: room again.
+ROOM_POLL: Final = 0.01
 #: Open files kept for reading.
 _MAX_OPEN: Final = 32
 #: An upload is listed (`UploadServer.uploads`) until its peer has been silent this long
@@ -248,19 +254,25 @@ class UploadServer:
     def backlog(self) -> bool:
         return any(self._queues.values())
 
-    def pump(self, now: float, room: Callable[[SslId], int]
+    def waiting_with_room(self, room: Callable[[SslId], int]) -> bool:
+        """Some peer has requests waiting and room on its link (pump again)."""
+        return any(q and room(p) > 0 for p, q in self._queues.items())
+
+    def pump(self, now: float, room: Callable[[SslId], int], poll: float | None = ROOM_POLL
              ) -> tuple[list[tuple[SslId, FtDataItem]], float | None]:
         """Data items to send now, and when to call again (None: nothing waits).
 
         ``room(peer)`` is how many bytes the peer's link takes now.  Peers are served round
         robin, one item each per round, so one greedy friend does not starve the others.
+        ``poll`` is the wait asked for while a link is full; None leaves it to the glue to
+        pump again when a link has room (or when `waiting_with_room` after its sends).
         """
         out: list[tuple[SslId, FtDataItem]] = []
         wait: float | None = None
         budget = {p: room(p) for p, q in self._queues.items() if q}
         active = [p for p, b in budget.items() if b > 0]
         if any(self._queues.values()) and not active:
-            wait = 0.01
+            wait = poll
         while active:
             still = []
             for peer in active:
@@ -290,8 +302,8 @@ class UploadServer:
                 budget[peer] -= n + 64
                 if budget[peer] > 0 and queue:
                     still.append(peer)
-                elif queue:
-                    wait = 0.01 if wait is None else min(wait, 0.01)
+                elif queue and poll is not None:
+                    wait = poll if wait is None else min(wait, poll)
             active = still
         return out, wait
 

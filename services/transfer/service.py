@@ -6,7 +6,9 @@ Each download is a sans-IO `engine.Download` plus a `partials.PartialFile`, driv
 events and carries out its actions (items to peers; writes; commits on a sync thread of its
 own and hashes on the reactor's thread pool, both off the reactor thread).  Uploads are the
 `server.UploadServer`, pumped (through `_UploadPump` and a driver of its own) whenever
-requests wait and the peer's link has room.
+requests wait and the peer's link has room: on a node, a full link says when it has drained
+(a producer and its consumer, no polling), so the sender is never idle while a link can take
+more.
 
 What is refused, and what happens:
 
@@ -34,6 +36,7 @@ import errno
 import hashlib
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
@@ -82,7 +85,7 @@ from .engine import (
 )
 from .errors import TransferError, UnknownTransferError
 from .partials import PartialFile
-from .server import UploadServer
+from .server import ROOM_POLL, UploadServer
 
 __all__ = [
     "FileTransferService",
@@ -195,13 +198,34 @@ class _Transfer:
         return self.partial.read(offset, length)
 
 
+class _CommitBatch:
+    """Chunks of one download to commit in one job on the sync thread; more join it (under
+    ``lock``) until the job starts."""
+
+    def __init__(self, transfer: _Transfer, chunks: set[int]) -> None:
+        self.transfer = transfer
+        self.chunks = chunks
+        self.lock = threading.Lock()
+        self.started = False
+
+    def run(self) -> None:
+        with self.lock:
+            self.started = True
+            chunks = tuple(sorted(self.chunks))
+        self.transfer.partial.commit(chunks)
+
+
 class _UploadPump:
     """The upload server as a core: `drain` pumps it (the data items the links have room
     for), `next_deadline` is when its rate limits (or a full link) let more out."""
 
-    def __init__(self, server: UploadServer, room: Callable[[SslId], int]) -> None:
+    def __init__(self, server: UploadServer, room: Callable[[SslId], int],
+                 clock: IReactorTime, *, told: bool) -> None:
         self.server = server
         self.room = room
+        self.clock = clock
+        #: The glue hears when a full link has room again: no polling while one is full.
+        self.told = told
         self._due: float | None = None
 
     def handle_timer(self, now: float) -> None:
@@ -211,9 +235,15 @@ class _UploadPump:
         return self._due
 
     def drain(self, now: float) -> list[tuple[SslId, FtDataItem]]:
-        items, wait = self.server.pump(now, self.room)
+        items, wait = self.server.pump(now, self.room, None if self.told else ROOM_POLL)
         self._due = None if wait is None else now + wait
         return items
+
+    def after(self) -> None:
+        """Once the items went to the links: a link that took them all straight to its
+        transport still has room and will not say so, so pump again on the next turn."""
+        if self.told and self.server.waiting_with_room(self.room):
+            self._due = self.clock.seconds()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,18 +292,20 @@ SPEC: Final = ServiceSpec(
     build=lambda node: FileTransferService(
         node.control, node.reactor, partials_dir=Path(node.account.base_dir) / PARTIALS_DIR,
         incoming_dir=Path(node.account.base_dir) / INCOMING_DIR, room=node.link_room,
-        on_event=node.emit))
+        watch_room=node.link_room_watch, on_event=node.emit))
 
 
 class FileTransferService(Service):
     """Downloads into ``partials_dir`` then ``incoming_dir``; uploads from the shared indexes.
 
     ``room(peer)``: bytes the peer's link queue takes now (the node gives its streamer's free
-    space); ``hash_in_thread``: hash whole files off the reactor thread (False in tests
-    driven by a fake clock); ``sync_in_thread``: write the partials' states (each a few
-    fsyncs) on a worker thread of their own, in order, so that the reactor keeps receiving
-    meanwhile (only where the reactor has ``callFromThread``); ``hook``: passed to every
-    `PartialFile` (crash tests).
+    space); ``watch_room(callback)``, if given, registers ``callback(peer)`` to be called when
+    a full link has room again (the node's `link_room_watch`), and uploads then wait for it
+    instead of polling every `ROOM_POLL` s; ``hash_in_thread``: hash whole files off the
+    reactor thread (False in tests driven by a fake clock); ``sync_in_thread``: write the
+    partials' states (each a few fsyncs) on a worker thread of their own, in order, so that
+    the reactor keeps receiving meanwhile (only where the reactor has ``callFromThread``);
+    ``hook``: passed to every `PartialFile` (crash tests).
     """
 
     spec = SPEC
@@ -287,7 +319,9 @@ class FileTransferService(Service):
                  strategy: Strategy = Strategy.PROGRESSIVE,
                  hook: Callable[[str], None] | None = None,
                  upload_rate: float = 0, peer_upload_rate: float = 0,
-                 sync_in_thread: bool = True) -> None:
+                 sync_in_thread: bool = True,
+                 watch_room: Callable[[Callable[[SslId], object]], object] | None = None
+                 ) -> None:
         super().__init__(sender, reactor)
         self._sync_in_thread = sync_in_thread and hasattr(reactor, "callFromThread")
         self._syncer: concurrent.futures.ThreadPoolExecutor | None = None
@@ -295,6 +329,9 @@ class FileTransferService(Service):
         self.partials_dir = Path(partials_dir)
         self.incoming_dir = Path(incoming_dir)
         self._room = room if room is not None else (lambda peer: 8 << 20)
+        self._told = watch_room is not None
+        if watch_room is not None:
+            watch_room(self.link_has_room)
         self._on_event = on_event
         self._hash_in_thread = hash_in_thread
         self.tuning = tuning
@@ -314,6 +351,8 @@ class FileTransferService(Service):
         #: Finished downloads, oldest first (bounded: `MAX_HISTORY`).
         self.history: collections.deque[TransferInfo] = collections.deque(maxlen=MAX_HISTORY)
         self._disk_timer: IDelayedCall | None = None
+        #: The commit job last queued on the sync thread, while more chunks may join it.
+        self._open_batch: _CommitBatch | None = None
         #: Free bytes of the partials folder (a seam for tests).
         self.free_space: Callable[[], int] = lambda: shutil.disk_usage(self.partials_dir).free
 
@@ -518,11 +557,27 @@ class FileTransferService(Service):
 
         self._queue(t.partial.update, **changes).addErrback(failed)
 
+    def _commit(self, t: _Transfer, chunks: tuple[int, ...]) -> None:
+        """Record ``chunks`` DONE durably.  While the last job queued on the sync thread is a
+        commit of the same download that has not started, the chunks join it: a lagging
+        sync thread then makes one ``fdatasync`` and one state write for all of them instead
+        of one per chunk (the order of every other state write is kept)."""
+        batch = self._open_batch
+        if batch is not None and batch.transfer is t:
+            with batch.lock:
+                if not batch.started:
+                    batch.chunks.update(chunks)
+                    return
+        batch = _CommitBatch(t, set(chunks))
+        self._durably(t, batch.run)
+        self._open_batch = batch if self._syncer is not None else None
+
     def _queue(self, op: Callable[..., object], *args: object,
                **kwargs: object) -> defer.Deferred[object]:
         """Run ``op`` (a partial's state write or removal) after every one queued before it:
         on the sync thread (one thread, first in first out) when there is one, else at once.
         Fires on the reactor thread with its result or failure."""
+        self._open_batch = None  # a commit queued from now on must not pass this job
         if self._syncer is None:
             return defer.maybeDeferred(op, *args, **kwargs)
         d: defer.Deferred[object] = defer.Deferred()
@@ -652,7 +707,7 @@ class FileTransferService(Service):
         elif isinstance(a, WriteData):
             self._disk(t, t.partial.write, a.offset, a.data)
         elif isinstance(a, CommitChunks):
-            self._durably(t, t.partial.commit, a.chunks)
+            self._commit(t, a.chunks)
         elif isinstance(a, UncommitChunks):
             self._durably(t, t.partial.uncommit, a.chunks)
         elif isinstance(a, RequestChunkMap):
@@ -750,8 +805,13 @@ class FileTransferService(Service):
     # --- uploads ---------------------------------------------------------------------------
 
     def _upload_driver(self) -> CoreDriver:
-        return CoreDriver(_UploadPump(self.server, self._room), self.reactor,
-                          lambda out: self.send(*out))
+        pump = _UploadPump(self.server, self._room, self.reactor, told=self._told)
+        return CoreDriver(pump, self.reactor, lambda out: self.send(*out), after=pump.after)
+
+    def link_has_room(self, peer: SslId) -> None:
+        """A friend's link, full before, has room again: send what waits for it (and for any
+        other peer: a tunnel's virtual peers share their friend's link)."""
+        self._pump()
 
     def _pump(self) -> None:
         """Send the data items waiting uploads may send now; the driver keeps the timer for
