@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_items_grouter -*-
+# -*- test-case-name: tests.test_items_gxstunnel -*-
 """Global router (service 0x0018): signed, encrypted data for a GXS identity, relayed by friends.
 
 Older RetroShare nodes send distant mail this way (newer ones send it both this way and as

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_items_gxstrans -*-
+# -*- test-case-name: tests.test_distant_mail -*-
 """GXS trans (service 0x0230) data: what the messages and groups of distant mail hold.
 
 These are not link items: they are the ``msg`` / ``grp`` bytes inside the NXS items of
