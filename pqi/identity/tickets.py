@@ -22,8 +22,6 @@ import struct
 import sys
 from typing import Any, Final
 
-from twisted.logger import Logger
-
 __all__ = ["disable_tickets", "OPENSSL_DEFAULT_TICKETS"]
 
 #: Tickets an OpenSSL 1.1.1+ server sends after a TLS 1.3 handshake unless told otherwise.
@@ -36,7 +34,6 @@ _SHT_SYMTAB: Final = 2
 _STT_FUNC: Final = 2
 _SECTION: Final = struct.Struct("<IIQQQQIIQQ")
 _SYMBOL: Final = struct.Struct("<IBBHQQ")
-_log = Logger(namespace="pqi.identity.tls")
 
 
 def _local_functions(path: str, names: tuple[bytes, ...]) -> dict[bytes, int]:
@@ -74,15 +71,7 @@ def _local_functions(path: str, names: tuple[bytes, ...]) -> dict[bytes, int]:
 
 @functools.cache
 def _functions() -> tuple[Any, Any] | None:
-    """``(set_num_tickets, get_num_tickets)`` as ctypes functions, or None (said once)."""
-    found = _find_functions()
-    if found is None:
-        _log.info("TLS 1.3 session tickets stay on with this OpenSSL build (they cannot "
-                  "resume a session: the session cache is off)")
-    return found
-
-
-def _find_functions() -> tuple[Any, Any] | None:
+    """``(set_num_tickets, get_num_tickets)`` as ctypes functions, or None."""
     if not sys.platform.startswith("linux"):
         return None
     try:

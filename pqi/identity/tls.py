@@ -42,6 +42,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import enum
+import functools
 import hmac
 import os
 import tempfile
@@ -333,13 +334,21 @@ def _dh_params_pem() -> bytes:
                         b"-----END DH PARAMETERS-----", b""])
 
 
+@functools.cache
+def _tickets_stay_on() -> None:
+    """Said once per process: this OpenSSL build keeps sending TLS 1.3 session tickets."""
+    _log.info("TLS 1.3 session tickets stay on with this OpenSSL build (they cannot resume "
+              "a session: the session cache is off)")
+
+
 def _make_context(own: LocalIdentity, options: TLSOptions) -> SSL.Context:
     ctx = SSL.Context(SSL.TLS_METHOD)
     ctx.set_min_proto_version(SSL.TLS1_2_VERSION if options.allow_tls12 else SSL.TLS1_3_VERSION)
     ctx.set_options(SSL.OP_NO_TICKET | SSL.OP_NO_COMPRESSION | SSL.OP_SINGLE_DH_USE
                     | SSL.OP_NO_RENEGOTIATION)
     ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
-    disable_tickets(ctx)
+    if not disable_tickets(ctx):
+        _tickets_stay_on()
     ctx.use_certificate(own.certificate.x509)
     ctx.use_privatekey(own.location_key)
     ctx.check_privatekey()
