@@ -579,9 +579,11 @@ class TestKeySignature:
                        + H("0120 00000009") + b"sig")
         assert KeySignatureTLV.parse(raw) == KeySignature(self.KEY, b"sig")
 
-    @pytest.mark.parametrize("text", [b"zz" * 16, b"00" * 15, b"00 " * 15 + b"0"])
+    @pytest.mark.parametrize("text", [b"zz" * 16, b"00" * 15, b"00 " * 15 + b"0",
+                                      b"0A" + b"00" * 15])
     def test_bad_key_id(self, text: bytes) -> None:
-        """A key id that is not 32 hex digits is InvalidValueError at the STR_KEYID TLV."""
+        """A key id that is not 32 lower-case hex digits is InvalidValueError at the
+        STR_KEYID TLV (upper case would not re-encode to the bytes received)."""
         raw = (struct.pack(">HI", 0x1050, 6 + 6 + len(text) + 6) + struct.pack(
             ">HI", 0x00A4, 6 + len(text)) + text + H("0120 00000006"))
         with pytest.raises(InvalidValueError) as e:

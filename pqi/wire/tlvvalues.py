@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from typing import Any
+from typing import Any, Final
 
 import construct as c
 
@@ -158,11 +158,19 @@ class _KeyIdString(c.Construct):
         return obj
 
 
+#: The digits RetroShare writes a key id with: lower-case hex only.
+_KEY_ID_DIGITS: Final = frozenset("0123456789abcdef")
+
+
 def _key_id_from_text(text: str, path: str, offset: int) -> GxsId:
-    """The GXS id whose hex text ``text`` is (exactly 32 hex digits), else `InvalidValueError`."""
+    """The GXS id whose hex text ``text`` is (exactly 32 lower-case hex digits, as RetroShare
+    writes it), else `InvalidValueError`.  Any other spelling of the same id (upper case)
+    would re-encode to other bytes than the signed item carried, so it is refused."""
     try:
         if len(text) != 2 * GxsId.LENGTH:  # bytes.fromhex would also take "00 01 ..."
             raise ValueError(f"{len(text)} characters")
+        if not _KEY_ID_DIGITS.issuperset(text):
+            raise ValueError("not lower-case hex")
         return GxsId.from_hex(text)
     except ValueError as e:
         raise InvalidValueError(f"key id {text!r} is not a GXS id", field=path,
