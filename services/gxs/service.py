@@ -5,7 +5,9 @@ It is the base every GXS service builds on (identities here; channels, forums, b
 it registers under the service id, feeds the core the friends that connect and the items they
 send, sends what the core says to send, logs what the core refused, asks the identity
 service for authors the core does not know (``request_identity``), and hands every other
-output (`GroupStored`, `MessageStored`...) to ``on_event``.
+output (`GroupStored`, `MessageStored`...) to ``on_event``.  With `attach_tunnels` the
+service also syncs with distant peers through turtle tunnels (`services.turtle.gxs`): their
+items go into the tunnels, and the core offers each of them only the group of its tunnel.
 """
 
 from __future__ import annotations
@@ -38,6 +40,19 @@ class GxsNetService(Service):
         self.on_event = on_event
         self.request_identity = request_identity
         self.driver = CoreDriver(core, reactor, self._output)
+        self.tunnels: Any = None
+
+    def attach_tunnels(self, tunnels: Any) -> None:
+        """Sync through ``tunnels`` (a `GxsTunnels`) too: its virtual peers join as friends
+        limited to their group."""
+        self.tunnels = tunnels
+        self.core.distant_group = tunnels.group_of
+        tunnels.register(self)
+
+    def send(self, peer: SslId, item: Any) -> bool:
+        if self.tunnels is not None and self.tunnels.is_distant(peer):
+            return bool(self.tunnels.send(peer, item))
+        return super().send(peer, item)
 
     def stop(self) -> None:
         self.driver.stop()
