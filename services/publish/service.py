@@ -70,7 +70,8 @@ from services.publish.making import make_group, make_message, update_group
 from services.spec import ServiceSpec
 
 __all__ = ["PublishService", "ChannelService", "ForumService", "BoardService", "GroupInfo",
-           "MessageInfo", "IdentityKeys", "MAX_NEWS", "MAX_REFUSED", "PublishError"]
+           "MessageInfo", "IdentityKeys", "MAX_NEWS", "MAX_REFUSED", "MAX_FOLLOWING",
+           "PublishError", "summary_json"]
 
 #: Most new messages kept for ``follow`` (the oldest are forgotten first).
 MAX_NEWS: Final = 1_000
@@ -164,6 +165,13 @@ class MessageInfo:
         elif isinstance(c, Vote):
             out["vote"] = "up" if c.vote_type == VOTE_UP else "down"
         return out
+
+
+def summary_json(s: GxsGroupSummary) -> dict[str, Any]:
+    """A distant search hit as the control channel and the JSON API show it."""
+    return {"id": s.group_id.to_hex(), "name": s.name, "author": _hex_or_none(s.author_id),
+            "publish_ts": s.publish_ts, "messages": s.message_count,
+            "last_message_ts": s.last_message_ts}
 
 
 def _hex_or_none(value: Any) -> str | None:
