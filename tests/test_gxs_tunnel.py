@@ -372,3 +372,24 @@ def test_fuzz_harness_survives_mutations() -> None:
             for _ in range(rng.randint(1, 6)):
                 data[rng.randrange(len(data))] = rng.randrange(256)
             one_input(bytes(data))
+
+
+def test_unknown_author_of_a_distant_group_is_asked_of_friends() -> None:
+    """When C does not know the identity that signed A's channel, the group from the tunnel
+    is refused, the identity is asked of C's friend B (not of the distant peer), and once C
+    holds it the group is listed again and followed."""
+    net, grp = _line()
+    c = net.node(2)
+    author = net.pub.identities[0]
+    keys = c.identities
+    everyone = keys.pairs  # type: ignore[attr-defined]
+    keys.pairs = {k: v for k, v in everyone.items() if k != author}  # type: ignore[attr-defined]
+    c.follow_distant(grp)
+    net.run(30)
+    assert c.group(grp) is None
+    assert (author, TunnelNet.ssl(1)) in keys.requested  # type: ignore[attr-defined]
+    assert all(not c.tunnels.is_distant(p) for _, p in keys.requested)  # type: ignore
+    keys.pairs = everyone  # type: ignore[attr-defined]
+    net.run(70)
+    info = c.group(grp)
+    assert info is not None and info.subscribed

@@ -557,6 +557,12 @@ class NxsCore:
             check_group(item.grp, meta, item.grp_id, self.policy, self.author_lookup)
             self.store.put_group(item.grp, item.meta, int(now),
                                  subscribed=True if self.auto_subscribe else None)
+        except UnknownAuthorError as e:
+            # Transient: ask for the author, and make the peer list its groups again.
+            self._emit(AuthorWanted(e.author, peer))
+            self.store.set_peer_grp_ts(peer, 0)
+            self._reject(peer, f"group {item.grp_id}: {e}")
+            return
         except (DecodeError, SignatureError, StoreFullError) as e:
             self._reject(peer, f"group {item.grp_id}: {e}")
             return

@@ -13,7 +13,7 @@ items go into the tunnels, and the core offers each of them only the group of it
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -25,7 +25,11 @@ from services.base import Service
 from services.gxs.nxs_core import AuthorWanted, NxsCore, Rejected, SendItem
 from services.spec import ServiceSpec
 
-__all__ = ["GxsNetService"]
+__all__ = ["GxsNetService", "MAX_AUTHOR_ASKS"]
+
+#: Friends asked for the unknown author of an item a distant (tunnel) peer sent: identities
+#: do not travel through our tunnels, friends usually hold them.
+MAX_AUTHOR_ASKS: Final = 8
 
 
 class GxsNetService(Service):
@@ -74,7 +78,11 @@ class GxsNetService(Service):
             self.send(output.peer, output.item)
             return
         if isinstance(output, AuthorWanted) and self.request_identity is not None:
-            self.request_identity(output.author, output.peer)
+            asked = [output.peer]
+            if self.tunnels is not None and self.tunnels.is_distant(output.peer):
+                asked = [p for p in self.peers if not self.tunnels.is_distant(p)]
+            for peer in asked[:MAX_AUTHOR_ASKS]:
+                self.request_identity(output.author, peer)
         if isinstance(output, Rejected):
             self.log.warn("gxs 0x{service:04x}: refused from {peer}: {reason}",
                           service=output.service, peer=output.peer.to_hex(),
