@@ -27,7 +27,6 @@ import hashlib
 from collections.abc import Callable, Iterable
 from typing import Any, Final, Protocol
 
-from twisted.logger import Logger
 from zope.interface import implementer
 
 from pqi.interfaces import DisconnectReason, PeerIdentity
@@ -138,7 +137,6 @@ class GxsTunnels:
     """
 
     service_id = SERVICE_GXS_DISTANT
-    log = Logger()
 
     def __init__(self, send_tunnel_item: Callable[[SslId, Any], bool],
                  monitor: Callable[[Sha1Hash, bool], object],
