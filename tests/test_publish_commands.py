@@ -27,9 +27,10 @@ pytestmark = [pytest.mark.timeout(180)]
 @pytest.mark.slow
 @pytest.mark.integration
 def test_channel_and_forum_commands(tmp_path) -> None:
-    """alice makes an identity and a channel; bob sees it, subscribes and follows it; alice
-    posts with a file and bob's follow prints the post; bob reads the channel; a forum
-    thread of alice gets bob's reply; a bad group id is a usage error."""
+    """alice makes an identity and a channel; bob sees it, finds it by a turtle search
+    (``channel search``), subscribes and follows it; alice posts with a file and bob's
+    follow prints the post; bob reads the channel; a forum thread of alice gets bob's reply;
+    a bad group id is a usage error."""
     accounts, ports = {}, {}
     for name in ("alice", "bob"):
         accounts[name] = Account.create(tmp_path / name, name, f"{name}-loc", PASSWORD,
@@ -55,6 +56,9 @@ def test_channel_and_forum_commands(tmp_path) -> None:
             channel = made.stdout.strip()
             until(lambda: channel in rsnode("channel", "list", "--base-dir", b_dir).stdout,
                   "the channel at bob")
+            found = rsnode("channel", "search", "--base-dir", b_dir, "CLI channel", "--wait",
+                           "3", "--json")  # over turtle: alice answers with her channel
+            assert [h["id"] for h in json.loads(found.stdout)] == [channel]
             followed = rsnode("channel", "subscribe", "--base-dir", b_dir, channel)
             follow = subprocess.Popen(
                 [sys.executable, "-m", "services.cli", "channel", "follow", "--base-dir",

@@ -5,15 +5,16 @@
     rsnode channel list [--json]                 ours, those we follow, those friends show
     rsnode channel read CHANNEL [--json] [--mark-read]
     rsnode channel post CHANNEL TITLE [--body B] [--file PATH]... [--edit POST]
-    rsnode channel subscribe CHANNEL [--auto-download | --no-auto-download]
+    rsnode channel subscribe CHANNEL [--auto-download | --no-auto-download] [--distant]
+    rsnode channel search TEXT [--wait S] [--json]   channels found beyond our friends
     rsnode channel unsubscribe CHANNEL
     rsnode channel comment CHANNEL POST TEXT     (and ``vote CHANNEL POST [--down]``)
     rsnode channel download CHANNEL POST         fetch a post's files
     rsnode channel follow [CHANNEL] [--count N]  print new posts as they arrive
-    rsnode forum create|list|read|subscribe|unsubscribe|follow ...   (as above)
+    rsnode forum create|list|read|subscribe|unsubscribe|search|follow ...   (as above)
     rsnode forum post FORUM TITLE --body B [--reply-to MSG] [--edit MSG]
     rsnode forum pin FORUM MSG [--unpin]
-    rsnode board create|list|read|subscribe|unsubscribe|comment|vote|follow ...
+    rsnode board create|list|read|subscribe|unsubscribe|search|comment|vote|follow ...
     rsnode board post BOARD TITLE [--link URL] [--body NOTES]
 
 Text that came from the network (names, titles, bodies) is printed with control characters
@@ -31,10 +32,13 @@ from typing import Any, Final
 
 from services.cli.common import ask_node, base_dir_parent, describe_subcommands
 
-__all__ = ["register", "format_groups", "format_group", "follow", "FOLLOW_PERIOD"]
+__all__ = ["register", "format_groups", "format_group", "format_hits", "follow", "search",
+           "FOLLOW_PERIOD", "SEARCH_WAIT"]
 
-#: How often ``follow`` asks the node for new messages (s).
+#: How often ``follow`` and ``search`` ask the node for news (s).
 FOLLOW_PERIOD: Final = 0.3
+#: How long ``search`` collects hits by default (s); answers come back hop by hop.
+SEARCH_WAIT: Final = 5.0
 _HELP: Final = {"channel": "channels: the owner posts (with files), subscribers comment",
                 "forum": "forums: threads and replies signed by their authors",
                 "board": "boards: links and text posts, comments and votes"}
@@ -54,6 +58,28 @@ def format_groups(groups: list[dict[str, Any]], kind: str) -> str:
         lines.append(f"{mark} {g['id']}  {_clean(g['name'])}  ({g['messages']} messages)  "
                      f"{_clean(g['description'])}")
     return "\n".join(lines) + "\n(* ours, + followed)"
+
+
+def format_hits(hits: list[dict[str, Any]], kind: str) -> str:
+    if not hits:
+        return f"no {kind} found"
+    return "\n".join(f"{h['id']}  {_clean(h['name'])}  ({h['messages']} messages)"
+                     for h in hits) + f"\n(follow one: rsnode {kind} subscribe ID)"
+
+
+def search(base: pathlib.Path, kind: str, text: str, wait: float, as_json: bool,
+           out: Callable[[str], object]) -> int:
+    """Search the network for groups by name, collect hits for ``wait`` seconds, print."""
+    rid = ask_node(base, f"{kind}_search", {"text": text})["id"]
+    deadline = time.monotonic() + max(0.0, wait)
+    hits: list[dict[str, Any]] = []
+    while True:
+        hits = ask_node(base, f"{kind}_search_results", {"id": rid})
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(min(FOLLOW_PERIOD, max(0.0, deadline - time.monotonic())))
+    out(json.dumps(hits, indent=2) if as_json else format_hits(hits, kind))
+    return 0
 
 
 def _line(m: dict[str, Any]) -> str:
@@ -174,9 +200,12 @@ def _register_kind(subparsers: Any, kind: str) -> None:
     if kind == "channel":
         p.add_argument("--auto-download", action=argparse.BooleanOptionalAction, default=None,
                        help="fetch the files of new posts (default: the node's setting)")
+    p.add_argument("--distant", action="store_true",
+                   help="sync it through turtle tunnels too (implied for a group no friend "
+                        "showed us, such as a search hit)")
 
     def subscribe_args(a: argparse.Namespace) -> dict[str, Any]:
-        args: dict[str, Any] = {"group": a.group, "subscribe": True}
+        args: dict[str, Any] = {"group": a.group, "subscribe": True, "distant": a.distant}
         if getattr(a, "auto_download", None) is not None:
             args["auto_download"] = a.auto_download
         return args
@@ -188,6 +217,14 @@ def _register_kind(subparsers: Any, kind: str) -> None:
     p.set_defaults(func=_run(kind, "subscribe", lambda a: {"group": a.group,
                                                            "subscribe": False},
                              lambda r, a: f"no longer following {a.group}"))
+
+    p = sub.add_parser("search", parents=[common],
+                       help=f"find {kind}s by name beyond our friends (over turtle)")
+    p.add_argument("text", help="words the name must hold")
+    p.add_argument("--wait", type=float, default=SEARCH_WAIT,
+                   help=f"seconds to collect answers (default {SEARCH_WAIT:g})")
+    p.add_argument("--json", action="store_true", help="print the hits as JSON")
+    p.set_defaults(func=lambda a: search(a.base_dir, kind, a.text, a.wait, a.json, print))
 
     p = sub.add_parser("follow", parents=[common], help="print new messages as they arrive")
     p.add_argument("group", nargs="?", help=f"only this {kind} (default: all)")

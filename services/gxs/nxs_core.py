@@ -212,7 +212,8 @@ class NxsCore:
                  author_lookup: Callable[[GxsId], NxsRsaKey | None] | None = None,
                  is_banned: Callable[[GxsId], bool] = lambda _g: False,
                  auto_subscribe: bool = False, sync_period: float = SYNC_PERIOD,
-                 transac_timeout: float = TRANSAC_TIMEOUT) -> None:
+                 transac_timeout: float = TRANSAC_TIMEOUT,
+                 distant_group: Callable[[SslId], GxsId | None] = lambda _p: None) -> None:
         self.service = service
         self.store = store
         self.policy = policy_for(service)
@@ -221,6 +222,8 @@ class NxsCore:
         self.auto_subscribe = auto_subscribe
         self.sync_period = sync_period
         self.transac_timeout = transac_timeout
+        #: The one group a distant (tunnel) peer may sync, None for friends.
+        self.distant_group = distant_group
         self.peers: dict[SslId, _Peer] = {}
         self._next_txn = 1
         self._out: list[Any] = []
@@ -304,7 +307,8 @@ class NxsCore:
         self.store.set_subscribed(grp_id, subscribed, int(now))
         if subscribed:
             for peer in self.peers:
-                self._send(peer, self._msg_sync_request(peer, grp_id, now))
+                if self._allowed(peer, grp_id):
+                    self._send(peer, self._msg_sync_request(peer, grp_id, now))
 
     def item_received(self, peer: SslId, item: NxsItem, now: float) -> None:
         """An NXS item of this service from friend ``peer``."""
@@ -337,7 +341,14 @@ class NxsCore:
             transaction_number=0, flag=0, created_since=0, sync_hash="",
             update_ts=self.store.peer_grp_ts(peer)))
         for grp_id, _, _ in self.store.groups(subscribed_only=True):
-            self._send(peer, self._msg_sync_request(peer, grp_id, now))
+            if self._allowed(peer, grp_id):
+                self._send(peer, self._msg_sync_request(peer, grp_id, now))
+
+    def _allowed(self, peer: SslId, grp_id: GxsId) -> bool:
+        """Whether ``peer`` may sync ``grp_id``: friends any group, a distant peer only the
+        group its tunnel is for (so it learns nothing of our other groups)."""
+        only = self.distant_group(peer)
+        return only is None or only == grp_id
 
     def _msg_sync_request(self, peer: SslId, grp_id: GxsId, now: float) -> NxsItem:
         return self._cls[NxsSyncMsgReqItem](
@@ -351,11 +362,12 @@ class NxsCore:
         entries: list[NxsItem] = [
             self._cls[NxsSyncGrpItem](transaction_number=0, flag=FLAG_RESPONSE, grp_id=gid,
                                       publish_ts=ts, author_id=author)
-            for gid, ts, author in self.store.groups(subscribed_only=True)]
+            for gid, ts, author in self.store.groups(subscribed_only=True)
+            if self._allowed(peer, gid)]
         self._start(peer, _Kind.GRP_LIST_RESP, entries, server_ts, now)
 
     def _on_msg_request(self, peer: SslId, item: NxsSyncMsgReqItem, now: float) -> None:
-        if not self.store.subscribed(item.grp_id):
+        if not self.store.subscribed(item.grp_id) or not self._allowed(peer, item.grp_id):
             return
         server_ts = self.store.msg_server_ts(item.grp_id)
         if server_ts <= item.update_ts:
@@ -367,7 +379,8 @@ class NxsCore:
         self._start(peer, _Kind.MSG_LIST_RESP, entries, server_ts, now)
 
     def _on_stats(self, peer: SslId, item: NxsSyncGrpStatsItem) -> None:
-        if item.request_type != STATS_REQUEST or not self.store.subscribed(item.grp_id):
+        if item.request_type != STATS_REQUEST or not self.store.subscribed(item.grp_id) \
+                or not self._allowed(peer, item.grp_id):
             return
         self._send(peer, self._cls[NxsSyncGrpStatsItem](
             request_type=STATS_RESPONSE, grp_id=item.grp_id,
@@ -464,7 +477,7 @@ class NxsCore:
     def _on_grp_list(self, peer: SslId, txn: _Incoming, now: float) -> None:
         wanted: list[NxsItem] = []
         for it in txn.items:
-            if not isinstance(it, NxsSyncGrpItem):
+            if not isinstance(it, NxsSyncGrpItem) or not self._allowed(peer, it.grp_id):
                 continue
             have = self.store.group_meta(it.grp_id)
             if have is None or have.publish_ts < it.publish_ts:
@@ -478,7 +491,8 @@ class NxsCore:
         wanted: list[NxsItem] = []
         grp_id = None
         for it in txn.items:
-            if not isinstance(it, NxsSyncMsgItem) or not self.store.subscribed(it.grp_id):
+            if not isinstance(it, NxsSyncMsgItem) or not self.store.subscribed(it.grp_id) \
+                    or not self._allowed(peer, it.grp_id):
                 continue
             grp_id = it.grp_id
             if self._rejected.get(it.msg_id, 0.0) > now:
@@ -498,7 +512,7 @@ class NxsCore:
     def _serve_groups(self, peer: SslId, txn: _Incoming, now: float) -> None:
         out: list[NxsItem] = []
         for it in txn.items:
-            if not isinstance(it, NxsSyncGrpItem):
+            if not isinstance(it, NxsSyncGrpItem) or not self._allowed(peer, it.grp_id):
                 continue
             g = self.store.group(it.grp_id)
             if g is not None and g.subscribed:
@@ -510,7 +524,8 @@ class NxsCore:
     def _serve_messages(self, peer: SslId, txn: _Incoming, now: float) -> None:
         out: list[NxsItem] = []
         for it in txn.items:
-            if not isinstance(it, NxsSyncMsgItem) or not self.store.subscribed(it.grp_id):
+            if not isinstance(it, NxsSyncMsgItem) or not self.store.subscribed(it.grp_id) \
+                    or not self._allowed(peer, it.grp_id):
                 continue
             m = self.store.message(it.msg_id)
             if m is not None and m.meta.group_id == it.grp_id:
@@ -523,6 +538,9 @@ class NxsCore:
     # --- receiving data --------------------------------------------------------------------
 
     def _receive_group(self, peer: SslId, item: NxsGrpItem, now: float) -> None:
+        if not self._allowed(peer, item.grp_id):
+            self._reject(peer, f"group {item.grp_id}: not the group of this distant peer")
+            return
         try:
             meta = decode_grp_meta(item.meta)
             have = self.store.group_meta(item.grp_id)
@@ -539,6 +557,12 @@ class NxsCore:
             check_group(item.grp, meta, item.grp_id, self.policy, self.author_lookup)
             self.store.put_group(item.grp, item.meta, int(now),
                                  subscribed=True if self.auto_subscribe else None)
+        except UnknownAuthorError as e:
+            # Transient: ask for the author, and make the peer list its groups again.
+            self._emit(AuthorWanted(e.author, peer))
+            self.store.set_peer_grp_ts(peer, 0)
+            self._reject(peer, f"group {item.grp_id}: {e}")
+            return
         except (DecodeError, SignatureError, StoreFullError) as e:
             self._reject(peer, f"group {item.grp_id}: {e}")
             return
@@ -550,6 +574,8 @@ class NxsCore:
         try:
             meta = decode_msg_meta(item.meta)
             group = self.store.group_meta(item.grp_id)
+            if not self._allowed(peer, item.grp_id):
+                raise SignatureError("message of another group than the distant peer's")
             if group is None or not self.store.subscribed(item.grp_id):
                 raise SignatureError(f"message of a group we do not follow ({item.grp_id})")
             if meta.author_id != GxsId.null() and self.is_banned(meta.author_id):

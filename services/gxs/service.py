@@ -5,13 +5,15 @@ It is the base every GXS service builds on (identities here; channels, forums, b
 it registers under the service id, feeds the core the friends that connect and the items they
 send, sends what the core says to send, logs what the core refused, asks the identity
 service for authors the core does not know (``request_identity``), and hands every other
-output (`GroupStored`, `MessageStored`...) to ``on_event``.
+output (`GroupStored`, `MessageStored`...) to ``on_event``.  With `attach_tunnels` the
+service also syncs with distant peers through turtle tunnels (`services.turtle.gxs`): their
+items go into the tunnels, and the core offers each of them only the group of its tunnel.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -23,7 +25,11 @@ from services.base import Service
 from services.gxs.nxs_core import AuthorWanted, NxsCore, Rejected, SendItem
 from services.spec import ServiceSpec
 
-__all__ = ["GxsNetService"]
+__all__ = ["GxsNetService", "MAX_AUTHOR_ASKS"]
+
+#: Friends asked for the unknown author of an item a distant (tunnel) peer sent: identities
+#: do not travel through our tunnels, friends usually hold them.
+MAX_AUTHOR_ASKS: Final = 8
 
 
 class GxsNetService(Service):
@@ -38,6 +44,19 @@ class GxsNetService(Service):
         self.on_event = on_event
         self.request_identity = request_identity
         self.driver = CoreDriver(core, reactor, self._output)
+        self.tunnels: Any = None
+
+    def attach_tunnels(self, tunnels: Any) -> None:
+        """Sync through ``tunnels`` (a `GxsTunnels`) too: its virtual peers join as friends
+        limited to their group."""
+        self.tunnels = tunnels
+        self.core.distant_group = tunnels.group_of
+        tunnels.register(self)
+
+    def send(self, peer: SslId, item: Any) -> bool:
+        if self.tunnels is not None and self.tunnels.is_distant(peer):
+            return bool(self.tunnels.send(peer, item))
+        return super().send(peer, item)
 
     def stop(self) -> None:
         self.driver.stop()
@@ -59,7 +78,11 @@ class GxsNetService(Service):
             self.send(output.peer, output.item)
             return
         if isinstance(output, AuthorWanted) and self.request_identity is not None:
-            self.request_identity(output.author, output.peer)
+            asked = [output.peer]
+            if self.tunnels is not None and self.tunnels.is_distant(output.peer):
+                asked = [p for p in self.peers if not self.tunnels.is_distant(p)]
+            for peer in asked[:MAX_AUTHOR_ASKS]:
+                self.request_identity(output.author, peer)
         if isinstance(output, Rejected):
             self.log.warn("gxs 0x{service:04x}: refused from {peer}: {reason}",
                           service=output.service, peer=output.peer.to_hex(),

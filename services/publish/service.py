@@ -12,6 +12,11 @@ whose author may edit it is shown (a channel's versions are all signed by its pu
 forum post's by its author or one of the forum's moderators); votes and comments name their
 post as thread.  New messages from friends are also kept, numbered, in a bounded list
 (`MAX_NEWS`) for ``follow``.
+
+Distant groups (with `attach_tunnels`, RetroShare's distant sync): `search_distant` asks the
+network over turtle for groups by name, `search_groups` answers such searches from the groups
+we follow, and `follow_distant` digs tunnels to a group's holders and subscribes to it once
+they gave it to us (at most `MAX_FOLLOWING` such groups at once).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from pqi.items.gxs_content import (
     Vote,
     decode_content,
 )
+from pqi.items.gxs_tunnel import GxsGroupSummary
 from pqi.items.ids import SERVICE_CHANNELS, SERVICE_FORUMS, SERVICE_POSTED
 from pqi.items.nxs import NxsRsaKey
 from pqi.wire.errors import DecodeError
@@ -64,12 +70,15 @@ from services.publish.making import make_group, make_message, update_group
 from services.spec import ServiceSpec
 
 __all__ = ["PublishService", "ChannelService", "ForumService", "BoardService", "GroupInfo",
-           "MessageInfo", "IdentityKeys", "MAX_NEWS", "MAX_REFUSED", "PublishError"]
+           "MessageInfo", "IdentityKeys", "MAX_NEWS", "MAX_REFUSED", "MAX_FOLLOWING",
+           "PublishError", "summary_json"]
 
 #: Most new messages kept for ``follow`` (the oldest are forgotten first).
 MAX_NEWS: Final = 1_000
 #: Most refusals kept (why a friend's group or message was not stored), newest last.
 MAX_REFUSED: Final = 100
+#: Distant groups we wait to receive through tunnels, to subscribe to them.
+MAX_FOLLOWING: Final = 64
 
 
 class PublishError(ValueError):
@@ -158,6 +167,13 @@ class MessageInfo:
         return out
 
 
+def summary_json(s: GxsGroupSummary) -> dict[str, Any]:
+    """A distant search hit as the control channel and the JSON API show it."""
+    return {"id": s.group_id.to_hex(), "name": s.name, "author": _hex_or_none(s.author_id),
+            "publish_ts": s.publish_ts, "messages": s.message_count,
+            "last_message_ts": s.last_message_ts}
+
+
 def _hex_or_none(value: Any) -> str | None:
     return None if value == type(value).null() else value.to_hex()
 
@@ -190,6 +206,8 @@ class PublishService(GxsNetService):
         self._seq = 0
         #: Why friends' groups and messages were refused, newest last (for status, tests).
         self.refused: collections.deque[str] = collections.deque(maxlen=MAX_REFUSED)
+        #: Distant groups asked for (`follow_distant`) that have not reached us yet.
+        self.following: set[GxsId] = set()
 
     def close(self) -> None:
         self.store.close()
@@ -201,6 +219,9 @@ class PublishService(GxsNetService):
         if isinstance(event, Rejected):
             self.refused.append(event.reason)
         elif isinstance(event, GroupStored):
+            if event.grp_id in self.following:
+                self.following.discard(event.grp_id)
+                self.driver.feed(self.core.subscribe, event.grp_id, True)
             self.emit(self.GROUP_EVENT(event.grp_id, event.peer))
         elif isinstance(event, MessageStored):
             if event.peer is not None:
@@ -280,6 +301,62 @@ class PublishService(GxsNetService):
         """Follow a group friends showed us (its messages sync), or stop."""
         self._group(grp_id)
         self.driver.feed(self.core.subscribe, grp_id, subscribed)
+
+    # --- distant groups -------------------------------------------------------------------
+
+    def served_groups(self) -> list[GxsId]:
+        """The groups distant peers may sync from us: those we follow."""
+        return [g for g, _, _ in self.store.groups(subscribed_only=True)]
+
+    def search_groups(self, text: str, limit: int) -> list[GxsGroupSummary]:
+        """Summaries of the groups we follow whose name holds every word of ``text``
+        (case-insensitive), at most ``limit``: our answer to a distant search."""
+        words = text.casefold().split()
+        found: list[GxsGroupSummary] = []
+        for grp_id, _, _ in self.store.groups(subscribed_only=True):
+            meta = self.store.group_meta(grp_id)
+            if meta is None or not words or \
+                    not all(w in meta.name.casefold() for w in words):
+                continue
+            found.append(GxsGroupSummary(
+                group_id=grp_id, name=meta.name, author_id=meta.author_id,
+                publish_ts=meta.publish_ts, message_count=self.store.message_count(grp_id),
+                last_message_ts=self.store.last_post_ts(grp_id), sign_flags=meta.sign_flags,
+                popularity=0, search_context=meta.name))
+            if len(found) >= limit:
+                break
+        return found
+
+    def _tunnels(self) -> Any:
+        if self.tunnels is None:
+            raise PublishError("distant groups need turtle routing (it is off)")
+        return self.tunnels
+
+    def search_distant(self, text: str) -> int:
+        """Search the network for groups of this kind by name; returns the search id."""
+        if not text.strip():
+            raise PublishError("search for some text")
+        return int(self._tunnels().search(self.SERVICE, text))
+
+    def search_results(self, request_id: int) -> list[GxsGroupSummary]:
+        """The groups a distant search found so far (none for a forgotten search)."""
+        found = self._tunnels().searches.get(request_id)
+        return [] if found is None else list(found.results.values())
+
+    def follow_distant(self, grp_id: GxsId) -> None:
+        """Find ``grp_id``'s holders through tunnels, fetch it and subscribe to it."""
+        tunnels = self._tunnels()
+        if self.store.has_group(grp_id):
+            self.subscribe(grp_id)
+        elif grp_id not in self.following:
+            if len(self.following) >= MAX_FOLLOWING:
+                raise PublishError(f"already waiting for {MAX_FOLLOWING} distant groups")
+            self.following.add(grp_id)
+        try:
+            tunnels.follow(self.SERVICE, grp_id)
+        except OverflowError as e:
+            self.following.discard(grp_id)
+            raise PublishError(str(e)) from e
 
     def mark_read(self, msg_id: GxsMessageId, read: bool = True) -> None:
         try:

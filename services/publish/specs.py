@@ -32,6 +32,7 @@ from services.publish.service import (
     ForumService,
     PublishError,
     PublishService,
+    summary_json,
 )
 from services.spec import Commands, ServiceSpec
 
@@ -53,6 +54,9 @@ def _builder(cls: type[PublishService], spec: Callable[[], ServiceSpec]
                       is_banned=reputation.hides if reputation is not None else
                       (lambda _g: False),
                       on_event=node.emit, sync_period=node.options["gxs_sync_period"])
+        turtle = getattr(node, "turtle", None)
+        if turtle is not None and turtle.gxs is not None:
+            service.attach_tunnels(turtle.gxs)  # distant groups
         transfers = getattr(node, "transfers", None)
         if isinstance(service, ChannelService) and transfers is not None:
             service.files = ChannelFiles(service, transfers, getattr(node, "turtle", None),
@@ -140,9 +144,23 @@ def _register(kind: str) -> None:
     def _subscribe(node: Any, args: dict[str, Any]) -> Any:
         service = _service(node, kind)
         grp = _grp(args)
-        service.subscribe(grp, bool(args.get("subscribe", True)))
+        subscribe = bool(args.get("subscribe", True))
+        distant = subscribe and (bool(args.get("distant")) or service.group(grp) is None)
+        if distant:  # a group no friend showed us: find its holders through tunnels
+            service.follow_distant(grp)
+        else:
+            service.subscribe(grp, subscribe)
         if kind == "channel" and "auto_download" in args and service.files is not None:
             service.files.set_auto_download(grp, bool(args["auto_download"]))
+
+    @table.command(f"{kind}_search")
+    def _search(node: Any, args: dict[str, Any]) -> Any:
+        return {"id": _service(node, kind).search_distant(str(args.get("text", "")))}
+
+    @table.command(f"{kind}_search_results")
+    def _results(node: Any, args: dict[str, Any]) -> Any:
+        return [summary_json(s) for s in
+                _service(node, kind).search_results(int(args.get("id", 0)))]
 
     @table.command(f"{kind}_read")
     def _read(node: Any, args: dict[str, Any]) -> Any:

@@ -6,19 +6,23 @@ outputs come back out of it: items to send (through service control, like every 
 client-service events (`deliver`), and file search hits, kept per search for the API
 (`SearchHits`, bounded).  The skin also carries the file transfer side (`FileTunnels`)
 and the sender the transfer service uses, which sends to virtual peers through tunnels and
-to friends as before (`TunnelAwareSender`).
+to friends as before (`TunnelAwareSender`), and distant GXS sync (`GxsTunnels`, attached to
+the channel, forum and board services as they are built), whose keep-alives it sends every
+`KEEP_ALIVE_PERIOD` and whose random bias it keeps in `GXS_BIAS_FILE`.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import os
 import random
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
 
 from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -28,6 +32,7 @@ from pqi.items import turtle as turtle_items
 from pqi.items.ids import SERVICE_TURTLE
 from pqi.items.turtle import TurtleFileInfo
 from pqi.link.linkmgr import Path as LinkPath
+from pqi.storage import atomic_write
 from pqi.wire.fields import Sha1Hash, SslId
 from pqi.wire.item import PQItem
 from services.base import Service
@@ -36,12 +41,29 @@ from services.transfer.service import TRANSFER_EVENTS, TransferBadSource
 
 from .commands import COMMANDS
 from .files import FileTunnels
+from .gxs import KEEP_ALIVE_PERIOD, GxsTunnels
 from .router import FileSearchResult, SendItem, TurtleLimits, TurtleRouter, deliver
 from .search import anonymous_hits
 from .store import ANONYMOUS_FILE, AnonymousDownloads
 
 __all__ = ["TurtleService", "SearchHits", "TunnelAwareSender", "MAX_SEARCHES_KEPT",
-           "MAX_HITS_KEPT", "SPEC"]
+           "MAX_HITS_KEPT", "SPEC", "GXS_BIAS_FILE", "load_bias"]
+
+#: Where the 20-byte bias of our GXS virtual peer ids is kept (constant across restarts).
+GXS_BIAS_FILE: Final = "gxs_tunnel_bias"
+
+
+def load_bias(path: Path) -> bytes:
+    """The bias kept at ``path``, made (random) and written atomically on first use or
+    when the file is not 20 bytes."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        data = b""
+    if len(data) != 20:
+        data = os.urandom(20)
+        atomic_write(path, data)
+    return data
 
 #: Searches whose hits we keep for the API (oldest forgotten first), and hits per search.
 MAX_SEARCHES_KEPT: Final = 64
@@ -103,6 +125,7 @@ def _build(node: Any) -> TurtleService | None:
                                     listed_by, version),
                         transfers, AnonymousDownloads(Path(node.account.base_dir) /
                                                       ANONYMOUS_FILE))
+    turtle.attach_gxs(load_bias(Path(node.account.base_dir) / GXS_BIAS_FILE))
     transfers.sender = TunnelAwareSender(node.control, lambda: turtle.files)
     transfers.add_index(turtle.files)
     node.hops.append(lambda peer: turtle.next_hop(peer) if turtle.files is not None
@@ -136,6 +159,25 @@ class TurtleService(Service):
         self.files: FileTunnels | None = None
         self.transfers: Any = None
         self.anonymous_downloads: AnonymousDownloads | None = None
+        self.gxs: GxsTunnels | None = None
+        self._keep_alive: LoopingCall | None = None
+
+    def attach_gxs(self, bias: bytes) -> GxsTunnels:
+        """Carry distant GXS sync and group searches (`GxsTunnels`); GXS services then
+        ``attach_tunnels(turtle.gxs)``."""
+        gxs = GxsTunnels(self.send_tunnel_item, self._monitor_gxs, self._gxs_search, bias)
+        self.gxs = gxs
+        self.router.register_service(gxs)
+        return gxs
+
+    def _monitor_gxs(self, file_hash: Sha1Hash, on: bool) -> None:
+        if on:
+            self.driver.feed(self.router.monitor_tunnels, file_hash, self.gxs)
+        else:
+            self.driver.feed(self.router.stop_monitoring, file_hash)
+
+    def _gxs_search(self, data: bytes) -> int:
+        return int(self.driver.feed(self.router.generic_search, self.gxs, data))
 
     def attach_files(self, files: FileTunnels, transfers: Any = None,
                      store: AnonymousDownloads | None = None) -> None:
@@ -172,8 +214,14 @@ class TurtleService(Service):
     def start(self) -> None:
         self.driver.service()  # arms the core's first deadline
         self.sync_downloads()  # resumed anonymous downloads dig again
+        if self.gxs is not None:
+            self._keep_alive = LoopingCall(self.gxs.keep_alive)
+            self._keep_alive.clock = self.reactor
+            self._keep_alive.start(KEEP_ALIVE_PERIOD, now=False)
 
     def stop(self) -> None:
+        if self._keep_alive is not None and self._keep_alive.running:
+            self._keep_alive.stop()
         self.driver.stop()
 
     def peer_connected(self, peer: PeerIdentity) -> None:
