@@ -6,8 +6,9 @@ it registers under the service id, feeds the core the friends that connect and t
 send, sends what the core says to send, logs what the core refused, asks the identity
 service for authors the core does not know (``request_identity``), and hands every other
 output (`GroupStored`, `MessageStored`...) to ``on_event``.  With `attach_tunnels` the
-service also syncs with distant peers through turtle tunnels (`services.turtle.gxs`): their
-items go into the tunnels, and the core offers each of them only the group of its tunnel.
+service also syncs with distant peers through turtle tunnels
+(`services.turtle.gxs_net_tunnel`): their items go into the tunnels, and the core offers each
+of them only the group of its tunnel.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class GxsNetService(Service):
         self.tunnels: Any = None
 
     def attach_tunnels(self, tunnels: Any) -> None:
-        """Sync through ``tunnels`` (a `GxsTunnels`) too: its virtual peers join as friends
+        """Sync through ``tunnels`` (a `GxsNetTunnels`) too: its virtual peers join as friends
         limited to their group."""
         self.tunnels = tunnels
         self.core.distant_group = tunnels.group_of

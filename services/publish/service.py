@@ -46,7 +46,7 @@ from pqi.items.gxs_content import (
     Vote,
     decode_content,
 )
-from pqi.items.gxs_tunnel import GxsGroupSummary
+from pqi.items.gxs_net_tunnel import GxsGroupSummary
 from pqi.items.ids import SERVICE_CHANNELS, SERVICE_FORUMS, SERVICE_POSTED
 from pqi.items.nxs import NxsRsaKey
 from pqi.wire.errors import DecodeError

@@ -11,7 +11,7 @@ node) and `commands` (the control channel).
 
 from .crypto import TunnelCryptoError, decrypt, encrypt, file_key, hash_of_hash
 from .fileprint import personal_file_print, tunnel_of_virtual_peer, virtual_peer_id
-from .gxs import GxsSearch, GxsTunnels, group_hash, own_virtual_peer, tunnel_key
+from .gxs_net_tunnel import GxsNetTunnels, GxsSearch, group_hash, own_virtual_peer, tunnel_key
 from .interfaces import ITurtleClientService
 from .router import (
     FileSearchResult,
@@ -29,7 +29,7 @@ from .router import (
 __all__ = [
     "TunnelCryptoError", "decrypt", "encrypt", "file_key", "hash_of_hash",
     "personal_file_print", "tunnel_of_virtual_peer", "virtual_peer_id",
-    "GxsSearch", "GxsTunnels", "group_hash", "own_virtual_peer", "tunnel_key",
+    "GxsSearch", "GxsNetTunnels", "group_hash", "own_virtual_peer", "tunnel_key",
     "ITurtleClientService",
     "FileSearchResult", "GenericSearchResult", "SendItem", "TunnelData", "TurtleLimits",
     "TurtleRouter", "TurtleStats", "VirtualPeerAdded", "VirtualPeerRemoved", "deliver",

@@ -6,7 +6,7 @@ outputs come back out of it: items to send (through service control, like every 
 client-service events (`deliver`), and file search hits, kept per search for the API
 (`SearchHits`, bounded).  The skin also carries the file transfer side (`FileTunnels`)
 and the sender the transfer service uses, which sends to virtual peers through tunnels and
-to friends as before (`TunnelAwareSender`), and distant GXS sync (`GxsTunnels`, attached to
+to friends as before (`TunnelAwareSender`), and distant GXS sync (`GxsNetTunnels`, attached to
 the channel, forum and board services as they are built), whose keep-alives it sends every
 `KEEP_ALIVE_PERIOD` and whose random bias it keeps in `GXS_BIAS_FILE`.
 """
@@ -41,7 +41,7 @@ from services.transfer.service import TRANSFER_EVENTS, TransferBadSource
 
 from .commands import COMMANDS
 from .files import FileTunnels
-from .gxs import KEEP_ALIVE_PERIOD, GxsTunnels
+from .gxs_net_tunnel import KEEP_ALIVE_PERIOD, GxsNetTunnels
 from .router import FileSearchResult, SendItem, TurtleLimits, TurtleRouter, deliver
 from .search import anonymous_hits
 from .store import ANONYMOUS_FILE, AnonymousDownloads
@@ -50,7 +50,7 @@ __all__ = ["TurtleService", "SearchHits", "TunnelAwareSender", "MAX_SEARCHES_KEP
            "MAX_HITS_KEPT", "SPEC", "GXS_BIAS_FILE", "load_bias"]
 
 #: Where the 20-byte bias of our GXS virtual peer ids is kept (constant across restarts).
-GXS_BIAS_FILE: Final = "gxs_tunnel_bias"
+GXS_BIAS_FILE: Final = "gxs_net_tunnel_bias"
 
 
 def load_bias(path: Path) -> bytes:
@@ -159,13 +159,13 @@ class TurtleService(Service):
         self.files: FileTunnels | None = None
         self.transfers: Any = None
         self.anonymous_downloads: AnonymousDownloads | None = None
-        self.gxs: GxsTunnels | None = None
+        self.gxs: GxsNetTunnels | None = None
         self._keep_alive: LoopingCall | None = None
 
-    def attach_gxs(self, bias: bytes) -> GxsTunnels:
-        """Carry distant GXS sync and group searches (`GxsTunnels`); GXS services then
+    def attach_gxs(self, bias: bytes) -> GxsNetTunnels:
+        """Carry distant GXS sync and group searches (`GxsNetTunnels`); GXS services then
         ``attach_tunnels(turtle.gxs)``."""
-        gxs = GxsTunnels(self.send_tunnel_item, self._monitor_gxs, self._gxs_search, bias)
+        gxs = GxsNetTunnels(self.send_tunnel_item, self._monitor_gxs, self._gxs_search, bias)
         self.gxs = gxs
         self.router.register_service(gxs)
         return gxs

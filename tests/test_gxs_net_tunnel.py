@@ -1,4 +1,4 @@
-"""Distant GXS sync and group search over turtle (`services.turtle.gxs`, service 0x2233).
+"""Distant GXS sync and group search over turtle (`services.turtle.gxs_net_tunnel`, service 0x2233).
 
 The item layouts follow libretroshare's ``rsgxsnettunnel.cc`` (no capture of real nodes
 holds them); the network tests run channel services and turtle routers on one `Clock`.
@@ -15,34 +15,34 @@ from hypothesis import strategies as st
 
 import pqi
 from pqi.interfaces import DisconnectReason, PeerIdentity
-from pqi.items.gxs_tunnel import (
+from pqi.items.gxs_net_tunnel import (
     GxsGroupSummary,
+    GxsNetTunnelKeepAliveItem,
+    GxsNetTunnelRandomBiasItem,
+    GxsNetTunnelSearchGroupDataItem,
+    GxsNetTunnelSearchGroupRequestItem,
+    GxsNetTunnelSearchGroupSummaryItem,
+    GxsNetTunnelSearchSubstringItem,
+    GxsNetTunnelVirtualPeerItem,
     GxsServiceSearchReplyItem,
     GxsServiceSearchRequestItem,
-    GxsTunnelKeepAliveItem,
-    GxsTunnelRandomBiasItem,
-    GxsTunnelSearchGroupDataItem,
-    GxsTunnelSearchGroupRequestItem,
-    GxsTunnelSearchGroupSummaryItem,
-    GxsTunnelSearchSubstringItem,
-    GxsTunnelVirtualPeerItem,
 )
 from pqi.items.turtle import TurtleDirection, TurtleGenericDataItem
 from pqi.wire.fields import GxsId, Sha1Hash, SslId
 from services.publish.service import MAX_FOLLOWING, ChannelService, ForumService, PublishError
 from services.turtle import crypto
-from services.turtle.gxs import (
+from services.turtle.gxs_net_tunnel import (
     MAX_GROUPS,
     MAX_PEERS_PER_GROUP,
     MAX_RESULTS,
     MAX_SEARCHES,
     MAX_VIRTUAL_PEERS,
-    GxsTunnels,
+    GxsNetTunnels,
     group_hash,
     own_virtual_peer,
     tunnel_key,
 )
-from tests.gxs_tunnel_net import TunnelNet
+from tests.gxs_net_tunnel_sim import TunnelNet
 
 ids16 = st.binary(min_size=16, max_size=16)
 text = st.text(max_size=40)
@@ -52,14 +52,14 @@ u64 = st.integers(0, 2**64 - 1)
 summaries = st.builds(GxsGroupSummary, ids16.map(GxsId), text, ids16.map(GxsId), u64, u32,
                       u64, u32, u32, text)
 ITEMS = st.one_of(
-    st.builds(GxsTunnelVirtualPeerItem, virtual_peer_id=ids16.map(SslId)),
-    st.just(GxsTunnelKeepAliveItem()),
-    st.builds(GxsTunnelRandomBiasItem, bias=st.binary(min_size=20, max_size=20).map(Sha1Hash)),
-    st.builds(GxsTunnelSearchSubstringItem, service=u16, substring=text),
-    st.builds(GxsTunnelSearchGroupRequestItem, service=u16,
+    st.builds(GxsNetTunnelVirtualPeerItem, virtual_peer_id=ids16.map(SslId)),
+    st.just(GxsNetTunnelKeepAliveItem()),
+    st.builds(GxsNetTunnelRandomBiasItem, bias=st.binary(min_size=20, max_size=20).map(Sha1Hash)),
+    st.builds(GxsNetTunnelSearchSubstringItem, service=u16, substring=text),
+    st.builds(GxsNetTunnelSearchGroupRequestItem, service=u16,
               hashed_group_id=st.binary(min_size=20, max_size=20).map(Sha1Hash)),
-    st.builds(GxsTunnelSearchGroupDataItem, service=u16, encrypted_group_data=st.binary()),
-    st.builds(GxsTunnelSearchGroupSummaryItem, service=u16,
+    st.builds(GxsNetTunnelSearchGroupDataItem, service=u16, encrypted_group_data=st.binary()),
+    st.builds(GxsNetTunnelSearchGroupSummaryItem, service=u16,
               groups=st.lists(summaries, max_size=3).map(tuple)),
     st.builds(GxsServiceSearchRequestItem, service=u16, search_data=st.binary()),
     st.builds(GxsServiceSearchReplyItem, service=u16, reply_data=st.binary()),
@@ -82,16 +82,16 @@ def test_layouts_from_the_source() -> None:
     search is a u16 service then a STR_KEY (0x0053) string TLV; a summary list is a u32
     count of (id, string, id, u64, u32, u64, u32, u32, string)."""
     vp = SslId(bytes(range(16)))
-    assert pqi.encode(GxsTunnelVirtualPeerItem(virtual_peer_id=vp)) == \
+    assert pqi.encode(GxsNetTunnelVirtualPeerItem(virtual_peer_id=vp)) == \
         struct.pack(">BHBI", 2, 0x2233, 0x01, 8 + 16) + bytes(vp)
-    assert pqi.encode(GxsTunnelKeepAliveItem()) == struct.pack(">BHBI", 2, 0x2233, 0x02, 8)
+    assert pqi.encode(GxsNetTunnelKeepAliveItem()) == struct.pack(">BHBI", 2, 0x2233, 0x02, 8)
     body = struct.pack(">HHI", 0x0217, 0x0053, 6 + 3) + b"cat"
-    assert pqi.encode(GxsTunnelSearchSubstringItem(service=0x0217, substring="cat")) == \
+    assert pqi.encode(GxsNetTunnelSearchSubstringItem(service=0x0217, substring="cat")) == \
         struct.pack(">BHBI", 2, 0x2233, 0x04, 8 + len(body)) + body
     g = GxsGroupSummary(GxsId(b"\x01" * 16), "n", GxsId(b"\x02" * 16), 3, 4, 5, 6, 7, "c")
     body = (struct.pack(">HI", 0x0217, 1) + b"\x01" * 16 + struct.pack(">I", 1) + b"n" +
             b"\x02" * 16 + struct.pack(">QIQIII", 3, 4, 5, 6, 7, 1) + b"c")
-    assert pqi.encode(GxsTunnelSearchGroupSummaryItem(service=0x0217, groups=(g,))) == \
+    assert pqi.encode(GxsNetTunnelSearchGroupSummaryItem(service=0x0217, groups=(g,))) == \
         struct.pack(">BHBI", 2, 0x2233, 0x08, 8 + len(body)) + body
 
 
@@ -116,7 +116,7 @@ def test_ids_hide_the_group_and_stay_constant() -> None:
 
 
 class _Router:
-    """Records what a `GxsTunnels` asks of its router."""
+    """Records what a `GxsNetTunnels` asks of its router."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[SslId, Any]] = []
@@ -162,15 +162,15 @@ class _Service:
                 for i, g in enumerate(self.groups)][:limit]
 
 
-def _client(groups: list[GxsId] | None = None) -> tuple[GxsTunnels, _Router, _Service]:
+def _client(groups: list[GxsId] | None = None) -> tuple[GxsNetTunnels, _Router, _Service]:
     router, service = _Router(), _Service(groups)
-    tunnels = GxsTunnels(router.send, router.monitor, router.search, b"\x09" * 20)
+    tunnels = GxsNetTunnels(router.send, router.monitor, router.search, b"\x09" * 20)
     tunnels.register(service)
     return tunnels, router, service
 
 
 def _announce(grp: GxsId, turtle_vp: SslId, gxs_vp: SslId) -> TurtleGenericDataItem:
-    inner = pqi.encode(GxsTunnelVirtualPeerItem(virtual_peer_id=gxs_vp))
+    inner = pqi.encode(GxsNetTunnelVirtualPeerItem(virtual_peer_id=gxs_vp))
     return TurtleGenericDataItem(tunnel_id=1, data=crypto.encrypt(tunnel_key(grp, turtle_vp),
                                                                   inner))
 
@@ -189,7 +189,7 @@ def test_tunnel_handshake_and_refusals() -> None:
     (to, first), = router.sent
     assert to == tvp
     assert pqi.decode(crypto.decrypt(tunnel_key(grp, tvp), first.data)) == \
-        GxsTunnelVirtualPeerItem(virtual_peer_id=own_virtual_peer(grp, b"\x09" * 20))
+        GxsNetTunnelVirtualPeerItem(virtual_peer_id=own_virtual_peer(grp, b"\x09" * 20))
     tunnels.receive_turtle_data(_announce(grp, tvp, gvp), h, tvp, TurtleDirection.CLIENT)
     assert service.connected == [gvp] and tunnels.group_of(gvp) == grp
     tunnels.receive_turtle_data(TurtleGenericDataItem(tunnel_id=1, data=b"junk" * 10), h, tvp,
@@ -201,7 +201,7 @@ def test_tunnel_handshake_and_refusals() -> None:
     assert tunnels.refused["undecryptable or malformed item"] == 1
     assert tunnels.refused["item of another service"] == 1
     assert service.received == []
-    assert not tunnels.send(gvp, GxsTunnelKeepAliveItem())  # not the group's service
+    assert not tunnels.send(gvp, GxsNetTunnelKeepAliveItem())  # not the group's service
     tunnels.remove_virtual_peer(h, tvp)
     assert service.connected == [] and not tunnels.is_distant(gvp)
 
@@ -217,7 +217,7 @@ def test_bounds_hold() -> None:
     rid = next(reversed(tunnels.searches))
     many = tuple(GxsGroupSummary(GxsId(i.to_bytes(16, "big")), "x", GxsId.null(), 0, 0, 0, 0,
                                  0, "") for i in range(MAX_RESULTS + 20))
-    tunnels.receive_search_result(rid, pqi.encode(GxsTunnelSearchGroupSummaryItem(
+    tunnels.receive_search_result(rid, pqi.encode(GxsNetTunnelSearchGroupSummaryItem(
         service=0x0217, groups=many)))
     assert len(tunnels.searches[rid].results) == MAX_RESULTS
     h = group_hash(groups[0])
@@ -249,13 +249,13 @@ def test_search_answers_only_from_registered_services() -> None:
     """A substring search is answered from the named service's groups; a search for
     another service, empty text or garbage gets no answer."""
     tunnels, _, _ = _client([GxsId(b"\x61" * 16)])
-    ask = pqi.encode(GxsTunnelSearchSubstringItem(service=0x0217, substring="group"))
+    ask = pqi.encode(GxsNetTunnelSearchSubstringItem(service=0x0217, substring="group"))
     answer = pqi.decode(tunnels.receive_search_request(ask, 10) or b"")
-    assert isinstance(answer, GxsTunnelSearchGroupSummaryItem)
+    assert isinstance(answer, GxsNetTunnelSearchGroupSummaryItem)
     assert [g.group_id for g in answer.groups] == [GxsId(b"\x61" * 16)]
-    assert tunnels.receive_search_request(pqi.encode(GxsTunnelSearchSubstringItem(
+    assert tunnels.receive_search_request(pqi.encode(GxsNetTunnelSearchSubstringItem(
         service=0x0215, substring="group")), 10) is None
-    assert tunnels.receive_search_request(pqi.encode(GxsTunnelSearchSubstringItem(
+    assert tunnels.receive_search_request(pqi.encode(GxsNetTunnelSearchSubstringItem(
         service=0x0217, substring="  ")), 10) is None
     assert tunnels.receive_search_request(b"\x02\x22\x33", 10) is None
 
@@ -360,10 +360,10 @@ def test_fuzz_harness_survives_mutations() -> None:
     import pathlib
     import random
 
-    from tools.fuzz.fuzz_gxs_tunnel import one_input
+    from tools.fuzz.fuzz_gxs_net_tunnel import one_input
 
     rng = random.Random(18)
-    corpus = pathlib.Path(__file__).resolve().parent.parent / "tools/fuzz/corpus/gxs_tunnel"
+    corpus = pathlib.Path(__file__).resolve().parent.parent / "tools/fuzz/corpus/gxs_net_tunnel"
     seeds = sorted(p.read_bytes() for p in corpus.iterdir())
     assert seeds
     for seed in seeds:

@@ -1,4 +1,4 @@
-"""Fuzz the GXS tunnel client (`services.turtle.gxs`) with what distant peers can send.
+"""Fuzz the GXS tunnel client (`services.turtle.gxs_net_tunnel`) with what distant peers can send.
 
 The input is a sequence of records ``kind (1 byte) | length (2 bytes BE) | bytes``.  By
 ``kind % 4`` the bytes are: a generic search request payload (answered from a fake channel
@@ -15,11 +15,11 @@ from tools.fuzz.harness import fuzz, instrumented
 
 with instrumented():
     import pqi
-    from pqi.items.gxs_tunnel import GxsGroupSummary, GxsTunnelVirtualPeerItem
+    from pqi.items.gxs_net_tunnel import GxsGroupSummary, GxsNetTunnelVirtualPeerItem
     from pqi.items.turtle import TurtleDirection, TurtleGenericDataItem
     from pqi.wire.fields import GxsId, SslId
     from services.turtle import crypto
-    from services.turtle.gxs import GxsTunnels, group_hash, tunnel_key
+    from services.turtle.gxs_net_tunnel import GxsNetTunnels, group_hash, tunnel_key
 
 __all__ = ["one_input", "records"]
 
@@ -64,13 +64,13 @@ class _Channels:
 
 def one_input(data: bytes) -> None:
     """Feed the records to a fresh client with one announced tunnel."""
-    tunnels = GxsTunnels(lambda vp, item: True, lambda h, on: None, lambda d: 1, b"\x01" * 20)
+    tunnels = GxsNetTunnels(lambda vp, item: True, lambda h, on: None, lambda d: 1, b"\x01" * 20)
     tunnels.register(_Channels())
     h = group_hash(_GROUP)
     key = tunnel_key(_GROUP, _TURTLE_PEER)
     tunnels.handle_tunnel_request(h, _TURTLE_PEER)
     tunnels.add_virtual_peer(h, _TURTLE_PEER, TurtleDirection.SERVER)
-    hello = pqi.encode(GxsTunnelVirtualPeerItem(virtual_peer_id=SslId(b"\x09" * 16)))
+    hello = pqi.encode(GxsNetTunnelVirtualPeerItem(virtual_peer_id=SslId(b"\x09" * 16)))
     tunnels.receive_turtle_data(TurtleGenericDataItem(tunnel_id=1, data=crypto.encrypt(
         key, hello)), h, _TURTLE_PEER, TurtleDirection.SERVER)
     search = tunnels.search(0x0217, "x")

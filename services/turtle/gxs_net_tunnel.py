@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_gxs_tunnel -*-
+# -*- test-case-name: tests.test_gxs_net_tunnel -*-
 """Distant GXS sync and group search over turtle: RetroShare's ``RsGxsNetTunnelService``.
 
 A group that no friend shares can still be found and synced.  Searching sends a turtle
@@ -30,12 +30,12 @@ from typing import Any, Final, Protocol
 from zope.interface import implementer
 
 from pqi.interfaces import DisconnectReason, PeerIdentity
-from pqi.items.gxs_tunnel import (
+from pqi.items.gxs_net_tunnel import (
     GxsGroupSummary,
-    GxsTunnelKeepAliveItem,
-    GxsTunnelSearchGroupSummaryItem,
-    GxsTunnelSearchSubstringItem,
-    GxsTunnelVirtualPeerItem,
+    GxsNetTunnelKeepAliveItem,
+    GxsNetTunnelSearchGroupSummaryItem,
+    GxsNetTunnelSearchSubstringItem,
+    GxsNetTunnelVirtualPeerItem,
 )
 from pqi.items.ids import SERVICE_GXS_DISTANT
 from pqi.items.turtle import TurtleDirection, TurtleGenericDataItem
@@ -47,7 +47,7 @@ from . import crypto
 from .interfaces import ITurtleClientService
 
 __all__ = [
-    "GxsTunnels", "GxsSearch", "IDistantGroups", "group_hash", "own_virtual_peer",
+    "GxsNetTunnels", "GxsSearch", "IDistantGroups", "group_hash", "own_virtual_peer",
     "tunnel_key", "MAX_GROUPS", "MAX_VIRTUAL_PEERS", "MAX_PEERS_PER_GROUP", "MAX_SEARCHES",
     "MAX_RESULTS", "MAX_HITS_GROUP_SEARCH", "KEEP_ALIVE_PERIOD", "DISTANT_PEER_NAME",
 ]
@@ -127,7 +127,7 @@ class GxsSearch:
 
 
 @implementer(ITurtleClientService)
-class GxsTunnels:
+class GxsNetTunnels:
     """The GXS client of the turtle router (see the module docstring).
 
     ``send_tunnel_item(turtle_peer, item)`` hands a turtle item to the router for that
@@ -203,7 +203,7 @@ class GxsTunnels:
         sent = 0
         for gxs_peer, vp in list(self.virtual_peers.items()):
             if own_virtual_peer(vp.grp_id, self.bias) < gxs_peer:
-                sent += self._send_inner(vp.turtle_peer, vp.key, GxsTunnelKeepAliveItem())
+                sent += self._send_inner(vp.turtle_peer, vp.key, GxsNetTunnelKeepAliveItem())
         return sent
 
     # --- searches --------------------------------------------------------------------------
@@ -211,7 +211,7 @@ class GxsTunnels:
     def search(self, service: int, text: str) -> int:
         """Search the network for groups of ``service`` whose name holds ``text``; hits
         collect in ``searches[request_id]``."""
-        data = encode(GxsTunnelSearchSubstringItem(service=service, substring=text))
+        data = encode(GxsNetTunnelSearchSubstringItem(service=service, substring=text))
         request_id = self._generic_search(data)
         while len(self.searches) >= MAX_SEARCHES:
             self.searches.popitem(last=False)
@@ -239,7 +239,7 @@ class GxsTunnels:
         except DecodeError:
             self.refused["malformed search"] += 1
             return None
-        if not isinstance(item, GxsTunnelSearchSubstringItem):
+        if not isinstance(item, GxsNetTunnelSearchSubstringItem):
             return None  # group-data and service searches are not answered here
         service = self.services.get(item.service)
         if service is None or not item.substring.strip():
@@ -248,7 +248,7 @@ class GxsTunnels:
                                                          MAX_HITS_GROUP_SEARCH))
         if not hits:
             return None
-        return encode(GxsTunnelSearchGroupSummaryItem(service=item.service, groups=tuple(hits)))
+        return encode(GxsNetTunnelSearchGroupSummaryItem(service=item.service, groups=tuple(hits)))
 
     def receive_search_result(self, request_id: int, data: bytes) -> None:
         search = self.searches.get(request_id)
@@ -259,7 +259,7 @@ class GxsTunnels:
         except DecodeError:
             self.refused["malformed search result"] += 1
             return
-        if not isinstance(item, GxsTunnelSearchGroupSummaryItem) or \
+        if not isinstance(item, GxsNetTunnelSearchGroupSummaryItem) or \
                 item.service != search.service:
             self.refused["search result of another kind"] += 1
             return
@@ -280,7 +280,7 @@ class GxsTunnels:
             return
         group.turtle_peers.add(virtual_peer)
         self._send_inner(virtual_peer, tunnel_key(grp_id, virtual_peer),
-                         GxsTunnelVirtualPeerItem(
+                         GxsNetTunnelVirtualPeerItem(
                              virtual_peer_id=own_virtual_peer(grp_id, self.bias)))
 
     def remove_virtual_peer(self, file_hash: Sha1Hash, virtual_peer: SslId) -> None:
@@ -313,10 +313,10 @@ class GxsTunnels:
         except DecodeError:
             self.refused["undecryptable or malformed item"] += 1
             return
-        if isinstance(inner, GxsTunnelVirtualPeerItem):
+        if isinstance(inner, GxsNetTunnelVirtualPeerItem):
             self._announced(grp_id, virtual_peer, inner.virtual_peer_id, key)
             return
-        if isinstance(inner, GxsTunnelKeepAliveItem):
+        if isinstance(inner, GxsNetTunnelKeepAliveItem):
             return
         gxs_peer = self.turtle_to_gxs.get(virtual_peer)
         vp = self.virtual_peers.get(gxs_peer) if gxs_peer is not None else None

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_gxs_tunnel -*-
+# -*- test-case-name: tests.test_gxs_net_tunnel -*-
 """GXS network tunnels (service 0x2233, ``RsGxsNetTunnelService``): distant GXS sync and
 group search over turtle.
 
@@ -23,10 +23,10 @@ from pqi.wire.tlv import StringTLV
 from .ids import SERVICE_GXS_DISTANT
 
 __all__ = [
-    "GxsGroupSummary", "GxsTunnelVirtualPeerItem", "GxsTunnelKeepAliveItem",
-    "GxsTunnelRandomBiasItem", "GxsTunnelSearchSubstringItem",
-    "GxsTunnelSearchGroupRequestItem", "GxsTunnelSearchGroupDataItem",
-    "GxsTunnelSearchGroupSummaryItem", "GxsServiceSearchRequestItem",
+    "GxsGroupSummary", "GxsNetTunnelVirtualPeerItem", "GxsNetTunnelKeepAliveItem",
+    "GxsNetTunnelRandomBiasItem", "GxsNetTunnelSearchSubstringItem",
+    "GxsNetTunnelSearchGroupRequestItem", "GxsNetTunnelSearchGroupDataItem",
+    "GxsNetTunnelSearchGroupSummaryItem", "GxsServiceSearchRequestItem",
     "GxsServiceSearchReplyItem",
 ]
 
@@ -53,7 +53,7 @@ _Summary = DataclassStruct(
     "search_context" / RsString)
 
 
-class GxsTunnelVirtualPeerItem(PQItem):
+class GxsNetTunnelVirtualPeerItem(PQItem):
     """``VIRTUAL_PEER``: the GXS virtual peer id the sender uses for this group, the first
     thing each end sends through a new tunnel."""
 
@@ -64,7 +64,7 @@ class GxsTunnelVirtualPeerItem(PQItem):
     virtual_peer_id: SslId
 
 
-class GxsTunnelKeepAliveItem(PQItem):
+class GxsNetTunnelKeepAliveItem(PQItem):
     """``KEEP_ALIVE``: keeps an idle tunnel from being closed by the routers."""
 
     SERVICE = SERVICE_GXS_DISTANT
@@ -73,7 +73,7 @@ class GxsTunnelKeepAliveItem(PQItem):
     BODY = c.Struct()
 
 
-class GxsTunnelRandomBiasItem(PQItem):
+class GxsNetTunnelRandomBiasItem(PQItem):
     """``RANDOM_BIAS``: the 20-byte bias virtual peer ids are made from (kept in RetroShare's
     configuration, never sent)."""
 
@@ -84,7 +84,7 @@ class GxsTunnelRandomBiasItem(PQItem):
     bias: Sha1Hash
 
 
-class GxsTunnelSearchSubstringItem(PQItem):
+class GxsNetTunnelSearchSubstringItem(PQItem):
     """``SEARCH_SUBSTRING``: groups of ``service`` whose name contains the text."""
 
     SERVICE = SERVICE_GXS_DISTANT
@@ -95,7 +95,7 @@ class GxsTunnelSearchSubstringItem(PQItem):
     substring: str
 
 
-class GxsTunnelSearchGroupRequestItem(PQItem):
+class GxsNetTunnelSearchGroupRequestItem(PQItem):
     """``SEARCH_GROUP_REQUEST``: the group data of the group whose id hashes to this."""
 
     SERVICE = SERVICE_GXS_DISTANT
@@ -106,7 +106,7 @@ class GxsTunnelSearchGroupRequestItem(PQItem):
     hashed_group_id: Sha1Hash
 
 
-class GxsTunnelSearchGroupDataItem(PQItem):
+class GxsNetTunnelSearchGroupDataItem(PQItem):
     """``SEARCH_GROUP_DATA``: the answer to a group request (encrypted group data)."""
 
     SERVICE = SERVICE_GXS_DISTANT
@@ -117,7 +117,7 @@ class GxsTunnelSearchGroupDataItem(PQItem):
     encrypted_group_data: bytes
 
 
-class GxsTunnelSearchGroupSummaryItem(PQItem):
+class GxsNetTunnelSearchGroupSummaryItem(PQItem):
     """``SEARCH_GROUP_SUMMARY``: the answer to a substring search (the groups found)."""
 
     SERVICE = SERVICE_GXS_DISTANT

@@ -1,7 +1,7 @@
 """Channel services and turtle routers of a few nodes on one `Clock` (test helper).
 
 `PublishNet` carries the friends' NXS items; the routers' items go through a second queue,
-encoded and decoded again, between the same friends.  Each node's `GxsTunnels` is registered
+encoded and decoded again, between the same friends.  Each node's `GxsNetTunnels` is registered
 with its router and attached to its publish service, as the node does.  `run` steps the
 clock, runs the routers' timers and delivers until nothing moves (bounded).
 """
@@ -14,7 +14,7 @@ from typing import Any
 from pqi.wire.fields import SslId
 from pqi.wire.item import decode, encode
 from services.publish.service import PublishService
-from services.turtle.gxs import GxsTunnels
+from services.turtle.gxs_net_tunnel import GxsNetTunnels
 from services.turtle.router import SendItem, TurtleRouter, deliver
 from tests.publish_net import PublishNet, peer_identity
 
@@ -40,7 +40,7 @@ class TunnelNet:
     def node(self, i: int) -> PublishService:
         return self.pub.nodes[i]
 
-    def _tunnels(self, i: int) -> GxsTunnels:
+    def _tunnels(self, i: int) -> GxsNetTunnels:
         router = self.routers[i]
 
         def send(vp: SslId, item: Any) -> bool:
@@ -60,7 +60,7 @@ class TunnelNet:
             self._pump()
             return rid
 
-        tunnels = GxsTunnels(send, monitor, search, bytes([i + 1]) * 20)
+        tunnels = GxsNetTunnels(send, monitor, search, bytes([i + 1]) * 20)
         router.register_service(tunnels)
         self.pub.nodes[i].attach_tunnels(tunnels)
         return tunnels
