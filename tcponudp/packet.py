@@ -74,7 +74,9 @@ class TouPacket:
         return (self.reserved << 12) | (self.hlen << 8) | int(self.flags)
 
     def has(self, flag: Flags) -> bool:
-        return bool(self.flags & flag)
+        # Plain int arithmetic: IntFlag's own ``&`` builds a new member on every call, and this
+        # runs several times for every segment.
+        return (self.flags._value_ & flag._value_) != 0
 
 
 def encode_packet(packet: TouPacket) -> bytes:
@@ -92,6 +94,10 @@ def encode_packet(packet: TouPacket) -> bytes:
     return header + packet.payload
 
 
+#: Every low byte's `Flags` value, built once: decoding a segment looks its flags up.
+_FLAGS: Final = tuple(Flags(i) for i in range(256))
+
+
 def decode_packet(datagram: bytes) -> TouPacket:
     """Read a TOU segment.  Anything of at least 20 bytes is a segment, as for RetroShare;
     the payload is at most `MAX_PAYLOAD` bytes only by the size of a UDP read."""
@@ -100,7 +106,7 @@ def decode_packet(datagram: bytes) -> TouPacket:
             f"TOU segment of {len(datagram)} bytes, header needs {HEADER_SIZE}",
             field="tou.header", offset=len(datagram))
     src, dst, seq, ack, hlen_flags, window, checksum, urgent = _HEADER.unpack_from(datagram)
-    return TouPacket(seq=seq, ack=ack, flags=Flags(hlen_flags & 0xFF), window=window,
+    return TouPacket(seq=seq, ack=ack, flags=_FLAGS[hlen_flags & 0xFF], window=window,
                      payload=bytes(datagram[HEADER_SIZE:]), hlen=(hlen_flags >> 8) & 0xF,
                      src_port=src, dst_port=dst, checksum=checksum, urgent=urgent,
                      reserved=hlen_flags >> 12)
