@@ -31,6 +31,7 @@ from .errors import DatagramTruncatedError
 
 __all__ = [
     "HEADER_SIZE", "MAX_PAYLOAD", "Flags", "TouPacket", "decode_packet", "encode_packet",
+    "encode_segment",
 ]
 
 HEADER_SIZE: Final = 20
@@ -92,6 +93,18 @@ def encode_packet(packet: TouPacket) -> bytes:
             and 0 <= packet.reserved <= 0xF):
         raise EncodeError("TOU hlen_flags field out of range")
     return header + packet.payload
+
+
+def encode_segment(seq: int, ack: int, flags: Flags, window: int, payload: bytes) -> bytes:
+    """The datagram of a segment we send (zero ports, checksum, urgent pointer and header
+    length, as RetroShare writes them): `encode_packet` without building a `TouPacket`, for
+    the stream's per-segment path.  Raises `EncodeError` for a field out of range."""
+    if len(payload) > MAX_PAYLOAD:
+        raise EncodeError(f"TOU payload of {len(payload)} bytes > {MAX_PAYLOAD}")
+    try:
+        return _HEADER.pack(0, 0, seq, ack, flags._value_, window, 0, 0) + payload
+    except struct.error as e:
+        raise EncodeError(f"TOU header field out of range: {e}") from None
 
 
 #: Every low byte's `Flags` value, built once: decoding a segment looks its flags up.

@@ -46,7 +46,7 @@ from .config import DEFAULT_MSS, MAX_WINDOW, RETROSHARE_MSS, TouConfig
 from .congestion import CongestionControl, NewReno
 from .errors import NotConnectedError
 from .events import Closed, CloseReason, Connected, DataReceived, EndOfStream, Event
-from .packet import Flags, TouPacket, decode_packet, encode_packet
+from .packet import Flags, TouPacket, decode_packet, encode_segment
 from .reassembly import Arrival, ReceiveBuffer
 from .recovery import LossRecovery, RecoveryStats
 from .rtt import RttEstimator
@@ -522,9 +522,8 @@ class TouStream:
         if ack is None:
             ack = self._rx.rcv_nxt
         window = self._rx.window()
-        packet = TouPacket(seq=self._snd.nxt if seq is None else seq, ack=ack, flags=flags,
-                           window=window, payload=payload)
-        self._out.append(Datagram(encode_packet(packet)))
+        self._out.append(Datagram(encode_segment(self._snd.nxt if seq is None else seq, ack,
+                                                 flags, window, payload)))
         self._last_window_sent = window
         self._last_sent = now
         self.segments_sent += 1
