@@ -46,7 +46,7 @@ from .config import DEFAULT_MSS, MAX_WINDOW, RETROSHARE_MSS, TouConfig
 from .congestion import CongestionControl, NewReno
 from .errors import NotConnectedError
 from .events import Closed, CloseReason, Connected, DataReceived, EndOfStream, Event
-from .packet import Flags, TouPacket, decode_packet, encode_packet
+from .packet import Flags, TouPacket, decode_packet, encode_segment
 from .reassembly import Arrival, ReceiveBuffer
 from .recovery import LossRecovery, RecoveryStats
 from .rtt import RttEstimator
@@ -82,6 +82,9 @@ _SYNCHRONISED: Final = frozenset({
     State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2, State.CLOSING, State.TIME_WAIT,
     State.CLOSE_WAIT, State.LAST_ACK})
 _HANDSHAKE: Final = frozenset({State.LISTEN, State.SYN_SENT, State.SYN_RCVD})
+#: Flag values the per-segment paths use, computed once (IntFlag arithmetic is slow).
+_ACK_PSH: Final = Flags.ACK | Flags.PSH
+_ACK_BIT: Final = Flags.ACK._value_
 
 
 class TouStream:
@@ -123,7 +126,9 @@ class TouStream:
         self._fin_deadline: float | None = None
         self._fin_rto = self.config.initial_rto
         self._time_wait_deadline: float | None = None
-        self._out: list[Output] = []
+        #: Outputs since the last drain; a list of byte strings stands for one `DataReceived`
+        #: (consecutive in-order payloads, joined once by `drain`).
+        self._out: list[Output | list[bytes]] = []
         #: Events were queued since the last drain (see `drain`).
         self._events_queued = False
         #: When a drain that handed over events left the cutting of segments for (see `drain`).
@@ -219,7 +224,8 @@ class TouStream:
             self._pump_due = None
             self._pump(now)
         out, self._out = self._out, []
-        return out
+        return [DataReceived(b"".join(o)) if type(o) is list else o  # type: ignore[misc]
+                for o in out]
 
     def datagram_received(self, data: bytes, now: float) -> None:
         """Feed one datagram from the peer (a TOU segment; anything else is counted and
@@ -499,7 +505,16 @@ class TouStream:
     # -- sending -----------------------------------------------------------------------------
 
     def _event(self, event: Event) -> None:
-        self._out.append(event)
+        out = self._out
+        if isinstance(event, DataReceived):
+            # In-order bytes right after in-order bytes make one event, so a batch of segments
+            # read in one reactor turn reaches the reader (TLS, say) in one call.
+            if out and type(out[-1]) is list:
+                out[-1].append(event.data)  # type: ignore[union-attr]
+            else:
+                out.append([event.data])
+        else:
+            out.append(event)
         self._events_queued = True
 
     def _emit(self, flags: Flags, now: float, *, seq: int | None = None, ack: int | None = None,
@@ -507,13 +522,12 @@ class TouStream:
         if ack is None:
             ack = self._rx.rcv_nxt
         window = self._rx.window()
-        packet = TouPacket(seq=self._snd.nxt if seq is None else seq, ack=ack, flags=flags,
-                           window=window, payload=payload)
-        self._out.append(Datagram(encode_packet(packet)))
+        self._out.append(Datagram(encode_segment(self._snd.nxt if seq is None else seq, ack,
+                                                 flags, window, payload)))
         self._last_window_sent = window
         self._last_sent = now
         self.segments_sent += 1
-        if flags & Flags.ACK:
+        if flags._value_ & _ACK_BIT:
             self._ack_needed = False
 
     def _resend(self, seg: Segment, now: float) -> None:
@@ -546,8 +560,7 @@ class TouStream:
         data = bytes(self._send_buf[:size])
         del self._send_buf[:size]
         seg = Segment(self._snd.nxt, data, now)
-        self._emit(Flags.ACK | Flags.PSH if not self._send_buf else Flags.ACK, now,
-                   payload=data)
+        self._emit(_ACK_PSH if not self._send_buf else Flags.ACK, now, payload=data)
         self._snd.nxt = seg.end
         self.bytes_sent += size
         self._loss.on_sent(seg, now, probe=probe)

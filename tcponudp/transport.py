@@ -11,7 +11,9 @@ API (``connect(factory)``, ``listen(factory)``).
 
 Output is drained once per reactor turn (``callLater(0)``), so a burst of datagrams read in one
 turn is answered with one ACK.  After an event the driver drains again at once, so what the
-protocol wrote in reaction leaves in the same turn.
+protocol wrote in reaction leaves in the same turn.  The datagrams of one service (all its
+drains) are written in one pass at its end (`tcponudp.udpmux.UdpMux.send_many`: a few system
+calls for a window of segments).
 
 Hole punching (`HolePunch`): the SYNs of a punching connection leave with a small IP TTL for a
 while, as RetroShare's ``TcpStream`` does (``TCP_DEFAULT_FIREWALL_TTL``).  They open the mapping
@@ -167,7 +169,10 @@ class _Connection:
     def __init__(self, sock: TouSocket, peer: Address, stream: TouStream) -> None:
         self.peer = peer
         self.stream = stream
-        self.driver = CoreDriver(stream, sock.reactor, lambda output: sock._output(self, output))
+        #: Datagrams drained but not yet written (the write pass runs after each service).
+        self.outbox: list[bytes] = []
+        self.driver = CoreDriver(stream, sock.reactor, lambda output: sock._output(self, output),
+                                 after=lambda: sock._write_out(self))
         self.transport: TouTransport | None = None
         self.protocol: IProtocol | None = None
         self.factory: IProtocolFactory | None = None
@@ -327,11 +332,17 @@ class TouSocket:
     def _output(self, conn: _Connection, output: Datagram | Event) -> None:
         """One output of ``conn``'s stream, in order: a datagram for the peer or an event."""
         if isinstance(output, Datagram):
-            self.mux.send(output.data, conn.peer, ttl=conn.send_ttl(self.now()))
+            conn.outbox.append(output.data)
             return
         self._deliver(conn, output)
         # What the protocol did in reaction (write, close) leaves in this same drain.
         conn.driver.service()
+
+    def _write_out(self, conn: _Connection) -> None:
+        """The write pass: what ``conn``'s stream drained during one service, in order."""
+        if conn.outbox:
+            out, conn.outbox = conn.outbox, []
+            self.mux.send_many(out, conn.peer, ttl=conn.send_ttl(self.now()))
 
     def _deliver(self, conn: _Connection, event: Event) -> None:
         if isinstance(event, Connected):
@@ -384,6 +395,7 @@ class TouSocket:
     def _drop(self, addr: Address) -> None:
         conn = self._conns.pop(addr, None)
         if conn is not None:
+            self._write_out(conn)
             conn.driver.stop()
 
     def close(self) -> None:

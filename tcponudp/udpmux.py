@@ -23,14 +23,25 @@ A datagram may be sent with its own IP TTL (``send(..., ttl=N)``, hole punching:
 `tcponudp.transport.HolePunch`) when the mux knows the socket (``attach(writer, sock)``).
 The socket has one TTL, but every write is a synchronous ``sendto`` on the reactor thread, so
 setting ``IP_TTL`` just before that one write and restoring it just after affects nothing else.
+
+`UdpMux.send_many` is the write pass for a batch of datagrams to one address (a TOU stream's
+drain): on Linux with the socket known, runs of equal-sized datagrams leave in one ``sendmsg``
+with generic segmentation offload (``UDP_SEGMENT``): the kernel cuts the buffer into the same
+datagrams on the wire, so the peer (RetroShare or not) receives exactly what separate sends would
+give it, at one system call per run.  Where the kernel refuses, the mux falls back to one send
+per datagram for good.
 """
 
 from __future__ import annotations
 
+import errno
 import socket
+import struct
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
@@ -40,13 +51,22 @@ from .packet import HEADER_SIZE
 from .relay import RelayEnd, RelayForwarder, is_relay_packet
 from .stunner import StunRequest, answer_request, decode_stun, is_stun_packet
 
-__all__ = ["UdpMux", "UdpMuxProtocol", "DatagramKind", "classify"]
+__all__ = ["UdpMux", "UdpMuxProtocol", "DatagramKind", "classify", "GSO_MAX_SEGMENTS"]
 
 Address = tuple[str, int]
 Handler = Callable[[bytes, Address], None]
 Writer = Callable[[bytes, Address], None]
 
 _TOU_PREFIX = b"\x00\x00\x00\x00"
+#: Datagrams one segmentation-offload send carries at most (Linux's ``UDP_MAX_SEGMENTS``).
+GSO_MAX_SEGMENTS = 64
+#: Bytes one such send carries at most (the largest UDP payload over IPv4).
+_GSO_MAX_BYTES = 65507
+_SOL_UDP = 17
+_UDP_SEGMENT = 103
+#: What a kernel without (usable) segmentation offload answers; the mux stops trying.
+_NO_GSO = frozenset({errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.EIO,
+                     errno.EMSGSIZE})
 
 
 class DatagramKind:
@@ -85,6 +105,11 @@ class UdpMux:
     unclaimed: int = 0
     #: Datagrams sent with a TTL of their own.
     ttl_limited: int = 0
+    #: Whether `send_many` may use segmentation offload (cleared when the kernel refuses it).
+    gso: bool = sys.platform.startswith("linux")
+    #: Segmentation-offload sends made, and the datagrams they carried.
+    gso_sends: int = 0
+    gso_datagrams: int = 0
     _writer: Writer | None = None
     _socket: socket.socket | None = None
     _relay_ends: dict[Address, RelayEnd] = field(default_factory=dict)
@@ -123,6 +148,51 @@ class UdpMux:
                 self._write_with_ttl(data, addr, ttl)
         except OSError as e:  # one unreachable destination must not break the port
             self.log.debug("UDP send to {addr} failed: {e}", addr=addr, e=str(e))
+
+    def send_many(self, datagrams: list[bytes], addr: Address, *,
+                  ttl: int | None = None) -> None:
+        """Send ``datagrams`` to ``addr`` in order, as `send` would one by one; runs of equal
+        size (the last of a run may be shorter) go in one segmentation-offload send when the
+        address is direct (no relay, no TTL of its own) and an IP literal."""
+        sock = self._socket
+        if (not self.gso or sock is None or ttl is not None or len(datagrams) < 2
+                or addr in self._relay_ends
+                or not (isIPAddress(addr[0]) or isIPv6Address(addr[0]))):
+            for data in datagrams:
+                self.send(data, addr, ttl=ttl)
+            return
+        i, n = 0, len(datagrams)
+        while i < n:
+            size = len(datagrams[i])
+            limit = min(n, i + GSO_MAX_SEGMENTS, i + _GSO_MAX_BYTES // max(size, 1))
+            j = i + 1
+            while j < limit and len(datagrams[j]) == size:
+                j += 1
+            if j < limit and len(datagrams[j]) < size:
+                j += 1  # a shorter datagram may end the run
+            if j - i == 1 or not self._send_gso(sock, datagrams[i:j], size, addr):
+                for data in datagrams[i:j]:
+                    self.send(data, addr)
+            i = j
+
+    def _send_gso(self, sock: socket.socket, run: list[bytes], size: int,
+                  addr: Address) -> bool:
+        """One ``sendmsg`` the kernel cuts into ``run``; False if it must be sent otherwise."""
+        try:
+            sock.sendmsg([b"".join(run)], [(_SOL_UDP, _UDP_SEGMENT, struct.pack("=H", size))],
+                          0, addr)
+        except OSError as e:
+            if e.errno in _NO_GSO:
+                self.log.info("no UDP segmentation offload here ({e}): one send per datagram",
+                              e=str(e))
+                self.gso = False
+                return False
+            # Lost like any other datagram (a full buffer, an unreachable destination).
+            self.log.debug("UDP send to {addr} failed: {e}", addr=addr, e=str(e))
+            return True
+        self.gso_sends += 1
+        self.gso_datagrams += len(run)
+        return True
 
     def _write_with_ttl(self, data: bytes, addr: Address, ttl: int) -> None:
         assert self._socket is not None and self._writer is not None

@@ -9,7 +9,15 @@ from hypothesis import strategies as st
 
 from pqi.wire.errors import DecodeError, EncodeError, TruncatedError
 from tcponudp.errors import DatagramTruncatedError
-from tcponudp.packet import HEADER_SIZE, Flags, TouPacket, decode_packet, encode_packet
+from tcponudp.packet import (
+    HEADER_SIZE,
+    MAX_PAYLOAD,
+    Flags,
+    TouPacket,
+    decode_packet,
+    encode_packet,
+    encode_segment,
+)
 from tests.strategies_tou import tou_packets
 
 
@@ -92,3 +100,28 @@ def test_round_trip(packet: TouPacket) -> None:
 def test_any_datagram_of_header_size_round_trips(raw: bytes) -> None:
     """Every datagram of 20 bytes or more decodes, and encodes back to the same bytes."""
     assert encode_packet(decode_packet(raw)) == raw
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1),
+       st.sampled_from([Flags.ACK, Flags.ACK | Flags.PSH, Flags.ACK | Flags.FIN, Flags.SYN,
+                        Flags.SYN | Flags.ACK, Flags.RST | Flags.ACK]),
+       st.integers(0, 0xFFFF), st.binary(max_size=MAX_PAYLOAD))
+def test_encode_segment_is_encode_packet_with_zero_fields(seq: int, ack: int, flags: Flags,
+                                                          window: int, payload: bytes) -> None:
+    """The stream's fast encoder writes the same bytes as `encode_packet` of the same segment
+    (ports, checksum, urgent pointer and header length zero), which decode back to it."""
+    packet = TouPacket(seq=seq, ack=ack, flags=flags, window=window, payload=payload)
+    data = encode_segment(seq, ack, flags, window, payload)
+    assert data == encode_packet(packet)
+    assert decode_packet(data) == packet
+
+
+def test_encode_segment_rejects_out_of_range() -> None:
+    """An oversized payload or a field beyond its width is an `EncodeError`, as for
+    `encode_packet`."""
+    with pytest.raises(EncodeError):
+        encode_segment(0, 0, Flags.ACK, 0, b"x" * (MAX_PAYLOAD + 1))
+    with pytest.raises(EncodeError):
+        encode_segment(2**32, 0, Flags.ACK, 0, b"")
+    with pytest.raises(EncodeError):
+        encode_segment(0, 0, Flags.ACK, 0x10000, b"")

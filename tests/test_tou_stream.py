@@ -277,6 +277,26 @@ def test_drain_with_events_leaves_segments_to_the_reaction() -> None:
     assert (ack.flags, ack.payload, ack.ack) == (Flags.ACK, b"", ISS_B + 1 + 4)
 
 
+def test_segments_read_in_one_turn_reach_the_reader_as_one_event() -> None:
+    """In-order segments fed before one drain come out as a single `DataReceived` holding
+    their bytes in order (one call into TLS per reactor turn, not one per segment), followed
+    by one cumulative ACK; a segment fed after that drain is a new event."""
+    p = Pair(TouConfig(mss=100))
+    p.open()
+    payload = bytes(range(250)) + b"x" * 50  # three segments, within the first window
+    p.a.send(payload)
+    segments = p.out(p.a)
+    assert len(segments) > 2
+    p.feed(p.b, segments)
+    outputs = p.b.drain(p.now)
+    assert outputs == [DataReceived(payload)]
+    acks = [decode_packet(o.data) for o in p.b.drain(p.now) if isinstance(o, Datagram)]
+    assert [a.ack for a in acks] == [(ISS_A + 1 + len(payload)) % 2**32]
+    p.a.send(b"more")
+    p.feed(p.b, p.out(p.a))
+    assert p.b.drain(p.now) == [DataReceived(b"more")]
+
+
 def test_flow_control_window() -> None:
     """A paused reader's window shrinks to zero; the sender stops, probes, and resumes when the
     reader does."""

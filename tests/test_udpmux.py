@@ -118,3 +118,51 @@ def test_real_socket_answers_stun() -> None:
 
     data, port = on_fresh_reactor(body)
     assert data == answer_request(StunRequest(b"\5" * 16), ("127.0.0.1", port))
+
+
+@pytest.mark.integration
+def test_send_many_delivers_the_same_datagrams_in_order() -> None:
+    """`UdpMux.send_many` on a real socket: the peer receives exactly the datagrams given, in
+    order, however the runs were grouped (segmentation offload where the kernel has it: runs
+    of equal size up to `GSO_MAX_SEGMENTS`, a shorter datagram closing a run)."""
+    import socket
+
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sender.bind(("127.0.0.1", 0))
+        receiver.bind(("127.0.0.1", 0))
+        receiver.settimeout(5.0)
+        mux = UdpMux()
+        mux.attach(lambda d, a: sender.sendto(d, a), sender)
+        datagrams = ([bytes([i]) * 120 for i in range(70)] + [b"short" * 10]
+                     + [bytes([i]) * 120 for i in range(10)])
+        mux.send_many(datagrams, receiver.getsockname())
+        got = [receiver.recv(2048) for _ in datagrams]
+    finally:
+        sender.close()
+        receiver.close()
+    assert got == datagrams
+    # 64 equal ones; 6 more closed by the short one; the last 10.
+    assert (mux.gso_sends, mux.gso_datagrams) == ((3, 81) if mux.gso else (0, 0))
+
+
+def test_send_many_sends_one_by_one_through_a_relay_or_with_a_ttl() -> None:
+    """A relayed address is wrapped per datagram and a TTL of its own is set per datagram:
+    neither goes through segmentation offload, and the order holds."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sent: list[tuple[bytes, Any]] = []
+        mux = UdpMux()
+        mux.attach(lambda d, a: sent.append((d, a)), sock)
+        proxy = ("127.0.0.1", 9)
+        mux.add_relay_end(RelayEnd(local=A, proxy=proxy, remote=B))
+        mux.send_many([b"1" * 30, b"2" * 30], B)
+        mux.send_many([b"3" * 30, b"4" * 30], A, ttl=3)
+    finally:
+        sock.close()
+    assert [a for _, a in sent] == [proxy, proxy, A, A]
+    assert sent[2:] == [(b"3" * 30, A), (b"4" * 30, A)]
+    assert mux.ttl_limited == 2 and mux.gso_sends == 0

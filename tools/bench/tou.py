@@ -86,14 +86,15 @@ class _Source(Protocol):
         self.transport.write(self.data)
 
 
-def _run(kind: str, data: bytes, loss: float) -> tuple[float, str]:
-    """Seconds from connect to the last byte received, and the TOU sender's recovery
-    counters."""
+def _run(kind: str, data: bytes, loss: float) -> tuple[float, float, str]:
+    """Seconds from connect to the last byte received, the process CPU seconds spent meanwhile
+    (both ends run in this process; on a shared machine CPU time is the steadier measure), and
+    the TOU sender's recovery counters."""
     reactor = SelectReactor()
     server_tls, client_tls = _tls()
     out: list[Any] = []
 
-    async def body() -> tuple[float, str]:
+    async def body() -> tuple[float, float, str]:
         done: defer.Deferred[float] = defer.Deferred()
         server = TLSMemoryBIOFactory(server_tls, False,
                                      Factory.forProtocol(lambda: _Sink(data, done)))
@@ -103,10 +104,11 @@ def _run(kind: str, data: bytes, loss: float) -> tuple[float, str]:
         socks: list[TouSocket] = []
         try:
             start = time.perf_counter()
+            cpu = time.process_time()
             if kind == "tcp":
                 port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(server)
                 ports.append(port)
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 await TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port).connect(client)
             else:
                 muxes = [UdpMux(), UdpMux()]
@@ -120,16 +122,17 @@ def _run(kind: str, data: bytes, loss: float) -> tuple[float, str]:
                     ports.append(reactor.listenUDP(0, relay, interface="127.0.0.1"))
                     target = ("127.0.0.1", ports[-1].getHost().port)
                 await TouServerEndpoint(socks[1]).listen(server)
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 await TouClientEndpoint(socks[0], *target).connect(client)
             end = await done
+            cpu = time.process_time() - cpu
             detail = ""
             for stream in (socks[0].connections.values() if socks else ()):
                 r = stream.recovery
                 detail = (f"retx {stream.retransmissions} (fast {r.fast_retransmits}, probes "
                           f"{r.probes}, timeouts {r.timeouts}, undone {r.spurious})  "
                           f"srtt {(stream.srtt or 0) * 1e3:.1f} ms")
-            return end - start, detail
+            return end - start, cpu, detail
         finally:
             from twisted.internet.task import deferLater
             await deferLater(reactor, 0, lambda: None)  # let the last callbacks unwind
@@ -230,12 +233,14 @@ def main(argv: list[str] | None = None) -> int:
                   f"probes {r.probes}, timeouts {r.timeouts}, undone {r.spurious})")
         return 0
     data = os.urandom(args.mib << 20)
-    tcp, _ = _run("tcp", data, 0.0)
-    print(f"TCP+TLS loopback      {args.mib} MiB  {len(data) / tcp / 1e6:8.1f} MB/s", flush=True)
+    tcp, tcp_cpu, _ = _run("tcp", data, 0.0)
+    print(f"TCP+TLS loopback      {args.mib} MiB  {len(data) / tcp / 1e6:8.1f} MB/s"
+          f"  cpu {tcp_cpu:.2f} s", flush=True)
     for loss in (float(x) for x in args.loss.split(",")):
-        t, detail = _run("tou", data, loss)
+        t, cpu, detail = _run("tou", data, loss)
         print(f"TOU+TLS loss {loss:4.0%}     {args.mib} MiB  {len(data) / t / 1e6:8.1f} MB/s"
-              f"  ({tcp / t:.2%} of TCP)  {t:.1f} s  {detail}", flush=True)
+              f"  ({tcp / t:.2%} of TCP)  {t:.1f} s  cpu {cpu:.2f} s ({tcp_cpu / cpu:.2%} of"
+              f" TCP's)  {detail}", flush=True)
     return 0
 
 
