@@ -129,3 +129,24 @@ async def wait_for(reactor, predicate, timeout: float = 15.0, step: float = 0.02
             return
         await task.deferLater(reactor, step, lambda: None)
     raise AssertionError(f"condition not met within {timeout} s: {predicate}")
+
+
+async def befriend(reactor, a, b, *service_ids: int) -> None:
+    """Make nodes ``a`` and ``b`` friends and wait (30 s at most) until both have enabled
+    every one of ``service_ids`` with the other."""
+    a.add_friend(cert_of(b))
+    b.add_friend(cert_of(a))
+    needed = set(service_ids)
+    await wait_for(reactor, lambda: needed <= a.control.enabled(b.ssl_id)
+                   and needed <= b.control.enabled(a.ssl_id), 30)
+
+
+def tap_items(node, into: list) -> None:
+    """Record every item ``node`` receives from friends in ``into`` (what a curious relay
+    sees), then deliver it as before."""
+    deliver = node.control.deliver
+
+    def tapped(peer, item):
+        into.append(item)
+        deliver(peer, item)
+    node.control.deliver = tapped

@@ -11,27 +11,19 @@ from twisted.internet import task
 from pqi.wire.item import encode
 from services.distant_mail.events import DistantMailReceipt, DistantMailReceived
 from services.distant_mail.store import Status
-from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
+from tests.service_fakes import (
+    befriend,
+    make_node,
+    on_fresh_reactor,
+    tap_items,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 SYNC = 1.0
 
 
-def _tap(node, into: list) -> None:
-    deliver = node.control.deliver
-
-    def tapped(peer, item):
-        into.append(item)
-        deliver(peer, item)
-    node.control.deliver = tapped
-
-
-async def _befriend(reactor, a, b) -> None:
-    a.add_friend(cert_of(b))
-    b.add_friend(cert_of(a))
-    await wait_for(reactor, lambda: 0x0230 in a.control.enabled(b.ssl_id)
-                   and 0x0230 in b.control.enabled(a.ssl_id), 30)
 
 
 def test_mail_to_an_offline_identity_arrives_once_with_a_receipt(tmp_path) -> None:
@@ -46,8 +38,8 @@ def test_mail_to_an_offline_identity_arrives_once_with_a_receipt(tmp_path) -> No
         for n in nodes:
             await n.startService()
         try:
-            await _befriend(reactor, alice, bob)
-            await _befriend(reactor, bob, carol)
+            await befriend(reactor, alice, bob, 0x0230)
+            await befriend(reactor, bob, carol, 0x0230)
             a_id = alice.identities.create("alice-id").gxs_id
             c_id = carol.identities.create("carol-id").gxs_id
             await wait_for(reactor, lambda: alice.identities.public_key(c_id) is not None
@@ -56,7 +48,7 @@ def test_mail_to_an_offline_identity_arrives_once_with_a_receipt(tmp_path) -> No
             await carol.stopService()
             nodes.remove(carol)
             seen: list = []
-            _tap(bob, seen)
+            tap_items(bob, seen)
             receipts: list = []
             alice.subscribe(DistantMailReceipt, receipts.append)
             [local] = alice.distant_mail.send_mail(a_id, [c_id], "Distant mail ✉",

@@ -15,26 +15,17 @@ from services.gxstunnel.distant_chat import (
     DistantChatRefused,
     DistantChatStatus,
 )
-from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
+from tests.service_fakes import (
+    befriend,
+    make_node,
+    on_fresh_reactor,
+    tap_items,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
-def _tap(node, into: list) -> None:
-    """Record every item ``node`` receives from friends (what a curious relay sees)."""
-    deliver = node.control.deliver
-
-    def tapped(peer, item):
-        into.append(item)
-        deliver(peer, item)
-    node.control.deliver = tapped
-
-
-async def _befriend(reactor, a, b) -> None:
-    a.add_friend(cert_of(b))
-    b.add_friend(cert_of(a))
-    await wait_for(reactor, lambda: 0x0028 in a.control.enabled(b.ssl_id)
-                   and 0x0028 in b.control.enabled(a.ssl_id), 30)
 
 
 def test_distant_chat_through_a_relay_and_refusal(tmp_path) -> None:
@@ -50,12 +41,12 @@ def test_distant_chat_through_a_relay_and_refusal(tmp_path) -> None:
         for n in nodes:
             await n.startService()
         try:
-            await _befriend(reactor, alice, bob)
-            await _befriend(reactor, bob, carol)
+            await befriend(reactor, alice, bob, 0x0028)
+            await befriend(reactor, bob, carol, 0x0028)
             a_id = alice.identities.create("alice-id").gxs_id
             c_id = carol.identities.create("carol-id").gxs_id
             seen: list = []
-            _tap(bob, seen)
+            tap_items(bob, seen)
             events: dict[str, list] = {"alice": [], "carol": []}
             for name, node in (("alice", alice), ("carol", carol)):
                 for kind in (DistantChatMessage, DistantChatStatus, DistantChatRefused):

@@ -9,19 +9,18 @@ from __future__ import annotations
 import pytest
 
 from pqi.items.ids import SERVICE_CHANNELS, SERVICE_GXSID, SERVICE_TURTLE
-from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
+from tests.service_fakes import (
+    befriend,
+    make_node,
+    on_fresh_reactor,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 SYNC = 1.0
 NEEDED = {SERVICE_GXSID, SERVICE_CHANNELS, SERVICE_TURTLE}
 
-
-async def _befriend(reactor, a, b) -> None:
-    a.add_friend(cert_of(b))
-    b.add_friend(cert_of(a))
-    await wait_for(reactor, lambda: NEEDED <= a.control.enabled(b.ssl_id)
-                   and NEEDED <= b.control.enabled(a.ssl_id), 30)
 
 
 def test_channel_followed_through_a_tunnel_across_real_nodes(tmp_path) -> None:
@@ -34,8 +33,8 @@ def test_channel_followed_through_a_tunnel_across_real_nodes(tmp_path) -> None:
         for n in nodes:
             await n.startService()
         try:
-            await _befriend(reactor, alice, bob)
-            await _befriend(reactor, bob, carol)
+            await befriend(reactor, alice, bob, *NEEDED)
+            await befriend(reactor, bob, carol, *NEEDED)
             ids = [n.identities.create(f"{n.account.name}-id").gxs_id for n in nodes]
             await wait_for(reactor, lambda: all(n.identities.public_key(i) is not None
                                                 for n in nodes for i in ids), 30)

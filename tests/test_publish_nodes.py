@@ -22,7 +22,12 @@ from services.gxs.security import generate_key_pair
 from services.publish.events import ChannelMessageStored
 from services.publish.making import make_message
 from services.transfer.service import TransferCompleted
-from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
+from tests.service_fakes import (
+    befriend,
+    make_node,
+    on_fresh_reactor,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -30,12 +35,6 @@ SYNC = 1.0
 SIZE = 5 * 1024 * 1024
 NEEDED = {SERVICE_GXSID, SERVICE_CHANNELS, SERVICE_FORUMS, SERVICE_TURTLE}
 
-
-async def _befriend(reactor, a, b) -> None:
-    a.add_friend(cert_of(b))
-    b.add_friend(cert_of(a))
-    await wait_for(reactor, lambda: NEEDED <= a.control.enabled(b.ssl_id)
-                   and NEEDED <= b.control.enabled(a.ssl_id), 30)
 
 
 def test_channel_file_and_forum_across_a_line_of_real_nodes(tmp_path) -> None:
@@ -53,8 +52,8 @@ def test_channel_file_and_forum_across_a_line_of_real_nodes(tmp_path) -> None:
         for n in nodes:
             await n.startService()
         try:
-            await _befriend(reactor, alice, bob)
-            await _befriend(reactor, bob, carol)
+            await befriend(reactor, alice, bob, *NEEDED)
+            await befriend(reactor, bob, carol, *NEEDED)
             ids = [n.identities.create(f"{n.account.name}-id").gxs_id for n in nodes]
             await wait_for(reactor, lambda: all(n.identities.public_key(i) is not None
                                                 for n in nodes for i in ids), 30)

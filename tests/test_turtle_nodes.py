@@ -21,7 +21,13 @@ from pqi.wire.item import encode
 from services.sharing import SharingOptions
 from services.transfer.service import TransferCompleted
 from services.turtle.crypto import hash_of_hash
-from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
+from tests.service_fakes import (
+    befriend,
+    make_node,
+    on_fresh_reactor,
+    tap_items,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -29,21 +35,6 @@ FAST = SharingOptions(settle=0, rescan_period=3600, resync_period=1.0, sweep_per
 SIZE = 24 * 1024 * 1024 + 12345
 
 
-def _tap(node, into: list) -> None:
-    """Record every item ``node`` receives from friends (what a curious relay sees)."""
-    deliver = node.control.deliver
-
-    def tapped(peer, item):
-        into.append(item)
-        deliver(peer, item)
-    node.control.deliver = tapped
-
-
-async def _befriend(reactor, a, b) -> None:
-    a.add_friend(cert_of(b))
-    b.add_friend(cert_of(a))
-    await wait_for(reactor, lambda: 0x0014 in a.control.enabled(b.ssl_id)
-                   and 0x0014 in b.control.enabled(a.ssl_id), 30)
 
 
 def test_anonymous_search_and_download_through_a_relay_that_restarts(tmp_path) -> None:
@@ -66,8 +57,8 @@ def test_anonymous_search_and_download_through_a_relay_that_restarts(tmp_path) -
             await n.startService()
         try:
             await carol.sharing.share(str(shared), anonymous=True)
-            await _befriend(reactor, alice, bob)
-            await _befriend(reactor, bob, carol)
+            await befriend(reactor, alice, bob, 0x0014)
+            await befriend(reactor, bob, carol, 0x0014)
             assert not alice.control.enabled(carol.ssl_id)
 
             rid = alice.turtle.search("NEEDLE")
@@ -76,7 +67,7 @@ def test_anonymous_search_and_download_through_a_relay_that_restarts(tmp_path) -
             assert (hit.name, hit.size) == ("needle-file.bin", SIZE)
 
             seen: list = []
-            _tap(bob, seen)
+            tap_items(bob, seen)
             done: list = []
             alice.subscribe(TransferCompleted, lambda e: done.append(e.info))
             alice.turtle.download_anonymous(real, SIZE, hit.name)
@@ -94,7 +85,7 @@ def test_anonymous_search_and_download_through_a_relay_that_restarts(tmp_path) -
             bob2 = make_node(reactor, tmp_path, "bob", port=bob_port, file_sharing=FAST)
             nodes.append(bob2)
             await bob2.startService()
-            _tap(bob2, seen)
+            tap_items(bob2, seen)
             await wait_for(reactor, lambda: bool(done), 200, step=0.05)
             return done[0], seen, alice.turtle.status_section(), bob2.turtle.status_section()
         finally:
@@ -151,8 +142,8 @@ def test_rsnode_anonymous_search_get_transfers_status_and_relay(tmp_path, capsys
         try:
             codes = [await rsnode("bob", "files", "relay", "--rate", "3000000")]
             codes.append(await rsnode("carol", "files", "share", str(shared), "--anonymous"))
-            await _befriend(reactor, alice, bob)
-            await _befriend(reactor, bob, carol)
+            await befriend(reactor, alice, bob, 0x0014)
+            await befriend(reactor, bob, carol, 0x0014)
             codes.append(await rsnode("alice", "files", "search", "--anonymous", "thing",
                                       "--wait", "3"))
             early.append(capsys.readouterr().out)
