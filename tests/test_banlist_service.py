@@ -49,7 +49,7 @@ def test_sends_own_entries_every_600_s_and_nothing_before(tmp_path) -> None:
     s, rec, _, clock = _service(tmp_path)
     friend = peer(1)
     s.peer_connected(friend)
-    s.report_abuse(IP("8.8.8.8"))
+    s.report_abuse(IP("6.6.8.8"))
     s.receive(friend, BanListItem(entries=[BanEntry(NetAddress(IP("9.9.9.9"), 0), 1, 2, 0)]))
     s.start()
     clock.advance(SEND_PERIOD - 1)
@@ -61,7 +61,7 @@ def test_sends_own_entries_every_600_s_and_nothing_before(tmp_path) -> None:
     item = rec.sent[0][1]
     assert isinstance(item, BanListItem)
     assert [(e.addr.host, e.level, e.reason, e.comment) for e in item.entries] == [
-        (IP("8.8.8.8"), Origin.SELF, Reason.DHT, "")]
+        (IP("6.6.8.8"), Origin.SELF, Reason.DHT, "")]
     assert decode(encode(item)) == item
 
 
@@ -90,12 +90,12 @@ def test_non_ipv4_and_oversized_items_are_cut(tmp_path, monkeypatch) -> None:
 def test_settings_change_what_applies(tmp_path) -> None:
     """Turning ``from_friends`` on applies a friend's DHT entry; filtering off lifts all."""
     s, _, _, _ = _service(tmp_path)
-    s.receive(peer(1), BanListItem(entries=[BanEntry(NetAddress(IP("8.8.8.8"), 0), 1, 2, 0)]))
-    assert s.accepts(IP("8.8.8.8"))
+    s.receive(peer(1), BanListItem(entries=[BanEntry(NetAddress(IP("6.6.8.8"), 0), 1, 2, 0)]))
+    assert s.accepts(IP("6.6.8.8"))
     s.set_settings(from_friends=True)
-    assert not s.accepts(IP("8.8.8.8"))
+    assert not s.accepts(IP("6.6.8.8"))
     s.set_settings(filtering=False)
-    assert s.accepts(IP("8.8.8.8"))
+    assert s.accepts(IP("6.6.8.8"))
 
 
 def test_friend_going_offline_drops_its_banned_files(tmp_path) -> None:
