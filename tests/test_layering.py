@@ -23,7 +23,7 @@ LIBRARY = ("pqi", "tcponudp", "dht", "upnp")
 CORE_ROOMS: dict[str, frozenset[str]] = {
     "pqi/wire": frozenset({"streamer.py"}),
     "pqi/items": frozenset(),
-    "pqi/identity": frozenset({"tls.py"}),
+    "pqi/identity": frozenset({"tls.py", "tlsbatch.py"}),
     "tcponudp": frozenset({"transport.py", "udpmux.py"}),
 }
 #: Core modules in rooms that also hold skins.

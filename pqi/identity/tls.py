@@ -29,12 +29,13 @@ fixed 4096-bit DH group (g = 5).  Session tickets and the session cache are off,
 connection runs a full handshake and re-verifies the peer; a TLS 1.3 server sends no ticket
 either (`pqi.identity.tickets`).
 
-The TLS runs in a `TLSMemoryBIOFactory`, so it works over any byte transport (TCP now,
-TCP-over-UDP later).  The application protocol is only built once the peer is authenticated;
-it is told who the peer is (`AuthenticatedPeer`) through `IPeerAuthenticated` and the
-``on_authenticated`` callback.  With TLS 1.3 a client finishes its handshake before the server has
-checked the client's certificate, so a dialler may see its link come up and drop at once when the
-other side does not accept it; RetroShare has no application hello either.
+The TLS runs over memory BIOs (`pqi.identity.tlsbatch`: Twisted's `TLSMemoryBIOFactory`, moving
+many records per call), so it works over any byte transport, TCP or TCP-over-UDP. The application
+protocol is only built once the peer is authenticated; it is told who the peer is
+(`AuthenticatedPeer`) through `IPeerAuthenticated` and the ``on_authenticated`` callback. With TLS
+1.3 a client finishes its handshake before the server has checked the client's certificate, so a
+dialler may see its link come up and drop at once when the other side does not accept it;
+RetroShare has no application hello either.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ from pqi.identity.errors import CertificateError, ObsoleteCertificateError, Sign
 from pqi.identity.friends import FriendList, UnknownFriendError
 from pqi.identity.sslcert import SERIAL_07_0001, LocationCertificate
 from pqi.identity.tickets import disable_tickets
+from pqi.identity.tlsbatch import BatchingTLSFactory, take_whole_writes
 from pqi.wire.errors import DecodeError
 from pqi.wire.fields import PgpId, SslId
 
@@ -347,6 +349,7 @@ def _make_context(own: LocalIdentity, options: TLSOptions) -> SSL.Context:
     ctx.set_options(SSL.OP_NO_TICKET | SSL.OP_NO_COMPRESSION | SSL.OP_SINGLE_DH_USE
                     | SSL.OP_NO_RENEGOTIATION)
     ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+    take_whole_writes(ctx)
     if not disable_tickets(ctx):
         _tickets_stay_on()
     ctx.use_certificate(own.certificate.x509)
@@ -528,7 +531,7 @@ def _tls_factory(own: LocalIdentity, friends: FriendList, app_factory: IProtocol
         from twisted.internet import reactor as clock  # the running node's reactor
     creator = _ConnectionCreator(own, friends, options, expected_ssl_id)
     gates = _GateFactory(app_factory, creator, options, clock, on_authenticated)
-    return TLSMemoryBIOFactory(creator, expected_ssl_id is not None, gates, clock=clock)
+    return BatchingTLSFactory(creator, expected_ssl_id is not None, gates, clock=clock)
 
 
 def server_factory(own: LocalIdentity, friends: FriendList, app_factory: IProtocolFactory, *,

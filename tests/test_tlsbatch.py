@@ -1,0 +1,168 @@
+# -*- test-case-name: tests.test_tlsbatch -*-
+"""The batching TLS protocol: same bytes and events as Twisted's, far fewer calls per byte.
+
+Real OpenSSL handshakes between two friends' locations over `twisted.test.iosim`
+(``tests.test_tls.connect_in_memory``), so the links are the ones a node makes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from OpenSSL import SSL
+from twisted.internet.error import ConnectionDone
+
+from pqi.identity.tlsbatch import (
+    MAX_DELIVERY,
+    MAX_SSL_WRITE,
+    BatchingTLSProtocol,
+    take_whole_writes,
+)
+from tests.identity_fixtures import *  # noqa: F403
+from tests.test_tls import (  # noqa: F401 (fixtures)
+    Identity,
+    Link,
+    alice,
+    befriend,
+    bob,
+    connect_in_memory,
+    friend_lists,
+)
+
+#: Application data per TLS record (RFC 8446, section 5.1).
+RECORD = 16 * 1024
+
+
+class CountingConnection:
+    """A pyOpenSSL connection that counts the ``send`` calls made on it."""
+
+    def __init__(self, inner: SSL.Connection) -> None:
+        self.inner = inner
+        self.sends = 0
+
+    def send(self, data: Any) -> int:
+        self.sends += 1
+        return self.inner.send(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@pytest.fixture
+def link(request: pytest.FixtureRequest) -> Link:
+    """Alice's location linked to Bob's, both friends, handshake done."""
+    dialler: Identity = request.getfixturevalue("alice")
+    listener: Identity = request.getfixturevalue("bob")
+    a, b = request.getfixturevalue("friend_lists")
+    befriend(a, listener)
+    befriend(b, dialler)
+    made = connect_in_memory(dialler, a, listener, b)
+    assert made.client_app.built and made.server_app.built
+    return made
+
+
+def pump(link: Link) -> None:
+    for _ in range(100):
+        if not link.pump.pump():
+            return
+
+
+def counted_deliveries(link: Link) -> list[int]:
+    """Wrap the server's app so each ``dataReceived`` records its size."""
+    server = link.server_app.built[0]
+    sizes: list[int] = []
+    original = server.dataReceived
+
+    def record(data: bytes) -> None:
+        sizes.append(len(data))
+        original(data)
+
+    server.dataReceived = record  # type: ignore[method-assign]
+    return sizes
+
+
+def test_node_links_use_the_batching_protocol(link: Link) -> None:
+    """Both ends of a friend link run `BatchingTLSProtocol`."""
+    assert isinstance(link.client_tls, BatchingTLSProtocol)
+    assert isinstance(link.server_tls, BatchingTLSProtocol)
+
+
+def test_one_read_is_one_delivery(link: Link) -> None:
+    """512 KiB (32 records) arriving in one read reach the app intact in one call."""
+    sizes = counted_deliveries(link)
+    data = os.urandom(512 * 1024)
+    link.client_app.built[0].transport.write(data)
+    pump(link)
+    assert link.server_app.built[0].received == data
+    assert sizes == [len(data)]
+
+
+def test_delivery_bound(link: Link) -> None:
+    """A read holding more than `MAX_DELIVERY` bytes is handed up in pieces of at most that
+    much (plus the record that crossed the bound), in order."""
+    sizes = counted_deliveries(link)
+    data = os.urandom(3 * MAX_DELIVERY + 12345)
+    link.client_app.built[0].transport.write(data)
+    pump(link)
+    assert link.server_app.built[0].received == data
+    assert len(sizes) == 4
+    assert all(MAX_DELIVERY <= s < MAX_DELIVERY + RECORD for s in sizes[:3])
+
+
+def test_one_ssl_write_per_piece(link: Link) -> None:
+    """A write goes to OpenSSL in `MAX_SSL_WRITE` pieces, each taken whole, and leaves in one
+    transport write; the peer reads the same bytes."""
+    counting = CountingConnection(link.client_tls._tlsConnection)
+    link.client_tls._tlsConnection = counting
+    transport = link.client_tls.transport
+    writes: list[int] = []
+    original = transport.write
+
+    def record(data: bytes) -> None:
+        writes.append(len(data))
+        original(data)
+
+    transport.write = record
+    data = os.urandom(2 * MAX_SSL_WRITE + 1000)
+    link.client_app.built[0].transport.write(data)
+    assert counting.sends == 3
+    assert len(writes) == 1 and writes[0] > len(data)
+    pump(link)
+    assert link.server_app.built[0].received == data
+
+
+def test_whole_writes_mode() -> None:
+    """`take_whole_writes` clears OpenSSL's partial-write mode that pyOpenSSL sets."""
+    context = SSL.Context(SSL.TLS_METHOD)
+    assert context.set_mode(0) & 1
+    take_whole_writes(context)
+    assert not context.set_mode(0) & 1
+
+
+def test_data_before_close(link: Link) -> None:
+    """Data and the close alert in one read: the app gets all the data, then a clean close."""
+    server = link.server_app.built[0]
+    client = link.client_app.built[0]
+    data = os.urandom(100_000)
+    client.transport.write(data)
+    client.transport.loseConnection()
+    pump(link)
+    assert server.received == data
+    assert server.lost is not None and server.lost.check(ConnectionDone)
+
+
+def test_data_before_error(link: Link) -> None:
+    """Intact records before a forged one in the same read are delivered; then the link
+    fails with OpenSSL's error."""
+    server = link.server_app.built[0]
+    client = link.client_app.built[0]
+    client.transport.write(b"a" * 1000)
+    client.transport.write(b"b" * 1000)
+    wire = bytearray(link.client_tls.transport.getOutBuffer())
+    wire[-5] ^= 0xFF  # inside the second record's authentication tag
+    link.server_tls.dataReceived(bytes(wire))
+    pump(link)
+    assert server.received == b"a" * 1000
+    assert server.lost is not None and server.lost.check(SSL.Error)
