@@ -169,3 +169,102 @@ def test_a_commit_never_passes_a_state_write_queued_before_it(tmp_path, monkeypa
     gate.set()
     svc.stop()
     assert order == [(0, 1), "state", (2,)]
+
+
+def test_data_is_written_on_the_sync_thread_and_commits_follow_it(tmp_path, monkeypatch
+                                                                  ) -> None:
+    """Received data is written on the sync thread, and each commit runs after every write
+    queued before it: a chunk is never recorded before all of its bytes were written."""
+    written: set[tuple[int, int]] = set()
+    threads: set[str] = set()
+    real_write, real_commit = PartialFile.write, PartialFile.commit
+
+    def write(self, offset, data) -> None:
+        threads.add(threading.current_thread().name)
+        real_write(self, offset, data)
+        written.add((offset, len(data)))
+
+    def commit(self, done) -> None:
+        for chunk in done:
+            lo = chunk * CHUNK_SIZE
+            assert sum(n for o, n in written if lo <= o < lo + CHUNK_SIZE) == CHUNK_SIZE
+        real_commit(self, done)
+
+    monkeypatch.setattr(PartialFile, "write", write)
+    monkeypatch.setattr(PartialFile, "commit", commit)
+    svc, clock, data, h, events = start(tmp_path)
+    serve(svc, data, h, 4 * CHUNK_SIZE)
+    svc.stop()
+    assert threads and all(n.startswith("rsproto-ft-sync") for n in threads)
+    assert on_disk(tmp_path, h) == {0, 1, 2, 3}
+    p = PartialFile.load(tmp_path / "p", h)
+    try:
+        assert p.read(0, len(data)) == data
+    finally:
+        p.close()
+
+
+def test_write_behind_is_bounded(tmp_path, monkeypatch) -> None:
+    """With a slow disk, the data queued for the sync thread never exceeds
+    `MAX_WRITE_BEHIND` plus one piece: past it the reactor waits for the thread."""
+    from services.transfer import service as service_module
+
+    monkeypatch.setattr(service_module, "MAX_WRITE_BEHIND", 2 * MAX_FT_CHUNK)
+    seen: list[int] = []
+    gate = threading.Semaphore(0)
+    real_write = PartialFile.write
+
+    def write(self, offset, data) -> None:
+        seen.append(svc._write_behind)  # noqa: SLF001
+        gate.release()
+        real_write(self, offset, data)
+
+    monkeypatch.setattr(PartialFile, "write", write)
+    svc, clock, data, h, events = start(tmp_path)
+    serve(svc, data, h, 4 * CHUNK_SIZE)
+    svc.stop()
+    assert len(seen) >= 4 * CHUNK_SIZE // MAX_FT_CHUNK
+    assert max(seen) <= 3 * MAX_FT_CHUNK
+    assert on_disk(tmp_path, h) == {0, 1, 2, 3}
+
+
+def test_a_failed_write_behind_pauses_and_its_chunk_is_fetched_again(tmp_path, monkeypatch
+                                                                     ) -> None:
+    """A write failing with ENOSPC on the sync thread pauses the download with the disk-full
+    error; no commit after it records a chunk; once resumed, the lost chunks are fetched again
+    and the file completes intact."""
+    real_write = PartialFile.write
+    fail = {"at": CHUNK_SIZE + MAX_FT_CHUNK}
+
+    def write(self, offset, data) -> None:
+        if offset == fail["at"]:
+            fail["at"] = -1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, offset, data)
+
+    monkeypatch.setattr(PartialFile, "write", write)
+    svc, clock, data, h, events = start(tmp_path)
+    serve(svc, data, h, 4 * CHUNK_SIZE)
+    svc._syncer.submit(lambda: None).result()  # noqa: SLF001  (the queue has run)
+    for _ in range(10):
+        if not clock.run_thread_calls():
+            break
+    info = svc.info(h)
+    assert info.state == "error" and "disk full" in info.error
+    assert [type(e) for e in events].count(TransferFailed) == 1
+    assert 1 not in svc.downloads[h].engine.chunks.done_indexes()
+    svc._syncer.submit(lambda: None).result()  # noqa: SLF001
+    assert 1 not in on_disk(tmp_path, h)
+    svc.resume(h)
+    for _ in range(20):
+        serve(svc, data, h, 4 * CHUNK_SIZE)
+        svc._syncer.submit(lambda: None).result()  # noqa: SLF001
+        clock.run_thread_calls()
+        clock.advance(1)
+        if h not in svc.downloads:
+            break
+    done = [e for e in events if type(e).__name__ == "TransferCompleted"]
+    assert len(done) == 1
+    with open(done[0].info.path, "rb") as f:
+        assert f.read() == data
+    svc.stop()

@@ -29,6 +29,7 @@ import errno
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
@@ -117,6 +118,7 @@ class PartialFile:
         self.data_path = folder / state.file_hash.to_hex()
         self.state_path = folder / (state.file_hash.to_hex() + STATE_SUFFIX)
         self._fd: int | None = None
+        self._open_lock = threading.Lock()
         self._prefix = PrefixHash(state.size)
 
     # --- creation and loading --------------------------------------------------------------
@@ -216,8 +218,10 @@ class PartialFile:
 
     def _open(self) -> int:
         if self._fd is None:
-            flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-            self._fd = os.open(self.data_path, flags, 0o600)
+            with self._open_lock:  # the reactor (uploads) and the sync thread (writes) share it
+                if self._fd is None:
+                    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+                    self._fd = os.open(self.data_path, flags, 0o600)
         return self._fd
 
     def close(self) -> None:

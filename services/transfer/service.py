@@ -115,6 +115,9 @@ DISK_RETRY_PERIOD: Final = 10.0
 DISK_RESUME_ROOM: Final = 16 << 20
 #: Finished downloads remembered for ``rsnode files transfers``.
 MAX_HISTORY: Final = 100
+#: Received file data queued for the sync thread and not yet written (bytes, all downloads):
+#: past it the reactor waits for the thread to catch up, so memory stays bounded.
+MAX_WRITE_BEHIND: Final = 16 << 20
 #: The error a full disk leaves on a download (`_disk_error`).
 DISK_FULL: Final = "disk full: free some space, then resume"
 
@@ -186,6 +189,9 @@ class _Transfer:
     path: str = ""
     hashing: bool = False
     driver: CoreDriver | None = None
+    #: The first failed write-behind (set on the sync thread): later writes are skipped and
+    #: commits refused until `FileTransferService.resume` clears it (on the thread, in order).
+    write_error: OSError | None = None
 
     @property
     def size(self) -> int:
@@ -199,20 +205,39 @@ class _Transfer:
 
 
 class _CommitBatch:
-    """Chunks of one download to commit in one job on the sync thread; more join it (under
-    ``lock``) until the job starts."""
+    """Chunks of one download to commit in one job on the sync thread.  Until the job starts
+    (under ``lock``) a later batch may take its chunks over: it is then superseded, and its
+    job does nothing."""
 
     def __init__(self, transfer: _Transfer, chunks: set[int]) -> None:
         self.transfer = transfer
         self.chunks = chunks
         self.lock = threading.Lock()
         self.started = False
+        self.superseded = False
+
+    def take_over(self) -> set[int]:
+        """This batch's chunks, for a batch queued after it; empty once its job started."""
+        with self.lock:
+            if self.started:
+                return set()
+            self.superseded = True
+            return self.chunks
 
     def run(self) -> None:
         with self.lock:
             self.started = True
+            if self.superseded:
+                return
             chunks = tuple(sorted(self.chunks))
+        failed = self.transfer.write_error
+        if failed is not None:
+            raise _LostWriteError(failed)
         self.transfer.partial.commit(chunks)
+
+
+class _LostWriteError(OSError):
+    """A commit refused because a write of its download failed before it."""
 
 
 class _UploadPump:
@@ -353,6 +378,10 @@ class FileTransferService(Service):
         self._disk_timer: IDelayedCall | None = None
         #: The commit job last queued on the sync thread, while more chunks may join it.
         self._open_batch: _CommitBatch | None = None
+        #: Bytes of file data queued for the sync thread and not yet written (under its lock).
+        self._write_behind = 0
+        self._write_lock = threading.Lock()
+        self._last_job: concurrent.futures.Future[object] | None = None
         #: Free bytes of the partials folder (a seam for tests).
         self.free_space: Callable[[], int] = lambda: shutil.disk_usage(self.partials_dir).free
 
@@ -470,6 +499,8 @@ class FileTransferService(Service):
     def resume(self, file_hash: Sha1Hash) -> None:
         t = self._get(file_hash)
         t.error = ""
+        if self._syncer is not None:
+            self._queue(setattr, t, "write_error", None)
         self._save(t, paused=False, error="")
         if t.partial.verified:
             self._after_disk(t, lambda: self._finish(t))
@@ -558,19 +589,67 @@ class FileTransferService(Service):
         self._queue(t.partial.update, **changes).addErrback(failed)
 
     def _commit(self, t: _Transfer, chunks: tuple[int, ...]) -> None:
-        """Record ``chunks`` DONE durably.  While the last job queued on the sync thread is a
-        commit of the same download that has not started, the chunks join it: a lagging
-        sync thread then makes one ``fdatasync`` and one state write for all of them instead
-        of one per chunk (the order of every other state write is kept)."""
-        batch = self._open_batch
-        if batch is not None and batch.transfer is t:
-            with batch.lock:
-                if not batch.started:
-                    batch.chunks.update(chunks)
-                    return
-        batch = _CommitBatch(t, set(chunks))
-        self._durably(t, batch.run)
+        """Record ``chunks`` DONE durably, after every write queued before.  While the last
+        commit queued on the sync thread is one of the same download that has not started,
+        and no state write was queued since, the new batch takes its chunks over and it does
+        nothing: a lagging sync thread then makes one ``fdatasync`` and one state write for
+        all of them instead of one per chunk.  A commit only ever moves later, past data
+        writes (never past another state write), so no chunk is recorded before its bytes."""
+        taken: set[int] = set()
+        previous = self._open_batch
+        if previous is not None and previous.transfer is t:
+            taken = previous.take_over()
+        batch = _CommitBatch(t, taken | set(chunks))
+
+        def failed(f: Failure) -> None:
+            if not f.check(OSError):
+                self.log.failure("committing chunks of {name} failed", f, name=t.partial.name)
+                return
+            if not self._current(t):
+                return
+            # Chunks whose bytes may not all be on disk are fetched again after the resume.
+            t.engine.lost(tuple(sorted(batch.chunks)))
+            if not t.error:
+                self._disk_error(t, f.value)
+
+        self._queue(batch.run).addErrback(failed)
         self._open_batch = batch if self._syncer is not None else None
+
+    def _write(self, t: _Transfer, offset: int, data: bytes | memoryview) -> None:
+        """Write received data: on the sync thread, behind the reactor, when there is one.
+
+        The reactor thread then only decrypts and parses while the kernel copies the bytes
+        into the page cache on the other core.  The sync thread runs its jobs in order, so a
+        commit (``fdatasync``), a chunk's hash, the file's check and a removal all see every
+        write queued before them; a failed write marks the download (`_Transfer.write_error`)
+        so that no later commit of it succeeds."""
+        if self._syncer is None:
+            self._disk(t, t.partial.write, offset, data)
+            return
+        n = len(data)
+        with self._write_lock:
+            self._write_behind += n
+            over = self._write_behind > MAX_WRITE_BEHIND
+        if over and self._last_job is not None:
+            self._last_job.result()  # the thread catches up: every job before is done
+        call = self.reactor.callFromThread  # type: ignore[attr-defined]
+
+        def job() -> None:
+            try:
+                if t.write_error is None:
+                    t.partial.write(offset, data)
+            except OSError as e:
+                t.write_error = e
+                call(self._write_failed, t, e)
+            finally:
+                with self._write_lock:
+                    self._write_behind -= n
+
+        self._last_job = self._syncer.submit(job)
+
+    def _write_failed(self, t: _Transfer, e: OSError) -> None:
+        if self._current(t) and not t.error:
+            self._disk_error(t, e)
 
     def _queue(self, op: Callable[..., object], *args: object,
                **kwargs: object) -> defer.Deferred[object]:
@@ -590,7 +669,8 @@ class FileTransferService(Service):
             else:
                 call(d.callback, fut.result())
 
-        self._syncer.submit(op, *args, **kwargs).add_done_callback(done)
+        self._last_job = self._syncer.submit(op, *args, **kwargs)
+        self._last_job.add_done_callback(done)
         return d
 
     def _durably(self, t: _Transfer, op: Callable[..., object], *args: object,
@@ -705,7 +785,7 @@ class FileTransferService(Service):
             self.send(a.peer, FtDataRequestItem(offset=a.offset, chunk_size=a.length,
                                                 file=FileItem(size, fh)))
         elif isinstance(a, WriteData):
-            self._disk(t, t.partial.write, a.offset, a.data)
+            self._write(t, a.offset, a.data)
         elif isinstance(a, CommitChunks):
             self._commit(t, a.chunks)
         elif isinstance(a, UncommitChunks):
@@ -715,7 +795,7 @@ class FileTransferService(Service):
         elif isinstance(a, RequestChunkCrc):
             self.send(a.peer, FtChunkCrcRequestItem(hash=fh, chunk_number=a.chunk))
         elif isinstance(a, HashChunk):
-            self._feed(t, t.engine.chunk_hashed, a.chunk, t.partial.chunk_sha1(a.chunk))
+            self._hash_chunk(t, a.chunk)
         elif isinstance(a, VerifyFile):
             self._verify(t)
         elif isinstance(a, BadSource):
@@ -752,8 +832,29 @@ class FileTransferService(Service):
         self._emit(TransferFailed(self.info(t.partial.file_hash)))
         self._watch_disk()
 
-    def _verify(self, t: _Transfer) -> None:
+    def _hash_chunk(self, t: _Transfer, chunk: int) -> None:
+        """A chunk's SHA-1 for the engine, read after the writes queued before it."""
+        if self._syncer is None:
+            self._feed(t, t.engine.chunk_hashed, chunk, t.partial.chunk_sha1(chunk))
+            return
+
+        def hashed(sha1: object) -> None:
+            if self._current(t):
+                self._feed(t, t.engine.chunk_hashed, chunk, sha1)
+
+        def failed(f: Failure) -> None:
+            f.trap(OSError)
+            if self._current(t):
+                self._disk_error(t, f.value)
+
+        self._queue(t.partial.chunk_sha1, chunk).addCallbacks(hashed, failed)
+
+    def _verify(self, t: _Transfer, *, written: bool = False) -> None:
+        """Check the whole file's SHA-1 (once the writes queued so far are on disk)."""
         if t.hashing:
+            return
+        if self._syncer is not None and not written:
+            self._after_disk(t, lambda: self._verify(t, written=True))
             return
         t.hashing = True
         if self._hash_in_thread and hasattr(self.reactor, "getThreadPool"):
