@@ -5,11 +5,14 @@
 
 The path is `tools.netlab.pair`: two network namespaces joined by a veth pair, nftables
 dropping a random N% of the packets arriving in each (``numgen random mod 100 < N drop``; this
-kernel has no netem, so no delay is added).  For each loss rate the same seeded bytes go from
-a sender process in one namespace to a receiver process in the other, once over kernel TCP and
-once over TOU (a `tcponudp.udpmux.UdpMux` port and `tcponudp.transport.TouSocket`), both under
-TLS; the receiver checks their SHA-1 and reports the time from its connection to the last byte
-and its CPU seconds.  Both namespaces are removed when the bench ends, whatever happens.
+kernel has no netem, so no delay is added). The veth carries one datagram or TCP segment per
+packet, as a wire does (``--offload`` lets 64 KiB GSO/TSO bursts cross whole, and be lost
+whole: a default veth's behaviour, which flatters kernel TCP). For each loss rate the same
+seeded bytes go from a sender process in one namespace to a receiver process in the other, once
+over kernel TCP and once over TOU (a `tcponudp.udpmux.UdpMux` port and
+`tcponudp.transport.TouSocket`), both under TLS; the receiver checks their SHA-1 and reports
+the time from its connection to the last byte and its CPU seconds. Both namespaces are removed
+when the bench ends, whatever happens.
 
 `measure` runs one transfer (the lab test uses it); ``--role`` is the worker's entry point.
 """
@@ -205,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loss", default="0,1,5", help="percentages, comma-separated")
     parser.add_argument("--prefix", help="namespace name prefix (default: unique per run)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--offload", action="store_true",
+                        help="let GSO/TSO bursts cross the veth whole (lost whole)")
     parser.add_argument("--role", choices=("send", "recv"), help=argparse.SUPPRESS)
     parser.add_argument("--kind", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -216,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'loss':>5}  {'TCP+TLS':>12}  {'cpu':>7}  {'TOU+TLS':>12}  {'cpu':>7}  "
           f"{'TOU/TCP':>8}  {'TOU vs 0%':>9}  TOU sender", flush=True)
     tou_zero = 0.0
-    with veth_pair(args.prefix) as pair:
+    with veth_pair(args.prefix, offload=args.offload) as pair:
         for percent in (int(x) for x in args.loss.split(",")):
             pair.set_loss(percent)
             tcp = measure(pair, "tcp", size, seed=args.seed)

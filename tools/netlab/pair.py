@@ -7,9 +7,12 @@
 
 `VethPair.set_loss` installs ``numgen random mod 100 < N drop`` in the input hook of *both*
 namespaces (table ``inet rspair_loss``), so each direction loses N% of its packets
-independently: data and ACKs alike, as on a lossy link.  This kernel has no netem, so the
-path has no added delay; its round trip is the veth's (tens of microseconds), and loss is
-repaired as fast as each protocol's recovery allows.
+independently: data and ACKs alike, as on a lossy link. The veth ends take one segment per
+packet (``gso_max_segs 1``): UDP segmentation offload and TCP's TSO still save system calls,
+but the stack cuts each burst into wire-sized packets before the veth, so the loss rule drops
+single datagrams and segments as a lossy wire does, not whole 64 KiB bursts. This kernel has no
+netem, so the path has no added delay; its round trip is the veth's (tens of microseconds), and
+loss is repaired as fast as each protocol's recovery allows.
 
 The addresses are private and never leave the namespaces (nothing is attached to the
 machine's own interfaces).  `veth_pair` tears everything down on exit, whatever happened;
@@ -97,9 +100,10 @@ class VethPair:
             _run("ip", "netns", "del", ns, check=False)
 
 
-def build_pair(prefix: str | None = None) -> VethPair:
+def build_pair(prefix: str | None = None, *, offload: bool = False) -> VethPair:
     """Build the two namespaces and the veth between them, no loss; on any failure whatever
-    was built is removed."""
+    was built is removed.  ``offload`` lets GSO/TSO bursts cross the veth whole (then the loss
+    rule drops whole bursts: not a wire's behaviour, but what a default veth does)."""
     missing = missing_prerequisites(upnp=False)
     if missing:
         raise LabUnavailableError("the veth pair needs: " + ", ".join(missing))
@@ -113,7 +117,11 @@ def build_pair(prefix: str | None = None) -> VethPair:
              "peer", "name", "eth0", "netns", pair.ns_b)
         for ns, address in ((pair.ns_a, ADDRESS_A), (pair.ns_b, ADDRESS_B)):
             pair.run(ns, "ip", "addr", "add", f"{address}/24", "dev", "eth0")
-            pair.run(ns, "ip", "link", "set", "eth0", "up")
+            # One packet per datagram or TCP segment on the veth: a GSO/TSO burst would cross
+            # it (and the loss rule) as one super-packet and be lost whole, which a wire never
+            # does; with at most one segment per packet the stack cuts bursts before the veth.
+            segs = [] if offload else ["gso_max_segs", "1"]
+            pair.run(ns, "ip", "link", "set", "eth0", *segs, "up")
         pair.set_loss(0)
     except BaseException:
         pair.down()
@@ -122,9 +130,9 @@ def build_pair(prefix: str | None = None) -> VethPair:
 
 
 @contextlib.contextmanager
-def veth_pair(prefix: str | None = None) -> Iterator[VethPair]:
+def veth_pair(prefix: str | None = None, *, offload: bool = False) -> Iterator[VethPair]:
     """A `VethPair` for the ``with`` block, removed on exit whatever happened."""
-    pair = build_pair(prefix)
+    pair = build_pair(prefix, offload=offload)
     try:
         yield pair
     finally:
