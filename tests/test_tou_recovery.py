@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from tcponudp.congestion import NewReno
 from tcponudp.packet import HEADER_SIZE, Flags, TouPacket, decode_packet, encode_packet
-from tcponudp.recovery import LOST_RETRANSMISSION_REPEATS
+from tcponudp.recovery import LOST_RETRANSMISSION_REPEATS, TAIL_PROBES
 from tcponudp.stream import DataReceived, TouConfig, TouStream
 from tools.bench.tou import main, simulate
 from tools.simnet import LinkModel, SimNet
@@ -213,6 +213,21 @@ def test_tail_loss_is_recovered_by_a_probe_without_timeout() -> None:
     assert (st.probes, st.timeouts) == (1, 0)
     assert link.transmissions(9) == 2
     assert link.a.cc.cwnd > MSS  # no timeout's restart from one segment
+
+
+def test_a_lost_probe_is_followed_by_a_second_without_timeout() -> None:
+    """The tail segment and its probe are both lost (or the probe's ACK is: the sender sees
+    the same silence): a second probe, after twice the wait, repairs the tail before the
+    retransmission timer, which (as on a short path, where the RTO floor is many round trips)
+    is far off; no third probe is sent."""
+    link = Link(config=TouConfig(mss=MSS, idle_timeout=1e9, min_rto=0.5))
+    link.lose_first = {9: 2}
+    link.transfer(10)
+    st = link.a.recovery
+    assert (st.probes, st.timeouts) == (TAIL_PROBES, 0)
+    assert link.transmissions(9) == 3
+    times = [t for t, k in link.sent if k == 9]
+    assert times[2] - times[1] > times[1] - times[0] - GAP
 
 
 def test_probe_reveals_a_loss_before_the_tail() -> None:
