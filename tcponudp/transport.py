@@ -225,6 +225,7 @@ class TouSocket:
         self._pending: set[Address] = set()
         self._flush_call: IDelayedCall | None = None
         mux.tou_handler = self.datagram_received
+        mux.tou_batch_handler = self.datagrams_received
 
     def now(self) -> float:
         return self.reactor.seconds()
@@ -307,6 +308,19 @@ class TouSocket:
             self._conns[addr] = conn
         else:
             conn.stream.datagram_received(data, self.now())
+        self._dirty(conn)
+
+    def datagrams_received(self, datagrams: list[bytes], addr: Address) -> None:
+        """A burst of segments from ``addr`` read at once: fed to its stream in one pass."""
+        conn = self._conns.get(addr)
+        if conn is None or conn.lost:
+            for data in datagrams:
+                self.datagram_received(data, addr)
+            return
+        now = self.now()
+        receive = conn.stream.datagram_received
+        for data in datagrams:
+            receive(data, now)
         self._dirty(conn)
 
     def _dirty(self, conn: _Connection) -> None:
@@ -408,6 +422,7 @@ class TouSocket:
             self._flush_call.cancel()
         self._flush_call = None
         self.mux.tou_handler = None
+        self.mux.tou_batch_handler = None
 
 
 @implementer(IStreamClientEndpoint)

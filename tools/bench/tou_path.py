@@ -138,9 +138,10 @@ async def _worker(reactor: Any, args: argparse.Namespace) -> None:
 def _tou_socket(reactor: Any, interface: str, port: int) -> Any:
     from tcponudp.transport import TouSocket
     from tcponudp.udpmux import UdpMux, UdpMuxProtocol
+    from tcponudp.udpport import listen_udp
 
     mux = UdpMux()
-    reactor.listenUDP(port, UdpMuxProtocol(mux), interface=interface)
+    listen_udp(reactor, port, UdpMuxProtocol(mux), interface=interface)
     return TouSocket(reactor, mux)
 
 
