@@ -2,12 +2,12 @@
 """tcponudp: RetroShare's reliable TCP-like stream over UDP (TOU), stunner and relay.
 
 `packet` is the 20-byte TOU header; `stream` the sans-IO stream (a `pqi.core` core), which
-coordinates its parts: `reassembly` (receive buffer), `recovery` (loss recovery), `rtt`
-(RFC 6298), `congestion` (pluggable congestion control), with `config`, `events` and
-`sequence` as their shared vocabulary; `transport` the Twisted transport and endpoints
-(driven by `pqi.driver.CoreDriver`), `udpmux` the shared UDP port, `udpport` a UDP port that
-reads coalesced bursts, `stunner` the
-external-address probe and NAT classifier, `relay` the "RLY1" relay.  See ``docs/tou.md``.
+coordinates its parts: `reassembly` (receive buffer), `recovery` (loss recovery), `rtt` (RFC
+6298), `congestion` (pluggable congestion control), with `config`, `events` and `sequence` as
+their shared vocabulary; `transport` the Twisted transport and endpoints (driven by
+`pqi.driver.CoreDriver`), `udpmux` the shared UDP port, `udpport` a UDP port that reads
+coalesced bursts, `stunner` the external-address probe and NAT classifier, `relay` the "RLY1"
+relay. See ``docs/tou.md``.
 """
 
 from .config import TouConfig
