@@ -133,6 +133,10 @@ class UdpMux:
     def remove_relay_end(self, remote: Address) -> None:
         self._relay_ends.pop(remote, None)
 
+    def is_relayed(self, remote: Address) -> bool:
+        """Whether datagrams to ``remote`` go through a relay (at most 1400 bytes each)."""
+        return remote in self._relay_ends
+
     def send(self, data: bytes, addr: Address, *, ttl: int | None = None) -> None:
         """Send a datagram to ``addr`` (through its relay if it has one), with IP TTL ``ttl``
         if given (not through a relay: the proxy must receive it)."""
