@@ -2,11 +2,12 @@
 """tcponudp: RetroShare's reliable TCP-like stream over UDP (TOU), stunner and relay.
 
 `packet` is the 20-byte TOU header; `stream` the sans-IO stream (a `pqi.core` core), which
-coordinates its parts: `reassembly` (receive buffer), `recovery` (loss recovery), `rtt`
-(RFC 6298), `congestion` (pluggable congestion control), with `config`, `events` and
-`sequence` as their shared vocabulary; `transport` the Twisted transport and endpoints
-(driven by `pqi.driver.CoreDriver`), `udpmux` the shared UDP port, `stunner` the
-external-address probe and NAT classifier, `relay` the "RLY1" relay.  See ``docs/tou.md``.
+coordinates its parts: `reassembly` (receive buffer), `recovery` (loss recovery), `rtt` (RFC
+6298), `congestion` (pluggable congestion control), with `config`, `events` and `sequence` as
+their shared vocabulary; `transport` the Twisted transport and endpoints (driven by
+`pqi.driver.CoreDriver`), `udpmux` the shared UDP port, `udpport` a UDP port that reads
+coalesced bursts, `stunner` the external-address probe and NAT classifier, `relay` the "RLY1"
+relay. See ``docs/tou.md``.
 """
 
 from .config import TouConfig
@@ -49,6 +50,7 @@ from .transport import (
     TouTransport,
 )
 from .udpmux import UdpMux, UdpMuxProtocol, classify
+from .udpport import BatchUdpPort, listen_udp
 
 __all__ = [
     "CongestionControl", "NewReno",
@@ -64,5 +66,5 @@ __all__ = [
     "classify_nat",
     "decode_stun",
     "HolePunch", "TouClientEndpoint", "TouServerEndpoint", "TouSocket", "TouTransport",
-    "UdpMux", "UdpMuxProtocol", "classify",
+    "UdpMux", "UdpMuxProtocol", "classify", "BatchUdpPort", "listen_udp",
 ]

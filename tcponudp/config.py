@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["TouConfig", "DEFAULT_MSS", "RETROSHARE_MSS", "MAX_WINDOW"]
+__all__ = ["TouConfig", "DEFAULT_MSS", "RETROSHARE_MSS", "MAX_WINDOW", "MAX_OFFER"]
 
 #: Payload per segment: a relayed datagram (16-byte relay header + 20-byte TOU header + payload)
 #: stays within 1400 bytes.
@@ -15,6 +15,9 @@ DEFAULT_MSS: Final = 1364
 RETROSHARE_MSS: Final = 1000
 #: The window field is 16 bits.
 MAX_WINDOW: Final = 0xFFFF
+#: The largest segment payload one may offer: what one IPv4 UDP datagram holds after the
+#: 20-byte TOU header.
+MAX_OFFER: Final = 65507 - 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +25,11 @@ class TouConfig:
     """Tunables; defaults follow RetroShare where it has a value, RFC 6298 otherwise."""
 
     mss: int = DEFAULT_MSS
+    #: The largest segment payload we take from an rsproto peer, offered in our SYN or
+    #: SYN+ACK (fields RetroShare ignores); 0 offers nothing, and the wire is then exactly
+    #: RetroShare's.  Segments that large are sent only if the peer offered too (the smaller
+    #: of both offers); `tcponudp.transport.TouSocket` sets it per connection from the path.
+    offer_segment: int = 0
     #: Bytes we buffer for the reader (out-of-order plus unread); the advertised window is the
     #: free part of it, at most `MAX_WINDOW`.
     receive_buffer: int = 4 * MAX_WINDOW
@@ -48,3 +56,7 @@ class TouConfig:
     keepalive_interval: float = 15.0
     idle_timeout: float = 60.0
     time_wait: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.offer_segment <= MAX_OFFER:
+            raise ValueError(f"offer_segment must be 0..{MAX_OFFER}, not {self.offer_segment}")

@@ -42,6 +42,9 @@ class CongestionControl(Protocol):
         """The last `on_loss` or `on_timeout` was spurious (the segment arrived after all):
         return to the window from before it."""
 
+    def set_segment_size(self, mss: int) -> None:
+        """The handshake settled on segments of ``mss`` bytes (before any data flows)."""
+
 
 class NewReno:
     """Slow start, congestion avoidance, fast recovery; byte counting (RFC 3465, L = 2 MSS).
@@ -77,6 +80,10 @@ class NewReno:
     @property
     def cwnd(self) -> int:
         return self._cwnd
+
+    def set_segment_size(self, mss: int) -> None:
+        self.mss = mss
+        self._cwnd = max(self._cwnd, min(4 * mss, max(2 * mss, 4380)))  # RFC 3390 again
 
     def on_ack(self, acked: int, flight: int, now: float) -> None:
         if self.in_recovery:

@@ -29,13 +29,21 @@ from pqi.wire.errors import EncodeError
 from .errors import DatagramTruncatedError
 
 __all__ = [
-    "HEADER_SIZE", "MAX_PAYLOAD", "Flags", "TouPacket", "decode_packet", "encode_packet",
-    "encode_segment",
+    "HEADER_SIZE", "MAX_PAYLOAD", "MAX_SEGMENT_PAYLOAD", "CAPABILITY_MAGIC", "Flags",
+    "TouPacket", "decode_packet", "encode_packet", "encode_segment",
 ]
 
 HEADER_SIZE: Final = 20
 #: Largest payload RetroShare's relay buffer carries (``MAX_RELAY_UDP_PACKET_SIZE`` - 36).
 MAX_PAYLOAD: Final = 1400
+
+#: The largest payload one segment can carry (a UDP datagram over IPv4 holds 65,507 bytes).
+MAX_SEGMENT_PAYLOAD: Final = 65507 - HEADER_SIZE
+#: In the checksum field of a SYN or SYN+ACK: the urgent pointer holds the largest segment
+#: payload the sender takes from an rsproto peer ("rs").  RetroShare writes zeros in both
+#: fields and never reads them (``TcpPacket::readPacket``), so it neither sees nor sends this;
+#: see ``docs/tou.md`` ("Larger segments between rsproto nodes").
+CAPABILITY_MAGIC: Final = 0x7273
 
 _HEADER = struct.Struct("!HHIIHHHH")
 
@@ -82,9 +90,11 @@ class TouPacket(NamedTuple):
 
 
 def encode_packet(packet: TouPacket) -> bytes:
-    """The datagram for ``packet``; raises `EncodeError` for a field out of range."""
-    if len(packet.payload) > MAX_PAYLOAD:
-        raise EncodeError(f"TOU payload of {len(packet.payload)} bytes > {MAX_PAYLOAD}")
+    """The datagram for ``packet``; raises `EncodeError` for a field out of range or a payload
+    no datagram holds (one above RetroShare's `MAX_PAYLOAD` only goes to an rsproto peer that
+    offered to take it)."""
+    if len(packet.payload) > MAX_SEGMENT_PAYLOAD:
+        raise EncodeError(f"TOU payload of {len(packet.payload)} bytes > {MAX_SEGMENT_PAYLOAD}")
     try:
         header = _HEADER.pack(packet.src_port, packet.dst_port, packet.seq, packet.ack,
                               packet.hlen_flags, packet.window, packet.checksum, packet.urgent)
@@ -96,14 +106,17 @@ def encode_packet(packet: TouPacket) -> bytes:
     return header + packet.payload
 
 
-def encode_segment(seq: int, ack: int, flags: Flags, window: int, payload: bytes) -> bytes:
-    """The datagram of a segment we send (zero ports, checksum, urgent pointer and header
-    length, as RetroShare writes them): `encode_packet` without building a `TouPacket`, for
-    the stream's per-segment path.  Raises `EncodeError` for a field out of range."""
-    if len(payload) > MAX_PAYLOAD:
-        raise EncodeError(f"TOU payload of {len(payload)} bytes > {MAX_PAYLOAD}")
+def encode_segment(seq: int, ack: int, flags: Flags, window: int, payload: bytes,
+                   checksum: int = 0, urgent: int = 0) -> bytes:
+    """The datagram of a segment we send (zero ports and header length, and zero checksum and
+    urgent pointer unless given, as RetroShare writes them): `encode_packet` without building a
+    `TouPacket`, for the stream's per-segment path.  The payload may exceed `MAX_PAYLOAD` (the
+    stream sends more only to an rsproto peer that offered it); raises `EncodeError` for a
+    field out of range."""
+    if len(payload) > MAX_SEGMENT_PAYLOAD:
+        raise EncodeError(f"TOU payload of {len(payload)} bytes > {MAX_SEGMENT_PAYLOAD}")
     try:
-        return _HEADER.pack(0, 0, seq, ack, flags._value_, window, 0, 0) + payload
+        return _HEADER.pack(0, 0, seq, ack, flags._value_, window, checksum, urgent) + payload
     except struct.error as e:
         raise EncodeError(f"TOU header field out of range: {e}") from None
 

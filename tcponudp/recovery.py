@@ -25,7 +25,7 @@ from .rtt import RttEstimator
 from .sequence import Segment, SendSequence, seq_diff
 
 __all__ = ["LossRecovery", "RecoveryStats", "MAX_REO_STEPS", "REO_WND_SRTTS",
-           "REORDERING_MEMORY"]
+           "REORDERING_MEMORY", "LOST_RETRANSMISSION_REPEATS", "TAIL_PROBES"]
 
 #: Cap on what observed reordering may raise the reorder window to, in quarters of the minimum
 #: RTT (the window is also capped in SRTTs, below).
@@ -38,6 +38,17 @@ MAX_REO_STEPS: Final = 64
 REO_WND_SRTTS: Final = 2
 #: Recoveries without reordering after which the duplicate-ACK threshold decides again.
 REORDERING_MEMORY: Final = 16
+#: How often a lost retransmission is sent again before the retransmission timer instead of
+#: after it.  At 5% random loss about one retransmission in twenty is lost, one in 400 twice;
+#: on a short path each timer expiry (at least `TouConfig.min_rto`) costs hundreds of round
+#: trips.  Bounded so that a dead path still ends in timer backoff.
+LOST_RETRANSMISSION_REPEATS: Final = 2
+#: Tail loss probes per flight (RFC 8985 sends one).  Our receiver answers a batch of segments
+#: read in one turn with one cumulative ACK, so a flight may draw only two ACKs, the batch's
+#: and the probe's; losing both (one flight in 400 at 5% loss) would leave the sender to its
+#: retransmission timer, which on a short path is hundreds of round trips.  A second probe,
+#: after twice the wait, makes that one flight in 8000.
+TAIL_PROBES: Final = 2
 
 
 @dataclass(slots=True)
@@ -82,7 +93,7 @@ class LossRecovery:
         self.rto_deadline: float | None = None
         self.reorder_deadline: float | None = None
         self.tlp_deadline: float | None = None
-        self._tlp_sent = False
+        self._probes_sent = 0
         self._reo_steps = 1
         self._reordering = False
         self._recoveries_since_reordering = 0
@@ -162,7 +173,7 @@ class LossRecovery:
         self._take_acked(ack, dupacks, now)
         self.dupacks = 0
         self._hole_since = self._last_dupack_at = self.reorder_deadline = None
-        self._tlp_sent = False
+        self._probes_sent = 0
         if self._undo_check(dupacks == 1, now):
             self._undo(now)
         elif head is not None and head.transmissions == 1 and hole_since is not None:
@@ -258,10 +269,12 @@ class LossRecovery:
             return (head.transmissions == 1 and self._last_dupack_at is not None
                     and self.dupacks >= self.config.dupthresh)
         srtt = max(self.rtt.srtt, self.config.clock_granularity)
-        if head.transmissions == 2 and self.recover is not None:
+        if (2 <= head.transmissions <= LOST_RETRANSMISSION_REPEATS + 1
+                and self.recover is not None):
             # A lost retransmission: nothing sent later may be left to draw duplicate ACKs
             # (the window is full), so when its ACK is overdue it is sent once more rather
-            # than waiting for the retransmission timer and starting again from one segment.
+            # than waiting for the retransmission timer and starting again from one segment
+            # (`LOST_RETRANSMISSION_REPEATS` times; then the timer decides).
             probe: float | None = head.sent_at + srtt + self._reo_wnd()
         else:
             probe = None
@@ -368,10 +381,10 @@ class LossRecovery:
 
     def _arm_probe(self, now: float) -> None:
         if (not self.config.tail_loss_probe or not self.unacked or self.recover is not None
-                or self._tlp_sent or self.rtt.srtt is None):
+                or self._probes_sent >= TAIL_PROBES or self.rtt.srtt is None):
             self.tlp_deadline = None
             return
-        pto = max(2 * self.rtt.srtt, 2 * self.config.clock_granularity)
+        pto = max(2 * self.rtt.srtt, 2 * self.config.clock_granularity) * (1 << self._probes_sent)
         deadline = now + pto
         if self.rto_deadline is not None and deadline >= self.rto_deadline:
             self.tlp_deadline = None  # the timer comes first anyway
@@ -380,12 +393,14 @@ class LossRecovery:
 
     def _send_probe(self, now: float) -> None:
         """Tail loss probe: new data if the peer's window allows, else the last segment again.
-        Either way the ACK it draws shows a lost tail (as duplicate ACKs, or by covering it)."""
+        Either way the ACK it draws shows a lost tail (as duplicate ACKs, or by covering it).
+        If that ACK is lost too, a second probe follows after twice the wait (`TAIL_PROBES`)."""
         self.tlp_deadline = None
         if not self.unacked or self.recover is not None:
             return
-        self._tlp_sent = True
+        self._probes_sent += 1
         self.stats.probes += 1
         if not self._probe_new_data(now):
             self.retransmit(self.unacked[-1], now)
         self.rto_deadline = now + self.rtt.rto
+        self._arm_probe(now)

@@ -46,7 +46,7 @@ from .config import DEFAULT_MSS, MAX_WINDOW, RETROSHARE_MSS, TouConfig
 from .congestion import CongestionControl, NewReno
 from .errors import NotConnectedError
 from .events import Closed, CloseReason, Connected, DataReceived, EndOfStream, Event
-from .packet import Flags, TouPacket, decode_packet, encode_segment
+from .packet import CAPABILITY_MAGIC, Flags, TouPacket, decode_packet, encode_segment
 from .reassembly import Arrival, ReceiveBuffer
 from .recovery import LossRecovery, RecoveryStats
 from .rtt import RttEstimator
@@ -106,6 +106,10 @@ class TouStream:
                                   congestion or NewReno(self.config.mss), self._snd,
                                   resend=self._resend, probe_new_data=self._probe_new_data)
         self._rx = ReceiveBuffer(self.config.receive_buffer)
+        #: Payload per new segment: the configured MSS, or what both rsproto ends offered.
+        self.segment_size = self.config.mss
+        #: The largest segment the peer offered to take (0: none, as from RetroShare).
+        self.peer_offer = 0
         # sending
         self._send_buf = bytearray()
         self._peer_window = MAX_WINDOW
@@ -351,15 +355,29 @@ class TouStream:
     def _send_syn(self, now: float) -> None:
         self._syn_sent_at = now
         self._syn_deadline = now + self.config.syn_interval
+        offer = self.config.offer_segment
+        magic = CAPABILITY_MAGIC if offer else 0
         if self.state is State.SYN_SENT:
-            self._emit(Flags.SYN, now, seq=self._iss, ack=0)
+            self._emit(Flags.SYN, now, seq=self._iss, ack=0, checksum=magic, urgent=offer)
         else:
-            self._emit(Flags.SYN | Flags.ACK, now, seq=self._iss)
+            self._emit(Flags.SYN | Flags.ACK, now, seq=self._iss, checksum=magic, urgent=offer)
 
     def _take_peer_syn(self, packet: TouPacket) -> None:
         self._irs = packet.seq
         self._rx.rcv_nxt = (packet.seq + 1) % SEQ_MOD
         self._peer_window = packet.window
+        self._take_offer(packet)
+
+    def _take_offer(self, packet: TouPacket) -> None:
+        """An rsproto peer's SYN or SYN+ACK offers larger segments; if we offered too, both
+        ends send the smaller of the two offers from now on (RetroShare offers nothing)."""
+        if packet.checksum != CAPABILITY_MAGIC or not self.config.offer_segment:
+            return
+        self.peer_offer = packet.urgent
+        size = min(packet.urgent, self.config.offer_segment)
+        if size > self.segment_size and not self.bytes_sent:
+            self.segment_size = size
+            self._loss.cc.set_segment_size(size)
 
     def _in_listen(self, packet: TouPacket, now: float) -> None:
         if not packet.has(Flags.SYN) or packet.has(Flags.ACK):
@@ -395,6 +413,7 @@ class TouStream:
             if packet.seq != self._irs:
                 return
             self._ack_needed = True
+            self._take_offer(packet)
         self._peer_window = packet.window
         self._established(now)
         if packet.payload or packet.has(Flags.FIN):
@@ -518,12 +537,12 @@ class TouStream:
         self._events_queued = True
 
     def _emit(self, flags: Flags, now: float, *, seq: int | None = None, ack: int | None = None,
-              payload: bytes = b"") -> None:
+              payload: bytes = b"", checksum: int = 0, urgent: int = 0) -> None:
         if ack is None:
             ack = self._rx.rcv_nxt
         window = self._rx.window()
         self._out.append(Datagram(encode_segment(self._snd.nxt if seq is None else seq, ack,
-                                                 flags, window, payload)))
+                                                 flags, window, payload, checksum, urgent)))
         self._last_window_sent = window
         self._last_sent = now
         self.segments_sent += 1
@@ -537,12 +556,12 @@ class TouStream:
 
     def _probe_new_data(self, now: float) -> bool:
         """A tail loss probe with new data, if there is some and the peer's window allows."""
-        return bool(self._send_buf and self._snd.flight() + self.config.mss <= self._peer_window
+        return bool(self._send_buf and self._snd.flight() + self.segment_size <= self._peer_window
                     and self._send_new_segment(now, probe=True))
 
     def _segment_size(self, probe: bool) -> int:
         """How much the next new segment may carry (0: nothing may be sent now)."""
-        mss = self.config.mss
+        mss = self.segment_size
         if probe:
             return min(mss, len(self._send_buf))
         flight = self._snd.flight()

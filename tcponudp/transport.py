@@ -26,10 +26,12 @@ NAT drops (docs/nat.md).  Once both mappings exist, full-TTL SYNs pass both NATs
 from __future__ import annotations
 
 import dataclasses
+import socket
 from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import defer
+from twisted.internet.abstract import isIPAddress
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import (
@@ -54,16 +56,40 @@ from pqi.driver import CoreDriver
 from .config import TouConfig
 from .errors import TouConnectionError
 from .events import Closed, CloseReason, Connected, DataReceived, EndOfStream, Event
+from .packet import HEADER_SIZE, Flags
 from .stream import State, TouStream
 from .udpmux import UdpMux
 
 __all__ = ["TouSocket", "TouTransport", "TouClientEndpoint", "TouServerEndpoint",
-           "TouListeningPort", "HolePunch"]
+           "TouListeningPort", "HolePunch", "LARGE_SEGMENT", "path_segment_limit"]
 
 Address = tuple[str, int]
 
 #: Bytes queued in a stream above which the writing producer is paused.
 HIGH_WATER = 256 * 1024
+#: The segment payload a `TouSocket` offers an rsproto peer by default: the whole datagram
+#: fits one read of Twisted's own UDP port (8192 bytes), whichever port is under the mux.
+LARGE_SEGMENT = 8192 - HEADER_SIZE
+_SYN_BIT = Flags.SYN._value_
+_IP_MTU = 14  # Linux's getsockopt(IPPROTO_IP, IP_MTU) on a connected socket
+#: IPv4 and UDP headers: what a datagram adds to the TOU segment on the wire.
+_IP_UDP_HEADERS = 20 + 8
+
+
+def path_segment_limit(host: str) -> int:
+    """The largest TOU payload that leaves for ``host`` in one IP packet: the MTU of the route
+    to it, less the IPv4, UDP and TOU headers (0 where the system does not say, or for a
+    name rather than an IPv4 address).  Loopback allows large segments; an Ethernet path does
+    not (1,452 bytes, about the default MSS), so over the internet nothing changes."""
+    if not isIPAddress(host):
+        return 0
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((host, 9))  # a UDP connect sends nothing: it only picks the route
+            mtu = probe.getsockopt(socket.IPPROTO_IP, _IP_MTU)
+    except OSError:
+        return 0
+    return max(0, mtu - _IP_UDP_HEADERS - HEADER_SIZE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,16 +241,22 @@ class TouSocket:
 
     def __init__(self, reactor: IReactorTime, mux: UdpMux, *,
                  config: TouConfig | None = None,
-                 host: Callable[[], Address] | None = None) -> None:
+                 host: Callable[[], Address] | None = None,
+                 large_segments: int = LARGE_SEGMENT) -> None:
         self.reactor = reactor
         self.mux = mux
         self.config = config or TouConfig()
+        #: The largest segment payload offered to rsproto peers (0: never offer; the SYNs are
+        #: then RetroShare's to the byte); each connection offers at most what its path
+        #: carries in one packet, and nothing through a relay.
+        self.large_segments = large_segments
         self._host = host
         self._conns: dict[Address, _Connection] = {}
         self._listener: TouListeningPort | None = None
         self._pending: set[Address] = set()
         self._flush_call: IDelayedCall | None = None
         mux.tou_handler = self.datagram_received
+        mux.tou_batch_handler = self.datagrams_received
 
     def now(self) -> float:
         return self.reactor.seconds()
@@ -267,8 +299,9 @@ class TouSocket:
             self._service(old)
         self._drop(addr)
         self._reap()
-        config = self.config if timeout is None else dataclasses.replace(
-            self.config, connect_timeout=timeout)
+        config = self._config_for(addr)
+        if timeout is not None:
+            config = dataclasses.replace(config, connect_timeout=timeout)
         stream = TouStream(config=config)
         conn = _Connection(self, addr, stream)
         conn.factory = factory
@@ -288,6 +321,17 @@ class TouSocket:
         self._service(conn)
         return conn.connected_d
 
+    def _config_for(self, addr: Address) -> TouConfig:
+        """The configuration of a new stream with ``addr``: the larger-segment offer that
+        its path allows (none through a relay, none where the path takes no more than the
+        MSS)."""
+        offer = 0
+        if self.large_segments > self.config.mss and not self.mux.is_relayed(addr):
+            offer = min(self.large_segments, path_segment_limit(addr[0]))
+        if offer <= self.config.mss:
+            return self.config
+        return dataclasses.replace(self.config, offer_segment=offer)
+
     # -- datagrams ---------------------------------------------------------------------------
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
@@ -296,7 +340,9 @@ class TouSocket:
             if self._listener is None:
                 return
             self._drop(addr)
-            stream = TouStream(config=self.config)
+            # Only a SYN opens a stream: the path is looked up for nothing else.
+            syn = len(data) > 13 and data[13] & _SYN_BIT
+            stream = TouStream(config=self._config_for(addr) if syn else self.config)
             conn = _Connection(self, addr, stream)
             conn.factory = self._listener.factory
             stream.listen(self.now())
@@ -307,6 +353,19 @@ class TouSocket:
             self._conns[addr] = conn
         else:
             conn.stream.datagram_received(data, self.now())
+        self._dirty(conn)
+
+    def datagrams_received(self, datagrams: list[bytes], addr: Address) -> None:
+        """A burst of segments from ``addr`` read at once: fed to its stream in one pass."""
+        conn = self._conns.get(addr)
+        if conn is None or conn.lost:
+            for data in datagrams:
+                self.datagram_received(data, addr)
+            return
+        now = self.now()
+        receive = conn.stream.datagram_received
+        for data in datagrams:
+            receive(data, now)
         self._dirty(conn)
 
     def _dirty(self, conn: _Connection) -> None:
@@ -408,6 +467,7 @@ class TouSocket:
             self._flush_call.cancel()
         self._flush_call = None
         self.mux.tou_handler = None
+        self.mux.tou_batch_handler = None
 
 
 @implementer(IStreamClientEndpoint)

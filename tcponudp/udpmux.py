@@ -29,7 +29,9 @@ drain): on Linux with the socket known, runs of equal-sized datagrams leave in o
 with generic segmentation offload (``UDP_SEGMENT``): the kernel cuts the buffer into the same
 datagrams on the wire, so the peer (RetroShare or not) receives exactly what separate sends would
 give it, at one system call per run.  Where the kernel refuses, the mux falls back to one send
-per datagram for good.
+per datagram for good.  The receiving side's counterpart is `UdpMux.datagrams_received`: a
+burst read in one system call (`tcponudp.udpport.BatchUdpPort`, ``UDP_GRO``) reaches TOU in
+one call when it is all TOU segments.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ __all__ = ["UdpMux", "UdpMuxProtocol", "DatagramKind", "classify", "GSO_MAX_SEGM
 
 Address = tuple[str, int]
 Handler = Callable[[bytes, Address], None]
+BatchHandler = Callable[[list[bytes], Address], None]
 Writer = Callable[[bytes, Address], None]
 
 _TOU_PREFIX = b"\x00\x00\x00\x00"
@@ -96,6 +99,8 @@ class UdpMux:
 
     dht_handler: Handler | None = None
     tou_handler: Handler | None = None
+    #: Takes a burst of TOU segments from one address in one call (`datagrams_received`).
+    tou_batch_handler: BatchHandler | None = None
     stun_handler: Handler | None = None
     relay_forwarder: RelayForwarder | None = None
     #: Whether we answer stunner requests (RetroShare always does).
@@ -127,6 +132,10 @@ class UdpMux:
 
     def remove_relay_end(self, remote: Address) -> None:
         self._relay_ends.pop(remote, None)
+
+    def is_relayed(self, remote: Address) -> bool:
+        """Whether datagrams to ``remote`` go through a relay (at most 1400 bytes each)."""
+        return remote in self._relay_ends
 
     def send(self, data: bytes, addr: Address, *, ttl: int | None = None) -> None:
         """Send a datagram to ``addr`` (through its relay if it has one), with IP TTL ``ttl``
@@ -219,6 +228,18 @@ class UdpMux:
         else:
             self.unclaimed += 1
 
+    def datagrams_received(self, datagrams: list[bytes], addr: Address) -> None:
+        """A burst of datagrams from ``addr`` read at once (`tcponudp.udpport`): TOU segments
+        go to the TOU layer in one call, anything else one by one as `datagram_received`."""
+        batch = self.tou_batch_handler
+        if batch is None or len(datagrams) < 2 or not all(
+                len(d) >= HEADER_SIZE and d[:4] == _TOU_PREFIX for d in datagrams):
+            for data in datagrams:
+                self.datagram_received(data, addr)
+            return
+        self.counts[DatagramKind.TOU] = self.counts.get(DatagramKind.TOU, 0) + len(datagrams)
+        batch(datagrams, addr)
+
     def _relay(self, data: bytes, addr: Address) -> None:
         try:
             if self.relay_forwarder is not None:
@@ -261,3 +282,7 @@ class UdpMuxProtocol(DatagramProtocol):
 
     def datagramReceived(self, datagram: bytes, addr: tuple[str, int]) -> None:
         self.mux.datagram_received(datagram, (addr[0], addr[1]))
+
+    def datagramsReceived(self, datagrams: list[bytes], addr: tuple[str, int]) -> None:
+        """A burst read at once (`tcponudp.udpport.BatchUdpPort`)."""
+        self.mux.datagrams_received(datagrams, (addr[0], addr[1]))

@@ -24,7 +24,7 @@ CORE_ROOMS: dict[str, frozenset[str]] = {
     "pqi/wire": frozenset({"streamer.py"}),
     "pqi/items": frozenset(),
     "pqi/identity": frozenset({"tls.py", "tlsbatch.py"}),
-    "tcponudp": frozenset({"transport.py", "udpmux.py"}),
+    "tcponudp": frozenset({"transport.py", "udpmux.py", "udpport.py"}),
 }
 #: Core modules in rooms that also hold skins.
 CORE_FILES: tuple[str, ...] = (

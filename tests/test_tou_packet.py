@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 from pqi.wire.errors import DecodeError, EncodeError, TruncatedError
 from tcponudp.errors import DatagramTruncatedError
 from tcponudp.packet import (
+    CAPABILITY_MAGIC,
     HEADER_SIZE,
     MAX_PAYLOAD,
+    MAX_SEGMENT_PAYLOAD,
     Flags,
     TouPacket,
     decode_packet,
@@ -81,9 +83,10 @@ def test_header_only_is_a_control_segment() -> None:
 
 
 def test_encode_rejects_out_of_range() -> None:
-    """Local misuse (oversized payload, field out of range) raises EncodeError."""
+    """Local misuse (a payload no datagram holds, field out of range) raises EncodeError."""
     with pytest.raises(EncodeError):
-        encode_packet(TouPacket(seq=0, ack=0, flags=Flags.ACK, window=0, payload=b"x" * 1401))
+        encode_packet(TouPacket(seq=0, ack=0, flags=Flags.ACK, window=0,
+                                payload=b"x" * (MAX_SEGMENT_PAYLOAD + 1)))
     with pytest.raises(EncodeError):
         encode_packet(TouPacket(seq=1 << 32, ack=0, flags=Flags.ACK, window=0))
     with pytest.raises(EncodeError):
@@ -117,10 +120,17 @@ def test_encode_segment_is_encode_packet_with_zero_fields(seq: int, ack: int, fl
 
 
 def test_encode_segment_rejects_out_of_range() -> None:
-    """An oversized payload or a field beyond its width is an `EncodeError`, as for
-    `encode_packet`."""
+    """A payload no datagram holds or a field beyond its width is an `EncodeError`, as for
+    `encode_packet`; a payload above RetroShare's `MAX_PAYLOAD` is allowed (the stream sends
+    one only to an rsproto peer that offered to take it), and so are the capability fields."""
     with pytest.raises(EncodeError):
-        encode_segment(0, 0, Flags.ACK, 0, b"x" * (MAX_PAYLOAD + 1))
+        encode_segment(0, 0, Flags.ACK, 0, b"x" * (MAX_SEGMENT_PAYLOAD + 1))
+    big = encode_segment(0, 0, Flags.ACK, 0, b"x" * (MAX_PAYLOAD + 1))
+    assert decode_packet(big).payload == b"x" * (MAX_PAYLOAD + 1)
+    syn = decode_packet(encode_segment(0, 0, Flags.SYN, 0, b"", CAPABILITY_MAGIC, 8172))
+    assert (syn.checksum, syn.urgent) == (CAPABILITY_MAGIC, 8172)
+    with pytest.raises(EncodeError):
+        encode_segment(0, 0, Flags.SYN, 0, b"", 0, 0x10000)
     with pytest.raises(EncodeError):
         encode_segment(2**32, 0, Flags.ACK, 0, b"")
     with pytest.raises(EncodeError):

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from tcponudp.congestion import NewReno
 from tcponudp.packet import HEADER_SIZE, Flags, TouPacket, decode_packet, encode_packet
+from tcponudp.recovery import LOST_RETRANSMISSION_REPEATS, TAIL_PROBES
 from tcponudp.stream import DataReceived, TouConfig, TouStream
 from tools.bench.tou import main, simulate
 from tools.simnet import LinkModel, SimNet
@@ -46,6 +47,8 @@ class Link:
         self.hold: dict[int, float] = {}
         #: Data segments whose second transmission is lost too.
         self.drop_again: set[int] = set()
+        #: Data segments whose first this many transmissions are all lost.
+        self.lose_first: dict[int, int] = {}
         #: Every data segment a sent, as (time, segment number).
         self.sent: list[tuple[float, int]] = []
         #: Every segment b sent, decoded.
@@ -80,6 +83,8 @@ class Link:
         n = self.number(packet.seq)
         self.sent.append((self.now, n))
         transmission = self.transmissions(n)
+        if transmission <= self.lose_first.get(n, 0):
+            return None
         if transmission == 1:
             return None if n in self.drop else self.hold.get(n, 0.0)
         return None if transmission == 2 and n in self.drop_again else 0.0
@@ -210,6 +215,21 @@ def test_tail_loss_is_recovered_by_a_probe_without_timeout() -> None:
     assert link.a.cc.cwnd > MSS  # no timeout's restart from one segment
 
 
+def test_a_lost_probe_is_followed_by_a_second_without_timeout() -> None:
+    """The tail segment and its probe are both lost (or the probe's ACK is: the sender sees
+    the same silence): a second probe, after twice the wait, repairs the tail before the
+    retransmission timer, which (as on a short path, where the RTO floor is many round trips)
+    is far off; no third probe is sent."""
+    link = Link(config=TouConfig(mss=MSS, idle_timeout=1e9, min_rto=0.5))
+    link.lose_first = {9: 2}
+    link.transfer(10)
+    st = link.a.recovery
+    assert (st.probes, st.timeouts) == (TAIL_PROBES, 0)
+    assert link.transmissions(9) == 3
+    times = [t for t, k in link.sent if k == 9]
+    assert times[2] - times[1] > times[1] - times[0] - GAP
+
+
 def test_probe_reveals_a_loss_before_the_tail() -> None:
     """The last two segments are lost: the probe (the last one again) draws a duplicate ACK,
     and the reorder rule resends the first of them without a timeout."""
@@ -230,6 +250,32 @@ def test_lost_retransmission_is_sent_again_without_timeout() -> None:
     link.run_until(lambda: len(link.got) == 6 * MSS and not link.a.buffered)
     assert link.a.recovery.timeouts == 0
     assert link.transmissions(2) == 3
+
+
+def test_retransmission_lost_twice_is_sent_again_without_timeout() -> None:
+    """The first retransmission and the second are lost too (window full, no duplicate ACKs
+    to come): each is repeated once its ACK is overdue (a round trip after it was sent), and
+    the transfer ends without a retransmission timeout."""
+    link = Link(window=6 * MSS)
+    link.lose_first = {2: 3}
+    link.write(bytes(6 * MSS))
+    link.run_until(lambda: len(link.got) == 6 * MSS and not link.a.buffered)
+    assert link.a.recovery.timeouts == 0
+    times = [t for t, k in link.sent if k == 2]
+    assert len(times) == 4
+    assert min(b - a for a, b in zip(times[1:-1], times[2:], strict=True)) >= 2 * DELAY
+
+
+def test_repeated_loss_of_a_retransmission_falls_back_to_the_timer() -> None:
+    """A segment that never gets through is repeated before the timer only
+    LOST_RETRANSMISSION_REPEATS times; after that the retransmission timer (with backoff)
+    decides, so a dead path is not hammered every round trip."""
+    link = Link(window=6 * MSS)
+    link.lose_first = {2: 3 + LOST_RETRANSMISSION_REPEATS}
+    link.write(bytes(6 * MSS))
+    link.run_until(lambda: len(link.got) == 6 * MSS and not link.a.buffered)
+    assert link.a.recovery.timeouts == 2
+    assert link.transmissions(2) == 4 + LOST_RETRANSMISSION_REPEATS
 
 
 def test_spurious_fast_retransmit_is_undone() -> None:

@@ -27,6 +27,7 @@ from tcponudp.packet import Flags, TouPacket, decode_packet, encode_packet
 from tcponudp.stream import CloseReason, TouConfig
 from tcponudp.transport import TouClientEndpoint, TouServerEndpoint, TouSocket
 from tcponudp.udpmux import UdpMux, UdpMuxProtocol
+from tcponudp.udpport import listen_udp
 from tests.service_fakes import on_fresh_reactor
 from tools.netlab.lossyrelay import Impairment, LossyCore, LossyRelay
 
@@ -157,8 +158,10 @@ def test_unknown_segments_are_ignored_without_listener() -> None:
     assert [decode_packet(d).flags for d in sent] == [Flags.SYN | Flags.ACK]
 
 
-def _transfer(impairment: Impairment | None, seed: int = 1) -> tuple[list[bytes], list[bytes]]:
-    """1 MiB of PQI items over TLS over TOU between two UDP ports on 127.0.0.1."""
+def _transfer(impairment: Impairment | None, seed: int = 1, *, batch: bool = False
+              ) -> tuple[list[bytes], list[bytes]]:
+    """1 MiB of PQI items over TLS over TOU between two UDP ports on 127.0.0.1 (Twisted's own
+    ports, or with ``batch`` `tcponudp.udpport.BatchUdpPort`s reading bursts at once)."""
     payloads = [os.urandom(64 * 1024) for _ in range(MIB // (64 * 1024))]
     server_tls, client_tls = _tls_options()
 
@@ -172,7 +175,9 @@ def _transfer(impairment: Impairment | None, seed: int = 1) -> tuple[list[bytes]
                 all_in.callback(None)
 
         muxes = [UdpMux(), UdpMux()]
-        ports = [reactor.listenUDP(0, UdpMuxProtocol(m), interface="127.0.0.1") for m in muxes]
+        ports = [listen_udp(reactor, 0, UdpMuxProtocol(m), interface="127.0.0.1") if batch
+                 else reactor.listenUDP(0, UdpMuxProtocol(m), interface="127.0.0.1")
+                 for m in muxes]
         socks = [TouSocket(reactor, m) for m in muxes]
         target = ("127.0.0.1", ports[1].getHost().port)
         relay_port = None
@@ -207,6 +212,14 @@ def _transfer(impairment: Impairment | None, seed: int = 1) -> tuple[list[bytes]
 def test_tls_and_streamer_over_tou_loopback() -> None:
     """1 MiB of items over TLS over TOU between two real UDP ports arrives byte-exact."""
     sent, got = _transfer(None)
+    assert got == sent
+
+
+@pytest.mark.integration
+def test_tls_and_streamer_over_batch_reading_ports() -> None:
+    """The same over ports that read bursts in one call (``UDP_GRO`` where Linux has it):
+    the bursts are cut back into the segments sent, and the items arrive byte-exact."""
+    sent, got = _transfer(None, batch=True)
     assert got == sent
 
 

@@ -166,3 +166,76 @@ def test_send_many_sends_one_by_one_through_a_relay_or_with_a_ttl() -> None:
     assert [a for _, a in sent] == [proxy, proxy, A, A]
     assert sent[2:] == [(b"3" * 30, A), (b"4" * 30, A)]
     assert mux.ttl_limited == 2 and mux.gso_sends == 0
+
+
+@pytest.mark.integration
+def test_batch_port_hands_over_the_datagrams_sent_in_order() -> None:
+    """A burst sent in one segmentation-offload send reaches a `BatchUdpPort` as exactly the
+    datagrams sent, in order (a shorter last one included), in fewer reads than datagrams
+    where the kernel coalesces; a protocol without ``datagramsReceived`` gets them one by one."""
+    import socket
+
+    from tcponudp.udpport import listen_udp
+
+    datagrams = [bytes([i]) * 300 for i in range(40)] + [b"tail" * 10]
+
+    async def body(reactor: Any) -> tuple[list[bytes], list[bytes], int, int]:
+        batches: list[list[bytes]] = []
+        singles: list[bytes] = []
+        both: defer.Deferred[None] = defer.Deferred()
+
+        def check() -> None:
+            if sum(map(len, batches)) == len(datagrams) and len(singles) == len(datagrams):
+                both.callback(None)
+
+        class Batched(DatagramProtocol):
+            def datagramsReceived(self, data: list[bytes], addr: Any) -> None:
+                batches.append(data)
+                check()
+
+            def datagramReceived(self, data: bytes, addr: Any) -> None:
+                batches.append([data])
+                check()
+
+        class Single(DatagramProtocol):
+            def datagramReceived(self, data: bytes, addr: Any) -> None:
+                singles.append(data)
+                check()
+
+        ports = [listen_udp(reactor, 0, Batched(), interface="127.0.0.1"),
+                 listen_udp(reactor, 0, Single(), interface="127.0.0.1")]
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sender.bind(("127.0.0.1", 0))
+            mux = UdpMux()
+            mux.attach(lambda d, a: sender.sendto(d, a), sender)
+            for port in ports:
+                mux.send_many(datagrams, ("127.0.0.1", port.getHost().port))
+            await both
+        finally:
+            sender.close()
+            for port in ports:
+                await port.stopListening()
+        return [d for b in batches for d in b], singles, ports[0].reads, ports[0].datagrams
+
+    got, singles, reads, counted = on_fresh_reactor(body)
+    assert got == datagrams and singles == datagrams
+    assert counted == len(datagrams) and reads <= len(datagrams)
+
+
+def test_a_burst_of_tou_segments_reaches_tou_in_one_call() -> None:
+    """`UdpMux.datagrams_received`: a burst of TOU segments goes to the batch handler at once
+    (counted as TOU); a burst with anything else in it is dispatched one by one."""
+    mux = UdpMux()
+    batches: list[tuple[list[bytes], Any]] = []
+    singles: list[bytes] = []
+    mux.tou_batch_handler = lambda d, a: batches.append((d, a))
+    mux.tou_handler = lambda d, a: singles.append(d)
+    dht: list[bytes] = []
+    mux.dht_handler = lambda d, a: dht.append(d)
+    seg = [encode_packet(TouPacket(seq=i, ack=0, flags=Flags.ACK, window=1, payload=b"x"))
+           for i in range(3)]
+    mux.datagrams_received(seg, A)
+    assert batches == [(seg, A)] and mux.counts[DatagramKind.TOU] == 3
+    mux.datagrams_received([seg[0], b"d1:ad2:id20:" + b"0" * 20 + b"e1:q4:ping1:t2:aa1:y1:qe"], A)
+    assert singles == [seg[0]] and len(dht) == 1 and len(batches) == 1
