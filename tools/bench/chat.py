@@ -23,7 +23,8 @@ Carol sends one message after another rather than paced).
 
 Printed: flood messages/s (first send to last arrival), p50/p99/max latency of flood messages,
 p50/p99 of the second friend's messages during the flood, p50/p99 at the offered rate (and the
-rate the pacing reached), p50/p99 on the quiet link, and the receiver's resident memory.
+rate the pacing reached), p50/p99 on the quiet link, CPU time per flood message of sender
+and receiver (figures a loaded machine changes little), and the receiver's resident memory.
 """
 
 from __future__ import annotations
@@ -234,12 +235,14 @@ def run_apart(workdir: Path, messages: int, batch: int, pings: int, rate: int = 
             _profile(profile, None, a=a, b=b)
 
         # 1. The flood, with Carol's paced messages meanwhile.
+        cpu = {"a": _call(a, "cpu"), "b": _call(b, "cpu")}
         started = time.monotonic()
         a.send(("pace", bob_id, "flood", 0.0, batch, messages))
         c.send(("pace", bob_id, "friend", friend_interval, 1, None))
         last = _await_arrivals(b, "flood", messages)
         c.send(("stop_pacing",))
         _answer(c), _answer(a)
+        cpu = {"a": _call(a, "cpu") - cpu["a"], "b": _call(b, "cpu") - cpu["b"]}
         if profile:
             _profile(profile, "flood", a=a, b=b)
         rss_after = _call(b, "results")["rss"]
@@ -278,6 +281,8 @@ def run_apart(workdir: Path, messages: int, batch: int, pings: int, rate: int = 
         "offered_p50": _pct(lat["offered"], 0.5), "offered_p99": _pct(lat["offered"], 0.99),
         "p50": _pct(lat["ping"], 0.5), "p99": _pct(lat["ping"], 0.99),
         "rss_before": rss_before, "rss_after": rss_after,
+        "sender_cpu_us": cpu["a"] / messages * 1e6,
+        "receiver_cpu_us": cpu["b"] / messages * 1e6,
     }
 
 
@@ -333,6 +338,9 @@ def _print(r: dict[str, float], pings: int) -> None:
           f"p99 {r['offered_p99'] * 1000:.2f} ms")
     print(f"single messages on a quiet link ({pings}): p50 {r['p50'] * 1000:.2f} ms, "
           f"p99 {r['p99'] * 1000:.2f} ms")
+    if "receiver_cpu_us" in r:
+        print(f"CPU per flood message: sender {r['sender_cpu_us']:.0f} us, receiver "
+              f"{r['receiver_cpu_us']:.0f} us (the receiver's includes the second friend's)")
     print(f"resident memory: {r['rss_before'] / 2**20:.1f} MiB before the flood, "
           f"{r['rss_after'] / 2**20:.1f} MiB after")
 

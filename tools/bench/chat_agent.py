@@ -142,6 +142,11 @@ class _Agent:
             self.profile = None
         return True
 
+    def do_cpu(self) -> float:
+        """CPU seconds this process has used (user and system): per-message costs that the
+        other processes on a loaded machine do not change."""
+        return time.process_time()
+
     def do_results(self) -> dict[str, Any]:
         return {"latencies": self.latencies, "rss": _rss()}
 
