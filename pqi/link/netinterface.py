@@ -25,12 +25,7 @@ from OpenSSL import SSL
 from twisted.application.service import Service
 from twisted.internet import defer, error
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.endpoints import (
-    TCP4ClientEndpoint,
-    TCP4ServerEndpoint,
-    TCP6ClientEndpoint,
-    TCP6ServerEndpoint,
-)
+from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
 from twisted.internet.interfaces import IAddress, IListeningPort
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
@@ -72,6 +67,7 @@ from pqi.link.linkmgr import (
     Outcome,
     Path,
 )
+from pqi.link.listener import listen_tcp
 from pqi.link.person import ItemHandler, PQIPerson
 from pqi.wire.address import NetAddress
 from pqi.wire.fields import SslId
@@ -361,18 +357,17 @@ class NetInterface(Service):
     # -- INetInterface ---------------------------------------------------------------------
 
     def listen(self, port: int) -> defer.Deferred:
-        """Accept connections on ``port`` (0: any); fires with the `IListeningPort`."""
-        version = ipaddress.ip_address(self.interface).version
-        endpoint_class = TCP6ServerEndpoint if version == 6 else TCP4ServerEndpoint
-        endpoint = endpoint_class(self.reactor, port, interface=self.interface)
-
+        """Accept connections on ``port`` (0: any); fires with the `IListeningPort` (a
+        `pqi.link.listener.BoundedPort`: a bounded number of accepts per reactor turn)."""
         def listening(p: IListeningPort) -> IListeningPort:
             self.listening = p
             self.log.info("listening on {interface}:{port}", interface=self.interface,
                           port=p.getHost().port)
             return p
 
-        return endpoint.listen(_WireFactory(self, self._server_tls, None)).addCallback(listening)
+        factory = _WireFactory(self, self._server_tls, None)
+        return defer.maybeDeferred(listen_tcp, self.reactor, port, factory,
+                                   self.interface).addCallback(listening)
 
     def connect(self, ssl_id: SslId, address: NetAddress) -> defer.Deferred:
         """Dial ``address`` for friend ``ssl_id`` now (it is remembered as a manual address).
