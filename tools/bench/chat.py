@@ -203,9 +203,8 @@ def _await_arrivals(bob: Any, kind: str, count: int) -> float:
 def _profile(directory: str, phase: str | None, **conns: Any) -> None:
     """Start profiling the nodes (``phase`` None), or write ``<directory>/<node>-<phase>.prof``."""
     for name, conn in conns.items():
-        names = {"a": "alice", "b": "bob"}
         _call(conn, "profile", None if phase is None else
-              os.path.join(directory, f"{names[name]}-{phase}.prof"))
+              os.path.join(directory, f"{name}-{phase}.prof"))
 
 
 def run_apart(workdir: Path, messages: int, batch: int, pings: int, rate: int = 10_000,
@@ -215,24 +214,27 @@ def run_apart(workdir: Path, messages: int, batch: int, pings: int, rate: int = 
     from tools.bench.chat_agent import agent
 
     ctx = multiprocessing.get_context("fork")
-    conns, procs = {}, []
+    conns: dict[str, Any] = {}
+    procs = []
     try:
         for name in ("alice", "bob", "carol"):
             mine, theirs = ctx.Pipe()
             proc = ctx.Process(target=agent, args=(name, workdir, theirs), daemon=True)
             proc.start()
-            conns[name], _ = mine, procs.append(proc)
+            conns[name] = mine
+            procs.append(proc)
         a, b, c = conns["alice"], conns["bob"], conns["carol"]
         info = {name: _call(conn, "info") for name, conn in conns.items()}
         for x, y in (("alice", "bob"), ("carol", "bob")):
             conns[x].send(("befriend", *info[y]))
             conns[y].send(("befriend", *info[x]))
-            _answer(conns[x]), _answer(conns[y])
+            _answer(conns[x])
+            _answer(conns[y])
         bob_id = info["bob"][1]
         _call(b, "listen")
         rss_before = _call(b, "results")["rss"]
         if profile:
-            _profile(profile, None, a=a, b=b)
+            _profile(profile, None, alice=a, bob=b)
 
         # 1. The flood, with Carol's paced messages meanwhile.
         cpu = {"a": _call(a, "cpu"), "b": _call(b, "cpu")}
@@ -241,22 +243,23 @@ def run_apart(workdir: Path, messages: int, batch: int, pings: int, rate: int = 
         c.send(("pace", bob_id, "friend", friend_interval, 1, None))
         last = _await_arrivals(b, "flood", messages)
         c.send(("stop_pacing",))
-        _answer(c), _answer(a)
+        _answer(c)
+        _answer(a)
         cpu = {"a": _call(a, "cpu") - cpu["a"], "b": _call(b, "cpu") - cpu["b"]}
         if profile:
-            _profile(profile, "flood", a=a, b=b)
+            _profile(profile, "flood", alice=a, bob=b)
         rss_after = _call(b, "results")["rss"]
 
         # 2. Alice offers ``rate`` messages per second, in ticks of 10 ms.
         ticks = max(1, int(rate_seconds * 100))
         per_tick = max(1, rate // 100)
         if profile:
-            _profile(profile, None, a=a, b=b)
+            _profile(profile, None, alice=a, bob=b)
         offered_n, offered_s = _call(a, "pace", bob_id, "offered", 0.01, per_tick,
                                      ticks * per_tick)
         _await_arrivals(b, "offered", offered_n)
         if profile:
-            _profile(profile, "offered", a=a, b=b)
+            _profile(profile, "offered", alice=a, bob=b)
 
         # 3. Single messages on a quiet link.
         _call(a, "pace", bob_id, "ping", 0.02, 1, pings)
