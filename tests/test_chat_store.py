@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pqi.wire.fields import SslId
-from services.chat.store import ChatStore
+from services.chat.store import MAX_PENDING_ROWS, ChatStore
 
 A, B = SslId(b"\x0a" * 16), SslId(b"\x0b" * 16)
 
@@ -79,3 +79,50 @@ def test_paging_sees_every_message_once(tmp_path_factory, rows, page) -> None:
         before = chunk[0].id
     assert seen == [body for to_a, body in rows if to_a]
     store.close()
+
+
+def test_uncommitted_rows_are_bounded_and_written_in_order(tmp_path) -> None:
+    """Rows added with commit=False wait in memory with the ids they are returned with; at
+    MAX_PENDING_ROWS the store writes them, and a read sees the ones still waiting."""
+    store = ChatStore(tmp_path / "c.sqlite")
+    ids = [store.add(A, incoming=True, public=False, send_time=n, recv_time=n, body=f"m{n}",
+                     text=f"m{n}", commit=False) for n in range(MAX_PENDING_ROWS - 1)]
+    assert store.pending_rows == MAX_PENDING_ROWS - 1
+    ids.append(store.add(A, incoming=True, public=False, send_time=0, recv_time=0, body="last",
+                         text="last", commit=False))
+    assert store.pending_rows == 0
+    assert ids == list(range(1, MAX_PENDING_ROWS + 1))
+    late = store.add(B, incoming=False, public=False, send_time=1, recv_time=1, body="late",
+                     text="late", commit=False)
+    assert [(e.id, e.body) for e in store.history(B)] == [(late, "late")]
+    assert store.last_id() == late
+
+
+def test_ids_continue_after_reopen_and_never_reuse_a_deleted_id(tmp_path) -> None:
+    """Ids given before writing continue from the file's AUTOINCREMENT sequence: after a
+    reopen, and even when the newest rows were deleted, no id is given twice."""
+    store = ChatStore(tmp_path / "c.sqlite")
+    for n in range(5):
+        store.add(A, incoming=True, public=False, send_time=n, recv_time=n, body=f"m{n}",
+                  text=f"m{n}", commit=False)
+    store.close()
+    store = ChatStore(tmp_path / "c.sqlite")
+    store.db.execute("DELETE FROM history WHERE id > 3")
+    store.db.commit()
+    store.close()
+    store = ChatStore(tmp_path / "c.sqlite")
+    new = store.add(A, incoming=True, public=False, send_time=9, recv_time=9, body="new",
+                    text="new", commit=False)
+    assert new == 6
+    assert [e.id for e in store.history(A)] == [1, 2, 3, 6]
+
+
+def test_queue_change_commits_waiting_history(tmp_path) -> None:
+    """A queue change commits the history rows that waited for it (they survive a crash
+    that never reaches commit or close)."""
+    store = ChatStore(tmp_path / "c.sqlite")
+    store.add(A, incoming=False, public=False, send_time=1, recv_time=1, body="hi", text="hi",
+              commit=False)
+    store.enqueue(B, [(1, 1, "later")])
+    other = ChatStore(tmp_path / "c.sqlite")  # a second reader sees only what was committed
+    assert [e.body for e in other.history(A)] == ["hi"]

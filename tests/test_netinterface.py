@@ -23,7 +23,7 @@ from pqi.identity.pgp import ProfileKey
 from pqi.identity.sslcert import LocationCertificate, make_location_certificate
 from pqi.interfaces import DisconnectReason, LinkEvent, LinkState
 from pqi.items.heartbeat import HeartbeatItem
-from pqi.link.linkmgr import AddressSource, LinkLimits, Outcome
+from pqi.link.linkmgr import HELLO_MIN_BYTES, AddressSource, LinkLimits, Outcome
 from pqi.link.netinterface import ConnectFailedError, NetInterface
 from pqi.wire.address import AddressInfo, NetAddress
 from pqi.wire.fields import SslId
@@ -214,6 +214,37 @@ def test_listener_caps_half_open_and_times_out_handshakes(alice: Identity, lists
     clock.advance(0.2)
     assert all(t.disconnecting for t in transports)
     assert net.manager.counters["tls_timeout"] == 4
+
+
+def test_incoming_tls_starts_with_a_hellos_worth_of_bytes(alice: Identity,
+                                                          lists: Any) -> None:
+    """An incoming socket that sends nothing, or less than HELLO_MIN_BYTES, gets no TLS
+    connection (evicting or timing it out costs a bare socket); the byte that completes
+    HELLO_MIN_BYTES starts TLS with everything sent so far; a silent one's loss frees its
+    half-open slot like any other."""
+    clock = MemoryReactorClock()
+    net = NetInterface(clock, alice, lists("a"), port=7812)
+    net.startService()
+    (_, factory, _, _), = clock.tcpServers
+    silent, talking = (IPv4Address("TCP", f"127.0.0.{n}", 4000) for n in (20, 21))
+    wires = []
+    for addr in (silent, talking):
+        wire = factory.buildProtocol(addr)
+        wire.makeConnection(StringTransport(peerAddress=addr))
+        wires.append(wire)
+    assert net.manager.half_open() == 2
+    assert [w.tls_started for w in wires] == [False, False]
+    assert getattr(wires[0].wrappedProtocol, "_tlsConnection", None) is None
+    hello = b"\x16\x03\x01" + bytes(HELLO_MIN_BYTES - 3)  # the start of a ClientHello
+    wires[1].dataReceived(hello[:-1])
+    assert not wires[1].tls_started
+    wires[1].dataReceived(hello[-1:])
+    assert wires[1].tls_started
+    assert wires[1].wrappedProtocol._tlsConnection is not None
+    wires[0].connectionLost(Failure(error.ConnectionDone()))
+    assert wires[0].lost.called and net.manager.half_open() == 1
+    clock.advance(10.1)  # the handshake deadline closes the one that started
+    assert wires[1].transport.disconnecting
 
 
 def _iosim_link(clock: MemoryReactorClock, client_port: int = 50000,

@@ -2,7 +2,8 @@
 
 `linkmgr` (the sans-IO link manager: addresses, attempts, backoff, tie-break of simultaneous
 connects), `netinterface` (listeners and diallers on Twisted endpoints, TLS, one streamer per
-link) and `person` (`PQIPerson`, one per friend location, what services send through).
+link), `listener` (the TCP listener with a bounded number of accepts per reactor turn) and
+`person` (`PQIPerson`, one per friend location, what services send through).
 """
 
 from pqi.link.linkmgr import LinkManager

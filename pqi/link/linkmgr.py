@@ -347,6 +347,7 @@ class _Link:
     peer: SslId | None = None       # who authenticated
     up_at: float = 0.0
     half_open: bool = False         # counted against the incoming caps
+    host: str = ""                  # the address's host as the half-open counts key it
     reported: bool = False          # LinkUp was emitted
     bytes_in: int = 0               # received before authentication
     path: Path | None = None        # how it reaches the peer
@@ -577,6 +578,7 @@ class LinkManager:
             AddressSource.LOCAL if source.host.is_private or source.host.is_loopback
             else AddressSource.EXTERNAL)
         link.half_open = True
+        link.host = host
         self._half_open_links[link.id] = link
         self._half_open_by_ip[host] += 1
         self._half_open_total += 1
@@ -680,8 +682,7 @@ class LinkManager:
         candidates = [x for x in self._half_open_links.values() if x.stage is Stage.TLS]
         if not candidates:
             return None
-        return min(candidates, key=lambda x: (x.bytes_in >= HELLO_MIN_BYTES,
-                                              -by_ip[str(x.address.host)] if x.address else 0,
+        return min(candidates, key=lambda x: (x.bytes_in >= HELLO_MIN_BYTES, -by_ip[x.host],
                                               x.id))
 
     def _new_wins(self, old: _Link, new: _Link) -> bool:
@@ -792,7 +793,7 @@ class LinkManager:
             return
         link.half_open = False
         del self._half_open_links[link.id]
-        host = str(link.address.host)
+        host = link.host
         self._half_open_by_ip[host] -= 1
         if self._half_open_by_ip[host] <= 0:
             del self._half_open_by_ip[host]

@@ -25,18 +25,13 @@ from OpenSSL import SSL
 from twisted.application.service import Service
 from twisted.internet import defer, error
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.endpoints import (
-    TCP4ClientEndpoint,
-    TCP4ServerEndpoint,
-    TCP6ClientEndpoint,
-    TCP6ServerEndpoint,
-)
+from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
 from twisted.internet.interfaces import IAddress, IListeningPort
-from twisted.internet.protocol import Factory
+from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
-from zope.interface import implementer
+from zope.interface import directlyProvides, implementer, providedBy
 
 from pqi.driver import CoreDriver
 from pqi.identity.friends import FriendList
@@ -60,6 +55,7 @@ from pqi.interfaces import (
     PeerIdentity,
 )
 from pqi.link.linkmgr import (
+    HELLO_MIN_BYTES,
     AddressSource,
     Attempt,
     Close,
@@ -72,6 +68,7 @@ from pqi.link.linkmgr import (
     Outcome,
     Path,
 )
+from pqi.link.listener import listen_tcp
 from pqi.link.person import ItemHandler, PQIPerson
 from pqi.wire.address import NetAddress
 from pqi.wire.fields import SslId
@@ -155,7 +152,14 @@ def _peer_closed_tls(tls: object) -> bool:
 
 
 class _LinkWire(ProtocolWrapper):
-    """The bottom of a link's stack: knows its link id, sees TCP up and the final loss."""
+    """The bottom of a link's stack: knows its link id, sees TCP up and the final loss.
+
+    On an incoming connection the TLS layer above starts once the peer has sent
+    `HELLO_MIN_BYTES` (less than any ClientHello; the client speaks first in TLS, so nothing
+    changes on the wire): a socket that connects and sends nothing or trickles, as the sockets
+    of an attack on the half-open slots do, costs no TLS state and is evicted or timed out
+    (`pqi.link.linkmgr.TLS_HANDSHAKE_TIMEOUT`) as a bare socket.
+    """
 
     factory: _WireFactory
 
@@ -164,6 +168,19 @@ class _LinkWire(ProtocolWrapper):
         self.link_id = link_id
         self.lost = defer.Deferred()
         self.streamer: _LinkStreamer | None = None
+        #: The TLS layer is connected (at once when we dialled, else once the peer sent
+        #: `HELLO_MIN_BYTES`); the bytes before that wait here.
+        self.tls_started = factory.link_id is not None
+        self._early = b""
+
+    def makeConnection(self, transport: Any) -> None:  # noqa: N802
+        if self.tls_started:
+            super().makeConnection(transport)
+            return
+        # ProtocolWrapper's makeConnection, less connecting the TLS layer.
+        directlyProvides(self, providedBy(transport))
+        Protocol.makeConnection(self, transport)
+        self.factory.registerProtocol(self)
 
     def connectionMade(self) -> None:
         # Called by ProtocolWrapper.makeConnection before TLS starts: this is "TCP up".
@@ -178,9 +195,22 @@ class _LinkWire(ProtocolWrapper):
     def dataReceived(self, data: bytes) -> None:
         if self.streamer is None:  # still in the handshake: progress matters for eviction
             self.factory.net.manager.data_received(self.link_id, len(data))
+        if not self.tls_started:
+            self._early += data
+            if len(self._early) < HELLO_MIN_BYTES:  # less than any ClientHello: wait
+                return
+            data, self._early = self._early, b""
+            self.tls_started = True
+            self.wrappedProtocol.makeConnection(self)
         super().dataReceived(data)
 
     def connectionLost(self, reason: Failure) -> None:
+        if not self.tls_started:  # the peer never sent a byte: no TLS layer to tell
+            self.factory.unregisterProtocol(self)
+            self.wrappedProtocol = None
+            self.factory.net._wire_lost(self, reason, None, False)
+            self.lost.callback(None)
+            return
         refusal = _tls_verdict_refusal(self.wrappedProtocol)
         said_goodbye = _peer_closed_tls(self.wrappedProtocol)
         super().connectionLost(reason)
@@ -361,18 +391,17 @@ class NetInterface(Service):
     # -- INetInterface ---------------------------------------------------------------------
 
     def listen(self, port: int) -> defer.Deferred:
-        """Accept connections on ``port`` (0: any); fires with the `IListeningPort`."""
-        version = ipaddress.ip_address(self.interface).version
-        endpoint_class = TCP6ServerEndpoint if version == 6 else TCP4ServerEndpoint
-        endpoint = endpoint_class(self.reactor, port, interface=self.interface)
-
+        """Accept connections on ``port`` (0: any); fires with the `IListeningPort` (a
+        `pqi.link.listener.BoundedPort`: a bounded number of accepts per reactor turn)."""
         def listening(p: IListeningPort) -> IListeningPort:
             self.listening = p
             self.log.info("listening on {interface}:{port}", interface=self.interface,
                           port=p.getHost().port)
             return p
 
-        return endpoint.listen(_WireFactory(self, self._server_tls, None)).addCallback(listening)
+        factory = _WireFactory(self, self._server_tls, None)
+        return defer.maybeDeferred(listen_tcp, self.reactor, port, factory,
+                                   self.interface).addCallback(listening)
 
     def connect(self, ssl_id: SslId, address: NetAddress) -> defer.Deferred:
         """Dial ``address`` for friend ``ssl_id`` now (it is remembered as a manual address).

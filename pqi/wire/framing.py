@@ -432,13 +432,18 @@ class Enframer:
         self._queued_bytes = self._queued_items = 0
         return dropped
 
+    def _next_level(self) -> collections.deque[_Queued] | None:
+        """The level the next frame comes from: the highest non-empty one."""
+        for level in reversed(self._levels):
+            if level:
+                return level
+        return None
+
     def _next_chunk(self, parts: list[bytes | memoryview]) -> int:
         """Append the next frame (a whole item, or a slice header and a view of its payload)
         to ``parts``; returns its size, 0 when nothing is queued."""
-        for level in reversed(self._levels):
-            if level:
-                break
-        else:
+        level = self._next_level()
+        if level is None:
             return 0
         record = level[0]
         data, offset = record.data, record.offset

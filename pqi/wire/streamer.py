@@ -63,9 +63,11 @@ from pqi.wire.item import PQItem, UnknownItem, decode, encode
 __all__ = ["PQIStreamer", "Item", "Sent", "SendState", "ROOM_MARK_FRACTION", "MAX_ITEMS_PER_TURN"]
 
 #: Items (and probes) one link hands up per reactor turn; more wait for the next turn.  A
-#: file-data item is up to 240 KiB, so this never slows a transfer; a chat flood's turn is
-#: bounded to about a millisecond of work.
-MAX_ITEMS_PER_TURN: Final = 64
+#: file-data item is up to 240 KiB, so this never slows a transfer; a chat flood's share of a
+#: turn is about half a millisecond of work (16 messages at 35-50 µs each), what another
+#: friend's message waits for (docs/benchmarks.md: 64 measured worse for the second friend
+#: and no better for the flood).
+MAX_ITEMS_PER_TURN: Final = 16
 
 #: Default ``room_mark`` as a fraction of ``max_queue_bytes``: half the queue drained leaves
 #: the writer half a queue of data while the producer refills it.

@@ -79,7 +79,14 @@ TYPING: Final = "is typing..."
 #: How soon queued messages are tried again when the friend's link queue was full (s).
 RETRY_PERIOD: Final = 0.05
 
-_KIND_BITS: Final = ChatFlags.PRIVATE | ChatFlags.PUBLIC | ChatFlags.LOBBY
+_KIND_BITS: Final = int(ChatFlags.PRIVATE | ChatFlags.PUBLIC | ChatFlags.LOBBY)
+# The flag bits as plain ints: the receive path tests them on every message, and an operator
+# on an `enum.IntFlag` builds a new flag object each time (a fifth of a flood's decode cost).
+_PRIVATE: Final = int(ChatFlags.PRIVATE)
+_PUBLIC: Final = int(ChatFlags.PUBLIC)
+_PARTIAL: Final = int(ChatFlags.PARTIAL_MESSAGE)
+_REQUESTS_AVATAR: Final = int(ChatFlags.REQUESTS_AVATAR)
+_AVATAR_AVAILABLE: Final = int(ChatFlags.AVATAR_AVAILABLE)
 #: Queued items sent per pump round (the rest waits for the next round).
 _PUMP_BATCH: Final = 500
 
@@ -250,14 +257,16 @@ def split_message(body: str) -> list[str]:
 
 def piece_flags(flags: ChatFlags, pieces: int) -> list[ChatFlags]:
     """The flags of each piece of a message sent with ``flags``, as RetroShare sets them."""
-    head = (flags & _KIND_BITS) | ChatFlags.PARTIAL_MESSAGE
+    if pieces == 1:
+        return [flags]
+    head = ChatFlags((flags & _KIND_BITS) | _PARTIAL)
     return [head] * (pieces - 1) + [flags]
 
 
 def flags_acceptable(flags: int) -> bool:
     """RetroShare's receiver check for a (non-lobby) message's kind bits."""
-    kind = flags & _KIND_BITS
-    return kind in (0, ChatFlags.PRIVATE, ChatFlags.PUBLIC)
+    kind = int(flags) & _KIND_BITS
+    return kind in (0, _PRIVATE, _PUBLIC)
 
 
 class Reassembler:
@@ -284,11 +293,12 @@ class Reassembler:
             self.overflows += 1
             return None
         parts.append(data)
-        if flags & ChatFlags.PARTIAL_MESSAGE:
+        flags = int(flags)
+        if flags & _PARTIAL:
             self._pending[peer] = (flags | old_flags, parts, size + len(data))
             return None
         whole = b"".join(parts).decode("utf-8", "surrogateescape")
-        return (flags | old_flags) & ~ChatFlags.PARTIAL_MESSAGE, whole
+        return (flags | old_flags) & ~_PARTIAL, whole
 
     def drop(self, peer: SslId) -> None:
         """Forget a friend's unfinished message (its link went down)."""
@@ -513,15 +523,15 @@ class ChatService(Service):
             self.log.warn("dropped a chat message with flags {flags:#x} from {peer}",
                           flags=flags, peer=peer.ssl_id.to_hex())
             return
-        if flags & ChatFlags.REQUESTS_AVATAR:
+        if flags & _REQUESTS_AVATAR:
             if self.avatar is not None:
                 self.send(peer.ssl_id, ChatAvatarItem(image=self.avatar))
             return
-        if flags & ChatFlags.AVATAR_AVAILABLE:
+        if flags & _AVATAR_AVAILABLE:
             self.send(peer.ssl_id, ChatMsgItem(
                 flags=ChatFlags.PRIVATE | ChatFlags.REQUESTS_AVATAR, send_time=self._now(),
                 message=""))
-        public = not flags & ChatFlags.PRIVATE
+        public = not flags & _PRIVATE
         now = self.reactor.seconds()
         history_id = self._record(peer.ssl_id, incoming=True, public=public,
                                   send_time=item.send_time, recv_time=now, body=body)

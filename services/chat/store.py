@@ -8,6 +8,10 @@ friend's link: RetroShare keeps its equivalent (``privateOutgoingMap``) in its c
 
 Commits use WAL with ``synchronous=NORMAL``: a committed row survives the process being killed
 (only a power cut can lose the last commits), and a chat flood costs no fsync per message.
+History rows added with ``commit=False`` wait in memory (at most `MAX_PENDING_ROWS`) and go
+to the database in one ``executemany`` with the next `ChatStore.commit`: a flood's turn costs
+one statement, not one per message.  Their ids are given here (the store is the file's one
+writer), so a caller gets each message's history id at once.
 """
 
 from __future__ import annotations
@@ -20,12 +24,15 @@ from typing import Final
 from pqi.storage import private_database
 from pqi.wire.fields import SslId
 
-__all__ = ["ChatStore", "HistoryEntry", "QueuedMessage", "CHAT_FILE", "MAX_PAGE"]
+__all__ = ["ChatStore", "HistoryEntry", "QueuedMessage", "CHAT_FILE", "MAX_PAGE",
+           "MAX_PENDING_ROWS"]
 
 #: The store's file in the account directory.
 CHAT_FILE: Final = "chat.sqlite"
 #: Largest page `ChatStore.history` and `ChatStore.search` return.
 MAX_PAGE: Final = 1000
+#: History rows that wait in memory for the next commit; one more writes them at once.
+MAX_PENDING_ROWS: Final = 1000
 
 #: Peer column value of broadcast messages we sent (they have no single peer).
 _BROADCAST = ""
@@ -93,10 +100,22 @@ class ChatStore:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
         self.db.commit()
+        #: History rows not yet written (``commit=False``), with the ids they will have.
+        self._pending: list[tuple[int, str, int, int, int, float, str, str]] = []
+        row = self.db.execute("SELECT MAX(id) FROM history").fetchone()
+        seq = self.db.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'history'").fetchone()
+        #: The id the next history row gets (AUTOINCREMENT never reuses an id).
+        self._next_id = max(int(row[0] or 0), int(seq[0]) if seq else 0) + 1
 
     def close(self) -> None:
-        self.db.commit()
+        self.commit()
         self.db.close()
+
+    @property
+    def pending_rows(self) -> int:
+        """History rows waiting for the next commit."""
+        return len(self._pending)
 
     # --- history ---------------------------------------------------------------------------
 
@@ -106,23 +125,33 @@ class ChatStore:
 
         ``commit=False`` leaves the row to the next `commit` (or queue change, or `close`):
         a flood then costs one commit per batch instead of one per message."""
-        cur = self.db.execute(
-            "INSERT INTO history (peer, incoming, public, send_time, recv_time, body, text)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (peer.to_hex() if peer is not None else _BROADCAST, int(incoming), int(public),
-             send_time, recv_time, body, text))
-        if commit:
-            self.db.commit()
-        return int(cur.lastrowid or 0)
+        history_id = self._next_id
+        self._next_id += 1
+        self._pending.append((history_id, peer.to_hex() if peer is not None else _BROADCAST,
+                              int(incoming), int(public), send_time, recv_time, body, text))
+        if commit or len(self._pending) >= MAX_PENDING_ROWS:
+            self.commit()
+        return history_id
 
     def commit(self) -> None:
+        """Write the waiting history rows and commit."""
+        self._write_pending()
         self.db.commit()
+
+    def _write_pending(self) -> None:
+        """Hand the waiting rows to sqlite (in the open transaction), before any read."""
+        if self._pending:
+            rows, self._pending = self._pending, []
+            self.db.executemany(
+                "INSERT INTO history (id, peer, incoming, public, send_time, recv_time, body,"
+                " text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def history(self, peer: SslId | None = None, *, limit: int = 50,
                 before: int | None = None, after: int | None = None) -> list[HistoryEntry]:
         """A page of history, oldest first: the ``limit`` newest entries older than ``before``
         (or, with ``after``, the oldest ones newer than it: how followers page forward).
         ``peer`` None means every conversation."""
+        self._write_pending()
         limit = max(1, min(limit, MAX_PAGE))
         where, args = [], []
         if peer is not None:
@@ -146,6 +175,7 @@ class ChatStore:
                limit: int = 50) -> list[HistoryEntry]:
         """Messages whose plain text contains ``words`` (case-insensitive for ASCII), newest
         last."""
+        self._write_pending()
         limit = max(1, min(limit, MAX_PAGE))
         sql = ("SELECT id, peer, incoming, public, send_time, recv_time, body, text FROM history"
                " WHERE text LIKE ? ESCAPE '\\'")
@@ -157,6 +187,7 @@ class ChatStore:
         return [self._entry(r) for r in rows][::-1]
 
     def last_id(self) -> int:
+        self._write_pending()
         row = self.db.execute("SELECT MAX(id) FROM history").fetchone()
         return int(row[0] or 0)
 
@@ -170,7 +201,8 @@ class ChatStore:
 
     def enqueue(self, peer: SslId, pieces: list[tuple[int, int, str]]) -> None:
         """Keep message items ``(flags, send_time, body)`` until ``peer`` connects, in order
-        (committed before returning)."""
+        (committed before returning, with any history rows waiting)."""
+        self._write_pending()
         with self.db:
             self.db.executemany(
                 "INSERT INTO queue (peer, flags, send_time, body) VALUES (?, ?, ?, ?)",
@@ -193,6 +225,8 @@ class ChatStore:
                                (peer.to_hex(),)).fetchone() is not None
 
     def dequeue(self, queue_ids: list[int]) -> None:
-        """Those items were handed to the friend's link."""
+        """Those items were handed to the friend's link (committed with any history rows
+        waiting)."""
+        self._write_pending()
         with self.db:
             self.db.executemany("DELETE FROM queue WHERE id = ?", [(i,) for i in queue_ids])

@@ -1,29 +1,36 @@
-# -*- test-case-name: tests.test_chat_nodes -*-
-"""Chat between two real nodes on 127.0.0.1: a flood's messages/s and latencies, and the
-latency of single messages on a quiet link.
+# -*- test-case-name: tests.test_bench_chat -*-
+"""Chat between real nodes on 127.0.0.1: a flood's messages/s and latencies, a second friend's
+messages during the flood, messages at an offered rate, and single messages on a quiet link.
 
 Run ``python3 -m tools.bench.chat`` (``--messages`` sets the flood size, default 100000).
-Both nodes run in this process on one epoll reactor, over real TLS and TCP, with their real
-sqlite stores (every message is written to the history on both sides).  The sender pushes
-batches of ``--batch`` messages per reactor turn through `ChatService.send_private`, so when
-its link queue is full the rest waits in its (persistent) queue: the flood measures the whole
-path, back-pressure included.
+Three nodes over real TLS and TCP, with their real sqlite stores (every message is written to
+the history on both sides): Alice floods Bob, pushing ``--batch`` messages per reactor turn
+through `ChatService.send_private` (when her link queue is full the rest waits in her
+persistent queue: the flood measures the whole path, back-pressure included); meanwhile Carol,
+Bob's other friend, sends him a message every ``--friend-interval`` seconds (does one friend's
+flood delay another friend's chat?).  Then Alice offers ``--rate`` messages/s (default 10,000)
+for ``--rate-seconds``, paced in 10 ms ticks; then ``--pings`` single messages, 20 ms apart,
+on the quiet link.
 
-Three nodes: Alice floods Bob; Carol, Bob's other friend, sends him one message after another
-during the flood (does one friend's flood delay another friend's chat?).  Then Alice offers
-``--rate`` messages/s (default 10,000) for ``--rate-seconds``, paced in 10 ms ticks.
+By default each node is a process of its own (`tools.bench.chat_agent`), so the figures are
+the receiver's: how Bob shares his turns between his links, not Alice's sends on the same
+reactor.  Latency is send call to Bob's ``message_received`` event, on the machine's monotonic
+clock.  ``--profile DIR`` writes cProfiles of Alice's and Bob's processes during the flood and
+the offered rate.
+``--in-process`` runs the three nodes in this process on one epoll reactor instead (the
+earlier bench: the second friend's figure then includes the turns Alice's sends take, and
+Carol sends one message after another rather than paced).
 
-Printed: flood messages/s (first send to last arrival), p50/p99/max latency of flood messages
-(send call to the receiver's ``message_received`` event), p50/p99 of the second friend's
-messages during the flood, p50/p99 at the offered rate (and the rate the pacing reached), then
-p50/p99 of ``--pings`` single messages each sent after the previous one arrived, and the
-process's resident memory before and after the flood.  All nodes share one reactor, so the
-second friend's figure includes waiting for the turns the flood's work takes.
+Printed: flood messages/s (first send to last arrival), p50/p99/max latency of flood messages,
+p50/p99 of the second friend's messages during the flood, p50/p99 at the offered rate (and the
+rate the pacing reached), p50/p99 on the quiet link, CPU time per flood message of sender
+and receiver (figures a loaded machine changes little), and the receiver's resident memory.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -34,7 +41,10 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.internet.epollreactor import EPollReactor
 
-__all__ = ["main", "run"]
+__all__ = ["main", "run", "run_apart", "MAX_WAIT_S"]
+
+#: Longest wait (seconds) for the messages of one phase to arrive, in the multi-process mode.
+MAX_WAIT_S = 600.0
 
 
 def _rss() -> int:
@@ -166,6 +176,119 @@ async def run(reactor: Any, workdir: Path, messages: int, batch: int, pings: int
     }
 
 
+
+def _call(conn: Any, *command: Any) -> Any:
+    conn.send(command)
+    return _answer(conn)
+
+
+def _answer(conn: Any) -> Any:
+    result = conn.recv()
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def _await_arrivals(bob: Any, kind: str, count: int) -> float:
+    """Poll Bob until ``count`` messages of ``kind`` arrived; returns the last arrival time."""
+    deadline = time.monotonic() + MAX_WAIT_S
+    while time.monotonic() < deadline:
+        arrivals, last = _call(bob, "arrivals")
+        if arrivals.get(kind, 0) >= count:
+            return float(last)
+        time.sleep(0.05)
+    raise RuntimeError(f"only {arrivals.get(kind, 0)} of {count} {kind} messages arrived")
+
+
+def _profile(directory: str, phase: str | None, **conns: Any) -> None:
+    """Start profiling the nodes (``phase`` None), or write ``<directory>/<node>-<phase>.prof``."""
+    for name, conn in conns.items():
+        _call(conn, "profile", None if phase is None else
+              os.path.join(directory, f"{name}-{phase}.prof"))
+
+
+def run_apart(workdir: Path, messages: int, batch: int, pings: int, rate: int = 10_000,
+              rate_seconds: float = 3.0, friend_interval: float = 0.01,
+              profile: str | None = None) -> dict[str, float]:
+    """The bench with each node in a forked process of its own (see the module docstring)."""
+    from tools.bench.chat_agent import agent
+
+    ctx = multiprocessing.get_context("fork")
+    conns: dict[str, Any] = {}
+    procs = []
+    try:
+        for name in ("alice", "bob", "carol"):
+            mine, theirs = ctx.Pipe()
+            proc = ctx.Process(target=agent, args=(name, workdir, theirs), daemon=True)
+            proc.start()
+            conns[name] = mine
+            procs.append(proc)
+        a, b, c = conns["alice"], conns["bob"], conns["carol"]
+        info = {name: _call(conn, "info") for name, conn in conns.items()}
+        for x, y in (("alice", "bob"), ("carol", "bob")):
+            conns[x].send(("befriend", *info[y]))
+            conns[y].send(("befriend", *info[x]))
+            _answer(conns[x])
+            _answer(conns[y])
+        bob_id = info["bob"][1]
+        _call(b, "listen")
+        rss_before = _call(b, "results")["rss"]
+        if profile:
+            _profile(profile, None, alice=a, bob=b)
+
+        # 1. The flood, with Carol's paced messages meanwhile.
+        cpu = {"a": _call(a, "cpu"), "b": _call(b, "cpu")}
+        started = time.monotonic()
+        a.send(("pace", bob_id, "flood", 0.0, batch, messages))
+        c.send(("pace", bob_id, "friend", friend_interval, 1, None))
+        last = _await_arrivals(b, "flood", messages)
+        c.send(("stop_pacing",))
+        _answer(c)
+        _answer(a)
+        cpu = {"a": _call(a, "cpu") - cpu["a"], "b": _call(b, "cpu") - cpu["b"]}
+        if profile:
+            _profile(profile, "flood", alice=a, bob=b)
+        rss_after = _call(b, "results")["rss"]
+
+        # 2. Alice offers ``rate`` messages per second, in ticks of 10 ms.
+        ticks = max(1, int(rate_seconds * 100))
+        per_tick = max(1, rate // 100)
+        if profile:
+            _profile(profile, None, alice=a, bob=b)
+        offered_n, offered_s = _call(a, "pace", bob_id, "offered", 0.01, per_tick,
+                                     ticks * per_tick)
+        _await_arrivals(b, "offered", offered_n)
+        if profile:
+            _profile(profile, "offered", alice=a, bob=b)
+
+        # 3. Single messages on a quiet link.
+        _call(a, "pace", bob_id, "ping", 0.02, 1, pings)
+        _await_arrivals(b, "ping", pings)
+        lat = _call(b, "results")["latencies"]
+        for conn in conns.values():
+            _call(conn, "quit")
+    finally:
+        for proc in procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(5)
+    flood, friend = lat["flood"], lat.get("friend", [float("nan")])
+    return {
+        "messages": messages, "seconds": last - started, "rate": messages / (last - started),
+        "flood_p50": _pct(flood, 0.5), "flood_p99": _pct(flood, 0.99), "flood_max": max(flood),
+        "friend_n": len(lat.get("friend", [])), "friend_p50": _pct(friend, 0.5),
+        "friend_p99": _pct(friend, 0.99),
+        "offered_rate": offered_n / offered_s, "offered_n": len(lat["offered"]),
+        "offered_sent": offered_n,
+        "offered_p50": _pct(lat["offered"], 0.5), "offered_p99": _pct(lat["offered"], 0.99),
+        "p50": _pct(lat["ping"], 0.5), "p99": _pct(lat["ping"], 0.99),
+        "rss_before": rss_before, "rss_after": rss_after,
+        "sender_cpu_us": cpu["a"] / messages * 1e6,
+        "receiver_cpu_us": cpu["b"] / messages * 1e6,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=100_000)
@@ -175,7 +298,20 @@ def main(argv: list[str] | None = None) -> int:
                     help="messages/s offered in the paced phase (default 10000)")
     ap.add_argument("--rate-seconds", type=float, default=3.0,
                     help="length of the paced phase (default 3 s)")
+    ap.add_argument("--friend-interval", type=float, default=0.01,
+                    help="seconds between the second friend's messages (default 0.01)")
+    ap.add_argument("--profile", metavar="DIR",
+                    help="write cProfiles of the sender's and the receiver's processes during "
+                         "the flood and the offered rate to DIR")
+    ap.add_argument("--in-process", action="store_true",
+                    help="all three nodes in this process on one reactor (the earlier bench)")
     args = ap.parse_args(argv)
+    if not args.in_process:
+        with tempfile.TemporaryDirectory(prefix="rsproto-bench-chat-") as tmp:
+            r = run_apart(Path(tmp), args.messages, args.batch, args.pings, args.rate,
+                          args.rate_seconds, args.friend_interval, args.profile)
+        _print(r, args.pings)
+        return 0
     reactor = EPollReactor()
     result: list[Any] = []
     with tempfile.TemporaryDirectory(prefix="rsproto-bench-chat-") as tmp:
@@ -189,20 +325,27 @@ def main(argv: list[str] | None = None) -> int:
     (r,) = result
     if not isinstance(r, dict):
         r.raiseException()
+    _print(r, args.pings)
+    return 0
+
+
+def _print(r: dict[str, float], pings: int) -> None:
     print(f"flood: {r['messages']} private messages in {r['seconds']:.2f} s = "
           f"{r['rate']:.0f} messages/s")
     print(f"flood latency (send call -> receiver event): p50 {r['flood_p50'] * 1000:.1f} ms, "
           f"p99 {r['flood_p99'] * 1000:.1f} ms, max {r['flood_max'] * 1000:.1f} ms")
-    print(f"second friend during the flood ({r['friend_n']} messages, one after another): "
+    print(f"second friend during the flood ({r['friend_n']} messages): "
           f"p50 {r['friend_p50'] * 1000:.2f} ms, p99 {r['friend_p99'] * 1000:.2f} ms")
     print(f"offered {r['offered_rate']:.0f} messages/s ({r['offered_n']} of "
           f"{r['offered_sent']} arrived): p50 {r['offered_p50'] * 1000:.2f} ms, "
           f"p99 {r['offered_p99'] * 1000:.2f} ms")
-    print(f"single messages on a quiet link ({args.pings}): p50 {r['p50'] * 1000:.2f} ms, "
+    print(f"single messages on a quiet link ({pings}): p50 {r['p50'] * 1000:.2f} ms, "
           f"p99 {r['p99'] * 1000:.2f} ms")
+    if "receiver_cpu_us" in r:
+        print(f"CPU per flood message: sender {r['sender_cpu_us']:.0f} us, receiver "
+              f"{r['receiver_cpu_us']:.0f} us (the receiver's includes the second friend's)")
     print(f"resident memory: {r['rss_before'] / 2**20:.1f} MiB before the flood, "
           f"{r['rss_after'] / 2**20:.1f} MiB after")
-    return 0
 
 
 if __name__ == "__main__":

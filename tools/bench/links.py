@@ -4,21 +4,27 @@
 Run ``python3 -m tools.bench.links`` (about a minute; ``--friends``, ``--attackers`` and
 ``--seconds`` change the load).  The hub is a forked process with its own reactor and one
 `NetInterface`; the parent runs every friend location (one `NetInterface` each, each dialling
-from its own 127.0.1.x address, as friends come from different hosts) and the attackers: sockets
-from 127.0.2.x (eight per address, so they sit exactly at the per-address cap and the *total*
+from its own 127.0.1.x address, as friends come from different hosts); the attackers run in a
+third process (``--attack-in-friends-process``: in the parent, as the bench first did, where
+their churn slows the friends' side of every round trip): sockets from 127.0.2.x (eight per
+address, so they sit exactly at the per-address cap and the *total*
 cap is what is tested) that connect and either send nothing or trickle one byte a second, and
 reconnect 0.2-1 s after the hub drops them, as a slowloris does.
 
 Printed: the time until all friends are connected (the attack running since before), item
-round trips (RTT ping/pong items through the streamer: the hub echoes each ping) p50/p99/max,
+round trips (RTT ping/pong items through the streamer: the hub echoes each ping; each friend
+pings once a second at its own moment, or all in one turn with ``--burst-pings``) p50/p99/max,
 the longest silence of any established link while pings flow every second (a stalled link shows
 here), links lost during the run, the hub's refusal/eviction counters, and the hub's resident
 memory per link (RSS growth while the friends connect, divided by their number).
+``--profile FILE`` writes a cProfile of the hub during the pings.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import dataclasses
 import json
 import os
 import random
@@ -93,12 +99,21 @@ def _hub(hub: _Identity, friends_profile: ProfileKey, friend_ids: list[SslId], d
     out = os.fdopen(out_fd, "w", buffering=1)
     os.set_blocking(in_fd, False)
 
+    profile: list[cProfile.Profile] = []
+
     def report() -> None:
         try:
-            if os.read(in_fd, 100) == b"":
+            command = os.read(in_fd, 4096)
+            if command == b"":
                 loop.stop()
                 net.stopService().addBoth(lambda _: reactor.stop())
                 return
+            if command.startswith(b"profile "):  # start profiling; "dump <path>" writes it
+                profile.append(cProfile.Profile())
+                profile[0].enable()
+            elif command.startswith(b"dump ") and profile:
+                profile[0].disable()
+                profile.pop().dump_stats(command[5:].decode())
         except BlockingIOError:
             pass
         m = net.manager
@@ -179,15 +194,113 @@ class _Swarm:
                 proto.transport.abortConnection()
 
 
+def _swarm_process(port: int, count: int, seed: int, out_fd: int, in_fd: int) -> None:
+    """The attackers in a forked process of their own (so that their sockets cost the hub,
+    not the friends' process that measures): report ``opened`` until stdin closes."""
+    reactor = EPollReactor()
+    swarm = _Swarm(reactor, port, count, random.Random(seed))
+    out = os.fdopen(out_fd, "w", buffering=1)
+    os.set_blocking(in_fd, False)
+
+    def report() -> None:
+        try:
+            if os.read(in_fd, 100) == b"":
+                loop.stop()
+                swarm.stop()
+                reactor.callLater(0.2, reactor.stop)
+                return
+        except BlockingIOError:
+            pass
+        out.write(json.dumps({"opened": swarm.opened}) + "\n")
+
+    loop = task.LoopingCall(report)
+    loop.clock = reactor
+    reactor.callWhenRunning(swarm.start)
+    reactor.callWhenRunning(loop.start, 0.1)
+    reactor.run(installSignalHandlers=False)
+
+
+class _SwarmProcess:
+    """The parent's handle on `_swarm_process`: same ``opened``, ``start`` and ``stop`` as
+    `_Swarm`."""
+
+    def __init__(self, reactor: Any, port: int, count: int, seed: int) -> None:
+        self.args = (port, count, seed)
+        self.reactor = reactor
+        self.pid = 0
+        self.latest = {"opened": 0}
+        self.lines: _Lines | None = None
+        self.to_child = -1
+
+    @property
+    def opened(self) -> int:
+        if self.lines is not None:
+            self.latest.update(self.lines.poll())
+        return self.latest["opened"]
+
+    def start(self) -> None:
+        to_child_r, self.to_child = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(self.to_child)
+            os.close(from_child_r)
+            try:
+                _swarm_process(*self.args, from_child_w, to_child_r)
+            finally:
+                os._exit(0)
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self.lines = _Lines(from_child_r)
+
+    def stop(self) -> None:
+        if self.pid:
+            os.close(self.to_child)
+            os.waitpid(self.pid, 0)
+            self.opened  # noqa: B018 - the last report
+            self.pid = 0
+
+
+class _Lines:
+    """The newest JSON line a child wrote to a pipe, read without blocking."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        os.set_blocking(fd, False)
+        self.buffer = b""
+
+    def poll(self) -> dict[str, Any]:
+        try:
+            while data := os.read(self.fd, 1 << 16):
+                self.buffer += data
+        except BlockingIOError:
+            pass
+        *lines, self.buffer = self.buffer.split(b"\n")
+        return json.loads(lines[-1]) if lines else {}
+
+
 def _percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    """How the bench is run: the attackers in a process of their own (else in the friends'
+    process), every ping in one turn (else each friend at its own moment), and where to write
+    a cProfile of the hub during the pings (None: no profile)."""
+
+    attack_apart: bool = True
+    burst_pings: bool = False
+    profile: str | None = None
+
+
 def run(friends: int = 200, attackers: int = 1000, seconds: float = 20.0,
-        seed: int = 1, warmup: float = 3.0) -> dict[str, Any]:
+        seed: int = 1, warmup: float = 3.0, *, attack_apart: bool = True,
+        burst_pings: bool = False, profile: str | None = None) -> dict[str, Any]:
     """Run the benchmark; returns the figures it prints.  ``warmup``: seconds of attack
-    before the friends start."""
+    before the friends start; the other options: see `_Options`."""
+    options = _Options(attack_apart, burst_pings, profile)
     fds = _raise_fd_limit(2 * (friends + attackers) + 256)
     directory = tempfile.mkdtemp(prefix="rsproto-bench-links-")
     t0 = time.monotonic()
@@ -218,7 +331,7 @@ def run(friends: int = 200, attackers: int = 1000, seconds: float = 20.0,
     stats_in = os.fdopen(from_child_r)
     try:
         return _drive(hub, idents, directory, stats_in, seconds, seed, attackers, fds, keygen,
-                      warmup)
+                      warmup, options, to_child_w)
     finally:
         os.close(to_child_w)
         os.waitpid(pid, 0)
@@ -231,27 +344,24 @@ def _make_key() -> Any:
 
 def _drive(hub: _Identity, idents: list[_Identity], directory: str, stats_in: Any,
            seconds: float, seed: int, attackers: int, fds: int, keygen: float,
-           warmup: float) -> dict[str, Any]:
+           warmup: float, options: _Options, to_hub: int) -> dict[str, Any]:
     latest: dict[str, Any] = json.loads(stats_in.readline())
+    stats = _Lines(stats_in.fileno())
+    swarm: _Swarm | _SwarmProcess
+    if options.attack_apart:  # forked before this process has a reactor
+        swarm = _SwarmProcess(None, latest["port"], attackers, seed)
+        swarm.start()
     reactor = EPollReactor()
-    stats_fd = stats_in.fileno()
-    os.set_blocking(stats_fd, False)
-    buffer = [b""]
 
     def poll_stats() -> None:
-        try:
-            data = os.read(stats_fd, 1 << 16)
-        except BlockingIOError:
-            return
-        buffer[0] += data
-        *lines, buffer[0] = buffer[0].split(b"\n")
-        if lines:
-            latest.update(json.loads(lines[-1]))
+        latest.update(stats.poll())
 
     stats_loop = task.LoopingCall(poll_stats)
     stats_loop.clock = reactor
     result: dict[str, Any] = {"friends": len(idents), "attackers": attackers,
-                              "fd_limit": fds, "keygen_s": round(keygen, 1)}
+                              "fd_limit": fds, "keygen_s": round(keygen, 1),
+                              "attack_apart": options.attack_apart,
+                              "burst_pings": options.burst_pings}
     hub_address = NetAddress(__import__("ipaddress").ip_address("127.0.0.1"), latest["port"])
     fl = FriendList(os.path.join(directory, "friends.sqlite"))
     fl.offer(hub.profile.public)
@@ -259,7 +369,8 @@ def _drive(hub: _Identity, idents: list[_Identity], directory: str, stats_in: An
     fl.add_location(hub.profile.pgp_id, hub.certificate.ssl_id, "hub",
                     [AddressInfo(hub_address, _CREATED, 0)])
     rng = random.Random(seed)
-    swarm = _Swarm(reactor, latest["port"], attackers, rng)
+    if not options.attack_apart:
+        swarm = _Swarm(reactor, latest["port"], attackers, rng)
     nets: list[NetInterface] = []
     connected_at: dict[int, float] = {}
     downs: list[LinkEvent] = []
@@ -270,7 +381,8 @@ def _drive(hub: _Identity, idents: list[_Identity], directory: str, stats_in: An
     async def body() -> None:
         stats_loop.start(0.1)
         rss_idle = latest["rss"]
-        swarm.start()
+        if not options.attack_apart:
+            swarm.start()
         await task.deferLater(reactor, warmup, lambda: None)
         poll_stats()
         rss_before = latest["rss"]
@@ -315,18 +427,30 @@ def _drive(hub: _Identity, idents: list[_Identity], directory: str, stats_in: An
         downs.clear()
         seq = [0]
 
-        def ping() -> None:
+        def ping(group: list[NetInterface]) -> None:
             seq[0] += 1
-            stamp = int(reactor.seconds() * 1e6)
-            for net in nets:
+            for net in group:
                 for peer in net.connected_peers():
-                    net.send(peer.ssl_id, RttPingItem(seq[0], stamp))
+                    net.send(peer.ssl_id, RttPingItem(seq[0], int(reactor.seconds() * 1e6)))
 
-        pinger = task.LoopingCall(ping)
-        pinger.clock = reactor
-        pinger.start(1.0)
+        # Every friend pings once a second: all in one turn (--burst-pings, 200 pings and
+        # pongs queued behind each other), or each at its own moment of the second, as
+        # friends' RTT pings are (they are not synchronised).
+        groups = [nets] if options.burst_pings else [[net] for net in nets]
+        pingers = []
+        for n, group in enumerate(groups):
+            pinger = task.LoopingCall(ping, group)
+            pinger.clock = reactor
+            pingers.append(pinger)
+            reactor.callLater(n / len(groups), pinger.start, 1.0)
+        if options.profile:
+            os.write(to_hub, b"profile ")
         await task.deferLater(reactor, seconds, lambda: None)
-        pinger.stop()
+        if options.profile:
+            os.write(to_hub, f"dump {options.profile}".encode())
+        for pinger in pingers:
+            if pinger.running:
+                pinger.stop()
         poll_stats()
         result["rtt_samples"] = len(rtts)
         if rtts:
@@ -355,7 +479,11 @@ def _drive(hub: _Identity, idents: list[_Identity], directory: str, stats_in: An
         d.addBoth(lambda _: reactor.stop())
 
     reactor.callWhenRunning(start)
-    reactor.run(installSignalHandlers=False)
+    try:
+        reactor.run(installSignalHandlers=False)
+    finally:
+        if isinstance(swarm, _SwarmProcess):
+            swarm.stop()
     fl.close()
     if outcome and hasattr(outcome[0], "raiseException"):
         outcome[0].raiseException()
@@ -369,8 +497,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0,
                         help="how long pings flow under attack")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--attack-in-friends-process", action="store_true",
+                        help="run the attackers in the friends' process (the earlier bench)")
+    parser.add_argument("--burst-pings", action="store_true",
+                        help="every friend pings in the same turn (the earlier bench)")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="write a cProfile of the hub during the pings to FILE")
     args = parser.parse_args(argv)
-    result = run(args.friends, args.attackers, args.seconds, args.seed)
+    result = run(args.friends, args.attackers, args.seconds, args.seed,
+                 attack_apart=not args.attack_in_friends_process, burst_pings=args.burst_pings,
+                 profile=args.profile)
     for key, value in result.items():
         print(f"{key:32} {value}")
     return 0 if result["connected"] == result["friends"] else 1
