@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 
+import pytest
 from twisted.internet import task
 from twisted.internet.epollreactor import EPollReactor
 from twisted.internet.protocol import Factory, Protocol
@@ -41,6 +42,7 @@ def _close_all(reactor: EPollReactor, clients: list[socket.socket]) -> None:
             sock.close()
 
 
+@pytest.mark.integration
 def test_each_turn_accepts_at_most_the_bound_and_the_backlog_drains_in_order() -> None:
     """Three bounds' worth of connections wait in the backlog (fewer than ACCEPT_BURST): each
     read handler call (one reactor turn) accepts exactly MAX_ACCEPTS_PER_TURN of them, however
@@ -68,6 +70,7 @@ def test_each_turn_accepts_at_most_the_bound_and_the_backlog_drains_in_order() -
         _close_all(reactor, clients)
 
 
+@pytest.mark.integration
 def test_accepts_per_second_follow_the_bucket() -> None:
     """With 10 accepts a second and a burst of 5: the first turn takes the burst; with the
     bucket empty the port stops reading until one accept's worth of time has passed, then
