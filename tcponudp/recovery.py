@@ -7,9 +7,12 @@ from cumulative ACKs and our own clock: the retransmission timer (RFC 6298, with
 fast retransmit on duplicate ACKs or by time (RACK-like, RFC 8985, with a reorder window
 learnt from measured reordering); NewReno partial ACKs (RFC 6582); tail loss probes; a second
 chance for a lost retransmission before the timer; and undo of window cuts whose
-retransmissions all prove unnecessary.  `LossRecovery` keeps the segments in flight and these
-timers; the stream (`tcponudp.stream.TouStream`) owns the sequence numbers and puts segments
-on the wire through the two callables it hands over.  The rules are in ``docs/tou.md``.
+retransmissions all prove unnecessary.  Between two rsproto ends that agreed to them, SACK
+ranges (`LossRecovery.on_sack`) add what RetroShare's wire cannot say: which segments beyond a
+hole arrived, so that a recovery resends every hole they show at once.  `LossRecovery` keeps
+the segments in flight and these timers; the stream (`tcponudp.stream.TouStream`) owns the
+sequence numbers and puts segments on the wire through the two callables it hands over.  The
+rules are in ``docs/tou.md``.
 """
 
 from __future__ import annotations
