@@ -5,6 +5,10 @@ The UDP port is shared with the TCP-over-UDP layer (RetroShare uses one UDP port
 datagrams are demultiplexed on their first byte: a bencoded dictionary starts with ``d``; anything
 else goes to ``other_handler``.  The node's datagrams go to the transport, its events to
 ``on_event`` (the `dht.service.DHTService` turns them into Deferreds).
+
+A port that reads bursts (`tcponudp.udpport.BatchUdpPort`) hands them to ``datagramsReceived``:
+each run of non-DHT datagrams in a burst goes to ``other_batch_handler`` in one call when one is
+given, so TOU segments keep their batching.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class DHTProtocol(DatagramProtocol):
 
     def __init__(self, node: DHTNode, reactor: IReactorTime, *,
                  other_handler: Callable[[bytes, Address], None] | None = None,
+                 other_batch_handler: Callable[[list[bytes], Address], None] | None = None,
                  on_event: Callable[[DHTEvent], object] | None = None,
                  address_filter: Callable[[str], bool] | None = None) -> None:
         self.node = node
@@ -42,6 +47,9 @@ class DHTProtocol(DatagramProtocol):
         self.reactor = reactor
         #: Receives every datagram that is not a bencoded dictionary (TOU, stunner, relay).
         self.other_handler = other_handler
+        #: Receives each run of such datagrams in a burst read at once (None: one by one to
+        #: ``other_handler``).
+        self.other_batch_handler = other_batch_handler
         #: Receives the node's events (lookups done, answers, connect requests).
         self.on_event = on_event
         #: Datagrams neither the DHT nor ``other_handler`` took.
@@ -59,6 +67,30 @@ class DHTProtocol(DatagramProtocol):
             self.other_handler(datagram, peer)
         else:
             self.unclaimed += 1
+
+    def datagramsReceived(self, datagrams: list[bytes], addr: tuple[str, int]) -> None:
+        """A burst from one address, in the order sent: DHT datagrams one by one, each run of
+        others in one call to ``other_batch_handler`` (or one by one without it)."""
+        batch = self.other_batch_handler
+        if batch is None or self.other_handler is None:
+            for datagram in datagrams:
+                self.datagramReceived(datagram, addr)
+            return
+        peer = (addr[0], addr[1])
+        if self.address_filter is not None and not self.address_filter(peer[0]):
+            self.banned_dropped += len(datagrams)
+            return
+        run: list[bytes] = []
+        for datagram in datagrams:
+            if datagram[:1] != b"d":
+                run.append(datagram)
+                continue
+            if run:
+                batch(run, peer)
+                run = []
+            self.driver.feed(self.node.datagram_received, datagram, peer)
+        if run:
+            batch(run, peer)
 
     def _output(self, output: Datagram | DHTEvent) -> None:
         if isinstance(output, Datagram):

@@ -22,6 +22,7 @@ from typing import Any
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.interfaces import IListeningPort, IReactorTime, IReactorUDP
+from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
 from pqi.storage import atomic_write
@@ -47,6 +48,8 @@ __all__ = [
 ]
 
 STATE_VERSION = 1
+#: Opens the UDP port: ``listen(reactor, port, protocol, interface=...)``.
+UdpListen = Callable[..., IListeningPort]
 #: Most contacts kept in the state and bootstrap files.
 MAX_SAVED_CONTACTS = 200
 
@@ -112,6 +115,12 @@ def _load_state(path: pathlib.Path) -> tuple[bytes | None, list[Address]]:
     return node_id, addrs
 
 
+def _listen_plain(reactor: IReactorUDP, port: int, protocol: DatagramProtocol, *,
+                  interface: str = "") -> IListeningPort:
+    """Twisted's own UDP port: one read per datagram."""
+    return reactor.listenUDP(port, protocol, interface=interface)
+
+
 class DHTService(Service):
     """Runs one DHT node on a UDP port of an injected reactor."""
 
@@ -123,8 +132,13 @@ class DHTService(Service):
                  state_file: pathlib.Path | None = None, config: DHTConfig | None = None,
                  rng: random.Random | None = None,
                  other_handler: Callable[[bytes, Address], None] | None = None,
-                 address_filter: Callable[[str], bool] | None = None) -> None:
+                 other_batch_handler: Callable[[list[bytes], Address], None] | None = None,
+                 address_filter: Callable[[str], bool] | None = None,
+                 listen: UdpListen | None = None) -> None:
         self.reactor = reactor
+        #: How the port is opened; by default ``reactor.listenUDP`` (the node gives
+        #: `tcponudp.udpport.listen_udp`, whose port reads bursts in one system call).
+        self.listen: UdpListen = listen or _listen_plain
         #: Asked for every datagram's host in and out (`dht.protocol.DHTProtocol`).
         self.address_filter = address_filter
         self.clock: IReactorTime = reactor  # type: ignore[assignment]
@@ -136,6 +150,7 @@ class DHTService(Service):
         self.config = config
         self.rng = rng or random.SystemRandom()
         self.other_handler = other_handler
+        self.other_batch_handler = other_batch_handler
         if ssl_id is not None:
             node_id = dht_node_id(ssl_id)
         self._node_id = node_id
@@ -166,9 +181,10 @@ class DHTService(Service):
         self.node = DHTNode(node_id, self.config, rng=self.rng, now=now)
         self.node.accept_connect = self.connect_received is not None
         self.protocol = DHTProtocol(self.node, self.clock, other_handler=self.other_handler,
+                                    other_batch_handler=self.other_batch_handler,
                                     on_event=self._event, address_filter=self.address_filter)
-        self.listening = self.reactor.listenUDP(self.port_number, self.protocol,
-                                                interface=self.interface)
+        self.listening = self.listen(self.reactor, self.port_number, self.protocol,
+                                     interface=self.interface)
         super().startService()
         entry = list(self.bootstrap)
         if self.bootstrap_file is not None:

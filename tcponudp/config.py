@@ -30,6 +30,11 @@ class TouConfig:
     #: RetroShare's.  Segments that large are sent only if the peer offered too (the smaller
     #: of both offers); `tcponudp.transport.TouSocket` sets it per connection from the path.
     offer_segment: int = 0
+    #: Offer SACK ranges to an rsproto peer (`tcponudp.packet.CAPABILITY_SACK` in the SYN or
+    #: SYN+ACK).  Where both ends offered, a receiver with a hole reports what it holds beyond
+    #: it and the sender repairs every hole it shows in one round trip; RetroShare neither
+    #: offers nor is sent them.  `tcponudp.transport.TouSocket` sets it with its offers.
+    sack: bool = False
     #: Bytes we buffer for the reader (out-of-order plus unread); the advertised window is the
     #: free part of it, at most `MAX_WINDOW`.
     receive_buffer: int = 4 * MAX_WINDOW

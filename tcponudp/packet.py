@@ -26,11 +26,12 @@ from typing import Final, NamedTuple
 
 from pqi.wire.errors import EncodeError
 
-from .errors import DatagramTruncatedError
+from .errors import DatagramTruncatedError, DatagramValueError
 
 __all__ = [
-    "HEADER_SIZE", "MAX_PAYLOAD", "MAX_SEGMENT_PAYLOAD", "CAPABILITY_MAGIC", "Flags",
-    "TouPacket", "decode_packet", "encode_packet", "encode_segment",
+    "HEADER_SIZE", "MAX_PAYLOAD", "MAX_SEGMENT_PAYLOAD", "CAPABILITY_MAGIC", "CAPABILITY_SACK",
+    "MAX_SACK_BLOCKS", "Flags", "TouPacket", "decode_packet", "encode_packet", "encode_segment",
+    "encode_sack", "decode_sack",
 ]
 
 HEADER_SIZE: Final = 20
@@ -44,8 +45,16 @@ MAX_SEGMENT_PAYLOAD: Final = 65507 - HEADER_SIZE
 #: fields and never reads them (``TcpPacket::readPacket``), so it neither sees nor sends this;
 #: see ``docs/tou.md`` ("Larger segments between rsproto nodes").
 CAPABILITY_MAGIC: Final = 0x7273
+#: In the checksum field of a SYN or SYN+ACK: as `CAPABILITY_MAGIC` (the urgent pointer holds
+#: the segment offer, 0 for none), and the sender also takes and sends SACK ranges ("rS").  In
+#: a pure ACK between two ends that both sent it: the payload is SACK ranges, not data
+#: (`encode_sack`).  RetroShare never reads the field, and is never sent such an ACK.
+CAPABILITY_SACK: Final = 0x7253
+#: Most ranges one SACK carries (8 bytes each).
+MAX_SACK_BLOCKS: Final = 8
 
 _HEADER = struct.Struct("!HHIIHHHH")
+_BLOCK = struct.Struct("!II")
 
 
 class Flags(enum.IntFlag):
@@ -137,3 +146,25 @@ def decode_packet(datagram: bytes) -> TouPacket:
                      payload=bytes(datagram[HEADER_SIZE:]), hlen=(hlen_flags >> 8) & 0xF,
                      src_port=src, dst_port=dst, checksum=checksum, urgent=urgent,
                      reserved=hlen_flags >> 12)
+
+
+def encode_sack(blocks: list[tuple[int, int]]) -> bytes:
+    """The payload of a SACK ACK: each range the receiver holds beyond its cumulative ACK, as
+    (first sequence number, sequence number after the last), 32 bits each, at most
+    `MAX_SACK_BLOCKS`; raises `EncodeError` for more ranges or a number out of range."""
+    if len(blocks) > MAX_SACK_BLOCKS:
+        raise EncodeError(f"{len(blocks)} SACK ranges > {MAX_SACK_BLOCKS}")
+    try:
+        return b"".join(_BLOCK.pack(start, end) for start, end in blocks)
+    except struct.error as e:
+        raise EncodeError(f"SACK range out of range: {e}") from None
+
+
+def decode_sack(payload: bytes) -> list[tuple[int, int]]:
+    """The ranges of a SACK ACK's payload; raises `DatagramValueError` unless it is whole ranges,
+    at most `MAX_SACK_BLOCKS` of them."""
+    if len(payload) % _BLOCK.size or len(payload) > MAX_SACK_BLOCKS * _BLOCK.size:
+        raise DatagramValueError(f"SACK payload of {len(payload)} bytes is not "
+                                 f"0..{MAX_SACK_BLOCKS} ranges of {_BLOCK.size}",
+                                 field="tou.sack", offset=0)
+    return [_BLOCK.unpack_from(payload, i) for i in range(0, len(payload), _BLOCK.size)]

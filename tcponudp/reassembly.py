@@ -69,6 +69,22 @@ class ReceiveBuffer:
         """Bytes received in order that the paused reader has not taken."""
         return len(self._held)
 
+    def sack_blocks(self, limit: int) -> list[tuple[int, int]]:
+        """The out-of-order ranges held (start, end), nearest ``rcv_nxt`` first, at most
+        ``limit``: what a SACK reports (the nearest holes are the ones to repair first)."""
+        blocks: list[tuple[int, int]] = []
+        nxt = self.rcv_nxt
+        for seq in sorted(self._ooo, key=lambda s: seq_diff(s, nxt)):
+            end = (seq + len(self._ooo[seq])) % SEQ_MOD
+            if blocks and seq_diff(seq, blocks[-1][1]) <= 0:
+                if seq_diff(end, blocks[-1][1]) > 0:
+                    blocks[-1] = (blocks[-1][0], end)
+                continue
+            if len(blocks) == limit:
+                break
+            blocks.append((seq, end))
+        return blocks
+
     # -- arrivals ----------------------------------------------------------------------------
 
     def note_fin(self, seq: int, length: int) -> None:

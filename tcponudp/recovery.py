@@ -7,9 +7,12 @@ from cumulative ACKs and our own clock: the retransmission timer (RFC 6298, with
 fast retransmit on duplicate ACKs or by time (RACK-like, RFC 8985, with a reorder window
 learnt from measured reordering); NewReno partial ACKs (RFC 6582); tail loss probes; a second
 chance for a lost retransmission before the timer; and undo of window cuts whose
-retransmissions all prove unnecessary.  `LossRecovery` keeps the segments in flight and these
-timers; the stream (`tcponudp.stream.TouStream`) owns the sequence numbers and puts segments
-on the wire through the two callables it hands over.  The rules are in ``docs/tou.md``.
+retransmissions all prove unnecessary.  Between two rsproto ends that agreed to them, SACK
+ranges (`LossRecovery.on_sack`) add what RetroShare's wire cannot say: which segments beyond a
+hole arrived, so that a recovery resends every hole they show at once.  `LossRecovery` keeps
+the segments in flight and these timers; the stream (`tcponudp.stream.TouStream`) owns the
+sequence numbers and puts segments on the wire through the two callables it hands over.  The
+rules are in ``docs/tou.md``.
 """
 
 from __future__ import annotations
@@ -104,6 +107,8 @@ class LossRecovery:
         self._episode_retx = 0
         self._episode_proved = 0
         self._episode_acked = False
+        #: Bytes of ``unacked`` the receiver reported holding (SACK ranges).
+        self.sacked_bytes = 0
 
     # -- what the stream asks ----------------------------------------------------------------
 
@@ -115,7 +120,9 @@ class LossRecovery:
     def pipe_credit(self, mss: int) -> int:
         """Bytes that duplicate ACKs show have left the network (RFC 6675's pipe, with
         duplicate ACKs standing in for SACK); this is also limited transmit (RFC 3042)."""
-        return min(self.dupacks, len(self.unacked) - 1) * mss if self.unacked else 0
+        if not self.unacked:
+            return 0
+        return max(min(self.dupacks, len(self.unacked) - 1) * mss, self.sacked_bytes)
 
     def deadlines(self) -> list[float]:
         """The loss timers that are armed (only while data is in flight)."""
@@ -127,6 +134,7 @@ class LossRecovery:
     def clear(self) -> None:
         """The stream ended: forget what is in flight and every timer."""
         self.unacked.clear()
+        self.sacked_bytes = 0
         self.rto_deadline = self.reorder_deadline = self.tlp_deadline = None
 
     # -- sending -----------------------------------------------------------------------------
@@ -151,6 +159,18 @@ class LossRecovery:
 
     # -- acknowledgements --------------------------------------------------------------------
 
+    def on_sack(self, blocks: list[tuple[int, int]]) -> None:
+        """The receiver holds these ranges beyond its cumulative ACK (an rsproto peer that
+        offered SACK): the segments inside them have left the network."""
+        for seg in self.unacked:
+            if seg.sacked:
+                continue
+            for start, end in blocks:
+                if seq_diff(seg.seq, start) >= 0 and seq_diff(seg.end, end) <= 0:
+                    seg.sacked = True
+                    self.sacked_bytes += len(seg.data)
+                    break
+
     def on_duplicate_ack(self, now: float) -> None:
         """A pure ACK that acknowledges nothing new while data is in flight: the receiver got
         a segment beyond the first unacknowledged one."""
@@ -159,6 +179,7 @@ class LossRecovery:
         if self._hole_since is None:
             self._hole_since = now
         self._detect_loss(now)
+        self._sack_repair(now)
 
     def on_lone_ack(self, now: float) -> None:
         """A pure duplicate ACK with nothing in flight: it answers a duplicate segment, which
@@ -187,6 +208,7 @@ class LossRecovery:
             elif self.unacked and self.unacked[0].transmissions == 1:
                 self.retransmit(self.unacked[0], now)  # NewReno partial ack: the next hole
             self._detect_loss(now)
+            self._sack_repair(now)
         self.rto_deadline = now + self.rtt.rto if self.unacked else None
         self._arm_probe(now)
 
@@ -196,6 +218,8 @@ class LossRecovery:
         karn = False
         while self.unacked and seq_diff(ack, self.unacked[0].end) >= 0:
             seg = self.unacked.popleft()
+            if seg.sacked:
+                self.sacked_bytes -= len(seg.data)
             if seg.transmissions == 1:
                 if sample is None or not dupacks:
                     # The segment whose arrival sent this ACK: the last one covered, or the
@@ -314,6 +338,24 @@ class LossRecovery:
         self.retransmit(self.unacked[0], now)
         self.rto_deadline = now + self.rtt.rto  # the timer runs from the latest transmission
         self._detect_loss(now)  # arms the timer for a lost retransmission
+
+    def _sack_repair(self, now: float) -> None:
+        """In a recovery, with SACK ranges: every segment sent once with at least
+        ``dupthresh`` reported segments above it is lost (RFC 6675's rule), and all of them
+        are sent again now rather than one per round trip as the cumulative ACKs reveal them."""
+        if self.recover is None or not self.sacked_bytes:
+            return
+        above = 0
+        lost: list[Segment] = []
+        for seg in reversed(self.unacked):
+            if seg.sacked:
+                above += 1
+            elif above >= self.config.dupthresh and seg.transmissions == 1:
+                lost.append(seg)
+        for seg in reversed(lost):
+            self.retransmit(seg, now)
+        if lost:
+            self.rto_deadline = now + self.rtt.rto
 
     def _enter_recovery(self, now: float) -> None:
         self.stats.fast_retransmits += 1

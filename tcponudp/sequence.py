@@ -31,6 +31,8 @@ class Segment:
     data: bytes
     sent_at: float
     transmissions: int = 1
+    #: The receiver reported holding it (a SACK range) beyond its cumulative ACK.
+    sacked: bool = False
 
     @property
     def end(self) -> int:

@@ -46,7 +46,17 @@ from .config import DEFAULT_MSS, MAX_WINDOW, RETROSHARE_MSS, TouConfig
 from .congestion import CongestionControl, NewReno
 from .errors import NotConnectedError
 from .events import Closed, CloseReason, Connected, DataReceived, EndOfStream, Event
-from .packet import CAPABILITY_MAGIC, Flags, TouPacket, decode_packet, encode_segment
+from .packet import (
+    CAPABILITY_MAGIC,
+    CAPABILITY_SACK,
+    MAX_SACK_BLOCKS,
+    Flags,
+    TouPacket,
+    decode_packet,
+    decode_sack,
+    encode_sack,
+    encode_segment,
+)
 from .reassembly import Arrival, ReceiveBuffer
 from .recovery import LossRecovery, RecoveryStats
 from .rtt import RttEstimator
@@ -110,6 +120,9 @@ class TouStream:
         self.segment_size = self.config.mss
         #: The largest segment the peer offered to take (0: none, as from RetroShare).
         self.peer_offer = 0
+        #: Both ends offered SACK ranges (`TouConfig.sack`): our ACKs over a hole carry them,
+        #: and the peer's are read.  Never with RetroShare, which offers nothing.
+        self.sack = False
         # sending
         self._send_buf = bytearray()
         self._peer_window = MAX_WINDOW
@@ -356,7 +369,7 @@ class TouStream:
         self._syn_sent_at = now
         self._syn_deadline = now + self.config.syn_interval
         offer = self.config.offer_segment
-        magic = CAPABILITY_MAGIC if offer else 0
+        magic = CAPABILITY_SACK if self.config.sack else CAPABILITY_MAGIC if offer else 0
         if self.state is State.SYN_SENT:
             self._emit(Flags.SYN, now, seq=self._iss, ack=0, checksum=magic, urgent=offer)
         else:
@@ -369,9 +382,13 @@ class TouStream:
         self._take_offer(packet)
 
     def _take_offer(self, packet: TouPacket) -> None:
-        """An rsproto peer's SYN or SYN+ACK offers larger segments; if we offered too, both
-        ends send the smaller of the two offers from now on (RetroShare offers nothing)."""
-        if packet.checksum != CAPABILITY_MAGIC or not self.config.offer_segment:
+        """An rsproto peer's SYN or SYN+ACK offers larger segments (and SACK ranges); if we
+        offered too, both ends send the smaller of the two offers from now on, and SACK
+        ranges if both offered them (RetroShare offers nothing)."""
+        if packet.checksum == CAPABILITY_SACK and self.config.sack:
+            self.sack = True
+        if packet.checksum not in (CAPABILITY_MAGIC, CAPABILITY_SACK) or (
+                not self.config.offer_segment):
             return
         self.peer_offer = packet.urgent
         size = min(packet.urgent, self.config.offer_segment)
@@ -445,6 +462,9 @@ class TouStream:
             # Our ACK of their SYN+ACK (or SYN) was lost; say it again.
             self._ack_needed = True
             return
+        if self.sack and packet.checksum == CAPABILITY_SACK and packet.flags._value_ == _ACK_BIT:
+            self._sack_received(packet, now)
+            return
         if packet.has(Flags.ACK):
             self._process_ack(packet, now)
         if packet.payload or packet.has(Flags.FIN):
@@ -470,6 +490,16 @@ class TouStream:
             self._snd.una = packet.ack
             self._loss.on_ack(packet.ack, advance, in_flight, now)
         self._check_fin_acked(packet, now)
+
+    def _sack_received(self, packet: TouPacket, now: float) -> None:
+        """A pure ACK whose payload is the peer's SACK ranges (both ends offered them)."""
+        try:
+            blocks = decode_sack(packet.payload)
+        except DecodeError:
+            self.undecodable += 1
+            return
+        self._loss.on_sack(blocks)
+        self._process_ack(packet._replace(payload=b""), now)
 
     def _check_fin_acked(self, packet: TouPacket, now: float) -> None:
         if not self._fin_sent or self._fin_acked or packet.ack != self._snd.nxt:
@@ -540,6 +570,10 @@ class TouStream:
               payload: bytes = b"", checksum: int = 0, urgent: int = 0) -> None:
         if ack is None:
             ack = self._rx.rcv_nxt
+        if self.sack and flags._value_ == _ACK_BIT and not payload and self._rx.has_hole:
+            # Over a hole, to a peer that offered them: what we hold beyond it.
+            payload = encode_sack(self._rx.sack_blocks(MAX_SACK_BLOCKS))
+            checksum = CAPABILITY_SACK
         window = self._rx.window()
         self._out.append(Datagram(encode_segment(self._snd.nxt if seq is None else seq, ack,
                                                  flags, window, payload, checksum, urgent)))

@@ -246,9 +246,10 @@ class TouSocket:
         self.reactor = reactor
         self.mux = mux
         self.config = config or TouConfig()
-        #: The largest segment payload offered to rsproto peers (0: never offer; the SYNs are
-        #: then RetroShare's to the byte); each connection offers at most what its path
-        #: carries in one packet, and nothing through a relay.
+        #: The largest segment payload offered to rsproto peers (0: never offer, neither
+        #: segments nor SACK; the SYNs are then RetroShare's to the byte); each connection
+        #: offers at most what its path carries in one packet, no larger segment through a
+        #: relay, and SACK ranges on every path.
         self.large_segments = large_segments
         self._host = host
         self._conns: dict[Address, _Connection] = {}
@@ -324,13 +325,16 @@ class TouSocket:
     def _config_for(self, addr: Address) -> TouConfig:
         """The configuration of a new stream with ``addr``: the larger-segment offer that
         its path allows (none through a relay, none where the path takes no more than the
-        MSS)."""
+        MSS), and the SACK offer whenever we offer anything (a SACK is at most 84 bytes, so
+        relays carry it)."""
         offer = 0
         if self.large_segments > self.config.mss and not self.mux.is_relayed(addr):
             offer = min(self.large_segments, path_segment_limit(addr[0]))
         if offer <= self.config.mss:
+            offer = 0
+        if not self.large_segments:
             return self.config
-        return dataclasses.replace(self.config, offer_segment=offer)
+        return dataclasses.replace(self.config, offer_segment=offer, sack=True)
 
     # -- datagrams ---------------------------------------------------------------------------
 

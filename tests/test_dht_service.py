@@ -92,6 +92,44 @@ class ProtocolTests(unittest.TestCase):
         kinds = [type(krpc.decode(d)).__name__ for d, _ in transport.written]
         assert kinds == ["Response"]  # the pong; our verifying ping waits until it is paid for
 
+    def test_a_burst_keeps_its_order_and_batches_the_runs_of_others(self) -> None:
+        """A burst read at once (``datagramsReceived``): each run of non-DHT datagrams goes to
+        the batch handler in one call, a DHT query between them is answered in its place, and
+        nothing is lost, added or reordered."""
+        node = DHTNode(b"\x01" * 20, rng=random.Random(3))
+        log: list = []
+        proto = DHTProtocol(node, Clock(), other_handler=lambda d, a: log.append(("one", d)),
+                            other_batch_handler=lambda ds, a: log.append(("run", ds, a)))
+        transport = _Transport()
+        proto.transport = transport  # type: ignore[assignment]
+        ping = krpc.encode(Ping(b"aa", b"\x02" * 20))
+        tou = [b"\x00\x01\x00\x14" + bytes([i]) * 16 for i in range(3)]
+        proto.datagramsReceived([tou[0], tou[1], ping, tou[2]], ("127.0.0.1", 9))
+        assert log == [("run", tou[:2], ("127.0.0.1", 9)), ("run", tou[2:], ("127.0.0.1", 9))]
+        assert [type(krpc.decode(d)).__name__ for d, _ in transport.written] == ["Response"]
+
+    def test_a_burst_without_a_batch_handler_goes_one_by_one(self) -> None:
+        """Without ``other_batch_handler`` a burst is dispatched as single datagrams."""
+        proto, _, other, _ = _protocol(Clock())
+        burst = [b"\x00\x01\x00\x14" + bytes([i]) * 16 for i in range(3)]
+        proto.datagramsReceived(burst, ("127.0.0.1", 9))
+        assert other == [(d, ("127.0.0.1", 9)) for d in burst]
+
+    def test_a_burst_from_a_banned_host_is_dropped_whole(self) -> None:
+        """The ban list's verdict covers every datagram of a burst: none reaches a handler
+        and each is counted as dropped."""
+        node = DHTNode(b"\x01" * 20, rng=random.Random(3))
+        log: list = []
+        proto = DHTProtocol(node, Clock(), other_handler=lambda d, a: log.append(d),
+                            other_batch_handler=lambda ds, a: log.append(ds),
+                            address_filter=lambda host: host != "10.0.0.9")
+        proto.transport = _Transport()  # type: ignore[assignment]
+        burst = [b"\x00\x01\x00\x14" + bytes([i]) * 16 for i in range(4)]
+        proto.datagramsReceived(burst, ("10.0.0.9", 9))
+        assert log == [] and proto.banned_dropped == 4
+        proto.datagramsReceived(burst, ("10.0.0.8", 9))
+        assert log == [burst]
+
     def test_unclaimed_datagrams_counted(self) -> None:
         """Without a TOU handler, non-DHT datagrams are counted and dropped."""
         proto = DHTProtocol(DHTNode(b"\x01" * 20, rng=random.Random(1)), Clock())

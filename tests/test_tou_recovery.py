@@ -36,11 +36,12 @@ class Link:
     """Two streams, ``a`` sending to ``b``, on the simulated network (`tools.simnet`) with a
     fixed delay each way; ``a``'s side of the link carries one full segment per ``GAP``."""
 
-    def __init__(self, *, window: int = 20 * MSS, config: TouConfig | None = None) -> None:
+    def __init__(self, *, window: int = 20 * MSS, config: TouConfig | None = None,
+                 config_b: TouConfig | None = None) -> None:
         self.config = config or TouConfig(mss=MSS, idle_timeout=1e9)
         self.a = TouStream(config=self.config, isn=ISS,
                            congestion=NewReno(MSS, initial_window=window))
-        self.b = TouStream(config=self.config, isn=77)
+        self.b = TouStream(config=config_b or self.config, isn=77)
         #: Data segments (numbered from 0 by sequence) whose first transmission is lost...
         self.drop: set[int] = set()
         #: ... or held back this many seconds more than the others.

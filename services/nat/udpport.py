@@ -5,7 +5,9 @@
 draft's) and hangs the rest off it: every datagram that is not bencoded goes to a
 `tcponudp.UdpMux`, which answers stunner requests, forwards relayed datagrams we carry, unwraps
 relayed datagrams for us and hands TOU segments to a `tcponudp.TouSocket`.  BitDHT ``connect``
-queries go to a `services.nat.punch.ConnectCoordinator`.
+queries go to a `services.nat.punch.ConnectCoordinator`.  The port is a `tcponudp.BatchUdpPort`:
+a burst the kernel coalesces (``UDP_GRO``) is read in one system call, and a run of TOU segments
+in it reaches the `tcponudp.TouSocket` in one call.
 
 It brings up the link manager's UDP paths (`pqi.link.netinterface.NetInterface.udp_dialer`):
 
@@ -67,6 +69,7 @@ from tcponudp import (
     TouConnectionError,
     TouSocket,
     UdpMux,
+    listen_udp,
 )
 
 __all__ = ["UdpOptions", "UdpPort", "DEFAULT_UDP_PORT", "MAX_PROXIES", "PUNCH_TTL",
@@ -127,7 +130,8 @@ class UdpPort(MultiService):
         self.dht = DHTService(reactor, options.port, interface=options.interface,
                               ssl_id=bytes(net.ssl_id), bootstrap=options.bootstrap,
                               other_handler=self.mux.datagram_received,
-                              address_filter=self._accepts_host)
+                              other_batch_handler=self.mux.datagrams_received,
+                              address_filter=self._accepts_host, listen=listen_udp)
         self.dht.setServiceParent(self)
         self.dht.connect_received = self._connect_received
         self.dht.flooding = lambda host: self._report_abuse(host, "DHT flooding")

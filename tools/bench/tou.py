@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_tou_transport -*-
 """Benchmark: TOU+TLS against kernel TCP+TLS on loopback, and TOU goodput under loss.
 
-    python3 -m tools.bench.tou [--mib 8] [--loss 0,0.01,0.05] [--sim]
+    python3 -m tools.bench.tou [--mib 8] [--loss 0,0.01,0.05] [--sim [--sack]]
 
 TOU runs on `tcponudp.udpport.BatchUdpPort`s (bursts read in one call where Linux coalesces
 them). Each run sends the same random bytes through TLS (self-signed EC certificate) and checks
@@ -12,7 +12,8 @@ reordering). ``--mib 100 --loss 0.05`` is the 100 MiB acceptance run.
 (`tools.simnet`) instead (no TLS, no sockets): a link of ``--rate`` bytes per second each way
 plus the relay's delay and reordering.  It is deterministic for a given seed and shows what the loss
 recovery does (retransmissions, timeouts, spurious retransmissions) in seconds of simulated
-time, which makes algorithm changes quick to compare.
+time, which makes algorithm changes quick to compare.  ``--sack`` lets both streams offer
+SACK ranges (as two rsproto nodes' streams do; without it they behave as with RetroShare).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from twisted.internet.selectreactor import SelectReactor
 from twisted.internet.ssl import CertificateOptions
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
-from tcponudp.stream import DataReceived, TouStream
+from tcponudp.stream import DataReceived, TouConfig, TouStream
 from tcponudp.transport import TouClientEndpoint, TouServerEndpoint, TouSocket
 from tcponudp.udpmux import UdpMux, UdpMuxProtocol
 from tcponudp.udpport import listen_udp
@@ -180,14 +181,15 @@ class SimResult:
 
 def simulate(size: int, loss: float, *, seed: int = 1, rate: float = 40e6,
              reorder: float = REORDER, delay: float = DELAY, duplicate: float = 0.0,
-             limit: float = 3600.0) -> SimResult:
+             limit: float = 3600.0, sack: bool = False) -> SimResult:
     """Send ``size`` bytes from one `TouStream` to another over `tools.simnet` (``rate``
     bytes/s each way, the relay's delay, loss, duplication and reordering) on a fake clock;
     check them byte for byte.  Raises `RuntimeError` if the transfer is not done after
-    ``limit`` simulated seconds."""
+    ``limit`` simulated seconds.  ``sack``: both streams offer SACK ranges."""
     net = SimNet(seed, default=LinkModel(delay=delay, loss=loss, duplicate=duplicate,
                                          rate=rate, reorder=reorder))
-    a, b = TouStream(isn=1), TouStream(isn=2 ** 32 - 5000)
+    config = TouConfig(sack=sack)
+    a, b = TouStream(config=config, isn=1), TouStream(config=config, isn=2 ** 32 - 5000)
     payload = random.Random(seed).randbytes(size)
     got = bytearray()
 
@@ -229,10 +231,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="sans-IO simulation on a fake clock instead of sockets and TLS")
     parser.add_argument("--rate", type=float, default=40e6, help="--sim link rate, bytes/s")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sack", action="store_true",
+                        help="--sim streams offer SACK ranges (two rsproto nodes)")
     args = parser.parse_args(argv)
     if args.sim:
         for loss in (float(x) for x in args.loss.split(",")):
-            r = simulate(args.mib << 20, loss, seed=args.seed, rate=args.rate)
+            r = simulate(args.mib << 20, loss, seed=args.seed, rate=args.rate, sack=args.sack)
             print(f"sim loss {loss:4.0%}  {args.mib} MiB  {r.goodput / 1e6:8.1f} MB/s  "
                   f"{r.seconds:8.3f} s  retx {r.retransmissions} (fast {r.fast_retransmits}, "
                   f"probes {r.probes}, timeouts {r.timeouts}, undone {r.spurious})")

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_lab_tou_path -*-
 """Benchmark: kernel TCP+TLS and TOU+TLS side by side on a real lossy path (two namespaces).
 
-    python3 -m tools.bench.tou_path [--mib 16] [--loss 0,1,5] [--prefix NAME]   (as root)
+    python3 -m tools.bench.tou_path [--mib 16] [--loss 0,1,5] [--prefix NAME] [--plain]   (root)
 
 The path is `tools.netlab.pair`: two network namespaces joined by a veth pair, nftables
 dropping a random N% of the packets arriving in each (``numgen random mod 100 < N drop``; this
@@ -12,7 +12,9 @@ seeded bytes go from a sender process in one namespace to a receiver process in 
 over kernel TCP and once over TOU (a `tcponudp.udpmux.UdpMux` port and
 `tcponudp.transport.TouSocket`), both under TLS; the receiver checks their SHA-1 and reports
 the time from its connection to the last byte and its CPU seconds. Both namespaces are removed
-when the bench ends, whatever happens.
+when the bench ends, whatever happens.  Both TOU ends offer what rsproto ends offer each other
+(SACK ranges; larger segments only where the path carries them, not on this veth);
+``--plain`` makes them offer nothing, which is the wire a RetroShare peer speaks.
 
 `measure` runs one transfer (the lab test uses it); ``--role`` is the worker's entry point.
 """
@@ -104,7 +106,7 @@ async def _worker(reactor: Any, args: argparse.Namespace) -> None:
         if args.kind == "tcp":
             await TCP4ServerEndpoint(reactor, PORT, interface=args.addr).listen(factory)
         else:
-            sock = _tou_socket(reactor, args.addr, PORT)
+            sock = _tou_socket(reactor, args.addr, PORT, args.plain)
             sock.listen(factory)
         print("ready", flush=True)
         result = await done.addTimeout(TIMEOUT, reactor)
@@ -124,7 +126,7 @@ async def _worker(reactor: Any, args: argparse.Namespace) -> None:
     else:
         from tcponudp.transport import TouClientEndpoint
 
-        sock = _tou_socket(reactor, "0.0.0.0", 0)
+        sock = _tou_socket(reactor, "0.0.0.0", 0, args.plain)
         await TouClientEndpoint(sock, args.addr, PORT).connect(factory)
         stream = next(iter(sock.connections.values()))
     await closed.addTimeout(TIMEOUT, reactor)
@@ -132,17 +134,17 @@ async def _worker(reactor: Any, args: argparse.Namespace) -> None:
         r = stream.recovery
         print(json.dumps({"retransmissions": stream.retransmissions, "timeouts": r.timeouts,
                           "fast": r.fast_retransmits, "probes": r.probes,
-                          "undone": r.spurious}), flush=True)
+                          "undone": r.spurious, "sack": int(stream.sack)}), flush=True)
 
 
-def _tou_socket(reactor: Any, interface: str, port: int) -> Any:
+def _tou_socket(reactor: Any, interface: str, port: int, plain: bool) -> Any:
     from tcponudp.transport import TouSocket
     from tcponudp.udpmux import UdpMux, UdpMuxProtocol
     from tcponudp.udpport import listen_udp
 
     mux = UdpMux()
     listen_udp(reactor, port, UdpMuxProtocol(mux), interface=interface)
-    return TouSocket(reactor, mux)
+    return TouSocket(reactor, mux, **({"large_segments": 0} if plain else {}))
 
 
 def _worker_main(args: argparse.Namespace) -> int:
@@ -153,14 +155,16 @@ def _worker_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def measure(pair: VethPair, kind: str, size: int, *, seed: int = 1) -> Result:
+def measure(pair: VethPair, kind: str, size: int, *, seed: int = 1,
+            plain: bool = False) -> Result:
     """Send ``size`` seeded bytes over ``kind`` (``tcp`` or ``tou``, both with TLS) from the
-    pair's namespace a to b at its current loss; what the receiver reports.  Raises
+    pair's namespace a to b at its current loss; what the receiver reports (``plain``: the
+    TOU ends offer each other nothing, as with RetroShare).  Raises
     `RuntimeError` if the receiver does not report within `TIMEOUT`."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     common = ["-m", "tools.bench.tou_path", "--kind", kind, "--size", str(size),
-              "--seed", str(seed), "--addr", ADDRESS_B]
+              "--seed", str(seed), "--addr", ADDRESS_B, *(["--plain"] if plain else [])]
     receiver = pair.python(pair.ns_b, *common, "--role", "recv", stdout=subprocess.PIPE,
                            text=True)
     sender = None
@@ -211,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--offload", action="store_true",
                         help="let GSO/TSO bursts cross the veth whole (lost whole)")
+    parser.add_argument("--plain", action="store_true",
+                        help="TOU ends offer each other nothing (no SACK): RetroShare's wire")
     parser.add_argument("--role", choices=("send", "recv"), help=argparse.SUPPRESS)
     parser.add_argument("--kind", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -226,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         for percent in (int(x) for x in args.loss.split(",")):
             pair.set_loss(percent)
             tcp = measure(pair, "tcp", size, seed=args.seed)
-            tou = measure(pair, "tou", size, seed=args.seed)
+            tou = measure(pair, "tou", size, seed=args.seed, plain=args.plain)
             if not (tcp["intact"] and tou["intact"]):
                 print(f"{percent}%: bytes differ (tcp {tcp['intact']}, tou {tou['intact']})")
                 return 1

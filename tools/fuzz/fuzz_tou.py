@@ -1,8 +1,10 @@
 # -*- test-case-name: tests.test_fuzz_corpus -*-
-"""Fuzz the TOU segment decoder and the stream's handling of any datagram.
+"""Fuzz the TOU segment decoder, the SACK ranges' decoder and the stream's handling of any
+datagram.
 
-Oracles: `decode_packet` raises only `DecodeError`; a decoded segment encodes back to the same
-bytes; a connected stream fed the datagram raises nothing and still answers with decodable
+Oracles: `decode_packet` and `decode_sack` raise only `DecodeError`; a decoded segment, and
+decoded SACK ranges, encode back to the same bytes; a connected stream fed the datagram (one
+plain, one that negotiated SACK ranges) raises nothing and still answers with decodable
 segments.
 """
 
@@ -13,14 +15,15 @@ from tools.fuzz.harness import fuzz, instrumented
 with instrumented():
     from pqi.core import Datagram
     from pqi.wire.errors import DecodeError
-    from tcponudp.packet import decode_packet, encode_packet
-    from tcponudp.stream import TouStream
+    from tcponudp.packet import decode_packet, decode_sack, encode_packet, encode_sack
+    from tcponudp.stream import TouConfig, TouStream
 
 __all__ = ["one_input"]
 
 
-def _connected_pair() -> TouStream:
-    a, b = TouStream(isn=1), TouStream(isn=2)
+def _connected_pair(sack: bool) -> TouStream:
+    config = TouConfig(sack=sack)
+    a, b = TouStream(config=config, isn=1), TouStream(config=config, isn=2)
     b.listen(0.0)
     a.connect(0.0)
     for _ in range(4):
@@ -42,11 +45,18 @@ def one_input(data: bytes) -> None:
         packet = None
     if packet is not None and len(packet.payload) <= 1400 and encode_packet(packet) != data:
         raise AssertionError("decoded segment does not encode to its bytes")
-    stream = _connected_pair()
-    stream.datagram_received(data, 1.0)
-    stream.handle_timer(1.0)
-    for out in _datagrams(stream.drain(1.0)):
-        decode_packet(out)
+    try:
+        blocks = decode_sack(data)
+    except DecodeError:
+        blocks = None
+    if blocks is not None and encode_sack(blocks) != data:
+        raise AssertionError("decoded SACK ranges do not encode to their bytes")
+    for sack in (False, True):
+        stream = _connected_pair(sack)
+        stream.datagram_received(data, 1.0)
+        stream.handle_timer(1.0)
+        for out in _datagrams(stream.drain(1.0)):
+            decode_packet(out)
 
 
 if __name__ == "__main__":
