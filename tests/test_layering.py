@@ -48,7 +48,7 @@ CORE_FILES: tuple[str, ...] = (
     "services/gxstunnel/crypto.py",
 )
 #: pqi's foundation: modules every layer may use, which import no other pqi module.
-PQI_FOUNDATION: frozenset[str] = frozenset({"pqi.core", "pqi.driver", "pqi.storage"})
+PQI_FOUNDATION: frozenset[str] = frozenset({"pqi.core", "pqi.driver", "pqi.storage", "pqi.lazy"})
 #: pqi's layers above the foundation, bottom first: a module of one may import its own layer
 #: and those below.
 PQI_LAYERS: tuple[tuple[str, ...], ...] = (

@@ -22,8 +22,7 @@ import sys
 from pathlib import Path
 from typing import Final
 
-from pqi.link.netinterface import DEFAULT_PORT
-from pqi.wire.address import NetAddress
+from pqi.wire.address import DEFAULT_PORT, NetAddress
 
 __all__ = [
     "NetworkSettings",
