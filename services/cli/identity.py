@@ -82,7 +82,7 @@ def certificate_for_friends(base_dir: pathlib.Path, port: int | None = None,
         settings = NetworkSettings.load(base_dir)
     except (AccountError, ValueError) as e:
         raise CliError(str(e)) from e
-    from services.node.node import recorded_addresses
+    from services.node.netsettings import recorded_addresses
     listening, external = recorded_addresses(base_dir)
     if port is None and listening is not None:
         port = listening.port  # where the node last listened (`run --port` may differ)
