@@ -6,40 +6,15 @@ a clock in, datagrams and events out through `drain`), `protocol` and `service` 
 Simulated networks of nodes run on ``tools.simnet`` (``tools.bench.dht``).  See ``docs/dht.md``.
 """
 
-from .krpc import (
-                   RS_VERSION,
-                   AnnouncePeer,
-                   Connect,
-                   Error,
-                   FindNode,
-                   GetPeers,
-                   KRPCDecodeError,
-                   KRPCLimitError,
-                   NodeInfo,
-                   Ping,
-                   Response,
-                   UnknownQuery,
-)
-from .node import (
-                   ConnectReceived,
-                   DHTConfig,
-                   DHTNode,
-                   FriendFound,
-                   Lookup,
-                   LookupDone,
-                   LookupKind,
-                   QueryAnswered,
-                   SourceFlooding,
-                   dht_node_id,
-)
-from .protocol import DHTProtocol
-from .routing import RoutingTable
-from .service import DHTNotRunningError, DHTService, FriendNotFoundError
+from pqi.lazy import lazy_exports
 
-__all__ = [
-    "RS_VERSION", "KRPCDecodeError", "KRPCLimitError", "NodeInfo", "Ping", "FindNode",
-    "GetPeers", "AnnouncePeer", "Connect", "UnknownQuery", "Response", "Error",
-    "DHTConfig", "DHTNode", "Lookup", "LookupKind", "dht_node_id", "RoutingTable",
-    "LookupDone", "FriendFound", "QueryAnswered", "ConnectReceived", "SourceFlooding",
-    "DHTProtocol", "DHTService", "DHTNotRunningError", "FriendNotFoundError",
-]
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "dht.krpc": ("RS_VERSION", "KRPCDecodeError", "KRPCLimitError", "NodeInfo", "Ping",
+                 "FindNode", "GetPeers", "AnnouncePeer", "Connect", "UnknownQuery", "Response",
+                 "Error"),
+    "dht.node": ("DHTConfig", "DHTNode", "Lookup", "LookupKind", "dht_node_id", "LookupDone",
+                 "FriendFound", "QueryAnswered", "ConnectReceived", "SourceFlooding"),
+    "dht.routing": ("RoutingTable",),
+    "dht.protocol": ("DHTProtocol",),
+    "dht.service": ("DHTService", "DHTNotRunningError", "FriendNotFoundError"),
+})

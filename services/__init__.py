@@ -5,97 +5,45 @@ versions, items, typed events, control commands, ``rsnode`` subcommands); `regis
 them; `Node` builds and wires them and is what applications hold (`IP3Interface`), handing
 out the typed events (`events`).  Service control (`ServiceControl`) negotiates which
 services run with each peer.
+
+The names below are imported on first use (PEP 562): ``rsnode status`` imports the control
+channel's client, not every service.
 """
 
-from services.base import PeriodicService, Service
-from services.chat.service import (  # chat and mail (issue 5)
-    AvatarReceived,
-    AvatarTooLargeError,
-    ChatError,
-    ChatMessage,
-    ChatService,
-    ChatStatus,
-    ChatStatusReceived,
-    MessageReceived,
-    MessageTooLongError,
-)
-from services.chat.store import ChatStore  # chat and mail (issue 5)
-from services.events import (
-    EventBus,
-    ExternalAddressChanged,
-    FriendConnected,
-    FriendDisconnected,
-    ServicesNegotiated,
-    TooManySubscribersError,
-    UnknownEventError,
-)
-from services.mail.service import (  # chat and mail (issue 5)
-    Draft,
-    FileOffered,
-    Mail,
-    MailDelivered,
-    MailError,
-    MailReceived,
-    MailService,
-    MailTooLargeError,
-    NoRecipientError,
-    UnknownMailError,
-)
-from services.mail.store import MailStore  # chat and mail (issue 5)
-from services.node.control_channel import ControlClientError, ControlServer, NodeNotRunningError
-from services.node.node import FriendInfo, Node
-from services.publish.events import (  # channels, forums and boards (issue 18)
-    BoardMessageStored,
-    BoardStored,
-    ChannelFileWanted,
-    ChannelMessageStored,
-    ChannelStored,
-    ForumMessageStored,
-    ForumStored,
-)
-from services.registry import NODE_SERVICES
-from services.service_control import ServiceControl, ServiceControlError
-from services.sharing.manager import FileListUpdated, SharesIndexed
-from services.spec import Commands, RegistryError, ServiceSpec
-from services.transfer.service import (
-    TransferBadSource,
-    TransferCompleted,
-    TransferFailed,
-    TransferProgress,
-)
+from pqi.lazy import lazy_exports
 
-from .bwctrl import BandwidthService
-from .discovery import (
-    DiscoveryListener,
-    DiscoveryService,
-    LocationLearned,
-    OwnAddressSeen,
-    PendingFriend,
-)
-from .heartbeat import HeartbeatService
-from .rtt import RttService, RttStats
-from .status import StatusChanged, StatusService, StatusValueError
-
-__all__ = [
-    "Node", "FriendInfo",
-    "ServiceSpec", "Commands", "RegistryError", "NODE_SERVICES",
-    "Service", "PeriodicService", "ServiceControl", "ServiceControlError",
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "services.node.node": ("Node", "FriendInfo"),
+    "services.spec": ("ServiceSpec", "Commands", "RegistryError"),
+    "services.registry": ("NODE_SERVICES",),
+    "services.base": ("Service", "PeriodicService"),
+    "services.service_control": ("ServiceControl", "ServiceControlError"),
     # typed events (`Node.subscribe`, `Node.next_event`)
-    "EventBus", "UnknownEventError", "TooManySubscribersError",
-    "FriendConnected", "FriendDisconnected", "ServicesNegotiated", "ExternalAddressChanged",
-    "StatusChanged", "PendingFriend", "LocationLearned", "OwnAddressSeen",
-    "MessageReceived", "ChatStatusReceived", "AvatarReceived",
-    "MailReceived", "MailDelivered", "FileOffered", "FileListUpdated", "SharesIndexed",
-    "TransferProgress", "TransferCompleted", "TransferFailed", "TransferBadSource",
-    "HeartbeatService", "StatusService", "StatusValueError", "RttService", "RttStats",
-    "BandwidthService", "DiscoveryService", "DiscoveryListener",
-    "ControlServer", "ControlClientError", "NodeNotRunningError",
+    "services.events": ("EventBus", "UnknownEventError", "TooManySubscribersError",
+                        "FriendConnected", "FriendDisconnected", "ServicesNegotiated",
+                        "ExternalAddressChanged"),
+    "services.status": ("StatusChanged", "StatusService", "StatusValueError"),
+    "services.discovery": ("PendingFriend", "LocationLearned", "OwnAddressSeen",
+                           "DiscoveryService", "DiscoveryListener"),
+    "services.sharing.manager": ("FileListUpdated", "SharesIndexed"),
+    "services.transfer.service": ("TransferProgress", "TransferCompleted", "TransferFailed",
+                                  "TransferBadSource"),
+    "services.heartbeat": ("HeartbeatService",),
+    "services.rtt": ("RttService", "RttStats"),
+    "services.bwctrl": ("BandwidthService",),
+    "services.node.control_channel": ("ControlServer", "ControlClientError",
+                                      "NodeNotRunningError"),
     # chat and mail (issue 5)
-    "ChatService", "ChatMessage", "ChatStatus", "ChatStore", "ChatError",
-    "AvatarTooLargeError", "MessageTooLongError",
-    "MailService", "Mail", "Draft", "MailStore", "MailError", "NoRecipientError",
-    "MailTooLargeError", "UnknownMailError",
+    "services.chat.service": ("ChatService", "ChatMessage", "ChatStatus", "ChatError",
+                              "AvatarTooLargeError", "MessageTooLongError", "MessageReceived",
+                              "ChatStatusReceived", "AvatarReceived"),
+    "services.chat.store": ("ChatStore",),
+    "services.mail.service": ("MailService", "Mail", "Draft", "MailError", "NoRecipientError",
+                              "MailTooLargeError", "UnknownMailError", "MailReceived",
+                              "MailDelivered", "FileOffered"),
+    "services.mail.store": ("MailStore",),
     # channels, forums and boards (issue 18)
-    "ChannelStored", "ChannelMessageStored", "ChannelFileWanted", "ForumStored",
-    "ForumMessageStored", "BoardStored", "BoardMessageStored",
-]
+    "services.publish.events": ("ChannelStored", "ChannelMessageStored", "ChannelFileWanted",
+                                "ForumStored", "ForumMessageStored", "BoardStored",
+                                "BoardMessageStored"),
+})

@@ -139,6 +139,7 @@ def test_relay_drops_turtle_search_hits_and_tunnels_for_a_banned_file(tmp_path) 
     from pqi.wire.fields import Sha1Hash
     from services.sharing import SharingOptions
     from services.transfer.service import TransferCompleted
+    from services.turtle.router import TurtleLimits
 
     fast = SharingOptions(settle=0, rescan_period=3600, resync_period=1.0, sweep_period=0.2)
     shared = tmp_path / "carol-shared"
@@ -154,7 +155,10 @@ def test_relay_drops_turtle_search_hits_and_tunnels_for_a_banned_file(tmp_path) 
                        and 0x0014 in y.control.enabled(x.ssl_id), 30)
 
     async def body(reactor):
-        alice, bob, carol = (make_node(reactor, tmp_path, n, file_sharing=fast)
+        # alice digs again 2 s (not RetroShare's 50 s) after a request that found nothing
+        digging = TurtleLimits(empty_tunnel_digging=2.0)
+        alice, bob, carol = (make_node(reactor, tmp_path, n, file_sharing=fast,
+                                       turtle=digging)
                              for n in ("alice", "bob", "carol"))
         for n in (alice, bob, carol):
             await n.startService()

@@ -283,7 +283,8 @@ def test_demo_says_what_happens_to_its_folder(monkeypatch, capsys, keep: bool) -
         done = []
         main_function(None).addBoth(done.append)
         assert done == [None]
-    monkeypatch.setattr(cli_node.task, "react", react)
+    from twisted.internet import task  # what the demo runs its reactor with
+    monkeypatch.setattr(task, "react", react)
     assert main(["demo", *(["--keep"] if keep else [])]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     (workdir,) = made

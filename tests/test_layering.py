@@ -3,8 +3,8 @@ Twisted.  Imports are read with `ast` (every ``import`` and ``from ... import`` 
 inside functions too), so nothing is imported to check them.
 
 - the library (pqi/, tcponudp/, dht/, upnp/) never imports ``services``;
-- inside pqi: the foundation (the core contract, its driver, atomic writes) < wire < identity <
-  link, and items sit on wire: a layer never imports one above;
+- inside pqi: the foundation (the core contract, its driver, atomic writes, lazy package
+  APIs) < wire < identity < link, and items sit on wire: a layer never imports one above;
 - a core imports nothing from ``twisted``.  The cores are every module of the core rooms but
   their named Twisted skins, plus the named core files elsewhere (see `CORE_ROOMS`,
   `CORE_FILES`).  A new module in a core room is a core unless it is added to the skins.
@@ -48,7 +48,7 @@ CORE_FILES: tuple[str, ...] = (
     "services/gxstunnel/crypto.py",
 )
 #: pqi's foundation: modules every layer may use, which import no other pqi module.
-PQI_FOUNDATION: frozenset[str] = frozenset({"pqi.core", "pqi.driver", "pqi.storage"})
+PQI_FOUNDATION: frozenset[str] = frozenset({"pqi.core", "pqi.driver", "pqi.storage", "pqi.lazy"})
 #: pqi's layers above the foundation, bottom first: a module of one may import its own layer
 #: and those below.
 PQI_LAYERS: tuple[tuple[str, ...], ...] = (

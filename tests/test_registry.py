@@ -10,8 +10,8 @@ import pytest
 from pqi.items.chat import ChatMsgItem
 from pqi.items.heartbeat import HeartbeatItem
 from services.base import Service
-from services.cli.rsnode import build_parser
-from services.registry import NODE_SERVICES, event_types, node_options
+from services.cli.rsnode import SERVICE_COMMANDS, build_parser
+from services.registry import NODE_SERVICES, cli_registrars, event_types, node_options
 from services.sharing.filelists import FileListsService
 from services.spec import Commands, RegistryError, ServiceSpec
 from tests.service_fakes import make_node, on_fresh_reactor
@@ -114,6 +114,13 @@ def test_node_built_from_the_registry(tmp_path) -> None:
     assert "files_share" not in bare_commands and "files_get" in bare_commands
     assert bare_sharing is None
     assert "'friends' is taken" in errors[0] and "'status'" in errors[1]
+
+
+def test_rsnode_lists_the_specs_subcommands() -> None:
+    """``rsnode``'s own list of the services' subcommands (so that it starts without
+    importing the services) is exactly what the registered specs declare, in order."""
+    declared = [f"{r.__module__}:{r.__name__}" for r in cli_registrars(NODE_SERVICES)]
+    assert list(SERVICE_COMMANDS) == declared
 
 
 def test_rsnode_subcommands_come_from_the_registry() -> None:

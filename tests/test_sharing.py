@@ -225,6 +225,38 @@ def test_visibility_and_settling(tmp_path) -> None:
     assert index.pending == 1 and index.lookup(sha1(b"new")) is None
 
 
+@pytest.mark.integration
+def test_a_file_left_to_settle_is_shared_once_settled_not_a_period_later(tmp_path) -> None:
+    """A running index whose scan found a file too recent to hash scans again once that
+    file has settled: with a one-hour rescan period, the file is shared seconds later, and
+    that extra scan is the only one (it leaves nothing to wait for)."""
+    from tests.service_fakes import wait_for
+
+    share = tmp_path / "share"
+    write(share / "old", b"old")
+
+    async def body(reactor, pool):
+        cache = HashCache(tmp_path / "hc.sqlite", reactor.seconds)
+        index = _index(reactor, tmp_path, pool, cache, period=3600)
+        index.settle = 1.5
+        index.shares.add(share)
+        write(share / "fresh", b"new", mtime=int(index.wall()))
+        index.start()
+        try:
+            await wait_for(reactor, lambda: index.scans == 1 and not index.scanning, 10)
+            first = (index.pending, index.lookup(sha1(b"new")))
+            await wait_for(reactor, lambda: index.lookup(sha1(b"new")) is not None, 15)
+            await wait_for(reactor, lambda: not index.scanning, 10)
+            return first, index.scans, index.pending, index._settle_call
+        finally:
+            index.stop()
+            cache.close()
+
+    first, scans, pending, waiting = run_with_pool(body)
+    assert first == (1, None)
+    assert (scans, pending, waiting) == (2, 0, None)
+
+
 def test_salt_persists(tmp_path) -> None:
     """The directory-hash salt is made once, kept private, and reused."""
     salt = load_salt(tmp_path / "salt")

@@ -21,6 +21,7 @@ from pqi.wire.item import encode
 from services.sharing import SharingOptions
 from services.transfer.service import TransferCompleted
 from services.turtle.crypto import hash_of_hash
+from services.turtle.router import TurtleLimits
 from tests.service_fakes import (
     befriend,
     make_node,
@@ -49,7 +50,9 @@ def test_anonymous_search_and_download_through_a_relay_that_restarts(tmp_path) -
     real = Sha1Hash(hashlib.sha1(data).digest())
 
     async def body(reactor):
-        alice = make_node(reactor, tmp_path, "alice", file_sharing=FAST)
+        # alice digs again 2 s (not RetroShare's 50 s) after her tunnel through bob died
+        alice = make_node(reactor, tmp_path, "alice", file_sharing=FAST,
+                          turtle=TurtleLimits(empty_tunnel_digging=2.0))
         bob = make_node(reactor, tmp_path, "bob", file_sharing=FAST)
         carol = make_node(reactor, tmp_path, "carol", file_sharing=FAST)
         nodes = [alice, bob, carol]

@@ -4,6 +4,8 @@ friend, and the bounds of every table."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import random
 
 import pytest
@@ -22,6 +24,8 @@ from pqi.wire.fields import Sha1Hash
 from services.turtle import fileprint
 from services.turtle.router import (
     CLEANING_PERIOD,
+    EMPTY_TUNNEL_DIGGING,
+    MANAGEMENT_PERIOD,
     MAX_DEPTH,
     MAX_RELAY_QUEUE_BYTES,
     MAX_SEARCH_REQUESTS,
@@ -397,3 +401,26 @@ def test_flooding_node_in_a_24_node_mesh_does_not_starve_others():
                       and item.request_id >= 10_000}
             assert len(passed) <= lim.search_burst / 2 + lim.search_rate * 3
             assert sim.routers[i].stats.throttled["search"] > 0
+
+
+@pytest.mark.parametrize("period", [EMPTY_TUNNEL_DIGGING, 6.0])
+def test_hash_with_no_tunnel_is_dug_again_after_the_limits_digging_period(period):
+    """A monitored hash whose tunnel request found nothing is dug again once
+    ``TurtleLimits.empty_tunnel_digging`` has passed (RetroShare's 50 s by default), not
+    before: the first management call after that period sends the next request."""
+    from .turtle_sim import FakeFiles
+    r = TurtleRouter(ssl(0), rng=random.Random(3),
+                     limits=dataclasses.replace(UNLIMITED, empty_tunnel_digging=period))
+    r.peer_connected(ssl(1), 0)
+    r.monitor_tunnels(FILE.hash, FakeFiles(), 0)
+    digs: list[float] = []
+    for _ in range(1000):  # management calls, a few per period
+        now = r.next_deadline()
+        if now > 3 * period + 5:
+            break
+        r.handle_timer(now)
+        digs += [now for out in r.drain(now) if isinstance(getattr(out, "item", None),
+                                                           TurtleOpenTunnelItem)]
+    assert len(digs) >= 3
+    gaps = [b - a for a, b in itertools.pairwise(digs)]
+    assert all(period <= gap < period + 2 * MANAGEMENT_PERIOD for gap in gaps)

@@ -6,15 +6,14 @@ friend list (`friends`) and the mutual TLS that admits only friends (`tls`); err
 `errors`.
 """
 
-from pqi.identity.account import Account
-from pqi.identity.certificate import RsCertificate
-from pqi.identity.errors import IdentityError
-from pqi.identity.friends import FriendList, Location, Profile, TrustLevel
-from pqi.identity.invite import ShortInvite
-from pqi.identity.pgp import ProfileKey, PublicKey
-from pqi.identity.sslcert import LocationCertificate
+from pqi.lazy import lazy_exports
 
-__all__ = [
-    "Account", "RsCertificate", "IdentityError", "FriendList", "Location", "Profile",
-    "TrustLevel", "ShortInvite", "ProfileKey", "PublicKey", "LocationCertificate",
-]
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "pqi.identity.account": ("Account",),
+    "pqi.identity.certificate": ("RsCertificate",),
+    "pqi.identity.errors": ("IdentityError",),
+    "pqi.identity.friends": ("FriendList", "Location", "Profile", "TrustLevel"),
+    "pqi.identity.invite": ("ShortInvite",),
+    "pqi.identity.pgp": ("ProfileKey", "PublicKey"),
+    "pqi.identity.sslcert": ("LocationCertificate",),
+})

@@ -36,7 +36,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from pqi.identity.invite import Ext4Locator, Loc4Locator
 from pqi.storage import private_database
 from pqi.wire.address import AddressInfo, NetAddress
 from pqi.wire.fields import PgpFingerprint, PgpId, SslId
@@ -387,6 +386,7 @@ class FriendList:
         if invite.pgp_fingerprint is None or invite.pgp_id is None:
             raise IncompleteInviteError(f"invite for {invite.ssl_id} names no profile "
                                         "fingerprint")
+        from pqi.identity.invite import Ext4Locator, Loc4Locator  # the codec, only here
         seen = self._stamp()
         addresses = [AddressInfo(loc.address, seen) for loc in invite.locators
                      if isinstance(loc, (Loc4Locator, Ext4Locator))]

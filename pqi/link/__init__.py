@@ -6,8 +6,10 @@ link), `listener` (the TCP listener with a bounded number of accepts per reactor
 `person` (`PQIPerson`, one per friend location, what services send through).
 """
 
-from pqi.link.linkmgr import LinkManager
-from pqi.link.netinterface import NetInterface
-from pqi.link.person import PQIPerson
+from pqi.lazy import lazy_exports
 
-__all__ = ["LinkManager", "NetInterface", "PQIPerson"]
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "pqi.link.linkmgr": ("LinkManager",),
+    "pqi.link.netinterface": ("NetInterface",),
+    "pqi.link.person": ("PQIPerson",),
+})

@@ -70,15 +70,13 @@ from pqi.link.linkmgr import (
 )
 from pqi.link.listener import listen_tcp
 from pqi.link.person import ItemHandler, PQIPerson
-from pqi.wire.address import NetAddress
+from pqi.wire.address import DEFAULT_PORT, NetAddress
 from pqi.wire.fields import SslId
 from pqi.wire.streamer import Item, PQIStreamer, Sent
 
 __all__ = ["NetInterface", "DEFAULT_PORT", "CLOSE_GRACE", "LinkObserver", "ConnectFailedError",
            "PathFailedError", "UdpDialer", "LINK_BUFFER_SIZE"]
 
-#: The draft's TCP port (RetroShare itself picks a random one when unset).
-DEFAULT_PORT = 7812
 #: Seconds a cleanly closed link may take to flush before it is aborted.
 CLOSE_GRACE = 5.0
 #: Bytes a link's TCP socket is read (and its write buffer filled) at a time: Twisted's

@@ -7,22 +7,12 @@ limits in `limits`), `codegen` (generated `struct` codecs for every item schema)
 transport).  Every decoder here raises one `DecodeError` family (`errors`).
 """
 
-from pqi.wire.errors import (
-                             DecodeError,
-                             EncodeError,
-                             FramingError,
-                             InvalidValueError,
-                             LimitExceededError,
-                             QueueFullError,
-                             TrailingBytesError,
-                             TruncatedError,
-)
-from pqi.wire.framing import Deframer, Enframer, ItemReceived, ProbeReceived
-from pqi.wire.item import PQItem, UnknownItem, decode, encode, item_class, parse_header
+from pqi.lazy import lazy_exports
 
-__all__ = [
-    "DecodeError", "EncodeError", "FramingError", "InvalidValueError", "LimitExceededError",
-    "QueueFullError", "TrailingBytesError", "TruncatedError",
-    "Deframer", "Enframer", "ItemReceived", "ProbeReceived",
-    "PQItem", "UnknownItem", "decode", "encode", "item_class", "parse_header",
-]
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "pqi.wire.errors": ("DecodeError", "EncodeError", "FramingError", "InvalidValueError",
+                        "LimitExceededError", "QueueFullError", "TrailingBytesError",
+                        "TruncatedError"),
+    "pqi.wire.framing": ("Deframer", "Enframer", "ItemReceived", "ProbeReceived"),
+    "pqi.wire.item": ("PQItem", "UnknownItem", "decode", "encode", "item_class", "parse_header"),
+})

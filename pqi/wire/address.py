@@ -22,8 +22,11 @@ from pqi.wire.fields import u32, u64
 from pqi.wire.tlv import TLV, TLVList, _read_tlv, tlv_header
 
 __all__ = ["NetAddress", "IPAddress", "AddressInfo", "AddressTLV", "AddressInfoTLV",
-           "AddressSetTLV"]
+           "AddressSetTLV", "DEFAULT_PORT"]
 
+#: The TCP port a node listens on unless told otherwise (the draft's; RetroShare itself picks
+#: a random one when unset).  `pqi.link.netinterface` re-exports it.
+DEFAULT_PORT = 7812
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 

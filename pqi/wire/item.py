@@ -105,7 +105,10 @@ class PQItem:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        dataclasses.dataclass(cls)  # in place: fields, __init__, __eq__, __repr__
+        if cls.__dict__.get("__annotations__") or not dataclasses.is_dataclass(cls):
+            dataclasses.dataclass(cls)  # in place: fields, __init__, __eq__, __repr__
+        # else a subclass adding no field (the NXS item per GXS service) inherits them: the
+        # dataclass machinery costs milliseconds a class, and every process start pays it
         cls._FIELDS = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
         names = tuple(sc.name for sc in getattr(cls.BODY, "subcons", ()) if sc.name)
         if set(names) != set(cls._FIELDS):

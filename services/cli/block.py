@@ -14,7 +14,7 @@ from typing import Any
 
 from services.cli.common import CliError, base_dir_parent, describe_subcommands
 from services.cli.terminal import safe
-from services.node.control_channel import ControlClientError, NodeNotRunningError, call
+from services.node.control_client import ControlClientError, NodeNotRunningError, call
 
 __all__ = ["register", "format_listing"]
 

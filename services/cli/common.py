@@ -111,7 +111,7 @@ def ask_node(base_dir: pathlib.Path, command: str, args: dict[str, Any] | None =
              timeout: float = 10.0) -> Any:
     """Run a control command on the node of ``base_dir``; `NodeNotRunningCliError` when
     none runs, a `CliError` carrying the node's one-line answer when it refuses."""
-    from services.node.control_channel import ControlClientError, NodeNotRunningError, call
+    from services.node.control_client import ControlClientError, NodeNotRunningError, call
     try:
         return call(base_dir, command, args, timeout=timeout)
     except NodeNotRunningError:

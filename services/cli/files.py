@@ -17,8 +17,7 @@ from typing import Any
 from pqi.wire.fields import Sha1Hash
 from services.cli.common import CliError, NodeNotRunningCliError, base_dir_parent
 from services.cli.terminal import safe
-from services.node.control_channel import ControlClientError, NodeNotRunningError, call
-from services.transfer.commands import file_link
+from services.node.control_client import ControlClientError, NodeNotRunningError, call
 
 #: Seconds between two looks at the hashing progress while ``files share`` watches it.
 WATCH_PERIOD = 0.5
@@ -182,6 +181,7 @@ def _browse(args: argparse.Namespace) -> int:
 
 def format_anonymous_results(results: list[dict[str, Any]]) -> str:
     """Hits of an anonymous search: name, size, how many tunnels answered, the link."""
+    from services.transfer.commands import file_link  # the transfer service: only here
     if not results:
         return "no anonymous hits (yet)"
     return "\n".join(

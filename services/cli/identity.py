@@ -14,13 +14,10 @@ import argparse
 import ipaddress
 import pathlib
 import time
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from pqi.identity.account import Account, AccountCard, list_locations
-from pqi.identity.certificate import RsCertificate
 from pqi.identity.errors import AccountError, IdentityError
 from pqi.identity.friends import FriendList, FriendsError, PendingCertificate, TrustLevel
-from pqi.identity.invite import ShortInvite
 from pqi.wire.errors import DecodeError
 from pqi.wire.fields import PgpId, SslId
 from services.cli.common import (
@@ -38,6 +35,13 @@ from services.node.netsettings import (
     locator_url,
 )
 
+if TYPE_CHECKING:
+    from pqi.identity.certificate import RsCertificate
+    from pqi.identity.invite import ShortInvite
+
+# The account and certificate codecs (and their cryptography) are imported by the commands
+# that use them, so that every other ``rsnode`` command starts fast.
+
 __all__ = ["register", "FRIENDS_FILE", "require_account", "certificate_for_friends",
            "decode_friend"]
 
@@ -51,6 +55,7 @@ _FILE_SUFFIXES: Final = (".txt", ".cert", ".crt", ".asc", ".pem")
 
 def require_account(base_dir: pathlib.Path) -> list[tuple[SslId, str]]:
     """The account's locations, or a `CliError` saying there is no (usable) account."""
+    from pqi.identity.account import list_locations
     try:
         ours = list_locations(base_dir)
     except AccountError as e:
@@ -70,13 +75,14 @@ def certificate_for_friends(base_dir: pathlib.Path, port: int | None = None,
     """Our certificate (or short invite) with every address friends can dial us at: the
     account's interface with ``port``, else the port the node last listened on, else the
     account's; and the external address the node last knew."""
+    from pqi.identity.account import AccountCard
     require_account(base_dir)
     try:
         card = AccountCard.load(base_dir)
         settings = NetworkSettings.load(base_dir)
     except (AccountError, ValueError) as e:
         raise CliError(str(e)) from e
-    from services.node.node import recorded_addresses
+    from services.node.netsettings import recorded_addresses
     listening, external = recorded_addresses(base_dir)
     if port is None and listening is not None:
         port = listening.port  # where the node last listened (`run --port` may differ)
@@ -117,6 +123,8 @@ def _read_certificate_argument(arg: str) -> str:
 
 def decode_friend(text: str) -> RsCertificate | ShortInvite:
     """A long certificate or a short invite (text or URL); which one is told by trying."""
+    from pqi.identity.certificate import RsCertificate
+    from pqi.identity.invite import ShortInvite
     text = text.strip()
     errors: list[str] = []
     decoders: list[Any] = [ShortInvite.decode, RsCertificate.decode]
@@ -137,6 +145,8 @@ def _local_time(seconds: float) -> str:
 # --- commands --------------------------------------------------------------------------------
 
 def _init(args: argparse.Namespace) -> int:
+    from pqi.identity.account import Account
+
     base: pathlib.Path = args.base_dir
     try:
         settings = NetworkSettings(args.port, args.interface)
@@ -173,6 +183,8 @@ def _cert(args: argparse.Namespace) -> int:
 
 
 def _friend_add(args: argparse.Namespace) -> int:
+    from pqi.identity.certificate import RsCertificate
+
     ours = {ssl_id for ssl_id, _ in require_account(args.base_dir)}
     text = _read_certificate_argument(args.certificate)
     item = decode_friend(text)
@@ -311,7 +323,7 @@ def _ipv4(text: str) -> str:
 
 def register(subparsers: Any) -> None:
     """Add ``init``, ``cert`` and ``friend`` to ``rsnode``'s subcommands."""
-    from pqi.link.netinterface import DEFAULT_PORT
+    from pqi.wire.address import DEFAULT_PORT
     common = [base_dir_parent()]
     p = subparsers.add_parser("init", parents=common, help="create a profile and a location",
                               description="Create the account: a profile key, a location "

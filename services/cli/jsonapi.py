@@ -7,25 +7,16 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-from typing import Any
-
-from twisted.internet.error import CannotListenError
-from twisted.logger import Logger
+from typing import TYPE_CHECKING, Any
 
 from services.cli.common import CliError, base_dir_parent
+from services.jsonapi.address import DEFAULT_HOST, DEFAULT_PORT, NonLoopbackError, parse_address
 from services.jsonapi.credentials import ApiCredentials
-from services.jsonapi.service import (
-    DEFAULT_HOST,
-    DEFAULT_PORT,
-    JsonApiService,
-    NonLoopbackError,
-    parse_address,
-)
-from services.jsonapi.settings import SettingsStore
+
+if TYPE_CHECKING:
+    from services.jsonapi.service import JsonApiService
 
 __all__ = ["register", "add_run_options", "api_service", "create_credentials", "start_api"]
-
-_log = Logger()
 
 
 def create_credentials(base_dir: pathlib.Path, user: str) -> ApiCredentials:
@@ -52,6 +43,9 @@ def api_service(reactor: Any, node: Any, args: argparse.Namespace) -> JsonApiSer
     """The JSON API service ``rsnode run`` asked for (None with --no-jsonapi)."""
     if args.jsonapi is None:
         return None
+    # the server and its settings store only when ``run`` serves the API (rsnode starts fast)
+    from services.jsonapi.service import JsonApiService
+    from services.jsonapi.settings import SettingsStore
     if args.jsonapi:
         try:
             host, port = parse_address(args.jsonapi)
@@ -73,11 +67,13 @@ def api_service(reactor: Any, node: Any, args: argparse.Namespace) -> JsonApiSer
 
 def start_api(api: JsonApiService) -> None:
     """Start the API; a taken port is logged, and the node runs on without its API."""
+    from twisted.internet.error import CannotListenError
+    from twisted.logger import Logger
     try:
         api.startService()
     except CannotListenError as e:
         api.running = False
-        _log.error("JSON API not served: cannot listen on {host}:{port} ({error}); "
+        Logger().error("JSON API not served: cannot listen on {host}:{port} ({error}); "
                    "choose another with --jsonapi ADDR:PORT", host=api.host,
                    port=api.port_number, error=e.socketError)
 

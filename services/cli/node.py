@@ -15,16 +15,8 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from twisted.internet import defer, task
-from twisted.logger import globalLogBeginner
-
-from pqi.identity.account import Account
-from pqi.identity.errors import AccountError, WrongPasswordError
-from pqi.identity.friends import FriendList
-from pqi.link.linkmgr import AddressSource
-from pqi.logs import readable_observer
 from services.cli.common import (
     EXIT_FAILURE,
     EXIT_LOCKED,
@@ -38,8 +30,14 @@ from services.cli.identity import FRIENDS_FILE, require_account
 from services.cli.terminal import safe
 from services.node.lock import AccountLock, AccountLockedError
 from services.node.netsettings import NetworkSettings, certificate_addresses
-from services.node.node import Node
-from services.registry import names as service_names
+
+if TYPE_CHECKING:
+    from twisted.internet import defer
+
+    from services.node.node import Node
+
+# The node, its services and Twisted are imported by the commands that run one (``run``,
+# ``demo``), so that ``status`` and the other short commands start fast.
 
 __all__ = ["register", "run_demo", "format_status"]
 
@@ -61,6 +59,15 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_locked(args: argparse.Namespace, lock: AccountLock) -> int:
+    from twisted.internet import defer
+    from twisted.logger import globalLogBeginner
+
+    from pqi.identity.account import Account
+    from pqi.identity.errors import AccountError, WrongPasswordError
+    from pqi.identity.friends import FriendList
+    from pqi.logs import readable_observer
+    from services.node.node import Node
+
     base: pathlib.Path = args.base_dir
     try:
         saved = NetworkSettings.load(base)
@@ -146,6 +153,7 @@ def _udp_status_line(report: dict[str, Any]) -> list[str]:
 # --- status ------------------------------------------------------------------------------------
 
 def _service_names(ids: list[int]) -> str:
+    from services.registry import names as service_names
     known = service_names()
     return " ".join(known.get(i, f"0x{i:04x}") for i in ids) or "none"
 
@@ -224,6 +232,7 @@ def _say(out: TextIO, text: str) -> None:
 
 
 async def _until(reactor: Any, predicate: Callable[[], bool], timeout: float) -> None:
+    from twisted.internet import task
     for _ in range(int(timeout / 0.02)):
         if predicate():
             return
@@ -234,6 +243,11 @@ async def _until(reactor: Any, predicate: Callable[[], bool], timeout: float) ->
 async def run_demo(reactor: Any, out: TextIO, workdir: pathlib.Path, bits: int = 2048) -> None:
     """Three nodes on 127.0.0.1: A-B and B-C friends; A learns about C through B; then A and
     C approve each other and connect directly."""
+    from pqi.identity.account import Account
+    from pqi.identity.friends import FriendList
+    from pqi.link.linkmgr import AddressSource
+    from services.node.node import Node
+
     names = ("alice", "bob", "carol")
     _say(out, "rsproto demo: three RetroShare-compatible nodes on this machine (127.0.0.1)")
     _say(out, f"  creating the accounts of {', '.join(names)} ({bits}-bit keys) in {workdir}")
@@ -298,6 +312,8 @@ async def run_demo(reactor: Any, out: TextIO, workdir: pathlib.Path, bits: int =
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from twisted.internet import defer, task
+
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="rsproto-demo-"))
 
     def main(reactor: Any) -> defer.Deferred[None]:

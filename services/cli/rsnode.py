@@ -9,12 +9,13 @@ system refuses to write.  Programming errors still show their traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
-from typing import Any
+from typing import Any, Final
 
 from dht import cli as cli_dht
 from services.cli import identity as cli_identity
@@ -27,18 +28,38 @@ from services.cli.common import (
     CliError,
     base_dir_parent,
 )
-from services.registry import cli_registrars
 
-__all__ = ["main", "build_parser", "COMMAND_REGISTRARS", "version"]
+__all__ = ["main", "build_parser", "COMMAND_REGISTRARS", "SERVICE_COMMANDS", "version"]
+
+#: The registered services' subcommands: the ``cli`` of each spec in
+#: `services.registry.NODE_SERVICES`, in order (``cli_registrars()`` as paths).  Stated here
+#: so that ``rsnode`` imports its command-line modules only, never the services themselves:
+#: a short command such as ``rsnode status`` then starts in a fraction of a second
+#: (tests/test_registry.py checks that this list and the specs agree).
+SERVICE_COMMANDS: Final[tuple[str, ...]] = (
+    "services.cli.social:register",
+    "services.cli.chat:register_chat",
+    "services.cli.chat:register_mail",
+    "services.cli.transfer:register",
+    "services.cli.files:register",
+    "services.cli.publish:register",
+    "services.cli.distant:register",
+    "services.cli.block:register",
+)
+
+
+def _registrar(path: str) -> Callable[[Any], None]:
+    module, _, function = path.partition(":")
+    return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
 
 
 #: Every ``register(subparsers)`` function adding subcommands (each sets ``func`` to a
-#: handler returning an exit status): the node's own, then each registered service's (its
-#: spec's ``cli``), then the DHT's.
+#: handler returning an exit status): the node's own, then each registered service's
+#: (`SERVICE_COMMANDS`), then the DHT's and the JSON API's.
 COMMAND_REGISTRARS: tuple[Callable[[Any], None], ...] = (
     cli_identity.register,
     cli_node.register,
-    *cli_registrars(),
+    *(_registrar(path) for path in SERVICE_COMMANDS),
     cli_dht.register,
     cli_jsonapi.register,
 )

@@ -15,7 +15,7 @@ from typing import Any
 
 from services.cli.common import CliError, NodeNotRunningCliError, base_dir_parent
 from services.cli.terminal import safe
-from services.node.control_channel import ControlClientError, NodeNotRunningError, call
+from services.node.control_client import ControlClientError, NodeNotRunningError, call
 
 __all__ = ["register", "format_transfers", "progress_bar"]
 

@@ -6,26 +6,15 @@ paths (case-insensitive), parameter names, JSON shapes and encodings, HTTP Basic
 `JsonApiClient` is a small Python client whose event stream is an async iterator.
 """
 
-from .api import ApiContext, Endpoint, EndpointTable
-from .client import ApiError, JsonApiClient
-from .credentials import CREDENTIALS_FILE, ApiCredentials, AuthThrottle
-from .encoding import Params, x64
-from .events import EventStreams, EventType
-from .service import (
-    DEFAULT_HOST,
-    DEFAULT_PORT,
-    JsonApiService,
-    NonLoopbackError,
-    all_endpoints,
-    parse_address,
-)
+from pqi.lazy import lazy_exports
 
-__all__ = [
-    "ApiContext", "Endpoint", "EndpointTable",
-    "ApiError", "JsonApiClient",
-    "CREDENTIALS_FILE", "ApiCredentials", "AuthThrottle",
-    "Params", "x64",
-    "EventStreams", "EventType",
-    "DEFAULT_HOST", "DEFAULT_PORT", "JsonApiService", "NonLoopbackError", "all_endpoints",
-    "parse_address",
-]
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "services.jsonapi.api": ("ApiContext", "Endpoint", "EndpointTable"),
+    "services.jsonapi.client": ("ApiError", "JsonApiClient"),
+    "services.jsonapi.credentials": ("CREDENTIALS_FILE", "ApiCredentials", "AuthThrottle"),
+    "services.jsonapi.encoding": ("Params", "x64"),
+    "services.jsonapi.events": ("EventStreams", "EventType"),
+    "services.jsonapi.address": ("DEFAULT_HOST", "DEFAULT_PORT", "NonLoopbackError",
+                                 "parse_address"),
+    "services.jsonapi.service": ("JsonApiService", "all_endpoints"),
+})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Any, Final
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet import defer
@@ -29,6 +29,7 @@ from . import (
     rs_service_control,
     rs_session,
 )
+from .address import DEFAULT_HOST, DEFAULT_PORT, NonLoopbackError, parse_address
 from .api import ApiContext, EndpointTable
 from .credentials import ApiCredentials
 from .events import KEEPALIVE_PERIOD, EventStreams
@@ -38,34 +39,6 @@ from .settings import SettingsStore
 
 __all__ = ["JsonApiService", "NonLoopbackError", "DEFAULT_PORT", "DEFAULT_HOST",
            "parse_address", "all_endpoints"]
-
-DEFAULT_HOST: Final = "127.0.0.1"
-#: retroshare-service's JSON API port.
-DEFAULT_PORT: Final = 9092
-
-
-class NonLoopbackError(ValueError):
-    """The API would listen beyond this machine without being asked to explicitly."""
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    """``ADDR:PORT`` (or ``[v6]:PORT``, or ``PORT`` alone on 127.0.0.1)."""
-    text = text.strip()
-    if text.isdigit():
-        host, port = DEFAULT_HOST, text
-    else:
-        host, sep, port = text.rpartition(":")
-        if not sep:
-            raise ValueError(f"want ADDR:PORT, not {text!r}")
-        host = host.strip("[]")
-    try:
-        ipaddress.ip_address(host)
-        number = int(port)
-    except ValueError:
-        raise ValueError(f"want an IP address and a port, not {text!r}") from None
-    if not 0 <= number <= 65535:
-        raise ValueError(f"port out of range: {number}")
-    return host, number
 
 
 def all_endpoints() -> EndpointTable:

@@ -392,29 +392,32 @@ class MailService(Service):
         flying = self._in_flight.setdefault(peer, set())
         receipts = self.receipts is not None and self.receipts.speaks(peer)
         awaiting = self._awaiting.setdefault(peer, {}) if receipts else None
-        for entry in self.store.pending(peer):
-            if entry.mail_id in flying:
+        for mail_id in self.store.pending_ids(peer):
+            if mail_id in flying:
                 continue
             if awaiting is not None and len(flying) >= MAX_UNACKNOWLEDGED:
                 break  # the rest goes as receipts come back
-            item = decode(entry.item)
-            flying.add(entry.mail_id)
+            raw = self.store.outgoing_item(mail_id, peer)
+            if raw is None:
+                continue
+            item = decode(raw)
+            flying.add(mail_id)
             sent = self.send_tracked(peer, item)  # type: ignore[arg-type]
             if not sent:
-                flying.discard(entry.mail_id)
+                flying.discard(mail_id)
                 self._schedule_retry()
                 break
             if awaiting is not None:
                 key = receipt_key(item)  # type: ignore[arg-type]
-                awaiting.setdefault(key, []).append(entry.mail_id)
+                awaiting.setdefault(key, []).append(mail_id)
                 sent.when_written().addCallbacks(
-                    lambda _sent, mail_id=entry.mail_id, key=key:
+                    lambda _sent, mail_id=mail_id, key=key:
                         self._await_receipt(peer, link, key, mail_id),
-                    lambda _failure, mail_id=entry.mail_id: self._unsent(peer, flying, mail_id))
+                    lambda _failure, mail_id=mail_id: self._unsent(peer, flying, mail_id))
                 continue
             sent.when_written().addCallbacks(
-                lambda _sent, mail_id=entry.mail_id: self._written(peer, link, mail_id),
-                lambda _failure, mail_id=entry.mail_id: self._unsent(peer, flying, mail_id))
+                lambda _sent, mail_id=mail_id: self._written(peer, link, mail_id),
+                lambda _failure, mail_id=mail_id: self._unsent(peer, flying, mail_id))
 
     def _unsent(self, peer: SslId, flying: set[int], mail_id: int) -> None:
         """The link closed before the copy was written: it stays in the outbox, and goes again

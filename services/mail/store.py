@@ -146,6 +146,20 @@ class MailStore:
         rows = self.db.execute(sql + " ORDER BY mail_id, peer", args).fetchall()
         return [OutboxEntry(int(r[0]), SslId.from_hex(r[1]), bytes(r[2])) for r in rows]
 
+    def pending_ids(self, peer: SslId) -> list[int]:
+        """Mail ids of ``peer``'s copies not yet written to its link, oldest first: ids only,
+        since the sender looks at the outbox after every write (thousands of copies must not
+        be read whole each time)."""
+        rows = self.db.execute("SELECT mail_id FROM outbox WHERE delivered IS NULL AND peer = ? "
+                               "ORDER BY mail_id", (peer.to_hex(),)).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def outgoing_item(self, mail_id: int, peer: SslId) -> bytes | None:
+        """The encoded copy of mail ``mail_id`` for ``peer`` (None when there is none)."""
+        row = self.db.execute("SELECT item FROM outbox WHERE mail_id = ? AND peer = ?",
+                              (mail_id, peer.to_hex())).fetchone()
+        return None if row is None else bytes(row[0])
+
     def pending_peers(self) -> set[SslId]:
         rows = self.db.execute("SELECT DISTINCT peer FROM outbox WHERE delivered IS NULL")
         return {SslId.from_hex(r[0]) for r in rows}

@@ -1,5 +1,7 @@
 """node: the assembly of one running location (`Node`) and its local control channel."""
 
-from services.node.node import FriendInfo, Node
+from pqi.lazy import lazy_exports
 
-__all__ = ["FriendInfo", "Node"]
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "services.node.node": ("FriendInfo", "Node"),
+})

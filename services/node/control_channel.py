@@ -22,12 +22,10 @@ Any local user can connect, so the server defends itself (issue 14):
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import os
 import secrets
-import socket
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -38,6 +36,16 @@ from twisted.logger import Logger, LogLevel
 from twisted.protocols.basic import LineOnlyReceiver
 
 from pqi.storage import atomic_write
+from services.node.control_client import (
+    CHALLENGE_BYTES,
+    CONTROL_FILE,
+    PROOF_LABEL,
+    ControlClientError,
+    NodeNotRunningError,
+    NotTheNodeError,
+    call,
+    prove,
+)
 
 __all__ = [
     "ControlServer",
@@ -53,38 +61,14 @@ __all__ = [
     "PROOF_LABEL",
 ]
 
-#: Name of the file, in the account directory, holding the port and the token.
-CONTROL_FILE: Final = "control.json"
 #: Longest request line accepted (bytes).
 MAX_LINE: Final = 65536
 #: Most control connections open at once (the CLI uses one per command).
 MAX_CONNECTIONS: Final = 16
 #: A connection that sends nothing for this long is closed (s).
 IDLE_TIMEOUT: Final = 30.0
-#: What the node's proof of the token covers, before the client's nonce.
-PROOF_LABEL: Final = b"rsproto control channel: node proof\n"
-#: Length of the client's challenge (bytes, sent as hex).
-CHALLENGE_BYTES: Final = 32
-
-#: Longest answer the client reads (bytes).
-_MAX_REPLY: Final = 16 * 1024 * 1024
 
 Command = Callable[[dict[str, Any]], Any]
-
-
-class NodeNotRunningError(Exception):
-    """No node is running for this account (no control file, or nobody listens on its port).
-    Start one with ``rsnode run``."""
-
-
-class NotTheNodeError(NodeNotRunningError):
-    """Something listens on the control file's port but cannot prove it knows the token: a
-    stale ``control.json`` after a crash, and another process on the port.  The token and the
-    command were not sent."""
-
-
-class ControlClientError(Exception):
-    """The running node refused or failed the command; the message says why."""
 
 
 def _message(error: BaseException) -> str:
@@ -92,11 +76,6 @@ def _message(error: BaseException) -> str:
     if isinstance(error, KeyError) and len(error.args) == 1 and isinstance(error.args[0], str):
         return error.args[0]
     return str(error) or type(error).__name__
-
-
-def prove(token: str, challenge: bytes) -> str:
-    """The node's answer to ``challenge``: HMAC-SHA256 under the token, hex."""
-    return hmac.new(token.encode(), PROOF_LABEL + challenge, hashlib.sha256).hexdigest()
 
 
 class _ControlProtocol(LineOnlyReceiver):
@@ -250,53 +229,3 @@ class ControlServer:
         if port is None:
             return defer.succeed(None)
         return defer.maybeDeferred(port.stopListening)
-
-
-def _read_line(s: socket.socket, limit: int) -> bytes:
-    data = b""
-    while not data.endswith(b"\n") and len(data) < limit:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def call(account_dir: str | os.PathLike[str], command: str,
-         args: dict[str, Any] | None = None, timeout: float = 10.0) -> Any:
-    """Run ``command`` on the node of ``account_dir`` (blocking; for the CLI).
-
-    The listener must first prove it knows the token (`NotTheNodeError` otherwise: nothing
-    secret was sent)."""
-    path = os.path.join(os.fspath(account_dir), CONTROL_FILE)
-    try:
-        with open(path) as f:
-            info = json.load(f)
-    except FileNotFoundError:
-        raise NodeNotRunningError(f"no node is running for {account_dir}") from None
-    token = str(info["token"])
-    challenge = secrets.token_bytes(CHALLENGE_BYTES)
-    request = {"token": token, "command": command, "args": args or {}}
-    try:
-        with socket.create_connection(("127.0.0.1", int(info["port"])), timeout=timeout) as s:
-            s.sendall(json.dumps({"challenge": challenge.hex()}).encode() + b"\n")
-            try:
-                proof = json.loads(_read_line(s, 4096)).get("proof")
-            except (ValueError, AttributeError):
-                proof = None
-            if not (isinstance(proof, str)
-                    and hmac.compare_digest(proof.encode(), prove(token, challenge).encode())):
-                raise NotTheNodeError(
-                    f"the process on port {info['port']} is not the node of {account_dir} "
-                    "(a stale control file?); nothing was sent to it")
-            s.sendall(json.dumps(request).encode() + b"\n")
-            data = _read_line(s, _MAX_REPLY)
-    except (ConnectionRefusedError, ConnectionResetError):
-        raise NodeNotRunningError(f"no node is running for {account_dir}") from None
-    try:
-        reply = json.loads(data)
-    except ValueError:
-        raise ControlClientError("the node sent an unreadable answer") from None
-    if not reply.get("ok"):
-        raise ControlClientError(str(reply.get("error")))
-    return reply.get("result")

@@ -22,8 +22,7 @@ import sys
 from pathlib import Path
 from typing import Final
 
-from pqi.link.netinterface import DEFAULT_PORT
-from pqi.wire.address import NetAddress
+from pqi.wire.address import DEFAULT_PORT, NetAddress
 
 __all__ = [
     "NetworkSettings",
@@ -33,10 +32,16 @@ __all__ = [
     "interface_addresses",
     "certificate_addresses",
     "locator_url",
+    "NET_FILE",
+    "recorded_addresses",
+    "listening_address",
 ]
 
 #: File, in the account directory, holding the port and interface chosen at ``init``.
 NETWORK_FILE: Final = "network.json"
+#: File, in the account directory, where a running node records the address it listens on
+#: (``rsnode cert`` reads it to put that address in the certificate).
+NET_FILE: Final = "net.json"
 #: Listen on every interface unless told otherwise (RetroShare's default too).
 DEFAULT_INTERFACE: Final = "0.0.0.0"
 #: Most interface addresses a certificate lists (one local address, the rest as locators).
@@ -149,3 +154,31 @@ def certificate_addresses(settings: NetworkSettings,
 def locator_url(address: NetAddress) -> str:
     """An address as a certificate's extra locator (RetroShare writes ``ipv4://HOST:PORT``)."""
     return f"ipv4://{address.host}:{address.port}"
+
+
+def _address(text: object) -> NetAddress | None:
+    if not isinstance(text, str):
+        return None
+    host, _, port = text.rpartition(":")
+    try:
+        return NetAddress(ipaddress.ip_address(host.strip("[]")), int(port))
+    except ValueError:
+        return None
+
+
+def recorded_addresses(base_dir: str | os.PathLike[str]
+                       ) -> tuple[NetAddress | None, NetAddress | None]:
+    """The address the account's node last listened on and the external address it last
+    knew (each None when unknown)."""
+    try:
+        with open(Path(base_dir) / NET_FILE) as f:
+            info = json.load(f)
+        listening = NetAddress(ipaddress.ip_address(info["host"]), int(info["port"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, None
+    return listening, _address(info.get("external"))
+
+
+def listening_address(base_dir: str | os.PathLike[str]) -> NetAddress | None:
+    """The address the account's node last listened on (None if it never ran)."""
+    return recorded_addresses(base_dir)[0]

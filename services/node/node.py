@@ -21,7 +21,6 @@ import dataclasses
 import functools
 import ipaddress
 import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -33,6 +32,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+import pqi.items  # noqa: F401  (registers every item class: a node decodes all it may meet)
 from pqi.identity.account import Account
 from pqi.identity.certificate import RsCertificate
 from pqi.identity.friends import (
@@ -68,6 +68,7 @@ from services.mail.service import Draft, Mail, MailService
 from services.nat.udpport import UdpOptions, UdpPort
 from services.node.control_channel import ControlServer
 from services.node.lock import AccountLock
+from services.node.netsettings import NET_FILE, listening_address, recorded_addresses
 from services.registry import NODE_SERVICES, event_types, node_options
 from services.rtt import RttService, RttStats
 from services.service_control import ServiceControl
@@ -89,9 +90,6 @@ __all__ = [
     "recorded_addresses",
 ]
 
-#: File, in the account directory, where a running node records the address it listens on
-#: (``rsnode cert`` reads it to put that address in the certificate).
-NET_FILE: Final = "net.json"
 #: The friend list's sqlite file in the account directory.
 FRIENDS_FILE: Final = "friends.sqlite"
 #: Callbacks `Node.link_room_watch` keeps (one per bulk-sending service; the node runs a
@@ -145,34 +143,6 @@ class FriendInfo:
             else round(max(0.0, self.next_attempt - now), 1),
             "services": sorted(self.services),
         }
-
-
-def _address(text: object) -> NetAddress | None:
-    if not isinstance(text, str):
-        return None
-    host, _, port = text.rpartition(":")
-    try:
-        return NetAddress(ipaddress.ip_address(host.strip("[]")), int(port))
-    except ValueError:
-        return None
-
-
-def recorded_addresses(base_dir: str | os.PathLike[str]
-                       ) -> tuple[NetAddress | None, NetAddress | None]:
-    """The address the account's node last listened on and the external address it last
-    knew (each None when unknown)."""
-    try:
-        with open(Path(base_dir) / NET_FILE) as f:
-            info = json.load(f)
-        listening = NetAddress(ipaddress.ip_address(info["host"]), int(info["port"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None, None
-    return listening, _address(info.get("external"))
-
-
-def listening_address(base_dir: str | os.PathLike[str]) -> NetAddress | None:
-    """The address the account's node last listened on (None if it never ran)."""
-    return recorded_addresses(base_dir)[0]
 
 
 @COMMANDS.command("status")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Final
 
 from twisted.internet import defer, task
+from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -43,7 +44,7 @@ from .shares import SharedFolder, ShareError, ShareList
 
 __all__ = ["SharedIndex", "HashProgress", "LocalDir", "LocalFile", "dir_hash", "load_salt",
            "ROOT_HASH", "SALT_FILE", "RESCAN_PERIOD", "SETTLE_TIME", "MAX_SHARE_DEPTH",
-           "HASH_CACHE_KEEP"]
+           "HASH_CACHE_KEEP", "MIN_SETTLE_RECHECK"]
 
 #: The root directory's hash, by convention all zeros.
 ROOT_HASH: Final = Sha1Hash.null()
@@ -51,8 +52,11 @@ ROOT_HASH: Final = Sha1Hash.null()
 SALT_FILE: Final = "sharing_salt"
 #: Seconds between rescans of the shared folders (RetroShare checks every 10 minutes).
 RESCAN_PERIOD: Final = 60.0
-#: Files modified less than this many seconds ago are left for a later scan (being written).
+#: Files modified less than this many seconds ago are left for a later scan (being written):
+#: the scan after they settle, which comes that much later, not a whole period later.
 SETTLE_TIME: Final = 10.0
+#: Fewest seconds between a scan that left files to settle and the scan that looks again.
+MIN_SETTLE_RECHECK: Final = 1.0
 #: Seconds a hash cache entry outlives its file (unshared or deleted), as RetroShare's 30 days.
 HASH_CACHE_KEEP: Final = 30 * 86400.0
 #: Folders deeper than this below a shared folder are not indexed.
@@ -160,7 +164,9 @@ class SharedIndex:
     """Our shared folders, indexed and hashed; rescanned every ``period`` seconds.
 
     ``on_changed()`` is called after a scan that changed what friends can see.  ``settle``:
-    files modified more recently than that (by ``wall()``, seconds) wait for a later scan.
+    files modified more recently than that (by ``wall()``, seconds) wait for a later scan;
+    once started, the index scans again as soon as the first of them has settled (a file
+    copied in just before ``rsnode files share`` is shared seconds later, not a period later).
     """
 
     log = Logger()
@@ -187,6 +193,10 @@ class SharedIndex:
         self._scanning: defer.Deferred[bool] | None = None
         self._again = False
         self._loop: task.LoopingCall | None = None
+        #: The one scan waiting for files too recent to hash to settle (at most one).
+        self._settle_call: IDelayedCall | None = None
+        #: When (``wall()``) the first file the last scan left to settle will have settled.
+        self._settles_at: float | None = None
         #: Files skipped by the last scan (too recent, unreadable, or changed while hashed).
         self.pending = 0
         self.scans = 0
@@ -268,6 +278,23 @@ class SharedIndex:
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         self._loop = None
+        if self._settle_call is not None and self._settle_call.active():
+            self._settle_call.cancel()
+        self._settle_call = None
+
+    def _recheck_when_settled(self) -> None:
+        """After a scan of the running index that left files to settle: one more scan when
+        the first of them has, unless the periodic scan comes first."""
+        if self._loop is None or self._settles_at is None or self._settle_call is not None:
+            return
+        delay = max(self._settles_at - self.wall(), MIN_SETTLE_RECHECK)
+        if delay < self.period:
+            self._settle_call = self.reactor.callLater(  # type: ignore[attr-defined]
+                delay, self._settled)
+
+    def _settled(self) -> None:
+        self._settle_call = None
+        self._periodic()
 
     def _periodic(self) -> None:
         self.scan().addErrback(lambda f: self.log.failure("shared folder scan failed", f))
@@ -343,6 +370,7 @@ class SharedIndex:
                       dirs=len(dirs) - 1, pending=self.pending, hashed=self.hasher.hashed)
         if changed and self.on_changed is not None:
             self.on_changed()
+        self._recheck_when_settled()
         return changed
 
     async def _hash_all(self, trees: list[_Walked]) -> dict[str, Sha1Hash]:
@@ -361,6 +389,7 @@ class SharedIndex:
         wanted: list[tuple[str, defer.Deferred[Sha1Hash]]] = []
         fresh = [t for t in todo if t[2] / 1e9 > now - self.settle]
         ready = [t for t in todo if t[2] / 1e9 <= now - self.settle]
+        self._settles_at = min(t[2] / 1e9 for t in fresh) + self.settle if fresh else None
         progress = self.progress = HashProgress(len(ready), 0, sum(t[1] for t in ready), 0,
                                                 len(fresh))
 

@@ -123,7 +123,8 @@ def is_stamping(item: object) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class TurtleLimits:
-    """Request limits (rates per second, bursts in requests) and the relay share.
+    """Request limits (rates per second, bursts in requests), the relay share and how often
+    a wanted file with no tunnel is dug again.
 
     RetroShare has only global limits (``max_tr_forward_rate``), which one flooding friend
     can use up for everyone.  Here search and tunnel requests each have a total bucket; while
@@ -131,7 +132,9 @@ class TurtleLimits:
     its fair share (the total's rate and burst divided by the friends online), so a friend
     that floods is cut to its share while the others, honest relays included, still pass.
     ``relay_rate`` is the bandwidth share for tunnels we relay for others (bytes/s, 0:
-    unlimited as in RetroShare).  A rate of 0 turns a limit off.
+    unlimited as in RetroShare).  A rate of 0 turns a limit off.  ``empty_tunnel_digging``:
+    seconds before a monitored hash with no tunnel is dug again (RetroShare's 50 s; a friend
+    coming online digs at once anyway); a test or a small private network may shorten it.
     """
 
     search_rate: float = 20.0
@@ -142,6 +145,7 @@ class TurtleLimits:
     relay_rate: float = 0.0
     relay_burst: float = 256 << 10
     max_tr_forward_rate: int = DEFAULT_MAX_TR_FORWARD_RATE
+    empty_tunnel_digging: float = EMPTY_TUNNEL_DIGGING
 
 
 class _Bucket:
@@ -871,7 +875,7 @@ class TurtleRouter:
         for file_hash, info in self.monitored.items():
             speed = sum(self.tunnels[t].speed for t in info.tunnels if t in self.tunnels)
             keeping = max(1.0, speed / (50 * 1024))
-            if (not info.tunnels and now >= info.last_dig + EMPTY_TUNNEL_DIGGING) or \
+            if (not info.tunnels and now >= info.last_dig + self.limits.empty_tunnel_digging) or \
                     (info.aggressive and now >= info.last_dig + REGULAR_TUNNEL_DIGGING * keeping):
                 due.append((info.last_dig, file_hash))
         due.sort()

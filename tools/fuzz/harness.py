@@ -34,6 +34,7 @@ def instrumented() -> AbstractContextManager[Any]:
 
 def generated_functions() -> list[Callable[..., Any]]:
     """Every generated item codec function (each registered class's decoder, encoders)."""
+    import pqi.items  # noqa: F401  (registers every item class)
     from pqi.wire import item as item_module
 
     out: list[Callable[..., Any]] = []
