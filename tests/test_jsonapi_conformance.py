@@ -229,7 +229,9 @@ async def _replay(reactor: Any, tmp_path: Any) -> list[dict[str, Any]]:
                 body = await _map_mail_ids(pair, target, mapper.text(body))
             data = _request_bytes(pair, mapper, record, target, body)
             stream = _key(record["request"]["path"]) == "rsevents/registereventshandler"
-            until = (lambda r: r.count(b"\n\n") >= 2) if stream else None
+            # A stream is read up to its first frame, the one the tests compare (later frames
+            # wait for events the replay need not cause).
+            until = (lambda r: b"\n\n" in r) if stream else None
             raw = await raw_http(reactor, pair.port(target), data, timeout=10, until=until)
             status, headers, answer = parse_response(raw)
             if _key(record["request"]["path"]) == "rsidentity/createidentity" and status == 200:

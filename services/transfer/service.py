@@ -109,8 +109,9 @@ __all__ = [
 #: Folders under the account directory.
 PARTIALS_DIR: Final = "partials"
 INCOMING_DIR: Final = "Downloads"
-#: Seconds between two looks at the free space while a download waits for it.
-DISK_RETRY_PERIOD: Final = 10.0
+#: Seconds between two looks at the free space while a download waits for it (one
+#: ``statvfs``, nothing to spare: a user who frees space sees the download resume at once).
+DISK_RETRY_PERIOD: Final = 2.0
 #: Free bytes that make a disk-full download resume (or all it still needs, if less).
 DISK_RESUME_ROOM: Final = 16 << 20
 #: Finished downloads remembered for ``rsnode files transfers``.
