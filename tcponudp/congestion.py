@@ -26,11 +26,11 @@ from typing import Final, Protocol
 __all__ = ["CongestionControl", "NewReno", "ISOLATED_LOSS_BETA"]
 
 #: The window kept by a loss event that SACK shows to be isolated (a single hole with data
-#: delivered above it).  At 5% random loss on the short veth path such events come about one
-#: per 40 segments; with CUBIC's 0.7 they held the window to a few segments (about 6: the
-#: AIMD equilibrium ``sqrt(alpha / (p (1 - beta)))``), with 0.9 to about 10, enough for that
-#: path's bandwidth-delay product.  Several holes, a lost retransmission or a timeout still
-#: cut by ``beta`` (or to one segment).
+#: delivered above it).  At 5% random loss a segment in 20 is lost, mostly one per recovery;
+#: with CUBIC's 0.7 those cuts hold the window near the AIMD equilibrium
+#: ``sqrt(alpha / (p (1 - beta)))``, about 6 segments, with 0.9 about 10.  In the seeded
+#: simulation of a short path 0.8 and 0.9 did equally well and 0.95 worse (docs/tou.md).
+#: Several holes, a lost retransmission or a timeout still cut by ``beta`` (or to one segment).
 ISOLATED_LOSS_BETA: Final = 0.9
 
 
