@@ -9,7 +9,10 @@ learnt from measured reordering); NewReno partial ACKs (RFC 6582); tail loss pro
 chance for a lost retransmission before the timer; and undo of window cuts whose
 retransmissions all prove unnecessary.  Between two rsproto ends that agreed to them, SACK
 ranges (`LossRecovery.on_sack`) add what RetroShare's wire cannot say: which segments beyond a
-hole arrived, so that a recovery resends every hole they show at once.  `LossRecovery` keeps
+hole arrived, so that a recovery resends every hole they show at once, and so that a loss they
+show to be isolated (one hole, data delivered above it) cuts the window less
+(`CongestionControl.on_isolated_loss`) until a second retransmission in the same recovery
+shows it was not.  `LossRecovery` keeps
 the segments in flight and these timers; the stream (`tcponudp.stream.TouStream`) owns the
 sequence numbers and puts segments on the wire through the two callables it hands over.  The
 rules are in ``docs/tou.md``.
@@ -68,6 +71,10 @@ class RecoveryStats:
     spurious: int = 0
     #: Holes that filled without a retransmission after duplicate ACKs (reordering seen).
     reorderings: int = 0
+    #: Recoveries begun as an isolated loss (SACK ranges showed one hole): a gentler cut.
+    isolated: int = 0
+    #: Of those, the ones a second retransmission turned into an ordinary cut.
+    escalated: int = 0
 
 
 class LossRecovery:
@@ -109,6 +116,9 @@ class LossRecovery:
         self._episode_acked = False
         #: Bytes of ``unacked`` the receiver reported holding (SACK ranges).
         self.sacked_bytes = 0
+        #: The current recovery began as an isolated loss (None: it did not, or none runs);
+        #: True once its one retransmission was sent (a second makes it an ordinary cut).
+        self._isolated: bool | None = None
 
     # -- what the stream asks ----------------------------------------------------------------
 
@@ -149,6 +159,11 @@ class LossRecovery:
 
     def retransmit(self, seg: Segment, now: float) -> None:
         """Send ``seg`` again; it counts for the current episode's undo."""
+        if self._isolated is not None and self.recover is not None:
+            if self._isolated:
+                self._escalate(now)
+            else:
+                self._isolated = True
         if self._episode_until is not None:
             self._episode_retx += 1
             # An original may arrive up to a retransmission timeout after this.
@@ -204,6 +219,7 @@ class LossRecovery:
         if self.recover is not None:
             if seq_diff(ack, self.recover) >= 0:
                 self.recover = None
+                self._isolated = None
                 self.cc.on_recovery_end(now)
             elif self.unacked and self.unacked[0].transmissions == 1:
                 self.retransmit(self.unacked[0], now)  # NewReno partial ack: the next hole
@@ -256,6 +272,7 @@ class LossRecovery:
     def on_timeout(self, now: float) -> None:
         """The retransmission timer expired: the window restarts from one segment."""
         self.stats.timeouts += 1
+        self._isolated = None
         self.cc.on_timeout(self._snd.flight(), now)
         self.recover = self._snd.nxt
         self._start_episode(now)
@@ -359,7 +376,13 @@ class LossRecovery:
 
     def _enter_recovery(self, now: float) -> None:
         self.stats.fast_retransmits += 1
-        self.cc.on_loss(self._snd.flight(), now)
+        if self._isolated_hole():
+            self.stats.isolated += 1
+            self._isolated = False
+            self.cc.on_isolated_loss(self._snd.flight(), now)
+        else:
+            self._isolated = None
+            self.cc.on_loss(self._snd.flight(), now)
         self.recover = self._snd.nxt
         self._start_episode(now)
         self.tlp_deadline = None
@@ -368,6 +391,29 @@ class LossRecovery:
             # Reordering not seen for a while: be quick again (as Linux does).
             self._reo_steps = 1
             self._reordering = False
+
+    def _isolated_hole(self) -> bool:
+        """SACK ranges show exactly one hole, the first unacknowledged segment, with data
+        delivered above it.  Never true without SACK (RetroShare's wire)."""
+        if not self.sacked_bytes or self.unacked[0].sacked:
+            return False
+        holes = 0
+        above = False
+        for seg in reversed(self.unacked):
+            if seg.sacked:
+                above = True
+            elif above:
+                holes += 1
+                if holes > 1:
+                    return False
+        return holes == 1
+
+    def _escalate(self, now: float) -> None:
+        """A second retransmission in a recovery begun as an isolated loss (another hole, or
+        the retransmission lost too): the cut becomes an ordinary one."""
+        self._isolated = None
+        self.stats.escalated += 1
+        self.cc.on_loss(self._snd.flight(), now)
 
     def _reordering_seen(self, extent: float) -> None:
         self.stats.reorderings += 1
@@ -415,6 +461,7 @@ class LossRecovery:
         self.stats.spurious += 1
         self.cc.undo(now)
         self.recover = None
+        self._isolated = None
         self._reordering = True
         self._recoveries_since_reordering = 0
         self._reo_steps = min(self._reo_steps + 1, MAX_REO_STEPS)

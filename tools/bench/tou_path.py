@@ -134,7 +134,8 @@ async def _worker(reactor: Any, args: argparse.Namespace) -> None:
         r = stream.recovery
         print(json.dumps({"retransmissions": stream.retransmissions, "timeouts": r.timeouts,
                           "fast": r.fast_retransmits, "probes": r.probes,
-                          "undone": r.spurious, "sack": int(stream.sack)}), flush=True)
+                          "undone": r.spurious, "isolated": r.isolated,
+                          "escalated": r.escalated, "sack": int(stream.sack)}), flush=True)
 
 
 def _tou_socket(reactor: Any, interface: str, port: int, plain: bool) -> Any:
