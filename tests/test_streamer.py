@@ -60,13 +60,39 @@ def test_connect_sends_probe_and_registers_as_push_producer() -> None:
 
 
 def test_send_writes_the_encoded_item() -> None:
-    """send() puts the encoded item on the wire at once, whole before the peer's probe."""
-    recorder, transport = connected()
+    """A turn's first send() puts the encoded item on the wire at once, whole before the
+    peer's probe; the turn's later sends wait for the turn's end."""
+    clock = MemoryReactorClock()
+    recorder, transport = connected(clock)
     transport.clear()
     recorder.streamer.send(HeartbeatItem())
+    assert transport.value() == bytes.fromhex("0200160100000008")
     recorder.streamer.send(BIG)
+    assert transport.value() == bytes.fromhex("0200160100000008")
+    clock.advance(0)
     assert transport.value() == bytes.fromhex("0200160100000008") + encode(BIG)
     assert recorder.streamer.items_out == 2 and recorder.streamer.bytes_out == 8 + 8 + 5000
+
+
+def test_sends_of_one_turn_leave_in_one_write() -> None:
+    """After a turn's first send, the turn's other sends go out grouped in one transport
+    write at the turn's end (one TLS write for a burst of chat messages, not one each); the
+    next turn's first send leaves at once again."""
+    clock = MemoryReactorClock()
+    recorder, transport = connected(clock)
+    recorder.streamer.dataReceived(PROBE)
+    writes: list[bytes] = []
+    recorder.streamer.on_write = writes.append
+    items = [UnknownItem(0x7E57, 0x01, bytes([i]) * 100) for i in range(50)]
+    sent = [recorder.streamer.send(item) for item in items]
+    assert writes == [encode(items[0])]
+    assert [s.state for s in sent[:2]] == ["written", "queued"]
+    clock.advance(0)
+    assert writes == [encode(items[0]), b"".join(encode(item) for item in items[1:])]
+    assert all(s.state == "written" for s in sent)
+    assert recorder.streamer.writes_held_since is None
+    recorder.streamer.send(HeartbeatItem())
+    assert writes[-1] == encode(HeartbeatItem())
 
 
 def test_send_priority_and_write_tap() -> None:
@@ -99,6 +125,7 @@ def test_default_sizes_slice_large_and_group_writes() -> None:
     writes.clear()
     huge = UnknownItem(0x7E57, 0x02, bytes(200_000))
     recorder.streamer.send(huge)
+    recorder.streamer.clock.advance(0)  # the turn's second send leaves at its end
     out = transport.value()
     assert len(out) == 200_008 + 4 * 8 and b"".join(writes) == out
     assert len(writes) == 4  # one write per 64 KiB group: 4 full-size slices' worth

@@ -125,9 +125,9 @@ class Sent:
 class _ProbeClock:
     """The streamer's timer as a core: due with the enframer's next slicing probe while the
     transport takes writes, and at once while received items wait for a turn
-    (``backlog_since``); its one output, `FLUSH`, has the streamer hand up what waits and
-    write (the probe among whatever else is due: writes stay pulled one by one, under the
-    transport's flow control)."""
+    (``backlog_since``) or sends wait for the turn's end (``writes_held_since``); its one
+    output, `FLUSH`, has the streamer hand up what waits and write (the probe among whatever
+    else is due: writes stay pulled one by one, under the transport's flow control)."""
 
     FLUSH = "flush"
 
@@ -142,10 +142,9 @@ class _ProbeClock:
         s = self.streamer
         if not s.connected or s.lost or s.framing_errors:
             return None
-        probe = None if s.paused else s.enframer.probe_deadline()
-        if s.backlog_since is None:
-            return probe
-        return s.backlog_since if probe is None else min(probe, s.backlog_since)
+        due = [t for t in (None if s.paused else s.enframer.probe_deadline(),
+                           s.backlog_since, s.writes_held_since) if t is not None]
+        return min(due) if due else None
 
     def drain(self, now: float) -> list[str]:
         due, self._due = self._due, False
@@ -187,6 +186,9 @@ class PQIStreamer(Protocol):
         self.items_per_turn = items_per_turn
         #: When received items began to wait for a later turn (None: none wait).
         self.backlog_since: float | None = None
+        #: When this turn's first send was written (None: no send since the last turn): the
+        #: sends after it in the same turn wait for the turn's end and leave in one write.
+        self.writes_held_since: float | None = None
         #: Reads are paused on the transport while a backlog waits.
         self._reads_paused = False
         self.on_room = on_room
@@ -256,7 +258,11 @@ class PQIStreamer(Protocol):
         sent = self._unsent[packet_id] = Sent(packet_id)
         if self.enframer.queued_bytes > self.room_mark:
             self._above_mark = True
-        self._flush()
+        if self.writes_held_since is None:
+            # The turn's first send leaves at once (a lone message waits for nothing); the
+            # ones after it wait for the turn's end, then go out grouped in one write.
+            self.writes_held_since = self.clock.seconds()
+            self._flush()
         return sent
 
     # -- IProtocol ---------------------------------------------------------------------------
@@ -330,6 +336,7 @@ class PQIStreamer(Protocol):
 
     def _turn(self) -> None:
         """The streamer's timer: hand up the next share of waiting items, and write."""
+        self.writes_held_since = None
         if self.backlog_since is not None and not self.lost:
             self._deliver(self.items_per_turn)
         self._flush()

@@ -430,14 +430,22 @@ class ChatService(Service):
         """Send ``body`` to a friend now, or queue it (persistently) until it connects.
 
         Raises `MessageTooLongError` over `MAX_MESSAGE_BYTES`."""
-        self._check_length(body)
-        now = self._now()
+        # The common message is one piece: skip the cutting, and encode the body once.
+        size = len(body.encode("utf-8", "surrogateescape"))
+        if size > MAX_PIECE_BYTES:
+            self._check_length(body)
+        seconds = self.reactor.seconds()
+        now = int(seconds) & 0xFFFFFFFF
         flags = ChatFlags.PRIVATE
-        if self.avatar is not None and peer not in self._avatar_told:
+        tell_avatar = self.avatar is not None and peer not in self._avatar_told
+        if tell_avatar:
             flags |= ChatFlags.AVATAR_AVAILABLE
-        pieces = split_message(body)
-        items = list(zip(piece_flags(flags, len(pieces)), [now] * len(pieces), pieces,
-                         strict=True))
+        if size > MAX_PIECE_BYTES:
+            pieces = split_message(body)
+            items = list(zip(piece_flags(flags, len(pieces)), [now] * len(pieces), pieces,
+                             strict=True))
+        else:
+            items = [(flags, now, body)]
         sent = 0
         if peer in self.peers and peer not in self._backlog:
             for f, t, b in items:
@@ -448,15 +456,15 @@ class ChatService(Service):
             self.store.enqueue(peer, [(int(f), t, b) for f, t, b in items[sent:]])
             self._backlog.add(peer)
             self._schedule_retry()
-        elif flags & ChatFlags.AVATAR_AVAILABLE:
+        elif tell_avatar:
             self._avatar_told.add(peer)
         if sent and peer not in self._state_told:
             self._state_told.add(peer)
             self.send(peer, ChatStatusItem(flags=ChatFlags.CUSTOM_STATE,
                                            status=self.custom_state))
         history_id = self._record(peer, incoming=False, public=False, send_time=now,
-                                  recv_time=self.reactor.seconds(), body=body)
-        return ChatMessage(peer, False, False, now, self.reactor.seconds(), body, history_id,
+                                  recv_time=seconds, body=body)
+        return ChatMessage(peer, False, False, now, seconds, body, history_id,
                            queued=sent < len(items))
 
     def send_broadcast(self, body: str) -> list[SslId]:

@@ -9,7 +9,9 @@ through `ChatService.send_private` (when her link queue is full the rest waits i
 persistent queue: the flood measures the whole path, back-pressure included); meanwhile Carol,
 Bob's other friend, sends him a message every ``--friend-interval`` seconds (does one friend's
 flood delay another friend's chat?).  Then Alice offers ``--rate`` messages/s (default 10,000)
-for ``--rate-seconds``, paced in 10 ms ticks; then ``--pings`` single messages, 20 ms apart,
+for ``--rate-seconds``, each message sent at its due time (``i / rate`` s after the start,
+checked every ``--tick``, 1 ms: ten messages a millisecond at 10,000/s; ``--tick 0.01`` gives
+the earlier bench's bursts of 100 every 10 ms); then ``--pings`` single messages, 20 ms apart,
 on the quiet link.
 
 By default each node is a process of its own (`tools.bench.chat_agent`), so the figures are
@@ -41,10 +43,12 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.internet.epollreactor import EPollReactor
 
-__all__ = ["main", "run", "run_apart", "MAX_WAIT_S"]
+__all__ = ["main", "run", "run_apart", "MAX_WAIT_S", "PACING_TICK"]
 
 #: Longest wait (seconds) for the messages of one phase to arrive, in the multi-process mode.
 MAX_WAIT_S = 600.0
+#: How often (seconds) the offered-rate phase sends the messages due by then.
+PACING_TICK = 0.001
 
 
 def _rss() -> int:
@@ -71,7 +75,8 @@ async def _befriend(reactor: Any, x: Any, y: Any) -> None:
 
 
 async def run(reactor: Any, workdir: Path, messages: int, batch: int, pings: int,
-              rate: int = 10_000, rate_seconds: float = 3.0) -> dict[str, float]:
+              rate: int = 10_000, rate_seconds: float = 3.0,
+              tick_seconds: float = PACING_TICK) -> dict[str, float]:
     from pqi.identity.account import Account
     from pqi.identity.friends import FriendList
     from services.chat.service import MessageReceived
@@ -136,23 +141,23 @@ async def run(reactor: Any, workdir: Path, messages: int, batch: int, pings: int
     flood_seconds = arrived["last"] - started
     rss_after = _rss()
 
-    # 2. Alice offers ``rate`` messages per second, in ticks of 10 ms, for ``rate_seconds``.
-    ticks = max(1, int(rate_seconds * 100))
-    per_tick = max(1, rate // 100)
+    # 2. Alice offers ``rate`` messages per second for ``rate_seconds``, each at its due time.
+    total = max(1, int(rate * rate_seconds))
 
     def tick() -> None:
-        for _ in range(per_tick):
+        due = min(total, int((time.perf_counter() - offered_started) * rate) + 1)
+        for _ in range(due - len(sent_at["offered"])):
             send(a, "offered")
-        if len(sent_at["offered"]) >= ticks * per_tick:
+        if len(sent_at["offered"]) >= total:
             offered.stop()
 
     offered = task.LoopingCall(tick)
     offered.clock = reactor
     offered_started = time.perf_counter()
-    await offered.start(0.01)
+    await offered.start(tick_seconds)
     offered_sent = time.perf_counter() - offered_started
     for _ in range(3000):
-        if len(latencies["offered"]) >= ticks * per_tick:
+        if len(latencies["offered"]) >= total:
             break
         await task.deferLater(reactor, 0.01, lambda: None)
 
@@ -168,8 +173,8 @@ async def run(reactor: Any, workdir: Path, messages: int, batch: int, pings: int
         "flood_p50": _pct(flood, 0.5), "flood_p99": _pct(flood, 0.99), "flood_max": max(flood),
         "friend_n": len(friend), "friend_p50": _pct(friend, 0.5),
         "friend_p99": _pct(friend, 0.99),
-        "offered_rate": ticks * per_tick / offered_sent,
-        "offered_n": len(offered_lat), "offered_sent": ticks * per_tick,
+        "offered_rate": total / offered_sent, "tick": tick_seconds,
+        "offered_n": len(offered_lat), "offered_sent": total,
         "offered_p50": _pct(offered_lat, 0.5), "offered_p99": _pct(offered_lat, 0.99),
         "p50": _pct(single, 0.5), "p99": _pct(single, 0.99),
         "rss_before": rss_before, "rss_after": rss_after,
@@ -209,7 +214,8 @@ def _profile(directory: str, phase: str | None, **conns: Any) -> None:
 
 def run_apart(workdir: Path, messages: int, batch: int, pings: int, rate: int = 10_000,
               rate_seconds: float = 3.0, friend_interval: float = 0.01,
-              profile: str | None = None) -> dict[str, float]:
+              profile: str | None = None, tick_seconds: float = PACING_TICK,
+              ) -> dict[str, float]:
     """The bench with each node in a forked process of its own (see the module docstring)."""
     from tools.bench.chat_agent import agent
 
@@ -250,13 +256,11 @@ def run_apart(workdir: Path, messages: int, batch: int, pings: int, rate: int = 
             _profile(profile, "flood", alice=a, bob=b)
         rss_after = _call(b, "results")["rss"]
 
-        # 2. Alice offers ``rate`` messages per second, in ticks of 10 ms.
-        ticks = max(1, int(rate_seconds * 100))
-        per_tick = max(1, rate // 100)
+        # 2. Alice offers ``rate`` messages per second, each at its due time.
         if profile:
             _profile(profile, None, alice=a, bob=b)
-        offered_n, offered_s = _call(a, "pace", bob_id, "offered", 0.01, per_tick,
-                                     ticks * per_tick)
+        offered_n, offered_s = _call(a, "pace", bob_id, "offered", tick_seconds, 0,
+                                     max(1, int(rate * rate_seconds)), rate)
         _await_arrivals(b, "offered", offered_n)
         if profile:
             _profile(profile, "offered", alice=a, bob=b)
@@ -280,6 +284,7 @@ def run_apart(workdir: Path, messages: int, batch: int, pings: int, rate: int = 
         "friend_n": len(lat.get("friend", [])), "friend_p50": _pct(friend, 0.5),
         "friend_p99": _pct(friend, 0.99),
         "offered_rate": offered_n / offered_s, "offered_n": len(lat["offered"]),
+        "tick": tick_seconds,
         "offered_sent": offered_n,
         "offered_p50": _pct(lat["offered"], 0.5), "offered_p99": _pct(lat["offered"], 0.99),
         "p50": _pct(lat["ping"], 0.5), "p99": _pct(lat["ping"], 0.99),
@@ -298,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="messages/s offered in the paced phase (default 10000)")
     ap.add_argument("--rate-seconds", type=float, default=3.0,
                     help="length of the paced phase (default 3 s)")
+    ap.add_argument("--tick", type=float, default=PACING_TICK,
+                    help="seconds between the offered-rate phase's sends of the messages due "
+                         "(default 0.001; 0.01 gives the earlier bursts of 100 at 10,000/s)")
     ap.add_argument("--friend-interval", type=float, default=0.01,
                     help="seconds between the second friend's messages (default 0.01)")
     ap.add_argument("--profile", metavar="DIR",
@@ -309,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.in_process:
         with tempfile.TemporaryDirectory(prefix="rsproto-bench-chat-") as tmp:
             r = run_apart(Path(tmp), args.messages, args.batch, args.pings, args.rate,
-                          args.rate_seconds, args.friend_interval, args.profile)
+                          args.rate_seconds, args.friend_interval, args.profile, args.tick)
         _print(r, args.pings)
         return 0
     reactor = EPollReactor()
@@ -317,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="rsproto-bench-chat-") as tmp:
         def start() -> None:
             d = defer.ensureDeferred(run(reactor, Path(tmp), args.messages, args.batch,
-                                         args.pings, args.rate, args.rate_seconds))
+                                         args.pings, args.rate, args.rate_seconds,
+                                         args.tick))
             d.addBoth(result.append)
             d.addBoth(lambda _: reactor.stop())
         reactor.callWhenRunning(start)
@@ -336,7 +345,8 @@ def _print(r: dict[str, float], pings: int) -> None:
           f"p99 {r['flood_p99'] * 1000:.1f} ms, max {r['flood_max'] * 1000:.1f} ms")
     print(f"second friend during the flood ({r['friend_n']} messages): "
           f"p50 {r['friend_p50'] * 1000:.2f} ms, p99 {r['friend_p99'] * 1000:.2f} ms")
-    print(f"offered {r['offered_rate']:.0f} messages/s ({r['offered_n']} of "
+    print(f"offered {r['offered_rate']:.0f} messages/s, sent every {r['tick'] * 1000:g} ms "
+          f"({r['offered_n']} of "
           f"{r['offered_sent']} arrived): p50 {r['offered_p50'] * 1000:.2f} ms, "
           f"p99 {r['offered_p99'] * 1000:.2f} ms")
     print(f"single messages on a quiet link ({pings}): p50 {r['p50'] * 1000:.2f} ms, "

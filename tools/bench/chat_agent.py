@@ -91,17 +91,26 @@ class _Agent:
         raise RuntimeError(f"{peer_hex} did not connect")
 
     def do_pace(self, peer_hex: str, kind: str, interval: float, per_tick: int,
-                total: int | None) -> defer.Deferred[tuple[int, float]]:
+                total: int | None, rate: float | None = None,
+                ) -> defer.Deferred[tuple[int, float]]:
         """Send ``per_tick`` messages every ``interval`` s (0: every turn) until ``total``
-        are sent or ``stop_pacing`` comes; answers (messages sent, seconds)."""
+        are sent or ``stop_pacing`` comes; answers (messages sent, seconds).  With ``rate``
+        (messages/s) each tick sends instead the messages due by then, message ``i`` due
+        ``i / rate`` s after the start (a late tick catches up; ``per_tick`` is ignored)."""
         from pqi.wire.fields import SslId
 
         peer = SslId.from_hex(peer_hex)
         send = self.node.chat.send_private
         sent = [0]
+        started = time.monotonic()
 
         def tick() -> None:
-            count = per_tick if total is None else min(per_tick, total - sent[0])
+            now = time.monotonic()
+            if rate is not None:
+                due = int((now - started) * rate) + 1
+                count = due - sent[0] if total is None else min(due, total) - sent[0]
+            else:
+                count = per_tick if total is None else min(per_tick, total - sent[0])
             for _ in range(count):
                 send(peer, f"{kind} {sent[0]} {time.monotonic():.6f} the quick brown fox")
                 sent[0] += 1
@@ -110,7 +119,6 @@ class _Agent:
 
         loop = self.pacer = task.LoopingCall(tick)
         loop.clock = self.reactor
-        started = time.monotonic()
         d = loop.start(interval)
         d.addCallback(lambda _: (sent[0], time.monotonic() - started))
         return d
