@@ -122,12 +122,12 @@ class ProtocolTests(unittest.TestCase):
         log: list = []
         proto = DHTProtocol(node, Clock(), other_handler=lambda d, a: log.append(d),
                             other_batch_handler=lambda ds, a: log.append(ds),
-                            address_filter=lambda host: host != "10.0.0.9")
+                            address_filter=lambda host: host != "127.0.0.9")
         proto.transport = _Transport()  # type: ignore[assignment]
         burst = [b"\x00\x01\x00\x14" + bytes([i]) * 16 for i in range(4)]
-        proto.datagramsReceived(burst, ("10.0.0.9", 9))
+        proto.datagramsReceived(burst, ("127.0.0.9", 9))
         assert log == [] and proto.banned_dropped == 4
-        proto.datagramsReceived(burst, ("10.0.0.8", 9))
+        proto.datagramsReceived(burst, ("127.0.0.8", 9))
         assert log == [burst]
 
     def test_unclaimed_datagrams_counted(self) -> None:
