@@ -50,7 +50,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -271,13 +271,7 @@ class Lab:
 
     def down(self) -> None:
         atexit.unregister(self.down)
-        for process in reversed(self.processes):
-            _kill(process.pid)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=5)
-        self.processes.clear()
-        for ns in self.namespaces:
-            _run("ip", "netns", "del", ns, check=False)
+        _tear_down(self.processes, self.namespaces)
         shutil.rmtree(self.workdir, ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             (STATE_DIR / f"{self.prefix}.json").unlink()
@@ -292,6 +286,17 @@ class Lab:
             "pids": [p.pid for p in self.processes],
             "homes": [dataclasses.asdict(h) for h in self.homes]}, indent=2))
         return path
+
+
+def _tear_down(processes: list[subprocess.Popen[Any]], namespaces: Iterable[str]) -> None:
+    """Stop ``processes`` (newest first; their list is emptied), then delete ``namespaces``."""
+    for process in reversed(processes):
+        _kill(process.pid)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+    processes.clear()
+    for ns in namespaces:
+        _run("ip", "netns", "del", ns, check=False)
 
 
 def _kill(pid: int) -> None:

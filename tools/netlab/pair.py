@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from .lab import LabUnavailableError, _kill, _new_prefix, _run, missing_prerequisites
+from .lab import LabUnavailableError, _new_prefix, _run, _tear_down, missing_prerequisites
 
 __all__ = ["VethPair", "build_pair", "veth_pair", "ADDRESS_A", "ADDRESS_B"]
 
@@ -91,13 +91,7 @@ class VethPair:
 
     def down(self) -> None:
         atexit.unregister(self.down)
-        for process in reversed(self.processes):
-            _kill(process.pid)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=5)
-        self.processes.clear()
-        for ns in self.namespaces:
-            _run("ip", "netns", "del", ns, check=False)
+        _tear_down(self.processes, self.namespaces)
 
 
 def build_pair(prefix: str | None = None, *, offload: bool = False) -> VethPair:
