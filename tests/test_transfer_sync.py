@@ -89,6 +89,17 @@ def on_disk(tmp_path, h: Sha1Hash) -> frozenset[int]:
         p.close()
 
 
+def assert_paused_for_disk(svc, clock, h: Sha1Hash, events: list) -> None:
+    """Deliver the sync thread's results; the download is then paused with the disk-full
+    error, reported once."""
+    for _ in range(10):
+        if not clock.run_thread_calls():
+            break
+    info = svc.info(h)
+    assert info.state == "error" and "disk full" in info.error
+    assert [type(e) for e in events].count(TransferFailed) == 1
+
+
 def test_commits_run_on_the_sync_thread_and_stop_waits_for_them(tmp_path) -> None:
     """Three chunks arrive: their commits run on the sync thread (not the caller's), and
     ``stop`` returns only once all of them are on disk; their results, delivered later
@@ -121,12 +132,7 @@ def test_disk_error_on_the_sync_thread_pauses_the_download(tmp_path) -> None:
     serve(svc, data, h, CHUNK_SIZE)
     svc._syncer.submit(lambda: None).result()  # noqa: SLF001  (the queue has run)
     assert svc.info(h).state != "error"
-    for _ in range(10):
-        if not clock.run_thread_calls():
-            break
-    info = svc.info(h)
-    assert info.state == "error" and "disk full" in info.error
-    assert [type(e) for e in events].count(TransferFailed) == 1
+    assert_paused_for_disk(svc, clock, h, events)
     svc.stop()
 
 
@@ -246,12 +252,7 @@ def test_a_failed_write_behind_pauses_and_its_chunk_is_fetched_again(tmp_path, m
     svc, clock, data, h, events = start(tmp_path)
     serve(svc, data, h, 4 * CHUNK_SIZE)
     svc._syncer.submit(lambda: None).result()  # noqa: SLF001  (the queue has run)
-    for _ in range(10):
-        if not clock.run_thread_calls():
-            break
-    info = svc.info(h)
-    assert info.state == "error" and "disk full" in info.error
-    assert [type(e) for e in events].count(TransferFailed) == 1
+    assert_paused_for_disk(svc, clock, h, events)
     assert 1 not in svc.downloads[h].engine.chunks.done_indexes()
     svc._syncer.submit(lambda: None).result()  # noqa: SLF001
     assert 1 not in on_disk(tmp_path, h)
