@@ -10,9 +10,15 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
-from collections.abc import Iterator, Sequence
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+
+#: The repository's root: where ``python -m services.cli`` finds the package.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: How long a process gets to exit after SIGTERM before it is killed.
 GRACE_SECONDS = 5.0
@@ -63,3 +69,38 @@ def spawn(argv: Sequence[str], **kwargs: Any) -> Iterator[subprocess.Popen[Any]]
         yield proc
     finally:
         stop(proc)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (for a node started next)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_node(base: Any, port: int, log: Any, password: str) -> subprocess.Popen[Any]:
+    """``rsnode run`` for the account in ``base`` on 127.0.0.1:``port``, its output to ``log``,
+    in a session of its own (`stop` ends its whole group)."""
+    from services.cli.common import PASSWORD_ENV
+
+    env = dict(os.environ, **{PASSWORD_ENV: password})
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "run", "--base-dir", str(base), "--port",
+         str(port), "--interface", "127.0.0.1"], env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT, start_new_session=True)
+
+
+def until(predicate: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    """``predicate()``'s first truthy value, polled every 50 ms (control-channel errors while a
+    node starts count as not yet); AssertionError after ``timeout`` s."""
+    from services.node.control_channel import ControlClientError, NodeNotRunningError
+
+    for _ in range(int(timeout / 0.05)):
+        try:
+            value = predicate()
+        except (NodeNotRunningError, ControlClientError, OSError, ValueError):
+            value = None
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -10,11 +10,8 @@ exactly once, and alice's outbox shows every receipt.
 from __future__ import annotations
 
 import ipaddress
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 
 import pytest
@@ -23,45 +20,15 @@ from pqi.identity.account import Account
 from pqi.identity.certificate import RsCertificate
 from pqi.identity.friends import FriendList
 from pqi.wire.address import NetAddress
-from services.cli.common import PASSWORD_ENV
 from services.cli.identity import FRIENDS_FILE
-from services.node.control_channel import ControlClientError, NodeNotRunningError, call
-from tests.processes import stop
+from services.node.control_channel import call
+from tests.processes import free_port, start_node, stop, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240), pytest.mark.slow]
 
 PASSWORD = "distant-test-password"
 MAILS = 6
 KILL_AFTER = 2
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(base, port: int, log) -> subprocess.Popen:
-    env = dict(os.environ, **{PASSWORD_ENV: PASSWORD})
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "run", "--base-dir", str(base), "--port",
-         str(port), "--interface", "127.0.0.1"], env=env, stdout=log, stderr=subprocess.STDOUT,
-        cwd=ROOT, start_new_session=True)
-
-
-def until(predicate, what: str, timeout: float = 60.0):
-    """Poll ``predicate`` every 50 ms (control-channel errors while a node starts count as
-    not yet); fail after ``timeout`` s."""
-    for _ in range(int(timeout / 0.05)):
-        try:
-            value = predicate()
-        except (NodeNotRunningError, ControlClientError, OSError, ValueError):
-            value = None
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def knows(base, gxs_id: str) -> bool:
@@ -85,12 +52,12 @@ def test_chat_and_mail_to_a_distant_identity_survive_offline_and_sigkill(tmp_pat
     logs = {n: open(tmp_path / f"{n}.log", "ab") for n in names}
     procs: dict[str, subprocess.Popen] = {}
     try:
-        procs["carol"] = start(dirs["carol"], ports["carol"], logs["carol"])
+        procs["carol"] = start_node(dirs["carol"], ports["carol"], logs["carol"], PASSWORD)
         carol_id = until(lambda: call(dirs["carol"], "id_create", {"name": "carol-id"}),
                          "carol's identity")["id"]
-        procs["bob"] = start(dirs["bob"], ports["bob"], logs["bob"])
+        procs["bob"] = start_node(dirs["bob"], ports["bob"], logs["bob"], PASSWORD)
         until(lambda: knows(dirs["bob"], carol_id), "bob learns carol's identity")
-        procs["alice"] = start(dirs["alice"], ports["alice"], logs["alice"])
+        procs["alice"] = start_node(dirs["alice"], ports["alice"], logs["alice"], PASSWORD)
         alice_id = until(lambda: call(dirs["alice"], "id_create", {"name": "alice-id"}),
                          "alice's identity")["id"]
         until(lambda: knows(dirs["alice"], carol_id), "alice learns carol's identity")
@@ -115,10 +82,10 @@ def test_chat_and_mail_to_a_distant_identity_survive_offline_and_sigkill(tmp_pat
             if i == KILL_AFTER:
                 procs["alice"].send_signal(signal.SIGKILL)
                 procs["alice"].wait(10)
-                procs["alice"] = start(dirs["alice"], ports["alice"], logs["alice"])
+                procs["alice"] = start_node(dirs["alice"], ports["alice"], logs["alice"], PASSWORD)
         until(lambda: (lambda o: len(o) == MAILS and all(x["status"] == "published" for x in o))(
             call(dirs["alice"], "distant_mail_outbox")), "alice publishes every mail", 60)
-        procs["carol"] = start(dirs["carol"], ports["carol"], logs["carol"])
+        procs["carol"] = start_node(dirs["carol"], ports["carol"], logs["carol"], PASSWORD)
         inbox = until(lambda: (lambda m: m if len(m) >= MAILS else None)(
             call(dirs["carol"], "mail_list")), "carol's inbox", 90)
         outbox = until(lambda: (lambda o: o if all(x["status"] == "receipt" for x in o)

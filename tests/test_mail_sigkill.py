@@ -15,9 +15,6 @@ import json
 import os
 import random
 import signal
-import socket
-import subprocess
-import sys
 import time
 
 import pytest
@@ -26,45 +23,15 @@ from pqi.identity.account import Account
 from pqi.identity.certificate import RsCertificate
 from pqi.identity.friends import FriendList
 from pqi.wire.address import NetAddress
-from services.cli.common import PASSWORD_ENV
 from services.cli.identity import FRIENDS_FILE
-from services.node.control_channel import ControlClientError, NodeNotRunningError, call
-from tests.processes import stop
+from services.node.control_channel import call
+from tests.processes import free_port, start_node, stop, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240), pytest.mark.slow]
 
 PASSWORD = "sigkill-test-password"
 MAILS = 200
 SEED = 20261125
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(base, port: int, log) -> subprocess.Popen:
-    env = dict(os.environ, **{PASSWORD_ENV: PASSWORD})
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "run", "--base-dir", str(base), "--port",
-         str(port), "--interface", "127.0.0.1"], env=env, stdout=log, stderr=subprocess.STDOUT,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-        start_new_session=True)  # `stop` ends its whole group
-
-
-def until(predicate, what: str, timeout: float = 60.0):
-    """Poll ``predicate`` (returns a truthy value, or raises a control-channel error while the
-    node is not up) every 50 ms; fail after ``timeout`` s."""
-    for _ in range(int(timeout / 0.05)):
-        try:
-            value = predicate()
-        except (NodeNotRunningError, ControlClientError, OSError, ValueError):
-            value = None
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def online(base, pid: int) -> bool:
@@ -94,8 +61,8 @@ def test_sigkill_during_burst_loses_and_duplicates_nothing(tmp_path) -> None:
     kill_after = set(rng.sample(range(10, MAILS - 10), 3))
     alice_dir, bob_dir = tmp_path / "alice", tmp_path / "bob"
     logs = {n: open(tmp_path / f"{n}.log", "ab") for n in ("alice", "bob")}
-    procs = {"bob": start(bob_dir, ports["bob"], logs["bob"]),
-             "alice": start(alice_dir, ports["alice"], logs["alice"])}
+    procs = {"bob": start_node(bob_dir, ports["bob"], logs["bob"], PASSWORD),
+             "alice": start_node(alice_dir, ports["alice"], logs["alice"], PASSWORD)}
     kills = 0
     try:
         until(lambda: online(bob_dir, procs["bob"].pid), "bob up")
@@ -109,7 +76,7 @@ def test_sigkill_during_burst_loses_and_duplicates_nothing(tmp_path) -> None:
                 procs["alice"].send_signal(signal.SIGKILL)
                 procs["alice"].wait(10)
                 kills += 1
-                procs["alice"] = start(alice_dir, ports["alice"], logs["alice"])
+                procs["alice"] = start_node(alice_dir, ports["alice"], logs["alice"], PASSWORD)
                 until(lambda: online(alice_dir, procs["alice"].pid), "alice back")
         until(lambda: call(alice_dir, "mail_outbox") == [], "alice's outbox empty", 90)
         inbox = until(lambda: (lambda m: m if len(m) >= MAILS else None)(
