@@ -18,8 +18,8 @@ from pqi.wire.address import NetAddress
 from services.cli.chat import format_mail_list, format_message
 from services.cli.common import PASSWORD_ENV
 from services.cli.identity import FRIENDS_FILE
-from tests.processes import spawn, stop
-from tests.test_mail_sigkill import PASSWORD, free_port, online, start, until
+from tests.processes import free_port, spawn, start_node, stop, until
+from tests.test_mail_sigkill import PASSWORD, online
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -51,7 +51,8 @@ def test_chat_and_mail_commands(tmp_path) -> None:
         friends.close()
     a_dir, b_dir = str(tmp_path / "alice"), str(tmp_path / "bob")
     with open(tmp_path / "nodes.log", "ab") as log:
-        procs = [start(a_dir, ports["alice"], log), start(b_dir, ports["bob"], log)]
+        procs = [start_node(a_dir, ports["alice"], log, PASSWORD),
+                 start_node(b_dir, ports["bob"], log, PASSWORD)]
         try:
             until(lambda: online(a_dir, procs[0].pid), "alice up")
             until(lambda: online(b_dir, procs[1].pid), "bob up")

@@ -20,8 +20,8 @@ from pqi.items.ids import SERVICE_CHAT
 from pqi.wire.address import NetAddress
 from services.chat.service import MessageReceived
 from services.node.node import FRIENDS_FILE
+from tests.processes import free_port
 from tests.service_fakes import cert_of, make_node, on_fresh_reactor, wait_for
-from tests.test_mail_sigkill import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180), pytest.mark.slow]
 

@@ -16,8 +16,9 @@ from pqi.identity.friends import FriendList
 from pqi.wire.address import NetAddress
 from services.cli.identity import FRIENDS_FILE
 from services.cli.social import format_identities, format_lobbies
+from tests.processes import free_port, start_node, until
 from tests.test_chat_cli import ROOT, rsnode
-from tests.test_mail_sigkill import PASSWORD, free_port, online, start, until
+from tests.test_mail_sigkill import PASSWORD, online
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
@@ -37,7 +38,8 @@ def test_identity_and_lobby_commands(tmp_path) -> None:
         friends.close()
     a_dir, b_dir = str(tmp_path / "alice"), str(tmp_path / "bob")
     with open(tmp_path / "nodes.log", "ab") as log:
-        procs = [start(a_dir, ports["alice"], log), start(b_dir, ports["bob"], log)]
+        procs = [start_node(a_dir, ports["alice"], log, PASSWORD),
+                 start_node(b_dir, ports["bob"], log, PASSWORD)]
         try:
             until(lambda: online(a_dir, procs[0].pid), "alice up")
             until(lambda: online(b_dir, procs[1].pid), "bob up")
