@@ -157,6 +157,13 @@ class TouStream:
         self.bytes_sent = 0
         self.bytes_received = 0
         self.undecodable = 0
+        #: Seconds the sender had bytes queued that the peer's advertised window, or our
+        #: congestion window, held back (Linux's ``tcpi_rwnd_limited`` / busy time): where
+        #: a transfer's time went.
+        self.rwnd_limited = 0.0
+        self.cwnd_limited = 0.0
+        self._limited_since: float | None = None
+        self._limited_by_rwnd = False
 
     # -- the application's side --------------------------------------------------------------
 
@@ -625,6 +632,7 @@ class TouStream:
         if not self._fin_sent:
             while self._send_buf and self._send_new_segment(now):
                 pass
+            self._note_limit(now)
             if (self._send_buf and self._peer_window == 0 and not self._loss.outstanding
                     and self._persist_deadline is None):
                 self._persist_deadline = now + self.rtt.rto
@@ -636,6 +644,22 @@ class TouStream:
             self._fin_deadline = None
         if self._ack_needed or now >= self._last_sent + self.config.keepalive_interval:
             self._emit(Flags.ACK, now)
+
+    def _note_limit(self, now: float) -> None:
+        """Account the time since the last pump to the window that held the sender back
+        then, and note which one holds it back now (none: nothing queued)."""
+        since = self._limited_since
+        if since is not None:
+            if self._limited_by_rwnd:
+                self.rwnd_limited += now - since
+            else:
+                self.cwnd_limited += now - since
+        if not self._send_buf:
+            self._limited_since = None
+            return
+        self._limited_since = now
+        self._limited_by_rwnd = (
+            self._peer_window - self._snd.flight() < min(self.segment_size, len(self._send_buf)))
 
     def _send_fin(self, now: float) -> None:
         self._fin_sent = True

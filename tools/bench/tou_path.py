@@ -110,10 +110,14 @@ async def _worker(reactor: Any, args: argparse.Namespace) -> None:
             sock.listen(factory)
         print("ready", flush=True)
         result = await done.addTimeout(TIMEOUT, reactor)
+        if args.kind == "tou":
+            stream = next(iter(sock.connections.values()))
+            result["acks_sent"] = stream.segments_sent
         print(json.dumps(dict(result, kind=args.kind)), flush=True)
         await task.deferLater(reactor, 0.2, lambda: None)  # let our FIN / close leave
         return
     closed: defer.Deferred[None] = defer.Deferred()
+    cpu = time.process_time()
 
     class Source(_Source):
         def connectionLost(self, reason: Any = None) -> None:
@@ -135,7 +139,11 @@ async def _worker(reactor: Any, args: argparse.Namespace) -> None:
         print(json.dumps({"retransmissions": stream.retransmissions, "timeouts": r.timeouts,
                           "fast": r.fast_retransmits, "probes": r.probes,
                           "undone": r.spurious, "isolated": r.isolated,
-                          "escalated": r.escalated, "sack": int(stream.sack)}), flush=True)
+                          "escalated": r.escalated, "sack": int(stream.sack),
+                          "acks": stream.segments_received,
+                          "cpu": round(time.process_time() - cpu, 2),
+                          "rwnd_s": round(stream.rwnd_limited, 3),
+                          "cwnd_s": round(stream.cwnd_limited, 3)}), flush=True)
 
 
 def _tou_socket(reactor: Any, interface: str, port: int, plain: bool) -> Any:
@@ -152,20 +160,33 @@ def _worker_main(args: argparse.Namespace) -> int:
     def run(reactor: Any) -> defer.Deferred[None]:
         return defer.ensureDeferred(_worker(reactor, args))
 
-    task.react(run)
+    if not args.profile:
+        task.react(run)
+        return 0
+    import cProfile
+
+    profile = cProfile.Profile()
+    try:
+        profile.runcall(task.react, run)
+    except SystemExit:
+        pass
+    finally:
+        profile.dump_stats(f"{args.profile}-{args.kind}-{args.role}.prof")
     return 0
 
 
 def measure(pair: VethPair, kind: str, size: int, *, seed: int = 1,
-            plain: bool = False) -> Result:
+            plain: bool = False, profile: str | None = None) -> Result:
     """Send ``size`` seeded bytes over ``kind`` (``tcp`` or ``tou``, both with TLS) from the
     pair's namespace a to b at its current loss; what the receiver reports (``plain``: the
-    TOU ends offer each other nothing, as with RetroShare).  Raises
+    TOU ends offer each other nothing, as with RetroShare; ``profile``: each end writes a
+    cProfile of its run to ``PROFILE-KIND-ROLE.prof``).  Raises
     `RuntimeError` if the receiver does not report within `TIMEOUT`."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     common = ["-m", "tools.bench.tou_path", "--kind", kind, "--size", str(size),
-              "--seed", str(seed), "--addr", ADDRESS_B, *(["--plain"] if plain else [])]
+              "--seed", str(seed), "--addr", ADDRESS_B, *(["--plain"] if plain else []),
+              *(["--profile", profile] if profile else [])]
     receiver = pair.python(pair.ns_b, *common, "--role", "recv", stdout=subprocess.PIPE,
                            text=True)
     sender = None
@@ -218,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="let GSO/TSO bursts cross the veth whole (lost whole)")
     parser.add_argument("--plain", action="store_true",
                         help="TOU ends offer each other nothing (no SACK): RetroShare's wire")
+    parser.add_argument("--profile", metavar="PREFIX",
+                        help="each end writes a cProfile to PREFIX-KIND-ROLE.prof (per loss: "
+                             "PREFIX is suffixed with the loss rate)")
     parser.add_argument("--role", choices=("send", "recv"), help=argparse.SUPPRESS)
     parser.add_argument("--kind", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -233,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         for percent in (int(x) for x in args.loss.split(",")):
             pair.set_loss(percent)
             tcp = measure(pair, "tcp", size, seed=args.seed)
-            tou = measure(pair, "tou", size, seed=args.seed, plain=args.plain)
+            tou = measure(pair, "tou", size, seed=args.seed, plain=args.plain,
+                          profile=f"{args.profile}{percent}" if args.profile else None)
             if not (tcp["intact"] and tou["intact"]):
                 print(f"{percent}%: bytes differ (tcp {tcp['intact']}, tou {tou['intact']})")
                 return 1
@@ -242,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
             own = f"{tou.goodput / tou_zero:9.0%}" if tou_zero else f"{'':>9}"
             print(f"{percent:4d}%  {tcp.goodput / 1e6:7.1f} MB/s  {tcp['cpu']:5.2f} s  "
                   f"{tou.goodput / 1e6:7.1f} MB/s  {tou['cpu']:5.2f} s  "
-                  f"{tou.goodput / tcp.goodput:8.1%}  {own}  {_counters(tou['sender'])}",
+                  f"{tou.goodput / tcp.goodput:8.1%}  {own}  acks_sent {tou.get('acks_sent')} "
+                  f"{_counters(tou['sender'])}",
                   flush=True)
     return 0
 
