@@ -114,8 +114,15 @@ class LossRecovery:
         self._episode_retx = 0
         self._episode_proved = 0
         self._episode_acked = False
-        #: Bytes of ``unacked`` the receiver reported holding (SACK ranges).
+        #: Bytes of ``unacked`` the receiver reported holding (SACK ranges), and how many
+        #: segments they are.
         self.sacked_bytes = 0
+        self.sacked_segments = 0
+        #: Both ends agreed SACK ranges (set by the stream): the receiver then ACKs a batch of
+        #: segments over a hole once, with ranges, rather than each segment, so the ranges
+        #: count for ``dupthresh`` and a single duplicate ACK proves nothing about a
+        #: retransmission (see `_undo_check`).
+        self.sack = False
         #: The current recovery began as an isolated loss (None: it did not, or none runs);
         #: True once its one retransmission was sent (a second makes it an ordinary cut).
         self._isolated: bool | None = None
@@ -144,7 +151,7 @@ class LossRecovery:
     def clear(self) -> None:
         """The stream ended: forget what is in flight and every timer."""
         self.unacked.clear()
-        self.sacked_bytes = 0
+        self.sacked_bytes = self.sacked_segments = 0
         self.rto_deadline = self.reorder_deadline = self.tlp_deadline = None
 
     # -- sending -----------------------------------------------------------------------------
@@ -184,6 +191,7 @@ class LossRecovery:
                 if seq_diff(seg.seq, start) >= 0 and seq_diff(seg.end, end) <= 0:
                     seg.sacked = True
                     self.sacked_bytes += len(seg.data)
+                    self.sacked_segments += 1
                     break
 
     def on_duplicate_ack(self, now: float) -> None:
@@ -236,6 +244,7 @@ class LossRecovery:
             seg = self.unacked.popleft()
             if seg.sacked:
                 self.sacked_bytes -= len(seg.data)
+                self.sacked_segments -= 1
             if seg.transmissions == 1:
                 if sample is None or not dupacks:
                     # The segment whose arrival sent this ACK: the last one covered, or the
@@ -320,8 +329,8 @@ class LossRecovery:
         else:
             probe = None
         evidence = self._has_evidence(head)
-        if evidence and head.transmissions == 1 and (
-                self.dupacks >= self.config.dupthresh and not self._reordering):
+        if evidence and head.transmissions == 1 and not self._reordering and (
+                max(self.dupacks, self.sacked_segments) >= self.config.dupthresh):
             return True
         deadline = head.sent_at + srtt + self._reo_wnd() if evidence else None
         if probe is not None:
@@ -452,7 +461,7 @@ class LossRecovery:
         if now > self._episode_until:
             self._episode_until = None  # too late for an original to arrive
             return False
-        if lone_dupack and self._episode_acked:
+        if lone_dupack and self._episode_acked and not self.sack:
             self._episode_proved += 1
         return bool(self._episode_retx) and self._episode_proved >= self._episode_retx
 

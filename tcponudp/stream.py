@@ -121,7 +121,9 @@ class TouStream:
         #: The largest segment the peer offered to take (0: none, as from RetroShare).
         self.peer_offer = 0
         #: Both ends offered SACK ranges (`TouConfig.sack`): our ACKs over a hole carry them,
-        #: and the peer's are read.  Never with RetroShare, which offers nothing.
+        #: and the peer's are read.  Never with RetroShare, which offers nothing.  Over a
+        #: hole the ranges also stand in for the duplicate ACK per segment RetroShare's wire
+        #: needs: segments read in one reactor turn get one ACK, at the drain (`_ack_needed`).
         self.sack = False
         # sending
         self._send_buf = bytearray()
@@ -393,7 +395,7 @@ class TouStream:
         offered too, both ends send the smaller of the two offers from now on, and SACK
         ranges if both offered them (RetroShare offers nothing)."""
         if packet.checksum == CAPABILITY_SACK and self.config.sack:
-            self.sack = True
+            self.sack = self._loss.sack = True
         if packet.checksum not in (CAPABILITY_MAGIC, CAPABILITY_SACK) or (
                 not self.config.offer_segment):
             return
@@ -526,11 +528,12 @@ class TouStream:
         if arrival is Arrival.BEYOND_WINDOW:
             return  # dropped: the ACK shows our window
         if arrival is Arrival.OUT_OF_ORDER:
-            self._emit(Flags.ACK, now)  # a duplicate ACK at once: the sender's loss signal
+            if not self.sack:
+                self._emit(Flags.ACK, now)  # a duplicate ACK at once: the sender's loss signal
             return
         if delivered:
             self.bytes_received += len(delivered)
-            if rx.has_hole:
+            if rx.has_hole and not self.sack:
                 # A hole remains: every segment is ACKed at once so the sender counts them.
                 self._emit(Flags.ACK, now)
             readable = rx.deliverable(delivered)
