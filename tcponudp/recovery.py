@@ -45,10 +45,13 @@ REO_WND_SRTTS: Final = 2
 #: Recoveries without reordering after which the duplicate-ACK threshold decides again.
 REORDERING_MEMORY: Final = 16
 #: How often a lost retransmission is sent again before the retransmission timer instead of
-#: after it.  At 5% random loss about one retransmission in twenty is lost, one in 400 twice;
+#: after it, each repeat waiting twice as long as the one before (at most half the timer).
+#: At 5% random loss in each direction a retransmission or its one ACK is lost about one time
+#: in ten (our receiver ACKs a batch once), so with two repeats one retransmitted segment in
+#: a thousand still ended in the timer, about one timeout per 16 MiB on the real lossy path;
 #: on a short path each timer expiry (at least `TouConfig.min_rto`) costs hundreds of round
 #: trips.  Bounded so that a dead path still ends in timer backoff.
-LOST_RETRANSMISSION_REPEATS: Final = 2
+LOST_RETRANSMISSION_REPEATS: Final = 4
 #: Tail loss probes per flight (RFC 8985 sends one).  Our receiver answers a batch of segments
 #: read in one turn with one cumulative ACK, so a flight may draw only two ACKs, the batch's
 #: and the probe's; losing both (one flight in 400 at 5% loss) would leave the sender to its
@@ -325,7 +328,13 @@ class LossRecovery:
             # (the window is full), so when its ACK is overdue it is sent once more rather
             # than waiting for the retransmission timer and starting again from one segment
             # (`LOST_RETRANSMISSION_REPEATS` times; then the timer decides).
-            probe: float | None = head.sent_at + srtt + self._reo_wnd()
+            # Each repeat waits twice as long as the one before (within half the timer): a
+            # retransmission queued at the receiver behind a full window takes longer than
+            # the smoothed round trip, and repeats spent within it leave only the timer
+            # once its one ACK is lost.
+            wait = srtt + self._reo_wnd()
+            probe: float | None = head.sent_at + min(
+                wait * (1 << (head.transmissions - 2)), max(wait, self.rtt.rto / 2))
         else:
             probe = None
         evidence = self._has_evidence(head)

@@ -10,6 +10,7 @@ SACK (RetroShare's wire) every loss is the ordinary cut.  On the simulated netwo
 from __future__ import annotations
 
 from tcponudp.congestion import ISOLATED_LOSS_BETA, NewReno
+from tcponudp.recovery import LOST_RETRANSMISSION_REPEATS
 from tcponudp.stream import TouConfig
 from tests.test_tou_recovery import MSS, Link
 
@@ -118,7 +119,7 @@ def test_a_timeout_still_collapses_the_window_with_sack() -> None:
     """Every copy of a segment lost until the retransmission timer expires: with SACK too
     the window restarts from one segment."""
     link, cc = _link(True)
-    link.lose_first = {5: 4}
+    link.lose_first = {5: 2 + LOST_RETRANSMISSION_REPEATS}  # every copy before the timer
     link.transfer(40)
     assert link.a.recovery.timeouts >= 1
     timeouts = [call for call in cc.calls if call[0] == "timeout"]

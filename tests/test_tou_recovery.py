@@ -279,6 +279,22 @@ def test_repeated_loss_of_a_retransmission_falls_back_to_the_timer() -> None:
     assert link.transmissions(2) == 4 + LOST_RETRANSMISSION_REPEATS
 
 
+def test_repeats_of_a_lost_retransmission_back_off() -> None:
+    """Every repeat of a lost retransmission waits about twice as long as the one before
+    (the timer is long here, so its half does not cap them): repeats fired within one
+    delayed round trip would all be spent before the ACK of the first could come.  The last
+    one gets through and there is no timeout."""
+    link = Link(window=6 * MSS, config=TouConfig(mss=MSS, idle_timeout=1e9, min_rto=2.0))
+    link.lose_first = {2: 1 + LOST_RETRANSMISSION_REPEATS}
+    link.write(bytes(6 * MSS))
+    link.run_until(lambda: len(link.got) == 6 * MSS and not link.a.buffered)
+    assert link.a.recovery.timeouts == 0
+    times = [t for t, n in link.sent if n == 2]
+    assert len(times) == 2 + LOST_RETRANSMISSION_REPEATS
+    gaps = [b - a for a, b in zip(times[1:], times[2:], strict=False)]
+    assert all(later > 1.5 * earlier for earlier, later in zip(gaps, gaps[1:], strict=False))
+
+
 def test_spurious_fast_retransmit_is_undone() -> None:
     """A segment held back just long enough to be fast-retransmitted arrives before the
     retransmission could have made a round trip: the ACK comes too soon after the resend,
