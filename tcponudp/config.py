@@ -35,6 +35,11 @@ class TouConfig:
     #: it and the sender repairs every hole it shows in one round trip; RetroShare neither
     #: offers nor is sent them.  `tcponudp.transport.TouSocket` sets it with its offers.
     sack: bool = False
+    #: With ``sack``, also offer window scaling (`tcponudp.packet.CAPABILITY_WINDOW`): where
+    #: both ends offered it, windows count in units of ``1 << WINDOW_SHIFT`` bytes after the
+    #: handshake, so up to `receive_buffer` (not 64 KiB) may be in flight.  RetroShare never
+    #: offers it.  `tcponudp.transport.TouSocket` sets it for direct (not relayed) peers.
+    scale_window: bool = False
     #: Bytes we buffer for the reader (out-of-order plus unread); the advertised window is the
     #: free part of it, at most `MAX_WINDOW`.
     receive_buffer: int = 4 * MAX_WINDOW

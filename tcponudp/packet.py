@@ -30,6 +30,7 @@ from .errors import DatagramTruncatedError, DatagramValueError
 
 __all__ = [
     "HEADER_SIZE", "MAX_PAYLOAD", "MAX_SEGMENT_PAYLOAD", "CAPABILITY_MAGIC", "CAPABILITY_SACK",
+    "CAPABILITY_WINDOW", "WINDOW_SHIFT",
     "MAX_SACK_BLOCKS", "Flags", "TouPacket", "decode_packet", "encode_packet", "encode_segment",
     "encode_sack", "decode_sack",
 ]
@@ -50,6 +51,14 @@ CAPABILITY_MAGIC: Final = 0x7273
 #: a pure ACK between two ends that both sent it: the payload is SACK ranges, not data
 #: (`encode_sack`).  RetroShare never reads the field, and is never sent such an ACK.
 CAPABILITY_SACK: Final = 0x7253
+#: In the checksum field of a SYN or SYN+ACK: as `CAPABILITY_SACK`, and the sender also scales
+#: its window ("rW"): where both ends sent it, every segment after the SYN and SYN+ACK counts
+#: its window field in units of ``1 << WINDOW_SHIFT`` bytes.  A SYN's window is never scaled.
+#: RetroShare never writes it, so a window it sends or is sent is always in bytes.
+CAPABILITY_WINDOW: Final = 0x7257
+#: The window scale between two ends that both sent `CAPABILITY_WINDOW`: 65,535 units of 4
+#: bytes, 256 KiB, what `tcponudp.config.TouConfig.receive_buffer` holds by default.
+WINDOW_SHIFT: Final = 2
 #: Most ranges one SACK carries (8 bytes each).
 MAX_SACK_BLOCKS: Final = 8
 

@@ -6,7 +6,9 @@ RetroShare's receiver only takes the segment that starts at its next expected nu
 its peers never re-segment; we accept overlaps anyway (a trimmed retransmission from
 another implementation) and keep out-of-order segments by their start.  Everything held
 (out-of-order bytes plus bytes the paused reader has not taken) counts against
-``receive_buffer``; the advertised window is what is left, at most `MAX_WINDOW`.
+``receive_buffer``: the advertised window is the buffer less what the reader has not taken (the
+out-of-order bytes lie inside it), at most `MAX_WINDOW`, or more where the peer agreed to scale
+windows; nothing beyond its right edge is kept.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ class ReceiveBuffer:
     def __init__(self, capacity: int) -> None:
         #: Bytes held at most (out-of-order plus unread): the bound on this buffer.
         self.capacity = capacity
+        #: The largest window we may advertise: `MAX_WINDOW`, or more where the peer agreed
+        #: to scale windows.
+        self.max_window = MAX_WINDOW
         self.rcv_nxt = 0
         self._ooo: dict[int, bytes] = {}
         self._ooo_bytes = 0
@@ -51,13 +56,12 @@ class ReceiveBuffer:
 
     # -- flow window -------------------------------------------------------------------------
 
-    def space(self) -> int:
-        """Bytes we can still take."""
-        return self.capacity - len(self._held) - self._ooo_bytes
-
     def window(self) -> int:
-        """The window to advertise (16 bits, no scaling)."""
-        return max(0, min(MAX_WINDOW, self.space()))
+        """The window to advertise, in bytes (at most `max_window`): what fits after
+        ``rcv_nxt`` less what the reader has not taken.  Out-of-order bytes lie inside it,
+        so they do not shrink it: a window that shrank as they arrived would refuse the
+        segments the sender sent into the edge advertised before."""
+        return max(0, min(self.max_window, self.capacity - len(self._held)))
 
     @property
     def has_hole(self) -> bool:
@@ -107,7 +111,7 @@ class ReceiveBuffer:
             offset = 0
         if not data:
             return Arrival.EMPTY, b""
-        if offset + len(data) > self.space():
+        if offset + len(data) > self.capacity - len(self._held):
             return Arrival.BEYOND_WINDOW, b""
         if offset > 0:
             if seq not in self._ooo:

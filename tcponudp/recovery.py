@@ -98,7 +98,8 @@ class LossRecovery:
         self._snd = snd
         self._resend = resend
         self._probe_new_data = probe_new_data
-        #: Sent and not acknowledged, oldest first; bounded by the peer's 16-bit window.
+        #: Sent and not acknowledged, oldest first; bounded by the peer's window (16 bits of
+        #: bytes, or of four-byte units where both ends scale it: 256 KiB).
         self.unacked: deque[Segment] = deque()
         self.dupacks = 0
         #: ``snd.nxt`` when the current recovery began (None: not recovering).

@@ -20,7 +20,8 @@ What RetroShare's ``TcpStream`` (``src/tcponudp/tcpstream.cc``) expects, and we 
   retransmissions keep their original boundaries (we never re-segment);
 * in a simultaneous open each side answers the other's SYN with a plain ACK; the SYN (or
   SYN+ACK) is repeated at a fixed interval, not backed off, which keeps NAT holes open;
-* the window field is 16 bits of bytes (no scaling): at most 65535 bytes are ever in flight;
+* the window field is 16 bits of bytes (no scaling): at most 65535 bytes are ever in flight
+  (between two rsproto ends that both offered `CAPABILITY_WINDOW`, units of four bytes);
 * keep-alive: an ACK after 15 s without sending; the link is dead after 60 s without hearing
   from the peer (RetroShare's ``TCP_ALIVE_TIMEOUT`` and ``kNoPktTimeout``).
 
@@ -49,7 +50,9 @@ from .events import Closed, CloseReason, Connected, DataReceived, EndOfStream, E
 from .packet import (
     CAPABILITY_MAGIC,
     CAPABILITY_SACK,
+    CAPABILITY_WINDOW,
     MAX_SACK_BLOCKS,
+    WINDOW_SHIFT,
     Flags,
     TouPacket,
     decode_packet,
@@ -95,6 +98,7 @@ _HANDSHAKE: Final = frozenset({State.LISTEN, State.SYN_SENT, State.SYN_RCVD})
 #: Flag values the per-segment paths use, computed once (IntFlag arithmetic is slow).
 _ACK_PSH: Final = Flags.ACK | Flags.PSH
 _ACK_BIT: Final = Flags.ACK._value_
+_SYN_BIT: Final = Flags.SYN._value_
 
 
 class TouStream:
@@ -125,6 +129,9 @@ class TouStream:
         #: hole the ranges also stand in for the duplicate ACK per segment RetroShare's wire
         #: needs: segments read in one reactor turn get one ACK, at the drain (`_ack_needed`).
         self.sack = False
+        #: Both ends offered window scaling (`TouConfig.scale_window`): window fields after
+        #: the handshake count units of ``1 << window_shift`` bytes (0: bytes, RetroShare's).
+        self.window_shift = 0
         # sending
         self._send_buf = bytearray()
         self._peer_window = MAX_WINDOW
@@ -378,7 +385,9 @@ class TouStream:
         self._syn_sent_at = now
         self._syn_deadline = now + self.config.syn_interval
         offer = self.config.offer_segment
-        magic = CAPABILITY_SACK if self.config.sack else CAPABILITY_MAGIC if offer else 0
+        cfg = self.config
+        magic = (CAPABILITY_WINDOW if cfg.sack and cfg.scale_window else
+                 CAPABILITY_SACK if cfg.sack else CAPABILITY_MAGIC if offer else 0)
         if self.state is State.SYN_SENT:
             self._emit(Flags.SYN, now, seq=self._iss, ack=0, checksum=magic, urgent=offer)
         else:
@@ -394,10 +403,14 @@ class TouStream:
         """An rsproto peer's SYN or SYN+ACK offers larger segments (and SACK ranges); if we
         offered too, both ends send the smaller of the two offers from now on, and SACK
         ranges if both offered them (RetroShare offers nothing)."""
-        if packet.checksum == CAPABILITY_SACK and self.config.sack:
+        cfg = self.config
+        if packet.checksum in (CAPABILITY_SACK, CAPABILITY_WINDOW) and cfg.sack:
             self.sack = self._loss.sack = True
-        if packet.checksum not in (CAPABILITY_MAGIC, CAPABILITY_SACK) or (
-                not self.config.offer_segment):
+            if packet.checksum == CAPABILITY_WINDOW and cfg.scale_window:
+                self.window_shift = WINDOW_SHIFT
+                self._rx.max_window = MAX_WINDOW << WINDOW_SHIFT
+        if packet.checksum not in (CAPABILITY_MAGIC, CAPABILITY_SACK, CAPABILITY_WINDOW) or (
+                not cfg.offer_segment):
             return
         self.peer_offer = packet.urgent
         size = min(packet.urgent, self.config.offer_segment)
@@ -440,7 +453,9 @@ class TouStream:
                 return
             self._ack_needed = True
             self._take_offer(packet)
-        self._peer_window = packet.window
+            self._peer_window = packet.window  # a SYN's window is never scaled
+        else:
+            self._peer_window = packet.window << self.window_shift
         self._established(now)
         if packet.payload or packet.has(Flags.FIN):
             self._in_synchronised(packet, now)
@@ -484,9 +499,10 @@ class TouStream:
         in_flight = self._snd.flight()
         if advance > in_flight or advance < 0:
             return  # acknowledges something we never sent, or very old
-        window_changed = packet.window != self._peer_window
-        self._peer_window = packet.window
-        if packet.window and self._persist_deadline is not None:
+        window = packet.window << self.window_shift
+        window_changed = window != self._peer_window
+        self._peer_window = window
+        if window and self._persist_deadline is not None:
             self._persist_deadline = None
         if advance == 0:
             pure = not packet.payload and not packet.has(Flags.FIN) and not window_changed
@@ -585,8 +601,13 @@ class TouStream:
             payload = encode_sack(self._rx.sack_blocks(MAX_SACK_BLOCKS))
             checksum = CAPABILITY_SACK
         window = self._rx.window()
+        if flags._value_ & _SYN_BIT:
+            field = window = min(window, MAX_WINDOW)  # a SYN's window is never scaled
+        else:
+            field = window >> self.window_shift
+            window = field << self.window_shift
         self._out.append(Datagram(encode_segment(self._snd.nxt if seq is None else seq, ack,
-                                                 flags, window, payload, checksum, urgent)))
+                                                 flags, field, payload, checksum, urgent)))
         self._last_window_sent = window
         self._last_sent = now
         self.segments_sent += 1

@@ -325,8 +325,9 @@ class TouSocket:
     def _config_for(self, addr: Address) -> TouConfig:
         """The configuration of a new stream with ``addr``: the larger-segment offer that
         its path allows (none through a relay, none where the path takes no more than the
-        MSS), and the SACK offer whenever we offer anything (a SACK is at most 84 bytes, so
-        relays carry it)."""
+        MSS), the SACK offer whenever we offer anything (a SACK is at most 84 bytes, so
+        relays carry it), and window scaling to a direct peer (a relay forwards at its own
+        rate, and 64 KiB in flight is what RetroShare's relays are used to)."""
         offer = 0
         if self.large_segments > self.config.mss and not self.mux.is_relayed(addr):
             offer = min(self.large_segments, path_segment_limit(addr[0]))
@@ -334,7 +335,8 @@ class TouSocket:
             offer = 0
         if not self.large_segments:
             return self.config
-        return dataclasses.replace(self.config, offer_segment=offer, sack=True)
+        return dataclasses.replace(self.config, offer_segment=offer, sack=True,
+                                   scale_window=not self.mux.is_relayed(addr))
 
     # -- datagrams ---------------------------------------------------------------------------
 
