@@ -11,6 +11,8 @@ the same datagrams in the same order, whoever sent them (RetroShare included): o
 of system calls and of Python calls per datagram changes.
 
 Where the option is refused (not Linux, an old kernel), the port reads as Twisted's does.
+Either way it asks for a larger socket receive buffer (`SOCKET_RECEIVE_BUFFER`), so that a
+burst of a peer with a scaled TOU window is not dropped at the socket.
 `listen_udp` is ``reactor.listenUDP`` with this port.
 """
 
