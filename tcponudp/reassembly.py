@@ -111,7 +111,10 @@ class ReceiveBuffer:
             offset = 0
         if not data:
             return Arrival.EMPTY, b""
-        if offset + len(data) > self.capacity - len(self._held):
+        room = self.capacity - len(self._held)
+        if offset + len(data) > room or self._ooo_bytes + len(data) > room:
+            # Beyond the window's right edge; or, from a peer that sends overlapping
+            # segments at many offsets, more than the buffer holds in all.
             return Arrival.BEYOND_WINDOW, b""
         if offset > 0:
             if seq not in self._ooo:

@@ -97,6 +97,16 @@ def test_out_of_order_bytes_do_not_shrink_the_window() -> None:
     assert arrival is Arrival.IN_ORDER and len(delivered) == 1000
 
 
+def test_overlapping_segments_cannot_exceed_the_buffer() -> None:
+    """A peer that sends overlapping segments at every offset inside the window: what is
+    kept beyond the hole never exceeds the buffer, whatever lies within the right edge."""
+    rx = ReceiveBuffer(1000)
+    kept = [rx.receive(k, b"o" * 100)[0] for k in range(1, 901)]
+    assert Arrival.BEYOND_WINDOW in kept
+    assert rx._ooo_bytes <= rx.capacity
+    assert rx.window() == 1000
+
+
 def test_socket_offers_scaling_to_direct_peers_only() -> None:
     """`TouSocket` offers window scaling with SACK to a direct peer, SACK alone to a relayed
     one (a relay forwards at its own pace), and nothing with ``large_segments=0``."""
