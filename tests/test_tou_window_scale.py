@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import socket
 
+import pytest
 from twisted.internet import reactor
 from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.task import Clock
@@ -121,6 +122,7 @@ def test_socket_offers_scaling_to_direct_peers_only() -> None:
         ("127.0.0.1", 7000)).scale_window
 
 
+@pytest.mark.integration
 def test_udp_port_asks_for_a_larger_receive_buffer() -> None:
     """The port's socket holds more than a fresh UDP socket's default (what the kernel
     grants: `SOCKET_RECEIVE_BUFFER`, at most ``net.core.rmem_max``, doubled), so a scaled
