@@ -384,8 +384,8 @@ class TouStream:
     def _send_syn(self, now: float) -> None:
         self._syn_sent_at = now
         self._syn_deadline = now + self.config.syn_interval
-        offer = self.config.offer_segment
         cfg = self.config
+        offer = cfg.offer_segment
         magic = (CAPABILITY_WINDOW if cfg.sack and cfg.scale_window else
                  CAPABILITY_SACK if cfg.sack else CAPABILITY_MAGIC if offer else 0)
         if self.state is State.SYN_SENT:
@@ -400,9 +400,10 @@ class TouStream:
         self._take_offer(packet)
 
     def _take_offer(self, packet: TouPacket) -> None:
-        """An rsproto peer's SYN or SYN+ACK offers larger segments (and SACK ranges); if we
-        offered too, both ends send the smaller of the two offers from now on, and SACK
-        ranges if both offered them (RetroShare offers nothing)."""
+        """An rsproto peer's SYN or SYN+ACK offers larger segments (and SACK ranges, and
+        window scaling); if we offered too, both ends send the smaller of the two segment
+        offers from now on, SACK ranges if both offered them, and scaled windows if both
+        offered that (RetroShare offers nothing)."""
         cfg = self.config
         if packet.checksum in (CAPABILITY_SACK, CAPABILITY_WINDOW) and cfg.sack:
             self.sack = self._loss.sack = True
