@@ -113,6 +113,22 @@ def test_item_of_exactly_slice_size_goes_whole() -> None:
     assert last[:2] == b"\x10\x02" and last[6:8] == b"\x00\x01" and len(last) == 9
 
 
+def test_whole_size_sends_larger_items_whole() -> None:
+    """With ``whole_size`` above the slice size, items up to it leave whole with slicing on
+    (the item itself is the write, no copy) and only larger ones are cut, at ``slice_size``."""
+    enframer = Enframer(slice_size=SLICE_SIZE, whole_size=5000, group_size=1)
+    enframer.enable_slicing()
+    enframer.next_write(0.0)
+    whole = item_of(5000)
+    enframer.push(whole, 3)
+    assert enframer.next_write(0.0) == whole
+    enframer.push(item_of(5001), 3)
+    writes = list(enframer.writes(0.0))
+    assert [w[:2] for w in writes] == [b"\x10\x01", b"\x10\x00", b"\x10\x00", b"\x10\x02"]
+    assert enframer.slices_written == 4 and enframer.items_written == 2
+    assert Enframer(slice_size=SLICE_SIZE, whole_size=10).whole_size == SLICE_SIZE
+
+
 def test_no_slicing_before_the_probe() -> None:
     """Without the peer's probe a 5000-byte item is one whole write."""
     enframer = Enframer()

@@ -10,10 +10,11 @@ the receiver reassembles per packet id.
 `Deframer` turns received bytes (split anywhere) into events; `Enframer` turns queued items
 into writes (QoS order, slicing, grouping, a probe every 60 s).  By default it makes exactly
 the writes RetroShare would make (1400-byte slices, writes grouped up to 1400 bytes); a node
-asks for `FAST_SLICE_SIZE` slices and `FAST_GROUP_SIZE` writes instead, which every RetroShare
-0.6.7 receiver reassembles (docs/wire.md, "Slice and write sizes") and which cost a
-forty-sixth of the slices per byte.  Neither does IO or reads a clock: the Twisted glue in
-`pqi.wire.streamer` feeds them bytes and ``now``.
+sends items of up to `FAST_WHOLE_SIZE` bytes whole, cuts larger ones into `FAST_SLICE_SIZE`
+slices and groups writes to `FAST_GROUP_SIZE` instead, which every RetroShare 0.6.7 receiver
+takes (docs/wire.md, "Slice and write sizes"): a file's data items then cross the stream in
+one piece each, with no slice headers to write and nothing to reassemble.  Neither does IO
+or reads a clock: the Twisted glue in `pqi.wire.streamer` feeds them bytes and ``now``.
 
 The deframer is stricter than RetroShare where RetroShare silently copes with nonsense, because
 nonsense on this layer means the stream is desynchronised or hostile: a slice continuing a
@@ -50,6 +51,7 @@ __all__ = [
     "QOS_LEVELS",
     "GROUP_SIZE",
     "FAST_SLICE_SIZE",
+    "FAST_WHOLE_SIZE",
     "FAST_GROUP_SIZE",
     "DEFAULT_MAX_QUEUE_BYTES",
     "ItemReceived",
@@ -81,6 +83,12 @@ GROUP_SIZE: Final = SLICE_SIZE
 #: `MAX_SERIAL_SIZE` bytes leaves in 5 slices instead of 188, and a chat item still passes
 #: between them (one slice is about a third of a millisecond on loopback).
 FAST_SLICE_SIZE: Final = MAX_SLICE_SIZE
+#: Largest item a node sends whole to a peer that reassembles slices: every item.  RetroShare
+#: 0.6.7 receivers take whole items up to `MAX_SERIAL_SIZE`, the most any item may be, so a
+#: file's 240 KiB data items need no slicing (nor reassembling); a chat item queued behind one
+#: waits for at most one such item more than behind a 64 KiB slice, a millisecond of a
+#: loopback link, next to the megabytes a busy socket's kernel buffer already holds.
+FAST_WHOLE_SIZE: Final = MAX_SERIAL_SIZE
 #: Write size a node groups to: one TLS write carries about four 16 KiB records, instead of
 #: one write (and one record) per 1400-byte slice.
 FAST_GROUP_SIZE: Final = 64 * 1024
@@ -303,11 +311,14 @@ class Enframer:
     Every item gets a packet id from a counter modulo 2**24 when queued (whole items too, as
     RetroShare does), so sliced ids in a stream skip the ids of items that went whole.
     ``first_packet_id`` lets a per-peer owner continue its counter on a new connection.
+    ``whole_size`` (default: ``slice_size``) is the largest item that leaves whole once slicing
+    is on; larger ones are cut into ``slice_size`` slices.
     """
 
     def __init__(self, *, max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
                  probe_interval: float = PROBE_INTERVAL, first_packet_id: int = 0,
-                 slice_size: int = SLICE_SIZE, group_size: int = GROUP_SIZE) -> None:
+                 slice_size: int = SLICE_SIZE, group_size: int = GROUP_SIZE,
+                 whole_size: int | None = None) -> None:
         if not HEADER_SIZE <= slice_size <= MAX_SLICE_SIZE:
             raise ValueError(f"slice size {slice_size} outside {HEADER_SIZE}..{MAX_SLICE_SIZE} "
                              "(a first slice holds the item header; the slice header's length "
@@ -315,6 +326,7 @@ class Enframer:
         if group_size < 1:
             raise ValueError(f"group size {group_size} must be positive")
         self.slice_size = slice_size
+        self.whole_size = slice_size if whole_size is None else max(whole_size, slice_size)
         self.group_size = group_size
         self.max_queue_bytes = max_queue_bytes
         self.probe_interval = probe_interval
@@ -448,8 +460,7 @@ class Enframer:
         record = level[0]
         data, offset = record.data, record.offset
         remaining = len(data) - offset
-        slice_size = self.slice_size
-        if offset == 0 and (not self.slicing or remaining <= slice_size):
+        if offset == 0 and (not self.slicing or remaining <= self.whole_size):
             level.popleft()
             self._queued_bytes -= remaining
             self._queued_items -= 1
@@ -457,7 +468,7 @@ class Enframer:
             self._completed.append(record.packet_id)
             parts.append(data)
             return remaining
-        length = min(slice_size, remaining)
+        length = min(self.slice_size, remaining)
         if offset == 0:
             flags = SLICE_START
         elif length == remaining:
