@@ -461,6 +461,35 @@ def test_round_trip_in_order_per_priority(queued: list[tuple[bytes, int]], slici
         sum(-(-len(item) // slice_size) for item in long_items) if slicing else 0)
 
 
+@given(queued=queued_items(), slicing=st.booleans(), data=st.data())
+def test_events_left_unparsed_between_reads(queued: list[tuple[bytes, int]], slicing: bool,
+                                            data: st.DataObject) -> None:
+    """Reads that arrive while earlier frames are still unparsed (a streamer's backlog), in
+    any buffer type, give the same events as parsing everything at once, and leave nothing."""
+    enframer = Enframer(slice_size=SLICE_SIZE, whole_size=data.draw(st.sampled_from(
+        [SLICE_SIZE, 5000, MAX_SERIAL_SIZE])))
+    if slicing:
+        enframer.enable_slicing()
+    for item, prio in queued:
+        enframer.push(item, prio)
+    stream = b"".join(enframer.writes(0.0))
+    expected = feed_all([stream])
+    deframer = Deframer()
+    got: list[object] = []
+    for chunk in data.draw(chunked(stream)):
+        kind = data.draw(st.sampled_from([bytes, bytearray, memoryview]))
+        deframer.receive_data(kind(chunk))
+        for _ in range(data.draw(st.integers(0, 3))):
+            event = deframer.next_event()
+            if event is None:
+                break
+            got.append(event)
+    while (event := deframer.next_event()) is not None:
+        got.append(event)
+    assert got == expected
+    assert deframer.buffered == 0 and deframer.partial_packets == 0
+
+
 @pytest.mark.slow
 @given(item=encoded_items(max_body=20_000), data=st.data())
 def test_large_item_slices(item: bytes, data: st.DataObject) -> None:

@@ -129,10 +129,13 @@ FramingEvent = ItemReceived | ProbeReceived
 class Deframer:
     """Received bytes in, `ItemReceived` / `ProbeReceived` events out.
 
-    One buffer with a read offset (as Twisted's ``IntNStringReceiver``): bytes are appended,
-    whole frames are cut out by offset, and the consumed prefix is dropped once per
-    `receive_data`.  Every size a header announces is checked before its payload is buffered.
-    After a `FramingError` the stream is unusable and every later call raises it again.
+    Frames are cut out of the received buffers by offset, so each item's bytes are copied once
+    on their way up: a buffer that starts on a frame boundary is parsed where it is, a frame
+    begun in one buffer is completed with just the bytes it lacks from the next (which is then
+    parsed from there), and only a frame spanning more than two buffers is gathered in a
+    buffer of its own.  Every size a header announces is checked before its payload is
+    buffered.  After a `FramingError` the stream is unusable and every later call raises it
+    again.
     """
 
     def __init__(self, *, max_partial_packets: int = MAX_PARTIAL_PACKETS) -> None:
@@ -143,16 +146,21 @@ class Deframer:
         self.items_received = 0
         self.slices_received = 0
         self.bytes_received = 0
-        self._buf = bytearray()
+        self._buf: bytes | bytearray = b""
         self._pos = 0
         self._stream_offset = 0  # stream position of self._buf[0], for error offsets
+        #: A received buffer to parse from ``_rest_pos`` once ``_buf`` is used up (``_buf``
+        #: then holds whole frames only: the one completed with the start of ``_rest``).
+        self._rest: bytes | None = None
+        self._rest_pos = 0
         self._partials: dict[int, bytearray] = {}
         self._error: FramingError | None = None
 
     @property
     def buffered(self) -> int:
         """Bytes received but not yet part of a complete frame."""
-        return len(self._buf) - self._pos
+        rest = 0 if self._rest is None else len(self._rest) - self._rest_pos
+        return len(self._buf) - self._pos + rest
 
     @property
     def partial_packets(self) -> int:
@@ -168,14 +176,51 @@ class Deframer:
         self.receive_data(data)
         return self._events()
 
-    def receive_data(self, data: bytes) -> None:
-        """Append bytes to the buffer (drop the consumed prefix first)."""
-        if self._pos:
-            del self._buf[:self._pos]
-            self._stream_offset += self._pos
-            self._pos = 0
-        self._buf += data
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Take a received buffer (kept, not copied, when it is `bytes`)."""
+        if not isinstance(data, bytes):
+            data = bytes(data)
         self.bytes_received += len(data)
+        if self._rest is not None:  # both still unparsed (a backlog): gather them first
+            self._gather(memoryview(self._rest)[self._rest_pos:])
+            self._rest = None
+        left = len(self._buf) - self._pos
+        if not left:
+            self._stream_offset += len(self._buf)
+            self._buf, self._pos = data, 0
+            return
+        need = self._frame_size(self._buf, self._pos)
+        if need is None or not left < need <= left + len(data):
+            # A header cut short, a frame still incomplete, or whole frames left unparsed.
+            self._gather(data)
+            return
+        take = need - left
+        with memoryview(self._buf) as view:
+            head = b"".join((view[self._pos:], memoryview(data)[:take]))
+        self._stream_offset += self._pos
+        self._buf, self._pos = head, 0
+        self._rest, self._rest_pos = data, take
+
+    def _gather(self, data: bytes | memoryview) -> None:
+        """Append ``data`` to the unparsed tail, in a buffer of our own."""
+        if isinstance(self._buf, bytearray):
+            del self._buf[:self._pos]
+        else:
+            with memoryview(self._buf) as view:
+                self._buf = bytearray(view[self._pos:])
+        self._stream_offset += self._pos
+        self._pos = 0
+        self._buf += data
+
+    @staticmethod
+    def _frame_size(buf: bytes | bytearray, pos: int) -> int | None:
+        """The size of the frame starting at ``pos`` (None: its header is not complete)."""
+        if len(buf) - pos < HEADER_SIZE:
+            return None
+        if buf[pos] == SLICE_PROTOCOL_ID and buf[pos + 1] in _SLICE_FLAGS:
+            return HEADER_SIZE + int.from_bytes(buf[pos + 6:pos + 8], "big")
+        (size,) = _ITEM_SIZE.unpack_from(buf, pos + 4)
+        return max(size, HEADER_SIZE)
 
     def next_event(self) -> FramingEvent | None:
         """The next complete event, or None until more bytes arrive."""
@@ -197,6 +242,10 @@ class Deframer:
     def _next_event(self) -> FramingEvent | None:
         while True:
             buf, pos = self._buf, self._pos
+            if pos == len(buf) and self._rest is not None:
+                self._stream_offset += len(buf) - self._rest_pos
+                buf, pos = self._buf, self._pos = self._rest, self._rest_pos
+                self._rest = None
             if len(buf) - pos < HEADER_SIZE:
                 return None
             if buf[pos] == SLICE_PROTOCOL_ID and buf[pos + 1] in _SLICE_FLAGS:
@@ -229,6 +278,8 @@ class Deframer:
                 return None
             self._pos = end
             self.items_received += 1
+            if isinstance(buf, bytes):
+                return ItemReceived(buf[pos:end])  # the buffer itself when it is one item
             with memoryview(buf) as view:
                 return ItemReceived(bytes(view[pos:end]))
 
