@@ -242,7 +242,7 @@ class PartialFile:
             self._pwrite_all(fd, view[half:], offset + half)
         else:
             self._pwrite_all(fd, view, offset)
-        self._prefix.written(offset)
+        self._prefix.written(offset, view)
 
     @staticmethod
     def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
