@@ -398,7 +398,11 @@ class _Dec(_Writer):
     def _BinaryTLV(self, con: Any, end: str) -> str:  # noqa: N802
         pend, _ = self.head(con.tlv_type, end)
         v = self.var("b")
-        self.line(f"{v} = buf[pos:{pend}]")
+        if con.view:
+            view = self.const(memoryview, "M")
+            self.line(f"{v} = {view}(buf)[pos:{pend}] if type(buf) is bytes else buf[pos:{pend}]")
+        else:
+            self.line(f"{v} = buf[pos:{pend}]")
         self.line(f"pos = {pend}")
         return v
 
