@@ -23,7 +23,11 @@ changes only how bytes move:
   a buffer and copy its bytes out for every 16 KiB record, and the records would then be
   joined, two copies of every byte and some microseconds of Python per record;
 - the outgoing BIO is read into one buffer kept by the connection, not into a fresh one per
-  read.
+  read, and sent from there at once when the TCP transport has nothing waiting: Twisted's
+  ``write`` would copy the records into a bytes object, then into its send buffer, and send
+  them only on the reactor's next turn.  Whatever the socket does not take (or any error)
+  goes through ``transport.write`` as before, so Twisted still sees every failure, orders
+  every byte and pauses its producer.
 
 The records on the wire are the ones OpenSSL makes either way; a peer cannot tell the
 difference.  The order of events is kept: received data is delivered before a close alert or
@@ -32,10 +36,12 @@ a TLS error is acted on, as Twisted does record by record.
 
 from __future__ import annotations
 
+import socket
 from typing import Final
 
 from cryptography.hazmat.bindings.openssl.binding import Binding
 from OpenSSL.SSL import Connection, Context, Error, WantReadError, ZeroReturnError
+from twisted.internet import tcp
 from twisted.protocols.policies import ProtocolWrapper
 from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
@@ -73,20 +79,47 @@ def take_whole_writes(context: Context) -> None:
     context.clear_mode(_MODE_ENABLE_PARTIAL_WRITE)
 
 
+def _idle_socket(transport: object) -> socket.socket | None:
+    """The socket of a TCP transport with nothing buffered to send (None otherwise)."""
+    if (type(transport) in _TCP_TRANSPORTS and transport.connected  # type: ignore[attr-defined]
+            and not transport.disconnecting  # type: ignore[attr-defined]
+            and not transport._tempDataBuffer  # type: ignore[attr-defined]
+            and len(transport.dataBuffer) == transport.offset):  # type: ignore[attr-defined]
+        return transport.socket  # type: ignore[attr-defined, no-any-return]
+    return None
+
+
+#: Twisted's TCP transports, whose socket and send buffers `_idle_socket` looks at.
+_TCP_TRANSPORTS: Final = (tcp.Server, tcp.Client)
+
+
 class BatchingTLSProtocol(TLSMemoryBIOProtocol):
     """`TLSMemoryBIOProtocol` with batched record handling (see the module docstring)."""
 
     _send_buffer: object = None
 
     def _flushSendBIO(self) -> None:  # noqa: N802 (Twisted's name)
-        """Send everything OpenSSL holds for the wire in one transport write."""
+        """Send everything OpenSSL holds for the wire: straight to the socket when nothing
+        waits before it, else in one transport write."""
         bio = self._tlsConnection._from_ssl
         if self._send_buffer is None:
             self._send_buffer = _uncleared("char[]", SEND_BIO_READ_SIZE)
         buffer = self._send_buffer
+        sock = _idle_socket(self.transport)
         chunks: list[bytes] = []
         while (got := _lib.BIO_read(bio, buffer, SEND_BIO_READ_SIZE)) > 0:
-            chunks.append(_ffi.buffer(buffer, got)[:])
+            data = _ffi.buffer(buffer, got)
+            if sock is not None:
+                try:
+                    sent = sock.send(data)
+                except OSError:  # EAGAIN, or an error Twisted's own write will meet
+                    sent = 0
+                if sent == got:
+                    continue
+                sock = None
+                chunks.append(data[sent:])
+            else:
+                chunks.append(data[:])
         if len(chunks) == 1:
             self.transport.write(chunks[0])
         elif chunks:
