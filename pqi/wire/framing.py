@@ -79,9 +79,8 @@ QOS_LEVELS: Final = 10
 #: A write gathers items and slices until it holds at least this many bytes (or the queue is
 #: empty), as RetroShare does to spare TLS record overhead.
 GROUP_SIZE: Final = SLICE_SIZE
-#: Slice payload a node uses: the largest the slice header can say.  An item of
-#: `MAX_SERIAL_SIZE` bytes leaves in 5 slices instead of 188, and a chat item still passes
-#: between them (one slice is about a third of a millisecond on loopback).
+#: Slice payload a node uses for items above its ``whole_size``: the largest the slice header
+#: can say (an item of `MAX_SERIAL_SIZE` bytes in 5 slices instead of 188).
 FAST_SLICE_SIZE: Final = MAX_SLICE_SIZE
 #: Largest item a node sends whole to a peer that reassembles slices: every item.  RetroShare
 #: 0.6.7 receivers take whole items up to `MAX_SERIAL_SIZE`, the most any item may be, so a
