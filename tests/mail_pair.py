@@ -120,7 +120,8 @@ class MailPair:
 
     def connect(self) -> None:
         """A new connection: streamers both ways (RetroShare's slice sizes), services told."""
-        self.alice_out = PQIStreamer(self.clock, slice_size=SLICE_SIZE, group_size=GROUP_SIZE)
+        self.alice_out = PQIStreamer(self.clock, slice_size=SLICE_SIZE, whole_size=SLICE_SIZE,
+                                     group_size=GROUP_SIZE)
         self.bob_in = PQIStreamer(self.clock, on_item=self._to_bob)
         self.bob_out = PQIStreamer(self.clock)
         self.alice_in = PQIStreamer(self.clock, on_item=self._to_alice)

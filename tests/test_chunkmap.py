@@ -59,3 +59,25 @@ def test_strategies_pick_where_they_should() -> None:
     picks = {m.pick(has, Strategy.RANDOM, rng) for _ in range(200)}
     assert max(picks) > 2 + PROGRESSIVE_JUMP and all(has(p) for p in picks)
     assert m.pick(lambda i: i < 2, Strategy.PROGRESSIVE, rng) is None
+
+
+def test_pick_skips_the_finished_start_once_and_sees_chunks_reopened() -> None:
+    """Picking through a file in order does not look at the finished start again (the
+    ``available`` test is asked only from the first outstanding chunk on), and a chunk set back
+    to OUTSTANDING below that point (a failed check) is picked again."""
+    m = ChunkMap(300 * CHUNK_SIZE)
+    asked: list[int] = []
+
+    def has(i: int) -> bool:
+        asked.append(i)
+        return True
+
+    rng = random.Random(1)
+    for i in range(250):
+        assert m.pick(has, Strategy.STREAMING, rng) == i
+        m.set_state(i, ChunkState.DONE)
+    assert len(asked) == 250  # one look per pick, none at the chunks already done
+    m.set_state(7, ChunkState.OUTSTANDING)
+    assert m.pick(has, Strategy.STREAMING, rng) == 7
+    m.set_state(7, ChunkState.DONE)
+    assert m.pick(has, Strategy.STREAMING, rng) == 250

@@ -70,6 +70,11 @@ def _shape(value: Any) -> Any:
         return (type(value), frozenset(_shape(x) for x in value))
     if isinstance(value, dict):
         return (type(value), tuple((_shape(k), _shape(v)) for k, v in value.items()))
+    if isinstance(value, memoryview):
+        # A BinaryTLV(view=True) field: the generated decoder's read-only view of the item
+        # where the core decoder copies; the same bytes either way.
+        assert value.readonly
+        return (bytes, bytes(value))
     return (type(value), value)
 
 

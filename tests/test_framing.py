@@ -113,6 +113,22 @@ def test_item_of_exactly_slice_size_goes_whole() -> None:
     assert last[:2] == b"\x10\x02" and last[6:8] == b"\x00\x01" and len(last) == 9
 
 
+def test_whole_size_sends_larger_items_whole() -> None:
+    """With ``whole_size`` above the slice size, items up to it leave whole with slicing on
+    (the item itself is the write, no copy) and only larger ones are cut, at ``slice_size``."""
+    enframer = Enframer(slice_size=SLICE_SIZE, whole_size=5000, group_size=1)
+    enframer.enable_slicing()
+    enframer.next_write(0.0)
+    whole = item_of(5000)
+    enframer.push(whole, 3)
+    assert enframer.next_write(0.0) == whole
+    enframer.push(item_of(5001), 3)
+    writes = list(enframer.writes(0.0))
+    assert [w[:2] for w in writes] == [b"\x10\x01", b"\x10\x00", b"\x10\x00", b"\x10\x02"]
+    assert enframer.slices_written == 4 and enframer.items_written == 2
+    assert Enframer(slice_size=SLICE_SIZE, whole_size=10).whole_size == SLICE_SIZE
+
+
 def test_no_slicing_before_the_probe() -> None:
     """Without the peer's probe a 5000-byte item is one whole write."""
     enframer = Enframer()
@@ -443,6 +459,35 @@ def test_round_trip_in_order_per_priority(queued: list[tuple[bytes, int]], slici
     long_items = [item for item, _ in queued if len(item) > slice_size]
     assert deframer.slices_received == (
         sum(-(-len(item) // slice_size) for item in long_items) if slicing else 0)
+
+
+@given(queued=queued_items(), slicing=st.booleans(), data=st.data())
+def test_events_left_unparsed_between_reads(queued: list[tuple[bytes, int]], slicing: bool,
+                                            data: st.DataObject) -> None:
+    """Reads that arrive while earlier frames are still unparsed (a streamer's backlog), in
+    any buffer type, give the same events as parsing everything at once, and leave nothing."""
+    enframer = Enframer(slice_size=SLICE_SIZE, whole_size=data.draw(st.sampled_from(
+        [SLICE_SIZE, 5000, MAX_SERIAL_SIZE])))
+    if slicing:
+        enframer.enable_slicing()
+    for item, prio in queued:
+        enframer.push(item, prio)
+    stream = b"".join(enframer.writes(0.0))
+    expected = feed_all([stream])
+    deframer = Deframer()
+    got: list[object] = []
+    for chunk in data.draw(chunked(stream)):
+        kind = data.draw(st.sampled_from([bytes, bytearray, memoryview]))
+        deframer.receive_data(kind(chunk))
+        for _ in range(data.draw(st.integers(0, 3))):
+            event = deframer.next_event()
+            if event is None:
+                break
+            got.append(event)
+    while (event := deframer.next_event()) is not None:
+        got.append(event)
+    assert got == expected
+    assert deframer.buffered == 0 and deframer.partial_packets == 0
 
 
 @pytest.mark.slow

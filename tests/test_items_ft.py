@@ -124,3 +124,16 @@ def test_banned_hashes() -> None:
     hi, lo = Sha1Hash(b"\x02" * 20), Sha1Hash(b"\x01" * 20)
     _same(FileListsBannedHashesItem(session_id=1, encrypted_hashes=frozenset({hi, lo})),
           "02001904000000380000000100000002" + "01" * 20 + "02" * 20)
+
+
+def test_file_data_decodes_to_a_view_of_the_item() -> None:
+    """A data item's payload decodes to a read-only view of the received bytes, not a copy,
+    and still equals, hashes and re-encodes as the bytes it holds."""
+    item = FtDataItem(data=FileData(FileItem(1 << 20, Sha1Hash(b"\x07" * 20)), 4096,
+                                    bytes(range(256)) * 64))
+    raw = pqi.encode(item)
+    got = pqi.decode(raw)
+    view = got.data.data
+    assert isinstance(view, memoryview) and view.readonly and view.obj is raw
+    assert got == item and hash(got.data) == hash(item.data)
+    assert pqi.encode(got) == raw

@@ -36,7 +36,8 @@ class OneLink:
     writes."""
 
     def __init__(self, clock: MemoryReactorClock) -> None:
-        self.streamer = PQIStreamer(clock, slice_size=SLICE_SIZE, group_size=GROUP_SIZE)
+        self.streamer = PQIStreamer(clock, slice_size=SLICE_SIZE, whole_size=SLICE_SIZE,
+                                    group_size=GROUP_SIZE)
         self.transport = OneWriteAtATime()
         self.streamer.makeConnection(self.transport)
         self.streamer.enframer.enable_slicing()

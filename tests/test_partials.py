@@ -42,6 +42,26 @@ def test_commit_survives_reload_and_state_is_atomic(tmp_path) -> None:
     assert found == [] and len(failed) == 1
 
 
+def test_commits_and_uncommits_keep_the_saved_map_exact(tmp_path) -> None:
+    """The state file's chunk map is kept up chunk by chunk: after any commits and uncommits
+    (across the 32-chunk words of the map) a reload sees exactly the chunks still DONE, and the
+    running hash resumes from the first chunk made not DONE."""
+    count = 70
+    p = PartialFile.create(tmp_path, H, count * CHUNK_SIZE - 5, "x.bin")
+    p.commit(range(0, count, 3))
+    p.commit([1, 2, 31, 32, 33, 63, 64, 69])
+    p.uncommit([3, 33, 64])
+    expected = (set(range(0, count, 3)) | {1, 2, 31, 32, 63, 69}) - {3, 33, 64}
+    p.close()
+    q = PartialFile.load(tmp_path, H)
+    assert q.chunks.done_indexes() == expected
+    q.commit([3])
+    assert q._done_run == 4  # 0..3 DONE now, 4 is not
+    q.uncommit([1])
+    q.hash_prefix()
+    assert q._done_run == 1
+
+
 def test_final_name_only_after_verification_and_clash_renamed(tmp_path) -> None:
     """finish() refuses an unverified partial; once verified, a clashing name gets
     ``name (1).ext`` and the partial disappears."""

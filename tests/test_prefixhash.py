@@ -23,8 +23,9 @@ def chunk_bytes(index: int, version: int, length: int) -> bytes:
 
 
 def test_prefix_grows_with_the_contiguous_done_run(tmp_path) -> None:
-    """Commits fold in only the DONE chunks from the start up to the first gap; the final
-    digest reads the rest and equals the file's SHA-1."""
+    """Commits fold in the DONE chunks from the start up to the first gap (a piece written
+    right at the mark is folded at once); the final digest reads the rest and equals the
+    file's SHA-1."""
     size = 4 * CHUNK_SIZE + 1000
     p = PartialFile.create(tmp_path, H, size, "x.bin")
     data = bytearray()
@@ -32,16 +33,38 @@ def test_prefix_grows_with_the_contiguous_done_run(tmp_path) -> None:
         data += chunk_bytes(i, 0, min(CHUNK_SIZE, size - i * CHUNK_SIZE))
     for i in (1, 0, 3):
         p.write(i * CHUNK_SIZE, data[i * CHUNK_SIZE:(i + 1) * CHUNK_SIZE])
+    assert p._prefix.hashed == CHUNK_SIZE  # chunk 0 was written at the mark
     p.commit([1])
-    assert p._prefix.hashed == 0  # chunk 0 is not DONE yet
+    assert p._prefix.hashed == CHUNK_SIZE  # chunk 1 waits for chunk 0 to be DONE
     p.commit([0, 3])
     assert p._prefix.hashed == 2 * CHUNK_SIZE  # 0 and 1; 2 is missing
     p.write(2 * CHUNK_SIZE, data[2 * CHUNK_SIZE:3 * CHUNK_SIZE])
+    assert p._prefix.hashed == 3 * CHUNK_SIZE  # written at the mark
     p.write(4 * CHUNK_SIZE, data[4 * CHUNK_SIZE:])
     p.commit([2, 4])
     assert p._prefix.hashed == size
     assert p.file_sha1() == hashlib.sha1(data).digest()
     assert p._prefix.restarts == 0
+
+
+def test_writes_in_order_are_hashed_without_reading_back(tmp_path) -> None:
+    """Pieces written in file order are folded into the hash as they are written: the digest
+    then reads nothing back, and a piece rewritten later still makes it start over."""
+    size = 2 * CHUNK_SIZE + 5
+    p = PartialFile.create(tmp_path, H, size, "x.bin")
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    for offset in range(0, size, 100_000):
+        p.write(offset, data[offset:offset + 100_000])
+    assert p._prefix.hashed == size
+
+    def no_read(offset: int, length: int) -> bytes:
+        raise AssertionError("the digest read the file back")
+
+    assert p._prefix.digest(no_read) == hashlib.sha1(data).digest()
+    p.write(10, b"xyz")
+    changed = data[:10] + b"xyz" + data[13:]
+    assert p.file_sha1() == hashlib.sha1(changed).digest()
+    assert p._prefix.restarts == 1
 
 
 def test_rewrite_below_the_mark_restarts_the_hash(tmp_path) -> None:

@@ -28,7 +28,8 @@ from tests.strategies_streamer import unknown_items
 
 BIG = UnknownItem(0x7E57, 0x01, bytes(range(256)) * 19 + bytes(128))  # 5000 bytes encoded
 #: The streamer options that make RetroShare's own writes (1400-byte slices and groups).
-RETROSHARE_SIZES: dict[str, Any] = {"slice_size": SLICE_SIZE, "group_size": GROUP_SIZE}
+RETROSHARE_SIZES: dict[str, Any] = {"slice_size": SLICE_SIZE, "whole_size": SLICE_SIZE,
+                                    "group_size": GROUP_SIZE}
 
 
 class Recorder:
@@ -111,11 +112,29 @@ def test_send_priority_and_write_tap() -> None:
     assert b"".join(seen) == transport.value()
 
 
-def test_default_sizes_slice_large_and_group_writes() -> None:
-    """By default (a node's link) the streamer cuts only items above FAST_SLICE_SIZE, into
-    slices of that size whose headers say so, and one write carries several frames: a
-    5000-byte item goes whole, a 200,008-byte one in 4 slices, all in few writes."""
+def test_default_sizes_send_items_whole() -> None:
+    """By default (a node's link) every item leaves whole once the peer reassembles, even a
+    200,008-byte one (RetroShare 0.6.7 takes whole items up to MAX_SERIAL_SIZE): one write, no
+    slice header, nothing for the receiver to reassemble."""
     recorder, transport = connected()
+    recorder.streamer.dataReceived(PROBE)
+    writes: list[bytes] = []
+    recorder.streamer.on_write = writes.append
+    recorder.streamer.send(BIG)
+    assert writes == [encode(BIG)]
+    writes.clear()
+    huge = UnknownItem(0x7E57, 0x02, bytes(200_000))
+    recorder.streamer.send(huge)
+    recorder.streamer.clock.advance(0)  # the turn's second send leaves at its end
+    assert writes == [encode(huge)]
+    assert recorder.streamer.enframer.slices_written == 0
+
+
+def test_items_above_whole_size_go_in_large_slices() -> None:
+    """With ``whole_size`` below an item's size the streamer cuts it into FAST_SLICE_SIZE
+    slices whose headers say so, several frames per write: a 5000-byte item goes whole, a
+    200,008-byte one in 4 slices, in one write per 64 KiB group."""
+    recorder, transport = connected(whole_size=FAST_SLICE_SIZE)
     recorder.streamer.dataReceived(PROBE)
     writes: list[bytes] = []
     recorder.streamer.on_write = writes.append
@@ -275,7 +294,7 @@ def test_on_room_waits_for_the_queue_to_reach_the_mark() -> None:
 
     rooms: list[int] = []
     recorder = Recorder(MemoryReactorClock(), max_queue_bytes=10_000, room_mark=2 * 1400,
-                        group_size=1400, slice_size=1400)
+                        group_size=1400, slice_size=1400, whole_size=1400)
     streamer = recorder.streamer
     streamer.on_room = lambda: rooms.append(streamer.queued_bytes)
     streamer.send(BIG)  # 5000 bytes: cut into four slices
@@ -507,7 +526,7 @@ def test_real_tcp_loopback_with_flow_control() -> None:
 
         server = PQIStreamer(reactor, on_item=server_got, peer="server",
                              on_lost=lambda _: lost[0].callback(None))
-        client = CountingStreamer(reactor, peer="client",
+        client = CountingStreamer(reactor, peer="client", whole_size=FAST_SLICE_SIZE,
                                   on_item=lambda _: answered.callback(None),
                                   on_lost=lambda _: lost[1].callback(None))
         port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(

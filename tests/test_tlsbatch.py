@@ -166,3 +166,69 @@ def test_data_before_error(link: Link) -> None:
     pump(link)
     assert server.received == b"a" * 1000
     assert server.lost is not None and server.lost.check(SSL.Error)
+
+
+@pytest.mark.integration
+def test_real_tcp_sends_straight_from_the_bio(request: pytest.FixtureRequest) -> None:
+    """Over real TCP on 127.0.0.1, what OpenSSL makes leaves by the socket at once when the
+    transport has nothing waiting; what the socket refuses (a peer that does not read) goes
+    through Twisted's buffer in order: 24 MiB written while the reader is paused arrive
+    intact, and both paths were taken."""
+    from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
+
+    from pqi.identity.tls import client_endpoint_factory, server_factory
+    from tests.service_fakes import on_fresh_reactor
+    from tests.test_tls import RecorderFactory
+
+    dialler: Identity = request.getfixturevalue("alice")
+    listener: Identity = request.getfixturevalue("bob")
+    a, b = request.getfixturevalue("friend_lists")
+    befriend(a, listener)
+    befriend(b, dialler)
+    data = os.urandom(24 << 20)
+
+    async def body(reactor: Any) -> tuple[bytes, int]:
+        from twisted.internet import task
+
+        client_app, server_app = RecorderFactory(), RecorderFactory()
+        port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(
+            server_factory(listener, b, server_app, clock=reactor))
+        try:
+            await TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port).connect(
+                client_endpoint_factory(dialler, a, client_app, listener.ssl_id,
+                                        clock=reactor))
+            for _ in range(500):
+                if client_app.built and server_app.built:
+                    break
+                await task.deferLater(reactor, 0.01, lambda: None)
+            client, server = client_app.built[0], server_app.built[0]
+            server.transport.pauseProducing()  # the reader stops: the socket fills up
+            tls = client.transport
+            tcp_transport = tls.transport
+            buffered: list[int] = []
+            original = tcp_transport.write
+
+            def counting(chunk: bytes) -> None:
+                buffered.append(len(chunk))
+                original(chunk)
+
+            tcp_transport.write = counting
+            tcp_transport.writeSequence = lambda chunks: [counting(c) for c in chunks]
+            for offset in range(0, len(data), 1 << 20):
+                tls.write(data[offset:offset + (1 << 20)])
+            server.transport.resumeProducing()
+            for _ in range(3000):
+                if len(server.received) >= len(data):
+                    break
+                await task.deferLater(reactor, 0.01, lambda: None)
+            client.transport.loseConnection()
+            return bytes(server.received), sum(buffered)
+        finally:
+            await port.stopListening()
+
+    received, through_twisted = on_fresh_reactor(body)  # type: ignore[misc]
+    assert received == data
+    # The paused reader's socket cannot hold 24 MiB: some records went through Twisted's
+    # buffer; the first ones, sent while nothing waited, went direct (the kernel's buffers
+    # on loopback hold megabytes).
+    assert 0 < through_twisted < len(data) - (1 << 20)

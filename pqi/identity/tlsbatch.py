@@ -18,6 +18,16 @@ changes only how bytes move:
   one transport write;
 - everything a socket read decrypts to is handed to the application in one ``dataReceived``
   (at most `MAX_DELIVERY` bytes at a time), after every record in the receive BIO is read.
+  The records are decrypted straight into one buffer, side by side, with ``SSL_read`` called
+  on it through the OpenSSL binding pyOpenSSL itself uses: pyOpenSSL's ``recv`` would allocate
+  a buffer and copy its bytes out for every 16 KiB record, and the records would then be
+  joined, two copies of every byte and some microseconds of Python per record;
+- the outgoing BIO is read into one buffer kept by the connection, not into a fresh one per
+  read, and sent from there at once when the TCP transport has nothing waiting: Twisted's
+  ``write`` would copy the records into a bytes object, then into its send buffer, and send
+  them only on the reactor's next turn.  Whatever the socket does not take (or any error)
+  goes through ``transport.write`` as before, so Twisted still sees every failure, orders
+  every byte and pauses its producer.
 
 The records on the wire are the ones OpenSSL makes either way; a peer cannot tell the
 difference.  The order of events is kept: received data is delivered before a close alert or
@@ -26,9 +36,12 @@ a TLS error is acted on, as Twisted does record by record.
 
 from __future__ import annotations
 
+import socket
 from typing import Final
 
-from OpenSSL.SSL import Context, Error, WantReadError, ZeroReturnError
+from cryptography.hazmat.bindings.openssl.binding import Binding
+from OpenSSL.SSL import Connection, Context, Error, WantReadError, ZeroReturnError
+from twisted.internet import tcp
 from twisted.protocols.policies import ProtocolWrapper
 from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
@@ -49,10 +62,16 @@ _MODE_ENABLE_PARTIAL_WRITE: Final = 0x00000001
 MAX_SSL_WRITE: Final = 256 * 1024
 #: Bytes asked of the outgoing memory BIO per read (a 256 KiB write becomes about 256.4 KiB).
 SEND_BIO_READ_SIZE: Final = 512 * 1024
-#: Bytes asked of ``SSL_read`` per call; a TLS record carries at most 16 KiB.
+#: Bytes of room left for one ``SSL_read``; a TLS record carries at most 16 KiB.
 RECORD_READ_SIZE: Final = 32 * 1024
 #: Most decrypted bytes gathered before they are handed to the application.
 MAX_DELIVERY: Final = 1024 * 1024
+
+
+_ffi = Binding.ffi
+_lib = Binding.lib
+#: Buffers OpenSSL writes into whole, so they need not be zeroed first.
+_uncleared = _ffi.new_allocator(should_clear_after_alloc=False)
 
 
 def take_whole_writes(context: Context) -> None:
@@ -60,55 +79,94 @@ def take_whole_writes(context: Context) -> None:
     context.clear_mode(_MODE_ENABLE_PARTIAL_WRITE)
 
 
+def _idle_socket(transport: object) -> socket.socket | None:
+    """The socket of a TCP transport with nothing buffered to send (None otherwise)."""
+    if (type(transport) in _TCP_TRANSPORTS and transport.connected  # type: ignore[attr-defined]
+            and not transport.disconnecting  # type: ignore[attr-defined]
+            and not transport._tempDataBuffer  # type: ignore[attr-defined]
+            and len(transport.dataBuffer) == transport.offset):  # type: ignore[attr-defined]
+        return transport.socket  # type: ignore[attr-defined, no-any-return]
+    return None
+
+
+#: Twisted's TCP transports, whose socket and send buffers `_idle_socket` looks at.
+_TCP_TRANSPORTS: Final = (tcp.Server, tcp.Client)
+
+
 class BatchingTLSProtocol(TLSMemoryBIOProtocol):
     """`TLSMemoryBIOProtocol` with batched record handling (see the module docstring)."""
 
+    _send_buffer: object = None
+
     def _flushSendBIO(self) -> None:  # noqa: N802 (Twisted's name)
-        """Send everything OpenSSL holds for the wire in one transport write."""
-        connection = self._tlsConnection
+        """Send everything OpenSSL holds for the wire: straight to the socket when nothing
+        waits before it, else in one transport write."""
+        bio = self._tlsConnection._from_ssl
+        if self._send_buffer is None:
+            self._send_buffer = _uncleared("char[]", SEND_BIO_READ_SIZE)
+        buffer = self._send_buffer
+        sock = _idle_socket(self.transport)
         chunks: list[bytes] = []
-        while True:
-            try:
-                chunks.append(connection.bio_read(SEND_BIO_READ_SIZE))
-            except WantReadError:
-                break
+        while (got := _lib.BIO_read(bio, buffer, SEND_BIO_READ_SIZE)) > 0:
+            data = _ffi.buffer(buffer, got)
+            if sock is not None:
+                try:
+                    sent = sock.send(data)
+                except OSError:  # EAGAIN, or an error Twisted's own write will meet
+                    sent = 0
+                if sent == got:
+                    continue
+                sock = None
+                chunks.append(data[sent:])
+            else:
+                chunks.append(data[:])
         if len(chunks) == 1:
             self.transport.write(chunks[0])
         elif chunks:
             self.transport.writeSequence(chunks)
 
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802 (Twisted's name)
+        self._arrived = len(data)
+        super().dataReceived(data)
+
+    _arrived = 0
+
     def _flushReceiveBIO(self) -> None:  # noqa: N802 (Twisted's name)
-        """Read every record in the receive BIO, then deliver their data in one call."""
-        pieces: list[bytes] = []
-        size = 0
+        """Decrypt every record in the receive BIO into one buffer, then deliver it."""
+        connection: Connection = self._tlsConnection
+        # The records of the bytes that just arrived, and at most one record begun before
+        # them, decrypt to fewer bytes than that: one buffer nearly always holds them all.
+        size = min(MAX_DELIVERY, self._arrived + RECORD_READ_SIZE)
+        buffer = _uncleared("char[]", size)
+        filled = 0
         while not self._lostTLSConnection:
+            if size - filled < RECORD_READ_SIZE // 2:
+                self._deliver(buffer, filled)
+                buffer, filled = _uncleared("char[]", size), 0
+            got = _lib.SSL_read(connection._ssl, buffer + filled, size - filled)
+            if got > 0:
+                filled += got
+                continue
             try:
-                data = self._tlsConnection.recv(RECORD_READ_SIZE)
+                connection._raise_ssl_error(connection._ssl, got)
             except WantReadError:
                 break
             except ZeroReturnError:
-                self._deliver(pieces)
-                pieces, size = [], 0
+                self._deliver(buffer, filled)
+                filled = 0
                 self._shutdownTLS()
                 self._tlsShutdownFinished(None)
             except Error:
                 failure = Failure()
-                self._deliver(pieces)
-                pieces, size = [], 0
+                self._deliver(buffer, filled)
+                filled = 0
                 self._tlsShutdownFinished(failure)
-            else:
-                pieces.append(data)
-                size += len(data)
-                if size >= MAX_DELIVERY:
-                    self._deliver(pieces)
-                    pieces, size = [], 0
-        self._deliver(pieces)
+        self._deliver(buffer, filled)
         self._flushSendBIO()
 
-    def _deliver(self, pieces: list[bytes]) -> None:
-        if pieces and not self._aborted:
-            ProtocolWrapper.dataReceived(self, pieces[0] if len(pieces) == 1
-                                         else b"".join(pieces))
+    def _deliver(self, buffer: object, filled: int) -> None:
+        if filled and not self._aborted:
+            ProtocolWrapper.dataReceived(self, _ffi.buffer(buffer, filled)[:])
 
     def _write(self, data: bytes) -> None:
         """Give OpenSSL the data in large pieces, then flush the send BIO once."""

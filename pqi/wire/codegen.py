@@ -398,7 +398,11 @@ class _Dec(_Writer):
     def _BinaryTLV(self, con: Any, end: str) -> str:  # noqa: N802
         pend, _ = self.head(con.tlv_type, end)
         v = self.var("b")
-        self.line(f"{v} = buf[pos:{pend}]")
+        if con.view:
+            view = self.const(memoryview, "M")
+            self.line(f"{v} = {view}(buf)[pos:{pend}] if type(buf) is bytes else buf[pos:{pend}]")
+        else:
+            self.line(f"{v} = buf[pos:{pend}]")
         self.line(f"pos = {pend}")
         return v
 
@@ -560,6 +564,20 @@ class _Enc(_Writer):
     def __init__(self) -> None:
         super().__init__()
         self.pending: list[tuple[str, str | None]] = []
+        #: A large blob that belongs at the end of ``out`` but is not copied into it yet (a
+        #: `BinaryTLV` with ``view``, when nothing follows it): ``encode_item`` joins it on
+        #: once, instead of copying it into ``out`` and ``out`` into the result.
+        self.tail: str | None = None
+
+    def size(self) -> str:
+        """The encoding's length so far, the held-back blob included."""
+        return "len(out)" if self.tail is None else f"(len(out) + len({self.tail}))"
+
+    def settle(self) -> None:
+        """Copy the held-back blob into ``out``: something is written after it."""
+        if self.tail is not None:
+            self.line(f"out += {self.tail}")
+            self.tail = None
 
     def pack(self, code: str, expr: str | None) -> None:
         """Hold back a fixed-width write (``expr`` None: zero padding, ``code`` like ``6x``)."""
@@ -567,6 +585,7 @@ class _Enc(_Writer):
 
     def flush(self) -> None:
         if self.pending:
+            self.settle()
             fmt = ">" + "".join(code for code, _ in self.pending)
             args = ", ".join(expr for _, expr in self.pending if expr is not None)
             self.pending = []
@@ -575,11 +594,13 @@ class _Enc(_Writer):
     def out(self, text: str) -> None:
         """A line that touches ``out``: everything held back goes first."""
         self.flush()
+        self.settle()
         self.line(text)
 
     @contextmanager
     def block(self, head: str) -> Iterator[None]:
         self.flush()
+        self.settle()
         with super().block(head):
             yield
             self.flush()
@@ -704,7 +725,8 @@ class _Enc(_Writer):
         self.line(f"{start} = len(out) + {held}")
         self.pack(f"{TLV_HEADER_SIZE}x", None)
         yield
-        self.out(f"_HDR.pack_into(out, {start}, {tlv_type}, len(out) - {start})")
+        self.flush()  # patching the header writes nothing after a held-back blob
+        self.line(f"_HDR.pack_into(out, {start}, {tlv_type}, {self.size()} - {start})")
 
     def _simple(self, tlv_type: int, data: str) -> None:
         d = self.take(data)
@@ -725,7 +747,16 @@ class _Enc(_Writer):
         self.pack(con.fmt.format.lstrip(">"), value)
 
     def _BinaryTLV(self, con: Any, value: str) -> None:  # noqa: N802
-        self._simple(con.tlv_type, f"bytes({self.plain(value, '_BLOBS')})")
+        if not con.view or self.depth != 1:
+            self._simple(con.tlv_type, f"bytes({self.plain(value, '_BLOBS')})")
+            return
+        blob = self.plain(value, '_BLOBS')
+        self.line(f"if type({blob}) is not bytes: {blob} = bytes({blob})")
+        self.pack("H", str(con.tlv_type))
+        self.pack("I", f"len({blob}) + 6")
+        self.flush()
+        self.settle()
+        self.tail = blob
 
     def _IdSetTLV(self, con: Any, value: str) -> None:  # noqa: N802
         ids = self.take(f"sorted([bytes(x) for x in {self.plain(value)}])")
@@ -800,11 +831,13 @@ def encoder_source(cls: type[PQItem]) -> tuple[str, dict[str, Any]]:
     got = {n: w.take(f"item.{n}") for n in cls._FIELDS}
     w.fields(cls.BODY, got)
     w.flush()
-    body = w.lines
-    header = "    _ITEM_HDR.pack_into(out, 0, item.VERSION, item.SERVICE, item.SUBTYPE, len(out))"
-    lines = ["def encode(item, out):", *body, "    return None", "",
+    body, tail = w.lines, w.tail
+    header = ("    _ITEM_HDR.pack_into(out, 0, item.VERSION, item.SERVICE, item.SUBTYPE, "
+              f"{w.size()})")
+    lines = ["def encode(item, out):", *body, *([f"    out += {tail}"] if tail else []),
+             "    return None", "",
              "def encode_item(item):", f"    out = bytearray({HEADER_SIZE})", *body, header,
-             "    return bytes(out)"]
+             f"    return b''.join((out, {tail}))" if tail else "    return bytes(out)"]
     w.ns.update(_shared_names())
     w.ns.update(_ZERO6=bytes(TLV_HEADER_SIZE), _pack=struct.pack, _ITEM_HDR=struct.Struct(">BHBI"),
                 _SEQS=(list, tuple, set, frozenset, dict), _BLOBS=(bytes, bytearray, memoryview))

@@ -10,10 +10,11 @@ the receiver reassembles per packet id.
 `Deframer` turns received bytes (split anywhere) into events; `Enframer` turns queued items
 into writes (QoS order, slicing, grouping, a probe every 60 s).  By default it makes exactly
 the writes RetroShare would make (1400-byte slices, writes grouped up to 1400 bytes); a node
-asks for `FAST_SLICE_SIZE` slices and `FAST_GROUP_SIZE` writes instead, which every RetroShare
-0.6.7 receiver reassembles (docs/wire.md, "Slice and write sizes") and which cost a
-forty-sixth of the slices per byte.  Neither does IO or reads a clock: the Twisted glue in
-`pqi.wire.streamer` feeds them bytes and ``now``.
+sends items of up to `FAST_WHOLE_SIZE` bytes whole, cuts larger ones into `FAST_SLICE_SIZE`
+slices and groups writes to `FAST_GROUP_SIZE` instead, which every RetroShare 0.6.7 receiver
+takes (docs/wire.md, "Slice and write sizes"): a file's data items then cross the stream in
+one piece each, with no slice headers to write and nothing to reassemble.  Neither does IO
+or reads a clock: the Twisted glue in `pqi.wire.streamer` feeds them bytes and ``now``.
 
 The deframer is stricter than RetroShare where RetroShare silently copes with nonsense, because
 nonsense on this layer means the stream is desynchronised or hostile: a slice continuing a
@@ -50,6 +51,7 @@ __all__ = [
     "QOS_LEVELS",
     "GROUP_SIZE",
     "FAST_SLICE_SIZE",
+    "FAST_WHOLE_SIZE",
     "FAST_GROUP_SIZE",
     "DEFAULT_MAX_QUEUE_BYTES",
     "ItemReceived",
@@ -77,10 +79,15 @@ QOS_LEVELS: Final = 10
 #: A write gathers items and slices until it holds at least this many bytes (or the queue is
 #: empty), as RetroShare does to spare TLS record overhead.
 GROUP_SIZE: Final = SLICE_SIZE
-#: Slice payload a node uses: the largest the slice header can say.  An item of
-#: `MAX_SERIAL_SIZE` bytes leaves in 5 slices instead of 188, and a chat item still passes
-#: between them (one slice is about a third of a millisecond on loopback).
+#: Slice payload a node uses for items above its ``whole_size``: the largest the slice header
+#: can say (an item of `MAX_SERIAL_SIZE` bytes in 5 slices instead of 188).
 FAST_SLICE_SIZE: Final = MAX_SLICE_SIZE
+#: Largest item a node sends whole to a peer that reassembles slices: every item.  RetroShare
+#: 0.6.7 receivers take whole items up to `MAX_SERIAL_SIZE`, the most any item may be, so a
+#: file's 240 KiB data items need no slicing (nor reassembling); a chat item queued behind one
+#: waits for at most one such item more than behind a 64 KiB slice, a millisecond of a
+#: loopback link, next to the megabytes a busy socket's kernel buffer already holds.
+FAST_WHOLE_SIZE: Final = MAX_SERIAL_SIZE
 #: Write size a node groups to: one TLS write carries about four 16 KiB records, instead of
 #: one write (and one record) per 1400-byte slice.
 FAST_GROUP_SIZE: Final = 64 * 1024
@@ -121,10 +128,13 @@ FramingEvent = ItemReceived | ProbeReceived
 class Deframer:
     """Received bytes in, `ItemReceived` / `ProbeReceived` events out.
 
-    One buffer with a read offset (as Twisted's ``IntNStringReceiver``): bytes are appended,
-    whole frames are cut out by offset, and the consumed prefix is dropped once per
-    `receive_data`.  Every size a header announces is checked before its payload is buffered.
-    After a `FramingError` the stream is unusable and every later call raises it again.
+    Frames are cut out of the received buffers by offset, so each item's bytes are copied once
+    on their way up: a buffer that starts on a frame boundary is parsed where it is, a frame
+    begun in one buffer is completed with just the bytes it lacks from the next (which is then
+    parsed from there), and only a frame spanning more than two buffers is gathered in a
+    buffer of its own.  Every size a header announces is checked before its payload is
+    buffered.  After a `FramingError` the stream is unusable and every later call raises it
+    again.
     """
 
     def __init__(self, *, max_partial_packets: int = MAX_PARTIAL_PACKETS) -> None:
@@ -135,16 +145,21 @@ class Deframer:
         self.items_received = 0
         self.slices_received = 0
         self.bytes_received = 0
-        self._buf = bytearray()
+        self._buf: bytes | bytearray = b""
         self._pos = 0
         self._stream_offset = 0  # stream position of self._buf[0], for error offsets
+        #: A received buffer to parse from ``_rest_pos`` once ``_buf`` is used up (``_buf``
+        #: then holds whole frames only: the one completed with the start of ``_rest``).
+        self._rest: bytes | None = None
+        self._rest_pos = 0
         self._partials: dict[int, bytearray] = {}
         self._error: FramingError | None = None
 
     @property
     def buffered(self) -> int:
         """Bytes received but not yet part of a complete frame."""
-        return len(self._buf) - self._pos
+        rest = 0 if self._rest is None else len(self._rest) - self._rest_pos
+        return len(self._buf) - self._pos + rest
 
     @property
     def partial_packets(self) -> int:
@@ -160,14 +175,51 @@ class Deframer:
         self.receive_data(data)
         return self._events()
 
-    def receive_data(self, data: bytes) -> None:
-        """Append bytes to the buffer (drop the consumed prefix first)."""
-        if self._pos:
-            del self._buf[:self._pos]
-            self._stream_offset += self._pos
-            self._pos = 0
-        self._buf += data
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Take a received buffer (kept, not copied, when it is `bytes`)."""
+        if not isinstance(data, bytes):
+            data = bytes(data)
         self.bytes_received += len(data)
+        if self._rest is not None:  # both still unparsed (a backlog): gather them first
+            self._gather(memoryview(self._rest)[self._rest_pos:])
+            self._rest = None
+        left = len(self._buf) - self._pos
+        if not left:
+            self._stream_offset += len(self._buf)
+            self._buf, self._pos = data, 0
+            return
+        need = self._frame_size(self._buf, self._pos)
+        if need is None or not left < need <= left + len(data):
+            # A header cut short, a frame still incomplete, or whole frames left unparsed.
+            self._gather(data)
+            return
+        take = need - left
+        with memoryview(self._buf) as view:
+            head = b"".join((view[self._pos:], memoryview(data)[:take]))
+        self._stream_offset += self._pos
+        self._buf, self._pos = head, 0
+        self._rest, self._rest_pos = data, take
+
+    def _gather(self, data: bytes | memoryview) -> None:
+        """Append ``data`` to the unparsed tail, in a buffer of our own."""
+        if isinstance(self._buf, bytearray):
+            del self._buf[:self._pos]
+        else:
+            with memoryview(self._buf) as view:
+                self._buf = bytearray(view[self._pos:])
+        self._stream_offset += self._pos
+        self._pos = 0
+        self._buf += data
+
+    @staticmethod
+    def _frame_size(buf: bytes | bytearray, pos: int) -> int | None:
+        """The size of the frame starting at ``pos`` (None: its header is not complete)."""
+        if len(buf) - pos < HEADER_SIZE:
+            return None
+        if buf[pos] == SLICE_PROTOCOL_ID and buf[pos + 1] in _SLICE_FLAGS:
+            return HEADER_SIZE + int.from_bytes(buf[pos + 6:pos + 8], "big")
+        (size,) = _ITEM_SIZE.unpack_from(buf, pos + 4)
+        return max(size, HEADER_SIZE)
 
     def next_event(self) -> FramingEvent | None:
         """The next complete event, or None until more bytes arrive."""
@@ -189,6 +241,10 @@ class Deframer:
     def _next_event(self) -> FramingEvent | None:
         while True:
             buf, pos = self._buf, self._pos
+            if pos == len(buf) and self._rest is not None:
+                self._stream_offset += len(buf) - self._rest_pos
+                buf, pos = self._buf, self._pos = self._rest, self._rest_pos
+                self._rest = None
             if len(buf) - pos < HEADER_SIZE:
                 return None
             if buf[pos] == SLICE_PROTOCOL_ID and buf[pos + 1] in _SLICE_FLAGS:
@@ -221,6 +277,8 @@ class Deframer:
                 return None
             self._pos = end
             self.items_received += 1
+            if isinstance(buf, bytes):
+                return ItemReceived(buf[pos:end])  # the buffer itself when it is one item
             with memoryview(buf) as view:
                 return ItemReceived(bytes(view[pos:end]))
 
@@ -303,11 +361,14 @@ class Enframer:
     Every item gets a packet id from a counter modulo 2**24 when queued (whole items too, as
     RetroShare does), so sliced ids in a stream skip the ids of items that went whole.
     ``first_packet_id`` lets a per-peer owner continue its counter on a new connection.
+    ``whole_size`` (default: ``slice_size``) is the largest item that leaves whole once slicing
+    is on; larger ones are cut into ``slice_size`` slices.
     """
 
     def __init__(self, *, max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
                  probe_interval: float = PROBE_INTERVAL, first_packet_id: int = 0,
-                 slice_size: int = SLICE_SIZE, group_size: int = GROUP_SIZE) -> None:
+                 slice_size: int = SLICE_SIZE, group_size: int = GROUP_SIZE,
+                 whole_size: int | None = None) -> None:
         if not HEADER_SIZE <= slice_size <= MAX_SLICE_SIZE:
             raise ValueError(f"slice size {slice_size} outside {HEADER_SIZE}..{MAX_SLICE_SIZE} "
                              "(a first slice holds the item header; the slice header's length "
@@ -315,6 +376,7 @@ class Enframer:
         if group_size < 1:
             raise ValueError(f"group size {group_size} must be positive")
         self.slice_size = slice_size
+        self.whole_size = slice_size if whole_size is None else max(whole_size, slice_size)
         self.group_size = group_size
         self.max_queue_bytes = max_queue_bytes
         self.probe_interval = probe_interval
@@ -448,8 +510,7 @@ class Enframer:
         record = level[0]
         data, offset = record.data, record.offset
         remaining = len(data) - offset
-        slice_size = self.slice_size
-        if offset == 0 and (not self.slicing or remaining <= slice_size):
+        if offset == 0 and (not self.slicing or remaining <= self.whole_size):
             level.popleft()
             self._queued_bytes -= remaining
             self._queued_items -= 1
@@ -457,7 +518,7 @@ class Enframer:
             self._completed.append(record.packet_id)
             parts.append(data)
             return remaining
-        length = min(slice_size, remaining)
+        length = min(self.slice_size, remaining)
         if offset == 0:
             flags = SLICE_START
         elif length == remaining:

@@ -52,6 +52,7 @@ from pqi.wire.framing import (
     DEFAULT_MAX_QUEUE_BYTES,
     FAST_GROUP_SIZE,
     FAST_SLICE_SIZE,
+    FAST_WHOLE_SIZE,
     PROBE_INTERVAL,
     Deframer,
     Enframer,
@@ -159,10 +160,11 @@ class PQIStreamer(Protocol):
     once when the connection ends; ``on_write(data)``, if given, sees every write before the
     transport does (a tap for tracing and captures).  ``peer`` only labels log events.  Counters:
     ``items_in``, ``items_out``, ``bytes_in``, ``bytes_out``, ``probes_in``, ``probes_out``,
-    ``decode_errors``, ``framing_errors``.  ``slice_size`` and ``group_size`` go to the
-    `Enframer`: by default the large slices and grouped writes every RetroShare 0.6.7 receiver
-    reassembles (`FAST_SLICE_SIZE`, `FAST_GROUP_SIZE`; `SLICE_SIZE` and `GROUP_SIZE` give
-    RetroShare's own writes byte for byte).  ``on_room()``, if given (or set later), is called
+    ``decode_errors``, ``framing_errors``.  ``slice_size``, ``whole_size`` and ``group_size`` go
+    to the `Enframer`: by default whole items, large slices and grouped writes, which every
+    RetroShare 0.6.7 receiver takes (`FAST_WHOLE_SIZE`, `FAST_SLICE_SIZE`, `FAST_GROUP_SIZE`;
+    ``slice_size=SLICE_SIZE, whole_size=SLICE_SIZE, group_size=GROUP_SIZE`` give RetroShare's
+    own writes byte for byte).  ``on_room()``, if given (or set later), is called
     each time the queue falls to ``room_mark`` bytes (default `ROOM_MARK_FRACTION` of
     ``max_queue_bytes``) after it was above it: the signal a producer that stopped on a full
     queue waits for.
@@ -179,6 +181,7 @@ class PQIStreamer(Protocol):
                  probe_interval: float = PROBE_INTERVAL,
                  slice_size: int = FAST_SLICE_SIZE,
                  group_size: int = FAST_GROUP_SIZE,
+                 whole_size: int = FAST_WHOLE_SIZE,
                  on_room: Callable[[], object] | None = None,
                  room_mark: int | None = None,
                  items_per_turn: int = MAX_ITEMS_PER_TURN) -> None:
@@ -202,7 +205,8 @@ class PQIStreamer(Protocol):
         self.peer = peer
         self.deframer = Deframer()
         self.enframer = Enframer(max_queue_bytes=max_queue_bytes, probe_interval=probe_interval,
-                                 slice_size=slice_size, group_size=group_size)
+                                 slice_size=slice_size, group_size=group_size,
+                                 whole_size=whole_size)
         self.items_in = 0
         self.decode_errors = 0
         self.framing_errors = 0

@@ -233,9 +233,10 @@ def UInt64TLV(tlv_type: int) -> c.Construct:
 
 
 class _BinaryTLV(c.Construct):
-    def __init__(self, tlv_type: int) -> None:
+    def __init__(self, tlv_type: int, view: bool = False) -> None:
         super().__init__()
         self.tlv_type = tlv_type
+        self.view = view
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> bytes:
         return _read_tlv(stream, path, self.tlv_type)[2]
@@ -247,9 +248,14 @@ class _BinaryTLV(c.Construct):
         return data
 
 
-def BinaryTLV(tlv_type: int) -> c.Construct:
-    """A TLV whose payload is raw bytes (file data, signatures)."""
-    return _BinaryTLV(tlv_type)
+def BinaryTLV(tlv_type: int, *, view: bool = False) -> c.Construct:
+    """A TLV whose payload is raw bytes (file data, signatures).
+
+    With ``view``, the generated decoder gives a read-only `memoryview` of the item's bytes
+    instead of a copy when it decodes a `bytes` object (file data: 240 KiB per item, which is
+    only written to disk); ``bytes(value)`` makes a copy where one is wanted.
+    """
+    return _BinaryTLV(tlv_type, view)
 
 
 class _IdSetTLV(c.Construct):

@@ -118,16 +118,20 @@ FileSetTLV = _FileSetTLV()
 
 @dataclasses.dataclass(frozen=True)
 class FileData:
-    """A piece of a file (``RsTlvFileData``): which file, at which offset, the bytes."""
+    """A piece of a file (``RsTlvFileData``): which file, at which offset, the bytes.
+
+    Decoded, ``data`` is a read-only view of the received item (no copy of the 240 KiB a
+    data item carries on its way to the disk); it compares, hashes and encodes as bytes.
+    """
 
     file: FileItem
     offset: int
-    data: bytes
+    data: bytes | memoryview
 
 
 FileDataTLV = TLV(T.FILEDATA, DataclassStruct(
     FileData, "file" / FileItemTLV, "offset" / UInt64TLV(T.UINT64_OFFSET),
-    "data" / BinaryTLV(T.BIN_FILEDATA)), whole=False)
+    "data" / BinaryTLV(T.BIN_FILEDATA, view=True)), whole=False)
 
 
 # --- addresses ------------------------------------------------------------------------------

@@ -100,6 +100,9 @@ class ChunkMap:
         for i in done:
             self._states[i] = ChunkState.DONE
         self._done = sum(1 for s in self._states if s == ChunkState.DONE)
+        #: No chunk below it is OUTSTANDING: `pick` starts there, so picking through a file
+        #: in order costs what it skips, not the whole map each time.
+        self._low = 0
 
     def chunk_range(self, index: int) -> tuple[int, int]:
         """(offset, length) of chunk ``index``."""
@@ -118,6 +121,8 @@ class ChunkMap:
             self._done -= 1
         if state == ChunkState.DONE:
             self._done += 1
+        if state == ChunkState.OUTSTANDING and index < self._low:
+            self._low = index
         self._states[index] = state
 
     def indexes(self, state: ChunkState) -> list[int]:
@@ -151,8 +156,12 @@ class ChunkMap:
         """An OUTSTANDING chunk for which ``available(i)`` holds, or None."""
         states = self._states
         outstanding = ChunkState.OUTSTANDING
+        low = self._low
+        while low < self.count and states[low] != outstanding:
+            low += 1
+        self._low = low
         first = None
-        for i in range(self.count):
+        for i in range(low, self.count):
             if states[i] == outstanding and available(i):
                 first = i
                 break

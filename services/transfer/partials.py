@@ -64,22 +64,40 @@ class PartialStateError(ValueError):
 
 @dataclasses.dataclass
 class _State:
+    """What the state file holds.  ``done`` and its map ``done_words`` change in place, by
+    the chunks added or removed (`add_done`, `remove_done`), so a commit costs what it adds,
+    not what the file already has (a 10 GiB file is 10,240 chunks and as many commits)."""
+
     file_hash: Sha1Hash
     size: int
     name: str
-    done: frozenset[int] = frozenset()
+    done: set[int] = dataclasses.field(default_factory=set)
     priority: int = 1
     paused: bool = False
     error: str = ""
     sources: tuple[SslId, ...] = ()
     verified: bool = False
+    done_words: list[int] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.done = set(self.done)
+        self.done_words = list(compress(self.done, chunk_count(self.size)))
+
+    def add_done(self, chunks: Iterable[int]) -> None:
+        for i in chunks:
+            self.done.add(i)
+            self.done_words[i >> 5] |= 1 << (i & 31)
+
+    def remove_done(self, chunks: Iterable[int]) -> None:
+        for i in chunks:
+            self.done.discard(i)
+            self.done_words[i >> 5] &= ~(1 << (i & 31))
 
     def to_json(self) -> dict[str, Any]:
         return {
             "version": STATE_VERSION, "hash": self.file_hash.to_hex(), "size": self.size,
             "name": self.name,
-            "done": bytes(b for w in compress(self.done, chunk_count(self.size))
-                          for b in w.to_bytes(4, "little")).hex(),
+            "done": b"".join(w.to_bytes(4, "little") for w in self.done_words).hex(),
             "priority": self.priority, "paused": self.paused, "error": self.error,
             "sources": [s.to_hex() for s in self.sources], "verified": self.verified,
         }
@@ -120,6 +138,8 @@ class PartialFile:
         self._fd: int | None = None
         self._open_lock = threading.Lock()
         self._prefix = PrefixHash(state.size)
+        #: Every chunk below it is DONE (where `hash_prefix` resumes looking for a gap).
+        self._done_run = 0
 
     # --- creation and loading --------------------------------------------------------------
 
@@ -242,7 +262,7 @@ class PartialFile:
             self._pwrite_all(fd, view[half:], offset + half)
         else:
             self._pwrite_all(fd, view, offset)
-        self._prefix.written(offset)
+        self._prefix.written(offset, view)
 
     @staticmethod
     def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
@@ -267,9 +287,10 @@ class PartialFile:
         """Fold the DONE chunks from the start of the file, up to the first one not DONE,
         into the running SHA-1 (blocking: the service calls it on its sync thread after each
         commit, so the final check has little left to read)."""
-        done, first = self._state.done, 0
+        done, first = self._state.done, self._done_run
         while first in done:
             first += 1
+        self._done_run = first
         self._prefix.advance(self.read, first * CHUNK_SIZE)
 
     # --- durable progress ------------------------------------------------------------------
@@ -280,7 +301,7 @@ class PartialFile:
         if not new:
             return
         os.fdatasync(self._open())
-        self._state = dataclasses.replace(self._state, done=self._state.done | new)
+        self._state.add_done(new)
         self._write_state()
         self.hash_prefix()
 
@@ -288,14 +309,15 @@ class PartialFile:
         """Chunks found bad: no longer DONE (persisted)."""
         bad = frozenset(chunks) & self._state.done
         if bad:
-            self._state = dataclasses.replace(self._state, done=self._state.done - bad)
+            self._state.remove_done(bad)
+            self._done_run = min(self._done_run, min(bad))
             self._write_state()
 
     def mark_verified(self) -> None:
         """The whole file hashed right: record it before any final name is made."""
         os.fdatasync(self._open())
-        self._state = dataclasses.replace(self._state, verified=True,
-                                          done=frozenset(range(self.chunks.count)))
+        self._state.add_done(range(self.chunks.count))
+        self._state.verified = True
         self._write_state()
 
     def _write_state(self) -> None:

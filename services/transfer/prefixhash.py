@@ -7,8 +7,12 @@ GiB on this machine's cores, a quarter of a fast transfer, spent while nothing e
 grows (on the transfer service's sync thread, right after each commit), so the final check
 only hashes what is left after that run.
 
+A piece written right at the hashed mark is folded in from memory as it is written (the usual
+case: one source sends the file in order), so the hash rarely reads the file back.
+
 Threads: `advance` and `digest` run on worker threads and take the lock; `written` runs on the
-reactor thread for every piece written and never takes it.  A write below the hashed mark
+thread that wrote the piece and never waits for the lock (if a worker holds it, the piece is
+left for the worker to read back).  A write below the hashed mark
 (a chunk refetched after a failed check) marks the state dirty, and the next `advance` or
 `digest` starts again from byte 0.  The mark (``claimed``) moves before a range is read, and
 a writer checks it after its bytes are in the file, so a write is either read by the hash or
@@ -50,10 +54,20 @@ class PrefixHash:
         """Bytes from the start already folded into the hash."""
         return self._hashed
 
-    def written(self, offset: int) -> None:
-        """Bytes were just written at ``offset`` (reactor thread; call it after the write)."""
+    def written(self, offset: int, data: bytes | memoryview | None = None) -> None:
+        """``data`` was just written at ``offset`` (call it after the write): a write below the
+        mark makes the state dirty, one right at it is hashed now."""
         if offset < self._claimed:
             self._dirty = True
+            return
+        if data is None or offset != self._hashed or not self._lock.acquire(blocking=False):
+            return
+        try:
+            if not self._dirty and offset == self._hashed:
+                self._sha1.update(data)
+                self._hashed = self._claimed = offset + len(data)
+        finally:
+            self._lock.release()
 
     def advance(self, read: Reader, end: int) -> None:
         """Fold ``[hashed, end)`` into the hash (blocking: call it off the reactor thread)."""
