@@ -240,6 +240,17 @@ def test_reassembly_is_per_friend_and_capped() -> None:
     assert r.pending_bytes == 0
 
 
+def test_whole_message_over_the_cap_is_dropped() -> None:
+    """A one-piece message is checked against the cap by its UTF-8 size too: one that fits by
+    characters but not by bytes is dropped and counted, one that fits passes unchanged."""
+    r = Reassembler(cap=100)
+    a = SslId(b"\x01" * 16)
+    assert r.feed(a, ChatFlags.PRIVATE, "é" * 50) == (ChatFlags.PRIVATE, "é" * 50)
+    assert r.feed(a, ChatFlags.PRIVATE, "é" * 51) is None  # 102 bytes
+    assert r.feed(a, ChatFlags.PRIVATE, "a" * 100) == (ChatFlags.PRIVATE, "a" * 100)
+    assert r.overflows == 1 and r.pending_bytes == 0
+
+
 def test_multibyte_piece_cut_by_retroshare_joins() -> None:
     """RetroShare cuts at 15000 bytes even inside a character; the joined text is whole."""
     text = "é" * 8000  # 16000 bytes

@@ -85,6 +85,8 @@ _KIND_BITS: Final = int(ChatFlags.PRIVATE | ChatFlags.PUBLIC | ChatFlags.LOBBY)
 _PRIVATE: Final = int(ChatFlags.PRIVATE)
 _PUBLIC: Final = int(ChatFlags.PUBLIC)
 _PARTIAL: Final = int(ChatFlags.PARTIAL_MESSAGE)
+#: Most UTF-8 bytes one character of a body encodes to.
+_MAX_UTF8_BYTES: Final = 4
 _REQUESTS_AVATAR: Final = int(ChatFlags.REQUESTS_AVATAR)
 _AVATAR_AVAILABLE: Final = int(ChatFlags.AVATAR_AVAILABLE)
 #: Queued items sent per pump round (the rest waits for the next round).
@@ -287,13 +289,18 @@ class Reassembler:
         return sum(size for _, _, size in self._pending.values())
 
     def feed(self, peer: SslId, flags: int, body: str) -> tuple[int, str] | None:
+        flags = int(flags)
+        if not flags & _PARTIAL and peer not in self._pending and \
+                len(body) * _MAX_UTF8_BYTES <= self.cap:
+            # A whole message with nothing pending (nearly every message): it is its own
+            # join, and it fits whatever its characters encode to.
+            return flags, body
         data = body.encode("utf-8", "surrogateescape")
         old_flags, parts, size = self._pending.pop(peer, (0, [], 0))
         if size + len(data) > self.cap:
             self.overflows += 1
             return None
         parts.append(data)
-        flags = int(flags)
         if flags & _PARTIAL:
             self._pending[peer] = (flags | old_flags, parts, size + len(data))
             return None
