@@ -188,7 +188,8 @@ LOBBY_EVENTS: Final = (LobbyMessage, LobbyPeerEvent, LobbyInvited, LobbyListChan
 def _build(node: Any) -> ChatService:
     """Chat, and its lobbies when the node runs identities and reputation (built before)."""
     chat = ChatService(node.control, node.reactor,
-                       ChatStore(Path(node.account.base_dir) / CHAT_FILE), node.emit)
+                       ChatStore(Path(node.account.base_dir) / CHAT_FILE, writer_thread=True),
+                       node.emit)
     identities = getattr(node, "identities", None)
     if identities is not None:
         from services.chat.lobby_service import LobbyService
