@@ -65,8 +65,8 @@ __all__ = [
     "ChatService", "ChatMessage", "ChatStatus", "Reassembler", "ChatError",
     "AvatarTooLargeError", "MessageTooLongError", "split_message", "flags_acceptable",
     "html_to_text", "text_to_html", "MAX_PIECE_BYTES", "MAX_MESSAGE_BYTES", "TYPING",
-    "RETRY_PERIOD", "piece_flags", "MessageReceived", "ChatStatusReceived", "AvatarReceived",
-    "SPEC",
+    "RETRY_PERIOD", "HISTORY_COMMIT_DELAY", "piece_flags", "MessageReceived",
+    "ChatStatusReceived", "AvatarReceived", "SPEC",
 ]
 
 #: RetroShare cuts message bodies into pieces of at most this many bytes.
@@ -78,6 +78,9 @@ MAX_MESSAGE_BYTES: Final = 1024 * 1024
 TYPING: Final = "is typing..."
 #: How soon queued messages are tried again when the friend's link queue was full (s).
 RETRY_PERIOD: Final = 0.05
+#: How long (s) history rows wait to be committed together: a flood's rows go in batches of
+#: a hundred or more rather than one per reactor turn (a crash loses at most this long).
+HISTORY_COMMIT_DELAY: Final = 0.01
 
 _KIND_BITS: Final = int(ChatFlags.PRIVATE | ChatFlags.PUBLIC | ChatFlags.LOBBY)
 # The flag bits as plain ints: the receive path tests them on every message, and an operator
@@ -606,13 +609,14 @@ class ChatService(Service):
 
     def _record(self, peer: SslId | None, *, incoming: bool, public: bool, send_time: int,
                 recv_time: float, body: str) -> int:
-        """Add to the history, committed at the end of this reactor turn (one commit per
-        burst; a crash loses at most the entries of that turn, never a queued message)."""
+        """Add to the history, committed `HISTORY_COMMIT_DELAY` later with the rows added
+        meanwhile (one commit per batch; a crash loses at most that long's entries, never a
+        queued message)."""
         history_id = self.store.add(peer, incoming=incoming, public=public,
                                     send_time=send_time, recv_time=recv_time, body=body,
                                     text=html_to_text(body), commit=False)
         if self._commit is None or not self._commit.active():
-            self._commit = self.reactor.callLater(0, self._commit_now)
+            self._commit = self.reactor.callLater(HISTORY_COMMIT_DELAY, self._commit_now)
         return history_id
 
     def _commit_now(self) -> None:
