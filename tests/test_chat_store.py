@@ -212,3 +212,16 @@ def test_writer_thread_waiting_batches_are_bounded(tmp_path) -> None:
     assert len(handed) == total
     assert len(store.history(A, limit=1000)) == total
     store.close()
+
+
+def test_in_memory_store_keeps_its_one_connection(tmp_path) -> None:
+    """An in-memory store asked for a writer thread keeps writing on its own connection (a
+    second connection would open another, empty database) and still reads its rows."""
+    store = ChatStore(":memory:", writer_thread=True)
+    store.add(A, incoming=True, public=False, send_time=1, recv_time=1, body="x", text="x",
+              commit=False)
+    store.commit()
+    store.enqueue(B, [(1, 2, "q")])
+    assert [e.body for e in store.history(A)] == ["x"]
+    assert [q.body for q in store.queued(B)] == ["q"]
+    store.close()

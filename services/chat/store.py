@@ -200,8 +200,10 @@ class ChatStore:
             "SELECT seq FROM sqlite_sequence WHERE name = 'history'").fetchone()
         #: The id the next history row gets (AUTOINCREMENT never reuses an id).
         self._next_id = max(int(row[0] or 0), int(seq[0]) if seq else 0) + 1
-        #: Every write goes through it, when the store has a writer thread (not in memory).
-        self._writer = _Writer(self.path) if writer_thread and self.path != ":memory:" else None
+        #: Every write goes through it, when the store has a writer thread (a file's store:
+        #: an in-memory or temporary database is the one connection's own).
+        self._writer = (_Writer(self.path) if writer_thread and self.path not in ("", ":memory:")
+                        else None)
 
     def close(self) -> None:
         try:
