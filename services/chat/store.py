@@ -9,7 +9,7 @@ friend's link: RetroShare keeps its equivalent (``privateOutgoingMap``) in its c
 Commits use WAL with ``synchronous=NORMAL``: a committed row survives the process being killed
 (only a power cut can lose the last commits), and a chat flood costs no fsync per message.
 History rows added with ``commit=False`` wait in memory (at most `MAX_PENDING_ROWS`) and go
-to the database in one ``executemany`` with the next `ChatStore.commit`: a flood's turn costs
+to the database in one ``executemany`` with the next `ChatStore.commit`: a flood's batch costs
 one statement, not one per message.  Their ids are given here (the store is the file's one
 writer), so a caller gets each message's history id at once.
 
