@@ -17,6 +17,7 @@ import pqi
 from pqi.items.chat import MAX_AVATAR_SIZE, ChatAvatarItem, ChatFlags, ChatMsgItem, ChatStatusItem
 from pqi.wire.fields import SslId
 from services.chat.service import (
+    HISTORY_COMMIT_DELAY,
     MAX_PIECE_BYTES,
     RETRY_PERIOD,
     AvatarReceived,
@@ -240,6 +241,17 @@ def test_reassembly_is_per_friend_and_capped() -> None:
     assert r.pending_bytes == 0
 
 
+def test_whole_message_over_the_cap_is_dropped() -> None:
+    """A one-piece message is checked against the cap by its UTF-8 size too: one that fits by
+    characters but not by bytes is dropped and counted, one that fits passes unchanged."""
+    r = Reassembler(cap=100)
+    a = SslId(b"\x01" * 16)
+    assert r.feed(a, ChatFlags.PRIVATE, "é" * 50) == (ChatFlags.PRIVATE, "é" * 50)
+    assert r.feed(a, ChatFlags.PRIVATE, "é" * 51) is None  # 102 bytes
+    assert r.feed(a, ChatFlags.PRIVATE, "a" * 100) == (ChatFlags.PRIVATE, "a" * 100)
+    assert r.overflows == 1 and r.pending_bytes == 0
+
+
 def test_multibyte_piece_cut_by_retroshare_joins() -> None:
     """RetroShare cuts at 15000 bytes even inside a character; the joined text is whole."""
     text = "é" * 8000  # 16000 bytes
@@ -352,18 +364,20 @@ def test_broadcast_reaches_connected_friends(tmp_path) -> None:
     assert entry.peer is None and entry.public and not entry.incoming
 
 
-def test_history_committed_once_per_reactor_turn(tmp_path) -> None:
-    """History rows written in one reactor turn reach the file together at the end of the
-    turn (another connection sees none before, all after); queued messages are committed at
-    once."""
+def test_history_committed_together_after_the_commit_delay(tmp_path) -> None:
+    """History rows written within HISTORY_COMMIT_DELAY reach the file together once it
+    passed (another connection sees none before, all after); queued messages are committed
+    at once."""
     import sqlite3
     svc, _, _, clock = make(tmp_path)
     bob = connect(svc)
     reader = sqlite3.connect(tmp_path / "chat.sqlite")
-    for n in range(3):
+    svc.send_private(bob.ssl_id, "m0")
+    clock.advance(HISTORY_COMMIT_DELAY / 2)
+    for n in range(1, 3):
         svc.send_private(bob.ssl_id, f"m{n}")
     assert reader.execute("SELECT COUNT(*) FROM history").fetchone() == (0,)
-    clock.advance(0)
+    clock.advance(HISTORY_COMMIT_DELAY / 2)
     assert reader.execute("SELECT COUNT(*) FROM history").fetchone() == (3,)
     svc.send_private(peer(9).ssl_id, "to an offline friend")
     assert reader.execute("SELECT COUNT(*) FROM queue").fetchone() == (1,)

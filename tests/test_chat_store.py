@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pqi.wire.fields import SslId
-from services.chat.store import MAX_PENDING_ROWS, ChatStore
+from services.chat.store import MAX_PENDING_ROWS, MAX_WRITES_WAITING, ChatStore, HistoryWriteError
 
 A, B = SslId(b"\x0a" * 16), SslId(b"\x0b" * 16)
 
@@ -126,3 +130,98 @@ def test_queue_change_commits_waiting_history(tmp_path) -> None:
     store.enqueue(B, [(1, 1, "later")])
     other = ChatStore(tmp_path / "c.sqlite")  # a second reader sees only what was committed
     assert [e.body for e in other.history(A)] == ["hi"]
+
+
+# --- the writer thread (a node's store) --------------------------------------------------------
+
+def test_writer_thread_commits_what_it_is_handed(tmp_path) -> None:
+    """With a writer thread, rows handed over by commit reach the file (another connection
+    sees them once a read of ours returned), reads see rows still waiting, and queue changes
+    are committed before they return."""
+    store = ChatStore(tmp_path / "c.sqlite", writer_thread=True)
+    other = ChatStore(tmp_path / "c.sqlite")
+    try:
+        ids = [store.add(A, incoming=True, public=False, send_time=n, recv_time=n,
+                         body=f"m{n}", text=f"m{n}", commit=False) for n in range(3)]
+        store.commit()
+        late = store.add(B, incoming=False, public=False, send_time=9, recv_time=9,
+                         body="late", text="late", commit=False)
+        assert [e.id for e in store.history()] == [*ids, late]
+        assert [e.body for e in other.history()] == ["m0", "m1", "m2", "late"]
+        store.enqueue(B, [(1, 10, "q1"), (1, 11, "q2")])
+        assert [q.body for q in other.queued(B)] == ["q1", "q2"]
+        store.dequeue([other.queued(B)[0].id])
+        assert [q.body for q in other.queued(B)] == ["q2"]
+        store.add(A, incoming=True, public=False, send_time=1, recv_time=1, body="end",
+                  text="end", commit=False)
+        store.close()
+        assert [e.body for e in other.history(A)][-1] == "end"
+    finally:
+        other.close()
+
+
+def test_writer_thread_failure_is_raised_on_the_next_call(tmp_path) -> None:
+    """A batch the writer thread cannot write (here: its table is gone) surfaces as
+    HistoryWriteError on the next read or queue change, not as a silent loss."""
+    store = ChatStore(tmp_path / "c.sqlite", writer_thread=True)
+    other = ChatStore(tmp_path / "c.sqlite")
+    other.db.execute("DROP TABLE history")
+    other.db.commit()
+    other.close()
+    store.add(A, incoming=True, public=False, send_time=1, recv_time=1, body="x", text="x")
+    with pytest.raises(HistoryWriteError, match="history"):
+        store.last_id()
+    with pytest.raises(HistoryWriteError):
+        store.enqueue(A, [(1, 1, "q")])
+    with pytest.raises(HistoryWriteError):
+        store.close()
+
+
+def test_writer_thread_waiting_batches_are_bounded(tmp_path) -> None:
+    """While the file is locked by another writer, at most MAX_WRITES_WAITING batches wait
+    for the writer thread (besides the at most as many its blocked transaction holds): a
+    further commit waits for room, and all are written once the lock goes."""
+    store = ChatStore(tmp_path / "c.sqlite", writer_thread=True)
+    locker = sqlite3.connect(tmp_path / "c.sqlite", isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # the writer thread's first transaction waits on it
+    total = 2 * MAX_WRITES_WAITING + 3
+    handed: list[int] = []
+
+    def commit_many() -> None:
+        for n in range(total):
+            store.add(A, incoming=True, public=False, send_time=n, recv_time=n,
+                      body=f"m{n}", text=f"m{n}", commit=False)
+            store.commit()
+            handed.append(n)
+
+    helper = threading.Thread(target=commit_many, daemon=True)
+    try:
+        helper.start()
+        seen = -1
+        for _ in range(100):  # until the helper stops handing batches over
+            time.sleep(0.02)
+            if len(handed) == seen:
+                break
+            seen = len(handed)
+        assert helper.is_alive()
+        assert MAX_WRITES_WAITING < len(handed) <= 2 * MAX_WRITES_WAITING
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+        helper.join(30)
+    assert len(handed) == total
+    assert len(store.history(A, limit=1000)) == total
+    store.close()
+
+
+def test_in_memory_store_keeps_its_one_connection(tmp_path) -> None:
+    """An in-memory store asked for a writer thread keeps writing on its own connection (a
+    second connection would open another, empty database) and still reads its rows."""
+    store = ChatStore(":memory:", writer_thread=True)
+    store.add(A, incoming=True, public=False, send_time=1, recv_time=1, body="x", text="x",
+              commit=False)
+    store.commit()
+    store.enqueue(B, [(1, 2, "q")])
+    assert [e.body for e in store.history(A)] == ["x"]
+    assert [q.body for q in store.queued(B)] == ["q"]
+    store.close()

@@ -114,7 +114,7 @@ def test_backoff_resets_after_the_first_item() -> None:
     mgr.tcp_connected(dial.link, now)
     assert mgr.authenticated(dial.link, OTHER, now)
     assert mgr.drain(0.0) == []  # we dialled: up only once the peer says something
-    mgr.item_received(dial.link, now + 1)
+    assert mgr.item_received(dial.link, now + 1)
     assert mgr.drain(0.0) == [LinkUp(dial.link, OTHER, Direction.OUTGOING, dial.address)]
     assert mgr.status(OTHER).failures == 0
     mgr.closed(dial.link, DisconnectReason.CLOSED, "peer closed", now + 100)
@@ -122,6 +122,26 @@ def test_backoff_resets_after_the_first_item() -> None:
                                           "peer closed")]
     again, _ = run_until_dial(mgr, now + 100)
     assert BACKOFF_BASE * (1 - BACKOFF_JITTER) <= again - (now + 100) <= BACKOFF_BASE
+
+
+def test_later_items_change_nothing() -> None:
+    """Only a link's first item moves its state: later ones (and items of an unknown link)
+    report no change and output nothing, so the net interface need not service the driver
+    for each item of a flood."""
+    mgr = manager()
+    mgr.add_friend(OTHER, 0.0, [(addr("172.16.0.2"), AddressSource.EXTERNAL)])
+    mgr.start(0.0)
+    now, dial = run_until_dial(mgr, 0.0)
+    mgr.tcp_connected(dial.link, now)
+    assert mgr.authenticated(dial.link, OTHER, now)
+    assert mgr.item_received(dial.link, now + 1)
+    mgr.drain(now + 1)
+    deadline = mgr.next_deadline()
+    for n in range(3):
+        assert not mgr.item_received(dial.link, now + 2 + n)
+        assert mgr.drain(now + 2 + n) == []
+        assert mgr.next_deadline() == deadline
+    assert not mgr.item_received(dial.link + 1000, now + 5)
 
 
 # -- dialling order and timeouts -------------------------------------------------------------

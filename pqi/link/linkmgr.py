@@ -635,11 +635,14 @@ class LinkManager:
             self._report(friend, link, now)
         return True
 
-    def item_received(self, link_id: int, now: float) -> None:
-        """An item arrived on ``link_id`` (only the first one matters here)."""
+    def item_received(self, link_id: int, now: float) -> bool:
+        """An item arrived on ``link_id`` (only the first one matters here).
+
+        Returns whether it changed anything: a link's later items (every item of a chat
+        flood) neither output nor move a deadline, so the driver need not be serviced."""
         link = self._links.get(link_id)
         if link is None or link.stage is not Stage.FIRST_ITEM:
-            return
+            return False
         link.stage = Stage.ESTABLISHED
         self._set_deadline(link, None)
         self._release_half_open(link)
@@ -648,6 +651,7 @@ class LinkManager:
             friend.failures = 0
             if friend.active == link.id and not link.reported:
                 self._report(friend, link, now)
+        return True
 
     def dial_failed(self, link_id: int, outcome: Outcome, detail: str, now: float) -> None:
         """Our dial failed before TCP was up (refused, unreachable, timed out)."""

@@ -510,8 +510,8 @@ class NetInterface(Service):
         self.driver.service()
 
     def _item(self, link_id: int, item: Item) -> None:
-        self.manager.item_received(link_id, self.reactor.seconds())
-        self.driver.service()
+        if self.manager.item_received(link_id, self.reactor.seconds()):
+            self.driver.service()
         wire = self._wires.get(link_id)
         if wire is None or wire.streamer is None or wire.streamer.auth is None:
             return

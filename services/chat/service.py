@@ -65,8 +65,8 @@ __all__ = [
     "ChatService", "ChatMessage", "ChatStatus", "Reassembler", "ChatError",
     "AvatarTooLargeError", "MessageTooLongError", "split_message", "flags_acceptable",
     "html_to_text", "text_to_html", "MAX_PIECE_BYTES", "MAX_MESSAGE_BYTES", "TYPING",
-    "RETRY_PERIOD", "piece_flags", "MessageReceived", "ChatStatusReceived", "AvatarReceived",
-    "SPEC",
+    "RETRY_PERIOD", "HISTORY_COMMIT_DELAY", "piece_flags", "MessageReceived",
+    "ChatStatusReceived", "AvatarReceived", "SPEC",
 ]
 
 #: RetroShare cuts message bodies into pieces of at most this many bytes.
@@ -78,6 +78,9 @@ MAX_MESSAGE_BYTES: Final = 1024 * 1024
 TYPING: Final = "is typing..."
 #: How soon queued messages are tried again when the friend's link queue was full (s).
 RETRY_PERIOD: Final = 0.05
+#: How long (s) history rows wait to be committed together: a flood's rows go in batches of
+#: a hundred or more rather than one per reactor turn (a crash loses at most this long).
+HISTORY_COMMIT_DELAY: Final = 0.01
 
 _KIND_BITS: Final = int(ChatFlags.PRIVATE | ChatFlags.PUBLIC | ChatFlags.LOBBY)
 # The flag bits as plain ints: the receive path tests them on every message, and an operator
@@ -85,6 +88,8 @@ _KIND_BITS: Final = int(ChatFlags.PRIVATE | ChatFlags.PUBLIC | ChatFlags.LOBBY)
 _PRIVATE: Final = int(ChatFlags.PRIVATE)
 _PUBLIC: Final = int(ChatFlags.PUBLIC)
 _PARTIAL: Final = int(ChatFlags.PARTIAL_MESSAGE)
+#: Most UTF-8 bytes one character of a body encodes to.
+_MAX_UTF8_BYTES: Final = 4
 _REQUESTS_AVATAR: Final = int(ChatFlags.REQUESTS_AVATAR)
 _AVATAR_AVAILABLE: Final = int(ChatFlags.AVATAR_AVAILABLE)
 #: Queued items sent per pump round (the rest waits for the next round).
@@ -186,7 +191,8 @@ LOBBY_EVENTS: Final = (LobbyMessage, LobbyPeerEvent, LobbyInvited, LobbyListChan
 def _build(node: Any) -> ChatService:
     """Chat, and its lobbies when the node runs identities and reputation (built before)."""
     chat = ChatService(node.control, node.reactor,
-                       ChatStore(Path(node.account.base_dir) / CHAT_FILE), node.emit)
+                       ChatStore(Path(node.account.base_dir) / CHAT_FILE, writer_thread=True),
+                       node.emit)
     identities = getattr(node, "identities", None)
     if identities is not None:
         from services.chat.lobby_service import LobbyService
@@ -287,13 +293,18 @@ class Reassembler:
         return sum(size for _, _, size in self._pending.values())
 
     def feed(self, peer: SslId, flags: int, body: str) -> tuple[int, str] | None:
+        flags = int(flags)
+        if not flags & _PARTIAL and peer not in self._pending and \
+                len(body) * _MAX_UTF8_BYTES <= self.cap:
+            # A whole message with nothing pending (nearly every message): it is its own
+            # join, and it fits whatever its characters encode to.
+            return flags, body
         data = body.encode("utf-8", "surrogateescape")
         old_flags, parts, size = self._pending.pop(peer, (0, [], 0))
         if size + len(data) > self.cap:
             self.overflows += 1
             return None
         parts.append(data)
-        flags = int(flags)
         if flags & _PARTIAL:
             self._pending[peer] = (flags | old_flags, parts, size + len(data))
             return None
@@ -598,13 +609,14 @@ class ChatService(Service):
 
     def _record(self, peer: SslId | None, *, incoming: bool, public: bool, send_time: int,
                 recv_time: float, body: str) -> int:
-        """Add to the history, committed at the end of this reactor turn (one commit per
-        burst; a crash loses at most the entries of that turn, never a queued message)."""
+        """Add to the history, committed `HISTORY_COMMIT_DELAY` later with the rows added
+        meanwhile (one commit per batch; a crash loses at most that long's entries, never a
+        queued message)."""
         history_id = self.store.add(peer, incoming=incoming, public=public,
                                     send_time=send_time, recv_time=recv_time, body=body,
                                     text=html_to_text(body), commit=False)
         if self._commit is None or not self._commit.active():
-            self._commit = self.reactor.callLater(0, self._commit_now)
+            self._commit = self.reactor.callLater(HISTORY_COMMIT_DELAY, self._commit_now)
         return history_id
 
     def _commit_now(self) -> None:
