@@ -96,9 +96,12 @@ def _run_locked(args: argparse.Namespace, lock: AccountLock) -> int:
     failed: list[str] = []
 
     def start() -> None:
+        from services.node.heap import freeze_startup_heap
+
         d = node.startService()
         if api is not None:
             d.addCallback(lambda _: start_api(api))
+        d.addCallback(lambda _: freeze_startup_heap())
 
         def cannot(f: Any) -> None:
             failed.append(f.getErrorMessage())

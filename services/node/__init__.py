@@ -4,4 +4,5 @@ from pqi.lazy import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "services.node.node": ("FriendInfo", "Node"),
+    "services.node.heap": ("freeze_startup_heap",),
 })

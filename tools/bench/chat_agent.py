@@ -180,6 +180,7 @@ def agent(name: str, workdir: Path, conn: Connection) -> None:
     """The forked process of one node: answer the parent's commands until ``quit``."""
     from pqi.identity.account import Account
     from pqi.identity.friends import FriendList
+    from services.node.heap import freeze_startup_heap
     from services.node.node import FRIENDS_FILE, Node
 
     reactor = EPollReactor()
@@ -190,6 +191,7 @@ def agent(name: str, workdir: Path, conn: Connection) -> None:
 
     async def start() -> None:
         await node.startService()
+        freeze_startup_heap()  # as `rsnode run` does once its node is up
         poller = task.LoopingCall(me.poll)
         poller.clock = reactor
         poller.start(POLL_INTERVAL)

@@ -95,6 +95,7 @@ async def _node_role(reactor: Any, role: str, work: Path, args: argparse.Namespa
     from pqi.identity.friends import FriendList
     from pqi.items.ids import SERVICE_FILE_TRANSFER
     from pqi.wire.fields import Sha1Hash
+    from services.node.heap import freeze_startup_heap
     from services.node.node import FRIENDS_FILE, Node
     from services.transfer.engine import Phase
     from services.transfer.service import TransferCompleted
@@ -106,6 +107,7 @@ async def _node_role(reactor: Any, role: str, work: Path, args: argparse.Namespa
     friends = FriendList(work / role / FRIENDS_FILE, now=reactor.seconds)
     node = Node(reactor, account, friends, port=0, owns_friends=True)
     await node.startService()
+    freeze_startup_heap()  # as `rsnode run` does once its node is up
     try:
         if role == "serve":
             item = node.transfers.share_file(args.file)
