@@ -57,6 +57,15 @@ def run_until_dial(mgr: LinkManager, now: float, horizon: float = 10_000.0) -> t
     raise AssertionError("no dial within 100 deadlines")
 
 
+def dialling_other() -> tuple[LinkManager, float, Dial]:
+    """A manager whose one friend is OTHER, at its first dial of OTHER: (manager, when, dial)."""
+    mgr = manager()
+    mgr.add_friend(OTHER, 0.0, [(addr("172.16.0.2"), AddressSource.EXTERNAL)])
+    mgr.start(0.0)
+    now, dial = run_until_dial(mgr, 0.0)
+    return mgr, now, dial
+
+
 # -- backoff ---------------------------------------------------------------------------------
 
 def test_backoff_delay_bounds_and_cap() -> None:
@@ -80,10 +89,7 @@ def test_backoff_is_reproducible_with_a_seed() -> None:
 
 def test_refused_friend_is_redialled_with_growing_backoff_up_to_the_cap() -> None:
     """Each failed round waits about twice as long as the previous one, up to the cap."""
-    mgr = manager()
-    mgr.add_friend(OTHER, 0.0, [(addr("172.16.0.2"), AddressSource.EXTERNAL)])
-    mgr.start(0.0)
-    now, dial = run_until_dial(mgr, 0.0)
+    mgr, now, dial = dialling_other()
     assert now <= 1.0  # the start spread
     gaps = []
     for _ in range(12):
@@ -103,10 +109,7 @@ def test_refused_friend_is_redialled_with_growing_backoff_up_to_the_cap() -> Non
 
 def test_backoff_resets_after_the_first_item() -> None:
     """After a link delivered an item, a drop is followed by a quick (base) reconnect."""
-    mgr = manager()
-    mgr.add_friend(OTHER, 0.0, [(addr("172.16.0.2"), AddressSource.EXTERNAL)])
-    mgr.start(0.0)
-    now, dial = run_until_dial(mgr, 0.0)
+    mgr, now, dial = dialling_other()
     for _ in range(5):
         mgr.dial_failed(dial.link, Outcome.REFUSED, "refused", now)
         now, dial = run_until_dial(mgr, now)
@@ -128,10 +131,7 @@ def test_later_items_change_nothing() -> None:
     """Only a link's first item moves its state: later ones (and items of an unknown link)
     report no change and output nothing, so the net interface need not service the driver
     for each item of a flood."""
-    mgr = manager()
-    mgr.add_friend(OTHER, 0.0, [(addr("172.16.0.2"), AddressSource.EXTERNAL)])
-    mgr.start(0.0)
-    now, dial = run_until_dial(mgr, 0.0)
+    mgr, now, dial = dialling_other()
     mgr.tcp_connected(dial.link, now)
     assert mgr.authenticated(dial.link, OTHER, now)
     assert mgr.item_received(dial.link, now + 1)
@@ -211,10 +211,7 @@ def test_first_item_timeout_closes_and_counts_as_failure() -> None:
 def test_dial_refused_by_peer_after_tls_is_never_reported_up() -> None:
     """With TLS 1.3 the dialler authenticates the peer before the peer has judged us; a peer
     that does not accept us closes at once: no LinkUp, and the attempt says why."""
-    mgr = manager()
-    mgr.add_friend(OTHER, 0.0, [(addr("172.16.0.2"), AddressSource.EXTERNAL)])
-    mgr.start(0.0)
-    now, dial = run_until_dial(mgr, 0.0)
+    mgr, now, dial = dialling_other()
     mgr.tcp_connected(dial.link, now)
     assert mgr.authenticated(dial.link, OTHER, now)
     mgr.closed(dial.link, DisconnectReason.CLOSED, "connection was closed cleanly", now)
@@ -236,10 +233,7 @@ def test_incoming_link_is_reported_at_authentication() -> None:
 
 def test_new_address_during_backoff_is_dialled_at_once() -> None:
     """Discovery telling us a new address cuts a long backoff short."""
-    mgr = manager()
-    mgr.add_friend(OTHER, 0.0, [(addr("172.16.0.2"), AddressSource.EXTERNAL)])
-    mgr.start(0.0)
-    now, dial = run_until_dial(mgr, 0.0)
+    mgr, now, dial = dialling_other()
     for _ in range(6):
         mgr.dial_failed(dial.link, Outcome.REFUSED, "refused", now)
         now, dial = run_until_dial(mgr, now)
@@ -254,10 +248,7 @@ def test_new_address_during_backoff_is_dialled_at_once() -> None:
 
 def test_redial_starts_a_round_now_but_not_twice() -> None:
     """redial() cuts a backoff short; it does nothing while a dial is in flight."""
-    mgr = manager()
-    mgr.add_friend(OTHER, 0.0, [(addr("172.16.0.2"), AddressSource.EXTERNAL)])
-    mgr.start(0.0)
-    now, dial = run_until_dial(mgr, 0.0)
+    mgr, now, dial = dialling_other()
     mgr.redial(OTHER, now)
     assert mgr.drain(0.0) == [] and mgr.next_deadline() == now + 5.0  # the TCP deadline
     mgr.dial_failed(dial.link, Outcome.REFUSED, "refused", now)
