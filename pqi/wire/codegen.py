@@ -720,6 +720,7 @@ class _Enc(_Writer):
     @contextmanager
     def around(self, tlv_type: int) -> Iterator[None]:
         """A TLV whose payload the body writes: placeholder header, patched afterwards."""
+        self.settle()  # the TLV starts after a held-back blob
         start = self.var("p")
         held = struct.calcsize(">" + "".join(code for code, _ in self.pending))
         self.line(f"{start} = len(out) + {held}")
