@@ -3,7 +3,7 @@ disciplines' behaviour in simulated time (deterministic: no clock is read)."""
 
 from __future__ import annotations
 
-from pqi.wire.framing import Enframer
+from pqi.wire.framing import FAST_SLICE_SIZE, Enframer
 from tools.bench import qos
 
 
@@ -31,3 +31,15 @@ def test_strict_keeps_chat_faster_and_weighted_never_starves_the_transfer() -> N
     assert r["strict/chatflood+transfer"]["file_mb_s"] == 0
     assert r["weighted/chatflood+transfer"]["file_mb_s"] > 0
     assert r["weighted/chatflood+transfer"]["chat_per_s"] > 0
+
+
+def test_whole_items_make_chat_wait_for_one_item_more_than_slices() -> None:
+    """Behind a transfer on one link, a chat message waits longer when file data goes whole
+    (a node's links now) than in 64 KiB slices: the cost of whole items, bounded by a whole
+    data item's time on the link on top of the sliced wait (the model counts a write done when
+    its last byte is)."""
+    sliced = qos.run(bandwidth=2e6, seconds=1.0, whole_size=FAST_SLICE_SIZE)
+    whole = qos.run(bandwidth=2e6, seconds=1.0)
+    item_time_ms = len(qos._item(qos.FILE_ITEM, 0x17)) / 2e6 * 1000
+    slow, fast = (r["strict/transfer+chat"]["chat_p99_ms"] for r in (whole, sliced))
+    assert fast < slow <= fast + 2 * item_time_ms

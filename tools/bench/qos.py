@@ -29,7 +29,13 @@ import sys
 from collections.abc import Callable
 from typing import Final
 
-from pqi.wire.framing import FAST_GROUP_SIZE, FAST_SLICE_SIZE, QOS_LEVELS, Enframer
+from pqi.wire.framing import (
+    FAST_GROUP_SIZE,
+    FAST_SLICE_SIZE,
+    FAST_WHOLE_SIZE,
+    QOS_LEVELS,
+    Enframer,
+)
 
 __all__ = ["WeightedEnframer", "main", "run"]
 
@@ -120,12 +126,16 @@ def _simulate(make: Callable[[], Enframer], bandwidth: float, seconds: float,
             "file_share": file_bytes / max(1, file_bytes + chat_bytes)}
 
 
-def run(bandwidth: float = 20e6, seconds: float = 5.0) -> dict[str, dict[str, float]]:
-    """Both disciplines in both cases; keys ``<discipline>/<case>``."""
+def run(bandwidth: float = 20e6, seconds: float = 5.0,
+        whole_size: int = FAST_WHOLE_SIZE) -> dict[str, dict[str, float]]:
+    """Both disciplines in both cases; keys ``<discipline>/<case>``.  ``whole_size`` is the
+    largest item sent whole (a node's: every item; `FAST_SLICE_SIZE` cuts file data items
+    into 64 KiB slices, as a node did before)."""
+    sizes = {"slice_size": FAST_SLICE_SIZE, "group_size": FAST_GROUP_SIZE,
+             "whole_size": whole_size}
     disciplines = {
-        "strict": lambda: Enframer(slice_size=FAST_SLICE_SIZE, group_size=FAST_GROUP_SIZE),
-        "weighted": lambda: WeightedEnframer(slice_size=FAST_SLICE_SIZE,
-                                             group_size=FAST_GROUP_SIZE),
+        "strict": lambda: Enframer(**sizes),
+        "weighted": lambda: WeightedEnframer(**sizes),
     }
     return {f"{name}/{case}": _simulate(make, bandwidth, seconds, flood)
             for name, make in disciplines.items()
@@ -136,8 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bandwidth", type=float, default=20e6, help="link bytes/s (20e6)")
     ap.add_argument("--seconds", type=float, default=5.0, help="simulated seconds (5)")
+    ap.add_argument("--sliced", action="store_true",
+                    help="cut file data into 64 KiB slices (a node's links before whole items)")
     args = ap.parse_args(argv)
-    for key, r in run(args.bandwidth, args.seconds).items():
+    whole = FAST_SLICE_SIZE if args.sliced else FAST_WHOLE_SIZE
+    for key, r in run(args.bandwidth, args.seconds, whole).items():
         print(f"{key:30} chat wait p50 {r['chat_p50_ms']:7.2f} ms p99 {r['chat_p99_ms']:7.2f} ms"
               f"  chat {r['chat_per_s']:9.0f}/s  file {r['file_mb_s']:6.2f} MB/s"
               f"  file share of bytes {r['file_share']:.3f}")
