@@ -22,12 +22,12 @@ changes only how bytes move:
   on it through the OpenSSL binding pyOpenSSL itself uses: pyOpenSSL's ``recv`` would allocate
   a buffer and copy its bytes out for every 16 KiB record, and the records would then be
   joined, two copies of every byte and some microseconds of Python per record;
-- the outgoing BIO is read into one buffer kept by the connection, not into a fresh one per
-  read, and sent from there at once when the TCP transport has nothing waiting: Twisted's
-  ``write`` would copy the records into a bytes object, then into its send buffer, and send
-  them only on the reactor's next turn.  Whatever the socket does not take (or any error)
-  goes through ``transport.write`` as before, so Twisted still sees every failure, orders
-  every byte and pauses its producer.
+- the outgoing BIO is read into one buffer per thread (the reactor's: every link shares it,
+  as nothing in it outlives the call), not into a fresh one per read, and sent from there at
+  once when the TCP transport has nothing waiting: Twisted's ``write`` would copy the records
+  into a bytes object, then into its send buffer, and send them only on the reactor's next
+  turn.  Whatever the socket does not take (or any error) goes through ``transport.write`` as
+  before, so Twisted still sees every failure, orders every byte and pauses its producer.
 
 The records on the wire are the ones OpenSSL makes either way; a peer cannot tell the
 difference.  The order of events is kept: received data is delivered before a close alert or
@@ -37,6 +37,7 @@ a TLS error is acted on, as Twisted does record by record.
 from __future__ import annotations
 
 import socket
+import threading
 from typing import Final
 
 from cryptography.hazmat.bindings.openssl.binding import Binding
@@ -72,6 +73,8 @@ _ffi = Binding.ffi
 _lib = Binding.lib
 #: Buffers OpenSSL writes into whole, so they need not be zeroed first.
 _uncleared = _ffi.new_allocator(should_clear_after_alloc=False)
+#: Each thread's buffer for reading outgoing BIOs (``send``), made on first use.
+_buffers = threading.local()
 
 
 def take_whole_writes(context: Context) -> None:
@@ -96,15 +99,13 @@ _TCP_TRANSPORTS: Final = (tcp.Server, tcp.Client)
 class BatchingTLSProtocol(TLSMemoryBIOProtocol):
     """`TLSMemoryBIOProtocol` with batched record handling (see the module docstring)."""
 
-    _send_buffer: object = None
-
     def _flushSendBIO(self) -> None:  # noqa: N802 (Twisted's name)
         """Send everything OpenSSL holds for the wire: straight to the socket when nothing
         waits before it, else in one transport write."""
         bio = self._tlsConnection._from_ssl
-        if self._send_buffer is None:
-            self._send_buffer = _uncleared("char[]", SEND_BIO_READ_SIZE)
-        buffer = self._send_buffer
+        buffer = getattr(_buffers, "send", None)
+        if buffer is None:
+            buffer = _buffers.send = _uncleared("char[]", SEND_BIO_READ_SIZE)
         sock = _idle_socket(self.transport)
         chunks: list[bytes] = []
         while (got := _lib.BIO_read(bio, buffer, SEND_BIO_READ_SIZE)) > 0:
