@@ -190,6 +190,31 @@ def test_single_source_downloads_and_verifies() -> None:
     assert not sim.eng.dropped
 
 
+def _chunk_order(sim: Sim, peer: SslId | None = None) -> list[int]:
+    """The chunks in the order their first data request went out (of ``peer``, or any)."""
+    order: list[int] = []
+    for e in sim.events:
+        if isinstance(e, RequestData) and (peer is None or e.peer == peer) \
+                and e.offset // CHUNK_SIZE not in order:
+            order.append(e.offset // CHUNK_SIZE)
+    return order
+
+
+def test_lone_progressive_source_fills_the_file_in_order() -> None:
+    """With one source, PROGRESSIVE takes chunks first to last (the running hash is then
+    fed from memory); with two, each still jumps at random ahead of the first."""
+    data = content(12 * CHUNK_SIZE)
+    lone = Sim(data, {A: data})
+    lone.run()
+    assert lone.eng.phase is Phase.COMPLETE
+    assert _chunk_order(lone) == list(range(12))
+    pair = Sim(data, {A: data, B: data})
+    pair.run()
+    assert pair.eng.phase is Phase.COMPLETE and bytes(pair.buf) == data
+    assert sorted(_chunk_order(pair)) == list(range(12))
+    assert _chunk_order(pair) != list(range(12))
+
+
 def test_three_sources_share_the_work() -> None:
     """Three sources, each holding only part of the file (chunk maps), together deliver
     all of it; each is asked only for chunks it has."""

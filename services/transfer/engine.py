@@ -12,7 +12,8 @@ completion.  It never touches a socket, a file or a clock.
 How it fetches (RetroShare's ``ftTransferModule``/``ftChunkMap``, made stricter):
 
 - a source is used once its chunk map says which chunks it has (re-asked every 60 s);
-- each source works on a chunk of its own, picked by the strategy among those it has, and
+- each source works on a chunk of its own, picked by the strategy among those it has (with
+  PROGRESSIVE, a lone source takes the first one, so the file fills in order), and
   keeps a window of requests in flight sized by its measured rate (requests of about a
   quarter second of its rate, 16 KiB to 1 MiB, asked only once a whole one fits; a window
   of half a second, 1 to 16 MiB);
@@ -799,7 +800,8 @@ class Download:
             if gaps:
                 start, end = gaps[0]
                 return start, min(end, start + size)
-        index = self.chunks.pick(lambda i: self._has(src, i), self.strategy, self.rng)
+        index = self.chunks.pick(lambda i: self._has(src, i), self._strategy_for(src),
+                                 self.rng)
         if index is not None:
             self.chunks.set_state(index, ChunkState.ACTIVE)
             self._active[index] = _Active(index)
@@ -807,6 +809,17 @@ class Download:
             lo, length = self.chunks.chunk_range(index)
             return lo, min(lo + length, lo + size)
         return self._reask(src, size, now)
+
+    def _strategy_for(self, src: _Source) -> Strategy:
+        """PROGRESSIVE's random jump spreads several sources over the file; a lone source
+        takes the first chunk instead, so the file fills in order: the running SHA-1 is then
+        fed from memory as the data is written, with no read-back, and the writes are
+        sequential (docs/transfer.md, "A lone source fetches in order")."""
+        if self.strategy is Strategy.PROGRESSIVE and not any(
+                s is not src and not s.bad and s.available is not None
+                for s in self.sources.values()):
+            return Strategy.STREAMING
+        return self.strategy
 
     def _reask(self, src: _Source, size: int, now: float) -> tuple[int, int] | None:
         """End game: take over a range a slower source has owed for too long."""
