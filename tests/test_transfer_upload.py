@@ -13,7 +13,7 @@ from pqi.interfaces import PeerIdentity
 from pqi.items.ft import FtDataItem, FtDataRequestItem
 from pqi.wire.fields import PgpId, Sha1Hash, SslId
 from pqi.wire.tlvvalues import FileItem
-from services.transfer.server import MAX_FT_CHUNK, ROOM_POLL, UploadServer
+from services.transfer.server import MAX_FT_CHUNK, RECHECK_BYTES, ROOM_POLL, UploadServer
 from services.transfer.service import FileTransferService
 from tests.service_fakes import RecordingSender
 
@@ -53,6 +53,43 @@ def test_full_link_polls_without_a_room_signal_and_waits_with_one(tmp_path) -> N
     items, wait = server.pump(0.0, lambda peer: 1, poll=None)
     assert [len(item.data.data) for _, item in items] == [MAX_FT_CHUNK] and wait is None
     assert not server.waiting_with_room(lambda peer: 1)  # nothing left to send
+
+
+class CountingIndex(Index):
+    """`Index` that counts its lookups."""
+
+    lookups = 0
+
+    def lookup(self, file_hash: Sha1Hash) -> tuple[str, int] | None:
+        self.lookups += 1
+        return super().lookup(file_hash)
+
+
+def test_items_of_one_request_share_a_lookup_and_a_ban_stops_them(tmp_path) -> None:
+    """A request's items share one lookup of the file (the index, the ban list, a ``stat``)
+    for every `RECHECK_BYTES` served; a file banned in the middle of a request is no longer
+    served once that much has gone, and the bytes before are the file's."""
+    path, h = shared(tmp_path)
+    data = open(path, "rb").read()
+    server = UploadServer()
+    index = CountingIndex(path, h)
+    server.indexes.append(index)
+    banned: set[bytes] = set()
+    server.file_filter = lambda file_hash: file_hash in banned
+    assert server.request(PEER.ssl_id, h, SIZE, 0, SIZE)
+    assert index.lookups == 1  # the request's own check
+    items, _ = server.pump(0.0, lambda peer: MAX_FT_CHUNK)  # one item
+    assert index.lookups == 2
+    banned.add(h)
+    sent = [item for _, item in items]
+    for _ in range(SIZE // MAX_FT_CHUNK):
+        more, _ = server.pump(0.0, lambda peer: MAX_FT_CHUNK)
+        sent += [item for _, item in more]
+    served = sum(len(item.data.data) for item in sent)
+    assert RECHECK_BYTES <= served < RECHECK_BYTES + MAX_FT_CHUNK < SIZE
+    assert index.lookups == 2  # banned: refused before the index is asked
+    assert b"".join(bytes(item.data.data) for item in sent) == data[:served]
+    assert server.refused["read failed"] == 1
 
 
 def service(tmp_path, room: dict[SslId, int]) -> tuple[FileTransferService, Clock, Sha1Hash,

@@ -426,9 +426,11 @@ class Download:
     def _consume(self, src: _Source, req: _Request, start: int, end: int, now: float) -> None:
         src.requests.remove(req)
         if req.start < start:
-            src.requests.append(dataclasses.replace(req, end=start, progress_at=now))
+            src.requests.append(_Request(req.peer, req.start, start, req.sent_at, now,
+                                         req.reasked))
         if end < req.end:
-            src.requests.append(dataclasses.replace(req, start=end, progress_at=now))
+            src.requests.append(_Request(req.peer, end, req.end, req.sent_at, now,
+                                         req.reasked))
 
     def _chunk_received(self, index: int) -> list[Action]:
         del self._active[index]

@@ -40,6 +40,7 @@ __all__ = [
     "UPLOAD_IDLE",
     "Upload",
     "ROOM_POLL",
+    "RECHECK_BYTES",
 ]
 
 #: Largest piece of file in one Data item (``MAX_FT_CHUNK``, 240 KiB).
@@ -52,6 +53,10 @@ MAX_REQUEST: Final = 16 * CHUNK_SIZE
 #: Seconds between two pumps while a link is full, for a glue that is not told when it has
 #: room again.
 ROOM_POLL: Final = 0.01
+#: Bytes of one request served on one lookup of its file (the shared indexes, the ban
+#: list and a ``stat`` cost more than reading an item): a file banned, unshared or changed
+#: while a request is served stops within this much.
+RECHECK_BYTES: Final = CHUNK_SIZE
 #: Open files kept for reading.
 _MAX_OPEN: Final = 32
 #: An upload is listed (`UploadServer.uploads`) until its peer has been silent this long
@@ -125,6 +130,10 @@ class _Pending:
     size: int
     offset: int
     end: int
+    #: The shared file found for this request, and the offset up to which that lookup
+    #: stands (`RECHECK_BYTES` past the lookup): a request's items share one lookup.
+    found: tuple[str, int] | None = None
+    found_until: int = 0
 
 
 class UploadServer:
@@ -330,7 +339,10 @@ class UploadServer:
         return list(self._uploads.values())
 
     def _data_item(self, peer: SslId, pending: _Pending, n: int) -> FtDataItem | None:
-        found = self._shared(pending.file_hash, peer)
+        found = pending.found
+        if found is None or pending.offset >= pending.found_until:
+            found = pending.found = self._shared(pending.file_hash, peer)
+            pending.found_until = pending.offset + RECHECK_BYTES
         try:
             if found is not None:
                 data = self._read(found[0], pending.offset, n)

@@ -722,9 +722,13 @@ class FileTransferService(Service):
             if t is None or fd.file.size != t.partial.size:
                 self.dropped[DropReason.NOT_DOWNLOADING] += len(fd.data)
                 return
-            before = t.engine.dropped.copy()
+            dropped = t.engine.dropped
+            before = dict(dropped)  # a few reasons at most: cheaper than Counter arithmetic
             self._feed(t, t.engine.data, ssl, fd.offset, fd.data)
-            self.dropped.update(t.engine.dropped - before)
+            if dropped != before:
+                for reason, count in dropped.items():
+                    if count > before.get(reason, 0):
+                        self.dropped[reason] += count - before.get(reason, 0)
         elif isinstance(item, FtDataRequestItem):
             if self.server.request(ssl, item.file.hash, item.file.size, item.offset,
                                    item.chunk_size):
