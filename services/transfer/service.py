@@ -86,6 +86,7 @@ from .engine import (
 from .errors import TransferError, UnknownTransferError
 from .partials import PartialFile
 from .server import ROOM_POLL, UploadServer
+from .worker import SerialWorker
 
 __all__ = [
     "FileTransferService",
@@ -203,6 +204,10 @@ class _Transfer:
 
     def read(self, offset: int, length: int) -> bytes:
         return self.partial.read(offset, length)
+
+
+def _nothing() -> None:
+    """A job that only says the jobs queued before it have run."""
 
 
 class _CommitBatch:
@@ -350,7 +355,7 @@ class FileTransferService(Service):
                  ) -> None:
         super().__init__(sender, reactor)
         self._sync_in_thread = sync_in_thread and hasattr(reactor, "callFromThread")
-        self._syncer: concurrent.futures.ThreadPoolExecutor | None = None
+        self._syncer: SerialWorker | None = None
         self._closed = False
         self.partials_dir = Path(partials_dir)
         self.incoming_dir = Path(incoming_dir)
@@ -382,7 +387,6 @@ class FileTransferService(Service):
         #: Bytes of file data queued for the sync thread and not yet written (under its lock).
         self._write_behind = 0
         self._write_lock = threading.Lock()
-        self._last_job: concurrent.futures.Future[object] | None = None
         #: Free bytes of the partials folder (a seam for tests).
         self.free_space: Callable[[], int] = lambda: shutil.disk_usage(self.partials_dir).free
 
@@ -392,8 +396,7 @@ class FileTransferService(Service):
         """Resume the partials found on disk (paused ones stay paused)."""
         self._closed = False
         if self._sync_in_thread and self._syncer is None:
-            self._syncer = concurrent.futures.ThreadPoolExecutor(
-                1, thread_name_prefix="rsproto-ft-sync")
+            self._syncer = SerialWorker("rsproto-ft-sync")
         found, failed = PartialFile.scan(self.partials_dir, self.hook)
         for path, error in failed:
             self.log.warn("partial {path} not resumed: {error}", path=str(path),
@@ -631,8 +634,8 @@ class FileTransferService(Service):
         with self._write_lock:
             self._write_behind += n
             over = self._write_behind > MAX_WRITE_BEHIND
-        if over and self._last_job is not None:
-            self._last_job.result()  # the thread catches up: every job before is done
+        if over:
+            self._syncer.submit(_nothing).result()  # the thread catches up with every job
         call = self.reactor.callFromThread  # type: ignore[attr-defined]
 
         def job() -> None:
@@ -646,7 +649,7 @@ class FileTransferService(Service):
                 with self._write_lock:
                     self._write_behind -= n
 
-        self._last_job = self._syncer.submit(job)
+        self._syncer.post(job)
 
     def _write_failed(self, t: _Transfer, e: OSError) -> None:
         if self._current(t) and not t.error:
@@ -670,8 +673,7 @@ class FileTransferService(Service):
             else:
                 call(d.callback, fut.result())
 
-        self._last_job = self._syncer.submit(op, *args, **kwargs)
-        self._last_job.add_done_callback(done)
+        self._syncer.submit(op, *args, **kwargs).add_done_callback(done)
         return d
 
     def _durably(self, t: _Transfer, op: Callable[..., object], *args: object,
