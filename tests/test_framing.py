@@ -477,7 +477,7 @@ def test_events_left_unparsed_between_reads(queued: list[tuple[bytes, int]], sli
     deframer = Deframer()
     got: list[object] = []
     for chunk in data.draw(chunked(stream)):
-        kind = data.draw(st.sampled_from([bytes, bytearray, memoryview]))
+        kind = data.draw(st.sampled_from([bytes, bytearray, memoryview, readonly_copy]))
         deframer.receive_data(kind(chunk))
         for _ in range(data.draw(st.integers(0, 3))):
             event = deframer.next_event()
@@ -488,6 +488,30 @@ def test_events_left_unparsed_between_reads(queued: list[tuple[bytes, int]], sli
         got.append(event)
     assert got == expected
     assert deframer.buffered == 0 and deframer.partial_packets == 0
+
+
+def readonly_copy(chunk: bytes) -> memoryview:
+    """A read-only view of a buffer of its own (as the TLS layer hands over)."""
+    return memoryview(bytearray(chunk)).toreadonly()
+
+
+def test_writable_buffers_are_copied_read_only_views_kept() -> None:
+    """A bytearray or a writable view may change after the call, so the deframer copies it;
+    a read-only view is taken as handed over and not copied."""
+    stream = item_of(300) + item_of(200)
+    for make in (bytearray, lambda b: memoryview(bytearray(b))):
+        buf = make(stream[:350])
+        deframer = Deframer()
+        deframer.receive_data(buf)
+        buf[:] = bytes(len(buf))  # the caller reuses its buffer
+        deframer.receive_data(stream[350:])
+        assert items(list(deframer._events())) == [item_of(300), item_of(200)]
+    view = readonly_copy(stream[:350])
+    deframer = Deframer()
+    deframer.receive_data(view)
+    assert deframer._buf is view  # kept as it is
+    deframer.receive_data(stream[350:])
+    assert items(list(deframer._events())) == [item_of(300), item_of(200)]
 
 
 @pytest.mark.slow

@@ -99,6 +99,33 @@ def test_one_read_is_one_delivery(link: Link) -> None:
     assert sizes == [len(data)]
 
 
+def test_views_only_to_an_application_that_takes_them(link: Link) -> None:
+    """A plain application gets ``bytes``; one whose ``accepts_views`` is true gets read-only
+    memoryviews of buffers the TLS layer never touches again: what it keeps of the first
+    delivery still holds its bytes after more arrive."""
+    server = link.server_app.built[0]
+    got: list[Any] = []
+    original = server.dataReceived
+
+    def record(data: Any) -> None:
+        got.append(data)
+        original(bytes(data))
+
+    server.dataReceived = record  # type: ignore[method-assign]
+    first, second = os.urandom(100_000), os.urandom(100_000)
+    link.client_app.built[0].transport.write(first)
+    pump(link)
+    assert [type(d) for d in got] == [bytes]
+    server.accepts_views = True
+    link.client_app.built[0].transport.write(first)
+    pump(link)
+    link.client_app.built[0].transport.write(second)
+    pump(link)
+    assert [type(d) for d in got] == [bytes, memoryview, memoryview]
+    assert got[1].readonly and bytes(got[1]) == first and bytes(got[2]) == second
+    assert server.received == first + first + second
+
+
 def test_delivery_bound(link: Link) -> None:
     """A read holding more than `MAX_DELIVERY` bytes is handed up in pieces of at most that
     much (plus the record that crossed the bound), in order."""

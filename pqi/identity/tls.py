@@ -412,6 +412,12 @@ class _AuthGate(Protocol):
         self._timeout: Any = None
         self.peer: AuthenticatedPeer | None = None
 
+    @property
+    def accepts_views(self) -> bool:
+        """Whether the application takes read-only views of decrypted bytes for keeps
+        (`pqi.identity.tlsbatch`): only if it says so itself."""
+        return bool(getattr(self._app, "accepts_views", False))
+
     def _check(self) -> _PeerCheck:
         return self.factory.creator.check_for(self.transport)
 
@@ -458,7 +464,7 @@ class _AuthGate(Protocol):
             app.peerAuthenticated(verdict.peer)
         app.makeConnection(self.transport)
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes | memoryview) -> None:  # noqa: N802
         if self._app is not None:
             self._app.dataReceived(data)
 

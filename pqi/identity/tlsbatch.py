@@ -21,7 +21,9 @@ changes only how bytes move:
   The records are decrypted straight into one buffer, side by side, with ``SSL_read`` called
   on it through the OpenSSL binding pyOpenSSL itself uses: pyOpenSSL's ``recv`` would allocate
   a buffer and copy its bytes out for every 16 KiB record, and the records would then be
-  joined, two copies of every byte and some microseconds of Python per record;
+  joined, two copies of every byte and some microseconds of Python per record.  An
+  application whose ``accepts_views`` is true (the item streamer) gets that buffer itself as a
+  read-only memoryview, never reused, for keeps; any other gets a ``bytes`` copy;
 - the outgoing BIO is read into one buffer per thread (the reactor's: every link shares it,
   as nothing in it outlives the call), not into a fresh one per read, and sent from there at
   once when the TCP transport has nothing waiting: Twisted's ``write`` would copy the records
@@ -166,8 +168,15 @@ class BatchingTLSProtocol(TLSMemoryBIOProtocol):
         self._flushSendBIO()
 
     def _deliver(self, buffer: object, filled: int) -> None:
+        """Hand ``filled`` decrypted bytes up: the buffer itself, as a read-only view, to an
+        application that takes views (``accepts_views``; the buffer is never used again), a
+        ``bytes`` copy to any other."""
         if filled and not self._aborted:
-            ProtocolWrapper.dataReceived(self, _ffi.buffer(buffer, filled)[:])
+            data = _ffi.buffer(buffer, filled)
+            if getattr(self.wrappedProtocol, "accepts_views", False):
+                ProtocolWrapper.dataReceived(self, memoryview(data).toreadonly())
+            else:
+                ProtocolWrapper.dataReceived(self, data[:])
 
     def _write(self, data: bytes) -> None:
         """Give OpenSSL the data in large pieces, then flush the send BIO once."""

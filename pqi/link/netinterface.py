@@ -265,7 +265,7 @@ class _LinkStreamer(PQIStreamer):
         else:  # not under our wire: nothing can route it
             self.transport.abortConnection()
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes | memoryview) -> None:  # noqa: N802
         # Any read proves the link alive (a large sliced item takes a while to complete).
         if self.person is not None:
             self.person.last_received = self.net.reactor.seconds()

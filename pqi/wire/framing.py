@@ -176,8 +176,11 @@ class Deframer:
         return self._events()
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        """Take a received buffer (kept, not copied, when it is `bytes`)."""
-        if not isinstance(data, bytes):
+        """Take a received buffer: kept, not copied, when it is `bytes` or a read-only
+        memoryview (whose giver hands it over: nothing may change it afterwards); any other
+        buffer is copied first."""
+        if not isinstance(data, bytes) and not (isinstance(data, memoryview)
+                                                and data.readonly):
             data = bytes(data)
         self.bytes_received += len(data)
         if self._rest is not None:  # both still unparsed (a backlog): gather them first

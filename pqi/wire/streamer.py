@@ -171,6 +171,10 @@ class PQIStreamer(Protocol):
     """
 
     log = Logger()
+    #: `dataReceived` may be given read-only memoryviews to keep: the deframer takes them
+    #: without a copy, as it takes ``bytes`` (`pqi.identity.tlsbatch` then hands over each
+    #: decrypted buffer instead of a copy of it).
+    accepts_views = True
 
     def __init__(self, clock: IReactorTime, *,
                  on_item: Callable[[Item], object] | None = None,
@@ -277,7 +281,7 @@ class PQIStreamer(Protocol):
         self.log.info("link to {peer} up", peer=self.peer)
         self._flush()
 
-    def dataReceived(self, data: bytes) -> None:
+    def dataReceived(self, data: bytes | memoryview) -> None:
         if self.lost or self.framing_errors:
             return
         self.deframer.receive_data(data)
