@@ -519,6 +519,39 @@ def test_tls12_mode_negotiates_dhe_rsa(alice: Identity, bob: Identity,
     assert handle.get_cipher_name().startswith("DHE-RSA-")
 
 
+def test_tls13_suites_prefer_aes128_and_take_a_dialler_that_prefers_aes256(
+        alice: Identity, bob: Identity, friend_lists: tuple[FriendList, FriendList]) -> None:
+    """Two rsproto nodes agree on AES-128-GCM (offered first); a dialler that puts AES-256-GCM
+    first, as RetroShare does with OpenSSL's defaults, gets AES-256-GCM; all three TLS 1.3
+    suites stay on offer."""
+    import pqi.identity.tls as tls_module
+    a, b = friend_lists
+    befriend(a, bob)
+    befriend(b, alice)
+    ours = connect_in_memory(alice, a, bob, b)
+    assert ours.server_tls.getHandle().get_cipher_name() == "TLS_AES_128_GCM_SHA256"
+    offered = [n for n in SSL.Connection(tls_module._make_context(alice, TLSOptions()))
+               .get_cipher_list() if n.startswith("TLS_")]
+    assert offered == ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+                       "TLS_CHACHA20_POLY1305_SHA256"]
+    original = tls_module._make_context
+
+    def openssl_order(own: Identity, options: TLSOptions) -> SSL.Context:
+        ctx = original(own, options)
+        if own is alice:
+            ctx.set_tls13_ciphersuites(b"TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
+                                       b"TLS_AES_128_GCM_SHA256")
+        return ctx
+
+    tls_module._make_context = openssl_order
+    try:
+        theirs = connect_in_memory(alice, a, bob, b)
+    finally:
+        tls_module._make_context = original
+    assert [p.ssl_id for p in theirs.server_peers] == [alice.ssl_id]
+    assert theirs.server_tls.getHandle().get_cipher_name() == "TLS_AES_256_GCM_SHA384"
+
+
 def test_dh_group_is_retroshares() -> None:
     """The DH group is RetroShare's 4096-bit prime with generator 5."""
     assert RETROSHARE_DH_PRIME.bit_length() == 4096
