@@ -18,6 +18,7 @@ from twisted.protocols.policies import ProtocolWrapper
 from pqi.identity.tlsbatch import (
     MAX_DELIVERY,
     MAX_SSL_WRITE,
+    MAX_WRAPPERS,
     BatchingTLSProtocol,
     take_whole_writes,
 )
@@ -246,14 +247,18 @@ class _CountingWrapper(ProtocolWrapper):
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("wrapper", [ProtocolWrapper, _CountingWrapper])
+@pytest.mark.parametrize(("wrapper", "depth"), [(ProtocolWrapper, 1),
+                                                (ProtocolWrapper, MAX_WRAPPERS),
+                                                (ProtocolWrapper, MAX_WRAPPERS + 1),
+                                                (_CountingWrapper, 1)])
 def test_direct_sends_look_through_pass_through_wrappers(
-        request: pytest.FixtureRequest, wrapper: type[ProtocolWrapper]) -> None:
-    """A node's TLS layer sits on a wrapper (its link's wire), not on the TCP transport.  A
-    wrapper that keeps `ProtocolWrapper`'s own writes is looked through: a small write leaves
-    by the socket at once, none of it through Twisted's buffer, so it does not wait for the
-    reactor's next turn.  A wrapper with a ``write`` of its own is not: every byte goes
-    through it.  Either way the bytes arrive intact."""
+        request: pytest.FixtureRequest, wrapper: type[ProtocolWrapper], depth: int) -> None:
+    """A node's TLS layer sits on a wrapper (its link's wire), not on the TCP transport.
+    Wrappers that keep `ProtocolWrapper`'s own writes are looked through, up to
+    `MAX_WRAPPERS` of them: a small write leaves by the socket at once, none of it through
+    Twisted's buffer, so it does not wait for the reactor's next turn.  Below more wrappers
+    than that, or a wrapper with a ``write`` of its own, every byte goes through Twisted's
+    buffer (and through that wrapper).  Either way the bytes arrive intact."""
     from twisted.internet import task
     from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
     from twisted.protocols.policies import WrappingFactory
@@ -275,9 +280,11 @@ def test_direct_sends_look_through_pass_through_wrappers(
         port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(
             server_factory(listener, b, server_app, clock=reactor))
         try:
-            wrapping = WrappingFactory(client_endpoint_factory(
-                dialler, a, client_app, listener.ssl_id, clock=reactor))
-            wrapping.protocol = wrapper
+            wrapping: Any = client_endpoint_factory(dialler, a, client_app, listener.ssl_id,
+                                                    clock=reactor)
+            for _ in range(depth):
+                wrapping = WrappingFactory(wrapping)
+                wrapping.protocol = wrapper
             await TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port).connect(
                 wrapping)
             for _ in range(500):
@@ -286,7 +293,9 @@ def test_direct_sends_look_through_pass_through_wrappers(
                 await task.deferLater(reactor, 0.01, lambda: None)
             client, server = client_app.built[0], server_app.built[0]
             tls = client.transport
-            tcp_transport = tls.transport.transport
+            tcp_transport = tls.transport
+            for _ in range(depth):
+                tcp_transport = tcp_transport.transport
             buffered: list[int] = []
             original = tcp_transport.write
 
@@ -311,8 +320,10 @@ def test_direct_sends_look_through_pass_through_wrappers(
     received, through_twisted, under, seen = on_fresh_reactor(body)  # type: ignore[misc]
     assert received == data
     assert under is wrapper
-    if wrapper is ProtocolWrapper:
+    if wrapper is ProtocolWrapper and depth <= MAX_WRAPPERS:
         assert through_twisted == 0 and seen == 0
+    elif wrapper is ProtocolWrapper:
+        assert through_twisted > len(data)
     else:
         assert through_twisted == seen > len(data)
 
