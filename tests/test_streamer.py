@@ -23,7 +23,13 @@ from pqi.wire.errors import QueueFullError
 from pqi.wire.framing import FAST_SLICE_SIZE, GROUP_SIZE, PROBE
 from pqi.wire.item import UnknownItem, encode
 from pqi.wire.limits import SLICE_SIZE
-from pqi.wire.streamer import MAX_ITEMS_PER_TURN, ROOM_MARK_FRACTION, Item, PQIStreamer
+from pqi.wire.streamer import (
+    MAX_ITEMS_PER_TURN,
+    MAX_SENDS_HELD,
+    ROOM_MARK_FRACTION,
+    Item,
+    PQIStreamer,
+)
 from tests.strategies_streamer import unknown_items
 
 BIG = UnknownItem(0x7E57, 0x01, bytes(range(256)) * 19 + bytes(128))  # 5000 bytes encoded
@@ -76,15 +82,15 @@ def test_send_writes_the_encoded_item() -> None:
 
 
 def test_sends_of_one_turn_leave_in_one_write() -> None:
-    """After a turn's first send, the turn's other sends go out grouped in one transport
-    write at the turn's end (one TLS write for a burst of chat messages, not one each); the
-    next turn's first send leaves at once again."""
+    """After a turn's first send, the turn's other sends (fewer than `MAX_SENDS_HELD`) go out
+    grouped in one transport write at the turn's end (one TLS write for a burst of chat
+    messages, not one each); the next turn's first send leaves at once again."""
     clock = MemoryReactorClock()
     recorder, transport = connected(clock)
     recorder.streamer.dataReceived(PROBE)
     writes: list[bytes] = []
     recorder.streamer.on_write = writes.append
-    items = [UnknownItem(0x7E57, 0x01, bytes([i]) * 100) for i in range(50)]
+    items = [UnknownItem(0x7E57, 0x01, bytes([i]) * 100) for i in range(MAX_SENDS_HELD)]
     sent = [recorder.streamer.send(item) for item in items]
     assert writes == [encode(items[0])]
     assert [s.state for s in sent[:2]] == ["written", "queued"]
@@ -94,6 +100,49 @@ def test_sends_of_one_turn_leave_in_one_write() -> None:
     assert recorder.streamer.writes_held_since is None
     recorder.streamer.send(HeartbeatItem())
     assert writes[-1] == encode(HeartbeatItem())
+
+
+def test_a_long_turn_writes_every_bound_of_held_sends() -> None:
+    """In a turn of many sends, a held send waits for at most `MAX_SENDS_HELD` others, not
+    for the whole turn: the first send leaves at once, every further `MAX_SENDS_HELD` leave
+    together as soon as the last of them is sent, and the rest at the turn's end; every
+    item once, in order.  The next turn starts counting afresh."""
+    clock = MemoryReactorClock()
+    recorder, transport = connected(clock)
+    recorder.streamer.dataReceived(PROBE)
+    writes: list[bytes] = []
+    recorder.streamer.on_write = writes.append
+    n = 1 + 3 * MAX_SENDS_HELD + 5
+    items = [UnknownItem(0x7E57, 0x01, i.to_bytes(2, "big") * 50) for i in range(n)]
+    counts = []
+    for item in items:
+        recorder.streamer.send(item)
+        counts.append(len(writes))
+    # One write after the first send, one more each time MAX_SENDS_HELD more were sent.
+    assert counts == [1 + (i // MAX_SENDS_HELD) for i in range(n)]
+    clock.advance(0)
+    held = MAX_SENDS_HELD
+    assert writes == ([encode(items[0])]
+                      + [b"".join(encode(x) for x in items[1 + k * held:1 + (k + 1) * held])
+                         for k in range(3)]
+                      + [b"".join(encode(x) for x in items[1 + 3 * held:])])
+    before = len(writes)
+    for item in items[:2]:
+        recorder.streamer.send(item)
+    assert len(writes) == before + 1  # a new turn: its first send at once, the next held
+
+
+def test_held_sends_bound_is_a_parameter() -> None:
+    """``sends_held=1`` writes every send at once (no grouping at all)."""
+    clock = MemoryReactorClock()
+    recorder, transport = connected(clock, sends_held=1)
+    recorder.streamer.dataReceived(PROBE)
+    writes: list[bytes] = []
+    recorder.streamer.on_write = writes.append
+    items = numbered(5)
+    for item in items:
+        recorder.streamer.send(item)
+    assert writes == [encode(item) for item in items]
 
 
 def test_send_priority_and_write_tap() -> None:

@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 from OpenSSL import SSL
 from twisted.internet.error import ConnectionDone
+from twisted.protocols.policies import ProtocolWrapper
 
 from pqi.identity.tlsbatch import (
     MAX_DELIVERY,
     MAX_SSL_WRITE,
+    MAX_WRAPPERS,
     BatchingTLSProtocol,
     take_whole_writes,
 )
@@ -259,3 +261,105 @@ def test_real_tcp_sends_straight_from_the_bio(request: pytest.FixtureRequest) ->
     # buffer; the first ones, sent while nothing waited, went direct (the kernel's buffers
     # on loopback hold megabytes).
     assert 0 < through_twisted < len(data) - (1 << 20)
+
+
+class _CountingWrapper(ProtocolWrapper):
+    """A wrapper that does something with writes (counts them): not to be looked through."""
+
+    seen = 0
+
+    def write(self, data: bytes) -> None:
+        type(self).seen += len(data)
+        super().write(data)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("wrapper", "depth"), [(ProtocolWrapper, 1),
+                                                (ProtocolWrapper, MAX_WRAPPERS),
+                                                (ProtocolWrapper, MAX_WRAPPERS + 1),
+                                                (_CountingWrapper, 1)])
+def test_direct_sends_look_through_pass_through_wrappers(
+        request: pytest.FixtureRequest, wrapper: type[ProtocolWrapper], depth: int) -> None:
+    """A node's TLS layer sits on a wrapper (its link's wire), not on the TCP transport.
+    Wrappers that keep `ProtocolWrapper`'s own writes are looked through, up to
+    `MAX_WRAPPERS` of them: a small write leaves by the socket at once, none of it through
+    Twisted's buffer, so it does not wait for the reactor's next turn.  Below more wrappers
+    than that, or a wrapper with a ``write`` of its own, every byte goes through Twisted's
+    buffer (and through that wrapper).  Either way the bytes arrive intact."""
+    from twisted.internet import task
+    from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
+    from twisted.protocols.policies import WrappingFactory
+
+    from pqi.identity.tls import client_endpoint_factory, server_factory
+    from tests.service_fakes import on_fresh_reactor
+    from tests.test_tls import RecorderFactory
+
+    dialler: Identity = request.getfixturevalue("alice")
+    listener: Identity = request.getfixturevalue("bob")
+    a, b = request.getfixturevalue("friend_lists")
+    befriend(a, listener)
+    befriend(b, dialler)
+    _CountingWrapper.seen = 0
+    data = os.urandom(3000)
+
+    async def body(reactor: Any) -> tuple[bytes, int, type, int]:
+        client_app, server_app = RecorderFactory(), RecorderFactory()
+        port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(
+            server_factory(listener, b, server_app, clock=reactor))
+        try:
+            wrapping: Any = client_endpoint_factory(dialler, a, client_app, listener.ssl_id,
+                                                    clock=reactor)
+            for _ in range(depth):
+                wrapping = WrappingFactory(wrapping)
+                wrapping.protocol = wrapper
+            await TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port).connect(
+                wrapping)
+            for _ in range(500):
+                if client_app.built and server_app.built:
+                    break
+                await task.deferLater(reactor, 0.01, lambda: None)
+            client, server = client_app.built[0], server_app.built[0]
+            tls = client.transport
+            tcp_transport = tls.transport
+            for _ in range(depth):
+                tcp_transport = tcp_transport.transport
+            buffered: list[int] = []
+            original = tcp_transport.write
+
+            def counting(chunk: bytes) -> None:
+                buffered.append(len(chunk))
+                original(chunk)
+
+            tcp_transport.write = counting
+            tcp_transport.writeSequence = lambda chunks: [counting(c) for c in chunks]
+            _CountingWrapper.seen = 0
+            tls.write(data)
+            for _ in range(500):
+                if len(server.received) >= len(data):
+                    break
+                await task.deferLater(reactor, 0.01, lambda: None)
+            client.transport.loseConnection()
+            return bytes(server.received), sum(buffered), type(tls.transport), \
+                _CountingWrapper.seen
+        finally:
+            await port.stopListening()
+
+    received, through_twisted, under, seen = on_fresh_reactor(body)  # type: ignore[misc]
+    assert received == data
+    assert under is wrapper
+    if wrapper is ProtocolWrapper and depth <= MAX_WRAPPERS:
+        assert through_twisted == 0 and seen == 0
+    elif wrapper is ProtocolWrapper:
+        assert through_twisted > len(data)
+    else:
+        assert through_twisted == seen > len(data)
+
+
+def test_a_node_links_wire_is_looked_through() -> None:
+    """A node's link wire (the wrapper under its TLS layer) hands writes down unchanged, so
+    the TLS layer finds the socket below it and sends straight to it; a wire that took over
+    ``write`` would put every message behind the reactor's next turn without a word."""
+    from pqi.link.netinterface import _LinkWire
+
+    assert _LinkWire.write is ProtocolWrapper.write
+    assert _LinkWire.writeSequence is ProtocolWrapper.writeSequence

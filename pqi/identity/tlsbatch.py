@@ -28,8 +28,12 @@ changes only how bytes move:
   as nothing in it outlives the call), not into a fresh one per read, and sent from there at
   once when the TCP transport has nothing waiting: Twisted's ``write`` would copy the records
   into a bytes object, then into its send buffer, and send them only on the reactor's next
-  turn.  Whatever the socket does not take (or any error) goes through ``transport.write`` as
-  before, so Twisted still sees every failure, orders every byte and pauses its producer.
+  turn (after whatever else the current turn does: a chat message sent early in a long turn
+  would wait for all of it).  The TCP transport may sit below wrappers that pass writes
+  through unchanged (a node's links have one, `pqi.link.netinterface`); the socket is looked
+  up through them.  Whatever the socket does not take (or any error) goes through
+  ``transport.write`` as before, so Twisted still sees every failure, orders every byte and
+  pauses its producer.
 
 The records on the wire are the ones OpenSSL makes either way; a peer cannot tell the
 difference.  The order of events is kept: received data is delivered before a close alert or
@@ -53,6 +57,7 @@ __all__ = [
     "BatchingTLSFactory",
     "BatchingTLSProtocol",
     "MAX_DELIVERY",
+    "MAX_WRAPPERS",
     "MAX_SSL_WRITE",
     "RECORD_READ_SIZE",
     "SEND_BIO_READ_SIZE",
@@ -69,6 +74,8 @@ SEND_BIO_READ_SIZE: Final = 512 * 1024
 RECORD_READ_SIZE: Final = 32 * 1024
 #: Most decrypted bytes gathered before they are handed to the application.
 MAX_DELIVERY: Final = 1024 * 1024
+#: Most pass-through wrappers looked through for the TCP transport below a TLS protocol.
+MAX_WRAPPERS: Final = 4
 
 
 _ffi = Binding.ffi
@@ -84,9 +91,28 @@ def take_whole_writes(context: Context) -> None:
     context.clear_mode(_MODE_ENABLE_PARTIAL_WRITE)
 
 
+def _tcp_below(transport: object) -> object | None:
+    """The TCP transport ``transport`` is, or sits on through wrappers that keep
+    `ProtocolWrapper`'s own ``write`` and ``writeSequence`` (they hand every byte down
+    unchanged, so a byte sent to the socket directly is a byte they would have passed on);
+    None if a wrapper does anything else with writes, or there is no TCP transport."""
+    for _ in range(MAX_WRAPPERS + 1):
+        kind = type(transport)
+        if kind in _TCP_TRANSPORTS:
+            return transport
+        if not (isinstance(transport, ProtocolWrapper)
+                and kind.write is ProtocolWrapper.write
+                and kind.writeSequence is ProtocolWrapper.writeSequence):
+            return None
+        transport = transport.transport
+    return None
+
+
 def _idle_socket(transport: object) -> socket.socket | None:
-    """The socket of a TCP transport with nothing buffered to send (None otherwise)."""
-    if (type(transport) in _TCP_TRANSPORTS and transport.connected  # type: ignore[attr-defined]
+    """The socket of the TCP transport below ``transport`` (see `_tcp_below`) when it has
+    nothing buffered to send (None otherwise)."""
+    transport = _tcp_below(transport)
+    if (transport is not None and transport.connected  # type: ignore[attr-defined]
             and not transport.disconnecting  # type: ignore[attr-defined]
             and not transport._tempDataBuffer  # type: ignore[attr-defined]
             and len(transport.dataBuffer) == transport.offset):  # type: ignore[attr-defined]

@@ -61,7 +61,8 @@ from pqi.wire.framing import (
 )
 from pqi.wire.item import PQItem, UnknownItem, decode, encode
 
-__all__ = ["PQIStreamer", "Item", "Sent", "SendState", "ROOM_MARK_FRACTION", "MAX_ITEMS_PER_TURN"]
+__all__ = ["PQIStreamer", "Item", "Sent", "SendState", "ROOM_MARK_FRACTION", "MAX_ITEMS_PER_TURN",
+           "MAX_SENDS_HELD"]
 
 #: Items (and probes) one link hands up per reactor turn; more wait for the next turn.  A
 #: file-data item is up to 240 KiB, so this never slows a transfer; a chat flood's share of a
@@ -69,6 +70,16 @@ __all__ = ["PQIStreamer", "Item", "Sent", "SendState", "ROOM_MARK_FRACTION", "MA
 #: friend's message waits for (docs/benchmarks.md: 64 measured worse for the second friend
 #: and no better for the flood).
 MAX_ITEMS_PER_TURN: Final = 16
+
+#: Sends one turn holds back for its end at most: the next one writes them all.  A turn's
+#: sends after its first leave grouped in one write at the turn's end; in a long turn (a
+#: burst of a thousand chat messages, a paced sender catching up after a late tick) the
+#: first held message would wait for all the others, then the receiver would take one large
+#: read of them.  With a bound the group leaves while the rest are still being sent, and the
+#: receiver works on it meanwhile (docs/benchmarks.md, "Chat": 16 chat sends are about a
+#: third of a millisecond of the sender's work).  File data is unchanged: its items are
+#: large, and a full link pauses the writes anyway.
+MAX_SENDS_HELD: Final = 16
 
 #: Default ``room_mark`` as a fraction of ``max_queue_bytes``: half the queue drained leaves
 #: the writer half a queue of data while the producer refills it.
@@ -188,9 +199,13 @@ class PQIStreamer(Protocol):
                  whole_size: int = FAST_WHOLE_SIZE,
                  on_room: Callable[[], object] | None = None,
                  room_mark: int | None = None,
-                 items_per_turn: int = MAX_ITEMS_PER_TURN) -> None:
+                 items_per_turn: int = MAX_ITEMS_PER_TURN,
+                 sends_held: int = MAX_SENDS_HELD) -> None:
         self.clock = clock
         self.items_per_turn = items_per_turn
+        self.sends_held = sends_held
+        #: Sends held back for the turn's end since its last write (at most ``sends_held``).
+        self._held = 0
         #: When received items began to wait for a later turn (None: none wait).
         self.backlog_since: float | None = None
         #: When this turn's first send was written (None: no send since the last turn): the
@@ -268,9 +283,14 @@ class PQIStreamer(Protocol):
             self._above_mark = True
         if self.writes_held_since is None:
             # The turn's first send leaves at once (a lone message waits for nothing); the
-            # ones after it wait for the turn's end, then go out grouped in one write.
+            # ones after it wait for the turn's end, then go out grouped in one write, or
+            # sooner once `sends_held` of them wait.
             self.writes_held_since = self.clock.seconds()
             self._flush()
+        elif self._held + 1 >= self.sends_held:
+            self._flush()
+        else:
+            self._held += 1
         return sent
 
     # -- IProtocol ---------------------------------------------------------------------------
@@ -404,6 +424,7 @@ class PQIStreamer(Protocol):
         """Write while the transport takes it, then arm the probe timer."""
         if not self.connected or self.paused:
             return
+        self._held = 0
         now = self.clock.seconds()
         while not self.paused:
             data = self.enframer.next_write(now)
