@@ -78,6 +78,23 @@ class RecoveryStats:
     isolated: int = 0
     #: Of those, the ones a second retransmission turned into an ordinary cut.
     escalated: int = 0
+    #: Lost retransmissions sent again before the timer.
+    repeats: int = 0
+    #: Seconds spent in recovery (from the loss found to everything outstanding then
+    #: acknowledged, an undo or a timeout), and the longest single recovery.
+    recovery_seconds: float = 0.0
+    longest_recovery: float = 0.0
+    #: Window cuts (a loss, an escalation, a timeout) and the congestion window each left,
+    #: summed and at its smallest (bytes): where the cuts hold the sender.
+    cuts: int = 0
+    cwnd_after_cuts: int = 0
+    smallest_cwnd: int = 0
+
+    def cut(self, cwnd: int) -> None:
+        """Count a window cut that left ``cwnd`` bytes."""
+        self.cuts += 1
+        self.cwnd_after_cuts += cwnd
+        self.smallest_cwnd = cwnd if self.cuts == 1 else min(self.smallest_cwnd, cwnd)
 
 
 class LossRecovery:
@@ -130,6 +147,8 @@ class LossRecovery:
         #: The current recovery began as an isolated loss (None: it did not, or none runs);
         #: True once its one retransmission was sent (a second makes it an ordinary cut).
         self._isolated: bool | None = None
+        #: When the current recovery began (None: none runs), for `RecoveryStats`.
+        self._recovery_since: float | None = None
 
     # -- what the stream asks ----------------------------------------------------------------
 
@@ -232,6 +251,7 @@ class LossRecovery:
             if seq_diff(ack, self.recover) >= 0:
                 self.recover = None
                 self._isolated = None
+                self._recovery_over(now)
                 self.cc.on_recovery_end(now)
             elif self.unacked and self.unacked[0].transmissions == 1:
                 self.retransmit(self.unacked[0], now)  # NewReno partial ack: the next hole
@@ -286,7 +306,9 @@ class LossRecovery:
         """The retransmission timer expired: the window restarts from one segment."""
         self.stats.timeouts += 1
         self._isolated = None
+        self._recovery_over(now)
         self.cc.on_timeout(self._snd.flight(), now)
+        self.stats.cut(self.cc.cwnd)
         self.recover = self._snd.nxt
         self._start_episode(now)
         self.dupacks = 0
@@ -371,6 +393,8 @@ class LossRecovery:
         self.reorder_deadline = None
         if self.recover is None:
             self._enter_recovery(now)
+        if self.unacked[0].transmissions > 1:
+            self.stats.repeats += 1
         self.retransmit(self.unacked[0], now)
         self.rto_deadline = now + self.rtt.rto  # the timer runs from the latest transmission
         self._detect_loss(now)  # arms the timer for a lost retransmission
@@ -402,6 +426,8 @@ class LossRecovery:
         else:
             self._isolated = None
             self.cc.on_loss(self._snd.flight(), now)
+        self.stats.cut(self.cc.cwnd)
+        self._recovery_since = now
         self.recover = self._snd.nxt
         self._start_episode(now)
         self.tlp_deadline = None
@@ -427,12 +453,21 @@ class LossRecovery:
                     return False
         return holes == 1
 
+    def _recovery_over(self, now: float) -> None:
+        """A fast recovery ended (or a timeout or an undo ended it): count its length."""
+        since, self._recovery_since = self._recovery_since, None
+        if since is not None:
+            stats = self.stats
+            stats.recovery_seconds += now - since
+            stats.longest_recovery = max(stats.longest_recovery, now - since)
+
     def _escalate(self, now: float) -> None:
         """A second retransmission in a recovery begun as an isolated loss (another hole, or
         the retransmission lost too): the cut becomes an ordinary one."""
         self._isolated = None
         self.stats.escalated += 1
         self.cc.on_loss(self._snd.flight(), now)
+        self.stats.cut(self.cc.cwnd)
 
     def _reordering_seen(self, extent: float) -> None:
         self.stats.reorderings += 1
@@ -481,6 +516,7 @@ class LossRecovery:
         self.cc.undo(now)
         self.recover = None
         self._isolated = None
+        self._recovery_over(now)
         self._reordering = True
         self._recoveries_since_reordering = 0
         self._reo_steps = min(self._reo_steps + 1, MAX_REO_STEPS)
