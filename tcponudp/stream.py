@@ -351,6 +351,8 @@ class TouStream:
     @cc.setter
     def cc(self, cc: CongestionControl) -> None:
         self._loss.cc = cc
+        if self.sack:
+            cc.set_batched_acks()
 
     @property
     def recovery(self) -> RecoveryStats:
@@ -414,6 +416,7 @@ class TouStream:
         cfg = self.config
         if packet.checksum in (CAPABILITY_SACK, CAPABILITY_WINDOW) and cfg.sack:
             self.sack = self._loss.sack = True
+            self._loss.cc.set_batched_acks()  # our receiver's batching (`_ack_needed`)
             if packet.checksum == CAPABILITY_WINDOW and cfg.scale_window:
                 self.window_shift = WINDOW_SHIFT
                 self._rx.max_window = MAX_WINDOW << WINDOW_SHIFT
