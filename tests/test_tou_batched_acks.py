@@ -11,13 +11,13 @@ lossy path (docs/tou.md, "The window after a batched ACK"):
 * a loss found by the ACK that acknowledged most of the flight was cut from what was still
   out after it (a few segments), leaving a window of two segments.
 
-Between SACK peers both now follow the window in use; a RetroShare peer (no SACK) gets exactly
+Between SACK peers both now follow the flight in use; a RetroShare peer (no SACK) gets exactly
 the old rules.  Deterministic: streams fed by hand, and the recovery tests' simulated link."""
 
 from __future__ import annotations
 
 from pqi.core import Datagram
-from tcponudp.congestion import ABC_SEGMENTS, NewReno
+from tcponudp.congestion import ABC_SEGMENTS, ISOLATED_LOSS_BETA, NewReno
 from tcponudp.packet import (
     CAPABILITY_SACK,
     Flags,
@@ -93,3 +93,30 @@ def test_sack_peers_grow_the_window_by_what_a_batched_ack_covers() -> None:
         sent = _send(a, 8, now + 0.02)
         _ack(a, sent[-1].seq + MSS, now + 0.04)
         assert a.cc.cwnd == WINDOW + grown * MSS
+
+
+def test_a_loss_found_by_a_batched_ack_is_cut_from_the_flight_it_happened_in() -> None:
+    """Ten segments out; read in one turn, a SACK ACK acknowledges the first five and shows
+    three of the last four held beyond a hole at the sixth, and the next shows all four.
+    The recovery that starts is cut from the ten segments out before that ACK, not from the
+    five still out after it; without SACK (the cumulative ACK, then duplicate ACKs) the cut
+    is from the five, as before."""
+    link = _link(True)
+    a, now = link.a, link.now
+    sent = _send(a, 10, now)
+    _ack(a, sent[5].seq, now + 0.02, [(sent[6].seq, sent[9].seq)], drain=False)
+    _ack(a, sent[5].seq, now + 0.02, [(sent[6].seq, sent[9].seq + MSS)])
+    st = a.recovery
+    assert (st.fast_retransmits, st.isolated) == (1, 1)
+    assert a.cc.cwnd == int(10 * MSS * ISOLATED_LOSS_BETA)
+    assert st.cuts == 1 and st.cwnd_after_cuts == st.smallest_cwnd == a.cc.cwnd
+
+    plain = _link(False)
+    a, now = plain.a, plain.now
+    sent = _send(a, 10, now)
+    _ack(a, sent[5].seq, now + 0.02, drain=False)
+    for _ in range(3):
+        _ack(a, sent[5].seq, now + 0.02, drain=False)
+    a.drain(now + 0.02)
+    assert a.recovery.fast_retransmits == 1
+    assert a.cc.cwnd == max(int(5 * MSS * a.cc.beta), 2 * MSS)
