@@ -12,7 +12,9 @@ ranges (`LossRecovery.on_sack`) add what RetroShare's wire cannot say: which seg
 hole arrived, so that a recovery resends every hole they show at once, and so that a loss they
 show to be isolated (one hole, data delivered above it) cuts the window less
 (`CongestionControl.on_isolated_loss`) until a second retransmission in the same recovery
-shows it was not.  `LossRecovery` keeps
+shows it was not; a retransmission of the first segment counts as lost once a segment sent
+after it is reported (RACK's rule); and a loss is cut from the flight it happened in, not
+from what one batched ACK left out (`LossRecovery._cut_base`).  `LossRecovery` keeps
 the segments in flight and these timers; the stream (`tcponudp.stream.TouStream`) owns the
 sequence numbers and puts segments on the wire through the two callables it hands over.  The
 rules are in ``docs/tou.md``.
