@@ -53,6 +53,10 @@ class ReceiveBuffer:
         self._peer_fin_at: int | None = None
         #: The peer's FIN was reached in order: it sends no more.
         self.peer_finished = False
+        #: The most out-of-order bytes held at once, and the segments refused as beyond the
+        #: window (for benches: whether the buffer is what holds a lossy transfer back).
+        self.peak_out_of_order = 0
+        self.refused = 0
 
     # -- flow window -------------------------------------------------------------------------
 
@@ -115,11 +119,13 @@ class ReceiveBuffer:
         if offset + len(data) > room or self._ooo_bytes + len(data) > room:
             # Beyond the window's right edge; or, from a peer that sends overlapping
             # segments at many offsets, more than the buffer holds in all.
+            self.refused += 1
             return Arrival.BEYOND_WINDOW, b""
         if offset > 0:
             if seq not in self._ooo:
                 self._ooo[seq] = data
                 self._ooo_bytes += len(data)
+                self.peak_out_of_order = max(self.peak_out_of_order, self._ooo_bytes)
             return Arrival.OUT_OF_ORDER, b""
         return Arrival.IN_ORDER, self._advance(data)
 

@@ -173,6 +173,13 @@ class TouStream:
         self.cwnd_limited = 0.0
         self._limited_since: float | None = None
         self._limited_by_rwnd = False
+        #: Of those seconds, the ones spent in a loss recovery.
+        self.recovery_limited = 0.0
+        self._limited_in_recovery = False
+        #: Seconds our receive buffer held bytes beyond a hole (the left edge of the window
+        #: we advertise stood still meanwhile).
+        self.hole_seconds = 0.0
+        self._hole_since: float | None = None
 
     # -- the application's side --------------------------------------------------------------
 
@@ -344,6 +351,8 @@ class TouStream:
     @cc.setter
     def cc(self, cc: CongestionControl) -> None:
         self._loss.cc = cc
+        if self.sack:
+            cc.set_batched_acks()
 
     @property
     def recovery(self) -> RecoveryStats:
@@ -407,6 +416,7 @@ class TouStream:
         cfg = self.config
         if packet.checksum in (CAPABILITY_SACK, CAPABILITY_WINDOW) and cfg.sack:
             self.sack = self._loss.sack = True
+            self._loss.cc.set_batched_acks()  # our receiver's batching (`_ack_needed`)
             if packet.checksum == CAPABILITY_WINDOW and cfg.scale_window:
                 self.window_shift = WINDOW_SHIFT
                 self._rx.max_window = MAX_WINDOW << WINDOW_SHIFT
@@ -545,11 +555,16 @@ class TouStream:
         if arrival is Arrival.BEYOND_WINDOW:
             return  # dropped: the ACK shows our window
         if arrival is Arrival.OUT_OF_ORDER:
+            if self._hole_since is None:
+                self._hole_since = now
             if not self.sack:
                 self._emit(Flags.ACK, now)  # a duplicate ACK at once: the sender's loss signal
             return
         if delivered:
             self.bytes_received += len(delivered)
+            if self._hole_since is not None and not rx.has_hole:
+                self.hole_seconds += now - self._hole_since
+                self._hole_since = None
             if rx.has_hole and not self.sack:
                 # A hole remains: every segment is ACKed at once so the sender counts them.
                 self._emit(Flags.ACK, now)
@@ -679,10 +694,13 @@ class TouStream:
                 self.rwnd_limited += now - since
             else:
                 self.cwnd_limited += now - since
+            if self._limited_in_recovery:
+                self.recovery_limited += now - since
         if not self._send_buf:
             self._limited_since = None
             return
         self._limited_since = now
+        self._limited_in_recovery = self._loss.recover is not None
         self._limited_by_rwnd = (
             self._peer_window - self._snd.flight() < min(self.segment_size, len(self._send_buf)))
 

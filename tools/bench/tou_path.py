@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.test_lab_tou_path -*-
 """Benchmark: kernel TCP+TLS and TOU+TLS side by side on a real lossy path (two namespaces).
 
-    python3 -m tools.bench.tou_path [--mib 16] [--loss 0,1,5] [--prefix NAME] [--plain]   (root)
+    python3 -m tools.bench.tou_path [--mib 16] [--loss 0,1,5] [--prefix NAME] [--plain]
+                                    [--tou-only]   (root)
 
 The path is `tools.netlab.pair`: two network namespaces joined by a veth pair, nftables
 dropping a random N% of the packets arriving in each (``numgen random mod 100 < N drop``; this
@@ -15,6 +16,14 @@ the time from its connection to the last byte and its CPU seconds. Both namespac
 when the bench ends, whatever happens.  Both TOU ends offer what rsproto ends offer each other
 (SACK ranges; larger segments only where the path carries them, not on this veth);
 ``--plain`` makes them offer nothing, which is the wire a RetroShare peer speaks.
+``--tou-only`` skips kernel TCP (quicker A/B runs of TOU changes).
+
+Each TOU line also says where the time went: the receiver's ACKs, its seconds with bytes held
+beyond a hole (``hole_s``), the most it held (``ooo_peak_kib``) and the segments it refused as
+beyond its window; the sender's recoveries (``recovery_s``, ``longest_ms``), lost
+retransmissions sent again (``repeats``), window cuts with the mean and smallest window they
+left, the seconds the peer's window or its own held it back (``rwnd_s``, ``cwnd_s``; of
+those, ``held_in_recovery_s`` inside a recovery) and its round-trip estimate.
 
 `measure` runs one transfer (the lab test uses it); ``--role`` is the worker's entry point.
 """
@@ -113,6 +122,10 @@ async def _worker(reactor: Any, args: argparse.Namespace) -> None:
         if args.kind == "tou":
             stream = next(iter(sock.connections.values()))
             result["acks_sent"] = stream.segments_sent
+            rx = stream._rx
+            result["hole_s"] = round(stream.hole_seconds, 3)
+            result["ooo_peak_kib"] = rx.peak_out_of_order >> 10
+            result["refused"] = rx.refused
         print(json.dumps(dict(result, kind=args.kind)), flush=True)
         await task.deferLater(reactor, 0.2, lambda: None)  # let our FIN / close leave
         return
@@ -143,7 +156,17 @@ async def _worker(reactor: Any, args: argparse.Namespace) -> None:
                           "acks": stream.segments_received,
                           "cpu": round(time.process_time() - cpu, 2),
                           "rwnd_s": round(stream.rwnd_limited, 3),
-                          "cwnd_s": round(stream.cwnd_limited, 3)}), flush=True)
+                          "cwnd_s": round(stream.cwnd_limited, 3),
+                          "recovery_s": round(r.recovery_seconds, 3),
+                          "held_in_recovery_s": round(stream.recovery_limited, 3),
+                          "repeats": r.repeats,
+                          "longest_ms": round(r.longest_recovery * 1000, 1),
+                          "cuts": r.cuts,
+                          "cut_kib": round(r.cwnd_after_cuts / max(r.cuts, 1) / 1024, 1),
+                          "min_kib": round(r.smallest_cwnd / 1024, 1),
+                          "srtt_ms": round((stream.rtt.srtt or 0.0) * 1000, 2),
+                          "min_rtt_ms": round((stream.rtt.min_rtt or 0.0) * 1000, 2)}),
+              flush=True)
 
 
 def _tou_socket(reactor: Any, interface: str, port: int, plain: bool) -> Any:
@@ -242,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", metavar="PREFIX",
                         help="each end writes a cProfile to PREFIX-KIND-ROLE.prof (per loss: "
                              "PREFIX is suffixed with the loss rate)")
+    parser.add_argument("--tou-only", action="store_true",
+                        help="skip kernel TCP+TLS (TOU experiments; the ratio to TCP is not shown)")
     parser.add_argument("--role", choices=("send", "recv"), help=argparse.SUPPRESS)
     parser.add_argument("--kind", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -256,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     with veth_pair(args.prefix, offload=args.offload) as pair:
         for percent in (int(x) for x in args.loss.split(",")):
             pair.set_loss(percent)
-            tcp = measure(pair, "tcp", size, seed=args.seed)
+            tcp = (Result(kind="tcp", bytes=0, seconds=0.0, cpu=0.0, intact=True)
+                   if args.tou_only else measure(pair, "tcp", size, seed=args.seed))
             tou = measure(pair, "tou", size, seed=args.seed, plain=args.plain,
                           profile=f"{args.profile}{percent}" if args.profile else None)
             if not (tcp["intact"] and tou["intact"]):
@@ -267,7 +293,10 @@ def main(argv: list[str] | None = None) -> int:
             own = f"{tou.goodput / tou_zero:9.0%}" if tou_zero else f"{'':>9}"
             print(f"{percent:4d}%  {tcp.goodput / 1e6:7.1f} MB/s  {tcp['cpu']:5.2f} s  "
                   f"{tou.goodput / 1e6:7.1f} MB/s  {tou['cpu']:5.2f} s  "
-                  f"{tou.goodput / tcp.goodput:8.1%}  {own}  acks_sent {tou.get('acks_sent')} "
+                  f"{tou.goodput / tcp.goodput if tcp.goodput else 0.0:8.1%}  {own}  "
+                  f"acks_sent {tou.get('acks_sent')} "
+                  f"hole_s {tou.get('hole_s')} ooo_peak_kib {tou.get('ooo_peak_kib')} "
+                  f"refused {tou.get('refused')} "
                   f"{_counters(tou['sender'])}",
                   flush=True)
     return 0
