@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import subprocess
 import sys
 import time
@@ -81,7 +82,11 @@ def test_chat_and_mail_commands(tmp_path) -> None:
     assert lines[0].endswith("<- alice/alice-loc: hello <b>bob</b> & co")
     assert lines[1].endswith("<- alice/alice-loc (broadcast): hi everyone")
     assert stranger.returncode == 2 and "nobody" in stranger.stderr
-    assert sent.returncode == 0 and "sent now to 1 connected recipient" in sent.stdout
+    # Bob is connected: the copy is either still waiting for his receipt or already
+    # acknowledged by the time the CLI reads the outbox (both happen on a loaded machine).
+    assert sent.returncode == 0
+    assert re.fullmatch(r"mail \d+(: sent now to 1 connected recipient| delivered)",
+                        sent.stdout.strip()), sent.stdout
     assert listed.stdout.startswith("*")
     assert "Subject: Lunch?" in read.stdout and read.stdout.rstrip().endswith(
         "Noon at the usual place")
