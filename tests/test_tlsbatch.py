@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from OpenSSL import SSL
+from twisted.internet import task
 from twisted.internet.error import ConnectionDone
 from twisted.protocols.policies import ProtocolWrapper
 
@@ -82,6 +83,29 @@ def counted_deliveries(link: Link) -> list[int]:
         original(data)
 
     server.dataReceived = record  # type: ignore[method-assign]
+    return sizes
+
+
+async def _both_built(reactor: Any, client_app: Any, server_app: Any) -> None:
+    """Wait (5 s at most) until both ends of a real link built their application."""
+    for _ in range(500):
+        if client_app.built and server_app.built:
+            return
+        await task.deferLater(reactor, 0.01, lambda: None)
+
+
+def _count_writes(transport: Any) -> list[int]:
+    """Make ``transport`` record the size of each write handed to it (what goes through
+    Twisted's buffer instead of straight to the socket)."""
+    sizes: list[int] = []
+    original = transport.write
+
+    def counting(chunk: bytes) -> None:
+        sizes.append(len(chunk))
+        original(chunk)
+
+    transport.write = counting
+    transport.writeSequence = lambda chunks: [counting(c) for c in chunks]
     return sizes
 
 
@@ -217,8 +241,6 @@ def test_real_tcp_sends_straight_from_the_bio(request: pytest.FixtureRequest) ->
     data = os.urandom(24 << 20)
 
     async def body(reactor: Any) -> tuple[bytes, int]:
-        from twisted.internet import task
-
         client_app, server_app = RecorderFactory(), RecorderFactory()
         port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(
             server_factory(listener, b, server_app, clock=reactor))
@@ -226,23 +248,12 @@ def test_real_tcp_sends_straight_from_the_bio(request: pytest.FixtureRequest) ->
             await TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port).connect(
                 client_endpoint_factory(dialler, a, client_app, listener.ssl_id,
                                         clock=reactor))
-            for _ in range(500):
-                if client_app.built and server_app.built:
-                    break
-                await task.deferLater(reactor, 0.01, lambda: None)
+            await _both_built(reactor, client_app, server_app)
             client, server = client_app.built[0], server_app.built[0]
             server.transport.pauseProducing()  # the reader stops: the socket fills up
             tls = client.transport
             tcp_transport = tls.transport
-            buffered: list[int] = []
-            original = tcp_transport.write
-
-            def counting(chunk: bytes) -> None:
-                buffered.append(len(chunk))
-                original(chunk)
-
-            tcp_transport.write = counting
-            tcp_transport.writeSequence = lambda chunks: [counting(c) for c in chunks]
+            buffered = _count_writes(tcp_transport)
             for offset in range(0, len(data), 1 << 20):
                 tls.write(data[offset:offset + (1 << 20)])
             server.transport.resumeProducing()
@@ -286,7 +297,6 @@ def test_direct_sends_look_through_pass_through_wrappers(
     Twisted's buffer, so it does not wait for the reactor's next turn.  Below more wrappers
     than that, or a wrapper with a ``write`` of its own, every byte goes through Twisted's
     buffer (and through that wrapper).  Either way the bytes arrive intact."""
-    from twisted.internet import task
     from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
     from twisted.protocols.policies import WrappingFactory
 
@@ -314,24 +324,13 @@ def test_direct_sends_look_through_pass_through_wrappers(
                 wrapping.protocol = wrapper
             await TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port).connect(
                 wrapping)
-            for _ in range(500):
-                if client_app.built and server_app.built:
-                    break
-                await task.deferLater(reactor, 0.01, lambda: None)
+            await _both_built(reactor, client_app, server_app)
             client, server = client_app.built[0], server_app.built[0]
             tls = client.transport
             tcp_transport = tls.transport
             for _ in range(depth):
                 tcp_transport = tcp_transport.transport
-            buffered: list[int] = []
-            original = tcp_transport.write
-
-            def counting(chunk: bytes) -> None:
-                buffered.append(len(chunk))
-                original(chunk)
-
-            tcp_transport.write = counting
-            tcp_transport.writeSequence = lambda chunks: [counting(c) for c in chunks]
+            buffered = _count_writes(tcp_transport)
             _CountingWrapper.seen = 0
             tls.write(data)
             for _ in range(500):
