@@ -37,7 +37,9 @@ class SerialWorker:
 
     The thread is a daemon: a process that exits without `shutdown` loses the jobs still
     queued, which for the transfer service are data writes not yet committed (fetched again
-    on resume) and never a state write that names them.
+    on resume) and never a state write that names them.  The queue has no bound of its own:
+    its user bounds what it queues (the transfer service: `MAX_WRITE_BEHIND` bytes of data
+    writes, and commits that join while they wait).
     """
 
     log = Logger()
