@@ -42,6 +42,20 @@ def test_commit_survives_reload_and_state_is_atomic(tmp_path) -> None:
     assert found == [] and len(failed) == 1
 
 
+def test_first_write_reserves_the_whole_file(tmp_path) -> None:
+    """The first write reserves every block of the file (its full size, its blocks allocated)
+    and leaves the data written intact; unwritten parts read as zeros."""
+    size = 3 * CHUNK_SIZE + 7
+    p = PartialFile.create(tmp_path, H, size, "x.bin")
+    p.write(CHUNK_SIZE, b"b" * 100)
+    st = os.stat(p.data_path)
+    assert st.st_size == size and st.st_blocks * 512 >= size
+    assert p.read(CHUNK_SIZE, 101) == b"b" * 100 + b"\0"
+    p.write(0, b"a" * 10)
+    assert p.read(0, 10) == b"a" * 10 and os.stat(p.data_path).st_size == size
+    p.close()
+
+
 def test_commits_and_uncommits_keep_the_saved_map_exact(tmp_path) -> None:
     """The state file's chunk map is kept up chunk by chunk: after any commits and uncommits
     (across the 32-chunk words of the map) a reload sees exactly the chunks still DONE, and the

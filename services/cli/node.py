@@ -96,8 +96,9 @@ def _run_locked(args: argparse.Namespace, lock: AccountLock) -> int:
     failed: list[str] = []
 
     def start() -> None:
-        from services.node.heap import freeze_startup_heap
+        from services.node.heap import freeze_startup_heap, keep_freed_memory
 
+        keep_freed_memory()
         d = node.startService()
         if api is not None:
             d.addCallback(lambda _: start_api(api))

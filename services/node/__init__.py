@@ -4,5 +4,6 @@ from pqi.lazy import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "services.node.node": ("FriendInfo", "Node"),
-    "services.node.heap": ("freeze_startup_heap",),
+    "services.node.heap": ("HEAP_BLOCK_LIMIT", "HELD_FREE_BYTES", "freeze_startup_heap",
+                           "keep_freed_memory"),
 })

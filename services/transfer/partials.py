@@ -137,6 +137,8 @@ class PartialFile:
         self.state_path = folder / (state.file_hash.to_hex() + STATE_SUFFIX)
         self._fd: int | None = None
         self._open_lock = threading.Lock()
+        #: Whether the first write has asked the file system for the whole file's blocks.
+        self._allocated = False
         self._prefix = PrefixHash(state.size)
         #: Every chunk below it is DONE (where `hash_prefix` resumes looking for a gap).
         self._done_run = 0
@@ -248,12 +250,15 @@ class PartialFile:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+            self._allocated = False
 
     def write(self, offset: int, data: bytes | memoryview) -> None:
         """Write ``data`` at ``offset`` (OSError, e.g. ENOSPC, reaches the caller)."""
         if offset < 0 or offset + len(data) > self.size:
             raise ValueError(f"write [{offset}, {offset + len(data)}) outside the file")
         fd = self._open()
+        if not self._allocated:
+            self._allocate(fd)
         view = memoryview(data)
         if self.hook is not None and len(view) > 1:
             half = len(view) // 2
@@ -263,6 +268,23 @@ class PartialFile:
         else:
             self._pwrite_all(fd, view, offset)
         self._prefix.written(offset, view)
+
+    def _allocate(self, fd: int) -> None:
+        """Reserve the whole file's blocks before its first write, once per open file.
+
+        A file system that allocates blocks as writes arrive does that work for every write
+        and again when the data is synced; with the extents reserved up front a GiB is
+        written with about a quarter less CPU (docs/transfer.md).  The data file then has
+        its full size at once, the unwritten parts reading as zeros (only DONE chunks are
+        ever read back as data).  Best effort: where the space is missing or the file
+        system cannot reserve, writes go on as before, and a full disk is still met by the
+        write that finds it."""
+        self._allocated = True
+        if self.size > 0:
+            try:
+                os.posix_fallocate(fd, 0, self.size)
+            except OSError:
+                pass
 
     @staticmethod
     def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:

@@ -164,6 +164,9 @@ def _run_role(role: str, args: argparse.Namespace) -> int:
     from twisted.internet import defer
     from twisted.internet.epollreactor import EPollReactor
 
+    from services.node.heap import keep_freed_memory
+
+    keep_freed_memory()  # as `rsnode run` does
     reactor = EPollReactor()
     outcome: list[Any] = []
 
