@@ -3,6 +3,8 @@ verifies; without sshd/scp the comparison says so instead of failing."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tools.bench import transfer as bench
@@ -14,11 +16,13 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.mark.integration
 def test_bench_moves_a_small_file_between_two_node_processes(capsys) -> None:
     """8 MiB between two real node processes: exit code 0, the SHA-1 verified, the rate and
-    the sender's request count printed, nothing refused."""
+    the sender's request count and the reactor's waits for the disk printed, nothing
+    refused."""
     assert bench.main(["--size", "8", "--no-scp"]) == 0
     out = capsys.readouterr().out
     assert "rsproto ft: " in out and "MB/s" in out and "SHA-1 verified" in out
     assert "refused: none" in out
+    assert re.search(r"waited for its sync thread \d+ times \(\d+\.\d\d s\)", out)
     assert "scp: not asked for (--no-scp)" in out
 
 

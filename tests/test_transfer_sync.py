@@ -211,26 +211,35 @@ def test_data_is_written_on_the_sync_thread_and_commits_follow_it(tmp_path, monk
 
 
 def test_write_behind_is_bounded(tmp_path, monkeypatch) -> None:
-    """With a slow disk, the data queued for the sync thread never exceeds
-    `MAX_WRITE_BEHIND` plus one piece: past it the reactor waits for the thread."""
+    """With a disk that holds the first write until the reactor has queued past
+    `MAX_WRITE_BEHIND`, the data queued for the sync thread never exceeds the bound plus one
+    piece: past it the reactor waits for the thread, and counts the wait."""
     from services.transfer import service as service_module
 
     monkeypatch.setattr(service_module, "MAX_WRITE_BEHIND", 2 * MAX_FT_CHUNK)
     seen: list[int] = []
-    gate = threading.Semaphore(0)
+    reactor_waits = threading.Event()
     real_write = PartialFile.write
+    real_submit = service_module.SerialWorker.submit
 
     def write(self, offset, data) -> None:
+        assert reactor_waits.wait(timeout=30)
         seen.append(svc._write_behind)  # noqa: SLF001
-        gate.release()
         real_write(self, offset, data)
 
+    def submit(self, fn, *args, **kwargs):
+        if fn is service_module._nothing:  # noqa: SLF001
+            reactor_waits.set()
+        return real_submit(self, fn, *args, **kwargs)
+
     monkeypatch.setattr(PartialFile, "write", write)
+    monkeypatch.setattr(service_module.SerialWorker, "submit", submit)
     svc, clock, data, h, events = start(tmp_path)
     serve(svc, data, h, 4 * CHUNK_SIZE)
     svc.stop()
     assert len(seen) >= 4 * CHUNK_SIZE // MAX_FT_CHUNK
     assert max(seen) <= 3 * MAX_FT_CHUNK
+    assert svc.write_waits >= 1
     assert on_disk(tmp_path, h) == {0, 1, 2, 3}
 
 

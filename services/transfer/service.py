@@ -118,8 +118,11 @@ DISK_RESUME_ROOM: Final = 16 << 20
 #: Finished downloads remembered for ``rsnode files transfers``.
 MAX_HISTORY: Final = 100
 #: Received file data queued for the sync thread and not yet written (bytes, all downloads):
-#: past it the reactor waits for the thread to catch up, so memory stays bounded.
-MAX_WRITE_BEHIND: Final = 16 << 20
+#: past it the reactor waits for the thread to catch up, so memory stays bounded.  An
+#: ``fdatasync`` may hold the thread for tens of milliseconds, in which a link at 300 MB/s
+#: brings some 10 MiB: at 16 MiB the reactor waited 33 times in a 512 MiB download
+#: (docs/transfer.md).
+MAX_WRITE_BEHIND: Final = 32 << 20
 #: The error a full disk leaves on a download (`_disk_error`).
 DISK_FULL: Final = "disk full: free some space, then resume"
 
@@ -387,6 +390,10 @@ class FileTransferService(Service):
         #: Bytes of file data queued for the sync thread and not yet written (under its lock).
         self._write_behind = 0
         self._write_lock = threading.Lock()
+        #: Times the reactor waited for the sync thread (`MAX_WRITE_BEHIND` reached), and the
+        #: seconds it spent waiting: a disk slower than the links shows here.
+        self.write_waits = 0
+        self.write_wait_seconds = 0.0
         #: Free bytes of the partials folder (a seam for tests).
         self.free_space: Callable[[], int] = lambda: shutil.disk_usage(self.partials_dir).free
 
@@ -635,7 +642,10 @@ class FileTransferService(Service):
             self._write_behind += n
             over = self._write_behind > MAX_WRITE_BEHIND
         if over:
+            began = self.reactor.seconds()
             self._syncer.submit(_nothing).result()  # the thread catches up with every job
+            self.write_waits += 1
+            self.write_wait_seconds += self.reactor.seconds() - began
         call = self.reactor.callFromThread  # type: ignore[attr-defined]
 
         def job() -> None:

@@ -154,7 +154,8 @@ async def _node_role(reactor: Any, role: str, work: Path, args: argparse.Namespa
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
         _write_atomic(work / "result.json", json.dumps({
             "seconds": finished - started, "data_seconds": data_done[0] - started,
-            "path": done[0].path,
+            "path": done[0].path, "write_waits": node.transfers.write_waits,
+            "write_wait_seconds": node.transfers.write_wait_seconds,
             "cpu": (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)}))
     finally:
         await node.stopService()
@@ -315,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{ours['data_seconds']:.2f} s = {size / ours['data_seconds'] / 1e6:.1f} MB/s; "
               f"downloader CPU {ours['cpu']:.2f} s); SHA-1 "
               f"{'verified' if ours['ok'] else 'WRONG'}")
+        print(f"  the downloader's reactor waited for its sync thread {ours['write_waits']} "
+              f"times ({ours['write_wait_seconds']:.2f} s)")
         serve = ours["serve"]
         print(f"  sender CPU {serve['cpu']:.2f} s; {serve['requests']} data requests served "
               f"(mean {size / max(1, serve['requests']) / 1024:.0f} KiB); refused: "
