@@ -15,6 +15,7 @@ from pqi.interfaces import PeerIdentity
 from pqi.items.ft import FtChunkMapItem, FtDataItem
 from pqi.wire.fields import PgpId, Sha1Hash, SslId
 from pqi.wire.tlvvalues import FileData, FileItem
+from services.transfer import partials as partials_module
 from services.transfer.chunkmap import CHUNK_SIZE, full_map
 from services.transfer.partials import PartialFile, PartialStateError
 from services.transfer.service import FileTransferService, TransferCompleted
@@ -159,6 +160,20 @@ def test_full_disk_pauses_with_error_and_keeps_done_chunks(tmp_path) -> None:
             assert reloaded.chunk_sha1(i) == hashlib.sha1(data[lo:lo + CHUNK_SIZE]).digest()
         reloaded.close()
         svc.stop()
+
+
+def test_blocks_not_reserved_without_the_space(tmp_path) -> None:
+    """On a 3 MiB tmpfs a 5 MiB reservation is refused (False) and leaves the file as it was;
+    a write then still lands, so the download goes on until the disk is really full."""
+    with tmpfs(tmp_path / "small", "3m") as small:
+        p = PartialFile.create(small, H, 5 * CHUNK_SIZE, "x.bin")
+        fd = p._open()  # noqa: SLF001
+        assert not partials_module._reserve_blocks(fd, 5 * CHUNK_SIZE)  # noqa: SLF001
+        assert os.fstat(fd).st_size == 0
+        p.write(0, b"c" * 1000)
+        assert p.read(0, 1000) == b"c" * 1000
+        assert os.fstat(fd).st_size == 1000
+        p.close()
 
 
 def test_read_only_incoming_keeps_verified_partial_until_resumed(tmp_path) -> None:

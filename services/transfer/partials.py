@@ -24,6 +24,7 @@ the crash tests kill the process there.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import errno
 import hashlib
@@ -55,6 +56,32 @@ STATE_VERSION: Final = 1
 #: Largest state file read back (a 1 TiB file's map is 128 KiB of hex).
 _MAX_STATE_BYTES: Final = 4 * 1024 * 1024
 _TMP_SUFFIX: Final = ".tmp"
+
+
+def _fallocate() -> Callable[[int, int, int, int], int] | None:
+    """The C library's ``fallocate`` (Linux), or None."""
+    try:
+        call = ctypes.CDLL(None, use_errno=True).fallocate
+    except (AttributeError, OSError):
+        return None
+    call.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
+    call.restype = ctypes.c_int
+    return call  # type: ignore[no-any-return]
+
+
+_FALLOCATE: Final = _fallocate()
+
+
+def _reserve_blocks(fd: int, size: int) -> bool:
+    """Ask the file system for the blocks of ``[0, size)`` of ``fd`` (the file grows to
+    ``size``); False, changing nothing, where it cannot (no space, no support).
+
+    ``fallocate(2)`` itself, not ``posix_fallocate``: where the file system has no
+    reservation, glibc's ``posix_fallocate`` emulates one by reading and writing a byte in
+    every block, a round trip per 4 KiB on a network file system."""
+    if _FALLOCATE is None:
+        return False
+    return _FALLOCATE(fd, 0, 0, size) == 0
 
 
 class PartialStateError(ValueError):
@@ -274,17 +301,14 @@ class PartialFile:
 
         A file system that allocates blocks as writes arrive does that work for every write
         and again when the data is synced; with the extents reserved up front a GiB is
-        written with about a quarter less CPU (docs/transfer.md).  The data file then has
-        its full size at once, the unwritten parts reading as zeros (only DONE chunks are
-        ever read back as data).  Best effort: where the space is missing or the file
-        system cannot reserve, writes go on as before, and a full disk is still met by the
-        write that finds it."""
+        written with about a quarter less CPU (docs/transfer.md, item 24).  The data file
+        then has its full size at once, the unwritten parts reading as zeros (only DONE
+        chunks are ever read back as data).  Best effort: where the space is missing or the
+        file system cannot reserve, writes go on as before, and a full disk is still met by
+        the write that finds it."""
         self._allocated = True
         if self.size > 0:
-            try:
-                os.posix_fallocate(fd, 0, self.size)
-            except OSError:
-                pass
+            _reserve_blocks(fd, self.size)
 
     @staticmethod
     def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
