@@ -12,13 +12,13 @@ import threading
 from twisted.internet.task import Clock
 
 from pqi.interfaces import PeerIdentity
-from pqi.items.ft import FtChunkMapItem, FtDataItem
+from pqi.items.ft import FtChunkMapItem, FtDataItem, FtDataRequestItem
 from pqi.wire.fields import PgpId, Sha1Hash, SslId
 from pqi.wire.tlvvalues import FileData, FileItem
 from services.transfer.chunkmap import CHUNK_SIZE, Strategy, full_map
 from services.transfer.partials import PartialFile
 from services.transfer.server import MAX_FT_CHUNK
-from services.transfer.service import FileTransferService, TransferFailed
+from services.transfer.service import COMMIT_PERIOD, FileTransferService, TransferFailed
 from tests.service_fakes import RecordingSender
 
 PEER = PeerIdentity(SslId(b"\x02" * 16), PgpId(b"\x02" * 8))
@@ -60,11 +60,13 @@ def start(tmp_path, hook=None):
 
 
 def serve(svc, data: bytes, h: Sha1Hash, below: int) -> None:
-    """Answer the requests sent (and those they lead to) for bytes below ``below``."""
+    """Answer the requests sent (and those they lead to) for bytes below ``below``; requests
+    for bytes from ``below`` on stay sent, for a later call."""
     for _ in range(500):
         reqs, svc.sender.sent[:] = list(svc.sender.sent), []
         served = False
-        for _p, item in reqs:
+        for sent in reqs:
+            item = sent[1]
             name = type(item).__name__
             if name == "FtChunkMapRequestItem":
                 svc.receive(PEER, FtChunkMapItem(is_client=True, hash=h,
@@ -76,7 +78,13 @@ def serve(svc, data: bytes, h: Sha1Hash, below: int) -> None:
                     n = min(MAX_FT_CHUNK, end - o)
                     svc.receive(PEER, FtDataItem(data=FileData(FileItem(len(data), h), o,
                                                                data[o:o + n])))
+                if end < item.offset + item.chunk_size:
+                    svc.sender.sent.append((sent[0], FtDataRequestItem(
+                        offset=end, chunk_size=item.offset + item.chunk_size - end,
+                        file=item.file)))
                 served = True
+            elif name == "FtDataRequestItem":
+                svc.sender.sent.append(sent)
         if not served:
             return
 
@@ -119,6 +127,68 @@ def test_commits_run_on_the_sync_thread_and_stop_waits_for_them(tmp_path) -> Non
     # One result per commit job; commits that waited for a busy thread share a job.
     assert clock.run_thread_calls() >= 1
     assert not [e for e in events if isinstance(e, TransferFailed)]
+
+
+def test_commits_wait_for_the_commit_period(tmp_path, monkeypatch) -> None:
+    """The first finished chunk is committed at once; chunks finished within
+    `COMMIT_PERIOD` of it wait and are committed together once it has passed (one
+    ``fdatasync`` and one state write for all); a chunk finished after a quiet period is
+    committed at once again."""
+    commits: list[tuple[int, ...]] = []
+    real_commit = PartialFile.commit
+
+    def commit(self, done) -> None:
+        commits.append(tuple(sorted(done)))
+        real_commit(self, done)
+
+    monkeypatch.setattr(PartialFile, "commit", commit)
+    svc, clock, data, h, events = start(tmp_path)
+    sync = svc._syncer  # noqa: SLF001
+    serve(svc, data, h, 3 * CHUNK_SIZE)
+    sync.submit(lambda: None).result()
+    assert commits == [(0,)]
+    clock.advance(COMMIT_PERIOD / 2)
+    sync.submit(lambda: None).result()
+    assert commits == [(0,)]
+    clock.advance(COMMIT_PERIOD / 2)
+    sync.submit(lambda: None).result()
+    assert commits == [(0,), (1, 2)]
+    assert on_disk(tmp_path, h) == {0, 1, 2}
+    clock.advance(COMMIT_PERIOD)
+    serve(svc, data, h, 4 * CHUNK_SIZE)
+    sync.submit(lambda: None).result()
+    assert commits == [(0,), (1, 2), (3,)]
+    svc.stop()
+
+
+def test_a_state_write_commits_the_waiting_chunks_first(tmp_path, monkeypatch) -> None:
+    """Chunks waiting for `COMMIT_PERIOD` are committed before a state write queued after
+    them (a priority change), so the state file never records a setting before the chunks
+    finished earlier; a stop commits whatever still waits."""
+    order: list[tuple[str, object]] = []
+    real_commit, real_update = PartialFile.commit, PartialFile.update
+
+    def commit(self, done) -> None:
+        order.append(("commit", frozenset(done)))
+        real_commit(self, done)
+
+    def update(self, **changes) -> None:
+        order.append(("update", tuple(changes)))
+        real_update(self, **changes)
+
+    monkeypatch.setattr(PartialFile, "commit", commit)
+    monkeypatch.setattr(PartialFile, "update", update)
+    svc, clock, data, h, events = start(tmp_path)
+    serve(svc, data, h, 2 * CHUNK_SIZE)  # chunk 1 waits behind chunk 0's commit
+    svc.set_priority(h, 0)
+    serve(svc, data, h, 3 * CHUNK_SIZE)  # chunk 2 waits until the stop
+    svc.stop()
+    kinds = [kind for kind, _ in order]
+    at = kinds.index("update")
+    assert order[at] == ("update", ("priority",))
+    assert set().union(*(c for _, c in order[:at])) == {0, 1}
+    assert [c for _, c in order[at + 1:]] == [frozenset({2})]
+    assert on_disk(tmp_path, h) == {0, 1, 2}
 
 
 def test_disk_error_on_the_sync_thread_pauses_the_download(tmp_path) -> None:

@@ -123,6 +123,12 @@ MAX_HISTORY: Final = 100
 #: brings some 10 MiB: at 16 MiB the reactor waited 33 times in a 512 MiB download
 #: (docs/transfer.md).
 MAX_WRITE_BEHIND: Final = 32 << 20
+#: Least seconds between two commits queued on the sync thread: chunks finished sooner wait
+#: and join the next one.  Each commit is an ``fdatasync`` and a state file replaced (two
+#: more syncs); at 300 MB/s a commit per finished batch made some 110 per GiB, and every
+#: sync may wait for a journal commit that carries other programs' writes too.  A crash
+#: refetches at most this long's worth of chunks more.
+COMMIT_PERIOD: Final = 0.25
 #: The error a full disk leaves on a download (`_disk_error`).
 DISK_FULL: Final = "disk full: free some space, then resume"
 
@@ -387,6 +393,11 @@ class FileTransferService(Service):
         self._disk_timer: IDelayedCall | None = None
         #: The commit job last queued on the sync thread, while more chunks may join it.
         self._open_batch: _CommitBatch | None = None
+        #: Chunks of one download finished since the last commit was queued, waiting for
+        #: `COMMIT_PERIOD` to pass (`_release_held` queues them), and the call that will.
+        self._held: tuple[_Transfer, set[int]] | None = None
+        self._held_call: IDelayedCall | None = None
+        self._last_commit = float("-inf")
         #: Bytes of file data queued for the sync thread and not yet written (under its lock).
         self._write_behind = 0
         self._write_lock = threading.Lock()
@@ -428,6 +439,8 @@ class FileTransferService(Service):
         for t in self.downloads.values():
             if t.driver is not None:
                 t.driver.stop()
+        if self._held is not None:
+            self._release_held()
         if self._syncer is not None:
             self._syncer.shutdown(wait=True)  # every state write queued is done
             self._syncer = None
@@ -600,17 +613,49 @@ class FileTransferService(Service):
         self._queue(t.partial.update, **changes).addErrback(failed)
 
     def _commit(self, t: _Transfer, chunks: tuple[int, ...]) -> None:
-        """Record ``chunks`` DONE durably, after every write queued before.  While the last
+        """Record ``chunks`` DONE durably, after every write queued before: at once when
+        the last commit was queued `COMMIT_PERIOD` ago or more, else held until then (any
+        state write queued meanwhile queues the held chunks first, so the order of state
+        writes is kept)."""
+        if self._syncer is None:
+            self._queue_commit(t, set(chunks))
+            return
+        held = self._held
+        if held is not None and held[0] is not t:
+            self._release_held()
+            held = None
+        if held is not None:
+            held[1].update(chunks)
+            return
+        wait = self._last_commit + COMMIT_PERIOD - self.reactor.seconds()
+        if wait <= 0:
+            self._queue_commit(t, set(chunks))
+            return
+        self._held = (t, set(chunks))
+        self._held_call = self.reactor.callLater(wait, self._release_held)
+
+    def _release_held(self) -> None:
+        """Queue the held commit now (its time came, or a state write must follow it)."""
+        if self._held_call is not None and self._held_call.active():
+            self._held_call.cancel()
+        self._held_call = None
+        held, self._held = self._held, None
+        if held is not None:
+            self._queue_commit(*held)
+
+    def _queue_commit(self, t: _Transfer, chunks: set[int]) -> None:
+        """Queue the commit of ``chunks`` on the sync thread.  While the last
         commit queued on the sync thread is one of the same download that has not started,
         and no state write was queued since, the new batch takes its chunks over and it does
         nothing: a lagging sync thread then makes one ``fdatasync`` and one state write for
         all of them instead of one per chunk.  A commit only ever moves later, past data
         writes (never past another state write), so no chunk is recorded before its bytes."""
+        self._last_commit = self.reactor.seconds()
         taken: set[int] = set()
         previous = self._open_batch
         if previous is not None and previous.transfer is t:
             taken = previous.take_over()
-        batch = _CommitBatch(t, taken | set(chunks))
+        batch = _CommitBatch(t, taken | chunks)
 
         def failed(f: Failure) -> None:
             if not f.check(OSError):
@@ -670,6 +715,8 @@ class FileTransferService(Service):
         """Run ``op`` (a partial's state write or removal) after every one queued before it:
         on the sync thread (one thread, first in first out) when there is one, else at once.
         Fires on the reactor thread with its result or failure."""
+        if self._held is not None:
+            self._release_held()  # held chunks are committed before this job, as they came
         self._open_batch = None  # a commit queued from now on must not pass this job
         if self._syncer is None:
             return defer.maybeDeferred(op, *args, **kwargs)

@@ -248,8 +248,10 @@ def _scp(work: Path, src: Path, sha1: str) -> dict[str, Any] | str:
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
         "StrictModes no\nPermitRootLogin prohibit-password\n"
         "Subsystem sftp internal-sftp\n")
+    before = _children_cpu()
     daemon = subprocess.Popen([sshd, "-D", "-e", "-f", str(config)],
                               stderr=open(ssh / "sshd.log", "wb"))
+    result: dict[str, Any] | str
     try:
         end = time.monotonic() + 10
         while True:
@@ -270,10 +272,19 @@ def _scp(work: Path, src: Path, sha1: str) -> dict[str, Any] | str:
         seconds = time.perf_counter() - started
         if run.returncode != 0:
             return f"scp failed: {run.stderr.decode(errors='replace')[-300:]}"
-        return {"seconds": seconds, "ok": _sha1_of(dest) == sha1}
+        result = {"seconds": seconds, "ok": _sha1_of(dest) == sha1}
     finally:
         daemon.terminate()
         daemon.wait(timeout=10)
+    # Both ends: scp and its ssh, sshd and the session's scp (waited for by the daemon).
+    result["cpu"] = _children_cpu() - before
+    return result
+
+
+def _children_cpu() -> float:
+    """CPU seconds of every child process waited for so far (and of their children)."""
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
 
 
 def _print_profile(path: str, role: str) -> None:
@@ -331,8 +342,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"scp: {scp}")
         else:
             scp_rate = size / scp["seconds"] / 1e6
-            print(f"scp over loopback: {scp_rate:.1f} MB/s ({scp['seconds']:.2f} s); SHA-1 "
-                  f"{'verified' if scp['ok'] else 'WRONG'}")
+            print(f"scp over loopback: {scp_rate:.1f} MB/s ({scp['seconds']:.2f} s; CPU of "
+                  f"both ends {scp['cpu']:.2f} s); SHA-1 {'verified' if scp['ok'] else 'WRONG'}")
             print(f"ratio rsproto/scp: {rate / scp_rate:.2f}")
         if args.profile:
             for role in ("serve", "fetch"):
