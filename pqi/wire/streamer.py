@@ -121,6 +121,8 @@ class Sent:
 
     def _settle(self, state: str) -> None:
         self.state = state
+        if not self._waiters:  # nearly every item: nobody asked
+            return
         waiters, self._waiters = self._waiters, []
         for d in waiters:
             if state == SendState.WRITTEN:
