@@ -222,13 +222,12 @@ class Node(MultiService):
         self.external_address: NetAddress | None = None
         self.options = node_options(services, options)
         self.events = EventBus(event_types(services))
-        self.control = ServiceControl(self._link_send, reactor, linkup_delay=linkup_delay,
-                                      drop_until_started=drop_until_started)
-        # Every item goes straight to the service control (no forwarding call per item).
         self.net = NetInterface(reactor, account, friends, port=port, interface=interface,
-                                handler=self.control.deliver)  # type: ignore[arg-type]
+                                handler=self._on_item)
         self.net.setServiceParent(self)
         self.net.add_link_observer(self._on_link)
+        self.control = ServiceControl(self._link_send, reactor, linkup_delay=linkup_delay,
+                                      drop_until_started=drop_until_started)
         self.control.add_negotiation_observer(
             lambda peer, enabled: self.emit(ServicesNegotiated(peer, enabled)))
         #: ``hop(peer)``: the friend a virtual peer is reached through, or None (`link_room`).
@@ -373,6 +372,9 @@ class Node(MultiService):
         except QueueFullError:
             self.log.warn("queue to {peer} full: item dropped", peer=ssl_id.to_hex())
             return False
+
+    def _on_item(self, peer: PeerIdentity, item: object) -> None:
+        self.control.deliver(peer, item)  # type: ignore[arg-type]
 
     def _on_link(self, event: LinkEvent) -> None:
         if event.state is LinkState.CONNECTED:
