@@ -111,9 +111,12 @@ class EventBus:
     log = Logger()
 
     def __init__(self, event_types: Iterable[type]) -> None:
-        self._subscribers: dict[type, list[Callable[[Any], object]]] = {}
+        #: Subscribers per type, as tuples replaced on each (un)subscription: `emit` iterates
+        #: the one it found without copying it (an event per chat message received), and a
+        #: subscriber that (un)subscribes meanwhile changes the next emit, not this one.
+        self._subscribers: dict[type, tuple[Callable[[Any], object], ...]] = {}
         for event_type in event_types:
-            self._subscribers.setdefault(event_type, [])
+            self._subscribers.setdefault(event_type, ())
 
     def known(self) -> frozenset[type]:
         """The event types that can be subscribed to."""
@@ -131,11 +134,13 @@ class EventBus:
         if len(subscribers) >= MAX_SUBSCRIBERS:
             raise TooManySubscribersError(
                 f"{event_type.__name__} already has {MAX_SUBSCRIBERS} subscribers")
-        subscribers.append(callback)
+        self._subscribers[event_type] = (*subscribers, callback)
 
         def unsubscribe() -> None:
-            if callback in subscribers:
-                subscribers.remove(callback)
+            now = self._subscribers[event_type]
+            if callback in now:
+                at = now.index(callback)
+                self._subscribers[event_type] = now[:at] + now[at + 1:]
 
         return unsubscribe
 
@@ -144,7 +149,7 @@ class EventBus:
         subscribers = self._subscribers.get(type(event))
         if subscribers is None:
             raise UnknownEventError(f"{type(event).__name__} is not a declared event")
-        for callback in list(subscribers):
+        for callback in subscribers:
             try:
                 callback(event)
             except Exception:

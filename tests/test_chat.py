@@ -22,6 +22,7 @@ from services.chat.service import (
     RETRY_PERIOD,
     AvatarReceived,
     AvatarTooLargeError,
+    ChatMessage,
     ChatService,
     ChatStatusReceived,
     MessageReceived,
@@ -90,6 +91,51 @@ def test_long_message_split_as_retroshare(tmp_path, captures) -> None:
     second = pqi.decode(captured(captures, "alice", 238))
     svc.send_private(bob.ssl_id, first.message + second.message)
     assert wire(sender) == [captured(captures, "alice", 237), captured(captures, "alice", 238)]
+
+
+def test_one_piece_up_to_the_piece_limit_in_bytes_not_characters(tmp_path) -> None:
+    """A body goes in one piece while its UTF-8 is at most `MAX_PIECE_BYTES`, whatever its
+    length in characters; one byte more and it is cut (the sender skips the encode only for
+    bodies too short in characters to pass the limit)."""
+    svc, sender, _, _ = make(tmp_path)
+    bob = connect(svc)
+    svc.send_private(bob.ssl_id, "warm-up")
+    sender.sent.clear()
+    fits = ["a" * MAX_PIECE_BYTES, "é" * (MAX_PIECE_BYTES // 2), "€" * (MAX_PIECE_BYTES // 3)]
+    cut = ["a" * (MAX_PIECE_BYTES + 1), "é" * (MAX_PIECE_BYTES // 2) + "a"]
+    for body in fits + cut:
+        message = svc.send_private(bob.ssl_id, body)
+        pieces = [item for _, item in sender.sent]
+        sender.sent.clear()
+        assert "".join(p.message for p in pieces) == body == message.body
+        assert len(pieces) == (1 if body in fits else 2)
+        assert all(len(p.message.encode()) <= MAX_PIECE_BYTES for p in pieces)
+        assert [bool(p.flags & ChatFlags.PARTIAL_MESSAGE) for p in pieces] == \
+            [True] * (len(pieces) - 1) + [False]
+
+
+def test_chat_message_is_a_frozen_value() -> None:
+    """`ChatMessage` (its own ``__init__``, for speed) behaves as the frozen dataclass it
+    declares: positional or keyword fields, ``queued`` False by default, immutable, equal
+    and hashed by value, `dataclasses.replace` works."""
+    import dataclasses
+
+    who = peer(3).ssl_id
+    m = ChatMessage(who, True, False, 7, 1.5, "hi", 42)
+    assert m == ChatMessage(peer=who, incoming=True, public=False, send_time=7,
+                            recv_time=1.5, body="hi", history_id=42, queued=False)
+    assert (m.peer, m.incoming, m.public, m.send_time, m.recv_time, m.body, m.history_id,
+            m.queued) == (who, True, False, 7, 1.5, "hi", 42, False)
+    assert hash(m) == hash(ChatMessage(who, True, False, 7, 1.5, "hi", 42))
+    assert m != ChatMessage(who, True, False, 7, 1.5, "hi", 43)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        m.body = "changed"  # type: ignore[misc]
+    queued = dataclasses.replace(m, queued=True)
+    assert queued.queued and queued.body == "hi" and not m.queued
+    assert [f.name for f in dataclasses.fields(ChatMessage)] == [
+        "peer", "incoming", "public", "send_time", "recv_time", "body", "history_id", "queued"]
+    with pytest.raises(TypeError):
+        ChatMessage(who, True, False, 7, 1.5, "hi")  # type: ignore[call-arg]
 
 
 def test_typing_notice_bytes(tmp_path, captures) -> None:

@@ -47,6 +47,40 @@ def test_subscribers_get_their_type_in_order_until_unsubscribed() -> None:
     assert seen == [("first", up), ("second", up), ("second", up), ("down", down)]
 
 
+def test_subscribing_during_an_emit_changes_the_next_one() -> None:
+    """A subscriber that subscribes another and unsubscribes a third while an event is
+    handed out: this event still reaches the subscribers it found, the next one the new
+    set; the same callback subscribed twice is called twice and leaves one at a time."""
+    b, seen = bus(), []
+    late = lambda e: seen.append("late")  # noqa: E731
+    drop_third: list = []
+
+    def first(e: object) -> None:
+        seen.append("first")
+        if not drop_third[1:]:
+            b.subscribe(FriendConnected, late)
+            drop_third[0]()
+            drop_third.append(True)
+
+    b.subscribe(FriendConnected, first)
+    b.subscribe(FriendConnected, lambda e: seen.append("second"))
+    drop_third.append(b.subscribe(FriendConnected, lambda e: seen.append("third")))
+    up = FriendConnected(peer(1))
+    b.emit(up)
+    assert seen == ["first", "second", "third"]
+    seen.clear()
+    b.emit(up)
+    assert seen == ["first", "second", "late"]
+    again = b.subscribe(FriendConnected, late)
+    seen.clear()
+    b.emit(up)
+    assert seen == ["first", "second", "late", "late"]
+    again()
+    seen.clear()
+    b.emit(up)
+    assert seen == ["first", "second", "late"]
+
+
 def test_failing_subscriber_is_logged_and_others_still_run() -> None:
     """A subscriber that raises is logged with the event's name; the next one still runs
     and emit returns normally."""

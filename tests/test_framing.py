@@ -271,6 +271,40 @@ def test_split_header_and_body_anywhere() -> None:
     assert whole[2] == ItemReceived(item_of(3000), 7)
 
 
+def test_next_frame_gives_what_next_event_gives_without_events() -> None:
+    """`next_frame` yields each item's bytes (whole or reassembled from slices) and the probe,
+    in stream order, the same as `next_event`'s events carry, one byte at a time or all at
+    once; an item sharing the probe's second byte is still an item."""
+    near_probe = bytes.fromhex("02aabbcc0000000900")
+    stream = (PROBE + item_of(30) + sliced(7, item_of(3000), [1400, 2800]) + near_probe
+              + item_of(8))
+    events = feed_all([stream])
+    expected = [e.data if isinstance(e, ItemReceived) else e for e in events]
+    assert expected[3] == near_probe
+    for chunks in ([stream], [stream[i:i + 1] for i in range(len(stream))]):
+        deframer = Deframer()
+        frames: list[object] = []
+        for chunk in chunks:
+            deframer.receive_data(chunk)
+            while (frame := deframer.next_frame()) is not None:
+                frames.append(frame)
+        assert frames == expected
+        assert [type(f) for f in frames] == [ProbeReceived, bytes, bytes, bytes, bytes]
+
+
+def test_next_frame_keeps_raising_the_first_framing_error() -> None:
+    """After a framing error `next_frame` raises it again, as `next_event` does."""
+    deframer = Deframer()
+    deframer.receive_data(struct.pack(">BHBI", 2, 0x7E57, 1, 7))
+    with pytest.raises(FramingError) as first:
+        deframer.next_frame()
+    with pytest.raises(FramingError) as again:
+        deframer.next_frame()
+    assert again.value is first.value
+    with pytest.raises(FramingError):
+        deframer.next_event()
+
+
 def test_buffer_is_compacted() -> None:
     """Consumed bytes are dropped: after many items the buffer holds only the unfinished tail."""
     deframer = Deframer()

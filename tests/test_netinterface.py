@@ -301,6 +301,45 @@ def test_in_memory_link_reports_up_in_order_and_times_out_without_items(
     b.stopService()
 
 
+def test_only_a_links_first_item_goes_to_the_link_manager(
+        alice: Identity, bob: Identity, lists: Any) -> None:
+    """Over iosim: every item reaches the handler, but only the link's first one is
+    told to the link manager (it ends the first-item wait; later items cannot change it)."""
+    clock = MemoryReactorClock()
+    fa, fb = lists("a"), lists("b")
+    befriend(fa, bob)
+    befriend(fb, alice)
+    got: list[tuple[SslId, object]] = []
+    a = NetInterface(clock, alice, fa, port=None,
+                     handler=lambda peer, item: got.append((peer.ssl_id, item)))
+    b = NetInterface(clock, bob, fb, port=7812)
+    told: list[int] = []
+    item_received = a.manager.item_received
+
+    def spy(link_id: int, now: float) -> bool:
+        told.append(link_id)
+        return item_received(link_id, now)
+
+    a.manager.item_received = spy  # type: ignore[method-assign]
+    a.startService()
+    b.startService()
+    d = a.connect(bob.ssl_id, local(7812))
+    clock.advance(0)
+    pump = _iosim_link(clock)
+    pump.flush()
+    sent = [HeartbeatItem() for _ in range(5)]
+    for item in sent:
+        b.send(alice.ssl_id, item)
+        pump.flush()
+        clock.advance(0)
+        pump.flush()
+    assert d.called and got == [(bob.ssl_id, item) for item in sent]
+    person = a.person(bob.ssl_id)
+    assert person is not None and told == [person.link_id]
+    a.stopService()
+    b.stopService()
+
+
 class _Greeter:
     """Sends a heartbeat on every CONNECTED, as services send their ServiceInfo list."""
 

@@ -275,7 +275,7 @@ class _LinkStreamer(PQIStreamer):
 
     def _on_item(self, item: Item) -> None:
         if self.wire is not None:
-            self.net._item(self.wire.link_id, item)
+            self.net._item(self.wire.link_id, item, first=self.items_in == 1)
 
 
 class _StreamerFactory(Factory):
@@ -511,8 +511,10 @@ class NetInterface(Service):
         self.manager.authenticated(wire.link_id, peer.ssl_id, now)
         self.driver.service()
 
-    def _item(self, link_id: int, item: Item) -> None:
-        if self.manager.item_received(link_id, self.reactor.seconds()):
+    def _item(self, link_id: int, item: Item, first: bool = True) -> None:
+        """An item arrived on ``link_id`` (``first``: the link's first; only that one can
+        change the link manager, so a flood's later items skip it)."""
+        if first and self.manager.item_received(link_id, self.reactor.seconds()):
             self.driver.service()
         wire = self._wires.get(link_id)
         if wire is None or wire.streamer is None or wire.streamer.auth is None:

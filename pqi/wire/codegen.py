@@ -833,8 +833,12 @@ def encoder_source(cls: type[PQItem]) -> tuple[str, dict[str, Any]]:
     w.fields(cls.BODY, got)
     w.flush()
     body, tail = w.lines, w.tail
-    header = ("    _ITEM_HDR.pack_into(out, 0, item.VERSION, item.SERVICE, item.SUBTYPE, "
-              f"{w.size()})")
+    # The class's own header constants, written in (one encoder per class, `pqi.wire.item`):
+    # three attribute lookups less per item.
+    ids = [getattr(cls, name, None) for name in ("VERSION", "SERVICE", "SUBTYPE")]
+    if not all(type(i) is int for i in ids):
+        raise UnsupportedSchemaError(f"{cls.__name__} has no integer header ids")
+    header = f"    _ITEM_HDR.pack_into(out, 0, {ids[0]}, {ids[1]}, {ids[2]}, {w.size()})"
     lines = ["def encode(item, out):", *body, *([f"    out += {tail}"] if tail else []),
              "    return None", "",
              "def encode_item(item):", f"    out = bytearray({HEADER_SIZE})", *body, header,

@@ -99,6 +99,9 @@ DEFAULT_MAX_QUEUE_BYTES: Final = 8 * 1024 * 1024
 _SLICE_HEADER = struct.Struct(">BBIH")
 _ITEM_SIZE = struct.Struct(">I")
 _SLICE_FLAGS = (SLICE_MIDDLE, SLICE_START, SLICE_END)
+#: The probe's second byte: only a frame with it can be the probe (tested before the slice
+#: that compares the whole header, for every item).
+_PROBE_SECOND: Final = PROBE[1]
 
 
 def slice_header(flags: int, packet_id: int, length: int) -> bytes:
@@ -226,10 +229,22 @@ class Deframer:
 
     def next_event(self) -> FramingEvent | None:
         """The next complete event, or None until more bytes arrive."""
+        frame = self._frame()
+        return ItemReceived(frame) if type(frame) is bytes else frame
+
+    def next_frame(self) -> bytes | ProbeReceived | None:
+        """The next complete item's bytes (whole or reassembled), or `ProbeReceived`, or None
+        until more bytes arrive: `next_event` without an event object per item (a chat
+        flood's receiver takes tens of thousands of items a second)."""
+        frame = self._frame()
+        return frame.data if type(frame) is ItemReceived else frame
+
+    def _frame(self) -> bytes | FramingEvent | None:
+        """`_next_frame`, keeping the first framing error for every later call."""
         if self._error is not None:
             raise self._error
         try:
-            return self._next_event()
+            return self._next_frame()
         except FramingError as e:
             self._error = e
             raise
@@ -241,7 +256,9 @@ class Deframer:
     def _fail(self, reason: str, field: str, at: int) -> FramingError:
         return FramingError(reason, field=field, offset=self._stream_offset + at)
 
-    def _next_event(self) -> FramingEvent | None:
+    def _next_frame(self) -> bytes | FramingEvent | None:
+        """The next item unsliced as its bytes, a reassembled one as its event (with its
+        packet id), the probe, or None."""
         while True:
             buf, pos = self._buf, self._pos
             if pos == len(buf) and self._rest is not None:
@@ -263,7 +280,7 @@ class Deframer:
                 if event is not None:
                     return event
                 continue
-            if buf[pos:pos + HEADER_SIZE] == PROBE:
+            if buf[pos + 1] == _PROBE_SECOND and buf[pos:pos + HEADER_SIZE] == PROBE:
                 self._pos = pos + HEADER_SIZE
                 self.probes_received += 1
                 self.peer_accepts_slicing = True
@@ -281,9 +298,9 @@ class Deframer:
             self._pos = end
             self.items_received += 1
             if isinstance(buf, bytes):
-                return ItemReceived(buf[pos:end])  # the buffer itself when it is one item
+                return buf[pos:end]  # the buffer itself when it is one item
             with memoryview(buf) as view:
-                return ItemReceived(bytes(view[pos:end]))
+                return bytes(view[pos:end])
 
     def _check_slice(self, flags: int, packet_id: int, length: int, pos: int) -> None:
         """Refuse a slice from its header alone, before its payload is buffered."""

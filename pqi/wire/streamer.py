@@ -56,8 +56,6 @@ from pqi.wire.framing import (
     PROBE_INTERVAL,
     Deframer,
     Enframer,
-    ItemReceived,
-    ProbeReceived,
 )
 from pqi.wire.item import PQItem, UnknownItem, decode, encode
 
@@ -123,6 +121,8 @@ class Sent:
 
     def _settle(self, state: str) -> None:
         self.state = state
+        if not self._waiters:  # nearly every item: nobody asked
+            return
         waiters, self._waiters = self._waiters, []
         for d in waiters:
             if state == SendState.WRITTEN:
@@ -313,19 +313,20 @@ class PQIStreamer(Protocol):
     def _deliver(self, limit: int | None) -> None:
         """Hand up at most ``limit`` events (None: all); leave the rest for the next turn."""
         handed = 0
+        next_frame = self.deframer.next_frame
         try:
             while True:
                 if limit is not None and handed >= limit:
                     self._hold_back()
                     return
-                event = self.deframer.next_event()
-                if event is None:
+                frame = next_frame()
+                if frame is None:
                     break
                 handed += 1
-                if isinstance(event, ProbeReceived):
-                    self._probe_received()
+                if type(frame) is bytes:
+                    self._item_received(frame)
                 else:
-                    self._item_received(event)
+                    self._probe_received()
                 if self.lost:
                     return
         except FramingError as e:
@@ -408,13 +409,13 @@ class PQIStreamer(Protocol):
         self.enframer.enable_slicing()
         self.log.debug("{peer} reassembles slices: slicing large items", peer=self.peer)
 
-    def _item_received(self, event: ItemReceived) -> None:
+    def _item_received(self, data: bytes) -> None:
         try:
-            item = decode(event.data)
+            item = decode(data)
         except DecodeError as e:
             self.decode_errors += 1
             self.log.warn("dropped an undecodable item from {peer}: {error}", peer=self.peer,
-                          error=str(e), header=event.data[:8].hex())
+                          error=str(e), header=data[:8].hex())
             return
         self.items_in += 1
         if self.on_item is not None:
