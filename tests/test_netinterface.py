@@ -262,6 +262,19 @@ def _iosim_link(clock: MemoryReactorClock, client_port: int = 50000,
                          greet=False, clock=clock)
 
 
+def _dial_over_iosim(clock: MemoryReactorClock, a: NetInterface, b: NetInterface,
+                     to: SslId) -> tuple[Any, iosim.IOPump]:
+    """Start both interfaces, have ``a`` dial ``b`` (listening on 7812) and join the two
+    over iosim; the dial's Deferred and the pump."""
+    a.startService()
+    b.startService()
+    d = a.connect(to, local(7812))
+    clock.advance(0)
+    pump = _iosim_link(clock)
+    pump.flush()
+    return d, pump
+
+
 def test_in_memory_link_reports_up_in_order_and_times_out_without_items(
         alice: Identity, bob: Identity, lists: Any) -> None:
     """Over iosim with one clock: the accepting side reports the link at authentication, the
@@ -277,12 +290,7 @@ def test_in_memory_link_reports_up_in_order_and_times_out_without_items(
     eb: list[LinkEvent] = []
     a.add_link_observer(ea.append)
     b.add_link_observer(eb.append)
-    a.startService()
-    b.startService()
-    d = a.connect(bob.ssl_id, local(7812))
-    clock.advance(0)
-    pump = _iosim_link(clock)
-    pump.flush()
+    d, pump = _dial_over_iosim(clock, a, b, bob.ssl_id)
     assert [e.state for e in eb] == [LinkState.CONNECTED] and ea == [] and not d.called
     b.send(alice.ssl_id, HeartbeatItem())
     pump.flush()
@@ -321,12 +329,7 @@ def test_only_a_links_first_item_goes_to_the_link_manager(
         return item_received(link_id, now)
 
     a.manager.item_received = spy  # type: ignore[method-assign]
-    a.startService()
-    b.startService()
-    d = a.connect(bob.ssl_id, local(7812))
-    clock.advance(0)
-    pump = _iosim_link(clock)
-    pump.flush()
+    d, pump = _dial_over_iosim(clock, a, b, bob.ssl_id)
     sent = [HeartbeatItem() for _ in range(5)]
     for item in sent:
         b.send(alice.ssl_id, item)
