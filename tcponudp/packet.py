@@ -30,7 +30,7 @@ from .errors import DatagramTruncatedError, DatagramValueError
 
 __all__ = [
     "HEADER_SIZE", "MAX_PAYLOAD", "MAX_SEGMENT_PAYLOAD", "CAPABILITY_MAGIC", "CAPABILITY_SACK",
-    "CAPABILITY_WINDOW", "WINDOW_SHIFT",
+    "CAPABILITY_WINDOW", "WINDOW_SHIFT", "HOLE_WINDOW_SHIFT",
     "MAX_SACK_BLOCKS", "Flags", "TouPacket", "decode_packet", "encode_packet", "encode_segment",
     "encode_sack", "decode_sack",
 ]
@@ -59,6 +59,13 @@ CAPABILITY_WINDOW: Final = 0x7257
 #: The window scale between two ends that both sent `CAPABILITY_WINDOW`: 65,535 units of 4
 #: bytes, 256 KiB, what `tcponudp.config.TouConfig.receive_buffer` holds by default.
 WINDOW_SHIFT: Final = 2
+#: In the header-length nibble of a SYN or SYN+ACK that carries `CAPABILITY_WINDOW`: how many
+#: bits beyond `WINDOW_SHIFT` its sender offers to scale windows by (0, what the first rsproto
+#: ends with window scaling wrote, offers none).  Both ends then scale by `WINDOW_SHIFT` plus the
+#: smaller offer: with ours, units of 8 bytes and windows up to 512 KiB, room for the bytes a
+#: receiver holds beyond a hole (`tcponudp.config.OUT_OF_ORDER_ALLOWANCE`).  RetroShare never
+#: sets or reads the nibble (``TcpPacket::readPacket``), and is never sent it.
+HOLE_WINDOW_SHIFT: Final = 1
 #: Most ranges one SACK carries (8 bytes each).
 MAX_SACK_BLOCKS: Final = 8
 
@@ -125,16 +132,17 @@ def encode_packet(packet: TouPacket) -> bytes:
 
 
 def encode_segment(seq: int, ack: int, flags: Flags, window: int, payload: bytes,
-                   checksum: int = 0, urgent: int = 0) -> bytes:
-    """The datagram of a segment we send (zero ports and header length, and zero checksum and
-    urgent pointer unless given, as RetroShare writes them): `encode_packet` without building a
-    `TouPacket`, for the stream's per-segment path.  The payload may exceed `MAX_PAYLOAD` (the
-    stream sends more only to an rsproto peer that offered it); raises `EncodeError` for a
-    field out of range."""
+                   checksum: int = 0, urgent: int = 0, hlen: int = 0) -> bytes:
+    """The datagram of a segment we send (zero ports, and zero checksum, urgent pointer and
+    header-length nibble unless given, as RetroShare writes them): `encode_packet` without
+    building a `TouPacket`, for the stream's per-segment path.  The payload may exceed
+    `MAX_PAYLOAD` (the stream sends more only to an rsproto peer that offered it); raises
+    `EncodeError` for a field out of range."""
     if len(payload) > MAX_SEGMENT_PAYLOAD:
         raise EncodeError(f"TOU payload of {len(payload)} bytes > {MAX_SEGMENT_PAYLOAD}")
     try:
-        return _HEADER.pack(0, 0, seq, ack, flags._value_, window, checksum, urgent) + payload
+        return _HEADER.pack(0, 0, seq, ack, (hlen << 8) | flags._value_, window, checksum,
+                            urgent) + payload
     except struct.error as e:
         raise EncodeError(f"TOU header field out of range: {e}") from None
 
