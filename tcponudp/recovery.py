@@ -419,15 +419,29 @@ class LossRecovery:
     def _sack_repair(self, now: float) -> None:
         """In a recovery, with SACK ranges: every segment sent once with at least
         ``dupthresh`` reported segments above it is lost (RFC 6675's rule), and all of them
-        are sent again now rather than one per round trip as the cumulative ACKs reveal them."""
+        are sent again now rather than one per round trip as the cumulative ACKs reveal them.
+
+        A retransmission beyond the first unacknowledged segment is lost too once the ranges
+        report a segment sent after it (RACK's rule, as `_head_lost` applies it to the first):
+        it is sent again now (up to `LOST_RETRANSMISSION_REPEATS` times) instead of waiting
+        until every hole before it is filled.  With the receiver's room beyond a hole a
+        recovery spans hundreds of segments, and such a hole otherwise held the window's left
+        edge for a round trip per hole before it."""
         if self.recover is None or not self.sacked_bytes:
             return
         above = 0
         lost: list[Segment] = []
+        head = self.unacked[0]
+        delivered_sent_at = self._delivered_sent_at
         for seg in reversed(self.unacked):
             if seg.sacked:
                 above += 1
-            elif above >= self.config.dupthresh and seg.transmissions == 1:
+            elif seg.transmissions == 1:
+                if above >= self.config.dupthresh:
+                    lost.append(seg)
+            elif (seg is not head and seg.sent_at < delivered_sent_at
+                  and seg.transmissions <= LOST_RETRANSMISSION_REPEATS + 1):
+                self.stats.repeats += 1
                 lost.append(seg)
         for seg in reversed(lost):
             self.retransmit(seg, now)
