@@ -93,13 +93,7 @@ class ReceiveBuffer:
 
     def sack_blocks(self, limit: int) -> list[tuple[int, int]]:
         """The out-of-order ranges held (start, end), nearest ``rcv_nxt`` first, at most
-        ``limit``: what a SACK reports (the nearest holes are the ones to repair first).
-
-        With an ``allowance`` (the wider window), where there are more ranges than ``limit``
-        the last one reported is the furthest, which holds the latest bytes the sender sent:
-        the room beyond a hole holds twenty holes and more at 5% loss, and with only the
-        nearest ranges the sender never learnt that anything sent after a retransmission had
-        arrived (RACK's evidence that the retransmission was lost, `tcponudp.recovery`)."""
+        ``limit``: what a SACK reports (the nearest holes are the ones to repair first)."""
         blocks: list[tuple[int, int]] = []
         nxt = self.rcv_nxt
         for seq in sorted(self._ooo, key=lambda s: seq_diff(s, nxt)):
@@ -109,10 +103,7 @@ class ReceiveBuffer:
                     blocks[-1] = (blocks[-1][0], end)
                 continue
             if len(blocks) == limit:
-                if not self.allowance:
-                    break
-                blocks[-1] = (seq, end)  # the furthest range so far takes the last place
-                continue
+                break
             blocks.append((seq, end))
         return blocks
 

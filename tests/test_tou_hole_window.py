@@ -160,20 +160,3 @@ def test_header_length_nibble_round_trips() -> None:
                                        0, HOLE_WINDOW_SHIFT))
     assert syn.hlen == HOLE_WINDOW_SHIFT and syn.flags == Flags.SYN
     assert encode_segment(1, 0, Flags.SYN, MAX_WINDOW, b"")[12:14] == bytes([0, Flags.SYN])
-
-
-def test_with_many_holes_the_furthest_range_is_reported_last() -> None:
-    """More ranges than a SACK carries: with an allowance the last place goes to the furthest
-    range (the latest bytes sent, RACK's evidence), the others to the nearest; without one
-    the nearest only, as before.  Never more than the limit."""
-    def holes(allowance: int) -> list[tuple[int, int]]:
-        rx = ReceiveBuffer(1 << 20)
-        rx.allowance = allowance
-        for k in range(1, 40, 2):  # 20 ranges of 100 bytes, a hole before each
-            rx.receive(100 * k, b"y" * 100)
-        rx.receive(4000, b"z" * 100)  # joins the last range
-        return rx.sack_blocks(4)
-
-    nearest = [(100, 200), (300, 400), (500, 600)]
-    assert holes(OUT_OF_ORDER_ALLOWANCE) == [*nearest, (3900, 4100)]
-    assert holes(0) == [*nearest, (700, 800)]
