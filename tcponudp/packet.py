@@ -31,7 +31,8 @@ from .errors import DatagramTruncatedError, DatagramValueError
 __all__ = [
     "HEADER_SIZE", "MAX_PAYLOAD", "MAX_SEGMENT_PAYLOAD", "CAPABILITY_MAGIC", "CAPABILITY_SACK",
     "CAPABILITY_WINDOW", "WINDOW_SHIFT", "HOLE_WINDOW_SHIFT",
-    "MAX_SACK_BLOCKS", "Flags", "TouPacket", "decode_packet", "encode_packet", "encode_segment",
+    "MAX_SACK_BLOCKS", "WIDE_SACK_BLOCKS", "Flags", "TouPacket", "decode_packet", "encode_packet",
+    "encode_segment",
     "encode_sack", "decode_sack",
 ]
 
@@ -68,6 +69,11 @@ WINDOW_SHIFT: Final = 2
 HOLE_WINDOW_SHIFT: Final = 1
 #: Most ranges one SACK carries (8 bytes each).
 MAX_SACK_BLOCKS: Final = 8
+#: Most ranges one SACK carries between two ends that agreed the wider window scale
+#: (`HOLE_WINDOW_SHIFT`): a receiver with room beyond a hole holds twenty holes and more at 5%
+#: loss, and ranges it cannot report leave the sender blind to what arrived beyond them
+#: (256 bytes of payload; an end without the wider scale takes at most `MAX_SACK_BLOCKS`).
+WIDE_SACK_BLOCKS: Final = 32
 
 _HEADER = struct.Struct("!HHIIHHHH")
 _BLOCK = struct.Struct("!II")
@@ -165,23 +171,25 @@ def decode_packet(datagram: bytes) -> TouPacket:
                      reserved=hlen_flags >> 12)
 
 
-def encode_sack(blocks: list[tuple[int, int]]) -> bytes:
+def encode_sack(blocks: list[tuple[int, int]], limit: int = MAX_SACK_BLOCKS) -> bytes:
     """The payload of a SACK ACK: each range the receiver holds beyond its cumulative ACK, as
-    (first sequence number, sequence number after the last), 32 bits each, at most
-    `MAX_SACK_BLOCKS`; raises `EncodeError` for more ranges or a number out of range."""
-    if len(blocks) > MAX_SACK_BLOCKS:
-        raise EncodeError(f"{len(blocks)} SACK ranges > {MAX_SACK_BLOCKS}")
+    (first sequence number, sequence number after the last), 32 bits each, at most ``limit``
+    (`MAX_SACK_BLOCKS`, or `WIDE_SACK_BLOCKS` with the wider window scale); raises
+    `EncodeError` for more ranges or a number out of range."""
+    if len(blocks) > limit:
+        raise EncodeError(f"{len(blocks)} SACK ranges > {limit}")
     try:
         return b"".join(_BLOCK.pack(start, end) for start, end in blocks)
     except struct.error as e:
         raise EncodeError(f"SACK range out of range: {e}") from None
 
 
-def decode_sack(payload: bytes) -> list[tuple[int, int]]:
+def decode_sack(payload: bytes, limit: int = MAX_SACK_BLOCKS) -> list[tuple[int, int]]:
     """The ranges of a SACK ACK's payload; raises `DatagramValueError` unless it is whole ranges,
-    at most `MAX_SACK_BLOCKS` of them."""
-    if len(payload) % _BLOCK.size or len(payload) > MAX_SACK_BLOCKS * _BLOCK.size:
+    at most ``limit`` of them (`MAX_SACK_BLOCKS`, or `WIDE_SACK_BLOCKS` with the wider window
+    scale)."""
+    if len(payload) % _BLOCK.size or len(payload) > limit * _BLOCK.size:
         raise DatagramValueError(f"SACK payload of {len(payload)} bytes is not "
-                                 f"0..{MAX_SACK_BLOCKS} ranges of {_BLOCK.size}",
+                                 f"0..{limit} ranges of {_BLOCK.size}",
                                  field="tou.sack", offset=0)
     return [_BLOCK.unpack_from(payload, i) for i in range(0, len(payload), _BLOCK.size)]

@@ -53,6 +53,7 @@ from .packet import (
     CAPABILITY_WINDOW,
     HOLE_WINDOW_SHIFT,
     MAX_SACK_BLOCKS,
+    WIDE_SACK_BLOCKS,
     WINDOW_SHIFT,
     Flags,
     TouPacket,
@@ -133,6 +134,9 @@ class TouStream:
         #: Both ends offered window scaling (`TouConfig.scale_window`): window fields after
         #: the handshake count units of ``1 << window_shift`` bytes (0: bytes, RetroShare's).
         self.window_shift = 0
+        #: Most SACK ranges one ACK carries either way: `MAX_SACK_BLOCKS`, or
+        #: `WIDE_SACK_BLOCKS` where both ends agreed the wider window scale.
+        self.sack_limit = MAX_SACK_BLOCKS
         # sending
         self._send_buf = bytearray()
         self._peer_window = MAX_WINDOW
@@ -428,6 +432,7 @@ class TouStream:
                 self.window_shift = WINDOW_SHIFT + extra
                 self._rx.max_window = MAX_WINDOW << self.window_shift
                 self._rx.allowance = OUT_OF_ORDER_ALLOWANCE if extra else 0
+                self.sack_limit = WIDE_SACK_BLOCKS if extra else MAX_SACK_BLOCKS
         if packet.checksum not in (CAPABILITY_MAGIC, CAPABILITY_SACK, CAPABILITY_WINDOW) or (
                 not cfg.offer_segment):
             return
@@ -543,7 +548,7 @@ class TouStream:
     def _sack_received(self, packet: TouPacket, now: float) -> None:
         """A pure ACK whose payload is the peer's SACK ranges (both ends offered them)."""
         try:
-            blocks = decode_sack(packet.payload)
+            blocks = decode_sack(packet.payload, self.sack_limit)
         except DecodeError:
             self.undecodable += 1
             return
@@ -627,7 +632,7 @@ class TouStream:
             ack = self._rx.rcv_nxt
         if self.sack and flags._value_ == _ACK_BIT and not payload and self._rx.has_hole:
             # Over a hole, to a peer that offered them: what we hold beyond it.
-            payload = encode_sack(self._rx.sack_blocks(MAX_SACK_BLOCKS))
+            payload = encode_sack(self._rx.sack_blocks(self.sack_limit), self.sack_limit)
             checksum = CAPABILITY_SACK
         window = self._rx.window()
         if flags._value_ & _SYN_BIT:

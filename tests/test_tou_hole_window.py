@@ -12,19 +12,30 @@ and streams fed by hand and the simulated network of the recovery tests."""
 
 from __future__ import annotations
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
 from tcponudp.config import MAX_WINDOW, OUT_OF_ORDER_ALLOWANCE
 from tcponudp.congestion import NewReno
+from tcponudp.errors import DatagramValueError
 from tcponudp.packet import (
     CAPABILITY_WINDOW,
     HOLE_WINDOW_SHIFT,
+    MAX_SACK_BLOCKS,
+    WIDE_SACK_BLOCKS,
     WINDOW_SHIFT,
     Flags,
     decode_packet,
+    decode_sack,
+    encode_sack,
     encode_segment,
 )
 from tcponudp.reassembly import Arrival, ReceiveBuffer
+from tcponudp.recovery import LossRecovery
+from tcponudp.rtt import RttEstimator
+from tcponudp.sequence import SEQ_MOD, Segment, SendSequence, seq_diff
 from tcponudp.stream import TouConfig
 from tcponudp.transport import TouSocket
 from tcponudp.udpmux import UdpMux
@@ -160,3 +171,61 @@ def test_header_length_nibble_round_trips() -> None:
                                        0, HOLE_WINDOW_SHIFT))
     assert syn.hlen == HOLE_WINDOW_SHIFT and syn.flags == Flags.SYN
     assert encode_segment(1, 0, Flags.SYN, MAX_WINDOW, b"")[12:14] == bytes([0, Flags.SYN])
+
+
+def test_wider_scale_carries_more_sack_ranges_and_only_then() -> None:
+    """Ends that agreed the wider scale report up to `WIDE_SACK_BLOCKS` ranges over many holes
+    (and read as many); ends without it stay at `MAX_SACK_BLOCKS`, and a payload of more ranges
+    than the limit is refused by the decoder."""
+    assert _link(True, True).a.sack_limit == WIDE_SACK_BLOCKS
+    assert _link(True, False).a.sack_limit == MAX_SACK_BLOCKS
+    link = _link(True, True)
+    link.drop = set(range(3, 3 + 2 * 20, 2))  # twenty holes in one flight
+    link.transfer(100)
+    widest = max(len(p.payload) // 8 for p in link.acks if p.checksum and not p.has(Flags.SYN))
+    assert MAX_SACK_BLOCKS < widest <= WIDE_SACK_BLOCKS
+    many = [(100 * k, 100 * k + 50) for k in range(MAX_SACK_BLOCKS + 1)]
+    assert decode_sack(encode_sack(many, WIDE_SACK_BLOCKS), WIDE_SACK_BLOCKS) == many
+    with pytest.raises(DatagramValueError):
+        decode_sack(encode_sack(many, WIDE_SACK_BLOCKS))
+
+
+def _recovery(lengths: list[int], base: int) -> LossRecovery:
+    snd = SendSequence(una=base, nxt=(base + sum(lengths)) % SEQ_MOD)
+    config = TouConfig(mss=MSS)
+    loss = LossRecovery(config, RttEstimator(config), NewReno(MSS), snd,
+                        resend=lambda _s, _n: None, probe_new_data=lambda _n: False)
+    seq = base
+    for k, length in enumerate(lengths):
+        loss.unacked.append(Segment(seq=seq, data=b"d" * length, sent_at=float(k)))
+        seq = (seq + length) % SEQ_MOD
+    return loss
+
+
+_JITTER = st.sampled_from((-1, 0, 0, 0, 1))
+
+
+@given(st.lists(st.integers(1, 300), min_size=1, max_size=40),
+       st.lists(st.tuples(st.integers(-2, 42), st.integers(0, 42), _JITTER, _JITTER),
+                max_size=12),
+       st.integers(0, SEQ_MOD - 1))
+def test_sack_marking_matches_every_range_against_every_segment(
+        lengths: list[int], ranges: list[tuple[int, int, int, int]], base: int) -> None:
+    """The one-pass marking of `LossRecovery.on_sack` marks exactly the segments some range
+    contains (the rule checked range by range), for ranges in any order, overlapping, ending
+    on or one byte either side of a segment's edge, or starting before the first segment,
+    across the wrap of sequence numbers."""
+    loss = _recovery(lengths, base)
+    edges = [0]
+    for length in lengths:
+        edges.append(edges[-1] + length)
+
+    def at(index: int, jitter: int) -> int:
+        return (base + edges[max(0, min(index, len(edges) - 1))] - 10 * (index < 0) + jitter)
+
+    blocks = [(at(i, a) % SEQ_MOD, at(i + n, b) % SEQ_MOD) for i, n, a, b in ranges]
+    expect = [any(seq_diff(seg.seq, s) >= 0 and seq_diff(seg.end, e) <= 0 for s, e in blocks)
+              for seg in loss.unacked]
+    loss.on_sack(blocks)
+    assert [seg.sacked for seg in loss.unacked] == expect
+    assert loss.sacked_segments == sum(expect)
