@@ -21,7 +21,8 @@ What RetroShare's ``TcpStream`` (``src/tcponudp/tcpstream.cc``) expects, and we 
 * in a simultaneous open each side answers the other's SYN with a plain ACK; the SYN (or
   SYN+ACK) is repeated at a fixed interval, not backed off, which keeps NAT holes open;
 * the window field is 16 bits of bytes (no scaling): at most 65535 bytes are ever in flight
-  (between two rsproto ends that both offered `CAPABILITY_WINDOW`, units of four bytes);
+  (between two rsproto ends that both offered `CAPABILITY_WINDOW`, units of four bytes, or
+  of eight where both also offered `HOLE_WINDOW_SHIFT`);
 * keep-alive: an ACK after 15 s without sending; the link is dead after 60 s without hearing
   from the peer (RetroShare's ``TCP_ALIVE_TIMEOUT`` and ``kNoPktTimeout``).
 
