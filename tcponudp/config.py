@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["TouConfig", "DEFAULT_MSS", "RETROSHARE_MSS", "MAX_WINDOW", "MAX_OFFER"]
+__all__ = ["TouConfig", "DEFAULT_MSS", "RETROSHARE_MSS", "MAX_WINDOW", "MAX_OFFER",
+           "OUT_OF_ORDER_ALLOWANCE"]
 
 #: Payload per segment: a relayed datagram (16-byte relay header + 20-byte TOU header + payload)
 #: stays within 1400 bytes.
@@ -18,6 +19,11 @@ MAX_WINDOW: Final = 0xFFFF
 #: The largest segment payload one may offer: what one IPv4 UDP datagram holds after the
 #: 20-byte TOU header.
 MAX_OFFER: Final = 65507 - 20
+#: Bytes a receiver holds beyond a hole on top of `TouConfig.receive_buffer`, where both ends
+#: agreed the wider window scale (`TouConfig.hole_window`): its window's right edge moves on as
+#: such bytes arrive, so a sender repairing a hole keeps sending as if the hole were filled.
+#: With no hole the window is what it was.  The receiver then holds at most the buffer plus this.
+OUT_OF_ORDER_ALLOWANCE: Final = 4 * MAX_WINDOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,12 @@ class TouConfig:
     #: handshake, so up to `receive_buffer` (not 64 KiB) may be in flight.  RetroShare never
     #: offers it.  `tcponudp.transport.TouSocket` sets it for direct (not relayed) peers.
     scale_window: bool = False
+    #: With ``scale_window``, also offer the wider scale (`tcponudp.packet.HOLE_WINDOW_SHIFT`
+    #: in the SYN's header-length nibble): where both ends offered it, the receiver holds up to
+    #: `OUT_OF_ORDER_ALLOWANCE` more bytes beyond a hole and its window grows by what it holds
+    #: there (`tcponudp.reassembly.ReceiveBuffer.window`).  RetroShare never offers it; an
+    #: rsproto end that scales windows without it keeps `tcponudp.packet.WINDOW_SHIFT`.
+    hole_window: bool = False
     #: Bytes we buffer for the reader (out-of-order plus unread); the advertised window is the
     #: free part of it, at most `MAX_WINDOW`.
     receive_buffer: int = 4 * MAX_WINDOW

@@ -30,8 +30,9 @@ from .errors import DatagramTruncatedError, DatagramValueError
 
 __all__ = [
     "HEADER_SIZE", "MAX_PAYLOAD", "MAX_SEGMENT_PAYLOAD", "CAPABILITY_MAGIC", "CAPABILITY_SACK",
-    "CAPABILITY_WINDOW", "WINDOW_SHIFT",
-    "MAX_SACK_BLOCKS", "Flags", "TouPacket", "decode_packet", "encode_packet", "encode_segment",
+    "CAPABILITY_WINDOW", "WINDOW_SHIFT", "HOLE_WINDOW_SHIFT",
+    "MAX_SACK_BLOCKS", "WIDE_SACK_BLOCKS", "Flags", "TouPacket", "decode_packet", "encode_packet",
+    "encode_segment",
     "encode_sack", "decode_sack",
 ]
 
@@ -59,8 +60,20 @@ CAPABILITY_WINDOW: Final = 0x7257
 #: The window scale between two ends that both sent `CAPABILITY_WINDOW`: 65,535 units of 4
 #: bytes, 256 KiB, what `tcponudp.config.TouConfig.receive_buffer` holds by default.
 WINDOW_SHIFT: Final = 2
+#: In the header-length nibble of a SYN or SYN+ACK that carries `CAPABILITY_WINDOW`: how many
+#: bits beyond `WINDOW_SHIFT` its sender offers to scale windows by (0, what the first rsproto
+#: ends with window scaling wrote, offers none).  Both ends then scale by `WINDOW_SHIFT` plus the
+#: smaller offer: with ours, units of 8 bytes and windows up to 512 KiB, room for the bytes a
+#: receiver holds beyond a hole (`tcponudp.config.OUT_OF_ORDER_ALLOWANCE`).  RetroShare never
+#: sets or reads the nibble (``TcpPacket::readPacket``), and is never sent it.
+HOLE_WINDOW_SHIFT: Final = 1
 #: Most ranges one SACK carries (8 bytes each).
 MAX_SACK_BLOCKS: Final = 8
+#: Most ranges one SACK carries between two ends that agreed the wider window scale
+#: (`HOLE_WINDOW_SHIFT`): a receiver with room beyond a hole holds twenty holes and more at 5%
+#: loss, and ranges it cannot report leave the sender blind to what arrived beyond them
+#: (256 bytes of payload; an end without the wider scale takes at most `MAX_SACK_BLOCKS`).
+WIDE_SACK_BLOCKS: Final = 32
 
 _HEADER = struct.Struct("!HHIIHHHH")
 _BLOCK = struct.Struct("!II")
@@ -125,16 +138,17 @@ def encode_packet(packet: TouPacket) -> bytes:
 
 
 def encode_segment(seq: int, ack: int, flags: Flags, window: int, payload: bytes,
-                   checksum: int = 0, urgent: int = 0) -> bytes:
-    """The datagram of a segment we send (zero ports and header length, and zero checksum and
-    urgent pointer unless given, as RetroShare writes them): `encode_packet` without building a
-    `TouPacket`, for the stream's per-segment path.  The payload may exceed `MAX_PAYLOAD` (the
-    stream sends more only to an rsproto peer that offered it); raises `EncodeError` for a
-    field out of range."""
+                   checksum: int = 0, urgent: int = 0, hlen: int = 0) -> bytes:
+    """The datagram of a segment we send (zero ports, and zero checksum, urgent pointer and
+    header-length nibble unless given, as RetroShare writes them): `encode_packet` without
+    building a `TouPacket`, for the stream's per-segment path.  The payload may exceed
+    `MAX_PAYLOAD` (the stream sends more only to an rsproto peer that offered it); raises
+    `EncodeError` for a field out of range."""
     if len(payload) > MAX_SEGMENT_PAYLOAD:
         raise EncodeError(f"TOU payload of {len(payload)} bytes > {MAX_SEGMENT_PAYLOAD}")
     try:
-        return _HEADER.pack(0, 0, seq, ack, flags._value_, window, checksum, urgent) + payload
+        return _HEADER.pack(0, 0, seq, ack, (hlen << 8) | flags._value_, window, checksum,
+                            urgent) + payload
     except struct.error as e:
         raise EncodeError(f"TOU header field out of range: {e}") from None
 
@@ -157,23 +171,25 @@ def decode_packet(datagram: bytes) -> TouPacket:
                      reserved=hlen_flags >> 12)
 
 
-def encode_sack(blocks: list[tuple[int, int]]) -> bytes:
+def encode_sack(blocks: list[tuple[int, int]], limit: int = MAX_SACK_BLOCKS) -> bytes:
     """The payload of a SACK ACK: each range the receiver holds beyond its cumulative ACK, as
-    (first sequence number, sequence number after the last), 32 bits each, at most
-    `MAX_SACK_BLOCKS`; raises `EncodeError` for more ranges or a number out of range."""
-    if len(blocks) > MAX_SACK_BLOCKS:
-        raise EncodeError(f"{len(blocks)} SACK ranges > {MAX_SACK_BLOCKS}")
+    (first sequence number, sequence number after the last), 32 bits each, at most ``limit``
+    (`MAX_SACK_BLOCKS`, or `WIDE_SACK_BLOCKS` with the wider window scale); raises
+    `EncodeError` for more ranges or a number out of range."""
+    if len(blocks) > limit:
+        raise EncodeError(f"{len(blocks)} SACK ranges > {limit}")
     try:
         return b"".join(_BLOCK.pack(start, end) for start, end in blocks)
     except struct.error as e:
         raise EncodeError(f"SACK range out of range: {e}") from None
 
 
-def decode_sack(payload: bytes) -> list[tuple[int, int]]:
+def decode_sack(payload: bytes, limit: int = MAX_SACK_BLOCKS) -> list[tuple[int, int]]:
     """The ranges of a SACK ACK's payload; raises `DatagramValueError` unless it is whole ranges,
-    at most `MAX_SACK_BLOCKS` of them."""
-    if len(payload) % _BLOCK.size or len(payload) > MAX_SACK_BLOCKS * _BLOCK.size:
+    at most ``limit`` of them (`MAX_SACK_BLOCKS`, or `WIDE_SACK_BLOCKS` with the wider window
+    scale)."""
+    if len(payload) % _BLOCK.size or len(payload) > limit * _BLOCK.size:
         raise DatagramValueError(f"SACK payload of {len(payload)} bytes is not "
-                                 f"0..{MAX_SACK_BLOCKS} ranges of {_BLOCK.size}",
+                                 f"0..{limit} ranges of {_BLOCK.size}",
                                  field="tou.sack", offset=0)
     return [_BLOCK.unpack_from(payload, i) for i in range(0, len(payload), _BLOCK.size)]

@@ -8,7 +8,8 @@ another implementation) and keep out-of-order segments by their start.  Everythi
 (out-of-order bytes plus bytes the paused reader has not taken) counts against
 ``receive_buffer``: the advertised window is the buffer less what the reader has not taken (the
 out-of-order bytes lie inside it), at most `MAX_WINDOW`, or more where the peer agreed to scale
-windows; nothing beyond its right edge is kept.
+windows; nothing beyond its right edge is kept.  Where both ends agreed the wider scale, the
+window also grows by the bytes held beyond a hole, up to ``allowance`` (see `ReceiveBuffer.window`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ class ReceiveBuffer:
         #: The largest window we may advertise: `MAX_WINDOW`, or more where the peer agreed
         #: to scale windows.
         self.max_window = MAX_WINDOW
+        #: Out-of-order bytes held on top of ``capacity``, and added to the window (0: none;
+        #: `tcponudp.config.OUT_OF_ORDER_ALLOWANCE` where the peer agreed the wider scale).
+        #: Everything held stays within ``capacity + allowance``.
+        self.allowance = 0
         self.rcv_nxt = 0
         self._ooo: dict[int, bytes] = {}
         self._ooo_bytes = 0
@@ -64,8 +69,17 @@ class ReceiveBuffer:
         """The window to advertise, in bytes (at most `max_window`): what fits after
         ``rcv_nxt`` less what the reader has not taken.  Out-of-order bytes lie inside it,
         so they do not shrink it: a window that shrank as they arrived would refuse the
-        segments the sender sent into the edge advertised before."""
-        return max(0, min(self.max_window, self.capacity - len(self._held)))
+        segments the sender sent into the edge advertised before.
+
+        With an ``allowance`` the window also grows by the bytes held beyond a hole (up to the
+        allowance): the sender may then have as many bytes not yet received outstanding as
+        with no hole, instead of stopping a buffer's length past the hole while it is
+        repaired.  The right edge still never moves left: a filled hole moves ``rcv_nxt`` on
+        by more than the held bytes it takes out of the growth."""
+        room = self.capacity - len(self._held)
+        if self.allowance:
+            room += min(self._ooo_bytes, self.allowance)
+        return max(0, min(self.max_window, room))
 
     @property
     def has_hole(self) -> bool:
@@ -115,7 +129,7 @@ class ReceiveBuffer:
             offset = 0
         if not data:
             return Arrival.EMPTY, b""
-        room = self.capacity - len(self._held)
+        room = self.capacity - len(self._held) + self.allowance
         if offset + len(data) > room or self._ooo_bytes + len(data) > room:
             # Beyond the window's right edge; or, from a peer that sends overlapping
             # segments at many offsets, more than the buffer holds in all.

@@ -213,18 +213,31 @@ class LossRecovery:
 
     def on_sack(self, blocks: list[tuple[int, int]]) -> None:
         """The receiver holds these ranges beyond its cumulative ACK (an rsproto peer that
-        offered SACK): the segments inside them have left the network."""
+        offered SACK): the segments inside them have left the network.
+
+        One pass over the segments and the ranges (sorted by start), not every range for
+        every segment: with the wider window (`tcponudp.packet.WIDE_SACK_BLOCKS`) an ACK
+        carries up to 32 ranges over hundreds of segments in flight."""
+        if not self.unacked or not blocks:
+            return
+        base = self.unacked[0].seq
+        spans = sorted((seq_diff(start, base), seq_diff(end, base)) for start, end in blocks)
+        i, count = 0, len(spans)
         for seg in self.unacked:
             if seg.sacked:
                 continue
-            for start, end in blocks:
-                if seq_diff(seg.seq, start) >= 0 and seq_diff(seg.end, end) <= 0:
-                    seg.sacked = True
-                    self.sacked_bytes += len(seg.data)
-                    self.sacked_segments += 1
-                    if seg.transmissions == 1 and seg.sent_at > self._delivered_sent_at:
-                        self._delivered_sent_at = seg.sent_at
-                    break
+            first = seq_diff(seg.seq, base)
+            last = first + len(seg.data)
+            while i < count and spans[i][1] < last:
+                i += 1  # ends before this segment does: contains no later segment either
+            if i == count:
+                break
+            if spans[i][0] <= first:
+                seg.sacked = True
+                self.sacked_bytes += len(seg.data)
+                self.sacked_segments += 1
+                if seg.transmissions == 1 and seg.sent_at > self._delivered_sent_at:
+                    self._delivered_sent_at = seg.sent_at
 
     def on_duplicate_ack(self, now: float) -> None:
         """A pure ACK that acknowledges nothing new while data is in flight: the receiver got
@@ -419,15 +432,29 @@ class LossRecovery:
     def _sack_repair(self, now: float) -> None:
         """In a recovery, with SACK ranges: every segment sent once with at least
         ``dupthresh`` reported segments above it is lost (RFC 6675's rule), and all of them
-        are sent again now rather than one per round trip as the cumulative ACKs reveal them."""
+        are sent again now rather than one per round trip as the cumulative ACKs reveal them.
+
+        A retransmission beyond the first unacknowledged segment is lost too once the ranges
+        report a segment sent after it (RACK's rule, as `_head_lost` applies it to the first):
+        it is sent again now (up to `LOST_RETRANSMISSION_REPEATS` times) instead of waiting
+        until every hole before it is filled.  With the receiver's room beyond a hole a
+        recovery spans hundreds of segments, and such a hole otherwise held the window's left
+        edge for a round trip per hole before it."""
         if self.recover is None or not self.sacked_bytes:
             return
         above = 0
         lost: list[Segment] = []
+        head = self.unacked[0]
+        delivered_sent_at = self._delivered_sent_at
         for seg in reversed(self.unacked):
             if seg.sacked:
                 above += 1
-            elif above >= self.config.dupthresh and seg.transmissions == 1:
+            elif seg.transmissions == 1:
+                if above >= self.config.dupthresh:
+                    lost.append(seg)
+            elif (seg is not head and seg.sent_at < delivered_sent_at
+                  and seg.transmissions <= LOST_RETRANSMISSION_REPEATS + 1):
+                self.stats.repeats += 1
                 lost.append(seg)
         for seg in reversed(lost):
             self.retransmit(seg, now)

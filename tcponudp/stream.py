@@ -21,7 +21,8 @@ What RetroShare's ``TcpStream`` (``src/tcponudp/tcpstream.cc``) expects, and we 
 * in a simultaneous open each side answers the other's SYN with a plain ACK; the SYN (or
   SYN+ACK) is repeated at a fixed interval, not backed off, which keeps NAT holes open;
 * the window field is 16 bits of bytes (no scaling): at most 65535 bytes are ever in flight
-  (between two rsproto ends that both offered `CAPABILITY_WINDOW`, units of four bytes);
+  (between two rsproto ends that both offered `CAPABILITY_WINDOW`, units of four bytes, or
+  of eight where both also offered `HOLE_WINDOW_SHIFT`);
 * keep-alive: an ACK after 15 s without sending; the link is dead after 60 s without hearing
   from the peer (RetroShare's ``TCP_ALIVE_TIMEOUT`` and ``kNoPktTimeout``).
 
@@ -43,7 +44,7 @@ from typing import Final
 from pqi.core import Datagram
 from pqi.wire.errors import DecodeError
 
-from .config import DEFAULT_MSS, MAX_WINDOW, RETROSHARE_MSS, TouConfig
+from .config import DEFAULT_MSS, MAX_WINDOW, OUT_OF_ORDER_ALLOWANCE, RETROSHARE_MSS, TouConfig
 from .congestion import CongestionControl, NewReno
 from .errors import NotConnectedError
 from .events import Closed, CloseReason, Connected, DataReceived, EndOfStream, Event
@@ -51,7 +52,9 @@ from .packet import (
     CAPABILITY_MAGIC,
     CAPABILITY_SACK,
     CAPABILITY_WINDOW,
+    HOLE_WINDOW_SHIFT,
     MAX_SACK_BLOCKS,
+    WIDE_SACK_BLOCKS,
     WINDOW_SHIFT,
     Flags,
     TouPacket,
@@ -132,6 +135,9 @@ class TouStream:
         #: Both ends offered window scaling (`TouConfig.scale_window`): window fields after
         #: the handshake count units of ``1 << window_shift`` bytes (0: bytes, RetroShare's).
         self.window_shift = 0
+        #: Most SACK ranges one ACK carries either way: `MAX_SACK_BLOCKS`, or
+        #: `WIDE_SACK_BLOCKS` where both ends agreed the wider window scale.
+        self.sack_limit = MAX_SACK_BLOCKS
         # sending
         self._send_buf = bytearray()
         self._peer_window = MAX_WINDOW
@@ -395,12 +401,16 @@ class TouStream:
         self._syn_deadline = now + self.config.syn_interval
         cfg = self.config
         offer = cfg.offer_segment
-        magic = (CAPABILITY_WINDOW if cfg.sack and cfg.scale_window else
+        scale = cfg.sack and cfg.scale_window
+        magic = (CAPABILITY_WINDOW if scale else
                  CAPABILITY_SACK if cfg.sack else CAPABILITY_MAGIC if offer else 0)
+        hlen = HOLE_WINDOW_SHIFT if scale and cfg.hole_window else 0
         if self.state is State.SYN_SENT:
-            self._emit(Flags.SYN, now, seq=self._iss, ack=0, checksum=magic, urgent=offer)
+            self._emit(Flags.SYN, now, seq=self._iss, ack=0, checksum=magic, urgent=offer,
+                       hlen=hlen)
         else:
-            self._emit(Flags.SYN | Flags.ACK, now, seq=self._iss, checksum=magic, urgent=offer)
+            self._emit(Flags.SYN | Flags.ACK, now, seq=self._iss, checksum=magic, urgent=offer,
+                       hlen=hlen)
 
     def _take_peer_syn(self, packet: TouPacket) -> None:
         self._irs = packet.seq
@@ -412,14 +422,18 @@ class TouStream:
         """An rsproto peer's SYN or SYN+ACK offers larger segments (and SACK ranges, and
         window scaling); if we offered too, both ends send the smaller of the two segment
         offers from now on, SACK ranges if both offered them, and scaled windows if both
-        offered that (RetroShare offers nothing)."""
+        offered that, by the wider scale and with room beyond a hole if both offered that too
+        (RetroShare offers nothing)."""
         cfg = self.config
         if packet.checksum in (CAPABILITY_SACK, CAPABILITY_WINDOW) and cfg.sack:
             self.sack = self._loss.sack = True
             self._loss.cc.set_batched_acks()  # our receiver's batching (`_ack_needed`)
             if packet.checksum == CAPABILITY_WINDOW and cfg.scale_window:
-                self.window_shift = WINDOW_SHIFT
-                self._rx.max_window = MAX_WINDOW << WINDOW_SHIFT
+                extra = min(packet.hlen, HOLE_WINDOW_SHIFT if cfg.hole_window else 0)
+                self.window_shift = WINDOW_SHIFT + extra
+                self._rx.max_window = MAX_WINDOW << self.window_shift
+                self._rx.allowance = OUT_OF_ORDER_ALLOWANCE if extra else 0
+                self.sack_limit = WIDE_SACK_BLOCKS if extra else MAX_SACK_BLOCKS
         if packet.checksum not in (CAPABILITY_MAGIC, CAPABILITY_SACK, CAPABILITY_WINDOW) or (
                 not cfg.offer_segment):
             return
@@ -505,7 +519,11 @@ class TouStream:
         if packet.payload or packet.has(Flags.FIN):
             self._process_data(packet, now)
 
-    def _process_ack(self, packet: TouPacket, now: float) -> None:
+    def _process_ack(self, packet: TouPacket, now: float, ranges: bool = False) -> None:
+        """``ranges``: the ACK carried SACK ranges.  Where the wider window was agreed such an
+        ACK still counts as a duplicate when its window changed: the peer's window grows with
+        every segment it holds beyond a hole (`ReceiveBuffer.window`), so the change is no
+        window update."""
         advance = seq_diff(packet.ack, self._snd.una)
         in_flight = self._snd.flight()
         if advance > in_flight or advance < 0:
@@ -516,7 +534,8 @@ class TouStream:
         if window and self._persist_deadline is not None:
             self._persist_deadline = None
         if advance == 0:
-            pure = not packet.payload and not packet.has(Flags.FIN) and not window_changed
+            pure = not packet.payload and not packet.has(Flags.FIN) and (
+                not window_changed or (ranges and self._rx.allowance > 0))
             if pure and self._loss.outstanding:
                 self._loss.on_duplicate_ack(now)
             elif pure and not self._fin_sent:
@@ -530,12 +549,12 @@ class TouStream:
     def _sack_received(self, packet: TouPacket, now: float) -> None:
         """A pure ACK whose payload is the peer's SACK ranges (both ends offered them)."""
         try:
-            blocks = decode_sack(packet.payload)
+            blocks = decode_sack(packet.payload, self.sack_limit)
         except DecodeError:
             self.undecodable += 1
             return
         self._loss.on_sack(blocks)
-        self._process_ack(packet._replace(payload=b""), now)
+        self._process_ack(packet._replace(payload=b""), now, ranges=True)
 
     def _check_fin_acked(self, packet: TouPacket, now: float) -> None:
         if not self._fin_sent or self._fin_acked or packet.ack != self._snd.nxt:
@@ -609,12 +628,12 @@ class TouStream:
         self._events_queued = True
 
     def _emit(self, flags: Flags, now: float, *, seq: int | None = None, ack: int | None = None,
-              payload: bytes = b"", checksum: int = 0, urgent: int = 0) -> None:
+              payload: bytes = b"", checksum: int = 0, urgent: int = 0, hlen: int = 0) -> None:
         if ack is None:
             ack = self._rx.rcv_nxt
         if self.sack and flags._value_ == _ACK_BIT and not payload and self._rx.has_hole:
             # Over a hole, to a peer that offered them: what we hold beyond it.
-            payload = encode_sack(self._rx.sack_blocks(MAX_SACK_BLOCKS))
+            payload = encode_sack(self._rx.sack_blocks(self.sack_limit), self.sack_limit)
             checksum = CAPABILITY_SACK
         window = self._rx.window()
         if flags._value_ & _SYN_BIT:
@@ -623,7 +642,8 @@ class TouStream:
             field = window >> self.window_shift
             window = field << self.window_shift
         self._out.append(Datagram(encode_segment(self._snd.nxt if seq is None else seq, ack,
-                                                 flags, field, payload, checksum, urgent)))
+                                                 flags, field, payload, checksum, urgent,
+                                                 hlen)))
         self._last_window_sent = window
         self._last_sent = now
         self.segments_sent += 1

@@ -335,8 +335,9 @@ class TouSocket:
             offer = 0
         if not self.large_segments:
             return self.config
+        direct = not self.mux.is_relayed(addr)
         return dataclasses.replace(self.config, offer_segment=offer, sack=True,
-                                   scale_window=not self.mux.is_relayed(addr))
+                                   scale_window=direct, hole_window=direct)
 
     # -- datagrams ---------------------------------------------------------------------------
 

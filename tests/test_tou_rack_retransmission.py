@@ -46,3 +46,26 @@ def test_a_repair_still_in_flight_is_not_sent_again() -> None:
     link.transfer(40)
     assert link.transmissions(5) == 2
     assert link.a.recovery.repeats == 0
+
+
+def _third_send_of_later_hole() -> tuple[float, float, Link]:
+    """Segment 5 lost four times (it stays the first hole), segment 12's first two
+    transmissions lost; returns when segment 12 was sent the third time and when segment 5
+    was sent the last time."""
+    config = TouConfig(mss=MSS, idle_timeout=1e9, sack=True)
+    link = Link(window=30 * MSS, config=config, config_b=config)
+    link.lose_first = {5: 4, 12: 2}
+    link.transfer(60)
+    return ([t for t, n in link.sent if n == 12][2], [t for t, n in link.sent if n == 5][-1],
+            link)
+
+
+def test_a_lost_retransmission_behind_the_first_hole_is_repaired_at_once() -> None:
+    """A retransmission lost behind a first hole that lasts several round trips: the ranges
+    report segments sent after it, so it is sent again while the first hole is still being
+    repaired, not only once everything before it is acknowledged; the timer is not needed
+    and the transfer arrives whole (`Link.transfer` checks)."""
+    third_of_12, last_of_5, link = _third_send_of_later_hole()
+    assert third_of_12 < last_of_5
+    assert link.a.recovery.timeouts == 0
+    assert link.transmissions(12) == 3

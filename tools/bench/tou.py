@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_tou_transport -*-
 """Benchmark: TOU+TLS against kernel TCP+TLS on loopback, and TOU goodput under loss.
 
-    python3 -m tools.bench.tou [--mib 8] [--loss 0,0.01,0.05] [--sim [--sack]]
+    python3 -m tools.bench.tou [--mib 8] [--loss 0,0.01,0.05] [--sim [--sack [--wide]]]
 
 TOU runs on `tcponudp.udpport.BatchUdpPort`s (bursts read in one call where Linux coalesces
 them). Each run sends the same random bytes through TLS (self-signed EC certificate) and checks
@@ -181,14 +181,16 @@ class SimResult:
 
 def simulate(size: int, loss: float, *, seed: int = 1, rate: float = 40e6,
              reorder: float = REORDER, delay: float = DELAY, duplicate: float = 0.0,
-             limit: float = 3600.0, sack: bool = False) -> SimResult:
+             limit: float = 3600.0, sack: bool = False, wide: bool = False) -> SimResult:
     """Send ``size`` bytes from one `TouStream` to another over `tools.simnet` (``rate``
     bytes/s each way, the relay's delay, loss, duplication and reordering) on a fake clock;
     check them byte for byte.  Raises `RuntimeError` if the transfer is not done after
-    ``limit`` simulated seconds.  ``sack``: both streams offer SACK ranges."""
+    ``limit`` simulated seconds.  ``sack``: both streams offer SACK ranges; ``wide``: with
+    them, window scaling and the wider scale with room beyond a hole (what two rsproto nodes
+    offer each other on a direct path)."""
     net = SimNet(seed, default=LinkModel(delay=delay, loss=loss, duplicate=duplicate,
                                          rate=rate, reorder=reorder))
-    config = TouConfig(sack=sack)
+    config = TouConfig(sack=sack, scale_window=sack and wide, hole_window=sack and wide)
     a, b = TouStream(config=config, isn=1), TouStream(config=config, isn=2 ** 32 - 5000)
     payload = random.Random(seed).randbytes(size)
     got = bytearray()
@@ -233,10 +235,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sack", action="store_true",
                         help="--sim streams offer SACK ranges (two rsproto nodes)")
+    parser.add_argument("--wide", action="store_true",
+                        help="with --sack, also window scaling and room beyond a hole "
+                             "(two rsproto nodes on a direct path)")
     args = parser.parse_args(argv)
     if args.sim:
         for loss in (float(x) for x in args.loss.split(",")):
-            r = simulate(args.mib << 20, loss, seed=args.seed, rate=args.rate, sack=args.sack)
+            r = simulate(args.mib << 20, loss, seed=args.seed, rate=args.rate, sack=args.sack,
+                         wide=args.wide)
             print(f"sim loss {loss:4.0%}  {args.mib} MiB  {r.goodput / 1e6:8.1f} MB/s  "
                   f"{r.seconds:8.3f} s  retx {r.retransmissions} (fast {r.fast_retransmits}, "
                   f"probes {r.probes}, timeouts {r.timeouts}, undone {r.spurious})")
