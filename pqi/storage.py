@@ -8,6 +8,13 @@ either, and never a stray temporary file under the final name.  `atomic_write` w
 temporary file in the same directory (so the rename cannot cross a file system), fsyncs it,
 renames it over the final name and fsyncs the directory, so the rename itself is durable.
 
+Text in sqlite: strings decoded from the wire keep bytes that are not UTF-8 as lone surrogates
+(``surrogateescape``), and a JSON client's ``"\\udcff"`` escape makes one too; Python's sqlite3
+refuses to bind such a string.  `to_stored` turns text into what a column can hold (the string
+itself when it is valid UTF-8, else its bytes as a BLOB) and `from_stored` turns either back
+into the identical string, so a friend's junk byte is kept, not fatal, and rows written before
+(valid UTF-8 TEXT) read as they always did.
+
 Standard library only, so every layer may use it.
 """
 
@@ -19,8 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-__all__ = ["atomic_write", "fsync_dir", "private_database", "DEFAULT_MODE", "TEMP_SUFFIX",
-           "DATABASE_SIDE_FILES"]
+__all__ = ["atomic_write", "fsync_dir", "private_database", "to_stored", "from_stored",
+           "DEFAULT_MODE", "TEMP_SUFFIX", "DATABASE_SIDE_FILES"]
 
 #: Permissions of a file written by `atomic_write` unless the caller says otherwise: private,
 #: since most of what a node writes (keys' neighbours, tokens, addresses) is nobody else's.
@@ -62,6 +69,35 @@ def private_database(path: str | os.PathLike[str]) -> str:
         except FileNotFoundError:
             pass
     return name
+
+
+def to_stored(text: str) -> str | bytes:
+    """``text`` as a sqlite value: itself if it is valid UTF-8, else its bytes (a BLOB).
+
+    The bytes are the ones the wire carries (``surrogateescape``: each escaped surrogate back to
+    its byte), so a column keeps what the peer sent and `from_stored` gives back the identical
+    string for every string a wire decoder makes.  The mapping is fixed, so ``WHERE col = ?``
+    with ``to_stored(text)`` finds the row stored from the same text.  Strings no wire decoder
+    makes (only a JSON client's escapes) are stored too, never an error, and read back as the
+    string of the same wire bytes: escapes of valid UTF-8 (``"\\udcc3\\udca9"``) as that text
+    (``"é"``), and a lone surrogate outside U+DC80..U+DCFF, which ``surrogateescape`` cannot
+    encode, as its UTF-8-like triplet (``surrogatepass``), escaped.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "surrogatepass")
+    return text
+
+
+def from_stored(value: str | bytes) -> str:
+    """The string `to_stored` was given: TEXT as it is, a BLOB decoded with surrogateescape."""
+    if isinstance(value, str):
+        return value
+    return bytes(value).decode("utf-8", "surrogateescape")
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = DEFAULT_MODE, *,

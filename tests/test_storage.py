@@ -1,14 +1,18 @@
-"""`pqi.storage.atomic_write`: the content, the mode, nothing left behind, an atomic swap."""
+"""`pqi.storage`: `atomic_write` (the content, the mode, nothing left behind, an atomic swap)
+and `to_stored`/`from_stored` (text that is not UTF-8 kept in sqlite, identical)."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pqi import storage
-from pqi.storage import DEFAULT_MODE, TEMP_SUFFIX, atomic_write
+from pqi.storage import DEFAULT_MODE, TEMP_SUFFIX, atomic_write, from_stored, to_stored
 
 
 def _mode(path) -> int:
@@ -122,3 +126,55 @@ def test_replacement_is_a_rename_of_a_complete_durable_file(tmp_path, monkeypatc
     assert events == ["fsync file", "before rename", "rename", "fsync dir"]
     assert path.read_bytes() == b"new"
     assert os.listdir(tmp_path) == ["f"]
+
+
+#: What a wire decoder makes of "café" in Latin-1 followed by a stray byte.
+JUNK = b"caf\xe9 \xff".decode("utf-8", "surrogateescape")
+
+
+def test_sqlite_refuses_a_lone_surrogate_that_to_stored_binds() -> None:
+    """The defect itself: sqlite3 cannot bind the decoded string; its stored form binds, is the
+    wire bytes, and reads back identical."""
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (v TEXT)")
+    with pytest.raises(UnicodeEncodeError):
+        db.execute("INSERT INTO t VALUES (?)", (JUNK,))
+    db.execute("INSERT INTO t VALUES (?)", (to_stored(JUNK),))
+    (value,) = db.execute("SELECT v FROM t").fetchone()
+    assert value == b"caf\xe9 \xff"
+    assert from_stored(value) == JUNK
+
+
+def test_valid_text_is_stored_as_text() -> None:
+    """Valid UTF-8 stays a str (old rows and new ones compare equal in SQL)."""
+    assert to_stored("") == ""
+    assert to_stored("héllo ✓") == "héllo ✓"
+    assert from_stored("héllo ✓") == "héllo ✓"
+
+
+@given(st.binary(max_size=64))
+def test_wire_strings_round_trip_through_sqlite(data: bytes) -> None:
+    """Every string a wire decoder makes is stored, found by equality and read back identical."""
+    text = data.decode("utf-8", "surrogateescape")
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+    db.execute("INSERT INTO t (v) VALUES (?)", (to_stored(text),))
+    db.execute("INSERT INTO t (v) VALUES (?)", (to_stored(text + "x"),))
+    rows = db.execute("SELECT v FROM t WHERE v = ?", (to_stored(text),)).fetchall()
+    assert [from_stored(v) for (v,) in rows] == [text]
+    assert from_stored(to_stored(text)).encode("utf-8", "surrogateescape") == data
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF) | st.characters(),
+               max_size=16))
+def test_any_string_is_stored_without_error(text: str) -> None:
+    """Even strings no decoder makes (a JSON client's lone surrogates) bind and read back as the
+    string of the same bytes, never an error."""
+    value = to_stored(text)
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (v TEXT)")
+    db.execute("INSERT INTO t VALUES (?)", (value,))
+    (back,) = db.execute("SELECT v FROM t").fetchone()
+    assert isinstance(from_stored(back), str)
+    assert from_stored(back).encode("utf-8", "surrogateescape") == (
+        value if isinstance(value, bytes) else value.encode("utf-8"))
