@@ -8,6 +8,7 @@ Links here are real `PQIStreamer` objects over Twisted's `StringTransport`, on a
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 from hypothesis import given, settings
@@ -345,3 +346,45 @@ def test_link_replaced_before_settle_resends_on_new_link(tmp_path) -> None:
     assert [i.subject for i in links.items(bob.ssl_id)] == ["hi"] and events == []
     clock.advance(SETTLE_DELAY)
     assert svc.outbox() == [] and events == [MailDelivered(mail_id, bob.ssl_id)]
+
+
+#: What a wire decoder makes of "café" in Latin-1 followed by a stray byte.
+JUNK = b"caf\xe9 \xff".decode("utf-8", "surrogateescape")
+
+
+def test_mail_not_utf8_is_received_replied_to_and_kept(tmp_path) -> None:
+    """A friend's mail whose subject and body are not UTF-8 is listed; the reply quoting them
+    is stored (it used to fail: sqlite cannot bind a lone surrogate), leaves with the friend's
+    exact bytes, and is read back identical; later mails are still stored."""
+    svc, links, _, _ = make(tmp_path)
+    alice = peer(1)
+    connect(svc, links, alice)
+    svc.receive(alice, mail(0, subject=JUNK, message=JUNK))
+    (m,) = svc.inbox()
+    assert m.subject == JUNK
+    reply = svc.reply(m.id, "ok", own=BOB)
+    mail_id = svc.send_draft(reply)
+    (copy,) = links.items(alice.ssl_id)
+    assert copy.subject.encode("utf-8", "surrogateescape") == b"Re: caf\xe9 \xff"
+    assert [s[2] for s in svc.store.sent()] == ["Re: " + JUNK]
+    assert svc.store.sent_body(mail_id) == reply.body and JUNK in reply.body
+    assert svc.store.latest_send_time("Re: " + JUNK, reply.body) == copy.send_time
+    svc.send_mail([alice.ssl_id], "next", "fine")
+    assert [s[2] for s in svc.store.sent()] == ["Re: " + JUNK, "next"]
+
+
+def test_sent_rows_of_the_old_layout_still_read(tmp_path) -> None:
+    """A database written before (subjects and bodies as TEXT) reads as it did: same subject,
+    same body, the send-time lookup still finds the row."""
+    path = tmp_path / "old.sqlite"
+    MailStore(path).close()
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("INSERT INTO sent (send_time, subject, body, created) VALUES "
+                   "(7, 'héllo', 'wörld', 1.0)")
+    db.close()
+    store = MailStore(path)
+    assert [(s[1], s[2]) for s in store.sent()] == [(7, "héllo")]
+    assert store.sent_body(1) == "wörld"
+    assert store.latest_send_time("héllo", "wörld") == 7
+    store.close()

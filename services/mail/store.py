@@ -8,7 +8,9 @@ id on the wire, so the key is a SHA-256 over what identifies a mail (`mail_key`)
 delivery of the same mail (the sender crashed after writing it but before its bookkeeping)
 finds the key and is dropped; a deleted mail keeps its key, so a late duplicate never brings it
 back.  Commits use ``synchronous=FULL``: when `MailStore.add_outgoing` returns, the mail
-survives a crash of the process and of the machine.
+survives a crash of the process and of the machine.  A sent mail's subject and body go through
+`pqi.storage.to_stored`: a subject quoted from a friend's mail may hold bytes that are not UTF-8,
+and it is kept (as a BLOB), not refused.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from pqi.items.msg import MsgItem
-from pqi.storage import private_database
+from pqi.storage import from_stored, private_database, to_stored
 from pqi.wire.fields import SslId
 from pqi.wire.item import decode, encode
 
@@ -123,7 +125,7 @@ class MailStore:
         with self.db:
             cur = self.db.execute(
                 "INSERT INTO sent (send_time, subject, body, created) VALUES (?, ?, ?, ?)",
-                (send_time, subject, body, now))
+                (send_time, to_stored(subject), to_stored(body), now))
             mail_id = int(cur.lastrowid or 0)
             self.db.executemany(
                 "INSERT INTO outbox (mail_id, peer, item) VALUES (?, ?, ?)",
@@ -133,7 +135,7 @@ class MailStore:
     def latest_send_time(self, subject: str, body: str) -> int | None:
         """The newest send time we gave a mail with this subject and body (None: never)."""
         row = self.db.execute("SELECT MAX(send_time) FROM sent WHERE subject = ? AND body = ?",
-                              (subject, body)).fetchone()
+                              (to_stored(subject), to_stored(body))).fetchone()
         return None if row[0] is None else int(row[0])
 
     def pending(self, peer: SslId | None = None) -> list[OutboxEntry]:
@@ -176,13 +178,13 @@ class MailStore:
                 "SELECT id, send_time, subject FROM sent ORDER BY id"):
             recipients = {p: d for p, d in self.db.execute(
                 "SELECT peer, delivered FROM outbox WHERE mail_id = ?", (mail_id,))}
-            out.append((int(mail_id), int(send_time), subject, recipients))
+            out.append((int(mail_id), int(send_time), from_stored(subject), recipients))
         return out
 
     def sent_body(self, mail_id: int) -> str | None:
         """The body of sent mail ``mail_id`` (None if there is none)."""
         row = self.db.execute("SELECT body FROM sent WHERE id = ?", (mail_id,)).fetchone()
-        return None if row is None else str(row[0])
+        return None if row is None else from_stored(row[0])
 
     # --- inbox -------------------------------------------------------------------------------
 
