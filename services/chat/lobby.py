@@ -373,7 +373,7 @@ class LobbyCore:
 
     def say(self, lobby_id: int, text: str, now: float) -> LobbyMessage:
         """Send a signed message to the lobby."""
-        if len(text.encode("utf-8")) > MAX_MESSAGE_BYTES:
+        if len(text.encode("utf-8", "surrogateescape")) > MAX_MESSAGE_BYTES:
             raise ValueError(f"lobby messages are at most {MAX_MESSAGE_BYTES} bytes")
         lobby = self._lobby(lobby_id)
         self._own(lobby.gxs_id)

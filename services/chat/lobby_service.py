@@ -6,8 +6,9 @@ The chat service (0x0012) owns the wire; it hands lobby items and friends' links
 our private keys to sign, PGP links for PGP_SIGNED lobbies), bans from reputation.  The
 lobbies we are in are saved (atomically) in ``lobbies.json`` and rejoined after a restart;
 each lobby's messages, ours and received, are kept in ``lobbies.sqlite`` (the newest
-`MAX_HISTORY` per lobby).  Outputs become items sent, events for the node (``on_event``) and
-log lines for drops.
+`MAX_HISTORY` per lobby; nicks and texts through `pqi.storage.to_stored`, so a message that is
+not UTF-8 is kept as sent, not refused).  Outputs become items sent, events for the node
+(``on_event``) and log lines for drops.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from twisted.logger import Logger
 from pqi.driver import CoreDriver
 from pqi.interfaces import DisconnectReason, IItemSender, PeerIdentity
 from pqi.items.chat import ChatLobbyFlags
+from pqi.storage import from_stored, to_stored
 from pqi.wire.fields import GxsId, SslId
 from services.chat.lobby import (
     MAX_HISTORY,
@@ -103,8 +105,9 @@ class LobbyService:
             "SELECT lobby, msg_id, gxs_id, nick, text, send_time, peer FROM history "
             "WHERE lobby=? ORDER BY seq DESC LIMIT ?",
             (_signed(lobby_id), min(limit, MAX_HISTORY))).fetchall()
-        return [LobbyMessage(_unsigned(r[0]), _unsigned(r[1]), GxsId(r[2]), r[3], r[4], r[5],
-                             None if r[6] is None else SslId(r[6])) for r in reversed(rows)]
+        return [LobbyMessage(_unsigned(r[0]), _unsigned(r[1]), GxsId(r[2]), from_stored(r[3]),
+                             from_stored(r[4]), r[5], None if r[6] is None else SslId(r[6]))
+                for r in reversed(rows)]
 
     # --- from the chat service ------------------------------------------------------------
 
@@ -185,8 +188,8 @@ class LobbyService:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("INSERT INTO history (lobby, msg_id, gxs_id, nick, text, send_time,"
                             " peer) VALUES (?,?,?,?,?,?,?)",
-                            (lobby, _signed(msg.msg_id), bytes(msg.gxs_id), msg.nick,
-                             msg.text, msg.send_time,
+                            (lobby, _signed(msg.msg_id), bytes(msg.gxs_id),
+                             to_stored(msg.nick), to_stored(msg.text), msg.send_time,
                              None if msg.peer is None else bytes(msg.peer)))
             self.db.execute("DELETE FROM history WHERE lobby=? AND seq NOT IN (SELECT seq FROM "
                             "history WHERE lobby=? ORDER BY seq DESC LIMIT ?)",
