@@ -189,3 +189,22 @@ def test_identity_list_names_our_signed_identities_and_reports_the_friends(alice
     assert sender.sent[1][1].identities == ours
     svc.receive(BOB, DiscIdentityListItem(identities=(GxsId(b"\x03" * 16),)))
     assert events.identities == (BOB.ssl_id, (GxsId(b"\x03" * 16),))
+
+
+def test_a_location_name_not_utf8_is_learned_and_kept(alice) -> None:
+    """Bob tells us of another location of his with a name that is not UTF-8: it is
+    recorded with exactly those bytes (the write used to fail) and discovery goes on."""
+    svc, _, events, friends = alice
+    svc.peer_connected(BOB)
+    junk = b"caf\xe9 \xff".decode("utf-8", "surrogateescape")
+    laptop = SslId(b"\x33" * 16)
+    item = decode(encode(DiscContactItem(
+        pgp_id=BOB.pgp_id, ssl_id=laptop, location=junk, version="", net_mode=2, vs_disc=2,
+        vs_dht=2, last_contact=0, addresses=ContactAddresses())))
+    svc.receive(BOB, item)
+    assert friends.location(laptop).name.encode("utf-8", "surrogateescape") == b"caf\xe9 \xff"
+    phone = SslId(b"\x34" * 16)
+    svc.receive(BOB, DiscContactItem(
+        pgp_id=BOB.pgp_id, ssl_id=phone, location="phone", version="", net_mode=2, vs_disc=2,
+        vs_dht=2, last_contact=0, addresses=ContactAddresses()))
+    assert [loc[0] for loc in events.locations] == [laptop, phone]

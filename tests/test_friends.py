@@ -29,7 +29,7 @@ from pqi.identity.invite import DnsLocator, Ext4Locator, Loc4Locator, ShortInvit
 from pqi.identity.pgp import ProfileKey
 from pqi.identity.sslcert import LocationCertificate
 from pqi.wire.address import AddressInfo, NetAddress
-from pqi.wire.fields import PgpId, SslId
+from pqi.wire.fields import PgpFingerprint, PgpId, SslId
 from tests.identity_fixtures import *  # noqa: F403
 from tests.strategies import address_infos
 
@@ -332,3 +332,31 @@ def test_addresses_round_trip(tmp_path: pathlib.Path, profile_key2: ProfileKey,
         expected[info.addr] = AddressInfo(info.addr, max(seen, old.seen_time if old else 0),
                                           info.source)
     assert sorted(stored, key=repr) == sorted(expected.values(), key=repr)
+
+
+#: What a wire decoder makes of "café" in Latin-1 followed by a stray byte.
+JUNK = b"caf\xe9 \xff".decode("utf-8", "surrogateescape")
+
+
+def test_names_not_utf8_are_kept_identical(db_path: pathlib.Path, profile_key2: ProfileKey,
+                                           location_cert2: LocationCertificate) -> None:
+    """Location names that are not UTF-8 (discovery relays what a friend's friend chose), an
+    SSL-only friend's name and a denial reason are stored (they used to make the write fail)
+    and read back identical after reopening; valid names beside them are untouched."""
+    other, pending_loc, denied = SslId(b"\x07" * 16), SslId(b"\x08" * 16), SslId(b"\x09" * 16)
+    with FriendList(db_path) as friends:
+        friends.add_from_certificate(bob_certificate(profile_key2, location_cert2))
+        friends.add_location(profile_key2.pgp_id, other, JUNK)
+        friends.add_location(profile_key2.pgp_id, denied, "plain")
+        friends.deny_location(denied, reason=JUNK + " spam")
+        friends.add_ssl_only(SslId(b"\x0a" * 16), PgpFingerprint(b"\x0b" * 20), JUNK)
+    with FriendList(db_path) as friends:
+        assert friends.location(other).name == JUNK
+        assert friends.location(location_cert2.ssl_id).name == "bob-desktop"
+        assert [d.reason for d in friends.denials()] == [JUNK + " spam"]
+        assert friends.profile(PgpId(b"\x0b" * 8)).name == JUNK
+        friends.remove_profile(profile_key2.pgp_id)
+        friends.offer(profile_key2.public, locations=[(pending_loc, JUNK, [])])
+        assert [loc.name for p in friends.pending() for loc in p.locations] == [JUNK]
+        friends.approve(profile_key2.pgp_id)
+        assert friends.location(pending_loc).name == JUNK

@@ -20,7 +20,8 @@ RetroShare's promise is that only mutually approved friends can talk.  This modu
 
 Every change runs in one ``BEGIN IMMEDIATE`` transaction, so a change that fails half-way leaves
 the file exactly as it was; the database runs in WAL mode so that readers (the TLS verifier)
-never wait for a writer.
+never wait for a writer.  Names (of profiles and locations, as discovery relays them) and
+denial reasons go through `pqi.storage.to_stored`: one that is not UTF-8 is kept as it came.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from pqi.storage import private_database
+from pqi.storage import from_stored, private_database, to_stored
 from pqi.wire.address import AddressInfo, NetAddress
 from pqi.wire.fields import PgpFingerprint, PgpId, SslId
 
@@ -370,7 +371,8 @@ class FriendList:
                              (pgp_id.to_hex(),)).fetchone()
             if row is None:
                 db.execute("INSERT INTO profiles VALUES (?, ?, NULL, ?, ?, ?)",
-                           (pgp_id.to_hex(), fingerprint.to_hex(), name, int(TrustLevel.NONE),
+                           (pgp_id.to_hex(), fingerprint.to_hex(), to_stored(name),
+                            int(TrustLevel.NONE),
                             self._stamp()))
             elif PgpFingerprint.from_hex(row[0]) != fingerprint:
                 raise FingerprintMismatchError(pgp_id, PgpFingerprint.from_hex(row[0]),
@@ -432,12 +434,14 @@ class FriendList:
                     self._store_location(db, pgp_id, ssl_id, name, addresses)
                 return outcome
             db.execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (pgp_id.to_hex(), key.fingerprint.to_hex(), key.to_bytes(), key.name,
+                       (pgp_id.to_hex(), key.fingerprint.to_hex(), key.to_bytes(),
+                        to_stored(key.name),
                         origin.value, learned_from.to_hex() if learned_from else None,
                         self._stamp()))
             for ssl_id, name, addresses in locations:
                 db.execute("INSERT OR REPLACE INTO pending_locations VALUES (?, ?, ?, ?)",
-                           (ssl_id.to_hex(), pgp_id.to_hex(), name, _addresses_json(addresses)))
+                           (ssl_id.to_hex(), pgp_id.to_hex(), to_stored(name),
+                            _addresses_json(addresses)))
             return OfferOutcome.PENDING
 
     def approve(self, pgp_id: PgpId, trust: TrustLevel = TrustLevel.NONE) -> Profile:
@@ -447,11 +451,12 @@ class FriendList:
                              (pgp_id.to_hex(),)).fetchone()
             if row is None:
                 raise NotPendingError(pgp_id)
-            self._store_profile(db, pgp_id, PgpFingerprint.from_hex(row[0]), row[1], row[2], trust)
+            self._store_profile(db, pgp_id, PgpFingerprint.from_hex(row[0]), row[1],
+                                from_stored(row[2]), trust)
             for ssl_hex, name, addresses in db.execute(
                     "SELECT ssl_id, name, addresses FROM pending_locations WHERE pgp_id = ?",
                     (pgp_id.to_hex(),)).fetchall():
-                self._store_location(db, pgp_id, SslId.from_hex(ssl_hex), name,
+                self._store_location(db, pgp_id, SslId.from_hex(ssl_hex), from_stored(name),
                                      _addresses_from_json(addresses))
             db.execute("DELETE FROM pending WHERE pgp_id = ?", (pgp_id.to_hex(),))
             return self._profile(db, pgp_id)
@@ -527,7 +532,7 @@ class FriendList:
                 >= MAX_DENIALS:
             raise FriendsError(f"{MAX_DENIALS} denials are kept already")
         db.execute("INSERT OR REPLACE INTO denied VALUES (?, ?, ?, ?)",
-                   (ident.to_hex(), kind, reason, self._stamp()))
+                   (ident.to_hex(), kind, to_stored(reason), self._stamp()))
         denial = self._denial(db, ident)
         assert denial is not None
         return denial
@@ -550,10 +555,10 @@ class FriendList:
         return [self._denial_from_row(r) for r in rows]
 
     @staticmethod
-    def _denial_from_row(row: tuple[str, str, str, int]) -> Denial:
+    def _denial_from_row(row: tuple[str, str, str | bytes, int]) -> Denial:
         ident, kind, reason, at = row
         return Denial(PgpId.from_hex(ident) if kind == "profile" else SslId.from_hex(ident),
-                      kind, reason, at)
+                      kind, from_stored(reason), at)
 
     def _denial(self, db: sqlite3.Connection, ident: PgpId | SslId) -> Denial | None:
         row = db.execute("SELECT ident, kind, reason, denied_at FROM denied WHERE ident = ?",
@@ -610,12 +615,13 @@ class FriendList:
                                     ).fetchall():
             pgp_hex, fpr, key, name, origin, learned_from, received_at = row
             locs = tuple(
-                Location(SslId.from_hex(s), PgpId.from_hex(pgp_hex), n, _addresses_from_json(a))
+                Location(SslId.from_hex(s), PgpId.from_hex(pgp_hex), from_stored(n),
+                         _addresses_from_json(a))
                 for s, n, a in self._db.execute(
                     "SELECT ssl_id, name, addresses FROM pending_locations WHERE pgp_id = ? "
                     "ORDER BY ssl_id", (pgp_hex,)).fetchall())
             out.append(PendingCertificate(
-                PgpId.from_hex(pgp_hex), PgpFingerprint.from_hex(fpr), key, name,
+                PgpId.from_hex(pgp_hex), PgpFingerprint.from_hex(fpr), key, from_stored(name),
                 PendingOrigin(origin), SslId.from_hex(learned_from) if learned_from else None,
                 received_at, locs))
         return out
@@ -628,14 +634,14 @@ class FriendList:
                          (pgp_id.to_hex(),)).fetchone()
         if row is None:
             db.execute("INSERT INTO profiles VALUES (?, ?, ?, ?, ?, ?)",
-                       (pgp_id.to_hex(), fingerprint.to_hex(), key, name, int(trust),
+                       (pgp_id.to_hex(), fingerprint.to_hex(), key, to_stored(name), int(trust),
                         self._stamp()))
             return
         expected = PgpFingerprint.from_hex(row[0])
         if expected != fingerprint:
             raise FingerprintMismatchError(pgp_id, expected, fingerprint)
         db.execute("UPDATE profiles SET public_key = ?, name = ?, trust = ? WHERE pgp_id = ?",
-                   (key, name, int(trust), pgp_id.to_hex()))
+                   (key, to_stored(name), int(trust), pgp_id.to_hex()))
 
     def _store_location(self, db: sqlite3.Connection, pgp_id: PgpId, ssl_id: SslId, name: str,
                         addresses: Iterable[AddressInfo]) -> None:
@@ -643,11 +649,12 @@ class FriendList:
                          (ssl_id.to_hex(),)).fetchone()
         if row is None:
             db.execute("INSERT INTO locations VALUES (?, ?, ?, NULL)",
-                       (ssl_id.to_hex(), pgp_id.to_hex(), name))
+                       (ssl_id.to_hex(), pgp_id.to_hex(), to_stored(name)))
         elif PgpId.from_hex(row[0]) != pgp_id:
             raise LocationConflictError(ssl_id, PgpId.from_hex(row[0]), pgp_id)
         elif name:
-            db.execute("UPDATE locations SET name = ? WHERE ssl_id = ?", (name, ssl_id.to_hex()))
+            db.execute("UPDATE locations SET name = ? WHERE ssl_id = ?",
+                       (to_stored(name), ssl_id.to_hex()))
         self._store_addresses(db, ssl_id, addresses)
 
     @staticmethod
@@ -675,10 +682,10 @@ class FriendList:
             raise UnknownFriendError(ssl_id)
 
     @staticmethod
-    def _profile_from_row(row: tuple[str, str, bytes | None, str, int, int]) -> Profile:
+    def _profile_from_row(row: tuple[str, str, bytes | None, str | bytes, int, int]) -> Profile:
         pgp_hex, fpr, key, name, trust, added_at = row
-        return Profile(PgpId.from_hex(pgp_hex), PgpFingerprint.from_hex(fpr), key, name,
-                       TrustLevel(trust), added_at)
+        return Profile(PgpId.from_hex(pgp_hex), PgpFingerprint.from_hex(fpr), key,
+                       from_stored(name), TrustLevel(trust), added_at)
 
     def _profile(self, db: sqlite3.Connection, pgp_id: PgpId) -> Profile:
         row = db.execute("SELECT * FROM profiles WHERE pgp_id = ?",
@@ -698,4 +705,4 @@ class FriendList:
             for h, p, seen, src in db.execute(
                 "SELECT host, port, seen_time, source FROM addresses WHERE ssl_id = ? "
                 "ORDER BY seen_time DESC, host, port", (ssl_id.to_hex(),)).fetchall())
-        return Location(ssl_id, PgpId.from_hex(row[0]), row[1], addresses, row[2])
+        return Location(ssl_id, PgpId.from_hex(row[0]), from_stored(row[1]), addresses, row[2])
