@@ -90,6 +90,50 @@ def test_hash_cache_keyed_by_size_and_mtime(tmp_path) -> None:
     cache.close()
 
 
+def test_hash_cache_keeps_a_path_not_utf8(tmp_path) -> None:
+    """A file name that is not UTF-8 (escaped bytes in Python) is cached and found like any
+    other (storing it used to fail), and touched entries are not forgotten."""
+    name = os.fsdecode(b"/share/caf\xe9 \xff.txt")
+    cache = HashCache(tmp_path / "c.sqlite", now=lambda: 1000.0)
+    cache.put(name, 5, 77, sha1(b"x"))
+    cache.put("/share/café.txt", 5, 77, sha1(b"y"))
+    cache.close()
+    cache = HashCache(tmp_path / "c.sqlite", now=lambda: 5000.0)
+    assert cache.get(name, 5, 77) == sha1(b"x")
+    assert cache.get("/share/café.txt", 5, 77) == sha1(b"y")
+    cache.touch([name])
+    assert cache.forget_older(3000) == 1 and cache.get(name, 5, 77) == sha1(b"x")
+    cache.close()
+
+
+@pytest.mark.integration
+def test_a_file_named_not_utf8_is_shared_and_hashed_once(tmp_path) -> None:
+    """A shared file whose name is not UTF-8 is indexed with its hash, and a rescan on a
+    restarted index reads nothing (the hash was cached)."""
+    share = tmp_path / "share"
+    raw = os.path.join(os.fsencode(share), b"caf\xe9 \xff.txt")
+    write(share / "plain.txt", b"plain")
+    with open(raw, "wb") as f:
+        f.write(b"junk name")
+    os.utime(raw, (OLD, OLD))
+
+    async def body(reactor, pool):
+        cache = HashCache(tmp_path / "hc.sqlite", reactor.seconds)
+        index = _index(reactor, tmp_path, pool, cache)
+        index.shares.add(share)
+        await index.scan()
+        found = {f.name: f.hash for f in index.files()}
+        restarted = _index(reactor, tmp_path, pool, cache)
+        await restarted.scan()
+        cache.close()
+        return found, index.hasher.hashed, restarted.hasher.hashed
+
+    found, hashed, rehashed = run_with_pool(body)
+    assert found == {"plain.txt": sha1(b"plain"), os.fsdecode(b"caf\xe9 \xff.txt"):
+                     sha1(b"junk name")}
+    assert (hashed, rehashed) == (2, 0)
+
+
 def test_sha1_of_file_notices_change(tmp_path) -> None:
     """A file whose size or time differs from what the scan saw is not given a hash."""
     path = tmp_path / "f"

@@ -6,6 +6,8 @@ it runs in a thread pool the caller gives (never on the reactor thread); the res
 in a sqlite table keyed by path together with the size and modification time it was computed
 for, so a file that has not changed since is never read again, across restarts too.  The
 sqlite connection is used from the reactor thread only; the pool threads only read files.
+Paths go through `pqi.storage.to_stored`: a file name that is not UTF-8 (Python gives it
+escaped bytes) is a key like any other, so such a file is hashed once too.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from twisted.internet import defer
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
-from pqi.storage import private_database
+from pqi.storage import private_database, to_stored
 from pqi.wire.fields import Sha1Hash
 
 __all__ = ["HashCache", "Hasher", "FileChangedError", "HASH_CACHE_FILE", "sha1_of_file"]
@@ -61,7 +63,7 @@ class HashCache:
     def get(self, path: str, size: int, mtime_ns: int) -> Sha1Hash | None:
         """The cached hash, if one was computed for exactly this size and mtime."""
         row = self._db.execute("SELECT size, mtime_ns, hash FROM hashes WHERE path = ?",
-                               (path,)).fetchone()
+                               (to_stored(path),)).fetchone()
         if row is None or row[0] != size or row[1] != mtime_ns or len(row[2]) != 20:
             return None
         return Sha1Hash(row[2])
@@ -70,7 +72,7 @@ class HashCache:
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO hashes (path, size, mtime_ns, hash, used)"
-                " VALUES (?, ?, ?, ?, ?)", (path, size, mtime_ns, bytes(digest),
+                " VALUES (?, ?, ?, ?, ?)", (to_stored(path), size, mtime_ns, bytes(digest),
                                             int(self._now())))
 
     def touch(self, paths: list[str]) -> None:
@@ -78,7 +80,7 @@ class HashCache:
         now = int(self._now())
         with self._db:
             self._db.executemany("UPDATE hashes SET used = ? WHERE path = ?",
-                                 [(now, p) for p in paths])
+                                 [(now, to_stored(p)) for p in paths])
 
     def forget_older(self, seconds: float) -> int:
         """Drop entries unused for ``seconds`` (files deleted or unshared); returns how many."""
