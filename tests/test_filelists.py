@@ -528,3 +528,19 @@ def test_store_skips_rows_off_the_tree(tmp_path) -> None:
     loaded = RemoteTreeStore(tmp_path / "l.sqlite").load()[A.ssl_id]
     assert set(loaded.dirs) == {ROOT, h(1)} and loaded.dirs[h(1)].files == ()
     assert {d.hash for d in loaded.stale()} == {ROOT, h(1)}
+
+
+def test_stored_lists_keep_names_not_utf8(tmp_path) -> None:
+    """A friend's folder and file names that are not UTF-8 are saved (the store keeps the
+    wire encoding) and load back identical, so the friend is asked for exactly those names."""
+    from services.sharing.remote_store import RemoteTreeStore
+    junk = b"caf\xe9 \xff".decode("utf-8", "surrogateescape")
+    tree = RemoteTree(A.ssl_id)
+    tree.apply(ROOT, DirContent("", 1, 0, (h(1),)), 1.0)
+    tree.apply(h(1), DirContent(junk, 1, 1, (), (RemoteFile(junk + ".txt", 1, h(9), 1),)), 1.0)
+    store = RemoteTreeStore(tmp_path / "l.sqlite")
+    store.save(tree)
+    store.close()
+    loaded = RemoteTreeStore(tmp_path / "l.sqlite").load()[A.ssl_id]
+    assert loaded.dirs[h(1)].name == junk
+    assert [f.name for f in loaded.dirs[h(1)].files] == [junk + ".txt"]
