@@ -66,14 +66,14 @@ def connect_all(net: SimNet, nodes: list[NxsNode]) -> None:
 
 
 def make_group(admin: KeyPair, author: KeyPair, name: str, now: int) -> tuple[bytes, GrpMeta]:
-    grp = b"forum:" + name.encode()
+    grp = b"forum:" + name.encode("utf-8", "surrogateescape")
     meta = new_group(grp, GrpMeta(GxsId.null(), name=name, publish_ts=now, group_flags=0x4,
                                   author_id=author.key_id), admin, author_key=author.private)
     return grp, meta
 
 
 def make_message(group: GrpMeta, author: KeyPair, text: str, now: int) -> tuple[bytes, MsgMeta]:
-    msg = text.encode()
+    msg = text.encode("utf-8", "surrogateescape")
     from services.gxs.policy import policy_for
     meta = sign_message(msg, MsgMeta(group.group_id, author_id=author.key_id, name=text[:20],
                                      publish_ts=now), group, policy_for(SERVICE),

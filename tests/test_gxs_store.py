@@ -96,3 +96,44 @@ def test_a_message_needs_its_group() -> None:
     msg, mmeta = make_message(meta, key_pairs()[0], "x", T0)
     with pytest.raises(KeyError):
         store.put_message(msg, encode_msg_meta(mmeta), T0)
+
+
+def test_names_not_utf8_are_relayed_byte_identical(tmp_path: pathlib.Path) -> None:
+    """A group and a message whose names are not UTF-8 cross a line of friends (every hop
+    stores them) and reach the far end with the author's exact bytes: the decoded names are
+    the same strings, and both signatures still hold there and after reopening a store file."""
+    from services.gxs.nxs_core import SYNC_PERIOD
+    from services.gxs.policy import policy_for
+    from services.gxs.security import check_group, check_message
+    from tests.nxs_sim import addr, build, connect_all
+    junk = b"caf\xe9 \xff".decode("utf-8", "surrogateescape")
+    author = key_pairs()[0]
+    grp, meta = make_group(key_pairs()[3], author, junk, T0)
+    body, mmeta = make_message(meta, author, junk, T0)
+    assert body == b"caf\xe9 \xff"
+    net, nodes = build(3, {(0, 1), (1, 2)}, {author.key_id: author})  # type: ignore[dict-item]
+    net.clock.advance(T0)
+    net.feed(addr(0), nodes[0].core.publish_group, grp, meta)
+    net.feed(addr(0), nodes[0].core.publish_message, body, mmeta)
+    connect_all(net, nodes)
+    net.run(3 * SYNC_PERIOD + 60)
+    far = nodes[2].core.store
+    group, message = far.group(meta.group_id), far.message(mmeta.msg_id)
+    assert group is not None and message is not None
+    assert (group.grp, group.meta_bytes) == (grp, encode_grp_meta(meta))
+    assert (message.msg, message.meta_bytes) == (body, encode_msg_meta(mmeta))
+    assert group.meta.name == junk and message.meta.name == junk
+    lookup = {author.key_id: author.public}.get
+    check_group(group.grp, group.meta, meta.group_id, policy_for(SERVICE), lookup)
+    check_message(message.msg, message.meta, mmeta.msg_id, group.meta, policy_for(SERVICE),
+                  lookup)
+    store = GxsStore(tmp_path / "g.sqlite", SERVICE)
+    store.put_group(group.grp, group.meta_bytes, T0)
+    store.put_message(message.msg, message.meta_bytes, T0)
+    store.close()
+    again = GxsStore(tmp_path / "g.sqlite", SERVICE)
+    kept = again.message(mmeta.msg_id)
+    assert kept is not None and (kept.msg, kept.meta_bytes) == (body, encode_msg_meta(mmeta))
+    check_message(kept.msg, kept.meta, mmeta.msg_id, again.group_meta(meta.group_id),
+                  policy_for(SERVICE), lookup)
+    again.close()
