@@ -86,6 +86,21 @@ def test_pretty_layout_is_rapidjsons() -> None:
     assert compact({"a": [1, {"b": "é"}]}) == '{"a":[1,{"b":"é"}]}'.encode()
 
 
+@given(st.binary(max_size=40))
+def test_text_not_utf8_is_written_as_replacement_characters(data: bytes) -> None:
+    """Any wire text (bytes that are not UTF-8 kept as lone surrogates) makes a valid UTF-8
+    answer and frame, each escaped byte shown as one U+FFFD, the rest as it was."""
+    text = data.decode("utf-8", "surrogateescape")
+    shown = "".join("\ufffd" if "\udc80" <= ch <= "\udcff" else ch for ch in text)
+    for body in (pretty({"s": text}), compact({"s": text})):
+        assert json.loads(body.decode("utf-8")) == {"s": shown}
+
+
+def test_a_json_clients_lone_surrogate_is_written_as_a_replacement_character() -> None:
+    """Lone surrogates no decoder of ours makes (a client's ``\\ud800``) are U+FFFD too."""
+    assert pretty(["\ud800x\udfff"]) == '[\n    "\ufffdx\ufffd"\n]'.encode()
+
+
 def test_route_keys_ignore_case_and_empty_segments() -> None:
     """Paths match case-insensitively; double and trailing slashes are ignored."""
     assert route_key("/rsPeers/getFriendList") == route_key("//RSPEERS/getfriendlist/")

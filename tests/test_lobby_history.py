@@ -66,3 +66,25 @@ def test_a_message_not_utf8_is_stored_listed_and_kept(tmp_path) -> None:
     assert kept[1].text.encode("utf-8", "surrogateescape") == b"re: caf\xe9 \xff"
     again.stop()
     again.close()
+
+
+def test_json_api_shows_lobby_history_not_utf8_as_valid_utf8(tmp_path) -> None:
+    """``getChatLobbyHistory`` answers valid UTF-8 JSON for a stored message that is not
+    UTF-8, each bad byte a U+FFFD (RetroShare would copy the raw bytes)."""
+    import json
+
+    from services.jsonapi import rs_chats
+    from services.jsonapi.api import ApiContext
+    from services.jsonapi.encoding import Params, pretty
+    clock = MemoryReactorClock()
+    clock.advance(T0)
+    ours = key_pairs()[0]
+    svc = _service(tmp_path, clock)
+    lobby = svc.create("lobby", "topic", ours.key_id)
+    svc.say(lobby, JUNK)
+    ctx = ApiContext(types.SimpleNamespace(chat=types.SimpleNamespace(lobby=svc)), clock)
+    body = pretty(rs_chats.get_chat_lobby_history(ctx, Params({"lobbyId": lobby})))
+    (shown,) = json.loads(body.decode("utf-8"))["msgs"]
+    assert shown["msg"] == "caf\ufffd \ufffd"
+    svc.stop()
+    svc.close()

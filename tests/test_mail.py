@@ -388,3 +388,31 @@ def test_sent_rows_of_the_old_layout_still_read(tmp_path) -> None:
     assert store.sent_body(1) == "wörld"
     assert store.latest_send_time("héllo", "wörld") == 7
     store.close()
+
+
+def test_json_api_lists_a_mail_not_utf8_as_valid_utf8(tmp_path) -> None:
+    """Over the JSON API, a received mail and a sent reply whose subject and body are not
+    UTF-8 are listed and shown: each answer is valid UTF-8 JSON, each bad byte a U+FFFD."""
+    import types
+
+    from services.jsonapi import rs_mail
+    from services.jsonapi.api import ApiContext
+    from services.jsonapi.encoding import Params, pretty
+    svc, links, _, clock = make(tmp_path)
+    alice = peer(1)
+    connect(svc, links, alice)
+    svc.receive(alice, mail(0, subject=JUNK, message=JUNK))
+    (m,) = svc.inbox()
+    sent_id = svc.send_draft(svc.reply(m.id, "ok", own=BOB))
+    ctx = ApiContext(types.SimpleNamespace(mail=svc, ssl_id=BOB), clock)
+
+    def call(handler, **params) -> dict:
+        return json.loads(pretty(handler(ctx, Params(params))).decode("utf-8"))
+
+    shown = "caf\ufffd \ufffd"
+    listed = call(rs_mail.get_message_summaries, box=rs_mail.Box.ALL)["msgList"]
+    assert [r["title"] for r in listed] == [shown, "Re: " + shown]
+    got = call(rs_mail.get_message, msgId=str(m.id))["msg"]
+    assert (got["title"], got["msg"]) == (shown, shown)
+    reply = call(rs_mail.get_message, msgId=str(rs_mail.SENT_BASE + sent_id))["msg"]
+    assert reply["title"] == "Re: " + shown and shown in reply["msg"]

@@ -7,11 +7,16 @@ SSL/GXS ids and hashes in lower-case hex and PGP ids in upper-case hex.  Reading
 is lenient: a missing member or one of the wrong JSON type keeps the C++ default, an invalid id
 reads as the null id.  `Params` reproduces that leniency so every client that works against
 RetroShare works here, and no input can make a handler fail on a type.
+
+Text that is not UTF-8 (a friend's junk byte, kept as a lone surrogate) is written as U+FFFD,
+one per byte: RetroShare would copy the raw bytes into the JSON, which strict clients refuse;
+U+FFFD keeps every answer valid UTF-8 and never fails.  What is stored keeps the real bytes.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import string
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
@@ -38,6 +43,8 @@ NULL_HASH: Final = "0" * 40
 MAX_LIST_PARAM: Final = 4096
 
 _HEX = frozenset(string.hexdigits)
+#: A lone surrogate: an escaped byte that was not UTF-8 (or a JSON client's ``\udXXX``).
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 _U64 = (1 << 64) - 1
 _I64_MIN = -(1 << 63)
 T = TypeVar("T")
@@ -49,15 +56,22 @@ def x64(value: int) -> dict[str, Any]:
     return {"xint64": value, "xstr64": str(value)}
 
 
+def _utf8(text: str) -> bytes:
+    """``text`` as UTF-8, each lone surrogate as U+FFFD (the fast path when there is none)."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
 def pretty(value: Any) -> bytes:
     """An answer body: rapidjson's pretty layout, UTF-8, no trailing newline."""
-    return json.dumps(value, ensure_ascii=False, indent=4).encode("utf-8", "replace")
+    return _utf8(json.dumps(value, ensure_ascii=False, indent=4))
 
 
 def compact(value: Any) -> bytes:
     """An event frame's JSON: compact, UTF-8."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8",
-                                                                                "replace")
+    return _utf8(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
 def success_condition() -> dict[str, Any]:
