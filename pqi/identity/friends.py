@@ -372,8 +372,7 @@ class FriendList:
             if row is None:
                 db.execute("INSERT INTO profiles VALUES (?, ?, NULL, ?, ?, ?)",
                            (pgp_id.to_hex(), fingerprint.to_hex(), to_stored(name),
-                            int(TrustLevel.NONE),
-                            self._stamp()))
+                            int(TrustLevel.NONE), self._stamp()))
             elif PgpFingerprint.from_hex(row[0]) != fingerprint:
                 raise FingerprintMismatchError(pgp_id, PgpFingerprint.from_hex(row[0]),
                                                fingerprint)
@@ -435,8 +434,8 @@ class FriendList:
                 return outcome
             db.execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (pgp_id.to_hex(), key.fingerprint.to_hex(), key.to_bytes(),
-                        to_stored(key.name),
-                        origin.value, learned_from.to_hex() if learned_from else None,
+                        to_stored(key.name), origin.value,
+                        learned_from.to_hex() if learned_from else None,
                         self._stamp()))
             for ssl_id, name, addresses in locations:
                 db.execute("INSERT OR REPLACE INTO pending_locations VALUES (?, ?, ?, ?)",
