@@ -209,6 +209,30 @@ def test_captured_non_ascii_message(tmp_path, captures) -> None:
     assert [e.body for e in svc.store.search("Köln")] == [text]
 
 
+def test_a_message_that_is_not_utf8_is_kept_and_chat_goes_on(tmp_path) -> None:
+    """A friend's message with bytes that are not UTF-8 reaches the event and the history as
+    it came (the writer thread of a node's store included), and later messages are recorded
+    too: one friend's junk bytes never stop the history for everybody."""
+    clock = MemoryReactorClock()
+    store = ChatStore(tmp_path / "chat.sqlite", writer_thread=True)
+    events: list = []
+    svc = ChatService(RecordingSender(), clock, store, events.append)
+    svc.start()
+    bob = connect(svc)
+    raw = b"caf\xe9 \xff<b>bold</b>"
+    junk = raw.decode("utf-8", "surrogateescape")
+    wire_bytes = pqi.encode(ChatMsgItem(flags=ChatFlags.PRIVATE, send_time=1, message=junk))
+    assert raw in wire_bytes
+    svc.receive(bob, pqi.decode(wire_bytes))
+    clock.advance(HISTORY_COMMIT_DELAY)
+    svc.receive(bob, ChatMsgItem(flags=ChatFlags.PRIVATE, send_time=2, message="next"))
+    assert [e.message.body for e in events] == [junk, "next"]
+    assert [(e.body, e.text) for e in store.history(bob.ssl_id)] == [
+        (junk, junk.replace("<b>", "").replace("</b>", "")), ("next", "next")]
+    svc.stop()
+    store.close()
+
+
 def test_receiver_flag_checks(tmp_path) -> None:
     """As RetroShare: kind bits PRIVATE|PUBLIC, LOBBY alone or PRIVATE|LOBBY on a plain message
     are dropped; no kind bit at all is accepted (as broadcast)."""

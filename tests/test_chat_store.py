@@ -11,7 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pqi.wire.fields import SslId
-from services.chat.store import MAX_PENDING_ROWS, MAX_WRITES_WAITING, ChatStore, HistoryWriteError
+from services.chat.store import (
+    MAX_PAGE,
+    MAX_PENDING_ROWS,
+    MAX_WRITES_WAITING,
+    SCHEMA_VERSION,
+    ChatStore,
+    ChatStoreVersionError,
+    HistoryWriteError,
+)
 
 A, B = SslId(b"\x0a" * 16), SslId(b"\x0b" * 16)
 
@@ -224,4 +232,187 @@ def test_in_memory_store_keeps_its_one_connection(tmp_path) -> None:
     store.enqueue(B, [(1, 2, "q")])
     assert [e.body for e in store.history(A)] == ["x"]
     assert [q.body for q in store.queued(B)] == ["q"]
+    store.close()
+
+
+# --- bytes that are not UTF-8, the layout version, the bound -----------------------------------
+
+#: A body as the wire decoder gives it when a friend sent bytes that are not UTF-8.
+JUNK = b"caf\xe9 \xff\xfe ok".decode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize("writer", [False, True])
+def test_bodies_that_are_not_utf8_round_trip(tmp_path, writer) -> None:
+    """A body keeping bytes that are not UTF-8 (as lone surrogates) is stored, paged, searched
+    and queued, and comes back identical; the rows after it are written too (sqlite alone
+    cannot bind such a string: the first layout lost the whole batch, and with a writer thread
+    every later call failed)."""
+    store = ChatStore(tmp_path / "c.sqlite", writer_thread=writer)
+    store.add(A, incoming=True, public=False, send_time=1, recv_time=1, body=JUNK, text=JUNK,
+              commit=False)
+    store.add(A, incoming=True, public=False, send_time=2, recv_time=2, body="<b>x</b>",
+              text=JUNK + "x", commit=False)
+    store.add(B, incoming=True, public=False, send_time=3, recv_time=3, body="after",
+              text="after", commit=False)
+    store.enqueue(B, [(1, 4, JUNK)])
+    assert [(e.body, e.text) for e in store.history()] == [
+        (JUNK, JUNK), ("<b>x</b>", JUNK + "x"), ("after", "after")]
+    assert [e.body for e in store.search("\xff".encode("latin-1").decode(
+        "utf-8", "surrogateescape"))] == [JUNK, "<b>x</b>"]
+    assert [q.body for q in store.queued(B)] == [JUNK]
+    store.close()
+    again = ChatStore(tmp_path / "c.sqlite")
+    assert [e.text for e in again.history(A)] == [JUNK, JUNK + "x"]
+    again.close()
+
+
+def test_plain_text_equal_to_the_body_is_stored_once(tmp_path) -> None:
+    """The plain text is NULL where it is the body (most messages), and comes back as the
+    body; a different plain text is kept."""
+    store = ChatStore(tmp_path / "c.sqlite")
+    store.add(A, incoming=True, public=False, send_time=1, recv_time=1, body="same",
+              text="same")
+    store.add(A, incoming=True, public=False, send_time=1, recv_time=1, body="<i>y</i>",
+              text="y")
+    assert store.db.execute("SELECT text FROM history ORDER BY id").fetchall() == [
+        (None,), (b"y",)]
+    assert [(e.body, e.text) for e in store.history(A)] == [("same", "same"),
+                                                             ("<i>y</i>", "y")]
+
+
+def test_a_receive_time_that_is_not_a_number_is_refused(tmp_path) -> None:
+    """A NaN or infinite receive time raises ValueError at once and takes no id; the rows
+    around it are written."""
+    store = ChatStore(tmp_path / "c.sqlite")
+    first = store.add(A, incoming=True, public=False, send_time=1, recv_time=1, body="a",
+                      text="a", commit=False)
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="not a finite number"):
+            store.add(A, incoming=True, public=False, send_time=1, recv_time=bad, body="b",
+                      text="b", commit=False)
+    last = store.add(A, incoming=True, public=False, send_time=1, recv_time=2, body="c",
+                     text="c")
+    assert (first, last) == (1, 2)
+    assert [e.body for e in store.history(A)] == ["a", "c"]
+
+
+#: The first layout (version 0), as rsproto wrote it before the layout had a version.
+_LAYOUT_0 = """
+CREATE TABLE history (id INTEGER PRIMARY KEY AUTOINCREMENT, peer TEXT NOT NULL,
+    incoming INTEGER NOT NULL, public INTEGER NOT NULL, send_time INTEGER NOT NULL,
+    recv_time REAL NOT NULL, body TEXT NOT NULL, text TEXT NOT NULL);
+CREATE INDEX history_peer ON history(peer, id);
+CREATE TABLE queue (id INTEGER PRIMARY KEY AUTOINCREMENT, peer TEXT NOT NULL,
+    flags INTEGER NOT NULL, send_time INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE INDEX queue_peer ON queue(peer, id);
+"""
+
+
+def test_a_file_in_the_first_layout_is_converted(tmp_path) -> None:
+    """A store written before the layout had a version opens with every entry, search and
+    queued item as they were; ids continue after the old sequence (even past deleted rows);
+    the file says version 1 after, and opening it again changes nothing."""
+    path = tmp_path / "c.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(_LAYOUT_0)
+    rows = [(A.to_hex(), 1, 0, 10, 10.5, "<b>hi</b>", "hi"), ("", 0, 1, 11, 11.5, "all", "all"),
+            (B.to_hex(), 1, 0, 12, 12.5, "b1", "b1"), (A.to_hex(), 0, 0, 13, 13.5, "a2", "a2"),
+            (A.to_hex(), 1, 0, 14, 14.5, "gone", "gone")]
+    old.executemany("INSERT INTO history (peer, incoming, public, send_time, recv_time, body,"
+                    " text) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    old.execute("DELETE FROM history WHERE id = 5")
+    old.executemany("INSERT INTO queue (peer, flags, send_time, body) VALUES (?, ?, ?, ?)",
+                    [(B.to_hex(), 1, 20, "q1"), (B.to_hex(), 0x101, 21, "q2")])
+    old.commit()
+    old.close()
+    expected = [(1, A, True, False, 10, 10.5, "<b>hi</b>", "hi"),
+                (2, None, False, True, 11, 11.5, "all", "all"),
+                (3, B, True, False, 12, 12.5, "b1", "b1"),
+                (4, A, False, False, 13, 13.5, "a2", "a2")]
+
+    def entries(store: ChatStore) -> list[tuple]:
+        return [(e.id, e.peer, e.incoming, e.public, e.send_time, e.recv_time, e.body, e.text)
+                for e in store.history()]
+
+    store = ChatStore(path)
+    assert entries(store) == expected
+    assert [e.body for e in store.history(A)] == ["<b>hi</b>", "a2"]
+    assert [e.body for e in store.search("HI")] == ["<b>hi</b>"]
+    assert [(q.flags, q.body) for q in store.queued(B)] == [(1, "q1"), (0x101, "q2")]
+    assert store.db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    new = store.add(B, incoming=True, public=False, send_time=30, recv_time=30, body="new",
+                    text="new")
+    assert new == 6
+    store.close()
+    store = ChatStore(path)
+    assert entries(store)[:4] == expected and store.last_id() == 6
+    store.close()
+
+
+def test_a_file_from_a_newer_version_is_refused(tmp_path) -> None:
+    """A layout newer than this code knows is refused with a database error naming both
+    versions (rsnode reports database errors in one line), and the file is left as it was."""
+    path = tmp_path / "c.sqlite"
+    ChatStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(ChatStoreVersionError, match=f"layout {SCHEMA_VERSION + 1}.*up to "
+                       f"{SCHEMA_VERSION}") as failure:
+        ChatStore(path)
+    assert isinstance(failure.value, sqlite3.DatabaseError)
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION + 1,)
+    db.close()
+
+
+@pytest.mark.parametrize("writer", [False, True])
+def test_history_keeps_at_most_max_rows(tmp_path, writer) -> None:
+    """Each write drops the oldest rows beyond ``max_rows``: the history never holds more,
+    the newest are kept, and ids go on growing."""
+    store = ChatStore(tmp_path / "c.sqlite", writer_thread=writer, max_rows=5)
+    for n in range(12):
+        store.add(A if n % 3 else B, incoming=True, public=False, send_time=n, recv_time=n,
+                  body=f"m{n}", text=f"m{n}", commit=n % 4 == 0)
+        store.commit()
+        count = store.db.execute("SELECT COUNT(*) FROM history").fetchone()[0] \
+            if not writer else len(store.history(limit=MAX_PAGE))
+        assert count <= 5
+    assert [e.body for e in store.history(limit=MAX_PAGE)] == [f"m{n}" for n in range(7, 12)]
+    assert [e.id for e in store.history(limit=MAX_PAGE)] == list(range(8, 13))
+    store.close()
+
+
+def test_a_lower_bound_and_forgotten_peers_are_applied_on_open(tmp_path) -> None:
+    """Opened with a smaller ``max_rows``, a store drops the oldest rows at once, and the
+    peers no row names any more leave the peers table."""
+    path = tmp_path / "c.sqlite"
+    store = ChatStore(path)
+    store.add(B, incoming=True, public=False, send_time=0, recv_time=0, body="b", text="b")
+    for n in range(6):
+        store.add(A, incoming=True, public=False, send_time=n, recv_time=n, body=f"a{n}",
+                  text=f"a{n}")
+    store.close()
+    store = ChatStore(path, max_rows=3)
+    assert [e.body for e in store.history()] == ["a3", "a4", "a5"]
+    assert store.history(B) == []
+    assert store.db.execute("SELECT ssl FROM peers").fetchall() == [(A.to_hex(),)]
+    store.add(B, incoming=True, public=False, send_time=9, recv_time=9, body="b2", text="b2")
+    assert [e.body for e in store.history(B)] == ["b2"]
+    store.close()
+
+
+@settings(max_examples=40)
+@given(st.lists(st.tuples(st.binary(max_size=60), st.binary(max_size=20)), min_size=1,
+                max_size=8))
+def test_any_bytes_come_back_as_they_were(tmp_path_factory, pairs) -> None:
+    """Whatever bytes a body and its plain text were decoded from (UTF-8 or not, NULs
+    included), the entry read back is the same string."""
+    store = ChatStore(tmp_path_factory.mktemp("b") / "c.sqlite")
+    texts = [(b.decode("utf-8", "surrogateescape"), t.decode("utf-8", "surrogateescape"))
+             for b, t in pairs]
+    for body, text in texts:
+        store.add(A, incoming=True, public=False, send_time=0, recv_time=0, body=body,
+                  text=text, commit=False)
+    assert [(e.body, e.text) for e in store.history(A, limit=MAX_PAGE)] == texts
     store.close()

@@ -27,6 +27,13 @@ Printed: flood messages/s (first send to last arrival), p50/p99/max latency of f
 p50/p99 of the second friend's messages during the flood, p50/p99 at the offered rate (and the
 rate the pacing reached), p50/p99 on the quiet link, CPU time per flood message of sender
 and receiver (figures a loaded machine changes little), and the receiver's resident memory.
+
+``--pin`` runs the sender on one half of the CPUs and the receiver and the second friend on
+the other half, as if the sender were another machine: unpinned, on two cores, the sender's
+flood (a core of its own) and its history writer take turns on the receiver's cores too, and
+the receiver's figures then carry the sender's work.  The pinned figures are the receiver's
+alone (with its own history writer and the second friend, who is light, beside it); the
+printout names the CPUs each node reported.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.internet.epollreactor import EPollReactor
 
-__all__ = ["main", "run", "run_apart", "MAX_WAIT_S", "PACING_TICK"]
+__all__ = ["main", "run", "run_apart", "split_cpus", "MAX_WAIT_S", "PACING_TICK"]
 
 #: Longest wait (seconds) for the messages of one phase to arrive, in the multi-process mode.
 MAX_WAIT_S = 600.0
@@ -212,25 +219,42 @@ def _profile(directory: str, phase: str | None, **conns: Any) -> None:
               os.path.join(directory, f"{name}-{phase}.prof"))
 
 
+def split_cpus(cpus: set[int]) -> tuple[set[int], set[int]]:
+    """The CPUs this process may use, in two halves: the sender's and the receiver's (with the
+    second friend's).  Fewer than two CPUs cannot be split (`ValueError`)."""
+    ordered = sorted(cpus)
+    if len(ordered) < 2:
+        raise ValueError(f"--pin needs two CPUs; this process may use {len(ordered)}")
+    half = len(ordered) // 2
+    return set(ordered[:half]), set(ordered[half:])
+
+
 def run_apart(workdir: Path, messages: int, batch: int, pings: int, rate: int = 10_000,
               rate_seconds: float = 3.0, friend_interval: float = 0.01,
               profile: str | None = None, tick_seconds: float = PACING_TICK,
-              ) -> dict[str, float]:
-    """The bench with each node in a forked process of its own (see the module docstring)."""
+              pin: bool = False) -> dict[str, Any]:
+    """The bench with each node in a forked process of its own (see the module docstring).
+    With ``pin`` the sender runs on one half of the CPUs and the receiver and the second
+    friend on the other (`split_cpus`), as if they were two machines."""
     from tools.bench.chat_agent import agent
 
+    halves = split_cpus(os.sched_getaffinity(0)) if pin else None
     ctx = multiprocessing.get_context("fork")
     conns: dict[str, Any] = {}
     procs = []
     try:
         for name in ("alice", "bob", "carol"):
             mine, theirs = ctx.Pipe()
-            proc = ctx.Process(target=agent, args=(name, workdir, theirs), daemon=True)
+            cpus = None if halves is None else halves[0] if name == "alice" else halves[1]
+            proc = ctx.Process(target=agent, args=(name, workdir, theirs, cpus), daemon=True)
             proc.start()
             conns[name] = mine
             procs.append(proc)
         a, b, c = conns["alice"], conns["bob"], conns["carol"]
         info = {name: _call(conn, "info") for name, conn in conns.items()}
+        #: The CPUs each node reports it runs on, when pinned.
+        pinned = (None if halves is None else
+                  tuple(_call(conns[name], "affinity") for name in ("alice", "bob", "carol")))
         for x, y in (("alice", "bob"), ("carol", "bob")):
             conns[x].send(("befriend", *info[y]))
             conns[y].send(("befriend", *info[x]))
@@ -291,6 +315,7 @@ def run_apart(workdir: Path, messages: int, batch: int, pings: int, rate: int = 
         "rss_before": rss_before, "rss_after": rss_after,
         "sender_cpu_us": cpu["a"] / messages * 1e6,
         "receiver_cpu_us": cpu["b"] / messages * 1e6,
+        "pinned": pinned,
     }
 
 
@@ -311,13 +336,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", metavar="DIR",
                     help="write cProfiles of the sender's and the receiver's processes during "
                          "the flood and the offered rate to DIR")
+    ap.add_argument("--pin", action="store_true",
+                    help="run the sender on one half of the CPUs and the receiver and the second "
+                         "friend on the other, as two machines would (the sender's flood then "
+                         "takes no CPU from the receiver)")
     ap.add_argument("--in-process", action="store_true",
                     help="all three nodes in this process on one reactor (the earlier bench)")
     args = ap.parse_args(argv)
+    if args.pin and args.in_process:
+        ap.error("--pin runs the nodes apart; it cannot be combined with --in-process")
+    if args.pin:
+        try:
+            split_cpus(os.sched_getaffinity(0))
+        except ValueError as e:
+            ap.error(str(e))
     if not args.in_process:
         with tempfile.TemporaryDirectory(prefix="rsproto-bench-chat-") as tmp:
             r = run_apart(Path(tmp), args.messages, args.batch, args.pings, args.rate,
-                          args.rate_seconds, args.friend_interval, args.profile, args.tick)
+                          args.rate_seconds, args.friend_interval, args.profile, args.tick,
+                          args.pin)
         _print(r, args.pings)
         return 0
     reactor = EPollReactor()
@@ -338,7 +375,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _print(r: dict[str, float], pings: int) -> None:
+def _print(r: dict[str, Any], pings: int) -> None:
+    if r.get("pinned"):
+        sender, receiver, friend = (",".join(map(str, sorted(cpus))) for cpus in r["pinned"])
+        print(f"pinned: sender on CPU {sender}, receiver on CPU {receiver}, second friend on "
+              f"CPU {friend}")
     print(f"flood: {r['messages']} private messages in {r['seconds']:.2f} s = "
           f"{r['rate']:.0f} messages/s")
     print(f"flood latency (send call -> receiver event): p50 {r['flood_p50'] * 1000:.1f} ms, "

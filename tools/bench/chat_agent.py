@@ -169,6 +169,10 @@ class _Agent:
             self.profile = None
         return True
 
+    def do_affinity(self) -> set[int]:
+        """The CPUs this process runs on."""
+        return os.sched_getaffinity(0)
+
     def do_cpu(self) -> float:
         """CPU seconds this process has used (user and system): per-message costs that the
         other processes on a loaded machine do not change."""
@@ -184,8 +188,11 @@ class _Agent:
         return True
 
 
-def agent(name: str, workdir: Path, conn: Connection) -> None:
-    """The forked process of one node: answer the parent's commands until ``quit``."""
+def agent(name: str, workdir: Path, conn: Connection, cpus: set[int] | None = None) -> None:
+    """The forked process of one node: answer the parent's commands until ``quit`` (on
+    ``cpus`` only, when given)."""
+    if cpus is not None:
+        os.sched_setaffinity(0, cpus)
     from pqi.identity.account import Account
     from pqi.identity.friends import FriendList
     from services.node.heap import freeze_startup_heap
