@@ -16,6 +16,7 @@ from services.chat.store import (
     MAX_PENDING_ROWS,
     MAX_WRITES_WAITING,
     SCHEMA_VERSION,
+    WRITER_CHUNK_ROWS,
     ChatStore,
     ChatStoreVersionError,
     HistoryWriteError,
@@ -415,4 +416,43 @@ def test_any_bytes_come_back_as_they_were(tmp_path_factory, pairs) -> None:
         store.add(A, incoming=True, public=False, send_time=0, recv_time=0, body=body,
                   text=text, commit=False)
     assert [(e.body, e.text) for e in store.history(A, limit=MAX_PAGE)] == texts
+    store.close()
+
+
+def test_writer_chunks_of_one_batch_are_one_transaction(tmp_path) -> None:
+    """The writer thread writes a batch in chunks of WRITER_CHUNK_ROWS (giving its core away
+    between them), yet a batch stays all or nothing: here a row of the third chunk collides
+    with a row another connection wrote, and none of the batch's rows are kept."""
+    path = tmp_path / "c.sqlite"
+    store = ChatStore(path, writer_thread=True)
+    store.add(A, incoming=True, public=False, send_time=0, recv_time=0, body="first",
+              text="first")
+    store.last_id()
+    clash = 1 + 2 * WRITER_CHUNK_ROWS + 5
+    other = sqlite3.connect(path)
+    other.execute("INSERT INTO history (id, peer, incoming, public, send_time, recv_time, body)"
+                  " VALUES (?, 1, 1, 0, 0, 0, x'6f74686572')", (clash,))
+    other.commit()
+    for n in range(3 * WRITER_CHUNK_ROWS):
+        store.add(A, incoming=True, public=False, send_time=n, recv_time=n, body=f"m{n}",
+                  text=f"m{n}", commit=False)
+    store.commit()
+    with pytest.raises(HistoryWriteError, match="UNIQUE"):
+        store.last_id()
+    assert other.execute("SELECT id, body FROM history ORDER BY id").fetchall() == [
+        (1, b"first"), (clash, b"other")]
+    other.close()
+    with pytest.raises(HistoryWriteError):
+        store.close()
+
+
+def test_writer_writes_a_long_batch_whole_and_in_order(tmp_path) -> None:
+    """A batch many chunks long reaches the file whole, in the order the rows were added."""
+    store = ChatStore(tmp_path / "c.sqlite", writer_thread=True)
+    count = 5 * WRITER_CHUNK_ROWS + 3
+    for n in range(count):
+        store.add(B if n % 7 else A, incoming=True, public=False, send_time=n, recv_time=n,
+                  body=f"m{n}", text=f"m{n}", commit=False)
+    store.commit()
+    assert [e.body for e in store.history(limit=MAX_PAGE)] == [f"m{n}" for n in range(count)]
     store.close()
