@@ -21,8 +21,9 @@ what was handed over; the thread joins the batches that wait (at most `MAX_WRITE
 into one transaction; at most as many more wait meanwhile (a further commit waits for room).
 A write that fails there is raised on the next call, as `HistoryWriteError`.
 
-Bodies and plain text are kept as their UTF-8 bytes, decoded with ``surrogateescape``: bytes
-from the wire that are not UTF-8 come back as they came (sqlite could not bind such a string).
+Bodies and plain text go through `pqi.storage.to_stored` and come back through
+``from_stored``: bytes from the wire that are not UTF-8 are kept as they came (sqlite cannot
+bind such a string; one such message used to fail the writer's batch and every later call).
 The plain text is NULL where it equals the body.  Friends are numbered in the ``peers`` table
 (our own broadcasts are the empty name), so a row and the per-friend index hold a small
 number, not 32 hex digits: the index is what most of an insert costs (docs/benchmarks.md,
@@ -44,7 +45,7 @@ import threading
 from collections.abc import Sequence
 from typing import Final, TypeAlias
 
-from pqi.storage import private_database
+from pqi.storage import from_stored, private_database, to_stored
 from pqi.wire.fields import SslId
 
 __all__ = ["ChatStore", "ChatStoreVersionError", "HistoryEntry", "HistoryWriteError",
@@ -81,6 +82,8 @@ _SELECT_HISTORY: Final = ("SELECT h.id, p.ssl, h.incoming, h.public, h.send_time
                           " h.body, h.text FROM history h JOIN peers p ON p.key = h.peer")
 _PEER_IS: Final = "h.peer = (SELECT key FROM peers WHERE ssl = ?)"
 
+#: Text as `pqi.storage.to_stored` gives it to sqlite.
+_Stored: TypeAlias = str | bytes
 #: One write: statements run with ``executemany`` in one transaction.
 _Statements: TypeAlias = Sequence[tuple[str, Sequence[tuple[object, ...]]]]
 
@@ -99,8 +102,8 @@ CREATE TABLE IF NOT EXISTS history (
     public INTEGER NOT NULL,
     send_time INTEGER NOT NULL,
     recv_time REAL NOT NULL,
-    body BLOB NOT NULL,
-    text BLOB
+    body TEXT NOT NULL,
+    text TEXT
 );
 CREATE INDEX IF NOT EXISTS history_peer ON history(peer, id);
 CREATE TABLE IF NOT EXISTS queue (
@@ -108,7 +111,7 @@ CREATE TABLE IF NOT EXISTS queue (
     peer TEXT NOT NULL,
     flags INTEGER NOT NULL,
     send_time INTEGER NOT NULL,
-    body BLOB NOT NULL
+    body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS queue_peer ON queue(peer, id);
 """
@@ -125,11 +128,11 @@ DROP INDEX IF EXISTS queue_peer;
 ALTER TABLE queue RENAME TO queue_v0;
 {schema}
 INSERT INTO history (id, peer, incoming, public, send_time, recv_time, body, text)
-SELECT h.id, p.key, h.incoming, h.public, h.send_time, h.recv_time, CAST(h.body AS BLOB),
-       CASE WHEN h.text = h.body THEN NULL ELSE CAST(h.text AS BLOB) END
+SELECT h.id, p.key, h.incoming, h.public, h.send_time, h.recv_time, h.body,
+       CASE WHEN h.text = h.body THEN NULL ELSE h.text END
 FROM history_v0 h JOIN peers p ON p.ssl = h.peer ORDER BY h.id;
 INSERT INTO queue (id, peer, flags, send_time, body)
-SELECT id, peer, flags, send_time, CAST(body AS BLOB) FROM queue_v0 ORDER BY id;
+SELECT id, peer, flags, send_time, body FROM queue_v0 ORDER BY id;
 DROP TABLE history_v0;
 DROP TABLE queue_v0;
 UPDATE sqlite_sequence SET seq = max(seq, {seq}) WHERE name = 'history';
@@ -138,11 +141,6 @@ INSERT INTO sqlite_sequence (name, seq) SELECT 'history', {seq}
 PRAGMA user_version = 1;
 COMMIT;
 """
-
-
-def _text(data: bytes) -> str:
-    """A stored body or text as the string it was."""
-    return data.decode("utf-8", "surrogateescape")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -267,7 +265,7 @@ class ChatStore:
             raise
         #: History rows not yet written (``commit=False``), with the ids they will have, and
         #: the peers they are the first rows of.
-        self._rows: list[tuple[int, int, int, int, int, float, bytes, bytes | None]] = []
+        self._rows: list[tuple[int, int, int, int, int, float, _Stored, _Stored | None]] = []
         self._new_peers: list[tuple[int, str]] = []
         row = self.db.execute("SELECT MAX(id) FROM history").fetchone()
         seq = self.db.execute(
@@ -355,8 +353,7 @@ class ChatStore:
             self._next_key += 1
             self._new_peers.append((key, peer.to_hex() if peer is not None else _BROADCAST))
         self._rows.append((history_id, key, int(incoming), int(public), send_time, recv_time,
-                           body.encode("utf-8", "surrogateescape"),
-                           None if text == body else text.encode("utf-8", "surrogateescape")))
+                           to_stored(body), None if text == body else to_stored(text)))
         if commit or len(self._rows) >= MAX_PENDING_ROWS:
             self.commit()
         return history_id
@@ -436,7 +433,7 @@ class ChatStore:
         limit = max(1, min(limit, MAX_PAGE))
         sql = (f"{_SELECT_HISTORY} WHERE CAST(coalesce(h.text, h.body) AS TEXT)"
                " LIKE CAST(? AS TEXT) ESCAPE '\\'")
-        args: list[object] = [f"%{_escape_like(words)}%".encode("utf-8", "surrogateescape")]
+        args: list[object] = [to_stored(f"%{_escape_like(words)}%")]
         if peer is not None:
             sql += f" AND {_PEER_IS}"
             args.append(peer.to_hex())
@@ -451,9 +448,9 @@ class ChatStore:
     @staticmethod
     def _entry(row: tuple) -> HistoryEntry:
         peer = SslId.from_hex(row[1]) if row[1] != _BROADCAST else None
-        body = _text(row[6])
+        body = from_stored(row[6])
         return HistoryEntry(int(row[0]), peer, bool(row[2]), bool(row[3]), int(row[4]),
-                            float(row[5]), body, body if row[7] is None else _text(row[7]))
+                            float(row[5]), body, body if row[7] is None else from_stored(row[7]))
 
     # --- offline queue -----------------------------------------------------------------------
 
@@ -461,7 +458,7 @@ class ChatStore:
         """Keep message items ``(flags, send_time, body)`` until ``peer`` connects, in order
         (committed before returning, with any history rows waiting)."""
         self._write([("INSERT INTO queue (peer, flags, send_time, body) VALUES (?, ?, ?, ?)",
-                      [(peer.to_hex(), f, t, b.encode("utf-8", "surrogateescape"))
+                      [(peer.to_hex(), f, t, to_stored(b))
                        for f, t, b in pieces])])
 
     def queued(self, peer: SslId | None = None, limit: int = MAX_PAGE) -> list[QueuedMessage]:
@@ -473,7 +470,8 @@ class ChatStore:
             rows = self.db.execute("SELECT id, peer, flags, send_time, body FROM queue "
                                    "WHERE peer = ? ORDER BY id LIMIT ?",
                                    (peer.to_hex(), limit)).fetchall()
-        return [QueuedMessage(int(r[0]), SslId.from_hex(r[1]), int(r[2]), int(r[3]), _text(r[4]))
+        return [QueuedMessage(int(r[0]), SslId.from_hex(r[1]), int(r[2]), int(r[3]),
+                              from_stored(r[4]))
                 for r in rows]
 
     def has_queued(self, peer: SslId) -> bool:
