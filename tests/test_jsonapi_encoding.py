@@ -105,3 +105,23 @@ def test_route_keys_ignore_case_and_empty_segments() -> None:
     """Paths match case-insensitively; double and trailing slashes are ignored."""
     assert route_key("/rsPeers/getFriendList") == route_key("//RSPEERS/getfriendlist/")
     assert route_key("/rsFoo/bar") != route_key("/rsPeers/getFriendList")
+
+
+def test_lone_surrogates_a_client_sent_are_read_as_replacement_characters() -> None:
+    """A JSON escape that pairs with nothing (``\\ud800``) reads as U+FFFD, in a string and in
+    a list of strings, so the text can be sent and stored; a proper pair stays one character."""
+    p = Params(json.loads('{"s": "a\\ud800b\\udfff", "l": ["\\udc00", "ok"], '
+                          '"e": "\\ud83d\\ude00"}'))
+    assert p.str("s") == "a\ufffdb\ufffd"
+    assert p.strings("l") == ["\ufffd", "ok"]
+    assert p.str("e") == "\U0001f600"
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF), max_size=30))
+def test_every_string_read_can_be_encoded(text: str) -> None:
+    """Whatever string a client sends, surrogates included, the one read back holds no
+    surrogate (it encodes as UTF-8) and is unchanged where the string already encoded."""
+    read = Params({"v": text}).str("v")
+    assert not any("\ud800" <= ch <= "\udfff" for ch in read)
+    if not any("\ud800" <= ch <= "\udfff" for ch in text):
+        assert read == text

@@ -89,8 +89,20 @@ def _hex_id(value: object, length: int) -> str | None:
     return None
 
 
+def _sendable(text: str) -> str:
+    """A client's string as text the wire can carry: a lone surrogate (a JSON escape such as
+    ``\\ud800`` that pairs with nothing) becomes U+FFFD.  Without this such a string got as far
+    as a store or an encoder and the call failed with a 500."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
 class Params:
-    """The parameters of one call, read the way RetroShare reads them (lenient, typed)."""
+    """The parameters of one call, read the way RetroShare reads them (lenient, typed).
+    Strings come with lone surrogates replaced (`_sendable`)."""
 
     def __init__(self, data: object) -> None:
         self.data: Mapping[str, Any] = data if isinstance(data, dict) else {}
@@ -135,7 +147,7 @@ class Params:
 
     def str(self, name: str, default: str = "") -> str:
         v = self.data.get(name)
-        return v if isinstance(v, str) else default
+        return _sendable(v) if isinstance(v, str) else default
 
     def ssl_id(self, name: str) -> str:
         """An SSL (location) id in lower-case hex; anything invalid is the null id."""
@@ -168,4 +180,4 @@ class Params:
         return self.list(name, lambda e: e.lower() if _hex_id(e, 32) else None)
 
     def strings(self, name: str) -> list[str]:
-        return self.list(name, lambda e: e if isinstance(e, str) else None)
+        return self.list(name, lambda e: _sendable(e) if isinstance(e, str) else None)
