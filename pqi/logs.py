@@ -4,6 +4,7 @@ the bottom of the layers so that both the node's CLI and ``dht``'s can use it.
 
 ``HH:MM:SS message`` lines, warnings and errors marked, a failure's one-line message instead
 of its traceback, and without Twisted's per-connection chatter ("Starting factory ...").
+What the output's encoding cannot hold is written as backslash escapes.
 """
 
 from __future__ import annotations
@@ -39,7 +40,11 @@ def readable_observer(out: TextIO, min_level: LogLevel = LogLevel.info) -> Calla
             text += f": {failure.getErrorMessage()}"
         mark = "" if level <= LogLevel.info else f"{level.name.upper()}: "
         stamp = time.strftime("%H:%M:%S", time.localtime(event.get("log_time", time.time())))
-        out.write(f"{stamp} {mark}{text}\n")
+        line = f"{stamp} {mark}{text}\n"
+        # Text from the network (a name, a message with bytes that are not UTF-8, kept as
+        # lone surrogates) that the stream cannot encode is escaped, not a lost line.
+        encoding = getattr(out, "encoding", None) or "utf-8"
+        out.write(line.encode(encoding, "backslashreplace").decode(encoding))
         out.flush()
 
     return observe

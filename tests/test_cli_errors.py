@@ -239,6 +239,26 @@ def test_log_lines_are_readable_and_quiet() -> None:
     assert all(line[2] == ":" and line[5] == ":" and line[8] == " " for line in lines)
 
 
+def test_log_lines_escape_what_the_output_cannot_encode() -> None:
+    """A line holding a friend's bytes that are not UTF-8 (lone surrogates) is written with
+    them escaped on a strict UTF-8 output, and non-ASCII text is escaped on an ASCII one:
+    the line is kept, the observer never raises."""
+    import io
+
+    from twisted.logger import Logger, LogPublisher
+
+    from pqi.logs import readable_observer
+    junk = b"caf\xe9 \xff".decode("utf-8", "surrogateescape")
+    for encoding, expected in (("utf-8", "from caf\\udce9 \\udcff \u00e9"),
+                               ("ascii", "from caf\\udce9 \\udcff \\xe9")):
+        raw = io.BytesIO()
+        out = io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline="\n")
+        logger = Logger(observer=LogPublisher(readable_observer(out)))
+        logger.info("from {name}", name=junk + " \u00e9")
+        line = raw.getvalue().decode(encoding).rstrip("\n")
+        assert line[9:] == expected
+
+
 def test_docs_cli_covers_every_command_and_exit_code() -> None:
     """``docs/cli.md`` names every subcommand and every exit code `services.cli.common`
     defines."""
