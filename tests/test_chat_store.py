@@ -16,7 +16,6 @@ from services.chat.store import (
     MAX_PENDING_ROWS,
     MAX_WRITES_WAITING,
     SCHEMA_VERSION,
-    WRITER_CHUNK_ROWS,
     ChatStore,
     ChatStoreVersionError,
     HistoryWriteError,
@@ -419,21 +418,20 @@ def test_any_bytes_come_back_as_they_were(tmp_path_factory, pairs) -> None:
     store.close()
 
 
-def test_writer_chunks_of_one_batch_are_one_transaction(tmp_path) -> None:
-    """The writer thread writes a batch in chunks of WRITER_CHUNK_ROWS (giving its core away
-    between them), yet a batch stays all or nothing: here a row of the third chunk collides
+def test_writer_keeps_a_batch_all_or_nothing(tmp_path) -> None:
+    """A batch the writer thread writes is one transaction: here a row far into it collides
     with a row another connection wrote, and none of the batch's rows are kept."""
     path = tmp_path / "c.sqlite"
     store = ChatStore(path, writer_thread=True)
     store.add(A, incoming=True, public=False, send_time=0, recv_time=0, body="first",
               text="first")
     store.last_id()
-    clash = 1 + 2 * WRITER_CHUNK_ROWS + 5
+    clash = 70
     other = sqlite3.connect(path)
     other.execute("INSERT INTO history (id, peer, incoming, public, send_time, recv_time, body)"
                   " VALUES (?, 1, 1, 0, 0, 0, 'other')", (clash,))
     other.commit()
-    for n in range(3 * WRITER_CHUNK_ROWS):
+    for n in range(96):
         store.add(A, incoming=True, public=False, send_time=n, recv_time=n, body=f"m{n}",
                   text=f"m{n}", commit=False)
     store.commit()
@@ -447,9 +445,10 @@ def test_writer_chunks_of_one_batch_are_one_transaction(tmp_path) -> None:
 
 
 def test_writer_writes_a_long_batch_whole_and_in_order(tmp_path) -> None:
-    """A batch many chunks long reaches the file whole, in the order the rows were added."""
+    """A long batch (163 rows, two peers) reaches the file whole, in the order the rows were
+    added."""
     store = ChatStore(tmp_path / "c.sqlite", writer_thread=True)
-    count = 5 * WRITER_CHUNK_ROWS + 3
+    count = 163
     for n in range(count):
         store.add(B if n % 7 else A, incoming=True, public=False, send_time=n, recv_time=n,
                   body=f"m{n}", text=f"m{n}", commit=False)

@@ -50,8 +50,7 @@ from pqi.wire.fields import SslId
 
 __all__ = ["ChatStore", "ChatStoreVersionError", "HistoryEntry", "HistoryWriteError",
            "QueuedMessage", "CHAT_FILE", "MAX_HISTORY_ROWS", "MAX_PAGE", "MAX_PENDING_ROWS",
-           "MAX_WRITES_WAITING", "SCHEMA_VERSION", "WRITER_CHUNK_ROWS",
-           "WRITER_CLOSE_TIMEOUT"]
+           "MAX_WRITES_WAITING", "SCHEMA_VERSION", "WRITER_CLOSE_TIMEOUT"]
 
 #: The store's file in the account directory.
 CHAT_FILE: Final = "chat.sqlite"
@@ -66,11 +65,6 @@ MAX_HISTORY_ROWS: Final = 1_000_000
 #: Batches waiting for the writer thread (and most it joins in one transaction); a further
 #: one waits for room.
 MAX_WRITES_WAITING: Final = 64
-#: Rows the writer thread writes before it offers its core to another thread (``sched_yield``):
-#: a burst of sqlite work is at most this long (about 0.2 ms), so a reactor on the same core
-#: waits for at most that, not a whole batch (docs/benchmarks.md).  Chunks of one batch are
-#: still one transaction.
-WRITER_CHUNK_ROWS: Final = 32
 #: Longest wait (seconds) for the writer thread to finish its last batches on `ChatStore.close`.
 WRITER_CLOSE_TIMEOUT: Final = 30.0
 
@@ -232,9 +226,7 @@ class _Writer:
                             break
                         if self.error is None:
                             for sql, rows in job[0]:
-                                for start in range(0, len(rows), WRITER_CHUNK_ROWS):
-                                    db.executemany(sql, rows[start:start + WRITER_CHUNK_ROWS])
-                                    os.sched_yield()
+                                db.executemany(sql, rows)
                     db.commit()
                 except Exception as e:  # noqa: BLE001  (raised on the reactor thread)
                     db.rollback()
