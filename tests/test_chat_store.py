@@ -18,6 +18,7 @@ from services.chat.store import (
     SCHEMA_VERSION,
     ChatStore,
     ChatStoreVersionError,
+    HistoryEntry,
     HistoryWriteError,
 )
 
@@ -111,15 +112,15 @@ def test_uncommitted_rows_are_bounded_and_written_in_order(tmp_path) -> None:
 
 
 def test_ids_continue_after_reopen_and_never_reuse_a_deleted_id(tmp_path) -> None:
-    """Ids given before writing continue from the file's AUTOINCREMENT sequence: after a
-    reopen, and even when the newest rows were deleted, no id is given twice."""
+    """Ids given before writing continue from the file's mark: after a reopen, and even when
+    the newest messages were deleted, no id is given twice."""
     store = ChatStore(tmp_path / "c.sqlite")
     for n in range(5):
         store.add(A, incoming=True, public=False, send_time=n, recv_time=n, body=f"m{n}",
-                  text=f"m{n}", commit=False)
+                  text=f"m{n}")
     store.close()
     store = ChatStore(tmp_path / "c.sqlite")
-    store.db.execute("DELETE FROM history WHERE id > 3")
+    store.db.execute("DELETE FROM blocks WHERE first > 3")
     store.db.commit()
     store.close()
     store = ChatStore(tmp_path / "c.sqlite")
@@ -173,11 +174,11 @@ def test_writer_thread_failure_is_raised_on_the_next_call(tmp_path) -> None:
     HistoryWriteError on the next read or queue change, not as a silent loss."""
     store = ChatStore(tmp_path / "c.sqlite", writer_thread=True)
     other = ChatStore(tmp_path / "c.sqlite")
-    other.db.execute("DROP TABLE history")
+    other.db.execute("DROP TABLE blocks")
     other.db.commit()
     other.close()
     store.add(A, incoming=True, public=False, send_time=1, recv_time=1, body="x", text="x")
-    with pytest.raises(HistoryWriteError, match="history"):
+    with pytest.raises(HistoryWriteError, match="blocks"):
         store.last_id()
     with pytest.raises(HistoryWriteError):
         store.enqueue(A, [(1, 1, "q")])
@@ -267,17 +268,17 @@ def test_bodies_that_are_not_utf8_round_trip(tmp_path, writer) -> None:
 
 
 def test_plain_text_equal_to_the_body_is_stored_once(tmp_path) -> None:
-    """The plain text is NULL where it is the body (most messages), and comes back as the
-    body; a different plain text is kept."""
+    """A block keeps only the plain texts that differ from their body; one that is its body
+    comes back as the body."""
     store = ChatStore(tmp_path / "c.sqlite")
-    store.add(A, incoming=True, public=False, send_time=1, recv_time=1, body="same",
-              text="same")
-    store.add(A, incoming=True, public=False, send_time=1, recv_time=1, body="<i>y</i>",
-              text="y")
-    assert store.db.execute("SELECT text FROM history ORDER BY id").fetchall() == [
-        (None,), ("y",)]
-    assert [(e.body, e.text) for e in store.history(A)] == [("same", "same"),
-                                                             ("<i>y</i>", "y")]
+    for body, text in (("same", "same"), ("<i>y</i>", "y"), ("<b>same</b>", "<b>same</b>")):
+        store.add(A, incoming=True, public=False, send_time=1, recv_time=1, body=body,
+                  text=text, commit=False)
+    store.commit()
+    assert store.db.execute("SELECT bodies, texts FROM blocks").fetchall() == [
+        ("same<i>y</i><b>same</b>", "y")]
+    assert [(e.body, e.text) for e in store.history(A)] == [
+        ("same", "same"), ("<i>y</i>", "y"), ("<b>same</b>", "<b>same</b>")]
 
 
 def test_a_receive_time_that_is_not_a_number_is_refused(tmp_path) -> None:
@@ -368,16 +369,18 @@ def test_a_file_from_a_newer_version_is_refused(tmp_path) -> None:
 
 @pytest.mark.parametrize("writer", [False, True])
 def test_history_keeps_at_most_max_rows(tmp_path, writer) -> None:
-    """Each write drops the oldest rows beyond ``max_rows``: the history never holds more,
-    the newest are kept, and ids go on growing."""
+    """Each write drops the oldest messages beyond ``max_rows``: the history never shows more,
+    no block wholly below the newest ``max_rows`` stays in the file, the newest are kept, and
+    ids go on growing."""
     store = ChatStore(tmp_path / "c.sqlite", writer_thread=writer, max_rows=5)
     for n in range(12):
         store.add(A if n % 3 else B, incoming=True, public=False, send_time=n, recv_time=n,
                   body=f"m{n}", text=f"m{n}", commit=n % 4 == 0)
         store.commit()
-        count = store.db.execute("SELECT COUNT(*) FROM history").fetchone()[0] \
-            if not writer else len(store.history(limit=MAX_PAGE))
-        assert count <= 5
+        assert len(store.history(limit=MAX_PAGE)) <= 5
+        old = store.db.execute("SELECT COUNT(*) FROM blocks WHERE last <= ?",
+                               (store.last_id() - 5,)).fetchone()
+        assert old == (0,)
     assert [e.body for e in store.history(limit=MAX_PAGE)] == [f"m{n}" for n in range(7, 12)]
     assert [e.id for e in store.history(limit=MAX_PAGE)] == list(range(8, 13))
     store.close()
@@ -419,8 +422,8 @@ def test_any_bytes_come_back_as_they_were(tmp_path_factory, pairs) -> None:
 
 
 def test_writer_keeps_a_batch_all_or_nothing(tmp_path) -> None:
-    """A batch the writer thread writes is one transaction: here a row far into it collides
-    with a row another connection wrote, and none of the batch's rows are kept."""
+    """A batch the writer thread writes is one transaction: here its second block collides
+    with a block another connection wrote, and the batch's first block is not kept either."""
     path = tmp_path / "c.sqlite"
     store = ChatStore(path, writer_thread=True)
     store.add(A, incoming=True, public=False, send_time=0, recv_time=0, body="first",
@@ -428,16 +431,16 @@ def test_writer_keeps_a_batch_all_or_nothing(tmp_path) -> None:
     store.last_id()
     clash = 70
     other = sqlite3.connect(path)
-    other.execute("INSERT INTO history (id, peer, incoming, public, send_time, recv_time, body)"
-                  " VALUES (?, 1, 1, 0, 0, 0, 'other')", (clash,))
+    other.execute("INSERT INTO blocks (first, last, peer, count, meta, bodies, texts)"
+                  " VALUES (?, ?, 1, 1, x'00', 'other', '')", (clash, clash))
     other.commit()
-    for n in range(96):
-        store.add(A, incoming=True, public=False, send_time=n, recv_time=n, body=f"m{n}",
-                  text=f"m{n}", commit=False)
+    for n in range(96):  # ids 2 to 97: A's block first, then B's from the clashing id on
+        store.add(A if n < clash - 2 else B, incoming=True, public=False, send_time=n,
+                  recv_time=n, body=f"m{n}", text=f"m{n}", commit=False)
     store.commit()
     with pytest.raises(HistoryWriteError, match="UNIQUE"):
         store.last_id()
-    assert other.execute("SELECT id, body FROM history ORDER BY id").fetchall() == [
+    assert other.execute("SELECT first, bodies FROM blocks ORDER BY first").fetchall() == [
         (1, "first"), (clash, "other")]
     other.close()
     with pytest.raises(HistoryWriteError):
@@ -454,4 +457,230 @@ def test_writer_writes_a_long_batch_whole_and_in_order(tmp_path) -> None:
                   body=f"m{n}", text=f"m{n}", commit=False)
     store.commit()
     assert [e.body for e in store.history(limit=MAX_PAGE)] == [f"m{n}" for n in range(count)]
+    store.close()
+
+
+C = SslId(b"\x0c" * 16)
+
+
+@st.composite
+def histories(draw) -> list[tuple[SslId | None, str, str, bool]]:
+    """Messages of three friends and our broadcasts, each with whether a commit follows: a
+    commit's blocks (one per peer) overlap in ids."""
+    return draw(st.lists(st.tuples(st.sampled_from([A, B, C, None]),
+                                   st.sampled_from(["hi", "Hello", "<b>HI</b>", "bye", "x\x00hi"]),
+                                   st.sampled_from(["same", "hi", "HELLO", "a\x00b"]),
+                                   st.booleans()), max_size=60))
+
+
+@settings(max_examples=60)
+@given(histories(), st.integers(1, 9), st.integers(0, 70), st.sampled_from([A, C, None]),
+       st.sampled_from(["hi", "ell", "\x00", "<b>", "zz"]))
+def test_pages_and_search_match_a_list_of_messages(tmp_path_factory, rows, limit, cut, peer,
+                                                   words) -> None:
+    """Whatever commits cut the messages into blocks, every page (newest before an id,
+    oldest after one, of a friend or of all) and every search is what a plain list of the
+    messages gives: the messages of a commit's other blocks neither hide nor repeat any."""
+    store = ChatStore(tmp_path_factory.mktemp("p") / "c.sqlite")
+    model = []
+    for who, body, text, commit in rows:
+        plain = body if text == "same" else text
+        hid = store.add(who, incoming=True, public=who is None, send_time=0, recv_time=0,
+                        body=body, text=plain, commit=commit)
+        model.append((hid, who, body, plain))
+    mine = [m for m in model if peer is None or m[1] == peer]
+
+    def got(entries: list[HistoryEntry]) -> list[tuple]:
+        return [(e.id, e.peer, e.body, e.text) for e in entries]
+
+    assert got(store.history(peer, limit=limit, before=cut or None)) == \
+        [m for m in mine if not cut or m[0] < cut][-limit:]
+    assert got(store.history(peer, limit=limit, after=cut)) == [m for m in mine
+                                                                if m[0] > cut][:limit]
+    assert got(store.history(peer, limit=limit, after=cut // 2, before=cut)) == \
+        [m for m in mine if cut // 2 < m[0] < cut][:limit]
+    folded = words.lower()
+    assert got(store.search(words, peer, limit=limit)) == \
+        [m for m in mine if folded in m[3].lower()][-limit:]
+    store.close()
+
+
+def test_search_folds_ascii_only_and_sees_past_a_nul(tmp_path) -> None:
+    """As sqlite's LIKE did: ASCII letters match either case, others only themselves; words
+    after a NUL are found (LIKE stopped there); markup is never a match."""
+    store = ChatStore(tmp_path / "c.sqlite")
+    for body, text in (("ÉCOLE", "ÉCOLE"), ("école", "école"), ("a\x00Needle", "a\x00Needle"),
+                       ("<needle>x</needle>", "x")):
+        store.add(A, incoming=True, public=False, send_time=0, recv_time=0, body=body,
+                  text=text, commit=False)
+    assert [e.body for e in store.search("cole")] == ["ÉCOLE", "école"]
+    assert [e.body for e in store.search("école")] == ["école"]
+    assert [e.body for e in store.search("NEEDLE")] == ["a\x00Needle"]
+    store.close()
+
+
+def test_a_send_time_beyond_32_bits_is_refused(tmp_path) -> None:
+    store = ChatStore(tmp_path / "c.sqlite")
+    with pytest.raises(ValueError, match="32-bit"):
+        store.add(A, incoming=True, public=False, send_time=2**32, recv_time=0, body="b",
+                  text="b")
+    assert store.add(A, incoming=True, public=False, send_time=0, recv_time=0, body="a",
+                     text="a") == 1
+    store.close()
+
+
+def test_pruned_messages_stay_gone_when_the_bound_is_raised(tmp_path) -> None:
+    """The floor below which messages are gone is kept in the file: a block that straddled
+    it keeps its old messages hidden after a reopen with a larger ``max_rows``."""
+    path = tmp_path / "c.sqlite"
+    store = ChatStore(path, max_rows=3)
+    for n in range(6):
+        store.add(A, incoming=True, public=False, send_time=n, recv_time=n, body=f"a{n}",
+                  text=f"a{n}", commit=False)
+    store.commit()  # one block of six, three of them below the floor
+    assert [e.body for e in store.history()] == ["a3", "a4", "a5"]
+    assert store.db.execute("SELECT COUNT(*) FROM blocks").fetchone() == (1,)
+    store.close()
+    store = ChatStore(path, max_rows=100)
+    assert [e.body for e in store.history()] == ["a3", "a4", "a5"]
+    assert [e.body for e in store.search("a")] == ["a3", "a4", "a5"]
+    store.close()
+
+
+def test_a_damaged_block_is_a_decode_error(tmp_path) -> None:
+    """A block whose bytes no longer fit its layout (a damaged file) fails the read with
+    BlockDecodeError, a DecodeError, and leaves the file as it was."""
+    from pqi.wire.errors import DecodeError
+    from services.chat.blocks import BlockDecodeError
+
+    path = tmp_path / "c.sqlite"
+    store = ChatStore(path)
+    store.add(A, incoming=True, public=False, send_time=0, recv_time=0, body="ok", text="ok")
+    store.db.execute("UPDATE blocks SET bodies = 'not ok'")
+    store.db.commit()
+    with pytest.raises(BlockDecodeError) as failure:
+        store.history(A)
+    assert isinstance(failure.value, DecodeError)
+    assert store.db.execute("SELECT bodies FROM blocks").fetchall() == [("not ok",)]
+    store.close()
+
+
+#: The second layout (version 1), as rsproto wrote it: a row per message.
+_LAYOUT_1 = """
+CREATE TABLE peers (key INTEGER PRIMARY KEY, ssl TEXT NOT NULL UNIQUE);
+CREATE TABLE history (id INTEGER PRIMARY KEY AUTOINCREMENT, peer INTEGER NOT NULL,
+    incoming INTEGER NOT NULL, public INTEGER NOT NULL, send_time INTEGER NOT NULL,
+    recv_time REAL NOT NULL, body TEXT NOT NULL, text TEXT);
+CREATE INDEX history_peer ON history(peer, id);
+CREATE TABLE queue (id INTEGER PRIMARY KEY AUTOINCREMENT, peer TEXT NOT NULL,
+    flags INTEGER NOT NULL, send_time INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE INDEX queue_peer ON queue(peer, id);
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_file_in_the_second_layout_is_converted_to_blocks(tmp_path) -> None:
+    """A version 1 file (a row per message) opens with every message as it was, bodies that
+    are not UTF-8 and plain texts stored once included; no block spans more than BLOCK_SPAN
+    ids; ids continue after the old sequence; the queue is untouched; the history table is
+    gone and the file says version 2."""
+    from services.chat.blocks import BLOCK_SPAN
+
+    path = tmp_path / "c.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(_LAYOUT_1)
+    old.executemany("INSERT INTO peers (key, ssl) VALUES (?, ?)",
+                    [(1, A.to_hex()), (2, ""), (3, B.to_hex())])
+    count = 2 * BLOCK_SPAN + 7
+    junk = b"\xff\x00x"
+    rows = [(n + 1, 1 + n % 3, n % 2, int(n % 3 == 1), n, n + 0.5,
+             junk if n == 5 else f"<i>m{n}</i>", None if n % 4 else f"m{n}")
+            for n in range(count)]
+    old.executemany("INSERT INTO history (id, peer, incoming, public, send_time, recv_time,"
+                    " body, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    old.execute("DELETE FROM history WHERE id = ?", (count,))  # the sequence stays
+    old.execute("INSERT INTO queue (peer, flags, send_time, body) VALUES (?, 1, 5, 'q')",
+                (B.to_hex(),))
+    old.commit()
+    old.close()
+    peers = {1: A, 2: None, 3: B}
+
+    def expected(n: int) -> tuple:
+        body = junk.decode("utf-8", "surrogateescape") if n == 5 else f"<i>m{n}</i>"
+        return (n + 1, peers[1 + n % 3], bool(n % 2), n % 3 == 1, n, n + 0.5, body,
+                body if n % 4 else f"m{n}")
+
+    store = ChatStore(path)
+    got = []
+    before = None
+    while page := store.history(limit=MAX_PAGE, before=before):
+        got = page + got
+        before = page[0].id
+    assert [(e.id, e.peer, e.incoming, e.public, e.send_time, e.recv_time, e.body, e.text)
+            for e in got] == [expected(n) for n in range(count - 1)]
+    assert [e.id for e in store.search("m1003")] == [1004]
+    assert store.db.execute("SELECT MAX(last - first) FROM blocks").fetchone()[0] < BLOCK_SPAN
+    assert store.db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'history'"
+                            ).fetchone() == (0,)
+    assert store.db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (2,)
+    assert [q.body for q in store.queued(B)] == ["q"]
+    assert store.add(A, incoming=True, public=False, send_time=0, recv_time=0, body="new",
+                     text="new") == count + 1
+    store.close()
+
+
+def test_a_conversion_that_fails_leaves_the_file_in_its_layout(tmp_path) -> None:
+    """A version 1 file that cannot be converted (here a table of the new layout's name is
+    in the way, without its columns) raises a database error, and the file keeps version 1
+    with every row: the conversion is one transaction."""
+    path = tmp_path / "c.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(_LAYOUT_1)
+    old.execute("CREATE TABLE blocks (first INTEGER PRIMARY KEY)")
+    old.execute("INSERT INTO peers (key, ssl) VALUES (1, ?)", (A.to_hex(),))
+    old.executemany("INSERT INTO history (id, peer, incoming, public, send_time, recv_time,"
+                    " body, text) VALUES (?, 1, 1, 0, 0, 0, ?, NULL)", [(1, "a"), (2, "b")])
+    old.commit()
+    old.close()
+    with pytest.raises(sqlite3.OperationalError, match="no such column"):
+        ChatStore(path)
+    old = sqlite3.connect(path)
+    assert old.execute("PRAGMA user_version").fetchone() == (1,)
+    assert old.execute("SELECT id, body FROM history ORDER BY id").fetchall() == [(1, "a"),
+                                                                                  (2, "b")]
+    assert old.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+                       ).fetchall() == [("blocks",), ("history",), ("peers",), ("queue",),
+                                        ("sqlite_sequence",)]
+    old.close()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pages_across_many_blocks_match_a_list_of_messages(tmp_path, seed) -> None:
+    """Over ids far more than BLOCK_SPAN apart, where a page walk stops early, pages and
+    search still give exactly what a plain list of the messages gives."""
+    import random
+
+    rnd = random.Random(seed)
+    store = ChatStore(tmp_path / "c.sqlite")
+    model = []
+    for n in range(4000):
+        who = rnd.choice([A, A, A, B, C, None])
+        body = f"m{n}" + (" needle" if rnd.random() < 0.01 else "")
+        hid = store.add(who, incoming=True, public=False, send_time=0, recv_time=0, body=body,
+                        text=body, commit=rnd.random() < 0.002)
+        model.append((hid, who, body))
+    store.commit()
+    for peer in (A, B, None):
+        mine = [m for m in model if peer is None or m[1] == peer]
+        for cut in (1, 999, 1000, 1001, 2500, 3999, 4000, 4001):
+            for limit in (1, 7, 1000):
+                older = store.history(peer, limit=limit, before=cut)
+                assert [(e.id, e.peer, e.body) for e in older] == \
+                    [m for m in mine if m[0] < cut][-limit:]
+                newer = store.history(peer, limit=limit, after=cut)
+                assert [(e.id, e.peer, e.body) for e in newer] == \
+                    [m for m in mine if m[0] > cut][:limit]
+        for limit in (1, 5, 1000):
+            assert [(e.id, e.peer, e.body) for e in store.search("NEEDLE", peer, limit=limit)] \
+                == [m for m in mine if "needle" in m[2]][-limit:]
     store.close()

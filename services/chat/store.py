@@ -8,30 +8,37 @@ friend's link: RetroShare keeps its equivalent (``privateOutgoingMap``) in its c
 
 Commits use WAL with ``synchronous=NORMAL``: a committed row survives the process being killed
 (only a power cut can lose the last commits), and a chat flood costs no fsync per message.
-History rows added with ``commit=False`` wait in memory (at most `MAX_PENDING_ROWS`) and go
+Messages added with ``commit=False`` wait in memory (at most `MAX_PENDING_ROWS`) and go
 to the database with the next `ChatStore.commit`.  Their ids are given here (the store is the
 file's one writer), so a caller gets each message's history id at once.  The history keeps at
-most ``max_rows`` rows (`MAX_HISTORY_ROWS`): each write drops the oldest beyond it.
+most ``max_rows`` messages (`MAX_HISTORY_ROWS`): each write drops the oldest beyond it.
+
+History is kept in blocks (`services.chat.blocks`): the messages of one friend that one
+commit writes share one row, packed on the reactor thread while they arrive.  A row and an
+index entry per message cost the writer about 6 µs each, with the GIL held for every row it
+bound, and a flood's history writes were what delayed other friends' messages most
+(docs/benchmarks.md, "Issue 21, item 3").  Reads walk the blocks newest (or oldest) first and
+stop once no further block can hold an id of the page.  Search lets sqlite pick the blocks
+that contain the words (ASCII letters folded, as ``LIKE`` does) and checks each message.
 
 With ``writer_thread`` (a node's store) every write runs on one thread of the store's own,
-with a connection of its own: `ChatStore.commit` hands the waiting rows over and returns, so
+with a connection of its own: `ChatStore.commit` hands the waiting blocks over and returns, so
 the reactor thread never waits for sqlite's statements or the file system (a write to the WAL
 can stall for milliseconds while the disk is busy).  Reads and queue changes first wait for
 what was handed over; the thread joins the batches that wait (at most `MAX_WRITES_WAITING`)
 into one transaction; at most as many more wait meanwhile (a further commit waits for room).
 A write that fails there is raised on the next call, as `HistoryWriteError`.
 
-Bodies and plain text go through `pqi.storage.to_stored` and come back through
-``from_stored``: bytes from the wire that are not UTF-8 are kept as they came (sqlite cannot
-bind such a string; one such message used to fail the writer's batch and every later call).
-The plain text is NULL where it equals the body.  Friends are numbered in the ``peers`` table
-(our own broadcasts are the empty name), so a row and the per-friend index hold a small
-number, not 32 hex digits: the index is what most of an insert costs (docs/benchmarks.md,
-"The history's share").
+Text goes through `pqi.storage.to_stored` and comes back through ``from_stored``: bytes from
+the wire that are not UTF-8 are kept as they came (one such message used to fail the writer's
+batch and every later call).  Friends are numbered in the ``peers`` table (our own broadcasts
+are the empty name).  The ``marks`` table keeps the id the next message gets (no id is ever
+given twice) and the id up to which messages are gone.
 
-The layout has a version (``PRAGMA user_version``, `SCHEMA_VERSION`): a file in the first
-layout (version 0: hex peers and text bodies in every row) is converted when opened, in one
-transaction; a file from a newer rsproto is refused (`ChatStoreVersionError`).
+The layout has a version (``PRAGMA user_version``, `SCHEMA_VERSION`).  Older files are
+converted when opened, one step per version, each in one transaction: version 0 (hex peers
+and text bodies in every row) to 1 (numbered peers, a row per message), 1 to 2 (blocks).  A
+file from a newer rsproto is refused (`ChatStoreVersionError`).
 """
 
 from __future__ import annotations
@@ -42,11 +49,12 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Final, TypeAlias
 
 from pqi.storage import from_stored, private_database, to_stored
 from pqi.wire.fields import SslId
+from services.chat.blocks import BLOCK_SPAN, BlockBuilder, BlockMessage, check, unpack
 
 __all__ = ["ChatStore", "ChatStoreVersionError", "HistoryEntry", "HistoryWriteError",
            "QueuedMessage", "CHAT_FILE", "MAX_HISTORY_ROWS", "MAX_PAGE", "MAX_PENDING_ROWS",
@@ -55,12 +63,13 @@ __all__ = ["ChatStore", "ChatStoreVersionError", "HistoryEntry", "HistoryWriteEr
 #: The store's file in the account directory.
 CHAT_FILE: Final = "chat.sqlite"
 #: The layout this code writes (``PRAGMA user_version``); older ones are converted on open.
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 #: Largest page `ChatStore.history` and `ChatStore.search` return.
 MAX_PAGE: Final = 1000
-#: History rows that wait in memory for the next commit; one more writes them at once.
+#: Messages that wait in memory for the next commit; one more writes them at once.  At most
+#: `services.chat.blocks.BLOCK_SPAN`: the ids of one commit's blocks span no more.
 MAX_PENDING_ROWS: Final = 1000
-#: History rows a store keeps by default (``max_rows``); the oldest go beyond it.
+#: Messages a store keeps by default (``max_rows``); the oldest go beyond it.
 MAX_HISTORY_ROWS: Final = 1_000_000
 #: Batches waiting for the writer thread (and most it joins in one transaction); a further
 #: one waits for room.
@@ -68,38 +77,49 @@ MAX_WRITES_WAITING: Final = 64
 #: Longest wait (seconds) for the writer thread to finish its last batches on `ChatStore.close`.
 WRITER_CLOSE_TIMEOUT: Final = 30.0
 
-_INSERT_HISTORY: Final = ("INSERT INTO history (id, peer, incoming, public, send_time, recv_time,"
-                          " body, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_BLOCK: Final = ("INSERT INTO blocks (first, last, peer, count, meta, bodies, texts)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)")
 _INSERT_PEER: Final = "INSERT INTO peers (key, ssl) VALUES (?, ?)"
-_PRUNE: Final = "DELETE FROM history WHERE id <= ?"
-_SELECT_HISTORY: Final = ("SELECT h.id, p.ssl, h.incoming, h.public, h.send_time, h.recv_time,"
-                          " h.body, h.text FROM history h JOIN peers p ON p.key = h.peer")
-_PEER_IS: Final = "h.peer = (SELECT key FROM peers WHERE ssl = ?)"
+_SET_MARK: Final = "INSERT OR REPLACE INTO marks (name, value) VALUES (?, ?)"
+#: Whole blocks at or below the floor go (a block across it stays; reads skip its old part).
+_PRUNE: Final = "DELETE FROM blocks WHERE first <= ?1 AND last <= ?1"
+_SELECT_BLOCKS: Final = ("SELECT b.first, b.last, b.count, b.meta, b.bodies, b.texts, p.ssl"
+                         " FROM blocks b JOIN peers p ON p.key = b.peer")
+_PEER_IS: Final = "b.peer = (SELECT key FROM peers WHERE ssl = ?)"
+#: Blocks that may hold ``?`` (ASCII letters folded; the bytes compared, NULs included).
+_MAY_HOLD: Final = ("(instr(CAST(lower(b.bodies) AS BLOB), CAST(? AS BLOB)) > 0"
+                    " OR instr(CAST(lower(b.texts) AS BLOB), CAST(? AS BLOB)) > 0)")
+#: The ``marks`` rows: the id the next message gets, and the id up to which messages are gone.
+_NEXT_ID: Final = "next_id"
+_PRUNED: Final = "pruned"
 
-#: Text as `pqi.storage.to_stored` gives it to sqlite.
-_Stored: TypeAlias = str | bytes
 #: One write: statements run with ``executemany`` in one transaction.
 _Statements: TypeAlias = Sequence[tuple[str, Sequence[tuple[object, ...]]]]
 
 #: Peer name of broadcast messages we sent (they have no single peer).
 _BROADCAST = ""
+#: ASCII capitals to small letters, as sqlite's ``lower`` and ``LIKE`` fold them.
+_FOLD: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS peers (
     key INTEGER PRIMARY KEY,
     ssl TEXT NOT NULL UNIQUE
 );
-CREATE TABLE IF NOT EXISTS history (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+CREATE TABLE IF NOT EXISTS blocks (
+    first INTEGER PRIMARY KEY,
+    last INTEGER NOT NULL,
     peer INTEGER NOT NULL,
-    incoming INTEGER NOT NULL,
-    public INTEGER NOT NULL,
-    send_time INTEGER NOT NULL,
-    recv_time REAL NOT NULL,
-    body TEXT NOT NULL,
-    text TEXT
+    count INTEGER NOT NULL,
+    meta BLOB NOT NULL,
+    bodies TEXT NOT NULL,
+    texts TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS history_peer ON history(peer, id);
+CREATE INDEX IF NOT EXISTS blocks_peer ON blocks(peer, first);
+CREATE TABLE IF NOT EXISTS marks (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS queue (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     peer TEXT NOT NULL,
@@ -111,7 +131,7 @@ CREATE INDEX IF NOT EXISTS queue_peer ON queue(peer, id);
 """
 
 #: Version 0 to 1, in one transaction (``{seq}``: the old history's AUTOINCREMENT mark, kept
-#: so that no id is ever given twice).
+#: so that no id is ever given twice).  Version 1's tables as they were.
 _MIGRATE_0_TO_1 = """
 BEGIN IMMEDIATE;
 CREATE TABLE peers (key INTEGER PRIMARY KEY, ssl TEXT NOT NULL UNIQUE);
@@ -120,7 +140,13 @@ DROP INDEX IF EXISTS history_peer;
 ALTER TABLE history RENAME TO history_v0;
 DROP INDEX IF EXISTS queue_peer;
 ALTER TABLE queue RENAME TO queue_v0;
-{schema}
+CREATE TABLE history (id INTEGER PRIMARY KEY AUTOINCREMENT, peer INTEGER NOT NULL,
+    incoming INTEGER NOT NULL, public INTEGER NOT NULL, send_time INTEGER NOT NULL,
+    recv_time REAL NOT NULL, body TEXT NOT NULL, text TEXT);
+CREATE INDEX history_peer ON history(peer, id);
+CREATE TABLE queue (id INTEGER PRIMARY KEY AUTOINCREMENT, peer TEXT NOT NULL,
+    flags INTEGER NOT NULL, send_time INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE INDEX queue_peer ON queue(peer, id);
 INSERT INTO history (id, peer, incoming, public, send_time, recv_time, body, text)
 SELECT h.id, p.key, h.incoming, h.public, h.send_time, h.recv_time, h.body,
        CASE WHEN h.text = h.body THEN NULL ELSE h.text END
@@ -135,6 +161,8 @@ INSERT INTO sqlite_sequence (name, seq) SELECT 'history', {seq}
 PRAGMA user_version = 1;
 COMMIT;
 """
+#: Rows of version 1 read per step while converting to blocks.
+_MIGRATE_STEP: Final = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,8 +266,76 @@ class _Writer:
             db.close()
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _rows(db: sqlite3.Connection, sql: str, params: Sequence[object]) -> Iterator[tuple]:
+    """A query's rows one by one; the statement is reset however the caller stops."""
+    cursor = db.execute(sql, params)
+    try:
+        yield from cursor
+    finally:
+        cursor.close()
+
+
+def _message_id(found: tuple[BlockMessage, str]) -> int:
+    return found[0].id
+
+
+def _entry(m: BlockMessage, ssl: str) -> HistoryEntry:
+    return HistoryEntry(m.id, SslId.from_hex(ssl) if ssl != _BROADCAST else None, m.incoming,
+                        m.public, m.send_time, m.recv_time, m.body, m.text)
+
+
+def _migrate_1_to_2(db: sqlite3.Connection) -> None:
+    """Version 1 (a row per message) to 2 (blocks), in one transaction.  Messages are cut
+    into blocks of one peer within each run of `BLOCK_SPAN` ids.  Times a block cannot hold
+    (a receive time that is not a number, which version 0 took; a send time beyond 32 bits)
+    become 0."""
+    seq = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'history'").fetchone()
+    top = db.execute("SELECT MAX(id) FROM history").fetchone()
+    next_id = max(int(seq[0]) if seq else 0, int(top[0] or 0)) + 1
+    isolation, db.isolation_level = db.isolation_level, None
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        window, builders = -1, dict[int, BlockBuilder]()
+
+        def flush() -> None:
+            rows = []
+            for key, builder in builders.items():
+                b = builder.pack()
+                rows.append((b.first, b.last, key, b.count, b.meta, b.bodies, b.texts))
+            db.executemany(_INSERT_BLOCK, rows)
+            builders.clear()
+
+        cursor = db.execute("SELECT id, peer, incoming, public, send_time, recv_time, body,"
+                            " text FROM history ORDER BY id")
+        while rows := cursor.fetchmany(_MIGRATE_STEP):
+            for hid, key, incoming, public, send_time, recv_time, body, text in rows:
+                if (hid - 1) // BLOCK_SPAN != window:
+                    flush()
+                    window = (hid - 1) // BLOCK_SPAN
+                if not math.isfinite(recv_time):
+                    recv_time = 0.0
+                if not 0 <= send_time <= 0xFFFFFFFF:
+                    send_time = 0
+                builder = builders.get(key)
+                if builder is None:
+                    builder = builders[key] = BlockBuilder(hid)
+                plain = from_stored(body)
+                builder.add(hid, bool(incoming), bool(public), send_time, float(recv_time),
+                            plain, plain if text is None else from_stored(text))
+        flush()
+        db.execute("DROP TABLE history")
+        db.execute(_SET_MARK, (_NEXT_ID, next_id))
+        db.execute("PRAGMA user_version = 2")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    finally:
+        db.isolation_level = isolation
 
 
 class ChatStore:
@@ -255,17 +351,17 @@ class ChatStore:
         except BaseException:
             self.db.close()
             raise
-        #: History rows not yet written (``commit=False``), with the ids they will have, and
-        #: the peers they are the first rows of.
-        self._rows: list[tuple[int, int, int, int, int, float, _Stored, _Stored | None]] = []
+        #: Messages not yet written (``commit=False``), in one block per peer, and the peers
+        #: they are the first messages of.
+        self._pending: dict[int, BlockBuilder] = {}
+        self._pending_count = 0
         self._new_peers: list[tuple[int, str]] = []
-        row = self.db.execute("SELECT MAX(id) FROM history").fetchone()
-        seq = self.db.execute(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'history'").fetchone()
-        #: The id the next history row gets (AUTOINCREMENT never reuses an id).
-        self._next_id = max(int(row[0] or 0), int(seq[0]) if seq else 0) + 1
-        #: Rows up to this id are gone (each write that passes ``max_rows`` drops more).
-        self._pruned = 0
+        marks = dict(self.db.execute("SELECT name, value FROM marks").fetchall())
+        row = self.db.execute("SELECT MAX(last) FROM blocks").fetchone()
+        #: The id the next message gets (none is given twice, even after pruning).
+        self._next_id = max(int(row[0] or 0) + 1, int(marks.get(_NEXT_ID, 1)))
+        #: Messages up to this id are gone (each write that passes ``max_rows`` drops more).
+        self._pruned = int(marks.get(_PRUNED, 0))
         self._prune_on_open()
         #: Each peer's number in the ``peers`` table (None: our broadcasts).
         self._keys: dict[SslId | None, int] = {
@@ -292,23 +388,27 @@ class ChatStore:
             seq = self.db.execute(
                 "SELECT seq FROM sqlite_sequence WHERE name = 'history'").fetchone()
             try:
-                self.db.executescript(_MIGRATE_0_TO_1.format(
-                    schema=_SCHEMA, seq=int(seq[0]) if seq else 0))
+                self.db.executescript(_MIGRATE_0_TO_1.format(seq=int(seq[0]) if seq else 0))
             except BaseException:
                 self.db.rollback()
                 raise
+            version = 1
+        if version == 1:
+            _migrate_1_to_2(self.db)
         self.db.executescript(_SCHEMA)
         self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self.db.commit()
 
     def _prune_on_open(self) -> None:
         """Keep ``max_rows`` (the bound may have been lowered) and only the peers still named."""
-        self._pruned = max(0, self._next_id - 1 - self.max_rows)
+        floor = max(self._pruned, self._next_id - 1 - self.max_rows)
         with self.db:
-            if self._pruned:
-                self.db.execute(_PRUNE, (self._pruned,))
+            if floor > self._pruned:
+                self.db.execute(_PRUNE, (floor,))
+                self.db.execute(_SET_MARK, (_PRUNED, floor))
             self.db.execute("DELETE FROM peers WHERE NOT EXISTS"
-                            " (SELECT 1 FROM history WHERE history.peer = peers.key)")
+                            " (SELECT 1 FROM blocks WHERE blocks.peer = peers.key)")
+        self._pruned = floor
 
     def close(self) -> None:
         try:
@@ -321,8 +421,8 @@ class ChatStore:
 
     @property
     def pending_rows(self) -> int:
-        """History rows waiting for the next commit."""
-        return len(self._rows)
+        """Messages waiting for the next commit."""
+        return self._pending_count
 
     # --- history ---------------------------------------------------------------------------
 
@@ -330,13 +430,12 @@ class ChatStore:
             recv_time: float, body: str, text: str, commit: bool = True) -> int:
         """Record a message; returns its history id (ids grow with arrival order).
 
-        ``commit=False`` leaves the row to the next `commit` (or queue change, or `close`):
-        a flood then costs one commit per batch instead of one per message.  With a writer
-        thread, committing means handing over (the next read waits for it).  A receive time
-        that is not a finite number raises `ValueError` here, not in the batch it would
-        spoil."""
-        if not math.isfinite(recv_time):
-            raise ValueError(f"receive time {recv_time!r} is not a finite number")
+        ``commit=False`` leaves the message to the next `commit` (or queue change, or
+        `close`): a flood then costs one commit per batch instead of one per message.  With a
+        writer thread, committing means handing over (the next read waits for it).  A receive
+        time that is not a finite number, or a send time that is not a 32-bit unsigned number
+        (the wire's), raises `ValueError` here, not in the batch it would spoil."""
+        check(send_time, recv_time)
         history_id = self._next_id
         self._next_id += 1
         key = self._keys.get(peer)
@@ -344,38 +443,48 @@ class ChatStore:
             key = self._keys[peer] = self._next_key
             self._next_key += 1
             self._new_peers.append((key, peer.to_hex() if peer is not None else _BROADCAST))
-        self._rows.append((history_id, key, int(incoming), int(public), send_time, recv_time,
-                           to_stored(body), None if text == body else to_stored(text)))
-        if commit or len(self._rows) >= MAX_PENDING_ROWS:
+        block = self._pending.get(key)
+        if block is None:
+            block = self._pending[key] = BlockBuilder(history_id)
+        block.add(history_id, incoming, public, send_time, recv_time, body, text)
+        self._pending_count += 1
+        if commit or self._pending_count >= MAX_PENDING_ROWS:
             self.commit()
         return history_id
 
     def _batch(self) -> list[tuple[str, Sequence[tuple[object, ...]]]]:
-        """The waiting rows as statements (new peers first, the oldest rows beyond
-        ``max_rows`` dropped after), taken out of memory."""
-        if not self._rows:
+        """The waiting messages as statements (new peers first, the oldest messages beyond
+        ``max_rows`` dropped after, the marks last), taken out of memory."""
+        if not self._pending:
             return []
+        blocks = []
+        for key, builder in self._pending.items():
+            b = builder.pack()
+            blocks.append((b.first, b.last, key, b.count, b.meta, b.bodies, b.texts))
         statements: list[tuple[str, Sequence[tuple[object, ...]]]] = [
-            (_INSERT_PEER, self._new_peers), (_INSERT_HISTORY, self._rows)]
-        self._rows, self._new_peers = [], []
+            (_INSERT_PEER, self._new_peers), (_INSERT_BLOCK, blocks)]
+        self._pending, self._new_peers, self._pending_count = {}, [], 0
+        marks: list[tuple[object, ...]] = [(_NEXT_ID, self._next_id)]
         floor = self._next_id - 1 - self.max_rows
         if floor > self._pruned:
             self._pruned = floor
             statements.append((_PRUNE, [(floor,)]))
+            marks.append((_PRUNED, floor))
+        statements.append((_SET_MARK, marks))
         return statements
 
     def commit(self) -> None:
-        """Write the waiting history rows and commit (with a writer thread: hand them over)."""
+        """Write the waiting messages and commit (with a writer thread: hand them over)."""
         if self._writer is not None:
-            if self._rows:
+            if self._pending:
                 self._writer.submit(self._batch(), wait=False)
             return
         self._write_pending()
         self.db.commit()
 
     def _write_pending(self) -> None:
-        """Before any read: hand the waiting rows to sqlite (in the open transaction), or with
-        a writer thread, wait until it committed everything (rows waiting included)."""
+        """Before any read: hand the waiting messages to sqlite (in the open transaction), or
+        with a writer thread, wait until it committed everything (messages waiting included)."""
         if self._writer is not None:
             self.commit()
             self._writer.sync()
@@ -384,7 +493,7 @@ class ChatStore:
             self.db.executemany(sql, rows)
 
     def _write(self, statements: _Statements) -> None:
-        """Run a queue change and commit it, with the history rows waiting before it."""
+        """Run a queue change and commit it, with the history messages waiting before it."""
         if self._writer is not None:
             self._writer.submit([*self._batch(), *statements], wait=True)
             return
@@ -399,50 +508,63 @@ class ChatStore:
         (or, with ``after``, the oldest ones newer than it: how followers page forward).
         ``peer`` None means every conversation."""
         self._write_pending()
-        limit = max(1, min(limit, MAX_PAGE))
-        where, args = [], []
-        if peer is not None:
-            where.append(_PEER_IS)
-            args.append(peer.to_hex())
-        if before is not None:
-            where.append("h.id < ?")
-            args.append(before)
-        if after is not None:
-            where.append("h.id > ?")
-            args.append(after)
-        clause = ("WHERE " + " AND ".join(where)) if where else ""
-        order = "ASC" if after is not None else "DESC"
-        rows = self.db.execute(f"{_SELECT_HISTORY} {clause} ORDER BY h.id {order} LIMIT ?",
-                               (*args, limit)).fetchall()
-        entries = [self._entry(r) for r in rows]
-        return entries if after is not None else entries[::-1]
+        clauses, args = ([_PEER_IS], [peer.to_hex()]) if peer is not None else ([], [])
+        return self._page(clauses, args, limit=limit, before=before, after=after)
 
     def search(self, words: str, peer: SslId | None = None, *,
                limit: int = 50) -> list[HistoryEntry]:
         """Messages whose plain text contains ``words`` (case-insensitive for ASCII), newest
         last."""
         self._write_pending()
-        limit = max(1, min(limit, MAX_PAGE))
-        sql = (f"{_SELECT_HISTORY} WHERE CAST(coalesce(h.text, h.body) AS TEXT)"
-               " LIKE CAST(? AS TEXT) ESCAPE '\\'")
-        args: list[object] = [to_stored(f"%{_escape_like(words)}%")]
+        needle = words.translate(_FOLD)
+        clauses, args = [_MAY_HOLD], [to_stored(needle)] * 2
         if peer is not None:
-            sql += f" AND {_PEER_IS}"
+            clauses.append(_PEER_IS)
             args.append(peer.to_hex())
-        rows = self.db.execute(sql + " ORDER BY h.id DESC LIMIT ?", (*args, limit)).fetchall()
-        return [self._entry(r) for r in rows][::-1]
+        return self._page(clauses, args, limit=limit,
+                          keep=lambda m: needle in m.text.translate(_FOLD))
+
+    def _page(self, clauses: list[str], args: list[object], *, limit: int,
+              before: int | None = None, after: int | None = None,
+              keep: Callable[[BlockMessage], bool] | None = None) -> list[HistoryEntry]:
+        """The ``limit`` newest messages below ``before`` (or, with ``after``, the oldest
+        above it) of the blocks ``clauses`` pick that ``keep`` accepts, oldest first.
+
+        Blocks come by their first id.  Walking down, no block still to come holds an id above
+        its first id plus `BLOCK_SPAN` - 1; walking up, none holds an id below its first id:
+        once a full page is past that point, the walk stops."""
+        limit = max(1, min(limit, MAX_PAGE))
+        low = self._pruned if after is None else max(after, self._pruned)
+        where, params = ["b.last > ?", *clauses], [low, *args]
+        if after is not None:
+            where.append("b.first > ?")
+            params.append(after - BLOCK_SPAN)
+        if before is not None:
+            where.append("b.first < ?")
+            params.append(before)
+        upward = after is not None
+        sql = (f"{_SELECT_BLOCKS} WHERE {' AND '.join(where)}"
+               f" ORDER BY b.first {'ASC' if upward else 'DESC'}")
+        found: list[tuple[BlockMessage, str]] = []
+        for row in _rows(self.db, sql, params):
+            first = row[0]
+            if len(found) == limit and (found[-1][0].id < first if upward
+                                        else found[-1][0].id >= first + BLOCK_SPAN):
+                break
+            for m in unpack(first, row[1], row[2], row[3], row[4], row[5]):
+                if low < m.id and (before is None or m.id < before) and (
+                        keep is None or keep(m)):
+                    found.append((m, row[6]))
+            found.sort(key=_message_id, reverse=not upward)
+            del found[limit:]
+        if not upward:
+            found.reverse()
+        return [_entry(m, ssl) for m, ssl in found]
 
     def last_id(self) -> int:
         self._write_pending()
-        row = self.db.execute("SELECT MAX(id) FROM history").fetchone()
+        row = self.db.execute("SELECT MAX(last) FROM blocks").fetchone()
         return int(row[0] or 0)
-
-    @staticmethod
-    def _entry(row: tuple) -> HistoryEntry:
-        peer = SslId.from_hex(row[1]) if row[1] != _BROADCAST else None
-        body = from_stored(row[6])
-        return HistoryEntry(int(row[0]), peer, bool(row[2]), bool(row[3]), int(row[4]),
-                            float(row[5]), body, body if row[7] is None else from_stored(row[7]))
 
     # --- offline queue -----------------------------------------------------------------------
 
