@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -683,4 +684,62 @@ def test_pages_across_many_blocks_match_a_list_of_messages(tmp_path, seed) -> No
         for limit in (1, 5, 1000):
             assert [(e.id, e.peer, e.body) for e in store.search("NEEDLE", peer, limit=limit)] \
                 == [m for m in mine if "needle" in m[2]][-limit:]
+    store.close()
+
+
+def _fill(store: ChatStore, batches: int, size: int = 2000) -> None:
+    for n in range(batches):
+        for m in range(10):
+            store.add(A, incoming=True, public=False, send_time=n, recv_time=n,
+                      body=f"{n}.{m} " + "x" * size, text=f"{n}.{m}", commit=False)
+        store.commit()
+    store.last_id()  # every batch committed
+
+
+def _wait_for(predicate, seconds: float = 10.0) -> bool:
+    for _ in range(int(seconds / 0.02)):
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def test_writer_copies_the_wal_into_the_file_once_idle(tmp_path) -> None:
+    """sqlite's own checkpoints (a burst of copying every 4 MB, in the middle of a flood) are
+    off: the writer copies the WAL when no batch came for ``checkpoint_idle`` seconds."""
+    path = tmp_path / "c.sqlite"
+    store = ChatStore(path, writer_thread=True, checkpoint_idle=0.1, wal_bytes=2**30)
+    empty = path.stat().st_size
+    _fill(store, 10)
+    assert _wait_for(lambda: path.stat().st_size > empty + 100_000)
+    store.close()
+
+
+def test_writer_leaves_the_wal_alone_while_busy_and_under_the_bound(tmp_path) -> None:
+    """No idle time and a WAL under ``wal_bytes``: nothing is copied into the file yet, also
+    past the 1000 pages where sqlite would have copied it."""
+    path = tmp_path / "c.sqlite"
+    store = ChatStore(path, writer_thread=True, checkpoint_idle=3600, wal_bytes=2**30)
+    empty = path.stat().st_size
+    _fill(store, 250)  # 5 MB
+    time.sleep(0.3)
+    assert path.stat().st_size == empty
+    assert Path(f"{path}-wal").stat().st_size > 5_000_000
+    assert len(store.history(A, limit=MAX_PAGE)) == MAX_PAGE
+    store.close()
+
+
+def test_writer_copies_the_wal_past_its_bound_even_while_busy(tmp_path) -> None:
+    """Batches that keep coming never let the WAL grow far beyond ``wal_bytes``: past it the
+    writer copies it into the file without waiting for idle time, and the WAL file is cut
+    back to that size."""
+    path = tmp_path / "c.sqlite"
+    bound = 64 * 1024
+    store = ChatStore(path, writer_thread=True, checkpoint_idle=3600, wal_bytes=bound)
+    empty = path.stat().st_size
+    _fill(store, 20)  # about 400 kB
+    assert _wait_for(lambda: path.stat().st_size > empty + 200_000)
+    _fill(store, 2)
+    assert Path(f"{path}-wal").stat().st_size <= bound + 100_000
+    assert len(store.history(A, limit=MAX_PAGE)) == 220
     store.close()

@@ -57,8 +57,9 @@ from pqi.wire.fields import SslId
 from services.chat.blocks import BLOCK_SPAN, BlockBuilder, BlockMessage, check, unpack
 
 __all__ = ["ChatStore", "ChatStoreVersionError", "HistoryEntry", "HistoryWriteError",
-           "QueuedMessage", "CHAT_FILE", "MAX_HISTORY_ROWS", "MAX_PAGE", "MAX_PENDING_ROWS",
-           "MAX_WRITES_WAITING", "SCHEMA_VERSION", "WRITER_CLOSE_TIMEOUT"]
+           "QueuedMessage", "CHAT_FILE", "CHECKPOINT_IDLE", "MAX_HISTORY_ROWS", "MAX_PAGE",
+           "MAX_PENDING_ROWS", "MAX_WAL_BYTES", "MAX_WRITES_WAITING", "SCHEMA_VERSION",
+           "WRITER_CLOSE_TIMEOUT"]
 
 #: The store's file in the account directory.
 CHAT_FILE: Final = "chat.sqlite"
@@ -76,6 +77,11 @@ MAX_HISTORY_ROWS: Final = 1_000_000
 MAX_WRITES_WAITING: Final = 64
 #: Longest wait (seconds) for the writer thread to finish its last batches on `ChatStore.close`.
 WRITER_CLOSE_TIMEOUT: Final = 30.0
+#: Seconds without a batch after which the writer thread copies the WAL into the database.
+CHECKPOINT_IDLE: Final = 1.0
+#: Bytes the WAL may hold before the writer thread copies it into the database even while
+#: batches keep coming (and the size sqlite truncates the WAL file back to).
+MAX_WAL_BYTES: Final = 32 * 1024 * 1024
 
 _INSERT_BLOCK: Final = ("INSERT INTO blocks (first, last, peer, count, meta, bodies, texts)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?)")
@@ -203,21 +209,24 @@ class ChatStoreVersionError(sqlite3.DatabaseError):
 class _Writer:
     """The thread that owns the store's writing connection (see the module docstring)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, checkpoint_idle: float, wal_bytes: int) -> None:
         self.path = path
-        #: A batch of statements and the event set once it is written (None: stop).
-        self._jobs: queue.Queue[tuple[_Statements, threading.Event | None] | None] = \
+        self.checkpoint_idle = checkpoint_idle
+        self.wal_bytes = wal_bytes
+        #: A batch of statements, the event set once it is written (None: no one waits) and
+        #: about how many bytes it writes; None: stop.
+        self._jobs: queue.Queue[tuple[_Statements, threading.Event | None, int] | None] = \
             queue.Queue(maxsize=MAX_WRITES_WAITING)
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="rsproto-chat-store",
                                         daemon=True)
         self._thread.start()
 
-    def submit(self, statements: _Statements, *, wait: bool) -> None:
+    def submit(self, statements: _Statements, *, wait: bool, size: int = 0) -> None:
         """Hand a batch over (waiting for room); with ``wait``, until it is committed."""
         self.check()
         done = threading.Event() if wait else None
-        self._jobs.put((statements, done))
+        self._jobs.put((statements, done, size))
         if done is not None:
             done.wait()
             self.check()
@@ -238,10 +247,20 @@ class _Writer:
     def _run(self) -> None:
         db = sqlite3.connect(self.path)
         db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA wal_autocheckpoint=0")
+        db.execute(f"PRAGMA journal_size_limit={int(self.wal_bytes)}")
+        #: Bytes committed since the last whole checkpoint, and the mark that forces one.
+        unsaved, force_at = 0, self.wal_bytes
         try:
             stop = False
             while not stop:
-                jobs = [self._jobs.get()]
+                try:
+                    first = self._jobs.get(timeout=self.checkpoint_idle if unsaved else None)
+                except queue.Empty:
+                    unsaved = self._checkpoint(db, unsaved)
+                    force_at = unsaved + self.wal_bytes
+                    continue
+                jobs = [first]
                 while len(jobs) < MAX_WRITES_WAITING:
                     try:
                         jobs.append(self._jobs.get_nowait())
@@ -255,6 +274,7 @@ class _Writer:
                         if self.error is None:
                             for sql, rows in job[0]:
                                 db.executemany(sql, rows)
+                            unsaved += job[2]
                     db.commit()
                 except Exception as e:  # noqa: BLE001  (raised on the reactor thread)
                     db.rollback()
@@ -262,8 +282,21 @@ class _Writer:
                 for job in jobs:
                     if job is not None and job[1] is not None:
                         job[1].set()
+                if unsaved >= force_at and not stop:
+                    unsaved = self._checkpoint(db, unsaved)
+                    force_at = unsaved + (self.wal_bytes if not unsaved else self.wal_bytes // 4)
         finally:
             db.close()
+
+    def _checkpoint(self, db: sqlite3.Connection, unsaved: int) -> int:
+        """Copy the WAL into the database (without waiting for readers); what is left unsaved:
+        0, or ``unsaved`` when a reader kept part of it."""
+        try:
+            _, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as e:
+            self.error = e
+            return unsaved
+        return 0 if frames == copied else unsaved
 
 
 def _rows(db: sqlite3.Connection, sql: str, params: Sequence[object]) -> Iterator[tuple]:
@@ -342,7 +375,8 @@ class ChatStore:
     """History (paged per friend, searchable) and the persistent offline queue."""
 
     def __init__(self, path: str | os.PathLike[str], *, writer_thread: bool = False,
-                 max_rows: int = MAX_HISTORY_ROWS) -> None:
+                 max_rows: int = MAX_HISTORY_ROWS, checkpoint_idle: float = CHECKPOINT_IDLE,
+                 wal_bytes: int = MAX_WAL_BYTES) -> None:
         self.path = os.fspath(path)
         self.max_rows = max_rows
         self.db = sqlite3.connect(private_database(self.path))
@@ -370,8 +404,8 @@ class ChatStore:
         self._next_key = max(self._keys.values(), default=0) + 1
         #: Every write goes through it, when the store has a writer thread (a file's store:
         #: an in-memory or temporary database is the one connection's own).
-        self._writer = (_Writer(self.path) if writer_thread and self.path not in ("", ":memory:")
-                        else None)
+        self._writer = (_Writer(self.path, checkpoint_idle=checkpoint_idle, wal_bytes=wal_bytes)
+                        if writer_thread and self.path not in ("", ":memory:") else None)
 
     def _open(self) -> None:
         """Set the journal up and bring the layout to `SCHEMA_VERSION`."""
@@ -452,15 +486,17 @@ class ChatStore:
             self.commit()
         return history_id
 
-    def _batch(self) -> list[tuple[str, Sequence[tuple[object, ...]]]]:
+    def _batch(self) -> tuple[list[tuple[str, Sequence[tuple[object, ...]]]], int]:
         """The waiting messages as statements (new peers first, the oldest messages beyond
-        ``max_rows`` dropped after, the marks last), taken out of memory."""
+        ``max_rows`` dropped after, the marks last), taken out of memory, and about how many
+        bytes they write (characters of text count one)."""
         if not self._pending:
-            return []
-        blocks = []
+            return [], 0
+        blocks, size = [], 0
         for key, builder in self._pending.items():
             b = builder.pack()
             blocks.append((b.first, b.last, key, b.count, b.meta, b.bodies, b.texts))
+            size += len(b.meta) + len(b.bodies) + len(b.texts)
         statements: list[tuple[str, Sequence[tuple[object, ...]]]] = [
             (_INSERT_PEER, self._new_peers), (_INSERT_BLOCK, blocks)]
         self._pending, self._new_peers, self._pending_count = {}, [], 0
@@ -471,13 +507,14 @@ class ChatStore:
             statements.append((_PRUNE, [(floor,)]))
             marks.append((_PRUNED, floor))
         statements.append((_SET_MARK, marks))
-        return statements
+        return statements, size
 
     def commit(self) -> None:
         """Write the waiting messages and commit (with a writer thread: hand them over)."""
         if self._writer is not None:
             if self._pending:
-                self._writer.submit(self._batch(), wait=False)
+                statements, size = self._batch()
+                self._writer.submit(statements, wait=False, size=size)
             return
         self._write_pending()
         self.db.commit()
@@ -489,13 +526,14 @@ class ChatStore:
             self.commit()
             self._writer.sync()
             return
-        for sql, rows in self._batch():
+        for sql, rows in self._batch()[0]:
             self.db.executemany(sql, rows)
 
     def _write(self, statements: _Statements) -> None:
         """Run a queue change and commit it, with the history messages waiting before it."""
         if self._writer is not None:
-            self._writer.submit([*self._batch(), *statements], wait=True)
+            batch, size = self._batch()
+            self._writer.submit([*batch, *statements], wait=True, size=size)
             return
         self._write_pending()
         with self.db:
