@@ -27,7 +27,11 @@ the reactor thread never waits for sqlite's statements or the file system (a wri
 can stall for milliseconds while the disk is busy).  Reads and queue changes first wait for
 what was handed over; the thread joins the batches that wait (at most `MAX_WRITES_WAITING`)
 into one transaction; at most as many more wait meanwhile (a further commit waits for room).
-A write that fails there is raised on the next call, as `HistoryWriteError`.
+A write that fails there is raised on the next call, as `HistoryWriteError`.  The writer
+also decides when the WAL is copied into the database: sqlite's own checkpoint, every 1000
+pages, was a burst of copying and syncing in the middle of a flood (a core the reactors
+wanted); the writer does it once no batch came for `CHECKPOINT_IDLE` seconds, or at once past
+`MAX_WAL_BYTES` (so the WAL, and the file it is truncated back to, stays bounded).
 
 Text goes through `pqi.storage.to_stored` and comes back through ``from_stored``: bytes from
 the wire that are not UTF-8 are kept as they came (one such message used to fail the writer's
