@@ -57,3 +57,21 @@ def test_pinned_nodes_run_where_they_were_put(capsys) -> None:
             f"friend on CPU {receiver_cpus}") in out
     assert "(20 of 20 arrived)" in out
     assert os.sched_getaffinity(0) == cpus
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_profiles_go_to_a_directory_made_for_them(tmp_path, capsys) -> None:
+    """--profile makes its directory and writes the sender's and the receiver's profiles of
+    both phases there; a path that cannot be a directory is refused in one line."""
+    target = tmp_path / "new" / "profiles"
+    assert bench.main(["--messages", "100", "--batch", "50", "--pings", "2", "--rate", "200",
+                       "--rate-seconds", "0.1", "--profile", str(target)]) == 0
+    assert sorted(p.name for p in target.iterdir()) == [
+        "alice-flood.prof", "alice-offered.prof", "bob-flood.prof", "bob-offered.prof"]
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit):
+        bench.main(["--profile", str(blocker / "x")])
+    err = capsys.readouterr().err
+    assert "--profile" in err and "Traceback" not in err

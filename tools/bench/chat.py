@@ -350,6 +350,11 @@ def main(argv: list[str] | None = None) -> int:
             split_cpus(os.sched_getaffinity(0))
         except ValueError as e:
             ap.error(str(e))
+    if args.profile:
+        try:
+            Path(args.profile).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            ap.error(f"--profile {args.profile}: {e.strerror}")
     if not args.in_process:
         with tempfile.TemporaryDirectory(prefix="rsproto-bench-chat-") as tmp:
             r = run_apart(Path(tmp), args.messages, args.batch, args.pings, args.rate,
