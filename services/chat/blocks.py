@@ -21,8 +21,9 @@ A block's row holds:
   piece, as two escaped bytes of neighbours can make one character.
 - ``texts``: the plain texts that differ from their body, joined the same way.
 
-The ids of one block are those of one commit, at most `BLOCK_SPAN` apart, so a reader that
-walks blocks by their first id knows which ids no later block can hold.
+The ids of one block are those of one commit, less than `BLOCK_SPAN` apart, so a reader
+looking for the ids around a point knows how far from it a block holding them can begin or
+end.
 """
 
 from __future__ import annotations

@@ -125,7 +125,9 @@ CREATE TABLE IF NOT EXISTS blocks (
     bodies TEXT NOT NULL,
     texts TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS blocks_peer ON blocks(peer, first);
+CREATE INDEX IF NOT EXISTS blocks_peer_first ON blocks(peer, first);
+CREATE INDEX IF NOT EXISTS blocks_peer_last ON blocks(peer, last);
+CREATE INDEX IF NOT EXISTS blocks_last ON blocks(last);
 CREATE TABLE IF NOT EXISTS marks (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -572,9 +574,11 @@ class ChatStore:
         """The ``limit`` newest messages below ``before`` (or, with ``after``, the oldest
         above it) of the blocks ``clauses`` pick that ``keep`` accepts, oldest first.
 
-        Blocks come by their first id.  Walking down, no block still to come holds an id above
-        its first id plus `BLOCK_SPAN` - 1; walking up, none holds an id below its first id:
-        once a full page is past that point, the walk stops."""
+        Walking down, blocks come by their last id, so no block still to come holds an id
+        above the last id of the block at hand; walking up, they come by their first id, and
+        none still to come holds an id below that: once a full page is past that point, the
+        walk stops.  A block's ids span less than `BLOCK_SPAN`, which bounds the ids the query
+        must look at on either side of ``before`` and ``after``."""
         limit = max(1, min(limit, MAX_PAGE))
         low = self._pruned if after is None else max(after, self._pruned)
         where, params = ["b.last > ?", *clauses], [low, *args]
@@ -582,18 +586,18 @@ class ChatStore:
             where.append("b.first > ?")
             params.append(after - BLOCK_SPAN)
         if before is not None:
-            where.append("b.first < ?")
-            params.append(before)
+            where += ["b.first < ?", "b.last < ?"]
+            params += [before, before + BLOCK_SPAN]
         upward = after is not None
         sql = (f"{_SELECT_BLOCKS} WHERE {' AND '.join(where)}"
-               f" ORDER BY b.first {'ASC' if upward else 'DESC'}")
+               f" ORDER BY {'b.first ASC' if upward else 'b.last DESC'}")
         found: list[tuple[BlockMessage, str]] = []
         for row in _rows(self.db, sql, params):
-            first = row[0]
+            first, last = row[0], row[1]
             if len(found) == limit and (found[-1][0].id < first if upward
-                                        else found[-1][0].id >= first + BLOCK_SPAN):
+                                        else found[-1][0].id > last):
                 break
-            for m in unpack(first, row[1], row[2], row[3], row[4], row[5]):
+            for m in unpack(first, last, row[2], row[3], row[4], row[5]):
                 if low < m.id and (before is None or m.id < before) and (
                         keep is None or keep(m)):
                     found.append((m, row[6]))
