@@ -743,3 +743,19 @@ def test_writer_copies_the_wal_past_its_bound_even_while_busy(tmp_path) -> None:
     assert Path(f"{path}-wal").stat().st_size <= bound + 100_000
     assert len(store.history(A, limit=MAX_PAGE)) == 220
     store.close()
+
+
+def test_a_checkpoint_that_fails_is_raised_on_the_next_call(tmp_path) -> None:
+    """A checkpoint the writer thread cannot make (here: its connection is unusable) loses
+    nothing it was handed and surfaces as HistoryWriteError on the next call, as a failed
+    write does."""
+    store = ChatStore(tmp_path / "c.sqlite", writer_thread=True)
+    writer = store._writer
+    assert writer is not None
+    broken = sqlite3.connect(":memory:")
+    broken.close()
+    assert writer._checkpoint(broken, 1234) == 1234
+    with pytest.raises(HistoryWriteError, match="closed database"):
+        store.last_id()
+    with pytest.raises(HistoryWriteError):
+        store.close()
