@@ -15,7 +15,7 @@ from services.chat.blocks import (
     META_BYTES,
     BlockBuilder,
     BlockDecodeError,
-    BlockMessage,
+    Message,
     check,
     unpack,
 )
@@ -27,7 +27,7 @@ any_text = st.one_of(st.text(max_size=30), wire_text)
 
 
 @st.composite
-def messages(draw) -> list[BlockMessage]:
+def messages(draw) -> list[Message]:
     """A block's worth of messages: growing ids within `BLOCK_SPAN` of the first."""
     first = draw(st.integers(1, 2**40))
     offsets = sorted(draw(st.sets(st.integers(1, BLOCK_SPAN - 1), max_size=12)))
@@ -35,18 +35,16 @@ def messages(draw) -> list[BlockMessage]:
     for offset in [0, *offsets]:
         body = draw(wire_text)
         text = draw(st.one_of(st.just(body), wire_text))
-        out.append(BlockMessage(first + offset, draw(st.booleans()), draw(st.booleans()),
-                                draw(st.integers(0, 0xFFFFFFFF)),
-                                draw(st.floats(allow_nan=False, allow_infinity=False)),
-                                body, text))
+        out.append((first + offset, draw(st.booleans()), draw(st.booleans()),
+                    draw(st.integers(0, 0xFFFFFFFF)),
+                    draw(st.floats(allow_nan=False, allow_infinity=False)), body, text))
     return out
 
 
-def pack(msgs: list[BlockMessage]):
-    builder = BlockBuilder(msgs[0].id)
+def pack(msgs: list[Message]):
+    builder = BlockBuilder(msgs[0][0])
     for m in msgs:
-        builder.add(m.id, m.incoming, m.public, m.send_time, m.recv_time, m.body, m.text)
-    assert len(builder) == len(msgs)
+        builder.add(*m)
     return builder.pack()
 
 
@@ -55,7 +53,7 @@ def test_what_goes_in_comes_out(msgs) -> None:
     """Every field of every message reads back identical, bytes that are not UTF-8 and NULs
     included, and the row's columns say what the layout says."""
     b = pack(msgs)
-    assert (b.first, b.last, b.count) == (msgs[0].id, msgs[-1].id, len(msgs))
+    assert (b.first, b.last, b.count) == (msgs[0][0], msgs[-1][0], len(msgs))
     assert len(b.meta) == META_BYTES * len(msgs)
     assert unpack(b.first, b.last, b.count, b.meta, b.bodies, b.texts) == msgs
 
@@ -76,7 +74,7 @@ def test_any_python_string_is_kept_or_read_as_its_wire_bytes(pairs) -> None:
         except UnicodeEncodeError:
             return s.encode("utf-8", "surrogatepass").decode("utf-8", "surrogateescape")
 
-    assert [(m.body, m.text) for m in out] == [
+    assert [(m[5], m[6]) for m in out] == [
         (wire(body), wire(body) if text == body else wire(text)) for body, text in pairs]
 
 
@@ -95,7 +93,7 @@ def test_columns_are_text_unless_a_piece_is_not_utf8() -> None:
     builder.add(2, True, False, 0, 0.0, halves[1], halves[1])
     b = builder.pack()
     assert b.bodies == b"\xc3\xa9"
-    assert [m.body for m in unpack(b.first, b.last, b.count, b.meta, b.bodies, b.texts)] == [
+    assert [m[5] for m in unpack(b.first, b.last, b.count, b.meta, b.bodies, b.texts)] == [
         halves[0], halves[1]]
 
 
@@ -167,4 +165,4 @@ def test_any_row_is_messages_or_a_decode_error(count, extra, meta, bodies, texts
     except BlockDecodeError:
         return
     assert len(out) == count
-    assert [m.id for m in out] == sorted({m.id for m in out})
+    assert [m[0] for m in out] == sorted({m[0] for m in out})

@@ -37,7 +37,7 @@ from typing import Final, TypeAlias
 from pqi.storage import from_stored, to_stored
 from pqi.wire.errors import DecodeError
 
-__all__ = ["BLOCK_SPAN", "META_BYTES", "BlockBuilder", "BlockDecodeError", "BlockMessage",
+__all__ = ["BLOCK_SPAN", "META_BYTES", "BlockBuilder", "BlockDecodeError", "Message",
            "PackedBlock", "check", "unpack"]
 
 #: Most ids one block spans: ``last - first < BLOCK_SPAN`` (a fact of the layout; a store
@@ -52,24 +52,14 @@ _SAME: Final = -1
 
 #: A column's value as sqlite holds it: TEXT (lengths count characters) or BLOB (bytes).
 Column: TypeAlias = str | bytes
+#: One message as a block holds it, in `BlockBuilder.add`'s order: id, incoming, public, send
+#: time, receive time, body, plain text.
+Message: TypeAlias = tuple[int, bool, bool, int, float, str, str]
 
 
 class BlockDecodeError(DecodeError):
     """A history block whose values do not hold what its layout says (a damaged file, or one
     edited by hand): raised instead of returning messages cut at the wrong places."""
-
-
-@dataclasses.dataclass(frozen=True)
-class BlockMessage:
-    """One message as a block holds it."""
-
-    id: int
-    incoming: bool
-    public: bool
-    send_time: int
-    recv_time: float
-    body: str
-    text: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,9 +90,6 @@ class BlockBuilder:
         self._texts: list[str] = []
         #: Per message: is its plain text its body (and so not in ``_texts``)?
         self._same: list[bool] = []
-
-    def __len__(self) -> int:
-        return len(self._offsets)
 
     def add(self, history_id: int, incoming: bool, public: bool, send_time: int,
             recv_time: float, body: str, text: str, /) -> None:
@@ -180,7 +167,7 @@ def _cut(column: Column, lengths: Sequence[int], name: str) -> list[str]:
 
 
 def unpack(first: int, last: int, count: int, meta: bytes, bodies: Column,
-           texts: Column) -> list[BlockMessage]:
+           texts: Column) -> list[Message]:
     """A block's messages, oldest first; `BlockDecodeError` where the row does not add up."""
     if not 1 <= count <= BLOCK_SPAN:
         raise BlockDecodeError(f"a block of {count} messages (1 to {BLOCK_SPAN})", field="count")
@@ -214,7 +201,7 @@ def unpack(first: int, last: int, count: int, meta: bytes, bodies: Column,
         raise BlockDecodeError("a negative plain-text length", field="meta")
     body_list = _cut(bodies, body_lengths, "bodies")
     text_pieces = iter(_cut(texts, [t for t in text_lengths if t != _SAME], "texts"))
-    return [BlockMessage(first + offset, bool(flag & _INCOMING), bool(flag & _PUBLIC), send,
-                         recv, body, body if length == _SAME else next(text_pieces))
+    return [(first + offset, bool(flag & _INCOMING), bool(flag & _PUBLIC), send, recv, body,
+             body if length == _SAME else next(text_pieces))
             for offset, send, recv, body, length, flag
             in zip(offsets, sends, recvs, body_list, text_lengths, flags, strict=True)]

@@ -58,7 +58,7 @@ from typing import Final, TypeAlias
 
 from pqi.storage import from_stored, private_database, to_stored
 from pqi.wire.fields import SslId
-from services.chat.blocks import BLOCK_SPAN, BlockBuilder, BlockMessage, check, unpack
+from services.chat.blocks import BLOCK_SPAN, BlockBuilder, Message, check, unpack
 
 __all__ = ["ChatStore", "ChatStoreVersionError", "HistoryEntry", "HistoryWriteError",
            "QueuedMessage", "CHAT_FILE", "CHECKPOINT_IDLE", "MAX_HISTORY_ROWS", "MAX_PAGE",
@@ -314,13 +314,12 @@ def _rows(db: sqlite3.Connection, sql: str, params: Sequence[object]) -> Iterato
         cursor.close()
 
 
-def _message_id(found: tuple[BlockMessage, str]) -> int:
-    return found[0].id
+def _message_id(found: tuple[Message, str]) -> int:
+    return found[0][0]
 
 
-def _entry(m: BlockMessage, ssl: str) -> HistoryEntry:
-    return HistoryEntry(m.id, SslId.from_hex(ssl) if ssl != _BROADCAST else None, m.incoming,
-                        m.public, m.send_time, m.recv_time, m.body, m.text)
+def _entry(m: Message, ssl: str) -> HistoryEntry:
+    return HistoryEntry(m[0], SslId.from_hex(ssl) if ssl != _BROADCAST else None, *m[1:])
 
 
 def _migrate_1_to_2(db: sqlite3.Connection) -> None:
@@ -566,11 +565,11 @@ class ChatStore:
             clauses.append(_PEER_IS)
             args.append(peer.to_hex())
         return self._page(clauses, args, limit=limit,
-                          keep=lambda m: needle in m.text.translate(_FOLD))
+                          keep=lambda m: needle in m[6].translate(_FOLD))
 
     def _page(self, clauses: list[str], args: list[object], *, limit: int,
               before: int | None = None, after: int | None = None,
-              keep: Callable[[BlockMessage], bool] | None = None) -> list[HistoryEntry]:
+              keep: Callable[[Message], bool] | None = None) -> list[HistoryEntry]:
         """The ``limit`` newest messages below ``before`` (or, with ``after``, the oldest
         above it) of the blocks ``clauses`` pick that ``keep`` accepts, oldest first.
 
@@ -591,14 +590,14 @@ class ChatStore:
         upward = after is not None
         sql = (f"{_SELECT_BLOCKS} WHERE {' AND '.join(where)}"
                f" ORDER BY {'b.first ASC' if upward else 'b.last DESC'}")
-        found: list[tuple[BlockMessage, str]] = []
+        found: list[tuple[Message, str]] = []
         for row in _rows(self.db, sql, params):
             first, last = row[0], row[1]
-            if len(found) == limit and (found[-1][0].id < first if upward
-                                        else found[-1][0].id > last):
+            if len(found) == limit and (found[-1][0][0] < first if upward
+                                        else found[-1][0][0] > last):
                 break
             for m in unpack(first, last, row[2], row[3], row[4], row[5]):
-                if low < m.id and (before is None or m.id < before) and (
+                if low < m[0] and (before is None or m[0] < before) and (
                         keep is None or keep(m)):
                     found.append((m, row[6]))
             found.sort(key=_message_id, reverse=not upward)

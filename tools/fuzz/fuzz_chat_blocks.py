@@ -38,11 +38,11 @@ def one_input(data: bytes) -> None:
     except BlockDecodeError:
         return
     assert len(out) == count
-    assert out[0].id == _FIRST and out[-1].id == _FIRST + span
-    assert all(x.id < y.id for x, y in zip(out, out[1:], strict=False))
+    assert out[0][0] == _FIRST and out[-1][0] == _FIRST + span
+    assert all(x[0] < y[0] for x, y in zip(out, out[1:], strict=False))
     builder = BlockBuilder(_FIRST)
     for m in out:
-        builder.add(m.id, m.incoming, m.public, m.send_time, m.recv_time, m.body, m.text)
+        builder.add(*m)
     again = builder.pack()
     assert unpack(again.first, again.last, again.count, again.meta, again.bodies,
                   again.texts) == out
