@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pqi.wire.errors import DecodeError
 from services.chat.blocks import (
     BLOCK_SPAN,
+    MAX_PIECE_CHARS,
     META_BYTES,
     BlockBuilder,
     BlockDecodeError,
@@ -100,8 +101,12 @@ def test_columns_are_text_unless_a_piece_is_not_utf8() -> None:
 def test_values_a_block_cannot_hold_are_refused() -> None:
     for send, recv in ((0, math.nan), (0, math.inf), (-1, 0.0), (2**32, 0.0)):
         with pytest.raises(ValueError):
-            check(send, recv)
-    check(0xFFFFFFFF, -1.5)
+            check(send, recv, "", "")
+    check(0xFFFFFFFF, -1.5, "b", "t")
+    long = "x" * (MAX_PIECE_CHARS + 1)
+    for body, text in ((long, ""), ("", long)):
+        with pytest.raises(ValueError, match="characters"):
+            check(0, 0.0, body, text)
 
 
 def test_a_commit_never_spans_more_than_a_block() -> None:

@@ -37,14 +37,17 @@ from typing import Final, TypeAlias
 from pqi.storage import from_stored, to_stored
 from pqi.wire.errors import DecodeError
 
-__all__ = ["BLOCK_SPAN", "META_BYTES", "BlockBuilder", "BlockDecodeError", "Message",
-           "PackedBlock", "check", "unpack"]
+__all__ = ["BLOCK_SPAN", "MAX_PIECE_CHARS", "META_BYTES", "BlockBuilder", "BlockDecodeError",
+           "Message", "PackedBlock", "check", "unpack"]
 
 #: Most ids one block spans: ``last - first < BLOCK_SPAN`` (a fact of the layout; a store
 #: commits before its waiting rows span more).
 BLOCK_SPAN: Final = 1000
 #: Bytes of ``meta`` per message.
 META_BYTES: Final = 2 + 4 + 8 + 4 + 4 + 1
+#: Longest body or plain text a block holds, in characters: its bytes (at most four per
+#: character) must fit the 31 bits of a length.  A chat item holds far less (its own bound).
+MAX_PIECE_CHARS: Final = 2**29 - 1
 
 _INCOMING: Final = 1
 _PUBLIC: Final = 2
@@ -106,8 +109,7 @@ class BlockBuilder:
             self._texts.append(text)
 
     def pack(self) -> PackedBlock:
-        """The block's row (C calls over the lists; nothing per message in Python but the
-        lengths of the text pieces)."""
+        """The block's row (C calls over the lists, and the length of each piece)."""
         n = len(self._offsets)
         bodies, body_lengths = _join(self._bodies)
         texts, piece_lengths = _join(self._texts)
@@ -121,12 +123,15 @@ class BlockBuilder:
         return PackedBlock(self.first, self.first + self._offsets[-1], n, meta, bodies, texts)
 
 
-def check(send_time: int, recv_time: float) -> None:
+def check(send_time: int, recv_time: float, body: str, text: str) -> None:
     """Refuse values a block cannot hold, before they take an id (`ValueError`)."""
     if not math.isfinite(recv_time):
         raise ValueError(f"receive time {recv_time!r} is not a finite number")
     if not 0 <= send_time <= 0xFFFFFFFF:
         raise ValueError(f"send time {send_time!r} is not a 32-bit unsigned number")
+    if len(body) > MAX_PIECE_CHARS or len(text) > MAX_PIECE_CHARS:
+        raise ValueError(f"a body or plain text of {max(len(body), len(text))} characters "
+                         f"(at most {MAX_PIECE_CHARS})")
 
 
 def _meta_format(n: int) -> str:

@@ -472,9 +472,10 @@ class ChatStore:
         ``commit=False`` leaves the message to the next `commit` (or queue change, or
         `close`): a flood then costs one commit per batch instead of one per message.  With a
         writer thread, committing means handing over (the next read waits for it).  A receive
-        time that is not a finite number, or a send time that is not a 32-bit unsigned number
-        (the wire's), raises `ValueError` here, not in the batch it would spoil."""
-        check(send_time, recv_time)
+        time that is not a finite number, a send time that is not a 32-bit unsigned number
+        (the wire's) or a text longer than `services.chat.blocks.MAX_PIECE_CHARS` raises
+        `ValueError` here, not in the batch it would spoil."""
+        check(send_time, recv_time, body, text)
         history_id = self._next_id
         self._next_id += 1
         key = self._keys.get(peer)
