@@ -314,6 +314,18 @@ def _rows(db: sqlite3.Connection, sql: str, params: Sequence[object]) -> Iterato
         cursor.close()
 
 
+def _block_rows(builders: dict[int, BlockBuilder]) -> tuple[list[tuple[object, ...]], int]:
+    """The ``blocks`` rows of each peer's builder, and about how many bytes they hold
+    (characters of text count one)."""
+    rows: list[tuple[object, ...]] = []
+    size = 0
+    for key, builder in builders.items():
+        b = builder.pack()
+        rows.append((b.first, b.last, key, b.count, b.meta, b.bodies, b.texts))
+        size += len(b.meta) + len(b.bodies) + len(b.texts)
+    return rows, size
+
+
 def _message_id(found: tuple[Message, str]) -> int:
     return found[0][0]
 
@@ -339,11 +351,7 @@ def _migrate_1_to_2(db: sqlite3.Connection) -> None:
         window, builders = -1, dict[int, BlockBuilder]()
 
         def flush() -> None:
-            rows = []
-            for key, builder in builders.items():
-                b = builder.pack()
-                rows.append((b.first, b.last, key, b.count, b.meta, b.bodies, b.texts))
-            db.executemany(_INSERT_BLOCK, rows)
+            db.executemany(_INSERT_BLOCK, _block_rows(builders)[0])
             builders.clear()
 
         cursor = db.execute("SELECT id, peer, incoming, public, send_time, recv_time, body,"
@@ -498,11 +506,7 @@ class ChatStore:
         bytes they write (characters of text count one)."""
         if not self._pending:
             return [], 0
-        blocks, size = [], 0
-        for key, builder in self._pending.items():
-            b = builder.pack()
-            blocks.append((b.first, b.last, key, b.count, b.meta, b.bodies, b.texts))
-            size += len(b.meta) + len(b.bodies) + len(b.texts)
+        blocks, size = _block_rows(self._pending)
         statements: list[tuple[str, Sequence[tuple[object, ...]]]] = [
             (_INSERT_PEER, self._new_peers), (_INSERT_BLOCK, blocks)]
         self._pending, self._new_peers, self._pending_count = {}, [], 0
