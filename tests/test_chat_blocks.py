@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pqi.wire.errors import DecodeError
+from services.chat import blocks
 from services.chat.blocks import (
     BLOCK_SPAN,
     MAX_PIECE_CHARS,
@@ -98,14 +99,18 @@ def test_columns_are_text_unless_a_piece_is_not_utf8() -> None:
         halves[0], halves[1]]
 
 
-def test_values_a_block_cannot_hold_are_refused() -> None:
+def test_values_a_block_cannot_hold_are_refused(monkeypatch) -> None:
+    """Times outside the layout's fields and texts longer than MAX_PIECE_CHARS (lowered here
+    to spare the test half a gigabyte) are a ValueError; values at the limits pass."""
     for send, recv in ((0, math.nan), (0, math.inf), (-1, 0.0), (2**32, 0.0)):
         with pytest.raises(ValueError):
             check(send, recv, "", "")
     check(0xFFFFFFFF, -1.5, "b", "t")
-    long = "x" * (MAX_PIECE_CHARS + 1)
-    for body, text in ((long, ""), ("", long)):
-        with pytest.raises(ValueError, match="characters"):
+    assert MAX_PIECE_CHARS * 4 < 2**31
+    monkeypatch.setattr(blocks, "MAX_PIECE_CHARS", 10)
+    check(0, 0.0, "x" * 10, "y" * 10)
+    for body, text in (("x" * 11, ""), ("", "y" * 11)):
+        with pytest.raises(ValueError, match="11 characters"):
             check(0, 0.0, body, text)
 
 
